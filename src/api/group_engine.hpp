@@ -1,0 +1,45 @@
+#pragma once
+// The seam between the backend-independent fit (src/api/fit.cpp) and a backend: a table of
+// per-group (n_j, ybar_j, m2_j or se_j) held where the backend computes, and the few reductions
+// and maps over it that every estimator is written in. Each call is O(J).
+
+#include "../common/group_sums.hpp"
+#include "../common/posterior.hpp"
+
+#include <shrink/fit.hpp>
+
+#include <memory>
+
+namespace shrink::detail {
+
+class group_engine {
+ public:
+  virtual ~group_engine() = default;
+
+  virtual std::size_t groups() const = 0;
+
+  /// Raw mode: ANOVA totals over the group summaries.
+  virtual group_totals totals() = 0;
+
+  /// Raw mode: fixes v_j = sigma2 / n_j. (Summary mode has v_j = se_j^2 from the start.)
+  virtual void set_sigma2(double sigma2) = 0;
+
+  /// Smallest and largest v_j: the fit checks that all are finite and positive.
+  virtual variance_range variances() = 0;
+
+  virtual unweighted_sums unweighted() = 0;
+  virtual weighted_sums weighted(double tau2) = 0;
+
+  /// Fills the per-group columns of `out` (n, mean, se, shrinkage, estimate, sd, lower, upper,
+  /// james_stein when p.james_stein) on the host.
+  virtual void posteriors(const posterior_params& p, fit_result& out) = 0;
+};
+
+std::unique_ptr<group_engine> make_cpu_engine(const raw_data_view& data, int threads);
+std::unique_ptr<group_engine> make_cpu_engine(const summary_data_view& data, int threads);
+
+/// Defined in src/cuda when CUDA is built, else in src/api/no_cuda.cpp (throws).
+std::unique_ptr<group_engine> make_cuda_engine(const raw_data_view& data);
+std::unique_ptr<group_engine> make_cuda_engine(const summary_data_view& data);
+
+}  // namespace shrink::detail

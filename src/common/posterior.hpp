@@ -1,0 +1,46 @@
+#pragma once
+// Per-group partial-pooling formulas of the two-level normal model, used by both backends.
+
+#include "macros.hpp"
+
+#include <cmath>
+
+namespace shrink::detail {
+
+/// What the per-group stage needs besides the group's own (ybar_j, v_j).
+struct posterior_params {
+  double mu = 0;         ///< mu_hat, relative to offset
+  double tau2 = 0;
+  double z = 0;          ///< normal quantile of the interval
+  double offset = 0;     ///< added back to every location output
+  bool james_stein = false;
+  double js_center = 0;  ///< mean of the ybar_j, relative to offset
+  double js_c = 0;       ///< positive-part James-Stein factor
+};
+
+/// One group's outputs (locations include the offset).
+struct posterior {
+  double se, shrinkage, estimate, sd, lower, upper, james_stein;
+};
+
+/// B_j = v_j / (v_j + tau2): the weight on the pooled mean.
+SHRINK_HD inline double shrinkage_factor(double v, double tau2) { return v / (v + tau2); }
+
+/// V_j = v_j (1 - B_j), written as v tau2 / (v + tau2) so that B_j near 1 loses no digits.
+SHRINK_HD inline double posterior_variance(double v, double tau2) { return v * tau2 / (v + tau2); }
+
+SHRINK_HD inline posterior posterior_of(double ybar, double v, const posterior_params& p)
+{
+  posterior r;
+  r.se = std::sqrt(v);
+  r.shrinkage = shrinkage_factor(v, p.tau2);
+  const double theta = ybar + r.shrinkage * (p.mu - ybar);
+  r.sd = std::sqrt(posterior_variance(v, p.tau2));
+  r.estimate = p.offset + theta;
+  r.lower = p.offset + (theta - p.z * r.sd);
+  r.upper = p.offset + (theta + p.z * r.sd);
+  r.james_stein = p.james_stein ? p.offset + (p.js_center + p.js_c * (ybar - p.js_center)) : 0.0;
+  return r;
+}
+
+}  // namespace shrink::detail

@@ -1,0 +1,110 @@
+// The CPU backend: group summaries from rows and the per-group reductions, in double precision
+// on std::threads, bitwise reproducible for any thread count.
+
+#include "../api/group_engine.hpp"
+#include "parallel.hpp"
+#include "summarize.hpp"
+
+#include <cmath>
+
+namespace shrink::detail {
+namespace {
+
+class cpu_engine final : public group_engine {
+ public:
+  cpu_engine(std::vector<group_summary> summaries, int threads)
+    : summaries_(std::move(summaries)), threads_(threads)
+  {
+  }
+
+  cpu_engine(const summary_data_view& data, int threads) : threads_(threads), v_(data.groups)
+  {
+    summaries_.resize(data.groups);
+    for (std::size_t j = 0; j < data.groups; ++j) {
+      summaries_[j] = {1, data.estimates[j], 0.0};
+      v_[j] = data.standard_errors[j] * data.standard_errors[j];
+    }
+  }
+
+  std::size_t groups() const override { return summaries_.size(); }
+
+  group_totals totals() override
+  {
+    return reduce<group_totals>(groups(), threads_,
+                                [&](std::size_t j) { return group_totals::of(summaries_[j]); });
+  }
+
+  void set_sigma2(double sigma2) override
+  {
+    v_.resize(groups());
+    for_each_block(groups(), reduce_block, threads_, [&](std::size_t begin, std::size_t end, std::size_t) {
+      for (std::size_t j = begin; j < end; ++j) v_[j] = sigma2 / static_cast<double>(summaries_[j].n);
+    });
+  }
+
+  variance_range variances() override
+  {
+    return reduce<variance_range>(groups(), threads_, [&](std::size_t j) { return variance_range::of(v_[j]); });
+  }
+
+  unweighted_sums unweighted() override
+  {
+    return reduce<unweighted_sums>(groups(), threads_, [&](std::size_t j) {
+      return unweighted_sums::of(summaries_[j].mean, v_[j]);
+    });
+  }
+
+  weighted_sums weighted(double tau2) override
+  {
+    return reduce<weighted_sums>(groups(), threads_, [&](std::size_t j) {
+      return weighted_sums::of(summaries_[j].mean, v_[j], tau2);
+    });
+  }
+
+  void posteriors(const posterior_params& p, fit_result& out) override
+  {
+    const std::size_t J = groups();
+    out.n.resize(J);
+    out.mean.resize(J);
+    out.se.resize(J);
+    out.shrinkage.resize(J);
+    out.estimate.resize(J);
+    out.sd.resize(J);
+    out.lower.resize(J);
+    out.upper.resize(J);
+    out.james_stein.resize(p.james_stein ? J : 0);
+    for_each_block(J, reduce_block, threads_, [&](std::size_t begin, std::size_t end, std::size_t) {
+      for (std::size_t j = begin; j < end; ++j) {
+        const posterior r = posterior_of(summaries_[j].mean, v_[j], p);
+        out.n[j] = summaries_[j].n;
+        out.mean[j] = p.offset + summaries_[j].mean;
+        out.se[j] = r.se;
+        out.shrinkage[j] = r.shrinkage;
+        out.estimate[j] = r.estimate;
+        out.sd[j] = r.sd;
+        out.lower[j] = r.lower;
+        out.upper[j] = r.upper;
+        if (p.james_stein) out.james_stein[j] = r.james_stein;
+      }
+    });
+  }
+
+ private:
+  std::vector<group_summary> summaries_;
+  int threads_;
+  std::vector<double> v_;  // sampling variance of each ybar_j
+};
+
+}  // namespace
+
+std::unique_ptr<group_engine> make_cpu_engine(const raw_data_view& data, int threads)
+{
+  return std::make_unique<cpu_engine>(summarize_groups(data, threads), threads);
+}
+
+std::unique_ptr<group_engine> make_cpu_engine(const summary_data_view& data, int threads)
+{
+  return std::make_unique<cpu_engine>(data, threads);
+}
+
+}  // namespace shrink::detail
