@@ -1,0 +1,141 @@
+// `shrink fit`: reads raw rows or per-group summaries, fits the two-level model, writes the
+// per-group CSV and the JSON summary, and tells on stderr what the data say.
+
+#include "commands.hpp"
+
+#include "io/output.hpp"
+#include "io/table_reader.hpp"
+
+#include <shrink/error.hpp>
+#include <shrink/fit.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <sstream>
+
+namespace shrink::cli {
+namespace {
+
+struct fit_args {
+  std::string input = "-";
+  std::string group = "group";
+  std::string value = "y";
+  std::string estimate, se, variance;
+  std::string method = "mom";
+  std::optional<double> tau;
+  std::optional<double> sigma;
+  double level = 0.95;
+  std::string backend = "auto";
+  int threads = 0;
+  std::string output = "-";
+  std::string summary;
+  bool quiet = false;
+};
+
+std::string g(double x, int digits = 6)
+{
+  std::ostringstream s;
+  s.precision(digits);
+  s << x;
+  return s.str();
+}
+
+void print_report(const fit_result& r, const std::vector<std::string>& keys, double parse_seconds, bool raw)
+{
+  std::ostringstream s;
+  s << "shrink fit: J = " << r.groups << " groups, N = " << r.observations << (raw ? " observations" : " (summary input)")
+    << '\n'
+    << "  mu = " << g(r.mu) << ", tau = " << g(std::sqrt(r.tau2)) << " (" << to_string(r.method) << ")";
+  if (r.sigma2) s << ", sigma = " << g(std::sqrt(*r.sigma2));
+  s << ", Q = " << g(r.Q) << " on " << (r.groups - 1) << " df, I2 = " << g(r.I2, 4) << "%\n";
+  s << "  backend " << to_string(r.used) << ": read " << g(parse_seconds, 3) << " s, fit " << g(r.seconds.total, 3)
+    << " s\n";
+  const std::size_t shown = std::min<std::size_t>(r.groups, 6);
+  s << "  pooling, first " << shown << " groups: group  n  no-pooling  complete-pooling  partial-pooling\n";
+  for (std::size_t j = 0; j < shown; ++j)
+    s << "    " << keys[j] << "  " << r.n[j] << "  " << g(r.mean[j]) << "  " << g(r.complete_pooling) << "  "
+      << g(r.estimate[j]) << '\n';
+  for (const auto& note : r.notes) s << "  note: " << note << '\n';
+  std::cerr << s.str();
+}
+
+void run_fit(const fit_args& a, const CLI::App& app)
+{
+  const bool summary_mode = !a.estimate.empty();
+  if (summary_mode) {
+    if (a.se.empty() == a.variance.empty())
+      throw error("summary input needs exactly one of --se NAME or --variance NAME with --estimate");
+  } else if (!a.se.empty() || !a.variance.empty()) {
+    throw error("--se and --variance describe summary input: give --estimate NAME too");
+  }
+
+  fit_options o;
+  const bool method_given = app.count("--tau-method") > 0;
+  o.method = parse_tau_method(method_given ? a.method : (a.tau ? "fixed" : a.method));
+  if (o.method == tau_method::fixed) {
+    if (!a.tau) throw error("--tau-method fixed needs --tau VALUE");
+    o.tau = *a.tau;
+  } else if (a.tau) {
+    throw error("--tau applies to --tau-method fixed");
+  }
+  o.sigma = a.sigma;
+  o.level = a.level;
+  o.requested_backend = parse_backend(a.backend);
+  o.threads = a.threads;
+
+  const auto t0 = std::chrono::steady_clock::now();
+  fit_result r;
+  std::vector<std::string> keys;
+  if (summary_mode) {
+    io::summary_columns c;
+    if (app.count("--group") > 0) c.group = a.group;
+    c.estimate = a.estimate;
+    c.se = a.se.empty() ? a.variance : a.se;
+    c.is_variance = !a.variance.empty();
+    io::summary_table t = io::read_summary_table(a.input, c);
+    const double parse_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    summary_data_view v{t.estimates.data(), t.standard_errors.data(), t.estimates.size(), t.offset};
+    r = fit(v, o);
+    keys = std::move(t.keys);
+    io::write_groups_csv(a.output, keys, r, a.threads);
+    if (!a.quiet) print_report(r, keys, parse_seconds, false);
+  } else {
+    io::raw_table t = io::read_raw_table(a.input, {a.group, a.value}, a.threads);
+    const double parse_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    raw_data_view v{t.group_ids.data(), t.values.data(), t.values.size(), t.keys.size(), t.offset};
+    r = fit(v, o);
+    keys = std::move(t.keys);
+    io::write_groups_csv(a.output, keys, r, a.threads);
+    if (!a.quiet) print_report(r, keys, parse_seconds, true);
+  }
+  if (!a.summary.empty()) io::write_text_file(a.summary, io::summary_json(r).dump(2) + "\n");
+}
+
+}  // namespace
+
+command add_fit_command(CLI::App& app)
+{
+  auto a = std::make_shared<fit_args>();
+  CLI::App* sub = app.add_subcommand("fit", "Fit the two-level model to grouped data (CSV/TSV; raw rows or per-group summaries)");
+  sub->add_option("input", a->input, "input file, or - for stdin")->capture_default_str();
+  sub->add_option("--group", a->group, "group key column")->capture_default_str();
+  sub->add_option("--value", a->value, "value column (raw mode)")->capture_default_str();
+  sub->add_option("--estimate", a->estimate, "per-group estimate column (summary mode)");
+  sub->add_option("--se", a->se, "per-group standard error column (summary mode)");
+  sub->add_option("--variance", a->variance, "per-group sampling variance column (summary mode)");
+  sub->add_option("--tau-method", a->method, "tau^2 estimator: mom or fixed")->capture_default_str();
+  sub->add_option("--tau", a->tau, "known tau (implies --tau-method fixed)");
+  sub->add_option("--sigma", a->sigma, "known within-group sd (raw mode; default: pooled estimate)");
+  sub->add_option("--level", a->level, "coverage of the per-group intervals")->capture_default_str();
+  sub->add_option("--backend", a->backend, "auto, cpu or cuda")->capture_default_str();
+  sub->add_option("--threads", a->threads, "CPU threads (0 = all)")->capture_default_str();
+  sub->add_option("-o,--output", a->output, "per-group CSV (- for stdout)")->capture_default_str();
+  sub->add_option("--summary", a->summary, "JSON summary file");
+  sub->add_flag("-q,--quiet", a->quiet, "no report on stderr");
+  return [a, sub] { run_fit(*a, *sub); };
+}
+
+}  // namespace shrink::cli

@@ -1,0 +1,169 @@
+#include "output.hpp"
+
+#include "../cpu/parallel.hpp"
+
+#include <shrink/error.hpp>
+
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace shrink::io {
+
+atomic_output::atomic_output(std::string path) : path_(std::move(path))
+{
+  if (path_ == "-") {
+    fd_ = STDOUT_FILENO;
+    return;
+  }
+  temp_ = path_ + ".tmp-" + std::to_string(::getpid());
+  fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd_ < 0) throw error("cannot write '" + path_ + "': " + std::strerror(errno));
+}
+
+atomic_output::~atomic_output()
+{
+  if (!temp_.empty() && fd_ >= 0) {
+    ::close(fd_);
+    ::unlink(temp_.c_str());
+  }
+}
+
+void atomic_output::write(std::string_view bytes)
+{
+  while (!bytes.empty()) {
+    const ssize_t n = ::write(fd_, bytes.data(), bytes.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw error("cannot write '" + path_ + "': " + std::strerror(errno));
+    }
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+void atomic_output::commit()
+{
+  if (temp_.empty()) return;
+  const int fd = fd_;
+  fd_ = -1;
+  if (::close(fd) != 0) {
+    ::unlink(temp_.c_str());
+    throw error("cannot write '" + path_ + "': " + std::strerror(errno));
+  }
+  if (std::rename(temp_.c_str(), path_.c_str()) != 0) {
+    const int saved = errno;
+    ::unlink(temp_.c_str());
+    throw error("cannot write '" + path_ + "': " + std::strerror(saved));
+  }
+  temp_.clear();
+}
+
+std::string format_number(double x)
+{
+  if (std::isnan(x)) return {};
+  char buf[32];
+  const auto res = std::to_chars(buf, buf + sizeof buf, x);
+  return std::string(buf, res.ptr);
+}
+
+namespace {
+
+void append_number(std::string& out, double x)
+{
+  char buf[32];
+  const auto res = std::to_chars(buf, buf + sizeof buf, x);
+  out.append(buf, res.ptr);
+}
+
+void append_key(std::string& out, const std::string& key)
+{
+  const bool needs_quotes = key.find_first_of(",\"\n\r\t") != std::string::npos ||
+                            (!key.empty() && (key.front() == ' ' || key.back() == ' '));
+  if (!needs_quotes) {
+    out += key;
+    return;
+  }
+  out += '"';
+  for (char c : key) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  out += '"';
+}
+
+}  // namespace
+
+void write_groups_csv(const std::string& path, const std::vector<std::string>& keys, const fit_result& r, int threads)
+{
+  const std::size_t J = r.groups;
+  if (keys.size() != J) throw error("internal: group keys and results differ in length");
+  constexpr std::size_t block = 1 << 14;
+  std::vector<std::string> text((J + block - 1) / block);
+  // Formatting dominates writing: blocks of rows are formatted in parallel, written in order.
+  detail::for_each_block(J, block, detail::thread_count(threads), [&](std::size_t begin, std::size_t end, std::size_t b) {
+    std::string& out = text[b];
+    out.reserve((end - begin) * 200);
+    for (std::size_t j = begin; j < end; ++j) {
+      append_key(out, keys[j]);
+      out += ',';
+      out += std::to_string(r.n[j]);
+      for (double x : {r.mean[j], r.se[j], r.shrinkage[j], r.estimate[j], r.sd[j], r.lower[j], r.upper[j]}) {
+        out += ',';
+        append_number(out, x);
+      }
+      out += ',';
+      if (!r.james_stein.empty()) append_number(out, r.james_stein[j]);
+      out += '\n';
+    }
+  });
+  atomic_output file(path);
+  file.write("group,n,mean,se,shrinkage,estimate,sd,lower,upper,james_stein\n");
+  for (const auto& t : text) file.write(t);
+  file.commit();
+}
+
+nlohmann::json summary_json(const fit_result& r)
+{
+  using nlohmann::json;
+  // JSON has no infinity: an unbounded F (zero within-group variance with a given sigma) is null.
+  auto number = [](double x) { return std::isfinite(x) ? json(x) : json(nullptr); };
+  json j;
+  j["groups"] = r.groups;
+  j["observations"] = r.observations;
+  j["mu"] = r.mu;
+  j["complete_pooling"] = r.complete_pooling;
+  j["tau2"] = r.tau2;
+  j["tau"] = std::sqrt(r.tau2);
+  j["sigma2"] = r.sigma2 ? json(*r.sigma2) : json(nullptr);
+  j["tau_method"] = to_string(r.method);
+  j["level"] = r.level;
+  j["Q"] = r.Q;
+  j["Q_df"] = r.groups > 0 ? r.groups - 1 : 0;
+  j["I2"] = r.I2;
+  j["H2"] = r.H2;
+  j["james_stein_c"] = r.james_stein_c ? json(*r.james_stein_c) : json(nullptr);
+  if (r.anova) {
+    const anova_table& a = *r.anova;
+    j["anova"] = {{"df_between", a.df_between}, {"df_within", a.df_within}, {"ss_between", a.ss_between},
+                  {"ss_within", a.ss_within},   {"ms_between", a.ms_between}, {"ms_within", a.ms_within},
+                  {"F", number(a.F)}};
+  }
+  j["backend"] = to_string(r.used);
+  j["seconds"] = r.seconds.total;
+  j["stage_seconds"] = {{"summarize", r.seconds.summarize}, {"tau", r.seconds.tau}, {"posterior", r.seconds.posterior}};
+  j["notes"] = r.notes;
+  return j;
+}
+
+void write_text_file(const std::string& path, const std::string& text)
+{
+  atomic_output file(path);
+  file.write(text);
+  file.commit();
+}
+
+}  // namespace shrink::io

@@ -1,0 +1,461 @@
+// CSV/TSV parsing. Files without quote characters are cut into chunks at line ends and parsed
+// in parallel; files with quotes take the same row scanner sequentially (a quoted field may hold
+// a line end, so chunk boundaries could not be found without scanning).
+
+#include "table_reader.hpp"
+
+#include "../cpu/parallel.hpp"
+#include "decimal.hpp"
+#include "text_source.hpp"
+
+#include <shrink/error.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <deque>
+#include <string_view>
+#include <unordered_map>
+
+namespace shrink::io {
+namespace {
+
+/// Splits rows into fields, honouring quotes ("a,b" and "say ""hi""").
+class row_scanner {
+ public:
+  row_scanner(const char* begin, const char* end, char delimiter)
+    : p_(begin), end_(end), delimiter_(delimiter)
+  {
+  }
+
+  bool done() const { return p_ >= end_; }
+
+  /// Reads one row into `fields`; returns the number of line ends consumed. Unescaped quoted
+  /// fields are stored in `arena` so that the views stay valid.
+  std::size_t next(std::vector<std::string_view>& fields, std::deque<std::string>& arena)
+  {
+    fields.clear();
+    std::size_t lines = 0;
+    for (;;) {
+      const char* field_begin = p_;
+      if (p_ < end_ && *p_ == '"') {
+        ++p_;
+        const char* content = p_;
+        bool escaped = false;
+        for (;;) {
+          if (p_ >= end_) throw error("unterminated quoted field at the end of the input");
+          if (*p_ == '"') {
+            if (p_ + 1 < end_ && p_[1] == '"') {
+              escaped = true;
+              p_ += 2;
+              continue;
+            }
+            break;
+          }
+          if (*p_ == '\n') ++lines;
+          ++p_;
+        }
+        std::string_view inner(content, static_cast<std::size_t>(p_ - content));
+        ++p_;  // closing quote
+        while (p_ < end_ && (*p_ == ' ' || *p_ == '\r')) ++p_;
+        if (escaped) {
+          std::string s;
+          s.reserve(inner.size());
+          for (std::size_t i = 0; i < inner.size(); ++i) {
+            s.push_back(inner[i]);
+            if (inner[i] == '"') ++i;
+          }
+          arena.push_back(std::move(s));
+          inner = arena.back();
+        }
+        fields.push_back(inner);
+      } else {
+        while (p_ < end_ && *p_ != delimiter_ && *p_ != '\n') ++p_;
+        fields.push_back(trim({field_begin, static_cast<std::size_t>(p_ - field_begin)}));
+      }
+      if (p_ >= end_) return lines;
+      if (*p_ == '\n') {
+        ++p_;
+        return lines + 1;
+      }
+      if (*p_ != delimiter_) throw error("unexpected text after a closing quote");
+      ++p_;
+    }
+  }
+
+  static std::string_view trim(std::string_view s)
+  {
+    while (!s.empty() && (s.back() == '\r' || s.back() == ' ')) s.remove_suffix(1);
+    while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+    return s;
+  }
+
+  const char* position() const { return p_; }
+
+ private:
+  const char* p_;
+  const char* end_;
+  char delimiter_;
+};
+
+bool blank_row(const std::vector<std::string_view>& fields)
+{
+  return fields.size() == 1 && fields[0].empty();
+}
+
+std::string shown(std::string_view s)
+{
+  return s.size() <= 40 ? std::string(s) : std::string(s.substr(0, 37)) + "...";
+}
+
+/// Canonical integer keys (no sign other than '-', no leading zeros) so that printing the
+/// integer gives back the same text.
+bool parse_int_key(std::string_view s, std::int64_t& out)
+{
+  std::size_t i = 0;
+  const bool negative = !s.empty() && s[0] == '-';
+  if (negative) i = 1;
+  const std::size_t digits = s.size() - i;
+  if (digits == 0 || digits > 18) return false;
+  if (s[i] == '0' && (digits > 1 || negative)) return false;
+  std::int64_t v = 0;
+  for (; i < s.size(); ++i) {
+    if (s[i] < '0' || s[i] > '9') return false;
+    v = v * 10 + (s[i] - '0');
+  }
+  out = negative ? -v : v;
+  return true;
+}
+
+/// The header and where the data start.
+struct layout {
+  std::vector<std::string> names;
+  char delimiter = ',';
+  const char* data_begin = nullptr;
+  const char* data_end = nullptr;
+  std::size_t header_lines = 1;
+  bool quoted = false;  // data contain a quote character
+};
+
+layout read_layout(std::string_view text, const std::string& path)
+{
+  const std::string source = path == "-" ? "stdin" : "'" + path + "'";
+  if (text.size() >= 3 && std::memcmp(text.data(), "\xEF\xBB\xBF", 3) == 0) text.remove_prefix(3);
+  layout l;
+  const std::size_t eol = text.find('\n');
+  const std::string_view first_line = text.substr(0, eol);
+  if (row_scanner::trim(first_line).empty()) throw error("empty input: " + source + " has no header line");
+  l.delimiter = first_line.find('\t') != std::string_view::npos ? '\t' : ',';
+  row_scanner scan(text.data(), text.data() + text.size(), l.delimiter);
+  std::vector<std::string_view> fields;
+  std::deque<std::string> arena;
+  l.header_lines = std::max<std::size_t>(1, scan.next(fields, arena));
+  for (auto f : fields) l.names.emplace_back(f);
+  l.data_begin = scan.position();
+  l.data_end = text.data() + text.size();
+  l.quoted = std::memchr(l.data_begin, '"', static_cast<std::size_t>(l.data_end - l.data_begin)) != nullptr;
+  return l;
+}
+
+std::size_t column_index(const layout& l, const std::string& name, const char* role)
+{
+  const auto it = std::find(l.names.begin(), l.names.end(), name);
+  if (it != l.names.end()) return static_cast<std::size_t>(it - l.names.begin());
+  std::string have;
+  for (const auto& n : l.names) have += (have.empty() ? "" : ", ") + n;
+  throw error(std::string("no ") + role + " column '" + name + "'; the columns are: " + have);
+}
+
+/// What to take from each row: an optional key column and up to two numeric columns.
+struct row_spec {
+  std::optional<std::size_t> key;
+  std::vector<std::size_t> numbers;
+  std::vector<std::string> number_names;
+  std::vector<relative_parser> parsers;
+  std::size_t fields = 0;
+};
+
+/// Rows parsed from one chunk of the input.
+struct chunk_rows {
+  std::vector<std::int64_t> int_keys;
+  std::vector<std::string_view> text_keys;
+  std::deque<std::string> arena;
+  std::vector<double> numbers[2];
+  bool keys_not_integer = false;
+  std::string failure;         // empty when the chunk parsed
+  std::size_t failure_line = 0;  // line within the chunk, 0-based
+};
+
+void parse_chunk(const char* begin, const char* end, const layout& l, const row_spec& spec, bool integer_keys,
+                 chunk_rows& out)
+{
+  row_scanner scan(begin, end, l.delimiter);
+  std::vector<std::string_view> fields;
+  std::size_t line = 0;
+  try {
+    while (!scan.done()) {
+      const std::size_t consumed = scan.next(fields, out.arena);
+      if (blank_row(fields)) {
+        line += consumed;
+        continue;
+      }
+      if (fields.size() != spec.fields) {
+        out.failure = "has " + std::to_string(fields.size()) + " fields but the header has " +
+                      std::to_string(spec.fields);
+        out.failure_line = line;
+        return;
+      }
+      if (spec.key) {
+        const std::string_view k = fields[*spec.key];
+        if (k.empty()) {
+          out.failure = "has an empty group key";
+          out.failure_line = line;
+          return;
+        }
+        if (integer_keys) {
+          std::int64_t v;
+          if (!parse_int_key(k, v)) {
+            out.keys_not_integer = true;
+            return;
+          }
+          out.int_keys.push_back(v);
+        } else {
+          out.text_keys.push_back(k);
+        }
+      }
+      for (std::size_t c = 0; c < spec.numbers.size(); ++c) {
+        double v;
+        const std::string_view text = fields[spec.numbers[c]];
+        if (!spec.parsers[c].parse(text, v)) {
+          out.failure = "column '" + spec.number_names[c] + "': '" + shown(text) +
+                        "' is not a finite number";
+          out.failure_line = line;
+          return;
+        }
+        out.numbers[c].push_back(v);
+      }
+      line += consumed;
+    }
+  } catch (const error& e) {
+    out.failure = e.what();
+    out.failure_line = line;
+  }
+}
+
+/// Parses all rows, in parallel chunks where the text has no quotes.
+std::vector<chunk_rows> parse_rows(const layout& l, const row_spec& spec, int threads, const std::string& path)
+{
+  const std::size_t bytes = static_cast<std::size_t>(l.data_end - l.data_begin);
+  const int workers = detail::thread_count(threads);
+  const std::size_t pieces = (l.quoted || bytes < (1u << 20)) ? 1 : static_cast<std::size_t>(workers) * 4;
+  std::vector<const char*> cuts{l.data_begin};
+  for (std::size_t i = 1; i < pieces; ++i) {
+    const char* target = l.data_begin + bytes * i / pieces;
+    if (target <= cuts.back()) continue;
+    const void* nl = std::memchr(target, '\n', static_cast<std::size_t>(l.data_end - target));
+    if (nl == nullptr) break;
+    cuts.push_back(static_cast<const char*>(nl) + 1);
+  }
+  cuts.push_back(l.data_end);
+
+  for (bool integer_keys : {true, false}) {
+    if (!integer_keys && !spec.key) break;
+    std::vector<chunk_rows> chunks(cuts.size() - 1);
+    detail::for_each_block(chunks.size(), 1, workers, [&](std::size_t b, std::size_t, std::size_t) {
+      parse_chunk(cuts[b], cuts[b + 1], l, spec, integer_keys, chunks[b]);
+    });
+    bool retry = false;
+    for (std::size_t b = 0; b < chunks.size(); ++b) {
+      if (!chunks[b].failure.empty()) {
+        std::size_t line = 1 + l.header_lines + chunks[b].failure_line;
+        for (std::size_t a = 0; a < b; ++a)
+          line += static_cast<std::size_t>(std::count(cuts[a], cuts[a + 1], '\n'));
+        throw error((path == "-" ? std::string("stdin") : path) + " line " + std::to_string(line) + ": " +
+                    chunks[b].failure);
+      }
+      retry = retry || chunks[b].keys_not_integer;
+    }
+    if (!retry) return chunks;
+  }
+  return {};  // unreachable: the text-key pass cannot ask for a retry
+}
+
+/// Text of the first data row's field `column`: the reference of a location column.
+std::string first_value(const layout& l, std::size_t column)
+{
+  row_scanner scan(l.data_begin, l.data_end, l.delimiter);
+  std::vector<std::string_view> fields;
+  std::deque<std::string> arena;
+  while (!scan.done()) {
+    try {
+      scan.next(fields, arena);
+    } catch (const error&) {
+      return {};
+    }
+    if (blank_row(fields)) continue;
+    if (column < fields.size()) {
+      double unused;
+      if (relative_parser().parse(fields[column], unused)) return std::string(fields[column]);
+    }
+    return {};
+  }
+  return {};
+}
+
+std::size_t count_rows(const std::vector<chunk_rows>& chunks)
+{
+  std::size_t n = 0;
+  for (const auto& c : chunks) n += c.numbers[0].size();
+  return n;
+}
+
+/// Dense ids for integer keys, in increasing key order.
+void map_integer_keys(std::vector<chunk_rows>& chunks, std::size_t rows, int threads, raw_table& out)
+{
+  std::int64_t lo = INT64_MAX, hi = INT64_MIN;
+  for (const auto& c : chunks)
+    for (std::int64_t k : c.int_keys) lo = std::min(lo, k), hi = std::max(hi, k);
+  out.group_ids.resize(rows);
+  std::vector<std::size_t> starts{0};
+  for (const auto& c : chunks) starts.push_back(starts.back() + c.int_keys.size());
+
+  const auto range = static_cast<unsigned long long>(hi) - static_cast<unsigned long long>(lo);
+  if (range < 4ull * rows + (1ull << 20)) {
+    // Dense enough: a direct table from key to id.
+    std::vector<std::int32_t> id(range + 1, -1);
+    for (const auto& c : chunks)
+      for (std::int64_t k : c.int_keys) id[static_cast<std::size_t>(k - lo)] = 0;
+    std::int64_t next = 0;
+    for (std::size_t i = 0; i < id.size(); ++i) {
+      if (id[i] < 0) continue;
+      if (next == INT32_MAX) throw error("more than 2^31-1 groups");
+      id[i] = static_cast<std::int32_t>(next++);
+      out.keys.push_back(std::to_string(lo + static_cast<std::int64_t>(i)));
+    }
+    detail::for_each_block(chunks.size(), 1, threads, [&](std::size_t b, std::size_t, std::size_t) {
+      std::int32_t* dst = out.group_ids.data() + starts[b];
+      for (std::int64_t k : chunks[b].int_keys) *dst++ = id[static_cast<std::size_t>(k - lo)];
+    });
+  } else {
+    std::vector<std::int64_t> unique;
+    unique.reserve(rows);
+    for (const auto& c : chunks) unique.insert(unique.end(), c.int_keys.begin(), c.int_keys.end());
+    std::sort(unique.begin(), unique.end());
+    unique.erase(std::unique(unique.begin(), unique.end()), unique.end());
+    if (unique.size() > static_cast<std::size_t>(INT32_MAX)) throw error("more than 2^31-1 groups");
+    for (std::int64_t k : unique) out.keys.push_back(std::to_string(k));
+    detail::for_each_block(chunks.size(), 1, threads, [&](std::size_t b, std::size_t, std::size_t) {
+      std::int32_t* dst = out.group_ids.data() + starts[b];
+      for (std::int64_t k : chunks[b].int_keys)
+        *dst++ = static_cast<std::int32_t>(std::lower_bound(unique.begin(), unique.end(), k) - unique.begin());
+    });
+  }
+}
+
+/// Dense ids for text keys, in bytewise key order.
+void map_text_keys(const std::vector<chunk_rows>& chunks, std::size_t rows, raw_table& out)
+{
+  std::unordered_map<std::string_view, std::int32_t> first_seen;
+  std::vector<std::string_view> names;
+  out.group_ids.resize(rows);
+  std::size_t r = 0;
+  for (const auto& c : chunks)
+    for (std::string_view k : c.text_keys) {
+      auto [it, inserted] = first_seen.try_emplace(k, static_cast<std::int32_t>(names.size()));
+      if (inserted) {
+        if (names.size() == static_cast<std::size_t>(INT32_MAX)) throw error("more than 2^31-1 groups");
+        names.push_back(k);
+      }
+      out.group_ids[r++] = it->second;
+    }
+  std::vector<std::int32_t> order(names.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<std::int32_t>(i);
+  std::sort(order.begin(), order.end(), [&](std::int32_t a, std::int32_t b) { return names[a] < names[b]; });
+  std::vector<std::int32_t> rank(names.size());
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    rank[static_cast<std::size_t>(order[i])] = static_cast<std::int32_t>(i);
+    out.keys.emplace_back(names[static_cast<std::size_t>(order[i])]);
+  }
+  for (auto& g : out.group_ids) g = rank[static_cast<std::size_t>(g)];
+}
+
+}  // namespace
+
+raw_table read_raw_table(const std::string& path, const raw_columns& columns, int threads)
+{
+  const text_source source(path);
+  const layout l = read_layout(source.text(), path);
+  row_spec spec;
+  spec.fields = l.names.size();
+  spec.key = column_index(l, columns.group, "group");
+  spec.numbers = {column_index(l, columns.value, "value")};
+  spec.number_names = {columns.value};
+  spec.parsers.emplace_back(first_value(l, spec.numbers[0]));
+
+  std::vector<chunk_rows> chunks = parse_rows(l, spec, threads, path);
+  const std::size_t rows = count_rows(chunks);
+  if (rows == 0) throw error("no data rows: " + (path == "-" ? std::string("stdin") : path) + " has only a header");
+
+  raw_table out;
+  out.offset = spec.parsers[0].offset();
+  out.values.resize(rows);
+  std::vector<std::size_t> starts{0};
+  for (const auto& c : chunks) starts.push_back(starts.back() + c.numbers[0].size());
+  detail::for_each_block(chunks.size(), 1, threads, [&](std::size_t b, std::size_t, std::size_t) {
+    std::copy(chunks[b].numbers[0].begin(), chunks[b].numbers[0].end(), out.values.begin() + static_cast<std::ptrdiff_t>(starts[b]));
+  });
+  const bool text_keys = std::any_of(chunks.begin(), chunks.end(), [](const chunk_rows& c) { return !c.text_keys.empty(); });
+  if (!text_keys)
+    map_integer_keys(chunks, rows, threads, out);
+  else
+    map_text_keys(chunks, rows, out);
+  return out;
+}
+
+summary_table read_summary_table(const std::string& path, const summary_columns& columns)
+{
+  const text_source source(path);
+  const layout l = read_layout(source.text(), path);
+  row_spec spec;
+  spec.fields = l.names.size();
+  if (columns.group)
+    spec.key = column_index(l, *columns.group, "group");
+  else if (std::find(l.names.begin(), l.names.end(), "group") != l.names.end())
+    spec.key = column_index(l, "group", "group");
+  spec.numbers = {column_index(l, columns.estimate, "estimate"),
+                  column_index(l, columns.se, columns.is_variance ? "variance" : "se")};
+  spec.number_names = {columns.estimate, columns.se};
+  spec.parsers.emplace_back(first_value(l, spec.numbers[0]));
+  spec.parsers.emplace_back();
+
+  // Keys stay text here: summary rows are reported in file order under their own names.
+  std::vector<chunk_rows> chunks = parse_rows(l, spec, 1, path);
+  const std::size_t rows = count_rows(chunks);
+  if (rows == 0) throw error("no data rows: " + (path == "-" ? std::string("stdin") : path) + " has only a header");
+
+  summary_table out;
+  out.offset = spec.parsers[0].offset();
+  for (auto& c : chunks) {
+    out.estimates.insert(out.estimates.end(), c.numbers[0].begin(), c.numbers[0].end());
+    for (double s : c.numbers[1]) {
+      if (columns.is_variance) {
+        if (!(s > 0)) throw error("column '" + columns.se + "': variances must be positive (found " + std::to_string(s) + ")");
+        s = std::sqrt(s);
+      } else if (!(s > 0)) {
+        throw error("column '" + columns.se + "': standard errors must be positive (found " + std::to_string(s) + ")");
+      }
+      out.standard_errors.push_back(s);
+    }
+    for (std::int64_t k : c.int_keys) out.keys.push_back(std::to_string(k));
+    for (std::string_view k : c.text_keys) out.keys.emplace_back(k);
+  }
+  if (out.keys.empty())
+    for (std::size_t j = 1; j <= rows; ++j) out.keys.push_back(std::to_string(j));
+  std::vector<std::string_view> sorted(out.keys.begin(), out.keys.end());
+  std::sort(sorted.begin(), sorted.end());
+  const auto dup = std::adjacent_find(sorted.begin(), sorted.end());
+  if (dup != sorted.end()) throw error("group '" + std::string(*dup) + "' appears on more than one row of summary input");
+  return out;
+}
+
+}  // namespace shrink::io

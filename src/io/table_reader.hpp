@@ -1,0 +1,46 @@
+#pragma once
+// Reading grouped data from CSV or TSV text (a file or stdin) into the columns the fit takes.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace shrink::io {
+
+/// Raw observations: group keys mapped to dense ids, values relative to `offset`.
+struct raw_table {
+  std::vector<std::int32_t> group_ids;
+  std::vector<double> values;
+  double offset = 0;
+  std::vector<std::string> keys;  ///< key text of each dense id; ids follow the sorted keys
+                                  ///< (numerically for integer keys, bytewise for strings)
+};
+
+/// One row per group: estimates (relative to `offset`) and standard errors.
+struct summary_table {
+  std::vector<double> estimates;
+  std::vector<double> standard_errors;
+  double offset = 0;
+  std::vector<std::string> keys;  ///< in file order; row numbers 1..J when there is no key column
+};
+
+struct raw_columns {
+  std::string group = "group";
+  std::string value = "y";
+};
+
+struct summary_columns {
+  std::optional<std::string> group;  ///< absent: use "group" when the file has it, else row numbers
+  std::string estimate;
+  std::string se;           ///< one of se / variance
+  bool is_variance = false;
+};
+
+/// Reads a CSV (comma) or TSV (tab; chosen when the header has a tab) file with a header line;
+/// "-" reads stdin. Accepts a UTF-8 BOM, CRLF line ends and quoted fields. Throws shrink::error
+/// with a one-line message (naming the line) on malformed input.
+raw_table read_raw_table(const std::string& path, const raw_columns& columns, int threads);
+summary_table read_summary_table(const std::string& path, const summary_columns& columns);
+
+}  // namespace shrink::io
