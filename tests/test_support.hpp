@@ -1,0 +1,114 @@
+#pragma once
+// Helpers shared by the tests: reference data, temporary files, running the `shrink` binary.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <sys/wait.h>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace shrink::test {
+
+/// $SHRINK_REFERENCE_DATA, else ../shared/validation/data beside the project.
+inline std::filesystem::path reference_data()
+{
+  const char* env = std::getenv("SHRINK_REFERENCE_DATA");
+  return env != nullptr ? std::filesystem::path(env) : std::filesystem::path(SHRINK_REFERENCE_DEFAULT);
+}
+
+/// A fresh temporary directory, removed with the object.
+class temp_dir {
+ public:
+  temp_dir()
+  {
+    std::string pattern = (std::filesystem::temp_directory_path() / "shrink-test-XXXXXX").string();
+    path_ = ::mkdtemp(pattern.data());
+  }
+  ~temp_dir() { std::filesystem::remove_all(path_); }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+inline void write_file(const std::filesystem::path& p, const std::string& text)
+{
+  std::ofstream(p, std::ios::binary) << text;
+}
+
+inline std::string read_file(const std::filesystem::path& p)
+{
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+/// One NIST StRD one-way ANOVA file: its data as CSV text and its certified values.
+struct nist_anova {
+  std::string csv;  ///< "group,y" rows, the values' text exactly as NIST prints them
+  double df_between = 0, df_within = 0, ss_between = 0, ss_within = 0, ms_between = 0, ms_within = 0, F = 0;
+};
+
+inline nist_anova read_nist_anova(const std::filesystem::path& file)
+{
+  std::ifstream in(file);
+  nist_anova a;
+  a.csv = "group,y\n";
+  std::string line;
+  bool data = false;
+  while (std::getline(in, line)) {
+    std::istringstream s(line);
+    std::string w1, w2;
+    if (data) {
+      std::string g, y;
+      if (s >> g >> y) a.csv += g + "," + y + "\n";
+      continue;
+    }
+    s >> w1 >> w2;
+    if (w1 == "Between")
+      s >> a.df_between >> a.ss_between >> a.ms_between >> a.F;
+    else if (w1 == "Within")
+      s >> a.df_within >> a.ss_within >> a.ms_within;
+    else if (w1 == "Data:" && line.find("Factor") == std::string::npos)
+      data = true;
+  }
+  return a;
+}
+
+/// Log relative error: digits of agreement with a certified value, capped at 15.
+inline double lre(double computed, double certified)
+{
+  if (computed == certified) return 15;
+  const double rel = std::abs(computed - certified) / std::abs(certified);
+  return std::min(15.0, -std::log10(rel));
+}
+
+/// Result of running the `shrink` binary.
+struct run_result {
+  int status = -1;
+  std::string out, err;
+};
+
+/// Runs `shrink ARGS` through the shell (stdin from `input_file` when given).
+inline run_result run_shrink(const std::string& args, const temp_dir& dir, const std::string& input_file = "")
+{
+  const auto out = dir / "stdout.txt";
+  const auto err = dir / "stderr.txt";
+  std::string cmd = std::string("'") + SHRINK_BINARY + "' " + args + " >'" + out.string() + "' 2>'" + err.string() + "'";
+  if (!input_file.empty()) cmd += " <'" + input_file + "'";
+  const int raw = std::system(cmd.c_str());
+  run_result r;
+  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  r.out = read_file(out);
+  r.err = read_file(err);
+  return r;
+}
+
+}  // namespace shrink::test
