@@ -86,7 +86,14 @@ void run_fit(const fit_args& a, const CLI::App& app)
   o.requested_backend = parse_backend(a.backend);
   o.threads = a.threads;
 
+  // Outputs are opened first (an unwritable path fails before any work) and committed together
+  // at the end, so a failed run leaves neither.
+  io::atomic_output csv(a.output);
+  std::unique_ptr<io::atomic_output> json;
+  if (!a.summary.empty()) json = std::make_unique<io::atomic_output>(a.summary);
+
   const auto t0 = std::chrono::steady_clock::now();
+  double parse_seconds = 0;
   fit_result r;
   std::vector<std::string> keys;
   if (summary_mode) {
@@ -96,22 +103,20 @@ void run_fit(const fit_args& a, const CLI::App& app)
     c.se = a.se.empty() ? a.variance : a.se;
     c.is_variance = !a.variance.empty();
     io::summary_table t = io::read_summary_table(a.input, c);
-    const double parse_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    summary_data_view v{t.estimates.data(), t.standard_errors.data(), t.estimates.size(), t.offset};
-    r = fit(v, o);
+    parse_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    r = fit(summary_data_view{t.estimates.data(), t.standard_errors.data(), t.estimates.size(), t.offset}, o);
     keys = std::move(t.keys);
-    io::write_groups_csv(a.output, keys, r, a.threads);
-    if (!a.quiet) print_report(r, keys, parse_seconds, false);
   } else {
     io::raw_table t = io::read_raw_table(a.input, {a.group, a.value}, a.threads);
-    const double parse_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    raw_data_view v{t.group_ids.data(), t.values.data(), t.values.size(), t.keys.size(), t.offset};
-    r = fit(v, o);
+    parse_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    r = fit(raw_data_view{t.group_ids.data(), t.values.data(), t.values.size(), t.keys.size(), t.offset}, o);
     keys = std::move(t.keys);
-    io::write_groups_csv(a.output, keys, r, a.threads);
-    if (!a.quiet) print_report(r, keys, parse_seconds, true);
   }
-  if (!a.summary.empty()) io::write_text_file(a.summary, io::summary_json(r).dump(2) + "\n");
+  io::write_groups_csv(csv, keys, r, a.threads);
+  if (json) json->write(io::summary_json(r).dump(2) + "\n");
+  csv.commit();
+  if (json) json->commit();
+  if (!a.quiet) print_report(r, keys, parse_seconds, !summary_mode);
 }
 
 }  // namespace

@@ -19,6 +19,7 @@ struct generate_args {
   double mu = 0, tau = 1, sigma = 1;
   unsigned long long seed = 1;
   std::string output = "-";
+  std::string truth;  ///< optional file of the true group means
 };
 
 /// Standard normal draws by the Box-Muller transform on a fully specified engine (mt19937_64),
@@ -65,6 +66,11 @@ void run_generate(const generate_args& a)
 
   normal_source rng(a.seed);
   io::atomic_output out(a.output);
+  std::unique_ptr<io::atomic_output> truth;
+  if (!a.truth.empty()) {
+    truth = std::make_unique<io::atomic_output>(a.truth);
+    truth->write("group,theta,n\n");
+  }
   out.write("group,y\n");
   std::string buf;
   buf.reserve(1 << 20);
@@ -73,6 +79,7 @@ void run_generate(const generate_args& a)
     const double theta = a.mu + a.tau * rng();
     const long long n = lo + static_cast<long long>(rng.bits() % span);
     const std::string key = std::to_string(j) + ',';
+    if (truth) truth->write(key + io::format_number(theta) + ',' + std::to_string(n) + '\n');
     for (long long i = 0; i < n; ++i) {
       buf += key;
       buf += io::format_number(theta + a.sigma * rng());
@@ -85,6 +92,7 @@ void run_generate(const generate_args& a)
   }
   out.write(buf);
   out.commit();
+  if (truth) truth->commit();
 }
 
 }  // namespace
@@ -100,6 +108,7 @@ command add_generate_command(CLI::App& app)
   sub->add_option("--sigma", a->sigma, "within-group sd")->capture_default_str();
   sub->add_option("--seed", a->seed, "random seed")->capture_default_str();
   sub->add_option("-o,--output", a->output, "output file (- for stdout)")->capture_default_str();
+  sub->add_option("--truth", a->truth, "also write the true group means (group,theta,n) here");
   return [a] { run_generate(*a); };
 }
 

@@ -97,7 +97,7 @@ void append_key(std::string& out, const std::string& key)
 
 }  // namespace
 
-void write_groups_csv(const std::string& path, const std::vector<std::string>& keys, const fit_result& r, int threads)
+void write_groups_csv(atomic_output& file, const std::vector<std::string>& keys, const fit_result& r, int threads)
 {
   const std::size_t J = r.groups;
   if (keys.size() != J) throw error("internal: group keys and results differ in length");
@@ -120,10 +120,8 @@ void write_groups_csv(const std::string& path, const std::vector<std::string>& k
       out += '\n';
     }
   });
-  atomic_output file(path);
   file.write("group,n,mean,se,shrinkage,estimate,sd,lower,upper,james_stein\n");
   for (const auto& t : text) file.write(t);
-  file.commit();
 }
 
 nlohmann::json summary_json(const fit_result& r)

@@ -33,8 +33,7 @@ class atomic_output {
 std::string format_number(double x);
 
 /// The per-group CSV: group,n,mean,se,shrinkage,estimate,sd,lower,upper,james_stein.
-void write_groups_csv(const std::string& path, const std::vector<std::string>& keys, const fit_result& r,
-                      int threads);
+void write_groups_csv(atomic_output& out, const std::vector<std::string>& keys, const fit_result& r, int threads);
 
 /// The JSON summary of a fit (hyperparameters, heterogeneity, ANOVA, backend, timings).
 nlohmann::json summary_json(const fit_result& r);

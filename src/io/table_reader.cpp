@@ -200,7 +200,7 @@ void parse_chunk(const char* begin, const char* end, const layout& l, const row_
         continue;
       }
       if (fields.size() != spec.fields) {
-        out.failure = "has " + std::to_string(fields.size()) + " fields but the header has " +
+        out.failure = "row has " + std::to_string(fields.size()) + " fields but the header has " +
                       std::to_string(spec.fields);
         out.failure_line = line;
         return;
@@ -227,8 +227,10 @@ void parse_chunk(const char* begin, const char* end, const layout& l, const row_
         double v;
         const std::string_view text = fields[spec.numbers[c]];
         if (!spec.parsers[c].parse(text, v)) {
+          const bool is_number = relative_parser().parse(text, v);
           out.failure = "column '" + spec.number_names[c] + "': '" + shown(text) +
-                        "' is not a finite number";
+                        (is_number ? "' is too large: differences between values overflow double"
+                                   : "' is not a finite number");
           out.failure_line = line;
           return;
         }

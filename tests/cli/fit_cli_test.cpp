@@ -1,0 +1,203 @@
+// `shrink fit` end to end: formats it accepts, and bad input that must give a one-line error and
+// a non-zero exit (never a crash, a hang, a silent NaN or a half-written file).
+
+#include "test_support.hpp"
+
+#include <shrink/backend.hpp>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <sstream>
+
+namespace {
+
+using shrink::test::run_shrink;
+using shrink::test::temp_dir;
+using shrink::test::write_file;
+
+const char* const small_csv =
+  "group,y\n"
+  "a,1\n" "a,3\n" "b,4\n" "b,6\n" "b,8\n" "c,10\n" "c,11\n" "d,0\n" "d,2\n";
+
+/// Fails unless the run exited 1 with exactly one line on stderr containing `expected`.
+void expect_error(const shrink::test::run_result& r, const std::string& expected)
+{
+  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_NE(r.err.find(expected), std::string::npos) << "stderr: " << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "stderr: " << r.err;
+  EXPECT_EQ(r.err.find("nan"), std::string::npos);
+}
+
+std::vector<std::vector<std::string>> parse_csv(const std::string& text)
+{
+  std::vector<std::vector<std::string>> rows;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::vector<std::string> f;
+    std::string x;
+    std::istringstream s(line);
+    while (std::getline(s, x, ',')) f.push_back(x);
+    if (!line.empty() && line.back() == ',') f.push_back("");
+    rows.push_back(f);
+  }
+  return rows;
+}
+
+TEST(FitCli, WritesTheContractColumnsAndSummary)
+{
+  temp_dir d;
+  write_file(d / "in.csv", small_csv);
+  const auto r = run_shrink("fit '" + (d / "in.csv").string() + "' -o '" + (d / "out.csv").string() + "' --summary '" +
+                              (d / "s.json").string() + "' --backend cpu",
+                            d);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto rows = parse_csv(shrink::test::read_file(d / "out.csv"));
+  ASSERT_EQ(rows.size(), 5u);
+  EXPECT_EQ(rows[0], (std::vector<std::string>{"group", "n", "mean", "se", "shrinkage", "estimate", "sd", "lower",
+                                               "upper", "james_stein"}));
+  EXPECT_EQ(rows[1][0], "a");
+  EXPECT_EQ(rows[2][1], "3");
+  EXPECT_EQ(std::stod(rows[2][2]), 6.0);
+  const auto j = nlohmann::json::parse(shrink::test::read_file(d / "s.json"));
+  for (const char* key : {"groups", "observations", "mu", "tau2", "tau", "sigma2", "tau_method", "Q", "I2", "H2",
+                          "james_stein_c", "backend", "seconds", "anova"})
+    EXPECT_TRUE(j.contains(key)) << key;
+  for (const char* key : {"df_between", "df_within", "ss_between", "ss_within", "ms_between", "ms_within", "F"})
+    EXPECT_TRUE(j["anova"].contains(key)) << key;
+  EXPECT_EQ(j["groups"], 4);
+  EXPECT_EQ(j["observations"], 9);
+  EXPECT_EQ(j["backend"], "cpu");
+  // sigma2 pooled: m2 = 2 + 8 + 0.5 + 2 over 5 df.
+  EXPECT_DOUBLE_EQ(j["sigma2"].get<double>(), 12.5 / 5);
+  EXPECT_NE(r.err.find("J = 4"), std::string::npos);
+  EXPECT_NE(r.err.find("backend cpu"), std::string::npos);
+  // Numbers read back exactly: the estimate column reproduces ybar + B (mu - ybar) to the last bit
+  // of what the JSON says mu is.
+  const double mu = j["mu"].get<double>();
+  const double ybar = std::stod(rows[1][2]), B = std::stod(rows[1][4]);
+  EXPECT_NEAR(std::stod(rows[1][5]), ybar + B * (mu - ybar), 1e-15);
+}
+
+TEST(FitCli, StdinTsvCrlfBomAndQuotedKeysAreAccepted)
+{
+  temp_dir d;
+  write_file(d / "in.csv", small_csv);
+  const auto base = run_shrink("fit '" + (d / "in.csv").string() + "' -q", d);
+  ASSERT_EQ(base.status, 0) << base.err;
+
+  std::string crlf = "\xEF\xBB\xBF";
+  for (char c : std::string(small_csv)) crlf += c == '\n' ? std::string("\r\n") : std::string(1, c);
+  write_file(d / "crlf.csv", crlf);
+  const auto r1 = run_shrink("fit - -q", d, (d / "crlf.csv").string());
+  ASSERT_EQ(r1.status, 0) << r1.err;
+  EXPECT_EQ(r1.out, base.out);
+
+  std::string tsv = small_csv;
+  std::replace(tsv.begin(), tsv.end(), ',', '\t');
+  write_file(d / "in.tsv", tsv);
+  const auto r2 = run_shrink("fit '" + (d / "in.tsv").string() + "' -q", d);
+  ASSERT_EQ(r2.status, 0) << r2.err;
+  EXPECT_EQ(r2.out, base.out);
+
+  write_file(d / "quoted.csv", "\"group\",y,note\n\"x,1\",1,\"a, b\"\n\"x,1\",2,\"say \"\"hi\"\"\"\nz,5,\nz,7,\n");
+  const auto r3 = run_shrink("fit '" + (d / "quoted.csv").string() + "' -q", d);
+  ASSERT_EQ(r3.status, 0) << r3.err;
+  EXPECT_NE(r3.out.find("\n\"x,1\",2,1.5,"), std::string::npos) << r3.out;
+}
+
+TEST(FitCli, BadInputGivesOneLineErrorsNamingTheProblem)
+{
+  temp_dir d;
+  auto fit_text = [&](const std::string& text, const std::string& options = "") {
+    write_file(d / "bad.csv", text);
+    return run_shrink("fit '" + (d / "bad.csv").string() + "' " + options, d);
+  };
+  expect_error(fit_text(""), "empty input");
+  expect_error(fit_text("group,y\n"), "no data rows");
+  expect_error(fit_text("group,value\na,1\n"), "the columns are: group, value");
+  expect_error(fit_text("grp,y\na,1\n"), "no group column 'group'");
+  expect_error(fit_text("group,y\na,1\na,abc\n"), "line 3: column 'y': 'abc' is not a finite number");
+  expect_error(fit_text("group,y\na,1\na,NaN\n"), "line 3");
+  expect_error(fit_text("group,y\na,1\na,inf\n"), "line 3");
+  expect_error(fit_text("group,y\na,1\na,2,3\n"), "line 3: row has 3 fields but the header has 2");
+  expect_error(fit_text("group,y\na,1\na,2\n"), "only one group");
+  expect_error(fit_text("group,y\na,1\nb,2\nc,3\n"), "every group has one observation");
+  expect_error(fit_text("group,y\na,1\na,1\nb,2\nb,2\n"), "within-group variance is zero");
+  expect_error(fit_text("group,y\na,1e308\na,-1e308\nb,1e308\nb,-1.5e308\n"), "overflow");
+  expect_error(fit_text("group,y\na,1e400\n"), "line 2");
+  expect_error(fit_text(small_csv, "--tau-method magic"), "unknown --tau-method 'magic'");
+  expect_error(fit_text(small_csv, "--level 2"), "--level");
+  expect_error(fit_text("study,est,se\n1,0.5,0.1\n2,0.7,-0.2\n3,0.1,0.3\n", "--estimate est --se se"),
+               "standard errors must be positive");
+  expect_error(fit_text("study,est,se\n1,0.5,0.1\n2,0.7,0\n", "--estimate est --se se"), "must be positive");
+  expect_error(fit_text("study,est,se\n1,0.5,0.1\n", "--estimate est"), "exactly one of --se");
+}
+
+TEST(FitCli, JamesSteinColumnIsEmptyWithFewerThanFourGroupsAndSaysSo)
+{
+  temp_dir d;
+  write_file(d / "in.csv", "group,y\na,1\na,2\nb,4\nb,6\nc,9\nc,10\n");
+  const auto r = run_shrink("fit '" + (d / "in.csv").string() + "'", d);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto rows = parse_csv(r.out);
+  ASSERT_EQ(rows.size(), 4u);
+  for (std::size_t i = 1; i < rows.size(); ++i) {
+    ASSERT_EQ(rows[i].size(), 10u);
+    EXPECT_EQ(rows[i][9], "");
+  }
+  EXPECT_NE(r.err.find("James-Stein needs at least 4 groups"), std::string::npos);
+}
+
+TEST(FitCli, FailedRunsLeaveNoFileAndUnwritablePathsAreErrors)
+{
+  temp_dir d;
+  write_file(d / "in.csv", small_csv);
+  write_file(d / "bad.csv", "group,y\na,1\na,x\n");
+  write_file(d / "keep.csv", "old contents\n");
+  // A failed run leaves an existing output untouched and no temporary file behind.
+  auto r = run_shrink("fit '" + (d / "bad.csv").string() + "' -o '" + (d / "keep.csv").string() + "'", d);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(shrink::test::read_file(d / "keep.csv"), "old contents\n");
+  r = run_shrink("fit '" + (d / "bad.csv").string() + "' -o '" + (d / "new.csv").string() + "'", d);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_FALSE(std::filesystem::exists(d / "new.csv"));
+  for (const auto& entry : std::filesystem::directory_iterator(d.path()))
+    EXPECT_EQ(entry.path().filename().string().find(".tmp-"), std::string::npos) << entry.path();
+  expect_error(run_shrink("fit '" + (d / "in.csv").string() + "' -o /nonexistent-dir/out.csv", d), "cannot write");
+  expect_error(run_shrink("fit '" + (d / "in.csv").string() + "' --summary /nonexistent-dir/s.json", d), "cannot write");
+  expect_error(run_shrink("fit '" + (d / "missing.csv").string() + "'", d), "cannot open");
+}
+
+TEST(FitCli, CudaBackendWithoutAGpuIsAClearError)
+{
+  if (shrink::cuda_available()) GTEST_SKIP() << "a GPU is usable here: --backend cuda runs";
+  temp_dir d;
+  write_file(d / "in.csv", small_csv);
+  expect_error(run_shrink("fit '" + (d / "in.csv").string() + "' --backend cuda", d), "--backend cuda");
+}
+
+TEST(FitCli, GenerateThenFitRecoversTheHyperparameters)
+{
+  temp_dir d;
+  const auto g = run_shrink("generate --groups 2000 --obs 5:15 --mu 3 --tau 2 --sigma 4 --seed 11 -o '" +
+                              (d / "g.csv").string() + "'",
+                            d);
+  ASSERT_EQ(g.status, 0) << g.err;
+  const auto r = run_shrink("fit '" + (d / "g.csv").string() + "' -q -o /dev/null --summary '" + (d / "s.json").string() + "'", d);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto j = nlohmann::json::parse(shrink::test::read_file(d / "s.json"));
+  EXPECT_EQ(j["groups"], 2000);
+  // Sampling sd of the estimates at J = 2000, N ~ 20000: mu +- 0.05, tau +- 0.06, sigma +- 0.02;
+  // the bounds are about 4 sd.
+  EXPECT_NEAR(j["mu"].get<double>(), 3, 0.2);
+  EXPECT_NEAR(j["tau"].get<double>(), 2, 0.25);
+  EXPECT_NEAR(std::sqrt(j["sigma2"].get<double>()), 4, 0.08);
+  // Same seed, same file.
+  const auto g2 = run_shrink("generate --groups 2000 --obs 5:15 --mu 3 --tau 2 --sigma 4 --seed 11", d);
+  EXPECT_EQ(g2.out, shrink::test::read_file(d / "g.csv"));
+}
+
+}  // namespace
