@@ -9,11 +9,17 @@ namespace {
 constexpr double exact_pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
                                   1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
-__int128 pow10_int(int k)
+constexpr std::uint64_t pow10_u64[] = {1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull,
+                                        100000000ull, 1000000000ull, 10000000000ull, 100000000000ull,
+                                        1000000000000ull, 10000000000000ull, 100000000000000ull,
+                                        1000000000000000ull, 10000000000000000ull, 100000000000000000ull,
+                                        1000000000000000000ull, 10000000000000000000ull};
+
+/// mantissa * 10^shift as a signed 128-bit integer (shift <= 19, so it cannot overflow).
+__int128 scaled(std::uint64_t mantissa, int shift, bool negative)
 {
-  __int128 p = 1;
-  for (int i = 0; i < k; ++i) p *= 10;
-  return p;
+  const __int128 v = static_cast<__int128>(mantissa) * pow10_u64[shift];
+  return negative ? -v : v;
 }
 
 bool parse_double(std::string_view text, double& out)
@@ -29,42 +35,50 @@ bool parse_double(std::string_view text, double& out)
 
 bool parse_decimal(std::string_view s, decimal& d)
 {
-  std::size_t i = 0;
-  const std::size_t n = s.size();
+  const char* p = s.data();
+  const char* const end = p + s.size();
   d = decimal{};
-  if (i < n && (s[i] == '+' || s[i] == '-')) d.negative = s[i++] == '-';
-  int significant = 0;
-  int exponent = 0;
-  bool any_digit = false;
-  bool seen_point = false;
-  for (; i < n; ++i) {
-    const char c = s[i];
-    if (c >= '0' && c <= '9') {
-      any_digit = true;
-      if (seen_point) --exponent;
-      if (significant == 0 && c == '0') continue;  // leading zeros carry no digits
+  if (p < end && (*p == '+' || *p == '-')) d.negative = *p++ == '-';
+  // Digits accumulate into the mantissa; a number with more than 19 digits in all (leading zeros
+  // included) takes the careful path below, which is rare.
+  const char* const digits_begin = p;
+  std::uint64_t m = 0;
+  int digits = 0, fraction = 0;
+  for (; p < end && static_cast<unsigned>(*p - '0') < 10; ++p, ++digits) m = m * 10 + static_cast<unsigned>(*p - '0');
+  if (p < end && *p == '.') {
+    ++p;
+    const char* f = p;
+    for (; p < end && static_cast<unsigned>(*p - '0') < 10; ++p) m = m * 10 + static_cast<unsigned>(*p - '0');
+    fraction = static_cast<int>(p - f);
+    digits += fraction;
+  }
+  if (digits == 0) return false;
+  if (digits > 19) {
+    // Recount without leading zeros (0.000...), which carry no digits.
+    m = 0;
+    int significant = 0;
+    for (const char* q = digits_begin; q < p; ++q) {
+      if (*q == '.') continue;
+      if (significant == 0 && *q == '0') continue;
       if (++significant > 19) return false;
-      d.mantissa = d.mantissa * 10 + static_cast<std::uint64_t>(c - '0');
-    } else if (c == '.' && !seen_point) {
-      seen_point = true;
-    } else {
-      break;
+      m = m * 10 + static_cast<unsigned>(*q - '0');
     }
   }
-  if (!any_digit) return false;
-  if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-    ++i;
+  int exponent = -fraction;
+  if (p < end && (*p == 'e' || *p == 'E')) {
+    ++p;
     bool negative_exp = false;
-    if (i < n && (s[i] == '+' || s[i] == '-')) negative_exp = s[i++] == '-';
-    if (i == n) return false;
+    if (p < end && (*p == '+' || *p == '-')) negative_exp = *p++ == '-';
+    if (p == end) return false;
     int e = 0;
-    for (; i < n; ++i) {
-      if (s[i] < '0' || s[i] > '9') return false;
-      if (e < 100000) e = e * 10 + (s[i] - '0');
+    for (; p < end; ++p) {
+      if (static_cast<unsigned>(*p - '0') >= 10) return false;
+      if (e < 100000) e = e * 10 + (*p - '0');
     }
     exponent += negative_exp ? -e : e;
   }
-  if (i != n) return false;
+  if (p != end) return false;
+  d.mantissa = m;
   d.exponent = exponent;
   return true;
 }
@@ -88,15 +102,14 @@ bool relative_parser::parse(std::string_view text, double& out) const
       return true;
     }
     if (shift_v <= 19 && (reference_.mantissa == 0 || shift_r <= 19) && e_min >= -22 && e_min <= 22) {
-      __int128 a = static_cast<__int128>(v.mantissa) * pow10_int(shift_v);
-      if (v.negative) a = -a;
-      __int128 b = 0;
-      if (reference_.mantissa != 0) {
-        b = static_cast<__int128>(reference_.mantissa) * pow10_int(shift_r);
-        if (reference_.negative) b = -b;
-      }
-      const __int128 diff = a - b;
-      const double magnitude = static_cast<double>(diff);
+      const __int128 diff = scaled(v.mantissa, shift_v, v.negative) -
+                            (reference_.mantissa == 0 ? 0 : scaled(reference_.mantissa, shift_r, reference_.negative));
+      // Differences that fit 53 bits convert exactly with a plain int64 conversion (the common
+      // case); the one rounding is then the division by the exact power of ten.
+      constexpr __int128 exact_limit = static_cast<__int128>(1) << 53;
+      const double magnitude = (diff < exact_limit && diff > -exact_limit)
+                                 ? static_cast<double>(static_cast<std::int64_t>(diff))
+                                 : static_cast<double>(diff);
       out = e_min < 0 ? magnitude / exact_pow10[-e_min] : magnitude * exact_pow10[e_min];
       return std::isfinite(out);
     }
