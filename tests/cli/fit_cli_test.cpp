@@ -201,3 +201,39 @@ TEST(FitCli, GenerateThenFitRecoversTheHyperparameters)
 }
 
 }  // namespace
+
+namespace {
+
+TEST(FitCli, OutputsAreBitwiseIdenticalForAnyThreadCount)
+{
+  // About 2.5 MB of shuffled-key CSV, so the reader cuts it into several parallel chunks.
+  temp_dir d;
+  std::string csv = "group,y\n";
+  std::uint64_t state = 12345;
+  for (int i = 0; i < 120000; ++i) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    const int g = static_cast<int>((state >> 33) % 20000);
+    csv += std::to_string(g) + "," + std::to_string(static_cast<double>(state >> 11) * 0x1.0p-53 * 10 + g % 7) + "\n";
+  }
+  write_file(d / "in.csv", csv);
+  std::string first_csv, first_json;
+  for (int threads : {1, 2, 8}) {
+    const auto t = std::to_string(threads);
+    const auto r = run_shrink("fit '" + (d / "in.csv").string() + "' -q --backend cpu --threads " + t + " -o '" +
+                                (d / ("o" + t + ".csv")).string() + "' --summary '" + (d / ("s" + t + ".json")).string() + "'",
+                              d);
+    ASSERT_EQ(r.status, 0) << r.err;
+    auto j = nlohmann::json::parse(shrink::test::read_file(d / ("s" + t + ".json")));
+    j.erase("seconds");
+    j.erase("stage_seconds");
+    if (threads == 1) {
+      first_csv = shrink::test::read_file(d / "o1.csv");
+      first_json = j.dump();
+      continue;
+    }
+    EXPECT_EQ(shrink::test::read_file(d / ("o" + t + ".csv")), first_csv) << threads << " threads";
+    EXPECT_EQ(j.dump(), first_json) << threads << " threads";
+  }
+}
+
+}  // namespace
