@@ -14,16 +14,43 @@
 
 namespace shrink {
 
-/// How tau^2 is estimated (metafor's names).
+/// How tau^2 is estimated (metafor's names and definitions; see README "tau2 estimators").
 enum class tau_method {
   mom,    ///< unweighted method of moments (metafor's "HE"): max(0, S^2_ybar - mean v_j)
+  dl,     ///< DerSimonian-Laird: max(0, (Q - (J-1)) / (sum w - sum w^2 / sum w)), w = 1/v
+  pm,     ///< Paule-Mandel: the root of Q(tau2) = J - 1 (0 when Q(0) < J - 1)
+  sj,     ///< Sidik-Jonkman: tau0^2 Q(tau0^2) / (J-1), tau0^2 = sum (ybar_j - mean ybar)^2 / J
+  ml,     ///< maximum likelihood (Fisher scoring; raw mode: sigma2 and tau2 jointly)
+  reml,   ///< restricted maximum likelihood (Fisher scoring; raw mode: sigma2 and tau2 jointly)
+  eb,     ///< empirical Bayes (Morris 1983): the root of Q(tau2) J/(J-1) = J, by metafor's scoring
   fixed,  ///< tau given by the user
+  bayes,  ///< full Bayes: flat prior on mu, `tau_prior` on tau, integrated numerically over tau
 };
 
-/// "mom" or "fixed".
+/// metafor's name in lower case: "mom", "dl", "pm", "sj", "ml", "reml", "eb", "fixed", "bayes".
 std::string to_string(tau_method m);
 /// Parses a --tau-method name; throws shrink::error naming the valid ones otherwise.
 tau_method parse_tau_method(const std::string& name);
+
+/// Prior on tau for --tau-method bayes (mu has a flat prior).
+struct tau_prior {
+  enum class kind {
+    uniform,        ///< p(tau) = 1 on [0, inf) (BDA3 section 5.4; proper posterior needs J >= 3)
+    half_cauchy,    ///< p(tau) proportional to 1 / (1 + (tau / scale)^2)
+    inverse_gamma,  ///< on tau2: p(tau2) proportional to tau2^-(shape+1) exp(-scale / tau2)
+  };
+  kind type = kind::uniform;
+  double scale = 1;  ///< half-Cauchy scale, or inverse-gamma scale
+  double shape = 1;  ///< inverse-gamma shape
+};
+
+/// Parses --tau-prior: "uniform", "half-cauchy:SCALE" or "inv-gamma:SHAPE,SCALE".
+tau_prior parse_tau_prior(const std::string& text);
+/// "uniform", "half-cauchy:SCALE" or "inv-gamma:SHAPE,SCALE".
+std::string to_string(const tau_prior& p);
+
+/// Parses --prior: "normal" (absent) or "t:NU" (Student-t group means, NU > 0 degrees of freedom).
+std::optional<double> parse_group_prior(const std::string& text);
 
 /// Observations in long format with group keys mapped to dense ids 0..groups-1, rows in any
 /// order. Values are stored relative to `offset` (y = offset + values[i]): a reader that parses
@@ -52,6 +79,17 @@ struct fit_options {
   double level = 0.95;          ///< coverage of the per-group central intervals
   backend requested_backend = backend::automatic;
   int threads = 0;              ///< CPU threads; 0 = all hardware threads
+
+  /// --tau-method bayes: the prior on tau.
+  tau_prior prior_tau;
+  /// --prior t:NU: Student-t prior with NU degrees of freedom for the group means (location mu and
+  /// scale fitted by marginal maximum likelihood) in place of the normal one. Absent: normal.
+  std::optional<double> t_prior_df;
+
+  // Convergence controls, metafor's defaults (rma.uni control list).
+  double threshold = 1e-5;  ///< ML/REML/EB Fisher scoring stops when |change in tau2| < threshold
+  double root_tol = 1.220703125e-4;  ///< PM root-finding tolerance on tau2 (uniroot, eps^0.25)
+  int max_iterations = 100;          ///< ML/REML/EB scoring steps and PM root-finding steps
 };
 
 /// The one-way ANOVA table of raw data.
@@ -96,6 +134,33 @@ struct fit_result {
   std::optional<anova_table> anova;     ///< raw mode only
   tau_method method = tau_method::mom;
   double level = 0.95;
+
+  // Uncertainty (all at `level`).
+  double mu_se = 0;                  ///< sqrt(1 / sum_j w_j), w_j = 1 / (v_j + tau2)
+  double mu_lower = 0, mu_upper = 0; ///< mu +- z mu_se (bayes: posterior quantiles of mu)
+  std::optional<double> tau2_se;     ///< metafor's standard error of the tau2 estimator
+  /// Q-profile confidence interval for tau2 (Viechtbauer 2007; metafor's confint default).
+  std::optional<double> tau2_lower, tau2_upper;
+  /// Prediction interval for the theta of a new group: mu +- z sqrt(mu_se^2 + tau2).
+  double pred_lower = 0, pred_upper = 0;
+  int iterations = 0;                ///< iterations of the tau2 method (0 when closed form)
+  /// Raw mode, ml/reml without --sigma: sigma2 and tau2 fitted jointly (as lme4 does);
+  /// this keeps the pooled within-group variance sum m2_j / sum (n_j - 1) alongside.
+  std::optional<double> sigma2_pooled;
+
+  /// --tau-method bayes: the marginal posterior of tau.
+  struct tau_posterior {
+    double mean = 0, sd = 0, median = 0, lower = 0, upper = 0;  ///< lower/upper: central, `level`
+    double mode = 0;     ///< of p(tau | y)
+    double tau2_mean = 0;
+    int nodes = 0;       ///< quadrature nodes over tau
+  };
+  std::optional<tau_posterior> tau_post;
+
+  /// --prior t:NU: the fitted Student-t prior theta_j ~ mu + t_scale * t_NU.
+  std::optional<double> t_df, t_scale;
+  std::optional<double> log_likelihood;  ///< ml/reml (restricted for reml), t prior: marginal
+
   backend used = backend::cpu;
   fit_timings seconds;
   std::vector<std::string> notes;  ///< what the data say (complete pooling, James-Stein absent, ...)

@@ -5,7 +5,9 @@
 
 #include "../common/macros.hpp"
 #include "../common/normal.hpp"
+#include "bayes.hpp"
 #include "group_engine.hpp"
+#include "tau_estimators.hpp"
 
 #include <chrono>
 #include <cmath>
@@ -17,16 +19,82 @@ std::string to_string(tau_method m)
 {
   switch (m) {
     case tau_method::mom: return "mom";
+    case tau_method::dl: return "dl";
+    case tau_method::pm: return "pm";
+    case tau_method::sj: return "sj";
+    case tau_method::ml: return "ml";
+    case tau_method::reml: return "reml";
+    case tau_method::eb: return "eb";
     case tau_method::fixed: return "fixed";
+    case tau_method::bayes: return "bayes";
   }
   return "?";
 }
 
 tau_method parse_tau_method(const std::string& name)
 {
-  if (name == "mom") return tau_method::mom;
-  if (name == "fixed") return tau_method::fixed;
-  throw error("unknown --tau-method '" + name + "' (choose mom or fixed)");
+  for (tau_method m : {tau_method::mom, tau_method::dl, tau_method::pm, tau_method::sj, tau_method::ml,
+                       tau_method::reml, tau_method::eb, tau_method::fixed, tau_method::bayes})
+    if (name == to_string(m)) return m;
+  throw error("unknown --tau-method '" + name + "' (choose mom, dl, pm, sj, ml, reml, eb, fixed or bayes)");
+}
+
+namespace {
+
+double parse_positive(const std::string& text, const std::string& what)
+{
+  std::size_t used = 0;
+  double x = 0;
+  try {
+    x = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  SHRINK_EXPECTS(used == text.size() && used > 0 && std::isfinite(x) && x > 0, what + " must be a finite number > 0, got '" + text + "'");
+  return x;
+}
+
+}  // namespace
+
+tau_prior parse_tau_prior(const std::string& text)
+{
+  tau_prior p;
+  const std::string usage = "--tau-prior must be uniform, half-cauchy:SCALE or inv-gamma:SHAPE,SCALE";
+  if (text == "uniform") return p;
+  const auto colon = text.find(':');
+  SHRINK_EXPECTS(colon != std::string::npos, usage + ", got '" + text + "'");
+  const std::string name = text.substr(0, colon), args = text.substr(colon + 1);
+  if (name == "half-cauchy") {
+    p.type = tau_prior::kind::half_cauchy;
+    p.scale = parse_positive(args, "the half-Cauchy scale");
+    return p;
+  }
+  if (name == "inv-gamma") {
+    const auto comma = args.find(',');
+    SHRINK_EXPECTS(comma != std::string::npos, usage + ", got '" + text + "'");
+    p.type = tau_prior::kind::inverse_gamma;
+    p.shape = parse_positive(args.substr(0, comma), "the inverse-gamma shape");
+    p.scale = parse_positive(args.substr(comma + 1), "the inverse-gamma scale");
+    return p;
+  }
+  throw error(usage + ", got '" + text + "'");
+}
+
+std::string to_string(const tau_prior& p)
+{
+  switch (p.type) {
+    case tau_prior::kind::uniform: return "uniform";
+    case tau_prior::kind::half_cauchy: return "half-cauchy:" + std::to_string(p.scale);
+    case tau_prior::kind::inverse_gamma: return "inv-gamma:" + std::to_string(p.shape) + "," + std::to_string(p.scale);
+  }
+  return "?";
+}
+
+std::optional<double> parse_group_prior(const std::string& text)
+{
+  if (text == "normal") return std::nullopt;
+  SHRINK_EXPECTS(text.rfind("t:", 0) == 0, "--prior must be normal or t:NU, got '" + text + "'");
+  return parse_positive(text.substr(2), "the t prior's degrees of freedom NU");
 }
 
 namespace {
@@ -45,6 +113,13 @@ void check_options(const fit_options& o)
   if (o.method == tau_method::fixed)
     SHRINK_EXPECTS(std::isfinite(o.tau) && o.tau >= 0, "--tau must be a finite number >= 0");
   if (o.sigma) SHRINK_EXPECTS(std::isfinite(*o.sigma) && *o.sigma > 0, "--sigma must be a finite number > 0");
+  SHRINK_EXPECTS(o.threshold > 0 && o.root_tol > 0 && o.max_iterations > 0,
+                 "convergence threshold, tolerance and iteration limit must be positive");
+  if (o.t_prior_df) {
+    SHRINK_EXPECTS(std::isfinite(*o.t_prior_df) && *o.t_prior_df > 0, "--prior t:NU needs NU > 0");
+    SHRINK_EXPECTS(o.method != tau_method::bayes && o.method != tau_method::fixed,
+                   "--prior t:NU fits its own scale by marginal likelihood: use it with an estimating --tau-method");
+  }
 }
 
 std::unique_ptr<detail::group_engine> make_engine(backend b, const raw_data_view& d, int threads)
@@ -57,22 +132,9 @@ std::unique_ptr<detail::group_engine> make_engine(backend b, const summary_data_
   return b == backend::cuda ? detail::make_cuda_engine(d) : detail::make_cpu_engine(d, threads);
 }
 
-double estimate_tau2(const fit_options& o, const detail::unweighted_sums& u, std::size_t J)
-{
-  switch (o.method) {
-    case tau_method::fixed: return o.tau * o.tau;
-    case tau_method::mom: {
-      // S^2 of the ybar_j minus the mean sampling variance (metafor's HE, intercept only).
-      const double s2 = u.ybar.m2 / static_cast<double>(J - 1);
-      return std::max(0.0, s2 - u.sum_v / static_cast<double>(J));
-    }
-  }
-  SHRINK_FAIL("unhandled tau method");
-}
-
 /// Everything after the per-group variances v_j are known; shared by raw and summary mode.
 void fit_groups(detail::group_engine& engine, const fit_options& o, double offset, fit_result& r,
-                clock::time_point t_tau)
+                clock::time_point t_tau, const std::optional<detail::tau2_estimate>& preset = std::nullopt)
 {
   const std::size_t J = engine.groups();
   r.groups = J;
@@ -87,10 +149,43 @@ void fit_groups(detail::group_engine& engine, const fit_options& o, double offse
 
   const detail::unweighted_sums u = engine.unweighted();
   const detail::weighted_sums fixed_effect = engine.weighted(0.0);
-  r.tau2 = estimate_tau2(o, u, J);
+  std::optional<detail::bayes_fit> bayes;
+  if (o.method == tau_method::bayes) {
+    bayes = detail::fit_bayes(engine, o.prior_tau, o.level);
+    r.tau_post = bayes->tau;
+    // A point value for I^2, H^2 and the summary: the posterior median of tau, squared.
+    r.tau2 = bayes->tau.median * bayes->tau.median;
+  } else {
+    const detail::tau2_estimate est = preset ? *preset : detail::estimate_tau2(engine, o, u);
+    r.tau2 = est.tau2;
+    r.tau2_se = est.se;
+    r.iterations = est.iterations;
+    r.log_likelihood = est.log_likelihood;
+  }
   const detail::weighted_sums at_tau = r.tau2 == 0 ? fixed_effect : engine.weighted(r.tau2);
   r.mu = offset + at_tau.wy.mean;
   r.complete_pooling = offset + fixed_effect.wy.mean;
+
+  // Uncertainty in mu (metafor's vb = 1 / sum w), the prediction interval for a new group's theta
+  // (metafor's predict: mu +- z sqrt(se^2 + tau2)) and the Q-profile interval for tau2.
+  const double z_level = detail::normal_quantile(0.5 + o.level / 2);
+  r.mu_se = std::sqrt(1.0 / at_tau.sum_w());
+  r.mu_lower = r.mu - z_level * r.mu_se;
+  r.mu_upper = r.mu + z_level * r.mu_se;
+  if (bayes) {
+    r.mu = offset + bayes->mu_mean;
+    r.mu_se = bayes->mu_sd;
+    r.mu_lower = offset + bayes->mu_lower;
+    r.mu_upper = offset + bayes->mu_upper;
+  }
+  const double pred_sd = std::sqrt(r.mu_se * r.mu_se + r.tau2);
+  r.pred_lower = r.mu - z_level * pred_sd;
+  r.pred_upper = r.mu + z_level * pred_sd;
+  if (J >= 2 && !bayes) {
+    const detail::interval ci = detail::q_profile_interval(engine, o.level);
+    r.tau2_lower = ci.lower;
+    r.tau2_upper = ci.upper;
+  }
 
   // Cochran's Q and metafor's I^2 = tau2 / (tau2 + s2), s2 the "typical" sampling variance.
   r.Q = fixed_effect.wy.m2;
@@ -115,7 +210,7 @@ void fit_groups(detail::group_engine& engine, const fit_options& o, double offse
   } else {
     r.notes.push_back("James-Stein needs at least 4 groups: its column is left empty");
   }
-  if (o.method != tau_method::fixed && r.tau2 == 0)
+  if (o.method != tau_method::fixed && o.method != tau_method::bayes && r.tau2 == 0)
     r.notes.push_back(
       "tau2 = 0: the group means vary no more than sampling noise explains, so partial pooling equals "
       "complete pooling");
@@ -123,6 +218,14 @@ void fit_groups(detail::group_engine& engine, const fit_options& o, double offse
 
   const auto t_post = clock::now();
   engine.posteriors(p, r);
+  if (bayes) {
+    // Every group's theta averaged over the posterior of tau (mu integrated analytically).
+    detail::mixture_params mp = bayes->mixture(o.level, offset);
+    engine.mixture_posteriors(mp, r);
+    r.notes.push_back("bayes: estimate/sd are the posterior mean/sd of theta_j averaged over tau; "
+                      "lower/upper its posterior quantiles; shrinkage the posterior mean of B_j");
+  }
+  if (o.t_prior_df) detail::fit_t_prior(engine, *o.t_prior_df, o.level, offset, r);
   r.seconds.posterior = seconds_since(t_post);
 
   const bool finite = std::isfinite(r.mu) && std::isfinite(r.tau2) && std::isfinite(r.Q) &&
@@ -172,6 +275,15 @@ fit_result fit(const raw_data_view& data, const fit_options& options)
   engine->set_sigma2(sigma2);
 
   const std::size_t J = engine->groups();
+  std::optional<detail::tau2_estimate> joint;
+  if (!options.sigma && J >= 2 && (options.method == tau_method::reml || options.method == tau_method::ml)) {
+    // The random-intercept model itself: sigma2 and tau2 jointly, as lme4 does.
+    const bool reml = options.method == tau_method::reml;
+    const detail::variance_components vc = detail::fit_random_intercept(*engine, t, reml);
+    r.sigma2_pooled = sigma2;
+    r.sigma2 = vc.sigma2;
+    joint = detail::tau2_estimate{vc.tau2, std::nullopt, vc.iterations, vc.log_likelihood};
+  }
   if (J >= 2) {
     anova_table a;
     a.df_between = static_cast<double>(J - 1);
@@ -184,7 +296,7 @@ fit_result fit(const raw_data_view& data, const fit_options& options)
     r.anova = a;
   }
 
-  fit_groups(*engine, options, data.offset, r, t_tau);
+  fit_groups(*engine, options, data.offset, r, t_tau, joint);
   r.seconds.total = seconds_since(t0);
   return r;
 }

@@ -4,7 +4,9 @@
 // and maps over it that every estimator is written in. Each call is O(J).
 
 #include "../common/group_sums.hpp"
+#include "../common/mixture_posterior.hpp"
 #include "../common/posterior.hpp"
+#include "../common/t_prior.hpp"
 
 #include <shrink/fit.hpp>
 
@@ -33,6 +35,18 @@ class group_engine {
   /// Fills the per-group columns of `out` (n, mean, se, shrinkage, estimate, sd, lower, upper,
   /// james_stein when p.james_stein) on the host.
   virtual void posteriors(const posterior_params& p, fit_result& out) = 0;
+
+  /// Full Bayes: overwrites shrinkage, estimate, sd, lower and upper of `out` (already sized by
+  /// posteriors()) with mixture_posterior_of(ybar_j, v_j, p). The node arrays of `p` are on the
+  /// host; a device backend copies them (p.nodes doubles each) before its map.
+  virtual void mixture_posteriors(const mixture_params& p, fit_result& out) = 0;
+
+  /// --prior t:NU: the reduction of t_marginal_sums::of(ybar_j, v_j, p) over groups.
+  virtual t_marginal_sums t_marginal(const t_prior_params& p) = 0;
+
+  /// --prior t:NU: overwrites shrinkage, estimate, sd, lower and upper of `out` (already sized
+  /// by posteriors()) with t_posterior_of(ybar_j, v_j, p).
+  virtual void t_posteriors(const t_prior_params& p, fit_result& out) = 0;
 };
 
 std::unique_ptr<group_engine> make_cpu_engine(const raw_data_view& data, int threads);

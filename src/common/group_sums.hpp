@@ -50,38 +50,85 @@ struct group_totals {
 struct unweighted_sums {
   moments ybar;
   double sum_v = 0;
+  double sum_v2 = 0;  ///< sum_j v_j^2: the standard error of the HE estimator
 
   SHRINK_HD static unweighted_sums of(double ybar, double v)
   {
     unweighted_sums s;
     s.ybar.add(ybar);
     s.sum_v = v;
+    s.sum_v2 = v * v;
     return s;
   }
   SHRINK_HD friend unweighted_sums operator+(const unweighted_sums& a, const unweighted_sums& b)
   {
-    return {a.ybar + b.ybar, a.sum_v + b.sum_v};
+    return {a.ybar + b.ybar, a.sum_v + b.sum_v, a.sum_v2 + b.sum_v2};
   }
 };
 
 /// Sums with weights w_j = 1 / (v_j + tau2) for a given tau2: mu_hat(tau2) = wy.mean,
 /// the generalised Q(tau2) = wy.m2 (Cochran's Q at tau2 = 0), and the further sums that the
-/// DerSimonian-Laird and I^2 formulas need.
+/// DerSimonian-Laird and I^2 formulas, the Fisher scoring steps of ML/REML/EB, the (restricted)
+/// log-likelihood and metafor's standard errors of tau2 need. With P = W - w w' / sum(w) the
+/// intercept-only projection of metafor's notes, everything is a sum over groups:
+///   Y'P Y = wy.m2,   Y'P P Y = w2y.m2 + w2y.weight (w2y.mean - wy.mean)^2,
+///   tr P = sum w - sum w^2 / sum w,   tr PP = sum w^2 - 2 sum w^3 / sum w + (sum w^2 / sum w)^2.
 struct weighted_sums {
   moments wy;          ///< ybar_j weighted by w_j
+  moments w2y;         ///< ybar_j weighted by w_j^2 (for Y'PPY without cancellation)
   double sum_w2 = 0;   ///< sum_j w_j^2
+  double sum_w3 = 0;   ///< sum_j w_j^3
+  double sum_log_w = 0;  ///< sum_j log w_j = -sum_j log(v_j + tau2)
+  double sum_w2v = 0;    ///< sum_j w_j^2 v_j
+  double sum_w3v = 0;    ///< sum_j w_j^3 v_j
+  double sum_w2v2 = 0;   ///< sum_j w_j^2 v_j^2
+  double sum_w3v2 = 0;   ///< sum_j w_j^3 v_j^2
 
   SHRINK_HD static weighted_sums of(double ybar, double v, double tau2)
   {
     weighted_sums s;
     const double w = 1.0 / (v + tau2);
+    const double w2 = w * w;
     s.wy.add(ybar, w);
-    s.sum_w2 = w * w;
+    s.w2y.add(ybar, w2);
+    s.sum_w2 = w2;
+    s.sum_w3 = w2 * w;
+    s.sum_log_w = -std::log(v + tau2);
+    s.sum_w2v = w2 * v;
+    s.sum_w3v = w2 * w * v;
+    s.sum_w2v2 = w2 * v * v;
+    s.sum_w3v2 = w2 * w * v * v;
     return s;
   }
   SHRINK_HD friend weighted_sums operator+(const weighted_sums& a, const weighted_sums& b)
   {
-    return {a.wy + b.wy, a.sum_w2 + b.sum_w2};
+    weighted_sums r;
+    r.wy = a.wy + b.wy;
+    r.w2y = a.w2y + b.w2y;
+    r.sum_w2 = a.sum_w2 + b.sum_w2;
+    r.sum_w3 = a.sum_w3 + b.sum_w3;
+    r.sum_log_w = a.sum_log_w + b.sum_log_w;
+    r.sum_w2v = a.sum_w2v + b.sum_w2v;
+    r.sum_w3v = a.sum_w3v + b.sum_w3v;
+    r.sum_w2v2 = a.sum_w2v2 + b.sum_w2v2;
+    r.sum_w3v2 = a.sum_w3v2 + b.sum_w3v2;
+    return r;
+  }
+
+  /// Q(tau2) = Y'PY = sum_j w_j (ybar_j - mu_hat(tau2))^2.
+  SHRINK_HD double q() const { return wy.m2; }
+  /// Y'PPY = sum_j w_j^2 (ybar_j - mu_hat(tau2))^2.
+  SHRINK_HD double ypp() const
+  {
+    const double d = w2y.mean - wy.mean;
+    return w2y.m2 + w2y.weight * d * d;
+  }
+  SHRINK_HD double sum_w() const { return wy.weight; }
+  SHRINK_HD double trace_p() const { return wy.weight - sum_w2 / wy.weight; }
+  SHRINK_HD double trace_pp() const
+  {
+    const double r = sum_w2 / wy.weight;
+    return sum_w2 - 2 * sum_w3 / wy.weight + r * r;
   }
 };
 

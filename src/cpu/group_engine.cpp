@@ -89,7 +89,39 @@ class cpu_engine final : public group_engine {
     });
   }
 
+  void mixture_posteriors(const mixture_params& p, fit_result& out) override
+  {
+    overwrite(out, [&](std::size_t j) { return mixture_posterior_of(summaries_[j].mean, v_[j], p); });
+  }
+
+  t_marginal_sums t_marginal(const t_prior_params& p) override
+  {
+    return reduce<t_marginal_sums>(groups(), threads_,
+                                   [&](std::size_t j) { return t_marginal_sums::of(summaries_[j].mean, v_[j], p); });
+  }
+
+  void t_posteriors(const t_prior_params& p, fit_result& out) override
+  {
+    overwrite(out, [&](std::size_t j) { return t_posterior_of(summaries_[j].mean, v_[j], p); });
+  }
+
  private:
+  /// Replaces the model-dependent columns of `out` by those of `of(j)`.
+  template <class Of>
+  void overwrite(fit_result& out, Of&& of)
+  {
+    for_each_block(groups(), reduce_block, threads_, [&](std::size_t begin, std::size_t end, std::size_t) {
+      for (std::size_t j = begin; j < end; ++j) {
+        const posterior r = of(j);
+        out.shrinkage[j] = r.shrinkage;
+        out.estimate[j] = r.estimate;
+        out.sd[j] = r.sd;
+        out.lower[j] = r.lower;
+        out.upper[j] = r.upper;
+      }
+    });
+  }
+
   std::vector<group_summary> summaries_;
   int threads_;
   std::vector<double> v_;  // sampling variance of each ybar_j

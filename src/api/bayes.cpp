@@ -1,0 +1,235 @@
+// Full Bayes over tau (see bayes.hpp for the quadrature and its accuracy).
+
+#include "bayes.hpp"
+
+#include "../common/macros.hpp"
+#include "../common/quadrature.hpp"
+#include "numerics.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace shrink::detail {
+namespace {
+
+/// log p(tau) up to a constant.
+double log_prior(double tau, const tau_prior& p)
+{
+  switch (p.type) {
+    case tau_prior::kind::uniform: return 0;
+    case tau_prior::kind::half_cauchy: {
+      const double r = tau / p.scale;
+      return -std::log1p(r * r);
+    }
+    case tau_prior::kind::inverse_gamma:
+      // p(tau2) tau2^-(a+1) exp(-b / tau2), times d tau2 / d tau = 2 tau.
+      if (tau <= 0) return -std::numeric_limits<double>::infinity();
+      return -(2 * p.shape + 1) * std::log(tau) - p.scale / (tau * tau);
+  }
+  return 0;
+}
+
+/// The posterior of tau on u in [0, 1), tau = c u / (1 - u).
+struct tau_density {
+  group_engine& engine;
+  const tau_prior& prior;
+  double c;
+
+  double tau(double u) const { return c * u / (1 - u); }
+
+  struct point {
+    double log_density;  ///< log p(tau | y) + log |d tau / d u|, unnormalised
+    double tau, mu, v_mu;
+  };
+
+  /// log p(tau | y) without the Jacobian.
+  double log_posterior(double t, weighted_sums* out = nullptr) const
+  {
+    const weighted_sums s = engine.weighted(t * t);
+    if (out) *out = s;
+    return log_prior(t, prior) + 0.5 * s.sum_log_w - 0.5 * std::log(s.sum_w()) - 0.5 * s.q();
+  }
+
+  point at(double u) const
+  {
+    weighted_sums s;
+    const double t = tau(u);
+    const double lp = log_posterior(t, &s);
+    return {lp + std::log(c) - 2 * std::log1p(-u), t, s.wy.mean, 1 / s.sum_w()};
+  }
+};
+
+struct panel {
+  double a, b;
+  double mass, error;  // Kronrod sum of exp(log density - ref), |Kronrod - Gauss|
+  tau_density::point x[15];
+  double kronrod_w[15];
+};
+
+panel make_panel(const tau_density& d, double a, double b, double ref)
+{
+  panel p{};
+  p.a = a;
+  p.b = b;
+  double k = 0, g = 0;
+  for (int i = 0; i < 15; ++i) {
+    double wk, wg;
+    const double u = gk15_point(a, b, i, wk, wg);
+    p.x[i] = d.at(u);
+    p.kronrod_w[i] = wk;
+    const double f = std::exp(p.x[i].log_density - ref);
+    k += wk * f;
+    g += wg * f;
+  }
+  p.mass = k;
+  p.error = std::fabs(k - g);
+  return p;
+}
+
+constexpr double bayes_rel_tol = 1e-10;
+constexpr double log_range = 50;  // integrate where the density exceeds e^-50 of its mode
+constexpr int max_panels = 400;
+
+}  // namespace
+
+mixture_params bayes_fit::mixture(double level, double offset) const
+{
+  mixture_params p;
+  p.tau2 = tau2.data();
+  p.weight = weight.data();
+  p.mu = mu.data();
+  p.v_mu = v_mu.data();
+  p.nodes = static_cast<int>(weight.size());
+  p.p_lower = (1 - level) / 2;
+  p.p_upper = 1 - p.p_lower;
+  p.offset = offset;
+  return p;
+}
+
+bayes_fit fit_bayes(group_engine& engine, const tau_prior& prior, double level)
+{
+  const std::size_t J = engine.groups();
+  SHRINK_EXPECTS(prior.type != tau_prior::kind::uniform || J >= 3,
+                 "bayes with the uniform prior on tau needs at least 3 groups (the posterior is improper otherwise); "
+                 "use --tau-prior half-cauchy:SCALE");
+  const unweighted_sums u = engine.unweighted();
+  const tau_density d{engine, prior, std::sqrt(u.sum_v / static_cast<double>(J))};
+
+  // Mode of the density in u, then the range where it is within e^-50 of the mode.
+  const double u_top = 1 - 1e-12;
+  const double u_mode = minimize([&](double x) { return -d.at(x).log_density; }, 0.0, u_top, 1e-12);
+  const double at_zero = d.at(0.0).log_density;
+  const double ref = std::max(d.at(u_mode).log_density, at_zero);
+  const double floor = ref - log_range;
+  auto below = [&](double x) { return d.at(x).log_density - floor; };
+  double a = 0, b = u_top;
+  if (!(at_zero > floor)) a = find_root(below, 0.0, u_mode, at_zero - floor, ref - floor, 1e-15, 200).x;
+  const double at_top = below(u_top);
+  if (at_top < 0) b = find_root(below, u_mode, u_top, ref - floor, at_top, 1e-15, 200).x;
+
+  // Globally adaptive Gauss-Kronrod: bisect the panel with the largest error estimate.
+  std::vector<panel> panels;
+  const int initial = 8;
+  for (int i = 0; i < initial; ++i)
+    panels.push_back(make_panel(d, a + (b - a) * i / initial, a + (b - a) * (i + 1) / initial, ref));
+  for (;;) {
+    double total = 0, error = 0;
+    std::size_t worst = 0;
+    for (std::size_t i = 0; i < panels.size(); ++i) {
+      total += panels[i].mass;
+      error += panels[i].error;
+      if (panels[i].error > panels[worst].error) worst = i;
+    }
+    if (error <= bayes_rel_tol * total) break;
+    SHRINK_EXPECTS(static_cast<int>(panels.size()) < max_panels,
+                   "bayes: the integral over tau did not reach its accuracy (posterior too irregular?)");
+    const double lo = panels[worst].a, hi = panels[worst].b, mid = 0.5 * (lo + hi);
+    panels[worst] = make_panel(d, lo, mid, ref);
+    panels.push_back(make_panel(d, mid, hi, ref));
+  }
+  std::sort(panels.begin(), panels.end(), [](const panel& x, const panel& y) { return x.a < y.a; });
+  double total = 0;
+  for (const panel& p : panels) total += p.mass;
+
+  bayes_fit r;
+  double max_w = 0;
+  for (const panel& p : panels)
+    for (int i = 0; i < 15; ++i) max_w = std::max(max_w, p.kronrod_w[i] * std::exp(p.x[i].log_density - ref) / total);
+  double tau_mean = 0, tau2_mean = 0, mu_mean = 0;
+  for (const panel& p : panels)
+    for (int i = 0; i < 15; ++i) {
+      const double w = p.kronrod_w[i] * std::exp(p.x[i].log_density - ref) / total;
+      tau_mean += w * p.x[i].tau;
+      tau2_mean += w * p.x[i].tau * p.x[i].tau;
+      mu_mean += w * p.x[i].mu;
+      // Nodes with no visible mass are left out of the per-group mixtures.
+      if (w <= 1e-18 * max_w) continue;
+      r.weight.push_back(w);
+      r.tau2.push_back(p.x[i].tau * p.x[i].tau);
+      r.mu.push_back(p.x[i].mu);
+      r.v_mu.push_back(p.x[i].v_mu);
+    }
+  // p(tau | y) falls as tau^-tail: moment k exists only when tail > k + 1 (uniform prior and few
+  // groups); the truncated quadrature would otherwise report a finite number for an infinite one.
+  const double k = static_cast<double>(J);
+  const double tail = prior.type == tau_prior::kind::uniform       ? k - 1
+                      : prior.type == tau_prior::kind::half_cauchy ? k + 1
+                                                                   : 2 * prior.shape + k;
+  const double inf = std::numeric_limits<double>::infinity();
+  r.tau.mean = tail > 2 ? tau_mean : inf;
+  r.tau.tau2_mean = tail > 3 ? tau2_mean : inf;
+  r.tau.sd = tail > 3 ? std::sqrt(std::max(0.0, tau2_mean - tau_mean * tau_mean)) : inf;
+  r.tau.nodes = static_cast<int>(r.weight.size());
+
+  // Quantiles of tau: the panel where the cumulative mass crosses p, then the root in u of the
+  // 7-point Gauss integral over the partial panel.
+  auto quantile = [&](double prob) {
+    const double target = prob * total;
+    double cum = 0;
+    for (const panel& p : panels) {
+      if (cum + p.mass < target && &p != &panels.back()) {
+        cum += p.mass;
+        continue;
+      }
+      auto cdf_gap = [&](double x) {
+        double s = cum;
+        for (int i = 0; i < 7; ++i) {
+          double w;
+          const double t = gauss7_point(p.a, x, i, w);
+          s += w * std::exp(d.at(t).log_density - ref);
+        }
+        return s - target;
+      };
+      const root_result root = find_root(cdf_gap, p.a, p.b, cum - target, cum + p.mass - target, 1e-13, 200);
+      return d.tau(root.x);
+    }
+    return d.tau(b);
+  };
+  const double alpha = 1 - level;
+  r.tau.median = quantile(0.5);
+  r.tau.lower = quantile(alpha / 2);
+  r.tau.upper = quantile(1 - alpha / 2);
+  // Mode of p(tau | y) itself (no Jacobian), on the integrated range.
+  const double tau_hi = d.tau(b);
+  const double tau_mode = minimize([&](double t) { return -d.log_posterior(t); }, 0.0, tau_hi, 1e-10 * tau_hi);
+  r.tau.mode = d.log_posterior(0.0) >= d.log_posterior(tau_mode) ? 0.0 : tau_mode;
+
+  // mu | y: the mixture of N(mu_hat(tau), V_mu(tau)) over the nodes.
+  double mu_var = 0;
+  for (std::size_t g = 0; g < r.weight.size(); ++g)
+    mu_var += r.weight[g] * (r.v_mu[g] + (r.mu[g] - mu_mean) * (r.mu[g] - mu_mean));
+  r.mu_mean = mu_mean;
+  r.mu_sd = tail > 3 ? std::sqrt(mu_var) : inf;  // V_mu(tau) grows as tau^2 / J
+  auto component = [&](int g, double& m, double& s) {
+    m = r.mu[g];
+    s = std::sqrt(r.v_mu[g]);
+  };
+  const int G = static_cast<int>(r.weight.size());
+  const double spread = std::sqrt(mu_var);
+  r.mu_lower = mixture_quantile(r.weight.data(), G, component, alpha / 2, mu_mean - 2 * spread, spread);
+  r.mu_upper = mixture_quantile(r.weight.data(), G, component, 1 - alpha / 2, mu_mean + 2 * spread, spread);
+  return r;
+}
+
+}  // namespace shrink::detail
