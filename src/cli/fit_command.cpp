@@ -3,6 +3,7 @@
 
 #include "commands.hpp"
 
+#include "io/npy.hpp"
 #include "io/output.hpp"
 #include "io/table_reader.hpp"
 
@@ -23,10 +24,13 @@ struct fit_args {
   std::string input = "-";
   std::string group = "group";
   std::string value = "y";
+  std::string group_npy, value_npy;  ///< binary raw input: .npy key and value columns
   std::string estimate, se, variance;
   std::string method = "mom";
   std::optional<double> tau;
   std::optional<double> sigma;
+  std::string tau_prior = "uniform";
+  std::string prior = "normal";
   double level = 0.95;
   std::string backend = "auto";
   int threads = 0;
@@ -82,6 +86,8 @@ void run_fit(const fit_args& a, const CLI::App& app)
     throw error("--tau applies to --tau-method fixed");
   }
   o.sigma = a.sigma;
+  o.prior_tau = parse_tau_prior(a.tau_prior);
+  o.t_prior_df = parse_group_prior(a.prior);
   o.level = a.level;
   o.requested_backend = parse_backend(a.backend);
   o.threads = a.threads;
@@ -106,6 +112,12 @@ void run_fit(const fit_args& a, const CLI::App& app)
     parse_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     r = fit(summary_data_view{t.estimates.data(), t.standard_errors.data(), t.estimates.size(), t.offset}, o);
     keys = std::move(t.keys);
+  } else if (!a.group_npy.empty() || !a.value_npy.empty()) {
+    if (a.group_npy.empty() || a.value_npy.empty()) throw error("binary input needs both --group-npy and --value-npy");
+    const io::npy_raw_data d(a.group_npy, a.value_npy, a.threads);
+    parse_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    r = fit(d.view(), o);
+    keys = d.key_strings();
   } else {
     io::raw_table t = io::read_raw_table(a.input, {a.group, a.value}, a.threads);
     parse_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -128,11 +140,17 @@ command add_fit_command(CLI::App& app)
   sub->add_option("input", a->input, "input file, or - for stdin")->capture_default_str();
   sub->add_option("--group", a->group, "group key column")->capture_default_str();
   sub->add_option("--value", a->value, "value column (raw mode)")->capture_default_str();
+  sub->add_option("--group-npy", a->group_npy, "raw mode from binary columns: .npy group keys (int32/int64), memory-mapped");
+  sub->add_option("--value-npy", a->value_npy, "raw mode from binary columns: .npy values (float64/float32)");
   sub->add_option("--estimate", a->estimate, "per-group estimate column (summary mode)");
   sub->add_option("--se", a->se, "per-group standard error column (summary mode)");
   sub->add_option("--variance", a->variance, "per-group sampling variance column (summary mode)");
-  sub->add_option("--tau-method", a->method, "tau^2 estimator: mom or fixed")->capture_default_str();
+  sub->add_option("--tau-method", a->method, "tau^2 estimator: mom, dl, pm, sj, ml, reml, eb, fixed or bayes")->capture_default_str();
   sub->add_option("--tau", a->tau, "known tau (implies --tau-method fixed)");
+  sub->add_option("--tau-prior", a->tau_prior, "bayes: prior on tau: uniform, half-cauchy:SCALE or inv-gamma:SHAPE,SCALE (on tau^2)")
+    ->capture_default_str();
+  sub->add_option("--prior", a->prior, "prior of the group means: normal or t:NU (Student-t, scale by marginal likelihood)")
+    ->capture_default_str();
   sub->add_option("--sigma", a->sigma, "known within-group sd (raw mode; default: pooled estimate)");
   sub->add_option("--level", a->level, "coverage of the per-group intervals")->capture_default_str();
   sub->add_option("--backend", a->backend, "auto, cpu or cuda")->capture_default_str();

@@ -2,6 +2,7 @@
 
 #include "commands.hpp"
 
+#include "io/npy.hpp"
 #include "io/output.hpp"
 
 #include <shrink/error.hpp>
@@ -9,6 +10,7 @@
 #include <cmath>
 #include <memory>
 #include <random>
+#include <vector>
 
 namespace shrink::cli {
 namespace {
@@ -20,6 +22,8 @@ struct generate_args {
   unsigned long long seed = 1;
   std::string output = "-";
   std::string truth;  ///< optional file of the true group means
+  std::string group_npy, value_npy;  ///< binary columns (.npy) of the same rows
+  bool csv_given = false;            ///< -o given: with binary output, the CSV is written only then
 };
 
 /// Standard normal draws by the Box-Muller transform on a fully specified engine (mt19937_64),
@@ -64,14 +68,21 @@ void run_generate(const generate_args& a)
   }
   if (lo < 1 || hi < lo) throw error("--obs must satisfy 1 <= MIN <= MAX, got '" + a.obs + "'");
 
+  if (a.group_npy.empty() != a.value_npy.empty()) throw error("binary output needs both --group-npy and --value-npy");
+  const bool binary = !a.group_npy.empty();
+  const bool csv = !binary || a.csv_given;
+  std::vector<std::int32_t> ids;
+  std::vector<double> ys;
+
   normal_source rng(a.seed);
-  io::atomic_output out(a.output);
+  std::unique_ptr<io::atomic_output> out;
+  if (csv) out = std::make_unique<io::atomic_output>(a.output);
   std::unique_ptr<io::atomic_output> truth;
   if (!a.truth.empty()) {
     truth = std::make_unique<io::atomic_output>(a.truth);
     truth->write("group,theta,n\n");
   }
-  out.write("group,y\n");
+  if (out) out->write("group,y\n");
   std::string buf;
   buf.reserve(1 << 20);
   const auto span = static_cast<std::uint64_t>(hi - lo + 1);
@@ -81,17 +92,29 @@ void run_generate(const generate_args& a)
     const std::string key = std::to_string(j) + ',';
     if (truth) truth->write(key + io::format_number(theta) + ',' + std::to_string(n) + '\n');
     for (long long i = 0; i < n; ++i) {
+      const double y = theta + a.sigma * rng();
+      if (binary) {
+        ids.push_back(static_cast<std::int32_t>(j));
+        ys.push_back(y);
+      }
+      if (!csv) continue;
       buf += key;
-      buf += io::format_number(theta + a.sigma * rng());
+      buf += io::format_number(y);
       buf += '\n';
     }
-    if (buf.size() > (1 << 20) - 64) {
-      out.write(buf);
+    if (out && buf.size() > (1 << 20) - 64) {
+      out->write(buf);
       buf.clear();
     }
   }
-  out.write(buf);
-  out.commit();
+  if (binary) {
+    io::write_npy(a.group_npy, ids.data(), ids.size());
+    io::write_npy(a.value_npy, ys.data(), ys.size());
+  }
+  if (out) {
+    out->write(buf);
+    out->commit();
+  }
   if (truth) truth->commit();
 }
 
@@ -109,7 +132,12 @@ command add_generate_command(CLI::App& app)
   sub->add_option("--seed", a->seed, "random seed")->capture_default_str();
   sub->add_option("-o,--output", a->output, "output file (- for stdout)")->capture_default_str();
   sub->add_option("--truth", a->truth, "also write the true group means (group,theta,n) here");
-  return [a] { run_generate(*a); };
+  sub->add_option("--group-npy", a->group_npy, "also write the rows as binary columns: int32 group keys (.npy) ...");
+  sub->add_option("--value-npy", a->value_npy, "... and float64 values (.npy); the CSV then only with -o");
+  return [a, sub] {
+    a->csv_given = sub->count("--output") > 0;
+    run_generate(*a);
+  };
 }
 
 }  // namespace shrink::cli

@@ -1,0 +1,112 @@
+// `shrink bench`, GPU half: stage times with device events on device-resident rows, and end to
+// end from host memory, plus the copy bandwidths the stage bandwidths are compared with.
+
+#include "bench.hpp"
+
+#include "cuda_engine.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <limits>
+
+namespace shrink::detail {
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+double ms_since(clock_type::time_point t0)
+{
+  return std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
+}
+
+/// Best-of-`repeats` device time of `work(stream)` between two events.
+template <class Work>
+double event_ms(cudaStream_t stream, int repeats, Work&& work)
+{
+  cuda_event start(true), stop(true);
+  double best = std::numeric_limits<double>::infinity();
+  for (int r = 0; r < repeats; ++r) {
+    start.record(stream);
+    work();
+    stop.record(stream);
+    best = std::min(best, static_cast<double>(cuda_event::elapsed_ms(start, stop)));
+  }
+  return best;
+}
+
+template <class Work>
+double wall_ms(int repeats, Work&& work)
+{
+  double best = std::numeric_limits<double>::infinity();
+  for (int r = 0; r < repeats; ++r) {
+    const auto t0 = clock_type::now();
+    work();
+    best = std::min(best, ms_since(t0));
+  }
+  return best;
+}
+
+}  // namespace
+
+gpu_bench_result bench_cuda(const raw_data_view& data, int repeats)
+{
+  SHRINK_EXPECTS(cuda_device_usable(), "no usable CUDA GPU on this machine");
+  SHRINK_EXPECTS(data.groups >= 2, "the benchmark needs at least 2 groups");
+  repeats = std::max(repeats, 1);
+  gpu_bench_result r;
+  r.device = cuda_device_name();
+  cuda_stream stream;
+  const cudaStream_t s = stream.get();
+
+  {  // The yardsticks: a large device-to-device copy, and pinned host-to-device.
+    const std::size_t bytes = std::size_t{1} << 30;
+    device_buffer<unsigned char> a(bytes, s), b(bytes, s);
+    SHRINK_CUDA_TRY(cudaMemsetAsync(a.data(), 1, bytes, s));
+    const double d2d = event_ms(s, repeats + 2, [&] {
+      SHRINK_CUDA_TRY(cudaMemcpyAsync(b.data(), a.data(), bytes, cudaMemcpyDeviceToDevice, s));
+    });
+    r.copy_gbs = 2.0 * static_cast<double>(bytes) / (d2d * 1e6);
+    pinned_buffer<unsigned char> h(std::size_t{256} << 20);
+    std::fill(h.data(), h.data() + h.size(), 1);
+    const double h2d = event_ms(s, repeats + 2, [&] {
+      SHRINK_CUDA_TRY(cudaMemcpyAsync(a.data(), h.data(), h.size(), cudaMemcpyHostToDevice, s));
+    });
+    r.h2d_gbs = static_cast<double>(h.size()) / (h2d * 1e6);
+    stream.synchronize();
+  }
+
+  {  // Summaries of device-resident rows: the stage alone.
+    device_buffer<std::int32_t> d_keys(data.rows, s);
+    device_buffer<double> d_values(data.rows, s);
+    SHRINK_CUDA_TRY(cudaMemcpyAsync(d_keys.data(), data.group_ids, data.rows * sizeof(std::int32_t),
+                                    cudaMemcpyHostToDevice, s));
+    SHRINK_CUDA_TRY(cudaMemcpyAsync(d_values.data(), data.values, data.rows * sizeof(double), cudaMemcpyHostToDevice, s));
+    summarize_report report;
+    r.summarize.kernel_ms = event_ms(s, repeats, [&] {
+      device_buffer<moments> table = summarize_device_rows(d_keys.data(), d_values.data(), data.rows, data.groups, s, 0, &report);
+    });
+    r.chunk_rows = report.chunk_rows;
+    r.chunks = report.chunks;
+    r.sorted_chunks = report.sorted_chunks;
+    stream.synchronize();
+  }
+
+  // End to end from host memory: staging, transfers and the stage.
+  std::unique_ptr<cuda_engine> engine;
+  r.summarize.end_to_end_ms = wall_ms(repeats, [&] {
+    engine.reset();
+    engine = std::make_unique<cuda_engine>(data, cuda_engine_options{});
+  });
+
+  // The tau stage returns only O(1) sums to the host: its device and wall times differ by the
+  // read-backs between its reductions.
+  posterior_params p;
+  r.tau.kernel_ms = event_ms(engine->stream(), repeats, [&] { p = tau_stage(*engine); });
+  r.tau.end_to_end_ms = wall_ms(repeats, [&] { p = tau_stage(*engine); });
+
+  r.posterior.kernel_ms = event_ms(engine->stream(), repeats, [&] { engine->posteriors_on_device_async(p); });
+  r.posterior.end_to_end_ms = wall_ms(repeats, [&] { engine->posteriors(p, r.columns); });
+  return r;
+}
+
+}  // namespace shrink::detail

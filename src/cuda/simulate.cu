@@ -1,0 +1,64 @@
+// Host side of simulation studies on the GPU: per scenario, the design on the device, then
+// batches of replicates (a multiple of replicate_block each): the replicate kernel, the block
+// merge, and a copy of the block moments that the host merges in block order, exactly as the CPU
+// backend does. Memory: the design (J int32 when n_j vary) and one batch's metrics; nothing
+// proportional to J x R.
+
+#include "../api/simulate_backend.hpp"
+#include "cuda_check.hpp"
+#include "device_buffer.hpp"
+#include "../../kernels/simulate.cuh"
+#include "stream.hpp"
+
+#include <chrono>
+#include <vector>
+
+namespace shrink::detail::sim {
+
+namespace {
+
+/// Group-replicates per launch when the caller does not choose: about a second of work at the
+/// target rate, so the progress bar moves and a launch is long enough to amortise its tail.
+constexpr std::uint64_t launch_group_replicates = std::uint64_t{1} << 34;
+
+}  // namespace
+
+backend_run run_cuda(const std::vector<scenario_job>& jobs, std::uint64_t batch, const progress_fn& progress)
+{
+  cuda_stream stream;
+  backend_run out;
+  out.moments.reserve(jobs.size());
+  SHRINK_CUDA_TRY(cudaStreamSynchronize(stream.get()));  // context ready before the clock starts
+  const auto t0 = std::chrono::steady_clock::now();
+  for (const scenario_job& job : jobs) {
+    const scenario_params& s = job.params;
+    const std::uint64_t chunk = std::min(batch_size(batch, s.groups, launch_group_replicates),
+                                         (job.replicates + replicate_block - 1) / replicate_block * replicate_block);
+    device_buffer<std::int32_t> d_n(job.n.size(), stream.get());
+    if (!job.n.empty())
+      SHRINK_CUDA_TRY(cudaMemcpyAsync(d_n.data(), job.n.data(), job.n.size() * sizeof(std::int32_t),
+                                      cudaMemcpyHostToDevice, stream.get()));
+    device_buffer<double> d_metrics(chunk * metric_count, stream.get());
+    const std::uint64_t max_blocks = chunk / replicate_block;
+    device_buffer<metric_moments> d_blocks(max_blocks, stream.get());
+    pinned_buffer<metric_moments> h_blocks(max_blocks);
+
+    metric_moments total;
+    for (std::uint64_t r0 = 0; r0 < job.replicates; r0 += chunk) {
+      const std::uint64_t count = std::min(chunk, job.replicates - r0);
+      const std::uint64_t blocks = (count + replicate_block - 1) / replicate_block;
+      launch_replicates_async(s, d_n.data(), r0, count, d_metrics.data(), stream.get());
+      launch_merge_async(d_metrics.data(), count, d_blocks.data(), stream.get());
+      SHRINK_CUDA_TRY(cudaMemcpyAsync(h_blocks.data(), d_blocks.data(), blocks * sizeof(metric_moments),
+                                      cudaMemcpyDeviceToHost, stream.get()));
+      stream.synchronize();
+      for (std::uint64_t b = 0; b < blocks; ++b) total.merge(h_blocks.data()[b]);
+      if (progress) progress(count * static_cast<std::uint64_t>(s.groups));
+    }
+    out.moments.push_back(total);
+  }
+  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return out;
+}
+
+}  // namespace shrink::detail::sim

@@ -1,0 +1,69 @@
+#pragma once
+// NumPy .npy columns: the binary input of `shrink fit` for data too large for a text parser, and
+// an output of `shrink generate`. A column is a one-dimensional, C-order, little-endian array
+// (format versions 1.0, 2.0 and 3.0), read by memory mapping: nothing is parsed or copied unless a
+// conversion is needed (float32 values, or integer keys that are not already dense ids).
+
+#include <shrink/fit.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace shrink::io {
+
+enum class npy_dtype { int32, int64, float32, float64 };
+
+/// One .npy column mapped read-only into memory. Throws shrink::error naming the file when it is
+/// missing, not a .npy file, not one-dimensional, Fortran-ordered, big-endian or of another dtype.
+class npy_column {
+ public:
+  explicit npy_column(const std::string& path);
+  ~npy_column();
+  npy_column(npy_column&& other) noexcept;
+  npy_column& operator=(npy_column&& other) noexcept;
+  npy_column(const npy_column&) = delete;
+  npy_column& operator=(const npy_column&) = delete;
+
+  npy_dtype dtype() const { return dtype_; }
+  std::size_t size() const { return size_; }
+  const void* data() const { return data_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  void* map_ = nullptr;
+  std::size_t map_bytes_ = 0;
+  const void* data_ = nullptr;
+  std::size_t size_ = 0;
+  npy_dtype dtype_ = npy_dtype::float64;
+};
+
+/// Writes a one-dimensional .npy file (format 1.0) atomically.
+void write_npy(const std::string& path, const std::int32_t* data, std::size_t n);
+void write_npy(const std::string& path, const std::int64_t* data, std::size_t n);
+void write_npy(const std::string& path, const double* data, std::size_t n);
+
+/// Raw observations from a key column (int32 or int64) and a value column (float64 or float32)
+/// of equal length. Keys that are already the dense ids 0..J-1 (every id present) are used in
+/// place; other integer keys are mapped to dense ids in increasing key order, as the CSV reader
+/// does. Values are used in place (offset 0) when they are float64.
+class npy_raw_data {
+ public:
+  npy_raw_data(const std::string& group_path, const std::string& value_path, int threads);
+
+  raw_data_view view() const;
+  /// Key text of each dense id, for the per-group output.
+  std::vector<std::string> key_strings() const;
+  std::size_t groups() const { return groups_; }
+
+ private:
+  npy_column groups_file_, values_file_;
+  std::vector<std::int32_t> ids_;      // empty when the file's keys are the ids
+  std::vector<std::int64_t> keys_;     // key of each dense id; empty when keys are the ids
+  std::vector<double> values_;         // empty when the file's float64 values are used in place
+  std::size_t groups_ = 0;
+};
+
+}  // namespace shrink::io

@@ -1,0 +1,154 @@
+// Simulation studies on the GPU against the CPU backend: both draw the same Philox variates, so
+// their CSVs agree to 1e-9 relative; the GPU against itself across batch sizes (bitwise); and the
+// oracle's closed form at a size only the GPU makes quick. Every test skips where no GPU is usable.
+
+#include <shrink/backend.hpp>
+#include <shrink/simulate.hpp>
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace shrink;
+
+#define SKIP_WITHOUT_GPU()                                                              \
+  do {                                                                                  \
+    if (!shrink::cuda_available()) GTEST_SKIP() << "no usable CUDA GPU on this machine"; \
+  } while (0)
+
+// The backends run the same double-precision formulas on the same Philox words; they differ only
+// where libdevice's log/sin/cos round differently from glibc's (an ulp now and then) and in the
+// order of the sums over groups (a fixed tree per team against fixed CPU blocks). Those move a
+// study's numbers by ~1e-14 relative; 1e-9 is the bound. A discrete flip (an interval end
+// or tau2_hat = 0 decided differently by an ulp) would show as a larger difference and fail loudly.
+constexpr double rel_tol = 1e-9;
+// Values that are exactly zero on one backend (the oracle's error at tau = 0) may be ~1e-17 on the
+// other.
+constexpr double abs_floor = 1e-15;
+
+std::string csv_of(const simulate_result& r)
+{
+  std::ostringstream s;
+  write_csv(s, r);
+  return s.str();
+}
+
+std::vector<std::vector<std::string>> parse(const std::string& text)
+{
+  std::vector<std::vector<std::string>> rows;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::vector<std::string> f;
+    std::string x;
+    std::istringstream l(line);
+    while (std::getline(l, x, ',')) f.push_back(x);
+    if (!line.empty() && line.back() == ',') f.push_back("");
+    rows.push_back(f);
+  }
+  return rows;
+}
+
+void expect_close_csv(const std::string& cpu, const std::string& gpu, const std::string& what)
+{
+  const auto a = parse(cpu), b = parse(gpu);
+  ASSERT_EQ(a.size(), b.size()) << what;
+  ASSERT_EQ(a.front(), b.front()) << what;
+  for (std::size_t r = 1; r < a.size(); ++r) {
+    ASSERT_EQ(a[r].size(), b[r].size()) << what;
+    for (std::size_t c = 0; c < a[r].size(); ++c) {
+      if (c <= 6 || a[r][c].empty() || b[r][c].empty()) {
+        EXPECT_EQ(a[r][c], b[r][c]) << what << " row " << r << " column " << a[0][c];
+        continue;
+      }
+      const double x = std::stod(a[r][c]), y = std::stod(b[r][c]);
+      EXPECT_LE(std::abs(x - y), rel_tol * std::max(std::abs(x), std::abs(y)) + abs_floor)
+        << what << " row " << r << " (" << a[r][5] << ") column " << a[0][c] << ": cpu " << a[r][c] << " gpu " << b[r][c];
+    }
+  }
+}
+
+simulate_options base(backend b)
+{
+  simulate_options o;
+  o.mu = -2.5;
+  o.sigma = {1.0, 3.0};
+  o.tau = {0.0, 0.7};
+  o.replicates = 200;
+  o.seed = 2024;
+  o.requested_backend = b;
+  return o;
+}
+
+TEST(SimulateCuda, MatchesCpuAcrossTeamShapesModesAndPriors)
+{
+  SKIP_WITHOUT_GPU();
+  struct variant {
+    std::vector<std::int64_t> groups;
+    obs_range n;
+    simulation_mode mode;
+    prior_family prior;
+  };
+  // Group counts straddle every team size (1..32 lanes, the 256-thread block from 4096 groups).
+  const variant variants[] = {
+    {{2, 3, 4, 7, 31, 32, 33}, {8, 8}, simulation_mode::sufficient, prior_family::normal},
+    {{127, 128, 129, 1025}, {2, 40}, simulation_mode::sufficient, prior_family::normal},
+    {{4095, 4096, 5000}, {1, 1}, simulation_mode::sufficient, prior_family::student_t},
+    {{5, 300}, {1, 9}, simulation_mode::raw, prior_family::normal},
+    {{4100}, {3, 3}, simulation_mode::raw, prior_family::student_t},
+  };
+  for (const variant& v : variants) {
+    simulate_options o = base(backend::cpu);
+    o.groups = v.groups;
+    o.obs = {v.n};
+    o.mode = v.mode;
+    o.prior = v.prior;
+    o.prior_df = 4;
+    if (v.groups.front() >= 4000) o.replicates = 70;  // crosses a replicate-block boundary
+    const std::string cpu = csv_of(simulate(o));
+    o.requested_backend = backend::cuda;
+    const simulate_result g = simulate(o);
+    EXPECT_EQ(g.used, backend::cuda);
+    expect_close_csv(cpu, csv_of(g), "J " + std::to_string(v.groups.front()) + " n " + to_string(v.n));
+  }
+}
+
+TEST(SimulateCuda, BitwiseReproducibleAcrossBatchesAndRuns)
+{
+  SKIP_WITHOUT_GPU();
+  for (std::int64_t J : {9, 6000}) {
+    simulate_options o = base(backend::cuda);
+    o.groups = {J};
+    o.obs = {obs_range{2, 20}};
+    o.replicates = 300;
+    const std::string ref = csv_of(simulate(o));
+    for (std::uint64_t batch : {64, 128, 192, 0}) {
+      o.batch_replicates = batch;
+      EXPECT_EQ(csv_of(simulate(o)), ref) << "J " << J << " batch " << batch;
+    }
+  }
+}
+
+TEST(SimulateCuda, OracleMatchesClosedFormAtScale)
+{
+  SKIP_WITHOUT_GPU();
+  simulate_options o = base(backend::cuda);
+  o.groups = {100000};
+  o.obs = {obs_range{5, 5}};
+  o.sigma = {1.0};
+  o.tau = {0.3};
+  o.replicates = 400;
+  const scenario_result s = simulate(o).scenarios.at(0);
+  const auto& orc = s.estimators.at(static_cast<std::size_t>(estimator::oracle));
+  EXPECT_NEAR(orc.mse, s.oracle_risk, 3 * orc.mse_mcse);
+  EXPECT_NEAR(*orc.coverage, 0.95, 3 * *orc.coverage_mcse);
+  const auto& np = s.estimators.at(static_cast<std::size_t>(estimator::no_pool));
+  EXPECT_NEAR(np.mse, 0.2, 3 * np.mse_mcse);
+}
+
+}  // namespace
