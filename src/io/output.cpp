@@ -150,6 +150,22 @@ nlohmann::json summary_json(const fit_result& r)
                   {"ss_within", a.ss_within},   {"ms_between", a.ms_between}, {"ms_within", a.ms_within},
                   {"F", number(a.F)}};
   }
+  auto optional = [&](const std::optional<double>& x) { return x ? number(*x) : json(nullptr); };
+  j["mu_se"] = r.mu_se;
+  j["mu_ci"] = {r.mu_lower, r.mu_upper};
+  j["tau2_se"] = optional(r.tau2_se);
+  j["tau2_ci"] = {optional(r.tau2_lower), optional(r.tau2_upper)};  // Q-profile
+  j["prediction_interval"] = {r.pred_lower, r.pred_upper};
+  j["iterations"] = r.iterations;
+  j["log_likelihood"] = optional(r.log_likelihood);
+  j["sigma2_pooled"] = optional(r.sigma2_pooled);
+  if (r.tau_post) {
+    const auto& t = *r.tau_post;
+    j["tau_posterior"] = {{"mean", number(t.mean)}, {"sd", number(t.sd)},     {"median", t.median},
+                          {"lower", t.lower},       {"upper", t.upper},       {"mode", t.mode},
+                          {"tau2_mean", number(t.tau2_mean)}, {"nodes", t.nodes}};
+  }
+  if (r.t_df) j["t_prior"] = {{"df", *r.t_df}, {"scale", optional(r.t_scale)}};
   j["backend"] = to_string(r.used);
   j["seconds"] = r.seconds.total;
   j["stage_seconds"] = {{"summarize", r.seconds.summarize}, {"tau", r.seconds.tau}, {"posterior", r.seconds.posterior}};
