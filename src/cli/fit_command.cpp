@@ -94,6 +94,8 @@ void run_fit(const fit_args& a, const CLI::App& app)
 
   // Outputs are opened first (an unwritable path fails before any work) and committed together
   // at the end, so a failed run leaves neither.
+  if (!a.summary.empty() && a.summary == a.output)
+    throw error("-o and --summary name the same file '" + a.summary + "'");
   io::atomic_output csv(a.output);
   std::unique_ptr<io::atomic_output> json;
   if (!a.summary.empty()) json = std::make_unique<io::atomic_output>(a.summary);
@@ -126,6 +128,8 @@ void run_fit(const fit_args& a, const CLI::App& app)
   }
   io::write_groups_csv(csv, keys, r, a.threads);
   if (json) json->write(io::summary_json(r).dump(2) + "\n");
+  csv.close();
+  if (json) json->close();
   csv.commit();
   if (json) json->commit();
   if (!a.quiet) print_report(r, keys, parse_seconds, !summary_mode);

@@ -58,14 +58,20 @@ void run_generate(const generate_args& a)
   if (!(std::isfinite(a.mu) && std::isfinite(a.tau) && a.tau >= 0 && std::isfinite(a.sigma) && a.sigma > 0))
     throw error("--mu must be finite, --tau >= 0 and --sigma > 0");
   long long lo = 0, hi = 0;
-  try {
-    const auto colon = a.obs.find(':');
+  auto whole_integer = [&](const std::string& text) {
     std::size_t used = 0;
-    lo = std::stoll(a.obs.substr(0, colon), &used);
-    hi = colon == std::string::npos ? lo : std::stoll(a.obs.substr(colon + 1));
-  } catch (const std::exception&) {
-    throw error("--obs must be N or MIN:MAX (integers), got '" + a.obs + "'");
-  }
+    long long v = 0;
+    try {
+      v = std::stoll(text, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (text.empty() || used != text.size()) throw error("--obs must be N or MIN:MAX (integers), got '" + a.obs + "'");
+    return v;
+  };
+  const auto colon = a.obs.find(':');
+  lo = whole_integer(a.obs.substr(0, colon));
+  hi = colon == std::string::npos ? lo : whole_integer(a.obs.substr(colon + 1));
   if (lo < 1 || hi < lo) throw error("--obs must satisfy 1 <= MIN <= MAX, got '" + a.obs + "'");
 
   if (a.group_npy.empty() != a.value_npy.empty()) throw error("binary output needs both --group-npy and --value-npy");

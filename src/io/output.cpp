@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace shrink::io {
@@ -20,17 +21,25 @@ atomic_output::atomic_output(std::string path) : path_(std::move(path))
     fd_ = STDOUT_FILENO;
     return;
   }
-  temp_ = path_ + ".tmp-" + std::to_string(::getpid());
-  fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd_ < 0) throw error("cannot write '" + path_ + "': " + std::strerror(errno));
+  // A unique name beside the target (same file system, so the final rename is atomic).
+  temp_ = path_ + ".tmp-XXXXXX";
+  fd_ = ::mkstemp(temp_.data());
+  if (fd_ < 0) {
+    const int saved = errno;
+    temp_.clear();
+    throw error("cannot write '" + path_ + "': " + std::strerror(saved));
+  }
+  // mkstemp creates 0600; give the file the permissions a plain open would (0666 less umask).
+  const mode_t mask = ::umask(0);
+  ::umask(mask);
+  ::fchmod(fd_, 0666 & ~mask);
 }
 
 atomic_output::~atomic_output()
 {
-  if (!temp_.empty() && fd_ >= 0) {
-    ::close(fd_);
-    ::unlink(temp_.c_str());
-  }
+  if (temp_.empty()) return;
+  if (fd_ >= 0) ::close(fd_);
+  ::unlink(temp_.c_str());
 }
 
 void atomic_output::write(std::string_view bytes)
@@ -45,15 +54,24 @@ void atomic_output::write(std::string_view bytes)
   }
 }
 
-void atomic_output::commit()
+void atomic_output::close()
 {
-  if (temp_.empty()) return;
+  if (temp_.empty() || fd_ < 0) return;
   const int fd = fd_;
   fd_ = -1;
   if (::close(fd) != 0) {
+    const int saved = errno;
     ::unlink(temp_.c_str());
-    throw error("cannot write '" + path_ + "': " + std::strerror(errno));
+    temp_.clear();
+    throw error("cannot write '" + path_ + "': " + std::strerror(saved));
   }
+}
+
+void atomic_output::commit()
+{
+  if (temp_.empty()) return;
+  close();
+  if (temp_.empty()) return;
   if (std::rename(temp_.c_str(), path_.c_str()) != 0) {
     const int saved = errno;
     ::unlink(temp_.c_str());
@@ -62,22 +80,22 @@ void atomic_output::commit()
   temp_.clear();
 }
 
-std::string format_number(double x)
-{
-  if (std::isnan(x)) return {};
-  char buf[32];
-  const auto res = std::to_chars(buf, buf + sizeof buf, x);
-  return std::string(buf, res.ptr);
-}
-
-namespace {
-
 void append_number(std::string& out, double x)
 {
+  if (std::isnan(x)) return;
   char buf[32];
   const auto res = std::to_chars(buf, buf + sizeof buf, x);
   out.append(buf, res.ptr);
 }
+
+std::string format_number(double x)
+{
+  std::string s;
+  append_number(s, x);
+  return s;
+}
+
+namespace {
 
 void append_key(std::string& out, const std::string& key)
 {

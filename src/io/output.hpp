@@ -21,7 +21,10 @@ class atomic_output {
   atomic_output& operator=(const atomic_output&) = delete;
 
   void write(std::string_view bytes);
-  /// Flushes, closes and renames into place; throws shrink::error on any failure.
+  /// Closes the temporary file (reporting write errors) without renaming it yet: close every
+  /// output of a run first, then commit them, so a failure leaves none of them half-done.
+  void close();
+  /// Closes and renames into place; throws shrink::error on any failure.
   void commit();
 
  private:
@@ -29,7 +32,8 @@ class atomic_output {
   int fd_ = -1;
 };
 
-/// Shortest decimal text that reads back to exactly `x` (round trip); empty for NaN.
+/// Shortest decimal text that reads back to exactly `x` (round trip); nothing for NaN.
+void append_number(std::string& out, double x);
 std::string format_number(double x);
 
 /// The per-group CSV: group,n,mean,se,shrinkage,estimate,sd,lower,upper,james_stein.

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <sstream>
+#include <sys/stat.h>
 
 namespace {
 
@@ -234,6 +235,38 @@ TEST(FitCli, OutputsAreBitwiseIdenticalForAnyThreadCount)
     EXPECT_EQ(shrink::test::read_file(d / ("o" + t + ".csv")), first_csv) << threads << " threads";
     EXPECT_EQ(j.dump(), first_json) << threads << " threads";
   }
+}
+
+}  // namespace
+
+namespace {
+
+TEST(FitCli, ArgumentErrorsAreOneLineToo)
+{
+  temp_dir d;
+  write_file(d / "in.csv", small_csv);
+  const std::string in = "'" + (d / "in.csv").string() + "'";
+  expect_error(run_shrink("fit " + in + " --level abc", d), "--level");
+  expect_error(run_shrink("fit " + in + " --no-such-option", d), "no-such-option");
+  expect_error(run_shrink("fit " + in + " -o '" + (d / "x").string() + "' --summary '" + (d / "x").string() + "'", d),
+               "name the same file");
+  expect_error(run_shrink("generate --groups 3 --obs 10x", d), "--obs");
+  expect_error(run_shrink("generate --groups 3 --obs 5:9z", d), "--obs");
+  expect_error(run_shrink("generate --groups 3 --obs 9:5", d), "--obs");
+  // Help is not an error.
+  EXPECT_EQ(run_shrink("fit --help", d).status, 0);
+}
+
+TEST(FitCli, OutputFilesGetOrdinaryPermissions)
+{
+  temp_dir d;
+  write_file(d / "in.csv", small_csv);
+  const auto r = run_shrink("fit '" + (d / "in.csv").string() + "' -q -o '" + (d / "out.csv").string() + "'", d);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const mode_t mask = ::umask(0);
+  ::umask(mask);
+  const auto perms = std::filesystem::status(d / "out.csv").permissions();
+  EXPECT_EQ(static_cast<unsigned>(perms) & 0777u, 0666u & ~static_cast<unsigned>(mask));
 }
 
 }  // namespace
