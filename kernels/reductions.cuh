@@ -33,6 +33,13 @@ struct unweighted_term {
   SHRINK_HD unweighted_sums operator()(std::size_t j) const { return unweighted_sums::of(table[j].mean, v[j]); }
 };
 
+struct q_term {
+  const moments* table;
+  const double* v;
+  double tau2;
+  SHRINK_HD q_sums operator()(std::size_t j) const { return q_sums::of(table[j].mean, v[j], tau2); }
+};
+
 struct weighted_term {
   const moments* table;
   const double* v;

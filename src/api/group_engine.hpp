@@ -31,6 +31,8 @@ class group_engine {
 
   virtual unweighted_sums unweighted() = 0;
   virtual weighted_sums weighted(double tau2) = 0;
+  /// mu_hat(tau2) and Q(tau2) alone: the cheap reduction for root-finding on Q.
+  virtual q_sums weighted_q(double tau2) = 0;
 
   /// Fills the per-group columns of `out` (n, mean, se, shrinkage, estimate, sd, lower, upper,
   /// james_stein when p.james_stein) on the host.

@@ -54,6 +54,11 @@ class cpu_engine final : public group_engine {
     });
   }
 
+  q_sums weighted_q(double tau2) override
+  {
+    return reduce<q_sums>(groups(), threads_, [&](std::size_t j) { return q_sums::of(summaries_[j].mean, v_[j], tau2); });
+  }
+
   weighted_sums weighted(double tau2) override
   {
     return reduce<weighted_sums>(groups(), threads_, [&](std::size_t j) {

@@ -61,6 +61,11 @@ unweighted_sums cuda_engine::unweighted()
   return reduce<unweighted_sums>(scratch_, unweighted_term{table_.data(), v_.data()}, groups_, stream_.get());
 }
 
+q_sums cuda_engine::weighted_q(double tau2)
+{
+  return reduce<q_sums>(scratch_, q_term{table_.data(), v_.data(), tau2}, groups_, stream_.get());
+}
+
 weighted_sums cuda_engine::weighted(double tau2)
 {
   return reduce<weighted_sums>(scratch_, weighted_term{table_.data(), v_.data(), tau2}, groups_, stream_.get());
