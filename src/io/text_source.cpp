@@ -48,7 +48,8 @@ text_source::text_source(const std::string& path)
     throw error("cannot read '" + path + "': not a regular file");
   }
   if (S_ISREG(st.st_mode) && st.st_size > 0) {
-    void* m = ::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
+    // MAP_POPULATE maps the whole file up front: one bulk operation instead of a page fault per 4 KiB.
+    void* m = ::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
     if (m != MAP_FAILED) {
       ::madvise(m, static_cast<std::size_t>(st.st_size), MADV_SEQUENTIAL);
       mapping_ = m;
