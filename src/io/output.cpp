@@ -21,6 +21,15 @@ atomic_output::atomic_output(std::string path) : path_(std::move(path))
     fd_ = STDOUT_FILENO;
     return;
   }
+  struct stat st {};
+  if (::stat(path_.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    // A device or pipe (/dev/null, /dev/stdout, a FIFO) is written in place: renaming a file over
+    // it would replace the device.
+    fd_ = ::open(path_.c_str(), O_WRONLY);
+    if (fd_ < 0) throw error("cannot write '" + path_ + "': " + std::strerror(errno));
+    direct_ = true;
+    return;
+  }
   // A unique name beside the target (same file system, so the final rename is atomic).
   temp_ = path_ + ".tmp-XXXXXX";
   fd_ = ::mkstemp(temp_.data());
@@ -37,6 +46,7 @@ atomic_output::atomic_output(std::string path) : path_(std::move(path))
 
 atomic_output::~atomic_output()
 {
+  if (direct_ && fd_ >= 0) ::close(fd_);
   if (temp_.empty()) return;
   if (fd_ >= 0) ::close(fd_);
   ::unlink(temp_.c_str());
@@ -69,6 +79,12 @@ void atomic_output::close()
 
 void atomic_output::commit()
 {
+  if (direct_) {
+    const int fd = fd_;
+    fd_ = -1;
+    if (fd >= 0 && ::close(fd) != 0) throw error("cannot write '" + path_ + "': " + std::strerror(errno));
+    return;
+  }
   if (temp_.empty()) return;
   close();
   if (temp_.empty()) return;

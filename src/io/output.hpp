@@ -12,7 +12,8 @@
 namespace shrink::io {
 
 /// Writes to a temporary file beside `path` and renames it over `path` on commit(), so a failed
-/// run never leaves a half-written file. "-" writes to stdout directly.
+/// run never leaves a half-written file. "-" writes to stdout, and an existing device or pipe
+/// (/dev/null, a FIFO) is written in place.
 class atomic_output {
  public:
   explicit atomic_output(std::string path);
@@ -30,6 +31,7 @@ class atomic_output {
  private:
   std::string path_, temp_;
   int fd_ = -1;
+  bool direct_ = false;  // a device or pipe, written in place
 };
 
 /// Shortest decimal text that reads back to exactly `x` (round trip); nothing for NaN.

@@ -270,3 +270,19 @@ TEST(FitCli, OutputFilesGetOrdinaryPermissions)
 }
 
 }  // namespace
+
+namespace {
+
+TEST(FitCli, DevicesAreWrittenInPlaceNotReplaced)
+{
+  // Renaming a temporary file over /dev/null would replace the device for the whole machine.
+  temp_dir d;
+  write_file(d / "in.csv", small_csv);
+  ASSERT_TRUE(std::filesystem::is_character_file("/dev/null"));
+  const auto r = run_shrink("fit '" + (d / "in.csv").string() + "' -q -o /dev/null --summary '" + (d / "s.json").string() + "'", d);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(std::filesystem::is_character_file("/dev/null"));
+  EXPECT_TRUE(std::filesystem::exists(d / "s.json"));
+}
+
+}  // namespace
