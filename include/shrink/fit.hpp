@@ -136,12 +136,15 @@ struct fit_result {
   double level = 0.95;
 
   // Uncertainty (all at `level`).
-  double mu_se = 0;                  ///< sqrt(1 / sum_j w_j), w_j = 1 / (v_j + tau2)
+  /// sqrt(1 / sum_j w_j), w_j = 1 / (v_j + tau2); --prior t: 1 / sqrt of the marginal likelihood's
+  /// observed information in mu at the fitted scale.
+  double mu_se = 0;
   double mu_lower = 0, mu_upper = 0; ///< mu +- z mu_se (bayes: posterior quantiles of mu)
   std::optional<double> tau2_se;     ///< metafor's standard error of the tau2 estimator
   /// Q-profile confidence interval for tau2 (Viechtbauer 2007; metafor's confint default).
   std::optional<double> tau2_lower, tau2_upper;
-  /// Prediction interval for the theta of a new group: mu +- z sqrt(mu_se^2 + tau2).
+  /// Prediction interval for the theta of a new group: mu +- z sqrt(mu_se^2 + tau2);
+  /// --prior t: mu +- t_scale times the t_NU quantile (plug-in).
   double pred_lower = 0, pred_upper = 0;
   int iterations = 0;                ///< iterations of the tau2 method (0 when closed form)
   /// Raw mode, ml/reml without --sigma: sigma2 and tau2 fitted jointly (as lme4 does);

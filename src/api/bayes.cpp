@@ -62,7 +62,7 @@ struct tau_density {
 
 struct panel {
   double a, b;
-  double mass, error;  // Kronrod sum of exp(log density - ref), |Kronrod - Gauss|
+  double mass, gauss, error;  // Kronrod and Gauss sums of exp(log density - ref), |Kronrod - Gauss|
   tau_density::point x[15];
   double kronrod_w[15];
 };
@@ -83,6 +83,7 @@ panel make_panel(const tau_density& d, double a, double b, double ref)
     g += wg * f;
   }
   p.mass = k;
+  p.gauss = g;
   p.error = std::fabs(k - g);
   return p;
 }
@@ -183,28 +184,22 @@ bayes_fit fit_bayes(group_engine& engine, const tau_prior& prior, double level)
   r.tau.nodes = static_cast<int>(r.weight.size());
 
   // Quantiles of tau: the panel where the cumulative mass crosses p, then the root in u of the
-  // 7-point Gauss integral over the partial panel.
+  // 7-point Gauss integral over the partial panel (panel_quantile keeps the bracket consistent
+  // with that integral and checks convergence).
   auto quantile = [&](double prob) {
-    const double target = prob * total;
-    double cum = 0;
-    for (const panel& p : panels) {
-      if (cum + p.mass < target && &p != &panels.back()) {
-        cum += p.mass;
-        continue;
+    auto panel_at = [&](std::size_t k) {
+      return quantile_panel{panels[k].a, panels[k].b, panels[k].mass, panels[k].gauss};
+    };
+    auto partial = [&](std::size_t k, double x) {
+      double s = 0;
+      for (int i = 0; i < 7; ++i) {
+        double w;
+        const double t = gauss7_point(panels[k].a, x, i, w);
+        s += w * std::exp(d.at(t).log_density - ref);
       }
-      auto cdf_gap = [&](double x) {
-        double s = cum;
-        for (int i = 0; i < 7; ++i) {
-          double w;
-          const double t = gauss7_point(p.a, x, i, w);
-          s += w * std::exp(d.at(t).log_density - ref);
-        }
-        return s - target;
-      };
-      const root_result root = find_root(cdf_gap, p.a, p.b, cum - target, cum + p.mass - target, 1e-13, 200);
-      return d.tau(root.x);
-    }
-    return d.tau(b);
+      return s;
+    };
+    return d.tau(panel_quantile(panels.size(), panel_at, partial, prob * total, 1e-13));
   };
   const double alpha = 1 - level;
   r.tau.median = quantile(0.5);

@@ -197,7 +197,7 @@ void fit_groups(detail::group_engine& engine, const fit_options& o, double offse
   detail::posterior_params p;
   p.mu = at_tau.wy.mean;
   p.tau2 = r.tau2;
-  p.z = detail::normal_quantile(0.5 + o.level / 2);
+  p.z = z_level;
   p.offset = offset;
   if (J >= 4) {
     // Positive-part James-Stein towards the mean of the ybar_j (Efron & Morris 1973).
@@ -210,7 +210,9 @@ void fit_groups(detail::group_engine& engine, const fit_options& o, double offse
   } else {
     r.notes.push_back("James-Stein needs at least 4 groups: its column is left empty");
   }
-  if (o.method != tau_method::fixed && o.method != tau_method::bayes && r.tau2 == 0)
+  // Under --prior t:NU the posteriors are not the normal model's, so tau2 = 0 does not make them
+  // complete pooling (fit_t_prior notes when its own scale is at the floor).
+  if (o.method != tau_method::fixed && o.method != tau_method::bayes && !o.t_prior_df && r.tau2 == 0)
     r.notes.push_back(
       "tau2 = 0: the group means vary no more than sampling noise explains, so partial pooling equals "
       "complete pooling");
@@ -225,6 +227,7 @@ void fit_groups(detail::group_engine& engine, const fit_options& o, double offse
     r.notes.push_back("bayes: estimate/sd are the posterior mean/sd of theta_j averaged over tau; "
                       "lower/upper its posterior quantiles; shrinkage the posterior mean of B_j");
   }
+  // Replaces mu, mu_se, mu_lower/upper and the prediction interval with the t model's.
   if (o.t_prior_df) detail::fit_t_prior(engine, *o.t_prior_df, o.level, offset, r);
   r.seconds.posterior = seconds_since(t_post);
 
@@ -265,11 +268,7 @@ fit_result fit(const raw_data_view& data, const fit_options& options)
   if (options.sigma) {
     sigma2 = *options.sigma * *options.sigma;
   } else {
-    SHRINK_EXPECTS(t.df_within > 0,
-                   "no within-group variance: every group has one observation (give the known sd with --sigma)");
-    sigma2 = t.ss_within / t.df_within;
-    SHRINK_EXPECTS(sigma2 > 0,
-                   "the within-group variance is zero: every group's values are identical (give the known sd with --sigma)");
+    sigma2 = detail::pooled_sigma2(t);
   }
   r.sigma2 = sigma2;
   engine->set_sigma2(sigma2);

@@ -1,12 +1,16 @@
 #pragma once
 // Host-side one-dimensional numerics for the tau2 methods: Brent's root finder (the algorithm of
-// R's uniroot, so that PM follows metafor step for step), Brent's minimiser, and chi-square
-// quantiles for the Q-profile interval. Each function evaluation is an O(J) reduction elsewhere;
+// R's uniroot, so that PM follows metafor step for step), Brent's minimiser, chi-square
+// quantiles for the Q-profile interval and Student-t quantiles for the t prior's prediction
+// interval. Each function evaluation is an O(J) reduction elsewhere;
 // these only decide where to evaluate next.
+
+#include "../common/macros.hpp"
 
 #include <cfloat>
 #include <cmath>
 #include <limits>
+#include <string>
 
 namespace shrink::detail {
 
@@ -66,6 +70,39 @@ root_result find_root(F&& f, double a, double b, double fa, double fb, double to
   return r;
 }
 
+/// One panel [a, b] of a density integrated piecewise: `mass` by the accurate rule, `end_mass` the
+/// partial integral's own value at b (the two rules differ within the quadrature's error).
+struct quantile_panel {
+  double a, b, mass, end_mass;
+};
+
+/// Where the integral of a density reaches `target`: `panel(k)` gives panel k (in order, k < n)
+/// and `partial(k, x)` the integral over [a_k, x]. The panel is chosen by partial's own value at
+/// its right end and the root's bracket is evaluated with partial itself, so the bracket's signs
+/// are those of the function solved; where the cumulative mass steps past target between panels
+/// (the accurate mass exceeding the partial rule's), the answer is that panel edge. Throws
+/// shrink::error if the root finder does not converge.
+template <class Panel, class Partial>
+double panel_quantile(std::size_t n, Panel&& panel, Partial&& partial, double target, double tol)
+{
+  double cum = 0;
+  for (std::size_t k = 0; k < n; ++k) {
+    const quantile_panel p = panel(k);
+    if (cum >= target) return p.a;
+    if (cum + p.end_mass < target && k + 1 < n) {
+      cum += p.mass;
+      continue;
+    }
+    auto gap = [&](double x) { return cum + partial(k, x) - target; };
+    const double f_hi = gap(p.b);
+    if (f_hi <= 0) return p.b;  // the last panel, or rounding between end_mass and partial(k, b)
+    const root_result root = find_root(gap, p.a, p.b, cum - target, f_hi, tol, 200);
+    SHRINK_EXPECTS(root.converged, "quantile: root finding within a quadrature panel did not converge");
+    return root.x;
+  }
+  SHRINK_FAIL("panel_quantile: no panels");
+}
+
 /// Brent's minimiser of f on [a, b] (golden section with parabolic steps, as R's optimize):
 /// stops when x is known to within tol + sqrt(eps) |x|.
 template <class F>
@@ -121,15 +158,48 @@ double minimize(F&& f, double a, double b, double tol, int max_iter = 200)
   return x;
 }
 
+/// Iteration cap of the series and continued fractions below: they need O(sqrt(a)) terms near
+/// the transition x ~ a (at most about 9 sqrt(a) for 1e-17), so the cap grows with sqrt(a)
+/// instead of silently truncating for large a (chi-square df above ~1e5).
+inline int special_function_cap(double a) { return 200 + static_cast<int>(40 * std::sqrt(a)); }
+
+/// t - log(1 + t) without the cancellation of the direct form for small |t|.
+inline double t_minus_log1p(double t)
+{
+  if (std::fabs(t) >= 0.1) return t - std::log1p(t);
+  double power = t * t, sum = 0;
+  for (int n = 2; n < 60; ++n, power *= -t) {
+    const double term = power / n;
+    sum += term;
+    if (std::fabs(term) <= 1e-17 * std::fabs(sum)) break;
+  }
+  return sum;
+}
+
+/// log(x^a e^-x / Gamma(a)), the factor in front of the series and continued fraction. For large
+/// a, Stirling's series with the O(a log a) terms cancelled analytically, so that the result keeps
+/// full relative accuracy (the direct form loses log10(a log a) digits).
+inline double gamma_log_front(double a, double x)
+{
+  if (a < 100) return a * std::log(x) - x - std::lgamma(a);
+  // lgamma(a) = (a - 1/2) log a - a + log(2 pi) / 2 + 1/(12a) - 1/(360a^3) + 1/(1260a^5) - ...
+  const double a2 = a * a;
+  const double stirling = (1.0 / 12 - (1.0 / 360 - (1.0 / 1260 - 1.0 / (1680 * a2)) / a2) / a2) / a;
+  return 0.5 * std::log(a / 6.283185307179586) - a * t_minus_log1p((x - a) / a) - stirling;
+}
+
 /// Regularised lower incomplete gamma P(a, x): series for x < a + 1, Lentz's continued fraction
-/// for the complement otherwise (relative accuracy near 1e-15).
+/// for the complement otherwise (relative accuracy near 1e-15). Throws if either fails to
+/// converge within special_function_cap(a) terms.
 inline double gamma_p(double a, double x)
 {
   if (x <= 0) return 0;
-  const double log_front = a * std::log(x) - x - std::lgamma(a);
+  const double log_front = gamma_log_front(a, x);
+  const int cap = special_function_cap(a);
   if (x < a + 1) {
     double term = 1.0 / a, sum = term;
-    for (int n = 1; n < 10000; ++n) {
+    for (int n = 1;; ++n) {
+      SHRINK_EXPECTS(n < cap, "incomplete gamma: the series did not converge (a = " + std::to_string(a) + ")");
       term *= x / (a + n);
       sum += term;
       if (std::fabs(term) < std::fabs(sum) * 1e-17) break;
@@ -138,7 +208,8 @@ inline double gamma_p(double a, double x)
   }
   const double tiny = 1e-300;
   double b = x + 1 - a, c = 1 / tiny, d = 1 / b, h = d;
-  for (int i = 1; i < 10000; ++i) {
+  for (int i = 1;; ++i) {
+    SHRINK_EXPECTS(i < cap, "incomplete gamma: the continued fraction did not converge (a = " + std::to_string(a) + ")");
     const double an = -i * (i - a);
     b += 2;
     d = an * d + b;
@@ -164,6 +235,68 @@ inline double chi_square_quantile(double p, double df)
   for (int i = 0; i < 200 && hi - lo > 4 * DBL_EPSILON * hi; ++i) {
     const double mid = (lo + hi) / 2;
     (chi_square_cdf(mid, df) < p ? lo : hi) = mid;
+  }
+  return (lo + hi) / 2;
+}
+
+/// Regularised incomplete beta I_x(a, b) by Lentz's continued fraction (Numerical Recipes'
+/// betacf), on the side of x where it converges fast. Throws if it does not converge.
+inline double incomplete_beta(double a, double b, double x)
+{
+  if (x <= 0) return 0;
+  if (x >= 1) return 1;
+  const double log_front = std::lgamma(a + b) - std::lgamma(a) - std::lgamma(b) + a * std::log(x) + b * std::log1p(-x);
+  if (x > (a + 1) / (a + b + 2)) return 1 - incomplete_beta(b, a, 1 - x);
+  const double tiny = 1e-300;
+  const int cap = special_function_cap(a + b);
+  double c = 1, d = 1 - (a + b) * x / (a + 1);
+  if (std::fabs(d) < tiny) d = tiny;
+  d = 1 / d;
+  double h = d;
+  for (int m = 1;; ++m) {
+    SHRINK_EXPECTS(m < cap, "incomplete beta: the continued fraction did not converge");
+    const double m2 = 2.0 * m;
+    double an = m * (b - m) * x / ((a + m2 - 1) * (a + m2));
+    d = 1 + an * d;
+    if (std::fabs(d) < tiny) d = tiny;
+    c = 1 + an / c;
+    if (std::fabs(c) < tiny) c = tiny;
+    d = 1 / d;
+    h *= d * c;
+    an = -(a + m) * (a + b + m) * x / ((a + m2) * (a + m2 + 1));
+    d = 1 + an * d;
+    if (std::fabs(d) < tiny) d = tiny;
+    c = 1 + an / c;
+    if (std::fabs(c) < tiny) c = tiny;
+    d = 1 / d;
+    const double delta = d * c;
+    h *= delta;
+    if (std::fabs(delta - 1) < 1e-16) break;
+  }
+  return std::exp(log_front) * h / a;
+}
+
+/// Student-t distribution function with nu > 0 degrees of freedom.
+inline double student_t_cdf(double t, double nu)
+{
+  const double tail = 0.5 * incomplete_beta(nu / 2, 0.5, nu / (nu + t * t));
+  return t > 0 ? 1 - tail : tail;
+}
+
+/// Student-t quantile for p in (0, 1): bisection on the distribution function.
+inline double student_t_quantile(double p, double nu)
+{
+  if (p == 0.5) return 0;
+  if (p < 0.5) return -student_t_quantile(1 - p, nu);
+  double lo = 0, hi = 1;
+  while (student_t_cdf(hi, nu) < p) {
+    SHRINK_EXPECTS(hi < 1e300, "Student-t quantile out of range");
+    lo = hi;
+    hi *= 2;
+  }
+  for (int i = 0; i < 200 && hi - lo > 4 * DBL_EPSILON * hi; ++i) {
+    const double mid = (lo + hi) / 2;
+    (student_t_cdf(mid, nu) < p ? lo : hi) = mid;
   }
   return (lo + hi) / 2;
 }

@@ -1,10 +1,13 @@
 // --prior t:NU: theta_j ~ mu + s t_NU. mu and s maximise the marginal likelihood
 // sum_j log p(ybar_j | mu, s), each term a per-group 1-D integral (src/common/t_prior.hpp), by
-// Nelder-Mead over (mu, log s); then every group's posterior mean, sd and quantiles.
+// Nelder-Mead over (mu, log s); then every group's posterior mean, sd and quantiles, and mu's
+// standard error, interval and the prediction interval from the same t model.
 
 #include "bayes.hpp"
 
 #include "../common/macros.hpp"
+#include "../common/normal.hpp"
+#include "numerics.hpp"
 
 #include <algorithm>
 #include <array>
@@ -99,13 +102,33 @@ void fit_t_prior(group_engine& engine, double nu, double level, double offset, f
   p.offset = offset;
   engine.t_posteriors(p, r);
 
+  // mu's standard error from the observed information of the marginal likelihood at the fitted
+  // scale (as metafor's 1 / sum w holds tau2 at its estimate): with theta_j | ybar_j the group's
+  // posterior, d^2/dmu^2 log p(ybar_j | mu, s) = Var(theta_j | ybar_j) / v_j^2 - 1 / v_j.
+  double information = 0;
+  for (std::size_t j = 0; j < J; ++j) {
+    const double v = r.se[j] * r.se[j];
+    information += (1 - r.sd[j] * r.sd[j] / v) / v;
+  }
+  SHRINK_EXPECTS(std::isfinite(information) && information > 0,
+                 "--prior t: the marginal likelihood is not curved in mu at its maximum (no standard error)");
+  const double z = normal_quantile(0.5 + level / 2);
   r.mu = offset + mu;
+  r.mu_se = 1 / std::sqrt(information);
+  r.mu_lower = r.mu - z * r.mu_se;
+  r.mu_upper = r.mu + z * r.mu_se;
+  // A new group's theta ~ mu + s t_NU: the fitted t's central interval (plug-in).
+  const double t_half = scale * student_t_quantile(0.5 + level / 2, nu);
+  r.pred_lower = r.mu - t_half;
+  r.pred_upper = r.mu + t_half;
   r.t_df = nu;
   r.t_scale = scale;
   r.log_likelihood = at.log_likelihood;
   r.notes.push_back("prior t:" + std::to_string(nu) + ": mu and t_scale fitted by marginal likelihood (" +
                     std::to_string(evaluations) + " evaluations); estimate/sd/lower/upper are the t-prior posteriors, "
-                    "shrinkage the fraction of the way from mean to mu; tau2 is the normal model's");
+                    "shrinkage the fraction of the way from mean to mu; mu_se from the marginal likelihood's "
+                    "curvature in mu; prediction_interval = mu +- t_scale t_NU quantile (plug-in: without "
+                    "the uncertainty of mu and t_scale); tau2, its se and interval are the normal model's");
   if (x[best][1] <= log_s_min)
     r.notes.push_back("prior t: the fitted scale is at its floor (no heterogeneity): the posteriors are complete pooling");
   if (at.unconverged > 0)

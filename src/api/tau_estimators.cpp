@@ -4,7 +4,7 @@
 //   HE:   (sum (y - ybar)^2 - tr(PV)) / (J-1),  P = I - 11'/J        (our "mom")
 //   DL:   (Q(0) - (J-1)) / tr P(0)
 //   SJ:   tau0^2 Q(tau0^2) / (J-1),  tau0^2 = var(y) (J-1) / J
-//   PM:   uniroot of Q(tau2) = J - 1 on [0, tau2_max], tol eps^0.25
+//   PM:   uniroot of Q(tau2) = J - 1 on [0, max(100, 10 mad(y)^2)], tol eps^0.25
 //   ML/REML/EB: Fisher scoring from max(0, HE), step halving at 0, threshold 1e-5, 100 steps,
 //         then (ML/REML) metafor's check that the likelihood is not larger at tau2 = 0.
 // Estimates are truncated at 0 as metafor does.
@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <vector>
 
 namespace shrink::detail {
 namespace {
@@ -43,12 +44,44 @@ std::string not_converged(const char* what, int iterations)
          " iterations (raise --max-iterations, or try another --tau-method)";
 }
 
+/// R's mad(y): 1.4826 median |y_j - median(y)| over the group means y_j = ybar_j. The engine
+/// has no order statistics, so the means come from its per-group map (one O(J) copy to the host).
+double scaled_mad(group_engine& engine)
+{
+  fit_result scratch;
+  engine.posteriors(posterior_params{}, scratch);
+  std::vector<double>& y = scratch.mean;
+  auto median = [](std::vector<double>& x) {
+    const std::size_t n = x.size(), h = n / 2;
+    std::nth_element(x.begin(), x.begin() + static_cast<std::ptrdiff_t>(h), x.end());
+    const double upper = x[h];
+    if (n % 2 == 1) return upper;
+    return 0.5 * (upper + *std::max_element(x.begin(), x.begin() + static_cast<std::ptrdiff_t>(h)));
+  };
+  const double center = median(y);
+  for (double& x : y) x = std::fabs(x - center);
+  return 1.4826 * median(y);
+}
+
 }  // namespace
+
+double pooled_sigma2(const group_totals& t)
+{
+  SHRINK_EXPECTS(t.df_within > 0,
+                 "no within-group variance: every group has one observation (give the known sd with --sigma)");
+  const double sigma2 = t.ss_within / t.df_within;
+  SHRINK_EXPECTS(sigma2 > 0,
+                 "the within-group variance is zero: every group's values are identical (give the known sd with --sigma)");
+  return sigma2;
+}
 
 double log_likelihood(const weighted_sums& s, std::size_t groups, bool reml)
 {
   const double k = static_cast<double>(groups);
-  if (reml) return -0.5 * (k - 1) * std::log(two_pi) + 0.5 * s.sum_log_w - 0.5 * std::log(s.sum_w()) - 0.5 * s.q();
+  // REML includes metafor's default REMLf = TRUE term +log|X'X| / 2, X the column of ones: log(J) / 2.
+  if (reml)
+    return -0.5 * (k - 1) * std::log(two_pi) + 0.5 * std::log(k) + 0.5 * s.sum_log_w - 0.5 * std::log(s.sum_w()) -
+           0.5 * s.q();
   return -0.5 * k * std::log(two_pi) + 0.5 * s.sum_log_w - 0.5 * s.q();
 }
 
@@ -99,9 +132,12 @@ tau2_estimate estimate_tau2(group_engine& engine, const fit_options& o, const un
       if (at_min < 0) {
         r.tau2 = 0;
       } else {
-        // metafor's tau2.max is max(100, 10 mad(y)^2) and it stops when Q(tau2.max) is still
-        // above J-1; Q decreases in tau2, so we widen the bracket instead.
-        double hi = 100;
+        // metafor's bracket [tau2.min, tau2.max] = [0, max(100, 10 mad(y)^2)] (rma.uni's control
+        // defaults), so that Brent's method takes uniroot's steps and the result agrees one to one.
+        // Deviation: where Q(tau2.max) is still above J-1 metafor stops with an error; Q decreases
+        // in tau2, so we widen the bracket tenfold until it holds the root instead.
+        const double spread = scaled_mad(engine);
+        double hi = std::max(100.0, 10 * spread * spread);
         double at_max = excess(hi);
         while (at_max > 0) {
           SHRINK_EXPECTS(std::isfinite(hi) && hi < 1e300, "Paule-Mandel: no root of Q(tau2) = J-1 found");
@@ -174,7 +210,7 @@ interval q_profile_interval(group_engine& engine, double level)
     if (q0 <= crit) return 0.0;  // Q(0) already below: the bound would be negative
     // crit / Q(tau2) - 1: Q falls roughly as 1 / (v + tau2), so this is nearly linear in tau2 and
     // Brent's secant steps converge in a few reductions.
-    auto f = [&](double tau2) { return crit / engine.weighted(tau2).q() - 1; };
+    auto f = [&](double tau2) { return crit / engine.weighted_q(tau2).q() - 1; };
     // Q(tau2) <= sum_j (y_j - mean y)^2 / (min v + tau2), so this tau2 brackets the root.
     const double hi = std::max(u.ybar.m2 / crit - vr.min, 0.0) * 1.01 + 1e-300;
     const double f_hi = f(hi);

@@ -19,7 +19,12 @@ struct tau2_estimate {
 /// tau2 by `o.method` (any but bayes) from the engine's current v_j; `u` = engine.unweighted().
 tau2_estimate estimate_tau2(group_engine& engine, const fit_options& o, const unweighted_sums& u);
 
-/// ML (reml = false) or REML log-likelihood of tau2 given the v_j, metafor's constants included.
+/// Raw mode: the pooled within-group variance SSW / sum (n_j - 1); throws shrink::error when
+/// there is none (every n_j = 1) or it is zero, telling the user to give --sigma.
+double pooled_sigma2(const group_totals& totals);
+
+/// ML (reml = false) or REML log-likelihood of tau2 given the v_j, metafor's constants included
+/// (REML with its default REMLf = TRUE term log|X'X| / 2 = log(J) / 2), as metafor's logLik.
 double log_likelihood(const weighted_sums& s, std::size_t groups, bool reml);
 
 /// Q-profile confidence interval for tau2 at `level` (Viechtbauer 2007): the tau2 where

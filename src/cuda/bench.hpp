@@ -3,8 +3,9 @@
 // defined (src/cuda/bench.cu) only when CUDA is built, so callers guard with SHRINK_HAS_CUDA.
 
 #include "../api/group_engine.hpp"
+#include "../api/tau_estimators.hpp"
+#include "../common/normal.hpp"
 
-#include <algorithm>
 #include <cstddef>
 #include <string>
 
@@ -12,19 +13,21 @@ namespace shrink::detail {
 
 /// The reductions of a moment-estimator (HE) fit, as fit() runs them on any engine: the ANOVA
 /// totals, the pooled sigma^2, the range of v_j, the unweighted and the two weighted sums.
-/// Returns the posterior parameters they give (needs at least 2 groups).
+/// Returns the posterior parameters they give (needs at least 2 groups and within-group variance,
+/// as fit() does without --sigma).
 inline posterior_params tau_stage(group_engine& e)
 {
-  const std::size_t J = e.groups();
   const group_totals t = e.totals();
-  e.set_sigma2(t.df_within > 0 ? t.ss_within / t.df_within : 1.0);
+  e.set_sigma2(pooled_sigma2(t));
   (void)e.variances();
   const unweighted_sums u = e.unweighted();
   (void)e.weighted(0.0);
+  fit_options o;
+  o.method = tau_method::mom;
   posterior_params p;
-  p.tau2 = std::max(0.0, u.ybar.m2 / static_cast<double>(J - 1) - u.sum_v / static_cast<double>(J));
+  p.tau2 = estimate_tau2(e, o, u).tau2;
   p.mu = e.weighted(p.tau2).wy.mean;
-  p.z = 1.959963984540054;
+  p.z = normal_quantile(0.5 + o.level / 2);
   p.james_stein = false;
   return p;
 }

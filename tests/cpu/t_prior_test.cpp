@@ -7,7 +7,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <string>
 #include <vector>
 
 namespace {
@@ -126,6 +128,66 @@ TEST(TPrior, FittedLocationAndScaleMaximiseTheMarginalLikelihood)
   EXPECT_LT(t.shrinkage[9], normal.shrinkage[9]);
   EXPECT_GT(t.estimate[9], normal.estimate[9]);
   EXPECT_LT(std::fabs(t.mu), std::fabs(normal.mu));
+}
+
+TEST(TPrior, MuUncertaintyAndPredictionIntervalComeFromTheTModel)
+{
+  const std::vector<double> y{-0.6, 0.3, 0.9, -1.1, 0.2, 0.5, -0.2, 1.4, -0.8, 8.0};
+  const std::vector<double> se{0.5, 0.6, 0.5, 0.7, 0.4, 0.5, 0.6, 0.5, 0.6, 0.5};
+  const double nu = 4;
+  fit_options o;
+  o.method = tau_method::reml;
+  o.t_prior_df = nu;
+  o.requested_backend = backend::cpu;
+  const fit_result t = fit(summary_data_view{y.data(), se.data(), y.size(), 0.0}, o);
+  ASSERT_TRUE(t.t_scale.has_value());
+  const double mu = t.mu, s = *t.t_scale;
+
+  // mu_se: the observed information in mu of the brute-force marginal likelihood at the fitted
+  // scale, by a central second difference. Step 0.05 mu_se: the difference (~1e-3) dwarfs the
+  // trapezoid error (1e-9 per group, smooth in mu) and the O(h^2) truncation is ~1e-4 relative.
+  auto loglik = [&](double m) {
+    double l = 0;
+    for (std::size_t j = 0; j < y.size(); ++j) {
+      const double lo = std::min(y[j] - 12 * se[j], m - 60 * s), hi = std::max(y[j] + 12 * se[j], m + 60 * s);
+      l += integrate(y[j], se[j] * se[j], m, s, nu, lo, hi, 200000).log_marginal;
+    }
+    return l;
+  };
+  const double h = 0.05 * t.mu_se;
+  const double information = -(loglik(mu + h) - 2 * loglik(mu) + loglik(mu - h)) / (h * h);
+  EXPECT_NEAR(t.mu_se, 1 / std::sqrt(information), 1e-3 * t.mu_se);
+  const double z = 1.959963984540054;  // standard normal 0.975 quantile
+  EXPECT_NEAR(t.mu_lower, mu - z * t.mu_se, 1e-12);
+  EXPECT_NEAR(t.mu_upper, mu + z * t.mu_se, 1e-12);
+  // A new group's theta ~ mu + s t_4: scipy.stats.t.ppf(0.975, 4) = 2.7764451051977934.
+  EXPECT_NEAR(t.pred_lower, mu - 2.7764451051977934 * s, 1e-12 * s);
+  EXPECT_NEAR(t.pred_upper, mu + 2.7764451051977934 * s, 1e-12 * s);
+}
+
+TEST(TPrior, NoCompletePoolingNoteFromTheNormalModel)
+{
+  // Means within sampling noise: the normal model's tau2 is 0, which does not make the t-prior
+  // posteriors complete pooling, so its note is not given.
+  const std::vector<double> y{0.30, 0.31, 0.29, 0.305, 0.295};
+  const std::vector<double> se{0.1, 0.1, 0.1, 0.1, 0.1};
+  fit_options o;
+  o.method = tau_method::reml;
+  o.requested_backend = backend::cpu;
+  const fit_result normal = fit(summary_data_view{y.data(), se.data(), y.size(), 0.0}, o);
+  ASSERT_EQ(normal.tau2, 0.0);
+  auto mentions_pooling = [](const fit_result& r) {
+    for (const std::string& n : r.notes)
+      if (n.find("partial pooling equals complete pooling") != std::string::npos) return true;
+    return false;
+  };
+  ASSERT_TRUE(mentions_pooling(normal));
+  o.t_prior_df = 3;
+  const fit_result t = fit(summary_data_view{y.data(), se.data(), y.size(), 0.0}, o);
+  EXPECT_FALSE(mentions_pooling(t));
+  // The t model's own interval for mu, centred on its mu.
+  EXPECT_NEAR(0.5 * (t.mu_lower + t.mu_upper), t.mu, 1e-12);
+  EXPECT_NEAR(0.5 * (t.pred_lower + t.pred_upper), t.mu, 1e-12);
 }
 
 }  // namespace

@@ -2,11 +2,14 @@
 // closed forms with plain loops, estimating equations solved by bisection, likelihoods maximised
 // by brute-force grid search, metafor's standard errors from explicit J x J matrices.
 
+#include "api/numerics.hpp"
+
 #include <shrink/error.hpp>
 #include <shrink/fit.hpp>
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <random>
@@ -59,8 +62,49 @@ double log_lik(double tau2, bool reml)
     l += -0.5 * std::log(2 * M_PI * (v[j] + tau2)) - 0.5 * (y[j] - m) * (y[j] - m) / (v[j] + tau2);
     sw += 1 / (v[j] + tau2);
   }
-  if (reml) l += 0.5 * std::log(2 * M_PI) - 0.5 * std::log(sw);
+  // REML: metafor's logLik with its default REMLf = TRUE, i.e. plus log|X'X| / 2 = log(k) / 2.
+  if (reml) l += 0.5 * std::log(2 * M_PI) - 0.5 * std::log(sw) + 0.5 * std::log(k);
   return l;
+}
+
+/// The restricted log-likelihood by its definition (Harville 1974), with explicit matrices: the
+/// density of the k-1 error contrasts z = A'y, A the orthonormal Helmert basis of the complement
+/// of the ones vector (A'A = I, A'1 = 0), z ~ N(0, A'(V + tau2 I)A), by a Cholesky factor.
+/// Independent of every sum the library uses, and equal to metafor's REML logLik (REMLf = TRUE).
+double error_contrast_log_lik(const std::vector<double>& yy, const std::vector<double>& vv, double tau2)
+{
+  const std::size_t n = yy.size(), m = n - 1;
+  std::vector<std::vector<double>> A(n, std::vector<double>(m, 0.0));
+  for (std::size_t c = 0; c < m; ++c) {
+    const double i = static_cast<double>(c + 1), norm = std::sqrt(i * (i + 1));
+    for (std::size_t r = 0; r <= c; ++r) A[r][c] = 1 / norm;
+    A[c + 1][c] = -i / norm;
+  }
+  std::vector<std::vector<double>> S(m, std::vector<double>(m, 0.0));
+  std::vector<double> z(m, 0.0);
+  for (std::size_t a = 0; a < m; ++a) {
+    for (std::size_t r = 0; r < n; ++r) z[a] += A[r][a] * yy[r];
+    for (std::size_t b = 0; b < m; ++b)
+      for (std::size_t r = 0; r < n; ++r) S[a][b] += A[r][a] * (vv[r] + tau2) * A[r][b];
+  }
+  // Cholesky S = L L'; log|S| = 2 sum log L_ii; z' S^-1 z = |L^-1 z|^2.
+  std::vector<std::vector<double>> L(m, std::vector<double>(m, 0.0));
+  for (std::size_t i = 0; i < m; ++i)
+    for (std::size_t j = 0; j <= i; ++j) {
+      double x = S[i][j];
+      for (std::size_t q = 0; q < j; ++q) x -= L[i][q] * L[j][q];
+      L[i][j] = i == j ? std::sqrt(x) : x / L[j][j];
+    }
+  double log_det = 0, quad = 0;
+  std::vector<double> u(m, 0.0);
+  for (std::size_t i = 0; i < m; ++i) {
+    double x = z[i];
+    for (std::size_t q = 0; q < i; ++q) x -= L[i][q] * u[q];
+    u[i] = x / L[i][i];
+    quad += u[i] * u[i];
+    log_det += 2 * std::log(L[i][i]);
+  }
+  return -0.5 * (static_cast<double>(m) * std::log(2 * M_PI) + log_det + quad);
 }
 
 /// Root of a decreasing f on [lo, hi] by plain bisection.
@@ -187,6 +231,62 @@ TEST(TauEstimators, PauleMandelSolvesGeneralisedQEqualsDf)
   EXPECT_NEAR(run(tau_method::pm).tau2, tau2, 1.220703125e-4);
 }
 
+TEST(TauEstimators, RestrictedLikelihoodIsTheErrorContrastDensityAtAnyTau2)
+{
+  // ML and REML differ by -log(sum w)/2 + log(2 pi)/2 + log(J)/2 at every tau2, and the error-contrast
+  // density is that REML value; checked at unequal v and J = 5 and J = 12 through fixed-tau REML
+  // log-likelihoods (the log-likelihood reported by reml at its own maximum).
+  std::mt19937_64 gen(7);
+  std::normal_distribution<double> noise(0.0, 1.0);
+  std::uniform_real_distribution<double> var(0.01, 0.5);
+  std::vector<double> yy, vv;
+  for (int j = 0; j < 12; ++j) vv.push_back(var(gen)), yy.push_back(std::sqrt(vv.back() + 0.3) * noise(gen));
+  const fit_result r = run(tau_method::reml, yy, vv, 1e-12);
+  ASSERT_GT(r.tau2, 0);
+  ASSERT_TRUE(r.log_likelihood.has_value());
+  EXPECT_NEAR(*r.log_likelihood, error_contrast_log_lik(yy, vv, r.tau2), 1e-11);
+}
+
+TEST(TauEstimators, PauleMandelTakesUnirootsStepsOnMetaforsBracket)
+{
+  // Spread-out means (the root is far above 100): metafor's tau2.max = max(100, 10 mad(y)^2)
+  // (rma.uni control defaults; R's mad = 1.4826 median |y - median y|) sets the bracket, and
+  // uniroot (tol eps^0.25, maxiter 100) stops at a point that depends on it, within tol of the
+  // root. Reproduced here from the test's own Q and mad on that bracket.
+  std::vector<double> yy;
+  for (double x : y) yy.push_back(40 * x);
+  std::vector<double> sorted = yy;
+  std::sort(sorted.begin(), sorted.end());
+  const double med = sorted[2];
+  std::vector<double> dev;
+  for (double x : yy) dev.push_back(std::fabs(x - med));
+  std::sort(dev.begin(), dev.end());
+  const double mad = 1.4826 * dev[2];
+  const double tau2_max = std::max(100.0, 10 * mad * mad);
+  ASSERT_GT(tau2_max, 1000);  // the old bracket (100, widened tenfold to 1000) differs
+  auto excess = [&](double t) {
+    double sw = 0, swy = 0;
+    for (std::size_t j = 0; j < yy.size(); ++j) sw += 1 / (v[j] + t), swy += yy[j] / (v[j] + t);
+    double q = 0;
+    for (std::size_t j = 0; j < yy.size(); ++j) q += (yy[j] - swy / sw) * (yy[j] - swy / sw) / (v[j] + t);
+    return q - (k - 1);
+  };
+  const double tol = 1.220703125e-4;
+  auto uniroot = [&](double hi) {
+    const detail::root_result root = detail::find_root(excess, 0.0, hi, excess(0.0), excess(hi), tol, 100);
+    EXPECT_TRUE(root.converged);
+    return root.x;
+  };
+  const double metafor = uniroot(tau2_max);
+  const double exact = bisect(excess, 0, tau2_max);
+  ASSERT_NEAR(metafor, exact, tol);
+  // Same algorithm on the same function: agreement to rounding in Q (far below uniroot's tol),
+  // while the old bracket's stopping point lies 180 times this tolerance away.
+  const double same_steps = 1e-10 * metafor;
+  ASSERT_GT(std::fabs(uniroot(1000) - metafor), 100 * same_steps);
+  EXPECT_NEAR(run(tau_method::pm, yy, v).tau2, metafor, same_steps);
+}
+
 TEST(TauEstimators, EmpiricalBayesSolvesMorrisEquation)
 {
   // Fixed point of metafor's EB step: Q(tau2) k / (k-1) = k.
@@ -220,6 +320,8 @@ TEST(TauEstimators, RestrictedMaximumLikelihoodMaximisesTheRestrictedLikelihood)
   const auto P = projection(tau2);
   EXPECT_NEAR(*r.tau2_se, std::sqrt(2 / trace_product(P, P)), 1e-8);
   EXPECT_NEAR(*r.log_likelihood, log_lik(tau2, true), 1e-12);
+  // The reported value is the full restricted likelihood, log|X'X| / 2 included (metafor's logLik).
+  EXPECT_NEAR(*r.log_likelihood, error_contrast_log_lik(y, v, r.tau2), 1e-12);
   // metafor's defaults (threshold 1e-5 on the change in tau2) stop within 1e-5 of the maximum.
   EXPECT_NEAR(run(tau_method::reml).tau2, tau2, 1e-5);
 }
