@@ -9,7 +9,8 @@
 // studies with many replicates fill the GPU as well as large ones. Lane l of a team takes groups
 // l, l + T, l + 2T, ... in order, then the team sums the lanes' partials with a fixed butterfly
 // (warp shuffles, then the block's 8 warp totals in warp order): the result depends on J alone
-// (through T), never on the batch or the grid, and holds no floating-point atomics.
+// (through T), never on the batch or the grid, and holds no floating-point atomics. Studies of
+// fewer than 512 replicates of at least 2^18 groups take the split path below instead.
 
 #include "common/simulate_formulas.hpp"
 
@@ -26,10 +27,27 @@ inline constexpr int simulate_block_threads = 256;
 int team_size(std::int64_t groups);
 
 /// Launches the replicate kernel for replicates [first, first + count) of scenario `s`, writing
-/// count x metric_count doubles (replicate-major) to d_metrics. d_n: the design's n_j on the
-/// device when !s.equal_n.
-void launch_replicates_async(const scenario_params& s, const std::int32_t* d_n, std::uint64_t first,
-                             std::uint64_t count, double* d_metrics, cudaStream_t stream);
+/// count x metric_count doubles (replicate-major) to d_metrics. d_n and d_block_df: the design's
+/// n_j and per-block degrees of freedom on the device when !s.equal_n (else unused).
+void launch_replicates_async(const scenario_params& s, const std::int32_t* d_n, const double* d_block_df,
+                             std::uint64_t first, std::uint64_t count, double* d_metrics, cudaStream_t stream);
+
+/// The split path, for studies of few replicates of many groups (one block per replicate would
+/// leave most of the GPU idle): each replicate's groups in chunks of split_chunk, one block per
+/// (replicate, chunk) and pass, the chunks' partial sums folded in chunk order by one thread per
+/// replicate between passes. Chosen from the study (groups and replicates) alone, never from the
+/// batch, so a study's bits still do not depend on how it is launched.
+inline constexpr std::int64_t split_chunk = std::int64_t{1} << 16;
+inline constexpr std::uint64_t split_max_replicates = 512;
+
+std::uint64_t split_chunks(std::int64_t groups);
+bool use_split(std::int64_t groups, std::uint64_t replicates);
+
+/// Split path for replicates [first, first + count): d_partials holds count x split_chunks(J) x 13
+/// doubles and d_hats count entries, both scratch; metrics as launch_replicates_async.
+void launch_split_async(const scenario_params& s, const std::int32_t* d_n, const double* d_block_df,
+                        std::uint64_t first, std::uint64_t count, double* d_partials, replicate_hats* d_hats,
+                        double* d_metrics, cudaStream_t stream);
 
 /// Merges count replicates' metrics in blocks of replicate_block (Welford in replicate order) into
 /// ceil(count / replicate_block) entries of d_blocks. `count` replicates start at a multiple of

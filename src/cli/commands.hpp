@@ -11,5 +11,7 @@ using command = std::function<void()>;
 
 command add_fit_command(CLI::App& app);
 command add_generate_command(CLI::App& app);
+command add_bench_command(CLI::App& app);
+command add_simulate_command(CLI::App& app);
 
 }  // namespace shrink::cli

@@ -19,11 +19,21 @@ int main(int argc, char** argv)
   };
   add(shrink::cli::add_fit_command);
   add(shrink::cli::add_generate_command);
+  add(shrink::cli::add_bench_command);
+  add(shrink::cli::add_simulate_command);
 
   try {
     app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
+  } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    // One line, like every other error.
+    std::cerr << "shrink: error: " << e.what() << " (see shrink --help)\n";
+    return 1;
   }
   try {
     for (auto& [sub, run] : commands)

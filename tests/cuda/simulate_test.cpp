@@ -101,6 +101,9 @@ TEST(SimulateCuda, MatchesCpuAcrossTeamShapesModesAndPriors)
     {{4095, 4096, 5000}, {1, 1}, simulation_mode::sufficient, prior_family::student_t},
     {{5, 300}, {1, 9}, simulation_mode::raw, prior_family::normal},
     {{4100}, {3, 3}, simulation_mode::raw, prior_family::student_t},
+    // Few replicates of many groups: the split path (chunks of 65536 groups, one block each).
+    {{300000}, {2, 9}, simulation_mode::sufficient, prior_family::normal},
+    {{270000}, {4, 4}, simulation_mode::sufficient, prior_family::student_t},
   };
   for (const variant& v : variants) {
     simulate_options o = base(backend::cpu);
@@ -110,6 +113,7 @@ TEST(SimulateCuda, MatchesCpuAcrossTeamShapesModesAndPriors)
     o.prior = v.prior;
     o.prior_df = 4;
     if (v.groups.front() >= 4000) o.replicates = 70;  // crosses a replicate-block boundary
+    if (v.groups.front() >= 200000) o.sigma = {1.0};
     const std::string cpu = csv_of(simulate(o));
     o.requested_backend = backend::cuda;
     const simulate_result g = simulate(o);
@@ -121,11 +125,11 @@ TEST(SimulateCuda, MatchesCpuAcrossTeamShapesModesAndPriors)
 TEST(SimulateCuda, BitwiseReproducibleAcrossBatchesAndRuns)
 {
   SKIP_WITHOUT_GPU();
-  for (std::int64_t J : {9, 6000}) {
+  for (std::int64_t J : {9, 6000, 300000}) {
     simulate_options o = base(backend::cuda);
     o.groups = {J};
     o.obs = {obs_range{2, 20}};
-    o.replicates = 300;
+    o.replicates = J >= 200000 ? 150 : 300;  // 150 < 512: the split path
     const std::string ref = csv_of(simulate(o));
     for (std::uint64_t batch : {64, 128, 192, 0}) {
       o.batch_replicates = batch;

@@ -1,0 +1,155 @@
+#pragma once
+/// @file
+/// Simulation studies of the shrinkage estimators: a grid of scenarios x R replicates, each
+/// replicate drawing theta_j ~ prior(mu, tau), then the data of J groups, then evaluating
+///   no_pool        ybar_j
+///   complete_pool  mu_hat(0) = sum n_j ybar_j / sum n_j
+///   partial_pool   ybar_j + B_j (mu_hat - ybar_j), tau2 by the moment (HE) formula
+///                  max(0, S^2_ybar - mean_j sigma_hat^2 / n_j), mu_hat precision-weighted
+///   oracle         partial pooling with the true mu, tau and sigma
+///   james_stein    positive part, towards the mean of the ybar_j (J >= 4)
+/// and reporting per scenario and estimator the MSE, bias and interval coverage over replicates
+/// with their Monte Carlo standard errors. sigma^2 is pooled from the groups' s2_j (as `shrink fit`
+/// does by default) when some n_j >= 2, and known otherwise.
+///
+/// Draws come from Philox4x32-10 keyed by (seed, scenario, replicate, group): a study's result
+/// depends on its options alone, not on the backend's threads, batches or launch shapes, and the
+/// CPU and GPU backends draw the same variates.
+
+#include <shrink/backend.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <iosfwd>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace shrink {
+
+/// Prior of the group means theta_j.
+enum class prior_family {
+  normal,     ///< theta_j ~ N(mu, tau^2)
+  student_t,  ///< theta_j = mu + tau t_nu (tau is the scale; the oracle uses tau^2 as if normal)
+};
+
+/// How a replicate's data are drawn.
+enum class simulation_mode {
+  /// ybar_j ~ N(theta_j, sigma^2/n_j) per group: O(1) per group. The estimators read the s2_j only
+  /// through the pooled sum_j (n_j - 1) s2_j, drawn as sigma^2 chi2(sum_j (n_j - 1)) per block of
+  /// 4096 groups: the same law as drawing each (n_j - 1) s2_j ~ sigma^2 chi2_{n_j - 1} and adding.
+  sufficient,
+  raw,  ///< every observation y_ij ~ N(theta_j, sigma^2): O(n_j) per group
+};
+
+/// Group sizes of a scenario: every n_j = min when min == max, else n_j uniform on [min, max],
+/// drawn once per scenario and group (fixed across replicates).
+struct obs_range {
+  std::int64_t min = 10;
+  std::int64_t max = 10;
+};
+
+/// "N" or "MIN:MAX".
+std::string to_string(const obs_range& r);
+/// Parses "N" or "MIN:MAX" (1 <= MIN <= MAX); throws shrink::error otherwise.
+obs_range parse_obs_range(const std::string& text);
+
+struct simulate_options {
+  // The grid: every combination of these lists is a scenario (groups outermost, tau innermost).
+  std::vector<std::int64_t> groups{8};
+  std::vector<obs_range> obs{obs_range{}};
+  std::vector<double> sigma{1.0};
+  std::vector<double> tau{1.0};
+  double mu = 0;
+
+  std::uint64_t replicates = 1000;
+  std::uint64_t seed = 1;
+  prior_family prior = prior_family::normal;
+  double prior_df = 0;  ///< nu of the t prior
+  simulation_mode mode = simulation_mode::sufficient;
+  double level = 0.95;  ///< coverage of the central intervals
+
+  backend requested_backend = backend::automatic;
+  int threads = 0;  ///< CPU threads; 0 = all hardware threads
+  /// Replicates per chunk (CPU) or launch (GPU), rounded up to a multiple of 64; 0 = automatic.
+  /// Results do not depend on it.
+  std::uint64_t batch_replicates = 0;
+  /// Called from the calling thread after each chunk with (group-replicates done, total).
+  std::function<void(std::uint64_t done, std::uint64_t total)> progress;
+};
+
+/// The estimators in output order.
+enum class estimator { no_pool, complete_pool, partial_pool, oracle, james_stein };
+std::string to_string(estimator e);
+
+/// One grid point.
+struct scenario {
+  std::int64_t groups = 0;
+  obs_range obs;
+  double mu = 0, sigma = 0, tau = 0;
+};
+
+/// An estimator's performance over the replicates of one scenario. Each *_mcse is the Monte
+/// Carlo standard error: the sd over replicates / sqrt(replicates).
+struct estimator_performance {
+  estimator which = estimator::no_pool;
+  bool available = true;  ///< false for james_stein when groups < 4
+  double mse = 0, mse_mcse = 0;
+  double bias = 0, bias_mcse = 0;
+  std::optional<double> coverage, coverage_mcse;                  ///< no_pool, partial_pool, oracle
+  std::optional<double> tau_hat_mean, tau_hat_sd, p_tau_zero;  ///< partial_pool
+};
+
+struct scenario_result {
+  scenario grid_point;
+  std::uint64_t replicates = 0;
+  std::vector<estimator_performance> estimators;  ///< in `estimator` order
+  /// Closed-form oracle risk mean_j sigma_j^2 tau^2 / (sigma_j^2 + tau^2) (exact for the normal prior).
+  double oracle_risk = 0;
+};
+
+struct simulate_result {
+  std::vector<scenario_result> scenarios;
+  backend used = backend::cpu;
+  double seconds = 0;          ///< wall clock of the whole call
+  double backend_seconds = 0;  ///< the backend's replicate loop alone (after GPU context and buffer setup)
+  std::uint64_t group_replicates = 0;  ///< sum over scenarios of groups x replicates
+};
+
+/// Runs a study. Throws shrink::error on invalid options.
+simulate_result simulate(const simulate_options& options);
+
+/// The CSV header, exactly:
+/// groups,obs,mu,sigma,tau,estimator,replicates,mse,mse_mcse,bias,bias_mcse,coverage,coverage_mcse,
+/// tau_hat_mean,tau_hat_sd,p_tau_zero
+extern const char* const simulate_csv_header;
+
+/// One row per scenario x estimator; numbers round-trip (17 significant digits); fields that do
+/// not apply are empty.
+void write_csv(std::ostream& out, const simulate_result& result);
+
+/// A JSON summary of the study (the options' grid, backend, timings and every row).
+void write_json(std::ostream& out, const simulate_options& options, const simulate_result& result);
+
+/// One replicate in full, for figures: scenario 0, replicate 0, drawn as raw mode draws it (so
+/// the observations exist and ybar_j is their mean; in raw mode it is the study's first replicate).
+/// Locations are absolute (mu added back).
+struct replicate_sample {
+  scenario grid_point;
+  std::vector<std::int64_t> n;
+  std::vector<double> theta;                      ///< true group means
+  std::vector<double> ybar;                       ///< no pooling
+  std::vector<std::vector<double>> observations;  ///< at most `max_observations` per group
+  std::vector<double> partial_pool;               ///< at the moment estimate of tau2
+  double sigma2_hat = 0, tau2_hat = 0, mu_hat = 0, complete_pool = 0;
+  double js_center = 0, js_c = 0;
+  double level = 0.95;
+};
+
+/// Draws replicate 0 of scenario 0 of `options` (on the host). Throws shrink::error when the
+/// scenario has more than `max_groups` groups.
+replicate_sample sample_replicate(const simulate_options& options, std::size_t max_groups = 2000,
+                                  std::size_t max_observations = 200);
+
+}  // namespace shrink

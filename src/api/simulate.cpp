@@ -1,0 +1,394 @@
+// Simulation studies: checks the options, lays out the grid of scenarios and their designs, runs
+// them on the chosen backend, and turns the merged per-replicate metrics into performance measures
+// with Monte Carlo standard errors.
+
+#include <shrink/config.hpp>
+#include <shrink/simulate.hpp>
+
+#include "../common/macros.hpp"
+#include "../common/normal.hpp"
+#include "simulate_backend.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <ostream>
+
+namespace shrink {
+
+namespace sim = detail::sim;
+
+std::string to_string(const obs_range& r)
+{
+  return r.min == r.max ? std::to_string(r.min) : std::to_string(r.min) + ":" + std::to_string(r.max);
+}
+
+namespace {
+
+std::int64_t parse_count(const std::string& text, const std::string& what)
+{
+  std::int64_t v = 0;
+  const char* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, v);
+  SHRINK_EXPECTS(ec == std::errc() && ptr == end && !text.empty(), what + ": '" + text + "' is not an integer");
+  return v;
+}
+
+}  // namespace
+
+obs_range parse_obs_range(const std::string& text)
+{
+  const auto colon = text.find(':');
+  obs_range r;
+  if (colon == std::string::npos) {
+    r.min = r.max = parse_count(text, "--obs");
+  } else {
+    r.min = parse_count(text.substr(0, colon), "--obs");
+    r.max = parse_count(text.substr(colon + 1), "--obs");
+  }
+  SHRINK_EXPECTS(r.min >= 1 && r.min <= r.max, "--obs: give N or MIN:MAX with 1 <= MIN <= MAX (got '" + text + "')");
+  return r;
+}
+
+std::string to_string(estimator e)
+{
+  switch (e) {
+    case estimator::no_pool: return "no_pool";
+    case estimator::complete_pool: return "complete_pool";
+    case estimator::partial_pool: return "partial_pool";
+    case estimator::oracle: return "oracle";
+    case estimator::james_stein: return "james_stein";
+  }
+  return "?";
+}
+
+const char* const simulate_csv_header =
+  "groups,obs,mu,sigma,tau,estimator,replicates,mse,mse_mcse,bias,bias_mcse,coverage,coverage_mcse,"
+  "tau_hat_mean,tau_hat_sd,p_tau_zero";
+
+namespace detail::sim {
+
+std::uint64_t batch_size(std::uint64_t requested, std::int64_t groups, std::uint64_t target_group_replicates,
+                         std::uint64_t max_replicates)
+{
+  std::uint64_t b = requested;
+  if (b == 0) {
+    b = target_group_replicates / static_cast<std::uint64_t>(std::max<std::int64_t>(groups, 1));
+    b = std::clamp<std::uint64_t>(b, replicate_block, max_replicates);
+  }
+  return (b + replicate_block - 1) / replicate_block * replicate_block;
+}
+
+#if !SHRINK_HAS_CUDA
+backend_run run_cuda(const std::vector<scenario_job>&, std::uint64_t, const progress_fn&)
+{
+  throw error("this build of shrink has no CUDA backend");
+}
+#endif
+
+}  // namespace detail::sim
+
+namespace {
+
+/// Largest n_j: raw mode's call index is 32 bits (two observations a call) and designs hold int32.
+constexpr std::int64_t max_obs = std::numeric_limits<std::int32_t>::max();
+
+void check_options(const simulate_options& o)
+{
+  SHRINK_EXPECTS(!o.groups.empty() && !o.obs.empty() && !o.sigma.empty() && !o.tau.empty(),
+                 "--groups, --obs, --sigma and --tau each need at least one value");
+  for (std::int64_t J : o.groups)
+    SHRINK_EXPECTS(J >= 2 && J <= std::numeric_limits<std::int32_t>::max(),
+                   "--groups: each value must be between 2 and 2^31-1 (tau cannot be estimated from one group)");
+  for (const obs_range& r : o.obs)
+    SHRINK_EXPECTS(r.min >= 1 && r.min <= r.max && r.max <= max_obs, "--obs: need 1 <= MIN <= MAX <= 2^31-1");
+  for (double s : o.sigma) SHRINK_EXPECTS(std::isfinite(s) && s > 0, "--sigma: each value must be finite and > 0");
+  for (double t : o.tau) SHRINK_EXPECTS(std::isfinite(t) && t >= 0, "--tau: each value must be finite and >= 0");
+  SHRINK_EXPECTS(std::isfinite(o.mu), "--mu must be finite");
+  SHRINK_EXPECTS(o.replicates >= 2 && o.replicates <= (std::uint64_t{1} << 32),
+                 "--replicates must be between 2 and 2^32 (Monte Carlo errors need at least 2)");
+  SHRINK_EXPECTS(o.prior != prior_family::student_t || (std::isfinite(o.prior_df) && o.prior_df > 0),
+                 "--prior t:NU needs NU > 0");
+  SHRINK_EXPECTS(o.level > 0 && o.level < 1, "level must lie strictly between 0 and 1");
+  SHRINK_EXPECTS(o.threads >= 0, "--threads must be 0 (all) or positive");
+  const std::uint64_t scenarios = o.groups.size() * o.obs.size() * o.sigma.size() * o.tau.size();
+  SHRINK_EXPECTS(scenarios <= detail::max_scenarios, "the grid has more than 2^24 scenarios");
+  for (std::int64_t J : o.groups)
+    SHRINK_EXPECTS(static_cast<double>(J) * static_cast<double>(o.replicates) < 9.0e18,
+                   "groups x replicates exceeds 2^63");
+}
+
+/// The grid in output order: groups, obs, sigma, tau (innermost).
+std::vector<scenario> grid_of(const simulate_options& o)
+{
+  std::vector<scenario> g;
+  for (std::int64_t J : o.groups)
+    for (const obs_range& n : o.obs)
+      for (double sigma : o.sigma)
+        for (double tau : o.tau) g.push_back(scenario{J, n, o.mu, sigma, tau});
+  return g;
+}
+
+sim::scenario_job job_of(const simulate_options& o, const scenario& sc, std::uint32_t index)
+{
+  sim::scenario_job job;
+  sim::scenario_params& p = job.params;
+  p.index = index;
+  p.seed = o.seed;
+  p.groups = sc.groups;
+  p.equal_n = sc.obs.min == sc.obs.max;
+  p.n = sc.obs.min;
+  p.raw = o.mode == simulation_mode::raw;
+  p.t_prior = o.prior == prior_family::student_t;
+  p.t_df = o.prior_df;
+  p.sigma = sc.sigma;
+  p.tau = sc.tau;
+  p.z = detail::normal_quantile(0.5 + o.level / 2);
+  job.replicates = o.replicates;
+
+  const auto J = static_cast<std::size_t>(sc.groups);
+  if (p.equal_n) {
+    p.mean_inv_n = 1.0 / static_cast<double>(p.n);
+    p.sum_n = static_cast<double>(p.n) * static_cast<double>(J);
+    p.df_within = static_cast<double>(p.n - 1) * static_cast<double>(J);
+  } else {
+    job.n.resize(J);
+    job.block_df.assign((J + sim::ss_block - 1) / sim::ss_block, 0.0);
+    double sum_inv = 0, sum_n = 0;
+    for (std::size_t j = 0; j < J; ++j) {
+      const std::int64_t n = sim::design_n(o.seed, index, j, sc.obs.min, sc.obs.max);
+      job.n[j] = static_cast<std::int32_t>(n);
+      job.block_df[j / sim::ss_block] += static_cast<double>(n - 1);
+      sum_inv += 1.0 / static_cast<double>(n);
+      sum_n += static_cast<double>(n);
+    }
+    p.mean_inv_n = sum_inv / static_cast<double>(J);
+    p.sum_n = sum_n;
+    p.df_within = sum_n - static_cast<double>(J);
+  }
+  p.estimate_sigma = p.df_within > 0;
+  return job;
+}
+
+double oracle_risk_of(const sim::scenario_job& job)
+{
+  const sim::scenario_params& p = job.params;
+  const double tau2 = p.tau * p.tau;
+  auto risk = [&](std::int64_t n) {
+    const double v = p.sigma * p.sigma / static_cast<double>(n);
+    return v * tau2 / (v + tau2);
+  };
+  if (p.equal_n) return risk(p.n);
+  double sum = 0;
+  for (std::int32_t n : job.n) sum += risk(n);
+  return sum / static_cast<double>(job.n.size());
+}
+
+double mcse_of(const detail::moments& m) { return std::sqrt(m.m2 / (m.weight - 1) / m.weight); }
+
+scenario_result result_of(const scenario& sc, const sim::scenario_job& job, const sim::metric_moments& mm)
+{
+  scenario_result r;
+  r.grid_point = sc;
+  r.replicates = job.replicates;
+  r.oracle_risk = oracle_risk_of(job);
+  for (int e = 0; e < sim::estimator_count; ++e) {
+    estimator_performance p;
+    p.which = static_cast<estimator>(e);
+    p.available = !(e == sim::james_stein && sc.groups < 4);
+    const auto& mse = mm.m[sim::metric_mse(e)];
+    const auto& bias = mm.m[sim::metric_bias(e)];
+    p.mse = mse.mean;
+    p.mse_mcse = mcse_of(mse);
+    p.bias = bias.mean;
+    p.bias_mcse = mcse_of(bias);
+    if (e == sim::no_pool || e == sim::partial_pool || e == sim::oracle) {
+      const auto& cov = mm.m[sim::metric_coverage(e)];
+      p.coverage = cov.mean;
+      p.coverage_mcse = mcse_of(cov);
+    }
+    if (e == sim::partial_pool) {
+      const auto& t = mm.m[sim::metric_tau_hat];
+      p.tau_hat_mean = t.mean;
+      p.tau_hat_sd = std::sqrt(t.m2 / (t.weight - 1));
+      p.p_tau_zero = mm.m[sim::metric_tau_zero].mean;
+    }
+    SHRINK_EXPECTS(std::isfinite(p.mse) && std::isfinite(p.bias),
+                   "the study overflowed double precision (sigma, tau or mu too large in magnitude?)");
+    r.estimators.push_back(p);
+  }
+  return r;
+}
+
+std::string number(double x)
+{
+  if (std::isnan(x)) return "";
+  char buf[64];
+  const auto res = std::to_chars(buf, buf + sizeof buf, x);
+  return std::string(buf, res.ptr);
+}
+
+std::string number(const std::optional<double>& x) { return x ? number(*x) : std::string(); }
+
+}  // namespace
+
+simulate_result simulate(const simulate_options& options)
+{
+  const auto t0 = std::chrono::steady_clock::now();
+  check_options(options);
+  simulate_result result;
+  result.used = resolve_backend(options.requested_backend);
+
+  const std::vector<scenario> grid = grid_of(options);
+  std::vector<sim::scenario_job> jobs;
+  jobs.reserve(grid.size());
+  for (std::size_t i = 0; i < grid.size(); ++i) {
+    jobs.push_back(job_of(options, grid[i], static_cast<std::uint32_t>(i)));
+    result.group_replicates += static_cast<std::uint64_t>(grid[i].groups) * options.replicates;
+  }
+
+  std::uint64_t done = 0;
+  sim::progress_fn progress;
+  if (options.progress) {
+    progress = [&](std::uint64_t step) {
+      done += step;
+      options.progress(done, result.group_replicates);
+    };
+  }
+  const sim::backend_run run =
+    result.used == backend::cuda ? sim::run_cuda(jobs, options.batch_replicates, progress)
+                                 : sim::run_cpu(jobs, options.threads, options.batch_replicates, progress);
+  result.backend_seconds = run.seconds;
+  for (std::size_t i = 0; i < grid.size(); ++i) result.scenarios.push_back(result_of(grid[i], jobs[i], run.moments[i]));
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return result;
+}
+
+void write_csv(std::ostream& out, const simulate_result& result)
+{
+  out << simulate_csv_header << '\n';
+  for (const scenario_result& s : result.scenarios) {
+    const scenario& g = s.grid_point;
+    const std::string prefix = std::to_string(g.groups) + ',' + to_string(g.obs) + ',' + number(g.mu) + ',' +
+                               number(g.sigma) + ',' + number(g.tau) + ',';
+    for (const estimator_performance& e : s.estimators) {
+      out << prefix << to_string(e.which) << ',' << s.replicates << ',';
+      if (!e.available) {
+        out << ",,,,,,,,\n";
+        continue;
+      }
+      out << number(e.mse) << ',' << number(e.mse_mcse) << ',' << number(e.bias) << ',' << number(e.bias_mcse) << ','
+          << number(e.coverage) << ',' << number(e.coverage_mcse) << ',' << number(e.tau_hat_mean) << ','
+          << number(e.tau_hat_sd) << ',' << number(e.p_tau_zero) << '\n';
+    }
+  }
+}
+
+void write_json(std::ostream& out, const simulate_options& o, const simulate_result& result)
+{
+  using nlohmann::json;
+  json j;
+  j["backend"] = to_string(result.used);
+  j["seconds"] = result.seconds;
+  j["backend_seconds"] = result.backend_seconds;
+  j["group_replicates"] = result.group_replicates;
+  j["group_replicates_per_second"] =
+    result.backend_seconds > 0 ? static_cast<double>(result.group_replicates) / result.backend_seconds : 0.0;
+  j["seed"] = o.seed;
+  j["replicates"] = o.replicates;
+  j["mode"] = o.mode == simulation_mode::raw ? "raw" : "sufficient";
+  j["prior"] = o.prior == prior_family::normal ? std::string("normal") : "t:" + number(o.prior_df);
+  j["level"] = o.level;
+  json rows = json::array();
+  for (const scenario_result& s : result.scenarios) {
+    json sc;
+    sc["groups"] = s.grid_point.groups;
+    sc["obs"] = to_string(s.grid_point.obs);
+    sc["mu"] = s.grid_point.mu;
+    sc["sigma"] = s.grid_point.sigma;
+    sc["tau"] = s.grid_point.tau;
+    sc["replicates"] = s.replicates;
+    sc["oracle_risk_closed_form"] = s.oracle_risk;
+    json est = json::object();
+    for (const estimator_performance& e : s.estimators) {
+      json row;
+      row["available"] = e.available;
+      if (e.available) {
+        row["mse"] = e.mse;
+        row["mse_mcse"] = e.mse_mcse;
+        row["bias"] = e.bias;
+        row["bias_mcse"] = e.bias_mcse;
+        if (e.coverage) {
+          row["coverage"] = *e.coverage;
+          row["coverage_mcse"] = *e.coverage_mcse;
+        }
+        if (e.tau_hat_mean) {
+          row["tau_hat_mean"] = *e.tau_hat_mean;
+          row["tau_hat_sd"] = *e.tau_hat_sd;
+          row["p_tau_zero"] = *e.p_tau_zero;
+        }
+      }
+      est[to_string(e.which)] = row;
+    }
+    sc["estimators"] = est;
+    rows.push_back(sc);
+  }
+  j["scenarios"] = rows;
+  out << j.dump(2) << '\n';
+}
+
+replicate_sample sample_replicate(const simulate_options& options, std::size_t max_groups, std::size_t max_observations)
+{
+  check_options(options);
+  const scenario sc = grid_of(options).front();
+  SHRINK_EXPECTS(static_cast<std::size_t>(sc.groups) <= max_groups,
+                 "figures show one replicate group by group: the first scenario may have at most " +
+                   std::to_string(max_groups) + " groups");
+  simulate_options raw = options;
+  raw.mode = simulation_mode::raw;
+  const sim::scenario_job job = job_of(raw, sc, 0);
+  const sim::scenario_params& p = job.params;
+  const auto J = static_cast<std::size_t>(sc.groups);
+
+  replicate_sample out;
+  out.grid_point = sc;
+  out.level = options.level;
+  std::vector<sim::group_design> designs(J);
+  std::vector<sim::group_draw> draws(J);
+  sim::pass1_sums p1;
+  for (std::size_t j = 0; j < J; ++j) {
+    designs[j] = sim::design_of(p, p.equal_n ? p.n : job.n[j]);
+    draws[j] = sim::draw_group(p, designs[j], 0, j, true);
+    p1.add(draws[j], designs[j].n);
+  }
+  sim::replicate_hats h = sim::hats_of(p, p1);
+  if (h.needs_pass2) {
+    sim::pass2_sums p2;
+    for (std::size_t j = 0; j < J; ++j) p2.add(draws[j].d, designs[j].inv_n, h.sigma2, h.tau2);
+    sim::finish_hats(h, p2);
+  }
+  for (std::size_t j = 0; j < J; ++j) {
+    const sim::group_constants c = sim::constants_of(p, designs[j], h);
+    out.n.push_back(designs[j].n);
+    out.theta.push_back(sc.mu + draws[j].t);
+    out.ybar.push_back(sc.mu + draws[j].d);
+    out.partial_pool.push_back(sc.mu + (draws[j].d + c.b_hat * (h.mu - draws[j].d)));
+    std::vector<double> obs;
+    const auto shown = static_cast<std::int64_t>(std::min<std::size_t>(max_observations, static_cast<std::size_t>(designs[j].n)));
+    for (std::int64_t i = 0; i < shown; ++i) obs.push_back(sc.mu + sim::observation(p, 0, j, draws[j].t, i));
+    out.observations.push_back(std::move(obs));
+  }
+  out.sigma2_hat = h.sigma2;
+  out.tau2_hat = h.tau2;
+  out.mu_hat = sc.mu + h.mu;
+  out.complete_pool = sc.mu + h.mu_pooled;
+  out.js_center = sc.mu + h.js_center;
+  out.js_c = h.js_c;
+  return out;
+}
+
+}  // namespace shrink

@@ -1,0 +1,246 @@
+// `shrink simulate`: a grid of scenarios x R replicates of the two-level model, the estimators'
+// MSE, bias and coverage with Monte Carlo errors as CSV, and optional figures of one replicate.
+
+#include "commands.hpp"
+
+#include "io/figures.hpp"
+#include "io/output.hpp"
+
+#include <shrink/error.hpp>
+#include <shrink/simulate.hpp>
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <sstream>
+
+namespace shrink::cli {
+namespace {
+
+struct simulate_args {
+  std::string groups = "8";
+  std::string obs = "10";
+  double mu = 0;
+  std::string sigma = "1";
+  std::string tau = "1";
+  std::uint64_t replicates = 1000;
+  std::uint64_t seed = 1;
+  std::string prior = "normal";
+  std::string mode = "sufficient";
+  std::string backend = "auto";
+  int threads = 0;
+  std::uint64_t batch = 0;
+  std::string output = "-";
+  std::string json, plot, html;
+  bool quiet = false;
+};
+
+std::vector<std::string> split_list(const std::string& text, const std::string& what)
+{
+  std::vector<std::string> out;
+  std::size_t begin = 0;
+  for (;;) {
+    const std::size_t comma = text.find(',', begin);
+    out.push_back(text.substr(begin, comma == std::string::npos ? std::string::npos : comma - begin));
+    if (out.back().empty()) throw error(what + ": empty item in '" + text + "' (give a comma list of values)");
+    if (comma == std::string::npos) return out;
+    begin = comma + 1;
+  }
+}
+
+double parse_double(const std::string& text, const std::string& what)
+{
+  std::size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != text.size() || text.empty()) throw error(what + ": '" + text + "' is not a number");
+  return v;
+}
+
+std::int64_t parse_int(const std::string& text, const std::string& what)
+{
+  std::size_t used = 0;
+  long long v = 0;
+  try {
+    v = std::stoll(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != text.size() || text.empty()) throw error(what + ": '" + text + "' is not an integer");
+  return v;
+}
+
+/// An output file: written beside the target and renamed into place (a failed run leaves no
+/// half-written file), except where the target exists and is not a regular file (/dev/null, a
+/// FIFO, a terminal), which is written in place: renaming over it would replace the device.
+class output_file {
+ public:
+  explicit output_file(const std::string& path)
+  {
+    std::error_code ec;
+    const auto status = std::filesystem::status(path, ec);
+    if (path != "-" && !ec && std::filesystem::exists(status) && !std::filesystem::is_regular_file(status)) {
+      direct_.open(path, std::ios::binary);
+      if (!direct_) throw error("cannot write '" + path + "'");
+    } else {
+      atomic_ = std::make_unique<io::atomic_output>(path);
+    }
+  }
+  void write(const std::string& text)
+  {
+    if (atomic_) atomic_->write(text);
+    else if (!direct_.write(text.data(), static_cast<std::streamsize>(text.size()))) throw error("write failed");
+  }
+  void commit()
+  {
+    if (atomic_) atomic_->commit();
+    else if (!direct_.flush()) throw error("write failed");
+  }
+
+ private:
+  std::unique_ptr<io::atomic_output> atomic_;
+  std::ofstream direct_;
+};
+
+/// A one-line progress bar with group-replicates per second; only when stderr is a terminal.
+class progress_bar {
+ public:
+  explicit progress_bar(bool enabled) : enabled_(enabled), t0_(std::chrono::steady_clock::now()) {}
+  ~progress_bar()
+  {
+    if (drawn_) std::fputs("\r\033[K", stderr);
+  }
+
+  void update(std::uint64_t done, std::uint64_t total)
+  {
+    if (!enabled_) return;
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+    if (s < 0.5 && done < total) return;  // short studies draw nothing
+    const double f = total > 0 ? static_cast<double>(done) / static_cast<double>(total) : 1.0;
+    const int width = 30;
+    const int filled = static_cast<int>(f * width);
+    std::string bar(static_cast<std::size_t>(filled), '#');
+    bar.resize(width, '.');
+    std::fprintf(stderr, "\r  [%s] %5.1f%%  %.3g group-replicates/s", bar.c_str(), 100 * f,
+                 s > 0 ? static_cast<double>(done) / s : 0.0);
+    std::fflush(stderr);
+    drawn_ = true;
+  }
+
+ private:
+  bool enabled_;
+  bool drawn_ = false;
+  std::chrono::steady_clock::time_point t0_;
+};
+
+void run_simulate(const simulate_args& a)
+{
+  simulate_options o;
+  o.groups.clear();
+  for (const auto& g : split_list(a.groups, "--groups")) o.groups.push_back(parse_int(g, "--groups"));
+  o.obs.clear();
+  for (const auto& n : split_list(a.obs, "--obs")) o.obs.push_back(parse_obs_range(n));
+  o.sigma.clear();
+  for (const auto& s : split_list(a.sigma, "--sigma")) o.sigma.push_back(parse_double(s, "--sigma"));
+  o.tau.clear();
+  for (const auto& t : split_list(a.tau, "--tau")) o.tau.push_back(parse_double(t, "--tau"));
+  o.mu = a.mu;
+  o.replicates = a.replicates;
+  o.seed = a.seed;
+  if (a.prior == "normal") {
+    o.prior = prior_family::normal;
+  } else if (a.prior.rfind("t:", 0) == 0) {
+    o.prior = prior_family::student_t;
+    o.prior_df = parse_double(a.prior.substr(2), "--prior t:NU");
+  } else {
+    throw error("--prior: choose normal or t:NU (got '" + a.prior + "')");
+  }
+  if (a.mode == "sufficient")
+    o.mode = simulation_mode::sufficient;
+  else if (a.mode == "raw")
+    o.mode = simulation_mode::raw;
+  else
+    throw error("--mode: choose sufficient or raw (got '" + a.mode + "')");
+  o.requested_backend = parse_backend(a.backend);
+  o.threads = a.threads;
+  o.batch_replicates = a.batch;
+
+  // Outputs are opened before the work (an unwritable path fails at once) and committed together.
+  output_file csv(a.output);
+  std::unique_ptr<output_file> json, plot, html;
+  if (!a.json.empty()) json = std::make_unique<output_file>(a.json);
+  if (!a.plot.empty()) plot = std::make_unique<output_file>(a.plot);
+  if (!a.html.empty()) html = std::make_unique<output_file>(a.html);
+  std::optional<replicate_sample> sample;
+  if (plot || html) sample = sample_replicate(o);
+
+  progress_bar bar(!a.quiet && ::isatty(STDERR_FILENO) != 0);
+  o.progress = [&bar](std::uint64_t done, std::uint64_t total) { bar.update(done, total); };
+  const simulate_result r = simulate(o);
+
+  std::ostringstream text;
+  write_csv(text, r);
+  csv.write(text.str());
+  if (json) {
+    std::ostringstream j;
+    write_json(j, o, r);
+    json->write(j.str());
+  }
+  if (plot) plot->write(io::shrinkage_svg(*sample));
+  if (html) html->write(io::shrinkage_html(*sample));
+  csv.commit();
+  if (json) json->commit();
+  if (plot) plot->commit();
+  if (html) html->commit();
+  if (!a.quiet) {
+    std::ostringstream s;
+    s.precision(3);
+    s << "shrink simulate: " << r.scenarios.size() << " scenario(s) x " << o.replicates << " replicates, "
+      << static_cast<double>(r.group_replicates) << " group-replicates on " << to_string(r.used) << " in " << r.seconds
+      << " s (" << static_cast<double>(r.group_replicates) / std::max(r.seconds, 1e-9) << " group-replicates/s)\n";
+    for (const auto& sc : r.scenarios)
+      if (sc.grid_point.groups < 4) {
+        s << "  note: James-Stein needs at least 4 groups: its rows are empty where groups < 4\n";
+        break;
+      }
+    std::cerr << s.str();
+  }
+}
+
+}  // namespace
+
+command add_simulate_command(CLI::App& app)
+{
+  auto a = std::make_shared<simulate_args>();
+  CLI::App* sub = app.add_subcommand("simulate", "Simulation study of the shrinkage estimators over a grid of scenarios");
+  sub->add_option("--groups", a->groups, "number of groups J (comma list: a grid)")->capture_default_str();
+  sub->add_option("--obs", a->obs, "observations per group: N or MIN:MAX (comma list)")->capture_default_str();
+  sub->add_option("--mu", a->mu, "true grand mean")->capture_default_str();
+  sub->add_option("--sigma", a->sigma, "true within-group sd (comma list)")->capture_default_str();
+  sub->add_option("--tau", a->tau, "true between-group sd (comma list)")->capture_default_str();
+  sub->add_option("--replicates", a->replicates, "replicates per scenario")->capture_default_str();
+  sub->add_option("--seed", a->seed, "seed: the study depends on it alone")->capture_default_str();
+  sub->add_option("--prior", a->prior, "prior of theta_j: normal or t:NU")->capture_default_str();
+  sub->add_option("--mode", a->mode, "sufficient (draw ybar_j, s2_j) or raw (every observation)")->capture_default_str();
+  sub->add_option("--backend", a->backend, "auto, cpu or cuda")->capture_default_str();
+  sub->add_option("--threads", a->threads, "CPU threads (0 = all)")->capture_default_str();
+  sub->add_option("--batch", a->batch, "replicates per chunk or launch (0 = automatic; results do not depend on it)")
+    ->capture_default_str();
+  sub->add_option("-o,--output", a->output, "CSV, one row per scenario x estimator (- for stdout)")->capture_default_str();
+  sub->add_option("--json", a->json, "JSON summary file");
+  sub->add_option("--plot", a->plot, "SVG of the first replicate of the first scenario");
+  sub->add_option("--html", a->html, "interactive HTML page of that replicate (self-contained)");
+  sub->add_flag("-q,--quiet", a->quiet, "no report or progress bar on stderr");
+  return [a] { run_simulate(*a); };
+}
+
+}  // namespace shrink::cli

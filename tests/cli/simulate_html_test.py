@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""`shrink simulate --html` in headless Chromium: load the page, move the tau slider, press
+"fit tau from data", and check that the MSE readout changes and matches the formulas computed here
+from the data embedded in the page (and, at the fitted tau, the C++ estimates embedded beside them).
+
+Usage: simulate_html_test.py SHRINK_BINARY [SCREENSHOT.png]
+Exit 0: passed; 1: failed; 77: skipped (no Chromium, chromedriver or selenium on this machine).
+Install them on Debian with: apt-get install chromium chromium-driver python3-selenium
+"""
+
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+SKIP = 77
+
+
+def find(*names):
+    for n in names:
+        p = shutil.which(n)
+        if p:
+            return p
+    return None
+
+
+def expected_mse(data, tau):
+    """The page's formulas, independently: partial pooling at tau with precision-weighted mu."""
+    ybar, theta, n = data["ybar"], data["theta"], data["n"]
+    v = [data["sigma2_hat"] / k for k in n]
+    tau2 = tau * tau
+    w = [1.0 / (vj + tau2) for vj in v]
+    mu = sum(wj * y for wj, y in zip(w, ybar)) / sum(w)
+    est = [y + vj / (vj + tau2) * (mu - y) for y, vj in zip(ybar, v)]
+    return sum((e - t) ** 2 for e, t in zip(est, theta)) / len(theta)
+
+
+def moment_tau(data):
+    ybar = data["ybar"]
+    J = len(ybar)
+    m = sum(ybar) / J
+    s2 = sum((y - m) ** 2 for y in ybar) / (J - 1)
+    mean_v = sum(data["sigma2_hat"] / k for k in data["n"]) / J
+    return math.sqrt(max(0.0, s2 - mean_v))
+
+
+def close(a, b, rel=1e-9):
+    return abs(a - b) <= rel * max(abs(a), abs(b), 1e-300)
+
+
+def main():
+    if len(sys.argv) < 2:
+        print("usage: simulate_html_test.py SHRINK_BINARY [SCREENSHOT.png]")
+        return 1
+    binary = sys.argv[1]
+    screenshot = sys.argv[2] if len(sys.argv) > 2 else None
+    browser = find("chromium", "chromium-browser", "google-chrome")
+    driver_path = find("chromedriver")
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.common.keys import Keys
+    except ImportError:
+        browser = None
+    if not browser or not driver_path:
+        print("SKIPPED: no headless Chromium (apt-get install chromium chromium-driver python3-selenium)")
+        return SKIP
+
+    failures = []
+
+    def check(cond, msg):
+        if not cond:
+            failures.append(msg)
+            print("FAIL:", msg)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        page = os.path.join(tmp, "replicate.html")
+        subprocess.run([binary, "simulate", "--groups", "12", "--obs", "3:9", "--tau", "0.8", "--sigma", "2",
+                        "--mu", "5", "--replicates", "20", "--seed", "4", "--html", page,
+                        "-o", os.path.join(tmp, "out.csv"), "-q"], check=True)
+        html = open(page, encoding="utf-8").read()
+        # Self-contained: no scripts, styles or images fetched from anywhere.
+        check(not re.search(r"<(script|link|img)[^>]+(src|href)=", html), "page loads external resources")
+        check("http" not in html.replace("http://www.w3.org/2000/svg", ""), "page names a network address")
+        data = json.loads(re.search(r'<script id="shrink-data" type="application/json">(.*?)</script>', html,
+                                    re.S).group(1))
+
+        options = webdriver.ChromeOptions()
+        options.binary_location = browser
+        for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--window-size=1000,900"):
+            options.add_argument(arg)
+        drv = webdriver.Chrome(service=Service(driver_path), options=options)
+        try:
+            drv.get("file://" + page)
+
+            def readout(key):
+                return float(drv.find_element(By.ID, "mse-" + key).get_attribute("data-value"))
+
+            def tau_now():
+                return float(drv.find_element(By.ID, "tau-value").get_attribute("data-value"))
+
+            # At load the slider is at 0: partial pooling equals complete pooling.
+            start = readout("partial_pool")
+            check(tau_now() == 0.0, "slider does not start at 0")
+            check(close(start, expected_mse(data, 0.0)), "readout at tau = 0 is %r, formula %r"
+                  % (start, expected_mse(data, 0.0)))
+            check(close(start, readout("complete_pool")), "tau = 0 differs from complete pooling")
+            no_pool = sum((y - t) ** 2 for y, t in zip(data["ybar"], data["theta"])) / len(data["ybar"])
+            check(close(readout("no_pool"), no_pool), "no-pooling readout is wrong")
+
+            # Move the slider as a person would: focus it and press the right arrow.
+            slider = drv.find_element(By.ID, "tau")
+            slider.click()
+            for _ in range(40):
+                slider.send_keys(Keys.ARROW_RIGHT)
+            moved_tau = tau_now()
+            moved = readout("partial_pool")
+            check(moved_tau > 0, "the slider did not move")
+            check(moved != start, "the readout did not change when the slider moved")
+            check(close(moved, expected_mse(data, moved_tau)), "readout at tau = %r is %r, formula %r"
+                  % (moved_tau, moved, expected_mse(data, moved_tau)))
+
+            # The button sets the moment estimate; the readout matches the formula and the C++ fit.
+            drv.find_element(By.ID, "fit").click()
+            fitted_tau = tau_now()
+            fitted = readout("partial_pool")
+            check(close(fitted_tau, moment_tau(data)), "button set tau = %r, moment estimate %r"
+                  % (fitted_tau, moment_tau(data)))
+            check(close(fitted_tau, math.sqrt(data["tau2_hat"])), "button's tau differs from the C++ estimate")
+            check(fitted != moved, "the readout did not change when the button was pressed")
+            check(close(fitted, expected_mse(data, fitted_tau)), "readout after fit is %r, formula %r"
+                  % (fitted, expected_mse(data, fitted_tau)))
+            cpp = data["partial_pool_at_tau_hat"]
+            cpp_mse = sum((e - t) ** 2 for e, t in zip(cpp, data["theta"])) / len(cpp)
+            check(close(fitted, cpp_mse, 1e-8), "readout after fit %r differs from the C++ estimates' MSE %r"
+                  % (fitted, cpp_mse))
+            circles = drv.find_elements(By.CSS_SELECTOR, "#figure circle.pp")
+            check(len(circles) == len(data["ybar"]), "figure has %d estimate circles" % len(circles))
+            if screenshot:
+                drv.save_screenshot(screenshot)
+        finally:
+            drv.quit()
+
+    if failures:
+        print("%d check(s) failed" % len(failures))
+        return 1
+    print("PASSED: slider and button update the readout as the formulas say")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
