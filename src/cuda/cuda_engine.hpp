@@ -16,7 +16,7 @@ class cuda_engine final : public group_engine {
  public:
   /// Raw mode from host rows, streamed through the GPU in chunks.
   cuda_engine(const raw_data_view& data, const cuda_engine_options& options);
-  /// Raw mode from rows already on the device (left unmodified).
+  /// Raw mode from rows already on the device (left unmodified; the caller may free them on return).
   cuda_engine(const std::int32_t* d_keys, const double* d_values, std::size_t rows, std::size_t groups,
               const cuda_engine_options& options);
   /// Summary mode: v_j = se_j^2.

@@ -29,6 +29,7 @@ cuda_engine::cuda_engine(const std::int32_t* d_keys, const double* d_values, std
 {
   table_ = summarize_device_rows(d_keys, d_values, rows, groups, stream_.get(), options.chunk_rows, &report_);
   v_ = device_buffer<double>(groups_, stream_.get());
+  stream_.synchronize();  // the caller may free or overwrite its rows when this returns
 }
 
 cuda_engine::cuda_engine(const summary_data_view& data)
@@ -182,6 +183,12 @@ void cuda_engine::t_posteriors(const t_prior_params& p, fit_result& out)
 std::unique_ptr<group_engine> make_cuda_engine(const raw_data_view& data, const cuda_engine_options& options)
 {
   return std::make_unique<cuda_engine>(data, options);
+}
+
+std::unique_ptr<group_engine> make_cuda_engine(const std::int32_t* d_keys, const double* d_values, std::size_t rows,
+                                               std::size_t groups, const cuda_engine_options& options)
+{
+  return std::make_unique<cuda_engine>(d_keys, d_values, rows, groups, options);
 }
 
 std::unique_ptr<group_engine> make_cuda_engine(const raw_data_view& data)

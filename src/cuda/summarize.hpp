@@ -9,11 +9,18 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
 namespace shrink::detail {
 
-/// Rows per chunk unless memory is short: 32 Mi rows keep the working set near 1.4 GiB.
+/// Rows per chunk: 32 Mi rows keep the working set near 1.4 GiB. Never reduced when GPU memory is
+/// short: chunk boundaries decide the Chan-merge order of runs longer than long_run_rows, so a
+/// size that followed free memory would make results depend on what else holds the GPU.
 inline constexpr std::size_t default_chunk_rows = std::size_t{1} << 25;
+
+/// The chunk size of a problem: `requested` (0 = default_chunk_rows), at most `rows`. A function
+/// of its arguments alone, so the same input always folds in the same chunks.
+std::size_t chunk_rows_for(std::size_t requested, std::size_t rows);
 
 /// What the summary stage did, for tests and `shrink bench`.
 struct summarize_report {
@@ -23,9 +30,9 @@ struct summarize_report {
 };
 
 /// Per-group moments of host-resident rows (values relative to data.offset). Chunks are staged
-/// through pinned buffers and copied on a second stream while the previous chunk is folded.
-/// `chunk_rows` 0 picks the default, reduced when free GPU memory is short. Throws shrink::error
-/// for ids outside [0, groups) and when even the smallest chunk does not fit.
+/// through pinned buffers and copied on a second stream while earlier chunks are folded.
+/// `chunk_rows` 0 picks the default. Throws shrink::error for ids outside [0, groups) and when
+/// the table and the chunk buffers do not fit in free GPU memory.
 device_buffer<moments> summarize_host_rows(const raw_data_view& data, cudaStream_t stream, std::size_t chunk_rows = 0,
                                            summarize_report* report = nullptr);
 
@@ -34,5 +41,27 @@ device_buffer<moments> summarize_host_rows(const raw_data_view& data, cudaStream
 device_buffer<moments> summarize_device_rows(const std::int32_t* d_keys, const double* d_values, std::size_t rows,
                                              std::size_t groups, cudaStream_t stream, std::size_t chunk_rows = 0,
                                              summarize_report* report = nullptr);
+
+/// summarize_device_rows with its device memory allocated once, up front: `run` may be repeated
+/// on rows of the size given at construction (`shrink bench` times it without allocations).
+class device_rows_summarizer {
+ public:
+  device_rows_summarizer(std::size_t rows, std::size_t groups, cudaStream_t stream, std::size_t chunk_rows = 0);
+  ~device_rows_summarizer();
+  device_rows_summarizer(const device_rows_summarizer&) = delete;
+  device_rows_summarizer& operator=(const device_rows_summarizer&) = delete;
+
+  /// Zeroes the table and folds the rows into it. Stream-ordered except for one read-back of every
+  /// chunk's key check (ids in range, already grouped) before the first fold. The first call also
+  /// grows CUB's scratch to its working size.
+  void run(const std::int32_t* d_keys, const double* d_values, summarize_report* report = nullptr);
+
+  /// The table of the last run; the summarizer is spent afterwards.
+  device_buffer<moments> release_table();
+
+ private:
+  struct state;  // the chunk buffers, the table and the key checks (summarize.cu)
+  std::unique_ptr<state> state_;
+};
 
 }  // namespace shrink::detail

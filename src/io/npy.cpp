@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <string_view>
@@ -253,12 +254,29 @@ npy_raw_data::npy_raw_data(const std::string& group_path, const std::string& val
   const int workers = detail::thread_count(threads);
   const std::size_t block = std::size_t{1} << 20;
 
-  if (values_file_.dtype() == npy_dtype::float32) {
-    values_.resize(n);
-    const auto* src = static_cast<const float*>(values_file_.data());
-    detail::for_each_block(n, block, workers, [&](std::size_t b0, std::size_t b1, std::size_t) {
+  // Values are converted (float32) and checked for NaN and infinities in one pass: the CSV reader
+  // rejects them, and a single one would turn its group and every pooled quantity into NaN.
+  // The first bad row is the smallest over blocks, so the message does not depend on threads.
+  const bool widen = values_file_.dtype() == npy_dtype::float32;
+  if (widen) values_.resize(n);
+  std::vector<std::size_t> first_bad((n + block - 1) / block, n);
+  detail::for_each_block(n, block, workers, [&](std::size_t b0, std::size_t b1, std::size_t b) {
+    if (widen) {
+      const auto* src = static_cast<const float*>(values_file_.data());
       for (std::size_t i = b0; i < b1; ++i) values_[i] = src[i];
-    });
+    }
+    const double* v = widen ? values_.data() : static_cast<const double*>(values_file_.data());
+    for (std::size_t i = b0; i < b1; ++i)
+      if (!std::isfinite(v[i])) {
+        first_bad[b] = i;
+        break;
+      }
+  });
+  const auto bad = std::find_if(first_bad.begin(), first_bad.end(), [n](std::size_t i) { return i != n; });
+  if (bad != first_bad.end()) {
+    const double x = widen ? values_[*bad] : static_cast<const double*>(values_file_.data())[*bad];
+    throw error(value_path + ": row " + std::to_string(*bad) + " (0-based): " +
+                (std::isnan(x) ? "NaN" : x > 0 ? "inf" : "-inf") + " is not a finite number");
   }
   if (n == 0) return;
 
@@ -278,12 +296,16 @@ npy_raw_data::npy_raw_data(const std::string& group_path, const std::string& val
     lo = r.min;
     hi = r.max;
   }
-  const auto span = static_cast<std::uint64_t>(hi - lo) + 1;
+  // Offsets from lo in unsigned arithmetic: hi - lo overflows int64 when the keys span more
+  // than INT64_MAX (and width + 1 wraps to 0 when they span the whole type).
+  auto offset_of = [lo](std::int64_t k) { return static_cast<std::uint64_t>(k) - static_cast<std::uint64_t>(lo); };
+  const std::uint64_t width = offset_of(hi);  // the key range holds width + 1 values
 
   std::vector<std::int32_t> id_of;  // dense id of key lo + k, or -1
-  if (span <= std::max<std::uint64_t>(std::uint64_t{4} * n, std::uint64_t{1} << 24)) {
+  if (width < std::max<std::uint64_t>(std::uint64_t{4} * n, std::uint64_t{1} << 24)) {
+    const std::size_t span = static_cast<std::size_t>(width) + 1;
     std::vector<unsigned char> present(span, 0);
-    for (std::size_t i = 0; i < n; ++i) present[static_cast<std::size_t>(key_at(i) - lo)] = 1;
+    for (std::size_t i = 0; i < n; ++i) present[static_cast<std::size_t>(offset_of(key_at(i)))] = 1;
     id_of.assign(span, -1);
     std::int64_t next = 0;
     for (std::size_t k = 0; k < span; ++k)
@@ -302,7 +324,7 @@ npy_raw_data::npy_raw_data(const std::string& group_path, const std::string& val
     throw error(group_path + ": more than 2^31-1 distinct group keys");
 
   // Keys that are already 0..J-1 with every id present need no mapping at all.
-  if (groups_file_.dtype() == npy_dtype::int32 && lo == 0 && static_cast<std::uint64_t>(groups_) == span) {
+  if (groups_file_.dtype() == npy_dtype::int32 && lo == 0 && static_cast<std::uint64_t>(groups_) - 1 == width) {
     keys_.clear();
     return;
   }
@@ -310,7 +332,7 @@ npy_raw_data::npy_raw_data(const std::string& group_path, const std::string& val
   detail::for_each_block(n, block, workers, [&](std::size_t b0, std::size_t b1, std::size_t) {
     for (std::size_t i = b0; i < b1; ++i) {
       const std::int64_t k = key_at(i);
-      ids_[i] = !id_of.empty() ? id_of[static_cast<std::size_t>(k - lo)]
+      ids_[i] = !id_of.empty() ? id_of[static_cast<std::size_t>(offset_of(k))]
                                : static_cast<std::int32_t>(std::lower_bound(keys_.begin(), keys_.end(), k) - keys_.begin());
     }
   });

@@ -12,6 +12,7 @@
 
 #if SHRINK_HAS_CUDA
 #include "cuda/cuda_backend.hpp"
+#include "cuda/stream.hpp"
 #endif
 
 #include <gtest/gtest.h>
@@ -19,6 +20,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <numeric>
 #include <random>
 #include <string>
@@ -199,22 +201,38 @@ TEST_P(GroupCounts, EveryOutputMatchesTheCpu)
 
 INSTANTIATE_TEST_SUITE_P(Adversarial, GroupCounts, ::testing::Values(1, 2, 3, 4, 31, 32, 33, 1025));
 
-TEST(CudaParity, ZeroGroupsFailLikeTheCpu)
+/// Three groups with rows only in 0 and 2 (the id range has an empty group), shuffled.
+rows rows_with_empty_group()
+{
+  rows r;
+  r.groups = 3;
+  std::mt19937_64 rng(43);
+  std::normal_distribution<double> normal;
+  for (int i = 0; i < 2000; ++i) {
+    r.ids.push_back(i % 3 == 0 ? 0 : 2);
+    r.y.push_back((i % 3 == 0 ? 1.0 : 4.0) + normal(rng));
+  }
+  return r;
+}
+
+TEST(CudaParity, EmptyGroupFailsLikeTheCpu)
 {
   SKIP_WITHOUT_GPU();
-  const raw_data_view empty{nullptr, nullptr, 0, 0, 0};
+  // The empty group's sampling variance sigma^2 / 0 is not finite: the CPU rejects the fit, and
+  // the GPU must reach the same verdict from its own table and reductions.
+  const rows r = rows_with_empty_group();
   std::string cpu_message, gpu_message;
   try {
-    fit_on(backend::cpu, empty);
+    fit_on(backend::cpu, r.view());
   } catch (const error& e) {
     cpu_message = e.what();
   }
   try {
-    fit_on(backend::cuda, empty);
+    fit_on(backend::cuda, r.view());
   } catch (const error& e) {
     gpu_message = e.what();
   }
-  EXPECT_FALSE(cpu_message.empty());
+  EXPECT_NE(cpu_message.find("sampling variances"), std::string::npos) << cpu_message;
   EXPECT_EQ(cpu_message, gpu_message);
 }
 
@@ -389,6 +407,93 @@ TEST(CudaEngine, SmallChunksMergeLikeOneChunk)
     EXPECT_TRUE(same_bits(c.mean, g.mean));
     EXPECT_TRUE(same_bits(c.se, g.se));
   }
+}
+
+TEST(CudaEngine, EmptyGroupKeepsZeroMoments)
+{
+  SKIP_WITHOUT_GPU();
+  // Group 1 gets no run in any chunk: its row of the table must stay the merge identity while
+  // groups 0 and 2 are folded around it, in one chunk and in many, as on the CPU.
+  const rows r = rows_with_empty_group();
+  auto cpu = detail::make_cpu_engine(r.view(), 2);
+  const detail::group_totals ct = cpu->totals();
+  const fit_result c = engine_columns(*cpu, 1.0);
+  for (std::size_t chunk : {0, 64}) {
+    SCOPED_TRACE(chunk);
+    auto gpu = detail::make_cuda_engine(r.view(), detail::cuda_engine_options{chunk});
+    const detail::group_totals gt = gpu->totals();
+    EXPECT_EQ(gt.observations, 2000);
+    EXPECT_EQ(ct.df_within, gt.df_within);
+    EXPECT_EQ(std::memcmp(&ct.ss_within, &gt.ss_within, sizeof(double)), 0);
+    expect_close(ct.between.m2, gt.between.m2, rel_tol, 0, "ss_between");
+    const fit_result g = engine_columns(*gpu, 1.0);
+    EXPECT_EQ(g.n, (std::vector<std::int64_t>{667, 0, 1333}));
+    EXPECT_EQ(c.n, g.n);
+    EXPECT_EQ(std::memcmp(&c.mean[0], &g.mean[0], sizeof(double)), 0);
+    EXPECT_EQ(std::memcmp(&c.mean[2], &g.mean[2], sizeof(double)), 0);
+  }
+}
+
+TEST(CudaEngine, DeviceRowsMatchHostRowsBitwise)
+{
+  SKIP_WITHOUT_GPU();
+  // Caller-owned device rows in chunks of 4096: a grouped half (long runs, chunks that skip the
+  // sort, runs crossing chunk boundaries) then a shuffled half of the same groups (sorted chunks).
+  const rows grouped = make_rows(150, 1, 3000, 47, false);
+  const rows shuffled = make_rows(150, 1, 60, 53);
+  rows r;
+  r.groups = 150;
+  r.ids = grouped.ids;
+  r.y = grouped.y;
+  r.ids.insert(r.ids.end(), shuffled.ids.begin(), shuffled.ids.end());
+  r.y.insert(r.y.end(), shuffled.y.begin(), shuffled.y.end());
+  const detail::cuda_engine_options options{4096};
+  auto from_host = detail::make_cuda_engine(r.view(), options);
+  std::unique_ptr<detail::group_engine> from_device;
+  {
+    detail::cuda_stream upload;
+    detail::device_buffer<std::int32_t> d_keys(r.ids.size(), upload.get());
+    detail::device_buffer<double> d_values(r.y.size(), upload.get());
+    SHRINK_CUDA_TRY(cudaMemcpyAsync(d_keys.data(), r.ids.data(), d_keys.bytes(), cudaMemcpyHostToDevice, upload.get()));
+    SHRINK_CUDA_TRY(cudaMemcpyAsync(d_values.data(), r.y.data(), d_values.bytes(), cudaMemcpyHostToDevice, upload.get()));
+    upload.synchronize();
+    from_device = detail::make_cuda_engine(d_keys.data(), d_values.data(), r.y.size(), r.groups, options);
+    upload.synchronize();
+  }  // the rows are freed here: the engine no longer needs them
+  const detail::group_totals th = from_host->totals();
+  const detail::group_totals td = from_device->totals();
+  EXPECT_EQ(th.observations, static_cast<std::int64_t>(r.y.size()));
+  EXPECT_EQ(th.observations, td.observations);
+  EXPECT_EQ(std::memcmp(&th.ss_within, &td.ss_within, sizeof(double)), 0);
+  EXPECT_EQ(std::memcmp(&th.between.m2, &td.between.m2, sizeof(double)), 0);
+  const fit_result h = engine_columns(*from_host, 2.0);
+  const fit_result d = engine_columns(*from_device, 2.0);
+  EXPECT_EQ(h.n, d.n);
+  EXPECT_TRUE(same_bits(h.mean, d.mean));
+  EXPECT_TRUE(same_bits(h.se, d.se));
+  EXPECT_TRUE(same_bits(h.estimate, d.estimate));
+
+  // And the CPU's, to the parity tolerance (runs over 1024 rows are Chan-merged on the GPU).
+  auto cpu = detail::make_cpu_engine(r.view(), 2);
+  const fit_result c = engine_columns(*cpu, 2.0);
+  EXPECT_EQ(c.n, d.n);
+  expect_column(c.mean, d.mean, rel_tol, true, "mean");
+}
+
+TEST(CudaEngine, DeviceRowsWithBadIdsAreAnError)
+{
+  SKIP_WITHOUT_GPU();
+  rows r = make_rows(40, 1, 9, 59);
+  r.ids[r.ids.size() / 2] = 40;
+  detail::cuda_stream upload;
+  detail::device_buffer<std::int32_t> d_keys(r.ids.size(), upload.get());
+  detail::device_buffer<double> d_values(r.y.size(), upload.get());
+  SHRINK_CUDA_TRY(cudaMemcpyAsync(d_keys.data(), r.ids.data(), d_keys.bytes(), cudaMemcpyHostToDevice, upload.get()));
+  SHRINK_CUDA_TRY(cudaMemcpyAsync(d_values.data(), r.y.data(), d_values.bytes(), cudaMemcpyHostToDevice, upload.get()));
+  upload.synchronize();
+  EXPECT_THROW(detail::make_cuda_engine(d_keys.data(), d_values.data(), r.y.size(), r.groups, detail::cuda_engine_options{64}),
+               error);
+  upload.synchronize();
 }
 
 TEST(CudaEngine, SortedInputGivesTheSameSummaries)

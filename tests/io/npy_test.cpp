@@ -10,6 +10,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -130,6 +131,78 @@ TEST(Npy, Float32ValuesAndLengthMismatch)
   const std::vector<std::int32_t> three{0, 0, 0};
   io::write_npy((dir / "g3.npy").string(), three.data(), three.size());
   EXPECT_THROW(io::npy_raw_data((dir / "g3.npy").string(), (dir / "y.npy").string(), 1), error);
+}
+
+TEST(Npy, KeysSpanningTheWholeInt64RangeMapInOrder)
+{
+  // hi - lo does not fit in int64 here (and hi - lo + 1 wraps to 0 as uint64): the sorted-search
+  // path, with keys in increasing order.
+  test::temp_dir dir;
+  const std::int64_t min = std::numeric_limits<std::int64_t>::min();
+  const std::int64_t max = std::numeric_limits<std::int64_t>::max();
+  const std::vector<std::int64_t> keys{max, 0, min, max, -1};
+  const std::vector<double> y{1, 2, 3, 4, 5};
+  io::write_npy((dir / "g.npy").string(), keys.data(), keys.size());
+  io::write_npy((dir / "y.npy").string(), y.data(), y.size());
+  const io::npy_raw_data d((dir / "g.npy").string(), (dir / "y.npy").string(), 2);
+  EXPECT_EQ(d.groups(), 4u);
+  EXPECT_EQ(std::vector<std::int32_t>(d.view().group_ids, d.view().group_ids + 5),
+            (std::vector<std::int32_t>{3, 2, 0, 3, 1}));
+  EXPECT_EQ(d.key_strings(), (std::vector<std::string>{std::to_string(min), "-1", "0", std::to_string(max)}));
+
+  // A range just over INT64_MAX wide, and one at the top of the type through the lookup table.
+  const std::vector<std::int64_t> wide{-2, max, -2};
+  io::write_npy((dir / "w.npy").string(), wide.data(), wide.size());
+  io::write_npy((dir / "x.npy").string(), y.data(), wide.size());
+  const io::npy_raw_data e((dir / "w.npy").string(), (dir / "x.npy").string(), 1);
+  EXPECT_EQ(std::vector<std::int32_t>(e.view().group_ids, e.view().group_ids + 3), (std::vector<std::int32_t>{0, 1, 0}));
+  const std::vector<std::int64_t> top{max, max - 2, max};
+  io::write_npy((dir / "t.npy").string(), top.data(), top.size());
+  const io::npy_raw_data f((dir / "t.npy").string(), (dir / "x.npy").string(), 1);
+  EXPECT_EQ(std::vector<std::int32_t>(f.view().group_ids, f.view().group_ids + 3), (std::vector<std::int32_t>{1, 0, 1}));
+  EXPECT_EQ(f.key_strings(), (std::vector<std::string>{std::to_string(max - 2), std::to_string(max)}));
+}
+
+/// The message of the error reading `groups` and `values`, or "" when they read.
+std::string read_error(const std::string& groups, const std::string& values, int threads)
+{
+  try {
+    io::npy_raw_data d(groups, values, threads);
+  } catch (const error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Npy, NonFiniteValuesAreRejectedAtTheFirstBadRow)
+{
+  test::temp_dir dir;
+  const std::string g = (dir / "g.npy").string(), y = (dir / "y.npy").string();
+  // Three blocks of the parallel scan (2^20 rows each) with bad values in the last two: the first
+  // bad row is reported whatever the thread count.
+  const std::size_t n = (std::size_t{1} << 21) + 100;
+  const std::vector<std::int32_t> ids(n, 0);
+  io::write_npy(g, ids.data(), n);
+  std::vector<double> v(n, 1.5);
+  v[n - 3] = std::numeric_limits<double>::quiet_NaN();
+  v[(std::size_t{1} << 20) + 123] = std::numeric_limits<double>::infinity();
+  io::write_npy(y, v.data(), n);
+  for (int threads : {1, 2, 3}) {
+    const std::string m = read_error(g, y, threads);
+    EXPECT_NE(m.find("y.npy: row 1048699 (0-based): inf is not a finite number"), std::string::npos) << m;
+    EXPECT_EQ(m.find('\n'), std::string::npos) << m;
+  }
+  v[(std::size_t{1} << 20) + 123] = 1.5;
+  io::write_npy(y, v.data(), n);
+  EXPECT_NE(read_error(g, y, 2).find("row " + std::to_string(n - 3) + " (0-based): NaN is not a finite number"),
+            std::string::npos);
+
+  // float32 values are checked after widening.
+  const std::vector<float> f{0.5f, -std::numeric_limits<float>::infinity()};
+  test::write_file(dir / "f.npy", npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", raw_bytes(f)));
+  io::write_npy(g, ids.data(), 2);
+  EXPECT_NE(read_error(g, (dir / "f.npy").string(), 1).find("row 1 (0-based): -inf is not a finite number"),
+            std::string::npos);
 }
 
 }  // namespace
