@@ -1,6 +1,8 @@
 #pragma once
 // Helpers shared by the tests: reference data, temporary files, running the `shrink` binary.
 
+#include <shrink/backend.hpp>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -89,6 +91,29 @@ inline double lre(double computed, double certified)
   const double rel = std::abs(computed - certified) / std::abs(certified);
   return std::min(15.0, -std::log10(rel));
 }
+
+/// Rows of simple CSV text (no quoted fields), a trailing comma giving an empty last field.
+inline std::vector<std::vector<std::string>> parse_csv(const std::string& text)
+{
+  std::vector<std::vector<std::string>> rows;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::vector<std::string> fields;
+    std::string field;
+    std::istringstream s(line);
+    while (std::getline(s, field, ',')) fields.push_back(field);
+    if (!line.empty() && line.back() == ',') fields.push_back("");
+    rows.push_back(fields);
+  }
+  return rows;
+}
+
+/// Skips the calling test where no CUDA GPU is usable (a build without CUDA, or no device).
+#define SHRINK_SKIP_WITHOUT_GPU()                                                          \
+  do {                                                                                     \
+    if (!::shrink::cuda_available()) GTEST_SKIP() << "no usable CUDA GPU on this machine"; \
+  } while (0)
 
 /// Result of running the `shrink` binary.
 struct run_result {

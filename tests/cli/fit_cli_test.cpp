@@ -31,21 +31,7 @@ void expect_error(const shrink::test::run_result& r, const std::string& expected
   EXPECT_EQ(r.err.find("nan"), std::string::npos);
 }
 
-std::vector<std::vector<std::string>> parse_csv(const std::string& text)
-{
-  std::vector<std::vector<std::string>> rows;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    std::vector<std::string> f;
-    std::string x;
-    std::istringstream s(line);
-    while (std::getline(s, x, ',')) f.push_back(x);
-    if (!line.empty() && line.back() == ',') f.push_back("");
-    rows.push_back(f);
-  }
-  return rows;
-}
+using shrink::test::parse_csv;
 
 TEST(FitCli, WritesTheContractColumnsAndSummary)
 {

@@ -30,11 +30,6 @@ namespace {
 
 using namespace shrink;
 
-#define SKIP_WITHOUT_GPU()                                                          \
-  do {                                                                              \
-    if (!shrink::cuda_available()) GTEST_SKIP() << "no usable CUDA GPU on this machine"; \
-  } while (0)
-
 // Both backends evaluate the same formulas in double precision in different orders (CUB's tree
 // against fixed CPU blocks), so sums differ by a few ulps times a modest condition number: 1e-12
 // relative is the bound and leaves three orders of magnitude over what we expect.
@@ -183,7 +178,7 @@ class GroupCounts : public ::testing::TestWithParam<std::size_t> {};
 
 TEST_P(GroupCounts, EveryOutputMatchesTheCpu)
 {
-  SKIP_WITHOUT_GPU();
+  SHRINK_SKIP_WITHOUT_GPU();
   const std::size_t J = GetParam();
   const rows r = make_rows(J, 2, 40, 1000 + J);
   fit_options o;
@@ -217,7 +212,7 @@ rows rows_with_empty_group()
 
 TEST(CudaParity, EmptyGroupFailsLikeTheCpu)
 {
-  SKIP_WITHOUT_GPU();
+  SHRINK_SKIP_WITHOUT_GPU();
   // The empty group's sampling variance sigma^2 / 0 is not finite: the CPU rejects the fit, and
   // the GPU must reach the same verdict from its own table and reductions.
   const rows r = rows_with_empty_group();
@@ -238,7 +233,7 @@ TEST(CudaParity, EmptyGroupFailsLikeTheCpu)
 
 TEST(CudaParity, IdsOutOfRangeAreAnError)
 {
-  SKIP_WITHOUT_GPU();
+  SHRINK_SKIP_WITHOUT_GPU();
   rows r = make_rows(10, 2, 5, 7);
   r.ids[3] = 10;
   EXPECT_THROW(fit_on(backend::cuda, r.view()), error);
@@ -248,7 +243,7 @@ TEST(CudaParity, IdsOutOfRangeAreAnError)
 
 TEST(CudaParity, AMillionGroups)
 {
-  SKIP_WITHOUT_GPU();
+  SHRINK_SKIP_WITHOUT_GPU();
   const rows r = make_rows(1000000, 1, 7, 99);
   const fit_result c = fit_on(backend::cpu, r.view());
   const fit_result g = fit_on(backend::cuda, r.view());
@@ -258,7 +253,7 @@ TEST(CudaParity, AMillionGroups)
 
 TEST(CudaParity, SingletonGroupsBesideAMillionRowGroup)
 {
-  SKIP_WITHOUT_GPU();
+  SHRINK_SKIP_WITHOUT_GPU();
   // Group 0 has 1e6 rows (folded by a whole block, Chan-merged), the others one row each.
   rows r;
   r.groups = 2001;
@@ -286,7 +281,7 @@ TEST(CudaParity, SingletonGroupsBesideAMillionRowGroup)
 
 TEST(CudaParity, BitwiseReproducibleRunToRun)
 {
-  SKIP_WITHOUT_GPU();
+  SHRINK_SKIP_WITHOUT_GPU();
   const rows r = make_rows(20000, 1, 3000, 11);  // some groups exceed the one-thread run length
   const fit_result a = fit_on(backend::cuda, r.view());
   const fit_result b = fit_on(backend::cuda, r.view());
@@ -295,14 +290,14 @@ TEST(CudaParity, BitwiseReproducibleRunToRun)
 
 TEST(CudaParity, OffsetIsAddedBack)
 {
-  SKIP_WITHOUT_GPU();
+  SHRINK_SKIP_WITHOUT_GPU();
   const rows r = make_rows(200, 2, 9, 3);
   expect_parity(fit_on(backend::cpu, r.view(1e9)), fit_on(backend::cuda, r.view(1e9)));
 }
 
 TEST(CudaParity, SummaryInput)
 {
-  SKIP_WITHOUT_GPU();
+  SHRINK_SKIP_WITHOUT_GPU();
   std::mt19937_64 rng(17);
   std::normal_distribution<double> normal;
   std::uniform_real_distribution<double> uniform(0.2, 3.0);
@@ -324,7 +319,7 @@ TEST(CudaParity, SummaryInput)
 
 TEST(CudaParity, TauMethods)
 {
-  SKIP_WITHOUT_GPU();
+  SHRINK_SKIP_WITHOUT_GPU();
   const rows r = make_rows(3000, 2, 30, 23);
   for (tau_method m : {tau_method::mom, tau_method::dl, tau_method::pm, tau_method::sj, tau_method::ml,
                        tau_method::reml, tau_method::eb}) {
@@ -339,7 +334,7 @@ TEST(CudaParity, TauMethods)
 
 TEST(CudaParity, FullBayesAndTPrior)
 {
-  SKIP_WITHOUT_GPU();
+  SHRINK_SKIP_WITHOUT_GPU();
   const rows r = make_rows(500, 2, 30, 29);
   fit_options bayes;
   bayes.method = tau_method::bayes;
@@ -351,7 +346,7 @@ TEST(CudaParity, FullBayesAndTPrior)
 
 TEST(CudaParity, NistStrdAnova)
 {
-  SKIP_WITHOUT_GPU();
+  SHRINK_SKIP_WITHOUT_GPU();
   const auto dir = test::reference_data() / "nist_anova";
   if (!std::filesystem::exists(dir)) GTEST_SKIP() << "reference data absent: " << dir;
   for (const char* name : {"SiRstv", "SmLs01", "SmLs02", "SmLs03", "AtmWtAg", "SmLs04", "SmLs05", "SmLs06", "SmLs07",
@@ -388,7 +383,7 @@ fit_result engine_columns(detail::group_engine& e, double sigma2)
 
 TEST(CudaEngine, SmallChunksMergeLikeOneChunk)
 {
-  SKIP_WITHOUT_GPU();
+  SHRINK_SKIP_WITHOUT_GPU();
   const rows r = make_rows(777, 1, 60, 31);
   auto cpu = detail::make_cpu_engine(r.view(), 2);
   const detail::group_totals ct = cpu->totals();
@@ -411,7 +406,7 @@ TEST(CudaEngine, SmallChunksMergeLikeOneChunk)
 
 TEST(CudaEngine, EmptyGroupKeepsZeroMoments)
 {
-  SKIP_WITHOUT_GPU();
+  SHRINK_SKIP_WITHOUT_GPU();
   // Group 1 gets no run in any chunk: its row of the table must stay the merge identity while
   // groups 0 and 2 are folded around it, in one chunk and in many, as on the CPU.
   const rows r = rows_with_empty_group();
@@ -436,7 +431,7 @@ TEST(CudaEngine, EmptyGroupKeepsZeroMoments)
 
 TEST(CudaEngine, DeviceRowsMatchHostRowsBitwise)
 {
-  SKIP_WITHOUT_GPU();
+  SHRINK_SKIP_WITHOUT_GPU();
   // Caller-owned device rows in chunks of 4096: a grouped half (long runs, chunks that skip the
   // sort, runs crossing chunk boundaries) then a shuffled half of the same groups (sorted chunks).
   const rows grouped = make_rows(150, 1, 3000, 47, false);
@@ -482,7 +477,7 @@ TEST(CudaEngine, DeviceRowsMatchHostRowsBitwise)
 
 TEST(CudaEngine, DeviceRowsWithBadIdsAreAnError)
 {
-  SKIP_WITHOUT_GPU();
+  SHRINK_SKIP_WITHOUT_GPU();
   rows r = make_rows(40, 1, 9, 59);
   r.ids[r.ids.size() / 2] = 40;
   detail::cuda_stream upload;
@@ -498,7 +493,7 @@ TEST(CudaEngine, DeviceRowsWithBadIdsAreAnError)
 
 TEST(CudaEngine, SortedInputGivesTheSameSummaries)
 {
-  SKIP_WITHOUT_GPU();
+  SHRINK_SKIP_WITHOUT_GPU();
   const rows shuffled = make_rows(5000, 1, 20, 37);
   // A stable sort by id keeps each group's rows in input order, so the CPU's result is unchanged.
   std::vector<std::size_t> order(shuffled.y.size());

@@ -5,6 +5,8 @@
 #include <shrink/backend.hpp>
 #include <shrink/simulate.hpp>
 
+#include "test_support.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -15,11 +17,6 @@
 namespace {
 
 using namespace shrink;
-
-#define SKIP_WITHOUT_GPU()                                                              \
-  do {                                                                                  \
-    if (!shrink::cuda_available()) GTEST_SKIP() << "no usable CUDA GPU on this machine"; \
-  } while (0)
 
 // The backends run the same double-precision formulas on the same Philox words; they differ only
 // where libdevice's log/sin/cos round differently from glibc's (an ulp now and then) and in the
@@ -38,25 +35,10 @@ std::string csv_of(const simulate_result& r)
   return s.str();
 }
 
-std::vector<std::vector<std::string>> parse(const std::string& text)
-{
-  std::vector<std::vector<std::string>> rows;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    std::vector<std::string> f;
-    std::string x;
-    std::istringstream l(line);
-    while (std::getline(l, x, ',')) f.push_back(x);
-    if (!line.empty() && line.back() == ',') f.push_back("");
-    rows.push_back(f);
-  }
-  return rows;
-}
 
 void expect_close_csv(const std::string& cpu, const std::string& gpu, const std::string& what)
 {
-  const auto a = parse(cpu), b = parse(gpu);
+  const auto a = shrink::test::parse_csv(cpu), b = shrink::test::parse_csv(gpu);
   ASSERT_EQ(a.size(), b.size()) << what;
   ASSERT_EQ(a.front(), b.front()) << what;
   for (std::size_t r = 1; r < a.size(); ++r) {
@@ -87,7 +69,7 @@ simulate_options base(backend b)
 
 TEST(SimulateCuda, MatchesCpuAcrossTeamShapesModesAndPriors)
 {
-  SKIP_WITHOUT_GPU();
+  SHRINK_SKIP_WITHOUT_GPU();
   struct variant {
     std::vector<std::int64_t> groups;
     obs_range n;
@@ -124,7 +106,7 @@ TEST(SimulateCuda, MatchesCpuAcrossTeamShapesModesAndPriors)
 
 TEST(SimulateCuda, BitwiseReproducibleAcrossBatchesAndRuns)
 {
-  SKIP_WITHOUT_GPU();
+  SHRINK_SKIP_WITHOUT_GPU();
   for (std::int64_t J : {9, 6000, 300000}) {
     simulate_options o = base(backend::cuda);
     o.groups = {J};
@@ -140,7 +122,7 @@ TEST(SimulateCuda, BitwiseReproducibleAcrossBatchesAndRuns)
 
 TEST(SimulateCuda, OracleMatchesClosedFormAtScale)
 {
-  SKIP_WITHOUT_GPU();
+  SHRINK_SKIP_WITHOUT_GPU();
   simulate_options o = base(backend::cuda);
   o.groups = {100000};
   o.obs = {obs_range{5, 5}};
