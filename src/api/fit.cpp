@@ -231,12 +231,12 @@ void fit_groups(detail::group_engine& engine, const fit_options& o, double offse
   if (o.t_prior_df) detail::fit_t_prior(engine, *o.t_prior_df, o.level, offset, r);
   r.seconds.posterior = seconds_since(t_post);
 
-  const bool finite = std::isfinite(r.mu) && std::isfinite(r.tau2) && std::isfinite(r.Q) &&
-                      std::isfinite(r.I2) && std::isfinite(r.H2);
-  SHRINK_EXPECTS(finite, "the fit overflowed double precision (values too large in magnitude?)");
-  for (std::size_t j = 0; j < J; ++j)
-    SHRINK_EXPECTS(std::isfinite(r.lower[j]) && std::isfinite(r.upper[j]) && std::isfinite(r.mean[j]),
-                   "the fit overflowed double precision (values too large in magnitude?)");
+  // Never a silent NaN or infinity in what we hand back: every scalar and every per-group column.
+  const char* overflow = "the fit overflowed double precision (values too large in magnitude?)";
+  for (double x : {r.mu, r.tau2, r.Q, r.I2, r.H2, r.mu_se, r.pred_lower, r.pred_upper})
+    SHRINK_EXPECTS(std::isfinite(x), overflow);
+  for (const std::vector<double>* column : {&r.mean, &r.se, &r.shrinkage, &r.estimate, &r.sd, &r.lower, &r.upper, &r.james_stein})
+    for (double x : *column) SHRINK_EXPECTS(std::isfinite(x), overflow);
 }
 
 }  // namespace
