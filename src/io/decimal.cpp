@@ -1,6 +1,8 @@
 #include "decimal.hpp"
 
 #include <charconv>
+#include <climits>
+#include <cstdint>
 #include <cmath>
 
 namespace shrink::io {
@@ -90,6 +92,45 @@ relative_parser::relative_parser(std::string_view reference)
   if (!parse_double(reference, offset_)) offset_ = 0, reference_exact_ = false, reference_ = {};
 }
 
+bool relative_parser::from_decimal(std::uint64_t mantissa, int exponent, bool negative, double& out) const
+{
+  if (!reference_exact_) return false;
+  const int e_min = std::min(exponent, reference_.mantissa == 0 ? exponent : reference_.exponent);
+  const int shift_v = exponent - e_min;
+  const int shift_r = reference_.exponent - e_min;
+  if (mantissa == 0) {
+    out = -offset_;
+    return true;
+  }
+  if (shift_v <= 19 && (reference_.mantissa == 0 || shift_r <= 19) && e_min >= -22 && e_min <= 22) {
+    // The same exact difference in 64 bits where it fits (the common case; no 128-bit products).
+    std::int64_t sv, sr = 0, d64;
+    if (mantissa <= static_cast<std::uint64_t>(INT64_MAX) &&
+        !__builtin_mul_overflow(static_cast<std::int64_t>(mantissa), static_cast<std::int64_t>(pow10_u64[shift_v]), &sv) &&
+        (reference_.mantissa == 0 ||
+         (reference_.mantissa <= static_cast<std::uint64_t>(INT64_MAX) &&
+          !__builtin_mul_overflow(static_cast<std::int64_t>(reference_.mantissa),
+                                  static_cast<std::int64_t>(pow10_u64[shift_r]), &sr))) &&
+        !__builtin_sub_overflow(negative ? -sv : sv, reference_.negative ? -sr : sr, &d64)) {
+      // One correctly rounded conversion, as from the 128-bit integer below.
+      const double magnitude = static_cast<double>(d64);
+      out = e_min < 0 ? magnitude / exact_pow10[-e_min] : magnitude * exact_pow10[e_min];
+      return std::isfinite(out);
+    }
+    const __int128 diff = scaled(mantissa, shift_v, negative) -
+                          (reference_.mantissa == 0 ? 0 : scaled(reference_.mantissa, shift_r, reference_.negative));
+    // Differences that fit 53 bits convert exactly with a plain int64 conversion (the common
+    // case); the one rounding is then the division by the exact power of ten.
+    constexpr __int128 exact_limit = static_cast<__int128>(1) << 53;
+    const double magnitude = (diff < exact_limit && diff > -exact_limit)
+                               ? static_cast<double>(static_cast<std::int64_t>(diff))
+                               : static_cast<double>(diff);
+    out = e_min < 0 ? magnitude / exact_pow10[-e_min] : magnitude * exact_pow10[e_min];
+    return std::isfinite(out);
+  }
+  return false;
+}
+
 bool relative_parser::parse(std::string_view text, double& out) const
 {
   decimal v;
@@ -97,22 +138,9 @@ bool relative_parser::parse(std::string_view text, double& out) const
     const int e_min = std::min(v.exponent, reference_.mantissa == 0 ? v.exponent : reference_.exponent);
     const int shift_v = v.exponent - e_min;
     const int shift_r = reference_.exponent - e_min;
-    if (v.mantissa == 0) {
-      out = -offset_;
-      return true;
-    }
-    if (shift_v <= 19 && (reference_.mantissa == 0 || shift_r <= 19) && e_min >= -22 && e_min <= 22) {
-      const __int128 diff = scaled(v.mantissa, shift_v, v.negative) -
-                            (reference_.mantissa == 0 ? 0 : scaled(reference_.mantissa, shift_r, reference_.negative));
-      // Differences that fit 53 bits convert exactly with a plain int64 conversion (the common
-      // case); the one rounding is then the division by the exact power of ten.
-      constexpr __int128 exact_limit = static_cast<__int128>(1) << 53;
-      const double magnitude = (diff < exact_limit && diff > -exact_limit)
-                                 ? static_cast<double>(static_cast<std::int64_t>(diff))
-                                 : static_cast<double>(diff);
-      out = e_min < 0 ? magnitude / exact_pow10[-e_min] : magnitude * exact_pow10[e_min];
-      return std::isfinite(out);
-    }
+    if (v.mantissa == 0 ||
+        (shift_v <= 19 && (reference_.mantissa == 0 || shift_r <= 19) && e_min >= -22 && e_min <= 22))
+      return from_decimal(v.mantissa, v.exponent, v.negative, out);
   }
   double value;
   if (!parse_double(text, value)) return false;

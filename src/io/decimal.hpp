@@ -37,6 +37,12 @@ class relative_parser {
   /// false when the text is not a finite number.
   bool parse(std::string_view text, double& out) const;
 
+  /// parse() for a number already split into its digits: value = (-1)^negative * mantissa *
+  /// 10^exponent with mantissa < 10^19 (any text parse_decimal accepts gives such a triple). The
+  /// same arithmetic as parse(), so the same bits; false where parse() would take its slow path
+  /// (the caller then calls parse() on the text).
+  bool from_decimal(std::uint64_t mantissa, int exponent, bool negative, double& out) const;
+
  private:
   decimal reference_{};
   bool reference_exact_ = true;

@@ -5,10 +5,16 @@
 #include <shrink/error.hpp>
 
 #include <cerrno>
+#include <condition_variable>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <thread>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <algorithm>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -113,20 +119,78 @@ std::string format_number(double x)
 
 namespace {
 
-void append_key(std::string& out, const std::string& key)
+/// Writes `key` at `p` (quoted where it holds a delimiter, quote or line end, or starts or ends
+/// with a space); returns the end. Room for 2 * size + 2 characters is needed.
+char* put_key(char* p, const std::string& key)
 {
-  const bool needs_quotes = key.find_first_of(",\"\n\r\t") != std::string::npos ||
-                            (!key.empty() && (key.front() == ' ' || key.back() == ' '));
+  bool needs_quotes = !key.empty() && (key.front() == ' ' || key.back() == ' ');
+  for (char c : key)
+    needs_quotes |= c == ',' || c == '"' || c == '\n' || c == '\r' || c == '\t';
   if (!needs_quotes) {
-    out += key;
-    return;
+    std::memcpy(p, key.data(), key.size());
+    return p + key.size();
   }
-  out += '"';
+  *p++ = '"';
   for (char c : key) {
-    if (c == '"') out += '"';
-    out += c;
+    if (c == '"') *p++ = '"';
+    *p++ = c;
   }
-  out += '"';
+  *p++ = '"';
+  return p;
+}
+
+/// Shortest round-trip text of `x` at `p` (nothing for NaN); returns the end. Needs 24 characters.
+inline char* put_number(char* p, double x)
+{
+  if (std::isnan(x)) return p;
+  return std::to_chars(p, p + 32, x).ptr;
+}
+
+/// A reusable text buffer that is never zero-filled.
+struct text_buffer {
+  std::unique_ptr<char[]> data;
+  std::size_t capacity = 0, size = 0;
+  void ensure(std::size_t n)
+  {
+    if (n <= capacity) return;
+    data.reset(new char[n]);
+    capacity = n;
+  }
+};
+
+/// Formats rows [begin, end) of the per-group CSV into `out`.
+void format_rows(text_buffer& out, const std::vector<std::string>& keys, const fit_result& r, std::size_t begin,
+                 std::size_t end)
+{
+  // Per row at most: the key (2 * size + 2 quoted), n (20), 8 numbers (24 each + a comma), 2 more.
+  std::size_t bound = 0;
+  for (std::size_t j = begin; j < end; ++j) bound += 2 * keys[j].size() + 2 + 21 + 8 * 25 + 2;
+  out.ensure(bound);
+  char* p = out.data.get();
+  const bool js = !r.james_stein.empty();
+  for (std::size_t j = begin; j < end; ++j) {
+    p = put_key(p, keys[j]);
+    *p++ = ',';
+    p = std::to_chars(p, p + 21, r.n[j]).ptr;
+    *p++ = ',';
+    p = put_number(p, r.mean[j]);
+    *p++ = ',';
+    p = put_number(p, r.se[j]);
+    *p++ = ',';
+    p = put_number(p, r.shrinkage[j]);
+    *p++ = ',';
+    p = put_number(p, r.estimate[j]);
+    *p++ = ',';
+    p = put_number(p, r.sd[j]);
+    *p++ = ',';
+    p = put_number(p, r.lower[j]);
+    *p++ = ',';
+    p = put_number(p, r.upper[j]);
+    *p++ = ',';
+    if (js) p = put_number(p, r.james_stein[j]);
+    *p++ = '\n';
+  }
+  out.size = static_cast<std::size_t>(p - out.data.get());
 }
 
 }  // namespace
@@ -135,27 +199,80 @@ void write_groups_csv(atomic_output& file, const std::vector<std::string>& keys,
 {
   const std::size_t J = r.groups;
   if (keys.size() != J) throw error("internal: group keys and results differ in length");
-  constexpr std::size_t block = 1 << 14;
-  std::vector<std::string> text((J + block - 1) / block);
-  // Formatting dominates writing: blocks of rows are formatted in parallel, written in order.
-  detail::for_each_block(J, block, detail::thread_count(threads), [&](std::size_t begin, std::size_t end, std::size_t b) {
-    std::string& out = text[b];
-    out.reserve((end - begin) * 200);
-    for (std::size_t j = begin; j < end; ++j) {
-      append_key(out, keys[j]);
-      out += ',';
-      out += std::to_string(r.n[j]);
-      for (double x : {r.mean[j], r.se[j], r.shrinkage[j], r.estimate[j], r.sd[j], r.lower[j], r.upper[j]}) {
-        out += ',';
-        append_number(out, x);
-      }
-      out += ',';
-      if (!r.james_stein.empty()) append_number(out, r.james_stein[j]);
-      out += '\n';
-    }
-  });
+  constexpr std::size_t block = 1 << 13;
+  const std::size_t blocks = (J + block - 1) / block;
   file.write("group,n,mean,se,shrinkage,estimate,sd,lower,upper,james_stein\n");
-  for (const auto& t : text) file.write(t);
+  const int workers = static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(detail::thread_count(threads)), blocks));
+  if (workers <= 1) {
+    text_buffer buf;
+    for (std::size_t b = 0; b < blocks; ++b) {
+      format_rows(buf, keys, r, b * block, std::min(J, (b + 1) * block));
+      file.write({buf.data.get(), buf.size});
+    }
+    return;
+  }
+  // Formatting dominates: worker threads format blocks of rows into a ring of reused buffers
+  // while this thread writes the finished ones in order (so writing overlaps formatting, and the
+  // buffers stay mapped). Block boundaries depend on J alone, so the bytes do not depend on the
+  // thread count.
+  const std::size_t ring = static_cast<std::size_t>(workers) * 3;
+  std::vector<text_buffer> buffers(ring);
+  std::vector<char> ready(blocks, 0);
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::size_t next = 0;     // next block to format
+  std::size_t written = 0;  // blocks written
+  bool stop = false;
+  std::exception_ptr failure;
+  auto work = [&] {
+    for (;;) {
+      std::size_t b;
+      {
+        std::unique_lock<std::mutex> lock(mutex);
+        changed.wait(lock, [&] { return stop || next >= blocks || next < written + ring; });
+        if (stop || next >= blocks) return;
+        b = next++;
+      }
+      try {
+        format_rows(buffers[b % ring], keys, r, b * block, std::min(J, (b + 1) * block));
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (!failure) failure = std::current_exception();
+        stop = true;
+        changed.notify_all();
+        return;
+      }
+      std::lock_guard<std::mutex> lock(mutex);
+      ready[b] = 1;
+      changed.notify_all();
+    }
+  };
+  std::vector<std::thread> pool;
+  pool.reserve(static_cast<std::size_t>(workers));
+  for (int t = 0; t < workers; ++t) pool.emplace_back(work);
+  try {
+    for (std::size_t b = 0; b < blocks; ++b) {
+      {
+        std::unique_lock<std::mutex> lock(mutex);
+        changed.wait(lock, [&] { return stop || ready[b] != 0; });
+        if (stop) break;
+      }
+      const text_buffer& t = buffers[b % ring];
+      file.write({t.data.get(), t.size});
+      std::lock_guard<std::mutex> lock(mutex);
+      written = b + 1;
+      changed.notify_all();
+    }
+  } catch (...) {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      if (!failure) failure = std::current_exception();
+      stop = true;
+    }
+    changed.notify_all();
+  }
+  for (auto& th : pool) th.join();
+  if (failure) std::rethrow_exception(failure);
 }
 
 nlohmann::json summary_json(const fit_result& r)

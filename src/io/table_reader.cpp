@@ -11,11 +11,16 @@
 #include <shrink/error.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <deque>
 #include <string_view>
 #include <unordered_map>
+
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 namespace shrink::io {
 namespace {
@@ -310,6 +315,223 @@ std::vector<chunk_rows> parse_rows(const layout& l, const row_spec& spec, int th
   return {};  // unreachable: the text-key pass cannot ask for a retry
 }
 
+/// The common raw input, parsed straight into the final arrays: unquoted text whose rows are
+/// `key,value` (an integer key that fits 32 bits, then a number). Anything else on any row (a
+/// space, a third field, a text key, a bad number...) makes it give up, and read_raw_table reads
+/// the whole input again with the general scanner, which gives the same values and the errors.
+struct fast_chunk {
+  std::size_t capacity = 0;  // line ends in the chunk + 1: an upper bound on its rows
+  std::size_t rows = 0;
+  std::int64_t lo = INT64_MAX, hi = INT64_MIN;
+  bool ok = true;
+};
+
+/// Number of '\n' in [p, end): 16 bytes a step, byte counters summed every 255 steps.
+std::size_t count_newlines(const char* p, const char* const end)
+{
+  std::size_t n = 0;
+#ifdef __SSE2__
+  const __m128i nl = _mm_set1_epi8('\n');
+  while (end - p >= 16) {
+    const std::size_t steps = std::min<std::size_t>(255, static_cast<std::size_t>(end - p) / 16);
+    __m128i acc = _mm_setzero_si128();
+    for (std::size_t i = 0; i < steps; ++i, p += 16)
+      acc = _mm_sub_epi8(acc, _mm_cmpeq_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)), nl));
+    const __m128i sums = _mm_sad_epu8(acc, _mm_setzero_si128());
+    n += static_cast<std::size_t>(_mm_cvtsi128_si64(sums)) +
+         static_cast<std::size_t>(_mm_cvtsi128_si64(_mm_unpackhi_epi64(sums, sums)));
+  }
+#endif
+  return n + static_cast<std::size_t>(std::count(p, end, '\n'));
+}
+
+/// Appends the decimal digits at `p` (up to `end`) to m = m * 10^count + digits, 8 at a time
+/// where 8 bytes can be read (before `limit`); returns the first non-digit. m wraps when there are
+/// more than 19 digits in all, which the caller rejects.
+inline const char* read_digits(const char* p, const char* const end, const char* const limit, std::uint64_t& m)
+{
+  while (limit - p >= 8) {
+    std::uint64_t w;
+    std::memcpy(&w, p, 8);  // little-endian: p[0] in the low byte
+    const std::uint64_t t = w - 0x3030303030303030ull;
+    // Every byte a digit: no borrow out of any byte (so the byte was >= '0') and byte + 6 < 16.
+    if (((w & 0xF0F0F0F0F0F0F0F0ull) != 0x3030303030303030ull) ||
+        (((t + 0x0606060606060606ull) & 0xF0F0F0F0F0F0F0F0ull) != 0))
+      break;
+    if (p + 8 > end) break;
+    std::uint64_t v = (t * 10) + (t >> 8);  // pairs
+    v = (((v & 0x000000FF000000FFull) * (100 + (1000000ull << 32))) +
+         (((v >> 16) & 0x000000FF000000FFull) * (1 + (10000ull << 32)))) >> 32;
+    m = m * 100000000ull + v;
+    p += 8;
+  }
+  while (p < end && static_cast<unsigned>(*p - '0') < 10) m = m * 10 + static_cast<unsigned>(*p++ - '0');
+  return p;
+}
+
+/// Parses the rows of [begin, end) into keys / values; false on anything unusual.
+bool parse_fast_chunk(const char* p, const char* const end, const char* const limit, char delimiter, const relative_parser& parser,
+                      std::int32_t* keys, double* values, fast_chunk& out, const std::atomic<bool>& abort)
+{
+  std::size_t r = 0;
+  std::int64_t lo = INT64_MAX, hi = INT64_MIN;
+  while (p < end) {
+    if ((r & 4095) == 0 && abort.load(std::memory_order_relaxed)) return false;
+    // Blank line (spaces and carriage returns only): skipped, as by the general scanner.
+    if (*p == '\n' || *p == '\r' || *p == ' ') {
+      const char* q = p;
+      while (q < end && (*q == ' ' || *q == '\r')) ++q;
+      if (q == end) break;
+      if (*q != '\n') return false;
+      p = q + 1;
+      continue;
+    }
+    // Key: canonical integer (as parse_int_key), then the delimiter right after it.
+    const bool negative_key = *p == '-';
+    if (negative_key) ++p;
+    const char* const key_digits = p;
+    std::int64_t k = 0;
+    while (p < end && static_cast<unsigned>(*p - '0') < 10) k = k * 10 + (*p++ - '0');
+    const std::size_t key_len = static_cast<std::size_t>(p - key_digits);
+    if (key_len == 0 || key_len > 9 || p == end || *p != delimiter) return false;
+    if (*key_digits == '0' && (key_len > 1 || negative_key)) return false;
+    if (negative_key) k = -k;
+    ++p;
+    // Value: [+-]digits[.digits] read on the fly; anything else is handed to the full parser.
+    const char* const field = p;
+    bool negative = false;
+    if (p < end && (*p == '-' || *p == '+')) negative = *p++ == '-';
+    std::uint64_t m = 0;
+    int digits = 0, fraction = 0;
+    {
+      const char* const d = p;
+      p = read_digits(p, end, limit, m);
+      digits = static_cast<int>(p - d);
+    }
+    if (p < end && *p == '.') {
+      const char* const f = ++p;
+      p = read_digits(p, end, limit, m);
+      fraction = static_cast<int>(p - f);
+      digits += fraction;
+    }
+    double v;
+    const bool simple = digits > 0 && digits <= 19 && (p == end || *p == '\n' || *p == '\r');
+    if (!(simple && parser.from_decimal(m, -fraction, negative, v))) {
+      const char* q = p;
+      while (q < end && *q != '\n' && *q != delimiter) ++q;
+      if (q < end && *q == delimiter) return false;
+      const std::string_view text = row_scanner::trim({field, static_cast<std::size_t>(q - field)});
+      if (text.empty() || text.front() == ' ' || !parser.parse(text, v)) return false;
+      p = q;
+    }
+    // Line end: CR (any number, with spaces, as the general scanner trims them), then LF or the end.
+    while (p < end && (*p == '\r' || *p == ' ')) ++p;
+    if (p < end) {
+      if (*p != '\n') return false;
+      ++p;
+    }
+    if (r == out.capacity) return false;  // cannot happen: rows <= line ends + 1
+    keys[r] = static_cast<std::int32_t>(k);
+    values[r] = v;
+    ++r;
+    lo = std::min(lo, k);
+    hi = std::max(hi, k);
+  }
+  out.rows = r;
+  out.lo = lo;
+  out.hi = hi;
+  return true;
+}
+
+/// read_raw_table's fast path; false (with `out` untouched) where the input needs the general one.
+bool read_raw_fast(const layout& l, const row_spec& spec, int threads, raw_table& out)
+{
+  if (l.quoted || !spec.key || *spec.key != 0 || spec.fields != 2 || spec.numbers.size() != 1 || spec.numbers[0] != 1)
+    return false;
+  const std::size_t bytes = static_cast<std::size_t>(l.data_end - l.data_begin);
+  const int workers = detail::thread_count(threads);
+  const std::size_t pieces = bytes < (1u << 20) ? 1 : static_cast<std::size_t>(workers) * 4;
+  std::vector<const char*> cuts{l.data_begin};
+  for (std::size_t i = 1; i < pieces; ++i) {
+    const char* target = l.data_begin + bytes * i / pieces;
+    if (target <= cuts.back()) continue;
+    const void* nl = std::memchr(target, '\n', static_cast<std::size_t>(l.data_end - target));
+    if (nl == nullptr) break;
+    cuts.push_back(static_cast<const char*>(nl) + 1);
+  }
+  cuts.push_back(l.data_end);
+  const std::size_t n_chunks = cuts.size() - 1;
+  std::vector<fast_chunk> chunks(n_chunks);
+  detail::for_each_block(n_chunks, 1, workers, [&](std::size_t b, std::size_t, std::size_t) {
+    chunks[b].capacity = count_newlines(cuts[b], cuts[b + 1]) + 1;
+  });
+  std::vector<std::size_t> starts{0};
+  for (const auto& c : chunks) starts.push_back(starts.back() + c.capacity);
+  const std::size_t capacity = starts.back();
+  if (capacity > static_cast<std::size_t>(INT32_MAX)) return false;
+
+  std::vector<std::int32_t> ids(capacity);
+  std::vector<double> values(capacity);
+  std::atomic<bool> abort{false};
+  detail::for_each_block(n_chunks, 1, workers, [&](std::size_t b, std::size_t, std::size_t) {
+    if (abort.load()) return;
+    if (!parse_fast_chunk(cuts[b], cuts[b + 1], l.data_end, l.delimiter, spec.parsers[0], ids.data() + starts[b],
+                          values.data() + starts[b], chunks[b], abort)) {
+      chunks[b].ok = false;
+      abort.store(true);
+    }
+  });
+  if (abort.load()) return false;
+  // Close the gaps left by blank lines (rows < capacity), in order.
+  std::size_t rows = 0;
+  std::int64_t lo = INT64_MAX, hi = INT64_MIN;
+  for (std::size_t b = 0; b < n_chunks; ++b) {
+    if (rows != starts[b] && chunks[b].rows > 0) {
+      std::memmove(ids.data() + rows, ids.data() + starts[b], chunks[b].rows * sizeof(std::int32_t));
+      std::memmove(values.data() + rows, values.data() + starts[b], chunks[b].rows * sizeof(double));
+    }
+    rows += chunks[b].rows;
+    lo = std::min(lo, chunks[b].lo);
+    hi = std::max(hi, chunks[b].hi);
+  }
+  if (rows == 0) return false;  // the general path reports it
+  ids.resize(rows);
+  values.resize(rows);
+
+  // Dense ids in increasing key order, in place.
+  const auto range = static_cast<std::uint64_t>(hi - lo);
+  if (range < 4ull * rows + (1ull << 20)) {
+    std::vector<std::int32_t> id(range + 1, -1);
+    for (std::int32_t k : ids) id[static_cast<std::size_t>(k - lo)] = 0;
+    std::int32_t next = 0;
+    out.keys.reserve(rows < id.size() ? rows : id.size());
+    for (std::size_t i = 0; i < id.size(); ++i) {
+      if (id[i] < 0) continue;
+      id[i] = next++;
+      out.keys.push_back(std::to_string(lo + static_cast<std::int64_t>(i)));
+    }
+    constexpr std::size_t block = 1 << 16;
+    detail::for_each_block(rows, block, workers, [&](std::size_t begin, std::size_t end, std::size_t) {
+      for (std::size_t i = begin; i < end; ++i) ids[i] = id[static_cast<std::size_t>(ids[i] - lo)];
+    });
+  } else {
+    std::vector<std::int32_t> unique(ids);
+    std::sort(unique.begin(), unique.end());
+    unique.erase(std::unique(unique.begin(), unique.end()), unique.end());
+    out.keys.reserve(unique.size());
+    for (std::int32_t k : unique) out.keys.push_back(std::to_string(k));
+    constexpr std::size_t block = 1 << 16;
+    detail::for_each_block(rows, block, workers, [&](std::size_t begin, std::size_t end, std::size_t) {
+      for (std::size_t i = begin; i < end; ++i)
+        ids[i] = static_cast<std::int32_t>(std::lower_bound(unique.begin(), unique.end(), ids[i]) - unique.begin());
+    });
+  }
+  out.offset = spec.parsers[0].offset();
+  out.group_ids = std::move(ids);
+  out.values = std::move(values);
+  return true;
+}
+
 /// Text of the first data row's field `column`: the reference of a location column.
 std::string first_value(const layout& l, std::size_t column)
 {
@@ -422,6 +644,10 @@ raw_table read_raw_table(const std::string& path, const raw_columns& columns, in
   spec.number_names = {columns.value};
   spec.parsers.emplace_back(first_value(l, spec.numbers[0]));
 
+  {
+    raw_table fast;
+    if (read_raw_fast(l, spec, threads, fast)) return fast;
+  }
   std::vector<chunk_rows> chunks = parse_rows(l, spec, threads, path);
   const std::size_t rows = count_rows(chunks);
   if (rows == 0) throw error("no data rows: " + (path == "-" ? std::string("stdin") : path) + " has only a header");
