@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstring>
 #include <deque>
+#include <limits>
 #include <string_view>
 #include <unordered_map>
 
@@ -277,11 +278,11 @@ void parse_chunk(const char* begin, const char* end, const layout& l, const row_
   }
 }
 
-/// Parses all rows, in parallel chunks where the text has no quotes.
-std::vector<chunk_rows> parse_rows(const layout& l, const row_spec& spec, int threads, const std::string& path)
+/// Chunk boundaries at line starts: [cuts[b], cuts[b+1]) for each chunk; one chunk for small or
+/// quoted text (a quoted field may hold a line end).
+std::vector<const char*> line_chunks(const layout& l, int workers)
 {
   const std::size_t bytes = static_cast<std::size_t>(l.data_end - l.data_begin);
-  const int workers = detail::thread_count(threads);
   const std::size_t pieces = (l.quoted || bytes < (1u << 20)) ? 1 : static_cast<std::size_t>(workers) * 4;
   std::vector<const char*> cuts{l.data_begin};
   for (std::size_t i = 1; i < pieces; ++i) {
@@ -292,6 +293,51 @@ std::vector<chunk_rows> parse_rows(const layout& l, const row_spec& spec, int th
     cuts.push_back(static_cast<const char*>(nl) + 1);
   }
   cuts.push_back(l.data_end);
+  return cuts;
+}
+
+/// Replaces each integer key by its dense id, ids following increasing key order, and appends the
+/// keys' text to `names`. `ids` may alias `keys` (an in-place mapping).
+template <class Key>
+void map_integer_keys(const Key* keys, std::size_t rows, int threads, std::int32_t* ids, std::vector<std::string>& names)
+{
+  Key lo = std::numeric_limits<Key>::max(), hi = std::numeric_limits<Key>::min();
+  for (std::size_t i = 0; i < rows; ++i) lo = std::min(lo, keys[i]), hi = std::max(hi, keys[i]);
+  constexpr std::size_t block = 1 << 16;
+  const auto range = static_cast<std::uint64_t>(hi) - static_cast<std::uint64_t>(lo);
+  if (range < 4ull * rows + (1ull << 20)) {
+    // Dense enough: a direct table from key to id.
+    std::vector<std::int32_t> id(range + 1, -1);
+    for (std::size_t i = 0; i < rows; ++i) id[static_cast<std::uint64_t>(keys[i]) - static_cast<std::uint64_t>(lo)] = 0;
+    std::int64_t next = 0;
+    for (std::size_t i = 0; i < id.size(); ++i) {
+      if (id[i] < 0) continue;
+      if (next == INT32_MAX) throw error("more than 2^31-1 groups");
+      id[i] = static_cast<std::int32_t>(next++);
+      names.push_back(std::to_string(static_cast<std::int64_t>(lo) + static_cast<std::int64_t>(i)));
+    }
+    detail::for_each_block(rows, block, threads, [&](std::size_t begin, std::size_t end, std::size_t) {
+      for (std::size_t i = begin; i < end; ++i)
+        ids[i] = id[static_cast<std::uint64_t>(keys[i]) - static_cast<std::uint64_t>(lo)];
+    });
+  } else {
+    std::vector<Key> unique(keys, keys + rows);
+    std::sort(unique.begin(), unique.end());
+    unique.erase(std::unique(unique.begin(), unique.end()), unique.end());
+    if (unique.size() > static_cast<std::size_t>(INT32_MAX)) throw error("more than 2^31-1 groups");
+    for (Key k : unique) names.push_back(std::to_string(k));
+    detail::for_each_block(rows, block, threads, [&](std::size_t begin, std::size_t end, std::size_t) {
+      for (std::size_t i = begin; i < end; ++i)
+        ids[i] = static_cast<std::int32_t>(std::lower_bound(unique.begin(), unique.end(), keys[i]) - unique.begin());
+    });
+  }
+}
+
+/// Parses all rows, in parallel chunks where the text has no quotes.
+std::vector<chunk_rows> parse_rows(const layout& l, const row_spec& spec, int threads, const std::string& path)
+{
+  const int workers = detail::thread_count(threads);
+  const std::vector<const char*> cuts = line_chunks(l, workers);
 
   for (bool integer_keys : {true, false}) {
     if (!integer_keys && !spec.key) break;
@@ -322,7 +368,6 @@ std::vector<chunk_rows> parse_rows(const layout& l, const row_spec& spec, int th
 struct fast_chunk {
   std::size_t capacity = 0;  // line ends in the chunk + 1: an upper bound on its rows
   std::size_t rows = 0;
-  std::int64_t lo = INT64_MAX, hi = INT64_MIN;
   bool ok = true;
 };
 
@@ -374,7 +419,6 @@ bool parse_fast_chunk(const char* p, const char* const end, const char* const li
                       std::int32_t* keys, double* values, fast_chunk& out, const std::atomic<bool>& abort)
 {
   std::size_t r = 0;
-  std::int64_t lo = INT64_MAX, hi = INT64_MIN;
   while (p < end) {
     if ((r & 4095) == 0 && abort.load(std::memory_order_relaxed)) return false;
     // Blank line (spaces and carriage returns only): skipped, as by the general scanner.
@@ -434,12 +478,8 @@ bool parse_fast_chunk(const char* p, const char* const end, const char* const li
     keys[r] = static_cast<std::int32_t>(k);
     values[r] = v;
     ++r;
-    lo = std::min(lo, k);
-    hi = std::max(hi, k);
   }
   out.rows = r;
-  out.lo = lo;
-  out.hi = hi;
   return true;
 }
 
@@ -448,18 +488,8 @@ bool read_raw_fast(const layout& l, const row_spec& spec, int threads, raw_table
 {
   if (l.quoted || !spec.key || *spec.key != 0 || spec.fields != 2 || spec.numbers.size() != 1 || spec.numbers[0] != 1)
     return false;
-  const std::size_t bytes = static_cast<std::size_t>(l.data_end - l.data_begin);
   const int workers = detail::thread_count(threads);
-  const std::size_t pieces = bytes < (1u << 20) ? 1 : static_cast<std::size_t>(workers) * 4;
-  std::vector<const char*> cuts{l.data_begin};
-  for (std::size_t i = 1; i < pieces; ++i) {
-    const char* target = l.data_begin + bytes * i / pieces;
-    if (target <= cuts.back()) continue;
-    const void* nl = std::memchr(target, '\n', static_cast<std::size_t>(l.data_end - target));
-    if (nl == nullptr) break;
-    cuts.push_back(static_cast<const char*>(nl) + 1);
-  }
-  cuts.push_back(l.data_end);
+  const std::vector<const char*> cuts = line_chunks(l, workers);
   const std::size_t n_chunks = cuts.size() - 1;
   std::vector<fast_chunk> chunks(n_chunks);
   detail::for_each_block(n_chunks, 1, workers, [&](std::size_t b, std::size_t, std::size_t) {
@@ -484,48 +514,18 @@ bool read_raw_fast(const layout& l, const row_spec& spec, int threads, raw_table
   if (abort.load()) return false;
   // Close the gaps left by blank lines (rows < capacity), in order.
   std::size_t rows = 0;
-  std::int64_t lo = INT64_MAX, hi = INT64_MIN;
   for (std::size_t b = 0; b < n_chunks; ++b) {
     if (rows != starts[b] && chunks[b].rows > 0) {
       std::memmove(ids.data() + rows, ids.data() + starts[b], chunks[b].rows * sizeof(std::int32_t));
       std::memmove(values.data() + rows, values.data() + starts[b], chunks[b].rows * sizeof(double));
     }
     rows += chunks[b].rows;
-    lo = std::min(lo, chunks[b].lo);
-    hi = std::max(hi, chunks[b].hi);
   }
   if (rows == 0) return false;  // the general path reports it
   ids.resize(rows);
   values.resize(rows);
 
-  // Dense ids in increasing key order, in place.
-  const auto range = static_cast<std::uint64_t>(hi - lo);
-  if (range < 4ull * rows + (1ull << 20)) {
-    std::vector<std::int32_t> id(range + 1, -1);
-    for (std::int32_t k : ids) id[static_cast<std::size_t>(k - lo)] = 0;
-    std::int32_t next = 0;
-    out.keys.reserve(rows < id.size() ? rows : id.size());
-    for (std::size_t i = 0; i < id.size(); ++i) {
-      if (id[i] < 0) continue;
-      id[i] = next++;
-      out.keys.push_back(std::to_string(lo + static_cast<std::int64_t>(i)));
-    }
-    constexpr std::size_t block = 1 << 16;
-    detail::for_each_block(rows, block, workers, [&](std::size_t begin, std::size_t end, std::size_t) {
-      for (std::size_t i = begin; i < end; ++i) ids[i] = id[static_cast<std::size_t>(ids[i] - lo)];
-    });
-  } else {
-    std::vector<std::int32_t> unique(ids);
-    std::sort(unique.begin(), unique.end());
-    unique.erase(std::unique(unique.begin(), unique.end()), unique.end());
-    out.keys.reserve(unique.size());
-    for (std::int32_t k : unique) out.keys.push_back(std::to_string(k));
-    constexpr std::size_t block = 1 << 16;
-    detail::for_each_block(rows, block, workers, [&](std::size_t begin, std::size_t end, std::size_t) {
-      for (std::size_t i = begin; i < end; ++i)
-        ids[i] = static_cast<std::int32_t>(std::lower_bound(unique.begin(), unique.end(), ids[i]) - unique.begin());
-    });
-  }
+  map_integer_keys(ids.data(), rows, workers, ids.data(), out.keys);
   out.offset = spec.parsers[0].offset();
   out.group_ids = std::move(ids);
   out.values = std::move(values);
@@ -559,49 +559,6 @@ std::size_t count_rows(const std::vector<chunk_rows>& chunks)
   std::size_t n = 0;
   for (const auto& c : chunks) n += c.numbers[0].size();
   return n;
-}
-
-/// Dense ids for integer keys, in increasing key order.
-void map_integer_keys(std::vector<chunk_rows>& chunks, std::size_t rows, int threads, raw_table& out)
-{
-  std::int64_t lo = INT64_MAX, hi = INT64_MIN;
-  for (const auto& c : chunks)
-    for (std::int64_t k : c.int_keys) lo = std::min(lo, k), hi = std::max(hi, k);
-  out.group_ids.resize(rows);
-  std::vector<std::size_t> starts{0};
-  for (const auto& c : chunks) starts.push_back(starts.back() + c.int_keys.size());
-
-  const auto range = static_cast<unsigned long long>(hi) - static_cast<unsigned long long>(lo);
-  if (range < 4ull * rows + (1ull << 20)) {
-    // Dense enough: a direct table from key to id.
-    std::vector<std::int32_t> id(range + 1, -1);
-    for (const auto& c : chunks)
-      for (std::int64_t k : c.int_keys) id[static_cast<std::size_t>(k - lo)] = 0;
-    std::int64_t next = 0;
-    for (std::size_t i = 0; i < id.size(); ++i) {
-      if (id[i] < 0) continue;
-      if (next == INT32_MAX) throw error("more than 2^31-1 groups");
-      id[i] = static_cast<std::int32_t>(next++);
-      out.keys.push_back(std::to_string(lo + static_cast<std::int64_t>(i)));
-    }
-    detail::for_each_block(chunks.size(), 1, threads, [&](std::size_t b, std::size_t, std::size_t) {
-      std::int32_t* dst = out.group_ids.data() + starts[b];
-      for (std::int64_t k : chunks[b].int_keys) *dst++ = id[static_cast<std::size_t>(k - lo)];
-    });
-  } else {
-    std::vector<std::int64_t> unique;
-    unique.reserve(rows);
-    for (const auto& c : chunks) unique.insert(unique.end(), c.int_keys.begin(), c.int_keys.end());
-    std::sort(unique.begin(), unique.end());
-    unique.erase(std::unique(unique.begin(), unique.end()), unique.end());
-    if (unique.size() > static_cast<std::size_t>(INT32_MAX)) throw error("more than 2^31-1 groups");
-    for (std::int64_t k : unique) out.keys.push_back(std::to_string(k));
-    detail::for_each_block(chunks.size(), 1, threads, [&](std::size_t b, std::size_t, std::size_t) {
-      std::int32_t* dst = out.group_ids.data() + starts[b];
-      for (std::int64_t k : chunks[b].int_keys)
-        *dst++ = static_cast<std::int32_t>(std::lower_bound(unique.begin(), unique.end(), k) - unique.begin());
-    });
-  }
 }
 
 /// Dense ids for text keys, in bytewise key order.
@@ -661,9 +618,13 @@ raw_table read_raw_table(const std::string& path, const raw_columns& columns, in
     std::copy(chunks[b].numbers[0].begin(), chunks[b].numbers[0].end(), out.values.begin() + static_cast<std::ptrdiff_t>(starts[b]));
   });
   const bool text_keys = std::any_of(chunks.begin(), chunks.end(), [](const chunk_rows& c) { return !c.text_keys.empty(); });
-  if (!text_keys)
-    map_integer_keys(chunks, rows, threads, out);
-  else
+  if (!text_keys) {
+    std::vector<std::int64_t> keys;
+    keys.reserve(rows);
+    for (const auto& c : chunks) keys.insert(keys.end(), c.int_keys.begin(), c.int_keys.end());
+    out.group_ids.resize(rows);
+    map_integer_keys(keys.data(), rows, threads, out.group_ids.data(), out.keys);
+  } else
     map_text_keys(chunks, rows, out);
   return out;
 }
