@@ -32,7 +32,9 @@ def study(J, n, mu, sigma, tau, R, seed, batch_elements=1 << 22):
         theta = mu + tau * rng.standard_normal((b, J))
         ybar = theta + np.sqrt(v_true) * rng.standard_normal((b, J))
         if n >= 2:
-            sigma2 = sigma * sigma * rng.chisquare(n - 1, (b, J)).sum(axis=1) / (J * (n - 1))
+            # The pooled within-group sum of squares: one chi-square with J (n-1) df per replicate,
+            # the same law as the sum of J per-group draws (and what shrink draws).
+            sigma2 = sigma * sigma * rng.chisquare(J * (n - 1), b) / (J * (n - 1))
         else:
             sigma2 = np.full(b, sigma * sigma)
         v = (sigma2 / n)[:, None]
