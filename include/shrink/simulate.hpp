@@ -6,13 +6,14 @@
 ///   complete_pool  mu_hat(0) = sum n_j ybar_j / sum n_j
 ///   partial_pool   ybar_j + B_j (mu_hat - ybar_j), tau2 by the moment (HE) formula
 ///                  max(0, S^2_ybar - mean_j sigma_hat^2 / n_j), mu_hat precision-weighted
-///   oracle         partial pooling with the true mu, tau and sigma
+///   oracle         partial pooling with the true mu, sigma and Var(theta_j) (the best linear
+///                  predictor: the Bayes rule under the normal prior; none for t with nu <= 2)
 ///   james_stein    positive part, towards the mean of the ybar_j (J >= 4)
 /// and reporting per scenario and estimator the MSE, bias and interval coverage over replicates
 /// with their Monte Carlo standard errors. sigma^2 is pooled from the groups' s2_j (as `shrink fit`
 /// does by default) when some n_j >= 2, and known otherwise.
 ///
-/// Draws come from Philox4x32-10 keyed by (seed, scenario, replicate, group): a study's result
+/// Draws come from Philox4x32-10 keyed by (seed, (groups, obs) of the scenario, replicate, group): a study's result
 /// depends on its options alone, not on the backend's threads, batches or launch shapes, and the
 /// CPU and GPU backends draw the same variates.
 
@@ -31,7 +32,10 @@ namespace shrink {
 /// Prior of the group means theta_j.
 enum class prior_family {
   normal,     ///< theta_j ~ N(mu, tau^2)
-  student_t,  ///< theta_j = mu + tau t_nu (tau is the scale; the oracle uses tau^2 as if normal)
+  /// theta_j = mu + tau t_nu: tau is the t's scale, so Var(theta_j) = tau^2 nu / (nu - 2) for
+  /// nu > 2. The oracle is then the linear oracle (the best linear predictor of theta_j with the true
+  /// mu, sigma and Var(theta_j)); for nu <= 2 it does not exist and its row is unavailable.
+  student_t,
 };
 
 /// How a replicate's data are drawn.
@@ -94,7 +98,7 @@ struct scenario {
 /// Carlo standard error: the sd over replicates / sqrt(replicates).
 struct estimator_performance {
   estimator which = estimator::no_pool;
-  bool available = true;  ///< false for james_stein when groups < 4
+  bool available = true;  ///< false for james_stein when groups < 4, oracle under t with nu <= 2
   double mse = 0, mse_mcse = 0;
   double bias = 0, bias_mcse = 0;
   std::optional<double> coverage, coverage_mcse;                  ///< no_pool, partial_pool, oracle
@@ -105,8 +109,10 @@ struct scenario_result {
   scenario grid_point;
   std::uint64_t replicates = 0;
   std::vector<estimator_performance> estimators;  ///< in `estimator` order
-  /// Closed-form oracle risk mean_j sigma_j^2 tau^2 / (sigma_j^2 + tau^2) (exact for the normal prior).
-  double oracle_risk = 0;
+  /// Closed-form oracle risk mean_j sigma_j^2 V / (sigma_j^2 + V), V = Var(theta_j) (tau^2 for the
+  /// normal prior, tau^2 nu / (nu - 2) for t with nu > 2); empty when the oracle is undefined. The
+  /// JSON reports it (oracle_risk_closed_form) for the normal prior only.
+  std::optional<double> oracle_risk;
 };
 
 struct simulate_result {
@@ -145,6 +151,9 @@ struct replicate_sample {
   double sigma2_hat = 0, tau2_hat = 0, mu_hat = 0, complete_pool = 0;
   double js_center = 0, js_c = 0;
   double level = 0.95;
+  /// The study's mode. In sufficient mode the study never draws observations: this replicate (and
+  /// its dots) is an illustrative raw draw of the same scenario, not one of the study's replicates.
+  simulation_mode study_mode = simulation_mode::sufficient;
 };
 
 /// Draws replicate 0 of scenario 0 of `options` (on the host). Throws shrink::error when the

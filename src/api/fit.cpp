@@ -205,7 +205,7 @@ void fit_groups(detail::group_engine& engine, const fit_options& o, double offse
     const double mean_v = u.sum_v / static_cast<double>(J);
     p.james_stein = true;
     p.js_center = u.ybar.mean;
-    p.js_c = spread > 0 ? std::max(0.0, 1.0 - static_cast<double>(J - 3) * mean_v / spread) : 0.0;
+    p.js_c = detail::james_stein_factor(spread, mean_v, static_cast<double>(J));
     r.james_stein_c = p.js_c;
   } else {
     r.notes.push_back("James-Stein needs at least 4 groups: its column is left empty");

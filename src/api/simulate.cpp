@@ -7,6 +7,7 @@
 
 #include "../common/macros.hpp"
 #include "../common/normal.hpp"
+#include "../common/posterior.hpp"
 #include "simulate_backend.hpp"
 
 #include <nlohmann/json.hpp>
@@ -133,10 +134,32 @@ std::vector<scenario> grid_of(const simulate_options& o)
   return g;
 }
 
-sim::scenario_job job_of(const simulate_options& o, const scenario& sc, std::uint32_t index)
+/// The scenario word of the Philox counter: a hash of (groups, obs range), so that a row's draws
+/// depend on its own grid point alone and rows differing only in mu, sigma or tau share their
+/// standard normals and design (common random numbers). Two different (groups, obs) pairs that
+/// collide in 24 bits would only share streams (correlated rows), never bias a row.
+std::uint32_t stream_key_of(const scenario& sc)
+{
+  auto mix = [](std::uint64_t z) {  // splitmix64's finaliser
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  };
+  std::uint64_t h = mix(static_cast<std::uint64_t>(sc.groups));
+  h = mix(h ^ static_cast<std::uint64_t>(sc.obs.min));
+  h = mix(h ^ (static_cast<std::uint64_t>(sc.obs.max) * 0x9e3779b97f4a7c15ULL));
+  return static_cast<std::uint32_t>(h) & (detail::max_scenarios - 1);
+}
+
+/// Whether the oracle (best linear predictor with the true Var(theta_j)) exists: not for a t
+/// prior with nu <= 2 (infinite variance).
+bool oracle_defined(const simulate_options& o) { return o.prior != prior_family::student_t || o.prior_df > 2; }
+
+sim::scenario_job job_of(const simulate_options& o, const scenario& sc)
 {
   sim::scenario_job job;
   sim::scenario_params& p = job.params;
+  const std::uint32_t index = stream_key_of(sc);
   p.index = index;
   p.seed = o.seed;
   p.groups = sc.groups;
@@ -147,6 +170,8 @@ sim::scenario_job job_of(const simulate_options& o, const scenario& sc, std::uin
   p.t_df = o.prior_df;
   p.sigma = sc.sigma;
   p.tau = sc.tau;
+  p.theta_var = sc.tau * sc.tau;
+  if (p.t_prior && o.prior_df > 2) p.theta_var *= o.prior_df / (o.prior_df - 2);
   p.z = detail::normal_quantile(0.5 + o.level / 2);
   job.replicates = o.replicates;
 
@@ -174,13 +199,14 @@ sim::scenario_job job_of(const simulate_options& o, const scenario& sc, std::uin
   return job;
 }
 
+/// Closed-form risk of the oracle: mean_j sigma_j^2 V / (sigma_j^2 + V) with V = Var(theta_j).
+/// Exact for the normal prior; for the t prior (nu > 2) it is the linear oracle's risk as well.
 double oracle_risk_of(const sim::scenario_job& job)
 {
   const sim::scenario_params& p = job.params;
-  const double tau2 = p.tau * p.tau;
   auto risk = [&](std::int64_t n) {
     const double v = p.sigma * p.sigma / static_cast<double>(n);
-    return v * tau2 / (v + tau2);
+    return detail::posterior_variance(v, p.theta_var);
   };
   if (p.equal_n) return risk(p.n);
   double sum = 0;
@@ -190,16 +216,17 @@ double oracle_risk_of(const sim::scenario_job& job)
 
 double mcse_of(const detail::moments& m) { return std::sqrt(m.m2 / (m.weight - 1) / m.weight); }
 
-scenario_result result_of(const scenario& sc, const sim::scenario_job& job, const sim::metric_moments& mm)
+scenario_result result_of(const simulate_options& o, const scenario& sc, const sim::scenario_job& job,
+                          const sim::metric_moments& mm)
 {
   scenario_result r;
   r.grid_point = sc;
   r.replicates = job.replicates;
-  r.oracle_risk = oracle_risk_of(job);
+  if (oracle_defined(o)) r.oracle_risk = oracle_risk_of(job);
   for (int e = 0; e < sim::estimator_count; ++e) {
     estimator_performance p;
     p.which = static_cast<estimator>(e);
-    p.available = !(e == sim::james_stein && sc.groups < 4);
+    p.available = !(e == sim::james_stein && sc.groups < 4) && !(e == sim::oracle && !oracle_defined(o));
     const auto& mse = mm.m[sim::metric_mse(e)];
     const auto& bias = mm.m[sim::metric_bias(e)];
     p.mse = mse.mean;
@@ -216,6 +243,13 @@ scenario_result result_of(const scenario& sc, const sim::scenario_job& job, cons
       p.tau_hat_mean = t.mean;
       p.tau_hat_sd = std::sqrt(t.m2 / (t.weight - 1));
       p.p_tau_zero = mm.m[sim::metric_tau_zero].mean;
+    }
+    if (!p.available) {
+      estimator_performance none;
+      none.which = p.which;
+      none.available = false;
+      r.estimators.push_back(none);
+      continue;
     }
     SHRINK_EXPECTS(std::isfinite(p.mse) && std::isfinite(p.bias),
                    "the study overflowed double precision (sigma, tau or mu too large in magnitude?)");
@@ -247,7 +281,7 @@ simulate_result simulate(const simulate_options& options)
   std::vector<sim::scenario_job> jobs;
   jobs.reserve(grid.size());
   for (std::size_t i = 0; i < grid.size(); ++i) {
-    jobs.push_back(job_of(options, grid[i], static_cast<std::uint32_t>(i)));
+    jobs.push_back(job_of(options, grid[i]));
     result.group_replicates += static_cast<std::uint64_t>(grid[i].groups) * options.replicates;
   }
 
@@ -263,7 +297,7 @@ simulate_result simulate(const simulate_options& options)
     result.used == backend::cuda ? sim::run_cuda(jobs, options.batch_replicates, progress)
                                  : sim::run_cpu(jobs, options.threads, options.batch_replicates, progress);
   result.backend_seconds = run.seconds;
-  for (std::size_t i = 0; i < grid.size(); ++i) result.scenarios.push_back(result_of(grid[i], jobs[i], run.moments[i]));
+  for (std::size_t i = 0; i < grid.size(); ++i) result.scenarios.push_back(result_of(options, grid[i], jobs[i], run.moments[i]));
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return result;
 }
@@ -312,7 +346,8 @@ void write_json(std::ostream& out, const simulate_options& o, const simulate_res
     sc["sigma"] = s.grid_point.sigma;
     sc["tau"] = s.grid_point.tau;
     sc["replicates"] = s.replicates;
-    sc["oracle_risk_closed_form"] = s.oracle_risk;
+    // The closed form is the oracle's exact Bayes risk only under the normal prior.
+    if (o.prior == prior_family::normal && s.oracle_risk) sc["oracle_risk_closed_form"] = *s.oracle_risk;
     json est = json::object();
     for (const estimator_performance& e : s.estimators) {
       json row;
@@ -350,13 +385,14 @@ replicate_sample sample_replicate(const simulate_options& options, std::size_t m
                    std::to_string(max_groups) + " groups");
   simulate_options raw = options;
   raw.mode = simulation_mode::raw;
-  const sim::scenario_job job = job_of(raw, sc, 0);
+  const sim::scenario_job job = job_of(raw, sc);
   const sim::scenario_params& p = job.params;
   const auto J = static_cast<std::size_t>(sc.groups);
 
   replicate_sample out;
   out.grid_point = sc;
   out.level = options.level;
+  out.study_mode = options.mode;
   std::vector<sim::group_design> designs(J);
   std::vector<sim::group_draw> draws(J);
   sim::pass1_sums p1;

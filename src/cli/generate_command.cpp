@@ -6,6 +6,7 @@
 #include "io/output.hpp"
 
 #include <shrink/error.hpp>
+#include <shrink/simulate.hpp>
 
 #include <cmath>
 #include <memory>
@@ -57,22 +58,8 @@ void run_generate(const generate_args& a)
   if (a.groups < 1 || a.groups > 2147483647LL) throw error("--groups must be between 1 and 2^31-1");
   if (!(std::isfinite(a.mu) && std::isfinite(a.tau) && a.tau >= 0 && std::isfinite(a.sigma) && a.sigma > 0))
     throw error("--mu must be finite, --tau >= 0 and --sigma > 0");
-  long long lo = 0, hi = 0;
-  auto whole_integer = [&](const std::string& text) {
-    std::size_t used = 0;
-    long long v = 0;
-    try {
-      v = std::stoll(text, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (text.empty() || used != text.size()) throw error("--obs must be N or MIN:MAX (integers), got '" + a.obs + "'");
-    return v;
-  };
-  const auto colon = a.obs.find(':');
-  lo = whole_integer(a.obs.substr(0, colon));
-  hi = colon == std::string::npos ? lo : whole_integer(a.obs.substr(colon + 1));
-  if (lo < 1 || hi < lo) throw error("--obs must satisfy 1 <= MIN <= MAX, got '" + a.obs + "'");
+  const obs_range range = parse_obs_range(a.obs);  // "N" or "MIN:MAX", 1 <= MIN <= MAX
+  const long long lo = range.min, hi = range.max;
 
   if (a.group_npy.empty() != a.value_npy.empty()) throw error("binary output needs both --group-npy and --value-npy");
   const bool binary = !a.group_npy.empty();

@@ -1,22 +1,23 @@
 // `shrink simulate`: a grid of scenarios x R replicates of the two-level model, the estimators'
 // MSE, bias and coverage with Monte Carlo errors as CSV, and optional figures of one replicate.
 
+#include "arguments.hpp"
 #include "commands.hpp"
 
 #include "io/figures.hpp"
 #include "io/output.hpp"
 
 #include <shrink/error.hpp>
+#include <shrink/fit.hpp>
 #include <shrink/simulate.hpp>
 
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <sstream>
 
 namespace shrink::cli {
@@ -29,7 +30,7 @@ struct simulate_args {
   std::string sigma = "1";
   std::string tau = "1";
   std::uint64_t replicates = 1000;
-  std::uint64_t seed = 1;
+  std::string seed = "1";
   std::string prior = "normal";
   std::string mode = "sufficient";
   std::string backend = "auto";
@@ -38,77 +39,6 @@ struct simulate_args {
   std::string output = "-";
   std::string json, plot, html;
   bool quiet = false;
-};
-
-std::vector<std::string> split_list(const std::string& text, const std::string& what)
-{
-  std::vector<std::string> out;
-  std::size_t begin = 0;
-  for (;;) {
-    const std::size_t comma = text.find(',', begin);
-    out.push_back(text.substr(begin, comma == std::string::npos ? std::string::npos : comma - begin));
-    if (out.back().empty()) throw error(what + ": empty item in '" + text + "' (give a comma list of values)");
-    if (comma == std::string::npos) return out;
-    begin = comma + 1;
-  }
-}
-
-double parse_double(const std::string& text, const std::string& what)
-{
-  std::size_t used = 0;
-  double v = 0;
-  try {
-    v = std::stod(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used != text.size() || text.empty()) throw error(what + ": '" + text + "' is not a number");
-  return v;
-}
-
-std::int64_t parse_int(const std::string& text, const std::string& what)
-{
-  std::size_t used = 0;
-  long long v = 0;
-  try {
-    v = std::stoll(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used != text.size() || text.empty()) throw error(what + ": '" + text + "' is not an integer");
-  return v;
-}
-
-/// An output file: written beside the target and renamed into place (a failed run leaves no
-/// half-written file), except where the target exists and is not a regular file (/dev/null, a
-/// FIFO, a terminal), which is written in place: renaming over it would replace the device.
-class output_file {
- public:
-  explicit output_file(const std::string& path)
-  {
-    std::error_code ec;
-    const auto status = std::filesystem::status(path, ec);
-    if (path != "-" && !ec && std::filesystem::exists(status) && !std::filesystem::is_regular_file(status)) {
-      direct_.open(path, std::ios::binary);
-      if (!direct_) throw error("cannot write '" + path + "'");
-    } else {
-      atomic_ = std::make_unique<io::atomic_output>(path);
-    }
-  }
-  void write(const std::string& text)
-  {
-    if (atomic_) atomic_->write(text);
-    else if (!direct_.write(text.data(), static_cast<std::streamsize>(text.size()))) throw error("write failed");
-  }
-  void commit()
-  {
-    if (atomic_) atomic_->commit();
-    else if (!direct_.flush()) throw error("write failed");
-  }
-
- private:
-  std::unique_ptr<io::atomic_output> atomic_;
-  std::ofstream direct_;
 };
 
 /// A one-line progress bar with group-replicates per second; only when stderr is a terminal.
@@ -155,14 +85,12 @@ void run_simulate(const simulate_args& a)
   for (const auto& t : split_list(a.tau, "--tau")) o.tau.push_back(parse_double(t, "--tau"));
   o.mu = a.mu;
   o.replicates = a.replicates;
-  o.seed = a.seed;
-  if (a.prior == "normal") {
-    o.prior = prior_family::normal;
-  } else if (a.prior.rfind("t:", 0) == 0) {
+  o.seed = parse_unsigned(a.seed, "--seed");
+  if (const std::optional<double> df = parse_group_prior(a.prior)) {
     o.prior = prior_family::student_t;
-    o.prior_df = parse_double(a.prior.substr(2), "--prior t:NU");
+    o.prior_df = *df;
   } else {
-    throw error("--prior: choose normal or t:NU (got '" + a.prior + "')");
+    o.prior = prior_family::normal;
   }
   if (a.mode == "sufficient")
     o.mode = simulation_mode::sufficient;
@@ -175,11 +103,12 @@ void run_simulate(const simulate_args& a)
   o.batch_replicates = a.batch;
 
   // Outputs are opened before the work (an unwritable path fails at once) and committed together.
-  output_file csv(a.output);
-  std::unique_ptr<output_file> json, plot, html;
-  if (!a.json.empty()) json = std::make_unique<output_file>(a.json);
-  if (!a.plot.empty()) plot = std::make_unique<output_file>(a.plot);
-  if (!a.html.empty()) html = std::make_unique<output_file>(a.html);
+  // io::atomic_output writes an existing device or pipe (/dev/null, a FIFO) in place.
+  io::atomic_output csv(a.output);
+  std::unique_ptr<io::atomic_output> json, plot, html;
+  if (!a.json.empty()) json = std::make_unique<io::atomic_output>(a.json);
+  if (!a.plot.empty()) plot = std::make_unique<io::atomic_output>(a.plot);
+  if (!a.html.empty()) html = std::make_unique<io::atomic_output>(a.html);
   std::optional<replicate_sample> sample;
   if (plot || html) sample = sample_replicate(o);
 
@@ -197,6 +126,11 @@ void run_simulate(const simulate_args& a)
   }
   if (plot) plot->write(io::shrinkage_svg(*sample));
   if (html) html->write(io::shrinkage_html(*sample));
+  // Close every output before renaming any, so a failure leaves none of them half-done.
+  csv.close();
+  if (json) json->close();
+  if (plot) plot->close();
+  if (html) html->close();
   csv.commit();
   if (json) json->commit();
   if (plot) plot->commit();
@@ -228,7 +162,7 @@ command add_simulate_command(CLI::App& app)
   sub->add_option("--sigma", a->sigma, "true within-group sd (comma list)")->capture_default_str();
   sub->add_option("--tau", a->tau, "true between-group sd (comma list)")->capture_default_str();
   sub->add_option("--replicates", a->replicates, "replicates per scenario")->capture_default_str();
-  sub->add_option("--seed", a->seed, "seed: the study depends on it alone")->capture_default_str();
+  sub->add_option("--seed", a->seed, "seed (0 to 2^64-1): the study depends on it alone")->capture_default_str();
   sub->add_option("--prior", a->prior, "prior of theta_j: normal or t:NU")->capture_default_str();
   sub->add_option("--mode", a->mode, "sufficient (draw ybar_j, s2_j) or raw (every observation)")->capture_default_str();
   sub->add_option("--backend", a->backend, "auto, cpu or cuda")->capture_default_str();

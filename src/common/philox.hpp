@@ -8,7 +8,9 @@
 //
 // Keying. The 64-bit seed is Philox's key. The 128-bit counter names one draw:
 //   c0 = the index of the call inside the stream (0, 1, 2, ...)
-//   c1 = group j, c2 = replicate r, c3 = scenario s (low 24 bits) | purpose (high 8 bits)
+//   c1 = group j, c2 = replicate r, c3 = scenario key (low 24 bits) | purpose (high 8 bits)
+// (the scenario key is a hash of the scenario's (groups, obs range), not its grid position: see
+// stream_key_of in src/api/simulate.cpp)
 // where "purpose" separates independent streams of one group-replicate (the theta/ybar pair, the
 // chi-square of s2_j, the t prior's mixing chi-square, raw observations, the design's n_j).
 
@@ -97,6 +99,9 @@ SHRINK_HD inline philox_stream make_stream(std::uint64_t seed, std::uint32_t sce
 // Uniforms, logarithm and sine/cosine below are plain double arithmetic on bit patterns, without
 // branches or library calls: the CPU compiler can vectorise a loop of them, the GPU runs them at
 // FP64 rate, and with no fused multiply-adds on either side both round every step identically.
+// The only library calls of the generator are std::exp and std::log in standard_gamma (the
+// chi-square draws): glibc and libdevice may round those an ulp apart, the one place where the CPU
+// and GPU draws can differ.
 
 SHRINK_HD inline std::uint64_t bits_of(double x)
 {

@@ -29,6 +29,23 @@ SHRINK_HD inline double shrinkage_factor(double v, double tau2) { return v / (v 
 /// V_j = v_j (1 - B_j), written as v tau2 / (v + tau2) so that B_j near 1 loses no digits.
 SHRINK_HD inline double posterior_variance(double v, double tau2) { return v * tau2 / (v + tau2); }
 
+/// Moment (HE) estimate of tau2 from the J group means: max(0, spread / (J - 1) - mean_v), where
+/// spread = sum_j (ybar_j - mean ybar)^2 and mean_v = mean_j v_j.
+SHRINK_HD inline double he_tau2(double spread, double mean_v, double J)
+{
+  const double t = spread / (J - 1.0) - mean_v;
+  return t > 0 ? t : 0.0;
+}
+
+/// Positive-part James-Stein factor max(0, 1 - (J - 3) mean_v / spread) towards the mean of the
+/// ybar_j; 0 when spread is 0. Meaningful for J >= 4.
+SHRINK_HD inline double james_stein_factor(double spread, double mean_v, double J)
+{
+  if (!(spread > 0)) return 0.0;
+  const double c = 1.0 - (J - 3.0) * mean_v / spread;
+  return c > 0 ? c : 0.0;
+}
+
 SHRINK_HD inline posterior posterior_of(double ybar, double v, const posterior_params& p)
 {
   posterior r;

@@ -36,6 +36,7 @@
 #include "macros.hpp"
 #include "moments.hpp"
 #include "philox.hpp"
+#include "posterior.hpp"
 
 #include <cmath>
 #include <cstdint>
@@ -60,7 +61,10 @@ inline constexpr std::uint64_t replicate_block = 64;
 
 /// One scenario, flattened for kernels: the grid point and the constants of its design.
 struct scenario_params {
-  std::uint32_t index = 0;     ///< position in the grid: the scenario word of the Philox key
+  /// Scenario word of the Philox counter: a hash of (groups, obs range) alone, so a row's draws do
+  /// not depend on the rest of the grid and scenarios differing only in mu, sigma or tau share their
+  /// standard normals and design (common random numbers).
+  std::uint32_t index = 0;
   std::uint64_t seed = 0;
   std::int64_t groups = 0;
   std::int64_t n = 0;          ///< n_j when equal_n
@@ -69,6 +73,9 @@ struct scenario_params {
   bool t_prior = false;
   double t_df = 0;
   double sigma = 1, tau = 1;   ///< true within-group sd and between-group sd (t: scale)
+  /// Var(theta_j) = tau^2 (normal) or tau^2 nu / (nu - 2) (t, nu > 2): the linear oracle's prior
+  /// variance. For t with nu <= 2 the variance is infinite and the oracle is not reported.
+  double theta_var = 1;
   double z = 1.959963984540054;  ///< normal quantile of the intervals
   // Constants of the design (n_j), the same for every replicate:
   bool estimate_sigma = true;  ///< some n_j >= 2: sigma^2 is pooled from the s2_j, else known
@@ -233,19 +240,13 @@ SHRINK_HD inline replicate_hats hats_of(const scenario_params& s, const pass1_su
   const double mean_v = h.sigma2 * s.mean_inv_n;
   double spread = p.dd - p.d * (p.d / J);  // sum_j (d_j - dbar)^2
   spread = spread > 0 ? spread : 0.0;
-  const double tau2 = spread / (J - 1.0) - mean_v;
-  h.tau2 = tau2 > 0 ? tau2 : 0.0;
+  h.tau2 = he_tau2(spread, mean_v, J);
   h.js_center = p.d / J;
   h.mu_pooled = p.nd / s.sum_n;
   // Equal weights (equal n) give the plain mean; tau2 = 0 gives weights n_j, i.e. mu_hat(0).
   h.needs_pass2 = !s.equal_n && h.tau2 > 0;
   h.mu = s.equal_n ? h.js_center : h.mu_pooled;
-  if (s.groups >= 4 && spread > 0) {
-    const double c = 1.0 - (J - 3.0) * mean_v / spread;
-    h.js_c = c > 0 ? c : 0.0;
-  } else {
-    h.js_c = 0;
-  }
+  h.js_c = s.groups >= 4 ? james_stein_factor(spread, mean_v, J) : 0.0;
   return h;
 }
 
@@ -256,7 +257,7 @@ struct group_constants {
   double b_hat;     ///< estimated shrinkage sigma2_hat/n_j / (sigma2_hat/n_j + tau2_hat)
   double half_pp;   ///< half-width of the partial-pooling interval
   double half_np;   ///< half-width of the no-pooling interval z sqrt(sigma2_hat / n_j)
-  double b_oracle;  ///< true shrinkage sigma_j^2 / (sigma_j^2 + tau^2)
+  double b_oracle;  ///< true shrinkage sigma_j^2 / (sigma_j^2 + Var theta_j)
   double half_or;   ///< half-width of the oracle's interval
 };
 
@@ -264,13 +265,14 @@ SHRINK_HD inline group_constants constants_of(const scenario_params& s, const gr
 {
   group_constants c;
   const double v = h.sigma2 * g.inv_n;
-  c.b_hat = v / (v + h.tau2);
-  c.half_pp = s.z * std::sqrt(v * h.tau2 / (v + h.tau2));
+  c.b_hat = shrinkage_factor(v, h.tau2);
+  c.half_pp = s.z * std::sqrt(posterior_variance(v, h.tau2));
   c.half_np = s.z * std::sqrt(v);
+  // The oracle is the best linear predictor of theta_j from ybar_j given the true mu, sigma and
+  // Var(theta_j): the posterior mean under the normal prior, the linear oracle under the t prior.
   const double v_true = g.sigma_j * g.sigma_j;
-  const double tau2 = s.tau * s.tau;
-  c.b_oracle = v_true / (v_true + tau2);
-  c.half_or = s.z * std::sqrt(v_true * tau2 / (v_true + tau2));
+  c.b_oracle = shrinkage_factor(v_true, s.theta_var);
+  c.half_or = s.z * std::sqrt(posterior_variance(v_true, s.theta_var));
   return c;
 }
 

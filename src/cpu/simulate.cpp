@@ -6,7 +6,8 @@
 // chunking, so a study's bits do not depend on them; and the lanes let the compiler vectorise.
 //
 // Pass 1 draws each group once; up to keep_limit groups the replicate's (t_j, d_j) stay in memory
-// for passes 2 and 3 (O(J) per worker), beyond that they are drawn again, with the same bits.
+// for passes 2 and 3 (O(J) per worker), beyond that passes 2 and 3 draw each 4096-group block
+// again into stack tiles, with the same bits (the same vectorised tile code as pass 1).
 
 #include "../api/simulate_backend.hpp"
 #include "parallel.hpp"
@@ -14,6 +15,7 @@
 #include <algorithm>
 #include <chrono>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace shrink::detail::sim {
@@ -153,10 +155,12 @@ class replicate_runner {
     replicate_hats h = hats_of(s_, p1);
     if (h.needs_pass2) {
       const pass2_sums p2 = sum_blocks<pass2_sums>(J, threads, [&](std::uint64_t j0, std::uint64_t j1) {
+        double tile_t[group_block], tile_d[group_block];
+        const double* d = block_draws(r, j0, j1, tile_t, tile_d).second;
         pass2_sums lane[lanes];
         for (std::uint64_t j = j0; j < j1; ++j) {
           const group_design g = design(j);
-          lane[(j - j0) % lanes].add(draw(r, j).d, g.inv_n, h.sigma2, h.tau2);
+          lane[(j - j0) % lanes].add(d[j - j0], g.inv_n, h.sigma2, h.tau2);
         }
         return fold_lanes(lane);
       });
@@ -164,9 +168,12 @@ class replicate_runner {
     }
     const group_constants equal_c = constants_of(s_, equal_, h);
     const pass3_sums p3 = sum_blocks<pass3_sums>(J, threads, [&](std::uint64_t j0, std::uint64_t j1) {
+      double tile_t[group_block], tile_d[group_block];
+      const auto [t, d] = block_draws(r, j0, j1, tile_t, tile_d);
       pass3_sums lane[lanes];
       for (std::uint64_t j = j0; j < j1; ++j)
-        lane[(j - j0) % lanes].add(draw(r, j), s_.equal_n ? equal_c : constants_of(s_, design(j), h), h);
+        lane[(j - j0) % lanes].add(group_draw{t[j - j0], d[j - j0], 0.0},
+                                   s_.equal_n ? equal_c : constants_of(s_, design(j), h), h);
       return fold_lanes(lane);
     });
     metrics_of(s_, p3, h, metrics);
@@ -175,16 +182,22 @@ class replicate_runner {
  private:
   group_design design(std::uint64_t j) const { return s_.equal_n ? equal_ : design_of(s_, n_[j]); }
 
-  /// Group j of replicate r as pass 1 drew it: kept, or drawn again.
-  group_draw draw(std::uint64_t r, std::uint64_t j) const
+  /// (t_j, d_j) of groups [j0, j1) (one block) of replicate r as pass 1 drew them: the kept arrays,
+  /// or drawn again into the caller's tiles by the code pass 1 ran (hence the same bits).
+  std::pair<const double*, const double*> block_draws(std::uint64_t r, std::uint64_t j0, std::uint64_t j1,
+                                                      double* tile_t, double* tile_d) const
   {
-    if (keep_) return {t_[j], d_[j], 0.0};
+    if (keep_) return {t_.data() + j0, d_.data() + j0};
     if (fast_) {
-      double t, d;
-      draw_normal_block(s_, n_, r, j, j + 1, &t, &d);
-      return {t, d, 0.0};
+      draw_normal_block(s_, n_, r, j0, j1, tile_t, tile_d);
+    } else {
+      for (std::uint64_t j = j0; j < j1; ++j) {
+        const group_draw x = draw_group(s_, design(j), r, j, false);
+        tile_t[j - j0] = x.t;
+        tile_d[j - j0] = x.d;
+      }
     }
-    return draw_group(s_, design(j), r, j, false);
+    return {tile_t, tile_d};
   }
 
   /// ((0 + block 0) + block 1) + ...: the same fold serially or with block partials from threads.

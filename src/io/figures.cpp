@@ -75,6 +75,16 @@ std::string subtitle(const replicate_sample& s)
   return t.str();
 }
 
+/// What the dots are: in sufficient mode the study draws no observations, so the figure's
+/// replicate is an illustrative raw draw of the scenario.
+std::string dots_note(const replicate_sample& s)
+{
+  return s.study_mode == simulation_mode::sufficient
+           ? "Illustrative raw draw: the study ran in sufficient mode (no observations), so this replicate and its "
+             "dots are drawn separately, not one of the study's replicates."
+           : "Replicate 1 of the study (raw mode).";
+}
+
 }  // namespace
 
 std::string shrinkage_svg(const replicate_sample& s)
@@ -116,9 +126,10 @@ std::string shrinkage_svg(const replicate_sample& s)
   o << "<path d=\"M" << num(lx) << ' ' << num(ly) << "h14\" stroke=\"#555\" stroke-dasharray=\"4 3\"/><text x=\"" << num(lx + 18)
     << "\" y=\"" << num(ly + 4) << "\">grand mean</text>\n";
   o << "</g>\n";
+  o << "<text x=\"" << num(left) << "\" y=\"80\" fill=\"#777\" font-size=\"11\">" << dots_note(s);
   if (per_group < static_cast<std::size_t>(s.grid_point.obs.max))
-    o << "<text x=\"" << num(left) << "\" y=\"80\" fill=\"#777\" font-size=\"11\">(at most " << per_group
-      << " observations shown per group)</text>\n";
+    o << " At most " << per_group << " observations shown per group.";
+  o << "</text>\n";
 
   // Axis and grid.
   const double axis_y = top + row * static_cast<double>(J) + 8;
@@ -194,7 +205,8 @@ th:first-child, td:first-child { text-align: left; }
 <div id="controls">
 <label for="tau">tau = <span id="tau-value"></span></label>
 <input type="range" id="tau" min="0" max=")HTML"
-    << num(tau_max) << R"HTML(" step=")HTML" << num(tau_max / 1000) << R"HTML(" value="0">
+    << num(tau_max) << R"HTML(" step=")HTML" << num(tau_max / 1000) << R"HTML(" value=")HTML"
+    << num(std::sqrt(s.tau2_hat)) << R"HTML(">
 <button id="fit" type="button">fit tau from data</button>
 <span>mu_hat(tau) = <span id="mu-value"></span></span>
 </div>
@@ -206,8 +218,12 @@ th:first-child, td:first-child { text-align: left; }
 <tr><td>James-Stein</td><td id="mse-james_stein"></td></tr>
 </tbody></table>
 <div id="figure"></div>
-<p class="note">Dots: observations; red cross: group mean (no pooling); blue circle: partial pooling at the slider's tau;
+<p class="note">Dots: observations (at most )HTML"
+    << per_group << R"HTML( per group are embedded in this page); red cross: group mean (no pooling, over all of the
+group's observations); blue circle: partial pooling at the slider's tau (it starts at the moment estimate);
 green triangle: true theta; dashed line: grand mean. sigma is the pooled within-group estimate.</p>
+<p class="note" id="dots-note">)HTML"
+    << dots_note(s) << R"HTML(</p>
 <script id="shrink-data" type="application/json">)HTML"
     << data << R"HTML(</script>
 <script>
@@ -292,7 +308,7 @@ document.getElementById("fit").addEventListener("click", () => {
   slider.value = String(tau);
   update(tau);
 });
-update(Number(slider.value));
+update(Math.sqrt(D.tau2_hat));  // start at the moment estimate (exactly, not the slider's step)
 </script>
 </body></html>
 )HTML";

@@ -97,8 +97,19 @@ TEST(SimulateCli, PlotsTheFirstReplicate)
   const std::string html = read_file(dir / "f.html");
   EXPECT_NE(html.find("id=\"tau\""), std::string::npos);
   EXPECT_EQ(html.find("<script src"), std::string::npos);
+  // Sufficient mode (the default): the figures say their dots are an illustrative raw draw.
+  EXPECT_NE(svg.find("Illustrative raw draw"), std::string::npos);
+  EXPECT_NE(html.find("Illustrative raw draw"), std::string::npos);
+  EXPECT_NE(html.find("at most 50 per group are embedded"), std::string::npos);
+  EXPECT_EQ(html.find("value=\"0\">"), std::string::npos);  // the slider starts at tau_hat, not 0
   const std::string json = read_file(dir / "s.json");
   EXPECT_NE(json.find("\"oracle_risk_closed_form\""), std::string::npos);
+  // Raw mode: the figure's replicate is the study's first.
+  const auto raw = run_shrink("simulate --groups 10 --obs 5 --tau 0.5 --replicates 10 -q --mode raw --plot " +
+                                (dir / "g.svg").string() + " -o " + (dir / "g.csv").string(),
+                              dir);
+  ASSERT_EQ(raw.status, 0) << raw.err;
+  EXPECT_EQ(read_file(dir / "g.svg").find("Illustrative raw draw"), std::string::npos);
 }
 
 TEST(SimulateCli, ProgressBarOnlyOnATerminal)
@@ -131,6 +142,9 @@ TEST(SimulateCli, BadOptionsGiveOneLineErrors)
   expect_error("--tau 0.5,", "--tau");
   expect_error("--replicates 1", "--replicates");
   expect_error("--prior cauchy", "--prior");
+  expect_error("--prior t:0", "degrees of freedom");
+  expect_error("--seed=-3", "--seed");
+  expect_error("--seed 1.5", "--seed");
   expect_error("--mode both", "--mode");
   expect_error("--groups 3000 --plot " + (dir / "x.svg").string(), "at most");
   if (!shrink::cuda_available()) expect_error("--backend cuda", "cuda");

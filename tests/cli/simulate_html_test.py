@@ -105,9 +105,19 @@ def main():
             def tau_now():
                 return float(drv.find_element(By.ID, "tau-value").get_attribute("data-value"))
 
-            # At load the slider is at 0: partial pooling equals complete pooling.
+            # At load the slider is at the moment estimate: the readout is the C++ estimates' MSE.
+            tau_hat = math.sqrt(data["tau2_hat"])
+            loaded = readout("partial_pool")
+            check(close(tau_now(), tau_hat), "slider starts at %r, not at tau_hat %r" % (tau_now(), tau_hat))
+            check(close(loaded, expected_mse(data, tau_hat)), "readout at load is %r, formula %r"
+                  % (loaded, expected_mse(data, tau_hat)))
+
+            # Home moves it to 0: partial pooling equals complete pooling.
+            slider = drv.find_element(By.ID, "tau")
+            slider.click()
+            slider.send_keys(Keys.HOME)
             start = readout("partial_pool")
-            check(tau_now() == 0.0, "slider does not start at 0")
+            check(tau_now() == 0.0, "Home did not move the slider to 0")
             check(close(start, expected_mse(data, 0.0)), "readout at tau = 0 is %r, formula %r"
                   % (start, expected_mse(data, 0.0)))
             check(close(start, readout("complete_pool")), "tau = 0 differs from complete pooling")
@@ -115,8 +125,6 @@ def main():
             check(close(readout("no_pool"), no_pool), "no-pooling readout is wrong")
 
             # Move the slider as a person would: focus it and press the right arrow.
-            slider = drv.find_element(By.ID, "tau")
-            slider.click()
             for _ in range(40):
                 slider.send_keys(Keys.ARROW_RIGHT)
             moved_tau = tau_now()
