@@ -51,6 +51,16 @@ class group_engine {
   virtual void t_posteriors(const t_prior_params& p, fit_result& out) = 0;
 };
 
+/// Sizes the per-group columns of `out` for J groups (James-Stein only when it applies): the one
+/// place both engines' posteriors() prepare their outputs.
+inline void resize_group_columns(fit_result& out, std::size_t J, bool james_stein)
+{
+  out.n.resize(J);
+  for (std::vector<double>* c : {&out.mean, &out.se, &out.shrinkage, &out.estimate, &out.sd, &out.lower, &out.upper})
+    c->resize(J);
+  out.james_stein.resize(james_stein ? J : 0);
+}
+
 std::unique_ptr<group_engine> make_cpu_engine(const raw_data_view& data, int threads);
 std::unique_ptr<group_engine> make_cpu_engine(const summary_data_view& data, int threads);
 

@@ -69,15 +69,7 @@ class cpu_engine final : public group_engine {
   void posteriors(const posterior_params& p, fit_result& out) override
   {
     const std::size_t J = groups();
-    out.n.resize(J);
-    out.mean.resize(J);
-    out.se.resize(J);
-    out.shrinkage.resize(J);
-    out.estimate.resize(J);
-    out.sd.resize(J);
-    out.lower.resize(J);
-    out.upper.resize(J);
-    out.james_stein.resize(p.james_stein ? J : 0);
+    resize_group_columns(out, J, p.james_stein);
     for_each_block(J, reduce_block, threads_, [&](std::size_t begin, std::size_t end, std::size_t) {
       for (std::size_t j = begin; j < end; ++j) {
         const posterior r = posterior_of(summaries_[j].mean, v_[j], p);

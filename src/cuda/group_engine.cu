@@ -91,15 +91,7 @@ void cuda_engine::posterior_slices(const posterior_params& p, SliceDone&& slice_
 void cuda_engine::posteriors(const posterior_params& p, fit_result& out)
 {
   const std::size_t J = groups_;
-  out.n.resize(J);
-  out.mean.resize(J);
-  out.se.resize(J);
-  out.shrinkage.resize(J);
-  out.estimate.resize(J);
-  out.sd.resize(J);
-  out.lower.resize(J);
-  out.upper.resize(J);
-  out.james_stein.resize(p.james_stein ? J : 0);
+  resize_group_columns(out, J, p.james_stein);
   const cudaStream_t s = stream_.get();
   posterior_slices(p, [&](std::size_t begin, std::size_t count, const posterior_columns_ref& d) {
     auto fetch = [&](auto* h_dst, const auto* d_src) {
