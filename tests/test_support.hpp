@@ -16,7 +16,7 @@
 
 namespace shrink::test {
 
-/// $SHRINK_REFERENCE_DATA, else ../shared/validation/data beside the project.
+/// $SHRINK_REFERENCE_DATA, else the copies in tests/data (see tests/data/SOURCES.md).
 inline std::filesystem::path reference_data()
 {
   const char* env = std::getenv("SHRINK_REFERENCE_DATA");

@@ -1,9 +1,17 @@
 #include "decimal.hpp"
 
+#include "../cpu/parallel.hpp"
+
+#include <algorithm>
+#include <array>
 #include <charconv>
-#include <climits>
-#include <cstdint>
 #include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
 
 namespace shrink::io {
 namespace {
@@ -11,68 +19,73 @@ namespace {
 constexpr double exact_pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
                                   1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
-constexpr std::uint64_t pow10_u64[] = {1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull,
-                                        100000000ull, 1000000000ull, 10000000000ull, 100000000000ull,
-                                        1000000000000ull, 10000000000000ull, 100000000000000ull,
-                                        1000000000000000ull, 10000000000000000ull, 100000000000000000ull,
-                                        1000000000000000000ull, 10000000000000000000ull};
-
-/// mantissa * 10^shift as a signed 128-bit integer (shift <= 19, so it cannot overflow).
-__int128 scaled(std::uint64_t mantissa, int shift, bool negative)
+// Error-free transformations (Dekker 1971, Knuth): the library builds with -ffp-contract=off, so
+// the compiler fuses nothing and each rounding below is the one written.
+inline void two_sum(double a, double b, double& s, double& e)
 {
-  const __int128 v = static_cast<__int128>(mantissa) * pow10_u64[shift];
-  return negative ? -v : v;
+  s = a + b;
+  const double bb = s - a;
+  e = (a - (s - bb)) + (b - bb);
 }
 
-bool parse_double(std::string_view text, double& out)
+inline void quick_two_sum(double a, double b, double& s, double& e)  // |a| >= |b|
 {
-  const char* first = text.data();
-  const char* last = first + text.size();
-  if (first != last && *first == '+') ++first;
-  const auto [ptr, ec] = std::from_chars(first, last, out);
-  return ec == std::errc() && ptr == last && std::isfinite(out);
+  s = a + b;
+  e = b - (s - a);
 }
 
-}  // namespace
+inline void two_prod(double a, double b, double& p, double& e)
+{
+  constexpr double splitter = 134217729.0;  // 2^27 + 1
+  p = a * b;
+  const double ta = splitter * a, tb = splitter * b;
+  const double ah = ta - (ta - a), al = a - ah;
+  const double bh = tb - (tb - b), bl = b - bh;
+  e = ((ah * bh - p) + ah * bl + al * bh) + al * bl;
+}
 
-bool parse_decimal(std::string_view s, decimal& d)
+/// Scans [+-]digits[.digits][(e|E)[+-]digits]. Keeps the first 19 significant digits in
+/// `mantissa`; `truncated` says whether nonzero digits beyond them were dropped.
+bool scan_decimal(std::string_view s, decimal& d, bool& truncated)
 {
   const char* p = s.data();
   const char* const end = p + s.size();
   d = decimal{};
+  truncated = false;
   if (p < end && (*p == '+' || *p == '-')) d.negative = *p++ == '-';
-  // Digits accumulate into the mantissa; a number with more than 19 digits in all (leading zeros
-  // included) takes the careful path below, which is rare.
-  const char* const digits_begin = p;
   std::uint64_t m = 0;
-  int digits = 0, fraction = 0;
-  for (; p < end && static_cast<unsigned>(*p - '0') < 10; ++p, ++digits) m = m * 10 + static_cast<unsigned>(*p - '0');
-  if (p < end && *p == '.') {
-    ++p;
-    const char* f = p;
-    for (; p < end && static_cast<unsigned>(*p - '0') < 10; ++p) m = m * 10 + static_cast<unsigned>(*p - '0');
-    fraction = static_cast<int>(p - f);
-    digits += fraction;
-  }
-  if (digits == 0) return false;
-  if (digits > 19) {
-    // Recount without leading zeros (0.000...), which carry no digits.
-    m = 0;
-    int significant = 0;
-    for (const char* q = digits_begin; q < p; ++q) {
-      if (*q == '.') continue;
-      if (significant == 0 && *q == '0') continue;
-      if (++significant > 19) return false;
-      m = m * 10 + static_cast<unsigned>(*q - '0');
+  int significant = 0, digits = 0;
+  long exponent = 0;
+  bool point = false;
+  for (; p < end; ++p) {
+    if (*p == '.') {
+      if (point) return false;
+      point = true;
+      continue;
+    }
+    const unsigned digit = static_cast<unsigned>(*p - '0');
+    if (digit >= 10) break;
+    ++digits;
+    if (significant == 0 && digit == 0) {
+      if (point) --exponent;
+      continue;
+    }
+    if (significant < 19) {
+      m = m * 10 + digit;
+      ++significant;
+      if (point) --exponent;
+    } else {
+      truncated = truncated || digit != 0;
+      if (!point) ++exponent;
     }
   }
-  int exponent = -fraction;
+  if (digits == 0) return false;
   if (p < end && (*p == 'e' || *p == 'E')) {
     ++p;
     bool negative_exp = false;
     if (p < end && (*p == '+' || *p == '-')) negative_exp = *p++ == '-';
     if (p == end) return false;
-    int e = 0;
+    long e = 0;
     for (; p < end; ++p) {
       if (static_cast<unsigned>(*p - '0') >= 10) return false;
       if (e < 100000) e = e * 10 + (*p - '0');
@@ -81,71 +94,155 @@ bool parse_decimal(std::string_view s, decimal& d)
   }
   if (p != end) return false;
   d.mantissa = m;
-  d.exponent = exponent;
+  d.exponent = static_cast<int>(std::clamp<long>(exponent, -200000, 200000));
   return true;
 }
 
-relative_parser::relative_parser(std::string_view reference)
+/// The correctly rounded double of the decimal (for the rare numbers outside the double-double
+/// path: extreme exponents); false when it is infinite or rounds to zero.
+bool nearest_double(std::uint64_t mantissa, int exponent, bool negative, double& out)
 {
-  if (reference.empty()) return;
-  reference_exact_ = parse_decimal(reference, reference_);
-  if (!parse_double(reference, offset_)) offset_ = 0, reference_exact_ = false, reference_ = {};
+  char text[48];
+  const int n = std::snprintf(text, sizeof text, "%llue%d", static_cast<unsigned long long>(mantissa), exponent);
+  double v = 0;
+  const auto [ptr, ec] = std::from_chars(text, text + n, v);
+  if (ec != std::errc() || ptr != text + n || !std::isfinite(v)) return false;
+  out = negative ? -v : v;
+  return true;
 }
 
-bool relative_parser::from_decimal(std::uint64_t mantissa, int exponent, bool negative, double& out) const
+}  // namespace
+
+bool parse_decimal(std::string_view s, decimal& d)
 {
-  if (!reference_exact_) return false;
-  const int e_min = std::min(exponent, reference_.mantissa == 0 ? exponent : reference_.exponent);
-  const int shift_v = exponent - e_min;
-  const int shift_r = reference_.exponent - e_min;
-  if (mantissa == 0) {
-    out = -offset_;
-    return true;
+  bool truncated = false;
+  if (!scan_decimal(s, d, truncated) || truncated) return false;
+  // More than 19 significant digits (trailing zeros of an integer part included) is not exact.
+  std::size_t significant = 0;
+  bool started = false;
+  for (char c : s) {
+    if (c == 'e' || c == 'E') break;
+    if (c < '0' || c > '9') continue;
+    started = started || c != '0';
+    if (started) ++significant;
   }
-  if (shift_v <= 19 && (reference_.mantissa == 0 || shift_r <= 19) && e_min >= -22 && e_min <= 22) {
-    // The same exact difference in 64 bits where it fits (the common case; no 128-bit products).
-    std::int64_t sv, sr = 0, d64;
-    if (mantissa <= static_cast<std::uint64_t>(INT64_MAX) &&
-        !__builtin_mul_overflow(static_cast<std::int64_t>(mantissa), static_cast<std::int64_t>(pow10_u64[shift_v]), &sv) &&
-        (reference_.mantissa == 0 ||
-         (reference_.mantissa <= static_cast<std::uint64_t>(INT64_MAX) &&
-          !__builtin_mul_overflow(static_cast<std::int64_t>(reference_.mantissa),
-                                  static_cast<std::int64_t>(pow10_u64[shift_r]), &sr))) &&
-        !__builtin_sub_overflow(negative ? -sv : sv, reference_.negative ? -sr : sr, &d64)) {
-      // One correctly rounded conversion, as from the 128-bit integer below.
-      const double magnitude = static_cast<double>(d64);
-      out = e_min < 0 ? magnitude / exact_pow10[-e_min] : magnitude * exact_pow10[e_min];
-      return std::isfinite(out);
+  return significant <= 19;
+}
+
+bool number_from_decimal(std::uint64_t mantissa, int exponent, bool negative, exact_number& out)
+{
+  out = exact_number{};
+  if (mantissa == 0) return true;
+  // The mantissa exactly as hi + lo (hi <= 2^64, so the residual fits 128 bits and then 12 bits).
+  double hi = static_cast<double>(mantissa);
+  double lo = static_cast<double>(static_cast<__int128>(mantissa) - static_cast<__int128>(hi));
+  int e = exponent;
+  while (e != 0) {
+    const int k = std::min(e > 0 ? e : -e, 22);
+    const double p = exact_pow10[k];
+    double a, b;
+    if (e > 0) {
+      if (hi > 1e285) return nearest_double(mantissa, exponent, negative, out.hi);
+      two_prod(hi, p, a, b);
+      b += lo * p;
+      e -= k;
+    } else {
+      if (hi < 1e-280) {
+        if (!nearest_double(mantissa, exponent, negative, out.hi)) return false;
+        return true;
+      }
+      const double q1 = hi / p;
+      two_prod(q1, p, a, b);
+      const double q2 = (((hi - a) - b) + lo) / p;
+      a = q1;
+      b = q2;
+      e += k;
     }
-    const __int128 diff = scaled(mantissa, shift_v, negative) -
-                          (reference_.mantissa == 0 ? 0 : scaled(reference_.mantissa, shift_r, reference_.negative));
-    // Differences that fit 53 bits convert exactly with a plain int64 conversion (the common
-    // case); the one rounding is then the division by the exact power of ten.
-    constexpr __int128 exact_limit = static_cast<__int128>(1) << 53;
-    const double magnitude = (diff < exact_limit && diff > -exact_limit)
-                               ? static_cast<double>(static_cast<std::int64_t>(diff))
-                               : static_cast<double>(diff);
-    out = e_min < 0 ? magnitude / exact_pow10[-e_min] : magnitude * exact_pow10[e_min];
-    return std::isfinite(out);
+    quick_two_sum(a, b, hi, lo);
   }
-  return false;
+  out.hi = negative ? -hi : hi;
+  out.lo = negative ? -lo : lo;
+  return std::isfinite(out.hi);
 }
 
-bool relative_parser::parse(std::string_view text, double& out) const
+bool parse_number(std::string_view text, exact_number& out)
 {
-  decimal v;
-  if (reference_exact_ && parse_decimal(text, v)) {
-    const int e_min = std::min(v.exponent, reference_.mantissa == 0 ? v.exponent : reference_.exponent);
-    const int shift_v = v.exponent - e_min;
-    const int shift_r = reference_.exponent - e_min;
-    if (v.mantissa == 0 ||
-        (shift_v <= 19 && (reference_.mantissa == 0 || shift_r <= 19) && e_min >= -22 && e_min <= 22))
-      return from_decimal(v.mantissa, v.exponent, v.negative, out);
+  decimal d;
+  bool truncated = false;
+  return scan_decimal(text, d, truncated) && number_from_decimal(d.mantissa, d.exponent, d.negative, out);
+}
+
+const char* number_problem(std::string_view text)
+{
+  decimal d;
+  bool truncated = false;
+  if (!scan_decimal(text, d, truncated)) {
+    std::string lower(text.substr(0, 16));
+    for (char& c : lower) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+    if (!lower.empty() && (lower[0] == '+' || lower[0] == '-')) lower.erase(0, 1);
+    if (lower == "inf" || lower == "infinity" || lower == "nan") return "is infinite or NaN";
+    return "is not a number";
   }
-  double value;
-  if (!parse_double(text, value)) return false;
-  out = value - offset_;
-  return std::isfinite(out);
+  // Digits of the integer part: positive powers of ten beyond the double range overflow.
+  int magnitude = d.exponent;
+  for (std::uint64_t m = d.mantissa; m >= 10; m /= 10) ++magnitude;
+  return magnitude > 0 ? "is too large for a double" : "is too small for a double (it rounds to zero)";
+}
+
+double rebase_offset(const double* hi, std::size_t n, int threads)
+{
+  if (n == 0) return 0;
+  // Buckets by sign and binary exponent, ordered as the values are: 0..2047 negative (most
+  // negative first), 2048..4095 non-negative. Counts and minima are exact whatever the order of
+  // the rows or the split into blocks.
+  constexpr std::size_t buckets = 4096;
+  auto bucket_of = [](double x) {
+    std::uint64_t bits;
+    std::memcpy(&bits, &x, sizeof bits);
+    const std::size_t exponent = static_cast<std::size_t>((bits >> 52) & 0x7FF);
+    return (bits >> 63) != 0 ? (x == 0 ? 2048 : 2047 - exponent) : 2048 + exponent;
+  };
+  const std::size_t blocks = std::min<std::size_t>(64, (n + 65535) / 65536);
+  const std::size_t block = (n + blocks - 1) / blocks;
+  std::vector<std::array<std::uint64_t, buckets>> count(blocks);
+  std::vector<std::array<double, buckets>> smallest(blocks);
+  detail::for_each_block(n, block, threads, [&](std::size_t begin, std::size_t end, std::size_t b) {
+    count[b].fill(0);
+    smallest[b].fill(std::numeric_limits<double>::infinity());
+    for (std::size_t i = begin; i < end; ++i) {
+      const std::size_t k = bucket_of(hi[i]);
+      ++count[b][k];
+      smallest[b][k] = std::min(smallest[b][k], hi[i]);
+    }
+  });
+  const std::uint64_t median_rank = (n - 1) / 2;  // the lower median
+  std::uint64_t below = 0;
+  for (std::size_t k = 0; k < buckets; ++k) {
+    std::uint64_t c = 0;
+    double lowest = std::numeric_limits<double>::infinity();
+    for (std::size_t b = 0; b < blocks; ++b) c += count[b][k], lowest = std::min(lowest, smallest[b][k]);
+    if (below + c > median_rank) return lowest == 0 ? 0.0 : lowest;  // +0 for -0
+    below += c;
+  }
+  return 0;  // unreachable: the counts add up to n
+}
+
+bool rebase(double* hi, const double* lo, std::size_t n, double offset, int threads)
+{
+  bool finite = true;
+  std::vector<char> block_finite((n + 65535) / 65536, 1);
+  detail::for_each_block(n, 65536, threads, [&](std::size_t begin, std::size_t end, std::size_t b) {
+    bool ok = true;
+    for (std::size_t i = begin; i < end; ++i) {
+      double s, e;
+      two_sum(hi[i], -offset, s, e);
+      hi[i] = s + (e + (lo != nullptr ? lo[i] : 0.0));
+      ok = ok && std::isfinite(hi[i]);
+    }
+    block_finite[b] = ok;
+  });
+  for (char ok : block_finite) finite = finite && ok;
+  return finite;
 }
 
 }  // namespace shrink::io

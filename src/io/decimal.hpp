@@ -1,12 +1,16 @@
 #pragma once
-// Decimal text to double, relative to a reference value of the column.
+// Decimal text to numbers that keep every digit, and the offset that keeps them in double.
 //
 // Values like 1000000000000.4 cannot be held exactly in a double (the spacing of doubles near
 // 1e12 is 1.2e-4), so a column of them parsed straight to double has already lost the digits that
-// a variance needs. Parsing each decimal as an integer mantissa and exponent, subtracting the
-// reference exactly in 128-bit integers, and rounding only the difference keeps them: the NIST StRD
-// ANOVA sets then reach full accuracy.
+// a variance needs. Each value is therefore parsed to an unevaluated sum of two doubles hi + lo
+// (about 32 significant digits: every decimal of up to 19 significant digits to 2^-104 relative),
+// and once the whole column is read it is stored as one double relative to an offset of the
+// column: value - offset, rounded once. The offset is chosen from the column's values as a
+// multiset (rebase_offset), so the stored numbers do not depend on the order of the rows, and it
+// lies among the bulk of the values (an outlier anywhere costs the other values nothing).
 
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 
@@ -23,30 +27,33 @@ struct decimal {
 /// significant digits.
 bool parse_decimal(std::string_view text, decimal& out);
 
-/// Parses a column's numbers as differences from a reference value of that column.
-class relative_parser {
- public:
-  /// `reference` is the text of the column's reference value (e.g. its first value); an empty
-  /// view means reference 0 (scale columns such as standard errors).
-  explicit relative_parser(std::string_view reference = {});
-
-  /// The reference as a double (the offset to add back); 0 for an empty reference.
-  double offset() const { return offset_; }
-
-  /// value - reference, rounded once where the value has at most 19 significant digits;
-  /// false when the text is not a finite number.
-  bool parse(std::string_view text, double& out) const;
-
-  /// parse() for a number already split into its digits: value = (-1)^negative * mantissa *
-  /// 10^exponent with mantissa < 10^19 (any text parse_decimal accepts gives such a triple). The
-  /// same arithmetic as parse(), so the same bits; false where parse() would take its slow path
-  /// (the caller then calls parse() on the text).
-  bool from_decimal(std::uint64_t mantissa, int exponent, bool negative, double& out) const;
-
- private:
-  decimal reference_{};
-  bool reference_exact_ = true;
-  double offset_ = 0;
+/// hi + lo with |lo| <= ulp(hi) / 2: a number to about 106 bits.
+struct exact_number {
+  double hi = 0;
+  double lo = 0;
 };
+
+/// A finite number from text in the syntax of parse_decimal (more significant digits and any
+/// exponent allowed): false for anything else, for infinities and NaN, and for numbers beyond
+/// the range of double. `out.hi` is the nearest double (up to the last bit in rare ties).
+bool parse_number(std::string_view text, exact_number& out);
+
+/// parse_number() for a number already split into digits: (-1)^negative * mantissa * 10^exponent
+/// with at most 19 digits in the mantissa. Same result as parse_number on its text.
+bool number_from_decimal(std::uint64_t mantissa, int exponent, bool negative, exact_number& out);
+
+/// Why parse_number failed on `text`, for an error message: "is not a number", "is infinite or
+/// NaN", "is too large for a double" or "is too small for a double (it rounds to zero)".
+const char* number_problem(std::string_view text);
+
+/// The offset of a column of hi parts: the smallest value among those whose binary exponent and
+/// sign are the median's. It depends on the values as a multiset only, and lies within a factor
+/// of two of the median, so that hi - offset is exact or near exact for the bulk of the data.
+/// Deterministic for any thread count. 0 for an empty column.
+double rebase_offset(const double* hi, std::size_t n, int threads);
+
+/// Overwrites hi[i] with (hi[i] - offset) + lo[i], rounded once (lo may be null: zeros); false
+/// when a difference overflows double.
+bool rebase(double* hi, const double* lo, std::size_t n, double offset, int threads);
 
 }  // namespace shrink::io

@@ -26,6 +26,15 @@
 namespace shrink::io {
 namespace {
 
+/// Spaces, tabs and carriage returns around a field are not part of it.
+std::string_view trim(std::string_view s)
+{
+  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r'; };
+  while (!s.empty() && space(s.back())) s.remove_suffix(1);
+  while (!s.empty() && space(s.front())) s.remove_prefix(1);
+  return s;
+}
+
 /// Splits rows into fields, honouring quotes ("a,b" and "say ""hi""").
 class row_scanner {
  public:
@@ -36,14 +45,15 @@ class row_scanner {
 
   bool done() const { return p_ >= end_; }
 
-  /// Reads one row into `fields`; returns the number of line ends consumed. Unescaped quoted
-  /// fields are stored in `arena` so that the views stay valid.
-  std::size_t next(std::vector<std::string_view>& fields, std::deque<std::string>& arena)
+  /// Reads one row, calling on_field(view) for each field; returns the number of line ends
+  /// consumed. Unescaped quoted fields are stored in `arena` so that the views stay valid.
+  template <class OnField>
+  std::size_t visit(OnField&& on_field, std::deque<std::string>& arena)
   {
-    fields.clear();
     std::size_t lines = 0;
     for (;;) {
       const char* field_begin = p_;
+      while (p_ < end_ && (*p_ == ' ' || (*p_ == '\t' && delimiter_ != '\t'))) ++p_;
       if (p_ < end_ && *p_ == '"') {
         ++p_;
         const char* content = p_;
@@ -63,7 +73,7 @@ class row_scanner {
         }
         std::string_view inner(content, static_cast<std::size_t>(p_ - content));
         ++p_;  // closing quote
-        while (p_ < end_ && (*p_ == ' ' || *p_ == '\r')) ++p_;
+        while (p_ < end_ && (*p_ == ' ' || *p_ == '\r' || (*p_ == '\t' && delimiter_ != '\t'))) ++p_;
         if (escaped) {
           std::string s;
           s.reserve(inner.size());
@@ -74,10 +84,11 @@ class row_scanner {
           arena.push_back(std::move(s));
           inner = arena.back();
         }
-        fields.push_back(inner);
+        on_field(inner);
       } else {
+        p_ = field_begin;
         while (p_ < end_ && *p_ != delimiter_ && *p_ != '\n') ++p_;
-        fields.push_back(trim({field_begin, static_cast<std::size_t>(p_ - field_begin)}));
+        on_field(trim({field_begin, static_cast<std::size_t>(p_ - field_begin)}));
       }
       if (p_ >= end_) return lines;
       if (*p_ == '\n') {
@@ -89,33 +100,41 @@ class row_scanner {
     }
   }
 
-  /// next() for text known to hold no quote character: one pass that splits at delimiters and
-  /// stops at the line end (rows are short, so a memchr call per line costs more than it saves).
-  std::size_t next_unquoted(std::vector<std::string_view>& fields)
+  /// visit() into `fields`, keeping at most `max_fields` of them (a ragged row is an error
+  /// anyway; the count is what reports it): memory follows the fields used, not the text.
+  std::size_t next(std::vector<std::string_view>& fields, std::size_t& count, std::size_t max_fields,
+                   std::deque<std::string>& arena)
   {
     fields.clear();
+    count = 0;
+    return visit(
+      [&](std::string_view f) {
+        if (count++ < max_fields) fields.push_back(f);
+      },
+      arena);
+  }
+
+  /// next() for text known to hold no quote character: one pass that splits at delimiters and
+  /// stops at the line end (rows are short, so a memchr call per line costs more than it saves).
+  std::size_t next_unquoted(std::vector<std::string_view>& fields, std::size_t& count, std::size_t max_fields)
+  {
+    fields.clear();
+    count = 0;
     const char* field_begin = p_;
     const char* q = p_;
     for (; q < end_; ++q) {
       const char c = *q;
       if (c == delimiter_) {
-        fields.push_back(trim({field_begin, static_cast<std::size_t>(q - field_begin)}));
+        if (count++ < max_fields) fields.push_back(trim({field_begin, static_cast<std::size_t>(q - field_begin)}));
         field_begin = q + 1;
       } else if (c == '\n') {
         break;
       }
     }
-    fields.push_back(trim({field_begin, static_cast<std::size_t>(q - field_begin)}));
+    if (count++ < max_fields) fields.push_back(trim({field_begin, static_cast<std::size_t>(q - field_begin)}));
     const bool newline = q < end_;
     p_ = newline ? q + 1 : end_;
     return newline ? 1 : 0;
-  }
-
-  static std::string_view trim(std::string_view s)
-  {
-    while (!s.empty() && (s.back() == '\r' || s.back() == ' ')) s.remove_suffix(1);
-    while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
-    return s;
   }
 
   const char* position() const { return p_; }
@@ -126,80 +145,174 @@ class row_scanner {
   char delimiter_;
 };
 
-bool blank_row(const std::vector<std::string_view>& fields)
+bool blank_row(const std::vector<std::string_view>& fields, std::size_t count)
 {
-  return fields.size() == 1 && fields[0].empty();
+  return count == 1 && fields[0].empty();
 }
 
+/// Text from the input as an error message may quote it: at most 40 characters, control
+/// characters and other bytes that would garble a terminal escaped as \xNN.
 std::string shown(std::string_view s)
 {
-  return s.size() <= 40 ? std::string(s) : std::string(s.substr(0, 37)) + "...";
+  std::string out;
+  const std::size_t limit = 40;
+  for (std::size_t i = 0; i < s.size() && i < limit; ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == 0x7F) {
+      static const char hex[] = "0123456789abcdef";
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (s.size() > limit) out += "...";
+  return out;
 }
 
-/// Canonical integer keys (no sign other than '-', no leading zeros) so that printing the
-/// integer gives back the same text.
+/// Canonical integer keys (no sign other than '-', no leading zeros, within int64) so that
+/// printing the integer gives back the same text.
 bool parse_int_key(std::string_view s, std::int64_t& out)
 {
   std::size_t i = 0;
   const bool negative = !s.empty() && s[0] == '-';
   if (negative) i = 1;
   const std::size_t digits = s.size() - i;
-  if (digits == 0 || digits > 18) return false;
+  if (digits == 0 || digits > 19) return false;
   if (s[i] == '0' && (digits > 1 || negative)) return false;
-  std::int64_t v = 0;
+  std::uint64_t v = 0;
   for (; i < s.size(); ++i) {
     if (s[i] < '0' || s[i] > '9') return false;
-    v = v * 10 + (s[i] - '0');
+    v = v * 10 + static_cast<unsigned>(s[i] - '0');  // 19 digits fit in 64 bits unsigned
   }
-  out = negative ? -v : v;
+  const std::uint64_t limit = negative ? (std::uint64_t{1} << 63) : (std::uint64_t{1} << 63) - 1;
+  if (v > limit) return false;
+  out = negative ? static_cast<std::int64_t>(0 - v) : static_cast<std::int64_t>(v);
   return true;
 }
 
-/// The header and where the data start.
+/// The header and where the data start. Only the columns asked for are kept, so a header of a
+/// million columns costs what its text costs.
 struct layout {
-  std::vector<std::string> names;
+  std::string source;  // "stdin" or 'path', for messages
+  std::size_t columns = 0;
+  std::vector<std::string> first_names;  // the first few, for messages
+  std::unordered_map<std::string, std::vector<std::size_t>> wanted;  // name -> positions
   char delimiter = ',';
   const char* data_begin = nullptr;
   const char* data_end = nullptr;
-  std::size_t header_lines = 1;
+  std::size_t header_lines = 1;  // line ends consumed by blank lines and the header
   bool quoted = false;  // data contain a quote character
 };
 
-layout read_layout(std::string_view text, const std::string& path)
+/// 1-based line of `at` in `text`.
+std::size_t line_of(std::string_view text, const char* at)
 {
-  const std::string source = path == "-" ? "stdin" : "'" + path + "'";
-  if (text.size() >= 3 && std::memcmp(text.data(), "\xEF\xBB\xBF", 3) == 0) text.remove_prefix(3);
+  return 1 + static_cast<std::size_t>(std::count(text.data(), at, '\n'));
+}
+
+/// Refuses what is not UTF-8 (or ASCII) text: UTF-16/32 (by their byte-order marks), NUL bytes,
+/// a byte-order mark inside the data (files joined together) and CR-only line ends.
+void check_text(std::string_view text, const std::string& source)
+{
+  auto starts = [&](const char* mark, std::size_t n) { return text.size() >= n && std::memcmp(text.data(), mark, n) == 0; };
+  if (starts("\x00\x00\xFE\xFF", 4) || starts("\xFF\xFE\x00\x00", 4))
+    throw error(source + " is UTF-32 text: convert it to UTF-8 (for example iconv -f UTF-32 -t UTF-8)");
+  if (starts("\xFE\xFF", 2) || starts("\xFF\xFE", 2))
+    throw error(source + " is UTF-16 text: convert it to UTF-8 (for example iconv -f UTF-16 -t UTF-8)");
+  if (const void* nul = std::memchr(text.data(), '\0', text.size()))
+    throw error(source + " line " + std::to_string(line_of(text, static_cast<const char*>(nul))) +
+                ": a NUL byte: this is not a text file");
+  const std::string_view bom("\xEF\xBB\xBF", 3);
+  const std::size_t inner_bom = text.find(bom, starts(bom.data(), 3) ? 3 : 0);
+  if (inner_bom != std::string_view::npos)
+    throw error(source + " line " + std::to_string(line_of(text, text.data() + inner_bom)) +
+                ": a byte-order mark inside the text (were files joined together?)");
+  const std::size_t first_lf = text.find('\n');
+  const std::string_view first_line = text.substr(0, first_lf);
+  const std::size_t cr = first_line.find('\r');
+  if (cr != std::string_view::npos && trim(first_line.substr(cr)).size() > 0)
+    throw error(source + " has carriage returns (CR) alone as line ends: convert them to LF or CRLF");
+}
+
+layout read_layout(std::string_view text, const std::string& path, const std::vector<std::string>& names)
+{
   layout l;
-  const std::size_t eol = text.find('\n');
-  const std::string_view first_line = text.substr(0, eol);
-  if (row_scanner::trim(first_line).empty()) throw error("empty input: " + source + " has no header line");
-  l.delimiter = first_line.find('\t') != std::string_view::npos ? '\t' : ',';
+  l.source = path == "-" ? "stdin" : "'" + shown(path) + "'";
+  check_text(text, l.source);
+  if (text.size() >= 3 && std::memcmp(text.data(), "\xEF\xBB\xBF", 3) == 0) text.remove_prefix(3);
+  // Blank lines before the header are skipped, as blank lines are everywhere else.
+  std::size_t skipped = 0;
+  for (;;) {
+    const std::size_t eol = text.find('\n');
+    if (!trim(text.substr(0, eol)).empty()) break;
+    if (eol == std::string_view::npos) throw error("empty input: " + l.source + " has no header line");
+    text.remove_prefix(eol + 1);
+    ++skipped;
+  }
+  // The delimiter is a tab when the header has one outside quotes.
+  {
+    bool in_quotes = false;
+    for (const char c : text) {
+      if (c == '"')
+        in_quotes = !in_quotes;
+      else if (!in_quotes && c == '\n')
+        break;
+      else if (!in_quotes && c == '\t') {
+        l.delimiter = '\t';
+        break;
+      }
+    }
+  }
+  for (const auto& n : names) l.wanted.emplace(n, std::vector<std::size_t>{});
   row_scanner scan(text.data(), text.data() + text.size(), l.delimiter);
-  std::vector<std::string_view> fields;
   std::deque<std::string> arena;
-  l.header_lines = std::max<std::size_t>(1, scan.next(fields, arena));
-  for (auto f : fields) l.names.emplace_back(f);
+  l.header_lines = skipped + std::max<std::size_t>(
+                                1, scan.visit(
+                                     [&](std::string_view f) {
+                                       if (l.first_names.size() < 10) l.first_names.emplace_back(f);
+                                       if (!l.wanted.empty()) {
+                                         const auto it = l.wanted.find(std::string(f));
+                                         if (it != l.wanted.end()) it->second.push_back(l.columns);
+                                       }
+                                       ++l.columns;
+                                     },
+                                     arena));
   l.data_begin = scan.position();
   l.data_end = text.data() + text.size();
   l.quoted = std::memchr(l.data_begin, '"', static_cast<std::size_t>(l.data_end - l.data_begin)) != nullptr;
   return l;
 }
 
-std::size_t column_index(const layout& l, const std::string& name, const char* role)
+bool has_column(const layout& l, const std::string& name)
 {
-  const auto it = std::find(l.names.begin(), l.names.end(), name);
-  if (it != l.names.end()) return static_cast<std::size_t>(it - l.names.begin());
-  std::string have;
-  for (const auto& n : l.names) have += (have.empty() ? "" : ", ") + n;
-  throw error(std::string("no ") + role + " column '" + name + "'; the columns are: " + have);
+  const auto it = l.wanted.find(name);
+  return it != l.wanted.end() && !it->second.empty();
 }
 
-/// What to take from each row: an optional key column and up to two numeric columns.
+std::size_t column_index(const layout& l, const std::string& name, const char* role)
+{
+  const auto it = l.wanted.find(name);
+  if (it != l.wanted.end() && it->second.size() == 1) return it->second[0];
+  if (it != l.wanted.end() && it->second.size() > 1)
+    throw error(l.source + ": the header names column '" + shown(name) + "' " + std::to_string(it->second.size()) +
+                " times (columns " + std::to_string(it->second[0] + 1) + " and " + std::to_string(it->second[1] + 1) +
+                "): rename them so that each name is unique");
+  std::string have;
+  for (const auto& n : l.first_names) have += (have.empty() ? "'" : ", '") + shown(n) + "'";
+  if (l.columns > l.first_names.size()) have += " and " + std::to_string(l.columns - l.first_names.size()) + " more";
+  throw error(std::string("no ") + role + " column '" + shown(name) + "'; the columns are: " + have);
+}
+
+/// What to take from each row: an optional key column and up to two numeric columns. The first
+/// numeric column is a location, kept to about 32 digits (hi + lo) until the column's offset is
+/// known; the second a scale (a positive standard error or variance).
 struct row_spec {
   std::optional<std::size_t> key;
   std::vector<std::size_t> numbers;
   std::vector<std::string> number_names;
-  std::vector<relative_parser> parsers;
+  const char* second_positive = nullptr;  // the second number must be > 0: what it is, for messages
   std::size_t fields = 0;
 };
 
@@ -209,33 +322,42 @@ struct chunk_rows {
   std::vector<std::string_view> text_keys;
   std::deque<std::string> arena;
   std::vector<double> numbers[2];
+  std::vector<double> low;     // lo parts of numbers[0]
   bool keys_not_integer = false;
   std::string failure;         // empty when the chunk parsed
   std::size_t failure_line = 0;  // line within the chunk, 0-based
 };
+
+/// Upper bound on the rows in [begin, end): no more than its non-blank line ends plus one, and
+/// no more than a row of `fields` one-byte fields per (fields + 1) bytes. Memory reserved from it
+/// follows the rows, not the bytes (a file of blank lines reserves nothing).
+std::size_t row_bound(const char* begin, const char* end, std::size_t fields);
+
+std::string number_error(const std::string& column, std::string_view text, const char* problem)
+{
+  return "column '" + shown(column) + "': '" + shown(text) + "' " + problem;
+}
 
 void parse_chunk(const char* begin, const char* end, const layout& l, const row_spec& spec, bool integer_keys,
                  chunk_rows& out)
 {
   row_scanner scan(begin, end, l.delimiter);
   std::vector<std::string_view> fields;
-  std::size_t line = 0;
-  // Reserve from the line density of the first 64 KiB, so that vectors do not regrow.
-  const std::size_t sample = std::min<std::size_t>(static_cast<std::size_t>(end - begin), 1 << 16);
-  const auto sample_lines = static_cast<std::size_t>(std::count(begin, begin + sample, '\n')) + 1;
-  const std::size_t expected = sample == 0 ? 0 : static_cast<std::size_t>(end - begin) / sample * sample_lines * 11 / 10 + 16;
+  std::size_t count = 0, line = 0;
+  const std::size_t expected = row_bound(begin, end, spec.fields);
   for (std::size_t c = 0; c < spec.numbers.size(); ++c) out.numbers[c].reserve(expected);
+  out.low.reserve(expected);
   if (spec.key) integer_keys ? out.int_keys.reserve(expected) : out.text_keys.reserve(expected);
   try {
     while (!scan.done()) {
-      const std::size_t consumed = l.quoted ? scan.next(fields, out.arena) : scan.next_unquoted(fields);
-      if (blank_row(fields)) {
+      const std::size_t consumed =
+        l.quoted ? scan.next(fields, count, spec.fields, out.arena) : scan.next_unquoted(fields, count, spec.fields);
+      if (blank_row(fields, count)) {
         line += consumed;
         continue;
       }
-      if (fields.size() != spec.fields) {
-        out.failure = "row has " + std::to_string(fields.size()) + " fields but the header has " +
-                      std::to_string(spec.fields);
+      if (count != spec.fields) {
+        out.failure = "row has " + std::to_string(count) + " fields but the header has " + std::to_string(spec.fields);
         out.failure_line = line;
         return;
       }
@@ -258,17 +380,20 @@ void parse_chunk(const char* begin, const char* end, const layout& l, const row_
         }
       }
       for (std::size_t c = 0; c < spec.numbers.size(); ++c) {
-        double v;
         const std::string_view text = fields[spec.numbers[c]];
-        if (!spec.parsers[c].parse(text, v)) {
-          const bool is_number = relative_parser().parse(text, v);
-          out.failure = "column '" + spec.number_names[c] + "': '" + shown(text) +
-                        (is_number ? "' is too large: differences between values overflow double"
-                                   : "' is not a finite number");
+        exact_number v;
+        if (!parse_number(text, v)) {
+          out.failure = number_error(spec.number_names[c], text, number_problem(text));
           out.failure_line = line;
           return;
         }
-        out.numbers[c].push_back(v);
+        if (c == 1 && spec.second_positive && !(v.hi > 0)) {
+          out.failure = number_error(spec.number_names[c], text, "is not positive") + " (" + spec.second_positive + " must be > 0)";
+          out.failure_line = line;
+          return;
+        }
+        out.numbers[c].push_back(v.hi);
+        if (c == 0) out.low.push_back(v.lo);
       }
       line += consumed;
     }
@@ -334,7 +459,7 @@ void map_integer_keys(const Key* keys, std::size_t rows, int threads, std::int32
 }
 
 /// Parses all rows, in parallel chunks where the text has no quotes.
-std::vector<chunk_rows> parse_rows(const layout& l, const row_spec& spec, int threads, const std::string& path)
+std::vector<chunk_rows> parse_rows(const layout& l, const row_spec& spec, int threads)
 {
   const int workers = detail::thread_count(threads);
   const std::vector<const char*> cuts = line_chunks(l, workers);
@@ -351,7 +476,7 @@ std::vector<chunk_rows> parse_rows(const layout& l, const row_spec& spec, int th
         std::size_t line = 1 + l.header_lines + chunks[b].failure_line;
         for (std::size_t a = 0; a < b; ++a)
           line += static_cast<std::size_t>(std::count(cuts[a], cuts[a + 1], '\n'));
-        throw error((path == "-" ? std::string("stdin") : path) + " line " + std::to_string(line) + ": " +
+        throw error(l.source + " line " + std::to_string(line) + ": " +
                     chunks[b].failure);
       }
       retry = retry || chunks[b].keys_not_integer;
@@ -371,23 +496,37 @@ struct fast_chunk {
   bool ok = true;
 };
 
-/// Number of '\n' in [p, end): 16 bytes a step, byte counters summed every 255 steps.
-std::size_t count_newlines(const char* p, const char* const end)
+/// Line ends in [begin, end) that end a non-empty line ('\n' not right after another '\n'):
+/// 16 bytes a step, byte counters summed every 255 steps. A '\n' at `begin` counts (its line may
+/// have started in the previous chunk).
+std::size_t count_row_ends(const char* begin, const char* const end)
 {
-  std::size_t n = 0;
+  if (begin >= end) return 0;
+  std::size_t n = *begin == '\n' ? 1 : 0;
+  const char* p = begin + 1;
 #ifdef __SSE2__
   const __m128i nl = _mm_set1_epi8('\n');
   while (end - p >= 16) {
     const std::size_t steps = std::min<std::size_t>(255, static_cast<std::size_t>(end - p) / 16);
     __m128i acc = _mm_setzero_si128();
-    for (std::size_t i = 0; i < steps; ++i, p += 16)
-      acc = _mm_sub_epi8(acc, _mm_cmpeq_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)), nl));
+    for (std::size_t i = 0; i < steps; ++i, p += 16) {
+      const __m128i here = _mm_cmpeq_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)), nl);
+      const __m128i before = _mm_cmpeq_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p - 1)), nl);
+      acc = _mm_sub_epi8(acc, _mm_andnot_si128(before, here));
+    }
     const __m128i sums = _mm_sad_epu8(acc, _mm_setzero_si128());
     n += static_cast<std::size_t>(_mm_cvtsi128_si64(sums)) +
          static_cast<std::size_t>(_mm_cvtsi128_si64(_mm_unpackhi_epi64(sums, sums)));
   }
 #endif
-  return n + static_cast<std::size_t>(std::count(p, end, '\n'));
+  for (; p < end; ++p) n += (*p == '\n' && p[-1] != '\n') ? 1 : 0;
+  return n;
+}
+
+std::size_t row_bound(const char* begin, const char* end, std::size_t fields)
+{
+  const auto bytes = static_cast<std::size_t>(end - begin);
+  return std::min(count_row_ends(begin, end) + 1, bytes / (fields + 1) + 1);
 }
 
 /// Appends the decimal digits at `p` (up to `end`) to m = m * 10^count + digits, 8 at a time
@@ -415,8 +554,8 @@ inline const char* read_digits(const char* p, const char* const end, const char*
 }
 
 /// Parses the rows of [begin, end) into keys / values; false on anything unusual.
-bool parse_fast_chunk(const char* p, const char* const end, const char* const limit, char delimiter, const relative_parser& parser,
-                      std::int32_t* keys, double* values, fast_chunk& out, const std::atomic<bool>& abort)
+bool parse_fast_chunk(const char* p, const char* const end, const char* const limit, char delimiter, std::int32_t* keys,
+                      double* values, double* lows, fast_chunk& out, const std::atomic<bool>& abort)
 {
   std::size_t r = 0;
   while (p < end) {
@@ -458,14 +597,14 @@ bool parse_fast_chunk(const char* p, const char* const end, const char* const li
       fraction = static_cast<int>(p - f);
       digits += fraction;
     }
-    double v;
+    exact_number v;
     const bool simple = digits > 0 && digits <= 19 && (p == end || *p == '\n' || *p == '\r');
-    if (!(simple && parser.from_decimal(m, -fraction, negative, v))) {
+    if (!(simple && number_from_decimal(m, -fraction, negative, v))) {
       const char* q = p;
       while (q < end && *q != '\n' && *q != delimiter) ++q;
       if (q < end && *q == delimiter) return false;
-      const std::string_view text = row_scanner::trim({field, static_cast<std::size_t>(q - field)});
-      if (text.empty() || text.front() == ' ' || !parser.parse(text, v)) return false;
+      const std::string_view text = trim({field, static_cast<std::size_t>(q - field)});
+      if (text.empty() || !parse_number(text, v)) return false;
       p = q;
     }
     // Line end: CR (any number, with spaces, as the general scanner trims them), then LF or the end.
@@ -476,11 +615,21 @@ bool parse_fast_chunk(const char* p, const char* const end, const char* const li
     }
     if (r == out.capacity) return false;  // cannot happen: rows <= line ends + 1
     keys[r] = static_cast<std::int32_t>(k);
-    values[r] = v;
+    values[r] = v.hi;
+    lows[r] = v.lo;
     ++r;
   }
   out.rows = r;
   return true;
+}
+
+/// Stores a location column relative to its offset (see decimal.hpp) and returns the offset.
+double rebase_column(std::vector<double>& hi, const double* lo, int threads, const std::string& name)
+{
+  const double offset = rebase_offset(hi.data(), hi.size(), threads);
+  if (!rebase(hi.data(), lo, hi.size(), offset, threads))
+    throw error("column '" + shown(name) + "': the values are too far apart: their differences overflow double");
+  return offset;
 }
 
 /// read_raw_table's fast path; false (with `out` untouched) where the input needs the general one.
@@ -493,7 +642,7 @@ bool read_raw_fast(const layout& l, const row_spec& spec, int threads, raw_table
   const std::size_t n_chunks = cuts.size() - 1;
   std::vector<fast_chunk> chunks(n_chunks);
   detail::for_each_block(n_chunks, 1, workers, [&](std::size_t b, std::size_t, std::size_t) {
-    chunks[b].capacity = count_newlines(cuts[b], cuts[b + 1]) + 1;
+    chunks[b].capacity = row_bound(cuts[b], cuts[b + 1], spec.fields);
   });
   std::vector<std::size_t> starts{0};
   for (const auto& c : chunks) starts.push_back(starts.back() + c.capacity);
@@ -501,12 +650,12 @@ bool read_raw_fast(const layout& l, const row_spec& spec, int threads, raw_table
   if (capacity > static_cast<std::size_t>(INT32_MAX)) return false;
 
   std::vector<std::int32_t> ids(capacity);
-  std::vector<double> values(capacity);
+  std::vector<double> values(capacity), lows(capacity);
   std::atomic<bool> abort{false};
   detail::for_each_block(n_chunks, 1, workers, [&](std::size_t b, std::size_t, std::size_t) {
     if (abort.load()) return;
-    if (!parse_fast_chunk(cuts[b], cuts[b + 1], l.data_end, l.delimiter, spec.parsers[0], ids.data() + starts[b],
-                          values.data() + starts[b], chunks[b], abort)) {
+    if (!parse_fast_chunk(cuts[b], cuts[b + 1], l.data_end, l.delimiter, ids.data() + starts[b],
+                          values.data() + starts[b], lows.data() + starts[b], chunks[b], abort)) {
       chunks[b].ok = false;
       abort.store(true);
     }
@@ -518,6 +667,7 @@ bool read_raw_fast(const layout& l, const row_spec& spec, int threads, raw_table
     if (rows != starts[b] && chunks[b].rows > 0) {
       std::memmove(ids.data() + rows, ids.data() + starts[b], chunks[b].rows * sizeof(std::int32_t));
       std::memmove(values.data() + rows, values.data() + starts[b], chunks[b].rows * sizeof(double));
+      std::memmove(lows.data() + rows, lows.data() + starts[b], chunks[b].rows * sizeof(double));
     }
     rows += chunks[b].rows;
   }
@@ -526,32 +676,10 @@ bool read_raw_fast(const layout& l, const row_spec& spec, int threads, raw_table
   values.resize(rows);
 
   map_integer_keys(ids.data(), rows, workers, ids.data(), out.keys);
-  out.offset = spec.parsers[0].offset();
+  out.offset = rebase_column(values, lows.data(), workers, spec.number_names[0]);
   out.group_ids = std::move(ids);
   out.values = std::move(values);
   return true;
-}
-
-/// Text of the first data row's field `column`: the reference of a location column.
-std::string first_value(const layout& l, std::size_t column)
-{
-  row_scanner scan(l.data_begin, l.data_end, l.delimiter);
-  std::vector<std::string_view> fields;
-  std::deque<std::string> arena;
-  while (!scan.done()) {
-    try {
-      scan.next(fields, arena);
-    } catch (const error&) {
-      return {};
-    }
-    if (blank_row(fields)) continue;
-    if (column < fields.size()) {
-      double unused;
-      if (relative_parser().parse(fields[column], unused)) return std::string(fields[column]);
-    }
-    return {};
-  }
-  return {};
 }
 
 std::size_t count_rows(const std::vector<chunk_rows>& chunks)
@@ -593,35 +721,43 @@ void map_text_keys(const std::vector<chunk_rows>& chunks, std::size_t rows, raw_
 raw_table read_raw_table(const std::string& path, const raw_columns& columns, int threads)
 {
   const text_source source(path);
-  const layout l = read_layout(source.text(), path);
+  const layout l = read_layout(source.text(), path, {columns.group, columns.value});
   row_spec spec;
-  spec.fields = l.names.size();
+  spec.fields = l.columns;
   spec.key = column_index(l, columns.group, "group");
   spec.numbers = {column_index(l, columns.value, "value")};
   spec.number_names = {columns.value};
-  spec.parsers.emplace_back(first_value(l, spec.numbers[0]));
 
   {
     raw_table fast;
     if (read_raw_fast(l, spec, threads, fast)) return fast;
   }
-  std::vector<chunk_rows> chunks = parse_rows(l, spec, threads, path);
+  std::vector<chunk_rows> chunks = parse_rows(l, spec, threads);
   const std::size_t rows = count_rows(chunks);
-  if (rows == 0) throw error("no data rows: " + (path == "-" ? std::string("stdin") : path) + " has only a header");
+  if (rows == 0) throw error("no data rows: " + l.source + " has only a header");
 
   raw_table out;
-  out.offset = spec.parsers[0].offset();
   out.values.resize(rows);
+  std::vector<double> lows(rows);
   std::vector<std::size_t> starts{0};
   for (const auto& c : chunks) starts.push_back(starts.back() + c.numbers[0].size());
   detail::for_each_block(chunks.size(), 1, threads, [&](std::size_t b, std::size_t, std::size_t) {
-    std::copy(chunks[b].numbers[0].begin(), chunks[b].numbers[0].end(), out.values.begin() + static_cast<std::ptrdiff_t>(starts[b]));
+    const auto at = static_cast<std::ptrdiff_t>(starts[b]);
+    std::copy(chunks[b].numbers[0].begin(), chunks[b].numbers[0].end(), out.values.begin() + at);
+    std::copy(chunks[b].low.begin(), chunks[b].low.end(), lows.begin() + at);
+    chunks[b].numbers[0] = {};
+    chunks[b].low = {};
   });
+  out.offset = rebase_column(out.values, lows.data(), threads, columns.value);
+  lows = {};
   const bool text_keys = std::any_of(chunks.begin(), chunks.end(), [](const chunk_rows& c) { return !c.text_keys.empty(); });
   if (!text_keys) {
     std::vector<std::int64_t> keys;
     keys.reserve(rows);
-    for (const auto& c : chunks) keys.insert(keys.end(), c.int_keys.begin(), c.int_keys.end());
+    for (auto& c : chunks) {
+      keys.insert(keys.end(), c.int_keys.begin(), c.int_keys.end());
+      c.int_keys = {};
+    }
     out.group_ids.resize(rows);
     map_integer_keys(keys.data(), rows, threads, out.group_ids.data(), out.keys);
   } else
@@ -632,46 +768,37 @@ raw_table read_raw_table(const std::string& path, const raw_columns& columns, in
 summary_table read_summary_table(const std::string& path, const summary_columns& columns)
 {
   const text_source source(path);
-  const layout l = read_layout(source.text(), path);
+  const std::string group = columns.group.value_or("group");
+  const layout l = read_layout(source.text(), path, {group, columns.estimate, columns.se});
   row_spec spec;
-  spec.fields = l.names.size();
-  if (columns.group)
-    spec.key = column_index(l, *columns.group, "group");
-  else if (std::find(l.names.begin(), l.names.end(), "group") != l.names.end())
-    spec.key = column_index(l, "group", "group");
+  spec.fields = l.columns;
+  if (columns.group || has_column(l, group)) spec.key = column_index(l, group, "group");
   spec.numbers = {column_index(l, columns.estimate, "estimate"),
                   column_index(l, columns.se, columns.is_variance ? "variance" : "se")};
   spec.number_names = {columns.estimate, columns.se};
-  spec.parsers.emplace_back(first_value(l, spec.numbers[0]));
-  spec.parsers.emplace_back();
+  spec.second_positive = columns.is_variance ? "variances" : "standard errors";
 
   // Keys stay text here: summary rows are reported in file order under their own names.
-  std::vector<chunk_rows> chunks = parse_rows(l, spec, 1, path);
+  std::vector<chunk_rows> chunks = parse_rows(l, spec, 1);
   const std::size_t rows = count_rows(chunks);
-  if (rows == 0) throw error("no data rows: " + (path == "-" ? std::string("stdin") : path) + " has only a header");
+  if (rows == 0) throw error("no data rows: " + l.source + " has only a header");
 
   summary_table out;
-  out.offset = spec.parsers[0].offset();
+  std::vector<double> lows;
   for (auto& c : chunks) {
     out.estimates.insert(out.estimates.end(), c.numbers[0].begin(), c.numbers[0].end());
-    for (double s : c.numbers[1]) {
-      if (columns.is_variance) {
-        if (!(s > 0)) throw error("column '" + columns.se + "': variances must be positive (found " + std::to_string(s) + ")");
-        s = std::sqrt(s);
-      } else if (!(s > 0)) {
-        throw error("column '" + columns.se + "': standard errors must be positive (found " + std::to_string(s) + ")");
-      }
-      out.standard_errors.push_back(s);
-    }
+    lows.insert(lows.end(), c.low.begin(), c.low.end());
+    for (double s : c.numbers[1]) out.standard_errors.push_back(columns.is_variance ? std::sqrt(s) : s);
     for (std::int64_t k : c.int_keys) out.keys.push_back(std::to_string(k));
     for (std::string_view k : c.text_keys) out.keys.emplace_back(k);
   }
+  out.offset = rebase_column(out.estimates, lows.data(), 1, columns.estimate);
   if (out.keys.empty())
     for (std::size_t j = 1; j <= rows; ++j) out.keys.push_back(std::to_string(j));
   std::vector<std::string_view> sorted(out.keys.begin(), out.keys.end());
   std::sort(sorted.begin(), sorted.end());
   const auto dup = std::adjacent_find(sorted.begin(), sorted.end());
-  if (dup != sorted.end()) throw error("group '" + std::string(*dup) + "' appears on more than one row of summary input");
+  if (dup != sorted.end()) throw error("group '" + shown(*dup) + "' appears on more than one row of summary input");
   return out;
 }
 

@@ -104,9 +104,9 @@ TEST(FitCli, BadInputGivesOneLineErrorsNamingTheProblem)
   };
   expect_error(fit_text(""), "empty input");
   expect_error(fit_text("group,y\n"), "no data rows");
-  expect_error(fit_text("group,value\na,1\n"), "the columns are: group, value");
+  expect_error(fit_text("group,value\na,1\n"), "the columns are: 'group', 'value'");
   expect_error(fit_text("grp,y\na,1\n"), "no group column 'group'");
-  expect_error(fit_text("group,y\na,1\na,abc\n"), "line 3: column 'y': 'abc' is not a finite number");
+  expect_error(fit_text("group,y\na,1\na,abc\n"), "line 3: column 'y': 'abc' is not a number");
   expect_error(fit_text("group,y\na,1\na,NaN\n"), "line 3");
   expect_error(fit_text("group,y\na,1\na,inf\n"), "line 3");
   expect_error(fit_text("group,y\na,1\na,2,3\n"), "line 3: row has 3 fields but the header has 2");
@@ -118,8 +118,8 @@ TEST(FitCli, BadInputGivesOneLineErrorsNamingTheProblem)
   expect_error(fit_text(small_csv, "--tau-method magic"), "unknown --tau-method 'magic'");
   expect_error(fit_text(small_csv, "--level 2"), "--level");
   expect_error(fit_text("study,est,se\n1,0.5,0.1\n2,0.7,-0.2\n3,0.1,0.3\n", "--estimate est --se se"),
-               "standard errors must be positive");
-  expect_error(fit_text("study,est,se\n1,0.5,0.1\n2,0.7,0\n", "--estimate est --se se"), "must be positive");
+               "'-0.2' is not positive (standard errors must be > 0)");
+  expect_error(fit_text("study,est,se\n1,0.5,0.1\n2,0.7,0\n", "--estimate est --se se"), "is not positive");
   expect_error(fit_text("study,est,se\n1,0.5,0.1\n", "--estimate est"), "exactly one of --se");
 }
 

@@ -1,16 +1,21 @@
-// Decimal parsing relative to a reference: exact differences where a plain double parse is not.
+// Decimal parsing to about 32 digits, and values stored relative to the column's offset.
 
 #include "io/decimal.hpp"
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdlib>
+#include <vector>
 
 namespace {
 
 using shrink::io::decimal;
 using shrink::io::parse_decimal;
-using shrink::io::relative_parser;
+using shrink::io::exact_number;
+using shrink::io::parse_number;
+using shrink::io::rebase;
+using shrink::io::rebase_offset;
 
 TEST(Decimal, ParsesMantissaAndExponent)
 {
@@ -30,41 +35,46 @@ TEST(Decimal, ParsesMantissaAndExponent)
   EXPECT_FALSE(parse_decimal("12345678901234567890", d));  // 20 significant digits
 }
 
-TEST(Decimal, DifferencesFromTheReferenceAreRoundedOnce)
+TEST(Decimal, DifferencesFromTheOffsetAreRoundedOnce)
 {
-  const relative_parser p("1000000000000.4");
-  double v;
-  ASSERT_TRUE(p.parse("1000000000000.3", v));
-  EXPECT_EQ(v, -0.1);  // exact decimal difference, one rounding
-  ASSERT_TRUE(p.parse("1000000000000.5", v));
-  EXPECT_EQ(v, 0.1);
+  std::vector<double> hi, lo;
+  for (const char* text : {"1000000000000.4", "1000000000000.3", "1000000000000.5"}) {
+    exact_number x;
+    ASSERT_TRUE(parse_number(text, x)) << text;
+    hi.push_back(x.hi);
+    lo.push_back(x.lo);
+  }
+  const double offset = rebase_offset(hi.data(), hi.size(), 1);
+  EXPECT_EQ(offset, std::strtod("1000000000000.3", nullptr));  // the smallest in the median's binade
+  const double residual = lo[1];  // 1000000000000.3 minus its nearest double
+  ASSERT_TRUE(rebase(hi.data(), lo.data(), hi.size(), offset, 1));
+  // Differences from the offset keep the decimals that the doubles near 1e12 cannot hold.
+  EXPECT_EQ(hi[1], residual);
+  EXPECT_NE(residual, 0.0);
+  EXPECT_NEAR(hi[0] - hi[1], 0.1, 1e-16);
+  EXPECT_NEAR(hi[2] - hi[1], 0.2, 1e-16);
   // A plain double parse loses it: the spacing of doubles near 1e12 is 1.2e-4.
-  EXPECT_NE(std::strtod("1000000000000.5", nullptr) - std::strtod("1000000000000.4", nullptr), 0.1);
-  EXPECT_EQ(p.offset(), 1000000000000.4);
+  EXPECT_GT(std::abs((std::strtod("1000000000000.5", nullptr) - std::strtod("1000000000000.4", nullptr)) - 0.1), 1e-6);
 }
 
-TEST(Decimal, ReferenceZeroGivesCorrectlyRoundedValues)
+TEST(Decimal, HiIsTheCorrectlyRoundedValue)
 {
-  const relative_parser p;
-  for (const char* text : {"0.1", "-2.5", "123456.789", "1e-5", "3.14159265358979", "-0"}) {
-    double v;
-    ASSERT_TRUE(p.parse(text, v)) << text;
-    EXPECT_EQ(v, std::strtod(text, nullptr)) << text;
+  for (const char* text : {"0.1", "-2.5", "123456.789", "1e-5", "3.14159265358979", "-0", "1e300", "-1.5e-300",
+                           "0.123456789012345678901234", "12345678901234567890123"}) {
+    exact_number x;
+    ASSERT_TRUE(parse_number(text, x)) << text;
+    EXPECT_EQ(x.hi, std::strtod(text, nullptr)) << text;
   }
 }
 
-TEST(Decimal, FallsBackForLongAndExtremeNumbersAndRejectsNonFinite)
+TEST(Decimal, RejectsNonFiniteAndOutOfRange)
 {
-  const relative_parser p("2");
-  double v;
-  ASSERT_TRUE(p.parse("0.123456789012345678901234", v));  // 24 significant digits
-  EXPECT_EQ(v, std::strtod("0.123456789012345678901234", nullptr) - 2);
-  ASSERT_TRUE(p.parse("1e300", v));
-  EXPECT_EQ(v, 1e300);
-  EXPECT_FALSE(p.parse("1e400", v));
-  EXPECT_FALSE(p.parse("NaN", v));
-  EXPECT_FALSE(p.parse("-inf", v));
-  EXPECT_FALSE(relative_parser("1e308").parse("-1.5e308", v));  // difference overflows
+  exact_number x;
+  EXPECT_FALSE(parse_number("1e400", x));
+  EXPECT_FALSE(parse_number("NaN", x));
+  EXPECT_FALSE(parse_number("-inf", x));
+  std::vector<double> hi = {1e308, -1.5e308};
+  EXPECT_FALSE(rebase(hi.data(), nullptr, 2, 1e308, 1));  // a difference overflows
 }
 
 }  // namespace
