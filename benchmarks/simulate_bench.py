@@ -1,16 +1,20 @@
 #!/usr/bin/env python3
 """Simulation-study throughput in one run on one machine: the vectorised NumPy version
-(benchmarks/numpy_simulate.py, one core as NumPy runs it), `shrink simulate --backend cpu` (all
-cores, or --threads), and `shrink simulate --backend cuda` where a GPU is usable. Same study for all
-(sufficient mode, equal n, normal prior); each result is checked against the closed-form oracle
-risk before its time is reported, and the ratios are printed as measured in this run.
+(benchmarks/numpy_simulate.py, at each of --threads), optionally an older NumPy version to compare
+(--numpy-baseline FILE, one thread), `shrink simulate --backend cpu` at each of --threads, and
+`shrink simulate --backend cuda` where a GPU is usable. Same study for all (sufficient mode, equal n,
+normal prior); every result is checked against the closed-form oracle risk, and each time is the
+best of --repeat runs (interleaved, so a burst of load on a shared machine hits every tool alike),
+printed with the spread.
 
-Usage: simulate_bench.py --shrink build/shrink [--groups J] [--obs N] [--tau T] [--replicates R]
-                         [--numpy-replicates R] [--threads N] [--gpu] [--gpu-groups J] [--gpu-replicates R]
-                         [--markdown FILE]
+Usage: simulate_bench.py --shrink build/shrink [--groups J[,J2..]] [--replicates R[,R2..]] [--obs N]
+                         [--tau T] [--threads 1,2] [--repeat 3] [--numpy-baseline FILE]
+                         [--gpu] [--gpu-groups J] [--gpu-replicates R] [--markdown FILE]
+--groups and --replicates are paired lists: one study shape each.
 """
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -19,7 +23,15 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+try:
+    import numpy  # noqa: F401
+except ImportError:  # the system Python may lack NumPy: use the benchmarks' virtual environment
+    venv = os.path.join(HERE, ".venv")
+    if os.path.exists(venv) and os.path.realpath(sys.prefix) != os.path.realpath(venv):
+        os.execv(os.path.join(venv, "bin", "python"), [os.path.join(venv, "bin", "python")] + sys.argv)
+    sys.exit("numpy is needed: python3 -m venv benchmarks/.venv && benchmarks/.venv/bin/pip install numpy")
+sys.path.insert(0, HERE)
 import numpy_simulate  # noqa: E402
 
 
@@ -28,8 +40,15 @@ def oracle_check(name, mse, mcse, sigma, n, tau):
     risk = v * tau * tau / (v + tau * tau)
     z = (mse - risk) / mcse
     ok = abs(z) < 4
-    print("  %-12s oracle MSE %.6g, closed form %.6g (%+.1f MCSE)%s" % (name, mse, risk, z, "" if ok else "  <-- FAILED"))
+    print("  %-26s oracle MSE %.6g, closed form %.6g (%+.1f MCSE)%s" % (name, mse, risk, z, "" if ok else "  <-- FAILED"))
     return ok
+
+
+def run_numpy(study, J, n, tau, R, **kw):
+    t0 = time.perf_counter()
+    m = study(J, n, 0.0, 1.0, tau, R, 1, **kw)
+    seconds = time.perf_counter() - t0
+    return seconds, m[:, 9].mean(), m[:, 9].std(ddof=1) / R ** 0.5
 
 
 def run_shrink(binary, backend, J, n, tau, R, threads):
@@ -39,24 +58,28 @@ def run_shrink(binary, backend, J, n, tau, R, threads):
                "--seed", "1", "--backend", backend, "-q", "-o", os.path.join(tmp, "o.csv"), "--json", js]
         if threads:
             cmd += ["--threads", str(threads)]
-        t0 = time.perf_counter()
         subprocess.run(cmd, check=True)
-        wall = time.perf_counter() - t0
         with open(js) as f:
             j = json.load(f)
     orc = j["scenarios"][0]["estimators"]["oracle"]
-    return j["backend_seconds"], wall, orc["mse"], orc["mse_mcse"]
+    return j["backend_seconds"], orc["mse"], orc["mse_mcse"]
+
+
+def ints(text):
+    return [int(x) for x in text.split(",")]
 
 
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--shrink", required=True)
-    p.add_argument("--groups", type=int, default=1000)
+    p.add_argument("--groups", type=ints, default=[1000])
+    p.add_argument("--replicates", type=ints, default=[20000])
     p.add_argument("--obs", type=int, default=10)
     p.add_argument("--tau", type=float, default=0.5)
-    p.add_argument("--replicates", type=int, default=20000)
-    p.add_argument("--numpy-replicates", type=int, default=0, help="default: --replicates")
-    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--threads", type=ints, default=[1, os.cpu_count()],
+                   help="comma list for NumPy and shrink (0: all cores; default 1 and all cores)")
+    p.add_argument("--repeat", type=int, default=1, help="runs of each; the best is reported")
+    p.add_argument("--numpy-baseline", help="another numpy_simulate.py (e.g. an older one) to time, 1 thread")
     p.add_argument("--gpu", action="store_true", help="also run --backend cuda")
     p.add_argument("--gpu-groups", type=int, default=1000000)
     p.add_argument("--gpu-replicates", type=int, default=10000)
@@ -64,56 +87,92 @@ def main():
     p.add_argument("--fp64-ops-per-s", type=float, default=132 * 64 * 1.98e9,
                    help="the GPU's double-precision operation rate (default: H100 SXM, 132 SMs x 64 x 1.98 GHz)")
     a = p.parse_args()
-    J, n, tau, R = a.groups, a.obs, a.tau, a.replicates
-    Rn = a.numpy_replicates or R
+    if len(a.groups) != len(a.replicates):
+        p.error("--groups and --replicates need the same number of entries")
+    n, tau = a.obs, a.tau
+    a.threads = sorted({t or os.cpu_count() for t in a.threads})
+    baseline = None
+    if a.numpy_baseline:
+        spec = importlib.util.spec_from_file_location("numpy_baseline", a.numpy_baseline)
+        baseline = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(baseline)
+
+    # Each entry: a name and a function of (J, R) returning (seconds, oracle mse, its mcse).
+    runs = []
+    if baseline:
+        runs.append(("numpy baseline (1 thread)", lambda J, R: run_numpy(baseline.study, J, n, tau, R)))
+    for t in a.threads:
+        runs.append(("numpy (%d thread%s)" % (t, "s" * (t > 1)),
+                     lambda J, R, t=t: run_numpy(numpy_simulate.study, J, n, tau, R, threads=t)))
+    for t in a.threads:
+        runs.append(("shrink --backend cpu (%d thread%s)" % (t, "s" * (t > 1)),
+                     lambda J, R, t=t: run_shrink(a.shrink, "cpu", J, n, tau, R, t)))
+
     ok = True
-    print("study: J = %d groups, n = %d, sigma = 1, tau = %g (sufficient mode)" % (J, n, tau))
+    times = {}  # (shape, run) -> list of seconds
+    print("study: n = %d, sigma = 1, tau = %g (sufficient mode); best of %d, %d cores, load %s"
+          % (n, tau, a.repeat, os.cpu_count(), " ".join("%.2f" % x for x in os.getloadavg())))
+    for J, R in zip(a.groups, a.replicates):  # untimed warm-up: first-call costs in NumPy and the page cache
+        numpy_simulate.study(J, n, 0.0, 1.0, tau, min(R, 200), 1)
+        run_shrink(a.shrink, "cpu", J, n, tau, min(R, 200), 1)
+    for rep in range(a.repeat):
+        for J, R in zip(a.groups, a.replicates):
+            for name, fn in runs:
+                seconds, mse, mcse = fn(J, R)
+                times.setdefault((J, R, name), []).append(seconds)
+                if rep == 0:
+                    ok &= oracle_check("%s J=%d" % (name, J), mse, mcse, 1.0, n, tau)
 
-    t0 = time.perf_counter()
-    m = numpy_simulate.study(J, n, 0.0, 1.0, tau, Rn, 1)
-    np_s = time.perf_counter() - t0
-    np_rate = J * Rn / np_s
-    ok &= oracle_check("numpy", m[:, 9].mean(), m[:, 9].std(ddof=1) / Rn ** 0.5, 1.0, n, tau)
-
-    cpu_s, cpu_wall, mse, mcse = run_shrink(a.shrink, "cpu", J, n, tau, R, a.threads)
-    cpu_rate = J * R / cpu_s
-    ok &= oracle_check("shrink cpu", mse, mcse, 1.0, n, tau)
-
-    rows = [("numpy (1 core)", J, Rn, np_s, np_rate, 1.0),
-            ("shrink --backend cpu (%s threads)" % (a.threads or os.cpu_count()), J, R, cpu_s, cpu_rate,
-             cpu_rate / np_rate)]
+    head = "| run | groups | replicates | best s | spread s | group-replicates/s | vs numpy 1 thread |"
+    lines = [head, "|---|---:|---:|---:|---:|---:|---:|"]
+    rates = {}
+    for J, R in zip(a.groups, a.replicates):
+        ref = J * R / min(times[(J, R, "numpy (1 thread)")]) if (J, R, "numpy (1 thread)") in times else None
+        for name, _ in runs:
+            ts = times[(J, R, name)]
+            rate = rates[(J, name)] = J * R / min(ts)
+            lines.append("| %s | %d | %d | %.3f | %.3f-%.3f | %.3g | %s |" % (
+                name, J, R, min(ts), min(ts), max(ts), rate, "%.2fx" % (rate / ref) if ref else "-"))
     if a.gpu:
-        gpu_s, gpu_wall, mse, mcse = run_shrink(a.shrink, "cuda", a.gpu_groups, n, tau, a.gpu_replicates, 0)
+        J0 = a.groups[0]
+        T = max(a.threads)
+        gpu_s, mse, mcse = run_shrink(a.shrink, "cuda", a.gpu_groups, n, tau, a.gpu_replicates, 0)
         gpu_rate = a.gpu_groups * a.gpu_replicates / gpu_s
         ok &= oracle_check("shrink cuda", mse, mcse, 1.0, n, tau)
-        rows.append(("shrink --backend cuda", a.gpu_groups, a.gpu_replicates, gpu_s, gpu_rate, gpu_rate / np_rate))
         # The ratio compares the same study shape: the CPU at the GPU's J, with fewer replicates
         # (rates are per group-replicate, and the CPU's is flat in R).
         cpu_r = max(20, a.gpu_replicates // 100)
-        big_s, _, mse, mcse = run_shrink(a.shrink, "cpu", a.gpu_groups, n, tau, cpu_r, a.threads)
+        big_s, mse, mcse = run_shrink(a.shrink, "cpu", a.gpu_groups, n, tau, cpu_r, T)
         big_rate = a.gpu_groups * cpu_r / big_s
         ok &= oracle_check("shrink cpu (GPU's J)", mse, mcse, 1.0, n, tau)
-        rows.append(("shrink --backend cpu at the GPU's J", a.gpu_groups, cpu_r, big_s, big_rate, big_rate / np_rate))
+        ref = rates.get((J0, "numpy (1 thread)"))
+        for name, g, r, s, rate in (("shrink --backend cuda", a.gpu_groups, a.gpu_replicates, gpu_s, gpu_rate),
+                                    ("shrink --backend cpu at the GPU's J (%d threads)" % T, a.gpu_groups, cpu_r,
+                                     big_s, big_rate)):
+            lines.append("| %s | %d | %d | %.3f | - | %.3g | %s |" % (name, g, r, s, rate,
+                                                                      "%.1fx" % (rate / ref) if ref else "-"))
         print("  cuda: %.3g group-replicates/s = %.1fx the CPU backend on the same study shape (goal >= 30x, "
-              ">= 2e10/s); wall %.2f s with context start" % (gpu_rate, gpu_rate / big_rate, gpu_wall))
+              ">= 2e10/s)" % (gpu_rate, gpu_rate / big_rate))
         # The floor: ~205 double operations per group-replicate (count in src/common/simulate_formulas.hpp,
         # a division or square root counted as one although each is several instructions on the GPU),
         # compute-bound at the FP64 rate; Philox's ~210 integer operations run beside them.
         ceiling = a.fp64_ops_per_s / 205
         print("  cuda: FP64-bound ceiling %.3g group-replicates/s; reached %.0f%%" % (ceiling, 100 * gpu_rate / ceiling))
 
-    head = "| run | groups | replicates | seconds | group-replicates/s | vs numpy |"
-    lines = [head, "|---|---:|---:|---:|---:|---:|"]
-    for name, g, r, s, rate, ratio in rows:
-        lines.append("| %s | %d | %d | %.3f | %.3g | %.1fx |" % (name, g, r, s, rate, ratio))
     table = "\n".join(lines)
     print(table)
-    print("CPU backend / NumPy: %.1fx (goal >= 5x)" % (cpu_rate / np_rate))
+    for J in a.groups:
+        one = rates.get((J, "numpy (1 thread)"))
+        for t in a.threads:
+            label = "(%d thread%s)" % (t, "s" * (t > 1))
+            s = rates[(J, "shrink --backend cpu " + label)]
+            print("J = %d, %d thread(s): shrink / numpy %.2fx%s" % (
+                J, t, s / rates[(J, "numpy " + label)], ", shrink / numpy 1 thread %.2fx" % (s / one) if one else ""))
     if a.markdown:
         with open(a.markdown, "a") as f:
-            f.write("\n%s, %s, %d cores, J = %d, n = %d, tau = %g\n\n%s\n" % (
-                time.strftime("%Y-%m-%d"), platform.processor() or platform.machine(), os.cpu_count(), J, n, tau,
-                table))
+            f.write("\n%s, %s, %d cores, n = %d, tau = %g, best of %d\n\n%s\n" % (
+                time.strftime("%Y-%m-%d"), platform.processor() or platform.machine(), os.cpu_count(), n, tau,
+                a.repeat, table))
     if not ok:
         print("validation failed: times above are not comparable")
         return 1

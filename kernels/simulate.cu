@@ -45,10 +45,11 @@ struct replicate_agent {
   const std::int32_t* __restrict__ d_n;
   const double* __restrict__ d_block_df;
 
-  __device__ group_design design(std::int64_t j, const group_design& equal) const
+  /// Group j's design in replicate r (the design array, or with redraw the replicate's own n_j).
+  __device__ group_design design(std::uint64_t r, std::int64_t j, const group_design& equal) const
   {
     if constexpr (EqualN) return equal;
-    else return design_of(s, d_n[j]);
+    else return design_of(s, n_of(s, d_n, r, static_cast<std::uint64_t>(j)));
   }
 
   __device__ pass1_sums pass1(std::uint64_t r, std::int64_t begin, std::int64_t end, int lane) const
@@ -56,8 +57,8 @@ struct replicate_agent {
     const group_design equal = design_of(s, s.n);
     pass1_sums p;
     for (std::int64_t j = begin + lane; j < end; j += Team) {
-      const group_design g = design(j, equal);
-      p.add(draw_group(s, g, r, static_cast<std::uint64_t>(j), true), g.n);
+      const group_design g = design(r, j, equal);
+      p.add(draw_group(s, g, r, static_cast<std::uint64_t>(j), true), g);
     }
     // Sufficient mode's pooled within-group sums, one gamma draw per 4096 groups, outside the
     // hot loop so that its registers and rejection loop stay out of it.
@@ -72,7 +73,7 @@ struct replicate_agent {
     const group_design equal = design_of(s, s.n);
     pass2_sums p;
     for (std::int64_t j = begin + lane; j < end; j += Team) {
-      const group_design g = design(j, equal);
+      const group_design g = design(r, j, equal);
       p.add(draw_group(s, g, r, static_cast<std::uint64_t>(j), false).d, g.inv_n, h.sigma2, h.tau2);
     }
     return p;
@@ -85,7 +86,7 @@ struct replicate_agent {
     const group_constants equal_c = constants_of(s, equal, h);
     pass3_sums p;
     for (std::int64_t j = begin + lane; j < end; j += Team) {
-      const group_design g = design(j, equal);
+      const group_design g = design(r, j, equal);
       const group_draw x = draw_group(s, g, r, static_cast<std::uint64_t>(j), false);
       if constexpr (EqualN) p.add(x, equal_c, h);
       else p.add(x, constants_of(s, g, h), h);
@@ -95,9 +96,17 @@ struct replicate_agent {
 };
 
 // The pass sums as arrays for team_sum and the split path's partials, and back.
-constexpr int pass1_width = 4, pass2_width = 2, pass3_width = 13;
+constexpr int pass1_width = 6, pass2_width = 2, pass3_width = 13;
 
-__device__ void to_array(const pass1_sums& p, double (&v)[pass1_width]) { v[0] = p.d; v[1] = p.dd; v[2] = p.nd; v[3] = p.ss; }
+__device__ void to_array(const pass1_sums& p, double (&v)[pass1_width])
+{
+  v[0] = p.d;
+  v[1] = p.dd;
+  v[2] = p.nd;
+  v[3] = p.ss;
+  v[4] = p.n;
+  v[5] = p.inv_n;
+}
 __device__ void to_array(const pass2_sums& p, double (&v)[pass2_width]) { v[0] = p.w; v[1] = p.wd; }
 __device__ void to_array(const pass3_sums& p, double (&v)[pass3_width])
 {
@@ -110,7 +119,7 @@ __device__ void to_array(const pass3_sums& p, double (&v)[pass3_width])
   v[11] = p.covered_pp;
   v[12] = p.covered_or;
 }
-__device__ pass1_sums pass1_of(const double* v) { return {v[0], v[1], v[2], v[3]}; }
+__device__ pass1_sums pass1_of(const double* v) { return {v[0], v[1], v[2], v[3], v[4], v[5]}; }
 __device__ pass2_sums pass2_of(const double* v) { return {v[0], v[1]}; }
 __device__ pass3_sums pass3_of(const double* v)
 {
@@ -134,7 +143,7 @@ __device__ void run_replicate(const replicate_agent<Team, EqualN>& a, std::uint6
   double v1[pass1_width];
   to_array(a.pass1(r, 0, J_team, lane), v1);
   team_sum<Team>(v1, smem);
-  replicate_hats h = hats_of(a.s, pass1_of(v1));
+  replicate_hats h = hats_of(a.s, pass1_of(v1), r, a.d_block_df);
   if constexpr (!EqualN) {
     // Every lane joins the sum; teams that need no weighted pass add nothing.
     double v2[pass2_width];
@@ -213,16 +222,16 @@ __device__ void fold_chunks(const double* d_partials, std::uint64_t i, std::uint
 
 /// Between the passes, one thread per replicate: P = 1 the hats, 2 mu_hat, 3 the metrics.
 template <int P>
-__global__ void split_fold_kernel(scenario_params s, std::uint64_t count, std::uint64_t chunks,
-                                  const double* __restrict__ d_partials, replicate_hats* __restrict__ d_hats,
-                                  double* __restrict__ d_metrics)
+__global__ void split_fold_kernel(scenario_params s, const double* __restrict__ d_block_df, std::uint64_t first,
+                                  std::uint64_t count, std::uint64_t chunks, const double* __restrict__ d_partials,
+                                  replicate_hats* __restrict__ d_hats, double* __restrict__ d_metrics)
 {
   const std::uint64_t i = static_cast<std::uint64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= count) return;
   if constexpr (P == 1) {
     double v[pass1_width];
     fold_chunks(d_partials, i, chunks, v);
-    d_hats[i] = hats_of(s, pass1_of(v));
+    d_hats[i] = hats_of(s, pass1_of(v), first + i, d_block_df);
   } else if constexpr (P == 2) {
     if (!d_hats[i].needs_pass2) return;
     double v[pass2_width];
@@ -246,19 +255,22 @@ void launch_split(const scenario_params& s, const std::int32_t* d_n, const doubl
   split_pass_kernel<1, EqualN><<<pass_blocks, simulate_block_threads, 0, stream>>>(s, d_n, d_block_df, first, chunks,
                                                                                    d_hats, d_partials);
   SHRINK_CUDA_CHECK_LAUNCH();
-  split_fold_kernel<1><<<fold_blocks, 128, 0, stream>>>(s, count, chunks, d_partials, d_hats, d_metrics);
+  split_fold_kernel<1><<<fold_blocks, 128, 0, stream>>>(s, d_block_df, first, count, chunks, d_partials, d_hats,
+                                                         d_metrics);
   SHRINK_CUDA_CHECK_LAUNCH();
   if constexpr (!EqualN) {
     split_pass_kernel<2, EqualN><<<pass_blocks, simulate_block_threads, 0, stream>>>(s, d_n, d_block_df, first, chunks,
                                                                                      d_hats, d_partials);
     SHRINK_CUDA_CHECK_LAUNCH();
-    split_fold_kernel<2><<<fold_blocks, 128, 0, stream>>>(s, count, chunks, d_partials, d_hats, d_metrics);
+    split_fold_kernel<2><<<fold_blocks, 128, 0, stream>>>(s, d_block_df, first, count, chunks, d_partials, d_hats,
+                                                           d_metrics);
     SHRINK_CUDA_CHECK_LAUNCH();
   }
   split_pass_kernel<3, EqualN><<<pass_blocks, simulate_block_threads, 0, stream>>>(s, d_n, d_block_df, first, chunks,
                                                                                    d_hats, d_partials);
   SHRINK_CUDA_CHECK_LAUNCH();
-  split_fold_kernel<3><<<fold_blocks, 128, 0, stream>>>(s, count, chunks, d_partials, d_hats, d_metrics);
+  split_fold_kernel<3><<<fold_blocks, 128, 0, stream>>>(s, d_block_df, first, count, chunks, d_partials, d_hats,
+                                                         d_metrics);
   SHRINK_CUDA_CHECK_LAUNCH();
 }
 

@@ -2,6 +2,9 @@
 // Helpers shared by the tests: reference data, temporary files, running the `shrink` binary.
 
 #include <shrink/backend.hpp>
+#include <shrink/simulate.hpp>
+
+#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
@@ -134,6 +137,53 @@ inline run_result run_shrink(const std::string& args, const temp_dir& dir, const
   r.out = read_file(out);
   r.err = read_file(err);
   return r;
+}
+
+/// A small raw data set: four groups of two or three rows.
+inline const char* const small_csv =
+  "group,y\n"
+  "a,1\n" "a,3\n" "b,4\n" "b,6\n" "b,8\n" "c,10\n" "c,11\n" "d,0\n" "d,2\n";
+
+/// A path in single quotes, for a shell command.
+inline std::string quoted(const std::filesystem::path& p) { return "'" + p.string() + "'"; }
+
+/// Fails unless the run exited 1 with exactly one line on stderr containing `expected` (and no
+/// "nan" in it).
+inline void expect_error(const run_result& r, const std::string& expected)
+{
+  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_NE(r.err.find(expected), std::string::npos) << "stderr: " << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "stderr: " << r.err;
+  EXPECT_EQ(r.err.find("nan"), std::string::npos) << "stderr: " << r.err;
+}
+
+/// A simulation study's CSV as text.
+inline std::string simulate_csv(const simulate_result& r)
+{
+  std::ostringstream s;
+  write_csv(s, r);
+  return s.str();
+}
+
+/// Two simulation CSVs (CPU and GPU) with the same design columns and every number within 1e-9
+/// relative.
+inline void expect_close_csv(const std::string& cpu, const std::string& gpu, const std::string& what)
+{
+  const auto a = parse_csv(cpu), b = parse_csv(gpu);
+  ASSERT_EQ(a.size(), b.size()) << what;
+  ASSERT_EQ(a.front(), b.front()) << what;
+  for (std::size_t r = 1; r < a.size(); ++r) {
+    ASSERT_EQ(a[r].size(), b[r].size()) << what;
+    for (std::size_t c = 0; c < a[r].size(); ++c) {
+      if (c <= 6 || a[r][c].empty() || b[r][c].empty()) {
+        EXPECT_EQ(a[r][c], b[r][c]) << what << " row " << r << " column " << a[0][c];
+        continue;
+      }
+      const double x = std::stod(a[r][c]), y = std::stod(b[r][c]);
+      EXPECT_LE(std::abs(x - y), 1e-9 * std::max(std::abs(x), std::abs(y)) + 1e-15)
+        << what << " row " << r << " (" << a[r][5] << ") column " << a[0][c] << ": cpu " << a[r][c] << " gpu " << b[r][c];
+    }
+  }
 }
 
 }  // namespace shrink::test

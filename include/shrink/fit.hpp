@@ -64,6 +64,20 @@ struct raw_data_view {
   double offset = 0;
 };
 
+/// Raw observations already folded into one summary per group (what the streaming reader
+/// produces; memory O(groups) whatever the number of rows): n_j, the mean ybar_j relative to
+/// `offset` and the sum of squared deviations m2_j. `exact_mean`, when given, holds each ybar_j
+/// itself to the last bit: the per-group location columns are then anchored on it, so a group far
+/// from the offset keeps every digit.
+struct grouped_data_view {
+  const std::int64_t* n = nullptr;
+  const double* mean = nullptr;
+  const double* m2 = nullptr;
+  std::size_t groups = 0;
+  double offset = 0;
+  const double* exact_mean = nullptr;
+};
+
 /// Per-group estimates and their standard errors (meta-analysis / small-area input).
 struct summary_data_view {
   const double* estimates = nullptr;  ///< relative to `offset`, as in raw_data_view
@@ -171,6 +185,9 @@ struct fit_result {
 
 /// Fits raw observations. Throws shrink::error on invalid input.
 fit_result fit(const raw_data_view& data, const fit_options& options = {});
+
+/// Fits raw observations given as group summaries (same results as the rows they summarise).
+fit_result fit(const grouped_data_view& data, const fit_options& options = {});
 
 /// Fits per-group estimates with known standard errors. Throws shrink::error on invalid input.
 fit_result fit(const summary_data_view& data, const fit_options& options = {});

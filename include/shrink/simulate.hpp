@@ -48,7 +48,9 @@ enum class simulation_mode {
 };
 
 /// Group sizes of a scenario: every n_j = min when min == max, else n_j uniform on [min, max],
-/// drawn once per scenario and group (fixed across replicates).
+/// drawn once per scenario and group and kept for every replicate (the design is fixed: results
+/// are conditional on it, and depend on the seed through it), or drawn afresh for every replicate
+/// with simulate_options::redraw_obs.
 struct obs_range {
   std::int64_t min = 10;
   std::int64_t max = 10;
@@ -73,6 +75,9 @@ struct simulate_options {
   double prior_df = 0;  ///< nu of the t prior
   simulation_mode mode = simulation_mode::sufficient;
   double level = 0.95;  ///< coverage of the central intervals
+  /// --redraw-obs: with --obs MIN:MAX, draw the n_j afresh for every replicate (results average
+  /// over the design distribution) instead of once per scenario (results conditional on one design).
+  bool redraw_obs = false;
 
   backend requested_backend = backend::automatic;
   int threads = 0;  ///< CPU threads; 0 = all hardware threads
@@ -95,14 +100,19 @@ struct scenario {
 };
 
 /// An estimator's performance over the replicates of one scenario. Each *_mcse is the Monte
-/// Carlo standard error: the sd over replicates / sqrt(replicates).
+/// Carlo standard error (Morris, White & Crowther 2019): of a mean, the sd over replicates /
+/// sqrt(replicates); of tau_hat_sd, the delta method on the 4th central moment,
+/// sqrt((m4 - m2^2) / R) / (2 tau_hat_sd); of p_tau_zero, sqrt(p (1 - p) / R).
 struct estimator_performance {
   estimator which = estimator::no_pool;
   bool available = true;  ///< false for james_stein when groups < 4, oracle under t with nu <= 2
   double mse = 0, mse_mcse = 0;
+  /// bias: mean over replicates of the mean over groups of (estimate_j - theta_j).
   double bias = 0, bias_mcse = 0;
   std::optional<double> coverage, coverage_mcse;                  ///< no_pool, partial_pool, oracle
   std::optional<double> tau_hat_mean, tau_hat_sd, p_tau_zero;  ///< partial_pool
+  /// partial_pool. p_tau_zero is (replicates with tau2_hat = 0) / replicates, an exact ratio.
+  std::optional<double> tau_hat_mean_mcse, tau_hat_sd_mcse, p_tau_zero_mcse;
 };
 
 struct scenario_result {
@@ -110,8 +120,9 @@ struct scenario_result {
   std::uint64_t replicates = 0;
   std::vector<estimator_performance> estimators;  ///< in `estimator` order
   /// Closed-form oracle risk mean_j sigma_j^2 V / (sigma_j^2 + V), V = Var(theta_j) (tau^2 for the
-  /// normal prior, tau^2 nu / (nu - 2) for t with nu > 2); empty when the oracle is undefined. The
-  /// JSON reports it (oracle_risk_closed_form) for the normal prior only.
+  /// normal prior, tau^2 nu / (nu - 2) for t with nu > 2), over the scenario's design; with
+  /// redraw_obs its expectation over n_j uniform on [min, max]. Empty when the oracle is
+  /// undefined. The JSON reports it (oracle_risk_closed_form) for the normal prior only.
   std::optional<double> oracle_risk;
 };
 
@@ -128,7 +139,7 @@ simulate_result simulate(const simulate_options& options);
 
 /// The CSV header, exactly:
 /// groups,obs,mu,sigma,tau,estimator,replicates,mse,mse_mcse,bias,bias_mcse,coverage,coverage_mcse,
-/// tau_hat_mean,tau_hat_sd,p_tau_zero
+/// tau_hat_mean,tau_hat_sd,p_tau_zero,tau_hat_mean_mcse,tau_hat_sd_mcse,p_tau_zero_mcse
 extern const char* const simulate_csv_header;
 
 /// One row per scenario x estimator; numbers round-trip (17 significant digits); fields that do

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <string>
 
 namespace shrink::detail {
 namespace {
@@ -22,10 +23,19 @@ double log_prior(double tau, const tau_prior& p)
       const double r = tau / p.scale;
       return -std::log1p(r * r);
     }
-    case tau_prior::kind::inverse_gamma:
-      // p(tau2) tau2^-(a+1) exp(-b / tau2), times d tau2 / d tau = 2 tau.
+    case tau_prior::kind::inverse_gamma: {
+      // p(tau2) tau2^-(a+1) exp(-b / tau2), times d tau2 / d tau = 2 tau: -(a + 1/2) log tau2 - b / tau2,
+      // written about its mode m = b / (a + 1/2) as -(a + 1/2) (r - 1 - log r), r = m / tau2 (up to
+      // a constant), without the cancellation of two terms of size a log tau2: a large shape would
+      // leave only rounding noise for the quadrature to integrate. Near the mode r - 1 - log r =
+      // t - log1p(t) with t = (m - tau2) / tau2; elsewhere from log r (no overflow of r).
       if (tau <= 0) return -std::numeric_limits<double>::infinity();
-      return -(2 * p.shape + 1) * std::log(tau) - p.scale / (tau * tau);
+      const double k = p.shape + 0.5;
+      const double mode = p.scale / k, tau2 = tau * tau;
+      if (std::fabs(mode - tau2) < 0.5 * tau2) return -k * t_minus_log1p((mode - tau2) / tau2);
+      const double log_r = std::log(mode) - 2 * std::log(tau);
+      return -k * (std::exp(log_r) - 1 - log_r);
+    }
   }
   return 0;
 }
@@ -103,7 +113,7 @@ mixture_params bayes_fit::mixture(double level, double offset) const
   p.v_mu = v_mu.data();
   p.nodes = static_cast<int>(weight.size());
   p.p_lower = (1 - level) / 2;
-  p.p_upper = 1 - p.p_lower;
+  p.q_upper = p.p_lower;
   p.offset = offset;
   return p;
 }
@@ -122,6 +132,17 @@ bayes_fit fit_bayes(group_engine& engine, const tau_prior& prior, double level)
   const double u_mode = minimize([&](double x) { return -d.at(x).log_density; }, 0.0, u_top, 1e-12);
   const double at_zero = d.at(0.0).log_density;
   const double ref = std::max(d.at(u_mode).log_density, at_zero);
+  // An extreme --tau-prior can put the mass where tau cannot be resolved: below 1e-12 times the
+  // typical standard error c (the density still rising there, e.g. inverse-gamma with a shape far
+  // above its scale, or both near 0: p(tau) ~ 1/tau down to tau ~ sqrt(scale)), or beyond 1e12 c.
+  SHRINK_EXPECTS(std::isfinite(ref) && !(d.log_posterior(1e-15 * d.c) > d.log_posterior(1e-12 * d.c) + 1),
+                 "bayes: the posterior of tau keeps rising below 1e-12 times the typical standard error, where the "
+                 "quadrature cannot follow it (an extreme --tau-prior: an inverse-gamma shape far above its scale, "
+                 "or shape and scale both near 0?)");
+  const double tau_top = d.tau(u_top);
+  SHRINK_EXPECTS(!(d.log_posterior(tau_top) > d.log_posterior(0.5 * tau_top)),
+                 "bayes: the posterior of tau still rises at 1e12 times the typical standard error (an extreme "
+                 "--tau-prior, e.g. an inverse-gamma scale far above the data's variance?)");
   const double floor = ref - log_range;
   auto below = [&](double x) { return d.at(x).log_density - floor; };
   double a = 0, b = u_top;
@@ -144,7 +165,8 @@ bayes_fit fit_bayes(group_engine& engine, const tau_prior& prior, double level)
     }
     if (error <= bayes_rel_tol * total) break;
     SHRINK_EXPECTS(static_cast<int>(panels.size()) < max_panels,
-                   "bayes: the integral over tau did not reach its accuracy (posterior too irregular?)");
+                   "bayes: the integral over tau did not reach its accuracy in " + std::to_string(max_panels) +
+                     " panels (a posterior of tau too narrow or too irregular: an extreme --tau-prior?)");
     const double lo = panels[worst].a, hi = panels[worst].b, mid = 0.5 * (lo + hi);
     panels[worst] = make_panel(d, lo, mid, ref);
     panels.push_back(make_panel(d, mid, hi, ref));
@@ -222,8 +244,22 @@ bayes_fit fit_bayes(group_engine& engine, const tau_prior& prior, double level)
   };
   const int G = static_cast<int>(r.weight.size());
   const double spread = std::sqrt(mu_var);
-  r.mu_lower = mixture_quantile(r.weight.data(), G, component, alpha / 2, mu_mean - 2 * spread, spread);
-  r.mu_upper = mixture_quantile(r.weight.data(), G, component, 1 - alpha / 2, mu_mean + 2 * spread, spread);
+  r.mu_lower = mixture_quantile(r.weight.data(), G, component, alpha / 2, false, mu_mean - 2 * spread, spread);
+  r.mu_upper = mixture_quantile(r.weight.data(), G, component, alpha / 2, true, mu_mean + 2 * spread, spread);
+  // A new group's theta | y: the mixture of N(mu_hat(tau), V_mu(tau) + tau^2) (BDA3 5.5's
+  // posterior predictive), finite for every proper posterior even where mu's sd is not.
+  double pred_var = 0;
+  for (std::size_t g = 0; g < r.weight.size(); ++g)
+    pred_var += r.weight[g] * (r.v_mu[g] + r.tau2[g] + (r.mu[g] - mu_mean) * (r.mu[g] - mu_mean));
+  const double pred_spread = std::sqrt(pred_var);
+  auto predictive = [&](int g, double& m, double& s) {
+    m = r.mu[g];
+    s = std::sqrt(r.v_mu[g] + r.tau2[g]);
+  };
+  r.pred_lower =
+    mixture_quantile(r.weight.data(), G, predictive, alpha / 2, false, mu_mean - 2 * pred_spread, pred_spread);
+  r.pred_upper =
+    mixture_quantile(r.weight.data(), G, predictive, alpha / 2, true, mu_mean + 2 * pred_spread, pred_spread);
   return r;
 }
 

@@ -21,7 +21,11 @@ namespace shrink::detail {
 
 struct bayes_fit {
   fit_result::tau_posterior tau;
-  double mu_mean = 0, mu_sd = 0, mu_lower = 0, mu_upper = 0;  ///< relative to the offset
+  /// mu | y, relative to the offset; mu_sd is infinite where the posterior variance of mu is
+  /// (uniform prior on tau with J <= 4: p(tau | y) falls only as tau^-(J-1)).
+  double mu_mean = 0, mu_sd = 0, mu_lower = 0, mu_upper = 0;
+  /// Central interval of a new group's theta | y (the posterior predictive), relative to the offset.
+  double pred_lower = 0, pred_upper = 0;
   // The nodes over tau: posterior mass, tau2, mu_hat(tau), V_mu(tau).
   std::vector<double> weight, tau2, mu, v_mu;
 

@@ -7,11 +7,14 @@
 #include "../common/normal.hpp"
 #include "bayes.hpp"
 #include "group_engine.hpp"
+#include "numerics.hpp"
 #include "tau_estimators.hpp"
 
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <limits>
+#include <string>
 
 namespace shrink {
 
@@ -106,15 +109,22 @@ double seconds_since(clock::time_point t0)
   return std::chrono::duration<double>(clock::now() - t0).count();
 }
 
+std::string short_number(double x);
+
 void check_options(const fit_options& o)
 {
   SHRINK_EXPECTS(o.level > 0 && o.level < 1, "--level must lie strictly between 0 and 1");
   SHRINK_EXPECTS(o.threads >= 0, "--threads must be 0 (all) or positive");
   if (o.method == tau_method::fixed)
     SHRINK_EXPECTS(std::isfinite(o.tau) && o.tau >= 0, "--tau must be a finite number >= 0");
-  if (o.sigma) SHRINK_EXPECTS(std::isfinite(*o.sigma) && *o.sigma > 0, "--sigma must be a finite number > 0");
-  SHRINK_EXPECTS(o.threshold > 0 && o.root_tol > 0 && o.max_iterations > 0,
-                 "convergence threshold, tolerance and iteration limit must be positive");
+  if (o.sigma) {
+    SHRINK_EXPECTS(std::isfinite(*o.sigma) && *o.sigma > 0, "--sigma must be a finite number > 0");
+    SHRINK_EXPECTS(*o.sigma * *o.sigma >= 1e-100 && *o.sigma * *o.sigma <= 1e100,
+                   "--sigma " + short_number(*o.sigma) + ": its square lies outside [1e-100, 1e100], where the "
+                   "variances lose precision in double: rescale the values");
+  }
+  SHRINK_EXPECTS(o.max_iterations > 0, "--max-iterations must be a positive integer");
+  SHRINK_EXPECTS(o.threshold > 0 && o.root_tol > 0, "convergence threshold and tolerance must be positive");
   if (o.t_prior_df) {
     SHRINK_EXPECTS(std::isfinite(*o.t_prior_df) && *o.t_prior_df > 0, "--prior t:NU needs NU > 0");
     SHRINK_EXPECTS(o.method != tau_method::bayes && o.method != tau_method::fixed,
@@ -132,9 +142,24 @@ std::unique_ptr<detail::group_engine> make_engine(backend b, const summary_data_
   return b == backend::cuda ? detail::make_cuda_engine(d) : detail::make_cpu_engine(d, threads);
 }
 
+/// Sampling variances the sums of the estimators hold in double precision: they take w_j^3 with
+/// w_j = 1 / v_j at tau2 = 0, which overflows below v ~ 1e-102 and loses digits to underflow above
+/// v ~ 1e102.
+constexpr double min_variance = 1e-100, max_variance = 1e100;
+
+std::string short_number(double x)
+{
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3g", x);
+  return buf;
+}
+
 /// Everything after the per-group variances v_j are known; shared by raw and summary mode.
+/// sigma_df: the degrees of freedom of an estimated sigma^2 behind the v_j (raw mode without
+/// --sigma), 0 when the v_j are known.
 void fit_groups(detail::group_engine& engine, const fit_options& o, double offset, fit_result& r,
-                clock::time_point t_tau, const std::optional<detail::tau2_estimate>& preset = std::nullopt)
+                clock::time_point t_tau, double sigma_df,
+                const std::optional<detail::tau2_estimate>& preset = std::nullopt)
 {
   const std::size_t J = engine.groups();
   r.groups = J;
@@ -144,6 +169,14 @@ void fit_groups(detail::group_engine& engine, const fit_options& o, double offse
   const detail::variance_range vr = engine.variances();
   SHRINK_EXPECTS(vr.finite && vr.min > 0,
                  "sampling variances must be finite and positive (se too small, too large or zero?)");
+  SHRINK_EXPECTS(vr.min >= min_variance,
+                 "a sampling variance of " + short_number(vr.min) +
+                   " is too small for double precision (the weights 1/v^3 overflow below 1e-100, se below 1e-50): "
+                   "rescale the values, e.g. change their unit");
+  SHRINK_EXPECTS(vr.max <= max_variance,
+                 "a sampling variance of " + short_number(vr.max) +
+                   " is too large for double precision (the weights 1/v^3 underflow above 1e100, se above 1e50): "
+                   "rescale the values, e.g. change their unit");
   SHRINK_EXPECTS(J >= 2 || o.method == tau_method::fixed,
                  "only one group: tau cannot be estimated from a single group (use --tau-method fixed --tau VALUE)");
 
@@ -168,7 +201,7 @@ void fit_groups(detail::group_engine& engine, const fit_options& o, double offse
 
   // Uncertainty in mu (metafor's vb = 1 / sum w), the prediction interval for a new group's theta
   // (metafor's predict: mu +- z sqrt(se^2 + tau2)) and the Q-profile interval for tau2.
-  const double z_level = detail::normal_quantile(0.5 + o.level / 2);
+  const double z_level = detail::interval_quantile(o.level);
   r.mu_se = std::sqrt(1.0 / at_tau.sum_w());
   r.mu_lower = r.mu - z_level * r.mu_se;
   r.mu_upper = r.mu + z_level * r.mu_se;
@@ -181,6 +214,15 @@ void fit_groups(detail::group_engine& engine, const fit_options& o, double offse
   const double pred_sd = std::sqrt(r.mu_se * r.mu_se + r.tau2);
   r.pred_lower = r.mu - z_level * pred_sd;
   r.pred_upper = r.mu + z_level * pred_sd;
+  if (bayes) {
+    // The posterior predictive of a new group's theta (finite even where mu's sd is infinite).
+    r.pred_lower = offset + bayes->pred_lower;
+    r.pred_upper = offset + bayes->pred_upper;
+    if (!std::isfinite(r.mu_se))
+      r.notes.push_back("bayes: the posterior sd of mu is infinite (uniform prior on tau with " + std::to_string(J) +
+                        " groups: p(tau | y) falls only as tau^-" + std::to_string(J - 1) +
+                        "), so mu_se is null; mu's interval and the prediction interval are its exact quantiles");
+  }
   if (J >= 2 && !bayes) {
     const detail::interval ci = detail::q_profile_interval(engine, o.level);
     r.tau2_lower = ci.lower;
@@ -199,6 +241,16 @@ void fit_groups(detail::group_engine& engine, const fit_options& o, double offse
   p.tau2 = r.tau2;
   p.z = z_level;
   p.offset = offset;
+  // The per-group intervals theta_hat_j +- q sqrt(V_j) of the normal model: V_j is built on
+  // v_j = sigma2_hat / n_j when sigma is estimated, and as tau2 grows the interval becomes the
+  // no-pooling ybar_j +- q sigma_hat / sqrt(n_j), whose exact coverage needs the t quantile on the
+  // degrees of freedom of sigma2_hat. Bayes and --prior t replace these intervals with their own.
+  if (sigma_df > 0 && o.method != tau_method::bayes && !o.t_prior_df) {
+    p.z = detail::interval_quantile(o.level, sigma_df);
+    r.notes.push_back("per-group intervals use the t quantile on the " + short_number(sigma_df) +
+                      " within-group degrees of freedom of the estimated sigma2 (" + short_number(p.z) + " for level " +
+                      short_number(o.level) + ")");
+  }
   if (J >= 4) {
     // Positive-part James-Stein towards the mean of the ybar_j (Efron & Morris 1973).
     const double spread = u.ybar.m2;
@@ -231,12 +283,69 @@ void fit_groups(detail::group_engine& engine, const fit_options& o, double offse
   if (o.t_prior_df) detail::fit_t_prior(engine, *o.t_prior_df, o.level, offset, r);
   r.seconds.posterior = seconds_since(t_post);
 
-  // Never a silent NaN or infinity in what we hand back: every scalar and every per-group column.
-  const char* overflow = "the fit overflowed double precision (values too large in magnitude?)";
-  for (double x : {r.mu, r.tau2, r.Q, r.I2, r.H2, r.mu_se, r.pred_lower, r.pred_upper})
+  // Never a silent NaN or infinity in what we hand back: every scalar and every per-group column
+  // (but bayes's mu_se, infinite where the posterior sd of mu is, which the JSON writes as null).
+  const char* overflow =
+    "the fit overflowed double precision (values too large in magnitude, or far apart relative to their standard "
+    "errors: rescale or center them)";
+  for (double x : {r.mu, r.tau2, r.Q, r.I2, r.H2, r.mu_lower, r.mu_upper, r.pred_lower, r.pred_upper})
     SHRINK_EXPECTS(std::isfinite(x), overflow);
+  SHRINK_EXPECTS(bayes || std::isfinite(r.mu_se), overflow);
   for (const std::vector<double>* column : {&r.mean, &r.se, &r.shrinkage, &r.estimate, &r.sd, &r.lower, &r.upper, &r.james_stein})
     for (double x : *column) SHRINK_EXPECTS(std::isfinite(x), overflow);
+}
+
+}  // namespace
+
+namespace {
+
+/// Raw mode after the group summaries: sigma2 (pooled or given, or jointly with tau2 for ml/reml),
+/// the ANOVA table, then fit_groups.
+fit_result fit_raw(detail::group_engine& engine, const fit_options& options, double offset, std::size_t rows,
+                   clock::time_point t0, fit_result r)
+{
+  const detail::group_totals t = engine.totals();
+  r.observations = t.observations;
+  SHRINK_EXPECTS(t.observations == static_cast<std::int64_t>(rows), "group ids must lie in [0, groups)");
+  SHRINK_EXPECTS(std::isfinite(t.between.m2) && std::isfinite(t.ss_within) && std::isfinite(t.between.mean),
+                 "sums of squares overflow double precision (values too large in magnitude?)");
+  r.seconds.summarize = seconds_since(t0);
+  const auto t_tau = clock::now();
+
+  double sigma2 = 0;
+  if (options.sigma) {
+    sigma2 = *options.sigma * *options.sigma;
+  } else {
+    sigma2 = detail::pooled_sigma2(t);
+  }
+  r.sigma2 = sigma2;
+  engine.set_sigma2(sigma2);
+
+  const std::size_t J = engine.groups();
+  std::optional<detail::tau2_estimate> joint;
+  if (!options.sigma && J >= 2 && (options.method == tau_method::reml || options.method == tau_method::ml)) {
+    // The random-intercept model itself: sigma2 and tau2 jointly, as lme4 does.
+    const bool reml = options.method == tau_method::reml;
+    const detail::variance_components vc = detail::fit_random_intercept(engine, t, reml);
+    r.sigma2_pooled = sigma2;
+    r.sigma2 = vc.sigma2;
+    joint = detail::tau2_estimate{vc.tau2, vc.tau2_se, vc.iterations, vc.log_likelihood};
+  }
+  if (J >= 2) {
+    anova_table a;
+    a.df_between = static_cast<double>(J - 1);
+    a.df_within = t.df_within;
+    a.ss_between = t.between.m2;
+    a.ss_within = t.ss_within;
+    a.ms_between = a.ss_between / a.df_between;
+    a.ms_within = a.df_within > 0 ? a.ss_within / a.df_within : 0.0;
+    a.F = a.ms_within > 0 ? a.ms_between / a.ms_within : std::numeric_limits<double>::infinity();
+    r.anova = a;
+  }
+
+  fit_groups(engine, options, offset, r, t_tau, options.sigma ? 0.0 : t.df_within, joint);
+  r.seconds.total = seconds_since(t0);
+  return r;
 }
 
 }  // namespace
@@ -254,49 +363,40 @@ fit_result fit(const raw_data_view& data, const fit_options& options)
   fit_result r;
   r.used = resolve_backend(options.requested_backend);
   auto engine = make_engine(r.used, data, options.threads);
+  return fit_raw(*engine, options, data.offset, data.rows, t0, std::move(r));
+}
 
-  const detail::group_totals t = engine->totals();
-  r.observations = t.observations;
-  SHRINK_EXPECTS(t.observations == static_cast<std::int64_t>(data.rows),
-                 "group ids must lie in [0, groups)");
-  SHRINK_EXPECTS(std::isfinite(t.between.m2) && std::isfinite(t.ss_within) && std::isfinite(t.between.mean),
-                 "sums of squares overflow double precision (values too large in magnitude?)");
-  r.seconds.summarize = seconds_since(t0);
-  const auto t_tau = clock::now();
-
-  double sigma2 = 0;
-  if (options.sigma) {
-    sigma2 = *options.sigma * *options.sigma;
-  } else {
-    sigma2 = detail::pooled_sigma2(t);
-  }
-  r.sigma2 = sigma2;
-  engine->set_sigma2(sigma2);
-
-  const std::size_t J = engine->groups();
-  std::optional<detail::tau2_estimate> joint;
-  if (!options.sigma && J >= 2 && (options.method == tau_method::reml || options.method == tau_method::ml)) {
-    // The random-intercept model itself: sigma2 and tau2 jointly, as lme4 does.
-    const bool reml = options.method == tau_method::reml;
-    const detail::variance_components vc = detail::fit_random_intercept(*engine, t, reml);
-    r.sigma2_pooled = sigma2;
-    r.sigma2 = vc.sigma2;
-    joint = detail::tau2_estimate{vc.tau2, std::nullopt, vc.iterations, vc.log_likelihood};
-  }
-  if (J >= 2) {
-    anova_table a;
-    a.df_between = static_cast<double>(J - 1);
-    a.df_within = t.df_within;
-    a.ss_between = t.between.m2;
-    a.ss_within = t.ss_within;
-    a.ms_between = a.ss_between / a.df_between;
-    a.ms_within = a.df_within > 0 ? a.ss_within / a.df_within : 0.0;
-    a.F = a.ms_within > 0 ? a.ms_between / a.ms_within : std::numeric_limits<double>::infinity();
-    r.anova = a;
+fit_result fit(const grouped_data_view& data, const fit_options& options)
+{
+  const auto t0 = clock::now();
+  check_options(options);
+  SHRINK_EXPECTS(data.groups > 0 && data.groups <= static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max()),
+                 "the number of groups must be between 1 and 2^31-1");
+  SHRINK_EXPECTS(data.n != nullptr && data.mean != nullptr && data.m2 != nullptr, "null data pointer");
+  SHRINK_EXPECTS(std::isfinite(data.offset), "offset must be finite");
+  std::size_t rows = 0;
+  for (std::size_t j = 0; j < data.groups; ++j) {
+    SHRINK_EXPECTS(data.n[j] > 0, "every group needs at least one observation");
+    SHRINK_EXPECTS(std::isfinite(data.mean[j]) && std::isfinite(data.m2[j]) && data.m2[j] >= 0,
+                   "group means and sums of squares must be finite (and the sums >= 0)");
+    rows += static_cast<std::size_t>(data.n[j]);
   }
 
-  fit_groups(*engine, options, data.offset, r, t_tau, joint);
-  r.seconds.total = seconds_since(t0);
+  fit_result r;
+  r.used = resolve_backend(options.requested_backend);
+  auto engine = r.used == backend::cuda ? detail::make_cuda_engine(data) : detail::make_cpu_engine(data, options.threads);
+  r = fit_raw(*engine, options, data.offset, rows, t0, std::move(r));
+  if (data.exact_mean != nullptr) {
+    // Anchor every location column on the exact group mean: the engine's columns are offset +
+    // (a number relative to the offset), which for a group far from the offset carries the
+    // rounding of that distance; their distance from the group's own mean does not.
+    for (std::size_t j = 0; j < data.groups; ++j) {
+      const double engine_mean = r.mean[j];
+      for (std::vector<double>* column : {&r.estimate, &r.lower, &r.upper, &r.james_stein})
+        if (!column->empty()) (*column)[j] = data.exact_mean[j] + ((*column)[j] - engine_mean);
+      r.mean[j] = data.exact_mean[j];
+    }
+  }
   return r;
 }
 
@@ -317,7 +417,7 @@ fit_result fit(const summary_data_view& data, const fit_options& options)
   r.used = resolve_backend(options.requested_backend);
   auto engine = make_engine(r.used, data, options.threads);
   r.observations = static_cast<std::int64_t>(data.groups);
-  fit_groups(*engine, options, data.offset, r, clock::now());
+  fit_groups(*engine, options, data.offset, r, clock::now(), 0.0);
   r.seconds.total = seconds_since(t0);
   return r;
 }

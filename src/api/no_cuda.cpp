@@ -16,4 +16,9 @@ std::unique_ptr<group_engine> make_cuda_engine(const summary_data_view&)
   throw error("this build of shrink has no CUDA backend");
 }
 
+std::unique_ptr<group_engine> make_cuda_engine(const grouped_data_view&)
+{
+  throw error("this build of shrink has no CUDA backend");
+}
+
 }  // namespace shrink::detail

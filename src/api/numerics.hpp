@@ -6,6 +6,8 @@
 // these only decide where to evaluate next.
 
 #include "../common/macros.hpp"
+#include "../common/normal.hpp"
+#include "../common/student_t.hpp"
 
 #include <cfloat>
 #include <cmath>
@@ -239,66 +241,28 @@ inline double chi_square_quantile(double p, double df)
   return (lo + hi) / 2;
 }
 
-/// Regularised incomplete beta I_x(a, b) by Lentz's continued fraction (Numerical Recipes'
-/// betacf), on the side of x where it converges fast. Throws if it does not converge.
-inline double incomplete_beta(double a, double b, double x)
+/// Student-t quantile t with P(T > t) = q for 0 < q < 1 (the upper tail: accurate for q near 0,
+/// where 1 - q would round). Any nu > 0; very large nu give the normal's quantile. Throws if the
+/// iteration fails (src/common/student_t.hpp).
+inline double student_t_upper_quantile(double q, double nu)
 {
-  if (x <= 0) return 0;
-  if (x >= 1) return 1;
-  const double log_front = std::lgamma(a + b) - std::lgamma(a) - std::lgamma(b) + a * std::log(x) + b * std::log1p(-x);
-  if (x > (a + 1) / (a + b + 2)) return 1 - incomplete_beta(b, a, 1 - x);
-  const double tiny = 1e-300;
-  const int cap = special_function_cap(a + b);
-  double c = 1, d = 1 - (a + b) * x / (a + 1);
-  if (std::fabs(d) < tiny) d = tiny;
-  d = 1 / d;
-  double h = d;
-  for (int m = 1;; ++m) {
-    SHRINK_EXPECTS(m < cap, "incomplete beta: the continued fraction did not converge");
-    const double m2 = 2.0 * m;
-    double an = m * (b - m) * x / ((a + m2 - 1) * (a + m2));
-    d = 1 + an * d;
-    if (std::fabs(d) < tiny) d = tiny;
-    c = 1 + an / c;
-    if (std::fabs(c) < tiny) c = tiny;
-    d = 1 / d;
-    h *= d * c;
-    an = -(a + m) * (a + b + m) * x / ((a + m2) * (a + m2 + 1));
-    d = 1 + an * d;
-    if (std::fabs(d) < tiny) d = tiny;
-    c = 1 + an / c;
-    if (std::fabs(c) < tiny) c = tiny;
-    d = 1 / d;
-    const double delta = d * c;
-    h *= delta;
-    if (std::fabs(delta - 1) < 1e-16) break;
-  }
-  return std::exp(log_front) * h / a;
+  if (q == 0.5) return 0;
+  if (q > 0.5) return -student_t_upper_quantile(1 - q, nu);
+  const double t = student_t_upper_quantile(q, nu, -normal_quantile(q));
+  SHRINK_EXPECTS(std::isfinite(t), "Student-t quantile: the iteration did not converge (nu = " + std::to_string(nu) + ")");
+  return t;
 }
 
-/// Student-t distribution function with nu > 0 degrees of freedom.
-inline double student_t_cdf(double t, double nu)
-{
-  const double tail = 0.5 * incomplete_beta(nu / 2, 0.5, nu / (nu + t * t));
-  return t > 0 ? 1 - tail : tail;
-}
+/// Student-t quantile for p in (0, 1).
+inline double student_t_quantile(double p, double nu) { return -student_t_upper_quantile(p, nu); }
 
-/// Student-t quantile for p in (0, 1): bisection on the distribution function.
-inline double student_t_quantile(double p, double nu)
+/// The two-sided quantile of a central interval at `level` (0 < level < 1): the normal's z, or the
+/// t's on df degrees of freedom when df is given (an interval built on a variance estimated with
+/// df degrees of freedom). From the tail (1 - level) / 2, so that levels near 1 keep their digits.
+inline double interval_quantile(double level, double df = 0)
 {
-  if (p == 0.5) return 0;
-  if (p < 0.5) return -student_t_quantile(1 - p, nu);
-  double lo = 0, hi = 1;
-  while (student_t_cdf(hi, nu) < p) {
-    SHRINK_EXPECTS(hi < 1e300, "Student-t quantile out of range");
-    lo = hi;
-    hi *= 2;
-  }
-  for (int i = 0; i < 200 && hi - lo > 4 * DBL_EPSILON * hi; ++i) {
-    const double mid = (lo + hi) / 2;
-    (student_t_cdf(mid, nu) < p ? lo : hi) = mid;
-  }
-  return (lo + hi) / 2;
+  const double tail = 0.5 * (1 - level);
+  return df > 0 ? student_t_upper_quantile(tail, df) : -normal_quantile(tail);
 }
 
 }  // namespace shrink::detail

@@ -6,8 +6,8 @@
 #include <shrink/simulate.hpp>
 
 #include "../common/macros.hpp"
-#include "../common/normal.hpp"
 #include "../common/posterior.hpp"
+#include "numerics.hpp"
 #include "simulate_backend.hpp"
 
 #include <nlohmann/json.hpp>
@@ -69,18 +69,20 @@ std::string to_string(estimator e)
 
 const char* const simulate_csv_header =
   "groups,obs,mu,sigma,tau,estimator,replicates,mse,mse_mcse,bias,bias_mcse,coverage,coverage_mcse,"
-  "tau_hat_mean,tau_hat_sd,p_tau_zero";
+  "tau_hat_mean,tau_hat_sd,p_tau_zero,tau_hat_mean_mcse,tau_hat_sd_mcse,p_tau_zero_mcse";
 
 namespace detail::sim {
 
 std::uint64_t batch_size(std::uint64_t requested, std::int64_t groups, std::uint64_t target_group_replicates,
-                         std::uint64_t max_replicates)
+                         std::uint64_t max_replicates, std::uint64_t replicates)
 {
+  // At most max_replicates and the study's replicates (rounded up to a block) before rounding, so
+  // that a huge --batch neither wraps around 2^64 when rounded nor sizes the buffers: results do
+  // not depend on the batch.
   std::uint64_t b = requested;
-  if (b == 0) {
-    b = target_group_replicates / static_cast<std::uint64_t>(std::max<std::int64_t>(groups, 1));
-    b = std::clamp<std::uint64_t>(b, replicate_block, max_replicates);
-  }
+  if (b == 0) b = target_group_replicates / static_cast<std::uint64_t>(std::max<std::int64_t>(groups, 1));
+  const std::uint64_t all = (replicates + replicate_block - 1) / replicate_block * replicate_block;
+  b = std::max(std::min({b, max_replicates, all}), replicate_block);
   return (b + replicate_block - 1) / replicate_block * replicate_block;
 }
 
@@ -164,7 +166,10 @@ sim::scenario_job job_of(const simulate_options& o, const scenario& sc)
   p.seed = o.seed;
   p.groups = sc.groups;
   p.equal_n = sc.obs.min == sc.obs.max;
+  p.redraw = o.redraw_obs && !p.equal_n;
   p.n = sc.obs.min;
+  p.n_min = sc.obs.min;
+  p.n_max = sc.obs.max;
   p.raw = o.mode == simulation_mode::raw;
   p.t_prior = o.prior == prior_family::student_t;
   p.t_df = o.prior_df;
@@ -172,11 +177,25 @@ sim::scenario_job job_of(const simulate_options& o, const scenario& sc)
   p.tau = sc.tau;
   p.theta_var = sc.tau * sc.tau;
   if (p.t_prior && o.prior_df > 2) p.theta_var *= o.prior_df / (o.prior_df - 2);
-  p.z = detail::normal_quantile(0.5 + o.level / 2);
+  p.tail = 0.5 * (1 - o.level);
+  p.z = detail::interval_quantile(o.level);
   job.replicates = o.replicates;
 
   const auto J = static_cast<std::size_t>(sc.groups);
-  if (p.equal_n) {
+  if (p.redraw) {
+    // Every replicate draws its own n_j: hats_of takes the design's sums from pass 1. Its df lie
+    // in [J (MIN - 1), J (MAX - 1)]: up to 2^16 of them, their t quantiles are tabulated here once
+    // (else each replicate solves its own, a cost that many groups make small).
+    p.mean_inv_n = p.sum_n = p.df_within = 0;
+    p.df_min = sc.groups * (sc.obs.min - 1);
+    const double span = static_cast<double>(sc.groups) * static_cast<double>(sc.obs.max - sc.obs.min);
+    if (span < 65536) {
+      p.q_by_df = true;
+      const double z = detail::interval_quantile(o.level);
+      for (std::int64_t df = p.df_min; df <= p.df_min + static_cast<std::int64_t>(span); ++df)
+        job.block_df.push_back(df > 0 ? detail::student_t_upper_quantile(p.tail, static_cast<double>(df)) : z);
+    }
+  } else if (p.equal_n) {
     p.mean_inv_n = 1.0 / static_cast<double>(p.n);
     p.sum_n = static_cast<double>(p.n) * static_cast<double>(J);
     p.df_within = static_cast<double>(p.n - 1) * static_cast<double>(J);
@@ -185,7 +204,7 @@ sim::scenario_job job_of(const simulate_options& o, const scenario& sc)
     job.block_df.assign((J + sim::ss_block - 1) / sim::ss_block, 0.0);
     double sum_inv = 0, sum_n = 0;
     for (std::size_t j = 0; j < J; ++j) {
-      const std::int64_t n = sim::design_n(o.seed, index, j, sc.obs.min, sc.obs.max);
+      const std::int64_t n = sim::design_n(o.seed, index, 0, j, sc.obs.min, sc.obs.max);
       job.n[j] = static_cast<std::int32_t>(n);
       job.block_df[j / sim::ss_block] += static_cast<double>(n - 1);
       sum_inv += 1.0 / static_cast<double>(n);
@@ -195,12 +214,27 @@ sim::scenario_job job_of(const simulate_options& o, const scenario& sc)
     p.sum_n = sum_n;
     p.df_within = sum_n - static_cast<double>(J);
   }
-  p.estimate_sigma = p.df_within > 0;
+  p.estimate_sigma = p.redraw ? sc.obs.max >= 2 : p.df_within > 0;
+  // Intervals on sigma2_hat: the t quantile on its pooled degrees of freedom (redraw: per replicate).
+  p.q = p.estimate_sigma && !p.redraw ? detail::student_t_upper_quantile(p.tail, p.df_within, p.z) : p.z;
+  SHRINK_EXPECTS(std::isfinite(p.q), "the t quantile of the intervals did not converge");
   return job;
+}
+
+/// digamma(x) for x > 0: the recurrence up to x >= 10, then the asymptotic series (to ~1e-16).
+double digamma(double x)
+{
+  double shift = 0;
+  for (; x < 10; x += 1) shift -= 1 / x;
+  const double r = 1 / (x * x);
+  return shift + std::log(x) - 0.5 / x - r * (1.0 / 12 - r * (1.0 / 120 - r * (1.0 / 252 - r * (1.0 / 240 - r / 132))));
 }
 
 /// Closed-form risk of the oracle: mean_j sigma_j^2 V / (sigma_j^2 + V) with V = Var(theta_j).
 /// Exact for the normal prior; for the t prior (nu > 2) it is the linear oracle's risk as well.
+/// With redraw its expectation over n uniform on [n_min, n_max]: sigma^2 V / (sigma^2 + n V) summed
+/// over n directly, or for more than 2^20 values as sigma^2 (psi(n_max + 1 + a) - psi(n_min + a))
+/// / span with a = sigma^2 / V (the sum of 1 / (n + a) in closed form).
 double oracle_risk_of(const sim::scenario_job& job)
 {
   const sim::scenario_params& p = job.params;
@@ -209,6 +243,18 @@ double oracle_risk_of(const sim::scenario_job& job)
     return detail::posterior_variance(v, p.theta_var);
   };
   if (p.equal_n) return risk(p.n);
+  if (p.redraw) {
+    const double span = static_cast<double>(p.n_max - p.n_min + 1);
+    if (p.theta_var == 0) return 0.0;
+    if (p.n_max - p.n_min < (std::int64_t{1} << 20)) {
+      double sum = 0;
+      for (std::int64_t n = p.n_min; n <= p.n_max; ++n) sum += risk(n);
+      return sum / span;
+    }
+    const double a = p.sigma * p.sigma / p.theta_var;
+    const double psi_hi = digamma(static_cast<double>(p.n_max) + 1 + a), psi_lo = digamma(static_cast<double>(p.n_min) + a);
+    return p.sigma * p.sigma * (psi_hi - psi_lo) / span;
+  }
   double sum = 0;
   for (std::int32_t n : job.n) sum += risk(n);
   return sum / static_cast<double>(job.n.size());
@@ -235,14 +281,30 @@ scenario_result result_of(const simulate_options& o, const scenario& sc, const s
     p.bias_mcse = mcse_of(bias);
     if (e == sim::no_pool || e == sim::partial_pool || e == sim::oracle) {
       const auto& cov = mm.m[sim::metric_coverage(e)];
-      p.coverage = cov.mean;
+      // A count over replicates x groups too (each replicate's metric is covered / J): while the
+      // count stays far below 2^53 the mean times it rounds back to it, and the ratio of the exact
+      // count prints without noise.
+      const double cases = cov.weight * static_cast<double>(sc.groups);
+      p.coverage = cases <= 0x1p40 ? std::round(cov.mean * cases) / cases : cov.mean;
       p.coverage_mcse = mcse_of(cov);
     }
     if (e == sim::partial_pool) {
       const auto& t = mm.m[sim::metric_tau_hat];
+      const double R = t.weight;
       p.tau_hat_mean = t.mean;
-      p.tau_hat_sd = std::sqrt(t.m2 / (t.weight - 1));
-      p.p_tau_zero = mm.m[sim::metric_tau_zero].mean;
+      p.tau_hat_mean_mcse = mcse_of(t);
+      const double sd = std::sqrt(t.m2 / (R - 1));
+      p.tau_hat_sd = sd;
+      // Delta method (Morris, White & Crowther 2019): Var(s^2) ~ (m4 - m2^2) / R with the central
+      // moments m_k = M_k / R, and Var(s) ~ Var(s^2) / (4 s^2).
+      const detail::moments4& t4 = mm.tau_hat;
+      const double m2 = t4.m2 / t4.n, m4 = t4.m4 / t4.n;
+      p.tau_hat_sd_mcse = sd > 0 ? std::sqrt(std::max(0.0, m4 - m2 * m2) / t4.n) / (2 * sd) : 0.0;
+      // A count over the replicates: the Welford mean times R is within rounding of it; the ratio
+      // of the exact count is correctly rounded, so it prints as the short decimal it is.
+      const double zeros = std::round(mm.m[sim::metric_tau_zero].mean * R);
+      p.p_tau_zero = zeros / R;
+      p.p_tau_zero_mcse = std::sqrt(zeros * (R - zeros) / R) / R;
     }
     if (!p.available) {
       estimator_performance none;
@@ -312,12 +374,13 @@ void write_csv(std::ostream& out, const simulate_result& result)
     for (const estimator_performance& e : s.estimators) {
       out << prefix << to_string(e.which) << ',' << s.replicates << ',';
       if (!e.available) {
-        out << ",,,,,,,,\n";
+        out << ",,,,,,,,,,,\n";
         continue;
       }
       out << number(e.mse) << ',' << number(e.mse_mcse) << ',' << number(e.bias) << ',' << number(e.bias_mcse) << ','
           << number(e.coverage) << ',' << number(e.coverage_mcse) << ',' << number(e.tau_hat_mean) << ','
-          << number(e.tau_hat_sd) << ',' << number(e.p_tau_zero) << '\n';
+          << number(e.tau_hat_sd) << ',' << number(e.p_tau_zero) << ',' << number(e.tau_hat_mean_mcse) << ','
+          << number(e.tau_hat_sd_mcse) << ',' << number(e.p_tau_zero_mcse) << '\n';
     }
   }
 }
@@ -337,6 +400,7 @@ void write_json(std::ostream& out, const simulate_options& o, const simulate_res
   j["mode"] = o.mode == simulation_mode::raw ? "raw" : "sufficient";
   j["prior"] = o.prior == prior_family::normal ? std::string("normal") : "t:" + number(o.prior_df);
   j["level"] = o.level;
+  j["redraw_obs"] = o.redraw_obs;
   json rows = json::array();
   for (const scenario_result& s : result.scenarios) {
     json sc;
@@ -363,8 +427,11 @@ void write_json(std::ostream& out, const simulate_options& o, const simulate_res
         }
         if (e.tau_hat_mean) {
           row["tau_hat_mean"] = *e.tau_hat_mean;
+          row["tau_hat_mean_mcse"] = *e.tau_hat_mean_mcse;
           row["tau_hat_sd"] = *e.tau_hat_sd;
+          row["tau_hat_sd_mcse"] = *e.tau_hat_sd_mcse;
           row["p_tau_zero"] = *e.p_tau_zero;
+          row["p_tau_zero_mcse"] = *e.p_tau_zero_mcse;
         }
       }
       est[to_string(e.which)] = row;
@@ -397,11 +464,11 @@ replicate_sample sample_replicate(const simulate_options& options, std::size_t m
   std::vector<sim::group_draw> draws(J);
   sim::pass1_sums p1;
   for (std::size_t j = 0; j < J; ++j) {
-    designs[j] = sim::design_of(p, p.equal_n ? p.n : job.n[j]);
+    designs[j] = sim::design_of(p, sim::n_of(p, job.n.data(), 0, j));
     draws[j] = sim::draw_group(p, designs[j], 0, j, true);
-    p1.add(draws[j], designs[j].n);
+    p1.add(draws[j], designs[j]);
   }
-  sim::replicate_hats h = sim::hats_of(p, p1);
+  sim::replicate_hats h = sim::hats_of(p, p1, 0, job.block_df.data());
   if (h.needs_pass2) {
     sim::pass2_sums p2;
     for (std::size_t j = 0; j < J; ++j) p2.add(draws[j].d, designs[j].inv_n, h.sigma2, h.tau2);

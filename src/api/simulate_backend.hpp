@@ -14,7 +14,9 @@ namespace shrink::detail::sim {
 struct scenario_job {
   scenario_params params;
   std::vector<std::int32_t> n;   ///< the design's n_j when !params.equal_n, else empty
-  std::vector<double> block_df;  ///< when !params.equal_n: sum of (n_j - 1) per block of ss_block groups
+  /// When !params.equal_n: sum of (n_j - 1) per block of ss_block groups; with params.redraw
+  /// (no fixed blocks) and params.q_by_df, the t quantiles for df = params.df_min + i instead.
+  std::vector<double> block_df;
   std::uint64_t replicates = 0;
 };
 
@@ -35,8 +37,10 @@ backend_run run_cpu(const std::vector<scenario_job>& jobs, int threads, std::uin
 backend_run run_cuda(const std::vector<scenario_job>& jobs, std::uint64_t batch, const progress_fn& progress);
 
 /// Replicates per chunk for `groups` groups when the caller asked for `requested` (0 = automatic:
-/// about target_group_replicates of work, at most max_replicates): a multiple of replicate_block.
+/// about target_group_replicates of work), at most max_replicates (a multiple of replicate_block)
+/// and the study's `replicates` rounded up to a multiple of replicate_block: a multiple of
+/// replicate_block, whatever `requested` is.
 std::uint64_t batch_size(std::uint64_t requested, std::int64_t groups, std::uint64_t target_group_replicates,
-                         std::uint64_t max_replicates);
+                         std::uint64_t max_replicates, std::uint64_t replicates);
 
 }  // namespace shrink::detail::sim

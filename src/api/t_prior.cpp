@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdio>
 #include <string>
 
 namespace shrink::detail {
@@ -23,7 +24,9 @@ t_prior_params make_params(double mu, double scale, double nu)
   p.mu = mu;
   p.scale = scale;
   p.nu = nu;
-  p.log_norm = std::lgamma((nu + 1) / 2) - std::lgamma(nu / 2) - 0.5 * std::log(nu * M_PI) - std::log(scale);
+  // lgamma((nu + 1) / 2) - lgamma(nu / 2) without the cancellation of two huge values at large nu
+  // (at nu = 1e16 the direct difference is off by ~30): the normal limit -log(2 pi) / 2 follows.
+  p.log_norm = log_gamma_half_ratio(nu / 2) - 0.5 * std::log(nu * M_PI) - std::log(scale);
   return p;
 }
 
@@ -112,19 +115,21 @@ void fit_t_prior(group_engine& engine, double nu, double level, double offset, f
   }
   SHRINK_EXPECTS(std::isfinite(information) && information > 0,
                  "--prior t: the marginal likelihood is not curved in mu at its maximum (no standard error)");
-  const double z = normal_quantile(0.5 + level / 2);
+  const double z = interval_quantile(level);
   r.mu = offset + mu;
   r.mu_se = 1 / std::sqrt(information);
   r.mu_lower = r.mu - z * r.mu_se;
   r.mu_upper = r.mu + z * r.mu_se;
   // A new group's theta ~ mu + s t_NU: the fitted t's central interval (plug-in).
-  const double t_half = scale * student_t_quantile(0.5 + level / 2, nu);
+  const double t_half = scale * student_t_upper_quantile((1 - level) / 2, nu);
   r.pred_lower = r.mu - t_half;
   r.pred_upper = r.mu + t_half;
   r.t_df = nu;
   r.t_scale = scale;
   r.log_likelihood = at.log_likelihood;
-  r.notes.push_back("prior t:" + std::to_string(nu) + ": mu and t_scale fitted by marginal likelihood (" +
+  char nu_text[32];
+  std::snprintf(nu_text, sizeof nu_text, "%g", nu);
+  r.notes.push_back("prior t:" + std::string(nu_text) + ": mu and t_scale fitted by marginal likelihood (" +
                     std::to_string(evaluations) + " evaluations); estimate/sd/lower/upper are the t-prior posteriors, "
                     "shrinkage the fraction of the way from mean to mu; mu_se from the marginal likelihood's "
                     "curvature in mu; prediction_interval = mu +- t_scale t_NU quantile (plug-in: without "

@@ -276,6 +276,29 @@ variance_components fit_random_intercept(group_engine& engine, const group_total
   if (reml) dev += std::log(s.sum_w());
   r.log_likelihood = -0.5 * dev;
   engine.set_sigma2(r.sigma2);
+
+  // Expected information of (sigma2, tau2), 1/2 tr(V^-1 dV V^-1 dV) (REML: P for V^-1), with
+  // V_j = sigma2 I + tau2 11' (eigenvalues sigma2, n_j - 1 times, and sigma2 + n_j tau2 = n_j / w_j)
+  // and w_j = 1 / (v_j + tau2), v_j = sigma2 / n_j, reduced to sums over groups (Searle, Casella &
+  // McCulloch 1992, ch. 6): with sum w^2/n = sum w^2 v / sigma2 and sum w^2/n^2 = sum w^2 v^2 / sigma2^2,
+  //   ML:   I_ss = [(N - J) + sum w^2 v^2] / (2 sigma2^2),  I_st = sum w^2 v / (2 sigma2),  I_tt = sum w^2 / 2
+  //   REML: the same with P's traces: sum w^2 v^2 -> tr(PVPV), sum w^2 v -> sum(PV * P), sum w^2 -> tr PP.
+  const weighted_sums at = engine.weighted(r.tau2);
+  const double within = N - static_cast<double>(engine.groups());
+  double i_ss = 0, i_st = 0, i_tt = 0;
+  if (reml) {
+    const pv_traces tr = traces_pv(at);
+    i_ss = (within + tr.pvpv) / (2 * r.sigma2 * r.sigma2);
+    i_st = tr.pvp / (2 * r.sigma2);
+    i_tt = at.trace_pp() / 2;
+  } else {
+    i_ss = (within + at.sum_w2v2) / (2 * r.sigma2 * r.sigma2);
+    i_st = at.sum_w2v / (2 * r.sigma2);
+    i_tt = at.sum_w2 / 2;
+  }
+  const double det = i_ss * i_tt - i_st * i_st;
+  r.tau2_se = std::sqrt(i_ss / det);
+  r.sigma2_se = std::sqrt(i_tt / det);
   return r;
 }
 

@@ -42,6 +42,9 @@ struct variance_components {
   double sigma2 = 0, tau2 = 0;
   int iterations = 0;
   double log_likelihood = 0;
+  /// Standard errors from the inverse of the expected (Fisher) information of (sigma2, tau2)
+  /// (REML: of the restricted likelihood), at the estimates.
+  double sigma2_se = 0, tau2_se = 0;
 };
 variance_components fit_random_intercept(group_engine& engine, const group_totals& totals, bool reml);
 

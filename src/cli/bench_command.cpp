@@ -4,11 +4,13 @@
 // the GPU's achieved bandwidth as a fraction of a measured device-to-device copy. The GPU's
 // columns are checked against the CPU's before the table is printed.
 
+#include "arguments.hpp"
 #include "commands.hpp"
 
 #include "api/group_engine.hpp"
 #include "cpu/parallel.hpp"
 #include "cuda/bench.hpp"
+#include "io/output.hpp"
 
 #include <shrink/backend.hpp>
 #include <shrink/config.hpp>
@@ -32,9 +34,9 @@ namespace shrink::cli {
 namespace {
 
 struct bench_args {
-  double rows = 1e7;
-  double groups = 1e5;
-  unsigned long long seed = 1;
+  std::string rows = "1e7";
+  std::string groups = "1e5";
+  std::string seed = "1";
   int threads = 0;
   int repeat = 3;
   bool sorted = false;
@@ -141,17 +143,24 @@ std::string fmt(const char* format, double x)
 
 void run_bench(const bench_args& a)
 {
-  if (!(a.rows >= 1 && a.rows <= 9e15)) throw error("--rows must be at least 1");
-  if (!(a.groups >= 2 && a.groups <= 2147483647.0)) throw error("--groups must be between 2 and 2^31-1");
+  const double rows_given = parse_double(a.rows, "--rows"), groups_given = parse_double(a.groups, "--groups");
+  if (!(rows_given >= 1 && rows_given <= 9e15)) throw error("--rows must be between 1 and 9e15");
+  if (!(groups_given >= 2 && groups_given <= 2147483647.0)) throw error("--groups must be between 2 and 2^31-1");
   if (a.repeat < 1) throw error("--repeat must be at least 1");
-  const auto rows = static_cast<std::size_t>(std::llround(a.rows));
-  const auto groups = static_cast<std::size_t>(std::llround(a.groups));
+  const std::uint64_t seed = parse_seed(a.seed);
+  const auto rows = static_cast<std::size_t>(std::llround(rows_given));
+  const auto groups = static_cast<std::size_t>(std::llround(groups_given));
+  // The tau stage needs within-group variance: some group must get two rows or more.
+  if (rows <= groups) throw error("--rows must exceed --groups (the fit needs groups with at least two rows)");
   const int threads = detail::thread_count(a.threads);
+  // Rows (12 B) twice, the CPU summaries sorting a copy, and about 200 B per group of tables
+  // and columns: say so before allocating rather than fail with an allocation error.
+  require_memory(24.0 * static_cast<double>(rows) + 200.0 * static_cast<double>(groups), rows);
 
   std::printf("shrink bench: %zu rows (int32 key + float64 value), %zu groups, %s, seed %llu, best of %d\n", rows, groups,
-              a.sorted ? "sorted by group" : "unsorted", a.seed, a.repeat);
-  std::fflush(stdout);
-  const bench_data data = generate(rows, groups, a.seed, a.sorted, threads);
+              a.sorted ? "sorted by group" : "unsorted", static_cast<unsigned long long>(seed), a.repeat);
+  io::flush_stdout();  // an unwritable stdout fails now, not after the work
+  const bench_data data = generate(rows, groups, seed, a.sorted, threads);
   const cpu_times cpu = bench_cpu(data.view(), threads, a.repeat);
   std::printf("CPU backend: %d threads\n", threads);
 
@@ -222,7 +231,7 @@ command add_bench_command(CLI::App& app)
   CLI::App* sub = app.add_subcommand("bench", "Time each fit stage on the CPU backend and the GPU on generated data");
   sub->add_option("--rows", a->rows, "rows to generate (e.g. 1e8)")->capture_default_str();
   sub->add_option("--groups", a->groups, "groups (e.g. 1e6)")->capture_default_str();
-  sub->add_option("--seed", a->seed, "random seed")->capture_default_str();
+  sub->add_option("--seed", a->seed, "random seed: an integer from 0 to 2^64-1")->capture_default_str();
   sub->add_option("--threads", a->threads, "CPU threads (0 = all)")->capture_default_str();
   sub->add_option("--repeat", a->repeat, "timed runs per stage; the best is reported")->capture_default_str();
   sub->add_flag("--sorted", a->sorted, "rows grouped by key (the summary stage skips its sort)");

@@ -1,6 +1,7 @@
 // `shrink fit`: reads raw rows or per-group summaries, fits the two-level model, writes the
 // per-group CSV and the JSON summary, and tells on stderr what the data say.
 
+#include "arguments.hpp"
 #include "commands.hpp"
 
 #include "io/npy.hpp"
@@ -27,11 +28,14 @@ struct fit_args {
   std::string group_npy, value_npy;  ///< binary raw input: .npy key and value columns
   std::string estimate, se, variance;
   std::string method = "mom";
-  std::optional<double> tau;
-  std::optional<double> sigma;
+  // Numbers read as text and parsed by parse_double: subnormals are numbers, and the messages
+  // say what is wrong with a value.
+  std::optional<std::string> tau;
+  std::optional<std::string> sigma;
   std::string tau_prior = "uniform";
   std::string prior = "normal";
-  double level = 0.95;
+  std::string level = "0.95";
+  int max_iterations = 100;
   std::string backend = "auto";
   int threads = 0;
   std::string output = "-";
@@ -81,24 +85,39 @@ void run_fit(const fit_args& a, const CLI::App& app)
   o.method = parse_tau_method(method_given ? a.method : (a.tau ? "fixed" : a.method));
   if (o.method == tau_method::fixed) {
     if (!a.tau) throw error("--tau-method fixed needs --tau VALUE");
-    o.tau = *a.tau;
+    o.tau = parse_double(*a.tau, "--tau");
   } else if (a.tau) {
     throw error("--tau applies to --tau-method fixed");
   }
-  o.sigma = a.sigma;
+  if (a.sigma) o.sigma = parse_double(*a.sigma, "--sigma");
   o.prior_tau = parse_tau_prior(a.tau_prior);
   o.t_prior_df = parse_group_prior(a.prior);
-  o.level = a.level;
+  o.level = parse_double(a.level, "--level");
+  o.max_iterations = a.max_iterations;
   o.requested_backend = parse_backend(a.backend);
   o.threads = a.threads;
 
-  // Outputs are opened first (an unwritable path fails before any work) and committed together
-  // at the end, so a failed run leaves neither.
-  if (!a.summary.empty() && a.summary == a.output)
-    throw error("-o and --summary name the same file '" + a.summary + "'");
-  io::atomic_output csv(a.output);
-  std::unique_ptr<io::atomic_output> json;
-  if (!a.summary.empty()) json = std::make_unique<io::atomic_output>(a.summary);
+  // One input: a CSV file (or stdin), or the binary columns. Anything else is ambiguous.
+  const bool binary = !a.group_npy.empty() || !a.value_npy.empty();
+  if (binary) {
+    if (app.count("input") > 0)
+      throw error("the input file '" + a.input + "' and --group-npy/--value-npy are two inputs: give one");
+    if (summary_mode) throw error("--estimate reads a CSV of per-group summaries; --group-npy/--value-npy give raw rows: give one");
+    if (app.count("--group") > 0 || app.count("--value") > 0)
+      throw error("--group and --value name CSV columns: with --group-npy/--value-npy give neither");
+  }
+
+  // Outputs are opened first (an unwritable path fails before any work), none of them may be an
+  // input or another output, and they are committed together at the end: all or none.
+  std::vector<io::named_path> inputs;
+  if (binary)
+    inputs = {{"--group-npy", a.group_npy}, {"--value-npy", a.value_npy}};
+  else
+    inputs = {{"the input", a.input}};
+  if (a.output.empty()) throw error("-o: give a file name, or - for stdout");
+  io::output_set outputs({{"-o", a.output}, {"--summary", a.summary}}, inputs);
+  io::atomic_output& csv = *outputs.get("-o");
+  io::atomic_output* const json = outputs.get("--summary");
 
   const auto t0 = std::chrono::steady_clock::now();
   double parse_seconds = 0;
@@ -114,24 +133,21 @@ void run_fit(const fit_args& a, const CLI::App& app)
     parse_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     r = fit(summary_data_view{t.estimates.data(), t.standard_errors.data(), t.estimates.size(), t.offset}, o);
     keys = std::move(t.keys);
-  } else if (!a.group_npy.empty() || !a.value_npy.empty()) {
+  } else if (binary) {
     if (a.group_npy.empty() || a.value_npy.empty()) throw error("binary input needs both --group-npy and --value-npy");
-    const io::npy_raw_data d(a.group_npy, a.value_npy, a.threads);
+    io::group_table t = io::read_groups_npy(a.group_npy, a.value_npy, a.threads);
     parse_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    r = fit(d.view(), o);
-    keys = d.key_strings();
+    r = fit(t.view(), o);
+    keys = std::move(t.keys);
   } else {
-    io::raw_table t = io::read_raw_table(a.input, {a.group, a.value}, a.threads);
+    io::group_table t = io::read_groups(a.input, {a.group, a.value}, a.threads);
     parse_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    r = fit(raw_data_view{t.group_ids.data(), t.values.data(), t.values.size(), t.keys.size(), t.offset}, o);
+    r = fit(t.view(), o);
     keys = std::move(t.keys);
   }
   io::write_groups_csv(csv, keys, r, a.threads);
   if (json) json->write(io::summary_json(r).dump(2) + "\n");
-  csv.close();
-  if (json) json->close();
-  csv.commit();
-  if (json) json->commit();
+  outputs.commit();
   if (!a.quiet) print_report(r, keys, parse_seconds, !summary_mode);
 }
 
@@ -157,6 +173,8 @@ command add_fit_command(CLI::App& app)
     ->capture_default_str();
   sub->add_option("--sigma", a->sigma, "known within-group sd (raw mode; default: pooled estimate)");
   sub->add_option("--level", a->level, "coverage of the per-group intervals")->capture_default_str();
+  sub->add_option("--max-iterations", a->max_iterations, "pm/ml/reml/eb: most scoring or root-finding steps")
+    ->capture_default_str();
   sub->add_option("--backend", a->backend, "auto, cpu or cuda")->capture_default_str();
   sub->add_option("--threads", a->threads, "CPU threads (0 = all)")->capture_default_str();
   sub->add_option("-o,--output", a->output, "per-group CSV (- for stdout)")->capture_default_str();

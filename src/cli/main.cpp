@@ -2,13 +2,45 @@
 
 #include "commands.hpp"
 
+#include "io/output.hpp"
+
 #include <shrink/error.hpp>
 
 #include <iostream>
 #include <map>
+#include <new>
+#include <string>
+
+namespace {
+
+/// An error message as one printable line: control characters (a newline, an escape sequence
+/// from a file name or an option value) shown as \xNN, and at most 1000 characters.
+std::string printable(std::string_view message)
+{
+  static const char hex[] = "0123456789abcdef";
+  std::string out;
+  for (const char ch : message.substr(0, 1000)) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == 0x7F) {
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    } else {
+      out += ch;
+    }
+  }
+  if (message.size() > 1000) out += "...";
+  return out;
+}
+
+}  // namespace
 
 int main(int argc, char** argv)
 {
+  // Temporary output files are removed when shrink is interrupted, and a truncated mapped input
+  // is an error rather than a crash.
+  shrink::io::install_signal_handlers();
+
   CLI::App app{"shrink: GPU-accelerated hierarchical (partial-pooling) shrinkage of grouped data"};
   app.require_subcommand(1);
   std::map<CLI::App*, shrink::cli::command> commands;
@@ -32,14 +64,20 @@ int main(int argc, char** argv)
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     // One line, like every other error.
-    std::cerr << "shrink: error: " << e.what() << " (see shrink --help)\n";
+    std::cerr << "shrink: error: " << printable(e.what()) << " (see shrink --help)\n";
     return 1;
   }
   try {
     for (auto& [sub, run] : commands)
       if (sub->parsed()) run();
+    // Output printed to stdout (bench's table, a CSV on "-") counts only once it is out: a full
+    // disk or a closed pipe is an error, not exit 0.
+    shrink::io::flush_stdout();
+  } catch (const std::bad_alloc&) {
+    std::cerr << "shrink: error: out of memory\n";
+    return 1;
   } catch (const std::exception& e) {
-    std::cerr << "shrink: error: " << e.what() << '\n';
+    std::cerr << "shrink: error: " << printable(e.what()) << '\n';
     return 1;
   }
   return 0;

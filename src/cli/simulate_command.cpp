@@ -13,6 +13,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -26,7 +27,7 @@ namespace {
 struct simulate_args {
   std::string groups = "8";
   std::string obs = "10";
-  double mu = 0;
+  std::string mu = "0";
   std::string sigma = "1";
   std::string tau = "1";
   std::uint64_t replicates = 1000;
@@ -36,6 +37,7 @@ struct simulate_args {
   std::string backend = "auto";
   int threads = 0;
   std::uint64_t batch = 0;
+  bool redraw_obs = false;
   std::string output = "-";
   std::string json, plot, html;
   bool quiet = false;
@@ -83,9 +85,9 @@ void run_simulate(const simulate_args& a)
   for (const auto& s : split_list(a.sigma, "--sigma")) o.sigma.push_back(parse_double(s, "--sigma"));
   o.tau.clear();
   for (const auto& t : split_list(a.tau, "--tau")) o.tau.push_back(parse_double(t, "--tau"));
-  o.mu = a.mu;
+  o.mu = parse_double(a.mu, "--mu");
   o.replicates = a.replicates;
-  o.seed = parse_unsigned(a.seed, "--seed");
+  o.seed = parse_seed(a.seed);
   if (const std::optional<double> df = parse_group_prior(a.prior)) {
     o.prior = prior_family::student_t;
     o.prior_df = *df;
@@ -100,15 +102,20 @@ void run_simulate(const simulate_args& a)
     throw error("--mode: choose sufficient or raw (got '" + a.mode + "')");
   o.requested_backend = parse_backend(a.backend);
   o.threads = a.threads;
-  o.batch_replicates = a.batch;
+  // A chunk never needs more replicates than the study has (results do not depend on the batch);
+  // the cut also keeps the backends' rounding up to a multiple of 64 from wrapping around 2^64
+  // (--batch 18446744073709551615 became a chunk of 0 replicates and a loop that never ended).
+  o.batch_replicates = std::min(a.batch, a.replicates);
+  o.redraw_obs = a.redraw_obs;
 
-  // Outputs are opened before the work (an unwritable path fails at once) and committed together.
-  // io::atomic_output writes an existing device or pipe (/dev/null, a FIFO) in place.
-  io::atomic_output csv(a.output);
-  std::unique_ptr<io::atomic_output> json, plot, html;
-  if (!a.json.empty()) json = std::make_unique<io::atomic_output>(a.json);
-  if (!a.plot.empty()) plot = std::make_unique<io::atomic_output>(a.plot);
-  if (!a.html.empty()) html = std::make_unique<io::atomic_output>(a.html);
+  // Outputs are opened before the work (an unwritable path fails at once), must be distinct
+  // files, and are committed together: all or none. Devices and pipes are written in place.
+  if (a.output.empty()) throw error("-o: give a file name, or - for stdout");
+  io::output_set outputs({{"-o", a.output}, {"--json", a.json}, {"--plot", a.plot}, {"--html", a.html}});
+  io::atomic_output& csv = *outputs.get("-o");
+  io::atomic_output* const json = outputs.get("--json");
+  io::atomic_output* const plot = outputs.get("--plot");
+  io::atomic_output* const html = outputs.get("--html");
   std::optional<replicate_sample> sample;
   if (plot || html) sample = sample_replicate(o);
 
@@ -126,15 +133,7 @@ void run_simulate(const simulate_args& a)
   }
   if (plot) plot->write(io::shrinkage_svg(*sample));
   if (html) html->write(io::shrinkage_html(*sample));
-  // Close every output before renaming any, so a failure leaves none of them half-done.
-  csv.close();
-  if (json) json->close();
-  if (plot) plot->close();
-  if (html) html->close();
-  csv.commit();
-  if (json) json->commit();
-  if (plot) plot->commit();
-  if (html) html->commit();
+  outputs.commit();
   if (!a.quiet) {
     std::ostringstream s;
     s.precision(3);
@@ -158,11 +157,13 @@ command add_simulate_command(CLI::App& app)
   CLI::App* sub = app.add_subcommand("simulate", "Simulation study of the shrinkage estimators over a grid of scenarios");
   sub->add_option("--groups", a->groups, "number of groups J (comma list: a grid)")->capture_default_str();
   sub->add_option("--obs", a->obs, "observations per group: N or MIN:MAX (comma list)")->capture_default_str();
+  sub->add_flag("--redraw-obs", a->redraw_obs,
+                "with --obs MIN:MAX, draw the n_j afresh for every replicate (default: once per scenario)");
   sub->add_option("--mu", a->mu, "true grand mean")->capture_default_str();
   sub->add_option("--sigma", a->sigma, "true within-group sd (comma list)")->capture_default_str();
   sub->add_option("--tau", a->tau, "true between-group sd (comma list)")->capture_default_str();
   sub->add_option("--replicates", a->replicates, "replicates per scenario")->capture_default_str();
-  sub->add_option("--seed", a->seed, "seed (0 to 2^64-1): the study depends on it alone")->capture_default_str();
+  sub->add_option("--seed", a->seed, "seed: an integer from 0 to 2^64-1; the study depends on it alone")->capture_default_str();
   sub->add_option("--prior", a->prior, "prior of theta_j: normal or t:NU")->capture_default_str();
   sub->add_option("--mode", a->mode, "sufficient (draw ybar_j, s2_j) or raw (every observation)")->capture_default_str();
   sub->add_option("--backend", a->backend, "auto, cpu or cuda")->capture_default_str();

@@ -20,29 +20,33 @@ struct mixture_params {
   const double* mu = nullptr;
   const double* v_mu = nullptr;
   int nodes = 0;
-  double p_lower = 0.025, p_upper = 0.975;  ///< probabilities of the interval's quantiles
+  /// The interval's tails: P(theta_j < lower) = p_lower, P(theta_j > upper) = q_upper (both
+  /// (1 - level) / 2; the upper one as a tail, so that levels near 1 keep their digits).
+  double p_lower = 0.025, q_upper = 0.025;
   double offset = 0;
 };
 
 SHRINK_HD inline double std_normal_cdf(double x) { return 0.5 * std::erfc(-x * 0.7071067811865476); }
 SHRINK_HD inline double std_normal_pdf(double x) { return 0.3989422804014327 * std::exp(-0.5 * x * x); }
 
-/// The q-quantile of sum_g weight_g N(m_g, s_g^2), where component(g, m, s) fills m and s:
-/// Newton steps on the mixture CDF inside a bracket that bisection keeps valid; stops when the
-/// step is below 1e-13 of the spread (or after 200 steps).
+/// The x with P(X <= x) = q (upper = false) or P(X > x) = q (upper = true: the upper tail summed
+/// as such, accurate where 1 - q would round to 1) for X ~ sum_g weight_g N(m_g, s_g^2), where
+/// component(g, m, s) fills m and s: Newton steps on the mixture CDF inside a bracket that
+/// bisection keeps valid; stops when the step is below 1e-13 of the spread (or after 200 steps).
 template <class Component>
-SHRINK_HD double mixture_quantile(const double* weight, int nodes, Component component, double q, double x0,
-                                  double spread)
+SHRINK_HD double mixture_quantile(const double* weight, int nodes, Component component, double q, bool upper,
+                                  double x0, double spread)
 {
   double lo = -HUGE_VAL, hi = HUGE_VAL;
   double x = x0;
+  if (upper) q = -q;  // solve -P(X > x) = -q: increasing in x, like the CDF
   for (int it = 0; it < 200; ++it) {
     double F = 0, f = 0;
     for (int g = 0; g < nodes; ++g) {
       double m, s;
       component(g, m, s);
       const double t = (x - m) / s;
-      F += weight[g] * std_normal_cdf(t);
+      F += weight[g] * (upper ? -std_normal_cdf(-t) : std_normal_cdf(t));
       f += weight[g] * std_normal_pdf(t) / s;
     }
     if (F < q) lo = x; else hi = x;
@@ -84,8 +88,8 @@ SHRINK_HD inline posterior mixture_posterior_of(double ybar, double v, const mix
   r.sd = std::sqrt(var);
   r.estimate = p.offset + mean;
   const double z = 1.959963984540054;
-  r.lower = p.offset + mixture_quantile(p.weight, p.nodes, component, p.p_lower, mean - z * r.sd, r.sd);
-  r.upper = p.offset + mixture_quantile(p.weight, p.nodes, component, p.p_upper, mean + z * r.sd, r.sd);
+  r.lower = p.offset + mixture_quantile(p.weight, p.nodes, component, p.p_lower, false, mean - z * r.sd, r.sd);
+  r.upper = p.offset + mixture_quantile(p.weight, p.nodes, component, p.q_upper, true, mean + z * r.sd, r.sd);
   r.james_stein = 0;
   return r;
 }

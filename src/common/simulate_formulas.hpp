@@ -19,6 +19,12 @@
 // degrees of freedom: so that sum is drawn once per block of `ss_block` groups, exactly the same
 // law as drawing every s2_j and adding them. Raw mode draws every observation and sums them.
 //
+// Intervals built on sigma2_hat (no_pool, partial_pool) use the t quantile on its df_within pooled
+// degrees of freedom (scenario_params::q, from the host), the oracle's the normal z. With redraw
+// (--redraw-obs) each replicate draws its own n_j (the design stream keyed by the replicate); pass 1
+// also sums n_j and 1 / n_j, and hats_of takes the design constants, the pooled chi-square (one per
+// replicate: its df are known only after pass 1) and the t quantile from the replicate itself.
+//
 // Work per group-replicate, sufficient mode (the speed goal's case):
 //   random numbers: one Philox4x32-10 call (4 words: radius and angle of one Box-Muller pair
 //     giving theta_j's and ybar_j's normals) per pass that reads the group, plus one gamma draw
@@ -37,6 +43,7 @@
 #include "moments.hpp"
 #include "philox.hpp"
 #include "posterior.hpp"
+#include "student_t.hpp"
 
 #include <cmath>
 #include <cstdint>
@@ -68,7 +75,15 @@ struct scenario_params {
   std::uint64_t seed = 0;
   std::int64_t groups = 0;
   std::int64_t n = 0;          ///< n_j when equal_n
-  bool equal_n = true;         ///< else n_j from the design array
+  bool equal_n = true;         ///< else n_j from the design array, or drawn per replicate (redraw)
+  /// --redraw-obs: n_j uniform on [n_min, n_max] drawn afresh for every replicate (design stream
+  /// keyed by the replicate), so the design constants below come from each replicate's own sums.
+  bool redraw = false;
+  std::int64_t n_min = 0, n_max = 0;
+  /// With redraw: the replicate's df_within lies in [df_min, df_min + span]; when q_by_df the host
+  /// tabulated the t quantiles of that range (short ranges: small J), else each replicate solves its own.
+  bool q_by_df = false;
+  std::int64_t df_min = 0;
   bool raw = false;            ///< draw every observation
   bool t_prior = false;
   double t_df = 0;
@@ -76,7 +91,11 @@ struct scenario_params {
   /// Var(theta_j) = tau^2 (normal) or tau^2 nu / (nu - 2) (t, nu > 2): the linear oracle's prior
   /// variance. For t with nu <= 2 the variance is infinite and the oracle is not reported.
   double theta_var = 1;
-  double z = 1.959963984540054;  ///< normal quantile of the intervals
+  double z = 1.959963984540054;  ///< normal quantile of the intervals: -Phi^-1(tail)
+  double tail = 0.025;           ///< (1 - level) / 2
+  /// Quantile of the intervals built on sigma2_hat: the t's on df_within when sigma is estimated
+  /// (pooled over df_within degrees of freedom), else z. With redraw, per replicate (hats_of).
+  double q = 1.959963984540054;
   // Constants of the design (n_j), the same for every replicate:
   bool estimate_sigma = true;  ///< some n_j >= 2: sigma^2 is pooled from the s2_j, else known
   double mean_inv_n = 1;       ///< mean_j 1 / n_j
@@ -97,15 +116,26 @@ SHRINK_HD inline group_design design_of(const scenario_params& s, std::int64_t n
   return {n, inv_n, s.sigma * std::sqrt(inv_n)};
 }
 
-/// n_j of an unequal design: uniform on [n_min, n_max], fixed across replicates.
-SHRINK_HD inline std::int64_t design_n(std::uint64_t seed, std::uint32_t scenario, std::uint64_t group,
-                                       std::int64_t n_min, std::int64_t n_max)
+/// n_j of an unequal design: uniform on [n_min, n_max]. replicate 0 names the design fixed across
+/// replicates (drawn once per scenario); with redraw, replicate r's own.
+SHRINK_HD inline std::int64_t design_n(std::uint64_t seed, std::uint32_t scenario, std::uint64_t replicate,
+                                       std::uint64_t group, std::int64_t n_min, std::int64_t n_max)
 {
-  const philox_words x = make_stream(seed, scenario, 0, group, purpose::design)(0);
+  const philox_words x = make_stream(seed, scenario, replicate, group, purpose::design)(0);
   const double u = uniform52(x.w[0], x.w[1]);
   const std::int64_t span = n_max - n_min + 1;
   const std::int64_t k = static_cast<std::int64_t>(u * static_cast<double>(span));
   return n_min + (k < span ? k : span - 1);
+}
+
+/// n_j of group j in replicate r: s.n for equal sizes, the scenario's design array `n` (indexed
+/// by group), or (redraw) drawn for the replicate.
+SHRINK_HD inline std::int64_t n_of(const scenario_params& s, const std::int32_t* n, std::uint64_t replicate,
+                                   std::uint64_t group)
+{
+  if (s.equal_n) return s.n;
+  if (s.redraw) return design_n(s.seed, s.index, replicate, group, s.n_min, s.n_max);
+  return n[group];
 }
 
 /// What a pass reads of one group: the truth, the group mean and (raw mode, pass 1) the
@@ -129,11 +159,12 @@ SHRINK_HD inline double block_df_of(const scenario_params& s, std::int64_t b, co
 }
 
 /// Sufficient mode: sum over block b's groups of (n_j - 1) s2_j ~ sigma^2 chi2(df), drawn from the
-/// stream of the block's first group. 0 when there is nothing to pool (every n_j = 1, or raw mode).
+/// stream of the block's first group. 0 when there is nothing to pool (every n_j = 1, or raw mode)
+/// and with redraw (hats_of draws the replicate's total at once: its df are known only after pass 1).
 SHRINK_HD inline double block_ss(const scenario_params& s, std::uint64_t replicate, std::int64_t b,
                                  const double* block_df)
 {
-  if (s.raw || !s.estimate_sigma) return 0.0;
+  if (s.raw || !s.estimate_sigma || s.redraw) return 0.0;
   const double df = block_df_of(s, b, block_df);
   if (df <= 0) return 0.0;
   return s.sigma * s.sigma *
@@ -191,20 +222,23 @@ SHRINK_HD inline double observation(const scenario_params& s, std::uint64_t repl
   return t + s.sigma * (i % 2 == 0 ? p.z0 : p.z1);
 }
 
-/// Pass 1 sums over groups.
+/// Pass 1 sums over groups; n and inv_n (sum n_j, sum 1 / n_j) serve redraw's per-replicate design.
 struct pass1_sums {
-  double d = 0, dd = 0, nd = 0, ss = 0;
+  double d = 0, dd = 0, nd = 0, ss = 0, n = 0, inv_n = 0;
 
-  SHRINK_HD void add(const group_draw& g, std::int64_t n)
+  SHRINK_HD void add(const group_draw& x, const group_design& g)
   {
-    d += g.d;
-    dd += g.d * g.d;
-    nd += static_cast<double>(n) * g.d;
-    ss += g.ss;
+    const double nj = static_cast<double>(g.n);
+    d += x.d;
+    dd += x.d * x.d;
+    nd += nj * x.d;
+    ss += x.ss;
+    n += nj;
+    inv_n += g.inv_n;
   }
   SHRINK_HD friend pass1_sums operator+(const pass1_sums& a, const pass1_sums& b)
   {
-    return {a.d + b.d, a.dd + b.dd, a.nd + b.nd, a.ss + b.ss};
+    return {a.d + b.d, a.dd + b.dd, a.nd + b.nd, a.ss + b.ss, a.n + b.n, a.inv_n + b.inv_n};
   }
 };
 
@@ -229,20 +263,38 @@ struct replicate_hats {
   double mu_pooled;  ///< mu_hat(0) = sum n_j ybar_j / sum n_j: complete pooling
   double js_center;  ///< mean of the ybar_j
   double js_c;       ///< positive-part James-Stein factor (0 when J < 4)
+  double q;          ///< quantile of the intervals on sigma2_hat (t on df_within, or z when sigma is known)
   bool needs_pass2;  ///< mu_hat(tau2) needs the weighted pass
 };
 
-SHRINK_HD inline replicate_hats hats_of(const scenario_params& s, const pass1_sums& p)
+/// table: with s.redraw and s.q_by_df, the t quantiles for df = s.df_min + i (the job's block_df
+/// array, which a redrawn design does not need for block sums); else unused.
+SHRINK_HD inline replicate_hats hats_of(const scenario_params& s, const pass1_sums& p, std::uint64_t replicate,
+                                        const double* table)
 {
   const double J = static_cast<double>(s.groups);
   replicate_hats h;
-  h.sigma2 = s.estimate_sigma ? p.ss / s.df_within : s.sigma * s.sigma;
-  const double mean_v = h.sigma2 * s.mean_inv_n;
+  double mean_inv_n = s.mean_inv_n, sum_n = s.sum_n, df = s.df_within, ss = p.ss;
+  h.q = s.q;
+  if (s.redraw) {
+    // This replicate's design: its constants, its pooled chi-square (sufficient mode: one draw of
+    // sigma^2 chi2(df), the law of the sum of the groups' (n_j - 1) s2_j) and its t quantile.
+    mean_inv_n = p.inv_n / J;
+    sum_n = p.n;
+    df = p.n - J;
+    if (!s.raw && df > 0)
+      ss = s.sigma * s.sigma * chi_square(df, make_stream(s.seed, s.index, replicate, 0, purpose::s2_chisq));
+    if (!(df > 0)) h.q = s.z;
+    else if (s.q_by_df) h.q = table[static_cast<std::int64_t>(df) - s.df_min];
+    else h.q = student_t_upper_quantile(s.tail, df, s.z);
+  }
+  h.sigma2 = df > 0 ? ss / df : s.sigma * s.sigma;
+  const double mean_v = h.sigma2 * mean_inv_n;
   double spread = p.dd - p.d * (p.d / J);  // sum_j (d_j - dbar)^2
   spread = spread > 0 ? spread : 0.0;
   h.tau2 = he_tau2(spread, mean_v, J);
   h.js_center = p.d / J;
-  h.mu_pooled = p.nd / s.sum_n;
+  h.mu_pooled = p.nd / sum_n;
   // Equal weights (equal n) give the plain mean; tau2 = 0 gives weights n_j, i.e. mu_hat(0).
   h.needs_pass2 = !s.equal_n && h.tau2 > 0;
   h.mu = s.equal_n ? h.js_center : h.mu_pooled;
@@ -256,7 +308,7 @@ SHRINK_HD inline void finish_hats(replicate_hats& h, const pass2_sums& p) { h.mu
 struct group_constants {
   double b_hat;     ///< estimated shrinkage sigma2_hat/n_j / (sigma2_hat/n_j + tau2_hat)
   double half_pp;   ///< half-width of the partial-pooling interval
-  double half_np;   ///< half-width of the no-pooling interval z sqrt(sigma2_hat / n_j)
+  double half_np;   ///< half-width of the no-pooling interval q sqrt(sigma2_hat / n_j)
   double b_oracle;  ///< true shrinkage sigma_j^2 / (sigma_j^2 + Var theta_j)
   double half_or;   ///< half-width of the oracle's interval
 };
@@ -266,8 +318,9 @@ SHRINK_HD inline group_constants constants_of(const scenario_params& s, const gr
   group_constants c;
   const double v = h.sigma2 * g.inv_n;
   c.b_hat = shrinkage_factor(v, h.tau2);
-  c.half_pp = s.z * std::sqrt(posterior_variance(v, h.tau2));
-  c.half_np = s.z * std::sqrt(v);
+  // Intervals on sigma2_hat take its t quantile (h.q); the oracle's, on the true sigma, z.
+  c.half_pp = h.q * std::sqrt(posterior_variance(v, h.tau2));
+  c.half_np = h.q * std::sqrt(v);
   // The oracle is the best linear predictor of theta_j from ybar_j given the true mu, sigma and
   // Var(theta_j): the posterior mean under the normal prior, the linear oracle under the t prior.
   const double v_true = g.sigma_j * g.sigma_j;
@@ -333,17 +386,21 @@ SHRINK_HD inline void metrics_of(const scenario_params& s, const pass3_sums& p, 
   out[metric_tau_zero] = h.tau2 == 0 ? 1.0 : 0.0;
 }
 
-/// Running moments of every metric over replicates (merged with Chan's formula).
+/// Running moments of every metric over replicates (merged with Chan's formula), and the 3rd and
+/// 4th of tau_hat (the Monte Carlo error of its sd).
 struct metric_moments {
   moments m[metric_count];
+  moments4 tau_hat;
 
   SHRINK_HD void add(const double* metrics)
   {
     for (int k = 0; k < metric_count; ++k) m[k].add(metrics[k]);
+    tau_hat.add(metrics[metric_tau_hat]);
   }
   SHRINK_HD void merge(const metric_moments& o)
   {
     for (int k = 0; k < metric_count; ++k) m[k] = m[k] + o.m[k];
+    tau_hat = tau_hat + o.tau_hat;
   }
 };
 

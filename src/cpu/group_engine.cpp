@@ -136,4 +136,9 @@ std::unique_ptr<group_engine> make_cpu_engine(const summary_data_view& data, int
   return std::make_unique<cpu_engine>(data, threads);
 }
 
+std::unique_ptr<group_engine> make_cpu_engine(const grouped_data_view& data, int threads)
+{
+  return std::make_unique<cpu_engine>(group_summaries_of(data), threads);
+}
+
 }  // namespace shrink::detail

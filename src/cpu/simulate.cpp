@@ -30,21 +30,6 @@ constexpr std::uint64_t group_block = static_cast<std::uint64_t>(ss_block);
 constexpr std::int64_t keep_limit = std::int64_t{1} << 20;
 constexpr int lanes = 4;
 
-/// Runs fn(worker) for worker = 0..workers-1, worker 0 on the calling thread.
-template <class Fn>
-void run_workers(int workers, Fn&& fn)
-{
-  if (workers <= 1) {
-    fn(0);
-    return;
-  }
-  std::vector<std::thread> pool;
-  pool.reserve(static_cast<std::size_t>(workers - 1));
-  for (int w = 1; w < workers; ++w) pool.emplace_back(fn, w);
-  fn(0);
-  for (auto& t : pool) t.join();
-}
-
 /// Sum of the lanes in the fixed order (l0 + l1) + (l2 + l3).
 template <class T>
 T fold_lanes(const T (&l)[lanes])
@@ -83,7 +68,8 @@ __attribute__((target_clones("avx2", "default"))) void draw_normal_tile(const ph
 }
 
 /// Sufficient mode with a normal prior: t_j and d_j of groups [j0, j1) into t[0..), d[0..), as
-/// draw_group computes them (tau z0 and t + sigma_j z1).
+/// draw_group computes them (tau z0 and t + sigma_j z1). n: the block's n_j (n[j - j0]), or null
+/// for equal sizes.
 void draw_normal_block(const scenario_params& s, const std::int32_t* n, std::uint64_t r, std::uint64_t j0,
                        std::uint64_t j1, double* __restrict t, double* __restrict d)
 {
@@ -103,7 +89,7 @@ void draw_normal_block(const scenario_params& s, const std::int32_t* n, std::uin
     } else {
       for (std::uint32_t i = 0; i < count; ++i) {
         tt[i] = s.tau * z0[i];
-        dd[i] = tt[i] + design_of(s, n[a + i]).sigma_j * z1[i];
+        dd[i] = tt[i] + design_of(s, n[a - j0 + i]).sigma_j * z1[i];
       }
     }
   }
@@ -133,33 +119,37 @@ class replicate_runner {
     const auto J = static_cast<std::uint64_t>(s_.groups);
     const pass1_sums p1 = sum_blocks<pass1_sums>(J, threads, [&](std::uint64_t j0, std::uint64_t j1) {
       double tile_t[group_block], tile_d[group_block];
+      std::int32_t tile_n[group_block];
+      const std::int32_t* n = block_n(r, j0, j1, tile_n);
       double* t = keep_ ? t_.data() + j0 : tile_t;
       double* d = keep_ ? d_.data() + j0 : tile_d;
       pass1_sums lane[lanes];
       if (fast_) {
-        draw_normal_block(s_, n_, r, j0, j1, t, d);
+        draw_normal_block(s_, n, r, j0, j1, t, d);
       } else {
         for (std::uint64_t j = j0; j < j1; ++j) {
-          const group_draw x = draw_group(s_, design(j), r, j, true);
+          const group_draw x = draw_group(s_, design(n, j - j0), r, j, true);
           t[j - j0] = x.t;
           d[j - j0] = x.d;
           lane[(j - j0) % lanes].ss += x.ss;
         }
       }
       for (std::uint64_t j = j0; j < j1; ++j)
-        lane[(j - j0) % lanes].add(group_draw{t[j - j0], d[j - j0], 0.0}, design(j).n);
+        lane[(j - j0) % lanes].add(group_draw{t[j - j0], d[j - j0], 0.0}, design(n, j - j0));
       pass1_sums acc = fold_lanes(lane);
       acc.ss += block_ss(s_, r, static_cast<std::int64_t>(j0 / group_block), block_df_);
       return acc;
     });
-    replicate_hats h = hats_of(s_, p1);
+    replicate_hats h = hats_of(s_, p1, r, block_df_);
     if (h.needs_pass2) {
       const pass2_sums p2 = sum_blocks<pass2_sums>(J, threads, [&](std::uint64_t j0, std::uint64_t j1) {
         double tile_t[group_block], tile_d[group_block];
-        const double* d = block_draws(r, j0, j1, tile_t, tile_d).second;
+        std::int32_t tile_n[group_block];
+        const std::int32_t* n = block_n(r, j0, j1, tile_n);
+        const double* d = block_draws(r, j0, j1, n, tile_t, tile_d).second;
         pass2_sums lane[lanes];
         for (std::uint64_t j = j0; j < j1; ++j) {
-          const group_design g = design(j);
+          const group_design g = design(n, j - j0);
           lane[(j - j0) % lanes].add(d[j - j0], g.inv_n, h.sigma2, h.tau2);
         }
         return fold_lanes(lane);
@@ -169,30 +159,43 @@ class replicate_runner {
     const group_constants equal_c = constants_of(s_, equal_, h);
     const pass3_sums p3 = sum_blocks<pass3_sums>(J, threads, [&](std::uint64_t j0, std::uint64_t j1) {
       double tile_t[group_block], tile_d[group_block];
-      const auto [t, d] = block_draws(r, j0, j1, tile_t, tile_d);
+      std::int32_t tile_n[group_block];
+      const std::int32_t* n = block_n(r, j0, j1, tile_n);
+      const auto [t, d] = block_draws(r, j0, j1, n, tile_t, tile_d);
       pass3_sums lane[lanes];
       for (std::uint64_t j = j0; j < j1; ++j)
         lane[(j - j0) % lanes].add(group_draw{t[j - j0], d[j - j0], 0.0},
-                                   s_.equal_n ? equal_c : constants_of(s_, design(j), h), h);
+                                   s_.equal_n ? equal_c : constants_of(s_, design(n, j - j0), h), h);
       return fold_lanes(lane);
     });
     metrics_of(s_, p3, h, metrics);
   }
 
  private:
-  group_design design(std::uint64_t j) const { return s_.equal_n ? equal_ : design_of(s_, n_[j]); }
+  /// Group i of a block whose n_j are n[0..) (null: equal sizes).
+  group_design design(const std::int32_t* n, std::uint64_t i) const { return n ? design_of(s_, n[i]) : equal_; }
+
+  /// The n_j of groups [j0, j1) of replicate r: null for equal sizes, the design array, or (redraw)
+  /// the replicate's own, drawn into the caller's tile.
+  const std::int32_t* block_n(std::uint64_t r, std::uint64_t j0, std::uint64_t j1, std::int32_t* tile_n) const
+  {
+    if (s_.equal_n) return nullptr;
+    if (!s_.redraw) return n_ + j0;
+    for (std::uint64_t j = j0; j < j1; ++j) tile_n[j - j0] = static_cast<std::int32_t>(n_of(s_, nullptr, r, j));
+    return tile_n;
+  }
 
   /// (t_j, d_j) of groups [j0, j1) (one block) of replicate r as pass 1 drew them: the kept arrays,
   /// or drawn again into the caller's tiles by the code pass 1 ran (hence the same bits).
   std::pair<const double*, const double*> block_draws(std::uint64_t r, std::uint64_t j0, std::uint64_t j1,
-                                                      double* tile_t, double* tile_d) const
+                                                      const std::int32_t* n, double* tile_t, double* tile_d) const
   {
     if (keep_) return {t_.data() + j0, d_.data() + j0};
     if (fast_) {
-      draw_normal_block(s_, n_, r, j0, j1, tile_t, tile_d);
+      draw_normal_block(s_, n, r, j0, j1, tile_t, tile_d);
     } else {
       for (std::uint64_t j = j0; j < j1; ++j) {
-        const group_draw x = draw_group(s_, design(j), r, j, false);
+        const group_draw x = draw_group(s_, design(n, j - j0), r, j, false);
         tile_t[j - j0] = x.t;
         tile_d[j - j0] = x.d;
       }
@@ -229,7 +232,7 @@ metric_moments run_scenario(const scenario_job& job, int threads, std::uint64_t 
 {
   const std::uint64_t R = job.replicates;
   const std::int64_t J = job.params.groups;
-  const std::uint64_t chunk = batch_size(batch, J, std::uint64_t{1} << 24, std::uint64_t{1} << 18);
+  const std::uint64_t chunk = batch_size(batch, J, std::uint64_t{1} << 24, std::uint64_t{1} << 18, R);
   const bool keep = J <= keep_limit;
   std::vector<double> metrics(static_cast<std::size_t>(std::min(chunk, R) * metric_count));
   const std::uint64_t blocks_per_chunk = chunk / replicate_block;

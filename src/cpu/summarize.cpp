@@ -2,20 +2,21 @@
 
 #include "parallel.hpp"
 
-#include <thread>
+#include <algorithm>
 
 namespace shrink::detail {
 namespace {
 
-/// Runs body(t) for t in [0, workers) on its own thread each.
+/// Runs body(t) for t in [0, workers), each on its own thread where the system gives one.
 template <class Body>
 void on_threads(int workers, Body&& body)
 {
-  std::vector<std::thread> pool;
-  for (int t = 1; t < workers; ++t) pool.emplace_back(body, t);
-  body(0);
-  for (auto& th : pool) th.join();
+  run_workers(workers, body);
 }
+
+/// Most partitions (and row blocks) of fold_by_partitioning: its count and offset tables hold
+/// partitions^2 entries each, so more threads than this share the partitions instead of growing them.
+constexpr int max_partitions = 256;
 
 /// Few threads: each owns a range of group ids and scans every id, updating its own groups.
 /// Reads threads x 4 bytes of ids per row, which beats moving the rows while threads are few.
@@ -34,8 +35,9 @@ void fold_by_scanning(const raw_data_view& data, int workers, std::vector<moment
 
 /// Many threads: a stable partition of the rows by id range (count, prefix, scatter), then each
 /// thread folds its range. Every row moves once, whatever the thread count.
-void fold_by_partitioning(const raw_data_view& data, int workers, std::vector<moments>& acc)
+void fold_by_partitioning(const raw_data_view& data, int threads, std::vector<moments>& acc)
 {
+  const int workers = std::min(threads, max_partitions);
   const std::size_t J = data.groups, N = data.rows, W = static_cast<std::size_t>(workers);
   // Group ids per partition, rounded up so that the partition is id / span (no division by J).
   const std::size_t span = (J + W - 1) / W;

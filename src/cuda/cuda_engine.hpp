@@ -21,6 +21,8 @@ class cuda_engine final : public group_engine {
               const cuda_engine_options& options);
   /// Summary mode: v_j = se_j^2.
   explicit cuda_engine(const summary_data_view& data);
+  /// Raw mode from group summaries already folded on the host (the streaming reader's table).
+  explicit cuda_engine(const grouped_data_view& data);
 
   std::size_t groups() const override { return groups_; }
   group_totals totals() override;

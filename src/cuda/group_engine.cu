@@ -45,6 +45,21 @@ cuda_engine::cuda_engine(const summary_data_view& data)
   stream_.synchronize();  // the host columns may go away when the caller returns
 }
 
+cuda_engine::cuda_engine(const grouped_data_view& data)
+  : scratch_(stream_.get()), groups_(data.groups), table_(data.groups, stream_.get()), v_(data.groups, stream_.get())
+{
+  // The device table holds Welford moments (weight = n_j); staged through one host copy.
+  std::vector<moments> host(groups_);
+  for (std::size_t j = 0; j < groups_; ++j) {
+    host[j].weight = static_cast<double>(data.n[j]);
+    host[j].mean = data.mean[j];
+    host[j].m2 = data.m2[j];
+  }
+  SHRINK_CUDA_TRY(cudaMemcpyAsync(table_.data(), host.data(), groups_ * sizeof(moments), cudaMemcpyHostToDevice,
+                                  stream_.get()));
+  stream_.synchronize();  // `host` goes away when this returns
+}
+
 group_totals cuda_engine::totals()
 {
   return reduce<group_totals>(scratch_, totals_term{table_.data()}, groups_, stream_.get());
@@ -189,6 +204,11 @@ std::unique_ptr<group_engine> make_cuda_engine(const raw_data_view& data)
 }
 
 std::unique_ptr<group_engine> make_cuda_engine(const summary_data_view& data)
+{
+  return std::make_unique<cuda_engine>(data);
+}
+
+std::unique_ptr<group_engine> make_cuda_engine(const grouped_data_view& data)
 {
   return std::make_unique<cuda_engine>(data);
 }

@@ -42,11 +42,9 @@ backend_run run_cuda(const std::vector<scenario_job>& jobs, std::uint64_t batch,
     const std::uint64_t max_replicates =
       split ? std::max<std::uint64_t>(replicate_block, (std::uint64_t{1} << 22) / split_chunks(s.groups))
             : launch_max_replicates;
-    // A --batch larger than the buffers allow is cut down: results do not depend on the batch.
-    const std::uint64_t chunk =
-      std::min({batch_size(batch, s.groups, launch_group_replicates, max_replicates),
-                batch_size(0, 1, max_replicates, max_replicates),
-                (job.replicates + replicate_block - 1) / replicate_block * replicate_block});
+    // A --batch larger than the buffers or the study is cut down: results do not depend on the batch.
+    const std::uint64_t chunk = batch_size(batch, s.groups, launch_group_replicates,
+                                           max_replicates / replicate_block * replicate_block, job.replicates);
     device_buffer<std::int32_t> d_n(job.n.size(), stream.get());
     if (!job.n.empty())
       SHRINK_CUDA_TRY(cudaMemcpyAsync(d_n.data(), job.n.data(), job.n.size() * sizeof(std::int32_t),

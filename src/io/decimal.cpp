@@ -21,27 +21,10 @@ constexpr double exact_pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
 
 // Error-free transformations (Dekker 1971, Knuth): the library builds with -ffp-contract=off, so
 // the compiler fuses nothing and each rounding below is the one written.
-inline void two_sum(double a, double b, double& s, double& e)
-{
-  s = a + b;
-  const double bb = s - a;
-  e = (a - (s - bb)) + (b - bb);
-}
-
 inline void quick_two_sum(double a, double b, double& s, double& e)  // |a| >= |b|
 {
   s = a + b;
   e = b - (s - a);
-}
-
-inline void two_prod(double a, double b, double& p, double& e)
-{
-  constexpr double splitter = 134217729.0;  // 2^27 + 1
-  p = a * b;
-  const double ta = splitter * a, tb = splitter * b;
-  const double ah = ta - (ta - a), al = a - ah;
-  const double bh = tb - (tb - b), bl = b - bh;
-  e = ((ah * bh - p) + ah * bl + al * bh) + al * bl;
 }
 
 /// Scans [+-]digits[.digits][(e|E)[+-]digits]. Keeps the first 19 significant digits in
@@ -129,13 +112,19 @@ bool parse_decimal(std::string_view s, decimal& d)
   return significant <= 19;
 }
 
-bool number_from_decimal(std::uint64_t mantissa, int exponent, bool negative, exact_number& out)
+bool number_from_decimal_general(std::uint64_t mantissa, int exponent, bool negative, exact_number& out)
 {
   out = exact_number{};
   if (mantissa == 0) return true;
-  // The mantissa exactly as hi + lo (hi <= 2^64, so the residual fits 128 bits and then 12 bits).
+  // The mantissa exactly as hi + lo: exact in hi below 2^53 (the common case); else hi <= 2^64
+  // and the residual fits 128 bits, then 12.
   double hi = static_cast<double>(mantissa);
-  double lo = static_cast<double>(static_cast<__int128>(mantissa) - static_cast<__int128>(hi));
+  double lo = 0;
+  if (mantissa >= (std::uint64_t{1} << 53)) {
+    // |mantissa - hi| <= 2^11; hi may be 2^64 itself, one past the largest uint64.
+    const std::uint64_t rounded = hi >= 18446744073709551616.0 ? 0 : static_cast<std::uint64_t>(hi);
+    lo = static_cast<double>(static_cast<std::int64_t>(mantissa - rounded));
+  }
   int e = exponent;
   while (e != 0) {
     const int k = std::min(e > 0 ? e : -e, 22);
@@ -234,9 +223,7 @@ bool rebase(double* hi, const double* lo, std::size_t n, double offset, int thre
   detail::for_each_block(n, 65536, threads, [&](std::size_t begin, std::size_t end, std::size_t b) {
     bool ok = true;
     for (std::size_t i = begin; i < end; ++i) {
-      double s, e;
-      two_sum(hi[i], -offset, s, e);
-      hi[i] = s + (e + (lo != nullptr ? lo[i] : 0.0));
+      hi[i] = difference(hi[i], lo != nullptr ? lo[i] : 0.0, offset, 0.0);
       ok = ok && std::isfinite(hi[i]);
     }
     block_finite[b] = ok;

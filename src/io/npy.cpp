@@ -1,5 +1,7 @@
 #include "npy.hpp"
 
+#include "group_fold.hpp"
+
 #include "../common/macros.hpp"
 #include "../cpu/parallel.hpp"
 #include "output.hpp"
@@ -86,9 +88,15 @@ std::size_t parse_shape(const std::string& path, std::string_view shape)
   return static_cast<std::size_t>(n);
 }
 
-std::string header_for(std::string_view descr, std::size_t n)
+}  // namespace
+
+std::string npy_header(npy_dtype dtype, std::size_t n)
 {
-  std::string dict = "{'descr': '" + std::string(descr) + "', 'fortran_order': False, 'shape': (" + std::to_string(n) +
+  const char* const descr = dtype == npy_dtype::int32   ? "<i4"
+                            : dtype == npy_dtype::int64 ? "<i8"
+                            : dtype == npy_dtype::float32 ? "<f4"
+                                                          : "<f8";
+  std::string dict = std::string("{'descr': '") + descr + "', 'fortran_order': False, 'shape': (" + std::to_string(n) +
                      ",), }";
   // Magic (6) + version (2) + length (2) + dict + padding + '\n' is a multiple of 64.
   const std::size_t unpadded = magic_size + 2 + 2 + dict.size() + 1;
@@ -102,10 +110,12 @@ std::string header_for(std::string_view descr, std::size_t n)
   return out + dict;
 }
 
-void write_column(const std::string& path, std::string_view descr, const void* data, std::size_t bytes, std::size_t n)
+namespace {
+
+void write_column(const std::string& path, npy_dtype dtype, const void* data, std::size_t bytes, std::size_t n)
 {
   atomic_output out(path);
-  out.write(header_for(descr, n));
+  out.write(npy_header(dtype, n));
   constexpr std::size_t block = std::size_t{64} << 20;
   const char* p = static_cast<const char*>(data);
   for (std::size_t at = 0; at < bytes; at += block) out.write(std::string_view(p + at, std::min(block, bytes - at)));
@@ -123,6 +133,14 @@ npy_column::npy_column(const std::string& path) : path_(path)
     const int e = errno;
     ::close(fd);
     fail(path, std::string("cannot stat: ") + std::strerror(e));
+  }
+  if (S_ISDIR(st.st_mode)) {
+    ::close(fd);
+    throw error("'" + path + "' is a directory, not a .npy file");
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    fail(path, "not a regular file (a .npy input is memory-mapped)");
   }
   map_bytes_ = static_cast<std::size_t>(st.st_size);
   if (map_bytes_ < magic_size + 4) {
@@ -164,6 +182,7 @@ npy_column::npy_column(const std::string& path) : path_(path)
     if (size_ > (map_bytes_ - data_at) / dtype_size(dtype_))
       fail(path, "truncated .npy file: the header promises " + std::to_string(size_) + " values");
     data_ = bytes + data_at;
+    guard_ = mapped_input_guard(map_, map_bytes_, path);
     // The rows are read once, front to back.
     (void)::madvise(map_, map_bytes_, MADV_SEQUENTIAL);
   } catch (...) {
@@ -175,6 +194,7 @@ npy_column::npy_column(const std::string& path) : path_(path)
 
 npy_column::~npy_column()
 {
+  guard_ = mapped_input_guard();  // forgotten by the SIGBUS handler before it is unmapped
   if (map_ != nullptr) ::munmap(map_, map_bytes_);
 }
 
@@ -183,6 +203,7 @@ npy_column::npy_column(npy_column&& o) noexcept { *this = std::move(o); }
 npy_column& npy_column::operator=(npy_column&& o) noexcept
 {
   if (this != &o) {
+    guard_ = std::move(o.guard_);
     if (map_ != nullptr) ::munmap(map_, map_bytes_);
     path_ = std::move(o.path_);
     map_ = std::exchange(o.map_, nullptr);
@@ -196,164 +217,74 @@ npy_column& npy_column::operator=(npy_column&& o) noexcept
 
 void write_npy(const std::string& path, const std::int32_t* data, std::size_t n)
 {
-  write_column(path, "<i4", data, n * sizeof(*data), n);
+  write_column(path, npy_dtype::int32, data, n * sizeof(*data), n);
 }
 
 void write_npy(const std::string& path, const std::int64_t* data, std::size_t n)
 {
-  write_column(path, "<i8", data, n * sizeof(*data), n);
+  write_column(path, npy_dtype::int64, data, n * sizeof(*data), n);
 }
 
 void write_npy(const std::string& path, const double* data, std::size_t n)
 {
-  write_column(path, "<f8", data, n * sizeof(*data), n);
+  write_column(path, npy_dtype::float64, data, n * sizeof(*data), n);
 }
 
-namespace {
-
-template <class Key>
-struct key_range {
-  Key min = std::numeric_limits<Key>::max();
-  Key max = std::numeric_limits<Key>::min();
-};
-
-template <class Key>
-key_range<Key> range_of(const Key* keys, std::size_t n, int threads)
+group_table read_groups_npy(const std::string& group_path, const std::string& value_path, int threads)
 {
-  const std::size_t block = std::size_t{1} << 20;
-  std::vector<key_range<Key>> parts((n + block - 1) / block);
-  detail::for_each_block(n, block, detail::thread_count(threads), [&](std::size_t b0, std::size_t b1, std::size_t b) {
-    key_range<Key> r;
-    for (std::size_t i = b0; i < b1; ++i) {
-      r.min = std::min(r.min, keys[i]);
-      r.max = std::max(r.max, keys[i]);
-    }
-    parts[b] = r;
-  });
-  key_range<Key> r;
-  for (const auto& p : parts) {
-    r.min = std::min(r.min, p.min);
-    r.max = std::max(r.max, p.max);
-  }
-  return r;
-}
-
-}  // namespace
-
-npy_raw_data::npy_raw_data(const std::string& group_path, const std::string& value_path, int threads)
-  : groups_file_(group_path), values_file_(value_path)
-{
-  const std::size_t n = groups_file_.size();
-  if (values_file_.size() != n)
+  const npy_column keys(group_path), values(value_path);
+  const std::size_t n = keys.size();
+  if (values.size() != n)
     throw error("the key column " + group_path + " has " + std::to_string(n) + " rows but the value column " +
-                value_path + " has " + std::to_string(values_file_.size()));
-  if (groups_file_.dtype() != npy_dtype::int32 && groups_file_.dtype() != npy_dtype::int64)
+                value_path + " has " + std::to_string(values.size()));
+  if (keys.dtype() != npy_dtype::int32 && keys.dtype() != npy_dtype::int64)
     throw error(group_path + ": group keys must be int32 or int64");
-  if (values_file_.dtype() != npy_dtype::float64 && values_file_.dtype() != npy_dtype::float32)
+  if (values.dtype() != npy_dtype::float64 && values.dtype() != npy_dtype::float32)
     throw error(value_path + ": values must be float64 or float32");
+  if (n == 0) throw error("no data rows: " + value_path + " is empty");
+
+  // Streamed in pieces of 2^20 rows, 32 pieces at a time: memory O(groups + 2^25 rows) whatever
+  // the size of the files, the rows folded in file order within each group.
+  constexpr std::size_t piece = std::size_t{1} << 20, pieces_per_step = 32;
   const int workers = detail::thread_count(threads);
-  const std::size_t block = std::size_t{1} << 20;
-
-  // Values are converted (float32) and checked for NaN and infinities in one pass: the CSV reader
-  // rejects them, and a single one would turn its group and every pooled quantity into NaN.
-  // The first bad row is the smallest over blocks, so the message does not depend on threads.
-  const bool widen = values_file_.dtype() == npy_dtype::float32;
-  if (widen) values_.resize(n);
-  std::vector<std::size_t> first_bad((n + block - 1) / block, n);
-  detail::for_each_block(n, block, workers, [&](std::size_t b0, std::size_t b1, std::size_t b) {
-    if (widen) {
-      const auto* src = static_cast<const float*>(values_file_.data());
-      for (std::size_t i = b0; i < b1; ++i) values_[i] = src[i];
-    }
-    const double* v = widen ? values_.data() : static_cast<const double*>(values_file_.data());
-    for (std::size_t i = b0; i < b1; ++i)
-      if (!std::isfinite(v[i])) {
-        first_bad[b] = i;
-        break;
+  group_fold fold(workers);
+  std::vector<row_block> parts;
+  std::vector<std::size_t> first_bad;
+  for (std::size_t start = 0; start < n; start += piece * pieces_per_step) {
+    const std::size_t step_end = std::min(n, start + piece * pieces_per_step);
+    const std::size_t count = (step_end - start + piece - 1) / piece;
+    parts.resize(count);
+    first_bad.assign(count, n);
+    detail::for_each_block(count, 1, workers, [&](std::size_t p, std::size_t, std::size_t) {
+      const std::size_t b0 = start + p * piece, b1 = std::min(step_end, b0 + piece);
+      row_block& r = parts[p];
+      r.int_keys.resize(b1 - b0);
+      r.hi.resize(b1 - b0);
+      r.lo.assign(b1 - b0, 0.0);
+      for (std::size_t i = b0; i < b1; ++i) {
+        r.int_keys[i - b0] = keys.dtype() == npy_dtype::int32 ? static_cast<const std::int32_t*>(keys.data())[i]
+                                                              : static_cast<const std::int64_t*>(keys.data())[i];
+        r.hi[i - b0] = values.dtype() == npy_dtype::float64 ? static_cast<const double*>(values.data())[i]
+                                                            : static_cast<const float*>(values.data())[i];
       }
-  });
-  const auto bad = std::find_if(first_bad.begin(), first_bad.end(), [n](std::size_t i) { return i != n; });
-  if (bad != first_bad.end()) {
-    const double x = widen ? values_[*bad] : static_cast<const double*>(values_file_.data())[*bad];
-    throw error(value_path + ": row " + std::to_string(*bad) + " (0-based): " +
-                (std::isnan(x) ? "NaN" : x > 0 ? "inf" : "-inf") + " is not a finite number");
-  }
-  if (n == 0) return;
-
-  // Keys as int64 whatever their width: the range decides between use in place, a direct
-  // lookup table and a sorted search.
-  auto key_at = [&](std::size_t i) -> std::int64_t {
-    return groups_file_.dtype() == npy_dtype::int32 ? static_cast<const std::int32_t*>(groups_file_.data())[i]
-                                                    : static_cast<const std::int64_t*>(groups_file_.data())[i];
-  };
-  std::int64_t lo = 0, hi = 0;
-  if (groups_file_.dtype() == npy_dtype::int32) {
-    const auto r = range_of(static_cast<const std::int32_t*>(groups_file_.data()), n, threads);
-    lo = r.min;
-    hi = r.max;
-  } else {
-    const auto r = range_of(static_cast<const std::int64_t*>(groups_file_.data()), n, threads);
-    lo = r.min;
-    hi = r.max;
-  }
-  // Offsets from lo in unsigned arithmetic: hi - lo overflows int64 when the keys span more
-  // than INT64_MAX (and width + 1 wraps to 0 when they span the whole type).
-  auto offset_of = [lo](std::int64_t k) { return static_cast<std::uint64_t>(k) - static_cast<std::uint64_t>(lo); };
-  const std::uint64_t width = offset_of(hi);  // the key range holds width + 1 values
-
-  std::vector<std::int32_t> id_of;  // dense id of key lo + k, or -1
-  if (width < std::max<std::uint64_t>(std::uint64_t{4} * n, std::uint64_t{1} << 24)) {
-    const std::size_t span = static_cast<std::size_t>(width) + 1;
-    std::vector<unsigned char> present(span, 0);
-    for (std::size_t i = 0; i < n; ++i) present[static_cast<std::size_t>(offset_of(key_at(i)))] = 1;
-    id_of.assign(span, -1);
-    std::int64_t next = 0;
-    for (std::size_t k = 0; k < span; ++k)
-      if (present[k] != 0) {
-        keys_.push_back(lo + static_cast<std::int64_t>(k));
-        id_of[k] = static_cast<std::int32_t>(next++);
-      }
-  } else {
-    keys_.resize(n);
-    for (std::size_t i = 0; i < n; ++i) keys_[i] = key_at(i);
-    std::sort(keys_.begin(), keys_.end());
-    keys_.erase(std::unique(keys_.begin(), keys_.end()), keys_.end());
-  }
-  groups_ = keys_.size();
-  if (groups_ > static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max()))
-    throw error(group_path + ": more than 2^31-1 distinct group keys");
-
-  // Keys that are already 0..J-1 with every id present need no mapping at all.
-  if (groups_file_.dtype() == npy_dtype::int32 && lo == 0 && static_cast<std::uint64_t>(groups_) - 1 == width) {
-    keys_.clear();
-    return;
-  }
-  ids_.resize(n);
-  detail::for_each_block(n, block, workers, [&](std::size_t b0, std::size_t b1, std::size_t) {
-    for (std::size_t i = b0; i < b1; ++i) {
-      const std::int64_t k = key_at(i);
-      ids_[i] = !id_of.empty() ? id_of[static_cast<std::size_t>(offset_of(k))]
-                               : static_cast<std::int32_t>(std::lower_bound(keys_.begin(), keys_.end(), k) - keys_.begin());
+      // NaN and infinities are refused (a single one would make its group and every pooled
+      // quantity NaN); the first bad row is reported, whatever the threads.
+      for (std::size_t i = 0; i < r.hi.size(); ++i)
+        if (!std::isfinite(r.hi[i])) {
+          first_bad[p] = b0 + i;
+          break;
+        }
+    });
+    const auto bad = std::find_if(first_bad.begin(), first_bad.end(), [n](std::size_t i) { return i != n; });
+    if (bad != first_bad.end()) {
+      const double x = values.dtype() == npy_dtype::float64 ? static_cast<const double*>(values.data())[*bad]
+                                                            : static_cast<const float*>(values.data())[*bad];
+      throw error(value_path + ": row " + std::to_string(*bad) + " (0-based): " +
+                  (std::isnan(x) ? "NaN" : x > 0 ? "inf" : "-inf") + " is not a finite number");
     }
-  });
-}
-
-raw_data_view npy_raw_data::view() const
-{
-  raw_data_view v;
-  v.group_ids = ids_.empty() ? static_cast<const std::int32_t*>(groups_file_.data()) : ids_.data();
-  v.values = values_.empty() ? static_cast<const double*>(values_file_.data()) : values_.data();
-  v.rows = groups_file_.size();
-  v.groups = groups_;
-  v.offset = 0;
-  return v;
-}
-
-std::vector<std::string> npy_raw_data::key_strings() const
-{
-  std::vector<std::string> out(groups_);
-  for (std::size_t j = 0; j < groups_; ++j) out[j] = std::to_string(keys_.empty() ? static_cast<std::int64_t>(j) : keys_[j]);
-  return out;
+    fold.fold(parts);
+  }
+  return fold.finish(value_path);
 }
 
 }  // namespace shrink::io

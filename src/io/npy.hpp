@@ -4,6 +4,9 @@
 // (format versions 1.0, 2.0 and 3.0), read by memory mapping: nothing is parsed or copied unless a
 // conversion is needed (float32 values, or integer keys that are not already dense ids).
 
+#include "group_fold.hpp"
+#include "output.hpp"
+
 #include <shrink/fit.hpp>
 
 #include <cstddef>
@@ -38,7 +41,12 @@ class npy_column {
   const void* data_ = nullptr;
   std::size_t size_ = 0;
   npy_dtype dtype_ = npy_dtype::float64;
+  mapped_input_guard guard_;  // names the file to the SIGBUS handler
 };
+
+/// The header of a one-dimensional .npy file (format 1.0) of `n` values, for writing one in
+/// pieces; the values follow it in little-endian order.
+std::string npy_header(npy_dtype dtype, std::size_t n);
 
 /// Writes a one-dimensional .npy file (format 1.0) atomically.
 void write_npy(const std::string& path, const std::int32_t* data, std::size_t n);
@@ -46,24 +54,8 @@ void write_npy(const std::string& path, const std::int64_t* data, std::size_t n)
 void write_npy(const std::string& path, const double* data, std::size_t n);
 
 /// Raw observations from a key column (int32 or int64) and a value column (float64 or float32)
-/// of equal length. Keys that are already the dense ids 0..J-1 (every id present) are used in
-/// place; other integer keys are mapped to dense ids in increasing key order, as the CSV reader
-/// does. Values are used in place (offset 0) when they are float64.
-class npy_raw_data {
- public:
-  npy_raw_data(const std::string& group_path, const std::string& value_path, int threads);
-
-  raw_data_view view() const;
-  /// Key text of each dense id, for the per-group output.
-  std::vector<std::string> key_strings() const;
-  std::size_t groups() const { return groups_; }
-
- private:
-  npy_column groups_file_, values_file_;
-  std::vector<std::int32_t> ids_;      // empty when the file's keys are the ids
-  std::vector<std::int64_t> keys_;     // key of each dense id; empty when keys are the ids
-  std::vector<double> values_;         // empty when the file's float64 values are used in place
-  std::size_t groups_ = 0;
-};
+/// of equal length, folded into one summary per group as they are read (as read_groups does for
+/// CSV): memory O(groups) whatever the length of the files. Groups follow increasing key order.
+group_table read_groups_npy(const std::string& group_path, const std::string& value_path, int threads);
 
 }  // namespace shrink::io

@@ -4,102 +4,552 @@
 
 #include <shrink/error.hpp>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <charconv>
+#include <climits>
+#include <cmath>
 #include <condition_variable>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
 #include <exception>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <thread>
-#include <charconv>
-#include <cmath>
-#include <cstdio>
-#include <cstring>
-#include <algorithm>
+#include <utility>
+
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 namespace shrink::io {
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// What the signal handlers see. A handler may only read memory and call async-signal-safe
+// functions (write, unlink, rename, raise, _exit), so the temporary files and mapped inputs are
+// kept in fixed arrays of plain characters. A slot is claimed (state 0 -> 2), filled, then
+// published (state 1); the handlers look at published slots only.
+
+static_assert(std::atomic<int>::is_always_lock_free, "the signal handlers need lock-free atomics");
+
+struct temp_slot {
+  std::atomic<int> state{0};
+  char path[PATH_MAX];
+};
+constexpr int max_temporaries = 64;
+temp_slot temporaries[max_temporaries];
+
+struct mapping_slot {
+  std::atomic<int> state{0};
+  const char* begin = nullptr;
+  const char* end = nullptr;
+  char path[PATH_MAX];
+};
+constexpr int max_mappings = 16;
+mapping_slot mappings[max_mappings];
+
+template <class Slot, int N>
+int claim_slot(Slot (&slots)[N])
+{
+  for (int i = 0; i < N; ++i) {
+    int expected = 0;
+    if (slots[i].state.compare_exchange_strong(expected, 2)) return i;
+  }
+  return -1;
+}
+
+void copy_path(char (&to)[PATH_MAX], const std::string& from)
+{
+  const std::size_t n = std::min<std::size_t>(from.size(), PATH_MAX - 1);
+  std::memcpy(to, from.data(), n);
+  to[n] = '\0';
+}
+
+/// Slot of a new temporary file, or -1 when the registry is full (the file is then still removed
+/// on errors, only not on signals).
+int register_temporary(const std::string& path)
+{
+  if (path.size() >= PATH_MAX) return -1;
+  install_signal_handlers();
+  const int i = claim_slot(temporaries);
+  if (i < 0) return -1;
+  copy_path(temporaries[i].path, path);
+  temporaries[i].state.store(1);
+  return i;
+}
+
+void release_temporary(int& slot)
+{
+  if (slot >= 0) temporaries[slot].state.store(0);
+  slot = -1;
+}
+
+void remove_temporaries() noexcept  // async-signal-safe
+{
+  for (temp_slot& t : temporaries)
+    if (t.state.load() == 1) ::unlink(t.path);
+}
+
+void write_stderr(const char* s) noexcept  // async-signal-safe
+{
+  std::size_t n = 0;
+  while (s[n] != '\0') ++n;
+  while (n > 0) {
+    const ssize_t w = ::write(STDERR_FILENO, s, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return;
+    s += w;
+    n -= static_cast<std::size_t>(w);
+  }
+}
+
+// While output_set::commit renames its files, a terminating signal only sets pending_signal:
+// the renames finish (or are undone) and the signal is raised again afterwards, so a signal
+// never leaves some outputs new and others old.
+volatile std::sig_atomic_t committing = 0;
+volatile std::sig_atomic_t pending_signal = 0;
+
+extern "C" void on_terminating_signal(int sig)
+{
+  if (committing != 0) {
+    pending_signal = sig;
+    return;
+  }
+  remove_temporaries();
+  // End by the same signal, as without the handler (exit status 128 + sig in a shell).
+  ::signal(sig, SIG_DFL);
+  ::raise(sig);
+}
+
+extern "C" void on_bus_error(int sig, siginfo_t* info, void*)
+{
+  // Reading a mapped file past its end after another process truncated it raises SIGBUS.
+  const char* at = static_cast<const char*>(info->si_addr);
+  for (mapping_slot& m : mappings)
+    if (m.state.load() == 1 && at >= m.begin && at < m.end) {
+      write_stderr("shrink: error: input '");
+      write_stderr(m.path);
+      write_stderr("' was truncated while being read\n");
+      remove_temporaries();
+      ::_exit(1);
+    }
+  // Anything else keeps the default action: the faulting access repeats and ends shrink.
+  remove_temporaries();
+  ::signal(sig, SIG_DFL);
+  ::raise(sig);
+}
+
+/// Holds terminating signals back for its lifetime (see on_terminating_signal).
+class signals_held {
+ public:
+  signals_held() { committing = 1; }
+  ~signals_held()
+  {
+    committing = 0;
+    if (const int sig = pending_signal) {
+      pending_signal = 0;
+      ::raise(sig);
+    }
+  }
+  signals_held(const signals_held&) = delete;
+  signals_held& operator=(const signals_held&) = delete;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Where an output path leads.
+
+std::string parent_of(const std::string& path)
+{
+  const std::size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+/// True for a symbolic link in /proc: /proc/PID/fd/N names an open file (a pipe, a socket, a
+/// deleted file), not a path, so it is written through, never followed by its text.
+bool is_proc_link(const std::string& link)
+{
+  struct statfs fs {};
+  return ::statfs(parent_of(link).c_str(), &fs) == 0 && fs.f_type == PROC_SUPER_MAGIC;
+}
+
+struct destination {
+  std::string path;      ///< the path reached, symbolic links followed; need not exist
+  bool fd_link = false;  ///< a /proc open-file link (/dev/stdout leads to one)
+};
+
+destination follow_links(const std::string& path)
+{
+  std::string p = path;
+  for (int hops = 0; hops < 40; ++hops) {
+    struct stat st {};
+    if (::lstat(p.c_str(), &st) != 0 || !S_ISLNK(st.st_mode)) return {p, false};
+    if (is_proc_link(p)) return {p, true};
+    std::string text(PATH_MAX, '\0');
+    const ssize_t n = ::readlink(p.c_str(), text.data(), text.size());
+    if (n < 0) throw error("cannot write '" + path + "': " + std::strerror(errno));
+    text.resize(static_cast<std::size_t>(n));
+    p = !text.empty() && text.front() == '/' ? text : parent_of(p) + "/" + text;
+  }
+  throw error("cannot write '" + path + "': " + std::strerror(ELOOP));
+}
+
+/// N when `link` is /proc/<this process>/fd/N (or /proc/<this process>/task/TID/fd/N), else -1.
+int own_descriptor(const std::string& link)
+{
+  char dir[PATH_MAX];
+  if (::realpath(parent_of(link).c_str(), dir) == nullptr) return -1;
+  const std::string d = dir;
+  const std::string mine = "/proc/" + std::to_string(::getpid()) + "/";
+  const bool ours = d == mine + "fd" || (d.compare(0, mine.size() + 5, mine + "task/") == 0 && d.size() > 3 &&
+                                        d.compare(d.size() - 3, 3, "/fd") == 0);
+  if (!ours) return -1;
+  const std::string name = link.substr(link.rfind('/') + 1);
+  int fd = -1;
+  const auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), fd);
+  return ec == std::errc() && end == name.data() + name.size() ? fd : -1;
+}
+
+std::string message_for(const std::string& path, int err)
+{
+  if (path == "-") return "cannot write to stdout: " + std::string(std::strerror(err));
+  return "cannot write '" + path + "': " + std::strerror(err);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+void install_signal_handlers()
+{
+  static std::once_flag once;
+  std::call_once(once, [] {
+    for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGPIPE}) {
+      struct sigaction old {};
+      // A signal the parent ignores (nohup, a shell ignoring SIGPIPE) stays ignored.
+      if (::sigaction(sig, nullptr, &old) != 0 || old.sa_handler == SIG_IGN) continue;
+      struct sigaction sa {};
+      sa.sa_handler = on_terminating_signal;
+      sigemptyset(&sa.sa_mask);
+      sa.sa_flags = SA_RESTART;
+      ::sigaction(sig, &sa, nullptr);
+    }
+    struct sigaction bus {};
+    bus.sa_sigaction = on_bus_error;
+    sigemptyset(&bus.sa_mask);
+    bus.sa_flags = SA_SIGINFO;
+    ::sigaction(SIGBUS, &bus, nullptr);
+  });
+}
+
+mapped_input_guard::mapped_input_guard(const void* begin, std::size_t bytes, const std::string& path)
+{
+  install_signal_handlers();
+  slot_ = claim_slot(mappings);
+  if (slot_ < 0) return;  // no room: a truncation then ends shrink with SIGBUS, as without the guard
+  mapping_slot& m = mappings[slot_];
+  m.begin = static_cast<const char*>(begin);
+  m.end = m.begin + bytes;
+  copy_path(m.path, path);
+  m.state.store(1);
+}
+
+mapped_input_guard::~mapped_input_guard()
+{
+  if (slot_ >= 0) mappings[slot_].state.store(0);
+}
+
+mapped_input_guard::mapped_input_guard(mapped_input_guard&& other) noexcept : slot_(std::exchange(other.slot_, -1)) {}
+
+mapped_input_guard& mapped_input_guard::operator=(mapped_input_guard&& other) noexcept
+{
+  if (this != &other) {
+    if (slot_ >= 0) mappings[slot_].state.store(0);
+    slot_ = std::exchange(other.slot_, -1);
+  }
+  return *this;
+}
 
 atomic_output::atomic_output(std::string path) : path_(std::move(path))
 {
   if (path_ == "-") {
     fd_ = STDOUT_FILENO;
+    in_place_ = true;
+    owns_fd_ = false;
+    return;
+  }
+  if (path_.empty()) fail(ENOENT);
+  const destination d = follow_links(path_);
+  if (d.fd_link) {
+    // /dev/stdout, /dev/fd/N, /proc/self/fd/N: the open file itself is meant, whatever it is (a
+    // pipe, a terminal, a file the shell redirected): write through our own descriptor, so the
+    // shell's `>` or `>>` applies; another process's descriptor is opened and truncated like `>`.
+    const int own = own_descriptor(d.path);
+    fd_ = own >= 0 ? ::fcntl(own, F_DUPFD_CLOEXEC, 0) : ::open(d.path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+    if (fd_ < 0) fail(errno);
+    in_place_ = true;
     return;
   }
   struct stat st {};
-  if (::stat(path_.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
-    // A device or pipe (/dev/null, /dev/stdout, a FIFO) is written in place: renaming a file over
-    // it would replace the device.
-    fd_ = ::open(path_.c_str(), O_WRONLY);
-    if (fd_ < 0) throw error("cannot write '" + path_ + "': " + std::strerror(errno));
-    direct_ = true;
+  const bool exists = ::stat(d.path.c_str(), &st) == 0;
+  if (!exists && errno != ENOENT) fail(errno);
+  if (exists && S_ISDIR(st.st_mode)) throw error("cannot write '" + path_ + "': it is a directory");
+  if (exists && !S_ISREG(st.st_mode)) {
+    // A device, FIFO or socket is written in place: renaming a file over it would replace it
+    // (for /dev/null, for the whole machine).
+    fd_ = ::open(d.path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd_ < 0) fail(errno);
+    in_place_ = true;
     return;
   }
   // A unique name beside the target (same file system, so the final rename is atomic).
-  temp_ = path_ + ".tmp-XXXXXX";
-  fd_ = ::mkstemp(temp_.data());
+  target_ = d.path;
+  temp_ = target_ + ".tmp-XXXXXX";
+  fd_ = ::mkostemp(temp_.data(), O_CLOEXEC);
   if (fd_ < 0) {
     const int saved = errno;
     temp_.clear();
-    throw error("cannot write '" + path_ + "': " + std::strerror(saved));
+    fail(saved);
   }
-  // mkstemp creates 0600; give the file the permissions a plain open would (0666 less umask).
-  const mode_t mask = ::umask(0);
-  ::umask(mask);
-  ::fchmod(fd_, 0666 & ~mask);
+  temp_slot_ = register_temporary(temp_);
+  if (exists) {
+    // The new file replaces the old one: keep its owner (where allowed) and permissions.
+    if (st.st_uid != ::geteuid() || st.st_gid != ::getegid()) (void)::fchown(fd_, st.st_uid, st.st_gid);
+    (void)::fchmod(fd_, st.st_mode & 07777);
+  } else {
+    // mkstemp creates 0600; give the file the permissions a plain open would (0666 less umask).
+    const mode_t mask = ::umask(0);
+    ::umask(mask);
+    (void)::fchmod(fd_, 0666 & ~mask);
+  }
 }
 
 atomic_output::~atomic_output()
 {
-  if (direct_ && fd_ >= 0) ::close(fd_);
-  if (temp_.empty()) return;
-  if (fd_ >= 0) ::close(fd_);
-  ::unlink(temp_.c_str());
+  if (fd_ >= 0 && owns_fd_) ::close(fd_);
+  if (!temp_.empty()) ::unlink(temp_.c_str());
+  release_temporary(temp_slot_);
 }
+
+void atomic_output::fail(int err) const { throw error(message_for(path_, err)); }
 
 void atomic_output::write(std::string_view bytes)
 {
+  // Small pieces are gathered into one write(2) per MiB.
+  constexpr std::size_t capacity = std::size_t{1} << 20;
+  if (buffer_.size() + bytes.size() <= capacity) {
+    if (buffer_.capacity() < capacity) buffer_.reserve(capacity);
+    buffer_.append(bytes);
+    return;
+  }
+  flush();
+  if (bytes.size() < capacity) {
+    buffer_.append(bytes);
+    return;
+  }
+  if (fd_ < 0) fail(EBADF);
   while (!bytes.empty()) {
     const ssize_t n = ::write(fd_, bytes.data(), bytes.size());
     if (n < 0) {
       if (errno == EINTR) continue;
-      throw error("cannot write '" + path_ + "': " + std::strerror(errno));
+      fail(errno);
     }
     bytes.remove_prefix(static_cast<std::size_t>(n));
   }
 }
 
+void atomic_output::flush()
+{
+  std::string_view rest = buffer_;
+  if (!rest.empty() && fd_ < 0) fail(EBADF);
+  while (!rest.empty()) {
+    const ssize_t n = ::write(fd_, rest.data(), rest.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      fail(errno);
+    }
+    rest.remove_prefix(static_cast<std::size_t>(n));
+  }
+  buffer_.clear();
+}
+
 void atomic_output::close()
 {
-  if (temp_.empty() || fd_ < 0) return;
-  const int fd = fd_;
-  fd_ = -1;
-  if (::close(fd) != 0) {
-    const int saved = errno;
-    ::unlink(temp_.c_str());
-    temp_.clear();
-    throw error("cannot write '" + path_ + "': " + std::strerror(saved));
+  if (fd_ < 0) return;
+  flush();
+  const int fd = std::exchange(fd_, -1);
+  if (owns_fd_ && ::close(fd) != 0 && errno != EINTR) fail(errno);  // the destructor removes the temporary
+}
+
+namespace {
+
+/// Closes every output, then renames the temporaries into place: all or none (see output_set).
+void commit_all(const std::vector<atomic_output*>& files, const std::vector<std::string*>& temps,
+                const std::vector<std::string*>& targets)
+{
+  struct step {
+    std::size_t file;
+    std::string backup;  // a hard link to the replaced file, until every rename is done
+    bool renamed = false;
+  };
+  std::size_t renames = 0;
+  for (const std::string* t : temps) renames += t->empty() ? 0 : 1;
+  std::vector<step> done;
+  const signals_held hold;
+  auto undo = [&] {
+    for (auto s = done.rbegin(); s != done.rend(); ++s) {
+      const std::string& target = *targets[s->file];
+      if (!s->backup.empty()) {
+        // The old file goes back (same inode); a link that was never moved is just removed.
+        (void)::rename(s->backup.c_str(), target.c_str());
+        (void)::unlink(s->backup.c_str());
+      } else if (s->renamed) {
+        (void)::unlink(target.c_str());
+      }
+    }
+  };
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    std::string& temp = *temps[i];
+    const std::string& target = *targets[i];
+    if (temp.empty()) continue;  // written in place
+    done.push_back({i, {}, false});
+    step& s = done.back();
+    struct stat st {};
+    if (renames > 1 && ::lstat(target.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+      // temp + ".old" is unique because temp is; where hard links are not supported the old
+      // file is moved aside instead (never over an existing name).
+      s.backup = temp + ".old";
+      if (::link(target.c_str(), s.backup.c_str()) != 0 &&
+          (errno == EEXIST || ::rename(target.c_str(), s.backup.c_str()) != 0)) {
+        const int saved = errno;
+        s.backup.clear();
+        undo();
+        throw error(message_for(files[i]->path(), saved));
+      }
+    }
+    if (::rename(temp.c_str(), target.c_str()) != 0) {
+      const int saved = errno;
+      undo();
+      throw error(message_for(files[i]->path(), saved));
+    }
+    s.renamed = true;
+  }
+  for (const step& s : done) {
+    if (!s.backup.empty()) (void)::unlink(s.backup.c_str());
+    temps[s.file]->clear();
   }
 }
 
+}  // namespace
+
 void atomic_output::commit()
 {
-  if (direct_) {
-    const int fd = fd_;
-    fd_ = -1;
-    if (fd >= 0 && ::close(fd) != 0) throw error("cannot write '" + path_ + "': " + std::strerror(errno));
-    return;
-  }
-  if (temp_.empty()) return;
   close();
-  if (temp_.empty()) return;
-  if (std::rename(temp_.c_str(), path_.c_str()) != 0) {
-    const int saved = errno;
-    ::unlink(temp_.c_str());
-    throw error("cannot write '" + path_ + "': " + std::strerror(saved));
+  commit_all({this}, {&temp_}, {&target_});
+  release_temporary(temp_slot_);
+}
+
+void check_distinct_files(const std::vector<named_path>& outputs, const std::vector<named_path>& inputs)
+{
+  struct identity {
+    bool exists = false;
+    dev_t dev = 0;
+    ino_t ino = 0;
+    mode_t mode = 0;
+    std::string resolved;  // canonical path of a file not there yet
+  };
+  auto identify = [](const std::string& path, int std_fd) {
+    identity id;
+    struct stat st {};
+    if (path == "-" ? ::fstat(std_fd, &st) == 0 : ::stat(path.c_str(), &st) == 0) {
+      id.exists = true;
+      id.dev = st.st_dev;
+      id.ino = st.st_ino;
+      id.mode = st.st_mode;
+    } else if (path != "-") {
+      try {
+        // absolute() first: libstdc++ leaves a relative path with no existing prefix as it is.
+        id.resolved = std::filesystem::weakly_canonical(std::filesystem::absolute(follow_links(path).path)).string();
+      } catch (const std::exception&) {
+        id.resolved = path;
+      }
+    }
+    return id;
+  };
+  auto same = [](const identity& a, const identity& b) {
+    if (a.exists != b.exists) return false;
+    return a.exists ? a.dev == b.dev && a.ino == b.ino : !a.resolved.empty() && a.resolved == b.resolved;
+  };
+  auto fail = [](const named_path& a, const named_path& b) {
+    throw error(a.option + " '" + a.path + "' and " + b.option + " '" + b.path + "' name the same file");
+  };
+  std::vector<identity> out;
+  for (const named_path& o : outputs) out.push_back(o.path.empty() ? identity{} : identify(o.path, STDOUT_FILENO));
+  for (std::size_t i = 0; i < outputs.size(); ++i) {
+    if (outputs[i].path.empty()) continue;
+    for (std::size_t j = i + 1; j < outputs.size(); ++j) {
+      if (outputs[j].path.empty()) continue;
+      // Both stdout interleave; a shared terminal or /dev/null harms nothing.
+      if ((outputs[i].path == "-" && outputs[j].path == "-") ||
+          (same(out[i], out[j]) && !(out[i].exists && S_ISCHR(out[i].mode))))
+        fail(outputs[i], outputs[j]);
+    }
   }
-  temp_.clear();
+  for (const named_path& in : inputs) {
+    if (in.path.empty()) continue;
+    const identity id = identify(in.path, STDIN_FILENO);
+    if (!id.exists || !S_ISREG(id.mode)) continue;  // a missing input is the reader's error
+    for (std::size_t i = 0; i < outputs.size(); ++i)
+      if (!outputs[i].path.empty() && same(id, out[i])) fail(outputs[i], in);
+  }
+}
+
+output_set::output_set(const std::vector<named_path>& outputs, const std::vector<named_path>& inputs)
+{
+  check_distinct_files(outputs, inputs);
+  for (const named_path& o : outputs) {
+    if (o.path.empty()) continue;
+    options_.push_back(o.option);
+    files_.push_back(std::make_unique<atomic_output>(o.path));
+  }
+}
+
+atomic_output* output_set::get(std::string_view option)
+{
+  for (std::size_t i = 0; i < options_.size(); ++i)
+    if (options_[i] == option) return files_[i].get();
+  return nullptr;
+}
+
+void output_set::commit()
+{
+  // Every file is complete and closed (write errors reported) before any is renamed.
+  for (auto& f : files_) f->close();
+  std::vector<atomic_output*> files;
+  std::vector<std::string*> temps, targets;
+  for (auto& f : files_) {
+    files.push_back(f.get());
+    temps.push_back(&f->temp_);
+    targets.push_back(&f->target_);
+  }
+  commit_all(files, temps, targets);
+  for (auto& f : files_) release_temporary(f->temp_slot_);
+}
+
+void flush_stdout()
+{
+  errno = 0;
+  const bool failed = std::fflush(stdout) != 0 || std::ferror(stdout) != 0;
+  if (!failed) return;
+  const int saved = errno != 0 ? errno : EIO;
+  std::clearerr(stdout);
+  throw error(message_for("-", saved));
 }
 
 void append_number(std::string& out, double x)

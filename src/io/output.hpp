@@ -1,19 +1,29 @@
 #pragma once
 // Writers: the per-group CSV, the JSON summary, and files that appear whole or not at all.
+//
+// Every output of a run goes through an output_set: it refuses two outputs, or an output and an
+// input, that are the same file; writes each output to a temporary file beside its target (after
+// symbolic links); and commits them all or none. Temporary files are removed when shrink is
+// interrupted (SIGINT, SIGTERM, SIGHUP, SIGPIPE), and a memory-mapped input truncated under shrink
+// (SIGBUS) becomes a one-line error. SIGKILL cannot be caught: it can leave `*.tmp-*` files.
 
 #include <shrink/fit.hpp>
 
 #include <nlohmann/json.hpp>
 
+#include <cstddef>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace shrink::io {
 
-/// Writes to a temporary file beside `path` and renames it over `path` on commit(), so a failed
-/// run never leaves a half-written file. "-" writes to stdout, and an existing device or pipe
-/// (/dev/null, a FIFO) is written in place.
+/// One output, written to a temporary file beside its target and renamed over the target on
+/// commit, so a failed run never leaves a half-written file; the replaced file's permissions are
+/// kept. A symbolic link is followed (its target is replaced, never the link). Written in place
+/// instead: "-" (stdout), an existing device, FIFO or socket (/dev/null), and the open-file links
+/// of /proc (/dev/stdout, /dev/fd/N, /proc/self/fd/N: the file descriptor itself is written).
 class atomic_output {
  public:
   explicit atomic_output(std::string path);
@@ -21,17 +31,84 @@ class atomic_output {
   atomic_output(const atomic_output&) = delete;
   atomic_output& operator=(const atomic_output&) = delete;
 
+  /// Buffered; throws shrink::error on a failed write.
   void write(std::string_view bytes);
-  /// Closes the temporary file (reporting write errors) without renaming it yet: close every
-  /// output of a run first, then commit them, so a failure leaves none of them half-done.
+  /// Flushes and closes the temporary file (reporting write errors) without renaming it yet.
   void close();
-  /// Closes and renames into place; throws shrink::error on any failure.
+  /// Closes and renames into place; throws shrink::error on any failure. For several outputs
+  /// use output_set::commit, which commits all or none.
+  void commit();
+  const std::string& path() const { return path_; }
+
+ private:
+  friend class output_set;
+  [[noreturn]] void fail(int err) const;
+  void flush();
+
+  std::string path_;    // as given, for messages
+  std::string target_;  // the file the temporary is renamed over (links resolved)
+  std::string temp_;    // empty when written in place or once committed
+  int fd_ = -1;
+  int temp_slot_ = -1;  // in the signal handler's registry of temporary files
+  bool in_place_ = false;
+  bool owns_fd_ = true;  // false for stdout ("-"), which is never closed
+  std::string buffer_;
+};
+
+/// An option and the path given to it, for messages: {"--summary", "fit.json"}.
+struct named_path {
+  std::string option;
+  std::string path;
+};
+
+/// Throws shrink::error (one line naming both) when two of `outputs`, or an output and one of
+/// `inputs`, are the same file: the same device and inode after links, or for a file that does
+/// not exist yet the same resolved path; "-" is stdout (output) or stdin (input). Two outputs may
+/// share a character device (/dev/null, a terminal) unless both are "-"; an input and an output
+/// conflict when they are the same regular file. Empty paths are skipped.
+void check_distinct_files(const std::vector<named_path>& outputs, const std::vector<named_path>& inputs = {});
+
+/// The outputs of one run, committed together: all of them appear, or none changes.
+class output_set {
+ public:
+  /// check_distinct_files, then opens every output with a non-empty path (an unwritable one
+  /// fails here, before any work).
+  explicit output_set(const std::vector<named_path>& outputs, const std::vector<named_path>& inputs = {});
+  /// The output of `option`, or null when it was not given.
+  atomic_output* get(std::string_view option);
+  /// Closes every output, then renames each temporary over its target, keeping a hard link to
+  /// each replaced file until all are in place; on any failure, every target renamed so far is
+  /// put back (the old file, same inode) or removed, and shrink::error is thrown. Signals that
+  /// would end shrink wait until the renames are done or undone.
   void commit();
 
  private:
-  std::string path_, temp_;
-  int fd_ = -1;
-  bool direct_ = false;  // a device or pipe, written in place
+  std::vector<std::string> options_;
+  std::vector<std::unique_ptr<atomic_output>> files_;
+};
+
+/// Flushes stdout (printf output) and throws "cannot write to stdout: REASON" on any error.
+void flush_stdout();
+
+/// Installs the signal handlers (once; signals ignored by the parent stay ignored): SIGINT,
+/// SIGTERM, SIGHUP and SIGPIPE remove the temporary files, then end shrink by the same signal;
+/// SIGBUS in a registered mapped input prints "input 'X' was truncated while being read",
+/// removes the temporary files and exits 1.
+void install_signal_handlers();
+
+/// A read-only mapping of an input file, known to the SIGBUS handler while the object lives.
+class mapped_input_guard {
+ public:
+  mapped_input_guard() = default;
+  mapped_input_guard(const void* begin, std::size_t bytes, const std::string& path);
+  ~mapped_input_guard();
+  mapped_input_guard(mapped_input_guard&& other) noexcept;
+  mapped_input_guard& operator=(mapped_input_guard&& other) noexcept;
+  mapped_input_guard(const mapped_input_guard&) = delete;
+  mapped_input_guard& operator=(const mapped_input_guard&) = delete;
+
+ private:
+  int slot_ = -1;
 };
 
 /// Shortest decimal text that reads back to exactly `x` (round trip); nothing for NaN.

@@ -1,19 +1,26 @@
-// CSV/TSV parsing. Files without quote characters are cut into chunks at line ends and parsed
-// in parallel; files with quotes take the same row scanner sequentially (a quoted field may hold
-// a line end, so chunk boundaries could not be found without scanning).
+// CSV/TSV parsing. Raw input streams: it is read in blocks of whole rows, each block cut into
+// pieces at line ends and parsed in parallel (pieces with quote characters by one row scanner,
+// since a quoted field may hold a line end), and its rows folded into the group table
+// (group_fold.hpp) before the next block is read. Summary input (one row per group) is read whole.
 
 #include "table_reader.hpp"
 
 #include "../cpu/parallel.hpp"
 #include "decimal.hpp"
+#include "group_fold.hpp"
+#include "output.hpp"
 #include "text_source.hpp"
 
 #include <shrink/error.hpp>
 
 #include <algorithm>
-#include <atomic>
+#include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <deque>
 #include <limits>
 #include <string_view>
@@ -316,16 +323,31 @@ struct row_spec {
   std::size_t fields = 0;
 };
 
-/// Rows parsed from one chunk of the input.
+/// Rows parsed from one chunk of the input: keys and the location (hi + lo) in `rows`, the scale
+/// column (summary mode) in `second`.
 struct chunk_rows {
-  std::vector<std::int64_t> int_keys;
-  std::vector<std::string_view> text_keys;
+  row_block rows;
+  std::vector<double> second;
   std::deque<std::string> arena;
-  std::vector<double> numbers[2];
-  std::vector<double> low;     // lo parts of numbers[0]
   bool keys_not_integer = false;
-  std::string failure;         // empty when the chunk parsed
+  std::string failure;           // empty when the chunk parsed
   std::size_t failure_line = 0;  // line within the chunk, 0-based
+  std::size_t lines = 0;         // line ends in the chunk
+
+  /// Empty again, keeping the capacity of the row arrays (the next block reuses them).
+  void clear()
+  {
+    rows.int_keys.clear();
+    rows.text_keys.clear();
+    rows.hi.clear();
+    rows.lo.clear();
+    second.clear();
+    arena.clear();
+    keys_not_integer = false;
+    failure.clear();
+    failure_line = 0;
+    lines = 0;
+  }
 };
 
 /// Upper bound on the rows in [begin, end): no more than its non-blank line ends plus one, and
@@ -338,20 +360,21 @@ std::string number_error(const std::string& column, std::string_view text, const
   return "column '" + shown(column) + "': '" + shown(text) + "' " + problem;
 }
 
-void parse_chunk(const char* begin, const char* end, const layout& l, const row_spec& spec, bool integer_keys,
-                 chunk_rows& out)
+void parse_chunk(const char* begin, const char* end, const layout& l, bool quoted, const row_spec& spec,
+                 bool integer_keys, chunk_rows& out)
 {
   row_scanner scan(begin, end, l.delimiter);
   std::vector<std::string_view> fields;
   std::size_t count = 0, line = 0;
   const std::size_t expected = row_bound(begin, end, spec.fields);
-  for (std::size_t c = 0; c < spec.numbers.size(); ++c) out.numbers[c].reserve(expected);
-  out.low.reserve(expected);
-  if (spec.key) integer_keys ? out.int_keys.reserve(expected) : out.text_keys.reserve(expected);
+  out.rows.hi.reserve(expected);
+  out.rows.lo.reserve(expected);
+  if (spec.numbers.size() > 1) out.second.reserve(expected);
+  if (spec.key) integer_keys ? out.rows.int_keys.reserve(expected) : out.rows.text_keys.reserve(expected);
   try {
     while (!scan.done()) {
       const std::size_t consumed =
-        l.quoted ? scan.next(fields, count, spec.fields, out.arena) : scan.next_unquoted(fields, count, spec.fields);
+        quoted ? scan.next(fields, count, spec.fields, out.arena) : scan.next_unquoted(fields, count, spec.fields);
       if (blank_row(fields, count)) {
         line += consumed;
         continue;
@@ -374,9 +397,9 @@ void parse_chunk(const char* begin, const char* end, const layout& l, const row_
             out.keys_not_integer = true;
             return;
           }
-          out.int_keys.push_back(v);
+          out.rows.int_keys.push_back(v);
         } else {
-          out.text_keys.push_back(k);
+          out.rows.text_keys.push_back(k);
         }
       }
       for (std::size_t c = 0; c < spec.numbers.size(); ++c) {
@@ -392,8 +415,12 @@ void parse_chunk(const char* begin, const char* end, const layout& l, const row_
           out.failure_line = line;
           return;
         }
-        out.numbers[c].push_back(v.hi);
-        if (c == 0) out.low.push_back(v.lo);
+        if (c == 0) {
+          out.rows.hi.push_back(v.hi);
+          out.rows.lo.push_back(v.lo);
+        } else {
+          out.second.push_back(v.hi);
+        }
       }
       line += consumed;
     }
@@ -403,98 +430,24 @@ void parse_chunk(const char* begin, const char* end, const layout& l, const row_
   }
 }
 
-/// Chunk boundaries at line starts: [cuts[b], cuts[b+1]) for each chunk; one chunk for small or
-/// quoted text (a quoted field may hold a line end).
-std::vector<const char*> line_chunks(const layout& l, int workers)
+/// '\n' in [p, end): 16 bytes a step, byte counters summed every 255 steps.
+std::size_t count_lines(const char* p, const char* const end)
 {
-  const std::size_t bytes = static_cast<std::size_t>(l.data_end - l.data_begin);
-  const std::size_t pieces = (l.quoted || bytes < (1u << 20)) ? 1 : static_cast<std::size_t>(workers) * 4;
-  std::vector<const char*> cuts{l.data_begin};
-  for (std::size_t i = 1; i < pieces; ++i) {
-    const char* target = l.data_begin + bytes * i / pieces;
-    if (target <= cuts.back()) continue;
-    const void* nl = std::memchr(target, '\n', static_cast<std::size_t>(l.data_end - target));
-    if (nl == nullptr) break;
-    cuts.push_back(static_cast<const char*>(nl) + 1);
+  std::size_t n = 0;
+#ifdef __SSE2__
+  const __m128i nl = _mm_set1_epi8('\n');
+  while (end - p >= 16) {
+    const std::size_t steps = std::min<std::size_t>(255, static_cast<std::size_t>(end - p) / 16);
+    __m128i acc = _mm_setzero_si128();
+    for (std::size_t i = 0; i < steps; ++i, p += 16)
+      acc = _mm_sub_epi8(acc, _mm_cmpeq_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)), nl));
+    const __m128i sums = _mm_sad_epu8(acc, _mm_setzero_si128());
+    n += static_cast<std::size_t>(_mm_cvtsi128_si64(sums)) +
+         static_cast<std::size_t>(_mm_cvtsi128_si64(_mm_unpackhi_epi64(sums, sums)));
   }
-  cuts.push_back(l.data_end);
-  return cuts;
+#endif
+  return n + static_cast<std::size_t>(std::count(p, end, '\n'));
 }
-
-/// Replaces each integer key by its dense id, ids following increasing key order, and appends the
-/// keys' text to `names`. `ids` may alias `keys` (an in-place mapping).
-template <class Key>
-void map_integer_keys(const Key* keys, std::size_t rows, int threads, std::int32_t* ids, std::vector<std::string>& names)
-{
-  Key lo = std::numeric_limits<Key>::max(), hi = std::numeric_limits<Key>::min();
-  for (std::size_t i = 0; i < rows; ++i) lo = std::min(lo, keys[i]), hi = std::max(hi, keys[i]);
-  constexpr std::size_t block = 1 << 16;
-  const auto range = static_cast<std::uint64_t>(hi) - static_cast<std::uint64_t>(lo);
-  if (range < 4ull * rows + (1ull << 20)) {
-    // Dense enough: a direct table from key to id.
-    std::vector<std::int32_t> id(range + 1, -1);
-    for (std::size_t i = 0; i < rows; ++i) id[static_cast<std::uint64_t>(keys[i]) - static_cast<std::uint64_t>(lo)] = 0;
-    std::int64_t next = 0;
-    for (std::size_t i = 0; i < id.size(); ++i) {
-      if (id[i] < 0) continue;
-      if (next == INT32_MAX) throw error("more than 2^31-1 groups");
-      id[i] = static_cast<std::int32_t>(next++);
-      names.push_back(std::to_string(static_cast<std::int64_t>(lo) + static_cast<std::int64_t>(i)));
-    }
-    detail::for_each_block(rows, block, threads, [&](std::size_t begin, std::size_t end, std::size_t) {
-      for (std::size_t i = begin; i < end; ++i)
-        ids[i] = id[static_cast<std::uint64_t>(keys[i]) - static_cast<std::uint64_t>(lo)];
-    });
-  } else {
-    std::vector<Key> unique(keys, keys + rows);
-    std::sort(unique.begin(), unique.end());
-    unique.erase(std::unique(unique.begin(), unique.end()), unique.end());
-    if (unique.size() > static_cast<std::size_t>(INT32_MAX)) throw error("more than 2^31-1 groups");
-    for (Key k : unique) names.push_back(std::to_string(k));
-    detail::for_each_block(rows, block, threads, [&](std::size_t begin, std::size_t end, std::size_t) {
-      for (std::size_t i = begin; i < end; ++i)
-        ids[i] = static_cast<std::int32_t>(std::lower_bound(unique.begin(), unique.end(), keys[i]) - unique.begin());
-    });
-  }
-}
-
-/// Parses all rows, in parallel chunks where the text has no quotes.
-std::vector<chunk_rows> parse_rows(const layout& l, const row_spec& spec, int threads)
-{
-  const int workers = detail::thread_count(threads);
-  const std::vector<const char*> cuts = line_chunks(l, workers);
-
-  for (bool integer_keys : {true, false}) {
-    if (!integer_keys && !spec.key) break;
-    std::vector<chunk_rows> chunks(cuts.size() - 1);
-    detail::for_each_block(chunks.size(), 1, workers, [&](std::size_t b, std::size_t, std::size_t) {
-      parse_chunk(cuts[b], cuts[b + 1], l, spec, integer_keys, chunks[b]);
-    });
-    bool retry = false;
-    for (std::size_t b = 0; b < chunks.size(); ++b) {
-      if (!chunks[b].failure.empty()) {
-        std::size_t line = 1 + l.header_lines + chunks[b].failure_line;
-        for (std::size_t a = 0; a < b; ++a)
-          line += static_cast<std::size_t>(std::count(cuts[a], cuts[a + 1], '\n'));
-        throw error(l.source + " line " + std::to_string(line) + ": " +
-                    chunks[b].failure);
-      }
-      retry = retry || chunks[b].keys_not_integer;
-    }
-    if (!retry) return chunks;
-  }
-  return {};  // unreachable: the text-key pass cannot ask for a retry
-}
-
-/// The common raw input, parsed straight into the final arrays: unquoted text whose rows are
-/// `key,value` (an integer key that fits 32 bits, then a number). Anything else on any row (a
-/// space, a third field, a text key, a bad number...) makes it give up, and read_raw_table reads
-/// the whole input again with the general scanner, which gives the same values and the errors.
-struct fast_chunk {
-  std::size_t capacity = 0;  // line ends in the chunk + 1: an upper bound on its rows
-  std::size_t rows = 0;
-  bool ok = true;
-};
 
 /// Line ends in [begin, end) that end a non-empty line ('\n' not right after another '\n'):
 /// 16 bytes a step, byte counters summed every 255 steps. A '\n' at `begin` counts (its line may
@@ -553,13 +506,22 @@ inline const char* read_digits(const char* p, const char* const end, const char*
   return p;
 }
 
-/// Parses the rows of [begin, end) into keys / values; false on anything unusual.
-bool parse_fast_chunk(const char* p, const char* const end, const char* const limit, char delimiter, std::int32_t* keys,
-                      double* values, double* lows, fast_chunk& out, const std::atomic<bool>& abort)
+/// The common raw input parsed on a fast path: unquoted `key,value` rows (an integer key of up to
+/// 18 digits, then a number). Anything else on any row (a third field, a text key, a bad
+/// number...) makes it give up; the general scanner then parses the chunk again, with the same
+/// values and the errors.
+bool parse_fast_chunk(const char* p, const char* const end, const char* const limit, char delimiter, row_block& out)
 {
+  const std::size_t capacity = row_bound(p, end, 2);
+  out.text_keys.clear();
+  out.int_keys.resize(capacity);
+  out.hi.resize(capacity);
+  out.lo.resize(capacity);
+  std::int64_t* const keys = out.int_keys.data();
+  double* const values = out.hi.data();
+  double* const lows = out.lo.data();
   std::size_t r = 0;
   while (p < end) {
-    if ((r & 4095) == 0 && abort.load(std::memory_order_relaxed)) return false;
     // Blank line (spaces and carriage returns only): skipped, as by the general scanner.
     if (*p == '\n' || *p == '\r' || *p == ' ') {
       const char* q = p;
@@ -576,7 +538,7 @@ bool parse_fast_chunk(const char* p, const char* const end, const char* const li
     std::int64_t k = 0;
     while (p < end && static_cast<unsigned>(*p - '0') < 10) k = k * 10 + (*p++ - '0');
     const std::size_t key_len = static_cast<std::size_t>(p - key_digits);
-    if (key_len == 0 || key_len > 9 || p == end || *p != delimiter) return false;
+    if (key_len == 0 || key_len > 18 || p == end || *p != delimiter) return false;
     if (*key_digits == '0' && (key_len > 1 || negative_key)) return false;
     if (negative_key) k = -k;
     ++p;
@@ -613,13 +575,15 @@ bool parse_fast_chunk(const char* p, const char* const end, const char* const li
       if (*p != '\n') return false;
       ++p;
     }
-    if (r == out.capacity) return false;  // cannot happen: rows <= line ends + 1
-    keys[r] = static_cast<std::int32_t>(k);
+    if (r == capacity) return false;  // cannot happen: rows <= row_bound
+    keys[r] = k;
     values[r] = v.hi;
     lows[r] = v.lo;
     ++r;
   }
-  out.rows = r;
+  out.int_keys.resize(r);
+  out.hi.resize(r);
+  out.lo.resize(r);
   return true;
 }
 
@@ -632,138 +596,252 @@ double rebase_column(std::vector<double>& hi, const double* lo, int threads, con
   return offset;
 }
 
-/// read_raw_table's fast path; false (with `out` untouched) where the input needs the general one.
-bool read_raw_fast(const layout& l, const row_spec& spec, int threads, raw_table& out)
-{
-  if (l.quoted || !spec.key || *spec.key != 0 || spec.fields != 2 || spec.numbers.size() != 1 || spec.numbers[0] != 1)
-    return false;
-  const int workers = detail::thread_count(threads);
-  const std::vector<const char*> cuts = line_chunks(l, workers);
-  const std::size_t n_chunks = cuts.size() - 1;
-  std::vector<fast_chunk> chunks(n_chunks);
-  detail::for_each_block(n_chunks, 1, workers, [&](std::size_t b, std::size_t, std::size_t) {
-    chunks[b].capacity = row_bound(cuts[b], cuts[b + 1], spec.fields);
-  });
-  std::vector<std::size_t> starts{0};
-  for (const auto& c : chunks) starts.push_back(starts.back() + c.capacity);
-  const std::size_t capacity = starts.back();
-  if (capacity > static_cast<std::size_t>(INT32_MAX)) return false;
-
-  std::vector<std::int32_t> ids(capacity);
-  std::vector<double> values(capacity), lows(capacity);
-  std::atomic<bool> abort{false};
-  detail::for_each_block(n_chunks, 1, workers, [&](std::size_t b, std::size_t, std::size_t) {
-    if (abort.load()) return;
-    if (!parse_fast_chunk(cuts[b], cuts[b + 1], l.data_end, l.delimiter, ids.data() + starts[b],
-                          values.data() + starts[b], lows.data() + starts[b], chunks[b], abort)) {
-      chunks[b].ok = false;
-      abort.store(true);
+/// The input as successive windows of bytes. A regular file is mapped, not copied: pages behind
+/// the window are released as it moves on (memory stays at about a window whatever the file's
+/// size), and a file truncated under shrink ends in a one-line error (the SIGBUS guard). Stdin,
+/// pipes and other streams are read into a buffer through read(2).
+class byte_stream {
+ public:
+  explicit byte_stream(const std::string& path) : path_(path)
+  {
+    if (path == "-") {
+      fd_ = STDIN_FILENO;
+      return;
     }
-  });
-  if (abort.load()) return false;
-  // Close the gaps left by blank lines (rows < capacity), in order.
-  std::size_t rows = 0;
-  for (std::size_t b = 0; b < n_chunks; ++b) {
-    if (rows != starts[b] && chunks[b].rows > 0) {
-      std::memmove(ids.data() + rows, ids.data() + starts[b], chunks[b].rows * sizeof(std::int32_t));
-      std::memmove(values.data() + rows, values.data() + starts[b], chunks[b].rows * sizeof(double));
-      std::memmove(lows.data() + rows, lows.data() + starts[b], chunks[b].rows * sizeof(double));
+    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0) throw error("cannot open '" + shown(path) + "': " + std::strerror(errno));
+    struct stat st {};
+    if (::fstat(fd_, &st) == 0 && S_ISDIR(st.st_mode)) {
+      ::close(fd_);
+      throw error("cannot read '" + shown(path) + "': it is a directory");
     }
-    rows += chunks[b].rows;
-  }
-  if (rows == 0) return false;  // the general path reports it
-  ids.resize(rows);
-  values.resize(rows);
-
-  map_integer_keys(ids.data(), rows, workers, ids.data(), out.keys);
-  out.offset = rebase_column(values, lows.data(), workers, spec.number_names[0]);
-  out.group_ids = std::move(ids);
-  out.values = std::move(values);
-  return true;
-}
-
-std::size_t count_rows(const std::vector<chunk_rows>& chunks)
-{
-  std::size_t n = 0;
-  for (const auto& c : chunks) n += c.numbers[0].size();
-  return n;
-}
-
-/// Dense ids for text keys, in bytewise key order.
-void map_text_keys(const std::vector<chunk_rows>& chunks, std::size_t rows, raw_table& out)
-{
-  std::unordered_map<std::string_view, std::int32_t> first_seen;
-  std::vector<std::string_view> names;
-  out.group_ids.resize(rows);
-  std::size_t r = 0;
-  for (const auto& c : chunks)
-    for (std::string_view k : c.text_keys) {
-      auto [it, inserted] = first_seen.try_emplace(k, static_cast<std::int32_t>(names.size()));
-      if (inserted) {
-        if (names.size() == static_cast<std::size_t>(INT32_MAX)) throw error("more than 2^31-1 groups");
-        names.push_back(k);
+    if (S_ISREG(st.st_mode) && st.st_size > 0) {
+      void* m = ::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd_, 0);
+      if (m != MAP_FAILED) {
+        map_ = static_cast<const char*>(m);
+        map_size_ = static_cast<std::size_t>(st.st_size);
+        ::madvise(m, map_size_, MADV_SEQUENTIAL);
+        guard_ = mapped_input_guard(map_, map_size_, path);
       }
-      out.group_ids[r++] = it->second;
     }
-  std::vector<std::int32_t> order(names.size());
-  for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<std::int32_t>(i);
-  std::sort(order.begin(), order.end(), [&](std::int32_t a, std::int32_t b) { return names[a] < names[b]; });
-  std::vector<std::int32_t> rank(names.size());
-  for (std::size_t i = 0; i < order.size(); ++i) {
-    rank[static_cast<std::size_t>(order[i])] = static_cast<std::int32_t>(i);
-    out.keys.emplace_back(names[static_cast<std::size_t>(order[i])]);
+    if (map_ == nullptr) ::posix_fadvise(fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
   }
-  for (auto& g : out.group_ids) g = rank[static_cast<std::size_t>(g)];
+  ~byte_stream()
+  {
+    guard_ = mapped_input_guard();  // forgotten by the SIGBUS handler before it is unmapped
+    if (map_ != nullptr) ::munmap(const_cast<char*>(map_), map_size_);
+    if (fd_ > STDIN_FILENO) ::close(fd_);
+  }
+  byte_stream(const byte_stream&) = delete;
+  byte_stream& operator=(const byte_stream&) = delete;
+
+  /// The next `size` unconsumed bytes, or all that are left; `complete` says whether the view
+  /// reaches the end of the input.
+  std::string_view peek(std::size_t size, bool& complete)
+  {
+    if (map_ != nullptr) {
+      const std::size_t n = std::min(size, map_size_ - position_);
+      complete = position_ + n == map_size_;
+      return {map_ + position_, n};
+    }
+    while (!eof_ && buf_.size() < size) {
+      const std::size_t have = buf_.size();
+      buf_.resize(size);
+      const ssize_t got = ::read(fd_, buf_.data() + have, size - have);
+      buf_.resize(have + static_cast<std::size_t>(std::max<ssize_t>(got, 0)));
+      if (got == 0) eof_ = true;
+      if (got < 0 && errno != EINTR)
+        throw error("cannot read " + std::string(path_ == "-" ? "stdin" : "'" + shown(path_) + "'") + ": " +
+                    std::strerror(errno));
+    }
+    const std::size_t n = std::min(size, buf_.size());
+    complete = eof_ && n == buf_.size();
+    return {buf_.data(), n};
+  }
+
+  /// Moves past the first `n` bytes of the last peek.
+  void consume(std::size_t n)
+  {
+    if (map_ == nullptr) {
+      buf_.erase(0, n);
+      return;
+    }
+    position_ += n;
+    // Release the pages read so far (they stay in the page cache; this mapping drops them).
+    const std::size_t page = 1 << 12, done = position_ / page * page;
+    if (done > released_) {
+      ::madvise(const_cast<char*>(map_) + released_, done - released_, MADV_DONTNEED);
+      released_ = done;
+    }
+  }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+  const char* map_ = nullptr;
+  std::size_t map_size_ = 0, position_ = 0, released_ = 0;
+  mapped_input_guard guard_;
+  std::string buf_;
+  bool eof_ = false;
+};
+
+/// Bytes read at a time; a row longer than this doubles the buffer. The block boundaries depend
+/// on the input alone, so the parse (and the fold's order) is the same for any thread count.
+constexpr std::size_t block_bytes = std::size_t{32} << 20;
+/// Pieces of a block parsed in parallel.
+constexpr std::size_t piece_bytes = std::size_t{1} << 20;
+
+/// End of the last complete row in [0, size): after its line end ('\n' outside quotes); 0 when
+/// there is none.
+std::size_t last_row_end(std::string_view buf, bool quoted)
+{
+  if (!quoted) {
+    const void* nl = ::memrchr(buf.data(), '\n', buf.size());
+    return nl == nullptr ? 0 : static_cast<std::size_t>(static_cast<const char*>(nl) - buf.data()) + 1;
+  }
+  bool in_quotes = false;
+  std::size_t end = 0;
+  for (std::size_t i = 0; i < buf.size(); ++i) {
+    if (buf[i] == '"') in_quotes = !in_quotes;
+    else if (buf[i] == '\n' && !in_quotes) end = i + 1;
+  }
+  return end;
+}
+
+/// Pieces of [begin, end) cut at line ends about every piece_bytes (one piece for quoted text,
+/// where a quoted field may hold a line end).
+std::vector<const char*> cut_pieces(const char* begin, const char* end, bool quoted)
+{
+  std::vector<const char*> cuts{begin};
+  if (!quoted)
+    for (const char* target = begin + piece_bytes; target < end; target = cuts.back() + piece_bytes) {
+      const void* nl = std::memchr(target, '\n', static_cast<std::size_t>(end - target));
+      if (nl == nullptr) break;
+      cuts.push_back(static_cast<const char*>(nl) + 1);
+      if (cuts.back() >= end) {
+        cuts.pop_back();
+        break;
+      }
+    }
+  cuts.push_back(end);
+  return cuts;
 }
 
 }  // namespace
 
-raw_table read_raw_table(const std::string& path, const raw_columns& columns, int threads)
+group_table read_groups(const std::string& path, const raw_columns& columns, int threads)
 {
-  const text_source source(path);
-  const layout l = read_layout(source.text(), path, {columns.group, columns.value});
+  const int workers = detail::thread_count(threads);
+  byte_stream in(path);
+  // The header: read until it is complete (it may be longer than a piece, or quoted over lines).
+  layout l;
+  for (std::size_t size = piece_bytes;; size *= 2) {
+    bool complete = false;
+    const std::string_view head = in.peek(size, complete);
+    const std::size_t nl = head.find('\n', 0);
+    if (!complete && (nl == std::string_view::npos || head.find_first_not_of(" \t\r\n\xEF\xBB\xBF") > nl)) continue;
+    try {
+      l = read_layout(head, path, {columns.group, columns.value});
+    } catch (const error&) {
+      if (complete) throw;
+      continue;
+    }
+    in.consume(static_cast<std::size_t>(l.data_begin - head.data()));
+    break;
+  }
   row_spec spec;
   spec.fields = l.columns;
   spec.key = column_index(l, columns.group, "group");
   spec.numbers = {column_index(l, columns.value, "value")};
   spec.number_names = {columns.value};
+  const bool fast_layout = *spec.key == 0 && spec.numbers[0] == 1 && spec.fields == 2;
 
-  {
-    raw_table fast;
-    if (read_raw_fast(l, spec, threads, fast)) return fast;
-  }
-  std::vector<chunk_rows> chunks = parse_rows(l, spec, threads);
-  const std::size_t rows = count_rows(chunks);
-  if (rows == 0) throw error("no data rows: " + l.source + " has only a header");
-
-  raw_table out;
-  out.values.resize(rows);
-  std::vector<double> lows(rows);
-  std::vector<std::size_t> starts{0};
-  for (const auto& c : chunks) starts.push_back(starts.back() + c.numbers[0].size());
-  detail::for_each_block(chunks.size(), 1, threads, [&](std::size_t b, std::size_t, std::size_t) {
-    const auto at = static_cast<std::ptrdiff_t>(starts[b]);
-    std::copy(chunks[b].numbers[0].begin(), chunks[b].numbers[0].end(), out.values.begin() + at);
-    std::copy(chunks[b].low.begin(), chunks[b].low.end(), lows.begin() + at);
-    chunks[b].numbers[0] = {};
-    chunks[b].low = {};
-  });
-  out.offset = rebase_column(out.values, lows.data(), threads, columns.value);
-  lows = {};
-  const bool text_keys = std::any_of(chunks.begin(), chunks.end(), [](const chunk_rows& c) { return !c.text_keys.empty(); });
-  if (!text_keys) {
-    std::vector<std::int64_t> keys;
-    keys.reserve(rows);
-    for (auto& c : chunks) {
-      keys.insert(keys.end(), c.int_keys.begin(), c.int_keys.end());
-      c.int_keys = {};
+  std::size_t line = 1 + l.header_lines;  // the line the next block starts on
+  group_fold fold(workers);
+  std::size_t block = block_bytes;
+  std::vector<chunk_rows> pieces;
+  std::vector<row_block> parts;
+  for (;;) {
+    bool complete = false;
+    const std::string_view window = in.peek(block, complete);
+    if (window.empty()) break;
+    const bool quoted = std::memchr(window.data(), '"', window.size()) != nullptr;
+    const std::size_t cut = complete ? window.size() : last_row_end(window, quoted);
+    if (cut == 0) {  // a row longer than the block
+      block *= 2;
+      continue;
     }
-    out.group_ids.resize(rows);
-    map_integer_keys(keys.data(), rows, threads, out.group_ids.data(), out.keys);
-  } else
-    map_text_keys(chunks, rows, out);
-  return out;
+    const std::string_view text = window.substr(0, cut);
+    if (const void* nul = std::memchr(text.data(), '\0', text.size()))
+      throw error(l.source + " line " + std::to_string(line - 1 + line_of(text, static_cast<const char*>(nul))) +
+                  ": a NUL byte: this is not a text file");
+    if (const std::size_t bom = text.find("\xEF\xBB\xBF"); bom != std::string_view::npos)
+      throw error(l.source + " line " + std::to_string(line - 1 + line_of(text, text.data() + bom)) +
+                  ": a byte-order mark inside the text (were files joined together?)");
+
+    const std::vector<const char*> cuts = cut_pieces(text.data(), text.data() + text.size(), quoted);
+    pieces.resize(cuts.size() - 1);
+    for (;;) {
+      const bool integer_keys = !fold.text_keys();
+      detail::for_each_block(pieces.size(), 1, workers, [&](std::size_t b, std::size_t, std::size_t) {
+        chunk_rows& c = pieces[b];
+        const std::size_t lines = count_lines(cuts[b], cuts[b + 1]);
+        // The fast path sizes the row arrays itself (from what the previous block left: no
+        // clearing, so no zero-filling of memory it is about to overwrite).
+        if (integer_keys && fast_layout && !quoted &&
+            parse_fast_chunk(cuts[b], cuts[b + 1], window.data() + window.size(), l.delimiter, c.rows)) {
+          c.failure.clear();
+          c.keys_not_integer = false;
+          c.lines = lines;
+          return;
+        }
+        c.clear();
+        c.lines = lines;
+        parse_chunk(cuts[b], cuts[b + 1], l, quoted, spec, integer_keys, c);
+      });
+      std::size_t piece_line = line;
+      bool retry = false;
+      for (std::size_t b = 0; b < pieces.size(); ++b) {
+        if (!pieces[b].failure.empty())
+          throw error(l.source + " line " + std::to_string(piece_line + pieces[b].failure_line) + ": " + pieces[b].failure);
+        retry = retry || pieces[b].keys_not_integer;
+        piece_line += pieces[b].lines;
+      }
+      if (!retry) {
+        line = piece_line;
+        break;
+      }
+      fold.switch_to_text_keys();  // a key that is not an integer: every key is text from now on
+    }
+    parts.resize(pieces.size());
+    for (std::size_t b = 0; b < pieces.size(); ++b) std::swap(parts[b], pieces[b].rows);
+    fold.fold(parts);
+    for (std::size_t b = 0; b < pieces.size(); ++b) std::swap(parts[b], pieces[b].rows);  // keep the capacity
+    in.consume(cut);
+  }
+  if (fold.groups() == 0) throw error("no data rows: " + l.source + " has only a header");
+  return fold.finish(columns.value);
 }
+
+namespace {
+
+/// Summary input is one row per group, so it is read whole: O(groups) memory either way.
+std::vector<chunk_rows> parse_summary_rows(const layout& l, const row_spec& spec)
+{
+  std::vector<chunk_rows> chunks(1);
+  for (bool integer_keys : {true, false}) {
+    if (!integer_keys && !spec.key) break;
+    chunks[0] = chunk_rows{};
+    parse_chunk(l.data_begin, l.data_end, l, l.quoted, spec, integer_keys, chunks[0]);
+    if (!chunks[0].failure.empty())
+      throw error(l.source + " line " + std::to_string(1 + l.header_lines + chunks[0].failure_line) + ": " +
+                  chunks[0].failure);
+    if (!chunks[0].keys_not_integer) break;
+  }
+  return chunks;
+}
+
+}  // namespace
 
 summary_table read_summary_table(const std::string& path, const summary_columns& columns)
 {
@@ -779,19 +857,17 @@ summary_table read_summary_table(const std::string& path, const summary_columns&
   spec.second_positive = columns.is_variance ? "variances" : "standard errors";
 
   // Keys stay text here: summary rows are reported in file order under their own names.
-  std::vector<chunk_rows> chunks = parse_rows(l, spec, 1);
-  const std::size_t rows = count_rows(chunks);
+  std::vector<chunk_rows> chunks = parse_summary_rows(l, spec);
+  const std::size_t rows = chunks[0].rows.hi.size();
   if (rows == 0) throw error("no data rows: " + l.source + " has only a header");
 
   summary_table out;
-  std::vector<double> lows;
-  for (auto& c : chunks) {
-    out.estimates.insert(out.estimates.end(), c.numbers[0].begin(), c.numbers[0].end());
-    lows.insert(lows.end(), c.low.begin(), c.low.end());
-    for (double s : c.numbers[1]) out.standard_errors.push_back(columns.is_variance ? std::sqrt(s) : s);
-    for (std::int64_t k : c.int_keys) out.keys.push_back(std::to_string(k));
-    for (std::string_view k : c.text_keys) out.keys.emplace_back(k);
-  }
+  chunk_rows& c = chunks[0];
+  out.estimates = std::move(c.rows.hi);
+  const std::vector<double> lows = std::move(c.rows.lo);
+  for (double s : c.second) out.standard_errors.push_back(columns.is_variance ? std::sqrt(s) : s);
+  for (std::int64_t k : c.rows.int_keys) out.keys.push_back(std::to_string(k));
+  for (std::string_view k : c.rows.text_keys) out.keys.emplace_back(k);
   out.offset = rebase_column(out.estimates, lows.data(), 1, columns.estimate);
   if (out.keys.empty())
     for (std::size_t j = 1; j <= rows; ++j) out.keys.push_back(std::to_string(j));

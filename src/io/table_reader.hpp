@@ -1,21 +1,14 @@
 #pragma once
 // Reading grouped data from CSV or TSV text (a file or stdin) into the columns the fit takes.
 
+#include "group_fold.hpp"
+
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
 namespace shrink::io {
-
-/// Raw observations: group keys mapped to dense ids, values relative to `offset`.
-struct raw_table {
-  std::vector<std::int32_t> group_ids;
-  std::vector<double> values;
-  double offset = 0;
-  std::vector<std::string> keys;  ///< key text of each dense id; ids follow the sorted keys
-                                  ///< (numerically for integer keys, bytewise for strings)
-};
 
 /// One row per group: estimates (relative to `offset`) and standard errors.
 struct summary_table {
@@ -37,10 +30,13 @@ struct summary_columns {
   bool is_variance = false;
 };
 
-/// Reads a CSV (comma) or TSV (tab; chosen when the header has a tab) file with a header line;
-/// "-" reads stdin. Accepts a UTF-8 BOM, CRLF line ends and quoted fields. Throws shrink::error
-/// with a one-line message (naming the line) on malformed input.
-raw_table read_raw_table(const std::string& path, const raw_columns& columns, int threads);
+/// Reads a CSV (comma) or TSV (tab; chosen when the header has a tab outside quotes) file with a
+/// header line; "-" reads stdin. Accepts a UTF-8 BOM, CRLF line ends and quoted fields. Throws
+/// shrink::error with a one-line message (naming the line) on malformed input.
+///
+/// Raw input streams: rows are folded into one summary per group as they are read, so memory is
+/// O(groups + 32 MiB) whatever the size of the input; the same bits for any thread count.
+group_table read_groups(const std::string& path, const raw_columns& columns, int threads);
 summary_table read_summary_table(const std::string& path, const summary_columns& columns);
 
 }  // namespace shrink::io

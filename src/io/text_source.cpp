@@ -45,7 +45,8 @@ text_source::text_source(const std::string& path)
   struct stat st {};
   if (::fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
     ::close(fd);
-    throw error("cannot read '" + path + "': not a regular file");
+    throw error(S_ISDIR(st.st_mode) ? "cannot read '" + path + "': it is a directory"
+                                    : "cannot read '" + path + "': not a regular file");
   }
   if (S_ISREG(st.st_mode) && st.st_size > 0) {
     // MAP_POPULATE maps the whole file up front: one bulk operation instead of a page fault per 4 KiB.
@@ -55,6 +56,7 @@ text_source::text_source(const std::string& path)
       mapping_ = m;
       data_ = static_cast<const char*>(m);
       size_ = static_cast<std::size_t>(st.st_size);
+      guard_ = mapped_input_guard(m, size_, path);
       ::close(fd);
       return;
     }
@@ -72,6 +74,7 @@ text_source::text_source(const std::string& path)
 
 text_source::~text_source()
 {
+  guard_ = mapped_input_guard();  // forgotten by the SIGBUS handler before it is unmapped
   if (mapping_ != nullptr) ::munmap(mapping_, size_);
 }
 

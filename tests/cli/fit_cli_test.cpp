@@ -18,25 +18,12 @@ using shrink::test::run_shrink;
 using shrink::test::temp_dir;
 using shrink::test::write_file;
 
-const char* const small_csv =
-  "group,y\n"
-  "a,1\n" "a,3\n" "b,4\n" "b,6\n" "b,8\n" "c,10\n" "c,11\n" "d,0\n" "d,2\n";
-
-/// Fails unless the run exited 1 with exactly one line on stderr containing `expected`.
-void expect_error(const shrink::test::run_result& r, const std::string& expected)
-{
-  EXPECT_EQ(r.status, 1) << r.err;
-  EXPECT_NE(r.err.find(expected), std::string::npos) << "stderr: " << r.err;
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "stderr: " << r.err;
-  EXPECT_EQ(r.err.find("nan"), std::string::npos);
-}
-
 using shrink::test::parse_csv;
 
 TEST(FitCli, WritesTheContractColumnsAndSummary)
 {
   temp_dir d;
-  write_file(d / "in.csv", small_csv);
+  write_file(d / "in.csv", shrink::test::small_csv);
   const auto r = run_shrink("fit '" + (d / "in.csv").string() + "' -o '" + (d / "out.csv").string() + "' --summary '" +
                               (d / "s.json").string() + "' --backend cpu",
                             d);
@@ -71,18 +58,18 @@ TEST(FitCli, WritesTheContractColumnsAndSummary)
 TEST(FitCli, StdinTsvCrlfBomAndQuotedKeysAreAccepted)
 {
   temp_dir d;
-  write_file(d / "in.csv", small_csv);
+  write_file(d / "in.csv", shrink::test::small_csv);
   const auto base = run_shrink("fit '" + (d / "in.csv").string() + "' -q", d);
   ASSERT_EQ(base.status, 0) << base.err;
 
   std::string crlf = "\xEF\xBB\xBF";
-  for (char c : std::string(small_csv)) crlf += c == '\n' ? std::string("\r\n") : std::string(1, c);
+  for (char c : std::string(shrink::test::small_csv)) crlf += c == '\n' ? std::string("\r\n") : std::string(1, c);
   write_file(d / "crlf.csv", crlf);
   const auto r1 = run_shrink("fit - -q", d, (d / "crlf.csv").string());
   ASSERT_EQ(r1.status, 0) << r1.err;
   EXPECT_EQ(r1.out, base.out);
 
-  std::string tsv = small_csv;
+  std::string tsv = shrink::test::small_csv;
   std::replace(tsv.begin(), tsv.end(), ',', '\t');
   write_file(d / "in.tsv", tsv);
   const auto r2 = run_shrink("fit '" + (d / "in.tsv").string() + "' -q", d);
@@ -102,25 +89,25 @@ TEST(FitCli, BadInputGivesOneLineErrorsNamingTheProblem)
     write_file(d / "bad.csv", text);
     return run_shrink("fit '" + (d / "bad.csv").string() + "' " + options, d);
   };
-  expect_error(fit_text(""), "empty input");
-  expect_error(fit_text("group,y\n"), "no data rows");
-  expect_error(fit_text("group,value\na,1\n"), "the columns are: 'group', 'value'");
-  expect_error(fit_text("grp,y\na,1\n"), "no group column 'group'");
-  expect_error(fit_text("group,y\na,1\na,abc\n"), "line 3: column 'y': 'abc' is not a number");
-  expect_error(fit_text("group,y\na,1\na,NaN\n"), "line 3");
-  expect_error(fit_text("group,y\na,1\na,inf\n"), "line 3");
-  expect_error(fit_text("group,y\na,1\na,2,3\n"), "line 3: row has 3 fields but the header has 2");
-  expect_error(fit_text("group,y\na,1\na,2\n"), "only one group");
-  expect_error(fit_text("group,y\na,1\nb,2\nc,3\n"), "every group has one observation");
-  expect_error(fit_text("group,y\na,1\na,1\nb,2\nb,2\n"), "within-group variance is zero");
-  expect_error(fit_text("group,y\na,1e308\na,-1e308\nb,1e308\nb,-1.5e308\n"), "overflow");
-  expect_error(fit_text("group,y\na,1e400\n"), "line 2");
-  expect_error(fit_text(small_csv, "--tau-method magic"), "unknown --tau-method 'magic'");
-  expect_error(fit_text(small_csv, "--level 2"), "--level");
-  expect_error(fit_text("study,est,se\n1,0.5,0.1\n2,0.7,-0.2\n3,0.1,0.3\n", "--estimate est --se se"),
+  shrink::test::expect_error(fit_text(""), "empty input");
+  shrink::test::expect_error(fit_text("group,y\n"), "no data rows");
+  shrink::test::expect_error(fit_text("group,value\na,1\n"), "the columns are: 'group', 'value'");
+  shrink::test::expect_error(fit_text("grp,y\na,1\n"), "no group column 'group'");
+  shrink::test::expect_error(fit_text("group,y\na,1\na,abc\n"), "line 3: column 'y': 'abc' is not a number");
+  shrink::test::expect_error(fit_text("group,y\na,1\na,NaN\n"), "line 3");
+  shrink::test::expect_error(fit_text("group,y\na,1\na,inf\n"), "line 3");
+  shrink::test::expect_error(fit_text("group,y\na,1\na,2,3\n"), "line 3: row has 3 fields but the header has 2");
+  shrink::test::expect_error(fit_text("group,y\na,1\na,2\n"), "only one group");
+  shrink::test::expect_error(fit_text("group,y\na,1\nb,2\nc,3\n"), "every group has one observation");
+  shrink::test::expect_error(fit_text("group,y\na,1\na,1\nb,2\nb,2\n"), "within-group variance is zero");
+  shrink::test::expect_error(fit_text("group,y\na,1e308\na,-1e308\nb,1e308\nb,-1.5e308\n"), "overflow");
+  shrink::test::expect_error(fit_text("group,y\na,1e400\n"), "line 2");
+  shrink::test::expect_error(fit_text(shrink::test::small_csv, "--tau-method magic"), "unknown --tau-method 'magic'");
+  shrink::test::expect_error(fit_text(shrink::test::small_csv, "--level 2"), "--level");
+  shrink::test::expect_error(fit_text("study,est,se\n1,0.5,0.1\n2,0.7,-0.2\n3,0.1,0.3\n", "--estimate est --se se"),
                "'-0.2' is not positive (standard errors must be > 0)");
-  expect_error(fit_text("study,est,se\n1,0.5,0.1\n2,0.7,0\n", "--estimate est --se se"), "is not positive");
-  expect_error(fit_text("study,est,se\n1,0.5,0.1\n", "--estimate est"), "exactly one of --se");
+  shrink::test::expect_error(fit_text("study,est,se\n1,0.5,0.1\n2,0.7,0\n", "--estimate est --se se"), "is not positive");
+  shrink::test::expect_error(fit_text("study,est,se\n1,0.5,0.1\n", "--estimate est"), "exactly one of --se");
 }
 
 TEST(FitCli, JamesSteinColumnIsEmptyWithFewerThanFourGroupsAndSaysSo)
@@ -141,7 +128,7 @@ TEST(FitCli, JamesSteinColumnIsEmptyWithFewerThanFourGroupsAndSaysSo)
 TEST(FitCli, FailedRunsLeaveNoFileAndUnwritablePathsAreErrors)
 {
   temp_dir d;
-  write_file(d / "in.csv", small_csv);
+  write_file(d / "in.csv", shrink::test::small_csv);
   write_file(d / "bad.csv", "group,y\na,1\na,x\n");
   write_file(d / "keep.csv", "old contents\n");
   // A failed run leaves an existing output untouched and no temporary file behind.
@@ -153,17 +140,17 @@ TEST(FitCli, FailedRunsLeaveNoFileAndUnwritablePathsAreErrors)
   EXPECT_FALSE(std::filesystem::exists(d / "new.csv"));
   for (const auto& entry : std::filesystem::directory_iterator(d.path()))
     EXPECT_EQ(entry.path().filename().string().find(".tmp-"), std::string::npos) << entry.path();
-  expect_error(run_shrink("fit '" + (d / "in.csv").string() + "' -o /nonexistent-dir/out.csv", d), "cannot write");
-  expect_error(run_shrink("fit '" + (d / "in.csv").string() + "' --summary /nonexistent-dir/s.json", d), "cannot write");
-  expect_error(run_shrink("fit '" + (d / "missing.csv").string() + "'", d), "cannot open");
+  shrink::test::expect_error(run_shrink("fit '" + (d / "in.csv").string() + "' -o /nonexistent-dir/out.csv", d), "cannot write");
+  shrink::test::expect_error(run_shrink("fit '" + (d / "in.csv").string() + "' --summary /nonexistent-dir/s.json", d), "cannot write");
+  shrink::test::expect_error(run_shrink("fit '" + (d / "missing.csv").string() + "'", d), "cannot open");
 }
 
 TEST(FitCli, CudaBackendWithoutAGpuIsAClearError)
 {
   if (shrink::cuda_available()) GTEST_SKIP() << "a GPU is usable here: --backend cuda runs";
   temp_dir d;
-  write_file(d / "in.csv", small_csv);
-  expect_error(run_shrink("fit '" + (d / "in.csv").string() + "' --backend cuda", d), "--backend cuda");
+  write_file(d / "in.csv", shrink::test::small_csv);
+  shrink::test::expect_error(run_shrink("fit '" + (d / "in.csv").string() + "' --backend cuda", d), "--backend cuda");
 }
 
 TEST(FitCli, GenerateThenFitRecoversTheHyperparameters)
@@ -230,15 +217,15 @@ namespace {
 TEST(FitCli, ArgumentErrorsAreOneLineToo)
 {
   temp_dir d;
-  write_file(d / "in.csv", small_csv);
+  write_file(d / "in.csv", shrink::test::small_csv);
   const std::string in = "'" + (d / "in.csv").string() + "'";
-  expect_error(run_shrink("fit " + in + " --level abc", d), "--level");
-  expect_error(run_shrink("fit " + in + " --no-such-option", d), "no-such-option");
-  expect_error(run_shrink("fit " + in + " -o '" + (d / "x").string() + "' --summary '" + (d / "x").string() + "'", d),
+  shrink::test::expect_error(run_shrink("fit " + in + " --level abc", d), "--level");
+  shrink::test::expect_error(run_shrink("fit " + in + " --no-such-option", d), "no-such-option");
+  shrink::test::expect_error(run_shrink("fit " + in + " -o '" + (d / "x").string() + "' --summary '" + (d / "x").string() + "'", d),
                "name the same file");
-  expect_error(run_shrink("generate --groups 3 --obs 10x", d), "--obs");
-  expect_error(run_shrink("generate --groups 3 --obs 5:9z", d), "--obs");
-  expect_error(run_shrink("generate --groups 3 --obs 9:5", d), "--obs");
+  shrink::test::expect_error(run_shrink("generate --groups 3 --obs 10x", d), "--obs");
+  shrink::test::expect_error(run_shrink("generate --groups 3 --obs 5:9z", d), "--obs");
+  shrink::test::expect_error(run_shrink("generate --groups 3 --obs 9:5", d), "--obs");
   // Help is not an error.
   EXPECT_EQ(run_shrink("fit --help", d).status, 0);
 }
@@ -246,7 +233,7 @@ TEST(FitCli, ArgumentErrorsAreOneLineToo)
 TEST(FitCli, OutputFilesGetOrdinaryPermissions)
 {
   temp_dir d;
-  write_file(d / "in.csv", small_csv);
+  write_file(d / "in.csv", shrink::test::small_csv);
   const auto r = run_shrink("fit '" + (d / "in.csv").string() + "' -q -o '" + (d / "out.csv").string() + "'", d);
   ASSERT_EQ(r.status, 0) << r.err;
   const mode_t mask = ::umask(0);
@@ -263,7 +250,7 @@ TEST(FitCli, DevicesAreWrittenInPlaceNotReplaced)
 {
   // Renaming a temporary file over /dev/null would replace the device for the whole machine.
   temp_dir d;
-  write_file(d / "in.csv", small_csv);
+  write_file(d / "in.csv", shrink::test::small_csv);
   ASSERT_TRUE(std::filesystem::is_character_file("/dev/null"));
   const auto r = run_shrink("fit '" + (d / "in.csv").string() + "' -q -o /dev/null --summary '" + (d / "s.json").string() + "'", d);
   EXPECT_EQ(r.status, 0) << r.err;

@@ -22,7 +22,7 @@ using shrink::test::temp_dir;
 
 const std::string header =
   "groups,obs,mu,sigma,tau,estimator,replicates,mse,mse_mcse,bias,bias_mcse,coverage,coverage_mcse,tau_hat_mean,"
-  "tau_hat_sd,p_tau_zero";
+  "tau_hat_sd,p_tau_zero,tau_hat_mean_mcse,tau_hat_sd_mcse,p_tau_zero_mcse";
 
 TEST(SimulateCli, WritesTheContractCsvForTheGrid)
 {
@@ -38,7 +38,7 @@ TEST(SimulateCli, WritesTheContractCsvForTheGrid)
   int rows = 0;
   while (std::getline(in, line)) {
     ++rows;
-    EXPECT_EQ(std::count(line.begin(), line.end(), ','), 15) << line;
+    EXPECT_EQ(std::count(line.begin(), line.end(), ','), 18) << line;
   }
   EXPECT_EQ(rows, 2 * 2 * 2 * 5);
   EXPECT_NE(r.out.find("\n20,2:9,1,1,0.5,partial_pool,100,"), std::string::npos) << r.out;

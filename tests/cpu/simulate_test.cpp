@@ -14,6 +14,8 @@
 #include <shrink/fit.hpp>
 #include <shrink/simulate.hpp>
 
+#include "test_support.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -39,13 +41,6 @@ simulate_options study(std::int64_t J, std::int64_t n, double tau, std::uint64_t
   o.seed = seed;
   o.requested_backend = backend::cpu;
   return o;
-}
-
-std::string csv_of(const simulate_result& r)
-{
-  std::ostringstream s;
-  write_csv(s, r);
-  return s.str();
 }
 
 // Random123's kat_vectors for philox4x32 with 10 rounds: counter, key, expected output.
@@ -277,8 +272,9 @@ TEST(Simulate, NoPoolingErrorDoesNotDependOnThePrior)
   const scenario_result s = simulate(o).scenarios.at(0);
   const auto& np = row(s, estimator::no_pool);
   EXPECT_NEAR(np.mse, 0.25, 3 * np.mse_mcse);
-  // sigma estimated with 75 df and a normal quantile: coverage is P(|t_75| <= 1.95996) = 0.9463.
-  EXPECT_NEAR(*np.coverage, 0.9463, 3 * *np.coverage_mcse);
+  // sigma estimated with 75 df and its t quantile: coverage is exactly 0.95 (with the normal
+  // quantile it was P(|t_75| <= 1.95996) = 0.9463).
+  EXPECT_NEAR(*np.coverage, 0.95, 3 * *np.coverage_mcse);
 }
 
 // Under a t prior with scale tau, Var(theta_j) = tau^2 nu / (nu - 2) = V: the (linear) oracle
@@ -315,7 +311,7 @@ TEST(Simulate, OracleUnderTPriorUsesTheTruePriorVariance)
   std::ostringstream json;
   write_json(json, o, r);
   EXPECT_EQ(json.str().find("oracle_risk_closed_form"), std::string::npos);
-  const std::string csv = csv_of(r);
+  const std::string csv = shrink::test::simulate_csv(r);
   EXPECT_NE(csv.find(",oracle,100,,,,,,,,,"), std::string::npos);
 }
 
@@ -334,8 +330,8 @@ TEST(Simulate, RowDoesNotDependOnTheRestOfTheGrid)
     grid.obs = {obs_range{5, 5}, obs_range{2, 9}};
     grid.sigma = {0.5, 1.0};
     grid.tau = {0.1, 0.4, 2.0};
-    std::istringstream a(csv_of(simulate(alone)));
-    const std::string big = csv_of(simulate(grid));
+    std::istringstream a(shrink::test::simulate_csv(simulate(alone)));
+    const std::string big = shrink::test::simulate_csv(simulate(grid));
     std::string line;
     std::getline(a, line);  // header
     int rows = 0;
@@ -366,12 +362,12 @@ TEST(Simulate, BitwiseReproducibleAcrossThreadsAndBatches)
     o.tau = {0.0, 0.3};
     o.mode = v.mode;
     o.threads = 1;
-    const std::string ref = csv_of(simulate(o));
+    const std::string ref = shrink::test::simulate_csv(simulate(o));
     for (int threads : {2, 8}) {
       for (std::uint64_t batch : {0, 64, 128}) {
         o.threads = threads;
         o.batch_replicates = batch;
-        EXPECT_EQ(csv_of(simulate(o)), ref) << "J " << v.J << " threads " << threads << " batch " << batch;
+        EXPECT_EQ(shrink::test::simulate_csv(simulate(o)), ref) << "J " << v.J << " threads " << threads << " batch " << batch;
       }
     }
   }
@@ -379,9 +375,9 @@ TEST(Simulate, BitwiseReproducibleAcrossThreadsAndBatches)
   simulate_options big = study(1100000, 1, 0.3, 2, 5);
   big.obs = {obs_range{2, 6}};
   big.threads = 1;
-  const std::string ref = csv_of(simulate(big));
+  const std::string ref = shrink::test::simulate_csv(simulate(big));
   big.threads = 2;
-  EXPECT_EQ(csv_of(simulate(big)), ref);
+  EXPECT_EQ(shrink::test::simulate_csv(simulate(big)), ref);
 }
 
 TEST(Simulate, CsvHasTheContractHeaderAndOneRowPerScenarioAndEstimator)
@@ -390,19 +386,19 @@ TEST(Simulate, CsvHasTheContractHeaderAndOneRowPerScenarioAndEstimator)
   o.groups = {3, 6};
   o.sigma = {1.0, 2.0};
   o.tau = {0.0, 1.0, 2.5};
-  std::istringstream in(csv_of(simulate(o)));
+  std::istringstream in(shrink::test::simulate_csv(simulate(o)));
   std::string line;
   std::getline(in, line);
   EXPECT_EQ(line,
             "groups,obs,mu,sigma,tau,estimator,replicates,mse,mse_mcse,bias,bias_mcse,coverage,coverage_mcse,"
-            "tau_hat_mean,tau_hat_sd,p_tau_zero");
+            "tau_hat_mean,tau_hat_sd,p_tau_zero,tau_hat_mean_mcse,tau_hat_sd_mcse,p_tau_zero_mcse");
   int rows = 0;
   while (std::getline(in, line)) {
     ++rows;
     const auto fields = std::count(line.begin(), line.end(), ',') + 1;
-    EXPECT_EQ(fields, 16) << line;
-    if (line.rfind("3,4,3,1,0,james_stein,50,", 0) == 0) EXPECT_EQ(line, "3,4,3,1,0,james_stein,50,,,,,,,,,");
-    if (line.find(",oracle,") != std::string::npos) EXPECT_EQ(line.substr(line.size() - 3), ",,,");
+    EXPECT_EQ(fields, 19) << line;
+    if (line.rfind("3,4,3,1,0,james_stein,50,", 0) == 0) EXPECT_EQ(line, "3,4,3,1,0,james_stein,50,,,,,,,,,,,,");
+    if (line.find(",oracle,") != std::string::npos) EXPECT_EQ(line.substr(line.size() - 6), ",,,,,,");
   }
   EXPECT_EQ(rows, 2 * 2 * 3 * 5);
 }

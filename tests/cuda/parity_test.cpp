@@ -3,6 +3,7 @@
 // StRD ANOVA sets; and the GPU against itself run to run (bitwise). Every test skips where no GPU
 // is usable, so the suite passes on machines without one.
 
+#include "io/decimal.hpp"
 #include "io/table_reader.hpp"
 #include "test_support.hpp"
 
@@ -16,6 +17,8 @@
 #endif
 
 #include <gtest/gtest.h>
+
+#include <map>
 
 #include <algorithm>
 #include <cmath>
@@ -79,7 +82,8 @@ rows make_rows(std::size_t groups, int min_n, int max_n, std::uint64_t seed, boo
   return r;
 }
 
-fit_result fit_on(backend b, const raw_data_view& v, fit_options o = {})
+template <class View>
+fit_result fit_on(backend b, const View& v, fit_options o = {})
 {
   o.requested_backend = b;
   return fit(v, o);
@@ -355,8 +359,25 @@ TEST(CudaParity, NistStrdAnova)
     const test::nist_anova cert = test::read_nist_anova(dir / (std::string(name) + ".dat"));
     test::temp_dir tmp;
     test::write_file(tmp / "data.csv", cert.csv);
-    const io::raw_table t = io::read_raw_table((tmp / "data.csv").string(), {"group", "y"}, 1);
-    const raw_data_view v{t.group_ids.data(), t.values.data(), t.values.size(), t.keys.size(), t.offset};
+    // The streaming reader's group table, fitted on each backend ...
+    const io::group_table t = io::read_groups((tmp / "data.csv").string(), {"group", "y"}, 1);
+    expect_parity(fit_on(backend::cpu, t.view()), fit_on(backend::cuda, t.view()));
+    // ... and the rows themselves (values to ~32 digits, stored relative to the column's offset)
+    // summarised by each backend.
+    std::vector<std::int32_t> ids;
+    std::vector<double> hi, lo;
+    std::map<std::string, std::int32_t> id_of;
+    for (const auto& row : test::parse_csv(cert.csv)) {
+      if (row[0] == "group") continue;
+      io::exact_number x;
+      ASSERT_TRUE(io::parse_number(row[1], x));
+      ids.push_back(id_of.emplace(row[0], static_cast<std::int32_t>(id_of.size())).first->second);
+      hi.push_back(x.hi);
+      lo.push_back(x.lo);
+    }
+    const double offset = io::rebase_offset(hi.data(), hi.size(), 1);
+    ASSERT_TRUE(io::rebase(hi.data(), lo.data(), hi.size(), offset, 1));
+    const raw_data_view v{ids.data(), hi.data(), hi.size(), id_of.size(), offset};
     const fit_result c = fit_on(backend::cpu, v);
     const fit_result g = fit_on(backend::cuda, v);
     expect_parity(c, g);

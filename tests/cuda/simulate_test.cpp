@@ -19,43 +19,10 @@ namespace {
 using namespace shrink;
 
 // The backends run the same double-precision formulas on the same Philox words; they differ only
-// in std::exp/std::log inside the gamma draws (the chi-square of the pooled s2_j and of the t
-// prior's mixing; libdevice and glibc may round those an ulp apart: the normals, uniforms and trig
-// are plain double arithmetic, identical on both) and in the order of the sums over groups (a
-// fixed tree per team against fixed CPU blocks). Those move a study's numbers by ~1e-14 relative;
-// 1e-9 is the bound. A discrete flip (an interval end
-// or tau2_hat = 0 decided differently by an ulp) would show as a larger difference and fail loudly.
-constexpr double rel_tol = 1e-9;
-// Values that are exactly zero on one backend (the oracle's error at tau = 0) may be ~1e-17 on the
-// other.
-constexpr double abs_floor = 1e-15;
-
-std::string csv_of(const simulate_result& r)
-{
-  std::ostringstream s;
-  write_csv(s, r);
-  return s.str();
-}
-
-
-void expect_close_csv(const std::string& cpu, const std::string& gpu, const std::string& what)
-{
-  const auto a = shrink::test::parse_csv(cpu), b = shrink::test::parse_csv(gpu);
-  ASSERT_EQ(a.size(), b.size()) << what;
-  ASSERT_EQ(a.front(), b.front()) << what;
-  for (std::size_t r = 1; r < a.size(); ++r) {
-    ASSERT_EQ(a[r].size(), b[r].size()) << what;
-    for (std::size_t c = 0; c < a[r].size(); ++c) {
-      if (c <= 6 || a[r][c].empty() || b[r][c].empty()) {
-        EXPECT_EQ(a[r][c], b[r][c]) << what << " row " << r << " column " << a[0][c];
-        continue;
-      }
-      const double x = std::stod(a[r][c]), y = std::stod(b[r][c]);
-      EXPECT_LE(std::abs(x - y), rel_tol * std::max(std::abs(x), std::abs(y)) + abs_floor)
-        << what << " row " << r << " (" << a[r][5] << ") column " << a[0][c] << ": cpu " << a[r][c] << " gpu " << b[r][c];
-    }
-  }
-}
+// in std::exp/std::log inside the gamma draws (libdevice and glibc may round those an ulp apart)
+// and in the order of the sums over groups. Those move a study's numbers by ~1e-14 relative;
+// test::expect_close_csv holds them to the 1e-9. A discrete flip (an interval end or
+// tau2_hat = 0 decided differently by an ulp) would show as a larger difference and fail loudly.
 
 simulate_options base(backend b)
 {
@@ -98,11 +65,11 @@ TEST(SimulateCuda, MatchesCpuAcrossTeamShapesModesAndPriors)
     o.prior_df = 4;
     if (v.groups.front() >= 4000) o.replicates = 70;  // crosses a replicate-block boundary
     if (v.groups.front() >= 200000) o.sigma = {1.0};
-    const std::string cpu = csv_of(simulate(o));
+    const std::string cpu = shrink::test::simulate_csv(simulate(o));
     o.requested_backend = backend::cuda;
     const simulate_result g = simulate(o);
     EXPECT_EQ(g.used, backend::cuda);
-    expect_close_csv(cpu, csv_of(g), "J " + std::to_string(v.groups.front()) + " n " + to_string(v.n));
+    shrink::test::expect_close_csv(cpu, shrink::test::simulate_csv(g), "J " + std::to_string(v.groups.front()) + " n " + to_string(v.n));
   }
 }
 
@@ -114,10 +81,10 @@ TEST(SimulateCuda, BitwiseReproducibleAcrossBatchesAndRuns)
     o.groups = {J};
     o.obs = {obs_range{2, 20}};
     o.replicates = J >= 200000 ? 150 : 300;  // 150 < 512: the split path
-    const std::string ref = csv_of(simulate(o));
+    const std::string ref = shrink::test::simulate_csv(simulate(o));
     for (std::uint64_t batch : {64, 128, 192, 0}) {
       o.batch_replicates = batch;
-      EXPECT_EQ(csv_of(simulate(o)), ref) << "J " << J << " batch " << batch;
+      EXPECT_EQ(shrink::test::simulate_csv(simulate(o)), ref) << "J " << J << " batch " << batch;
     }
   }
 }

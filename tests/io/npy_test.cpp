@@ -83,40 +83,32 @@ TEST(Npy, RejectsWhatItCannotRead)
   EXPECT_THROW(io::npy_column((dir / "missing.npy").string()), error);
 }
 
-TEST(Npy, DenseIdsAreUsedInPlace)
+TEST(Npy, KeysFoldIntoGroupsInKeyOrder)
 {
   test::temp_dir dir;
   const std::vector<std::int32_t> ids{1, 0, 2, 0};
   const std::vector<double> y{1, 2, 3, 4};
   io::write_npy((dir / "g.npy").string(), ids.data(), ids.size());
   io::write_npy((dir / "y.npy").string(), y.data(), y.size());
-  const io::npy_raw_data d((dir / "g.npy").string(), (dir / "y.npy").string(), 2);
-  const raw_data_view v = d.view();
-  EXPECT_EQ(v.groups, 3u);
-  EXPECT_EQ(v.rows, 4u);
-  EXPECT_EQ(std::vector<std::int32_t>(v.group_ids, v.group_ids + 4), ids);
-  EXPECT_EQ(d.key_strings(), (std::vector<std::string>{"0", "1", "2"}));
+  const io::group_table t = io::read_groups_npy((dir / "g.npy").string(), (dir / "y.npy").string(), 2);
+  EXPECT_EQ(t.keys, (std::vector<std::string>{"0", "1", "2"}));
+  EXPECT_EQ(t.n, (std::vector<std::int64_t>{2, 1, 1}));
+  EXPECT_EQ(t.exact_mean, (std::vector<double>{3, 1, 3}));
+  EXPECT_EQ(t.m2[0], 2.0);  // (2 - 3)^2 + (4 - 3)^2
+  EXPECT_EQ(t.rows, 4u);
 }
 
-TEST(Npy, SparseKeysMapToDenseIdsInKeyOrder)
+TEST(Npy, SparseKeysMapToGroupsInKeyOrder)
 {
   test::temp_dir dir;
   const std::vector<std::int64_t> keys{1000000000000, -5, 42, -5, 1000000000000};
   const std::vector<double> y{1, 2, 3, 4, 5};
   io::write_npy((dir / "g.npy").string(), keys.data(), keys.size());
   io::write_npy((dir / "y.npy").string(), y.data(), y.size());
-  const io::npy_raw_data d((dir / "g.npy").string(), (dir / "y.npy").string(), 1);
-  const raw_data_view v = d.view();
-  EXPECT_EQ(v.groups, 3u);
-  EXPECT_EQ(std::vector<std::int32_t>(v.group_ids, v.group_ids + 5), (std::vector<std::int32_t>{2, 0, 1, 0, 2}));
-  EXPECT_EQ(d.key_strings(), (std::vector<std::string>{"-5", "42", "1000000000000"}));
-
-  // Keys with gaps in a small range take the lookup-table path.
-  const std::vector<std::int32_t> gaps{7, 3, 7, 9};
-  io::write_npy((dir / "h.npy").string(), gaps.data(), gaps.size());
-  io::write_npy((dir / "z.npy").string(), y.data(), gaps.size());
-  const io::npy_raw_data e((dir / "h.npy").string(), (dir / "z.npy").string(), 1);
-  EXPECT_EQ(std::vector<std::int32_t>(e.view().group_ids, e.view().group_ids + 4), (std::vector<std::int32_t>{1, 0, 1, 2}));
+  const io::group_table t = io::read_groups_npy((dir / "g.npy").string(), (dir / "y.npy").string(), 1);
+  EXPECT_EQ(t.keys, (std::vector<std::string>{"-5", "42", "1000000000000"}));
+  EXPECT_EQ(t.exact_mean, (std::vector<double>{3, 3, 3}));
+  EXPECT_EQ(t.n, (std::vector<std::int64_t>{2, 1, 2}));
 }
 
 TEST(Npy, Float32ValuesAndLengthMismatch)
@@ -124,19 +116,19 @@ TEST(Npy, Float32ValuesAndLengthMismatch)
   test::temp_dir dir;
   const std::vector<float> y{0.5f, 1.25f};
   test::write_file(dir / "y.npy", npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", raw_bytes(y)));
-  const std::vector<std::int32_t> ids{0, 0};
+  const std::vector<std::int32_t> ids{0, 1};
   io::write_npy((dir / "g.npy").string(), ids.data(), ids.size());
-  const io::npy_raw_data d((dir / "g.npy").string(), (dir / "y.npy").string(), 1);
-  EXPECT_EQ(d.view().values[1], 1.25);
+  const io::group_table t = io::read_groups_npy((dir / "g.npy").string(), (dir / "y.npy").string(), 1);
+  EXPECT_EQ(t.exact_mean[1], 1.25);
   const std::vector<std::int32_t> three{0, 0, 0};
   io::write_npy((dir / "g3.npy").string(), three.data(), three.size());
-  EXPECT_THROW(io::npy_raw_data((dir / "g3.npy").string(), (dir / "y.npy").string(), 1), error);
+  EXPECT_THROW(io::read_groups_npy((dir / "g3.npy").string(), (dir / "y.npy").string(), 1), error);
 }
 
 TEST(Npy, KeysSpanningTheWholeInt64RangeMapInOrder)
 {
-  // hi - lo does not fit in int64 here (and hi - lo + 1 wraps to 0 as uint64): the sorted-search
-  // path, with keys in increasing order.
+  // hi - lo does not fit in int64 here (and hi - lo + 1 wraps to 0 as uint64): the hashed key
+  // map, with groups in increasing key order.
   test::temp_dir dir;
   const std::int64_t min = std::numeric_limits<std::int64_t>::min();
   const std::int64_t max = std::numeric_limits<std::int64_t>::max();
@@ -144,30 +136,29 @@ TEST(Npy, KeysSpanningTheWholeInt64RangeMapInOrder)
   const std::vector<double> y{1, 2, 3, 4, 5};
   io::write_npy((dir / "g.npy").string(), keys.data(), keys.size());
   io::write_npy((dir / "y.npy").string(), y.data(), y.size());
-  const io::npy_raw_data d((dir / "g.npy").string(), (dir / "y.npy").string(), 2);
-  EXPECT_EQ(d.groups(), 4u);
-  EXPECT_EQ(std::vector<std::int32_t>(d.view().group_ids, d.view().group_ids + 5),
-            (std::vector<std::int32_t>{3, 2, 0, 3, 1}));
-  EXPECT_EQ(d.key_strings(), (std::vector<std::string>{std::to_string(min), "-1", "0", std::to_string(max)}));
+  const io::group_table t = io::read_groups_npy((dir / "g.npy").string(), (dir / "y.npy").string(), 2);
+  EXPECT_EQ(t.keys, (std::vector<std::string>{std::to_string(min), "-1", "0", std::to_string(max)}));
+  EXPECT_EQ(t.exact_mean, (std::vector<double>{3, 5, 2, 2.5}));
 
-  // A range just over INT64_MAX wide, and one at the top of the type through the lookup table.
+  // A range just over INT64_MAX wide, and one at the top of the type through the direct table.
   const std::vector<std::int64_t> wide{-2, max, -2};
   io::write_npy((dir / "w.npy").string(), wide.data(), wide.size());
   io::write_npy((dir / "x.npy").string(), y.data(), wide.size());
-  const io::npy_raw_data e((dir / "w.npy").string(), (dir / "x.npy").string(), 1);
-  EXPECT_EQ(std::vector<std::int32_t>(e.view().group_ids, e.view().group_ids + 3), (std::vector<std::int32_t>{0, 1, 0}));
+  const io::group_table e = io::read_groups_npy((dir / "w.npy").string(), (dir / "x.npy").string(), 1);
+  EXPECT_EQ(e.keys, (std::vector<std::string>{"-2", std::to_string(max)}));
+  EXPECT_EQ(e.exact_mean, (std::vector<double>{2, 2}));
   const std::vector<std::int64_t> top{max, max - 2, max};
   io::write_npy((dir / "t.npy").string(), top.data(), top.size());
-  const io::npy_raw_data f((dir / "t.npy").string(), (dir / "x.npy").string(), 1);
-  EXPECT_EQ(std::vector<std::int32_t>(f.view().group_ids, f.view().group_ids + 3), (std::vector<std::int32_t>{1, 0, 1}));
-  EXPECT_EQ(f.key_strings(), (std::vector<std::string>{std::to_string(max - 2), std::to_string(max)}));
+  const io::group_table f = io::read_groups_npy((dir / "t.npy").string(), (dir / "x.npy").string(), 1);
+  EXPECT_EQ(f.keys, (std::vector<std::string>{std::to_string(max - 2), std::to_string(max)}));
+  EXPECT_EQ(f.exact_mean, (std::vector<double>{2, 2}));
 }
 
 /// The message of the error reading `groups` and `values`, or "" when they read.
 std::string read_error(const std::string& groups, const std::string& values, int threads)
 {
   try {
-    io::npy_raw_data d(groups, values, threads);
+    io::read_groups_npy(groups, values, threads);
   } catch (const error& e) {
     return e.what();
   }

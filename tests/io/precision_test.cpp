@@ -21,11 +21,11 @@ using namespace shrink;
 
 fit_result fit_csv(const std::string& path, int threads = 2)
 {
-  const io::raw_table t = io::read_raw_table(path, {"group", "y"}, threads);
+  const io::group_table t = io::read_groups(path, {"group", "y"}, threads);
   fit_options o;
   o.requested_backend = backend::cpu;
   o.threads = threads;
-  return fit(raw_data_view{t.group_ids.data(), t.values.data(), t.values.size(), t.keys.size(), t.offset}, o);
+  return fit(t.view(), o);
 }
 
 /// The exact mean of decimal texts, as long double: the sum of the scaled integers is exact.

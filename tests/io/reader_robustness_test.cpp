@@ -21,12 +21,12 @@ std::string write(const test::temp_dir& dir, const std::string& name, const std:
   return (dir / name).string();
 }
 
-/// The error read_raw_table throws on `text` (empty when it reads).
+/// The error read_groups throws on `text` (empty when it reads).
 std::string raw_error(const std::string& text)
 {
   test::temp_dir dir;
   try {
-    io::read_raw_table(write(dir, "in.csv", text), {"group", "y"}, 2);
+    io::read_groups(write(dir, "in.csv", text), {"group", "y"}, 2);
   } catch (const error& e) {
     return e.what();
   }
@@ -66,9 +66,9 @@ TEST(ReaderRobustness, NulBytesUtf16And32AndInnerByteOrderMarksAreRefused)
 TEST(ReaderRobustness, BlankLinesBeforeTheHeaderAreSkipped)
 {
   test::temp_dir dir;
-  const io::raw_table t = io::read_raw_table(write(dir, "a.csv", "\n \r\n\ngroup,y\n1,1\n1,2\n2,3\n2,5\n"), {"group", "y"}, 1);
-  ASSERT_EQ(t.values.size(), 4u);
-  EXPECT_EQ(t.offset + t.values[3], 5.0);
+  const io::group_table t = io::read_groups(write(dir, "a.csv", "\n \r\n\ngroup,y\n1,1\n1,2\n2,3\n2,5\n"), {"group", "y"}, 1);
+  ASSERT_EQ(t.rows, 4u);
+  EXPECT_EQ(t.exact_mean[1], 4.0);
   // Lines are still counted from the top of the file.
   EXPECT_NE(raw_error("\n\ngroup,y\n1,x\n").find("line 4"), std::string::npos);
   EXPECT_NE(raw_error("\n\n  \n").find("empty input"), std::string::npos);
@@ -77,9 +77,9 @@ TEST(ReaderRobustness, BlankLinesBeforeTheHeaderAreSkipped)
 TEST(ReaderRobustness, TabInsideAQuotedHeaderNameKeepsCommas)
 {
   test::temp_dir dir;
-  const io::raw_table t =
-    io::read_raw_table(write(dir, "a.csv", "\"gr\toup\",y\n1,1\n1,2\n2,3\n2,5\n"), {"gr\toup", "y"}, 1);
-  EXPECT_EQ(t.values.size(), 4u);
+  const io::group_table t =
+    io::read_groups(write(dir, "a.csv", "\"gr\toup\",y\n1,1\n1,2\n2,3\n2,5\n"), {"gr\toup", "y"}, 1);
+  EXPECT_EQ(t.rows, 4u);
   EXPECT_EQ(t.keys, (std::vector<std::string>{"1", "2"}));
 }
 
@@ -117,24 +117,24 @@ TEST(ReaderRobustness, ControlCharactersInMessagesAreEscaped)
 TEST(ReaderRobustness, NineteenDigitKeysThatFitInt64StayIntegers)
 {
   test::temp_dir dir;
-  const io::raw_table t = io::read_raw_table(
+  const io::group_table t = io::read_groups(
     write(dir, "a.csv", "group,y\n9223372036854775807,1\n9223372036854775807,2\n10,3\n10,4\n-9223372036854775808,5\n-9223372036854775808,6\n"),
     {"group", "y"}, 1);
   EXPECT_EQ(t.keys, (std::vector<std::string>{"-9223372036854775808", "10", "9223372036854775807"}));
   // One past int64: text keys, sorted bytewise.
-  const io::raw_table u =
-    io::read_raw_table(write(dir, "b.csv", "group,y\n9223372036854775808,1\n9223372036854775808,2\n10,3\n10,4\n"), {"group", "y"}, 1);
+  const io::group_table u =
+    io::read_groups(write(dir, "b.csv", "group,y\n9223372036854775808,1\n9223372036854775808,2\n10,3\n10,4\n"), {"group", "y"}, 1);
   EXPECT_EQ(u.keys, (std::vector<std::string>{"10", "9223372036854775808"}));
 }
 
 TEST(ReaderRobustness, TabsAroundCommaSeparatedValuesAreTrimmedLikeSpaces)
 {
   test::temp_dir dir;
-  const io::raw_table t = io::read_raw_table(write(dir, "a.csv", "group,y\n1,\t1\t\n\t1 , 2\n2,3\n2, \t5\n"), {"group", "y"}, 1);
-  ASSERT_EQ(t.values.size(), 4u);
+  const io::group_table t = io::read_groups(write(dir, "a.csv", "group,y\n1,\t1\t\n\t1 , 2\n2,3\n2, \t5\n"), {"group", "y"}, 1);
+  ASSERT_EQ(t.rows, 4u);
   EXPECT_EQ(t.keys, (std::vector<std::string>{"1", "2"}));
-  EXPECT_EQ(t.offset + t.values[0], 1.0);
-  EXPECT_EQ(t.offset + t.values[3], 5.0);
+  EXPECT_EQ(t.exact_mean[0], 1.5);
+  EXPECT_EQ(t.exact_mean[1], 4.0);
 }
 
 TEST(ReaderRobustness, SummaryScalesMustBePositiveAndSaySo)
@@ -156,10 +156,11 @@ TEST(ReaderRobustness, UnderflowAndOverflowAreNamed)
 {
   EXPECT_NE(raw_error("group,y\n1,2e-324\n").find("'2e-324' is too small for a double (it rounds to zero)"), std::string::npos);
   EXPECT_NE(raw_error("group,y\n1,1e400\n").find("'1e400' is too large for a double"), std::string::npos);
-  EXPECT_NE(raw_error("group,y\n1,1e308\n1,-1.5e308\n").find("differences overflow double"), std::string::npos);
+  EXPECT_NE(raw_error("group,y\n1,1e308\n1,-1.5e308\n").find("group '1': its mean or sum of squares overflows double"),
+            std::string::npos);
   test::temp_dir dir;  // subnormals are numbers
-  const io::raw_table t = io::read_raw_table(write(dir, "a.csv", "group,y\n1,5e-324\n1,0\n2,0\n2,0\n"), {"group", "y"}, 1);
-  EXPECT_EQ(t.offset + t.values[0], 5e-324);
+  const io::group_table t = io::read_groups(write(dir, "a.csv", "group,y\n1,5e-324\n1,5e-324\n2,0\n2,1\n"), {"group", "y"}, 1);
+  EXPECT_EQ(t.exact_mean[0], 5e-324);
 }
 
 /// Runs `shrink fit FILE --backend cpu` under a 300 MB address-space limit.
@@ -195,6 +196,27 @@ TEST(ReaderRobustness, MemoryFollowsTheDataKeptNotTheBytesScanned)
     const auto r = fit_in_300_mb(write(dir, "blank.csv", "group,y\n1,1\n1,2\n2,3\n2,5\n" + std::string(60'000'000, '\n')), dir);
     EXPECT_EQ(r.status, 0) << r.err;
     EXPECT_NE(r.out.find("\n2,2,4,"), std::string::npos) << r.out;
+  }
+}
+
+}  // namespace
+
+namespace {
+
+// Whatever a message quotes (an option value, a file name), stderr gets one printable line.
+TEST(ReaderRobustness, EveryErrorIsOnePrintableLine)
+{
+  test::temp_dir dir;
+  write(dir, "in.csv", "group,y\n1,1\n1,2\n2,3\n2,5\n");
+  for (const std::string args : {"fit in.csv --tau-method $'\\x1b[31mred'", "fit $'in\\x1b.csv'",
+                                 "fit in.csv --backend $'a\\nb'", "fit $'\\x07bell.csv'"}) {
+    const std::string cmd = "cd '" + dir.path().string() + "' && '" + SHRINK_BINARY + "' " + args + " 2>err.txt";
+    const int raw = std::system(("bash -c \"" + cmd + "\"").c_str());
+    EXPECT_EQ(WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, 1) << args;
+    const std::string err = test::read_file(dir / "err.txt");
+    EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << args << ": " << err;
+    for (const char c : err.substr(0, err.size() - 1))
+      EXPECT_TRUE(static_cast<unsigned char>(c) >= 0x20 && c != 0x7F) << args << ": " << err;
   }
 }
 

@@ -1,0 +1,243 @@
+#include "group_fold.hpp"
+
+#include "../cpu/parallel.hpp"
+#include "decimal.hpp"
+
+#include <shrink/error.hpp>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+namespace shrink::io {
+namespace {
+
+constexpr std::int32_t no_id = -1;
+
+inline std::size_t hash_of(std::int64_t key, std::size_t mask)
+{
+  const std::uint64_t h = static_cast<std::uint64_t>(key) * 0x9E3779B97F4A7C15ull;
+  return static_cast<std::size_t>(h ^ (h >> 31)) & mask;
+}
+
+}  // namespace
+
+std::int32_t group_fold::int_key_map::find(std::int64_t key) const
+{
+  if (dense_) {
+    const std::uint64_t i = static_cast<std::uint64_t>(key) - static_cast<std::uint64_t>(low_);
+    return i < id_.size() ? id_[static_cast<std::size_t>(i)] : no_id;
+  }
+  const std::size_t mask = id_.size() - 1;
+  for (std::size_t i = hash_of(key, mask);; i = (i + 1) & mask) {
+    if (id_[i] == no_id) return no_id;
+    if (slot_key_[i] == key) return id_[i];
+  }
+}
+
+void group_fold::int_key_map::rehash(std::size_t capacity)
+{
+  std::vector<std::int64_t> keys;
+  std::vector<std::int32_t> ids;
+  if (dense_) {
+    for (std::size_t i = 0; i < id_.size(); ++i)
+      if (id_[i] != no_id) keys.push_back(low_ + static_cast<std::int64_t>(i)), ids.push_back(id_[i]);
+  } else {
+    for (std::size_t i = 0; i < id_.size(); ++i)
+      if (id_[i] != no_id) keys.push_back(slot_key_[i]), ids.push_back(id_[i]);
+  }
+  dense_ = false;
+  id_.assign(capacity, no_id);
+  slot_key_.assign(capacity, 0);
+  const std::size_t mask = capacity - 1;
+  for (std::size_t k = 0; k < keys.size(); ++k) {
+    std::size_t i = hash_of(keys[k], mask);
+    while (id_[i] != no_id) i = (i + 1) & mask;
+    id_[i] = ids[k];
+    slot_key_[i] = keys[k];
+  }
+}
+
+void group_fold::int_key_map::insert(std::int64_t key, std::int32_t id, std::size_t groups)
+{
+  if (dense_) {
+    if (id_.empty()) low_ = key;
+    const std::uint64_t i = static_cast<std::uint64_t>(key) - static_cast<std::uint64_t>(low_);
+    if (i < id_.size()) {
+      id_[static_cast<std::size_t>(i)] = id;
+      return;
+    }
+    // Widen the range (doubling, so a run of descending keys costs amortised O(range)) while it
+    // stays within a few slots per group; beyond that the keys are sparse: hash them.
+    const std::int64_t high = id_.empty() ? key : low_ + static_cast<std::int64_t>(id_.size()) - 1;
+    const std::int64_t new_low = std::min(low_, key), new_high = std::max(high, key);
+    const std::uint64_t needed = static_cast<std::uint64_t>(new_high) - static_cast<std::uint64_t>(new_low) + 1;
+    const std::uint64_t limit = std::max<std::uint64_t>(4 * (groups + 1), std::uint64_t{1} << 20);
+    if (needed != 0 && needed <= limit) {
+      const std::uint64_t size = std::min<std::uint64_t>(limit, std::max<std::uint64_t>(needed, 2 * id_.size()));
+      // Grow towards the side the new key lies on.
+      const std::int64_t low = key < low_ ? static_cast<std::int64_t>(static_cast<std::uint64_t>(new_high) - (size - 1)) : new_low;
+      std::vector<std::int32_t> grown(static_cast<std::size_t>(size), no_id);
+      const std::uint64_t shift = static_cast<std::uint64_t>(low_) - static_cast<std::uint64_t>(low);
+      for (std::size_t j = 0; j < id_.size(); ++j) grown[static_cast<std::size_t>(shift + j)] = id_[j];
+      id_ = std::move(grown);
+      low_ = low;
+      id_[static_cast<std::size_t>(static_cast<std::uint64_t>(key) - static_cast<std::uint64_t>(low_))] = id;
+      return;
+    }
+    std::size_t capacity = 1024;
+    while (capacity < 2 * (groups + 1)) capacity *= 2;
+    rehash(capacity);
+  } else if (2 * (groups + 1) > id_.size()) {
+    rehash(2 * id_.size());
+  }
+  const std::size_t mask = id_.size() - 1;
+  std::size_t i = hash_of(key, mask);
+  while (id_[i] != no_id) i = (i + 1) & mask;
+  id_[i] = id;
+  slot_key_[i] = key;
+}
+
+group_fold::group_fold(int threads) : threads_(detail::thread_count(threads)) {}
+
+std::int32_t group_fold::add_group()
+{
+  if (acc_.size() == static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max()))
+    throw error("more than 2^31-1 groups");
+  acc_.emplace_back();
+  return static_cast<std::int32_t>(acc_.size() - 1);
+}
+
+void group_fold::switch_to_text_keys()
+{
+  if (text_) return;
+  text_ = true;
+  for (const std::int64_t k : int_key_of_) {
+    text_store_.push_back(std::to_string(k));
+    text_key_of_.push_back(text_store_.back());
+    text_id_.emplace(text_store_.back(), static_cast<std::int32_t>(text_key_of_.size() - 1));
+  }
+  int_key_of_ = {};
+  int_id_ = {};
+}
+
+void group_fold::map_keys(std::vector<row_block>& parts, std::vector<std::vector<std::int32_t>>& ids)
+{
+  ids.resize(parts.size());
+  // Known keys in parallel (the maps are only read) ...
+  detail::for_each_block(parts.size(), 1, threads_, [&](std::size_t p, std::size_t, std::size_t) {
+    const row_block& b = parts[p];
+    std::vector<std::int32_t>& out = ids[p];
+    if (text_) {
+      out.resize(b.text_keys.size());
+      for (std::size_t i = 0; i < out.size(); ++i) {
+        const auto it = text_id_.find(b.text_keys[i]);
+        out[i] = it == text_id_.end() ? no_id : it->second;
+      }
+    } else {
+      out.resize(b.int_keys.size());
+      for (std::size_t i = 0; i < out.size(); ++i) out[i] = int_id_.find(b.int_keys[i]);
+    }
+  });
+  // ... then new keys in input order, so ids follow first appearance whatever the threads.
+  for (std::size_t p = 0; p < parts.size(); ++p) {
+    std::vector<std::int32_t>& out = ids[p];
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      if (out[i] != no_id) continue;
+      if (text_) {
+        const auto it = text_id_.find(parts[p].text_keys[i]);
+        if (it != text_id_.end()) {
+          out[i] = it->second;
+          continue;
+        }
+        out[i] = add_group();
+        text_store_.emplace_back(parts[p].text_keys[i]);
+        text_key_of_.push_back(text_store_.back());
+        text_id_.emplace(text_store_.back(), out[i]);
+      } else {
+        const std::int64_t k = parts[p].int_keys[i];
+        out[i] = int_id_.find(k);
+        if (out[i] != no_id) continue;
+        out[i] = add_group();
+        int_id_.insert(k, out[i], acc_.size());
+        int_key_of_.push_back(k);
+      }
+    }
+  }
+}
+
+void group_fold::fold(std::vector<row_block>& parts)
+{
+  std::vector<std::vector<std::int32_t>> ids;
+  map_keys(parts, ids);
+  for (const auto& p : parts) rows_ += p.hi.size();
+  // Threads split the groups in stripes of 64 (no two threads write one cache line); each walks
+  // all rows in input order and folds those of its own groups. Stripe s belongs to thread
+  // owner[s % 256]: a table lookup, not a division per row.
+  const auto workers = static_cast<std::size_t>(threads_);
+  std::array<std::uint8_t, 256> owner{};
+  for (std::size_t s = 0; s < owner.size(); ++s) owner[s] = static_cast<std::uint8_t>(s % std::min<std::size_t>(workers, 256));
+  detail::for_each_block(std::min<std::size_t>(workers, 256), 1, threads_, [&](std::size_t t, std::size_t, std::size_t) {
+    for (std::size_t p = 0; p < parts.size(); ++p) {
+      const std::int32_t* id = ids[p].data();
+      const double* hi = parts[p].hi.data();
+      const double* lo = parts[p].lo.data();
+      const std::size_t rows = parts[p].hi.size();
+      for (std::size_t i = 0; i < rows; ++i) {
+        const auto j = static_cast<std::uint32_t>(id[i]);
+        if (owner[(j >> 6) & 255] != t) continue;
+        accumulator& a = acc_[j];
+        if (a.n++ == 0) a.shift_hi = hi[i], a.shift_lo = lo[i];
+        a.d.add(difference(hi[i], lo[i], a.shift_hi, a.shift_lo));
+      }
+    }
+  });
+}
+
+group_table group_fold::finish(const std::string& value_name)
+{
+  const std::size_t J = acc_.size();
+  // Groups in key order: numerically for integer keys, bytewise for text.
+  std::vector<std::int32_t> order(J);
+  std::iota(order.begin(), order.end(), 0);
+  if (text_)
+    std::sort(order.begin(), order.end(), [&](std::int32_t a, std::int32_t b) { return text_key_of_[a] < text_key_of_[b]; });
+  else
+    std::sort(order.begin(), order.end(), [&](std::int32_t a, std::int32_t b) { return int_key_of_[a] < int_key_of_[b]; });
+
+  group_table t;
+  t.rows = rows_;
+  t.keys.resize(J);
+  t.n.resize(J);
+  t.mean.resize(J);
+  t.m2.resize(J);
+  t.exact_mean.resize(J);
+  std::vector<double> exact_lo(J);
+  for (std::size_t j = 0; j < J; ++j) {
+    const accumulator& a = acc_[static_cast<std::size_t>(order[j])];
+    t.keys[j] = text_ ? std::string(text_key_of_[static_cast<std::size_t>(order[j])])
+                      : std::to_string(int_key_of_[static_cast<std::size_t>(order[j])]);
+    t.n[j] = a.n;
+    t.m2[j] = a.d.m2;
+    // ybar_j = shift + mean of the differences, as hi + lo: the exact mean to the last bit.
+    double s, e;
+    two_sum(a.shift_hi, a.d.mean, s, e);
+    e += a.shift_lo;
+    t.exact_mean[j] = s + e;
+    exact_lo[j] = e - (t.exact_mean[j] - s);
+    if (!std::isfinite(t.exact_mean[j]) || !std::isfinite(t.m2[j]))
+      throw error("column '" + value_name + "': group '" + t.keys[j] +
+                  "': its mean or sum of squares overflows double (values too large in magnitude)");
+  }
+  acc_ = {};
+  // The fit works relative to an offset among the bulk of the group means (see decimal.hpp).
+  t.mean = t.exact_mean;
+  t.offset = rebase_offset(t.mean.data(), J, threads_);
+  if (!rebase(t.mean.data(), exact_lo.data(), J, t.offset, threads_))
+    throw error("column '" + value_name + "': the group means are too far apart: their differences overflow double");
+  return t;
+}
+
+}  // namespace shrink::io

@@ -1,0 +1,104 @@
+#pragma once
+// Raw rows folded into one summary per group as they are read, so a fit of any number of rows
+// holds O(groups) memory: the streaming half of the reader (table_reader.cpp cuts and parses the
+// text; this file maps keys to groups and accumulates).
+//
+// Each group keeps the first value it sees as its shift (hi + lo, ~32 digits) and Welford's
+// running mean and sum of squares of the differences from it, so a group's mean keeps every digit
+// whatever the other groups hold. Rows are folded in input order within each group (threads split
+// the groups, never a group's rows), so the result is bitwise the same for any thread count.
+
+#include "../common/moments.hpp"
+
+#include <shrink/fit.hpp>
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace shrink::io {
+
+/// Raw observations folded into one summary per group; ids follow the sorted keys (numerically
+/// for integer keys, bytewise for text).
+struct group_table {
+  std::vector<std::string> keys;
+  std::vector<std::int64_t> n;
+  std::vector<double> mean;        ///< ybar_j relative to `offset`
+  std::vector<double> m2;          ///< sum of squared deviations from ybar_j
+  std::vector<double> exact_mean;  ///< ybar_j itself, to the last bit
+  double offset = 0;
+  std::uint64_t rows = 0;
+
+  grouped_data_view view() const
+  {
+    return {n.data(), mean.data(), m2.data(), n.size(), offset, exact_mean.data()};
+  }
+};
+
+/// Rows of one block of input, in input order: integer keys or text keys (views that stay valid
+/// until the block is folded), and each value as hi + lo.
+struct row_block {
+  std::vector<std::int64_t> int_keys;
+  std::vector<std::string_view> text_keys;
+  std::vector<double> hi, lo;
+};
+
+class group_fold {
+ public:
+  explicit group_fold(int threads);
+
+  bool text_keys() const { return text_; }
+  /// From now on keys are text: the integer keys seen so far become their decimal text (as read).
+  void switch_to_text_keys();
+
+  /// Folds the rows of `parts` (in order: part 0's rows first). Integer parts while keys are
+  /// integers, text parts after switch_to_text_keys().
+  void fold(std::vector<row_block>& parts);
+
+  /// The table, groups in key order; throws shrink::error when a mean or sum of squares
+  /// overflows double.
+  group_table finish(const std::string& value_name);
+
+  std::size_t groups() const { return acc_.size(); }
+
+ private:
+  struct accumulator {
+    std::int64_t n = 0;
+    double shift_hi = 0, shift_lo = 0;
+    detail::moments d;  // of value - shift
+  };
+
+  std::int32_t add_group();
+  void map_keys(std::vector<row_block>& parts, std::vector<std::vector<std::int32_t>>& ids);
+
+  int threads_;
+  bool text_ = false;
+  std::uint64_t rows_ = 0;
+  std::vector<accumulator> acc_;
+  /// Integer key -> group id: a direct table over the key range while the keys are dense (the
+  /// usual 1..J, cache friendly for grouped input), else open addressing.
+  class int_key_map {
+   public:
+    std::int32_t find(std::int64_t key) const;
+    void insert(std::int64_t key, std::int32_t id, std::size_t groups);
+
+   private:
+    void rehash(std::size_t capacity);
+    bool dense_ = true;
+    std::int64_t low_ = 0;                // dense: key of slot 0
+    std::vector<std::int32_t> id_;        // dense: id of key low_ + i; hashed: id of slot i (-1 empty)
+    std::vector<std::int64_t> slot_key_;  // hashed: key of slot i
+  };
+
+  int_key_map int_id_;
+  std::vector<std::int64_t> int_key_of_;  // key of each group id (integer mode)
+  // Text keys: the map's views point into text_store_.
+  std::deque<std::string> text_store_;
+  std::unordered_map<std::string_view, std::int32_t> text_id_;
+  std::vector<std::string_view> text_key_of_;
+};
+
+}  // namespace shrink::io
