@@ -56,7 +56,9 @@ SHRINK_HD inline posterior posterior_of(double ybar, double v, const posterior_p
   r.estimate = p.offset + theta;
   r.lower = p.offset + (theta - p.z * r.sd);
   r.upper = p.offset + (theta + p.z * r.sd);
-  r.james_stein = p.james_stein ? p.offset + (p.js_center + p.js_c * (ybar - p.js_center)) : 0.0;
+  // ybar + (1 - c)(center - ybar): as estimate, a move away from the group's own mean, so a group
+  // that is barely shrunk keeps its digits however far the center lies.
+  r.james_stein = p.james_stein ? p.offset + (ybar + (1.0 - p.js_c) * (p.js_center - ybar)) : 0.0;
   return r;
 }
 

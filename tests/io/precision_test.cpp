@@ -143,6 +143,13 @@ TEST(Precision, SummaryEstimatesKeepTheirDigitsBesideAnOutlier)
   const double exact[] = {1e17, 3, 5.5, 0.25, 7};
   ASSERT_EQ(t.estimates.size(), 5u);
   for (int j = 0; j < 5; ++j) EXPECT_EQ(t.offset + t.estimates[static_cast<std::size_t>(j)], exact[j]) << j;
+  // James-Stein barely shrinks here (c = 1 - 5e-34): each group keeps its own digits, though the
+  // center (the mean of the estimates, 2e16) is far away.
+  fit_options o;
+  o.requested_backend = backend::cpu;
+  const fit_result r = fit(summary_data_view{t.estimates.data(), t.standard_errors.data(), 5, t.offset}, o);
+  ASSERT_EQ(r.james_stein.size(), 5u);
+  for (int j = 0; j < 5; ++j) EXPECT_EQ(r.james_stein[static_cast<std::size_t>(j)], exact[j]) << j;
 }
 
 TEST(Precision, OffsetDependsOnTheValuesAsAMultisetAndLiesAmongTheBulk)
