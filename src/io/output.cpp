@@ -2,6 +2,9 @@
 
 #include "../cpu/parallel.hpp"
 
+#include <fmt/compile.h>
+#include <fmt/format.h>
+
 #include <shrink/error.hpp>
 
 #include <algorithm>
@@ -552,12 +555,15 @@ void flush_stdout()
   throw error(message_for("-", saved));
 }
 
+/// Shortest text that reads back to exactly `x` ({fmt}'s Dragonbox: several times fewer
+/// instructions than std::to_chars in libstdc++ 12); needs 25 characters.
+inline char* put_shortest(char* p, double x) { return fmt::format_to(p, FMT_COMPILE("{}"), x); }
+
 void append_number(std::string& out, double x)
 {
   if (std::isnan(x)) return;
   char buf[32];
-  const auto res = std::to_chars(buf, buf + sizeof buf, x);
-  out.append(buf, res.ptr);
+  out.append(buf, put_shortest(buf, x));
 }
 
 std::string format_number(double x)
@@ -593,7 +599,7 @@ char* put_key(char* p, const std::string& key)
 inline char* put_number(char* p, double x)
 {
   if (std::isnan(x)) return p;
-  return std::to_chars(p, p + 32, x).ptr;
+  return put_shortest(p, x);
 }
 
 /// A reusable text buffer that is never zero-filled.
