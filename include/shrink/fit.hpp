@@ -84,6 +84,9 @@ struct summary_data_view {
   const double* standard_errors = nullptr;
   std::size_t groups = 0;
   double offset = 0;
+  /// Optional: each estimate itself (as read), to anchor the location columns on, as
+  /// grouped_data_view::exact_mean.
+  const double* exact_estimates = nullptr;
 };
 
 struct fit_options {

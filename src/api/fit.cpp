@@ -299,6 +299,19 @@ void fit_groups(detail::group_engine& engine, const fit_options& o, double offse
 
 namespace {
 
+/// Anchors every location column on each group's exact mean: the engine's columns are offset +
+/// (a number relative to the offset), which for a group far from the offset carries the rounding
+/// of that distance; their distance from the group's own mean does not.
+void anchor_on_exact_means(const double* exact, fit_result& r)
+{
+  for (std::size_t j = 0; j < r.mean.size(); ++j) {
+    const double engine_mean = r.mean[j];
+    for (std::vector<double>* column : {&r.estimate, &r.lower, &r.upper, &r.james_stein})
+      if (!column->empty()) (*column)[j] = exact[j] + ((*column)[j] - engine_mean);
+    r.mean[j] = exact[j];
+  }
+}
+
 /// Raw mode after the group summaries: sigma2 (pooled or given, or jointly with tau2 for ml/reml),
 /// the ANOVA table, then fit_groups.
 fit_result fit_raw(detail::group_engine& engine, const fit_options& options, double offset, std::size_t rows,
@@ -386,17 +399,7 @@ fit_result fit(const grouped_data_view& data, const fit_options& options)
   r.used = resolve_backend(options.requested_backend);
   auto engine = r.used == backend::cuda ? detail::make_cuda_engine(data) : detail::make_cpu_engine(data, options.threads);
   r = fit_raw(*engine, options, data.offset, rows, t0, std::move(r));
-  if (data.exact_mean != nullptr) {
-    // Anchor every location column on the exact group mean: the engine's columns are offset +
-    // (a number relative to the offset), which for a group far from the offset carries the
-    // rounding of that distance; their distance from the group's own mean does not.
-    for (std::size_t j = 0; j < data.groups; ++j) {
-      const double engine_mean = r.mean[j];
-      for (std::vector<double>* column : {&r.estimate, &r.lower, &r.upper, &r.james_stein})
-        if (!column->empty()) (*column)[j] = data.exact_mean[j] + ((*column)[j] - engine_mean);
-      r.mean[j] = data.exact_mean[j];
-    }
-  }
+  if (data.exact_mean != nullptr) anchor_on_exact_means(data.exact_mean, r);
   return r;
 }
 
@@ -419,6 +422,7 @@ fit_result fit(const summary_data_view& data, const fit_options& options)
   r.observations = static_cast<std::int64_t>(data.groups);
   fit_groups(*engine, options, data.offset, r, clock::now(), 0.0);
   r.seconds.total = seconds_since(t0);
+  if (data.exact_estimates != nullptr) anchor_on_exact_means(data.exact_estimates, r);
   return r;
 }
 

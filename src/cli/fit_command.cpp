@@ -131,7 +131,7 @@ void run_fit(const fit_args& a, const CLI::App& app)
     c.is_variance = !a.variance.empty();
     io::summary_table t = io::read_summary_table(a.input, c);
     parse_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    r = fit(summary_data_view{t.estimates.data(), t.standard_errors.data(), t.estimates.size(), t.offset}, o);
+    r = fit(t.view(), o);
     keys = std::move(t.keys);
   } else if (binary) {
     if (a.group_npy.empty() || a.value_npy.empty()) throw error("binary input needs both --group-npy and --value-npy");

@@ -868,6 +868,7 @@ summary_table read_summary_table(const std::string& path, const summary_columns&
   for (double s : c.second) out.standard_errors.push_back(columns.is_variance ? std::sqrt(s) : s);
   for (std::int64_t k : c.rows.int_keys) out.keys.push_back(std::to_string(k));
   for (std::string_view k : c.rows.text_keys) out.keys.emplace_back(k);
+  out.exact_estimates = out.estimates;
   out.offset = rebase_column(out.estimates, lows.data(), 1, columns.estimate);
   if (out.keys.empty())
     for (std::size_t j = 1; j <= rows; ++j) out.keys.push_back(std::to_string(j));

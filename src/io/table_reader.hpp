@@ -3,6 +3,8 @@
 
 #include "group_fold.hpp"
 
+#include <shrink/fit.hpp>
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -13,9 +15,15 @@ namespace shrink::io {
 /// One row per group: estimates (relative to `offset`) and standard errors.
 struct summary_table {
   std::vector<double> estimates;
+  std::vector<double> exact_estimates;  ///< each estimate as read (nearest double)
   std::vector<double> standard_errors;
   double offset = 0;
   std::vector<std::string> keys;  ///< in file order; row numbers 1..J when there is no key column
+
+  summary_data_view view() const
+  {
+    return {estimates.data(), standard_errors.data(), estimates.size(), offset, exact_estimates.data()};
+  }
 };
 
 struct raw_columns {

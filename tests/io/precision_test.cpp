@@ -138,18 +138,24 @@ TEST(Precision, OutlierFirstCostsOtherGroupsNothingInAnyRowOrder)
 TEST(Precision, SummaryEstimatesKeepTheirDigitsBesideAnOutlier)
 {
   test::temp_dir dir;
-  test::write_file(dir / "s.csv", "est,se\n1e17,1\n3,1\n5.5,1\n0.25,1\n7,1\n");
+  test::write_file(dir / "s.csv", "est,se\n1e17,1\n3,1\n5.5,1\n0.25,1\n7,1\n0.0001,1\n");
   const io::summary_table t = io::read_summary_table((dir / "s.csv").string(), {std::nullopt, "est", "se", false});
-  const double exact[] = {1e17, 3, 5.5, 0.25, 7};
-  ASSERT_EQ(t.estimates.size(), 5u);
+  const double exact[] = {1e17, 3, 5.5, 0.25, 7, 0.0001};
+  ASSERT_EQ(t.estimates.size(), 6u);
   for (int j = 0; j < 5; ++j) EXPECT_EQ(t.offset + t.estimates[static_cast<std::size_t>(j)], exact[j]) << j;
+  // 0.0001 is stored as its distance from the offset (3 or 5.5), rounded once: not exact there,
+  // but every location column is anchored back on the estimate as read.
   // James-Stein barely shrinks here (c = 1 - 5e-34): each group keeps its own digits, though the
   // center (the mean of the estimates, 2e16) is far away.
   fit_options o;
   o.requested_backend = backend::cpu;
-  const fit_result r = fit(summary_data_view{t.estimates.data(), t.standard_errors.data(), 5, t.offset}, o);
-  ASSERT_EQ(r.james_stein.size(), 5u);
-  for (int j = 0; j < 5; ++j) EXPECT_EQ(r.james_stein[static_cast<std::size_t>(j)], exact[j]) << j;
+  const fit_result r = fit(t.view(), o);
+  ASSERT_EQ(r.james_stein.size(), 6u);
+  for (std::size_t j = 0; j < 6; ++j) {
+    EXPECT_EQ(r.mean[j], exact[j]) << j;
+    EXPECT_EQ(r.estimate[j], exact[j]) << j;  // B_j = 5e-34: no visible shrinkage
+    EXPECT_EQ(r.james_stein[j], exact[j]) << j;
+  }
 }
 
 TEST(Precision, OffsetDependsOnTheValuesAsAMultisetAndLiesAmongTheBulk)
