@@ -1,0 +1,80 @@
+// Number output: the shortest text that reads back to the same double. Truth: strtod for the
+// round trip, std::to_chars (shortest scientific, libstdc++) for the number of significant digits.
+
+#include "io/output.hpp"
+
+#include <gtest/gtest.h>
+
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+
+namespace {
+
+/// Significant digits in a number's text (the mantissa without leading zeros).
+int significant_digits(const std::string& s)
+{
+  int n = 0, pending_zeros = 0;
+  bool started = false;
+  for (char c : s) {
+    if (c == 'e' || c == 'E') break;
+    if (c < '0' || c > '9') continue;
+    if (c == '0') {
+      if (started) ++pending_zeros;
+      continue;
+    }
+    started = true;
+    n += pending_zeros + 1;
+    pending_zeros = 0;
+  }
+  return std::max(n, 1);
+}
+
+void expect_shortest_round_trip(double x)
+{
+  const std::string s = shrink::io::format_number(x);
+  ASSERT_FALSE(s.empty());
+  char* end = nullptr;
+  const double back = std::strtod(s.c_str(), &end);
+  ASSERT_EQ(end, s.c_str() + s.size()) << s;
+  ASSERT_EQ(std::memcmp(&back, &x, sizeof x), 0) << s << " for " << x;
+  char ref[64];
+  const auto r = std::to_chars(ref, ref + sizeof ref, x, std::chars_format::scientific);  // shortest digits
+  EXPECT_EQ(significant_digits(s), significant_digits(std::string(ref, r.ptr))) << s << " vs " << std::string(ref, r.ptr);
+  EXPECT_LE(s.size(), 24u) << s;
+}
+
+TEST(Format, ShortestRoundTripForEdgeValues)
+{
+  for (double x : {0.0, -0.0, 1.0, -1.0, 0.1, 0.2, 0.3, 1e-5, 1e-6, 1.5e-5, 123456789012345.6, 1e15, 1e16, 9.999999999999998e15,
+                   1e17, 1e21, 1e22, 1e23, 1e100, 1e300, 1.7976931348623157e308, 2.2250738585072014e-308, 5e-324,
+                   -4.9406564584124654e-324, 0.123456789012, 5.55, 1000000000.5, 100.0, 123456.0, 0.00012345})
+    expect_shortest_round_trip(x);
+  EXPECT_EQ(shrink::io::format_number(0.1), "0.1");
+  EXPECT_EQ(shrink::io::format_number(100.0), "100");
+  EXPECT_EQ(shrink::io::format_number(-2.5e-7), "-2.5e-07");
+  EXPECT_EQ(shrink::io::format_number(1e17), "1e+17");
+  EXPECT_EQ(shrink::io::format_number(0.00012345), "0.00012345");
+  EXPECT_EQ(shrink::io::format_number(1.5e300), "1.5e+300");
+  EXPECT_EQ(shrink::io::format_number(std::numeric_limits<double>::quiet_NaN()), "");
+}
+
+TEST(Format, ShortestRoundTripForRandomDoubles)
+{
+  std::mt19937_64 rng(11);
+  std::uniform_real_distribution<double> unit(-1, 1);
+  for (int i = 0; i < 200000; ++i) {
+    std::uint64_t bits = rng();
+    double x;
+    std::memcpy(&x, &bits, sizeof x);
+    if (std::isfinite(x)) expect_shortest_round_trip(x);
+    expect_shortest_round_trip(unit(rng) * std::pow(10.0, static_cast<int>(rng() % 40) - 20));
+    expect_shortest_round_trip(std::round(unit(rng) * 1e6) / 1000);  // short decimals
+  }
+}
+
+}  // namespace
