@@ -208,6 +208,7 @@ npy_column& npy_column::operator=(npy_column&& o) noexcept
     path_ = std::move(o.path_);
     map_ = std::exchange(o.map_, nullptr);
     map_bytes_ = std::exchange(o.map_bytes_, 0);
+    released_ = std::exchange(o.released_, 0);
     data_ = std::exchange(o.data_, nullptr);
     size_ = std::exchange(o.size_, 0);
     dtype_ = o.dtype_;
@@ -230,9 +231,21 @@ void write_npy(const std::string& path, const double* data, std::size_t n)
   write_column(path, npy_dtype::float64, data, n * sizeof(*data), n);
 }
 
+void npy_column::release_before(std::size_t rows)
+{
+  if (map_ == nullptr) return;
+  const auto* begin = static_cast<const char*>(map_);
+  const auto* end = static_cast<const char*>(data_) + std::min(rows, size_) * dtype_size(dtype_);
+  const std::size_t page = 1 << 12, bytes = static_cast<std::size_t>(end - begin) / page * page;
+  if (bytes > released_) {
+    (void)::madvise(const_cast<char*>(begin) + released_, bytes - released_, MADV_DONTNEED);
+    released_ = bytes;
+  }
+}
+
 group_table read_groups_npy(const std::string& group_path, const std::string& value_path, int threads)
 {
-  const npy_column keys(group_path), values(value_path);
+  npy_column keys(group_path), values(value_path);
   const std::size_t n = keys.size();
   if (values.size() != n)
     throw error("the key column " + group_path + " has " + std::to_string(n) + " rows but the value column " +
@@ -243,9 +256,10 @@ group_table read_groups_npy(const std::string& group_path, const std::string& va
     throw error(value_path + ": values must be float64 or float32");
   if (n == 0) throw error("no data rows: " + value_path + " is empty");
 
-  // Streamed in pieces of 2^20 rows, 32 pieces at a time: memory O(groups + 2^25 rows) whatever
-  // the size of the files, the rows folded in file order within each group.
-  constexpr std::size_t piece = std::size_t{1} << 20, pieces_per_step = 32;
+  // Streamed in pieces of 2^18 rows, 16 pieces at a time: memory O(groups + 2^22 rows) whatever
+  // the size of the files (the mapped pages behind are released), the rows folded in file order
+  // within each group.
+  constexpr std::size_t piece = std::size_t{1} << 18, pieces_per_step = 16;
   const int workers = detail::thread_count(threads);
   group_fold fold(workers);
   std::vector<row_block> parts;
@@ -283,6 +297,8 @@ group_table read_groups_npy(const std::string& group_path, const std::string& va
                   (std::isnan(x) ? "NaN" : x > 0 ? "inf" : "-inf") + " is not a finite number");
     }
     fold.fold(parts);
+    keys.release_before(step_end);
+    values.release_before(step_end);
   }
   return fold.finish(value_path);
 }

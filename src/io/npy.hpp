@@ -33,11 +33,15 @@ class npy_column {
   std::size_t size() const { return size_; }
   const void* data() const { return data_; }
   const std::string& path() const { return path_; }
+  /// Drops the mapped pages of the values before `rows` from this process (they stay in the page
+  /// cache): a column read front to back then holds a window, not the file.
+  void release_before(std::size_t rows);
 
  private:
   std::string path_;
   void* map_ = nullptr;
   std::size_t map_bytes_ = 0;
+  std::size_t released_ = 0;  // bytes at the front of the mapping given back
   const void* data_ = nullptr;
   std::size_t size_ = 0;
   npy_dtype dtype_ = npy_dtype::float64;

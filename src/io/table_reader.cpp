@@ -644,18 +644,19 @@ class byte_stream {
       complete = position_ + n == map_size_;
       return {map_ + position_, n};
     }
-    while (!eof_ && buf_.size() < size) {
-      const std::size_t have = buf_.size();
-      buf_.resize(size);
-      const ssize_t got = ::read(fd_, buf_.data() + have, size - have);
-      buf_.resize(have + static_cast<std::size_t>(std::max<ssize_t>(got, 0)));
+    // buf_ holds filled_ bytes; it is grown (zero-filled) only when a larger window is asked for,
+    // never per read: a pipe hands out 64 KiB a call.
+    if (buf_.size() < size) buf_.resize(size);
+    while (!eof_ && filled_ < size) {
+      const ssize_t got = ::read(fd_, buf_.data() + filled_, size - filled_);
       if (got == 0) eof_ = true;
       if (got < 0 && errno != EINTR)
         throw error("cannot read " + std::string(path_ == "-" ? "stdin" : "'" + shown(path_) + "'") + ": " +
                     std::strerror(errno));
+      if (got > 0) filled_ += static_cast<std::size_t>(got);
     }
-    const std::size_t n = std::min(size, buf_.size());
-    complete = eof_ && n == buf_.size();
+    const std::size_t n = std::min(size, filled_);
+    complete = eof_ && n == filled_;
     return {buf_.data(), n};
   }
 
@@ -663,7 +664,8 @@ class byte_stream {
   void consume(std::size_t n)
   {
     if (map_ == nullptr) {
-      buf_.erase(0, n);
+      std::memmove(buf_.data(), buf_.data() + n, filled_ - n);  // the partial row left over
+      filled_ -= n;
       return;
     }
     position_ += n;
@@ -682,6 +684,7 @@ class byte_stream {
   std::size_t map_size_ = 0, position_ = 0, released_ = 0;
   mapped_input_guard guard_;
   std::string buf_;
+  std::size_t filled_ = 0;
   bool eof_ = false;
 };
 
