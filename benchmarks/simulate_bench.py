@@ -84,8 +84,13 @@ def main():
     p.add_argument("--gpu-groups", type=int, default=1000000)
     p.add_argument("--gpu-replicates", type=int, default=10000)
     p.add_argument("--markdown", help="append the results as a markdown table to this file")
-    p.add_argument("--fp64-ops-per-s", type=float, default=132 * 64 * 1.98e9,
-                   help="the GPU's double-precision operation rate (default: H100 SXM, 132 SMs x 64 x 1.98 GHz)")
+    p.add_argument("--sms", type=int, default=132, help="the GPU's SMs (default: H100 SXM / H200, 132)")
+    p.add_argument("--clock-ghz", type=float, default=1.98, help="the SM clock (default: H100 SXM / H200 boost)")
+    p.add_argument("--instructions", type=float, default=550,
+                   help="instructions the kernel issues per group-replicate, all kinds (default 550: equal n, "
+                        "normal prior, from its SASS)")
+    p.add_argument("--fp64-instructions", type=float, default=200,
+                   help="of which FP64 (default 200)")
     a = p.parse_args()
     if len(a.groups) != len(a.replicates):
         p.error("--groups and --replicates need the same number of entries")
@@ -153,11 +158,19 @@ def main():
                                                                       "%.1fx" % (rate / ref) if ref else "-"))
         print("  cuda: %.3g group-replicates/s = %.1fx the CPU backend on the same study shape (goal >= 30x, "
               ">= 2e10/s)" % (gpu_rate, gpu_rate / big_rate))
-        # The floor: ~205 double operations per group-replicate (count in src/common/simulate_formulas.hpp,
-        # a division or square root counted as one although each is several instructions on the GPU),
-        # compute-bound at the FP64 rate; Philox's ~210 integer operations run beside them.
-        ceiling = a.fp64_ops_per_s / 205
-        print("  cuda: FP64-bound ceiling %.3g group-replicates/s; reached %.0f%%" % (ceiling, 100 * gpu_rate / ceiling))
+        # The ceiling counts what the kernel really issues per group-replicate: ~550 instructions, ~200
+        # of them FP64 (a division or square root is several instructions; Philox's multiplies, the bit
+        # fields of the uniforms, the loop and the address arithmetic are the rest). An SM issues one
+        # warp instruction per cycle on each of its 4 schedulers (128 thread-instructions a cycle) and
+        # retires 64 FP64 operations a cycle: the lower of the two rates bounds the kernel.
+        per_second = a.sms * a.clock_ghz * 1e9
+        issue = per_second * 128 / a.instructions
+        fp64 = per_second * 64 / a.fp64_instructions
+        ceiling = min(issue, fp64)
+        print("  cuda: ceiling %.3g group-replicates/s (%s-bound: %.0f instructions at 128/cycle/SM -> %.3g, "
+              "%.0f FP64 at 64/cycle/SM -> %.3g, %d SMs at %.2f GHz); reached %.0f%%"
+              % (ceiling, "issue" if issue <= fp64 else "FP64", a.instructions, issue, a.fp64_instructions, fp64,
+                 a.sms, a.clock_ghz, 100 * gpu_rate / ceiling))
 
     table = "\n".join(lines)
     print(table)

@@ -2,6 +2,9 @@
 
 #include "cuda/cuda_check.hpp"
 
+#include <algorithm>
+#include <atomic>
+
 namespace shrink::detail::sim {
 
 namespace {
@@ -134,26 +137,54 @@ __device__ pass3_sums pass3_of(const double* v)
   return p;
 }
 
+/// Pass P's sums over a replicate's groups [0, J) by one team, every lane getting the same bits.
+/// A team smaller than the block sums them at once. The block team sums each chunk of
+/// split_chunk groups and adds the chunk sums in chunk order from 0: what split_pass_kernel and
+/// split_fold_kernel compute, so both paths give the same bits. J is the same for every lane
+/// of a team (the block team: of the block), so every lane runs the same number of team sums.
+template <int P, int Team, bool EqualN, int Width>
+__device__ void pass_sums(const replicate_agent<Team, EqualN>& a, std::uint64_t r, std::int64_t J, int lane,
+                          const replicate_hats& h, double* smem, double (&v)[Width])
+{
+  auto part = [&](std::int64_t begin, std::int64_t end, double(&c)[Width]) {
+    if constexpr (P == 1) to_array(a.pass1(r, begin, end, lane), c);
+    else if constexpr (P == 2) to_array(a.pass2(r, begin, end, lane, h), c);
+    else to_array(a.pass3(r, begin, end, lane, h), c);
+  };
+  if constexpr (Team < simulate_block_threads) {
+    part(0, J, v);
+    team_sum<Team>(v, smem);
+  } else {
+#pragma unroll
+    for (int k = 0; k < Width; ++k) v[k] = 0;
+    for (std::int64_t begin = 0; begin < J; begin += split_chunk) {
+      double c[Width];
+      part(begin, begin + split_chunk < J ? begin + split_chunk : J, c);
+      team_sum<Team>(c, smem);
+#pragma unroll
+      for (int k = 0; k < Width; ++k) v[k] = v[k] + c[k];
+    }
+  }
+}
+
 /// One team per replicate: the three passes over all its groups, team sums between them.
 /// J_team = 0 for a team past the last replicate: it only joins the shuffles.
 template <int Team, bool EqualN>
 __device__ void run_replicate(const replicate_agent<Team, EqualN>& a, std::uint64_t r, std::int64_t J_team, int lane,
                               double* smem, double* out)
 {
+  const replicate_hats none{};
   double v1[pass1_width];
-  to_array(a.pass1(r, 0, J_team, lane), v1);
-  team_sum<Team>(v1, smem);
+  pass_sums<1>(a, r, J_team, lane, none, smem, v1);
   replicate_hats h = hats_of(a.s, pass1_of(v1), r, a.d_block_df);
   if constexpr (!EqualN) {
     // Every lane joins the sum; teams that need no weighted pass add nothing.
     double v2[pass2_width];
-    to_array(a.pass2(r, 0, h.needs_pass2 ? J_team : 0, lane, h), v2);
-    team_sum<Team>(v2, smem);
+    pass_sums<2>(a, r, h.needs_pass2 ? J_team : 0, lane, h, smem, v2);
     if (h.needs_pass2) finish_hats(h, pass2_of(v2));
   }
   double v3[pass3_width];
-  to_array(a.pass3(r, 0, J_team, lane, h), v3);
-  team_sum<Team>(v3, smem);
+  pass_sums<3>(a, r, J_team, lane, h, smem, v3);
   if (J_team > 0 && lane == 0) metrics_of(a.s, pass3_of(v3), h, out);
 }
 
@@ -314,9 +345,47 @@ std::uint64_t split_chunks(std::int64_t groups)
   return static_cast<std::uint64_t>((groups + split_chunk - 1) / split_chunk);
 }
 
-bool use_split(std::int64_t groups, std::uint64_t replicates)
+namespace {
+
+std::atomic<int> forced_path{0};
+
+/// Blocks of `kernel` resident on the whole GPU at once (SMs x blocks per SM), at least 1.
+template <class Kernel>
+std::uint64_t resident_blocks(Kernel kernel)
 {
-  return groups >= 4 * split_chunk && replicates < split_max_replicates;
+  int device = 0, sms = 0, per_sm = 0;
+  SHRINK_CUDA_TRY(cudaGetDevice(&device));
+  SHRINK_CUDA_TRY(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+  SHRINK_CUDA_TRY(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, simulate_block_threads, 0));
+  return static_cast<std::uint64_t>(std::max(1, sms) * std::max(1, per_sm));
+}
+
+/// The fraction of the GPU's block slots that `blocks` blocks keep busy over their waves.
+double wave_efficiency(std::uint64_t blocks, std::uint64_t resident)
+{
+  const std::uint64_t waves = (blocks + resident - 1) / resident;
+  return waves == 0 ? 0.0 : static_cast<double>(blocks) / static_cast<double>(waves * resident);
+}
+
+}  // namespace
+
+void force_path_for_testing(int path) { forced_path.store(path); }
+
+bool use_split(const scenario_params& s, std::uint64_t count)
+{
+  if (team_size(s.groups) != simulate_block_threads || count == 0) return false;  // small teams: one path
+  const int forced = forced_path.load();
+  if (forced != 0) return forced == 2;
+  const std::uint64_t chunks = split_chunks(s.groups);
+  if (chunks < 2) return false;
+  // Queried once per process and kernel variant (the device does not change under a run).
+  static const std::uint64_t team_resident[2] = {
+    resident_blocks(simulate_replicates_kernel<simulate_block_threads, false>),
+    resident_blocks(simulate_replicates_kernel<simulate_block_threads, true>)};
+  static const std::uint64_t split_resident[2] = {resident_blocks(split_pass_kernel<3, false>),
+                                                  resident_blocks(split_pass_kernel<3, true>)};
+  const int v = s.equal_n ? 1 : 0;
+  return wave_efficiency(count * chunks, split_resident[v]) > 1.1 * wave_efficiency(count, team_resident[v]);
 }
 
 void launch_split_async(const scenario_params& s, const std::int32_t* d_n, const double* d_block_df,

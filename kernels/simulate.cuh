@@ -8,9 +8,12 @@
 // power of two of at most 32 lanes (a warp or part of one, about four groups per lane), so small
 // studies with many replicates fill the GPU as well as large ones. Lane l of a team takes groups
 // l, l + T, l + 2T, ... in order, then the team sums the lanes' partials with a fixed butterfly
-// (warp shuffles, then the block's 8 warp totals in warp order): the result depends on J alone
-// (through T), never on the batch or the grid, and holds no floating-point atomics. Studies of
-// fewer than 512 replicates of at least 2^18 groups take the split path below instead.
+// (warp shuffles, then the block's 8 warp totals in warp order). A block team (J >= 4096) sums
+// each chunk of split_chunk groups that way and adds the chunks' sums in chunk order, starting
+// from 0: the same arithmetic as the split path below, so the two paths give the same bits and
+// the choice between them (from the launch's replicates against the GPU's resident blocks) never
+// changes a result. The result depends on J alone (through T and the chunks), never on the batch,
+// the grid, the path or the device, and holds no floating-point atomics.
 
 #include "common/simulate_formulas.hpp"
 
@@ -32,16 +35,24 @@ int team_size(std::int64_t groups);
 void launch_replicates_async(const scenario_params& s, const std::int32_t* d_n, const double* d_block_df,
                              std::uint64_t first, std::uint64_t count, double* d_metrics, cudaStream_t stream);
 
-/// The split path, for studies of few replicates of many groups (one block per replicate would
-/// leave most of the GPU idle): each replicate's groups in chunks of split_chunk, one block per
-/// (replicate, chunk) and pass, the chunks' partial sums folded in chunk order by one thread per
-/// replicate between passes. Chosen from the study (groups and replicates) alone, never from the
-/// batch, so a study's bits still do not depend on how it is launched.
-inline constexpr std::int64_t split_chunk = std::int64_t{1} << 16;
-inline constexpr std::uint64_t split_max_replicates = 512;
+/// The split path, for launches of too few replicates to fill the GPU with one block each: each
+/// replicate's groups in chunks of split_chunk, one block per (replicate, chunk) and pass, the
+/// chunks' partial sums folded in chunk order by one thread per replicate between passes.
+inline constexpr std::int64_t split_chunk = std::int64_t{1} << 14;
+static_assert(split_chunk % ss_block == 0, "chunks hold whole blocks of the pooled chi-square");
 
 std::uint64_t split_chunks(std::int64_t groups);
-bool use_split(std::int64_t groups, std::uint64_t replicates);
+
+/// Whether a launch of `count` replicates of scenario `s` takes the split path: J >= 4096 (block
+/// teams), at least two chunks, and count x chunks blocks fill the GPU's waves (resident blocks:
+/// SMs x the kernels' occupancy) at least 10% better than count blocks do. R = 100 replicates of
+/// J = 1e5 groups on an H200 (132 SMs, 2 blocks each): 100 blocks fill 38% of one wave, 700
+/// blocks 88% of three. The bits are the same either way (see the kernel shape above).
+bool use_split(const scenario_params& s, std::uint64_t count);
+
+/// Tests only: 0 chooses as use_split says, 1 always the team path, 2 the split path whenever
+/// J >= 4096. Process-wide.
+void force_path_for_testing(int path);
 
 /// Split path for replicates [first, first + count): d_partials holds count x split_chunks(J) x 13
 /// doubles and d_hats count entries, both scratch; metrics as launch_replicates_async.

@@ -6,13 +6,22 @@
 // not depend on threads, batches or launch shapes, and nothing needs to be stored between passes:
 // a draw is regenerated where it is needed again.
 //
-// Keying. The 64-bit seed is Philox's key. The 128-bit counter names one draw:
+// Keying. A draw is named by (seed, scenario, purpose, replicate r, group j, call), with r and j
+// 64-bit: the 128-bit counter holds
 //   c0 = the index of the call inside the stream (0, 1, 2, ...)
-//   c1 = group j, c2 = replicate r, c3 = scenario key (low 24 bits) | purpose (high 8 bits)
-// (the scenario key is a hash of the scenario's (groups, obs range), not its grid position: see
-// stream_key_of in src/api/simulate.cpp)
-// where "purpose" separates independent streams of one group-replicate (the theta/ybar pair, the
-// chi-square of s2_j, the t prior's mixing chi-square, raw observations, the design's n_j).
+//   c1 = low 32 bits of group j, c2 = low 32 bits of replicate r,
+//   c3 = scenario key (low 24 bits) | purpose (high 8 bits)
+// and the 64-bit key is the seed, XORed with mix64(high) where high = (r >> 32) << 32 | (j >> 32)
+// holds the upper halves of r and j. mix64 is a bijection of the 64-bit words with mix64(0) = 0,
+// so (1) for one seed, distinct (r, j, purpose, scenario, call) are distinct Philox inputs: no two
+// streams of a study repeat, whatever its size (replicate 2^32 + r is not replicate r); (2) below
+// 2^32 the key is the seed itself, the layout every study so far has used, so their draws are
+// unchanged; (3) seed s with upper halves h names the same input as seed s ^ mix64(h) with none,
+// a seed no one picks by hand (mix64(1) = 0xB456BCFC34C2CB2C).
+// (The scenario key is a hash of the scenario's (groups, obs range), not its grid position: see
+// stream_key_of in src/api/simulate.cpp.) "purpose" separates independent streams of one
+// group-replicate (the theta/ybar pair, the chi-square of s2_j, the t prior's mixing chi-square,
+// raw observations, the design's n_j).
 
 #include "macros.hpp"
 
@@ -77,21 +86,50 @@ enum class purpose : std::uint32_t {
 /// Largest scenario index the counter can name (24 bits).
 inline constexpr std::uint32_t max_scenarios = 1u << 24;
 
-/// A stream: everything of the counter but the call index.
+/// MurmurHash3's 64-bit finaliser (fmix64): a bijection of the 64-bit words (xor-shifts and
+/// multiplications by odd constants are each invertible), with mix64(0) = 0.
+SHRINK_HD inline std::uint64_t mix64(std::uint64_t x)
+{
+  x ^= x >> 33;
+  x *= 0xFF51AFD7ED558CCDull;
+  x ^= x >> 33;
+  x *= 0xC4CEB9FE1A85EC53ull;
+  x ^= x >> 33;
+  return x;
+}
+
+/// A stream: everything of the Philox input but the call index.
 struct philox_stream {
-  std::uint32_t k0, k1;  ///< the seed
-  std::uint32_t group, replicate, tag;
+  std::uint32_t k0, k1;  ///< the key: the seed, mixed with the upper halves of replicate and group
+  std::uint32_t group, replicate, tag;  ///< counter words 1-3: low halves of group and replicate
 
   SHRINK_HD philox_words operator()(std::uint32_t call) const
   {
     return philox4x32_10(philox_words{{call, group, replicate, tag}}, k0, k1);
   }
+
+  /// Call `call` of the stream of group (this stream's upper 32 bits of the group | group_low):
+  /// what make_stream(..., group, ...)(call) gives, for loops over groups that share the upper
+  /// half (the CPU's vectorised tiles).
+  SHRINK_HD philox_words at_group(std::uint32_t group_low, std::uint32_t call) const
+  {
+    return philox4x32_10(philox_words{{call, group_low, replicate, tag}}, k0, k1);
+  }
 };
+
+/// The Philox key of (seed, replicate, group): the seed when both indices are below 2^32, else
+/// the seed XOR mix64 of their upper halves (see the keying note at the top).
+SHRINK_HD inline std::uint64_t stream_key(std::uint64_t seed, std::uint64_t replicate, std::uint64_t group)
+{
+  if (((replicate | group) >> 32) == 0) return seed;  // one test in the hot loop; the rest is rare
+  return seed ^ mix64(((replicate >> 32) << 32) | (group >> 32));
+}
 
 SHRINK_HD inline philox_stream make_stream(std::uint64_t seed, std::uint32_t scenario, std::uint64_t replicate,
                                            std::uint64_t group, purpose p)
 {
-  return philox_stream{static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32),
+  const std::uint64_t key = stream_key(seed, replicate, group);
+  return philox_stream{static_cast<std::uint32_t>(key), static_cast<std::uint32_t>(key >> 32),
                        static_cast<std::uint32_t>(group), static_cast<std::uint32_t>(replicate),
                        (scenario & (max_scenarios - 1)) | (static_cast<std::uint32_t>(p) << 24)};
 }

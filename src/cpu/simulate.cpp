@@ -40,7 +40,8 @@ T fold_lanes(const T (&l)[lanes])
 /// Groups per tile of draw_normal_tile: its arrays stay in L1.
 constexpr std::uint32_t tile = 64;
 
-/// The two normals of groups [first, first + count) of a replicate, count <= tile: normals_of()
+/// The two normals of groups [first, first + count) of a replicate, count <= tile (`first`: the low
+/// 32 bits of the group index; `base`: a stream of a group with the same upper 32 bits): normals_of()
 /// staged into loops that the compiler vectorises (Philox words, uniforms and logs, angles), with
 /// the same operations on every element, hence the same bits as normals_of() and the GPU. The
 /// AVX2 clone has no FMA, so it rounds exactly as the baseline one.
@@ -50,7 +51,7 @@ __attribute__((target_clones("avx2", "default"))) void draw_normal_tile(const ph
 {
   std::uint32_t w0[tile], w1[tile], w2[tile], w3[tile];
   for (std::uint32_t i = 0; i < count; ++i) {
-    const philox_words x = philox4x32_10(philox_words{{0, first + i, base.replicate, base.tag}}, base.k0, base.k1);
+    const philox_words x = base.at_group(first + i, 0);
     w0[i] = x.w[0];
     w1[i] = x.w[1];
     w2[i] = x.w[2];
@@ -73,7 +74,10 @@ __attribute__((target_clones("avx2", "default"))) void draw_normal_tile(const ph
 void draw_normal_block(const scenario_params& s, const std::int32_t* n, std::uint64_t r, std::uint64_t j0,
                        std::uint64_t j1, double* __restrict t, double* __restrict d)
 {
-  const philox_stream base = make_stream(s.seed, s.index, r, 0, purpose::theta_ybar);  // group word set per tile
+  // The stream of the block's first group: its key carries the upper halves of r and j0, which
+  // every group of the block shares (blocks are aligned to 4096 groups, tiles never cross 2^32);
+  // the low group word is set per group.
+  const philox_stream base = make_stream(s.seed, s.index, r, j0, purpose::theta_ybar);
   const double sigma_equal = design_of(s, s.n).sigma_j;
   double z0[tile], z1[tile];
   for (std::uint64_t a = j0; a < j1; a += tile) {

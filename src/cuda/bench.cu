@@ -75,10 +75,10 @@ gpu_bench_result bench_cuda(const raw_data_view& data, int repeats)
     stream.synchronize();
   }
 
-  {  // Summaries of device-resident rows: the stage alone. Its device memory is allocated and
-     // checked against free memory before timing, and one untimed run grows CUB's scratch, so
-     // the events bracket the stage's work: zeroing the table, the key checks and their one
-     // read-back, the sorts, the run boundaries and the folds.
+  {  // Summaries of device-resident rows: the stage alone. Its device memory (CUB's scratch
+     // included) is allocated and checked against free memory at construction, before timing, and
+     // one untimed run loads the kernels, so the events bracket the stage's work: zeroing the
+     // table, the key checks and their one read-back, the sorts, the run boundaries and the folds.
     device_buffer<std::int32_t> d_keys(data.rows, s);
     device_buffer<double> d_values(data.rows, s);
     SHRINK_CUDA_TRY(cudaMemcpyAsync(d_keys.data(), data.group_ids, data.rows * sizeof(std::int32_t),
@@ -102,8 +102,12 @@ gpu_bench_result bench_cuda(const raw_data_view& data, int repeats)
   });
 
   // The tau stage returns only O(1) sums to the host: its device and wall times differ by the
-  // read-backs between its reductions.
-  posterior_params p;
+  // read-backs between its reductions. One untimed run of each stage first: it loads the
+  // kernels, and the memory its buffers take stays in the device pool (its release threshold is
+  // set once, device_buffer.hpp), so timed runs reuse it instead of mapping new memory.
+  posterior_params p = tau_stage(*engine);
+  engine->posteriors_on_device_async(p);
+  SHRINK_CUDA_TRY(cudaStreamSynchronize(engine->stream()));
   r.tau.kernel_ms = event_ms(engine->stream(), repeats, [&] { p = tau_stage(*engine); });
   r.tau.end_to_end_ms = wall_ms(repeats, [&] { p = tau_stage(*engine); });
 

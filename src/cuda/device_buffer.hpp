@@ -9,6 +9,22 @@
 
 namespace shrink::detail {
 
+/// Sets the device's default memory pool (the one cudaMallocAsync draws from) to keep the memory
+/// freed into it instead of returning it to the driver at every synchronisation (the release
+/// threshold, 0 by default): freed buffers are reused without new driver allocations, so repeated
+/// stages (and timed ones) do not pay for mapping memory again. Once per process, on the first
+/// device allocation; src/cuda/device.cu. Never throws.
+void prepare_memory_pool();
+
+/// Returns the memory the default pool holds unused to the driver (after waiting for the device,
+/// so that every asynchronous free has completed); true when there was a pool to trim. The retry
+/// of an allocation that failed for want of memory. src/cuda/device.cu. Never throws.
+bool release_pool_memory();
+
+/// Device bytes an allocation can still get: the driver's free memory plus what the default pool
+/// holds unused (kept by the release threshold above). src/cuda/device.cu.
+std::size_t device_available_bytes();
+
 template <class T>
 class device_buffer {
  public:
@@ -16,7 +32,15 @@ class device_buffer {
   device_buffer(std::size_t count, cudaStream_t stream) : size_(count), stream_(stream)
   {
     if (count == 0) return;
-    const cudaError_t status = cudaMallocAsync(reinterpret_cast<void**>(&data_), count * sizeof(T), stream);
+    prepare_memory_pool();
+    cudaError_t status = cudaMallocAsync(reinterpret_cast<void**>(&data_), count * sizeof(T), stream);
+    if (status == cudaErrorMemoryAllocation) {
+      // Memory the pool keeps (its release threshold) may be what is missing in the driver.
+      (void)cudaGetLastError();
+      data_ = nullptr;
+      if (release_pool_memory())
+        status = cudaMallocAsync(reinterpret_cast<void**>(&data_), count * sizeof(T), stream);
+    }
     if (status != cudaSuccess) {
       (void)cudaGetLastError();
       data_ = nullptr;

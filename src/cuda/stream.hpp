@@ -2,11 +2,18 @@
 // Move-only RAII owners of the other CUDA resources the backend uses: streams, events and pinned
 // (page-locked) host staging buffers. Device memory goes through device_buffer.hpp.
 
+#include "../cpu/parallel.hpp"
 #include "cuda_check.hpp"
 #include "device_buffer.hpp"
 
+#include <algorithm>
 #include <cstddef>
+#include <cstring>
+#include <deque>
+#include <memory>
+#include <mutex>
 #include <utility>
+#include <vector>
 
 namespace shrink::detail {
 
@@ -122,10 +129,146 @@ class device_scratch {
     if (bytes > buffer_.size()) buffer_ = device_buffer<unsigned char>(bytes, stream_);
     return buffer_.data();
   }
+  /// Grows the scratch to `bytes` now (outside any timed region), not at the first call that needs it.
+  void reserve(std::size_t bytes) { (void)get(bytes); }
+  std::size_t size() const { return buffer_.size(); }
 
  private:
   cudaStream_t stream_;
   device_buffer<unsigned char> buffer_;
 };
+
+/// memcpy on several threads: one thread cannot keep up with the PCIe link.
+inline void parallel_copy(void* dst, const void* src, std::size_t bytes)
+{
+  constexpr std::size_t block = std::size_t{4} << 20;
+  const int threads = std::min(thread_count(0), 8);
+  if (bytes <= block) {
+    std::memcpy(dst, src, bytes);
+    return;
+  }
+  for_each_block(bytes, block, threads, [&](std::size_t begin, std::size_t end, std::size_t) {
+    std::memcpy(static_cast<char*>(dst) + begin, static_cast<const char*>(src) + begin, end - begin);
+  });
+}
+
+/// Whether host memory [p, p + bytes) is page-locked (cudaMallocHost or cudaHostRegister): the
+/// device can then copy it directly and asynchronously, without staging. Never throws.
+inline bool is_page_locked(const void* p, std::size_t bytes)
+{
+  if (p == nullptr || bytes == 0) return false;
+  for (const void* q : {p, static_cast<const void*>(static_cast<const char*>(p) + (bytes - 1))}) {
+    cudaPointerAttributes a{};
+    if (cudaPointerGetAttributes(&a, q) != cudaSuccess) {
+      (void)cudaGetLastError();
+      return false;
+    }
+    if (a.type != cudaMemoryTypeHost) return false;
+  }
+  return true;
+}
+
+/// Page-locked staging between pageable host memory and the device: a ring of slices, each with
+/// an event that marks the end of its last transfer, reused slice after slice. One process-wide
+/// ring (shared()) replaces per-engine staging buffers: 128 MiB of pinned memory, allocated once,
+/// whatever the number of engines or the size of the input. One user at a time: hold lock() over
+/// a sequence of staged copies.
+class pinned_ring {
+ public:
+  struct slice {
+    unsigned char* data;
+    cuda_event* done;  ///< record after the transfer that uses `data` is enqueued
+  };
+
+  pinned_ring(std::size_t slots, std::size_t slice_bytes) : slice_bytes_(slice_bytes)
+  {
+    SHRINK_EXPECTS(slots >= 2 && slice_bytes > 0, "internal: a pinned ring needs two slices or more");
+    for (std::size_t i = 0; i < slots; ++i) slots_.push_back(std::make_unique<slot>(slice_bytes));
+  }
+  pinned_ring(const pinned_ring&) = delete;
+  pinned_ring& operator=(const pinned_ring&) = delete;
+
+  /// The process-wide ring: 4 slices of 32 MiB, allocated on first use and never freed (it serves
+  /// every engine, and the CUDA runtime may be gone when static destructors run).
+  static pinned_ring& shared()
+  {
+    static pinned_ring* const ring = new pinned_ring(4, std::size_t{32} << 20);
+    return *ring;
+  }
+
+  std::unique_lock<std::mutex> lock() { return std::unique_lock<std::mutex>(mutex_); }
+  std::size_t slots() const { return slots_.size(); }
+  std::size_t slice_bytes() const { return slice_bytes_; }
+  /// Slices handed out so far (tests check that a transfer went through the ring).
+  std::size_t slices_used() const { return cursor_; }
+
+  /// The next slice in ring order, once its previous transfer has finished (waits on the host).
+  slice next()
+  {
+    slot& s = *slots_[cursor_++ % slots_.size()];
+    s.done.synchronize();
+    return {s.buffer.data(), &s.done};
+  }
+
+ private:
+  struct slot {
+    explicit slot(std::size_t bytes) : buffer(bytes) {}
+    pinned_buffer<unsigned char> buffer;
+    cuda_event done;
+  };
+  std::size_t slice_bytes_;
+  std::vector<std::unique_ptr<slot>> slots_;
+  std::size_t cursor_ = 0;
+  std::mutex mutex_;
+};
+
+/// Copies `bytes` of pageable host memory to the device on `stream` through `ring` (the caller
+/// holds ring.lock()): slice by slice, the host copy of one slice overlapping the transfers of the
+/// ones before. Returns once the last slice is staged; the transfers may still run (the ring's
+/// events keep its slices from being reused before they finish), so `h_src` may be changed on
+/// return but `d_dst` is complete only in `stream` order.
+inline void copy_to_device_staged(pinned_ring& ring, void* d_dst, const void* h_src, std::size_t bytes,
+                                  cudaStream_t stream)
+{
+  for (std::size_t offset = 0; offset < bytes; offset += ring.slice_bytes()) {
+    const std::size_t n = std::min(ring.slice_bytes(), bytes - offset);
+    const pinned_ring::slice s = ring.next();
+    parallel_copy(s.data, static_cast<const char*>(h_src) + offset, n);
+    SHRINK_CUDA_TRY(
+      cudaMemcpyAsync(static_cast<char*>(d_dst) + offset, s.data, n, cudaMemcpyHostToDevice, stream));
+    s.done->record(stream);
+  }
+}
+
+/// Copies `bytes` of device memory to pageable host memory through `ring` (the caller holds
+/// ring.lock()), after the work already enqueued on `stream`; returns when `h_dst` holds them.
+/// Up to ring.slots() transfers are in flight while the host copies finished slices out.
+inline void copy_to_host_staged(pinned_ring& ring, void* h_dst, const void* d_src, std::size_t bytes,
+                                cudaStream_t stream)
+{
+  struct pending {
+    pinned_ring::slice s;
+    std::size_t offset, n;
+  };
+  std::deque<pending> in_flight;
+  std::size_t issued = 0, copied = 0;
+  while (copied < bytes) {
+    // The next slice in ring order is never one still in flight: at most slots() are.
+    while (issued < bytes && in_flight.size() < ring.slots()) {
+      const std::size_t n = std::min(ring.slice_bytes(), bytes - issued);
+      const pinned_ring::slice s = ring.next();
+      SHRINK_CUDA_TRY(
+        cudaMemcpyAsync(s.data, static_cast<const char*>(d_src) + issued, n, cudaMemcpyDeviceToHost, stream));
+      s.done->record(stream);
+      in_flight.push_back({s, issued, n});
+      issued += n;
+    }
+    const pending p = in_flight.front();
+    in_flight.pop_front();
+    p.s.done->synchronize();
+    parallel_copy(static_cast<char*>(h_dst) + p.offset, p.s.data, p.n);
+    copied += p.n;
+  }
+}
 
 }  // namespace shrink::detail

@@ -4,6 +4,7 @@
 
 #include "../common/moments.hpp"
 #include "device_buffer.hpp"
+#include "stream.hpp"
 
 #include <shrink/fit.hpp>
 
@@ -13,7 +14,9 @@
 
 namespace shrink::detail {
 
-/// Rows per chunk: 32 Mi rows keep the working set near 1.4 GiB. Never reduced when GPU memory is
+/// Rows per chunk: 32 Mi rows keep the working set near 1.4 GiB (host rows: two input slots, the
+/// sort's alternate buffers and the run starts, 44 bytes a row; device rows: the sorted copy, CUB's
+/// alternate buffers and the run starts, 32 bytes a row). Never reduced when GPU memory is
 /// short: chunk boundaries decide the Chan-merge order of runs longer than long_run_rows, so a
 /// size that followed free memory would make results depend on what else holds the GPU.
 inline constexpr std::size_t default_chunk_rows = std::size_t{1} << 25;
@@ -29,12 +32,13 @@ struct summarize_report {
   std::size_t sorted_chunks = 0;  ///< chunks that were already grouped and skipped the sort
 };
 
-/// Per-group moments of host-resident rows (values relative to data.offset). Chunks are staged
-/// through pinned buffers and copied on a second stream while earlier chunks are folded.
+/// Per-group moments of host-resident rows (values relative to data.offset). Rows go to the device
+/// on a second stream while earlier chunks are folded: page-locked rows directly, pageable ones
+/// through `ring` (nullptr: pinned_ring::shared(), held for the duration), slice by slice.
 /// `chunk_rows` 0 picks the default. Throws shrink::error for ids outside [0, groups) and when
 /// the table and the chunk buffers do not fit in free GPU memory.
 device_buffer<moments> summarize_host_rows(const raw_data_view& data, cudaStream_t stream, std::size_t chunk_rows = 0,
-                                           summarize_report* report = nullptr);
+                                           summarize_report* report = nullptr, pinned_ring* ring = nullptr);
 
 /// The same for rows already on the device (left unmodified); bitwise the same result as
 /// summarize_host_rows for the same chunk size.
@@ -52,8 +56,8 @@ class device_rows_summarizer {
   device_rows_summarizer& operator=(const device_rows_summarizer&) = delete;
 
   /// Zeroes the table and folds the rows into it. Stream-ordered except for one read-back of every
-  /// chunk's key check (ids in range, already grouped) before the first fold. The first call also
-  /// grows CUB's scratch to its working size.
+  /// chunk's key check (ids in range, already grouped) before the first fold. Allocates nothing:
+  /// every buffer, CUB's scratch included, is sized at construction.
   void run(const std::int32_t* d_keys, const double* d_values, summarize_report* report = nullptr);
 
   /// The table of the last run; the summarizer is spent afterwards.
