@@ -2,7 +2,8 @@
 // Stage 2 on the GPU: the per-group terms of the O(J) reductions that sigma^2, tau^2, mu and the
 // heterogeneity statistics are built from. Each term is the shared SHRINK_HD `T::of(...)` of
 // src/common/group_sums.hpp applied to one row of the device table; src/cuda/device_reduce.cuh
-// sums them with T's operator+.
+// sums them with T's operator+ in the fixed tree of src/common/fixed_reduce.hpp, as the CPU
+// backend does, so every reduction has the CPU's bits.
 
 #include "common/group_sums.hpp"
 

@@ -1,9 +1,10 @@
 #pragma once
 // The reductions over groups that every tau2 method and every summary statistic is built from.
-// Each is a per-group term plus an associative-enough merge; backends reduce in a fixed order
-// (fixed blocks on the CPU, CUB on the GPU), so results are bitwise reproducible.
+// Each is a per-group term plus a merge; both backends reduce in the one fixed tree of
+// fixed_reduce.hpp, so results are bitwise reproducible and the same on the CPU and the GPU.
 
 #include "moments.hpp"
+#include "portable_log.hpp"
 
 #include <cmath>
 #include <cstdint>
@@ -94,7 +95,7 @@ struct weighted_sums {
   moments w2y;         ///< ybar_j weighted by w_j^2 (for Y'PPY without cancellation)
   double sum_w2 = 0;   ///< sum_j w_j^2
   double sum_w3 = 0;   ///< sum_j w_j^3
-  double sum_log_w = 0;  ///< sum_j log w_j = -sum_j log(v_j + tau2)
+  double sum_log_w = 0;  ///< sum_j log w_j = -sum_j log(v_j + tau2) (portable_log: same bits on the GPU)
   double sum_w2v = 0;    ///< sum_j w_j^2 v_j
   double sum_w3v = 0;    ///< sum_j w_j^3 v_j
   double sum_w2v2 = 0;   ///< sum_j w_j^2 v_j^2
@@ -109,7 +110,7 @@ struct weighted_sums {
     s.w2y.add(ybar, w2);
     s.sum_w2 = w2;
     s.sum_w3 = w2 * w;
-    s.sum_log_w = -std::log(v + tau2);
+    s.sum_log_w = -portable_log(v + tau2);  // std::log and CUDA's log may differ in the last bit
     s.sum_w2v = w2 * v;
     s.sum_w3v = w2 * w * v;
     s.sum_w2v2 = w2 * v * v;

@@ -1,5 +1,6 @@
 // The CPU backend: group summaries from rows and the per-group reductions, in double precision
-// on std::threads, bitwise reproducible for any thread count.
+// on std::threads, bitwise reproducible for any thread count; every reduction over groups is the
+// fixed tree of src/common/fixed_reduce.hpp (parallel.hpp's reduce), the GPU backend's too.
 
 #include "../api/group_engine.hpp"
 #include "parallel.hpp"
@@ -12,12 +13,13 @@ namespace {
 
 class cpu_engine final : public group_engine {
  public:
+  // threads: as --threads (0 = all hardware threads); the results do not depend on it.
   cpu_engine(std::vector<group_summary> summaries, int threads)
-    : summaries_(std::move(summaries)), threads_(threads)
+    : summaries_(std::move(summaries)), threads_(thread_count(threads))
   {
   }
 
-  cpu_engine(const summary_data_view& data, int threads) : threads_(threads), v_(data.groups)
+  cpu_engine(const summary_data_view& data, int threads) : threads_(thread_count(threads)), v_(data.groups)
   {
     summaries_.resize(data.groups);
     for (std::size_t j = 0; j < data.groups; ++j) {

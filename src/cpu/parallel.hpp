@@ -1,7 +1,10 @@
 #pragma once
 // Deterministic CPU parallelism: work is cut into blocks whose boundaries depend on the problem
-// size alone, never on the thread count, and partial results are combined in block order. So a
-// reduction gives bitwise the same result for 1, 2 or 64 threads.
+// size alone, never on the thread count, and reductions combine in the fixed tree of
+// src/common/fixed_reduce.hpp, the GPU backend's too. So a reduction gives bitwise the same
+// result for 1, 2 or 64 threads, and the same as the GPU's.
+
+#include "../common/fixed_reduce.hpp"
 
 #include <algorithm>
 #include <cstddef>
@@ -70,23 +73,62 @@ void for_each_block(std::size_t n, std::size_t block, int threads, Body&& body)
   });
 }
 
-/// Block size of reductions over groups: fixed, so results do not depend on the thread count.
+/// Items per task of the per-group maps: fixed, though the results would not depend on it either.
 inline constexpr std::size_t reduce_block = 1 << 14;
 
-/// Sum over i in [0, n) of term(i), with T's operator+, reduced in a fixed order.
+/// The tile tree over load(i), i in [begin, end), end - begin <= fixed_tile, in `buffer`.
+template <class T, class Load>
+T reduce_tile(std::size_t begin, std::size_t end, Load&& load, T* buffer)
+{
+  for (std::size_t i = begin; i < end; ++i) buffer[i - begin] = load(i);
+  return fixed_tile_tree(buffer, end - begin);
+}
+
+/// Sum over i in [0, n) of term(i) with T's operator+, by the fixed tree of
+/// src/common/fixed_reduce.hpp (the GPU's reduction too): the same bits for any thread count,
+/// and the same as fixed_reduce_sequential. T{} when n is 0.
+///
+/// Large n: a task computes one node of level 2 (the tile tree over the roots of up to 256 tiles
+/// of 256 terms: 65536 groups) in two stack buffers, so no level is stored but the small ones
+/// above. Smaller n (fewer than 4 such nodes per thread): tasks of 16 tiles store the level-1
+/// roots (n / 256 of them), so that expensive terms (the t prior's quadrature) still spread over
+/// the threads. The calling thread finishes the upper levels.
 template <class T, class Term>
 T reduce(std::size_t n, int threads, Term&& term)
 {
-  const std::size_t blocks = (n + reduce_block - 1) / reduce_block;
-  std::vector<T> partial(blocks);
-  for_each_block(n, reduce_block, threads, [&](std::size_t begin, std::size_t end, std::size_t b) {
-    T acc{};
-    for (std::size_t i = begin; i < end; ++i) acc = acc + term(i);
-    partial[b] = acc;
-  });
-  T total{};
-  for (const T& p : partial) total = total + p;
-  return total;
+  if (n == 0) return T{};
+  if (n <= fixed_tile) {
+    T terms[fixed_tile];
+    return reduce_tile(0, n, term, terms);
+  }
+  const std::size_t tiles = fixed_tiles(n);
+  const std::size_t nodes = fixed_tiles(tiles);
+  std::vector<T> level;
+  if (nodes >= 4 * static_cast<std::size_t>(std::max(threads, 1))) {
+    level.resize(nodes);
+    for_each_block(nodes, 1, threads, [&](std::size_t node, std::size_t, std::size_t) {
+      T terms[fixed_tile], roots[fixed_tile];
+      const std::size_t first = node * fixed_tile, last = std::min(tiles, first + fixed_tile);
+      for (std::size_t t = first; t < last; ++t)
+        roots[t - first] = reduce_tile(t * fixed_tile, std::min(n, (t + 1) * fixed_tile), term, terms);
+      level[node] = fixed_tile_tree(roots, last - first);
+    });
+  } else {
+    level.resize(tiles);
+    for_each_block(tiles, 16, threads, [&](std::size_t first, std::size_t last, std::size_t) {
+      T terms[fixed_tile];
+      for (std::size_t t = first; t < last; ++t)
+        level[t] = reduce_tile(t * fixed_tile, std::min(n, (t + 1) * fixed_tile), term, terms);
+    });
+  }
+  // The levels above, in place: tile k's root goes to index k, which no later tile reads.
+  for (std::size_t count = level.size(); count > 1;) {
+    const std::size_t next = fixed_tiles(count);
+    for (std::size_t k = 0; k < next; ++k)
+      level[k] = fixed_tile_tree(level.data() + k * fixed_tile, std::min(fixed_tile, count - k * fixed_tile));
+    count = next;
+  }
+  return level[0];
 }
 
 }  // namespace shrink::detail

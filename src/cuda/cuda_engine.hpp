@@ -52,7 +52,7 @@ class cuda_engine final : public group_engine {
   void overwrite(const Of& of, fit_result& out);
 
   cuda_stream stream_;  // first: every buffer below frees on it
-  device_scratch scratch_;
+  device_scratch scratch_;  // the reductions' levels and result slot, grown once and reused
   std::size_t groups_ = 0;
   summarize_report report_;
   device_buffer<moments> table_;

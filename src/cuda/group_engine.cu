@@ -1,5 +1,6 @@
 // The CUDA backend's group_engine and its factories. The reductions over groups are all
-// instantiated here, from one generic template (device_reduce.cuh).
+// instantiated here, from one generic template (device_reduce.cuh: the fixed tree of
+// src/common/fixed_reduce.hpp, so each has the CPU backend's bits).
 
 #include "cuda_engine.hpp"
 
