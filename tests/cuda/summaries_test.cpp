@@ -32,9 +32,9 @@
 namespace {
 
 using namespace shrink;
-using detail::moments;
 
 #if SHRINK_HAS_CUDA
+using detail::moments;
 
 struct rows {
   std::vector<std::int32_t> ids;
