@@ -23,6 +23,7 @@
 // group-replicate (the theta/ybar pair, the chi-square of s2_j, the t prior's mixing chi-square,
 // raw observations, the design's n_j).
 
+#include "bits.hpp"
 #include "macros.hpp"
 
 #include <cmath>
@@ -140,28 +141,6 @@ SHRINK_HD inline philox_stream make_stream(std::uint64_t seed, std::uint32_t sce
 // The only library calls of the generator are std::exp and std::log in standard_gamma (the
 // chi-square draws): glibc and libdevice may round those an ulp apart, the one place where the CPU
 // and GPU draws can differ.
-
-SHRINK_HD inline std::uint64_t bits_of(double x)
-{
-#if defined(__CUDA_ARCH__)
-  return static_cast<std::uint64_t>(__double_as_longlong(x));
-#else
-  std::uint64_t b;
-  std::memcpy(&b, &x, sizeof b);
-  return b;
-#endif
-}
-
-SHRINK_HD inline double double_of(std::uint64_t b)
-{
-#if defined(__CUDA_ARCH__)
-  return __longlong_as_double(static_cast<long long>(b));
-#else
-  double x;
-  std::memcpy(&x, &b, sizeof x);
-  return x;
-#endif
-}
 
 /// 52 random bits from two words.
 SHRINK_HD inline std::uint64_t bits52(std::uint32_t hi, std::uint32_t lo)

@@ -15,6 +15,7 @@
 // Without branches on normal arguments it costs on the CPU about what glibc's std::log does
 // (see README, Numerics and reproducibility).
 
+#include "bits.hpp"
 #include "macros.hpp"
 
 #include <cmath>
@@ -22,28 +23,6 @@
 #include <cstring>
 
 namespace shrink::detail {
-
-SHRINK_HD inline std::uint64_t portable_bits(double x)
-{
-#if defined(__CUDA_ARCH__)
-  return static_cast<std::uint64_t>(__double_as_longlong(x));
-#else
-  std::uint64_t u;
-  std::memcpy(&u, &x, sizeof u);
-  return u;
-#endif
-}
-
-SHRINK_HD inline double portable_double(std::uint64_t u)
-{
-#if defined(__CUDA_ARCH__)
-  return __longlong_as_double(static_cast<long long>(u));
-#else
-  double x;
-  std::memcpy(&x, &u, sizeof x);
-  return x;
-#endif
-}
 
 /// log(2^k0 x) for a positive normal x, without branches on the value (fdlibm's two final
 /// formulas are both evaluated and one selected, so random arguments cost no mispredictions;
@@ -61,13 +40,13 @@ SHRINK_HD inline double portable_log_normal(double x, int k0)
   constexpr double lg6 = 1.531383769920937332e-01;
   constexpr double lg7 = 1.479819860511658591e-01;
 
-  const std::uint64_t bits = portable_bits(x);
+  const std::uint64_t bits = bits_of(x);
   auto hx = static_cast<std::int32_t>(bits >> 32);
   int k = k0 + (hx >> 20) - 1023;
   hx &= 0x000fffff;
   const std::int32_t i = (hx + 0x95f64) & 0x100000;
   // x or x/2 normalised into [sqrt(2)/2, sqrt(2)): x = 2^k (1 + f).
-  const double m = portable_double(
+  const double m = double_of(
     (static_cast<std::uint64_t>(static_cast<std::uint32_t>(hx | (i ^ 0x3ff00000))) << 32) | (bits & 0xffffffffu));
   k += i >> 20;
   const double f = m - 1.0;
@@ -87,7 +66,7 @@ SHRINK_HD inline double portable_log_normal(double x, int k0)
 /// log(x), the same bits on host and device: -inf at +-0, NaN below 0 and for NaN, +inf at +inf.
 SHRINK_HD inline double portable_log(double x)
 {
-  const auto hx = static_cast<std::int32_t>(portable_bits(x) >> 32);
+  const auto hx = static_cast<std::int32_t>(bits_of(x) >> 32);
   if (hx < 0x00100000 || hx >= 0x7ff00000) {  // rare: zero, negative, subnormal, infinite or NaN
     if (x == 0) return -HUGE_VAL;
     if (!(x > 0)) return (x - x) / (x - x);  // negative or NaN: NaN
