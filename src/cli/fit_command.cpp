@@ -41,6 +41,7 @@ struct fit_args {
   std::string output = "-";
   std::string summary;
   bool quiet = false;
+  int digits = 0;  ///< significant digits of the per-group CSV; 0: the shortest exact text
 };
 
 std::string g(double x, int digits = 6)
@@ -80,6 +81,7 @@ void run_fit(const fit_args& a, const CLI::App& app)
     throw error("--se and --variance describe summary input: give --estimate NAME too");
   }
 
+  if (a.digits < 0 || a.digits > 17) throw error("--digits must be 0 (the shortest exact text) or 1 to 17");
   fit_options o;
   const bool method_given = app.count("--tau-method") > 0;
   o.method = parse_tau_method(method_given ? a.method : (a.tau ? "fixed" : a.method));
@@ -145,7 +147,7 @@ void run_fit(const fit_args& a, const CLI::App& app)
     r = fit(t.view(), o);
     keys = std::move(t.keys);
   }
-  io::write_groups_csv(csv, keys, r, a.threads);
+  io::write_groups_csv(csv, keys, r, a.threads, a.digits);
   if (json) json->write(io::summary_json(r).dump(2) + "\n");
   outputs.commit();
   if (!a.quiet) print_report(r, keys, parse_seconds, !summary_mode);
@@ -179,6 +181,8 @@ command add_fit_command(CLI::App& app)
   sub->add_option("--threads", a->threads, "CPU threads (0 = all)")->capture_default_str();
   sub->add_option("-o,--output", a->output, "per-group CSV (- for stdout)")->capture_default_str();
   sub->add_option("--summary", a->summary, "JSON summary file");
+  sub->add_option("--digits", a->digits, "significant digits of the per-group CSV (0: the shortest text that reads back exactly)")
+    ->capture_default_str();
   sub->add_flag("-q,--quiet", a->quiet, "no report on stderr");
   return [a, sub] { run_fit(*a, *sub); };
 }

@@ -655,11 +655,13 @@ char* put_key(char* p, const std::string& key)
   return p;
 }
 
-/// Shortest round-trip text of `x` at `p` (nothing for NaN); returns the end. Needs 24 characters.
-inline char* put_number(char* p, double x)
+/// The text of `x` at `p` (nothing for NaN): the shortest that reads back exactly when `digits`
+/// is 0, else `digits` significant digits (%g style); returns the end. Needs 24 characters.
+inline char* put_number(char* p, double x, int digits)
 {
   if (std::isnan(x)) return p;
-  return put_shortest(p, x);
+  if (digits == 0) return put_shortest(p, x);
+  return fmt::format_to(p, FMT_COMPILE("{:.{}g}"), x, digits);
 }
 
 /// A reusable text buffer that is never zero-filled.
@@ -676,7 +678,7 @@ struct text_buffer {
 
 /// Formats rows [begin, end) of the per-group CSV into `out`.
 void format_rows(text_buffer& out, const std::vector<std::string>& keys, const fit_result& r, std::size_t begin,
-                 std::size_t end)
+                 std::size_t end, int digits)
 {
   // Per row at most: the key (2 * size + 2 quoted), n (20), 8 numbers (24 each + a comma), 2 more.
   std::size_t bound = 0;
@@ -689,21 +691,21 @@ void format_rows(text_buffer& out, const std::vector<std::string>& keys, const f
     *p++ = ',';
     p = std::to_chars(p, p + 21, r.n[j]).ptr;
     *p++ = ',';
-    p = put_number(p, r.mean[j]);
+    p = put_number(p, r.mean[j], digits);
     *p++ = ',';
-    p = put_number(p, r.se[j]);
+    p = put_number(p, r.se[j], digits);
     *p++ = ',';
-    p = put_number(p, r.shrinkage[j]);
+    p = put_number(p, r.shrinkage[j], digits);
     *p++ = ',';
-    p = put_number(p, r.estimate[j]);
+    p = put_number(p, r.estimate[j], digits);
     *p++ = ',';
-    p = put_number(p, r.sd[j]);
+    p = put_number(p, r.sd[j], digits);
     *p++ = ',';
-    p = put_number(p, r.lower[j]);
+    p = put_number(p, r.lower[j], digits);
     *p++ = ',';
-    p = put_number(p, r.upper[j]);
+    p = put_number(p, r.upper[j], digits);
     *p++ = ',';
-    if (js) p = put_number(p, r.james_stein[j]);
+    if (js) p = put_number(p, r.james_stein[j], digits);
     *p++ = '\n';
   }
   out.size = static_cast<std::size_t>(p - out.data.get());
@@ -711,8 +713,10 @@ void format_rows(text_buffer& out, const std::vector<std::string>& keys, const f
 
 }  // namespace
 
-void write_groups_csv(atomic_output& file, const std::vector<std::string>& keys, const fit_result& r, int threads)
+void write_groups_csv(atomic_output& file, const std::vector<std::string>& keys, const fit_result& r, int threads,
+                      int digits)
 {
+  if (digits < 0 || digits > 17) throw error("--digits must be 0 (the shortest exact text) or 1 to 17");
   const std::size_t J = r.groups;
   if (keys.size() != J) throw error("internal: group keys and results differ in length");
   constexpr std::size_t block = 1 << 13;
@@ -722,7 +726,7 @@ void write_groups_csv(atomic_output& file, const std::vector<std::string>& keys,
   if (workers <= 1) {
     text_buffer buf;
     for (std::size_t b = 0; b < blocks; ++b) {
-      format_rows(buf, keys, r, b * block, std::min(J, (b + 1) * block));
+      format_rows(buf, keys, r, b * block, std::min(J, (b + 1) * block), digits);
       file.write({buf.data.get(), buf.size});
     }
     return;
@@ -750,7 +754,7 @@ void write_groups_csv(atomic_output& file, const std::vector<std::string>& keys,
         b = next++;
       }
       try {
-        format_rows(buffers[b % ring], keys, r, b * block, std::min(J, (b + 1) * block));
+        format_rows(buffers[b % ring], keys, r, b * block, std::min(J, (b + 1) * block), digits);
       } catch (...) {
         std::lock_guard<std::mutex> lock(mutex);
         if (!failure) failure = std::current_exception();

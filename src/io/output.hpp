@@ -115,8 +115,10 @@ class mapped_input_guard {
 void append_number(std::string& out, double x);
 std::string format_number(double x);
 
-/// The per-group CSV: group,n,mean,se,shrinkage,estimate,sd,lower,upper,james_stein.
-void write_groups_csv(atomic_output& out, const std::vector<std::string>& keys, const fit_result& r, int threads);
+/// The per-group CSV: group,n,mean,se,shrinkage,estimate,sd,lower,upper,james_stein. Numbers are
+/// the shortest text that reads back to the same double, or `digits` (1 to 17) significant digits.
+void write_groups_csv(atomic_output& out, const std::vector<std::string>& keys, const fit_result& r, int threads,
+                      int digits = 0);
 
 /// The JSON summary of a fit (hyperparameters, heterogeneity, ANOVA, backend, timings).
 nlohmann::json summary_json(const fit_result& r);

@@ -78,3 +78,37 @@ TEST(Format, ShortestRoundTripForRandomDoubles)
 }
 
 }  // namespace
+
+#include "test_support.hpp"
+
+namespace {
+
+// --digits N: every number of the per-group CSV rounded to N significant digits of the exact
+// (default) output; 0 is the default; out of range is an error before any work.
+TEST(Format, DigitsOptionRoundsEveryNumber)
+{
+  shrink::test::temp_dir d;
+  shrink::test::write_file(d / "in.csv", shrink::test::small_csv);
+  const std::string in = shrink::test::quoted(d / "in.csv");
+  const auto full = shrink::test::run_shrink("fit " + in + " -q", d);
+  ASSERT_EQ(full.status, 0) << full.err;
+  EXPECT_EQ(shrink::test::run_shrink("fit " + in + " -q --digits 0", d).out, full.out);
+  const auto three = shrink::test::run_shrink("fit " + in + " -q --digits 3", d);
+  ASSERT_EQ(three.status, 0) << three.err;
+  const auto a = shrink::test::parse_csv(full.out), b = shrink::test::parse_csv(three.out);
+  ASSERT_EQ(a.size(), b.size());
+  ASSERT_EQ(a[0], b[0]);
+  for (std::size_t r = 1; r < a.size(); ++r)
+    for (std::size_t c = 2; c < a[r].size(); ++c) {
+      if (a[r][c].empty()) continue;
+      const double x = std::stod(a[r][c]);
+      char expected[64];
+      std::snprintf(expected, sizeof expected, "%.3g", x);
+      EXPECT_EQ(std::stod(b[r][c]), std::stod(expected)) << a[0][c] << " " << a[r][c] << " -> " << b[r][c];
+      EXPECT_LE(significant_digits(b[r][c]), 3) << b[r][c];
+    }
+  shrink::test::expect_error(shrink::test::run_shrink("fit " + in + " -q --digits 18", d), "--digits must be 0");
+  shrink::test::expect_error(shrink::test::run_shrink("fit " + in + " -q --digits -1", d), "--digits must be 0");
+}
+
+}  // namespace
