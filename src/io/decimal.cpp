@@ -16,6 +16,13 @@
 namespace shrink::io {
 namespace {
 
+/// A decimal number mantissa * 10^exponent with at most 19 significant digits.
+struct decimal {
+  std::uint64_t mantissa = 0;
+  int exponent = 0;
+  bool negative = false;
+};
+
 constexpr double exact_pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
                                   1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
@@ -95,22 +102,6 @@ bool nearest_double(std::uint64_t mantissa, int exponent, bool negative, double&
 }
 
 }  // namespace
-
-bool parse_decimal(std::string_view s, decimal& d)
-{
-  bool truncated = false;
-  if (!scan_decimal(s, d, truncated) || truncated) return false;
-  // More than 19 significant digits (trailing zeros of an integer part included) is not exact.
-  std::size_t significant = 0;
-  bool started = false;
-  for (char c : s) {
-    if (c == 'e' || c == 'E') break;
-    if (c < '0' || c > '9') continue;
-    started = started || c != '0';
-    if (started) ++significant;
-  }
-  return significant <= 19;
-}
 
 bool number_from_decimal_general(std::uint64_t mantissa, int exponent, bool negative, exact_number& out)
 {

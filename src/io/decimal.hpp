@@ -16,17 +16,6 @@
 
 namespace shrink::io {
 
-/// A decimal number mantissa * 10^exponent with at most 19 significant digits.
-struct decimal {
-  std::uint64_t mantissa = 0;
-  int exponent = 0;
-  bool negative = false;
-};
-
-/// Parses [+-]digits[.digits][(e|E)[+-]digits]; false for anything else or more than 19
-/// significant digits.
-bool parse_decimal(std::string_view text, decimal& out);
-
 /// hi + lo with |lo| <= ulp(hi) / 2: a number to about 106 bits.
 struct exact_number {
   double hi = 0;

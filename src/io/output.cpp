@@ -356,7 +356,12 @@ void atomic_output::write(std::string_view bytes)
     buffer_.append(bytes);
     return;
   }
-  if (fd_ < 0) fail(EBADF);
+  write_all(bytes);
+}
+
+void atomic_output::write_all(std::string_view bytes)
+{
+  if (!bytes.empty() && fd_ < 0) fail(EBADF);
   while (!bytes.empty()) {
     const ssize_t n = ::write(fd_, bytes.data(), bytes.size());
     if (n < 0) {
@@ -369,16 +374,7 @@ void atomic_output::write(std::string_view bytes)
 
 void atomic_output::flush()
 {
-  std::string_view rest = buffer_;
-  if (!rest.empty() && fd_ < 0) fail(EBADF);
-  while (!rest.empty()) {
-    const ssize_t n = ::write(fd_, rest.data(), rest.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      fail(errno);
-    }
-    rest.remove_prefix(static_cast<std::size_t>(n));
-  }
+  write_all(buffer_);
   buffer_.clear();
 }
 

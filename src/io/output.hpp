@@ -44,6 +44,8 @@ class atomic_output {
   friend class output_set;
   [[noreturn]] void fail(int err) const;
   void flush();
+  /// write(2) until every byte is out (EINTR retried); throws on a failed write.
+  void write_all(std::string_view bytes);
 
   std::string path_;    // as given, for messages
   std::string target_;  // the file the temporary is renamed over (links resolved)

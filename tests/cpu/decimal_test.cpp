@@ -10,29 +10,26 @@
 
 namespace {
 
-using shrink::io::decimal;
-using shrink::io::parse_decimal;
 using shrink::io::exact_number;
 using shrink::io::parse_number;
 using shrink::io::rebase;
 using shrink::io::rebase_offset;
 
-TEST(Decimal, ParsesMantissaAndExponent)
+TEST(Decimal, ParsesSignDigitsAndExponent)
 {
-  decimal d;
-  ASSERT_TRUE(parse_decimal("-12.5e3", d));
-  EXPECT_EQ(d.mantissa, 125u);
-  EXPECT_EQ(d.exponent, 2);
-  EXPECT_TRUE(d.negative);
-  ASSERT_TRUE(parse_decimal("0.000123", d));
-  EXPECT_EQ(d.mantissa, 123u);
-  EXPECT_EQ(d.exponent, -6);
-  ASSERT_TRUE(parse_decimal("0.0000000000000000001234", d));  // 22 digits, 4 significant
-  EXPECT_EQ(d.mantissa, 1234u);
-  EXPECT_EQ(d.exponent, -22);
+  exact_number x;
+  ASSERT_TRUE(parse_number("-12.5e3", x));
+  EXPECT_EQ(x.hi, -12500.0);  // an integer: exact in hi
+  EXPECT_EQ(x.lo, 0.0);
+  ASSERT_TRUE(parse_number("0.000123", x));
+  EXPECT_EQ(x.hi, std::strtod("0.000123", nullptr));
+  // Within a long double ulp: far tighter than a double can hold alone (lo carries the rest).
+  EXPECT_NEAR(static_cast<long double>(x.hi) + x.lo, 0.000123L, 1e-22L);
+  ASSERT_TRUE(parse_number("0.0000000000000000001234", x));  // 22 digits, 4 significant
+  EXPECT_EQ(x.hi, 1.234e-19);
+  EXPECT_NEAR(static_cast<long double>(x.hi) + x.lo, 1.234e-19L, 1e-37L);
   for (const char* bad : {"", "-", ".", "1e", "1.2.3", "abc", "1e+", "nan", "inf", "12a", "1 2"})
-    EXPECT_FALSE(parse_decimal(bad, d)) << bad;
-  EXPECT_FALSE(parse_decimal("12345678901234567890", d));  // 20 significant digits
+    EXPECT_FALSE(parse_number(bad, x)) << bad;
 }
 
 TEST(Decimal, DifferencesFromTheOffsetAreRoundedOnce)
