@@ -219,6 +219,23 @@ std::size_t line_of(std::string_view text, const char* at)
   return 1 + static_cast<std::size_t>(std::count(text.data(), at, '\n'));
 }
 
+/// The first NUL byte or UTF-8 byte-order mark in [begin, end), or end: neither belongs inside the
+/// text (a binary file; files joined together).
+const char* first_foreign_bytes(const char* begin, const char* end)
+{
+  const auto* nul = static_cast<const char*>(std::memchr(begin, '\0', static_cast<std::size_t>(end - begin)));
+  const char* stop = nul != nullptr ? nul : end;
+  const std::size_t bom = std::string_view(begin, static_cast<std::size_t>(stop - begin)).find("\xEF\xBB\xBF");
+  return bom == std::string_view::npos ? stop : begin + bom;
+}
+
+/// What first_foreign_bytes found at `at`.
+const char* foreign_bytes_problem(const char* at)
+{
+  return *at == '\0' ? "a NUL byte: this is not a text file"
+                      : "a byte-order mark inside the text (were files joined together?)";
+}
+
 /// Refuses what is not UTF-8 (or ASCII) text: UTF-16/32 (by their byte-order marks), NUL bytes,
 /// a byte-order mark inside the data (files joined together) and CR-only line ends.
 void check_text(std::string_view text, const std::string& source)
@@ -228,14 +245,10 @@ void check_text(std::string_view text, const std::string& source)
     throw error(source + " is UTF-32 text: convert it to UTF-8 (for example iconv -f UTF-32 -t UTF-8)");
   if (starts("\xFE\xFF", 2) || starts("\xFF\xFE", 2))
     throw error(source + " is UTF-16 text: convert it to UTF-8 (for example iconv -f UTF-16 -t UTF-8)");
-  if (const void* nul = std::memchr(text.data(), '\0', text.size()))
-    throw error(source + " line " + std::to_string(line_of(text, static_cast<const char*>(nul))) +
-                ": a NUL byte: this is not a text file");
-  const std::string_view bom("\xEF\xBB\xBF", 3);
-  const std::size_t inner_bom = text.find(bom, starts(bom.data(), 3) ? 3 : 0);
-  if (inner_bom != std::string_view::npos)
-    throw error(source + " line " + std::to_string(line_of(text, text.data() + inner_bom)) +
-                ": a byte-order mark inside the text (were files joined together?)");
+  const char* const end = text.data() + text.size();
+  const char* const foreign = first_foreign_bytes(text.data() + (starts("\xEF\xBB\xBF", 3) ? 3 : 0), end);
+  if (foreign != end)
+    throw error(source + " line " + std::to_string(line_of(text, foreign)) + ": " + foreign_bytes_problem(foreign));
   const std::size_t first_lf = text.find('\n');
   const std::string_view first_line = text.substr(0, first_lf);
   const std::size_t cr = first_line.find('\r');
@@ -333,6 +346,7 @@ struct chunk_rows {
   std::string failure;           // empty when the chunk parsed
   std::size_t failure_line = 0;  // line within the chunk, 0-based
   std::size_t lines = 0;         // line ends in the chunk
+  const char* foreign = nullptr; // first NUL or byte-order mark in the chunk (its end: none)
 
   /// Empty again, keeping the capacity of the row arrays (the next block reuses them).
   void clear()
@@ -775,13 +789,6 @@ group_table read_groups(const std::string& path, const raw_columns& columns, int
       continue;
     }
     const std::string_view text = window.substr(0, cut);
-    if (const void* nul = std::memchr(text.data(), '\0', text.size()))
-      throw error(l.source + " line " + std::to_string(line - 1 + line_of(text, static_cast<const char*>(nul))) +
-                  ": a NUL byte: this is not a text file");
-    if (const std::size_t bom = text.find("\xEF\xBB\xBF"); bom != std::string_view::npos)
-      throw error(l.source + " line " + std::to_string(line - 1 + line_of(text, text.data() + bom)) +
-                  ": a byte-order mark inside the text (were files joined together?)");
-
     const std::vector<const char*> cuts = cut_pieces(text.data(), text.data() + text.size(), quoted);
     pieces.resize(cuts.size() - 1);
     for (;;) {
@@ -789,6 +796,7 @@ group_table read_groups(const std::string& path, const raw_columns& columns, int
       detail::for_each_block(pieces.size(), 1, workers, [&](std::size_t b, std::size_t, std::size_t) {
         chunk_rows& c = pieces[b];
         const std::size_t lines = count_lines(cuts[b], cuts[b + 1]);
+        c.foreign = first_foreign_bytes(cuts[b], cuts[b + 1]);  // in the parallel pass, not a serial one
         // The fast path sizes the row arrays itself (from what the previous block left: no
         // clearing, so no zero-filling of memory it is about to overwrite).
         if (integer_keys && fast_layout && !quoted &&
@@ -805,6 +813,10 @@ group_table read_groups(const std::string& path, const raw_columns& columns, int
       std::size_t piece_line = line;
       bool retry = false;
       for (std::size_t b = 0; b < pieces.size(); ++b) {
+        if (pieces[b].foreign != cuts[b + 1])
+          throw error(l.source + " line " +
+                      std::to_string(piece_line + static_cast<std::size_t>(std::count(cuts[b], pieces[b].foreign, '\n'))) +
+                      ": " + foreign_bytes_problem(pieces[b].foreign));
         if (!pieces[b].failure.empty())
           throw error(l.source + " line " + std::to_string(piece_line + pieces[b].failure_line) + ": " + pieces[b].failure);
         retry = retry || pieces[b].keys_not_integer;

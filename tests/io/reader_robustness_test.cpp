@@ -55,6 +55,13 @@ TEST(ReaderRobustness, NulBytesUtf16And32AndInnerByteOrderMarksAreRefused)
 {
   const std::string nul = raw_error(std::string("group,y\n1,1\n1,2\n2,\0" "3\n2,4\n", 24));
   EXPECT_NE(nul.find("line 4: a NUL byte"), std::string::npos) << nul;
+  // Beyond the first MiB (found by the parallel pieces, not the header's window), with its line.
+  std::string big = "group,y\n";
+  for (int i = 0; i < 200000; ++i) big += std::to_string(i % 1000) + "," + std::to_string(i) + "\n";
+  const std::string far = raw_error(big + std::string("7,\0" "5\n", 5) + "8,\xEF\xBB\xBF" "6\n");
+  EXPECT_NE(far.find("line 200002: a NUL byte"), std::string::npos) << far;
+  const std::string far_bom = raw_error(big + "8,\xEF\xBB\xBF" "6\n");
+  EXPECT_NE(far_bom.find("line 200002: a byte-order mark"), std::string::npos) << far_bom;
   EXPECT_NE(raw_error("\xFF\xFEg\0r\0").find("UTF-16"), std::string::npos);
   EXPECT_NE(raw_error(std::string("\xFF\xFE\0\0g\0\0\0", 8)).find("UTF-32"), std::string::npos);
   EXPECT_NE(raw_error(std::string("\xFE\xFF\0g", 4)).find("UTF-16"), std::string::npos);
