@@ -157,6 +157,22 @@ SHRINK_HD inline double gamma_1p_series(double z, bool derivative)
   return z * (s * z - euler_gamma);
 }
 
+/// The asymptotic series of digamma beyond log x - 1/(2x), for x >= 10: sum B_2k / (2k x^2k)
+/// (1/12, -1/120, 1/252, -1/240, 1/132, -691/32760, 1/12; the first omitted term < 1e-17).
+SHRINK_HD inline double digamma_series(double x)
+{
+  const double r2 = 1 / (x * x);
+  return r2 * (1.0 / 12 - r2 * (1.0 / 120 - r2 * (1.0 / 252 - r2 * (1.0 / 240 - r2 * (1.0 / 132 - r2 * (691.0 / 32760 - r2 / 12))))));
+}
+
+/// The asymptotic series of trigamma beyond 1/x + 1/(2x^2), for x >= 10: sum B_2k / x^(2k+1)
+/// (1/6, -1/30, 1/42, -1/30, 5/66, -691/2730, 7/6).
+SHRINK_HD inline double trigamma_series(double x)
+{
+  const double r = 1 / x, r2 = r * r;
+  return r * r2 * (1.0 / 6 - r2 * (1.0 / 30 - r2 * (1.0 / 42 - r2 * (1.0 / 30 - r2 * (5.0 / 66 - r2 * (691.0 / 2730 - r2 * 7.0 / 6))))));
+}
+
 }  // namespace special_detail
 
 /// log Gamma(x) for x > 0 (NaN otherwise, +inf at 0 and +inf): the Taylor series at 1 or 2 for
@@ -220,16 +236,13 @@ SHRINK_HD inline double digamma(double x)
     }
     return sum + gamma_1p_series(y - 2, true) + 1 / (y - 1);
   }
-  const double r = 1 / x, r2 = r * r;
-  // log x - 1/(2x) - sum B_2k / (2k x^2k): 1/12, -1/120, 1/252, -1/240, 1/132, -691/32760, 1/12.
-  const double series =
-    r2 * (1.0 / 12 - r2 * (1.0 / 120 - r2 * (1.0 / 252 - r2 * (1.0 / 240 - r2 * (1.0 / 132 - r2 * (691.0 / 32760 - r2 / 12))))));
-  return portable_log(x) - 0.5 * r - series;
+  return portable_log(x) - 0.5 / x - digamma_series(x);
 }
 
 /// psi'(x) = d^2/dx^2 log Gamma(x) for x > 0.
 SHRINK_HD inline double trigamma(double x)
 {
+  using namespace special_detail;
   if (!(x > 0)) return not_a_number();
   if (x == HUGE_VAL) return 0.0;
   double shift = 0;
@@ -237,11 +250,8 @@ SHRINK_HD inline double trigamma(double x)
     shift += 1.0 / (x * x);
     x += 1;
   }
-  const double r = 1.0 / x, r2 = r * r;
-  // 1/x + 1/(2x^2) + sum B_2k / x^(2k+1): 1/6, -1/30, 1/42, -1/30, 5/66, -691/2730, 7/6.
-  const double series =
-    r * r2 * (1.0 / 6 - r2 * (1.0 / 30 - r2 * (1.0 / 42 - r2 * (1.0 / 30 - r2 * (5.0 / 66 - r2 * (691.0 / 2730 - r2 * 7.0 / 6))))));
-  return r + 0.5 * r2 + series + shift;
+  const double r = 1.0 / x;
+  return r + 0.5 * r * r + trigamma_series(x) + shift;
 }
 
 
