@@ -87,6 +87,7 @@ struct beta_binomial {
       d_beta_beta += o.d_beta_beta;
       return *this;
     }
+    SHRINK_HD friend marginal_sums operator+(marginal_sums a, const marginal_sums& b) { return a += b; }
   };
 
   /// log B(alpha + y, beta + n - y) - log B(alpha, beta) and its derivatives: the group's

@@ -1,0 +1,183 @@
+#include "api/beta_binomial_fit.hpp"
+
+#include "common/moments.hpp"
+#include "cpu/parallel.hpp"
+
+#include <cmath>
+#include <limits>
+
+namespace shrink::detail {
+namespace {
+
+constexpr double infinity = std::numeric_limits<double>::infinity();
+constexpr double not_available = std::numeric_limits<double>::quiet_NaN();
+
+/// Concentrations beyond this are the boundary nu = infinity: the beta's spread, ~1/sqrt(nu),
+/// is then below 1e-6 of any rate, far inside the binomial noise of any real data.
+constexpr double boundary_concentration = 1e12;
+
+struct summary_sums {
+  double successes = 0, trials = 0, log_coefficients = 0;
+  moments rates;
+
+  friend summary_sums operator+(const summary_sums& a, const summary_sums& b)
+  {
+    return {a.successes + b.successes, a.trials + b.trials, a.log_coefficients + b.log_coefficients, a.rates + b.rates};
+  }
+};
+
+beta_binomial::marginal_sums marginal_sums_at(const binomial_groups& data, double alpha, double beta)
+{
+  return reduce<beta_binomial::marginal_sums>(
+    data.count, data.threads, [&](std::size_t j) { return beta_binomial::marginal(data.groups[j], alpha, beta); });
+}
+
+/// The log-likelihood at nu = infinity (binomial at the pooled rate), coefficients included.
+double pooled_log_likelihood(const binomial_totals& t)
+{
+  const double p = t.successes / t.trials, failures = t.trials - t.successes;
+  return (t.successes > 0 ? t.successes * std::log(p) : 0.0) + (failures > 0 ? failures * std::log1p(-p) : 0.0) +
+         t.log_binomial_coefficients;
+}
+
+/// The likelihood-ratio test of nu = infinity, on the boundary of the parameter space: the
+/// statistic's null distribution is the 50:50 mixture of chi-square(0) and chi-square(1)
+/// (Self and Liang 1987), so p = P(chi2_1 > s) / 2 for s > 0, and 1 at s = 0.
+void set_overdispersion_test(beta_binomial_estimate& e, const binomial_totals& t)
+{
+  e.lrt_statistic = e.boundary ? 0.0 : std::max(0.0, 2 * (e.log_likelihood - pooled_log_likelihood(t)));
+  e.lrt_p_value = e.lrt_statistic > 0 ? 0.5 * incomplete_gamma(0.5, 0.5 * e.lrt_statistic, true) : 1.0;
+}
+
+void set_boundary(beta_binomial_estimate& e, double mean, const binomial_totals& t)
+{
+  e.boundary = true;
+  e.alpha = e.beta = e.concentration = infinity;
+  e.mean = mean;
+  e.se_log_concentration = not_available;
+  e.log_likelihood = pooled_log_likelihood(t);
+}
+
+}  // namespace
+
+binomial_totals binomial_summaries(const binomial_groups& data)
+{
+  const summary_sums s = reduce<summary_sums>(data.count, data.threads, [&](std::size_t j) {
+    const beta_binomial::group& g = data.groups[j];
+    summary_sums one{g.successes, g.trials, beta_binomial::log_binomial_coefficient(g), {}};
+    one.rates.add(g.successes / g.trials);
+    return one;
+  });
+  binomial_totals t;
+  t.successes = s.successes;
+  t.trials = s.trials;
+  t.rate_mean = s.rates.mean;
+  t.rate_variance = data.count > 1 ? s.rates.m2 / static_cast<double>(data.count - 1) : 0.0;
+  t.log_binomial_coefficients = s.log_coefficients;
+  return t;
+}
+
+beta_binomial_estimate beta_binomial_moments(const binomial_groups& data, const binomial_totals& t)
+{
+  SHRINK_EXPECTS(data.count >= 2, "the method of moments needs at least 2 groups");
+  beta_binomial_estimate e;
+  e.se_logit_mean = e.se_log_concentration = not_available;
+  const double m = t.rate_mean, v = t.rate_variance;
+  const double nu = v > 0 ? m * (1 - m) / v - 1 : infinity;
+  if (!(nu > 0) || nu > boundary_concentration || m <= 0 || m >= 1) {
+    set_boundary(e, m, t);
+  } else {
+    e.alpha = m * nu;
+    e.beta = (1 - m) * nu;
+    e.mean = m;
+    e.concentration = nu;
+    e.log_likelihood = marginal_sums_at(data, e.alpha, e.beta).value + t.log_binomial_coefficients;
+  }
+  set_overdispersion_test(e, t);
+  return e;
+}
+
+beta_binomial_estimate beta_binomial_ml(const binomial_groups& data, const binomial_totals& t, int max_iterations)
+{
+  SHRINK_EXPECTS(data.count >= 2, "ml needs at least 2 groups");
+  SHRINK_EXPECTS(t.successes > 0, "every group has 0 successes: the beta-binomial likelihood has no maximum (m = 0)");
+  SHRINK_EXPECTS(t.successes < t.trials,
+                 "every group has only successes: the beta-binomial likelihood has no maximum (m = 1)");
+
+  // Start from the moment estimate, its concentration kept finite so that Newton can move either way.
+  const double pooled = t.successes / t.trials;
+  double m = t.rate_mean > 0 && t.rate_mean < 1 ? t.rate_mean : pooled;
+  double nu = t.rate_variance > 0 ? m * (1 - m) / t.rate_variance - 1 : 1e3;
+  if (!(nu > 0.01 && nu < 1e6)) nu = nu > 0.01 ? 1e6 : 1.0;
+  double u = std::log(m / (1 - m)), v = std::log(nu);
+
+  // The log-likelihood and its gradient G and Hessian H in (u, v) = (logit m, log nu), by the chain
+  // rule from the sums in (alpha, beta): alpha = nu m, beta = nu (1 - m), d alpha/du = nu m (1-m) = w.
+  struct local {
+    double value, g_u, g_v, h_uu, h_uv, h_vv;
+  };
+  const auto evaluate = [&](double uu, double vv) {
+    const double mm = 1 / (1 + std::exp(-uu)), n = std::exp(vv);
+    const double alpha = n * mm, beta = n * (1 - mm), w = n * mm * (1 - mm);
+    const beta_binomial::marginal_sums s = marginal_sums_at(data, alpha, beta);
+    local l;
+    l.value = s.value;
+    const double diff = s.d_alpha - s.d_beta;
+    l.g_u = w * diff;
+    l.g_v = alpha * s.d_alpha + beta * s.d_beta;
+    l.h_uu = w * w * (s.d_alpha_alpha - 2 * s.d_alpha_beta + s.d_beta_beta) + diff * w * (1 - 2 * mm);
+    l.h_uv = w * ((alpha * s.d_alpha_alpha + beta * s.d_alpha_beta) - (alpha * s.d_alpha_beta + beta * s.d_beta_beta)) + diff * w;
+    l.h_vv = l.g_v + alpha * alpha * s.d_alpha_alpha + 2 * alpha * beta * s.d_alpha_beta + beta * beta * s.d_beta_beta;
+    return l;
+  };
+
+  beta_binomial_estimate e;
+  local at = evaluate(u, v);
+  bool converged = false;
+  for (int iteration = 1; iteration <= max_iterations; ++iteration) {
+    e.iterations = iteration;
+    // Newton's direction on -H, shifted (Levenberg) until it is positive definite.
+    double a = -at.h_uu, b = -at.h_uv, c = -at.h_vv, shift = 0;
+    while (!(a + shift > 0 && (a + shift) * (c + shift) - b * b > 0)) shift = shift == 0 ? 1e-8 * (std::abs(a) + std::abs(c) + 1) : shift * 10;
+    const double det = (a + shift) * (c + shift) - b * b;
+    const double du = ((c + shift) * at.g_u - b * at.g_v) / det, dv = ((a + shift) * at.g_v - b * at.g_u) / det;
+    const double decrement = du * at.g_u + dv * at.g_v;  // the ascent a full step promises, to second order
+    if (decrement < 1e-12) {
+      converged = true;
+      break;
+    }
+    // Step halving until the likelihood does not decrease.
+    double step = 1;
+    local next{};
+    for (int halving = 0; halving < 60; ++halving, step *= 0.5) {
+      next = evaluate(u + step * du, v + step * dv);
+      if (std::isfinite(next.value) && next.value >= at.value) break;
+    }
+    u += step * du;
+    v += step * dv;
+    at = next;
+    if (v > std::log(boundary_concentration) && at.g_v > 0) break;  // heading to nu = infinity
+  }
+  m = 1 / (1 + std::exp(-u));
+  nu = std::exp(v);
+  if (nu > boundary_concentration) {
+    set_boundary(e, pooled, t);
+    // Newton's m at the boundary is the pooled rate; its se that of the binomial.
+    e.se_logit_mean = std::sqrt(1 / (t.trials * pooled * (1 - pooled)));
+  } else {
+    SHRINK_EXPECTS(converged, "ml: Newton's method did not converge in " + std::to_string(max_iterations) + " iterations");
+    e.mean = m;
+    e.concentration = nu;
+    e.alpha = nu * m;
+    e.beta = nu * (1 - m);
+    e.log_likelihood = at.value + t.log_binomial_coefficients;
+    // Standard errors from the observed information -H in (u, v).
+    const double det = at.h_uu * at.h_vv - at.h_uv * at.h_uv;
+    e.se_logit_mean = std::sqrt(-at.h_vv / det);
+    e.se_log_concentration = std::sqrt(-at.h_uu / det);
+  }
+  set_overdispersion_test(e, t);
+  return e;
+}
+
+}  // namespace shrink::detail
