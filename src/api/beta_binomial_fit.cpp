@@ -1,6 +1,7 @@
 #include "api/beta_binomial_fit.hpp"
 
 #include "common/moments.hpp"
+#include "api/numerics.hpp"
 #include "cpu/parallel.hpp"
 
 #include <cmath>
@@ -33,11 +34,17 @@ beta_binomial::marginal_sums marginal_sums_at(const binomial_groups& data, doubl
 }
 
 /// The log-likelihood at nu = infinity (binomial at the pooled rate), coefficients included.
+
+/// The log-likelihood at nu = infinity for the mean m (binomial), without the coefficients.
+double binomial_limit(const binomial_totals& t, double m)
+{
+  return (t.successes > 0 ? t.successes * std::log(m) : 0.0) +
+         (t.trials > t.successes ? (t.trials - t.successes) * std::log1p(-m) : 0.0);
+}
+
 double pooled_log_likelihood(const binomial_totals& t)
 {
-  const double p = t.successes / t.trials, failures = t.trials - t.successes;
-  return (t.successes > 0 ? t.successes * std::log(p) : 0.0) + (failures > 0 ? failures * std::log1p(-p) : 0.0) +
-         t.log_binomial_coefficients;
+  return binomial_limit(t, t.successes / t.trials) + t.log_binomial_coefficients;
 }
 
 /// The likelihood-ratio test of nu = infinity, on the boundary of the parameter space: the
@@ -47,6 +54,29 @@ void set_overdispersion_test(beta_binomial_estimate& e, const binomial_totals& t
 {
   e.lrt_statistic = e.boundary ? 0.0 : std::max(0.0, 2 * (e.log_likelihood - pooled_log_likelihood(t)));
   e.lrt_p_value = e.lrt_statistic > 0 ? 0.5 * incomplete_gamma(0.5, 0.5 * e.lrt_statistic, true) : 1.0;
+}
+
+/// The log-likelihood (without the binomial coefficients) and its gradient and Hessian in
+/// (u, v) = (logit m, log nu), by the chain rule from the sums in (alpha, beta): alpha = nu m,
+/// beta = nu (1 - m), d alpha/du = -d beta/du = nu m (1 - m) = w, d alpha/dv = alpha, d beta/dv = beta.
+struct likelihood_in_logit_log {
+  double value, g_u, g_v, h_uu, h_uv, h_vv;
+};
+
+likelihood_in_logit_log likelihood_terms(const binomial_groups& data, double u, double v)
+{
+  const double m = 1 / (1 + std::exp(-u)), nu = std::exp(v);
+  const double alpha = nu * m, beta = nu * (1 - m), w = nu * m * (1 - m);
+  const beta_binomial::marginal_sums s = marginal_sums_at(data, alpha, beta);
+  likelihood_in_logit_log l;
+  l.value = s.value;
+  const double diff = s.d_alpha - s.d_beta;
+  l.g_u = w * diff;
+  l.g_v = alpha * s.d_alpha + beta * s.d_beta;
+  l.h_uu = w * w * (s.d_alpha_alpha - 2 * s.d_alpha_beta + s.d_beta_beta) + diff * w * (1 - 2 * m);
+  l.h_uv = w * ((alpha * s.d_alpha_alpha + beta * s.d_alpha_beta) - (alpha * s.d_alpha_beta + beta * s.d_beta_beta)) + diff * w;
+  l.h_vv = l.g_v + alpha * alpha * s.d_alpha_alpha + 2 * alpha * beta * s.d_alpha_beta + beta * beta * s.d_beta_beta;
+  return l;
 }
 
 void set_boundary(beta_binomial_estimate& e, double mean, const binomial_totals& t)
@@ -97,6 +127,19 @@ beta_binomial_estimate beta_binomial_moments(const binomial_groups& data, const 
   return e;
 }
 
+beta_binomial_estimate beta_binomial_fixed(const binomial_groups& data, const binomial_totals& t, double alpha, double beta)
+{
+  beta_binomial_estimate e;
+  e.alpha = alpha;
+  e.beta = beta;
+  e.mean = alpha / (alpha + beta);
+  e.concentration = alpha + beta;
+  e.se_logit_mean = e.se_log_concentration = not_available;
+  e.log_likelihood = marginal_sums_at(data, alpha, beta).value + t.log_binomial_coefficients;
+  set_overdispersion_test(e, t);
+  return e;
+}
+
 beta_binomial_estimate beta_binomial_ml(const binomial_groups& data, const binomial_totals& t, int max_iterations)
 {
   SHRINK_EXPECTS(data.count >= 2, "ml needs at least 2 groups");
@@ -111,28 +154,9 @@ beta_binomial_estimate beta_binomial_ml(const binomial_groups& data, const binom
   if (!(nu > 0.01 && nu < 1e6)) nu = nu > 0.01 ? 1e6 : 1.0;
   double u = std::log(m / (1 - m)), v = std::log(nu);
 
-  // The log-likelihood and its gradient G and Hessian H in (u, v) = (logit m, log nu), by the chain
-  // rule from the sums in (alpha, beta): alpha = nu m, beta = nu (1 - m), d alpha/du = nu m (1-m) = w.
-  struct local {
-    double value, g_u, g_v, h_uu, h_uv, h_vv;
-  };
-  const auto evaluate = [&](double uu, double vv) {
-    const double mm = 1 / (1 + std::exp(-uu)), n = std::exp(vv);
-    const double alpha = n * mm, beta = n * (1 - mm), w = n * mm * (1 - mm);
-    const beta_binomial::marginal_sums s = marginal_sums_at(data, alpha, beta);
-    local l;
-    l.value = s.value;
-    const double diff = s.d_alpha - s.d_beta;
-    l.g_u = w * diff;
-    l.g_v = alpha * s.d_alpha + beta * s.d_beta;
-    l.h_uu = w * w * (s.d_alpha_alpha - 2 * s.d_alpha_beta + s.d_beta_beta) + diff * w * (1 - 2 * mm);
-    l.h_uv = w * ((alpha * s.d_alpha_alpha + beta * s.d_alpha_beta) - (alpha * s.d_alpha_beta + beta * s.d_beta_beta)) + diff * w;
-    l.h_vv = l.g_v + alpha * alpha * s.d_alpha_alpha + 2 * alpha * beta * s.d_alpha_beta + beta * beta * s.d_beta_beta;
-    return l;
-  };
-
+  const auto evaluate = [&](double uu, double vv) { return likelihood_terms(data, uu, vv); };
   beta_binomial_estimate e;
-  local at = evaluate(u, v);
+  likelihood_in_logit_log at = evaluate(u, v);
   bool converged = false;
   for (int iteration = 1; iteration <= max_iterations; ++iteration) {
     e.iterations = iteration;
@@ -148,7 +172,7 @@ beta_binomial_estimate beta_binomial_ml(const binomial_groups& data, const binom
     }
     // Step halving until the likelihood does not decrease.
     double step = 1;
-    local next{};
+    likelihood_in_logit_log next{};
     for (int halving = 0; halving < 60; ++halving, step *= 0.5) {
       next = evaluate(u + step * du, v + step * dv);
       if (std::isfinite(next.value) && next.value >= at.value) break;
@@ -178,6 +202,77 @@ beta_binomial_estimate beta_binomial_ml(const binomial_groups& data, const binom
   }
   set_overdispersion_test(e, t);
   return e;
+}
+
+namespace {
+
+/// The profile log-likelihood (without coefficients) at u = logit m fixed (maximised over v) or at
+/// v = log nu fixed (over u), by Newton's method in the free parameter with step halving; over v it
+/// may run to the boundary nu = infinity, whose limit is the binomial likelihood at m.
+double profile_value(const binomial_groups& data, const binomial_totals& t, bool fix_mean, double fixed, double start)
+{
+  const double v_cap = std::log(boundary_concentration);
+  double free = start;
+  const auto at = [&](double f) {
+    return fix_mean ? likelihood_terms(data, fixed, f) : likelihood_terms(data, f, fixed);
+  };
+  likelihood_in_logit_log here = at(free);
+  for (int iteration = 0; iteration < 100; ++iteration) {
+    const double g = fix_mean ? here.g_v : here.g_u, h = fix_mean ? here.h_vv : here.h_uu;
+    double step = h < 0 ? -g / h : (g > 0 ? 1.0 : -1.0);
+    if (std::abs(g * step) < 1e-12) break;
+    likelihood_in_logit_log next{};
+    for (int halving = 0; halving < 60; ++halving, step *= 0.5) {
+      next = at(free + step);
+      if (std::isfinite(next.value) && next.value >= here.value) break;
+    }
+    free += step;
+    here = next;
+    if (fix_mean && free > v_cap && here.g_v > 0) return binomial_limit(t, 1 / (1 + std::exp(-fixed)));
+  }
+  return here.value;
+}
+
+}  // namespace
+
+beta_binomial_intervals beta_binomial_profile_intervals(const binomial_groups& data, const binomial_totals& t,
+                                                        const beta_binomial_estimate& e, double level)
+{
+  // -2 log likelihood ratio <= the chi-square(1) quantile at `level`: P(1/2, c/2) = level.
+  const double half_crit = inverse_incomplete_gamma(0.5, level);
+  const double l_hat = e.log_likelihood - t.log_binomial_coefficients;
+  const double u_hat = std::log(e.mean / (1 - e.mean));
+  const double v_hat = e.boundary ? std::log(1e6) : std::log(e.concentration);
+  beta_binomial_intervals out;
+  // For each parameter and side: step outwards (doubling) until the deficit passes half_crit or
+  // the parameter's range ends (then the interval is open there), and solve deficit = half_crit.
+  const auto solve = [&](bool fix_mean, double centre, double other, double first_step, double range_end) {
+    const auto deficit = [&](double p) { return l_hat - profile_value(data, t, fix_mean, p, other) - half_crit; };
+    double inside = centre, d_inside = -half_crit, step = first_step;
+    for (int k = 0; k < 60; ++k, step *= 2) {
+      const double outside = (first_step > 0 ? std::min(centre + step, range_end) : std::max(centre + step, range_end));
+      const double d_outside = deficit(outside);
+      if (d_outside >= 0) {
+        const root_result r = find_root(deficit, inside, outside, d_inside, d_outside, 1e-10, 200);
+        return r.x;
+      }
+      if (outside == range_end) return range_end;
+      inside = outside;
+      d_inside = d_outside;
+    }
+    return range_end;
+  };
+  const double su = std::isfinite(e.se_logit_mean) && e.se_logit_mean > 0 ? e.se_logit_mean : 0.1;
+  const double sv = std::isfinite(e.se_log_concentration) && e.se_log_concentration > 0 ? e.se_log_concentration : 0.5;
+  const double u_lo = solve(true, u_hat, v_hat, -su, -40.0), u_hi = solve(true, u_hat, v_hat, su, 40.0);
+  out.mean_lower = 1 / (1 + std::exp(-u_lo));
+  out.mean_upper = 1 / (1 + std::exp(-u_hi));
+  const double v_cap = std::log(boundary_concentration);
+  const double v_lo = solve(false, e.boundary ? v_cap : v_hat, u_hat, -sv, -40.0);
+  const double v_hi = e.boundary ? v_cap : solve(false, v_hat, u_hat, sv, v_cap);
+  out.concentration_lower = v_lo <= -40.0 ? 0.0 : std::exp(v_lo);
+  out.concentration_upper = v_hi >= v_cap ? infinity : std::exp(v_hi);
+  return out;
 }
 
 }  // namespace shrink::detail

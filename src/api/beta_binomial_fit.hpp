@@ -45,9 +45,23 @@ struct beta_binomial_estimate {
 /// more spread than binomial noise allows (nu <= 0) give the boundary nu = infinity.
 beta_binomial_estimate beta_binomial_moments(const binomial_groups& data, const binomial_totals& totals);
 
+/// The prior given: Beta(alpha, beta), with its log-likelihood and the over-dispersion test.
+beta_binomial_estimate beta_binomial_fixed(const binomial_groups& data, const binomial_totals& totals, double alpha, double beta);
+
 /// Maximum likelihood, Newton on (logit m, log nu) from the moment estimate, with step halving and
 /// a Levenberg shift where the Hessian is not negative definite; converged when the Newton
 /// decrement falls below 1e-12. Rates all 0 or all 1 are an error (no finite maximum).
 beta_binomial_estimate beta_binomial_ml(const binomial_groups& data, const binomial_totals& totals, int max_iterations = 200);
+
+/// Profile-likelihood intervals at `level` for m and nu (each maximised over the other): the set
+/// where 2 (l_max - l_profile) stays below the chi-square(1) quantile. An end the likelihood never
+/// leaves the set at is open: 0 or 1 for m, 0 or infinity for nu (on the boundary nu = infinity,
+/// the upper end is infinite).
+struct beta_binomial_intervals {
+  double mean_lower = 0, mean_upper = 0;
+  double concentration_lower = 0, concentration_upper = 0;
+};
+beta_binomial_intervals beta_binomial_profile_intervals(const binomial_groups& data, const binomial_totals& totals,
+                                                        const beta_binomial_estimate& estimate, double level);
 
 }  // namespace shrink::detail

@@ -8,6 +8,7 @@
 #include "io/output.hpp"
 #include "io/table_reader.hpp"
 
+#include <shrink/binomial.hpp>
 #include <shrink/error.hpp>
 #include <shrink/fit.hpp>
 
@@ -42,6 +43,11 @@ struct fit_args {
   std::string summary;
   bool quiet = false;
   int digits = 0;  ///< significant digits of the per-group CSV; 0: the shortest exact text
+  // --family binomial (summary mode: counts per group).
+  std::string family = "normal";
+  std::string successes, trials;
+  std::string binomial_method = "ml";
+  std::optional<std::string> alpha, beta, mean, concentration;
 };
 
 std::string g(double x, int digits = 6)
@@ -71,8 +77,87 @@ void print_report(const fit_result& r, const std::vector<std::string>& keys, dou
   std::cerr << s.str();
 }
 
+void print_binomial_report(const binomial_fit_result& r, const std::vector<std::string>& keys, double parse_seconds)
+{
+  std::ostringstream s;
+  s << "shrink fit: J = " << r.groups << " groups, " << g(r.total_successes, 15) << " successes of "
+    << g(r.total_trials, 15) << " trials (binomial, beta prior)\n"
+    << "  Beta(alpha = " << g(r.alpha) << ", beta = " << g(r.beta) << "): mean " << g(r.mean) << ", concentration "
+    << g(r.concentration) << " (" << to_string(r.method) << "); complete pooling " << g(r.complete_pooling) << '\n'
+    << "  over-dispersion: LR = " << g(r.overdispersion_statistic) << ", p = " << g(r.overdispersion_p_value, 3) << '\n'
+    << "  backend " << to_string(r.used) << ": read " << g(parse_seconds, 3) << " s, fit " << g(r.seconds_total, 3) << " s\n";
+  const std::size_t shown = std::min<std::size_t>(r.groups, 6);
+  s << "  pooling, first " << shown << " groups: group  successes/trials  no-pooling  complete-pooling  partial-pooling\n";
+  for (std::size_t j = 0; j < shown; ++j)
+    s << "    " << keys[j] << "  " << g(r.successes[j], 15) << "/" << g(r.trials[j], 15) << "  " << g(r.rate[j]) << "  "
+      << g(r.complete_pooling) << "  " << g(r.estimate[j]) << '\n';
+  for (const auto& note : r.notes) s << "  note: " << note << '\n';
+  std::cerr << s.str();
+}
+
+/// `shrink fit --family binomial`: per-group counts, beta prior.
+void run_binomial_fit(const fit_args& a, const CLI::App& app)
+{
+  for (const char* normal_only : {"--value", "--group-npy", "--value-npy", "--estimate", "--se", "--variance",
+                                  "--tau-method", "--tau", "--tau-prior", "--prior", "--sigma"})
+    if (app.count(normal_only) > 0)
+      throw error(std::string(normal_only) + " belongs to --family normal; --family binomial reads --successes and --trials");
+  if (a.successes.empty() || a.trials.empty())
+    throw error("--family binomial needs --successes NAME and --trials NAME (one row per group; raw 0/1 rows are not read yet)");
+  if (a.digits < 0 || a.digits > 17) throw error("--digits must be 0 (the shortest exact text) or 1 to 17");
+
+  binomial_options o;
+  o.method = parse_binomial_method(a.binomial_method);
+  const bool by_shape = a.alpha || a.beta, by_mean = a.mean || a.concentration;
+  if (o.method == binomial_method::fixed) {
+    if (by_shape == by_mean)
+      throw error("--method fixed needs the prior as --alpha A --beta B or as --mean M --concentration NU (one of the two)");
+    if (by_shape) {
+      if (!a.alpha || !a.beta) throw error("--alpha and --beta go together");
+      o.alpha = parse_double(*a.alpha, "--alpha");
+      o.beta = parse_double(*a.beta, "--beta");
+    } else {
+      if (!a.mean || !a.concentration) throw error("--mean and --concentration go together");
+      const double m = parse_double(*a.mean, "--mean"), nu = parse_double(*a.concentration, "--concentration");
+      if (!(m > 0 && m < 1)) throw error("--mean must lie strictly between 0 and 1");
+      if (!(nu > 0)) throw error("--concentration must be positive");
+      o.alpha = m * nu;
+      o.beta = (1 - m) * nu;
+    }
+  } else if (by_shape || by_mean) {
+    throw error("--alpha/--beta/--mean/--concentration give the prior of --method fixed");
+  }
+  o.level = parse_double(a.level, "--level");
+  o.max_iterations = a.max_iterations;
+  o.requested_backend = parse_backend(a.backend);
+  o.threads = a.threads;
+
+  if (a.output.empty()) throw error("-o: give a file name, or - for stdout");
+  io::output_set outputs({{"-o", a.output}, {"--summary", a.summary}}, {{"the input", a.input}});
+  io::atomic_output& csv = *outputs.get("-o");
+  io::atomic_output* const json = outputs.get("--summary");
+
+  const auto t0 = std::chrono::steady_clock::now();
+  io::count_columns c;
+  if (app.count("--group") > 0) c.group = a.group;
+  c.successes = a.successes;
+  c.trials = a.trials;
+  io::count_table t = io::read_count_table(a.input, c);
+  const double parse_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const binomial_fit_result r = fit(binomial_data_view{t.successes.data(), t.trials.data(), t.keys.size()}, o);
+  io::write_binomial_csv(csv, t.keys, r, a.threads, a.digits);
+  if (json) json->write(io::summary_json(r).dump(2) + "\n");
+  outputs.commit();
+  if (!a.quiet) print_binomial_report(r, t.keys, parse_seconds);
+}
+
 void run_fit(const fit_args& a, const CLI::App& app)
 {
+  if (a.family == "binomial") return run_binomial_fit(a, app);
+  if (a.family != "normal") throw error("unknown --family '" + a.family + "' (choose normal or binomial)");
+  for (const char* binomial_only : {"--successes", "--trials", "--method", "--alpha", "--beta", "--mean", "--concentration"})
+    if (app.count(binomial_only) > 0)
+      throw error(std::string(binomial_only) + " belongs to --family binomial (the normal family's estimator is --tau-method)");
   const bool summary_mode = !a.estimate.empty();
   if (summary_mode) {
     if (a.se.empty() == a.variance.empty())
@@ -184,6 +269,15 @@ command add_fit_command(CLI::App& app)
   sub->add_option("--digits", a->digits, "significant digits of the per-group CSV (0: the shortest text that reads back exactly)")
     ->capture_default_str();
   sub->add_flag("-q,--quiet", a->quiet, "no report on stderr");
+  sub->add_option("--family", a->family, "normal (values or estimates with se) or binomial (successes of trials per group)")
+    ->capture_default_str();
+  sub->add_option("--successes", a->successes, "binomial: per-group successes column");
+  sub->add_option("--trials", a->trials, "binomial: per-group trials column");
+  sub->add_option("--method", a->binomial_method, "binomial: estimator of the beta prior: mom, ml or fixed")->capture_default_str();
+  sub->add_option("--alpha", a->alpha, "binomial, --method fixed: the prior Beta(alpha, beta)'s alpha");
+  sub->add_option("--beta", a->beta, "binomial, --method fixed: ... and beta");
+  sub->add_option("--mean", a->mean, "binomial, --method fixed: the prior's mean m (alpha = m nu)");
+  sub->add_option("--concentration", a->concentration, "binomial, --method fixed: ... and concentration nu");
   return [a, sub] { run_fit(*a, *sub); };
 }
 

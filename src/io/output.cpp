@@ -709,28 +709,28 @@ void format_rows(text_buffer& out, const std::vector<std::string>& keys, const f
 
 }  // namespace
 
-void write_groups_csv(atomic_output& file, const std::vector<std::string>& keys, const fit_result& r, int threads,
-                      int digits)
+namespace {
+
+/// Writes a per-group CSV: `header`, then rows [0, J) formatted by format(buffer, begin, end) in
+/// blocks of 8192 rows. Formatting dominates: worker threads format blocks into a ring of reused
+/// buffers while this thread writes the finished ones in order (so writing overlaps formatting,
+/// and the buffers stay mapped). Block boundaries depend on J alone, so the bytes do not depend on
+/// the thread count.
+template <class Format>
+void write_row_blocks(atomic_output& file, const char* header, std::size_t J, int threads, Format&& format)
 {
-  if (digits < 0 || digits > 17) throw error("--digits must be 0 (the shortest exact text) or 1 to 17");
-  const std::size_t J = r.groups;
-  if (keys.size() != J) throw error("internal: group keys and results differ in length");
   constexpr std::size_t block = 1 << 13;
   const std::size_t blocks = (J + block - 1) / block;
-  file.write("group,n,mean,se,shrinkage,estimate,sd,lower,upper,james_stein\n");
+  file.write(header);
   const int workers = static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(detail::thread_count(threads)), blocks));
   if (workers <= 1) {
     text_buffer buf;
     for (std::size_t b = 0; b < blocks; ++b) {
-      format_rows(buf, keys, r, b * block, std::min(J, (b + 1) * block), digits);
+      format(buf, b * block, std::min(J, (b + 1) * block));
       file.write({buf.data.get(), buf.size});
     }
     return;
   }
-  // Formatting dominates: worker threads format blocks of rows into a ring of reused buffers
-  // while this thread writes the finished ones in order (so writing overlaps formatting, and the
-  // buffers stay mapped). Block boundaries depend on J alone, so the bytes do not depend on the
-  // thread count.
   const std::size_t ring = static_cast<std::size_t>(workers) * 3;
   std::vector<text_buffer> buffers(ring);
   std::vector<char> ready(blocks, 0);
@@ -750,7 +750,7 @@ void write_groups_csv(atomic_output& file, const std::vector<std::string>& keys,
         b = next++;
       }
       try {
-        format_rows(buffers[b % ring], keys, r, b * block, std::min(J, (b + 1) * block), digits);
+        format(buffers[b % ring], b * block, std::min(J, (b + 1) * block));
       } catch (...) {
         std::lock_guard<std::mutex> lock(mutex);
         if (!failure) failure = std::current_exception();
@@ -789,6 +789,42 @@ void write_groups_csv(atomic_output& file, const std::vector<std::string>& keys,
   }
   for (auto& th : pool) th.join();
   if (failure) std::rethrow_exception(failure);
+}
+
+}  // namespace
+
+void write_groups_csv(atomic_output& file, const std::vector<std::string>& keys, const fit_result& r, int threads,
+                      int digits)
+{
+  if (digits < 0 || digits > 17) throw error("--digits must be 0 (the shortest exact text) or 1 to 17");
+  if (keys.size() != r.groups) throw error("internal: group keys and results differ in length");
+  write_row_blocks(file, "group,n,mean,se,shrinkage,estimate,sd,lower,upper,james_stein\n", r.groups, threads,
+                   [&](text_buffer& buf, std::size_t begin, std::size_t end) { format_rows(buf, keys, r, begin, end, digits); });
+}
+
+void write_binomial_csv(atomic_output& file, const std::vector<std::string>& keys, const binomial_fit_result& r,
+                        int threads, int digits)
+{
+  if (digits < 0 || digits > 17) throw error("--digits must be 0 (the shortest exact text) or 1 to 17");
+  if (keys.size() != r.groups) throw error("internal: group keys and results differ in length");
+  write_row_blocks(file, "group,trials,successes,rate,shrinkage,estimate,sd,lower,upper\n", r.groups, threads,
+                   [&](text_buffer& out, std::size_t begin, std::size_t end) {
+                     // Per row at most: the key (2 * size + 2 quoted), 8 numbers (24 each + a comma), 1 more.
+                     std::size_t bound = 0;
+                     for (std::size_t j = begin; j < end; ++j) bound += 2 * keys[j].size() + 2 + 8 * 25 + 1;
+                     out.ensure(bound);
+                     char* p = out.data.get();
+                     for (std::size_t j = begin; j < end; ++j) {
+                       p = put_key(p, keys[j]);
+                       for (const std::vector<double>* column :
+                            {&r.trials, &r.successes, &r.rate, &r.shrinkage, &r.estimate, &r.sd, &r.lower, &r.upper}) {
+                         *p++ = ',';
+                         p = put_number(p, (*column)[j], digits);
+                       }
+                       *p++ = '\n';
+                     }
+                     out.size = static_cast<std::size_t>(p - out.data.get());
+                   });
 }
 
 nlohmann::json summary_json(const fit_result& r)
@@ -836,6 +872,45 @@ nlohmann::json summary_json(const fit_result& r)
   j["backend"] = to_string(r.used);
   j["seconds"] = r.seconds.total;
   j["stage_seconds"] = {{"summarize", r.seconds.summarize}, {"tau", r.seconds.tau}, {"posterior", r.seconds.posterior}};
+  j["notes"] = r.notes;
+  return j;
+}
+
+nlohmann::json summary_json(const binomial_fit_result& r)
+{
+  using nlohmann::json;
+  // JSON has no infinity: an infinite concentration (the boundary) or interval end is null.
+  auto number = [](double x) { return std::isfinite(x) ? json(x) : json(nullptr); };
+  auto optional = [&](const std::optional<double>& x) { return x ? number(*x) : json(nullptr); };
+  auto range = [&](const std::optional<interval>& i) {
+    return i ? json::array({number(i->lower), number(i->upper)}) : json::array({nullptr, nullptr});
+  };
+  json j;
+  j["family"] = "binomial";
+  j["prior"] = "beta";
+  j["method"] = to_string(r.method);
+  j["groups"] = r.groups;
+  j["successes"] = r.total_successes;
+  j["trials"] = r.total_trials;
+  j["complete_pooling"] = r.complete_pooling;
+  j["alpha"] = number(r.alpha);
+  j["beta"] = number(r.beta);
+  j["mean"] = number(r.mean);
+  j["concentration"] = number(r.concentration);
+  j["mean_se"] = optional(r.mean_se);
+  j["concentration_se"] = optional(r.concentration_se);
+  j["mean_ci"] = range(r.mean_ci);  // profile likelihood
+  j["concentration_ci"] = range(r.concentration_ci);
+  j["level"] = r.level;
+  j["log_likelihood"] = number(r.log_likelihood);
+  j["overdispersion_test"] = {{"statistic", number(r.overdispersion_statistic)},
+                              {"p_value", number(r.overdispersion_p_value)},
+                              {"null", "concentration = infinity (binomial); chi-bar-square(0, 1)"}};
+  j["boundary"] = r.boundary;
+  j["iterations"] = r.iterations;
+  j["backend"] = to_string(r.used);
+  j["seconds"] = r.seconds_total;
+  j["stage_seconds"] = {{"estimate", r.seconds_estimate}, {"posterior", r.seconds_posterior}};
   j["notes"] = r.notes;
   return j;
 }

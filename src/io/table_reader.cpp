@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -858,40 +859,95 @@ std::vector<chunk_rows> parse_summary_rows(const layout& l, const row_spec& spec
 
 }  // namespace
 
-summary_table read_summary_table(const std::string& path, const summary_columns& columns)
+namespace {
+
+/// One row per group, two numeric columns: what summary and count input share.
+struct per_group_rows {
+  std::vector<std::string> keys;  ///< in file order; row numbers 1..J when there is no key column
+  std::vector<double> first, first_low, second;
+  std::string source;
+};
+
+per_group_rows read_per_group_rows(const std::string& path, const std::optional<std::string>& group_column,
+                                   const std::string& first, const char* first_role, const std::string& second,
+                                   const char* second_role, const char* second_positive)
 {
   const text_source source(path);
-  const std::string group = columns.group.value_or("group");
-  const layout l = read_layout(source.text(), path, {group, columns.estimate, columns.se});
+  const std::string group = group_column.value_or("group");
+  const layout l = read_layout(source.text(), path, {group, first, second});
   row_spec spec;
   spec.fields = l.columns;
-  if (columns.group || has_column(l, group)) spec.key = column_index(l, group, "group");
-  spec.numbers = {column_index(l, columns.estimate, "estimate"),
-                  column_index(l, columns.se, columns.is_variance ? "variance" : "se")};
-  spec.number_names = {columns.estimate, columns.se};
-  spec.second_positive = columns.is_variance ? "variances" : "standard errors";
+  if (group_column || has_column(l, group)) spec.key = column_index(l, group, "group");
+  spec.numbers = {column_index(l, first, first_role), column_index(l, second, second_role)};
+  spec.number_names = {first, second};
+  spec.second_positive = second_positive;
 
-  // Keys stay text here: summary rows are reported in file order under their own names.
+  // Keys stay text here: per-group rows are reported in file order under their own names.
   std::vector<chunk_rows> chunks = parse_summary_rows(l, spec);
   const std::size_t rows = chunks[0].rows.hi.size();
   if (rows == 0) throw error("no data rows: " + l.source + " has only a header");
 
-  summary_table out;
+  per_group_rows out;
   chunk_rows& c = chunks[0];
-  out.estimates = std::move(c.rows.hi);
-  const std::vector<double> lows = std::move(c.rows.lo);
-  for (double s : c.second) out.standard_errors.push_back(columns.is_variance ? std::sqrt(s) : s);
+  out.first = std::move(c.rows.hi);
+  out.first_low = std::move(c.rows.lo);
+  out.second = std::move(c.second);
+  out.source = l.source;
   for (std::int64_t k : c.rows.int_keys) out.keys.push_back(std::to_string(k));
   for (std::string_view k : c.rows.text_keys) out.keys.emplace_back(k);
-  out.exact_estimates = out.estimates;
-  out.offset = rebase_column(out.estimates, lows.data(), 1, columns.estimate);
   if (out.keys.empty())
     for (std::size_t j = 1; j <= rows; ++j) out.keys.push_back(std::to_string(j));
   std::vector<std::string_view> sorted(out.keys.begin(), out.keys.end());
   std::sort(sorted.begin(), sorted.end());
   const auto dup = std::adjacent_find(sorted.begin(), sorted.end());
-  if (dup != sorted.end()) throw error("group '" + shown(*dup) + "' appears on more than one row of summary input");
+  if (dup != sorted.end()) throw error("group '" + shown(*dup) + "' appears on more than one row of " + l.source);
   return out;
+}
+
+/// A count: a whole number >= 0 (and below 2^53, where doubles stop holding every integer).
+bool is_count(double x) { return x >= 0 && x < 9007199254740992.0 && x == std::floor(x); }
+
+/// A number for a message: up to 15 significant digits, no trailing zeros.
+std::string number_text(double x)
+{
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.15g", x);
+  return buf;
+}
+
+}  // namespace
+
+summary_table read_summary_table(const std::string& path, const summary_columns& columns)
+{
+  per_group_rows rows = read_per_group_rows(path, columns.group, columns.estimate, "estimate", columns.se,
+                                            columns.is_variance ? "variance" : "se",
+                                            columns.is_variance ? "variances" : "standard errors");
+  summary_table out;
+  out.estimates = std::move(rows.first);
+  for (double s : rows.second) out.standard_errors.push_back(columns.is_variance ? std::sqrt(s) : s);
+  out.exact_estimates = out.estimates;
+  out.offset = rebase_column(out.estimates, rows.first_low.data(), 1, columns.estimate);
+  out.keys = std::move(rows.keys);
+  return out;
+}
+
+count_table read_count_table(const std::string& path, const count_columns& columns)
+{
+  per_group_rows rows =
+    read_per_group_rows(path, columns.group, columns.successes, "successes", columns.trials, "trials", "trials");
+  for (std::size_t j = 0; j < rows.keys.size(); ++j) {
+    const auto where = [&] { return rows.source + ", group '" + shown(rows.keys[j]) + "': "; };
+    if (!is_count(rows.first[j]))
+      throw error(where() + shown(columns.successes) + " = " + number_text(rows.first[j]) +
+                  " is not a count (a whole number >= 0)");
+    if (!is_count(rows.second[j]))
+      throw error(where() + shown(columns.trials) + " = " + number_text(rows.second[j]) +
+                  " is not a count (a whole number > 0)");
+    if (rows.first[j] > rows.second[j])
+      throw error(where() + "more successes than trials (" + number_text(rows.first[j]) + " > " +
+                  number_text(rows.second[j]) + ")");
+  }
+  return {std::move(rows.keys), std::move(rows.first), std::move(rows.second)};
 }
 
 }  // namespace shrink::io

@@ -26,6 +26,19 @@ struct summary_table {
   }
 };
 
+/// Per-group counts (the binomial family's summary input): successes y_j of trials n_j.
+struct count_table {
+  std::vector<std::string> keys;  ///< in file order; row numbers 1..J when there is no key column
+  std::vector<double> successes;  ///< whole numbers, 0 <= y_j <= n_j
+  std::vector<double> trials;     ///< whole numbers > 0
+};
+
+struct count_columns {
+  std::optional<std::string> group;  ///< absent: use "group" when the file has it, else row numbers
+  std::string successes;
+  std::string trials;
+};
+
 struct raw_columns {
   std::string group = "group";
   std::string value = "y";
@@ -46,5 +59,10 @@ struct summary_columns {
 /// O(groups + 32 MiB) whatever the size of the input; the same bits for any thread count.
 group_table read_groups(const std::string& path, const raw_columns& columns, int threads);
 summary_table read_summary_table(const std::string& path, const summary_columns& columns);
+
+/// Per-group counts, read as read_summary_table reads summaries (one row per group, file order);
+/// each count must be a whole number, trials > 0 and successes <= trials (one-line errors naming
+/// the group).
+count_table read_count_table(const std::string& path, const count_columns& columns);
 
 }  // namespace shrink::io

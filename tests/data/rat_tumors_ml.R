@@ -23,3 +23,19 @@ ll0 <- sum(dbinom(d$y, d$K, p0, log = TRUE))
 cat(sprintf("alpha %.15g beta %.15g mean %.15g loglik %.15g\n", a, b, a / (a + b), ll))
 cat(sprintf("score %.3g %.3g\n", score(a, b)[1], score(a, b)[2]))
 cat(sprintf("binomial loglik %.15g LRT %.15g\n", ll0, 2 * (ll - ll0)))
+# Profile-likelihood 95% intervals for m and nu: for each fixed value the other parameter is
+# maximised by optimize() (on logit m or log nu), and uniroot() finds where 2 (l_max - l_profile)
+# equals qchisq(0.95, 1).
+llf <- function(m, nu) sum(lbeta(d$y + m * nu, d$K - d$y + (1 - m) * nu) - lbeta(m * nu, (1 - m) * nu))
+lmax <- llf(a / (a + b), a + b)
+crit <- qchisq(0.95, 1) / 2
+prof_m <- function(m) optimize(function(lv) llf(m, exp(lv)), c(-5, 15), maximum = TRUE, tol = 1e-13)$objective
+prof_nu <- function(nu) optimize(function(u) llf(plogis(u), nu), c(-6, 3), maximum = TRUE, tol = 1e-13)$objective
+m_hat <- a / (a + b); nu_hat <- a + b
+f_m <- function(m) lmax - prof_m(m) - crit
+f_nu <- function(lnu) lmax - prof_nu(exp(lnu)) - crit
+m_lo <- uniroot(f_m, c(0.05, m_hat), tol = 1e-14)$root
+m_hi <- uniroot(f_m, c(m_hat, 0.4), tol = 1e-14)$root
+nu_lo <- exp(uniroot(f_nu, c(0, log(nu_hat)), tol = 1e-14)$root)
+nu_hi <- exp(uniroot(f_nu, c(log(nu_hat), 10), tol = 1e-14)$root)
+cat(sprintf("profile m [%.12g, %.12g] nu [%.12g, %.12g]\n", m_lo, m_hi, nu_lo, nu_hi))

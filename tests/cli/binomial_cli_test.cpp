@@ -1,0 +1,153 @@
+// `shrink fit --family binomial` end to end: BDA3's rat tumours against R (maximum likelihood,
+// profile intervals and qbeta's posterior quantiles: tests/data/rat_tumors_ml.R), the method of
+// moments against BDA3, the fixed prior in both parameterisations, the boundary, and bad input.
+
+#include "test_support.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <string>
+
+namespace shrink::test {
+namespace {
+
+/// The 70 historical experiments as CSV (y,K), without the file's comment lines.
+std::string rat_tumours_csv()
+{
+  std::istringstream in(read_file(reference_data() / "rat_tumors.csv"));
+  std::string line, out;
+  int rows = -1;  // the header first
+  while (std::getline(in, line) && rows < 70) {
+    if (line.empty() || line[0] == '#') continue;
+    out += line + "\n";
+    ++rows;
+  }
+  EXPECT_EQ(rows, 70) << "tests/data/rat_tumors.csv is missing or short";
+  return out;
+}
+
+struct binomial_run {
+  run_result run;
+  nlohmann::json summary;
+  std::vector<std::vector<std::string>> csv;
+};
+
+binomial_run fit_binomial(const temp_dir& dir, const std::string& csv_text, const std::string& extra)
+{
+  write_file(dir / "in.csv", csv_text);
+  binomial_run r;
+  r.run = run_shrink("fit --family binomial " + quoted(dir / "in.csv") + " -o " + quoted(dir / "out.csv") + " --summary " +
+                       quoted(dir / "s.json") + " " + extra,
+                     dir);
+  if (r.run.status == 0) {
+    r.summary = nlohmann::json::parse(read_file(dir / "s.json"));
+    r.csv = parse_csv(read_file(dir / "out.csv"));
+  }
+  return r;
+}
+
+TEST(BinomialCli, RatTumoursMaximumLikelihoodMatchesR)
+{
+  temp_dir dir;
+  const binomial_run r = fit_binomial(dir, rat_tumours_csv(), "--successes y --trials K");
+  ASSERT_EQ(r.run.status, 0) << r.run.err;
+  const nlohmann::json& s = r.summary;
+  EXPECT_EQ(s["family"], "binomial");
+  EXPECT_EQ(s["method"], "ml");
+  EXPECT_NEAR(s["alpha"].get<double>(), 2.30478331212428, 1e-11 * 2.3);
+  EXPECT_NEAR(s["beta"].get<double>(), 14.0798090315476, 1e-11 * 14.1);
+  EXPECT_NEAR(s["log_likelihood"].get<double>(), -154.140249665197, 1e-11);
+  EXPECT_NEAR(s["overdispersion_test"]["statistic"].get<double>(), 31.006664410615, 1e-10);
+  EXPECT_DOUBLE_EQ(s["complete_pooling"].get<double>(), 263.0 / 1725.0);
+  // Profile-likelihood intervals (R: optimize inside uniroot, to 1e-13).
+  EXPECT_NEAR(s["mean_ci"][0].get<double>(), 0.116360022769, 1e-10);
+  EXPECT_NEAR(s["mean_ci"][1].get<double>(), 0.168198925069, 1e-10);
+  EXPECT_NEAR(s["concentration_ci"][0].get<double>(), 8.76364758368, 1e-9);
+  EXPECT_NEAR(s["concentration_ci"][1].get<double>(), 33.9284171016, 1e-9);
+  // Per group: the conjugate posterior and R's qbeta at the same (alpha, beta).
+  ASSERT_EQ(r.csv.size(), 71u);
+  EXPECT_EQ(r.csv[0], (std::vector<std::string>{"group", "trials", "successes", "rate", "shrinkage", "estimate", "sd",
+                                                  "lower", "upper"}));
+  EXPECT_EQ(r.csv[1][0], "1");
+  EXPECT_EQ(r.csv[1][1], "20");
+  EXPECT_EQ(r.csv[1][2], "0");
+  EXPECT_NEAR(std::stod(r.csv[1][7]), 0.0098551749017594219, 1e-13);
+  EXPECT_NEAR(std::stod(r.csv[1][8]), 0.16092799033893568, 1e-13);
+  EXPECT_NEAR(std::stod(r.csv[70][7]), 0.1544770329878194, 1e-13);
+  EXPECT_NEAR(std::stod(r.csv[70][8]), 0.4260052516047953, 1e-13);
+  const double alpha = s["alpha"], beta = s["beta"];
+  EXPECT_DOUBLE_EQ(std::stod(r.csv[70][5]), (alpha + 9) / (alpha + beta + 24));       // 9 of 24
+  EXPECT_DOUBLE_EQ(std::stod(r.csv[70][4]), (alpha + beta) / (alpha + beta + 24));     // shrinkage
+  EXPECT_NE(r.run.err.find("over-dispersion"), std::string::npos);
+}
+
+TEST(BinomialCli, MethodOfMomentsMatchesBda3)
+{
+  temp_dir dir;
+  const binomial_run r = fit_binomial(dir, rat_tumours_csv(), "--successes y --trials K --method mom");
+  ASSERT_EQ(r.run.status, 0) << r.run.err;
+  EXPECT_NEAR(r.summary["alpha"].get<double>(), 1.4, 0.05);  // BDA3 section 5.1: Beta(1.4, 8.6)
+  EXPECT_NEAR(r.summary["beta"].get<double>(), 8.6, 0.15);
+  EXPECT_TRUE(r.summary["mean_ci"][0].is_null());  // profile intervals belong to ml
+  // The over-dispersion test is the maximum likelihood's whatever the reported estimate.
+  EXPECT_NEAR(r.summary["overdispersion_test"]["statistic"].get<double>(), 31.006664410615, 1e-10);
+}
+
+TEST(BinomialCli, FixedPriorInEitherParameterisation)
+{
+  temp_dir dir;
+  const std::string csv = "group,y,n\na,1,10\nb,5,10\nc,0,3\n";
+  const binomial_run by_shape = fit_binomial(dir, csv, "--successes y --trials n --method fixed --alpha 2 --beta 6");
+  ASSERT_EQ(by_shape.run.status, 0) << by_shape.run.err;
+  const binomial_run by_mean = fit_binomial(dir, csv, "--successes y --trials n --method fixed --mean 0.25 --concentration 8");
+  ASSERT_EQ(by_mean.run.status, 0) << by_mean.run.err;
+  EXPECT_EQ(by_shape.csv, by_mean.csv);
+  // b: 5 of 10 under Beta(2, 6): posterior Beta(7, 11), mean 7/18, shrinkage 8/18 (by hand).
+  EXPECT_EQ(by_shape.csv[2][0], "b");
+  EXPECT_DOUBLE_EQ(std::stod(by_shape.csv[2][5]), 7.0 / 18);
+  EXPECT_DOUBLE_EQ(std::stod(by_shape.csv[2][4]), 8.0 / 18);
+  EXPECT_DOUBLE_EQ(std::stod(by_shape.csv[2][6]), std::sqrt(7.0 * 11 / (18.0 * 18 * 19)));
+}
+
+TEST(BinomialCli, NoOverdispersionIsCompletePooling)
+{
+  temp_dir dir;
+  const binomial_run r = fit_binomial(dir, "y,n\n3,10\n6,20\n9,30\n12,40\n30,100\n", "--successes y --trials n");
+  ASSERT_EQ(r.run.status, 0) << r.run.err;
+  EXPECT_TRUE(r.summary["boundary"].get<bool>());
+  EXPECT_TRUE(r.summary["concentration"].is_null());  // infinite
+  EXPECT_TRUE(r.summary["concentration_ci"][1].is_null());
+  EXPECT_DOUBLE_EQ(r.summary["mean"].get<double>(), 0.3);
+  for (std::size_t j = 1; j < r.csv.size(); ++j) EXPECT_DOUBLE_EQ(std::stod(r.csv[j][5]), 0.3);
+  EXPECT_NE(r.run.err.find("partial pooling equals complete pooling"), std::string::npos);
+}
+
+TEST(BinomialCli, BadInputIsOneLineError)
+{
+  temp_dir dir;
+  const auto run = [&](const std::string& csv, const std::string& args) {
+    write_file(dir / "in.csv", csv);
+    return run_shrink("fit " + quoted(dir / "in.csv") + " -o " + quoted(dir / "o.csv") + " " + args, dir);
+  };
+  const std::string ok = "group,y,n\na,1,10\nb,5,10\nc,2,8\n";
+  expect_error(run("group,y,n\na,11,10\nb,1,2\n", "--family binomial --successes y --trials n"),
+               "group 'a': more successes than trials (11 > 10)");
+  expect_error(run("group,y,n\na,1.5,10\nb,1,2\n", "--family binomial --successes y --trials n"),
+               "group 'a': y = 1.5 is not a count");
+  expect_error(run("group,y,n\na,0,0\nb,1,2\n", "--family binomial --successes y --trials n"), "trials must be > 0");
+  expect_error(run("group,y,n\na,-1,3\nb,1,2\n", "--family binomial --successes y --trials n"), "is not a count");
+  expect_error(run(ok, "--family binomial --successes y --trials m"), "no trials column 'm'");
+  expect_error(run(ok, "--family binomial --successes y"), "needs --successes NAME and --trials NAME");
+  expect_error(run(ok, "--family binomial --successes y --trials n --tau-method reml"), "--tau-method belongs to --family normal");
+  expect_error(run(ok, "--successes y --trials n"), "--successes belongs to --family binomial");
+  expect_error(run(ok, "--family binomial --successes y --trials n --method fixed"), "--method fixed needs the prior");
+  expect_error(run(ok, "--family binomial --successes y --trials n --alpha 2 --beta 3"), "give the prior of --method fixed");
+  expect_error(run(ok, "--family binomial --successes y --trials n --method reml"), "unknown --method 'reml'");
+  expect_error(run(ok, "--family poisson"), "unknown --family 'poisson'");
+  expect_error(run("group,y,n\na,0,10\nb,0,3\n", "--family binomial --successes y --trials n"), "every group has 0 successes");
+}
+
+}  // namespace
+}  // namespace shrink::test
