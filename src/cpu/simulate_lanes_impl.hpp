@@ -108,25 +108,80 @@ struct lanes {
   /// Registers per 8 sum lanes: group i of a block goes to lane i mod 8, register (i / width) mod regs.
   static constexpr int regs = sum_lanes / width;
 
-  /// philox4x32_10 of the counters (0, c1, c2, c3) with key (k0, k1): 32-bit words in 64-bit lanes.
-  /// The low halves of the products are left with garbage above bit 31 (mul32 reads only the low
-  /// 32 bits, xors keep the low 32 exact); the words are masked at the end.
-  static void philox(u c1, std::uint32_t c2, std::uint32_t c3, std::uint32_t k0, std::uint32_t k1, u (&w)[4])
+  /// Philox4x32-10 of the counters (0, c1, c2, c3), key (k0, k1), where only c1 differs between
+  /// lanes: the words that do not depend on c1 are worked out once per block (plan_of), which
+  /// leaves 1, 1 and 2 of the first three rounds' 6 lane multiplies to the lanes.
+  struct philox_plan {
+    std::uint64_t x0_1;        ///< round 1: x0 = c1 ^ x0_1
+    std::uint64_t x1_2;        ///< round 2: x1 (lane-independent)
+    std::uint64_t x2_2;        ///< round 2: x2 = hi(m0 x0) ^ x2_2
+    std::uint64_t x0_3;        ///< round 3: x0 = hi(m1 x2) ^ x0_3
+    std::uint64_t x2_3;        ///< round 3: x2 = x3 ^ x2_3
+    std::uint64_t x2_4;        ///< round 4: x2 = hi(m0 x0) ^ x2_4
+    std::uint64_t k0[10], k1[10];  ///< the round keys
+  };
+
+  static philox_plan plan_of(std::uint32_t c2, std::uint32_t c3, std::uint32_t k0, std::uint32_t k1)
+  {
+    using namespace philox_constants;
+    philox_plan p{};
+    for (int r = 0; r < 10; ++r) {
+      p.k0[r] = k0 + static_cast<std::uint32_t>(r) * w0;
+      p.k1[r] = k1 + static_cast<std::uint32_t>(r) * w1;
+    }
+    const auto hi = [](std::uint64_t x) { return static_cast<std::uint32_t>(x >> 32); };
+    const auto lo = [](std::uint64_t x) { return static_cast<std::uint32_t>(x); };
+    // Round 1 on (0, c1, c2, c3): m0 * 0 = 0; x = {hi(m1 c2) ^ c1 ^ k0, lo(m1 c2), c3 ^ k1, 0}.
+    const std::uint64_t q1 = std::uint64_t{m1} * c2;
+    p.x0_1 = hi(q1) ^ static_cast<std::uint32_t>(p.k0[0]);
+    const std::uint32_t x1_1 = lo(q1), x2_1 = c3 ^ static_cast<std::uint32_t>(p.k1[0]);
+    // Round 2: m0 x0 in the lanes, m1 x2 here; x = {hi(m1 x2) ^ x1 ^ k0, lo(m1 x2), hi(m0 x0) ^ 0 ^ k1, lo(m0 x0)}.
+    const std::uint64_t q2 = std::uint64_t{m1} * x2_1;
+    const std::uint32_t x0_2 = hi(q2) ^ x1_1 ^ static_cast<std::uint32_t>(p.k0[1]);
+    p.x1_2 = lo(q2);
+    p.x2_2 = static_cast<std::uint32_t>(p.k1[1]);
+    // Round 3: m0 x0 here, m1 x2 in the lanes; x = {hi(m1 x2) ^ x1 ^ k0, lo(m1 x2), hi(m0 x0) ^ x3 ^ k1, lo(m0 x0)}.
+    const std::uint64_t q3 = std::uint64_t{m0} * x0_2;
+    p.x0_3 = p.x1_2 ^ static_cast<std::uint32_t>(p.k0[2]);
+    p.x2_3 = hi(q3) ^ static_cast<std::uint32_t>(p.k1[2]);
+    // Round 4: both products in the lanes; x3 = lo(q3) is still lane-independent.
+    p.x2_4 = lo(q3) ^ static_cast<std::uint32_t>(p.k1[3]);
+    return p;
+  }
+
+  /// The four words, clean 32-bit values in 64-bit lanes. Between rounds the low halves of the
+  /// products keep garbage above bit 31 (mul32 reads only the low 32 bits and xors keep the low 32
+  /// exact); the words are masked at the end.
+  static void philox(u c1, const philox_plan& p, u (&w)[4])
   {
     using namespace philox_constants;
     const u m0v = V::set(std::uint64_t{m0}), m1v = V::set(std::uint64_t{m1});
-    u x0 = V::set(std::uint64_t{0}), x1 = c1, x2 = V::set(std::uint64_t{c2}), x3 = V::set(std::uint64_t{c3});
-    for (int round = 0; round < 10; ++round) {
+    // Round 1.
+    u x0 = V::bit_xor(c1, V::set(p.x0_1));
+    // Round 2.
+    u q = V::mul32(m0v, x0);
+    u x2 = V::bit_xor(V::template shr<32>(q), V::set(p.x2_2));
+    u x3 = q;
+    // Round 3.
+    q = V::mul32(m1v, x2);
+    x0 = V::bit_xor(V::template shr<32>(q), V::set(p.x0_3));
+    u x1 = q;
+    x2 = V::bit_xor(x3, V::set(p.x2_3));
+    // Round 4.
+    {
       const u p0 = V::mul32(m0v, x0), p1 = V::mul32(m1v, x2);
-      // ctr = {hi1 ^ w1 ^ k0, lo1, hi0 ^ w3 ^ k1, lo0}
-      const u y0 = V::xor3(V::template shr<32>(p1), x1, V::set(std::uint64_t{k0}));
-      const u y2 = V::xor3(V::template shr<32>(p0), x3, V::set(std::uint64_t{k1}));
-      x0 = y0;
+      x0 = V::xor3(V::template shr<32>(p1), x1, V::set(p.k0[3]));
       x1 = p1;
-      x2 = y2;
+      x2 = V::bit_xor(V::template shr<32>(p0), V::set(p.x2_4));
       x3 = p0;
-      k0 += w0;
-      k1 += w1;
+    }
+    // Rounds 5-10: ctr = {hi1 ^ w1 ^ k0, lo1, hi0 ^ w3 ^ k1, lo0}.
+    for (int round = 4; round < 10; ++round) {
+      const u p0 = V::mul32(m0v, x0), p1 = V::mul32(m1v, x2);
+      x0 = V::xor3(V::template shr<32>(p1), x1, V::set(p.k0[round]));
+      x1 = p1;
+      x2 = V::xor3(V::template shr<32>(p0), x3, V::set(p.k1[round]));
+      x3 = p0;
     }
     const u low = V::set(std::uint64_t{0xFFFFFFFFu});
     w[0] = V::bit_and(x0, low);
@@ -234,10 +289,11 @@ struct lanes {
     for (int k = 0; k < regs; ++k) acc_d[k] = acc_dd[k] = acc_nd[k] = acc_n[k] = acc_inv[k] = V::set(0.0);
     const d tau = V::set(a.tau), sigma = V::set(a.sigma);
     const u step_lanes = V::iota();
+    const philox_plan plan = plan_of(a.replicate, a.tag, a.k0, a.k1);
     for (std::uint32_t i = 0, step = 0; i < a.count; i += width, ++step) {
       const std::uint32_t left = a.count - i;
       u w[4];
-      philox(V::add(V::set(std::uint64_t{a.first + i}), step_lanes), a.replicate, a.tag, a.k0, a.k1, w);
+      philox(V::add(V::set(std::uint64_t{a.first + i}), step_lanes), plan, w);
       d z0, z1;
       normals(w, z0, z1);
       d nj = V::set(a.n_equal), sigma_j = V::set(a.sigma_equal), inv_n = V::set(0.0);
