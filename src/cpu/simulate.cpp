@@ -112,20 +112,21 @@ class replicate_runner {
       return acc;
     });
     replicate_hats h = hats_of(s_, p1, r, block_df_);
+    design_constants design_c{h.mu_pooled, h.mu, h.js_center, h.js_c, h.sigma2, h.tau2, h.q, s_.sigma, s_.theta_var, s_.z};
     if (h.needs_pass2) {
       const pass2_sums p2 = sum_blocks<pass2_sums>(J, threads, [&](std::uint64_t j0, std::uint64_t j1) {
         double tile_t[group_block], tile_d[group_block];
         std::int32_t tile_n[group_block];
         const std::int32_t* n = block_n(r, j0, j1, tile_n);
         const double* d = block_draws(r, j0, j1, n, tile_t, tile_d).second;
+        pass2_lanes sums{};
+        kernels_.pass2_block(d, n, static_cast<std::uint32_t>(j1 - j0), design_c, sums);
         pass2_sums lane[lanes];
-        for (std::uint64_t j = j0; j < j1; ++j) {
-          const group_design g = design(n, j - j0);
-          lane[(j - j0) % lanes].add(d[j - j0], g.inv_n, h.sigma2, h.tau2);
-        }
+        for (int k = 0; k < lanes; ++k) lane[k] = pass2_sums{sums.w[k], sums.wd[k]};
         return fold_lanes(lane);
       });
       finish_hats(h, p2);
+      design_c.mu = h.mu;
     }
     const group_constants equal_c = constants_of(s_, equal_, h);
     const pass3_constants equal_pass3{h.mu_pooled,     h.mu,          h.js_center,     h.js_c,
@@ -136,16 +137,12 @@ class replicate_runner {
       std::int32_t tile_n[group_block];
       const std::int32_t* n = block_n(r, j0, j1, tile_n);
       const auto [t, d] = block_draws(r, j0, j1, n, tile_t, tile_d);
-      if (s_.equal_n) {
-        pass3_lanes sums{};
+      pass3_lanes sums{};
+      if (s_.equal_n)
         kernels_.pass3_block(t, d, static_cast<std::uint32_t>(j1 - j0), equal_pass3, sums);
-        return fold_pass3(sums);
-      }
-      pass3_sums lane[lanes];
-      for (std::uint64_t j = j0; j < j1; ++j)
-        lane[(j - j0) % lanes].add(group_draw{t[j - j0], d[j - j0], 0.0},
-                                   constants_of(s_, design(n, j - j0), h), h);
-      return fold_lanes(lane);
+      else
+        kernels_.pass3_block_design(t, d, n, static_cast<std::uint32_t>(j1 - j0), design_c, sums);
+      return fold_pass3(sums);
     });
     metrics_of(s_, p3, h, metrics);
   }

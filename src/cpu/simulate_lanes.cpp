@@ -39,6 +39,18 @@ void draw_block_scalar(const draw_block_args& a, double* t, double* d, pass1_lan
   }
 }
 
+/// Adds one group's pass3_sums terms into lane l.
+void add_to_lane(const pass3_sums& one, int l, pass3_lanes& sums)
+{
+  for (int e = 0; e < estimator_count; ++e) {
+    sums.se2[e][l] += one.se2[e];
+    sums.se[e][l] += one.se[e];
+  }
+  sums.covered_np[l] += one.covered_np;
+  sums.covered_pp[l] += one.covered_pp;
+  sums.covered_or[l] += one.covered_or;
+}
+
 void pass3_block_scalar(const double* t, const double* d, std::uint32_t count, const pass3_constants& c,
                         pass3_lanes& sums)
 {
@@ -49,16 +61,56 @@ void pass3_block_scalar(const double* t, const double* d, std::uint32_t count, c
   h.js_c = c.js_c;
   const group_constants g{c.b_hat, c.half_pp, c.half_np, c.b_oracle, c.half_or};
   for (std::uint32_t i = 0; i < count; ++i) {
-    pass3_sums one;  // this group's terms alone, then added into its lane as pass3_sums::add would
+    pass3_sums one;  // this group's terms alone (0 + x = x), then added into its lane
     one.add(group_draw{t[i], d[i], 0.0}, g, h);
-    const int l = static_cast<int>(i % sum_lanes);
-    for (int e = 0; e < estimator_count; ++e) {
-      sums.se2[e][l] += one.se2[e];
-      sums.se[e][l] += one.se[e];
-    }
-    sums.covered_np[l] += one.covered_np;
-    sums.covered_pp[l] += one.covered_pp;
-    sums.covered_or[l] += one.covered_or;
+    add_to_lane(one, static_cast<int>(i % sum_lanes), sums);
+  }
+}
+
+replicate_hats hats_of(const design_constants& c)
+{
+  replicate_hats h{};
+  h.mu_pooled = c.mu_pooled;
+  h.mu = c.mu;
+  h.js_center = c.js_center;
+  h.js_c = c.js_c;
+  h.sigma2 = c.sigma2;
+  h.tau2 = c.tau2;
+  h.q = c.q;
+  return h;
+}
+
+scenario_params scenario_of(const design_constants& c)
+{
+  scenario_params s;
+  s.sigma = c.sigma;
+  s.theta_var = c.theta_var;
+  s.z = c.z;
+  return s;
+}
+
+void pass3_block_design_scalar(const double* t, const double* d, const std::int32_t* n, std::uint32_t count,
+                               const design_constants& c, pass3_lanes& sums)
+{
+  const replicate_hats h = hats_of(c);
+  const scenario_params s = scenario_of(c);
+  for (std::uint32_t i = 0; i < count; ++i) {
+    pass3_sums one;
+    one.add(group_draw{t[i], d[i], 0.0}, constants_of(s, design_of(s, n[i]), h), h);
+    add_to_lane(one, static_cast<int>(i % sum_lanes), sums);
+  }
+}
+
+void pass2_block_scalar(const double* d, const std::int32_t* n, std::uint32_t count, const design_constants& c,
+                        pass2_lanes& sums)
+{
+  const scenario_params s = scenario_of(c);
+  for (std::uint32_t i = 0; i < count; ++i) {
+    pass2_sums one;
+    one.add(d[i], design_of(s, n[i]).inv_n, c.sigma2, c.tau2);
+    const auto l = static_cast<int>(i % sum_lanes);
+    sums.w[l] += one.w;
+    sums.wd[l] += one.wd;
   }
 }
 
@@ -72,7 +124,8 @@ void normals_scalar(const std::uint32_t* w0, const std::uint32_t* w1, const std:
   }
 }
 
-const lane_kernels scalar_kernels{draw_block_scalar, pass3_block_scalar, normals_scalar};
+const lane_kernels scalar_kernels{draw_block_scalar, pass3_block_scalar, pass3_block_design_scalar, pass2_block_scalar,
+                                  normals_scalar};
 
 simd_level best_supported()
 {

@@ -59,6 +59,18 @@ struct pass3_constants {
   double b_hat, half_np, half_pp, b_oracle, half_or;  ///< from group_constants
 };
 
+/// Passes 2 and 3 of designs with unequal n_j: what constants_of() needs besides n_j.
+struct design_constants {
+  double mu_pooled, mu, js_center, js_c;  ///< from replicate_hats
+  double sigma2, tau2, q;                  ///< from replicate_hats
+  double sigma, theta_var, z;              ///< from scenario_params
+};
+
+/// Pass 2 sums of a block, by lane (pass2_sums' fields).
+struct pass2_lanes {
+  double w[sum_lanes], wd[sum_lanes];
+};
+
 /// Pass 3 sums of a block, by lane (pass3_sums' fields).
 struct pass3_lanes {
   double se2[5][sum_lanes], se[5][sum_lanes], covered_np[sum_lanes], covered_pp[sum_lanes], covered_or[sum_lanes];
@@ -72,6 +84,12 @@ struct lane_kernels {
   /// Adds pass 3's terms of groups [0, count) (t, d as drawn) into `sums` (zeroed by the caller).
   void (*pass3_block)(const double* t, const double* d, std::uint32_t count, const pass3_constants& c,
                       pass3_lanes& sums);
+  /// The same with each group's constants from its n_j (n[0..count)), as constants_of() makes them.
+  void (*pass3_block_design)(const double* t, const double* d, const std::int32_t* n, std::uint32_t count,
+                             const design_constants& c, pass3_lanes& sums);
+  /// Adds pass 2's terms (pass2_sums::add with inv_n = 1 / n_j) into `sums` (zeroed by the caller).
+  void (*pass2_block)(const double* d, const std::int32_t* n, std::uint32_t count, const design_constants& c,
+                      pass2_lanes& sums);
   /// normals_of() of the words (w0[i], w1[i], w2[i], w3[i]), i < count: for tests of the arithmetic.
   void (*normals)(const std::uint32_t* w0, const std::uint32_t* w1, const std::uint32_t* w2,
                   const std::uint32_t* w3, std::uint32_t count, double* z0, double* z1);

@@ -356,7 +356,6 @@ struct lanes {
       d nj = V::set(a.n_equal), sigma_j = V::set(a.sigma_equal), inv_n = V::set(0.0);
       if (a.n != nullptr) {
         // design_of(): inv_n = 1 / n_j, sigma_j = sigma sqrt(inv_n). A short tail reads a padded copy.
-        const d sigma = V::set(a.sigma);
         std::int32_t pad[width];
         const std::int32_t* n = a.n + i;
         if (left < width) {
@@ -365,7 +364,7 @@ struct lanes {
         }
         nj = V::int32_to_double(n);
         inv_n = V::div(V::set(1.0), nj);
-        sigma_j = V::mul(sigma, V::sqrt(inv_n));
+        sigma_j = V::mul(V::set(a.sigma), V::sqrt(inv_n));
       }
       const d tv = V::mul(V::set(a.tau), z0);
       d dv = V::add(tv, V::mul(sigma_j, z1));
@@ -428,17 +427,24 @@ struct lanes {
     }
   }
 
-  static void pass3_block(const double* t, const double* dp, std::uint32_t count, const pass3_constants& c,
-                          pass3_lanes& sums)
+  /// A group's constants of pass 3 (group_constants), one per lane.
+  struct constants_v {
+    d b_hat, half_np, half_pp, b_oracle, half_or;
+  };
+
+  /// Pass 3 over groups [0, count): pass3_sums::add in lanes; constants_at(i, left) gives the
+  /// constants of groups [i, i + width) (left of them in the block).
+  template <class ConstantsAt>
+  static void pass3_loop(const double* t, const double* dp, std::uint32_t count, double mu_pooled_s, double mu_s,
+                         double js_center_s, double js_c_s, ConstantsAt&& constants_at, pass3_lanes& sums)
   {
     d se2[5][regs], se[5][regs], cov_np[regs], cov_pp[regs], cov_or[regs];
     for (int k = 0; k < regs; ++k) {
       for (int e = 0; e < 5; ++e) se2[e][k] = se[e][k] = V::set(0.0);
       cov_np[k] = cov_pp[k] = cov_or[k] = V::set(0.0);
     }
-    const d mu_pooled = V::set(c.mu_pooled), mu = V::set(c.mu), js_center = V::set(c.js_center), js_c = V::set(c.js_c);
-    const d b_hat = V::set(c.b_hat), half_np = V::set(c.half_np), half_pp = V::set(c.half_pp);
-    const d b_oracle = V::set(c.b_oracle), half_or = V::set(c.half_or), one = V::set(1.0);
+    const d mu_pooled = V::set(mu_pooled_s), mu = V::set(mu_s), js_center = V::set(js_center_s), js_c = V::set(js_c_s);
+    const d one = V::set(1.0);
     const u magnitude = V::set(std::uint64_t{0x7FFFFFFFFFFFFFFFull});
     const auto abs = [&](d x) { return V::as_double(V::bit_and(V::as_bits(x), magnitude)); };  // std::fabs
     for (std::uint32_t i = 0, step = 0; i < count; i += width, ++step) {
@@ -456,16 +462,17 @@ struct lanes {
         tv = V::load(tt);
         dv = V::load(ds);
       }
+      const constants_v c = constants_at(i, left);
       // pass3_sums::add: the five errors, and the three coverage indicators.
       d err[5];
       err[0] = V::sub(dv, tv);
       err[1] = V::sub(mu_pooled, tv);
-      err[2] = V::sub(V::add(dv, V::mul(b_hat, V::sub(mu, dv))), tv);
-      err[3] = V::sub(V::sub(dv, V::mul(b_oracle, dv)), tv);
+      err[2] = V::sub(V::add(dv, V::mul(c.b_hat, V::sub(mu, dv))), tv);
+      err[3] = V::sub(V::sub(dv, V::mul(c.b_oracle, dv)), tv);
       err[4] = V::sub(V::add(js_center, V::mul(js_c, V::sub(dv, js_center))), tv);
-      d hit_np = V::keep(V::less_equal(abs(err[0]), half_np), one);
-      d hit_pp = V::keep(V::less_equal(abs(err[2]), half_pp), one);
-      d hit_or = V::keep(V::less_equal(abs(err[3]), half_or), one);
+      d hit_np = V::keep(V::less_equal(abs(err[0]), c.half_np), one);
+      d hit_pp = V::keep(V::less_equal(abs(err[2]), c.half_pp), one);
+      d hit_or = V::keep(V::less_equal(abs(err[3]), c.half_or), one);
       if (left < width) {  // lanes past the block add +0
         const auto m = V::first(static_cast<int>(left));
         for (d& e : err) e = V::keep(m, e);
@@ -490,6 +497,79 @@ struct lanes {
       V::store(sums.covered_np + k * width, cov_np[k]);
       V::store(sums.covered_pp + k * width, cov_pp[k]);
       V::store(sums.covered_or + k * width, cov_or[k]);
+    }
+  }
+
+  static void pass3_block(const double* t, const double* dp, std::uint32_t count, const pass3_constants& c,
+                          pass3_lanes& sums)
+  {
+    const constants_v equal{V::set(c.b_hat), V::set(c.half_np), V::set(c.half_pp), V::set(c.b_oracle),
+                            V::set(c.half_or)};
+    pass3_loop(t, dp, count, c.mu_pooled, c.mu, c.js_center, c.js_c,
+               [&](std::uint32_t, std::uint32_t) { return equal; }, sums);
+  }
+
+  /// design_of(s, n_j).inv_n of groups [i, i + width): 1 / n_j (a short tail reads n_j = 1).
+  static d inv_n_at(const std::int32_t* n, std::uint32_t left)
+  {
+    std::int32_t pad[width];
+    if (left < width) {
+      for (int l = 0; l < width; ++l) pad[l] = l < static_cast<int>(left) ? n[l] : 1;
+      n = pad;
+    }
+    return V::div(V::set(1.0), V::int32_to_double(n));
+  }
+
+  static void pass3_block_design(const double* t, const double* dp, const std::int32_t* n, std::uint32_t count,
+                                 const design_constants& c, pass3_lanes& sums)
+  {
+    const d sigma = V::set(c.sigma), sigma2 = V::set(c.sigma2), tau2 = V::set(c.tau2), q = V::set(c.q);
+    const d theta_var = V::set(c.theta_var), z = V::set(c.z);
+    // constants_of(s, design_of(s, n_j), h), step for step.
+    const auto constants_at = [&](std::uint32_t i, std::uint32_t left) {
+      const d inv_n = inv_n_at(n + i, left);
+      const d sigma_j = V::mul(sigma, V::sqrt(inv_n));
+      const d v = V::mul(sigma2, inv_n);
+      const d v_plus = V::add(v, tau2);
+      const d v_true = V::mul(sigma_j, sigma_j);
+      const d v_true_plus = V::add(v_true, theta_var);
+      constants_v k;
+      k.b_hat = V::div(v, v_plus);
+      k.half_pp = V::mul(q, V::sqrt(V::div(V::mul(v, tau2), v_plus)));
+      k.half_np = V::mul(q, V::sqrt(v));
+      k.b_oracle = V::div(v_true, v_true_plus);
+      k.half_or = V::mul(z, V::sqrt(V::div(V::mul(v_true, theta_var), v_true_plus)));
+      return k;
+    };
+    pass3_loop(t, dp, count, c.mu_pooled, c.mu, c.js_center, c.js_c, constants_at, sums);
+  }
+
+  static void pass2_block(const double* dp, const std::int32_t* n, std::uint32_t count, const design_constants& c,
+                          pass2_lanes& sums)
+  {
+    d w[regs], wd[regs];
+    for (int k = 0; k < regs; ++k) w[k] = wd[k] = V::set(0.0);
+    const d sigma2 = V::set(c.sigma2), tau2 = V::set(c.tau2);
+    for (std::uint32_t i = 0, step = 0; i < count; i += width, ++step) {
+      const std::uint32_t left = count - i;
+      d dv;
+      if (left >= width) {
+        dv = V::load(dp + i);
+      } else {
+        alignas(64) double ds[width] = {};
+        for (std::uint32_t l = 0; l < left; ++l) ds[l] = dp[i + l];
+        dv = V::load(ds);
+      }
+      // pass2_sums::add: w_j = 1 / (sigma2 inv_n + tau2).
+      d wj = V::div(V::set(1.0), V::add(V::mul(sigma2, inv_n_at(n + i, left)), tau2));
+      if (left < width) wj = V::keep(V::first(static_cast<int>(left)), wj);  // lanes past the block add +0
+      const int k = static_cast<int>(step % regs);
+      w[k] = V::add(w[k], wj);
+      wd[k] = V::add(wd[k], V::mul(wj, dv));
+    }
+    for (int k = 0; k < regs; ++k) {
+      V::store(sums.w + k * width, w[k]);
+      V::store(sums.wd + k * width, wd[k]);
     }
   }
 
@@ -521,7 +601,7 @@ struct lanes {
 
   static const lane_kernels& table()
   {
-    static const lane_kernels k{draw_block, pass3_block, normals_of_words};
+    static const lane_kernels k{draw_block, pass3_block, pass3_block_design, pass2_block, normals_of_words};
     return k;
   }
 };

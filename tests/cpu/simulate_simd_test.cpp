@@ -192,6 +192,64 @@ TEST(SimulateSimd, PassThreeSumsMatchTheScalarKernelIncludingIntervalEnds)
   }
 }
 
+TEST(SimulateSimd, UnequalSizePassesMatchConstantsOfGroupByGroup)
+{
+  std::mt19937_64 gen(5);
+  std::normal_distribution<double> normal;
+  std::vector<double> t(4096), dd(4096);
+  std::vector<std::int32_t> n(4096);
+  for (std::size_t i = 0; i < t.size(); ++i) {
+    n[i] = 1 + static_cast<std::int32_t>(gen() % 40);
+    t[i] = 0.6 * normal(gen);
+    dd[i] = t[i] + normal(gen) / std::sqrt(static_cast<double>(n[i]));
+  }
+  for (double tau2 : {0.0, 0.37}) {
+    const sim::design_constants c{0.01, -0.02, 0.015, 0.93, 1.1, tau2, 2.01, 1.05, 0.36, 1.959963984540054};
+    // The scalar kernels against constants_of() and pass2_sums::add by hand, on lanes 0 and 5.
+    d::sim::scenario_params s;
+    s.sigma = c.sigma;
+    s.theta_var = c.theta_var;
+    s.z = c.z;
+    d::sim::replicate_hats h{};
+    h.mu_pooled = c.mu_pooled;
+    h.mu = c.mu;
+    h.js_center = c.js_center;
+    h.js_c = c.js_c;
+    h.sigma2 = c.sigma2;
+    h.tau2 = c.tau2;
+    h.q = c.q;
+    sim::pass3_lanes ref3{};
+    sim::pass2_lanes ref2{};
+    sim::kernels_of(sim::simd_level::scalar).pass3_block_design(t.data(), dd.data(), n.data(), 4096, c, ref3);
+    sim::kernels_of(sim::simd_level::scalar).pass2_block(dd.data(), n.data(), 4096, c, ref2);
+    for (int lane : {0, 5}) {
+      d::sim::pass3_sums by_hand;
+      double w = 0;
+      for (int i = lane; i < 4096; i += 8) {
+        by_hand.add(d::sim::group_draw{t[i], dd[i], 0.0},
+                    d::sim::constants_of(s, d::sim::design_of(s, n[i]), h), h);
+        w += 1.0 / (c.sigma2 / n[i] + c.tau2);
+      }
+      EXPECT_SAME_BITS(ref3.se2[d::sim::partial_pool][lane], by_hand.se2[d::sim::partial_pool], "lane " << lane);
+      EXPECT_EQ(ref3.covered_or[lane], by_hand.covered_or);
+      EXPECT_NEAR(ref2.w[lane], w, 1e-12 * w);  // 1 / n_j rounded first in the kernel
+    }
+    for (sim::simd_level level : simd_levels) {
+      if (!sim::simd_supported(level)) continue;
+      for (std::uint32_t count : {4096u, 4091u, 6u}) {
+        sim::pass3_lanes ref{}, sums3{};
+        sim::pass2_lanes ref_w{}, sums2{};
+        sim::kernels_of(sim::simd_level::scalar).pass3_block_design(t.data(), dd.data(), n.data(), count, c, ref);
+        sim::kernels_of(sim::simd_level::scalar).pass2_block(dd.data(), n.data(), count, c, ref_w);
+        sim::kernels_of(level).pass3_block_design(t.data(), dd.data(), n.data(), count, c, sums3);
+        sim::kernels_of(level).pass2_block(dd.data(), n.data(), count, c, sums2);
+        EXPECT_EQ(std::memcmp(&sums3, &ref, sizeof ref), 0) << sim::simd_name(level) << " count " << count;
+        EXPECT_EQ(std::memcmp(&sums2, &ref_w, sizeof ref_w), 0) << sim::simd_name(level) << " count " << count;
+      }
+    }
+  }
+}
+
 simulate_options study(std::int64_t J, obs_range n, std::uint64_t R)
 {
   simulate_options o;
