@@ -79,6 +79,7 @@ class replicate_runner {
     if (keep_) {
       t_.resize(static_cast<std::size_t>(s_.groups));
       d_.resize(static_cast<std::size_t>(s_.groups));
+      if (s_.redraw) kept_n_.resize(static_cast<std::size_t>(s_.groups));
     }
   }
 
@@ -90,7 +91,7 @@ class replicate_runner {
     const pass1_sums p1 = sum_blocks<pass1_sums>(J, threads, [&](std::uint64_t j0, std::uint64_t j1) {
       double tile_t[group_block], tile_d[group_block];
       std::int32_t tile_n[group_block];
-      const std::int32_t* n = block_n(r, j0, j1, tile_n);
+      const std::int32_t* n = block_n(r, j0, j1, tile_n, true);
       double* t = keep_ ? t_.data() + j0 : tile_t;
       double* d = keep_ ? d_.data() + j0 : tile_d;
       pass1_sums acc;
@@ -117,7 +118,7 @@ class replicate_runner {
       const pass2_sums p2 = sum_blocks<pass2_sums>(J, threads, [&](std::uint64_t j0, std::uint64_t j1) {
         double tile_t[group_block], tile_d[group_block];
         std::int32_t tile_n[group_block];
-        const std::int32_t* n = block_n(r, j0, j1, tile_n);
+        const std::int32_t* n = block_n(r, j0, j1, tile_n, false);
         const double* d = block_draws(r, j0, j1, n, tile_t, tile_d).second;
         pass2_lanes sums{};
         kernels_.pass2_block(d, n, static_cast<std::uint32_t>(j1 - j0), design_c, sums);
@@ -135,7 +136,7 @@ class replicate_runner {
     const pass3_sums p3 = sum_blocks<pass3_sums>(J, threads, [&](std::uint64_t j0, std::uint64_t j1) {
       double tile_t[group_block], tile_d[group_block];
       std::int32_t tile_n[group_block];
-      const std::int32_t* n = block_n(r, j0, j1, tile_n);
+      const std::int32_t* n = block_n(r, j0, j1, tile_n, false);
       const auto [t, d] = block_draws(r, j0, j1, n, tile_t, tile_d);
       pass3_lanes sums{};
       if (s_.equal_n)
@@ -152,13 +153,17 @@ class replicate_runner {
   group_design design(const std::int32_t* n, std::uint64_t i) const { return n ? design_of(s_, n[i]) : equal_; }
 
   /// The n_j of groups [j0, j1) of replicate r: null for equal sizes, the design array, or (redraw)
-  /// the replicate's own, drawn into the caller's tile.
-  const std::int32_t* block_n(std::uint64_t r, std::uint64_t j0, std::uint64_t j1, std::int32_t* tile_n) const
+  /// the replicate's own: drawn into the caller's tile, or where the draws are kept, drawn into the
+  /// kept array by pass 1 (`first_pass`) and read from it by passes 2 and 3.
+  const std::int32_t* block_n(std::uint64_t r, std::uint64_t j0, std::uint64_t j1, std::int32_t* tile_n,
+                              bool first_pass)
   {
     if (s_.equal_n) return nullptr;
     if (!s_.redraw) return n_ + j0;
-    for (std::uint64_t j = j0; j < j1; ++j) tile_n[j - j0] = static_cast<std::int32_t>(n_of(s_, nullptr, r, j));
-    return tile_n;
+    std::int32_t* out = keep_ ? kept_n_.data() + j0 : tile_n;
+    if (first_pass || !keep_)
+      for (std::uint64_t j = j0; j < j1; ++j) out[j - j0] = static_cast<std::int32_t>(n_of(s_, nullptr, r, j));
+    return out;
   }
 
   /// (t_j, d_j) of groups [j0, j1) (one block) of replicate r as pass 1 drew them: the kept arrays,
@@ -230,6 +235,7 @@ class replicate_runner {
   bool keep_;
   bool fast_;
   std::vector<double> t_, d_;
+  std::vector<std::int32_t> kept_n_;  ///< with redraw and keep_: the replicate's n_j
 };
 
 metric_moments run_scenario(const scenario_job& job, int threads, std::uint64_t batch, const progress_fn& progress,

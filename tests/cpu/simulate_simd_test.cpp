@@ -292,6 +292,10 @@ TEST(SimulateSimd, StudiesAreBitwiseTheSameOnEveryLevel)
   simulate_options big = study(1100000, {3, 3}, 2);  // past the groups kept in memory: drawn again
   big.tau = {0.4};
   variants.push_back({big, "regenerated passes"});
+  simulate_options big_redraw = study(1100000, {1, 4}, 2);
+  big_redraw.tau = {0.4};
+  big_redraw.redraw_obs = true;
+  variants.push_back({big_redraw, "regenerated passes, redrawn n"});
   for (variant& v : variants) {
     sim::force_simd_level(sim::simd_level::scalar);
     const std::string ref = shrink::test::simulate_csv(simulate(v.o));
