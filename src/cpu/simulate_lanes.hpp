@@ -1,9 +1,9 @@
 #pragma once
 // The CPU simulation's per-group work in SIMD lanes: group j of a 4096-group block in lane j mod 8.
 //
-// Three implementations of each kernel, chosen once at run time: scalar (the SHRINK_HD formulas of
-// src/common, group by group: every x86-64 machine, and the reference), AVX2 (4 doubles a register,
-// two registers per 8 lanes) and AVX-512 (8 doubles a register). The lane code does the same IEEE
+// Four implementations of each kernel, chosen once at run time: scalar (the SHRINK_HD formulas of
+// src/common, group by group: the reference, and the code for other processors), SSE2 (2 doubles a
+// register: every x86-64 machine), AVX2 (4 doubles a register) and AVX-512 (8 doubles a register). The lane code does the same IEEE
 // operations in the same order as the scalar formulas: Philox's 32x32->64-bit products, adds,
 // multiplies, one division and one square root per draw, all correctly rounded (no FMA: the
 // library builds with -ffp-contract=off, the lane code has no FMA intrinsics), and integer<->double
@@ -11,7 +11,7 @@
 // level gives the same per-group values and, with the sums' order fixed by the lane index, the same
 // bits of every study: the GPU's per-group values too (sums over groups are ordered differently there).
 //
-// SHRINK_SIMD=scalar|avx2|avx512 forces a level (read once; a level this machine lacks is an error).
+// SHRINK_SIMD=scalar|sse2|avx2|avx512 forces a level (read once; a level this machine lacks is an error).
 
 #include <cstdint>
 
@@ -21,9 +21,9 @@ namespace shrink::detail::sim {
 /// folded ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)) at the end of the block.
 inline constexpr int sum_lanes = 8;
 
-enum class simd_level { scalar, avx2, avx512 };
+enum class simd_level { scalar, sse2, avx2, avx512 };
 
-/// "scalar", "avx2" or "avx512".
+/// "scalar", "sse2", "avx2" or "avx512".
 const char* simd_name(simd_level level);
 /// Whether this machine (and this build: x86-64 only) runs `level`.
 bool simd_supported(simd_level level);
@@ -99,6 +99,7 @@ struct lane_kernels {
 const lane_kernels& kernels_of(simd_level level);
 
 // The x86-64 levels, each in its own translation unit built for its instruction set.
+const lane_kernels& sse2_kernels();
 const lane_kernels& avx2_kernels();
 const lane_kernels& avx512_kernels();
 

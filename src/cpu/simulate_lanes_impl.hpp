@@ -141,6 +141,51 @@ inline philox_plan plan_of(std::uint32_t c2, std::uint32_t c3, std::uint32_t k0,
   return p;
 }
 
+#if defined(__SSE2__)
+/// 2 doubles / 2 64-bit words a register: every x86-64 machine.
+struct sse2_ops {
+  static constexpr int width = 2;
+  using d = __m128d;
+  using u = __m128i;
+  using mask = __m128d;  // all ones where true
+  static d set(double x) { return _mm_set1_pd(x); }
+  static u set(std::uint64_t x) { return _mm_set1_epi64x(static_cast<long long>(x)); }
+  static u iota() { return _mm_set_epi64x(1, 0); }
+  static d load(const double* p) { return _mm_loadu_pd(p); }
+  static void store(double* p, d x) { _mm_storeu_pd(p, x); }
+  static u load32(const std::uint32_t* p)
+  {
+    return _mm_unpacklo_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)), _mm_setzero_si128());
+  }
+  static d int32_to_double(const std::int32_t* p) { return _mm_cvtepi32_pd(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))); }
+  static d add(d a, d b) { return _mm_add_pd(a, b); }
+  static d sub(d a, d b) { return _mm_sub_pd(a, b); }
+  static d mul(d a, d b) { return _mm_mul_pd(a, b); }
+  static d div(d a, d b) { return _mm_div_pd(a, b); }
+  static d sqrt(d a) { return _mm_sqrt_pd(a); }
+  static u add(u a, u b) { return _mm_add_epi64(a, b); }
+  static u sub(u a, u b) { return _mm_sub_epi64(a, b); }
+  static u bit_and(u a, u b) { return _mm_and_si128(a, b); }
+  static u bit_or(u a, u b) { return _mm_or_si128(a, b); }
+  static u bit_xor(u a, u b) { return _mm_xor_si128(a, b); }
+  static u xor3(u a, u b, u c) { return _mm_xor_si128(_mm_xor_si128(a, b), c); }
+  template <int k> static u shl(u a) { return _mm_slli_epi64(a, k); }
+  template <int k> static u shr(u a) { return _mm_srli_epi64(a, k); }
+  static u mul32(u a, u b) { return _mm_mul_epu32(a, b); }
+  static d as_double(u a) { return _mm_castsi128_pd(a); }
+  static u as_bits(d a) { return _mm_castpd_si128(a); }
+  static d select_by_sign(u sel, d a, d b)
+  {
+    // The sign bit spread over its 64-bit word: the high halves' arithmetic shift, copied low.
+    const d m = _mm_castsi128_pd(_mm_shuffle_epi32(_mm_srai_epi32(sel, 31), _MM_SHUFFLE(3, 3, 1, 1)));
+    return _mm_or_pd(_mm_and_pd(m, a), _mm_andnot_pd(m, b));
+  }
+  static mask less_equal(d a, d b) { return _mm_cmple_pd(a, b); }
+  static d keep(mask m, d x) { return _mm_and_pd(m, x); }
+  static mask first(int count) { return _mm_castsi128_pd(_mm_set_epi64x(0, count > 0 ? -1 : 0)); }
+};
+#endif
+
 /// Two registers of V as one: the draws of 2 V::width groups at once, their instructions
 /// interleaved, so that the out-of-order core has independent dependency chains (Philox's rounds,
 /// the logarithm's division, the square root) to overlap.

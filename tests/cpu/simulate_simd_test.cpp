@@ -25,7 +25,7 @@ using namespace shrink;
 namespace d = shrink::detail;
 namespace sim = shrink::detail::sim;
 
-const sim::simd_level simd_levels[] = {sim::simd_level::avx2, sim::simd_level::avx512};
+const sim::simd_level simd_levels[] = {sim::simd_level::sse2, sim::simd_level::avx2, sim::simd_level::avx512};
 
 std::uint64_t bits(double x)
 {
