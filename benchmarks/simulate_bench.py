@@ -103,7 +103,8 @@ def main():
     p.add_argument("--numpy-baseline", help="another numpy_simulate.py (e.g. an older one) to time, 1 thread")
     p.add_argument("--shrink-baseline", help="another shrink binary (e.g. the last release) to time, interleaved")
     p.add_argument("--simd", default="",
-                   help="comma list of SHRINK_SIMD levels to time shrink at (default: the level it picks)")
+                   help="comma list of SHRINK_SIMD levels (avx512, avx2, sse2, scalar) to time shrink at "
+                        "(default: the level it picks)")
     p.add_argument("--cpu-ghz", type=float, default=None,
                    help="core clock for the floor (default: /proc/cpuinfo's cpu MHz, the TSC's rate in a VM)")
     p.add_argument("--cpu-fp64-per-cycle", type=float, default=16,
@@ -237,8 +238,8 @@ def main():
             s = rates[(J, name)]
             per = 1 if CPU_TIME else t  # processor time already counts every thread's
             numpy_t = rates.get((J, "numpy (%d thread%s)" % (t, "s" * (t > 1))))
-            print("J = %d, %s: %.3g group-replicates/s per core (%.1f cycles each%s); / numpy at equal threads %.2fx%s"
-                  % (J, name, s / per, ghz * 1e9 * per / s if ghz else float("nan"),
+            print("J = %d, %s: %.3g group-replicates/s per %s (%.1f cycles each%s); / numpy at equal threads %.2fx%s"
+                  % (J, name, s / per, "core busy" if CPU_TIME else "thread", ghz * 1e9 * per / s if ghz else float("nan"),
                      ", %.0f%% of the floor" % (100 * s / per / floor) if floor else "",
                      s / numpy_t if numpy_t else float("nan"),
                      ", / numpy 1 thread %.2fx" % (s / one) if one else ""))
