@@ -2,7 +2,9 @@
 #if defined(__x86_64__) && defined(__AVX512F__) && defined(__AVX512DQ__)
 // GCC 12 warns falsely that the intrinsics' _mm512_undefined_*() pass-through operands are
 // uninitialised (GCC bug 105593, fixed in 13).
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include "simulate_lanes_impl.hpp"
 
 namespace shrink::detail::sim {
