@@ -1,14 +1,20 @@
 #!/usr/bin/env python3
 """Simulation-study throughput in one run on one machine: the vectorised NumPy version
 (benchmarks/numpy_simulate.py, at each of --threads), optionally an older NumPy version to compare
-(--numpy-baseline FILE, one thread), `shrink simulate --backend cpu` at each of --threads, and
-`shrink simulate --backend cuda` where a GPU is usable. Same study for all (sufficient mode, equal n,
+(--numpy-baseline FILE, one thread), `shrink simulate --backend cpu` at each of --threads (and at each
+SIMD level of --simd, and an older shrink binary of --shrink-baseline), and `shrink simulate --backend
+cuda` where a GPU is usable. Same study for all (sufficient mode, equal n,
 normal prior); every result is checked against the closed-form oracle risk, and each time is the
 best of --repeat runs (interleaved, so a burst of load on a shared machine hits every tool alike),
-printed with the spread.
+printed with the spread. The CPU's arithmetic floor: --cpu-fp64-ops double operations per
+group-replicate (the lane code's count) at --cpu-fp64-per-cycle per core and --cpu-ghz; the table
+gives each CPU run's rate per thread as a fraction of it. On a shared machine --cpu-time times by
+the processor time each run used (all its threads, startup included) instead of the wall clock, so
+that time spent waiting for a core does not count; rates are then per core busy.
 
 Usage: simulate_bench.py --shrink build/shrink [--groups J[,J2..]] [--replicates R[,R2..]] [--obs N]
                          [--tau T] [--threads 1,2] [--repeat 3] [--numpy-baseline FILE]
+                         [--shrink-baseline OLD_BINARY] [--simd avx512,avx2,scalar]
                          [--gpu] [--gpu-groups J] [--gpu-replicates R] [--markdown FILE]
 --groups and --replicates are paired lists: one study shape each.
 """
@@ -18,6 +24,7 @@ import importlib.util
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -44,25 +51,39 @@ def oracle_check(name, mse, mcse, sigma, n, tau):
     return ok
 
 
+CPU_TIME = False  # --cpu-time
+
+
+def children_cpu_seconds():
+    u = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return u.ru_utime + u.ru_stime
+
+
 def run_numpy(study, J, n, tau, R, **kw):
-    t0 = time.perf_counter()
+    clock = time.process_time if CPU_TIME else time.perf_counter
+    t0 = clock()
     m = study(J, n, 0.0, 1.0, tau, R, 1, **kw)
-    seconds = time.perf_counter() - t0
+    seconds = clock() - t0
     return seconds, m[:, 9].mean(), m[:, 9].std(ddof=1) / R ** 0.5
 
 
-def run_shrink(binary, backend, J, n, tau, R, threads):
+def run_shrink(binary, backend, J, n, tau, R, threads, simd=None):
+    env = dict(os.environ)
+    if simd:
+        env["SHRINK_SIMD"] = simd
     with tempfile.TemporaryDirectory() as tmp:
         js = os.path.join(tmp, "s.json")
         cmd = [binary, "simulate", "--groups", str(J), "--obs", str(n), "--tau", str(tau), "--replicates", str(R),
                "--seed", "1", "--backend", backend, "-q", "-o", os.path.join(tmp, "o.csv"), "--json", js]
         if threads:
             cmd += ["--threads", str(threads)]
-        subprocess.run(cmd, check=True)
+        c0 = children_cpu_seconds()
+        subprocess.run(cmd, check=True, env=env)
+        cpu = children_cpu_seconds() - c0
         with open(js) as f:
             j = json.load(f)
     orc = j["scenarios"][0]["estimators"]["oracle"]
-    return j["backend_seconds"], orc["mse"], orc["mse_mcse"]
+    return cpu if CPU_TIME else j["backend_seconds"], orc["mse"], orc["mse_mcse"]
 
 
 def ints(text):
@@ -80,6 +101,20 @@ def main():
                    help="comma list for NumPy and shrink (0: all cores; default 1 and all cores)")
     p.add_argument("--repeat", type=int, default=1, help="runs of each; the best is reported")
     p.add_argument("--numpy-baseline", help="another numpy_simulate.py (e.g. an older one) to time, 1 thread")
+    p.add_argument("--shrink-baseline", help="another shrink binary (e.g. the last release) to time, interleaved")
+    p.add_argument("--simd", default="",
+                   help="comma list of SHRINK_SIMD levels (avx512, avx2, sse2, scalar) to time shrink at "
+                        "(default: the level it picks)")
+    p.add_argument("--cpu-ghz", type=float, default=None,
+                   help="core clock for the floor (default: /proc/cpuinfo's cpu MHz, the TSC's rate in a VM)")
+    p.add_argument("--cpu-fp64-per-cycle", type=float, default=16,
+                   help="double add/sub/mul per cycle per core (default 16: AMD Zen 4, two 256-bit add and "
+                        "two 256-bit multiply pipes; AVX-512 runs on them in halves)")
+    p.add_argument("--cpu-fp64-ops", type=float, default=112,
+                   help="double operations per group-replicate in the lane code (default 112: equal n, normal "
+                        "prior: draw 76 incl. one division and one square root, pass 1 sums 5, pass 3 31)")
+    p.add_argument("--cpu-time", action="store_true",
+                   help="time CPU runs by the processor time they used, not the wall clock (shared machines)")
     p.add_argument("--gpu", action="store_true", help="also run --backend cuda")
     p.add_argument("--gpu-groups", type=int, default=1000000)
     p.add_argument("--gpu-replicates", type=int, default=10000)
@@ -95,6 +130,8 @@ def main():
     if len(a.groups) != len(a.replicates):
         p.error("--groups and --replicates need the same number of entries")
     n, tau = a.obs, a.tau
+    global CPU_TIME
+    CPU_TIME = a.cpu_time
     a.threads = sorted({t or os.cpu_count() for t in a.threads})
     baseline = None
     if a.numpy_baseline:
@@ -109,9 +146,18 @@ def main():
     for t in a.threads:
         runs.append(("numpy (%d thread%s)" % (t, "s" * (t > 1)),
                      lambda J, R, t=t: run_numpy(numpy_simulate.study, J, n, tau, R, threads=t)))
+    simd = [x for x in a.simd.split(",") if x] or [None]
+    shrink_runs = []  # (name, threads)
     for t in a.threads:
-        runs.append(("shrink --backend cpu (%d thread%s)" % (t, "s" * (t > 1)),
-                     lambda J, R, t=t: run_shrink(a.shrink, "cpu", J, n, tau, R, t)))
+        plural = "s" * (t > 1)
+        if a.shrink_baseline:
+            name = "shrink baseline (%d thread%s)" % (t, plural)
+            runs.append((name, lambda J, R, t=t: run_shrink(a.shrink_baseline, "cpu", J, n, tau, R, t)))
+            shrink_runs.append((name, t))
+        for level in simd:
+            name = "shrink --backend cpu%s (%d thread%s)" % (" " + level if level else "", t, plural)
+            runs.append((name, lambda J, R, t=t, level=level: run_shrink(a.shrink, "cpu", J, n, tau, R, t, level)))
+            shrink_runs.append((name, t))
 
     ok = True
     times = {}  # (shape, run) -> list of seconds
@@ -174,13 +220,29 @@ def main():
 
     table = "\n".join(lines)
     print(table)
+    ghz = a.cpu_ghz
+    if ghz is None:
+        try:
+            with open("/proc/cpuinfo") as f:
+                ghz = next(float(l.split(":")[1]) for l in f if l.startswith("cpu MHz")) / 1000
+        except (OSError, StopIteration, ValueError):
+            ghz = 0
+    floor = ghz * 1e9 * a.cpu_fp64_per_cycle / a.cpu_fp64_ops if ghz else None
+    if floor:
+        print("CPU arithmetic floor: %.0f double ops per group-replicate at %.0f per cycle and %.2f GHz = %.3g "
+              "group-replicates/s per core (%.2f cycles each)" % (a.cpu_fp64_ops, a.cpu_fp64_per_cycle, ghz, floor,
+                                                                 a.cpu_fp64_ops / a.cpu_fp64_per_cycle))
     for J in a.groups:
         one = rates.get((J, "numpy (1 thread)"))
-        for t in a.threads:
-            label = "(%d thread%s)" % (t, "s" * (t > 1))
-            s = rates[(J, "shrink --backend cpu " + label)]
-            print("J = %d, %d thread(s): shrink / numpy %.2fx%s" % (
-                J, t, s / rates[(J, "numpy " + label)], ", shrink / numpy 1 thread %.2fx" % (s / one) if one else ""))
+        for name, t in shrink_runs:
+            s = rates[(J, name)]
+            per = 1 if CPU_TIME else t  # processor time already counts every thread's
+            numpy_t = rates.get((J, "numpy (%d thread%s)" % (t, "s" * (t > 1))))
+            print("J = %d, %s: %.3g group-replicates/s per %s (%.1f cycles each%s); / numpy at equal threads %.2fx%s"
+                  % (J, name, s / per, "core busy" if CPU_TIME else "thread", ghz * 1e9 * per / s if ghz else float("nan"),
+                     ", %.0f%% of the floor" % (100 * s / per / floor) if floor else "",
+                     s / numpy_t if numpy_t else float("nan"),
+                     ", / numpy 1 thread %.2fx" % (s / one) if one else ""))
     if a.markdown:
         with open(a.markdown, "a") as f:
             f.write("\n%s, %s, %d cores, n = %d, tau = %g, best of %d\n\n%s\n" % (

@@ -1,16 +1,19 @@
 // The CPU backend of simulation studies: double precision, threads over replicates (or over
 // fixed blocks of groups when a chunk has too few replicates to occupy the threads). Every sum
 // over groups is a left fold of fixed 4096-group block partials, whichever schedule runs it, and
-// inside a block four interleaved lanes (group j in lane j mod 4) summed in group order then
-// combined as (l0 + l1) + (l2 + l3): the order is fixed by the code, never by the thread count or
-// chunking, so a study's bits do not depend on them; and the lanes let the compiler vectorise.
+// inside a block eight interleaved lanes (group j in lane j mod 8) summed in group order then
+// combined as ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)): the order is fixed by the code,
+// never by the thread count, chunking or SIMD level, so a study's bits do not depend on them.
+// The lanes are SIMD lanes (simulate_lanes.hpp) where the work is the speed goal's: the draws of
+// sufficient mode with a normal prior and pass 3 of equal-size designs.
 //
 // Pass 1 draws each group once; up to keep_limit groups the replicate's (t_j, d_j) stay in memory
 // for passes 2 and 3 (O(J) per worker), beyond that passes 2 and 3 draw each 4096-group block
-// again into stack tiles, with the same bits (the same vectorised tile code as pass 1).
+// again into stack tiles, with the same bits (the same kernel as pass 1).
 
 #include "../api/simulate_backend.hpp"
 #include "parallel.hpp"
+#include "simulate_lanes.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -28,82 +31,45 @@ constexpr std::uint64_t group_block = static_cast<std::uint64_t>(ss_block);
 /// Up to this many groups, a replicate's (t_j, d_j) are kept after pass 1 (16 bytes a group and
 /// worker) instead of being drawn again by passes 2 and 3.
 constexpr std::int64_t keep_limit = std::int64_t{1} << 20;
-constexpr int lanes = 4;
+constexpr int lanes = sum_lanes;
 
-/// Sum of the lanes in the fixed order (l0 + l1) + (l2 + l3).
+/// Sum of the lanes in the fixed order ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)).
 template <class T>
 T fold_lanes(const T (&l)[lanes])
 {
-  return (l[0] + l[1]) + (l[2] + l[3]);
+  return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
 }
 
-/// Groups per tile of draw_normal_tile: its arrays stay in L1.
-constexpr std::uint32_t tile = 64;
-
-/// The two normals of groups [first, first + count) of a replicate, count <= tile (`first`: the low
-/// 32 bits of the group index; `base`: a stream of a group with the same upper 32 bits): normals_of()
-/// staged into loops that the compiler vectorises (Philox words, uniforms and logs, angles), with
-/// the same operations on every element, hence the same bits as normals_of() and the GPU. The
-/// AVX2 clone has no FMA, so it rounds exactly as the baseline one.
-__attribute__((target_clones("avx2", "default"))) void draw_normal_tile(const philox_stream& base, std::uint32_t first,
-                                                                        std::uint32_t count, double* __restrict z0,
-                                                                        double* __restrict z1)
+/// A SIMD kernel's pass 1 lanes as pass1_sums (ss: 0, added by the caller).
+pass1_sums fold_pass1(const pass1_lanes& l)
 {
-  std::uint32_t w0[tile], w1[tile], w2[tile], w3[tile];
-  for (std::uint32_t i = 0; i < count; ++i) {
-    const philox_words x = base.at_group(first + i, 0);
-    w0[i] = x.w[0];
-    w1[i] = x.w[1];
-    w2[i] = x.w[2];
-    w3[i] = x.w[3];
-  }
-  double r[tile];
-  for (std::uint32_t i = 0; i < count; ++i) r[i] = -2.0 * log_unit(uniform52(w0[i], w1[i]));
-  for (std::uint32_t i = 0; i < count; ++i) r[i] = std::sqrt(r[i]);  // own loop: errno keeps it scalar
-  for (std::uint32_t i = 0; i < count; ++i) {
-    double c, s;
-    cos_sin_turn(bits52(w2[i], w3[i]), c, s);
-    z0[i] = r[i] * c;
-    z1[i] = r[i] * s;
-  }
+  pass1_sums lane[lanes];
+  for (int k = 0; k < lanes; ++k) lane[k] = pass1_sums{l.d[k], l.dd[k], l.nd[k], 0.0, l.n[k], l.inv_n[k]};
+  return fold_lanes(lane);
 }
 
-/// Sufficient mode with a normal prior: t_j and d_j of groups [j0, j1) into t[0..), d[0..), as
-/// draw_group computes them (tau z0 and t + sigma_j z1). n: the block's n_j (n[j - j0]), or null
-/// for equal sizes.
-void draw_normal_block(const scenario_params& s, const std::int32_t* n, std::uint64_t r, std::uint64_t j0,
-                       std::uint64_t j1, double* __restrict t, double* __restrict d)
+/// A SIMD kernel's pass 3 lanes as pass3_sums.
+pass3_sums fold_pass3(const pass3_lanes& l)
 {
-  // The stream of the block's first group: its key carries the upper halves of r and j0, which
-  // every group of the block shares (blocks are aligned to 4096 groups, tiles never cross 2^32);
-  // the low group word is set per group.
-  const philox_stream base = make_stream(s.seed, s.index, r, j0, purpose::theta_ybar);
-  const double sigma_equal = design_of(s, s.n).sigma_j;
-  double z0[tile], z1[tile];
-  for (std::uint64_t a = j0; a < j1; a += tile) {
-    const auto count = static_cast<std::uint32_t>(std::min<std::uint64_t>(tile, j1 - a));
-    draw_normal_tile(base, static_cast<std::uint32_t>(a), count, z0, z1);
-    double* tt = t + (a - j0);
-    double* dd = d + (a - j0);
-    if (n == nullptr) {
-      for (std::uint32_t i = 0; i < count; ++i) {
-        tt[i] = s.tau * z0[i];
-        dd[i] = tt[i] + sigma_equal * z1[i];
-      }
-    } else {
-      for (std::uint32_t i = 0; i < count; ++i) {
-        tt[i] = s.tau * z0[i];
-        dd[i] = tt[i] + design_of(s, n[a - j0 + i]).sigma_j * z1[i];
-      }
+  pass3_sums lane[lanes];
+  for (int k = 0; k < lanes; ++k) {
+    for (int e = 0; e < estimator_count; ++e) {
+      lane[k].se2[e] = l.se2[e][k];
+      lane[k].se[e] = l.se[e][k];
     }
+    lane[k].covered_np = l.covered_np[k];
+    lane[k].covered_pp = l.covered_pp[k];
+    lane[k].covered_or = l.covered_or[k];
   }
+  return fold_lanes(lane);
 }
 
 /// One scenario's design, and the per-replicate storage of one worker.
 class replicate_runner {
  public:
-  replicate_runner(const scenario_job& job, bool keep)
+  replicate_runner(const scenario_job& job, bool keep, const lane_kernels& kernels)
       : s_(job.params),
+        kernels_(kernels),
         n_(job.n.empty() ? nullptr : job.n.data()),
         block_df_(job.block_df.empty() ? nullptr : job.block_df.data()),
         keep_(keep),
@@ -113,6 +79,7 @@ class replicate_runner {
     if (keep_) {
       t_.resize(static_cast<std::size_t>(s_.groups));
       d_.resize(static_cast<std::size_t>(s_.groups));
+      if (s_.redraw) kept_n_.resize(static_cast<std::size_t>(s_.groups));
     }
   }
 
@@ -124,53 +91,59 @@ class replicate_runner {
     const pass1_sums p1 = sum_blocks<pass1_sums>(J, threads, [&](std::uint64_t j0, std::uint64_t j1) {
       double tile_t[group_block], tile_d[group_block];
       std::int32_t tile_n[group_block];
-      const std::int32_t* n = block_n(r, j0, j1, tile_n);
+      const std::int32_t* n = block_n(r, j0, j1, tile_n, true);
       double* t = keep_ ? t_.data() + j0 : tile_t;
       double* d = keep_ ? d_.data() + j0 : tile_d;
-      pass1_sums lane[lanes];
+      pass1_sums acc;
       if (fast_) {
-        draw_normal_block(s_, n, r, j0, j1, t, d);
+        acc = draw_normal_block(n, r, j0, j1, t, d);
       } else {
+        pass1_sums lane[lanes];
         for (std::uint64_t j = j0; j < j1; ++j) {
           const group_draw x = draw_group(s_, design(n, j - j0), r, j, true);
           t[j - j0] = x.t;
           d[j - j0] = x.d;
           lane[(j - j0) % lanes].ss += x.ss;
         }
+        for (std::uint64_t j = j0; j < j1; ++j)
+          lane[(j - j0) % lanes].add(group_draw{t[j - j0], d[j - j0], 0.0}, design(n, j - j0));
+        acc = fold_lanes(lane);
       }
-      for (std::uint64_t j = j0; j < j1; ++j)
-        lane[(j - j0) % lanes].add(group_draw{t[j - j0], d[j - j0], 0.0}, design(n, j - j0));
-      pass1_sums acc = fold_lanes(lane);
       acc.ss += block_ss(s_, r, static_cast<std::int64_t>(j0 / group_block), block_df_);
       return acc;
     });
     replicate_hats h = hats_of(s_, p1, r, block_df_);
+    design_constants design_c{h.mu_pooled, h.mu, h.js_center, h.js_c, h.sigma2, h.tau2, h.q, s_.sigma, s_.theta_var, s_.z};
     if (h.needs_pass2) {
       const pass2_sums p2 = sum_blocks<pass2_sums>(J, threads, [&](std::uint64_t j0, std::uint64_t j1) {
         double tile_t[group_block], tile_d[group_block];
         std::int32_t tile_n[group_block];
-        const std::int32_t* n = block_n(r, j0, j1, tile_n);
+        const std::int32_t* n = block_n(r, j0, j1, tile_n, false);
         const double* d = block_draws(r, j0, j1, n, tile_t, tile_d).second;
+        pass2_lanes sums{};
+        kernels_.pass2_block(d, n, static_cast<std::uint32_t>(j1 - j0), design_c, sums);
         pass2_sums lane[lanes];
-        for (std::uint64_t j = j0; j < j1; ++j) {
-          const group_design g = design(n, j - j0);
-          lane[(j - j0) % lanes].add(d[j - j0], g.inv_n, h.sigma2, h.tau2);
-        }
+        for (int k = 0; k < lanes; ++k) lane[k] = pass2_sums{sums.w[k], sums.wd[k]};
         return fold_lanes(lane);
       });
       finish_hats(h, p2);
+      design_c.mu = h.mu;
     }
     const group_constants equal_c = constants_of(s_, equal_, h);
+    const pass3_constants equal_pass3{h.mu_pooled,     h.mu,          h.js_center,     h.js_c,
+                                      equal_c.b_hat,   equal_c.half_np, equal_c.half_pp, equal_c.b_oracle,
+                                      equal_c.half_or};
     const pass3_sums p3 = sum_blocks<pass3_sums>(J, threads, [&](std::uint64_t j0, std::uint64_t j1) {
       double tile_t[group_block], tile_d[group_block];
       std::int32_t tile_n[group_block];
-      const std::int32_t* n = block_n(r, j0, j1, tile_n);
+      const std::int32_t* n = block_n(r, j0, j1, tile_n, false);
       const auto [t, d] = block_draws(r, j0, j1, n, tile_t, tile_d);
-      pass3_sums lane[lanes];
-      for (std::uint64_t j = j0; j < j1; ++j)
-        lane[(j - j0) % lanes].add(group_draw{t[j - j0], d[j - j0], 0.0},
-                                   s_.equal_n ? equal_c : constants_of(s_, design(n, j - j0), h), h);
-      return fold_lanes(lane);
+      pass3_lanes sums{};
+      if (s_.equal_n)
+        kernels_.pass3_block(t, d, static_cast<std::uint32_t>(j1 - j0), equal_pass3, sums);
+      else
+        kernels_.pass3_block_design(t, d, n, static_cast<std::uint32_t>(j1 - j0), design_c, sums);
+      return fold_pass3(sums);
     });
     metrics_of(s_, p3, h, metrics);
   }
@@ -180,13 +153,17 @@ class replicate_runner {
   group_design design(const std::int32_t* n, std::uint64_t i) const { return n ? design_of(s_, n[i]) : equal_; }
 
   /// The n_j of groups [j0, j1) of replicate r: null for equal sizes, the design array, or (redraw)
-  /// the replicate's own, drawn into the caller's tile.
-  const std::int32_t* block_n(std::uint64_t r, std::uint64_t j0, std::uint64_t j1, std::int32_t* tile_n) const
+  /// the replicate's own: drawn into the caller's tile, or where the draws are kept, drawn into the
+  /// kept array by pass 1 (`first_pass`) and read from it by passes 2 and 3.
+  const std::int32_t* block_n(std::uint64_t r, std::uint64_t j0, std::uint64_t j1, std::int32_t* tile_n,
+                              bool first_pass)
   {
     if (s_.equal_n) return nullptr;
     if (!s_.redraw) return n_ + j0;
-    for (std::uint64_t j = j0; j < j1; ++j) tile_n[j - j0] = static_cast<std::int32_t>(n_of(s_, nullptr, r, j));
-    return tile_n;
+    std::int32_t* out = keep_ ? kept_n_.data() + j0 : tile_n;
+    if (first_pass || !keep_)
+      for (std::uint64_t j = j0; j < j1; ++j) out[j - j0] = static_cast<std::int32_t>(n_of(s_, nullptr, r, j));
+    return out;
   }
 
   /// (t_j, d_j) of groups [j0, j1) (one block) of replicate r as pass 1 drew them: the kept arrays,
@@ -196,7 +173,7 @@ class replicate_runner {
   {
     if (keep_) return {t_.data() + j0, d_.data() + j0};
     if (fast_) {
-      draw_normal_block(s_, n, r, j0, j1, tile_t, tile_d);
+      draw_normal_block(n, r, j0, j1, tile_t, tile_d);
     } else {
       for (std::uint64_t j = j0; j < j1; ++j) {
         const group_draw x = draw_group(s_, design(n, j - j0), r, j, false);
@@ -205,6 +182,33 @@ class replicate_runner {
       }
     }
     return {tile_t, tile_d};
+  }
+
+  /// Sufficient mode with a normal prior: t_j and d_j of groups [j0, j1) (one block) into t[0..),
+  /// d[0..), as draw_group computes them (tau z0 and t + sigma_j z1), and the block's pass 1 sums
+  /// but ss. n: the block's n_j, or null for equal sizes.
+  pass1_sums draw_normal_block(const std::int32_t* n, std::uint64_t r, std::uint64_t j0, std::uint64_t j1,
+                               double* t, double* d) const
+  {
+    // The stream of the block's first group: its key carries the upper halves of r and j0, which
+    // every group of the block shares (blocks are aligned to 4096 groups, so never cross 2^32);
+    // the low group word is set per group.
+    const philox_stream base = make_stream(s_.seed, s_.index, r, j0, purpose::theta_ybar);
+    draw_block_args a{};
+    a.k0 = base.k0;
+    a.k1 = base.k1;
+    a.replicate = base.replicate;
+    a.tag = base.tag;
+    a.first = base.group;
+    a.count = static_cast<std::uint32_t>(j1 - j0);
+    a.tau = s_.tau;
+    a.sigma = s_.sigma;
+    a.n_equal = static_cast<double>(equal_.n);
+    a.sigma_equal = equal_.sigma_j;
+    a.n = n;
+    pass1_lanes sums{};
+    kernels_.draw_block(a, t, d, sums);
+    return fold_pass1(sums);
   }
 
   /// ((0 + block 0) + block 1) + ...: the same fold serially or with block partials from threads.
@@ -224,15 +228,18 @@ class replicate_runner {
   }
 
   const scenario_params& s_;
+  const lane_kernels& kernels_;
   const std::int32_t* n_;
   const double* block_df_;
   group_design equal_{};
   bool keep_;
   bool fast_;
   std::vector<double> t_, d_;
+  std::vector<std::int32_t> kept_n_;  ///< with redraw and keep_: the replicate's n_j
 };
 
-metric_moments run_scenario(const scenario_job& job, int threads, std::uint64_t batch, const progress_fn& progress)
+metric_moments run_scenario(const scenario_job& job, int threads, std::uint64_t batch, const progress_fn& progress,
+                            const lane_kernels& kernels)
 {
   const std::uint64_t R = job.replicates;
   const std::int64_t J = job.params.groups;
@@ -248,7 +255,7 @@ metric_moments run_scenario(const scenario_job& job, int threads, std::uint64_t 
   const int workers = across ? static_cast<int>(std::min<std::uint64_t>(threads, per_chunk)) : 1;
   std::vector<replicate_runner> runners;
   runners.reserve(static_cast<std::size_t>(workers));
-  for (int w = 0; w < workers; ++w) runners.emplace_back(job, keep);
+  for (int w = 0; w < workers; ++w) runners.emplace_back(job, keep, kernels);
 
   metric_moments total;
   for (std::uint64_t r0 = 0; r0 < R; r0 += chunk) {
@@ -279,9 +286,10 @@ backend_run run_cpu(const std::vector<scenario_job>& jobs, int threads, std::uin
 {
   const auto t0 = std::chrono::steady_clock::now();
   const int t = thread_count(threads);
+  const lane_kernels& kernels = kernels_of(simd_level_in_use());
   backend_run out;
   out.moments.reserve(jobs.size());
-  for (const scenario_job& job : jobs) out.moments.push_back(run_scenario(job, t, batch, progress));
+  for (const scenario_job& job : jobs) out.moments.push_back(run_scenario(job, t, batch, progress, kernels));
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return out;
 }

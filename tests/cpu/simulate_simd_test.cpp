@@ -1,0 +1,331 @@
+// The CPU simulation's SIMD levels (src/cpu/simulate_lanes.hpp) against the scalar SHRINK_HD
+// formulas the GPU runs: every level this machine supports must give bit for bit the normals of
+// normals_of(), the draws of draw_group(), the lane sums of the scalar kernels, and so the same CSV
+// of whole studies. Levels this machine lacks are reported as skipped.
+
+#include "common/philox.hpp"
+#include "common/simulate_formulas.hpp"
+#include "cpu/simulate_lanes.hpp"
+
+#include <shrink/simulate.hpp>
+
+#include "test_support.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace shrink;
+namespace d = shrink::detail;
+namespace sim = shrink::detail::sim;
+
+const sim::simd_level simd_levels[] = {sim::simd_level::sse2, sim::simd_level::avx2, sim::simd_level::avx512};
+
+std::uint64_t bits(double x)
+{
+  std::uint64_t b;
+  std::memcpy(&b, &x, sizeof b);
+  return b;
+}
+
+/// Restores the level in use when a test ends.
+class forced_level {
+ public:
+  forced_level() : saved_(sim::simd_level_in_use()) {}
+  ~forced_level() { sim::force_simd_level(saved_); }
+
+ private:
+  sim::simd_level saved_;
+};
+
+#define EXPECT_SAME_BITS(a, b, what) EXPECT_EQ(bits(a), bits(b)) << what << ": " << (a) << " vs " << (b)
+
+TEST(SimulateSimd, ReportsWhichLevelsRun)
+{
+  EXPECT_TRUE(sim::simd_supported(sim::simd_level::scalar));
+  for (sim::simd_level level : simd_levels)
+    if (!sim::simd_supported(level)) std::cout << "[ SKIPPED  ] " << sim::simd_name(level) << ": not on this machine\n";
+#if defined(__x86_64__)
+  // x86-64 machines of the last decade have AVX2; a missing one here would hide a dispatch bug.
+  EXPECT_EQ(sim::simd_supported(sim::simd_level::avx2), static_cast<bool>(__builtin_cpu_supports("avx2")));
+#endif
+}
+
+TEST(SimulateSimd, NormalsMatchTheScalarFormulaOnEdgeAndRandomWords)
+{
+  // Words whose 52-bit radius and angle fields (bits52) hit the ends of (0, 1), every quarter-turn
+  // boundary and its neighbours (the quadrant's swap and signs), and log's carry at m ~ sqrt(2).
+  std::vector<std::uint64_t> radius = {0, 1, 2, (std::uint64_t{1} << 52) - 1, (std::uint64_t{1} << 52) - 2,
+                                       std::uint64_t{0x6A09C} << 32, (std::uint64_t{0x6A09C} << 32) - 1,
+                                       std::uint64_t{1} << 51, (std::uint64_t{1} << 51) - 1};
+  std::vector<std::uint64_t> angle;
+  for (std::uint64_t q = 0; q <= 4; ++q) {
+    for (std::int64_t delta : {-2, -1, 0, 1, 2}) {
+      const std::int64_t b = static_cast<std::int64_t>(q << 50) + (std::int64_t{1} << 49) * (q < 4 ? 1 : 0) + delta;
+      const std::int64_t c = static_cast<std::int64_t>(q << 50) + delta;
+      for (std::int64_t x : {b, c})
+        if (x >= 0 && x < (std::int64_t{1} << 52)) angle.push_back(static_cast<std::uint64_t>(x));
+    }
+  }
+  std::vector<std::uint32_t> w0, w1, w2, w3;
+  const auto push = [&](std::uint64_t r, std::uint64_t a) {
+    // bits52(hi, lo) = (hi << 20) ^ (lo >> 12) with the low 12 bits of lo free: set them.
+    w0.push_back(static_cast<std::uint32_t>(r >> 20));
+    w1.push_back(static_cast<std::uint32_t>((r & 0xFFFFF) << 12) | 0xABC);
+    w2.push_back(static_cast<std::uint32_t>(a >> 20));
+    w3.push_back(static_cast<std::uint32_t>((a & 0xFFFFF) << 12) | 0x123);
+  };
+  for (std::uint64_t r : radius)
+    for (std::uint64_t a : angle) push(r, a);
+  std::mt19937_64 gen(7);
+  for (int i = 0; i < 100003; ++i) push(gen() >> 12, gen() >> 12);
+  const auto count = static_cast<std::uint32_t>(w0.size());
+  std::vector<double> z0(count), z1(count);
+  for (sim::simd_level level : simd_levels) {
+    if (!sim::simd_supported(level)) continue;
+    sim::kernels_of(level).normals(w0.data(), w1.data(), w2.data(), w3.data(), count, z0.data(), z1.data());
+    int shown = 0;
+    for (std::uint32_t i = 0; i < count; ++i) {
+      const d::normal_pair ref = d::normals_of(d::philox_words{{w0[i], w1[i], w2[i], w3[i]}});
+      if (bits(z0[i]) != bits(ref.z0) || bits(z1[i]) != bits(ref.z1)) {
+        ADD_FAILURE() << sim::simd_name(level) << " word " << i << ": " << z0[i] << ", " << z1[i] << " vs "
+                      << ref.z0 << ", " << ref.z1;
+        if (++shown == 5) break;
+      }
+    }
+  }
+}
+
+/// A scenario of sufficient mode with a normal prior, as the CPU backend's draws see it.
+d::sim::scenario_params scenario(std::int64_t groups, std::int64_t n)
+{
+  d::sim::scenario_params s;
+  s.index = 77;
+  s.seed = 12345;
+  s.groups = groups;
+  s.n = n;
+  s.equal_n = true;
+  s.sigma = 1.7;
+  s.tau = 0.6;
+  return s;
+}
+
+TEST(SimulateSimd, BlockDrawsAndPassOneSumsMatchDrawGroupAndTheScalarKernel)
+{
+  std::vector<std::int32_t> n_j(4096);
+  for (std::size_t i = 0; i < n_j.size(); ++i) n_j[i] = 1 + static_cast<std::int32_t>((i * 7919) % 23);
+  // Replicates past 2^32 and a block past group 2^32 put upper halves into the key.
+  const std::uint64_t replicate = (std::uint64_t{3} << 32) + 41;
+  for (std::uint64_t j0 : {std::uint64_t{0}, std::uint64_t{8192}, (std::uint64_t{1} << 32) + 4096}) {
+    for (std::uint32_t count : {4096u, 4095u, 13u, 8u, 7u, 1u}) {
+      for (bool equal : {true, false}) {
+        const d::sim::scenario_params s = scenario(static_cast<std::int64_t>(j0 + count), 10);
+        const d::philox_stream base = d::make_stream(s.seed, s.index, replicate, j0, d::purpose::theta_ybar);
+        const d::sim::group_design equal_design = d::sim::design_of(s, s.n);
+        sim::draw_block_args a{base.k0, base.k1, base.replicate, base.tag, base.group, count, s.tau, s.sigma,
+                               static_cast<double>(s.n), equal_design.sigma_j, equal ? nullptr : n_j.data()};
+        std::vector<double> t_ref(count), d_ref(count);
+        sim::pass1_lanes sums_ref{};
+        sim::kernels_of(sim::simd_level::scalar).draw_block(a, t_ref.data(), d_ref.data(), sums_ref);
+        // The scalar kernel is draw_group(), the GPU's formula, group by group.
+        for (std::uint32_t i = 0; i < count; ++i) {
+          const d::sim::group_design g = equal ? equal_design : d::sim::design_of(s, n_j[i]);
+          const d::sim::group_draw x = d::sim::draw_group(s, g, replicate, j0 + i, false);
+          EXPECT_SAME_BITS(t_ref[i], x.t, "t of group " << i);
+          EXPECT_SAME_BITS(d_ref[i], x.d, "d of group " << i);
+          if (i > 20) break;
+        }
+        // A hand fold of lane 3's sum of d: groups 3, 11, 19, ... in order.
+        double lane3 = 0;
+        for (std::uint32_t i = 3; i < count; i += 8) lane3 += d_ref[i];
+        EXPECT_SAME_BITS(sums_ref.d[3], lane3, "lane 3");
+        for (sim::simd_level level : simd_levels) {
+          if (!sim::simd_supported(level)) continue;
+          const std::string what = std::string(sim::simd_name(level)) + " j0 " + std::to_string(j0) + " count " +
+                                   std::to_string(count) + (equal ? " equal n" : " unequal n");
+          std::vector<double> t(count), dd(count);
+          sim::pass1_lanes sums{};
+          sim::kernels_of(level).draw_block(a, t.data(), dd.data(), sums);
+          EXPECT_EQ(std::memcmp(t.data(), t_ref.data(), count * sizeof(double)), 0) << what;
+          EXPECT_EQ(std::memcmp(dd.data(), d_ref.data(), count * sizeof(double)), 0) << what;
+          EXPECT_EQ(std::memcmp(&sums, &sums_ref, sizeof sums), 0) << what;
+        }
+      }
+    }
+  }
+}
+
+TEST(SimulateSimd, PassThreeSumsMatchTheScalarKernelIncludingIntervalEnds)
+{
+  std::mt19937_64 gen(3);
+  std::normal_distribution<double> normal;
+  const sim::pass3_constants c{0.01, -0.02, 0.015, 0.93, 0.31, 0.62, 0.5, 0.27, 0.45};
+  std::vector<double> t(4096), dd(4096);
+  for (std::size_t i = 0; i < t.size(); ++i) {
+    t[i] = 0.6 * normal(gen);
+    dd[i] = t[i] + 0.5 * normal(gen);
+  }
+  // Groups exactly on the no-pooling interval's ends (|d - t| = half_np: covered) and just past.
+  for (std::size_t i = 0; i < 40; ++i) {
+    t[i] = 0.0;
+    dd[i] = (i % 2 ? -1.0 : 1.0) * (i % 4 < 2 ? c.half_np : std::nextafter(c.half_np, 1.0));
+  }
+  for (std::uint32_t count : {4096u, 4093u, 12u, 5u, 1u}) {
+    sim::pass3_lanes ref{};
+    sim::kernels_of(sim::simd_level::scalar).pass3_block(t.data(), dd.data(), count, c, ref);
+    // Lane 1's no-pooling coverage by hand: groups 1, 9, 17, ...
+    double covered = 0;
+    for (std::uint32_t i = 1; i < count; i += 8) covered += std::fabs(dd[i] - t[i]) <= c.half_np ? 1.0 : 0.0;
+    EXPECT_EQ(ref.covered_np[1], covered);
+    for (sim::simd_level level : simd_levels) {
+      if (!sim::simd_supported(level)) continue;
+      sim::pass3_lanes sums{};
+      sim::kernels_of(level).pass3_block(t.data(), dd.data(), count, c, sums);
+      EXPECT_EQ(std::memcmp(&sums, &ref, sizeof sums), 0) << sim::simd_name(level) << " count " << count;
+    }
+  }
+}
+
+TEST(SimulateSimd, UnequalSizePassesMatchConstantsOfGroupByGroup)
+{
+  std::mt19937_64 gen(5);
+  std::normal_distribution<double> normal;
+  std::vector<double> t(4096), dd(4096);
+  std::vector<std::int32_t> n(4096);
+  for (std::size_t i = 0; i < t.size(); ++i) {
+    n[i] = 1 + static_cast<std::int32_t>(gen() % 40);
+    t[i] = 0.6 * normal(gen);
+    dd[i] = t[i] + normal(gen) / std::sqrt(static_cast<double>(n[i]));
+  }
+  for (double tau2 : {0.0, 0.37}) {
+    const sim::design_constants c{0.01, -0.02, 0.015, 0.93, 1.1, tau2, 2.01, 1.05, 0.36, 1.959963984540054};
+    // The scalar kernels against constants_of() and pass2_sums::add by hand, on lanes 0 and 5.
+    d::sim::scenario_params s;
+    s.sigma = c.sigma;
+    s.theta_var = c.theta_var;
+    s.z = c.z;
+    d::sim::replicate_hats h{};
+    h.mu_pooled = c.mu_pooled;
+    h.mu = c.mu;
+    h.js_center = c.js_center;
+    h.js_c = c.js_c;
+    h.sigma2 = c.sigma2;
+    h.tau2 = c.tau2;
+    h.q = c.q;
+    sim::pass3_lanes ref3{};
+    sim::pass2_lanes ref2{};
+    sim::kernels_of(sim::simd_level::scalar).pass3_block_design(t.data(), dd.data(), n.data(), 4096, c, ref3);
+    sim::kernels_of(sim::simd_level::scalar).pass2_block(dd.data(), n.data(), 4096, c, ref2);
+    for (int lane : {0, 5}) {
+      d::sim::pass3_sums by_hand;
+      double w = 0;
+      for (int i = lane; i < 4096; i += 8) {
+        by_hand.add(d::sim::group_draw{t[i], dd[i], 0.0},
+                    d::sim::constants_of(s, d::sim::design_of(s, n[i]), h), h);
+        w += 1.0 / (c.sigma2 / n[i] + c.tau2);
+      }
+      EXPECT_SAME_BITS(ref3.se2[d::sim::partial_pool][lane], by_hand.se2[d::sim::partial_pool], "lane " << lane);
+      EXPECT_EQ(ref3.covered_or[lane], by_hand.covered_or);
+      EXPECT_NEAR(ref2.w[lane], w, 1e-12 * w);  // 1 / n_j rounded first in the kernel
+    }
+    for (sim::simd_level level : simd_levels) {
+      if (!sim::simd_supported(level)) continue;
+      for (std::uint32_t count : {4096u, 4091u, 6u}) {
+        sim::pass3_lanes ref{}, sums3{};
+        sim::pass2_lanes ref_w{}, sums2{};
+        sim::kernels_of(sim::simd_level::scalar).pass3_block_design(t.data(), dd.data(), n.data(), count, c, ref);
+        sim::kernels_of(sim::simd_level::scalar).pass2_block(dd.data(), n.data(), count, c, ref_w);
+        sim::kernels_of(level).pass3_block_design(t.data(), dd.data(), n.data(), count, c, sums3);
+        sim::kernels_of(level).pass2_block(dd.data(), n.data(), count, c, sums2);
+        EXPECT_EQ(std::memcmp(&sums3, &ref, sizeof ref), 0) << sim::simd_name(level) << " count " << count;
+        EXPECT_EQ(std::memcmp(&sums2, &ref_w, sizeof ref_w), 0) << sim::simd_name(level) << " count " << count;
+      }
+    }
+  }
+}
+
+simulate_options study(std::int64_t J, obs_range n, std::uint64_t R)
+{
+  simulate_options o;
+  o.groups = {J};
+  o.obs = {n};
+  o.sigma = {1.0};
+  o.tau = {0.0, 0.4};
+  o.mu = 2.0;
+  o.replicates = R;
+  o.seed = 21;
+  o.requested_backend = backend::cpu;
+  o.threads = 1;
+  return o;
+}
+
+TEST(SimulateSimd, StudiesAreBitwiseTheSameOnEveryLevel)
+{
+  const forced_level restore;
+  struct variant {
+    simulate_options o;
+    std::string what;
+  };
+  std::vector<variant> variants;
+  variants.push_back({study(4096 + 13, {10, 10}, 40), "equal n, a partial block"});
+  variants.push_back({study(5, {3, 3}, 400), "J = 5"});
+  variants.push_back({study(9000, {1, 12}, 6), "unequal n"});
+  simulate_options redraw = study(3000, {2, 9}, 8);
+  redraw.redraw_obs = true;
+  variants.push_back({redraw, "redrawn n"});
+  simulate_options raw = study(700, {4, 4}, 5);
+  raw.mode = simulation_mode::raw;
+  variants.push_back({raw, "raw"});
+  simulate_options t_prior = study(5000, {5, 5}, 4);
+  t_prior.prior = prior_family::student_t;
+  t_prior.prior_df = 5;
+  variants.push_back({t_prior, "t prior"});
+  simulate_options split = study(20000, {6, 6}, 2);  // threads over group blocks
+  split.threads = 2;
+  variants.push_back({split, "threads over blocks"});
+  simulate_options big = study(1100000, {3, 3}, 2);  // past the groups kept in memory: drawn again
+  big.tau = {0.4};
+  variants.push_back({big, "regenerated passes"});
+  simulate_options big_redraw = study(1100000, {1, 4}, 2);
+  big_redraw.tau = {0.4};
+  big_redraw.redraw_obs = true;
+  variants.push_back({big_redraw, "regenerated passes, redrawn n"});
+  for (variant& v : variants) {
+    sim::force_simd_level(sim::simd_level::scalar);
+    const std::string ref = shrink::test::simulate_csv(simulate(v.o));
+    for (sim::simd_level level : simd_levels) {
+      if (!sim::simd_supported(level)) continue;
+      sim::force_simd_level(level);
+      EXPECT_EQ(shrink::test::simulate_csv(simulate(v.o)), ref) << v.what << " on " << sim::simd_name(level);
+    }
+  }
+}
+
+TEST(SimulateSimd, EnvironmentChoosesTheLevelAndRejectsUnknownOnes)
+{
+  shrink::test::temp_dir dir;
+  const std::string args = "simulate --groups 1000 --obs 4 --tau 0.3 --replicates 20 --seed 5 --backend cpu -q -o ";
+  const auto run = [&](const char* level, const std::string& out) {
+    ::setenv("SHRINK_SIMD", level, 1);
+    const shrink::test::run_result r = shrink::test::run_shrink(args + shrink::test::quoted(dir / out), dir);
+    ::unsetenv("SHRINK_SIMD");
+    return r;
+  };
+  ASSERT_EQ(run("scalar", "scalar.csv").status, 0);
+  const std::string ref = shrink::test::read_file(dir / "scalar.csv");
+  for (sim::simd_level level : simd_levels) {
+    if (!sim::simd_supported(level)) continue;
+    const std::string out = std::string(sim::simd_name(level)) + ".csv";
+    ASSERT_EQ(run(sim::simd_name(level), out).status, 0);
+    EXPECT_EQ(shrink::test::read_file(dir / out), ref) << sim::simd_name(level);
+  }
+  shrink::test::expect_error(run("sse9", "x.csv"), "SHRINK_SIMD=sse9: unknown level");
+}
+
+}  // namespace
