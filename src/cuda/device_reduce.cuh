@@ -46,6 +46,8 @@ __global__ void __launch_bounds__(fixed_tile / Items)
 {
   constexpr unsigned threads = static_cast<unsigned>(fixed_tile / Items);
   static_assert(threads >= 64, "the last five levels run in warp 0 while the others wait");
+  // Static shared memory stops at 48 KiB: a larger sums struct must fail here, by name, not in ptxas.
+  static_assert(threads * sizeof(T) <= 48 * 1024, "a sums struct too large for the tile's shared memory");
   __shared__ alignas(T) unsigned char storage[threads * sizeof(T)];
   T* shared = reinterpret_cast<T*>(storage);
   const unsigned t = threadIdx.x;
