@@ -120,8 +120,8 @@ class pinned_buffer {
   std::size_t size_ = 0;
 };
 
-/// Device scratch for CUB calls: grows to the largest request and is reused, so the
-/// size-query-then-run pattern allocates once per engine rather than once per call.
+/// Device scratch for CUB calls and the reductions (reduce_scratch.hpp): grows to the largest
+/// request and is reused, so it allocates once per engine rather than once per call.
 class device_scratch {
  public:
   explicit device_scratch(cudaStream_t stream) : stream_(stream) {}
