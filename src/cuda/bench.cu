@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <limits>
 
 namespace shrink::detail {
@@ -46,6 +47,29 @@ double wall_ms(int repeats, Work&& work)
   return best;
 }
 
+bool same_bits(double a, double b) { return std::memcmp(&a, &b, sizeof(double)) == 0; }
+
+/// Groups whose row of the per-group columns differs, bit for bit, between a and b (every group
+/// when the columns differ in size).
+std::size_t rows_that_differ(const fit_result& a, const fit_result& b)
+{
+  const std::size_t J = a.n.size();
+  const std::vector<double> fit_result::*columns[] = {&fit_result::mean,     &fit_result::se, &fit_result::shrinkage,
+                                                      &fit_result::estimate, &fit_result::sd, &fit_result::lower,
+                                                      &fit_result::upper,    &fit_result::james_stein};
+  bool sizes_match = b.n.size() == J;
+  for (auto c : columns) sizes_match = sizes_match && (a.*c).size() == (b.*c).size();
+  if (!sizes_match) return std::max(J, b.n.size());
+  std::size_t differ = 0;
+  for (std::size_t j = 0; j < J; ++j) {
+    bool same = a.n[j] == b.n[j];
+    for (auto c : columns)
+      if (!(a.*c).empty()) same = same && same_bits((a.*c)[j], (b.*c)[j]);
+    differ += same ? 0 : 1;
+  }
+  return differ;
+}
+
 }  // namespace
 
 gpu_bench_result bench_cuda(const raw_data_view& data, int repeats)
@@ -75,6 +99,7 @@ gpu_bench_result bench_cuda(const raw_data_view& data, int repeats)
     stream.synchronize();
   }
 
+  std::unique_ptr<cuda_engine> from_device_rows;  // checked against the host-rows engine below
   {  // Summaries of device-resident rows: the stage alone. Its device memory (CUB's scratch
      // included) is allocated and checked against free memory at construction, before timing, and
      // one untimed run loads the kernels, so the events bracket the stage's work: zeroing the
@@ -84,15 +109,19 @@ gpu_bench_result bench_cuda(const raw_data_view& data, int repeats)
     SHRINK_CUDA_TRY(cudaMemcpyAsync(d_keys.data(), data.group_ids, data.rows * sizeof(std::int32_t),
                                     cudaMemcpyHostToDevice, s));
     SHRINK_CUDA_TRY(cudaMemcpyAsync(d_values.data(), data.values, data.rows * sizeof(double), cudaMemcpyHostToDevice, s));
-    device_rows_summarizer summarizer(data.rows, data.groups, s);
-    summarize_report report;
-    summarizer.run(d_keys.data(), d_values.data(), &report);
-    r.summarize.kernel_ms = event_ms(s, repeats, [&] { summarizer.run(d_keys.data(), d_values.data(), &report); });
-    r.chunk_rows = report.chunk_rows;
-    r.chunks = report.chunks;
-    r.sorted_chunks = report.sorted_chunks;
-    stream.synchronize();
-  }
+    {
+      device_rows_summarizer summarizer(data.rows, data.groups, s);
+      summarize_report report;
+      summarizer.run(d_keys.data(), d_values.data(), &report);
+      r.summarize.kernel_ms = event_ms(s, repeats, [&] { summarizer.run(d_keys.data(), d_values.data(), &report); });
+      r.chunk_rows = report.chunk_rows;
+      r.chunks = report.chunks;
+      r.sorted_chunks = report.sorted_chunks;
+      stream.synchronize();
+    }  // its chunk buffers go back to the pool before the second engine takes its own
+    from_device_rows = std::make_unique<cuda_engine>(d_keys.data(), d_values.data(), data.rows, data.groups,
+                                                     cuda_engine_options{});
+  }  // the device rows are freed here: the engine no longer needs them
 
   // End to end from host memory: staging, transfers and the stage.
   std::unique_ptr<cuda_engine> engine;
@@ -113,6 +142,13 @@ gpu_bench_result bench_cuda(const raw_data_view& data, int repeats)
 
   r.posterior.kernel_ms = event_ms(engine->stream(), repeats, [&] { engine->posteriors_on_device_async(p); });
   r.posterior.end_to_end_ms = wall_ms(repeats, [&] { engine->posteriors(p, r.columns); });
+  r.params = p;
+
+  const posterior_params pd = tau_stage(*from_device_rows);
+  r.device_rows_params_equal = same_bits(pd.tau2, p.tau2) && same_bits(pd.mu, p.mu);
+  fit_result d;
+  from_device_rows->posteriors(pd, d);
+  r.device_rows_mismatches = rows_that_differ(r.columns, d);
   return r;
 }
 

@@ -48,11 +48,18 @@ struct gpu_bench_result {
   double h2d_gbs = 0;    ///< pinned host-to-device cudaMemcpy
   gpu_stage_times summarize, tau, posterior;
   std::size_t chunk_rows = 0, chunks = 0, sorted_chunks = 0;
-  fit_result columns;  ///< the GPU's per-group columns, to validate against the CPU
+  posterior_params params;  ///< tau2 and mu of the host-rows engine's tau stage
+  fit_result columns;       ///< the GPU's per-group columns (host rows), to validate against the CPU
+  /// The engine built from the device-resident copy of the rows against the one from host rows:
+  /// tau2 and mu of their tau stages and every per-group column, compared bit for bit (the two
+  /// summary paths promise the same bits). Groups whose row differs in some column:
+  std::size_t device_rows_mismatches = 0;
+  bool device_rows_params_equal = false;
 };
 
-/// Times each stage on the GPU (best of `repeats`) for rows in host memory; the kernel times
-/// use a device-resident copy of the same rows.
+/// Times each stage on the GPU (best of `repeats`) for rows in host memory (pageable, pinned or
+/// memory-mapped: whatever `data` points to); the kernel times use a device-resident copy of the
+/// same rows, which also builds a second engine checked against the first.
 gpu_bench_result bench_cuda(const raw_data_view& data, int repeats);
 
 }  // namespace shrink::detail

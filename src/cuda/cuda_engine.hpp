@@ -2,11 +2,14 @@
 // The CUDA group_engine: the per-group table (moments and sampling variances) lives on the device
 // from the summary stage to the posteriors; only O(1) reduction results and the final per-group
 // columns cross to the host. Device memory: 32 bytes per group plus, during the summary stage,
-// 44 bytes per chunk row (see summarize.hpp) and, during the posteriors, 72 bytes per group of a
-// slice of at most 4 Mi groups.
+// 44 bytes per chunk row (see summarize.hpp); from the first posteriors on, 72 bytes per group of
+// a slice of at most 4 Mi groups (kept: later calls reuse them); and the reductions' scratch,
+// about J / 2 bytes, sized at construction. Nothing is allocated inside a reduction or a
+// posterior call after the first.
 
 #include "../api/group_engine.hpp"
 #include "cuda_backend.hpp"
+#include "reduce_scratch.hpp"
 #include "stream.hpp"
 #include "summarize.hpp"
 
@@ -44,7 +47,11 @@ class cuda_engine final : public group_engine {
   const summarize_report& report() const { return report_; }
 
  private:
-  /// Calls `slice_done(begin, count, columns)` after each slice of groups is computed (on the stream).
+  /// Groups per posterior slice for this engine: min(J, posterior_slice_groups).
+  std::size_t slice_groups() const;
+  /// The slice's device columns: 8 doubles and one int64 per group, allocated at the first call.
+  void ensure_posterior_columns();
+  /// Calls `slice_done(begin, count, columns)` after each slice of groups is enqueued (on the stream).
   template <class SliceDone>
   void posterior_slices(const posterior_params& p, SliceDone&& slice_done);
   /// Replaces shrinkage, estimate, sd, lower and upper of `out` by `of(j)`, computed in slices.
@@ -52,11 +59,13 @@ class cuda_engine final : public group_engine {
   void overwrite(const Of& of, fit_result& out);
 
   cuda_stream stream_;  // first: every buffer below frees on it
-  device_scratch scratch_;  // the reductions' levels and result slot, grown once and reused
   std::size_t groups_ = 0;
+  reduce_scratch scratch_;  // the reductions' levels and result slots, sized from J once
   summarize_report report_;
   device_buffer<moments> table_;
   device_buffer<double> v_;
+  device_buffer<std::int64_t> posterior_n_;    // the posterior slice's n column
+  device_buffer<double> posterior_columns_;    // its 8 double columns (the overwrites use 5 of them)
 };
 
 }  // namespace shrink::detail

@@ -15,10 +15,13 @@
 
 #include "../common/fixed_reduce.hpp"
 #include "cuda_check.hpp"
+#include "reduce_scratch.hpp"
 #include "stream.hpp"
 
 #include <algorithm>
 #include <cstddef>
+#include <cstring>
+#include <type_traits>
 #include <utility>
 
 namespace shrink::detail {
@@ -43,6 +46,8 @@ __global__ void __launch_bounds__(fixed_tile / Items)
 {
   constexpr unsigned threads = static_cast<unsigned>(fixed_tile / Items);
   static_assert(threads >= 64, "the last five levels run in warp 0 while the others wait");
+  // Static shared memory stops at 48 KiB: a larger sums struct must fail here, by name, not in ptxas.
+  static_assert(threads * sizeof(T) <= 48 * 1024, "a sums struct too large for the tile's shared memory");
   __shared__ alignas(T) unsigned char storage[threads * sizeof(T)];
   T* shared = reinterpret_cast<T*>(storage);
   const unsigned t = threadIdx.x;
@@ -89,17 +94,7 @@ void launch_level(const Load& load, std::size_t count, T* out, cudaStream_t stre
   SHRINK_CUDA_CHECK_LAUNCH();
 }
 
-/// Device bytes of the levels between the first and the root (0 when one tile holds all n).
-template <class T>
-std::size_t fixed_reduce_scratch_bytes(std::size_t n)
-{
-  const std::size_t c1 = fixed_tiles(n);
-  if (c1 <= 1) return 0;
-  const std::size_t a = (c1 * sizeof(T) + 255) / 256 * 256;
-  return a + fixed_tiles(c1) * sizeof(T);
-}
-
-/// Writes sum_{i < n} term(i) to *d_out with `scratch` of fixed_reduce_scratch_bytes<T>(n)
+/// Writes sum_{i < n} term(i) to *d_out with `scratch` of fixed_reduce_scratch_bytes(n, sizeof(T))
 /// bytes (256-byte aligned), stream-ordered. Levels alternate between two areas of the scratch
 /// (level 1 in the first, 2 in the second, 3 in the first, ...); the root goes to d_out.
 template <class T, class Term>
@@ -123,25 +118,19 @@ void reduce_into(void* scratch, const Term& term, std::size_t n, T* d_out, cudaS
   }
 }
 
-/// Writes sum_{i < n} term(i) to *d_out, stream-ordered (T{} when n is 0).
+/// The sum on the host (synchronises `stream`); sum_{i < n} term(i), T{} when n is 0.
 template <class T, class Term>
-void reduce_async(device_scratch& scratch, Term term, std::size_t n, T* d_out, cudaStream_t stream)
+T reduce(reduce_scratch& scratch, Term term, std::size_t n, cudaStream_t stream)
 {
-  const std::size_t bytes = fixed_reduce_scratch_bytes<T>(n);
-  reduce_into<T>(bytes > 0 ? scratch.get(bytes) : nullptr, term, n, d_out, stream);
-}
-
-/// The sum on the host (synchronises `stream`). The result's device slot shares the scratch.
-template <class T, class Term>
-T reduce(device_scratch& scratch, Term term, std::size_t n, cudaStream_t stream)
-{
-  constexpr std::size_t slot = (sizeof(T) + 255) / 256 * 256;
-  auto* base = static_cast<unsigned char*>(scratch.get(slot + fixed_reduce_scratch_bytes<T>(n)));
+  static_assert(sizeof(T) <= reduce_result_bytes, "a sums struct larger than reduce_result_bytes");
+  static_assert(std::is_trivially_copyable_v<T>, "the result is copied back as bytes");
+  unsigned char* base = scratch.device(reduce_result_bytes + fixed_reduce_scratch_bytes(n, sizeof(T)));
   T* d_out = reinterpret_cast<T*>(base);
-  reduce_into<T>(base + slot, term, n, d_out, stream);
-  T h_out{};
-  SHRINK_CUDA_TRY(cudaMemcpyAsync(&h_out, d_out, sizeof(T), cudaMemcpyDeviceToHost, stream));
+  reduce_into<T>(base + reduce_result_bytes, term, n, d_out, stream);
+  SHRINK_CUDA_TRY(cudaMemcpyAsync(scratch.host(), d_out, sizeof(T), cudaMemcpyDeviceToHost, stream));
   SHRINK_CUDA_TRY(cudaStreamSynchronize(stream));
+  T h_out;
+  std::memcpy(&h_out, scratch.host(), sizeof(T));
   return h_out;
 }
 

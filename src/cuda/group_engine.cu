@@ -15,10 +15,16 @@ namespace shrink::detail {
 namespace {
 /// Groups per posterior slice: bounds the output columns' device memory at 288 MiB.
 constexpr std::size_t posterior_slice_groups = std::size_t{1} << 22;
+
+/// The largest sums struct the engine reduces: its reduction scratch is sized for it at
+/// construction. (A reduction of a larger struct would grow the scratch once, at its first call.)
+constexpr std::size_t largest_sums_bytes =
+  std::max({sizeof(group_totals), sizeof(variance_range), sizeof(unweighted_sums), sizeof(q_sums),
+            sizeof(weighted_sums), sizeof(t_marginal_sums)});
 }  // namespace
 
 cuda_engine::cuda_engine(const raw_data_view& data, const cuda_engine_options& options)
-  : scratch_(stream_.get()), groups_(data.groups)
+  : groups_(data.groups), scratch_(groups_, largest_sums_bytes, stream_.get())
 {
   table_ = summarize_host_rows(data, stream_.get(), options.chunk_rows, &report_);
   v_ = device_buffer<double>(groups_, stream_.get());
@@ -26,7 +32,7 @@ cuda_engine::cuda_engine(const raw_data_view& data, const cuda_engine_options& o
 
 cuda_engine::cuda_engine(const std::int32_t* d_keys, const double* d_values, std::size_t rows, std::size_t groups,
                          const cuda_engine_options& options)
-  : scratch_(stream_.get()), groups_(groups)
+  : groups_(groups), scratch_(groups_, largest_sums_bytes, stream_.get())
 {
   table_ = summarize_device_rows(d_keys, d_values, rows, groups, stream_.get(), options.chunk_rows, &report_);
   v_ = device_buffer<double>(groups_, stream_.get());
@@ -34,7 +40,8 @@ cuda_engine::cuda_engine(const std::int32_t* d_keys, const double* d_values, std
 }
 
 cuda_engine::cuda_engine(const summary_data_view& data)
-  : scratch_(stream_.get()), groups_(data.groups), table_(data.groups, stream_.get()), v_(data.groups, stream_.get())
+  : groups_(data.groups), scratch_(groups_, largest_sums_bytes, stream_.get()), table_(groups_, stream_.get()),
+    v_(groups_, stream_.get())
 {
   device_buffer<double> estimates(groups_, stream_.get());
   device_buffer<double> se(groups_, stream_.get());
@@ -47,7 +54,8 @@ cuda_engine::cuda_engine(const summary_data_view& data)
 }
 
 cuda_engine::cuda_engine(const grouped_data_view& data)
-  : scratch_(stream_.get()), groups_(data.groups), table_(data.groups, stream_.get()), v_(data.groups, stream_.get())
+  : groups_(data.groups), scratch_(groups_, largest_sums_bytes, stream_.get()), table_(groups_, stream_.get()),
+    v_(groups_, stream_.get())
 {
   // The device table holds Welford moments (weight = n_j); staged through one host copy.
   std::vector<moments> host(groups_);
@@ -88,15 +96,24 @@ weighted_sums cuda_engine::weighted(double tau2)
   return reduce<weighted_sums>(scratch_, weighted_term{table_.data(), v_.data(), tau2}, groups_, stream_.get());
 }
 
+std::size_t cuda_engine::slice_groups() const { return std::min(groups_, posterior_slice_groups); }
+
+void cuda_engine::ensure_posterior_columns()
+{
+  const std::size_t slice = slice_groups();
+  if (posterior_columns_.size() == 8 * slice) return;
+  posterior_n_ = device_buffer<std::int64_t>(slice, stream_.get());
+  posterior_columns_ = device_buffer<double>(8 * slice, stream_.get());
+}
+
 template <class SliceDone>
 void cuda_engine::posterior_slices(const posterior_params& p, SliceDone&& slice_done)
 {
-  const std::size_t slice = std::min(groups_, posterior_slice_groups);
-  device_buffer<std::int64_t> n(slice, stream_.get());
-  device_buffer<double> columns(8 * slice, stream_.get());
-  double* c = columns.data();
-  const posterior_columns_ref out{n.data(),      c,             c + slice,     c + 2 * slice, c + 3 * slice,
-                                  c + 4 * slice, c + 5 * slice, c + 6 * slice, c + 7 * slice};
+  ensure_posterior_columns();
+  const std::size_t slice = slice_groups();
+  double* c = posterior_columns_.data();
+  const posterior_columns_ref out{posterior_n_.data(), c,             c + slice,     c + 2 * slice, c + 3 * slice,
+                                  c + 4 * slice,       c + 5 * slice, c + 6 * slice, c + 7 * slice};
   for (std::size_t begin = 0; begin < groups_; begin += slice) {
     const std::size_t count = std::min(slice, groups_ - begin);
     posteriors_async(table_.data(), v_.data(), begin, count, p, out, stream_.get());
@@ -106,13 +123,10 @@ void cuda_engine::posterior_slices(const posterior_params& p, SliceDone&& slice_
 
 void cuda_engine::posteriors(const posterior_params& p, fit_result& out)
 {
-  const std::size_t J = groups_;
-  resize_group_columns(out, J, p.james_stein);
-  const cudaStream_t s = stream_.get();
+  resize_group_columns(out, groups_, p.james_stein);
   posterior_slices(p, [&](std::size_t begin, std::size_t count, const posterior_columns_ref& d) {
-    auto fetch = [&](auto* h_dst, const auto* d_src) {
-      SHRINK_CUDA_TRY(cudaMemcpyAsync(h_dst + begin, d_src, count * sizeof(*d_src), cudaMemcpyDeviceToHost, s));
-    };
+    std::vector<host_copy> copies;
+    auto fetch = [&](auto* h_dst, const auto* d_src) { copies.push_back({h_dst + begin, d_src, count * sizeof(*d_src)}); };
     fetch(out.n.data(), d.n);
     fetch(out.mean.data(), d.mean);
     fetch(out.se.data(), d.se);
@@ -122,9 +136,8 @@ void cuda_engine::posteriors(const posterior_params& p, fit_result& out)
     fetch(out.lower.data(), d.lower);
     fetch(out.upper.data(), d.upper);
     if (p.james_stein) fetch(out.james_stein.data(), d.james_stein);
-    // The slice's device columns are rewritten by the next slice, and the host vectors are read
-    // as soon as this returns.
-    SHRINK_CUDA_TRY(cudaStreamSynchronize(s));
+    // Returns once the host columns hold the slice: the next slice may then rewrite the device columns.
+    copy_columns_to_host(copies, stream_.get());
   });
 }
 
@@ -139,23 +152,18 @@ void cuda_engine::overwrite(const Of& of, fit_result& out)
   SHRINK_EXPECTS(out.shrinkage.size() == groups_ && out.estimate.size() == groups_ && out.sd.size() == groups_ &&
                    out.lower.size() == groups_ && out.upper.size() == groups_,
                  "internal: posteriors() must size the output before it is overwritten");
-  const std::size_t slice = std::min(groups_, posterior_slice_groups);
-  device_buffer<double> columns(5 * slice, stream_.get());
-  double* c = columns.data();
+  ensure_posterior_columns();
+  const std::size_t slice = slice_groups();
+  double* c = posterior_columns_.data();
   const overwrite_columns_ref d{c, c + slice, c + 2 * slice, c + 3 * slice, c + 4 * slice};
-  const cudaStream_t s = stream_.get();
   for (std::size_t begin = 0; begin < groups_; begin += slice) {
     const std::size_t count = std::min(slice, groups_ - begin);
-    overwrite_async(of, begin, count, d, s);
-    auto fetch = [&](std::vector<double>& h_dst, const double* d_src) {
-      SHRINK_CUDA_TRY(cudaMemcpyAsync(h_dst.data() + begin, d_src, count * sizeof(double), cudaMemcpyDeviceToHost, s));
-    };
-    fetch(out.shrinkage, d.shrinkage);
-    fetch(out.estimate, d.estimate);
-    fetch(out.sd, d.sd);
-    fetch(out.lower, d.lower);
-    fetch(out.upper, d.upper);
-    SHRINK_CUDA_TRY(cudaStreamSynchronize(s));
+    overwrite_async(of, begin, count, d, stream_.get());
+    std::vector<host_copy> copies;
+    for (auto [h_dst, d_src] : {std::pair{&out.shrinkage, d.shrinkage}, std::pair{&out.estimate, d.estimate},
+                                std::pair{&out.sd, d.sd}, std::pair{&out.lower, d.lower}, std::pair{&out.upper, d.upper}})
+      copies.push_back({h_dst->data() + begin, d_src, count * sizeof(double)});
+    copy_columns_to_host(copies, stream_.get());
   }
 }
 

@@ -7,6 +7,7 @@
 #include "device_buffer.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <cstring>
 #include <deque>
@@ -119,8 +120,8 @@ class pinned_buffer {
   std::size_t size_ = 0;
 };
 
-/// Device scratch for CUB calls: grows to the largest request and is reused, so the
-/// size-query-then-run pattern allocates once per engine rather than once per call.
+/// Device scratch for CUB calls and the reductions (reduce_scratch.hpp): grows to the largest
+/// request and is reused, so it allocates once per engine rather than once per call.
 class device_scratch {
  public:
   explicit device_scratch(cudaStream_t stream) : stream_(stream) {}
@@ -192,9 +193,13 @@ class pinned_ring {
   /// every engine, and the CUDA runtime may be gone when static destructors run).
   static pinned_ring& shared()
   {
-    static pinned_ring* const ring = new pinned_ring(4, std::size_t{32} << 20);
+    static pinned_ring* const ring = create_shared();
     return *ring;
   }
+  /// Whether shared() has allocated the ring (a copy too small to pay for pinning 128 MiB uses
+  /// the ring only when it is there already).
+  static bool shared_exists() { return shared_created().load(std::memory_order_acquire); }
+  static constexpr std::size_t shared_bytes = std::size_t{128} << 20;
 
   std::unique_lock<std::mutex> lock() { return std::unique_lock<std::mutex>(mutex_); }
   std::size_t slots() const { return slots_.size(); }
@@ -216,6 +221,18 @@ class pinned_ring {
     pinned_buffer<unsigned char> buffer;
     cuda_event done;
   };
+  static std::atomic<bool>& shared_created()
+  {
+    static std::atomic<bool> created{false};
+    return created;
+  }
+  static pinned_ring* create_shared()
+  {
+    auto* ring = new pinned_ring(4, shared_bytes / 4);
+    shared_created().store(true, std::memory_order_release);
+    return ring;
+  }
+
   std::size_t slice_bytes_;
   std::vector<std::unique_ptr<slot>> slots_;
   std::size_t cursor_ = 0;
@@ -240,35 +257,85 @@ inline void copy_to_device_staged(pinned_ring& ring, void* d_dst, const void* h_
   }
 }
 
-/// Copies `bytes` of device memory to pageable host memory through `ring` (the caller holds
-/// ring.lock()), after the work already enqueued on `stream`; returns when `h_dst` holds them.
-/// Up to ring.slots() transfers are in flight while the host copies finished slices out.
-inline void copy_to_host_staged(pinned_ring& ring, void* h_dst, const void* d_src, std::size_t bytes,
-                                cudaStream_t stream)
+/// One device-to-host copy of a batch.
+struct host_copy {
+  void* h_dst;
+  const void* d_src;
+  std::size_t bytes;
+};
+
+/// Copies device memory to pageable host memory through `ring` (the caller holds ring.lock()),
+/// after the work already enqueued on `stream`; returns when every `h_dst` holds its bytes. The
+/// copies are cut into ring slices one after another, so up to ring.slots() transfers are in
+/// flight, across copy boundaries, while the host copies finished slices out.
+inline void copy_to_host_staged(pinned_ring& ring, const std::vector<host_copy>& copies, cudaStream_t stream)
 {
   struct pending {
     pinned_ring::slice s;
-    std::size_t offset, n;
+    char* h_dst;
+    std::size_t n;
   };
   std::deque<pending> in_flight;
-  std::size_t issued = 0, copied = 0;
-  while (copied < bytes) {
+  std::size_t c = 0, offset = 0;  // the next slice to issue: copies[c] from `offset`
+  auto skip_finished = [&] {
+    while (c < copies.size() && offset >= copies[c].bytes) {
+      ++c;
+      offset = 0;
+    }
+  };
+  skip_finished();
+  while (c < copies.size() || !in_flight.empty()) {
     // The next slice in ring order is never one still in flight: at most slots() are.
-    while (issued < bytes && in_flight.size() < ring.slots()) {
-      const std::size_t n = std::min(ring.slice_bytes(), bytes - issued);
+    while (c < copies.size() && in_flight.size() < ring.slots()) {
+      const host_copy& k = copies[c];
+      const std::size_t n = std::min(ring.slice_bytes(), k.bytes - offset);
       const pinned_ring::slice s = ring.next();
       SHRINK_CUDA_TRY(
-        cudaMemcpyAsync(s.data, static_cast<const char*>(d_src) + issued, n, cudaMemcpyDeviceToHost, stream));
+        cudaMemcpyAsync(s.data, static_cast<const char*>(k.d_src) + offset, n, cudaMemcpyDeviceToHost, stream));
       s.done->record(stream);
-      in_flight.push_back({s, issued, n});
-      issued += n;
+      in_flight.push_back({s, static_cast<char*>(k.h_dst) + offset, n});
+      offset += n;
+      skip_finished();
     }
     const pending p = in_flight.front();
     in_flight.pop_front();
     p.s.done->synchronize();
-    parallel_copy(static_cast<char*>(h_dst) + p.offset, p.s.data, p.n);
-    copied += p.n;
+    parallel_copy(p.h_dst, p.s.data, p.n);
   }
+}
+
+/// One copy of `bytes` of device memory to pageable host memory through `ring`, as above.
+inline void copy_to_host_staged(pinned_ring& ring, void* h_dst, const void* d_src, std::size_t bytes,
+                                cudaStream_t stream)
+{
+  copy_to_host_staged(ring, std::vector<host_copy>{{h_dst, d_src, bytes}}, stream);
+}
+
+/// The same copies without the ring, straight into pageable memory (the driver stages them);
+/// returns when every `h_dst` holds its bytes.
+inline void copy_to_host_direct(const std::vector<host_copy>& copies, cudaStream_t stream)
+{
+  for (const host_copy& k : copies)
+    if (k.bytes > 0) SHRINK_CUDA_TRY(cudaMemcpyAsync(k.h_dst, k.d_src, k.bytes, cudaMemcpyDeviceToHost, stream));
+  SHRINK_CUDA_TRY(cudaStreamSynchronize(stream));
+}
+
+/// Copies device columns back to pageable host memory: through the process-wide ring when it
+/// exists already (the rows came through it) or when the copies are large enough to pay for
+/// pinning it (at least its own 128 MiB), else directly. Either way the same bytes; returns when
+/// every `h_dst` holds them.
+inline void copy_columns_to_host(const std::vector<host_copy>& copies, cudaStream_t stream)
+{
+  std::size_t total = 0;
+  for (const host_copy& k : copies) total += k.bytes;
+  if (total == 0) return;
+  if (!pinned_ring::shared_exists() && total < pinned_ring::shared_bytes) {
+    copy_to_host_direct(copies, stream);
+    return;
+  }
+  pinned_ring& ring = pinned_ring::shared();
+  const auto lock = ring.lock();
+  copy_to_host_staged(ring, copies, stream);
 }
 
 }  // namespace shrink::detail
