@@ -8,7 +8,7 @@
 #include "io/output.hpp"
 #include "io/table_reader.hpp"
 
-#include <shrink/binomial.hpp>
+#include <shrink/counts.hpp>
 #include <shrink/error.hpp>
 #include <shrink/fit.hpp>
 
@@ -43,11 +43,11 @@ struct fit_args {
   std::string summary;
   bool quiet = false;
   int digits = 0;  ///< significant digits of the per-group CSV; 0: the shortest exact text
-  // --family binomial (summary mode: counts per group).
+  // --family binomial|poisson (summary mode: counts per group).
   std::string family = "normal";
-  std::string successes, trials;
-  std::string binomial_method = "ml";
-  std::optional<std::string> alpha, beta, mean, concentration;
+  std::string successes, trials, counts, exposure;
+  std::string count_method = "ml";
+  std::optional<std::string> alpha, beta, shape, rate, mean, concentration;
 };
 
 std::string g(double x, int digits = 6)
@@ -77,55 +77,78 @@ void print_report(const fit_result& r, const std::vector<std::string>& keys, dou
   std::cerr << s.str();
 }
 
-void print_binomial_report(const binomial_fit_result& r, const std::vector<std::string>& keys, double parse_seconds)
+void print_count_report(const count_fit_result& r, const std::vector<std::string>& keys, double parse_seconds)
 {
+  const bool binomial = r.family == count_family::binomial;
   std::ostringstream s;
-  s << "shrink fit: J = " << r.groups << " groups, " << g(r.total_successes, 15) << " successes of "
-    << g(r.total_trials, 15) << " trials (binomial, beta prior)\n"
-    << "  Beta(alpha = " << g(r.alpha) << ", beta = " << g(r.beta) << "): mean " << g(r.mean) << ", concentration "
-    << g(r.concentration) << " (" << to_string(r.method) << "); complete pooling " << g(r.complete_pooling) << '\n'
+  s << "shrink fit: J = " << r.groups << " groups, " << g(r.total_count, 15)
+    << (binomial ? " successes of " : " counts over exposure ") << g(r.total_size, 15)
+    << (binomial ? " trials (binomial, beta prior)\n" : " (poisson, gamma prior)\n")
+    << (binomial ? "  Beta(alpha = " : "  Gamma(shape = ") << g(r.a) << (binomial ? ", beta = " : ", rate = ") << g(r.b)
+    << "): mean " << g(r.mean) << (binomial ? ", concentration " : ", shape ") << g(r.concentration) << " ("
+    << to_string(r.method) << "); complete pooling " << g(r.complete_pooling) << '\n'
     << "  over-dispersion: LR = " << g(r.overdispersion_statistic) << ", p = " << g(r.overdispersion_p_value, 3) << '\n'
     << "  backend " << to_string(r.used) << ": read " << g(parse_seconds, 3) << " s, fit " << g(r.seconds_total, 3) << " s\n";
   const std::size_t shown = std::min<std::size_t>(r.groups, 6);
-  s << "  pooling, first " << shown << " groups: group  successes/trials  no-pooling  complete-pooling  partial-pooling\n";
+  s << "  pooling, first " << shown << " groups: group  " << (binomial ? "successes/trials" : "count/exposure")
+    << "  no-pooling  complete-pooling  partial-pooling\n";
   for (std::size_t j = 0; j < shown; ++j)
-    s << "    " << keys[j] << "  " << g(r.successes[j], 15) << "/" << g(r.trials[j], 15) << "  " << g(r.rate[j]) << "  "
+    s << "    " << keys[j] << "  " << g(r.counts[j], 15) << "/" << g(r.sizes[j], 15) << "  " << g(r.rate[j]) << "  "
       << g(r.complete_pooling) << "  " << g(r.estimate[j]) << '\n';
   for (const auto& note : r.notes) s << "  note: " << note << '\n';
   std::cerr << s.str();
 }
 
-/// `shrink fit --family binomial`: per-group counts, beta prior.
-void run_binomial_fit(const fit_args& a, const CLI::App& app)
+/// `shrink fit --family binomial|poisson`: per-group counts, conjugate prior.
+void run_count_fit(const fit_args& a, const CLI::App& app)
 {
+  const bool binomial = a.family == "binomial";
+  const std::string family = "--family " + a.family;
   for (const char* normal_only : {"--value", "--group-npy", "--value-npy", "--estimate", "--se", "--variance",
                                   "--tau-method", "--tau", "--tau-prior", "--prior", "--sigma"})
     if (app.count(normal_only) > 0)
-      throw error(std::string(normal_only) + " belongs to --family normal; --family binomial reads --successes and --trials");
-  if (a.successes.empty() || a.trials.empty())
+      throw error(std::string(normal_only) + " belongs to --family normal; " + family + " reads " +
+                  (binomial ? "--successes and --trials" : "--counts [and --exposure]"));
+  for (const char* other : binomial ? std::vector<const char*>{"--counts", "--exposure", "--shape", "--rate"}
+                                    : std::vector<const char*>{"--successes", "--trials", "--alpha", "--beta", "--concentration"})
+    if (app.count(other) > 0) throw error(std::string(other) + " does not belong to " + family);
+  if (binomial && (a.successes.empty() || a.trials.empty()))
     throw error("--family binomial needs --successes NAME and --trials NAME (one row per group; raw 0/1 rows are not read yet)");
+  if (!binomial && a.counts.empty())
+    throw error("--family poisson needs --counts NAME (and --exposure NAME, default 1; one row per group)");
   if (a.digits < 0 || a.digits > 17) throw error("--digits must be 0 (the shortest exact text) or 1 to 17");
 
-  binomial_options o;
-  o.method = parse_binomial_method(a.binomial_method);
-  const bool by_shape = a.alpha || a.beta, by_mean = a.mean || a.concentration;
-  if (o.method == binomial_method::fixed) {
-    if (by_shape == by_mean)
-      throw error("--method fixed needs the prior as --alpha A --beta B or as --mean M --concentration NU (one of the two)");
-    if (by_shape) {
-      if (!a.alpha || !a.beta) throw error("--alpha and --beta go together");
-      o.alpha = parse_double(*a.alpha, "--alpha");
-      o.beta = parse_double(*a.beta, "--beta");
+  count_options o;
+  o.method = parse_count_method(a.count_method);
+  // The fixed prior: natural parameters (alpha, beta or shape, rate), or the mean with the
+  // concentration (binomial) or shape (poisson).
+  const std::optional<std::string>& first = binomial ? a.alpha : a.shape;
+  const std::optional<std::string>& second = binomial ? a.beta : a.rate;
+  const std::optional<std::string>& spread = binomial ? a.concentration : a.shape;
+  const char* first_name = binomial ? "--alpha" : "--shape";
+  const char* second_name = binomial ? "--beta" : "--rate";
+  const char* spread_name = binomial ? "--concentration" : "--shape";
+  const bool natural = second.has_value() || (binomial && first.has_value());
+  const bool by_mean = a.mean.has_value();
+  if (o.method == count_method::fixed) {
+    if (natural == by_mean)
+      throw error(std::string("--method fixed needs the prior as ") + first_name + " A " + second_name + " B or as --mean M " +
+                  spread_name + " S (one of the two)");
+    if (natural) {
+      if (!first || !second) throw error(std::string(first_name) + " and " + second_name + " go together");
+      o.a = parse_double(*first, first_name);
+      o.b = parse_double(*second, second_name);
     } else {
-      if (!a.mean || !a.concentration) throw error("--mean and --concentration go together");
-      const double m = parse_double(*a.mean, "--mean"), nu = parse_double(*a.concentration, "--concentration");
-      if (!(m > 0 && m < 1)) throw error("--mean must lie strictly between 0 and 1");
-      if (!(nu > 0)) throw error("--concentration must be positive");
-      o.alpha = m * nu;
-      o.beta = (1 - m) * nu;
+      if (!spread) throw error(std::string("--mean and ") + spread_name + " go together");
+      const double m = parse_double(*a.mean, "--mean"), nu = parse_double(*spread, spread_name);
+      if (!(m > 0 && (!binomial || m < 1)))
+        throw error(binomial ? "--mean must lie strictly between 0 and 1" : "--mean must be positive");
+      if (!(nu > 0)) throw error(std::string(spread_name) + " must be positive");
+      o.a = binomial ? m * nu : nu;
+      o.b = binomial ? (1 - m) * nu : nu / m;
     }
-  } else if (by_shape || by_mean) {
-    throw error("--alpha/--beta/--mean/--concentration give the prior of --method fixed");
+  } else if (natural || by_mean || spread) {
+    throw error(std::string(first_name) + "/" + second_name + "/--mean/" + spread_name + " give the prior of --method fixed");
   }
   o.level = parse_double(a.level, "--level");
   o.max_iterations = a.max_iterations;
@@ -140,24 +163,31 @@ void run_binomial_fit(const fit_args& a, const CLI::App& app)
   const auto t0 = std::chrono::steady_clock::now();
   io::count_columns c;
   if (app.count("--group") > 0) c.group = a.group;
-  c.successes = a.successes;
-  c.trials = a.trials;
+  c.binomial = binomial;
+  c.counts = binomial ? a.successes : a.counts;
+  c.sizes = binomial ? a.trials : a.exposure;
   io::count_table t = io::read_count_table(a.input, c);
   const double parse_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const binomial_fit_result r = fit(binomial_data_view{t.successes.data(), t.trials.data(), t.keys.size()}, o);
-  io::write_binomial_csv(csv, t.keys, r, a.threads, a.digits);
+  count_data_view view;
+  view.family = binomial ? count_family::binomial : count_family::poisson;
+  view.counts = t.counts.data();
+  view.sizes = t.sizes.data();
+  view.groups = t.keys.size();
+  const count_fit_result r = fit(view, o);
+  io::write_counts_csv(csv, t.keys, r, a.threads, a.digits);
   if (json) json->write(io::summary_json(r).dump(2) + "\n");
   outputs.commit();
-  if (!a.quiet) print_binomial_report(r, t.keys, parse_seconds);
+  if (!a.quiet) print_count_report(r, t.keys, parse_seconds);
 }
 
 void run_fit(const fit_args& a, const CLI::App& app)
 {
-  if (a.family == "binomial") return run_binomial_fit(a, app);
-  if (a.family != "normal") throw error("unknown --family '" + a.family + "' (choose normal or binomial)");
-  for (const char* binomial_only : {"--successes", "--trials", "--method", "--alpha", "--beta", "--mean", "--concentration"})
-    if (app.count(binomial_only) > 0)
-      throw error(std::string(binomial_only) + " belongs to --family binomial (the normal family's estimator is --tau-method)");
+  if (a.family == "binomial" || a.family == "poisson") return run_count_fit(a, app);
+  if (a.family != "normal") throw error("unknown --family '" + a.family + "' (choose normal, binomial or poisson)");
+  for (const char* count_only : {"--successes", "--trials", "--counts", "--exposure", "--method", "--alpha", "--beta",
+                                 "--shape", "--rate", "--mean", "--concentration"})
+    if (app.count(count_only) > 0)
+      throw error(std::string(count_only) + " belongs to --family binomial or poisson (the normal family's estimator is --tau-method)");
   const bool summary_mode = !a.estimate.empty();
   if (summary_mode) {
     if (a.se.empty() == a.variance.empty())
@@ -269,15 +299,20 @@ command add_fit_command(CLI::App& app)
   sub->add_option("--digits", a->digits, "significant digits of the per-group CSV (0: the shortest text that reads back exactly)")
     ->capture_default_str();
   sub->add_flag("-q,--quiet", a->quiet, "no report on stderr");
-  sub->add_option("--family", a->family, "normal (values or estimates with se) or binomial (successes of trials per group)")
+  sub->add_option("--family", a->family,
+                  "normal (values, or estimates with se), binomial (successes of trials per group) or poisson (counts over exposures per group)")
     ->capture_default_str();
   sub->add_option("--successes", a->successes, "binomial: per-group successes column");
   sub->add_option("--trials", a->trials, "binomial: per-group trials column");
-  sub->add_option("--method", a->binomial_method, "binomial: estimator of the beta prior: mom, ml or fixed")->capture_default_str();
+  sub->add_option("--counts", a->counts, "poisson: per-group counts column");
+  sub->add_option("--exposure", a->exposure, "poisson: per-group exposure column (default: 1 for every group)");
+  sub->add_option("--method", a->count_method, "binomial/poisson: estimator of the prior: ml, mom or fixed")->capture_default_str();
   sub->add_option("--alpha", a->alpha, "binomial, --method fixed: the prior Beta(alpha, beta)'s alpha");
   sub->add_option("--beta", a->beta, "binomial, --method fixed: ... and beta");
-  sub->add_option("--mean", a->mean, "binomial, --method fixed: the prior's mean m (alpha = m nu)");
-  sub->add_option("--concentration", a->concentration, "binomial, --method fixed: ... and concentration nu");
+  sub->add_option("--shape", a->shape, "poisson, --method fixed: the prior Gamma(shape, rate)'s shape (with --rate or --mean)");
+  sub->add_option("--rate", a->rate, "poisson, --method fixed: ... and rate");
+  sub->add_option("--mean", a->mean, "--method fixed: the prior's mean m (with --concentration, or poisson --shape)");
+  sub->add_option("--concentration", a->concentration, "binomial, --method fixed: the concentration nu (alpha = m nu)");
   return [a, sub] { run_fit(*a, *sub); };
 }
 

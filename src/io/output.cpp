@@ -802,12 +802,14 @@ void write_groups_csv(atomic_output& file, const std::vector<std::string>& keys,
                    [&](text_buffer& buf, std::size_t begin, std::size_t end) { format_rows(buf, keys, r, begin, end, digits); });
 }
 
-void write_binomial_csv(atomic_output& file, const std::vector<std::string>& keys, const binomial_fit_result& r,
-                        int threads, int digits)
+void write_counts_csv(atomic_output& file, const std::vector<std::string>& keys, const count_fit_result& r, int threads,
+                      int digits)
 {
   if (digits < 0 || digits > 17) throw error("--digits must be 0 (the shortest exact text) or 1 to 17");
   if (keys.size() != r.groups) throw error("internal: group keys and results differ in length");
-  write_row_blocks(file, "group,trials,successes,rate,shrinkage,estimate,sd,lower,upper\n", r.groups, threads,
+  const char* header = r.family == count_family::binomial ? "group,trials,successes,rate,shrinkage,estimate,sd,lower,upper\n"
+                                                          : "group,exposure,count,rate,shrinkage,estimate,sd,lower,upper\n";
+  write_row_blocks(file, header, r.groups, threads,
                    [&](text_buffer& out, std::size_t begin, std::size_t end) {
                      // Per row at most: the key (2 * size + 2 quoted), 8 numbers (24 each + a comma), 1 more.
                      std::size_t bound = 0;
@@ -817,7 +819,7 @@ void write_binomial_csv(atomic_output& file, const std::vector<std::string>& key
                      for (std::size_t j = begin; j < end; ++j) {
                        p = put_key(p, keys[j]);
                        for (const std::vector<double>* column :
-                            {&r.trials, &r.successes, &r.rate, &r.shrinkage, &r.estimate, &r.sd, &r.lower, &r.upper}) {
+                            {&r.sizes, &r.counts, &r.rate, &r.shrinkage, &r.estimate, &r.sd, &r.lower, &r.upper}) {
                          *p++ = ',';
                          p = put_number(p, (*column)[j], digits);
                        }
@@ -876,7 +878,7 @@ nlohmann::json summary_json(const fit_result& r)
   return j;
 }
 
-nlohmann::json summary_json(const binomial_fit_result& r)
+nlohmann::json summary_json(const count_fit_result& r)
 {
   using nlohmann::json;
   // JSON has no infinity: an infinite concentration (the boundary) or interval end is null.
@@ -885,27 +887,32 @@ nlohmann::json summary_json(const binomial_fit_result& r)
   auto range = [&](const std::optional<interval>& i) {
     return i ? json::array({number(i->lower), number(i->upper)}) : json::array({nullptr, nullptr});
   };
+  // Each family's own names: Beta(alpha, beta) with mean and concentration; Gamma(shape, rate) with
+  // mean and shape.
+  const bool binomial = r.family == count_family::binomial;
+  const std::string a = binomial ? "alpha" : "shape", b = binomial ? "beta" : "rate";
+  const std::string spread = binomial ? "concentration" : "shape";
   json j;
-  j["family"] = "binomial";
-  j["prior"] = "beta";
+  j["family"] = to_string(r.family);
+  j["prior"] = binomial ? "beta" : "gamma";
   j["method"] = to_string(r.method);
   j["groups"] = r.groups;
-  j["successes"] = r.total_successes;
-  j["trials"] = r.total_trials;
+  j[binomial ? "successes" : "counts"] = r.total_count;
+  j[binomial ? "trials" : "exposure"] = r.total_size;
   j["complete_pooling"] = r.complete_pooling;
-  j["alpha"] = number(r.alpha);
-  j["beta"] = number(r.beta);
+  j[a] = number(r.a);
+  j[b] = number(r.b);
   j["mean"] = number(r.mean);
-  j["concentration"] = number(r.concentration);
+  j[spread] = number(r.concentration);
   j["mean_se"] = optional(r.mean_se);
-  j["concentration_se"] = optional(r.concentration_se);
+  j[spread + "_se"] = optional(r.concentration_se);
   j["mean_ci"] = range(r.mean_ci);  // profile likelihood
-  j["concentration_ci"] = range(r.concentration_ci);
+  j[spread + "_ci"] = range(r.concentration_ci);
   j["level"] = r.level;
   j["log_likelihood"] = number(r.log_likelihood);
   j["overdispersion_test"] = {{"statistic", number(r.overdispersion_statistic)},
                               {"p_value", number(r.overdispersion_p_value)},
-                              {"null", "concentration = infinity (binomial); chi-bar-square(0, 1)"}};
+                              {"null", spread + " = infinity (" + to_string(r.family) + "); chi-bar-square(0, 1)"}};
   j["boundary"] = r.boundary;
   j["iterations"] = r.iterations;
   j["backend"] = to_string(r.used);

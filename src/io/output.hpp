@@ -7,7 +7,7 @@
 // interrupted (SIGINT, SIGTERM, SIGHUP, SIGPIPE), and a memory-mapped input truncated under shrink
 // (SIGBUS) becomes a one-line error. SIGKILL cannot be caught: it can leave `*.tmp-*` files.
 
-#include <shrink/binomial.hpp>
+#include <shrink/counts.hpp>
 #include <shrink/fit.hpp>
 
 #include <nlohmann/json.hpp>
@@ -126,13 +126,14 @@ void write_groups_csv(atomic_output& out, const std::vector<std::string>& keys, 
 /// The JSON summary of a fit (hyperparameters, heterogeneity, ANOVA, backend, timings).
 nlohmann::json summary_json(const fit_result& r);
 
-/// The per-group CSV of the binomial family: group,trials,successes,rate,shrinkage,estimate,sd,lower,upper.
-void write_binomial_csv(atomic_output& out, const std::vector<std::string>& keys, const binomial_fit_result& r,
-                        int threads, int digits = 0);
+/// The per-group CSV of a count family: group,trials,successes,rate,shrinkage,estimate,sd,lower,upper
+/// (poisson: group,exposure,count,...).
+void write_counts_csv(atomic_output& out, const std::vector<std::string>& keys, const count_fit_result& r, int threads,
+                      int digits = 0);
 
-/// The JSON summary of a binomial fit (both parameterisations, standard errors, profile intervals,
-/// the over-dispersion test, backend, timings).
-nlohmann::json summary_json(const binomial_fit_result& r);
+/// The JSON summary of a count fit (both parameterisations, standard errors, profile intervals, the
+/// over-dispersion test, backend, timings).
+nlohmann::json summary_json(const count_fit_result& r);
 
 /// Writes `text` to `path` atomically.
 void write_text_file(const std::string& path, const std::string& text);

@@ -861,7 +861,8 @@ std::vector<chunk_rows> parse_summary_rows(const layout& l, const row_spec& spec
 
 namespace {
 
-/// One row per group, two numeric columns: what summary and count input share.
+/// One row per group, one or two numeric columns (`second` empty: one): what summary and count
+/// input share.
 struct per_group_rows {
   std::vector<std::string> keys;  ///< in file order; row numbers 1..J when there is no key column
   std::vector<double> first, first_low, second;
@@ -874,13 +875,19 @@ per_group_rows read_per_group_rows(const std::string& path, const std::optional<
 {
   const text_source source(path);
   const std::string group = group_column.value_or("group");
-  const layout l = read_layout(source.text(), path, {group, first, second});
+  std::vector<std::string> wanted{group, first};
+  if (!second.empty()) wanted.push_back(second);
+  const layout l = read_layout(source.text(), path, wanted);
   row_spec spec;
   spec.fields = l.columns;
   if (group_column || has_column(l, group)) spec.key = column_index(l, group, "group");
-  spec.numbers = {column_index(l, first, first_role), column_index(l, second, second_role)};
-  spec.number_names = {first, second};
-  spec.second_positive = second_positive;
+  spec.numbers = {column_index(l, first, first_role)};
+  spec.number_names = {first};
+  if (!second.empty()) {
+    spec.numbers.push_back(column_index(l, second, second_role));
+    spec.number_names.push_back(second);
+    spec.second_positive = second_positive;
+  }
 
   // Keys stay text here: per-group rows are reported in file order under their own names.
   std::vector<chunk_rows> chunks = parse_summary_rows(l, spec);
@@ -933,17 +940,17 @@ summary_table read_summary_table(const std::string& path, const summary_columns&
 
 count_table read_count_table(const std::string& path, const count_columns& columns)
 {
-  per_group_rows rows =
-    read_per_group_rows(path, columns.group, columns.successes, "successes", columns.trials, "trials", "trials");
+  const char* size_role = columns.binomial ? "trials" : "exposure";
+  per_group_rows rows = read_per_group_rows(path, columns.group, columns.counts, columns.binomial ? "successes" : "counts",
+                                            columns.sizes, size_role, columns.binomial ? "trials" : "exposures");
+  if (rows.second.empty()) rows.second.assign(rows.first.size(), 1.0);  // poisson: exposure 1
   for (std::size_t j = 0; j < rows.keys.size(); ++j) {
     const auto where = [&] { return rows.source + ", group '" + shown(rows.keys[j]) + "': "; };
     if (!is_count(rows.first[j]))
-      throw error(where() + shown(columns.successes) + " = " + number_text(rows.first[j]) +
-                  " is not a count (a whole number >= 0)");
-    if (!is_count(rows.second[j]))
-      throw error(where() + shown(columns.trials) + " = " + number_text(rows.second[j]) +
-                  " is not a count (a whole number > 0)");
-    if (rows.first[j] > rows.second[j])
+      throw error(where() + shown(columns.counts) + " = " + number_text(rows.first[j]) + " is not a count (a whole number >= 0)");
+    if (columns.binomial && !is_count(rows.second[j]))
+      throw error(where() + shown(columns.sizes) + " = " + number_text(rows.second[j]) + " is not a count (a whole number > 0)");
+    if (columns.binomial && rows.first[j] > rows.second[j])
       throw error(where() + "more successes than trials (" + number_text(rows.first[j]) + " > " +
                   number_text(rows.second[j]) + ")");
   }

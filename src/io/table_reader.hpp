@@ -26,17 +26,19 @@ struct summary_table {
   }
 };
 
-/// Per-group counts (the binomial family's summary input): successes y_j of trials n_j.
+/// Per-group counts (the count families' summary input): successes y_j of trials n_j, or counts
+/// y_j over exposures E_j.
 struct count_table {
   std::vector<std::string> keys;  ///< in file order; row numbers 1..J when there is no key column
-  std::vector<double> successes;  ///< whole numbers, 0 <= y_j <= n_j
-  std::vector<double> trials;     ///< whole numbers > 0
+  std::vector<double> counts;     ///< whole numbers >= 0 (binomial: <= trials)
+  std::vector<double> sizes;      ///< trials (whole numbers > 0) or exposures (> 0; 1 without a column)
 };
 
 struct count_columns {
   std::optional<std::string> group;  ///< absent: use "group" when the file has it, else row numbers
-  std::string successes;
-  std::string trials;
+  std::string counts;                ///< successes or counts
+  std::string sizes;                 ///< trials, or exposures (empty: 1 for every group)
+  bool binomial = true;              ///< successes of trials (else counts over exposures)
 };
 
 struct raw_columns {
@@ -61,8 +63,8 @@ group_table read_groups(const std::string& path, const raw_columns& columns, int
 summary_table read_summary_table(const std::string& path, const summary_columns& columns);
 
 /// Per-group counts, read as read_summary_table reads summaries (one row per group, file order);
-/// each count must be a whole number, trials > 0 and successes <= trials (one-line errors naming
-/// the group).
+/// each count must be a whole number, trials whole and > 0 with successes <= trials, exposures > 0
+/// (one-line errors naming the group).
 count_table read_count_table(const std::string& path, const count_columns& columns);
 
 }  // namespace shrink::io

@@ -1,10 +1,10 @@
 #pragma once
 // The beta-binomial family (issue 11): y_j ~ Binomial(n_j, theta_j), theta_j ~ Beta(alpha, beta),
-// alpha = m nu, beta = (1 - m) nu (mean m, concentration nu). Written once, for both backends:
-// a group's summary, its marginal log-likelihood with the gradient and Hessian in (alpha, beta) (so a
-// Newton step is one reduction of six sums), and its conjugate posterior Beta(alpha + y, beta + n - y).
-// The estimators (moments, ML, Bayes) run on the host over these terms.
+// alpha = m nu, beta = (1 - m) nu (mean m, concentration nu), in the shape family.hpp describes;
+// the conjugate posterior is Beta(alpha + y, beta + n - y). Also the rising-factorial differences
+// both count families' likelihoods are made of.
 
+#include "common/families/family.hpp"
 #include "common/macros.hpp"
 #include "common/special.hpp"
 
@@ -64,79 +64,78 @@ SHRINK_HD inline double trigamma_rising(double a, double k)
 }
 
 struct beta_binomial {
-  /// A group's sufficient statistics: successes y and trials n (counts, 0 <= y <= n, n > 0).
+  static constexpr const char* name = "binomial";
+  static constexpr bool bounded_mean = true;  ///< the prior mean lies in (0, 1)
+
+  /// A group: successes y (`count`) of n trials (`size`); whole numbers, 0 <= y <= n, n > 0.
   struct group {
-    double successes = 0;
-    double trials = 0;
+    double count = 0;
+    double size = 0;
   };
 
-  /// Sums over groups of the marginal log-likelihood (without the binomial coefficients, which do
-  /// not depend on the hyperparameters), its gradient and Hessian in (alpha, beta).
-  struct marginal_sums {
-    double value = 0;
-    double d_alpha = 0, d_beta = 0;
-    double d_alpha_alpha = 0, d_alpha_beta = 0, d_beta_beta = 0;
-
-    SHRINK_HD marginal_sums& operator+=(const marginal_sums& o)
-    {
-      value += o.value;
-      d_alpha += o.d_alpha;
-      d_beta += o.d_beta;
-      d_alpha_alpha += o.d_alpha_alpha;
-      d_alpha_beta += o.d_alpha_beta;
-      d_beta_beta += o.d_beta_beta;
-      return *this;
-    }
-    SHRINK_HD friend marginal_sums operator+(marginal_sums a, const marginal_sums& b) { return a += b; }
-  };
-
-  /// log B(alpha + y, beta + n - y) - log B(alpha, beta) and its derivatives: the group's
-  /// log p(y | alpha, beta) up to log C(n, y).
+  /// log B(alpha + y, beta + n - y) - log B(alpha, beta) and its derivatives in (alpha, beta): the
+  /// group's log p(y | alpha, beta) up to log C(n, y).
   SHRINK_HD static marginal_sums marginal(const group& g, double alpha, double beta)
   {
-    const double failures = g.trials - g.successes, nu = alpha + beta;
-    const double psi_nu = digamma_rising(nu, g.trials), psi1_nu = trigamma_rising(nu, g.trials);
+    const double failures = g.size - g.count, nu = alpha + beta;
+    const double psi_nu = digamma_rising(nu, g.size), psi1_nu = trigamma_rising(nu, g.size);
     marginal_sums m;
-    m.value = log_rising(alpha, g.successes) + log_rising(beta, failures) - log_rising(nu, g.trials);
-    m.d_alpha = digamma_rising(alpha, g.successes) - psi_nu;
-    m.d_beta = digamma_rising(beta, failures) - psi_nu;
-    m.d_alpha_alpha = trigamma_rising(alpha, g.successes) - psi1_nu;
-    m.d_alpha_beta = -psi1_nu;
-    m.d_beta_beta = trigamma_rising(beta, failures) - psi1_nu;
+    m.value = log_rising(alpha, g.count) + log_rising(beta, failures) - log_rising(nu, g.size);
+    m.d_a = digamma_rising(alpha, g.count) - psi_nu;
+    m.d_b = digamma_rising(beta, failures) - psi_nu;
+    m.d_aa = trigamma_rising(alpha, g.count) - psi1_nu;
+    m.d_ab = -psi1_nu;
+    m.d_bb = trigamma_rising(beta, failures) - psi1_nu;
     return m;
   }
 
-  /// The method of moments on the observed rates y_j / n_j (BDA3 section 5.1): the beta with their
-  /// mean m and variance v, nu = m (1 - m) / v - 1; nu <= 0 (rates no more spread than their mean
-  /// allows) has no beta: returned as is for the caller to report.
-  struct hyperparameters {
-    double alpha = 0, beta = 0;
-  };
-  SHRINK_HD static hyperparameters from_rate_moments(double mean, double variance)
-  {
-    const double nu = mean * (1 - mean) / variance - 1;
-    return {mean * nu, (1 - mean) * nu};
-  }
-
   /// log C(n, y): added back for the reported log-likelihood.
-  SHRINK_HD static double log_binomial_coefficient(const group& g)
+  SHRINK_HD static double log_constant(const group& g)
   {
-    return log_gamma(g.trials + 1) - log_gamma(g.successes + 1) - log_gamma(g.trials - g.successes + 1);
+    return log_gamma(g.size + 1) - log_gamma(g.count + 1) - log_gamma(g.size - g.count + 1);
   }
 
-  /// A group's posterior Beta(alpha + y, beta + n - y).
-  struct posterior {
-    double mean = 0;       ///< (alpha + y) / (nu + n): partial pooling
-    double sd = 0;         ///< the posterior's standard deviation
-    double shrinkage = 0;  ///< nu / (nu + n): the weight of the prior mean
-    double lower = 0;      ///< the `tail` quantile
-    double upper = 0;      ///< the 1 - `tail` quantile
-  };
-
-  SHRINK_HD static posterior posterior_of(const group& g, double alpha, double beta, double tail)
+  /// u = logit m, v = log nu: alpha = nu m, beta = nu (1 - m).
+  SHRINK_HD static double mean_of(double u) { return 1 / (1 + portable_exp(-u)); }
+  SHRINK_HD static double link(double m) { return portable_log(m / (1 - m)); }
+  SHRINK_HD static parameter_map natural(double u, double v)
   {
-    const double a = alpha + g.successes, b = beta + (g.trials - g.successes), s = a + b;
-    posterior p;
+    const double m = mean_of(u), nu = portable_exp(v);
+    const double m_u = m * (1 - m), m_uu = m_u * (1 - 2 * m);
+    parameter_map p;
+    p.a = nu * m;
+    p.b = nu * (1 - m);
+    p.a_u = nu * m_u;
+    p.b_u = -p.a_u;
+    p.a_v = p.a;
+    p.b_v = p.b;
+    p.a_uu = nu * m_uu;
+    p.b_uu = -p.a_uu;
+    p.a_uv = p.a_u;
+    p.b_uv = p.b_u;
+    p.a_vv = p.a;
+    p.b_vv = p.b;
+    return p;
+  }
+
+  /// The log-likelihood (without constants) as nu goes to infinity at mean m: binomial.
+  SHRINK_HD static double limit(double count, double size, double m)
+  {
+    return (count > 0 ? count * portable_log(m) : 0.0) + (size > count ? (size - count) * portable_log1p(-m) : 0.0);
+  }
+
+  /// The method of moments on the observed rates (BDA3 section 5.1): the beta with their mean m and
+  /// variance v: nu = m (1 - m) / v - 1 (nu <= 0: rates no more spread than their mean allows).
+  SHRINK_HD static double concentration_from_moments(double mean, double variance, double /*mean_inverse_size*/)
+  {
+    return mean * (1 - mean) / variance - 1;
+  }
+
+  /// The posterior Beta(alpha + y, beta + n - y).
+  SHRINK_HD static count_posterior posterior_of(const group& g, double alpha, double beta, double tail)
+  {
+    const double a = alpha + g.count, b = beta + (g.size - g.count), s = a + b;
+    count_posterior p;
     p.mean = a / s;
     p.sd = std::sqrt(a * b / (s * s * (s + 1)));
     p.shrinkage = (alpha + beta) / s;

@@ -1,6 +1,7 @@
-// `shrink fit --family binomial` end to end: BDA3's rat tumours against R (maximum likelihood,
-// profile intervals and qbeta's posterior quantiles: tests/data/rat_tumors_ml.R), the method of
-// moments against BDA3, the fixed prior in both parameterisations, the boundary, and bad input.
+// `shrink fit --family binomial|poisson` end to end: BDA3's rat tumours and the pump failures
+// against R (maximum likelihood, profile intervals and qbeta's / qgamma's posterior quantiles:
+// tests/data/rat_tumors_ml.R, pumps_ml.R), the method of moments against BDA3, fixed priors in both
+// parameterisations, the boundary, and bad input.
 
 #include "test_support.hpp"
 
@@ -34,11 +35,12 @@ struct binomial_run {
   std::vector<std::vector<std::string>> csv;
 };
 
-binomial_run fit_binomial(const temp_dir& dir, const std::string& csv_text, const std::string& extra)
+binomial_run fit_counts(const temp_dir& dir, const std::string& csv_text, const std::string& extra,
+                        const std::string& family = "binomial")
 {
   write_file(dir / "in.csv", csv_text);
   binomial_run r;
-  r.run = run_shrink("fit --family binomial " + quoted(dir / "in.csv") + " -o " + quoted(dir / "out.csv") + " --summary " +
+  r.run = run_shrink("fit --family " + family + " " + quoted(dir / "in.csv") + " -o " + quoted(dir / "out.csv") + " --summary " +
                        quoted(dir / "s.json") + " " + extra,
                      dir);
   if (r.run.status == 0) {
@@ -51,7 +53,7 @@ binomial_run fit_binomial(const temp_dir& dir, const std::string& csv_text, cons
 TEST(BinomialCli, RatTumoursMaximumLikelihoodMatchesR)
 {
   temp_dir dir;
-  const binomial_run r = fit_binomial(dir, rat_tumours_csv(), "--successes y --trials K");
+  const binomial_run r = fit_counts(dir, rat_tumours_csv(), "--successes y --trials K");
   ASSERT_EQ(r.run.status, 0) << r.run.err;
   const nlohmann::json& s = r.summary;
   EXPECT_EQ(s["family"], "binomial");
@@ -86,7 +88,7 @@ TEST(BinomialCli, RatTumoursMaximumLikelihoodMatchesR)
 TEST(BinomialCli, MethodOfMomentsMatchesBda3)
 {
   temp_dir dir;
-  const binomial_run r = fit_binomial(dir, rat_tumours_csv(), "--successes y --trials K --method mom");
+  const binomial_run r = fit_counts(dir, rat_tumours_csv(), "--successes y --trials K --method mom");
   ASSERT_EQ(r.run.status, 0) << r.run.err;
   EXPECT_NEAR(r.summary["alpha"].get<double>(), 1.4, 0.05);  // BDA3 section 5.1: Beta(1.4, 8.6)
   EXPECT_NEAR(r.summary["beta"].get<double>(), 8.6, 0.15);
@@ -99,9 +101,9 @@ TEST(BinomialCli, FixedPriorInEitherParameterisation)
 {
   temp_dir dir;
   const std::string csv = "group,y,n\na,1,10\nb,5,10\nc,0,3\n";
-  const binomial_run by_shape = fit_binomial(dir, csv, "--successes y --trials n --method fixed --alpha 2 --beta 6");
+  const binomial_run by_shape = fit_counts(dir, csv, "--successes y --trials n --method fixed --alpha 2 --beta 6");
   ASSERT_EQ(by_shape.run.status, 0) << by_shape.run.err;
-  const binomial_run by_mean = fit_binomial(dir, csv, "--successes y --trials n --method fixed --mean 0.25 --concentration 8");
+  const binomial_run by_mean = fit_counts(dir, csv, "--successes y --trials n --method fixed --mean 0.25 --concentration 8");
   ASSERT_EQ(by_mean.run.status, 0) << by_mean.run.err;
   EXPECT_EQ(by_shape.csv, by_mean.csv);
   // b: 5 of 10 under Beta(2, 6): posterior Beta(7, 11), mean 7/18, shrinkage 8/18 (by hand).
@@ -114,7 +116,7 @@ TEST(BinomialCli, FixedPriorInEitherParameterisation)
 TEST(BinomialCli, NoOverdispersionIsCompletePooling)
 {
   temp_dir dir;
-  const binomial_run r = fit_binomial(dir, "y,n\n3,10\n6,20\n9,30\n12,40\n30,100\n", "--successes y --trials n");
+  const binomial_run r = fit_counts(dir, "y,n\n3,10\n6,20\n9,30\n12,40\n30,100\n", "--successes y --trials n");
   ASSERT_EQ(r.run.status, 0) << r.run.err;
   EXPECT_TRUE(r.summary["boundary"].get<bool>());
   EXPECT_TRUE(r.summary["concentration"].is_null());  // infinite
@@ -145,8 +147,74 @@ TEST(BinomialCli, BadInputIsOneLineError)
   expect_error(run(ok, "--family binomial --successes y --trials n --method fixed"), "--method fixed needs the prior");
   expect_error(run(ok, "--family binomial --successes y --trials n --alpha 2 --beta 3"), "give the prior of --method fixed");
   expect_error(run(ok, "--family binomial --successes y --trials n --method reml"), "unknown --method 'reml'");
-  expect_error(run(ok, "--family poisson"), "unknown --family 'poisson'");
-  expect_error(run("group,y,n\na,0,10\nb,0,3\n", "--family binomial --successes y --trials n"), "every group has 0 successes");
+  expect_error(run(ok, "--family poisson"), "--family poisson needs --counts NAME");
+  expect_error(run(ok, "--family gaussian"), "unknown --family 'gaussian'");
+  expect_error(run("group,y,n\na,0,10\nb,0,3\n", "--family binomial --successes y --trials n"), "every group's count is 0");
+}
+
+TEST(PoissonCli, PumpFailuresMatchR)
+{
+  temp_dir dir;
+  const binomial_run r = fit_counts(dir, read_file(reference_data() / "pumps.csv"),
+                                    "--group pump --counts failures --exposure thousand_hours", "poisson");
+  ASSERT_EQ(r.run.status, 0) << r.run.err;
+  const nlohmann::json& s = r.summary;
+  EXPECT_EQ(s["family"], "poisson");
+  EXPECT_EQ(s["prior"], "gamma");
+  EXPECT_NEAR(s["shape"].get<double>(), 0.822268649688647, 1e-11);  // tests/data/pumps_ml.R
+  EXPECT_NEAR(s["rate"].get<double>(), 1.25895444337072, 1e-11);
+  EXPECT_NEAR(s["mean"].get<double>(), 0.653136143264333, 1e-12);
+  EXPECT_NEAR(s["log_likelihood"].get<double>(), -32.2630670449524, 1e-11);  // dnbinom, constants included
+  EXPECT_NEAR(s["overdispersion_test"]["statistic"].get<double>(), 93.4475038003712, 1e-10);
+  EXPECT_NEAR(s["mean_ci"][0].get<double>(), 0.305628508489, 1e-10);
+  EXPECT_NEAR(s["mean_ci"][1].get<double>(), 1.70721653016, 1e-9);
+  EXPECT_NEAR(s["shape_ci"][0].get<double>(), 0.333870696014, 1e-10);
+  EXPECT_NEAR(s["shape_ci"][1].get<double>(), 1.83485155864, 1e-9);
+  EXPECT_DOUBLE_EQ(s["counts"].get<double>(), 75);
+  ASSERT_EQ(r.csv.size(), 11u);
+  EXPECT_EQ(r.csv[0], (std::vector<std::string>{"group", "exposure", "count", "rate", "shrinkage", "estimate", "sd",
+                                                  "lower", "upper"}));
+  EXPECT_EQ(r.csv[1][0], "1");
+  EXPECT_EQ(r.csv[1][1], "94.32");
+  EXPECT_NEAR(std::stod(r.csv[1][7]), 0.021933243209303836, 1e-13);  // R's qgamma at the estimate
+  EXPECT_NEAR(std::stod(r.csv[1][8]), 0.11945755486799196, 1e-13);
+  const double shape = s["shape"], rate = s["rate"];
+  EXPECT_DOUBLE_EQ(std::stod(r.csv[10][5]), (shape + 22) / (rate + 10.48));
+  EXPECT_DOUBLE_EQ(std::stod(r.csv[10][4]), rate / (rate + 10.48));
+}
+
+TEST(PoissonCli, ExposureDefaultsToOneAndFixedPriors)
+{
+  temp_dir dir;
+  const std::string csv = "county,deaths\na,3\nb,0\nc,7\nd,2\n";
+  const binomial_run by_shape = fit_counts(dir, csv, "--group county --counts deaths --method fixed --shape 2 --rate 0.5", "poisson");
+  ASSERT_EQ(by_shape.run.status, 0) << by_shape.run.err;
+  const binomial_run by_mean = fit_counts(dir, csv, "--group county --counts deaths --method fixed --mean 4 --shape 2", "poisson");
+  ASSERT_EQ(by_mean.run.status, 0) << by_mean.run.err;
+  EXPECT_EQ(by_shape.csv, by_mean.csv);
+  // c: 7 counts, exposure 1, Gamma(2, 0.5) prior: posterior Gamma(9, 1.5), mean 6, sd 2 (by hand).
+  EXPECT_EQ(by_shape.csv[3][1], "1");
+  EXPECT_DOUBLE_EQ(std::stod(by_shape.csv[3][5]), 6.0);
+  EXPECT_DOUBLE_EQ(std::stod(by_shape.csv[3][6]), 2.0);
+  EXPECT_DOUBLE_EQ(std::stod(by_shape.csv[3][4]), 1.0 / 3);
+}
+
+TEST(PoissonCli, BadInputIsOneLineError)
+{
+  temp_dir dir;
+  const auto run = [&](const std::string& csv, const std::string& args) {
+    write_file(dir / "in.csv", csv);
+    return run_shrink("fit " + quoted(dir / "in.csv") + " -o " + quoted(dir / "o.csv") + " --family poisson " + args, dir);
+  };
+  const std::string ok = "g,y,e\na,1,10\nb,5,2.5\nc,2,8\n";
+  expect_error(run("g,y,e\na,1,0\nb,1,2\n", "--group g --counts y --exposure e"), "exposures must be > 0");
+  expect_error(run("g,y,e\na,1,-2\nb,1,2\n", "--group g --counts y --exposure e"), "exposures must be > 0");
+  expect_error(run("g,y,e\na,2.5,1\nb,1,2\n", "--group g --counts y --exposure e"), "group 'a': y = 2.5 is not a count");
+  expect_error(run(ok, "--group g --counts z"), "no counts column 'z'");
+  expect_error(run(ok, "--group g --counts y --trials e"), "--trials does not belong to --family poisson");
+  expect_error(run(ok, "--group g --counts y --method fixed --shape 2"), "--method fixed needs the prior");
+  expect_error(run(ok, "--group g --counts y --method fixed --mean -1 --shape 2"), "--mean must be positive");
+  expect_error(run("g,y\na,0\nb,0\n", "--group g --counts y"), "every group's count is 0");
 }
 
 }  // namespace

@@ -1,0 +1,100 @@
+#pragma once
+/// @file
+/// Fitting per-group counts (`shrink fit --family binomial|poisson`):
+///   binomial: y_j ~ Binomial(n_j, theta_j),   theta_j ~ Beta(alpha, beta),  alpha = m nu, beta = (1 - m) nu;
+///   poisson:  y_j ~ Poisson(E_j theta_j),     theta_j ~ Gamma(shape, rate), m = shape / rate;
+/// with the raw rate (no pooling), the pooled rate (complete pooling) and the conjugate posterior
+/// (partial pooling) for every group.
+
+#include <shrink/backend.hpp>
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace shrink {
+
+/// The count families: the likelihood and its conjugate prior.
+enum class count_family {
+  binomial,  ///< successes of trials, beta prior
+  poisson,   ///< counts over an exposure, gamma prior
+};
+
+/// "binomial" or "poisson".
+std::string to_string(count_family f);
+
+/// How the prior's hyperparameters are estimated.
+enum class count_method {
+  mom,    ///< method of moments on the observed rates (BDA3 section 5.1; Poisson: Var r = m^2/shape + m mean(1/E))
+  ml,     ///< maximum marginal likelihood (Newton on the link of m and log concentration; VGAM, ebbr, MASS's glm.nb)
+  fixed,  ///< given by the user
+};
+
+/// "mom", "ml" or "fixed".
+std::string to_string(count_method m);
+/// Parses a --method name for a count family; throws shrink::error naming the valid ones.
+count_method parse_count_method(const std::string& name);
+
+/// Per-group counts: y_j (whole numbers >= 0) of n_j trials (binomial: whole numbers >= y_j, > 0) or
+/// over an exposure E_j (poisson: > 0; null means 1 for every group).
+struct count_data_view {
+  count_family family = count_family::binomial;
+  const double* counts = nullptr;
+  const double* sizes = nullptr;
+  std::size_t groups = 0;
+};
+
+struct count_options {
+  count_method method = count_method::ml;
+  /// method == fixed: the prior's natural parameters, Beta(alpha, beta) or Gamma(shape, rate).
+  double a = 0, b = 0;
+  double level = 0.95;         ///< coverage of the per-group intervals and the profile intervals
+  backend requested_backend = backend::automatic;
+  int threads = 0;  ///< CPU threads; 0 = all hardware threads
+  int max_iterations = 200;
+};
+
+/// A confidence interval; its ends may be infinite (a concentration without upper bound).
+struct interval {
+  double lower = 0, upper = 0;
+};
+
+struct count_fit_result {
+  count_family family = count_family::binomial;
+  // Per group (in input order).
+  std::vector<double> sizes, counts;  ///< n_j or E_j, and y_j
+  std::vector<double> rate;       ///< no pooling: y_j / n_j or y_j / E_j
+  /// The weight of the prior mean in the estimate: nu / (nu + n_j), or rate / (rate + E_j).
+  std::vector<double> shrinkage;
+  std::vector<double> estimate;   ///< partial pooling: the posterior mean, (alpha + y_j) / (nu + n_j) or (shape + y_j) / (rate + E_j)
+  std::vector<double> sd;         ///< the posterior sd
+  std::vector<double> lower, upper;  ///< the posterior's central interval at `level` (exact beta / gamma quantiles)
+
+  std::size_t groups = 0;
+  double total_count = 0, total_size = 0;
+  double complete_pooling = 0;  ///< the pooled rate sum y / sum n (or sum E)
+  double a = 0, b = 0;          ///< Beta(alpha, beta) or Gamma(shape, rate); infinite on the boundary (no over-dispersion)
+  double mean = 0;              ///< m: alpha / (alpha + beta) or shape / rate
+  double concentration = 0;     ///< nu = alpha + beta, or the gamma's shape
+  /// ml: standard errors from the observed information (delta method from logit m and log nu).
+  std::optional<double> mean_se, concentration_se;
+  /// ml: profile-likelihood intervals at `level` (the concentration's upper end may be infinite).
+  std::optional<interval> mean_ci, concentration_ci;
+  double log_likelihood = 0;   ///< the marginal log-likelihood at the estimate (binomial coefficients included)
+  /// Likelihood-ratio test of no over-dispersion (nu = infinity, on the boundary: chi-bar-square).
+  double overdispersion_statistic = 0, overdispersion_p_value = 1;
+  bool boundary = false;       ///< nu = infinity: partial pooling equals complete pooling
+  int iterations = 0;
+  count_method method = count_method::ml;
+  double level = 0.95;
+  backend used = backend::cpu;
+  double seconds_estimate = 0, seconds_posterior = 0, seconds_total = 0;
+  std::vector<std::string> notes;
+};
+
+/// Fits a count family. Throws shrink::error on invalid input (a one-line message). Runs on the CPU
+/// backend (`cuda` asked for is an error until the families' kernels land).
+count_fit_result fit(const count_data_view& data, const count_options& options);
+
+}  // namespace shrink

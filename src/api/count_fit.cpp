@@ -1,0 +1,294 @@
+#include "api/count_fit.hpp"
+
+#include "api/numerics.hpp"
+#include "common/moments.hpp"
+#include "cpu/parallel.hpp"
+
+#include <shrink/error.hpp>
+
+#include <cmath>
+#include <limits>
+#include <string>
+
+namespace shrink::detail {
+namespace {
+
+constexpr double infinity = std::numeric_limits<double>::infinity();
+constexpr double not_available = std::numeric_limits<double>::quiet_NaN();
+
+/// Concentrations beyond this are the boundary (infinity): the prior's spread, ~1/sqrt of it, is
+/// then below 1e-6 of the mean, far inside the noise of any real data.
+constexpr double boundary_concentration = 1e12;
+/// The working parameters' ranges for the profile intervals: beyond them an interval is open.
+constexpr double link_range = 40, log_concentration_floor = -40;
+
+struct summary_sums {
+  double count = 0, size = 0, inverse_size = 0, log_constants = 0;
+  moments rates;
+
+  friend summary_sums operator+(const summary_sums& a, const summary_sums& b)
+  {
+    return {a.count + b.count, a.size + b.size, a.inverse_size + b.inverse_size, a.log_constants + b.log_constants,
+            a.rates + b.rates};
+  }
+};
+
+template <class Family>
+working_terms terms_at(const count_groups<Family>& data, double u, double v)
+{
+  const parameter_map p = Family::natural(u, v);
+  const marginal_sums s =
+    reduce<marginal_sums>(data.count, data.threads, [&](std::size_t j) { return Family::marginal(data.groups[j], p.a, p.b); });
+  return to_working(s, p);
+}
+
+/// The log-likelihood at concentration = infinity and the pooled mean, constants included.
+template <class Family>
+double pooled_log_likelihood(const count_totals& t)
+{
+  return Family::limit(t.count, t.size, t.count / t.size) + t.log_constants;
+}
+
+/// The likelihood-ratio test of concentration = infinity, on the boundary of the parameter space:
+/// the statistic's null distribution is the 50:50 mixture of chi-square(0) and chi-square(1) (Self
+/// and Liang 1987), so p = P(chi2_1 > s) / 2 for s > 0, and 1 at s = 0.
+template <class Family>
+void set_overdispersion_test(count_estimate& e, const count_totals& t)
+{
+  e.lrt_statistic = e.boundary ? 0.0 : std::max(0.0, 2 * (e.log_likelihood - pooled_log_likelihood<Family>(t)));
+  e.lrt_p_value = e.lrt_statistic > 0 ? 0.5 * incomplete_gamma(0.5, 0.5 * e.lrt_statistic, true) : 1.0;
+}
+
+template <class Family>
+void set_boundary(count_estimate& e, double mean, const count_totals& t)
+{
+  e.boundary = true;
+  e.a = e.b = e.concentration = infinity;
+  e.mean = mean;
+  e.se_log_concentration = not_available;
+  e.log_likelihood = pooled_log_likelihood<Family>(t);
+}
+
+template <class Family>
+void check_has_maximum(const count_totals& t)
+{
+  SHRINK_EXPECTS(t.count > 0, std::string("every group's count is 0: the ") + Family::name +
+                                " likelihood has no maximum (the prior mean would be 0)");
+  SHRINK_EXPECTS(!Family::bounded_mean || t.count < t.size,
+                 std::string("every group has only successes: the ") + Family::name +
+                   " likelihood has no maximum (the prior mean would be 1)");
+}
+
+/// The profile log-likelihood (without constants) at u fixed (maximised over v) or at v fixed
+/// (over u), by Newton's method in the free parameter with step halving; over v it may run to the
+/// boundary, whose limit is the likelihood without over-dispersion at the mean.
+template <class Family>
+double profile_value(const count_groups<Family>& data, const count_totals& t, bool fix_mean, double fixed, double start)
+{
+  const double v_cap = std::log(boundary_concentration);
+  double free = start;
+  const auto at = [&](double f) { return fix_mean ? terms_at(data, fixed, f) : terms_at(data, f, fixed); };
+  working_terms here = at(free);
+  for (int iteration = 0; iteration < 100; ++iteration) {
+    const double g = fix_mean ? here.g_v : here.g_u, h = fix_mean ? here.h_vv : here.h_uu;
+    double step = h < 0 ? -g / h : (g > 0 ? 1.0 : -1.0);
+    if (std::abs(g * step) < 1e-12) break;
+    working_terms next{};
+    for (int halving = 0; halving < 60; ++halving, step *= 0.5) {
+      next = at(free + step);
+      if (std::isfinite(next.value) && next.value >= here.value) break;
+    }
+    free += step;
+    here = next;
+    if (fix_mean && free > v_cap && here.g_v > 0) return Family::limit(t.count, t.size, Family::mean_of(fixed));
+  }
+  return here.value;
+}
+
+}  // namespace
+
+template <class Family>
+count_totals count_summaries(const count_groups<Family>& data)
+{
+  const summary_sums s = reduce<summary_sums>(data.count, data.threads, [&](std::size_t j) {
+    const typename Family::group& g = data.groups[j];
+    summary_sums one{g.count, g.size, 1 / g.size, Family::log_constant(g), {}};
+    one.rates.add(g.count / g.size);
+    return one;
+  });
+  count_totals t;
+  t.count = s.count;
+  t.size = s.size;
+  t.rate_mean = s.rates.mean;
+  t.rate_variance = data.count > 1 ? s.rates.m2 / static_cast<double>(data.count - 1) : 0.0;
+  t.mean_inverse_size = data.count > 0 ? s.inverse_size / static_cast<double>(data.count) : 0.0;
+  t.log_constants = s.log_constants;
+  return t;
+}
+
+template <class Family>
+count_estimate count_moments(const count_groups<Family>& data, const count_totals& t)
+{
+  SHRINK_EXPECTS(data.count >= 2, "the method of moments needs at least 2 groups");
+  count_estimate e;
+  e.se_link_mean = e.se_log_concentration = not_available;
+  const double m = t.rate_mean, v = t.rate_variance;
+  const double nu = v > 0 ? Family::concentration_from_moments(m, v, t.mean_inverse_size) : infinity;
+  if (!(nu > 0) || nu > boundary_concentration || m <= 0 || (Family::bounded_mean && m >= 1)) {
+    set_boundary<Family>(e, m, t);
+  } else {
+    const parameter_map p = Family::natural(Family::link(m), std::log(nu));
+    e.a = p.a;
+    e.b = p.b;
+    e.mean = m;
+    e.concentration = nu;
+    e.log_likelihood = terms_at(data, Family::link(m), std::log(nu)).value + t.log_constants;
+  }
+  set_overdispersion_test<Family>(e, t);
+  return e;
+}
+
+template <class Family>
+count_estimate count_fixed(const count_groups<Family>& data, const count_totals& t, double a, double b)
+{
+  // Both families' mean and concentration from (a, b): binomial a / (a + b) and a + b; Poisson
+  // a / b and a. The working parameters then reproduce (a, b) through Family::natural.
+  count_estimate e;
+  e.a = a;
+  e.b = b;
+  e.mean = Family::bounded_mean ? a / (a + b) : a / b;
+  e.concentration = Family::bounded_mean ? a + b : a;
+  e.se_link_mean = e.se_log_concentration = not_available;
+  const marginal_sums s =
+    reduce<marginal_sums>(data.count, data.threads, [&](std::size_t j) { return Family::marginal(data.groups[j], a, b); });
+  e.log_likelihood = s.value + t.log_constants;
+  set_overdispersion_test<Family>(e, t);
+  return e;
+}
+
+template <class Family>
+count_estimate count_ml(const count_groups<Family>& data, const count_totals& t, int max_iterations)
+{
+  SHRINK_EXPECTS(data.count >= 2, "ml needs at least 2 groups");
+  check_has_maximum<Family>(t);
+
+  // Start from the moment estimate, its concentration kept finite so that Newton can move either way.
+  const double pooled = t.count / t.size;
+  double m = t.rate_mean > 0 && (!Family::bounded_mean || t.rate_mean < 1) ? t.rate_mean : pooled;
+  double nu = t.rate_variance > 0 ? Family::concentration_from_moments(m, t.rate_variance, t.mean_inverse_size) : 1e3;
+  if (!(nu > 0.01 && nu < 1e6)) nu = nu > 0.01 ? 1e6 : 1.0;
+  double u = Family::link(m), v = std::log(nu);
+
+  count_estimate e;
+  working_terms at = terms_at(data, u, v);
+  bool converged = false;
+  for (int iteration = 1; iteration <= max_iterations; ++iteration) {
+    e.iterations = iteration;
+    // Newton's direction on -H, shifted (Levenberg) until it is positive definite.
+    const double a = -at.h_uu, b = -at.h_uv, c = -at.h_vv;
+    double shift = 0;
+    while (!(a + shift > 0 && (a + shift) * (c + shift) - b * b > 0))
+      shift = shift == 0 ? 1e-8 * (std::abs(a) + std::abs(c) + 1) : shift * 10;
+    const double det = (a + shift) * (c + shift) - b * b;
+    const double du = ((c + shift) * at.g_u - b * at.g_v) / det, dv = ((a + shift) * at.g_v - b * at.g_u) / det;
+    // The ascent a full Newton step promises, to second order; not a test of convergence where the
+    // Hessian needed a shift (the shift shrinks it without the gradient being small).
+    const double decrement = du * at.g_u + dv * at.g_v;
+    if (shift == 0 && decrement < 1e-12) {
+      // Converged to ~1e-6 of the parameters' standard errors; one more full step (Newton's
+      // convergence is quadratic) takes them to the last digits.
+      u += du;
+      v += dv;
+      at = terms_at(data, u, v);
+      converged = true;
+      break;
+    }
+    double step = 1;
+    working_terms next{};
+    for (int halving = 0; halving < 60; ++halving, step *= 0.5) {
+      next = terms_at(data, u + step * du, v + step * dv);
+      if (std::isfinite(next.value) && next.value >= at.value) break;
+    }
+    u += step * du;
+    v += step * dv;
+    at = next;
+    if (v > std::log(boundary_concentration) && at.g_v > 0) break;  // heading to infinity
+  }
+  m = Family::mean_of(u);
+  nu = std::exp(v);
+  // The maximum lies on the boundary when the likelihood without over-dispersion (at the pooled
+  // rate) is at least as high as where Newton stopped: it was still climbing towards infinity,
+  // ever more slowly (l = l_inf - C / nu), which no step-size test tells from convergence.
+  const double l_inf = Family::limit(t.count, t.size, pooled);
+  if (nu > boundary_concentration || at.value <= l_inf + 1e-13 * std::abs(l_inf)) {
+    set_boundary<Family>(e, pooled, t);
+  } else {
+    SHRINK_EXPECTS(converged, "ml: Newton's method did not converge in " + std::to_string(max_iterations) + " iterations");
+    const parameter_map p = Family::natural(u, v);
+    e.a = p.a;
+    e.b = p.b;
+    e.mean = m;
+    e.concentration = nu;
+    e.log_likelihood = at.value + t.log_constants;
+    // Standard errors from the observed information -H in (u, v).
+    const double det = at.h_uu * at.h_vv - at.h_uv * at.h_uv;
+    e.se_link_mean = std::sqrt(-at.h_vv / det);
+    e.se_log_concentration = std::sqrt(-at.h_uu / det);
+  }
+  set_overdispersion_test<Family>(e, t);
+  return e;
+}
+
+template <class Family>
+count_intervals count_profile_intervals(const count_groups<Family>& data, const count_totals& t, const count_estimate& e,
+                                        double level)
+{
+  // -2 log likelihood ratio <= the chi-square(1) quantile at `level`: P(1/2, c/2) = level.
+  const double half_crit = inverse_incomplete_gamma(0.5, level);
+  const double l_hat = e.log_likelihood - t.log_constants;
+  const double u_hat = Family::link(e.mean);
+  const double v_cap = std::log(boundary_concentration);
+  const double v_hat = e.boundary ? v_cap : std::log(e.concentration);
+  // For each parameter and side: step outwards (doubling) until the deficit passes half_crit or the
+  // range ends (the interval is then open there), and solve deficit = half_crit between.
+  const auto solve = [&](bool fix_mean, double centre, double other, double first_step, double range_end) {
+    const auto deficit = [&](double p) { return l_hat - profile_value(data, t, fix_mean, p, other) - half_crit; };
+    double inside = centre, d_inside = -half_crit, step = first_step;
+    for (int k = 0; k < 60; ++k, step *= 2) {
+      const double outside = first_step > 0 ? std::min(centre + step, range_end) : std::max(centre + step, range_end);
+      const double d_outside = deficit(outside);
+      if (d_outside >= 0) return find_root(deficit, inside, outside, d_inside, d_outside, 1e-10, 200).x;
+      if (outside == range_end) return range_end;
+      inside = outside;
+      d_inside = d_outside;
+    }
+    return range_end;
+  };
+  const double su = std::isfinite(e.se_link_mean) && e.se_link_mean > 0 ? e.se_link_mean : 0.1;
+  const double sv = std::isfinite(e.se_log_concentration) && e.se_log_concentration > 0 ? e.se_log_concentration : 0.5;
+  const double v_start = e.boundary ? std::log(1e6) : v_hat;
+  const double u_lo = solve(true, u_hat, v_start, -su, u_hat - link_range);
+  const double u_hi = solve(true, u_hat, v_start, su, u_hat + link_range);
+  count_intervals out;
+  out.mean_lower = u_lo <= u_hat - link_range ? Family::mean_of(-infinity) : Family::mean_of(u_lo);
+  out.mean_upper = u_hi >= u_hat + link_range ? Family::mean_of(infinity) : Family::mean_of(u_hi);
+  const double v_lo = solve(false, v_hat, u_hat, -sv, log_concentration_floor);
+  const double v_hi = e.boundary ? v_cap : solve(false, v_hat, u_hat, sv, v_cap);
+  out.concentration_lower = v_lo <= log_concentration_floor ? 0.0 : std::exp(v_lo);
+  out.concentration_upper = v_hi >= v_cap ? infinity : std::exp(v_hi);
+  return out;
+}
+
+// The families: one line each.
+#define SHRINK_COUNT_FAMILY(F)                                                                                      \
+  template count_totals count_summaries<F>(const count_groups<F>&);                                                 \
+  template count_estimate count_moments<F>(const count_groups<F>&, const count_totals&);                            \
+  template count_estimate count_fixed<F>(const count_groups<F>&, const count_totals&, double, double);              \
+  template count_estimate count_ml<F>(const count_groups<F>&, const count_totals&, int);                            \
+  template count_intervals count_profile_intervals<F>(const count_groups<F>&, const count_totals&, const count_estimate&, \
+                                                      double);
+SHRINK_COUNT_FAMILY(beta_binomial)
+SHRINK_COUNT_FAMILY(gamma_poisson)
+#undef SHRINK_COUNT_FAMILY
+
+}  // namespace shrink::detail

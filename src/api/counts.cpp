@@ -1,0 +1,161 @@
+// shrink::fit for per-group counts (include/shrink/counts.hpp): the families of
+// src/common/families through the generic estimators of count_fit.hpp.
+
+#include <shrink/counts.hpp>
+#include <shrink/error.hpp>
+
+#include "api/count_fit.hpp"
+#include "cpu/parallel.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+namespace shrink {
+namespace {
+
+using clock = std::chrono::steady_clock;
+double seconds_since(clock::time_point t0) { return std::chrono::duration<double>(clock::now() - t0).count(); }
+
+template <class Family>
+count_fit_result fit_family(const count_data_view& data, const count_options& o)
+{
+  const auto t0 = clock::now();
+  const std::size_t J = data.groups;
+  std::vector<typename Family::group> groups(J);
+  for (std::size_t j = 0; j < J; ++j) {
+    const double y = data.counts[j], n = data.sizes != nullptr ? data.sizes[j] : 1.0;
+    SHRINK_EXPECTS(y >= 0 && y == std::floor(y) && std::isfinite(y), "counts must be whole numbers >= 0");
+    if (Family::bounded_mean)
+      SHRINK_EXPECTS(n > 0 && n == std::floor(n) && y <= n && std::isfinite(n),
+                     "trials must be whole numbers > 0, and successes <= trials");
+    else
+      SHRINK_EXPECTS(n > 0 && std::isfinite(n), "exposures must be finite and > 0");
+    groups[j] = {y, n};
+  }
+  const detail::count_groups<Family> g{groups.data(), J, o.threads};
+
+  count_fit_result r;
+  r.family = data.family;
+  r.used = backend::cpu;
+  r.method = o.method;
+  r.level = o.level;
+  r.groups = J;
+  const detail::count_totals t = detail::count_summaries(g);
+  r.total_count = t.count;
+  r.total_size = t.size;
+  r.complete_pooling = t.count / t.size;
+
+  detail::count_estimate e;
+  switch (o.method) {
+    case count_method::mom: e = detail::count_moments(g, t); break;
+    case count_method::ml: e = detail::count_ml(g, t, o.max_iterations); break;
+    case count_method::fixed:
+      SHRINK_EXPECTS(std::isfinite(o.a) && std::isfinite(o.b) && o.a > 0 && o.b > 0,
+                     "--method fixed needs a prior with both parameters > 0");
+      e = detail::count_fixed(g, t, o.a, o.b);
+      break;
+  }
+  r.a = e.a;
+  r.b = e.b;
+  r.mean = e.mean;
+  r.concentration = e.concentration;
+  r.log_likelihood = e.log_likelihood;
+  r.boundary = e.boundary;
+  r.iterations = e.iterations;
+  // The over-dispersion test is the likelihood ratio at the maximum, whichever estimate is reported.
+  r.overdispersion_statistic = e.lrt_statistic;
+  r.overdispersion_p_value = e.lrt_p_value;
+  if (o.method != count_method::ml) {
+    try {
+      const detail::count_estimate best = detail::count_ml(g, t, o.max_iterations);
+      r.overdispersion_statistic = best.lrt_statistic;
+      r.overdispersion_p_value = best.lrt_p_value;
+    } catch (const error&) {  // no finite maximum (all rates at an end of their range): no test
+      r.overdispersion_statistic = r.overdispersion_p_value = std::numeric_limits<double>::quiet_NaN();
+    }
+  }
+  if (o.method == count_method::ml) {
+    // Standard errors on the natural scale by the delta method: dm/du = m (1 - m) (logit) or m (log).
+    if (std::isfinite(e.se_link_mean))
+      r.mean_se = e.se_link_mean * (Family::bounded_mean ? e.mean * (1 - e.mean) : e.mean);
+    if (std::isfinite(e.se_log_concentration)) r.concentration_se = e.se_log_concentration * e.concentration;
+    const detail::count_intervals ci = detail::count_profile_intervals(g, t, e, o.level);
+    r.mean_ci = interval{ci.mean_lower, ci.mean_upper};
+    r.concentration_ci = interval{ci.concentration_lower, ci.concentration_upper};
+  }
+  if (e.boundary)
+    r.notes.push_back(std::string("the ") + (Family::bounded_mean ? "concentration" : "shape") +
+                      " estimate is infinite (no over-dispersion beyond " + Family::name +
+                      " noise): partial pooling equals complete pooling");
+  if (o.method == count_method::mom && !e.boundary && J < 10)
+    r.notes.push_back("the method of moments with fewer than 10 groups is rough: consider --method ml");
+  r.seconds_estimate = seconds_since(t0);
+
+  // Per group: the conjugate posterior, or the prior mean itself on the boundary.
+  const auto t_post = clock::now();
+  r.counts.assign(data.counts, data.counts + J);
+  r.sizes.resize(J);
+  for (std::size_t j = 0; j < J; ++j) r.sizes[j] = groups[j].size;
+  for (std::vector<double>* column : {&r.rate, &r.shrinkage, &r.estimate, &r.sd, &r.lower, &r.upper}) column->resize(J);
+  const double tail = (1 - o.level) / 2;
+  detail::for_each_block(J, 1 << 12, detail::thread_count(o.threads), [&](std::size_t begin, std::size_t end, std::size_t) {
+    for (std::size_t j = begin; j < end; ++j) {
+      r.rate[j] = groups[j].count / groups[j].size;
+      if (e.boundary) {
+        r.shrinkage[j] = 1;
+        r.estimate[j] = r.lower[j] = r.upper[j] = e.mean;
+        r.sd[j] = 0;
+        continue;
+      }
+      const detail::count_posterior p = Family::posterior_of(groups[j], e.a, e.b, tail);
+      r.shrinkage[j] = p.shrinkage;
+      r.estimate[j] = p.mean;
+      r.sd[j] = p.sd;
+      r.lower[j] = p.lower;
+      r.upper[j] = p.upper;
+    }
+  });
+  r.seconds_posterior = seconds_since(t_post);
+  r.seconds_total = seconds_since(t0);
+  return r;
+}
+
+}  // namespace
+
+std::string to_string(count_family f) { return f == count_family::binomial ? "binomial" : "poisson"; }
+
+std::string to_string(count_method m)
+{
+  switch (m) {
+    case count_method::mom: return "mom";
+    case count_method::ml: return "ml";
+    case count_method::fixed: return "fixed";
+  }
+  return "?";
+}
+
+count_method parse_count_method(const std::string& name)
+{
+  for (count_method m : {count_method::mom, count_method::ml, count_method::fixed})
+    if (name == to_string(m)) return m;
+  throw error("unknown --method '" + name + "' for a count family (choose mom, ml or fixed)");
+}
+
+count_fit_result fit(const count_data_view& data, const count_options& o)
+{
+  SHRINK_EXPECTS(data.groups > 0, "no groups");
+  SHRINK_EXPECTS(data.counts != nullptr && (data.sizes != nullptr || data.family == count_family::poisson),
+                 "null data pointer");
+  SHRINK_EXPECTS(o.level > 0 && o.level < 1, "--level must lie strictly between 0 and 1");
+  SHRINK_EXPECTS(o.max_iterations > 0, "--max-iterations must be positive");
+  const backend used = resolve_backend(o.requested_backend);
+  SHRINK_EXPECTS(used == backend::cpu || o.requested_backend == backend::automatic,
+                 "--family " + to_string(data.family) +
+                   " runs on the CPU backend so far (its CUDA kernels are not built yet): use --backend cpu or auto");
+  return data.family == count_family::binomial ? fit_family<detail::beta_binomial>(data, o)
+                                               : fit_family<detail::gamma_poisson>(data, o);
+}
+
+}  // namespace shrink
