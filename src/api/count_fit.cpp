@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <string>
 
 namespace shrink::detail {
@@ -103,6 +104,38 @@ double profile_value(const count_groups<Family>& data, const count_totals& t, bo
     if (fix_mean && free > v_cap && here.g_v > 0) return Family::limit(t.count, t.size, Family::mean_of(fixed));
   }
   return here.value;
+}
+
+/// One end of a profile-likelihood interval by Newton's method on the pair of equations
+/// g_q(p, q) = 0 (q maximises the likelihood at p) and l(p, q) = target (Venzon and Moolgavkar
+/// 1988): one reduction a step, started from the quadratic approximation's end. Nothing when a step
+/// is not finite, the iterate crosses to the other side of the maximum, or it does not settle: the
+/// caller then brackets the end instead.
+template <class Family>
+std::optional<double> profile_end_newton(const count_groups<Family>& data, bool p_is_mean, double p_hat, double q_hat,
+                                         const working_terms& at_hat, double direction, double half_crit)
+{
+  const double hpp = p_is_mean ? at_hat.h_uu : at_hat.h_vv, hqq = p_is_mean ? at_hat.h_vv : at_hat.h_uu;
+  const double det_hat = hpp * hqq - at_hat.h_uv * at_hat.h_uv;
+  const double v_pp = -hqq / det_hat, v_pq = at_hat.h_uv / det_hat;  // (-H)^-1
+  if (!(v_pp > 0) || !(det_hat > 0)) return std::nullopt;
+  const double target = at_hat.value - half_crit;
+  const double first = direction * std::sqrt(2 * half_crit * v_pp);
+  double p = p_hat + first, q = q_hat + v_pq / v_pp * first;
+  for (int iteration = 0; iteration < 50; ++iteration) {
+    const working_terms w = p_is_mean ? terms_at(data, p, q) : terms_at(data, q, p);
+    const double g_p = p_is_mean ? w.g_u : w.g_v, g_q = p_is_mean ? w.g_v : w.g_u;
+    const double h_qq = p_is_mean ? w.h_vv : w.h_uu, h_pq = w.h_uv;
+    const double f1 = g_q, f2 = w.value - target;
+    const double det = h_pq * g_q - h_qq * g_p;
+    const double dp = (-f1 * g_q + h_qq * f2) / det, dq = (-h_pq * f2 + g_p * f1) / det;
+    if (!std::isfinite(dp) || !std::isfinite(dq)) return std::nullopt;
+    p += dp;
+    q += dq;
+    if (direction * (p - p_hat) <= 0) return std::nullopt;
+    if (std::abs(dp) <= 1e-11 * (1 + std::abs(p)) && std::abs(dq) <= 1e-11 * (1 + std::abs(q))) return p;
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -249,9 +282,14 @@ count_intervals count_profile_intervals(const count_groups<Family>& data, const 
   const double u_hat = Family::link(e.mean);
   const double v_cap = std::log(boundary_concentration);
   const double v_hat = e.boundary ? v_cap : std::log(e.concentration);
-  // For each parameter and side: step outwards (doubling) until the deficit passes half_crit or the
-  // range ends (the interval is then open there), and solve deficit = half_crit between.
+  // For each parameter and side: Newton on the end's two equations; where that fails (an end near
+  // the boundary or open), step outwards (doubling) until the deficit passes half_crit or the range
+  // ends (the interval is then open there), and solve deficit = half_crit between.
+  const working_terms at_hat = terms_at(data, u_hat, v_hat);
   const auto solve = [&](bool fix_mean, double centre, double other, double first_step, double range_end) {
+    if (!e.boundary)
+      if (const auto end = profile_end_newton(data, fix_mean, centre, other, at_hat, first_step > 0 ? 1.0 : -1.0, half_crit))
+        if (first_step > 0 ? *end < range_end : *end > range_end) return *end;
     const auto deficit = [&](double p) { return l_hat - profile_value(data, t, fix_mean, p, other) - half_crit; };
     double inside = centre, d_inside = -half_crit, step = first_step;
     for (int k = 0; k < 60; ++k, step *= 2) {
