@@ -324,16 +324,21 @@ SHRINK_HD inline double beta_fraction(double a, double b, double x)
 }  // namespace special_detail
 
 /// The regularised incomplete beta function I_x(a, b) = P(X <= x) for X ~ Beta(a, b), a, b > 0;
-/// `upper` gives 1 - I_x(a, b) = I_(1-x)(b, a) without the cancellation of 1 - I.
-SHRINK_HD inline double incomplete_beta(double a, double b, double x, bool upper = false)
+/// `upper` gives 1 - I_x(a, b) = I_(1-x)(b, a) without the cancellation of 1 - I. With `density`,
+/// also the Beta(a, b) density at x (from the same prefactor).
+SHRINK_HD inline double incomplete_beta(double a, double b, double x, bool upper = false, double* density = nullptr)
 {
   if (!(a > 0 && b > 0) || !(x >= 0 && x <= 1)) return not_a_number();
-  if (x == 0) return upper ? 1.0 : 0.0;
-  if (x == 1) return upper ? 0.0 : 1.0;
+  if (x == 0 || x == 1) {
+    if (density != nullptr) *density = 0;  // (only its sign is used at the ends: no step from there)
+    return (x == 0) != upper ? 0.0 : 1.0;
+  }
   // The fraction for the tail it converges on; the other tail by symmetry.
   const bool swap = x * (a + b + 2) > a + 1;
   const double aa = swap ? b : a, bb = swap ? a : b, xx = swap ? 1 - x : x;
-  const double tail = portable_exp(log_beta_prefactor(a, b, x)) * special_detail::beta_fraction(aa, bb, xx) / aa;
+  const double prefactor = portable_exp(log_beta_prefactor(a, b, x));
+  if (density != nullptr) *density = prefactor / (x * (1 - x));
+  const double tail = prefactor * special_detail::beta_fraction(aa, bb, xx) / aa;
   return (swap != upper) ? 1 - tail : tail;
 }
 
@@ -386,7 +391,8 @@ SHRINK_HD inline double rough_normal_quantile(double p)
 }
 
 /// Root of f in [lo, hi] (f increasing, f(lo) < 0 < f(hi)) by Halley steps from x, each kept inside
-/// the bracket (a bisection otherwise), until the step is below 2 ulp of x. `eval(x, f, ratio)`
+/// the bracket (a bisection otherwise), until a step falls below 2^-40 of x (the next error is below
+/// the last bit) or the bracket closes. `eval(x, f, ratio)`
 /// gives f(x) and the Halley ratio f''/f' at x.
 template <class Eval>
 SHRINK_HD inline double bracketed_halley(double x, double lo, double hi, Eval&& eval)
@@ -401,10 +407,14 @@ SHRINK_HD inline double bracketed_halley(double x, double lo, double hi, Eval&& 
     const double damp = 0.5 * step * curvature;
     if (damp < 1 && damp > -1) step /= 1 - damp;  // Halley's correction when it is sound
     double next = x - step;
-    if (!(next > lo && next < hi)) next = 0.5 * (lo + hi);
+    if (next == x) break;  // the step is below half an ulp: x is the root to the last bit
+    const bool inside = next > lo && next < hi;
+    if (!inside) next = 0.5 * (lo + hi);
     const double change = next > x ? next - x : x - next;
     x = next;
-    if (change <= 0x1p-52 * x || hi - lo <= 0x1p-52 * hi) break;
+    // A Halley (or Newton) step of 2^-40 relative leaves an error of its square or cube: far below
+    // the last bit, so no evaluation after it is needed.
+    if ((inside && change <= 0x1p-40 * x) || hi - lo <= 0x1p-52 * hi) break;
   }
   return x;
 }
@@ -441,8 +451,7 @@ SHRINK_HD inline double inverse_incomplete_beta(double a, double b, double p, bo
   const double sign = upper ? -1.0 : 1.0;  // the upper tail decreases in x
   return bracketed_halley(x, 0.0, 1.0, [&](double at, double& f, double& fprime, double& curvature) {
     // f = sign (I_at - p), increasing; f' = the density; f''/f' = (a - 1)/x - (b - 1)/(1 - x).
-    f = sign * (incomplete_beta(a, b, at, upper) - p);
-    fprime = portable_exp(log_beta_prefactor(a, b, at)) / (at * (1 - at));
+    f = sign * (incomplete_beta(a, b, at, upper, &fprime) - p);
     curvature = (a - 1) / at - (b - 1) / (1 - at);
   });
 }
