@@ -31,9 +31,12 @@ class group_engine {
   virtual variance_range variances() = 0;
 
   virtual unweighted_sums unweighted() = 0;
-  virtual weighted_sums weighted(double tau2) = 0;
-  /// mu_hat(tau2) and Q(tau2) alone: the cheap reduction for root-finding on Q.
-  virtual q_sums weighted_q(double tau2) = 0;
+  /// The weighted sums at tau2; with_log = false skips the per-group logarithm (sum_log_w = 0),
+  /// which only the likelihoods need.
+  virtual weighted_sums weighted(double tau2, bool with_log = true) = 0;
+  /// The plain sums around `center` that Newton's method on tau2 needs (no logarithm, no
+  /// division in the merges): the cheap reduction for the iterations.
+  virtual newton_sums newton(double tau2, double center) = 0;
 
   /// Fills the per-group columns of `out` (n, mean, se, shrinkage, estimate, sd, lower, upper,
   /// james_stein when p.james_stein) on the host.

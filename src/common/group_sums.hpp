@@ -19,9 +19,17 @@ struct group_summary {
   double m2 = 0;
 };
 
+/// A moments accumulator holding the one value x with weight w > 0: bitwise what
+/// moments{}.add(x, w) gives (0 + x is x, -0 becoming +0 as there; w / w is 1), without its division.
+SHRINK_HD inline moments single_moment(double x, double w) { return {w, 0.0 + x, 0.0}; }
+
 /// Totals over groups in raw mode: the one-way ANOVA and the pooled within-group variance.
 struct group_totals {
   moments between;         ///< ybar_j weighted by n_j: mean = grand mean, m2 = SS between
+  /// ybar_j weighted by n_j^2: sum_j n_j^2 (its weight) and, with `between`, the random-intercept
+  /// fit's Y'PPY at tau2 = 0, sum_j n_j^2 (ybar_j - grand mean)^2, so that no pass over the groups
+  /// is needed there.
+  moments between_n2;
   double ss_within = 0;    ///< sum_j m2_j
   double df_within = 0;    ///< sum_j (n_j - 1)
   std::int64_t observations = 0;
@@ -29,7 +37,11 @@ struct group_totals {
   SHRINK_HD static group_totals of(const group_summary& g)
   {
     group_totals t;
-    if (g.n > 0) t.between.add(g.mean, static_cast<double>(g.n));
+    if (g.n > 0) {
+      const double n = static_cast<double>(g.n);
+      t.between.add(g.mean, n);
+      t.between_n2 = single_moment(g.mean, n * n);
+    }
     t.ss_within = g.m2;
     t.df_within = g.n > 0 ? static_cast<double>(g.n - 1) : 0.0;
     t.observations = g.n;
@@ -39,6 +51,7 @@ struct group_totals {
   {
     group_totals r;
     r.between = a.between + b.between;
+    r.between_n2 = a.between_n2 + b.between_n2;
     r.ss_within = a.ss_within + b.ss_within;
     r.df_within = a.df_within + b.df_within;
     r.observations = a.observations + b.observations;
@@ -56,7 +69,7 @@ struct unweighted_sums {
   SHRINK_HD static unweighted_sums of(double ybar, double v)
   {
     unweighted_sums s;
-    s.ybar.add(ybar);
+    s.ybar = single_moment(ybar, 1.0);
     s.sum_v = v;
     s.sum_v2 = v * v;
     return s;
@@ -67,20 +80,57 @@ struct unweighted_sums {
   }
 };
 
-/// Only the ybar_j weighted by w_j = 1 / (v_j + tau2): mu_hat(tau2) = wy.mean and the
-/// generalised Q(tau2) = wy.m2. What root-finding on Q needs, without weighted_sums' logarithm
-/// and higher powers (several times cheaper per group).
-struct q_sums {
-  moments wy;
+/// The sums that Newton's method on tau2 needs, taken around a fixed `center` c close to
+/// mu_hat(tau2) (the previous iterate's): with w_j = 1 / (v_j + tau2) and d_j = ybar_j - c,
+/// plain sums of w^a d^b for a = 1..3, b = 0..2. Plain sums merge with nine additions, no
+/// division (weighted_sums' moments need one per merge), and lose no digits as long as the center
+/// is near mu_hat: every expression below subtracts only terms of order delta = mu_hat - c.
+/// With e_j = ybar_j - mu_hat and P = W - w w' / sum w (see weighted_sums):
+///   Q = Y'PY = sum w e^2,  Y'PPY = sum w^2 e^2,  Y'PPPY = sum w^3 e^2 - (sum w^2 e)^2 / sum w,
+/// and dQ/dtau2 = -Y'PPY, d(Y'PPY)/dtau2 = -2 Y'PPPY, d(tr P)/dtau2 = -tr PP, d(sum w)/dtau2 = -sum w^2.
+struct newton_sums {
+  double sw = 0, swd = 0, swdd = 0;     ///< sum w, sum w d, sum w d^2
+  double sw2 = 0, sw2d = 0, sw2dd = 0;  ///< the same with w^2
+  double sw3 = 0, sw3d = 0, sw3dd = 0;  ///< and with w^3
 
-  SHRINK_HD static q_sums of(double ybar, double v, double tau2)
+  SHRINK_HD static newton_sums of(double ybar, double v, double tau2, double center)
   {
-    q_sums s;
-    s.wy.add(ybar, 1.0 / (v + tau2));
-    return s;
+    const double w = 1.0 / (v + tau2);
+    const double d = ybar - center;
+    const double wd = w * d;
+    const double w2 = w * w;
+    const double w3 = w2 * w;
+    return {w, wd, wd * d, w2, w2 * d, w2 * d * d, w3, w3 * d, w3 * d * d};
   }
-  SHRINK_HD friend q_sums operator+(const q_sums& a, const q_sums& b) { return {a.wy + b.wy}; }
-  SHRINK_HD double q() const { return wy.m2; }
+  SHRINK_HD friend newton_sums operator+(const newton_sums& a, const newton_sums& b)
+  {
+    return {a.sw + b.sw,     a.swd + b.swd,     a.swdd + b.swdd,  a.sw2 + b.sw2,   a.sw2d + b.sw2d,
+            a.sw2dd + b.sw2dd, a.sw3 + b.sw3, a.sw3d + b.sw3d, a.sw3dd + b.sw3dd};
+  }
+
+  /// mu_hat(tau2) - center.
+  SHRINK_HD double delta() const { return swd / sw; }
+  /// Q(tau2) = sum w e^2 = sum w d^2 - delta sum w d.
+  SHRINK_HD double q() const { return swdd - delta() * swd; }
+  /// Y'PPY = sum w^2 e^2 = sum w^2 d^2 - delta (2 sum w^2 d - delta sum w^2).
+  SHRINK_HD double ypp() const
+  {
+    const double m = delta();
+    return sw2dd - m * (2 * sw2d - m * sw2);
+  }
+  /// Y'PPPY = sum w^3 e^2 - (sum w^2 e)^2 / sum w.
+  SHRINK_HD double yppp() const
+  {
+    const double m = delta();
+    const double w2e = sw2d - m * sw2;
+    return sw3dd - m * (2 * sw3d - m * sw3) - w2e * w2e / sw;
+  }
+  SHRINK_HD double trace_p() const { return sw - sw2 / sw; }
+  SHRINK_HD double trace_pp() const
+  {
+    const double r = sw2 / sw;
+    return sw2 - 2 * sw3 / sw + r * r;
+  }
 };
 
 /// Sums with weights w_j = 1 / (v_j + tau2) for a given tau2: mu_hat(tau2) = wy.mean,
@@ -101,16 +151,19 @@ struct weighted_sums {
   double sum_w2v2 = 0;   ///< sum_j w_j^2 v_j^2
   double sum_w3v2 = 0;   ///< sum_j w_j^3 v_j^2
 
-  SHRINK_HD static weighted_sums of(double ybar, double v, double tau2)
+  /// with_log = false leaves sum_log_w at 0: the logarithm is most of a term's cost, and only the
+  /// likelihoods need it.
+  SHRINK_HD static weighted_sums of(double ybar, double v, double tau2, bool with_log)
   {
     weighted_sums s;
     const double w = 1.0 / (v + tau2);
     const double w2 = w * w;
-    s.wy.add(ybar, w);
-    s.w2y.add(ybar, w2);
+    s.wy = single_moment(ybar, w);
+    s.w2y = single_moment(ybar, w2);
     s.sum_w2 = w2;
     s.sum_w3 = w2 * w;
-    s.sum_log_w = -portable_log(v + tau2);  // std::log and CUDA's log may differ in the last bit
+    // std::log and CUDA's log may differ in the last bit: portable_log has the same bits on both.
+    if (with_log) s.sum_log_w = -portable_log(v + tau2);
     s.sum_w2v = w2 * v;
     s.sum_w3v = w2 * w * v;
     s.sum_w2v2 = w2 * v * v;

@@ -56,15 +56,17 @@ class cpu_engine final : public group_engine {
     });
   }
 
-  q_sums weighted_q(double tau2) override
+  newton_sums newton(double tau2, double center) override
   {
-    return reduce<q_sums>(groups(), threads_, [&](std::size_t j) { return q_sums::of(summaries_[j].mean, v_[j], tau2); });
+    return reduce<newton_sums>(groups(), threads_, [&](std::size_t j) {
+      return newton_sums::of(summaries_[j].mean, v_[j], tau2, center);
+    });
   }
 
-  weighted_sums weighted(double tau2) override
+  weighted_sums weighted(double tau2, bool with_log = true) override
   {
     return reduce<weighted_sums>(groups(), threads_, [&](std::size_t j) {
-      return weighted_sums::of(summaries_[j].mean, v_[j], tau2);
+      return weighted_sums::of(summaries_[j].mean, v_[j], tau2, with_log);
     });
   }
 
