@@ -2,6 +2,11 @@
 // The reductions over groups that every tau2 method and every summary statistic is built from.
 // Each is a per-group term plus a merge; both backends reduce in the one fixed tree of
 // fixed_reduce.hpp, so results are bitwise reproducible and the same on the CPU and the GPU.
+//
+// Each term and each merge builds its result in one aggregate initialisation: the reductions copy
+// these structs between the tree's buffers, and a struct filled field by field after a default
+// initialisation costs the CPU several times more there (weighted_sums' pass 2-3x: its copies then
+// read what was just stored in other pieces). The arithmetic, and so every bit, is the same.
 
 #include "moments.hpp"
 #include "portable_log.hpp"
@@ -36,26 +41,14 @@ struct group_totals {
 
   SHRINK_HD static group_totals of(const group_summary& g)
   {
-    group_totals t;
-    if (g.n > 0) {
-      const double n = static_cast<double>(g.n);
-      t.between.add(g.mean, n);
-      t.between_n2 = single_moment(g.mean, n * n);
-    }
-    t.ss_within = g.m2;
-    t.df_within = g.n > 0 ? static_cast<double>(g.n - 1) : 0.0;
-    t.observations = g.n;
-    return t;
+    if (g.n <= 0) return {moments{}, moments{}, g.m2, 0.0, g.n};
+    const double n = static_cast<double>(g.n);
+    return {single_moment(g.mean, n), single_moment(g.mean, n * n), g.m2, static_cast<double>(g.n - 1), g.n};
   }
   SHRINK_HD friend group_totals operator+(const group_totals& a, const group_totals& b)
   {
-    group_totals r;
-    r.between = a.between + b.between;
-    r.between_n2 = a.between_n2 + b.between_n2;
-    r.ss_within = a.ss_within + b.ss_within;
-    r.df_within = a.df_within + b.df_within;
-    r.observations = a.observations + b.observations;
-    return r;
+    return {a.between + b.between, a.between_n2 + b.between_n2, a.ss_within + b.ss_within,
+            a.df_within + b.df_within, a.observations + b.observations};
   }
 };
 
@@ -66,14 +59,7 @@ struct unweighted_sums {
   double sum_v = 0;
   double sum_v2 = 0;  ///< sum_j v_j^2: the standard error of the HE estimator
 
-  SHRINK_HD static unweighted_sums of(double ybar, double v)
-  {
-    unweighted_sums s;
-    s.ybar = single_moment(ybar, 1.0);
-    s.sum_v = v;
-    s.sum_v2 = v * v;
-    return s;
-  }
+  SHRINK_HD static unweighted_sums of(double ybar, double v) { return {single_moment(ybar, 1.0), v, v * v}; }
   SHRINK_HD friend unweighted_sums operator+(const unweighted_sums& a, const unweighted_sums& b)
   {
     return {a.ybar + b.ybar, a.sum_v + b.sum_v, a.sum_v2 + b.sum_v2};
@@ -155,34 +141,24 @@ struct weighted_sums {
   /// likelihoods need it.
   SHRINK_HD static weighted_sums of(double ybar, double v, double tau2, bool with_log)
   {
-    weighted_sums s;
     const double w = 1.0 / (v + tau2);
     const double w2 = w * w;
-    s.wy = single_moment(ybar, w);
-    s.w2y = single_moment(ybar, w2);
-    s.sum_w2 = w2;
-    s.sum_w3 = w2 * w;
     // std::log and CUDA's log may differ in the last bit: portable_log has the same bits on both.
-    if (with_log) s.sum_log_w = -portable_log(v + tau2);
-    s.sum_w2v = w2 * v;
-    s.sum_w3v = w2 * w * v;
-    s.sum_w2v2 = w2 * v * v;
-    s.sum_w3v2 = w2 * w * v * v;
-    return s;
+    const double log_w = with_log ? -portable_log(v + tau2) : 0.0;
+    return {single_moment(ybar, w), single_moment(ybar, w2), w2, w2 * w, log_w, w2 * v, w2 * w * v, w2 * v * v,
+            w2 * w * v * v};
   }
   SHRINK_HD friend weighted_sums operator+(const weighted_sums& a, const weighted_sums& b)
   {
-    weighted_sums r;
-    r.wy = a.wy + b.wy;
-    r.w2y = a.w2y + b.w2y;
-    r.sum_w2 = a.sum_w2 + b.sum_w2;
-    r.sum_w3 = a.sum_w3 + b.sum_w3;
-    r.sum_log_w = a.sum_log_w + b.sum_log_w;
-    r.sum_w2v = a.sum_w2v + b.sum_w2v;
-    r.sum_w3v = a.sum_w3v + b.sum_w3v;
-    r.sum_w2v2 = a.sum_w2v2 + b.sum_w2v2;
-    r.sum_w3v2 = a.sum_w3v2 + b.sum_w3v2;
-    return r;
+    return {a.wy + b.wy,
+            a.w2y + b.w2y,
+            a.sum_w2 + b.sum_w2,
+            a.sum_w3 + b.sum_w3,
+            a.sum_log_w + b.sum_log_w,
+            a.sum_w2v + b.sum_w2v,
+            a.sum_w3v + b.sum_w3v,
+            a.sum_w2v2 + b.sum_w2v2,
+            a.sum_w3v2 + b.sum_w3v2};
   }
 
   /// Q(tau2) = Y'PY = sum_j w_j (ybar_j - mu_hat(tau2))^2.
@@ -209,9 +185,11 @@ struct variance_range {
   bool finite = true;
 
   SHRINK_HD static variance_range of(double v) { return {v, v, std::isfinite(v)}; }
+  /// Comparisons rather than std::fmin / fmax (a library call on the CPU): they differ only where
+  /// a NaN is involved, and then `finite` is false and the fit refuses the input.
   SHRINK_HD friend variance_range operator+(const variance_range& a, const variance_range& b)
   {
-    return {std::fmin(a.min, b.min), std::fmax(a.max, b.max), a.finite && b.finite};
+    return {b.min < a.min ? b.min : a.min, b.max > a.max ? b.max : a.max, a.finite && b.finite};
   }
 };
 
