@@ -3,6 +3,7 @@
 
 #include <shrink/fit.hpp>
 
+#include "../common/bits.hpp"
 #include "../common/macros.hpp"
 #include "../common/normal.hpp"
 #include "bayes.hpp"
@@ -161,6 +162,17 @@ struct preset_estimate {
   detail::weighted_sums fixed_effect;
 };
 
+/// Whether every x[i] is finite: an infinity or a NaN has all eleven exponent bits set, and only
+/// then does adding 1 to the exponent carry into the sign bit. Written on the bits with additions
+/// and ors so that the loop vectorises (each per-group column is read once, at memory speed).
+bool all_finite(const std::vector<double>& x)
+{
+  constexpr std::uint64_t exponent = 0x7ff0000000000000ULL, exponent_one = 0x0010000000000000ULL;
+  std::uint64_t carries = 0;
+  for (double v : x) carries |= (detail::bits_of(v) & exponent) + exponent_one;
+  return (carries >> 63) == 0;
+}
+
 /// Everything after the per-group variances v_j are known; shared by raw and summary mode.
 /// sigma_df: the degrees of freedom of an estimated sigma^2 behind the v_j (raw mode without
 /// --sigma), 0 when the v_j are known.
@@ -303,7 +315,7 @@ void fit_groups(detail::group_engine& engine, const fit_options& o, double offse
     SHRINK_EXPECTS(std::isfinite(x), overflow);
   SHRINK_EXPECTS(bayes || std::isfinite(r.mu_se), overflow);
   for (const std::vector<double>* column : {&r.mean, &r.se, &r.shrinkage, &r.estimate, &r.sd, &r.lower, &r.upper, &r.james_stein})
-    for (double x : *column) SHRINK_EXPECTS(std::isfinite(x), overflow);
+    SHRINK_EXPECTS(all_finite(*column), overflow);
 }
 
 }  // namespace
@@ -315,12 +327,13 @@ namespace {
 /// of that distance; their distance from the group's own mean does not.
 void anchor_on_exact_means(const double* exact, fit_result& r)
 {
-  for (std::size_t j = 0; j < r.mean.size(); ++j) {
-    const double engine_mean = r.mean[j];
-    for (std::vector<double>* column : {&r.estimate, &r.lower, &r.upper, &r.james_stein})
-      if (!column->empty()) (*column)[j] = exact[j] + ((*column)[j] - engine_mean);
-    r.mean[j] = exact[j];
+  const std::size_t J = r.mean.size();
+  for (std::vector<double>* column : {&r.estimate, &r.lower, &r.upper, &r.james_stein}) {
+    if (column->empty()) continue;
+    double* c = column->data();
+    for (std::size_t j = 0; j < J; ++j) c[j] = exact[j] + (c[j] - r.mean[j]);  // one column at a time: vectorises
   }
+  r.mean.assign(exact, exact + J);
 }
 
 /// Raw mode after the group summaries: sigma2 (pooled or given, or jointly with tau2 for ml/reml),

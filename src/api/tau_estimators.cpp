@@ -241,18 +241,22 @@ interval q_profile_interval(group_engine& engine, double level, const weighted_s
   int count = 0;
 
   // Q(tau2) decreases and is convex (dQ/dtau2 = -Y'PPY, d2Q/dtau2^2 = 2 Y'PPPY >= 0); for a single
-  // group's Q = a / (v + tau2), 1 / Q is linear in tau2, and it is nearly so in general. So each
-  // step is Newton's on 1 / Q = 1 / crit, from whichever of tau2 = 0 and the estimate (whose sums
-  // the fit already has) is nearer in 1 / Q. Safeguards: a step that leaves the bracket [lo, hi]
-  // is replaced by Newton's on Q itself from the left (on a convex decreasing Q it lands between
-  // the point and the root), or else by bisection. Newton converges quadratically, so once a step
-  // is below 1e-8 of tau2 the next point is accurate to about 1e-16 and is returned without
-  // another reduction.
+  // group's Q = a / (v + tau2), 1 / Q is linear in tau2, and it is nearly so in general. So the
+  // steps solve f = 1 / Q - 1 / crit = 0, starting from whichever of tau2 = 0 and the estimate
+  // (whose weighted sums the fit already has) is nearer: the first by Newton's method, the others
+  // by Halley's, as each pass gives f'' too (f' = Y'PPY / Q^2, f'' / 2f' = Y'PPY / Q - Y'PPPY / Y'PPY).
+  // Safeguards: a step that leaves the bracket [lo, hi] is replaced by Newton's, then by Newton's on
+  // Q itself from the left (on a convex decreasing Q it lands between the point and the root), or
+  // else by bisection. Halley's method converges cubically and Newton's quadratically, so once a
+  // Halley step is below 1e-5 of tau2 (a Newton step below 1e-8) the point it gives is accurate to
+  // about 1e-15 and is returned without another reduction (tests/cpu/tau_estimators_test.cpp
+  // checks Q there against the quantile).
   auto solve = [&](double crit) {
     if (q0 <= crit) return 0.0;  // Q(0) already below: the bound would be negative
     // Q(tau2) <= sum_j (y_j - mean y)^2 / (min v + tau2) < crit at hi: the root lies below it.
     double lo = 0, hi = std::max(u.ybar.m2 / crit - vr.min, 0.0) * 1.01 + 1e-300;
     double x = 0, q = q0, ypp = fixed_effect.ypp(), center = fixed_effect.wy.mean;
+    double curvature = HUGE_VAL;  // f'' / 2f', unknown at the starting point
     const double q_est = at_tau.q();
     if (tau2 > 0 && q_est != crit) {
       (q_est > crit ? lo : hi) = tau2;
@@ -263,15 +267,23 @@ interval q_profile_interval(group_engine& engine, double level, const weighted_s
         center = at_tau.wy.mean;
       }
     }
+    auto inside = [&](double t) { return t > lo && t < hi; };
     for (int it = 0; it < 200; ++it) {
-      double next = x + q * (q - crit) / (crit * ypp);
-      if (!(next > lo && next < hi) && q > crit) next = x + (q - crit) / ypp;
-      if (!(next > lo && next < hi)) next = 0.5 * (lo + hi);
-      if (std::fabs(next - x) <= 1e-8 * next) return next;
+      const double newton = q * (q - crit) / (crit * ypp);  // -f / f'
+      double next = x + newton / (1 + newton * curvature);
+      double tol = 1e-5;
+      if (!(std::isfinite(curvature) && 1 + newton * curvature > 0 && inside(next))) {
+        next = x + newton;
+        tol = 1e-8;
+      }
+      if (!inside(next) && q > crit) next = x + (q - crit) / ypp;
+      if (!inside(next)) next = 0.5 * (lo + hi);
+      if (std::fabs(next - x) <= tol * next) return next;
       x = next;
       const newton_sums s = newton_at(engine, x, center, count);
       q = s.q();
       ypp = s.ypp();
+      curvature = ypp / q - s.yppp() / ypp;
       if (q > crit) lo = x;
       else if (q < crit) hi = x;
       else return x;

@@ -41,8 +41,8 @@ double log_likelihood(const weighted_sums& s, std::size_t groups, bool reml);
 /// Q(tau2) equals the upper and lower chi-square(J-1) quantiles; a bound that falls below 0 is 0.
 /// `fixed_effect` = engine.weighted(0), `at_tau` = engine.weighted(tau2) at the estimate tau2,
 /// `u` = engine.unweighted(), `vr` = engine.variances(). Each bound is a safeguarded Newton
-/// iteration on 1 / Q(tau2) from the nearer of 0 and tau2, solved to about 1e-15 relative (far
-/// below the interval's own sampling uncertainty); `passes`, when given, is increased by the
+/// iteration (Halley's) on 1 / Q(tau2) from the nearer of 0 and tau2, solved to about 1e-15
+/// relative (far below the interval's own sampling uncertainty); `passes`, when given, is increased by the
 /// number of reductions over the groups it took.
 struct interval {
   double lower = 0, upper = 0;
