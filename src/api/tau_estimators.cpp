@@ -42,17 +42,18 @@ pv_traces traces_pv(const weighted_sums& s)
 /// engine.newton(tau2, center), with `center` then moved to mu_hat(tau2) for the next call (the
 /// iterates move little, so the next center is close). Where the old center lay so far from
 /// mu_hat that Q = sum w d^2 - delta sum w d lost more than about three digits to cancellation,
-/// the pass is repeated around the new center. `passes` counts the reductions.
-newton_sums newton_at(group_engine& engine, double tau2, double& center, int& passes)
+/// the pass is repeated around the new center. `passes`, when given, counts the reductions.
+newton_sums newton_at(group_engine& engine, double tau2, double& center, int* passes = nullptr)
 {
   newton_sums s = engine.newton(tau2, center);
-  ++passes;
+  int used = 1;
   center += s.delta();
   if (!(s.swd * s.delta() <= 1e3 * s.q())) {
     s = engine.newton(tau2, center);
-    ++passes;
+    ++used;
     center += s.delta();
   }
+  if (passes) *passes += used;
   return s;
 }
 
@@ -123,7 +124,6 @@ tau2_estimate estimate_tau2(group_engine& engine, const fit_options& o, const un
 
   // HE: with P = I - 11'/J, Y'PY = sum (y - ybar)^2 and tr(PV) = sum v (J-1)/J.
   const double he_raw = (u.ybar.m2 - u.sum_v * (k - 1) / k) / (k - 1);
-  int passes = 0;  // the iterations' reductions (a re-centred newton_at counts twice)
 
   switch (o.method) {
     case tau_method::mom: {
@@ -153,7 +153,7 @@ tau2_estimate estimate_tau2(group_engine& engine, const fit_options& o, const un
     case tau_method::pm: {
       const double target = k - 1;
       double center = fixed_effect.wy.mean;
-      auto excess = [&](double tau2) { return newton_at(engine, tau2, center, passes).q() - target; };
+      auto excess = [&](double tau2) { return newton_at(engine, tau2, center).q() - target; };
       const double at_min = fixed_effect.q() - target;
       if (at_min < 0) {
         r.tau2 = 0;
@@ -190,7 +190,7 @@ tau2_estimate estimate_tau2(group_engine& engine, const fit_options& o, const un
       while (change > o.threshold) {
         ++iter;
         const double old = tau2;
-        const newton_sums s = newton_at(engine, tau2, center, passes);
+        const newton_sums s = newton_at(engine, tau2, center);
         double adj = 0;
         if (o.method == tau_method::ml) adj = (s.ypp() - s.sw) / s.sw2;
         if (o.method == tau_method::reml) adj = (s.ypp() - s.trace_p()) / s.trace_pp();
@@ -258,8 +258,10 @@ interval q_profile_interval(group_engine& engine, double level, const weighted_s
     double x = 0, q = q0, ypp = fixed_effect.ypp(), center = fixed_effect.wy.mean;
     double curvature = HUGE_VAL;  // f'' / 2f', unknown at the starting point
     const double q_est = at_tau.q();
-    if (tau2 > 0 && q_est != crit) {
-      (q_est > crit ? lo : hi) = tau2;
+    if (tau2 > 0) {
+      if (q_est == crit) return tau2;
+      if (q_est > crit) lo = tau2;
+      else hi = std::min(hi, tau2);
       if (std::fabs(1 / q_est - 1 / crit) < std::fabs(1 / q0 - 1 / crit)) {
         x = tau2;
         q = q_est;
@@ -280,7 +282,7 @@ interval q_profile_interval(group_engine& engine, double level, const weighted_s
       if (!inside(next)) next = 0.5 * (lo + hi);
       if (std::fabs(next - x) <= tol * next) return next;
       x = next;
-      const newton_sums s = newton_at(engine, x, center, count);
+      const newton_sums s = newton_at(engine, x, center, &count);
       q = s.q();
       ypp = s.ypp();
       curvature = ypp / q - s.yppp() / ypp;
@@ -341,7 +343,7 @@ variance_components fit_random_intercept(group_engine& engine, const group_total
     for (int it = 0;; ++it) {
       SHRINK_EXPECTS(it < 200, "ml/reml: the variance-ratio search did not converge");
       SHRINK_EXPECTS(x < 1e300, "ml/reml: the likelihood keeps increasing with tau2 (no within-group variation?)");
-      const newton_sums s = newton_at(engine, x, center, passes);
+      const newton_sums s = newton_at(engine, x, center, &passes);
       const slope d = slope_of(s);
       if (d.g == 0) {
         lambda = x;
