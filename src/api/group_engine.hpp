@@ -65,16 +65,9 @@ inline void resize_group_columns(fit_result& out, std::size_t J, bool james_stei
   out.james_stein.resize(james_stein ? J : 0);
 }
 
-/// The group summaries of a grouped_data_view, as the engines hold them.
-inline std::vector<group_summary> group_summaries_of(const grouped_data_view& data)
-{
-  std::vector<group_summary> out(data.groups);
-  for (std::size_t j = 0; j < data.groups; ++j) out[j] = {data.n[j], data.mean[j], data.m2[j]};
-  return out;
-}
-
 std::unique_ptr<group_engine> make_cpu_engine(const raw_data_view& data, int threads);
 std::unique_ptr<group_engine> make_cpu_engine(const summary_data_view& data, int threads);
+/// Reads the view's columns in place (no copy): they must outlive the engine.
 std::unique_ptr<group_engine> make_cpu_engine(const grouped_data_view& data, int threads);
 
 /// Defined in src/cuda when CUDA is built, else in src/api/no_cuda.cpp (throws).

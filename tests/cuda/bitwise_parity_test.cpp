@@ -298,6 +298,7 @@ TEST(BitwiseParity, GroupTotalsAndRawModeReductions)
     auto gpu = d::make_cuda_engine(v);
     const d::group_totals ct = cpu->totals(), gt = gpu->totals();
     expect_same(ct.between, gt.between, "totals between");
+    expect_same(ct.between_n2, gt.between_n2, "totals between_n2");
     expect_same(ct.ss_within, gt.ss_within, "totals ss_within");
     expect_same(ct.df_within, gt.df_within, "totals df_within");
     EXPECT_EQ(ct.observations, gt.observations);
