@@ -14,8 +14,8 @@ struct tau2_estimate {
   std::optional<double> se;  ///< metafor's standard error of the estimator
   int iterations = 0;
   std::optional<double> log_likelihood;  ///< ml/reml: the (restricted) log-likelihood at tau2
-  /// engine.weighted(tau2) where the method computed it anyway (ml/reml with the logarithm), so
-  /// that the fit need not reduce again for mu_hat and its standard error.
+  /// engine.weighted(tau2) where the method computed it anyway (pm, ml, reml, eb; with the
+  /// logarithm for ml and reml), so that the fit need not reduce again for mu_hat and its se.
   std::optional<weighted_sums> at_tau;
 };
 
@@ -40,9 +40,9 @@ double log_likelihood(const weighted_sums& s, std::size_t groups, bool reml);
 /// Q-profile confidence interval for tau2 at `level` (Viechtbauer 2007): the tau2 where
 /// Q(tau2) equals the upper and lower chi-square(J-1) quantiles; a bound that falls below 0 is 0.
 /// `fixed_effect` = engine.weighted(0), `at_tau` = engine.weighted(tau2) at the estimate tau2,
-/// `u` = engine.unweighted(), `vr` = engine.variances(). Each bound is a safeguarded Newton
-/// iteration (Halley's) on 1 / Q(tau2) from the nearer of 0 and tau2, solved to about 1e-15
-/// relative (far below the interval's own sampling uncertainty); `passes`, when given, is increased by the
+/// `u` = engine.unweighted(), `vr` = engine.variances(). Each bound is a safeguarded Newton /
+/// Halley iteration on 1 / Q(tau2) from the nearer of 0 and tau2, solved to about 1e-15 relative
+/// (far below the interval's own sampling uncertainty); `passes`, when given, is increased by the
 /// number of reductions over the groups it took.
 struct interval {
   double lower = 0, upper = 0;
