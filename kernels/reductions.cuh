@@ -34,18 +34,22 @@ struct unweighted_term {
   SHRINK_HD unweighted_sums operator()(std::size_t j) const { return unweighted_sums::of(table[j].mean, v[j]); }
 };
 
-struct q_term {
+struct newton_term {
   const moments* table;
   const double* v;
-  double tau2;
-  SHRINK_HD q_sums operator()(std::size_t j) const { return q_sums::of(table[j].mean, v[j], tau2); }
+  double tau2, center;
+  SHRINK_HD newton_sums operator()(std::size_t j) const { return newton_sums::of(table[j].mean, v[j], tau2, center); }
 };
 
 struct weighted_term {
   const moments* table;
   const double* v;
   double tau2;
-  SHRINK_HD weighted_sums operator()(std::size_t j) const { return weighted_sums::of(table[j].mean, v[j], tau2); }
+  bool with_log;
+  SHRINK_HD weighted_sums operator()(std::size_t j) const
+  {
+    return weighted_sums::of(table[j].mean, v[j], tau2, with_log);
+  }
 };
 
 }  // namespace shrink::detail

@@ -3,6 +3,7 @@
 
 #include <shrink/fit.hpp>
 
+#include "../common/bits.hpp"
 #include "../common/macros.hpp"
 #include "../common/normal.hpp"
 #include "bayes.hpp"
@@ -154,12 +155,29 @@ std::string short_number(double x)
   return buf;
 }
 
+/// A tau2 estimate made before fit_groups (raw-mode ml/reml, jointly with sigma2) and the
+/// fixed-effect sums engine.weighted(0) it reduced on the way.
+struct preset_estimate {
+  detail::tau2_estimate estimate;
+  detail::weighted_sums fixed_effect;
+};
+
+/// Whether every x[i] is finite: an infinity or a NaN has all eleven exponent bits set, and only
+/// then does adding 1 to the exponent carry into the sign bit. Written on the bits with additions
+/// and ors so that the loop vectorises (each per-group column is read once, at memory speed).
+bool all_finite(const std::vector<double>& x)
+{
+  constexpr std::uint64_t exponent = 0x7ff0000000000000ULL, exponent_one = 0x0010000000000000ULL;
+  std::uint64_t carries = 0;
+  for (double v : x) carries |= (detail::bits_of(v) & exponent) + exponent_one;
+  return (carries >> 63) == 0;
+}
+
 /// Everything after the per-group variances v_j are known; shared by raw and summary mode.
 /// sigma_df: the degrees of freedom of an estimated sigma^2 behind the v_j (raw mode without
 /// --sigma), 0 when the v_j are known.
 void fit_groups(detail::group_engine& engine, const fit_options& o, double offset, fit_result& r,
-                clock::time_point t_tau, double sigma_df,
-                const std::optional<detail::tau2_estimate>& preset = std::nullopt)
+                clock::time_point t_tau, double sigma_df, const preset_estimate* preset = nullptr)
 {
   const std::size_t J = engine.groups();
   r.groups = J;
@@ -181,7 +199,10 @@ void fit_groups(detail::group_engine& engine, const fit_options& o, double offse
                  "only one group: tau cannot be estimated from a single group (use --tau-method fixed --tau VALUE)");
 
   const detail::unweighted_sums u = engine.unweighted();
-  const detail::weighted_sums fixed_effect = engine.weighted(0.0);
+  // Each sum is reduced once and handed to what needs it; the logarithm only for the likelihoods.
+  const detail::weighted_sums fixed_effect =
+    preset ? preset->fixed_effect : engine.weighted(0.0, detail::needs_log_likelihood(o.method));
+  std::optional<detail::weighted_sums> known_at_tau;
   std::optional<detail::bayes_fit> bayes;
   if (o.method == tau_method::bayes) {
     bayes = detail::fit_bayes(engine, o.prior_tau, o.level);
@@ -189,13 +210,15 @@ void fit_groups(detail::group_engine& engine, const fit_options& o, double offse
     // A point value for I^2, H^2 and the summary: the posterior median of tau, squared.
     r.tau2 = bayes->tau.median * bayes->tau.median;
   } else {
-    const detail::tau2_estimate est = preset ? *preset : detail::estimate_tau2(engine, o, u);
+    const detail::tau2_estimate est = preset ? preset->estimate : detail::estimate_tau2(engine, o, u, fixed_effect);
     r.tau2 = est.tau2;
     r.tau2_se = est.se;
     r.iterations = est.iterations;
     r.log_likelihood = est.log_likelihood;
+    known_at_tau = est.at_tau;
   }
-  const detail::weighted_sums at_tau = r.tau2 == 0 ? fixed_effect : engine.weighted(r.tau2);
+  const detail::weighted_sums at_tau =
+    known_at_tau ? *known_at_tau : (r.tau2 == 0 ? fixed_effect : engine.weighted(r.tau2, false));
   r.mu = offset + at_tau.wy.mean;
   r.complete_pooling = offset + fixed_effect.wy.mean;
 
@@ -224,7 +247,7 @@ void fit_groups(detail::group_engine& engine, const fit_options& o, double offse
                         "), so mu_se is null; mu's interval and the prediction interval are its exact quantiles");
   }
   if (J >= 2 && !bayes) {
-    const detail::interval ci = detail::q_profile_interval(engine, o.level);
+    const detail::interval ci = detail::q_profile_interval(engine, o.level, fixed_effect, r.tau2, at_tau, u, vr);
     r.tau2_lower = ci.lower;
     r.tau2_upper = ci.upper;
   }
@@ -292,7 +315,7 @@ void fit_groups(detail::group_engine& engine, const fit_options& o, double offse
     SHRINK_EXPECTS(std::isfinite(x), overflow);
   SHRINK_EXPECTS(bayes || std::isfinite(r.mu_se), overflow);
   for (const std::vector<double>* column : {&r.mean, &r.se, &r.shrinkage, &r.estimate, &r.sd, &r.lower, &r.upper, &r.james_stein})
-    for (double x : *column) SHRINK_EXPECTS(std::isfinite(x), overflow);
+    SHRINK_EXPECTS(all_finite(*column), overflow);
 }
 
 }  // namespace
@@ -304,12 +327,13 @@ namespace {
 /// of that distance; their distance from the group's own mean does not.
 void anchor_on_exact_means(const double* exact, fit_result& r)
 {
-  for (std::size_t j = 0; j < r.mean.size(); ++j) {
-    const double engine_mean = r.mean[j];
-    for (std::vector<double>* column : {&r.estimate, &r.lower, &r.upper, &r.james_stein})
-      if (!column->empty()) (*column)[j] = exact[j] + ((*column)[j] - engine_mean);
-    r.mean[j] = exact[j];
+  const std::size_t J = r.mean.size();
+  for (std::vector<double>* column : {&r.estimate, &r.lower, &r.upper, &r.james_stein}) {
+    if (column->empty()) continue;
+    double* c = column->data();
+    for (std::size_t j = 0; j < J; ++j) c[j] = exact[j] + (c[j] - r.mean[j]);  // one column at a time: vectorises
   }
+  r.mean.assign(exact, exact + J);
 }
 
 /// Raw mode after the group summaries: sigma2 (pooled or given, or jointly with tau2 for ml/reml),
@@ -332,17 +356,18 @@ fit_result fit_raw(detail::group_engine& engine, const fit_options& options, dou
     sigma2 = detail::pooled_sigma2(t);
   }
   r.sigma2 = sigma2;
-  engine.set_sigma2(sigma2);
 
   const std::size_t J = engine.groups();
-  std::optional<detail::tau2_estimate> joint;
+  std::optional<preset_estimate> joint;
   if (!options.sigma && J >= 2 && (options.method == tau_method::reml || options.method == tau_method::ml)) {
-    // The random-intercept model itself: sigma2 and tau2 jointly, as lme4 does.
+    // The random-intercept model itself: sigma2 and tau2 jointly, as lme4 does (it sets the v_j).
     const bool reml = options.method == tau_method::reml;
     const detail::variance_components vc = detail::fit_random_intercept(engine, t, reml);
     r.sigma2_pooled = sigma2;
     r.sigma2 = vc.sigma2;
-    joint = detail::tau2_estimate{vc.tau2, vc.tau2_se, vc.iterations, vc.log_likelihood};
+    joint = preset_estimate{{vc.tau2, vc.tau2_se, vc.iterations, vc.log_likelihood, vc.at_tau}, vc.fixed_effect};
+  } else {
+    engine.set_sigma2(sigma2);
   }
   if (J >= 2) {
     anova_table a;
@@ -356,7 +381,7 @@ fit_result fit_raw(detail::group_engine& engine, const fit_options& options, dou
     r.anova = a;
   }
 
-  fit_groups(engine, options, offset, r, t_tau, options.sigma ? 0.0 : t.df_within, joint);
+  fit_groups(engine, options, offset, r, t_tau, options.sigma ? 0.0 : t.df_within, joint ? &*joint : nullptr);
   r.seconds.total = seconds_since(t0);
   return r;
 }

@@ -31,9 +31,12 @@ class group_engine {
   virtual variance_range variances() = 0;
 
   virtual unweighted_sums unweighted() = 0;
-  virtual weighted_sums weighted(double tau2) = 0;
-  /// mu_hat(tau2) and Q(tau2) alone: the cheap reduction for root-finding on Q.
-  virtual q_sums weighted_q(double tau2) = 0;
+  /// The weighted sums at tau2; with_log = false skips the per-group logarithm (sum_log_w = 0),
+  /// which only the likelihoods need.
+  virtual weighted_sums weighted(double tau2, bool with_log = true) = 0;
+  /// The plain sums around `center` that Newton's method on tau2 needs (no logarithm, no
+  /// division in the merges): the cheap reduction for the iterations.
+  virtual newton_sums newton(double tau2, double center) = 0;
 
   /// Fills the per-group columns of `out` (n, mean, se, shrinkage, estimate, sd, lower, upper,
   /// james_stein when p.james_stein) on the host.
@@ -62,16 +65,9 @@ inline void resize_group_columns(fit_result& out, std::size_t J, bool james_stei
   out.james_stein.resize(james_stein ? J : 0);
 }
 
-/// The group summaries of a grouped_data_view, as the engines hold them.
-inline std::vector<group_summary> group_summaries_of(const grouped_data_view& data)
-{
-  std::vector<group_summary> out(data.groups);
-  for (std::size_t j = 0; j < data.groups; ++j) out[j] = {data.n[j], data.mean[j], data.m2[j]};
-  return out;
-}
-
 std::unique_ptr<group_engine> make_cpu_engine(const raw_data_view& data, int threads);
 std::unique_ptr<group_engine> make_cpu_engine(const summary_data_view& data, int threads);
+/// Reads the view's columns in place (no copy): they must outlive the engine.
 std::unique_ptr<group_engine> make_cpu_engine(const grouped_data_view& data, int threads);
 
 /// Defined in src/cuda when CUDA is built, else in src/api/no_cuda.cpp (throws).

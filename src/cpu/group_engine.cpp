@@ -7,76 +7,111 @@
 #include "summarize.hpp"
 
 #include <cmath>
+#include <iterator>
 
 namespace shrink::detail {
 namespace {
 
+/// The group table as columns (n_j, ybar_j, m2_j): a pass over the groups reads only the columns
+/// its terms use (most: ybar and v, 16 bytes a group).
+struct group_columns {
+  const std::int64_t* n = nullptr;
+  const double* mean = nullptr;
+  const double* m2 = nullptr;
+};
+
 class cpu_engine final : public group_engine {
  public:
   // threads: as --threads (0 = all hardware threads); the results do not depend on it.
-  cpu_engine(std::vector<group_summary> summaries, int threads)
-    : summaries_(std::move(summaries)), threads_(thread_count(threads))
+
+  /// Reads the caller's columns where they are (no copy): they must outlive the engine.
+  cpu_engine(group_columns columns, std::size_t groups, int threads)
+    : groups_(groups), threads_(thread_count(threads)), columns_(columns)
   {
   }
 
-  cpu_engine(const summary_data_view& data, int threads) : threads_(thread_count(threads)), v_(data.groups)
+  /// Owns the summaries (folded from rows here).
+  cpu_engine(const std::vector<group_summary>& summaries, int threads)
+    : groups_(summaries.size()), threads_(thread_count(threads)), own_n_(groups_), own_mean_(groups_), own_m2_(groups_)
   {
-    summaries_.resize(data.groups);
-    for (std::size_t j = 0; j < data.groups; ++j) {
-      summaries_[j] = {1, data.estimates[j], 0.0};
-      v_[j] = data.standard_errors[j] * data.standard_errors[j];
+    for (std::size_t j = 0; j < groups_; ++j) {
+      own_n_[j] = summaries[j].n;
+      own_mean_[j] = summaries[j].mean;
+      own_m2_[j] = summaries[j].m2;
     }
+    columns_ = {own_n_.data(), own_mean_.data(), own_m2_.data()};
   }
 
-  std::size_t groups() const override { return summaries_.size(); }
+  cpu_engine(const summary_data_view& data, int threads)
+    : groups_(data.groups), threads_(thread_count(threads)), own_n_(groups_, 1),
+      own_mean_(data.estimates, data.estimates + groups_), own_m2_(groups_, 0.0), v_(groups_)
+  {
+    for (std::size_t j = 0; j < groups_; ++j) v_[j] = data.standard_errors[j] * data.standard_errors[j];
+    columns_ = {own_n_.data(), own_mean_.data(), own_m2_.data()};
+  }
+
+  std::size_t groups() const override { return groups_; }
 
   group_totals totals() override
   {
+    const group_columns c = columns_;
     return reduce<group_totals>(groups(), threads_,
-                                [&](std::size_t j) { return group_totals::of(summaries_[j]); });
+                                [&](std::size_t j) { return group_totals::of({c.n[j], c.mean[j], c.m2[j]}); });
   }
 
   void set_sigma2(double sigma2) override
   {
     v_.resize(groups());
+    double* v = v_.data();
+    const std::int64_t* n = columns_.n;
     for_each_block(groups(), reduce_block, threads_, [&](std::size_t begin, std::size_t end, std::size_t) {
-      for (std::size_t j = begin; j < end; ++j) v_[j] = sigma2 / static_cast<double>(summaries_[j].n);
+      for (std::size_t j = begin; j < end; ++j) v[j] = sigma2 / static_cast<double>(n[j]);
     });
   }
 
   variance_range variances() override
   {
-    return reduce<variance_range>(groups(), threads_, [&](std::size_t j) { return variance_range::of(v_[j]); });
+    const double* v = v_.data();
+    return reduce<variance_range>(groups(), threads_, [&](std::size_t j) { return variance_range::of(v[j]); });
   }
 
   unweighted_sums unweighted() override
   {
-    return reduce<unweighted_sums>(groups(), threads_, [&](std::size_t j) {
-      return unweighted_sums::of(summaries_[j].mean, v_[j]);
-    });
+    const double *mean = columns_.mean, *v = v_.data();
+    return reduce<unweighted_sums>(groups(), threads_, [&](std::size_t j) { return unweighted_sums::of(mean[j], v[j]); });
   }
 
-  q_sums weighted_q(double tau2) override
+  newton_sums newton(double tau2, double center) override
   {
-    return reduce<q_sums>(groups(), threads_, [&](std::size_t j) { return q_sums::of(summaries_[j].mean, v_[j], tau2); });
+    const double *mean = columns_.mean, *v = v_.data();
+    return reduce<newton_sums>(groups(), threads_,
+                               [&](std::size_t j) { return newton_sums::of(mean[j], v[j], tau2, center); });
   }
 
-  weighted_sums weighted(double tau2) override
+  weighted_sums weighted(double tau2, bool with_log = true) override
   {
-    return reduce<weighted_sums>(groups(), threads_, [&](std::size_t j) {
-      return weighted_sums::of(summaries_[j].mean, v_[j], tau2);
-    });
+    const double *mean = columns_.mean, *v = v_.data();
+    return reduce<weighted_sums>(groups(), threads_,
+                                 [&](std::size_t j) { return weighted_sums::of(mean[j], v[j], tau2, with_log); });
   }
 
   void posteriors(const posterior_params& p, fit_result& out) override
   {
     const std::size_t J = groups();
-    resize_group_columns(out, J, p.james_stein);
+    // Sizing the columns writes each of their pages for the first time (72 bytes a group), which
+    // costs more than the map below: the columns are sized on the worker threads, one each.
+    std::vector<double>* const columns[] = {&out.mean, &out.se,    &out.shrinkage, &out.estimate,
+                                            &out.sd,   &out.lower, &out.upper,     &out.james_stein};
+    for_each_block(std::size(columns) + 1, 1, threads_, [&](std::size_t c, std::size_t, std::size_t) {
+      if (c == std::size(columns)) out.n.resize(J);
+      else columns[c]->resize(columns[c] == &out.james_stein && !p.james_stein ? 0 : J);
+    });
+    const double *mean = columns_.mean, *v = v_.data();
     for_each_block(J, reduce_block, threads_, [&](std::size_t begin, std::size_t end, std::size_t) {
       for (std::size_t j = begin; j < end; ++j) {
-        const posterior r = posterior_of(summaries_[j].mean, v_[j], p);
-        out.n[j] = summaries_[j].n;
-        out.mean[j] = p.offset + summaries_[j].mean;
+        const posterior r = posterior_of(mean[j], v[j], p);
+        out.n[j] = columns_.n[j];
+        out.mean[j] = p.offset + mean[j];
         out.se[j] = r.se;
         out.shrinkage[j] = r.shrinkage;
         out.estimate[j] = r.estimate;
@@ -90,18 +125,18 @@ class cpu_engine final : public group_engine {
 
   void mixture_posteriors(const mixture_params& p, fit_result& out) override
   {
-    overwrite(out, [&](std::size_t j) { return mixture_posterior_of(summaries_[j].mean, v_[j], p); });
+    overwrite(out, [&](std::size_t j) { return mixture_posterior_of(columns_.mean[j], v_[j], p); });
   }
 
   t_marginal_sums t_marginal(const t_prior_params& p) override
   {
     return reduce<t_marginal_sums>(groups(), threads_,
-                                   [&](std::size_t j) { return t_marginal_sums::of(summaries_[j].mean, v_[j], p); });
+                                   [&](std::size_t j) { return t_marginal_sums::of(columns_.mean[j], v_[j], p); });
   }
 
   void t_posteriors(const t_prior_params& p, fit_result& out) override
   {
-    overwrite(out, [&](std::size_t j) { return t_posterior_of(summaries_[j].mean, v_[j], p); });
+    overwrite(out, [&](std::size_t j) { return t_posterior_of(columns_.mean[j], v_[j], p); });
   }
 
  private:
@@ -121,8 +156,11 @@ class cpu_engine final : public group_engine {
     });
   }
 
-  std::vector<group_summary> summaries_;
+  std::size_t groups_;
   int threads_;
+  std::vector<std::int64_t> own_n_;  // the columns, where the engine owns them
+  std::vector<double> own_mean_, own_m2_;
+  group_columns columns_;
   std::vector<double> v_;  // sampling variance of each ybar_j
 };
 
@@ -140,7 +178,7 @@ std::unique_ptr<group_engine> make_cpu_engine(const summary_data_view& data, int
 
 std::unique_ptr<group_engine> make_cpu_engine(const grouped_data_view& data, int threads)
 {
-  return std::make_unique<cpu_engine>(group_summaries_of(data), threads);
+  return std::make_unique<cpu_engine>(group_columns{data.n, data.mean, data.m2}, data.groups, threads);
 }
 
 }  // namespace shrink::detail

@@ -32,8 +32,8 @@ class cuda_engine final : public group_engine {
   void set_sigma2(double sigma2) override;
   variance_range variances() override;
   unweighted_sums unweighted() override;
-  weighted_sums weighted(double tau2) override;
-  q_sums weighted_q(double tau2) override;
+  weighted_sums weighted(double tau2, bool with_log = true) override;
+  newton_sums newton(double tau2, double center) override;
   void posteriors(const posterior_params& p, fit_result& out) override;
   void mixture_posteriors(const mixture_params& p, fit_result& out) override;
   t_marginal_sums t_marginal(const t_prior_params& p) override;

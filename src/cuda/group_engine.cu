@@ -86,14 +86,15 @@ unweighted_sums cuda_engine::unweighted()
   return reduce<unweighted_sums>(scratch_, unweighted_term{table_.data(), v_.data()}, groups_, stream_.get());
 }
 
-q_sums cuda_engine::weighted_q(double tau2)
+newton_sums cuda_engine::newton(double tau2, double center)
 {
-  return reduce<q_sums>(scratch_, q_term{table_.data(), v_.data(), tau2}, groups_, stream_.get());
+  return reduce<newton_sums>(scratch_, newton_term{table_.data(), v_.data(), tau2, center}, groups_, stream_.get());
 }
 
-weighted_sums cuda_engine::weighted(double tau2)
+weighted_sums cuda_engine::weighted(double tau2, bool with_log)
 {
-  return reduce<weighted_sums>(scratch_, weighted_term{table_.data(), v_.data(), tau2}, groups_, stream_.get());
+  return reduce<weighted_sums>(scratch_, weighted_term{table_.data(), v_.data(), tau2, with_log}, groups_,
+                               stream_.get());
 }
 
 std::size_t cuda_engine::slice_groups() const { return std::min(groups_, posterior_slice_groups); }

@@ -195,6 +195,12 @@ bool same(const d::weighted_sums& a, const d::weighted_sums& b)
          same(a.sum_log_w, b.sum_log_w) && same(a.sum_w2v, b.sum_w2v) && same(a.sum_w3v, b.sum_w3v) &&
          same(a.sum_w2v2, b.sum_w2v2) && same(a.sum_w3v2, b.sum_w3v2);
 }
+bool same(const d::newton_sums& a, const d::newton_sums& b)
+{
+  return same(a.sw, b.sw) && same(a.swd, b.swd) && same(a.swdd, b.swdd) && same(a.sw2, b.sw2) &&
+         same(a.sw2d, b.sw2d) && same(a.sw2dd, b.sw2dd) && same(a.sw3, b.sw3) && same(a.sw3d, b.sw3d) &&
+         same(a.sw3dd, b.sw3dd);
+}
 
 TEST(FixedReduce, CpuEngineReductionsAreTheSequentialTreeForAnyThreadCount)
 {
@@ -210,18 +216,21 @@ TEST(FixedReduce, CpuEngineReductionsAreTheSequentialTreeForAnyThreadCount)
     const shrink::summary_data_view view{est.data(), se.data(), J, 0};
     auto term_v = [&](std::size_t j) { return se[j] * se[j]; };
     const d::weighted_sums ref_w = d::fixed_reduce_sequential<d::weighted_sums>(
-      J, [&](std::size_t j) { return d::weighted_sums::of(est[j], term_v(j), 0.37); });
+      J, [&](std::size_t j) { return d::weighted_sums::of(est[j], term_v(j), 0.37, true); });
+    const d::weighted_sums ref_nolog = d::fixed_reduce_sequential<d::weighted_sums>(
+      J, [&](std::size_t j) { return d::weighted_sums::of(est[j], term_v(j), 0.37, false); });
     const d::unweighted_sums ref_u = d::fixed_reduce_sequential<d::unweighted_sums>(
       J, [&](std::size_t j) { return d::unweighted_sums::of(est[j], term_v(j)); });
-    const d::q_sums ref_q =
-      d::fixed_reduce_sequential<d::q_sums>(J, [&](std::size_t j) { return d::q_sums::of(est[j], term_v(j), 1e-6); });
+    const d::newton_sums ref_n = d::fixed_reduce_sequential<d::newton_sums>(
+      J, [&](std::size_t j) { return d::newton_sums::of(est[j], term_v(j), 1e-6, 5.0); });
     for (int threads : {1, 2, 3, 8}) {
       SCOPED_TRACE("J " + std::to_string(J) + " threads " + std::to_string(threads));
       auto engine = d::make_cpu_engine(view, threads);
       EXPECT_TRUE(same(engine->weighted(0.37), ref_w));
+      EXPECT_TRUE(same(engine->weighted(0.37, false), ref_nolog));
       const d::unweighted_sums un = engine->unweighted();
       EXPECT_TRUE(same(un.ybar, ref_u.ybar) && same(un.sum_v, ref_u.sum_v) && same(un.sum_v2, ref_u.sum_v2));
-      EXPECT_TRUE(same(engine->weighted_q(1e-6).wy, ref_q.wy));
+      EXPECT_TRUE(same(engine->newton(1e-6, 5.0), ref_n));
       const d::variance_range vr = engine->variances();
       EXPECT_TRUE(vr.finite);
       EXPECT_EQ(vr.min, *std::min_element(se.begin(), se.end()) * *std::min_element(se.begin(), se.end()));

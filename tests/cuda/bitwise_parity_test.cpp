@@ -227,6 +227,19 @@ void expect_same(const d::weighted_sums& c, const d::weighted_sums& g, const std
   expect_same(c.sum_w3v2, g.sum_w3v2, what + " sum_w3v2");
 }
 
+void expect_same(const d::newton_sums& c, const d::newton_sums& g, const std::string& what)
+{
+  expect_same(c.sw, g.sw, what + " sw");
+  expect_same(c.swd, g.swd, what + " swd");
+  expect_same(c.swdd, g.swdd, what + " swdd");
+  expect_same(c.sw2, g.sw2, what + " sw2");
+  expect_same(c.sw2d, g.sw2d, what + " sw2d");
+  expect_same(c.sw2dd, g.sw2dd, what + " sw2dd");
+  expect_same(c.sw3, g.sw3, what + " sw3");
+  expect_same(c.sw3d, g.sw3d, what + " sw3d");
+  expect_same(c.sw3dd, g.sw3dd, what + " sw3dd");
+}
+
 void expect_same_reductions(d::group_engine& cpu, d::group_engine& gpu)
 {
   const d::variance_range cv = cpu.variances(), gv = gpu.variances();
@@ -240,7 +253,9 @@ void expect_same_reductions(d::group_engine& cpu, d::group_engine& gpu)
   for (double tau2 : {0.0, 1e-6, 1e-3, 1.0, 1e6}) {
     const std::string at = " at tau2 " + exact(tau2);
     expect_same(cpu.weighted(tau2), gpu.weighted(tau2), "weighted" + at);
-    expect_same(cpu.weighted_q(tau2).wy, gpu.weighted_q(tau2).wy, "weighted_q" + at);
+    expect_same(cpu.weighted(tau2, false), gpu.weighted(tau2, false), "weighted without log" + at);
+    for (double center : {0.0, -0.25, 3.5})
+      expect_same(cpu.newton(tau2, center), gpu.newton(tau2, center), "newton around " + exact(center) + at);
   }
 }
 
@@ -283,6 +298,7 @@ TEST(BitwiseParity, GroupTotalsAndRawModeReductions)
     auto gpu = d::make_cuda_engine(v);
     const d::group_totals ct = cpu->totals(), gt = gpu->totals();
     expect_same(ct.between, gt.between, "totals between");
+    expect_same(ct.between_n2, gt.between_n2, "totals between_n2");
     expect_same(ct.ss_within, gt.ss_within, "totals ss_within");
     expect_same(ct.df_within, gt.df_within, "totals df_within");
     EXPECT_EQ(ct.observations, gt.observations);
