@@ -19,7 +19,7 @@ constexpr std::size_t posterior_slice_groups = std::size_t{1} << 22;
 /// The largest sums struct the engine reduces: its reduction scratch is sized for it at
 /// construction. (A reduction of a larger struct would grow the scratch once, at its first call.)
 constexpr std::size_t largest_sums_bytes =
-  std::max({sizeof(group_totals), sizeof(variance_range), sizeof(unweighted_sums), sizeof(q_sums),
+  std::max({sizeof(group_totals), sizeof(variance_range), sizeof(unweighted_sums), sizeof(newton_sums),
             sizeof(weighted_sums), sizeof(t_marginal_sums)});
 }  // namespace
 
