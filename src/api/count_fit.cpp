@@ -7,7 +7,11 @@
 #include <shrink/error.hpp>
 
 #include <cmath>
+#include <algorithm>
+#include <functional>
 #include <limits>
+#include <unordered_map>
+#include <utility>
 #include <optional>
 #include <string>
 
@@ -23,9 +27,16 @@ constexpr double boundary_concentration = 1e12;
 /// The working parameters' ranges for the profile intervals: beyond them an interval is open.
 constexpr double link_range = 40, log_concentration_floor = -40;
 
+struct pair_hash {
+  std::size_t operator()(const std::pair<double, double>& p) const
+  {
+    return std::hash<double>()(p.first) * 0x9E3779B97F4A7C15ull ^ std::hash<double>()(p.second);
+  }
+};
+
 struct summary_sums {
   double count = 0, size = 0, inverse_size = 0, log_constants = 0;
-  moments rates;
+  moments rates;  ///< weighted: the weight is the number of groups
 
   friend summary_sums operator+(const summary_sums& a, const summary_sums& b)
   {
@@ -34,13 +45,31 @@ struct summary_sums {
   }
 };
 
+marginal_sums scaled(marginal_sums m, double w)
+{
+  if (w == 1) return m;
+  m.value *= w;
+  m.d_a *= w;
+  m.d_b *= w;
+  m.d_aa *= w;
+  m.d_ab *= w;
+  m.d_bb *= w;
+  return m;
+}
+
+/// The sums of the marginal terms over groups at (a, b).
+template <class Family>
+marginal_sums marginal_at(const count_groups<Family>& data, double a, double b)
+{
+  return reduce<marginal_sums>(data.count, data.threads,
+                               [&](std::size_t j) { return scaled(Family::marginal(data.groups[j], a, b), data.weight(j)); });
+}
+
 template <class Family>
 working_terms terms_at(const count_groups<Family>& data, double u, double v)
 {
   const parameter_map p = Family::natural(u, v);
-  const marginal_sums s =
-    reduce<marginal_sums>(data.count, data.threads, [&](std::size_t j) { return Family::marginal(data.groups[j], p.a, p.b); });
-  return to_working(s, p);
+  return to_working(marginal_at(data, p.a, p.b), p);
 }
 
 /// The log-likelihood at concentration = infinity and the pooled mean, constants included.
@@ -145,16 +174,18 @@ count_totals count_summaries(const count_groups<Family>& data)
 {
   const summary_sums s = reduce<summary_sums>(data.count, data.threads, [&](std::size_t j) {
     const typename Family::group& g = data.groups[j];
-    summary_sums one{g.count, g.size, 1 / g.size, Family::log_constant(g), {}};
-    one.rates.add(g.count / g.size);
+    const double w = data.weight(j);
+    summary_sums one{w * g.count, w * g.size, w / g.size, w * Family::log_constant(g), {}};
+    one.rates.add(g.count / g.size, w);
     return one;
   });
   count_totals t;
+  t.groups = s.rates.weight;
   t.count = s.count;
   t.size = s.size;
   t.rate_mean = s.rates.mean;
-  t.rate_variance = data.count > 1 ? s.rates.m2 / static_cast<double>(data.count - 1) : 0.0;
-  t.mean_inverse_size = data.count > 0 ? s.inverse_size / static_cast<double>(data.count) : 0.0;
+  t.rate_variance = t.groups > 1 ? s.rates.m2 / (t.groups - 1) : 0.0;
+  t.mean_inverse_size = t.groups > 0 ? s.inverse_size / t.groups : 0.0;
   t.log_constants = s.log_constants;
   return t;
 }
@@ -162,7 +193,7 @@ count_totals count_summaries(const count_groups<Family>& data)
 template <class Family>
 count_estimate count_moments(const count_groups<Family>& data, const count_totals& t)
 {
-  SHRINK_EXPECTS(data.count >= 2, "the method of moments needs at least 2 groups");
+  SHRINK_EXPECTS(t.groups >= 2, "the method of moments needs at least 2 groups");
   count_estimate e;
   e.se_link_mean = e.se_log_concentration = not_available;
   const double m = t.rate_mean, v = t.rate_variance;
@@ -192,9 +223,7 @@ count_estimate count_fixed(const count_groups<Family>& data, const count_totals&
   e.mean = Family::bounded_mean ? a / (a + b) : a / b;
   e.concentration = Family::bounded_mean ? a + b : a;
   e.se_link_mean = e.se_log_concentration = not_available;
-  const marginal_sums s =
-    reduce<marginal_sums>(data.count, data.threads, [&](std::size_t j) { return Family::marginal(data.groups[j], a, b); });
-  e.log_likelihood = s.value + t.log_constants;
+  e.log_likelihood = marginal_at(data, a, b).value + t.log_constants;
   set_overdispersion_test<Family>(e, t);
   return e;
 }
@@ -202,7 +231,7 @@ count_estimate count_fixed(const count_groups<Family>& data, const count_totals&
 template <class Family>
 count_estimate count_ml(const count_groups<Family>& data, const count_totals& t, int max_iterations)
 {
-  SHRINK_EXPECTS(data.count >= 2, "ml needs at least 2 groups");
+  SHRINK_EXPECTS(t.groups >= 2, "ml needs at least 2 groups");
   check_has_maximum<Family>(t);
 
   // Start from the moment estimate, its concentration kept finite so that Newton can move either way.
@@ -317,6 +346,32 @@ count_intervals count_profile_intervals(const count_groups<Family>& data, const 
   return out;
 }
 
+template <class Family>
+distinct_groups<Family> gather_distinct(const std::vector<typename Family::group>& groups)
+{
+  using group = typename Family::group;
+  const auto less = [](const group& x, const group& y) { return x.size < y.size || (x.size == y.size && x.count < y.count); };
+  // The distinct pairs, sorted: a hash set of the pairs, then a sort of what it holds (few where
+  // gathering pays; when most groups are distinct, a sort of them all).
+  std::unordered_map<std::pair<double, double>, std::uint32_t, pair_hash> index;
+  index.reserve(1024);
+  for (const group& g : groups) index.emplace(std::make_pair(g.size, g.count), 0);
+  distinct_groups<Family> out;
+  out.groups.reserve(index.size());
+  for (const auto& entry : index) out.groups.push_back({entry.first.second, entry.first.first});
+  std::sort(out.groups.begin(), out.groups.end(), less);
+  for (std::size_t i = 0; i < out.groups.size(); ++i)
+    index[{out.groups[i].size, out.groups[i].count}] = static_cast<std::uint32_t>(i);
+  out.weights.assign(out.groups.size(), 0.0);
+  out.entry_of.resize(groups.size());
+  for (std::size_t j = 0; j < groups.size(); ++j) {
+    const std::uint32_t i = index.find({groups[j].size, groups[j].count})->second;
+    out.entry_of[j] = i;
+    out.weights[i] += 1;
+  }
+  return out;
+}
+
 // The families: one line each.
 #define SHRINK_COUNT_FAMILY(F)                                                                                      \
   template count_totals count_summaries<F>(const count_groups<F>&);                                                 \
@@ -324,7 +379,8 @@ count_intervals count_profile_intervals(const count_groups<Family>& data, const 
   template count_estimate count_fixed<F>(const count_groups<F>&, const count_totals&, double, double);              \
   template count_estimate count_ml<F>(const count_groups<F>&, const count_totals&, int);                            \
   template count_intervals count_profile_intervals<F>(const count_groups<F>&, const count_totals&, const count_estimate&, \
-                                                      double);
+                                                      double);                                                          \
+  template distinct_groups<F> gather_distinct<F>(const std::vector<F::group>&);
 SHRINK_COUNT_FAMILY(beta_binomial)
 SHRINK_COUNT_FAMILY(gamma_poisson)
 #undef SHRINK_COUNT_FAMILY

@@ -10,19 +10,39 @@
 #include "common/families/gamma_poisson.hpp"
 
 #include <cstddef>
+#include <cstdint>
+#include <vector>
 
 namespace shrink::detail {
 
-/// The groups as the estimators see them.
+/// The groups as the estimators see them: `count` entries, each standing for weights[i] identical
+/// groups (weights null: one each). Every sum over groups is a sum over entries of weight x term,
+/// so groups that share their counts (common where trials or exposures are small) cost one term.
 template <class Family>
 struct count_groups {
   const typename Family::group* groups = nullptr;
   std::size_t count = 0;
   int threads = 0;
+  const double* weights = nullptr;
+
+  double weight(std::size_t i) const { return weights != nullptr ? weights[i] : 1.0; }
 };
+
+/// Groups with the same counts gathered into one entry each, weighted by how many there are, in the
+/// order of (size, count): a function of the groups as a multiset, so results do not depend on their
+/// order. `entry_of[j]` is group j's entry.
+template <class Family>
+struct distinct_groups {
+  std::vector<typename Family::group> groups;
+  std::vector<double> weights;
+  std::vector<std::uint32_t> entry_of;
+};
+template <class Family>
+distinct_groups<Family> gather_distinct(const std::vector<typename Family::group>& groups);
 
 /// Sums of the data the estimators start from.
 struct count_totals {
+  double groups = 0;               ///< the number of groups (the sum of the entries' weights)
   double count = 0, size = 0;      ///< over all groups: complete pooling's rate is their ratio
   double rate_mean = 0;            ///< mean of the rates y_j / size_j
   double rate_variance = 0;        ///< their sample variance (divisor J - 1)

@@ -34,7 +34,10 @@ count_fit_result fit_family(const count_data_view& data, const count_options& o)
       SHRINK_EXPECTS(n > 0 && std::isfinite(n), "exposures must be finite and > 0");
     groups[j] = {y, n};
   }
-  const detail::count_groups<Family> g{groups.data(), J, o.threads};
+  // The estimators and the posteriors run over the distinct (count, size) pairs, each weighted by
+  // its groups: the same sums (up to rounding), a fraction of the work where sizes are small.
+  const detail::distinct_groups<Family> distinct = detail::gather_distinct<Family>(groups);
+  const detail::count_groups<Family> g{distinct.groups.data(), distinct.groups.size(), o.threads, distinct.weights.data()};
 
   count_fit_result r;
   r.family = data.family;
@@ -100,16 +103,21 @@ count_fit_result fit_family(const count_data_view& data, const count_options& o)
   for (std::size_t j = 0; j < J; ++j) r.sizes[j] = groups[j].size;
   for (std::vector<double>* column : {&r.rate, &r.shrinkage, &r.estimate, &r.sd, &r.lower, &r.upper}) column->resize(J);
   const double tail = (1 - o.level) / 2;
-  detail::for_each_block(J, 1 << 12, detail::thread_count(o.threads), [&](std::size_t begin, std::size_t end, std::size_t) {
+  const std::size_t entries = distinct.groups.size();
+  std::vector<detail::count_posterior> posterior(entries);
+  const int threads = detail::thread_count(o.threads);
+  detail::for_each_block(entries, 1 << 10, threads, [&](std::size_t begin, std::size_t end, std::size_t) {
+    for (std::size_t i = begin; i < end; ++i) {
+      if (e.boundary)
+        posterior[i] = {e.mean, 0.0, 1.0, e.mean, e.mean};
+      else
+        posterior[i] = Family::posterior_of(distinct.groups[i], e.a, e.b, tail);
+    }
+  });
+  detail::for_each_block(J, 1 << 14, threads, [&](std::size_t begin, std::size_t end, std::size_t) {
     for (std::size_t j = begin; j < end; ++j) {
+      const detail::count_posterior& p = posterior[distinct.entry_of[j]];
       r.rate[j] = groups[j].count / groups[j].size;
-      if (e.boundary) {
-        r.shrinkage[j] = 1;
-        r.estimate[j] = r.lower[j] = r.upper[j] = e.mean;
-        r.sd[j] = 0;
-        continue;
-      }
-      const detail::count_posterior p = Family::posterior_of(groups[j], e.a, e.b, tail);
       r.shrinkage[j] = p.shrinkage;
       r.estimate[j] = p.mean;
       r.sd[j] = p.sd;
