@@ -16,7 +16,9 @@
 #include <deque>
 #include <string>
 #include <string_view>
+#include <memory>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace shrink::io {
@@ -38,12 +40,39 @@ struct group_table {
   }
 };
 
+/// std::allocator whose resize() leaves new numbers uninitialised: arrays that are about to be
+/// overwritten row by row (block after block) are not zero-filled first.
+template <class T>
+struct uninitialized_allocator : std::allocator<T> {
+  template <class U>
+  struct rebind {
+    using other = uninitialized_allocator<U>;
+  };
+  uninitialized_allocator() = default;
+  template <class U>
+  uninitialized_allocator(const uninitialized_allocator<U>&) noexcept
+  {
+  }
+  template <class U>
+  void construct(U* p) noexcept
+  {
+    ::new (static_cast<void*>(p)) U;  // default-initialised: no zeros for a number
+  }
+  template <class U, class... Args>
+  void construct(U* p, Args&&... args)
+  {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+template <class T>
+using uninitialized_vector = std::vector<T, uninitialized_allocator<T>>;
+
 /// Rows of one block of input, in input order: integer keys or text keys (views that stay valid
 /// until the block is folded), and each value as hi + lo.
 struct row_block {
-  std::vector<std::int64_t> int_keys;
+  uninitialized_vector<std::int64_t> int_keys;
   std::vector<std::string_view> text_keys;
-  std::vector<double> hi, lo;
+  uninitialized_vector<double> hi, lo;
 };
 
 class group_fold {
