@@ -145,7 +145,9 @@ __attribute__((target("avx512f,avx512dq"))) void numbers_avx512(const std::uint6
   std::size_t i = 0;
   for (; i + 8 <= n; i += 8) {
     const __m512i m = _mm512_loadu_si512(mantissa + i);
-    const __m512i s = _mm512_cvtepu8_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(scale + i)));
+    // (The masked forms of the widening and the permutation: GCC 12 warns of the plain ones'
+    // deliberately undefined source operand.)
+    const __m512i s = _mm512_maskz_cvtepu8_epi64(0xFF, _mm_loadl_epi64(reinterpret_cast<const __m128i*>(scale + i)));
     const __m512i k = _mm512_and_si512(s, low_5);
     const __mmask8 negative = _mm512_test_epi64_mask(s, _mm512_set1_epi64(32));
     const __m512d m_hi = _mm512_cvtepu64_pd(m);
@@ -155,12 +157,12 @@ __attribute__((target("avx512f,avx512dq"))) void numbers_avx512(const std::uint6
     const __m512i rounded = _mm512_maskz_mov_epi64(below_2_64, _mm512_cvttpd_epu64(m_hi));
     const __m512d m_lo = _mm512_maskz_mov_pd(big, _mm512_cvtepi64_pd(_mm512_sub_epi64(m, rounded)));
     const __m512d p = _mm512_permutex2var_pd(_mm512_load_pd(pow10), k, _mm512_load_pd(pow10 + 8));
-    const __m512d p_hi = _mm512_permutexvar_pd(k, _mm512_load_pd(pow10 + 16));
+    const __m512d p_hi = _mm512_maskz_permutexvar_pd(0xFF, k, _mm512_load_pd(pow10 + 16));
     const __mmask8 upper = _mm512_cmpge_epu64_mask(k, _mm512_set1_epi64(16));
     const __m512d ten_k = _mm512_mask_mov_pd(p, upper, p_hi);
     const __m512d inv = _mm512_mask_mov_pd(
       _mm512_permutex2var_pd(_mm512_load_pd(inverse_pow10), k, _mm512_load_pd(inverse_pow10 + 8)), upper,
-      _mm512_permutexvar_pd(k, _mm512_load_pd(inverse_pow10 + 16)));
+      _mm512_maskz_permutexvar_pd(0xFF, k, _mm512_load_pd(inverse_pow10 + 16)));
     const __m512d q1 = _mm512_div_pd(m_hi, ten_k);
     // two_prod(q1, ten_k, a, b), Dekker's product as in decimal.hpp.
     const __m512d a = _mm512_mul_pd(q1, ten_k);

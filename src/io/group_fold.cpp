@@ -24,12 +24,8 @@ inline std::size_t hash_of(std::int64_t key, std::size_t mask)
 
 }  // namespace
 
-std::int32_t group_fold::int_key_map::find(std::int64_t key) const
+std::int32_t group_fold::int_key_map::find_hashed(std::int64_t key) const
 {
-  if (dense_) {
-    const std::uint64_t i = static_cast<std::uint64_t>(key) - static_cast<std::uint64_t>(low_);
-    return i < id_.size() ? id_[static_cast<std::size_t>(i)] : no_id;
-  }
   const std::size_t mask = id_.size() - 1;
   for (std::size_t i = hash_of(key, mask);; i = (i + 1) & mask) {
     if (id_[i] == no_id) return no_id;
@@ -123,27 +119,37 @@ void group_fold::switch_to_text_keys()
   int_id_ = {};
 }
 
-void group_fold::map_keys(std::vector<row_block>& parts, std::vector<std::vector<std::int32_t>>& ids)
+void group_fold::map_keys(std::vector<row_block>& parts)
 {
-  ids.resize(parts.size());
+  ids_.resize(parts.size());
+  misses_.assign(parts.size(), 0);
   // Known keys in parallel (the maps are only read) ...
   detail::for_each_block(parts.size(), 1, threads_, [&](std::size_t p, std::size_t, std::size_t) {
     const row_block& b = parts[p];
-    std::vector<std::int32_t>& out = ids[p];
+    uninitialized_vector<std::int32_t>& out = ids_[p];
+    std::size_t misses = 0;
     if (text_) {
       out.resize(b.text_keys.size());
       for (std::size_t i = 0; i < out.size(); ++i) {
         const auto it = text_id_.find(b.text_keys[i]);
         out[i] = it == text_id_.end() ? no_id : it->second;
+        misses += out[i] == no_id;
       }
     } else {
       out.resize(b.int_keys.size());
-      for (std::size_t i = 0; i < out.size(); ++i) out[i] = int_id_.find(b.int_keys[i]);
+      std::int32_t* const id = out.data();
+      const std::int64_t* const key = b.int_keys.data();
+      for (std::size_t i = 0; i < out.size(); ++i) {
+        id[i] = int_id_.find(key[i]);
+        misses += id[i] == no_id;
+      }
     }
+    misses_[p] = misses;
   });
   // ... then new keys in input order, so ids follow first appearance whatever the threads.
   for (std::size_t p = 0; p < parts.size(); ++p) {
-    std::vector<std::int32_t>& out = ids[p];
+    if (misses_[p] == 0) continue;
+    uninitialized_vector<std::int32_t>& out = ids_[p];
     for (std::size_t i = 0; i < out.size(); ++i) {
       if (out[i] != no_id) continue;
       if (text_) {
@@ -170,8 +176,7 @@ void group_fold::map_keys(std::vector<row_block>& parts, std::vector<std::vector
 
 void group_fold::fold(std::vector<row_block>& parts)
 {
-  std::vector<std::vector<std::int32_t>> ids;
-  map_keys(parts, ids);
+  map_keys(parts);
   for (const auto& p : parts) rows_ += p.hi.size();
   // Threads split the groups in stripes of 64 (no two threads write one cache line); each walks
   // all rows in input order and folds those of its own groups. Stripe s belongs to thread
@@ -179,18 +184,24 @@ void group_fold::fold(std::vector<row_block>& parts)
   const auto workers = static_cast<std::size_t>(threads_);
   std::array<std::uint8_t, 256> owner{};
   for (std::size_t s = 0; s < owner.size(); ++s) owner[s] = static_cast<std::uint8_t>(s % std::min<std::size_t>(workers, 256));
+  auto add = [](accumulator& a, double hi, double lo) {
+    if (a.n++ == 0) a.shift_hi = hi, a.shift_lo = lo;
+    a.d.add(difference(hi, lo, a.shift_hi, a.shift_lo));
+  };
   detail::for_each_block(std::min<std::size_t>(workers, 256), 1, threads_, [&](std::size_t t, std::size_t, std::size_t) {
     for (std::size_t p = 0; p < parts.size(); ++p) {
-      const std::int32_t* id = ids[p].data();
+      const std::int32_t* id = ids_[p].data();
       const double* hi = parts[p].hi.data();
       const double* lo = parts[p].lo.data();
       const std::size_t rows = parts[p].hi.size();
+      if (workers == 1) {  // every group is this thread's: the same folds, no ownership test
+        for (std::size_t i = 0; i < rows; ++i) add(acc_[static_cast<std::uint32_t>(id[i])], hi[i], lo[i]);
+        continue;
+      }
       for (std::size_t i = 0; i < rows; ++i) {
         const auto j = static_cast<std::uint32_t>(id[i]);
         if (owner[(j >> 6) & 255] != t) continue;
-        accumulator& a = acc_[j];
-        if (a.n++ == 0) a.shift_hi = hi[i], a.shift_lo = lo[i];
-        a.d.add(difference(hi[i], lo[i], a.shift_hi, a.shift_lo));
+        add(acc_[j], hi[i], lo[i]);
       }
     }
   });

@@ -101,7 +101,7 @@ class group_fold {
   };
 
   std::int32_t add_group();
-  void map_keys(std::vector<row_block>& parts, std::vector<std::vector<std::int32_t>>& ids);
+  void map_keys(std::vector<row_block>& parts);
 
   int threads_;
   bool text_ = false;
@@ -111,10 +111,19 @@ class group_fold {
   /// usual 1..J, cache friendly for grouped input), else open addressing.
   class int_key_map {
    public:
-    std::int32_t find(std::int64_t key) const;
+    /// The id of `key`, or -1. Inline: the dense case (the usual one) is a bounds check and a load.
+    std::int32_t find(std::int64_t key) const
+    {
+      if (dense_) {
+        const std::uint64_t i = static_cast<std::uint64_t>(key) - static_cast<std::uint64_t>(low_);
+        return i < id_.size() ? id_[static_cast<std::size_t>(i)] : -1;
+      }
+      return find_hashed(key);
+    }
     void insert(std::int64_t key, std::int32_t id, std::size_t groups);
 
    private:
+    std::int32_t find_hashed(std::int64_t key) const;
     void rehash(std::size_t capacity);
     bool dense_ = true;
     std::int64_t low_ = 0;                // dense: key of slot 0
@@ -123,6 +132,10 @@ class group_fold {
   };
 
   int_key_map int_id_;
+  // Per part of the block being folded: each row's group id (kept for its capacity: not
+  // zero-filled block after block) and how many of its keys were new to the maps.
+  std::vector<uninitialized_vector<std::int32_t>> ids_;
+  std::vector<std::size_t> misses_;
   std::vector<std::int64_t> int_key_of_;  // key of each group id (integer mode)
   // Text keys: the map's views point into text_store_.
   std::deque<std::string> text_store_;

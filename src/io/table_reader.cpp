@@ -356,6 +356,7 @@ struct chunk_rows {
   std::size_t failure_line = 0;  // line within the chunk, 0-based
   std::size_t lines = 0;         // line ends in the chunk
   const char* foreign = nullptr; // first NUL or byte-order mark in the chunk (its end: none)
+  bool quote = false;            // parsed as unquoted text, it holds a quote: not parsed
   fast_scratch fast;             // the fast path's working memory
 
   /// Empty again, keeping the capacity of the row arrays (the next block reuses them).
@@ -991,22 +992,25 @@ group_table read_groups(const std::string& path, const raw_columns& columns, int
     bool complete = false;
     const std::string_view window = in.peek(block, complete);
     if (window.empty()) break;
-    const bool quoted = std::memchr(window.data(), '"', window.size()) != nullptr;
-    const std::size_t cut = complete ? window.size() : last_row_end(window, quoted);
-    if (cut == 0) {  // a row longer than the block
+    // Quotes are looked for in the parallel pass: the block is parsed as unquoted text first (a
+    // piece the fast path takes holds no quote; any other is searched), and parsed again as
+    // quoted text, in one piece, where a piece or the partial row after the cut holds a quote.
+    bool quoted = false;
+    std::size_t cut = complete ? window.size() : last_row_end(window, false);
+    if (cut == 0) {  // a row longer than the block (no line end at all, quoted or not)
       block *= 2;
       continue;
     }
-    const std::string_view text = window.substr(0, cut);
-    const std::vector<const char*> cuts = cut_pieces(text.data(), text.data() + text.size(), quoted);
-    pieces.resize(cuts.size() - 1);
+    std::vector<const char*> cuts = cut_pieces(window.data(), window.data() + cut, false);
     for (;;) {
+      pieces.resize(cuts.size() - 1);
       const bool integer_keys = !fold.text_keys();
       detail::for_each_block(pieces.size(), 1, workers, [&](std::size_t b, std::size_t, std::size_t) {
         chunk_rows& c = pieces[b];
+        c.quote = false;
         // The fast path sizes the row arrays itself (from what the previous block left: no
         // clearing, so no zero-filling of memory it is about to overwrite). Where it takes the
-        // piece, the piece holds no NUL byte or byte-order mark (no row of it could).
+        // piece, the piece holds no quote, NUL byte or byte-order mark (no row of it could).
         std::size_t lines = 0;
         if (integer_keys && fast_layout && !quoted &&
             parse_fast_chunk(cuts[b], cuts[b + 1], window.data() + window.size(), l.delimiter, c.fast, c.rows, lines)) {
@@ -1016,6 +1020,10 @@ group_table read_groups(const std::string& path, const raw_columns& columns, int
           c.lines = lines;
           return;
         }
+        if (!quoted && std::memchr(cuts[b], '"', static_cast<std::size_t>(cuts[b + 1] - cuts[b])) != nullptr) {
+          c.quote = true;  // the block is parsed again as quoted text
+          return;
+        }
         // Line ends and foreign bytes are counted in the parallel pass, not a serial one.
         lines = count_lines(cuts[b], cuts[b + 1]);
         c.foreign = first_foreign_bytes(cuts[b], cuts[b + 1]);
@@ -1023,6 +1031,15 @@ group_table read_groups(const std::string& path, const raw_columns& columns, int
         c.lines = lines;
         parse_chunk(cuts[b], cuts[b + 1], l, quoted, spec, integer_keys, c);
       });
+      if (!quoted && (std::any_of(pieces.begin(), pieces.end(), [](const chunk_rows& c) { return c.quote; }) ||
+                      std::memchr(window.data() + cut, '"', window.size() - cut) != nullptr)) {
+        // A quoted field may hold line ends: one piece, cut at the last line end outside quotes.
+        quoted = true;
+        cut = complete ? window.size() : last_row_end(window, true);
+        if (cut == 0) break;
+        cuts = cut_pieces(window.data(), window.data() + cut, true);
+        continue;
+      }
       std::size_t piece_line = line;
       bool retry = false;
       for (std::size_t b = 0; b < pieces.size(); ++b) {
@@ -1040,6 +1057,10 @@ group_table read_groups(const std::string& path, const raw_columns& columns, int
         break;
       }
       fold.switch_to_text_keys();  // a key that is not an integer: every key is text from now on
+    }
+    if (cut == 0) {  // quoted text with no line end outside quotes: a row longer than the block
+      block *= 2;
+      continue;
     }
     parts.resize(pieces.size());
     for (std::size_t b = 0; b < pieces.size(); ++b) std::swap(parts[b], pieces[b].rows);

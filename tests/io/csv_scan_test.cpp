@@ -13,6 +13,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <random>
 
@@ -259,6 +260,35 @@ TEST(CsvScan, TextKeysAnywhereReadAlikeAtEveryLevel)
   expect_every_level_reads_as_the_general_scanner(tricky_rows(2000, 8) + "1234567890123456789,1\n", "key19");
   expect_every_level_reads_as_the_general_scanner(tricky_rows(2000, 9) + "007,1\n", "key_zeros");
   expect_every_level_reads_as_the_general_scanner(tricky_rows(2000, 10) + "-0,1\n", "key_minus_zero");
+}
+
+// Quotes are found by the parallel pass: a quoted key in the second piece sends the block back
+// to be parsed as quoted text, and the values are those of the same file without the quotes.
+TEST(CsvScan, AQuoteBeyondTheFirstPieceReadsAsWithoutIt)
+{
+  level_guard guard;
+  test::temp_dir dir;
+  const std::string head = tricky_rows(45000, 14), tail = tricky_rows(2000, 15);
+  ASSERT_GT(head.size(), std::size_t{1} << 20);
+  const std::string quoted = (dir / "q.csv").string(), plain = (dir / "p.csv").string();
+  test::write_file(quoted, "group,y\n" + head + "\"5\",1.5\n" + tail);
+  test::write_file(plain, "group,y\n" + head + "5,1.5\n" + tail);
+  for (simd_level level : supported_levels()) {
+    io::force_simd_level(level);
+    for (int threads : {1, 3}) {
+      const outcome q = read_at(quoted, threads), p = read_at(plain, threads);
+      ASSERT_EQ(q.error, "");
+      ASSERT_EQ(p.error, "");
+      expect_same(q.table, p.table);
+    }
+  }
+  // A quoted line end there: the row is one row (the block was cut where quotes allow).
+  test::write_file(quoted, "group,y\n" + head + "\"x\ny\",1.5\n" + tail);
+  const outcome q = read_at(quoted, 2);
+  ASSERT_EQ(q.error, "");
+  const auto at = std::find(q.table.keys.begin(), q.table.keys.end(), "x\ny");
+  ASSERT_NE(at, q.table.keys.end());
+  EXPECT_EQ(q.table.n[static_cast<std::size_t>(at - q.table.keys.begin())], 1);
 }
 
 TEST(CsvScan, TabSeparatedReadsAlikeAtEveryLevel)
