@@ -176,18 +176,37 @@ void group_fold::map_keys(std::vector<row_block>& parts)
 
 void group_fold::fold(std::vector<row_block>& parts)
 {
-  map_keys(parts);
   for (const auto& p : parts) rows_ += p.hi.size();
+  auto add = [](accumulator& a, double hi, double lo) {
+    if (a.n++ == 0) a.shift_hi = hi, a.shift_lo = lo;
+    a.d.add(difference(hi, lo, a.shift_hi, a.shift_lo));
+  };
+  if (threads_ == 1 && !text_) {
+    // One thread: each row's id and its fold in one pass (ids as map_keys gives them: new keys
+    // in input order; every group's rows in input order).
+    for (const row_block& b : parts) {
+      const std::int64_t* const key = b.int_keys.data();
+      const double* const hi = b.hi.data();
+      const double* const lo = b.lo.data();
+      for (std::size_t i = 0; i < b.int_keys.size(); ++i) {
+        std::int32_t id = int_id_.find(key[i]);
+        if (id == no_id) {
+          id = add_group();
+          int_id_.insert(key[i], id, acc_.size());
+          int_key_of_.push_back(key[i]);
+        }
+        add(acc_[static_cast<std::size_t>(id)], hi[i], lo[i]);
+      }
+    }
+    return;
+  }
+  map_keys(parts);
   // Threads split the groups in stripes of 64 (no two threads write one cache line); each walks
   // all rows in input order and folds those of its own groups. Stripe s belongs to thread
   // owner[s % 256]: a table lookup, not a division per row.
   const auto workers = static_cast<std::size_t>(threads_);
   std::array<std::uint8_t, 256> owner{};
   for (std::size_t s = 0; s < owner.size(); ++s) owner[s] = static_cast<std::uint8_t>(s % std::min<std::size_t>(workers, 256));
-  auto add = [](accumulator& a, double hi, double lo) {
-    if (a.n++ == 0) a.shift_hi = hi, a.shift_lo = lo;
-    a.d.add(difference(hi, lo, a.shift_hi, a.shift_lo));
-  };
   detail::for_each_block(std::min<std::size_t>(workers, 256), 1, threads_, [&](std::size_t t, std::size_t, std::size_t) {
     for (std::size_t p = 0; p < parts.size(); ++p) {
       const std::int32_t* id = ids_[p].data();

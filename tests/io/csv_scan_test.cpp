@@ -230,6 +230,29 @@ TEST(CsvScan, TrickyRowsReadAlikeAtEveryLevel)
   expect_every_level_reads_as_the_general_scanner("1,2\n1,3\n2,-4.5\r\n2,5", "four_rows");
 }
 
+// Every split of up to 19 digits around the point (and none), each group a different shape, so
+// that each shape's digits are read and compared by themselves.
+TEST(CsvScan, EveryDigitCountAroundThePointReadsAlike)
+{
+  std::mt19937_64 rng(3);
+  std::string body;
+  int group = 0;
+  for (int before = 0; before <= 19; ++before)
+    for (int after = 0; before + after <= 19; ++after)
+      for (int point = 0; point < 2; ++point) {
+        if (before + after == 0 || (after > 0 && point == 0)) continue;
+        ++group;
+        for (int rep = 0; rep < 4; ++rep) {
+          std::string v = rep % 2 ? "-" : "";
+          for (int i = 0; i < before; ++i) v += static_cast<char>('0' + rng() % 10);
+          if (point) v += '.';
+          for (int i = 0; i < after; ++i) v += static_cast<char>('0' + rng() % 10);
+          body += std::to_string(group) + "," + v + (rep == 3 ? "\r\n" : "\n");
+        }
+      }
+  expect_every_level_reads_as_the_general_scanner(body, "digit_counts");
+}
+
 TEST(CsvScan, ErrorsNameTheSameLineAtEveryLevel)
 {
   const std::string head = tricky_rows(45000, 4);  // the bad row lies in the second piece
