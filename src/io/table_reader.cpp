@@ -2,6 +2,11 @@
 // pieces at line ends and parsed in parallel (pieces with quote characters by one row scanner,
 // since a quoted field may hold a line end), and its rows folded into the group table
 // (group_fold.hpp) before the next block is read. Summary input (one row per group) is read whole.
+//
+// The common `key,value` input takes a fast path (parse_fast_chunk): a SIMD scan (csv_scan.hpp)
+// finds each row's delimiter and line end, the digits are read from the known field boundaries
+// without a branch per byte, and the numbers are made in a batch; any row it does not take whole
+// sends the piece to the general scanner, so values and errors are those of the general path.
 
 #include "table_reader.hpp"
 
@@ -339,10 +344,10 @@ struct row_spec {
 
 /// The fast path's working memory, kept from block to block for its capacity.
 struct fast_scratch {
-  scan_bitmaps scan;                    // of the piece being parsed
+  scan_bitmaps scan;                             // of the batch being parsed
   uninitialized_vector<std::uint64_t> mantissa;  // each row's value as digits ...
-  uninitialized_vector<std::uint8_t> scale;      // ... its fraction digits + 32 if negative
-  std::vector<std::pair<std::size_t, exact_number>> direct;  // rows read by parse_row_scalar
+  uninitialized_vector<std::uint8_t> scale;      // ... its fraction digits, + 32 if negative
+  std::vector<std::pair<std::size_t, exact_number>> direct;  // rows parse_row_scalar read: row, value
 };
 
 /// Rows parsed from one chunk of the input: keys and the location (hi + lo) in `rows`, the scale
