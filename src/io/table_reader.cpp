@@ -346,9 +346,10 @@ struct row_spec {
 struct fast_scratch {
   scan_bitmaps scan;                             // of the batch being parsed
   uninitialized_vector<std::uint64_t> mantissa;  // each row's value as digits ...
-  uninitialized_vector<std::uint8_t> scale;      // ... its fraction digits, + 32 if negative
-  std::vector<std::pair<std::size_t, exact_number>> direct;  // rows parse_row_scalar read: row, value
+  uninitialized_vector<std::uint8_t> scale;      // ... its fraction digits, + 32 if negative;
+                                                 // read_by_bytes: the row's number is made already
 };
+constexpr std::uint8_t read_by_bytes = 0xFF;
 
 /// Rows parsed from one chunk of the input: keys and the location (hi + lo) in `rows`, the scale
 /// column (summary mode) in `second`.
@@ -748,7 +749,6 @@ bool parse_fast_chunk(const char* const begin, const char* const end, const char
   constexpr std::size_t scan_batch = std::size_t{64} << 10;  // the scan's arrays stay in L1/L2
   const auto size = static_cast<std::size_t>(end - begin);
   out.text_keys.clear();
-  scratch.direct.clear();
   // Rows that end (with 8 bytes after, the width of a digit load) before this offset may take
   // the structural route.
   const std::size_t loadable = static_cast<std::size_t>(limit - begin) >= 8 ? static_cast<std::size_t>(limit - begin) - 8 : 0;
@@ -768,6 +768,8 @@ bool parse_fast_chunk(const char* const begin, const char* const end, const char
     scratch.mantissa.resize(capacity);  // numbers are made from their digits after the loop
     scratch.scale.resize(capacity);
     std::int64_t* const keys = out.int_keys.data();
+    double* const values = out.hi.data();
+    double* const lows = out.lo.data();
     std::uint64_t* const mantissas = scratch.mantissa.data();
     std::uint8_t* const scales = scratch.scale.data();
     const std::uint32_t* const structural = scan.structural.data();
@@ -841,9 +843,9 @@ bool parse_fast_chunk(const char* const begin, const char* const end, const char
       }
       if (o == row_outcome::row) {
         keys[r] = k;
-        mantissas[r] = 0;
-        scales[r] = 0;
-        scratch.direct.push_back({r, v});
+        values[r] = v.hi;
+        lows[r] = v.lo;
+        scales[r] = read_by_bytes;
         ++r;
       }
       lines += p[-1] == '\n';
@@ -854,13 +856,16 @@ bool parse_fast_chunk(const char* const begin, const char* const end, const char
   out.int_keys.resize(r);
   out.hi.resize(r);
   out.lo.resize(r);
-  // The numbers, in a loop of their own (eight at a time with AVX-512): each one's chain of
-  // dependent floating-point operations (a division, Dekker's product) is long, and here the
-  // processor overlaps many rows' chains. Then the rows parse_row_scalar read.
-  numbers_from_small_decimals(scratch.mantissa.data(), scratch.scale.data(), r, out.hi.data(), out.lo.data());
-  for (const auto& [i, v] : scratch.direct) {
-    out.hi[i] = v.hi;
-    out.lo[i] = v.lo;
+  // The numbers, in a loop of their own (with AVX2 or AVX-512, 4 or 8 at a time): each one's
+  // chain of dependent floating-point operations (a division, Dekker's product) is long, and here
+  // the processor overlaps many rows' chains. Runs between the rows read by bytes (made already).
+  const std::uint8_t* const scales = scratch.scale.data();
+  for (std::size_t first = 0; first < r;) {
+    const void* mark = std::memchr(scales + first, read_by_bytes, r - first);
+    const std::size_t last = mark == nullptr ? r : static_cast<std::size_t>(static_cast<const std::uint8_t*>(mark) - scales);
+    numbers_from_small_decimals(scratch.mantissa.data() + first, scales + first, last - first, out.hi.data() + first,
+                                out.lo.data() + first);
+    first = last + 1;
   }
   return true;
 }
