@@ -58,16 +58,39 @@ inline void record(const block_masks& m, std::uint32_t offset, std::uint64_t* no
 using scan_blocks_fn = void (*)(const char* p, std::size_t blocks, std::uint32_t offset, char delimiter,
                                 std::uint64_t* non_digit, tally& t);
 
+/// The high bit of each byte of x that equals zero, exactly (no borrow between bytes).
+inline std::uint64_t zero_bytes(std::uint64_t x)
+{
+  constexpr std::uint64_t low_7 = 0x7F7F7F7F7F7F7F7Full;
+  return ~(((x & low_7) + low_7) | x | low_7);
+}
+
+/// The high bits of the bytes of h (0x80 or 0) as 8 bits, byte i to bit i.
+inline std::uint64_t pack_high_bits(std::uint64_t h)
+{
+  return ((h & 0x8080808080808080ull) * 0x0002040810204081ull) >> 56;
+}
+
+/// Portable code (SWAR): 8 bytes a step, each byte tested exactly.
 void scan_blocks_scalar(const char* p, std::size_t blocks, std::uint32_t offset, char delimiter,
                         std::uint64_t* non_digit, tally& t)
 {
+  constexpr std::uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+  const std::uint64_t newline = ones * '\n', delim = ones * static_cast<unsigned char>(delimiter);
   for (std::size_t k = 0; k < blocks; ++k, p += 64) {
     block_masks m;
-    for (int i = 0; i < 64; ++i) {
-      const auto c = static_cast<unsigned char>(p[i]);
-      const std::uint64_t bit = std::uint64_t{1} << i;
-      if (c == '\n' || c == static_cast<unsigned char>(delimiter)) m.structural |= bit;
-      if (c >= '0' && c <= '9') m.digit |= bit;
+    for (int q = 0; q < 8; ++q) {
+      std::uint64_t x;
+      std::memcpy(&x, p + 8 * q, 8);  // little-endian assumed below: byte 0 is the first
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+      x = __builtin_bswap64(x);
+#endif
+      const std::uint64_t structural = zero_bytes(x ^ newline) | zero_bytes(x ^ delim);
+      // '0'..'9': below 0x80, at least 0x30 ((x | 0x80) - 0x30 keeps the high bit) and not 0x3A
+      // or more (x + 0x46 sets it); no borrow or carry leaves a byte.
+      const std::uint64_t digit = ~x & ((x | high) - ones * 0x30) & ~((x & ~high) + ones * 0x46) & high;
+      m.structural |= pack_high_bits(structural) << (8 * q);
+      m.digit |= pack_high_bits(digit) << (8 * q);
     }
     record(m, offset + static_cast<std::uint32_t>(64 * k), non_digit + k, t);
   }
