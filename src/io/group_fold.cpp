@@ -230,12 +230,15 @@ group_table group_fold::finish(const std::string& value_name)
 {
   const std::size_t J = acc_.size();
   // Groups in key order: numerically for integer keys, bytewise for text.
+  // (Keys are unique, so the order is unique: input already in key order is not sorted again.)
   std::vector<std::int32_t> order(J);
   std::iota(order.begin(), order.end(), 0);
-  if (text_)
-    std::sort(order.begin(), order.end(), [&](std::int32_t a, std::int32_t b) { return text_key_of_[a] < text_key_of_[b]; });
-  else
+  if (text_) {
+    if (!std::is_sorted(text_key_of_.begin(), text_key_of_.end()))
+      std::sort(order.begin(), order.end(), [&](std::int32_t a, std::int32_t b) { return text_key_of_[a] < text_key_of_[b]; });
+  } else if (!std::is_sorted(int_key_of_.begin(), int_key_of_.end())) {
     std::sort(order.begin(), order.end(), [&](std::int32_t a, std::int32_t b) { return int_key_of_[a] < int_key_of_[b]; });
+  }
 
   group_table t;
   t.rows = rows_;
@@ -261,7 +264,7 @@ group_table group_fold::finish(const std::string& value_name)
       throw error("column '" + value_name + "': group '" + t.keys[j] +
                   "': its mean or sum of squares overflows double (values too large in magnitude)");
   }
-  acc_ = {};
+  acc_.release();
   // The fit works relative to an offset among the bulk of the group means (see decimal.hpp).
   t.mean = t.exact_mean;
   t.offset = rebase_offset(t.mean.data(), J, threads_);

@@ -13,10 +13,13 @@
 #include <shrink/fit.hpp>
 
 #include <cstdint>
+#include <cstdlib>
 #include <deque>
 #include <string>
 #include <string_view>
 #include <memory>
+#include <new>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -106,7 +109,43 @@ class group_fold {
   int threads_;
   bool text_ = false;
   std::uint64_t rows_ = 0;
-  std::vector<accumulator> acc_;
+  /// The accumulators, grown by std::realloc (they are trivially copyable): a large block is
+  /// moved by remapping its pages, where a vector would copy a million groups and fault fresh
+  /// pages in at each doubling.
+  class accumulators {
+   public:
+    accumulators() = default;
+    accumulators(const accumulators&) = delete;
+    accumulators& operator=(const accumulators&) = delete;
+    ~accumulators() { std::free(data_); }
+    std::size_t size() const { return size_; }
+    accumulator& operator[](std::size_t j) { return data_[j]; }
+    const accumulator& operator[](std::size_t j) const { return data_[j]; }
+    void emplace_back()
+    {
+      if (size_ == capacity_) {
+        const std::size_t capacity = capacity_ == 0 ? 1024 : 2 * capacity_;
+        void* grown = std::realloc(data_, capacity * sizeof(accumulator));
+        if (grown == nullptr) throw std::bad_alloc();
+        data_ = static_cast<accumulator*>(grown);
+        capacity_ = capacity;
+      }
+      new (data_ + size_) accumulator();
+      ++size_;
+    }
+    void release()
+    {
+      std::free(data_);
+      data_ = nullptr;
+      size_ = capacity_ = 0;
+    }
+
+   private:
+    static_assert(std::is_trivially_copyable_v<accumulator>, "moved by realloc");
+    accumulator* data_ = nullptr;
+    std::size_t size_ = 0, capacity_ = 0;
+  };
+  accumulators acc_;
   /// Integer key -> group id: a direct table over the key range while the keys are dense (the
   /// usual 1..J, cache friendly for grouped input), else open addressing.
   class int_key_map {
