@@ -242,24 +242,27 @@ group_table group_fold::finish(const std::string& value_name)
 
   group_table t;
   t.rows = rows_;
-  t.keys.resize(J);
-  t.n.resize(J);
-  t.mean.resize(J);
-  t.m2.resize(J);
-  t.exact_mean.resize(J);
-  std::vector<double> exact_lo(J);
+  // Filled by push_back, not resized first: no zero-filling of what is about to be written.
+  t.keys.reserve(J);
+  t.n.reserve(J);
+  t.m2.reserve(J);
+  t.exact_mean.reserve(J);
+  std::vector<double> exact_lo;
+  exact_lo.reserve(J);
   for (std::size_t j = 0; j < J; ++j) {
     const accumulator& a = acc_[static_cast<std::size_t>(order[j])];
-    t.keys[j] = text_ ? std::string(text_key_of_[static_cast<std::size_t>(order[j])])
-                      : std::to_string(int_key_of_[static_cast<std::size_t>(order[j])]);
-    t.n[j] = a.n;
-    t.m2[j] = a.d.m2;
+    if (text_)
+      t.keys.emplace_back(text_key_of_[static_cast<std::size_t>(order[j])]);
+    else
+      t.keys.push_back(std::to_string(int_key_of_[static_cast<std::size_t>(order[j])]));
+    t.n.push_back(a.n);
+    t.m2.push_back(a.d.m2);
     // ybar_j = shift + mean of the differences, as hi + lo: the exact mean to the last bit.
     double s, e;
     two_sum(a.shift_hi, a.d.mean, s, e);
     e += a.shift_lo;
-    t.exact_mean[j] = s + e;
-    exact_lo[j] = e - (t.exact_mean[j] - s);
+    t.exact_mean.push_back(s + e);
+    exact_lo.push_back(e - (t.exact_mean[j] - s));
     if (!std::isfinite(t.exact_mean[j]) || !std::isfinite(t.m2[j]))
       throw error("column '" + value_name + "': group '" + t.keys[j] +
                   "': its mean or sum of squares overflows double (values too large in magnitude)");

@@ -762,6 +762,17 @@ bool parse_fast_chunk(const char* const begin, const char* const end, const char
     // Every row that starts in the batch takes 4 bytes or more ("1,2\n") but the input's last.
     // The arrays are not zero-filled (row_block's vectors): every row is written.
     const std::size_t capacity = r + (scanned - base) / 4 + 1;
+    if (base != 0 && out.int_keys.capacity() < capacity) {
+      // Room for the rest of the piece at the rows per byte seen so far (and 5% more), so that
+      // the arrays are allocated once rather than doubled, copied and faulted in again.
+      const auto expected = capacity + static_cast<std::size_t>(1.05 * static_cast<double>(r) *
+                                                                static_cast<double>(size - base) / static_cast<double>(base));
+      out.int_keys.reserve(expected);
+      out.hi.reserve(expected);
+      out.lo.reserve(expected);
+      scratch.mantissa.reserve(expected);
+      scratch.scale.reserve(expected);
+    }
     out.int_keys.resize(capacity);
     out.hi.resize(capacity);
     out.lo.resize(capacity);
