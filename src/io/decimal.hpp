@@ -58,20 +58,18 @@ inline void two_prod(double a, double b, double& p, double& e)
 /// number_from_decimal beyond its fast path (decimal.cpp).
 bool number_from_decimal_general(std::uint64_t mantissa, int exponent, bool negative, exact_number& out);
 
-/// parse_number() for a number already split into digits: (-1)^negative * mantissa * 10^exponent
-/// with at most 19 digits in the mantissa. Same result as parse_number on its text.
-inline bool number_from_decimal(std::uint64_t mantissa, int exponent, bool negative, exact_number& out)
+/// number_from_decimal for exponents -22..0 (the common text): mantissa / 10^k, k = -exponent.
+/// One code for the row-at-a-time and the batched callers (table_reader.cpp), so the same bits.
+inline void number_from_small_decimal(std::uint64_t mantissa, int k, bool negative, exact_number& out)
 {
-  // The common text, up to 22 decimals: q1 = m / 10^k (one division; correctly rounded when m
-  // fits 53 bits), then the exact residual (m - q1 10^k) scaled by 1/10^k, whose own rounding
-  // lies far below q1's last bit. A mantissa of 54 to 64 bits is first split exactly into
-  // m_hi + m_lo.
+  // q1 = m / 10^k (one division; correctly rounded when m fits 53 bits), then the exact residual
+  // (m - q1 10^k) scaled by 1/10^k, whose own rounding lies far below q1's last bit. A mantissa
+  // of 54 to 64 bits is first split exactly into m_hi + m_lo.
   static constexpr double pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
                                      1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
   static constexpr double inverse_pow10[] = {1e0,   1e-1,  1e-2,  1e-3,  1e-4,  1e-5,  1e-6,  1e-7,
                                              1e-8,  1e-9,  1e-10, 1e-11, 1e-12, 1e-13, 1e-14, 1e-15,
                                              1e-16, 1e-17, 1e-18, 1e-19, 1e-20, 1e-21, 1e-22};
-  if (exponent > 0 || exponent < -22) return number_from_decimal_general(mantissa, exponent, negative, out);
   const double m_hi = static_cast<double>(mantissa);
   double m_lo = 0;
   if (mantissa >= (std::uint64_t{1} << 53)) {
@@ -80,15 +78,23 @@ inline bool number_from_decimal(std::uint64_t mantissa, int exponent, bool negat
     const std::uint64_t rounded = m_hi >= 18446744073709551616.0 ? 0 : static_cast<std::uint64_t>(m_hi);
     m_lo = static_cast<double>(static_cast<std::int64_t>(mantissa - rounded));
   }
-  const double p = pow10[-exponent];
+  const double p = pow10[k];
   const double q1 = m_hi / p;
   double a, b;
   two_prod(q1, p, a, b);
-  const double q2 = (((m_hi - a) - b) + m_lo) * inverse_pow10[-exponent];
+  const double q2 = (((m_hi - a) - b) + m_lo) * inverse_pow10[k];
   const double hi = q1 + q2;
   const double lo = q2 - (hi - q1);
   out.hi = negative ? -hi : hi;
   out.lo = negative ? -lo : lo;
+}
+
+/// parse_number() for a number already split into digits: (-1)^negative * mantissa * 10^exponent
+/// with at most 19 digits in the mantissa. Same result as parse_number on its text.
+inline bool number_from_decimal(std::uint64_t mantissa, int exponent, bool negative, exact_number& out)
+{
+  if (exponent > 0 || exponent < -22) return number_from_decimal_general(mantissa, exponent, negative, out);
+  number_from_small_decimal(mantissa, -exponent, negative, out);
   return true;
 }
 

@@ -24,12 +24,8 @@ inline std::size_t hash_of(std::int64_t key, std::size_t mask)
 
 }  // namespace
 
-std::int32_t group_fold::int_key_map::find(std::int64_t key) const
+std::int32_t group_fold::int_key_map::find_hashed(std::int64_t key) const
 {
-  if (dense_) {
-    const std::uint64_t i = static_cast<std::uint64_t>(key) - static_cast<std::uint64_t>(low_);
-    return i < id_.size() ? id_[static_cast<std::size_t>(i)] : no_id;
-  }
   const std::size_t mask = id_.size() - 1;
   for (std::size_t i = hash_of(key, mask);; i = (i + 1) & mask) {
     if (id_[i] == no_id) return no_id;
@@ -123,27 +119,37 @@ void group_fold::switch_to_text_keys()
   int_id_ = {};
 }
 
-void group_fold::map_keys(std::vector<row_block>& parts, std::vector<std::vector<std::int32_t>>& ids)
+void group_fold::map_keys(std::vector<row_block>& parts)
 {
-  ids.resize(parts.size());
+  ids_.resize(parts.size());
+  misses_.assign(parts.size(), 0);
   // Known keys in parallel (the maps are only read) ...
   detail::for_each_block(parts.size(), 1, threads_, [&](std::size_t p, std::size_t, std::size_t) {
     const row_block& b = parts[p];
-    std::vector<std::int32_t>& out = ids[p];
+    uninitialized_vector<std::int32_t>& out = ids_[p];
+    std::size_t misses = 0;
     if (text_) {
       out.resize(b.text_keys.size());
       for (std::size_t i = 0; i < out.size(); ++i) {
         const auto it = text_id_.find(b.text_keys[i]);
         out[i] = it == text_id_.end() ? no_id : it->second;
+        misses += out[i] == no_id;
       }
     } else {
       out.resize(b.int_keys.size());
-      for (std::size_t i = 0; i < out.size(); ++i) out[i] = int_id_.find(b.int_keys[i]);
+      std::int32_t* const id = out.data();
+      const std::int64_t* const key = b.int_keys.data();
+      for (std::size_t i = 0; i < out.size(); ++i) {
+        id[i] = int_id_.find(key[i]);
+        misses += id[i] == no_id;
+      }
     }
+    misses_[p] = misses;
   });
   // ... then new keys in input order, so ids follow first appearance whatever the threads.
   for (std::size_t p = 0; p < parts.size(); ++p) {
-    std::vector<std::int32_t>& out = ids[p];
+    if (misses_[p] == 0) continue;
+    uninitialized_vector<std::int32_t>& out = ids_[p];
     for (std::size_t i = 0; i < out.size(); ++i) {
       if (out[i] != no_id) continue;
       if (text_) {
@@ -170,9 +176,31 @@ void group_fold::map_keys(std::vector<row_block>& parts, std::vector<std::vector
 
 void group_fold::fold(std::vector<row_block>& parts)
 {
-  std::vector<std::vector<std::int32_t>> ids;
-  map_keys(parts, ids);
   for (const auto& p : parts) rows_ += p.hi.size();
+  auto add = [](accumulator& a, double hi, double lo) {
+    if (a.n++ == 0) a.shift_hi = hi, a.shift_lo = lo;
+    a.d.add(difference(hi, lo, a.shift_hi, a.shift_lo));
+  };
+  if (threads_ == 1 && !text_) {
+    // One thread: each row's id and its fold in one pass (ids as map_keys gives them: new keys
+    // in input order; every group's rows in input order).
+    for (const row_block& b : parts) {
+      const std::int64_t* const key = b.int_keys.data();
+      const double* const hi = b.hi.data();
+      const double* const lo = b.lo.data();
+      for (std::size_t i = 0; i < b.int_keys.size(); ++i) {
+        std::int32_t id = int_id_.find(key[i]);
+        if (id == no_id) {
+          id = add_group();
+          int_id_.insert(key[i], id, acc_.size());
+          int_key_of_.push_back(key[i]);
+        }
+        add(acc_[static_cast<std::size_t>(id)], hi[i], lo[i]);
+      }
+    }
+    return;
+  }
+  map_keys(parts);
   // Threads split the groups in stripes of 64 (no two threads write one cache line); each walks
   // all rows in input order and folds those of its own groups. Stripe s belongs to thread
   // owner[s % 256]: a table lookup, not a division per row.
@@ -181,16 +209,18 @@ void group_fold::fold(std::vector<row_block>& parts)
   for (std::size_t s = 0; s < owner.size(); ++s) owner[s] = static_cast<std::uint8_t>(s % std::min<std::size_t>(workers, 256));
   detail::for_each_block(std::min<std::size_t>(workers, 256), 1, threads_, [&](std::size_t t, std::size_t, std::size_t) {
     for (std::size_t p = 0; p < parts.size(); ++p) {
-      const std::int32_t* id = ids[p].data();
+      const std::int32_t* id = ids_[p].data();
       const double* hi = parts[p].hi.data();
       const double* lo = parts[p].lo.data();
       const std::size_t rows = parts[p].hi.size();
+      if (workers == 1) {  // every group is this thread's: the same folds, no ownership test
+        for (std::size_t i = 0; i < rows; ++i) add(acc_[static_cast<std::uint32_t>(id[i])], hi[i], lo[i]);
+        continue;
+      }
       for (std::size_t i = 0; i < rows; ++i) {
         const auto j = static_cast<std::uint32_t>(id[i]);
         if (owner[(j >> 6) & 255] != t) continue;
-        accumulator& a = acc_[j];
-        if (a.n++ == 0) a.shift_hi = hi[i], a.shift_lo = lo[i];
-        a.d.add(difference(hi[i], lo[i], a.shift_hi, a.shift_lo));
+        add(acc_[j], hi[i], lo[i]);
       }
     }
   });
@@ -200,38 +230,44 @@ group_table group_fold::finish(const std::string& value_name)
 {
   const std::size_t J = acc_.size();
   // Groups in key order: numerically for integer keys, bytewise for text.
+  // (Keys are unique, so the order is unique: input already in key order is not sorted again.)
   std::vector<std::int32_t> order(J);
   std::iota(order.begin(), order.end(), 0);
-  if (text_)
-    std::sort(order.begin(), order.end(), [&](std::int32_t a, std::int32_t b) { return text_key_of_[a] < text_key_of_[b]; });
-  else
+  if (text_) {
+    if (!std::is_sorted(text_key_of_.begin(), text_key_of_.end()))
+      std::sort(order.begin(), order.end(), [&](std::int32_t a, std::int32_t b) { return text_key_of_[a] < text_key_of_[b]; });
+  } else if (!std::is_sorted(int_key_of_.begin(), int_key_of_.end())) {
     std::sort(order.begin(), order.end(), [&](std::int32_t a, std::int32_t b) { return int_key_of_[a] < int_key_of_[b]; });
+  }
 
   group_table t;
   t.rows = rows_;
-  t.keys.resize(J);
-  t.n.resize(J);
-  t.mean.resize(J);
-  t.m2.resize(J);
-  t.exact_mean.resize(J);
-  std::vector<double> exact_lo(J);
+  // Filled by push_back, not resized first: no zero-filling of what is about to be written.
+  t.keys.reserve(J);
+  t.n.reserve(J);
+  t.m2.reserve(J);
+  t.exact_mean.reserve(J);
+  std::vector<double> exact_lo;
+  exact_lo.reserve(J);
   for (std::size_t j = 0; j < J; ++j) {
     const accumulator& a = acc_[static_cast<std::size_t>(order[j])];
-    t.keys[j] = text_ ? std::string(text_key_of_[static_cast<std::size_t>(order[j])])
-                      : std::to_string(int_key_of_[static_cast<std::size_t>(order[j])]);
-    t.n[j] = a.n;
-    t.m2[j] = a.d.m2;
+    if (text_)
+      t.keys.emplace_back(text_key_of_[static_cast<std::size_t>(order[j])]);
+    else
+      t.keys.push_back(std::to_string(int_key_of_[static_cast<std::size_t>(order[j])]));
+    t.n.push_back(a.n);
+    t.m2.push_back(a.d.m2);
     // ybar_j = shift + mean of the differences, as hi + lo: the exact mean to the last bit.
     double s, e;
     two_sum(a.shift_hi, a.d.mean, s, e);
     e += a.shift_lo;
-    t.exact_mean[j] = s + e;
-    exact_lo[j] = e - (t.exact_mean[j] - s);
+    t.exact_mean.push_back(s + e);
+    exact_lo.push_back(e - (t.exact_mean[j] - s));
     if (!std::isfinite(t.exact_mean[j]) || !std::isfinite(t.m2[j]))
       throw error("column '" + value_name + "': group '" + t.keys[j] +
                   "': its mean or sum of squares overflows double (values too large in magnitude)");
   }
-  acc_ = {};
+  acc_.release();
   // The fit works relative to an offset among the bulk of the group means (see decimal.hpp).
   t.mean = t.exact_mean;
   t.offset = rebase_offset(t.mean.data(), J, threads_);

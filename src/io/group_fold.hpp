@@ -13,10 +13,15 @@
 #include <shrink/fit.hpp>
 
 #include <cstdint>
+#include <cstdlib>
 #include <deque>
 #include <string>
 #include <string_view>
+#include <memory>
+#include <new>
+#include <type_traits>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace shrink::io {
@@ -38,12 +43,39 @@ struct group_table {
   }
 };
 
+/// std::allocator whose resize() leaves new numbers uninitialised: arrays that are about to be
+/// overwritten row by row (block after block) are not zero-filled first.
+template <class T>
+struct uninitialized_allocator : std::allocator<T> {
+  template <class U>
+  struct rebind {
+    using other = uninitialized_allocator<U>;
+  };
+  uninitialized_allocator() = default;
+  template <class U>
+  uninitialized_allocator(const uninitialized_allocator<U>&) noexcept
+  {
+  }
+  template <class U>
+  void construct(U* p) noexcept
+  {
+    ::new (static_cast<void*>(p)) U;  // default-initialised: no zeros for a number
+  }
+  template <class U, class... Args>
+  void construct(U* p, Args&&... args)
+  {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+template <class T>
+using uninitialized_vector = std::vector<T, uninitialized_allocator<T>>;
+
 /// Rows of one block of input, in input order: integer keys or text keys (views that stay valid
 /// until the block is folded), and each value as hi + lo.
 struct row_block {
-  std::vector<std::int64_t> int_keys;
+  uninitialized_vector<std::int64_t> int_keys;
   std::vector<std::string_view> text_keys;
-  std::vector<double> hi, lo;
+  uninitialized_vector<double> hi, lo;
 };
 
 class group_fold {
@@ -72,20 +104,65 @@ class group_fold {
   };
 
   std::int32_t add_group();
-  void map_keys(std::vector<row_block>& parts, std::vector<std::vector<std::int32_t>>& ids);
+  void map_keys(std::vector<row_block>& parts);
 
   int threads_;
   bool text_ = false;
   std::uint64_t rows_ = 0;
-  std::vector<accumulator> acc_;
+  /// The accumulators, grown by std::realloc (they are trivially copyable): a large block is
+  /// moved by remapping its pages, where a vector would copy a million groups and fault fresh
+  /// pages in at each doubling.
+  class accumulators {
+   public:
+    accumulators() = default;
+    accumulators(const accumulators&) = delete;
+    accumulators& operator=(const accumulators&) = delete;
+    ~accumulators() { std::free(data_); }
+    std::size_t size() const { return size_; }
+    accumulator& operator[](std::size_t j) { return data_[j]; }
+    const accumulator& operator[](std::size_t j) const { return data_[j]; }
+    void emplace_back()
+    {
+      if (size_ == capacity_) {
+        const std::size_t capacity = capacity_ == 0 ? 1024 : 2 * capacity_;
+        void* grown = std::realloc(data_, capacity * sizeof(accumulator));
+        if (grown == nullptr) throw std::bad_alloc();
+        data_ = static_cast<accumulator*>(grown);
+        capacity_ = capacity;
+      }
+      new (data_ + size_) accumulator();
+      ++size_;
+    }
+    void release()
+    {
+      std::free(data_);
+      data_ = nullptr;
+      size_ = capacity_ = 0;
+    }
+
+   private:
+    static_assert(std::is_trivially_copyable_v<accumulator>, "moved by realloc");
+    accumulator* data_ = nullptr;
+    std::size_t size_ = 0, capacity_ = 0;
+  };
+  accumulators acc_;
   /// Integer key -> group id: a direct table over the key range while the keys are dense (the
   /// usual 1..J, cache friendly for grouped input), else open addressing.
   class int_key_map {
    public:
-    std::int32_t find(std::int64_t key) const;
+    /// The id of `key`, or -1. Inline: the dense case (the usual one) is a bounds check and a load.
+    std::int32_t find(std::int64_t key) const
+    {
+      if (dense_) {
+        const std::uint64_t i = static_cast<std::uint64_t>(key) - static_cast<std::uint64_t>(low_);
+        return i < id_.size() ? id_[static_cast<std::size_t>(i)] : -1;
+      }
+      return find_hashed(key);
+    }
     void insert(std::int64_t key, std::int32_t id, std::size_t groups);
 
    private:
+    std::int32_t find_hashed(std::int64_t key) const;
     void rehash(std::size_t capacity);
     bool dense_ = true;
     std::int64_t low_ = 0;                // dense: key of slot 0
@@ -94,6 +171,10 @@ class group_fold {
   };
 
   int_key_map int_id_;
+  // Per part of the block being folded: each row's group id (kept for its capacity: not
+  // zero-filled block after block) and how many of its keys were new to the maps.
+  std::vector<uninitialized_vector<std::int32_t>> ids_;
+  std::vector<std::size_t> misses_;
   std::vector<std::int64_t> int_key_of_;  // key of each group id (integer mode)
   // Text keys: the map's views point into text_store_.
   std::deque<std::string> text_store_;

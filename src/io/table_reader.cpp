@@ -2,10 +2,16 @@
 // pieces at line ends and parsed in parallel (pieces with quote characters by one row scanner,
 // since a quoted field may hold a line end), and its rows folded into the group table
 // (group_fold.hpp) before the next block is read. Summary input (one row per group) is read whole.
+//
+// The common `key,value` input takes a fast path (parse_fast_chunk): a SIMD scan (csv_scan.hpp)
+// finds each row's delimiter and line end, the digits are read from the known field boundaries
+// without a branch per byte, and the numbers are made in a batch; any row it does not take whole
+// sends the piece to the general scanner, so values and errors are those of the general path.
 
 #include "table_reader.hpp"
 
 #include "../cpu/parallel.hpp"
+#include "csv_scan.hpp"
 #include "decimal.hpp"
 #include "group_fold.hpp"
 #include "output.hpp"
@@ -337,6 +343,15 @@ struct row_spec {
   std::size_t fields = 0;
 };
 
+/// The fast path's working memory, kept from block to block for its capacity.
+struct fast_scratch {
+  scan_bitmaps scan;                             // of the batch being parsed
+  uninitialized_vector<std::uint64_t> mantissa;  // each row's value as digits ...
+  uninitialized_vector<std::uint8_t> scale;      // ... its fraction digits, + 32 if negative;
+                                                 // read_by_bytes: the row's number is made already
+};
+constexpr std::uint8_t read_by_bytes = 0xFF;
+
 /// Rows parsed from one chunk of the input: keys and the location (hi + lo) in `rows`, the scale
 /// column (summary mode) in `second`.
 struct chunk_rows {
@@ -348,6 +363,8 @@ struct chunk_rows {
   std::size_t failure_line = 0;  // line within the chunk, 0-based
   std::size_t lines = 0;         // line ends in the chunk
   const char* foreign = nullptr; // first NUL or byte-order mark in the chunk (its end: none)
+  bool quote = false;            // parsed as unquoted text, it holds a quote: not parsed
+  fast_scratch fast;             // the fast path's working memory
 
   /// Empty again, keeping the capacity of the row arrays (the next block reuses them).
   void clear()
@@ -521,84 +538,347 @@ inline const char* read_digits(const char* p, const char* const end, const char*
   return p;
 }
 
-/// The common raw input parsed on a fast path: unquoted `key,value` rows (an integer key of up to
-/// 18 digits, then a number). Anything else on any row (a third field, a text key, a bad
-/// number...) makes it give up; the general scanner then parses the chunk again, with the same
-/// values and the errors.
-bool parse_fast_chunk(const char* p, const char* const end, const char* const limit, char delimiter, row_block& out)
+/// The value of the `n` decimal digits at p, 1 <= n <= 8, 8 bytes readable at p: SWAR, one
+/// 8-byte load and three multiplications, no branch per digit.
+inline std::uint64_t eight_digits(const char* p, std::size_t n)
 {
-  const std::size_t capacity = row_bound(p, end, 2);
-  out.text_keys.clear();
-  out.int_keys.resize(capacity);
-  out.hi.resize(capacity);
-  out.lo.resize(capacity);
-  std::int64_t* const keys = out.int_keys.data();
-  double* const values = out.hi.data();
-  double* const lows = out.lo.data();
-  std::size_t r = 0;
-  while (p < end) {
-    // Blank line (spaces and carriage returns only): skipped, as by the general scanner.
-    if (*p == '\n' || *p == '\r' || *p == ' ') {
-      const char* q = p;
-      while (q < end && (*q == ' ' || *q == '\r')) ++q;
-      if (q == end) break;
-      if (*q != '\n') return false;
-      p = q + 1;
-      continue;
-    }
-    // Key: canonical integer (as parse_int_key), then the delimiter right after it.
-    const bool negative_key = *p == '-';
-    if (negative_key) ++p;
-    const char* const key_digits = p;
-    std::int64_t k = 0;
-    while (p < end && static_cast<unsigned>(*p - '0') < 10) k = k * 10 + (*p++ - '0');
-    const std::size_t key_len = static_cast<std::size_t>(p - key_digits);
-    if (key_len == 0 || key_len > 18 || p == end || *p != delimiter) return false;
-    if (*key_digits == '0' && (key_len > 1 || negative_key)) return false;
-    if (negative_key) k = -k;
+  std::uint64_t w;
+  std::memcpy(&w, p, 8);  // little-endian: p[0] in the low byte
+  // Digits to 0..9 (no borrow: each of the n bytes is a digit), then the bytes past the n digits
+  // shifted out at the top and zeros (leading zeros of the number) shifted in at the bottom.
+  const std::uint64_t t = (w - 0x3030303030303030ull) << (8 * (8 - n));
+  const std::uint64_t v = (t * 10) + (t >> 8);  // pairs
+  return (((v & 0x000000FF000000FFull) * (100 + (1000000ull << 32))) +
+          (((v >> 16) & 0x000000FF000000FFull) * (1 + (10000ull << 32)))) >> 32;
+}
+
+/// The value of the `n` decimal digits at p, 0 <= n <= 19 (less than 2^64); 8 bytes readable at
+/// p (reads stay within p + max(n, 8)).
+inline std::uint64_t digits_value(const char* p, std::size_t n)
+{
+  if (n <= 8) return n == 0 ? 0 : eight_digits(p, n);
+  if (n <= 16) return eight_digits(p, n - 8) * 100000000ull + eight_digits(p + n - 8, 8);
+  return (eight_digits(p, n - 16) * 100000000ull + eight_digits(p + n - 16, 8)) * 100000000ull +
+         eight_digits(p + n - 8, 8);
+}
+
+/// Masks of the top v bytes of a word, v = 0..8.
+constexpr std::uint64_t top_bytes[] = {0,
+                                       0xFF00000000000000ull,
+                                       0xFFFF000000000000ull,
+                                       0xFFFFFF0000000000ull,
+                                       0xFFFFFFFF00000000ull,
+                                       0xFFFFFFFFFF000000ull,
+                                       0xFFFFFFFFFFFF0000ull,
+                                       0xFFFFFFFFFFFFFF00ull,
+                                       0xFFFFFFFFFFFFFFFFull};
+
+/// The value of the `n` (0..8) decimal digits right before `q`: the 8 bytes before q read, those
+/// before the digits masked to zero (leading zeros). No branch.
+inline std::uint64_t digits_before(const char* q, std::size_t n)
+{
+  std::uint64_t w;
+  std::memcpy(&w, q - 8, 8);
+  const std::uint64_t keep = top_bytes[n];
+  const std::uint64_t t = (w & keep) - (0x3030303030303030ull & keep);  // no borrow: kept bytes are digits
+  const std::uint64_t v = (t * 10) + (t >> 8);
+  return (((v & 0x000000FF000000FFull) * (100 + (1000000ull << 32))) +
+          (((v >> 16) & 0x000000FF000000FFull) * (1 + (10000ull << 32)))) >> 32;
+}
+
+/// The value of the `n` (0..19) decimal digits right before `q`, 24 bytes before q readable: three
+/// 8-digit pieces, no branch.
+inline std::uint64_t digits_before_24(const char* q, std::size_t n)
+{
+  const std::size_t n1 = n > 8 ? n - 8 : 0, n2 = n > 16 ? n - 16 : 0;
+  return (digits_before(q - 16, n2) * 100000000ull + digits_before(q - 8, n1 < 8 ? n1 : 8)) * 100000000ull +
+         digits_before(q, n < 8 ? n : 8);
+}
+
+#ifdef __SSE2__
+/// The mantissa of a value whose text ends at `stop` (32 bytes before it readable): `int_len`
+/// digits, a point if `fraction` > 0 or `point`, then `fraction` digits; at most 19 digits in all.
+/// SSE2 (every x86-64): the integer digits shifted one byte up over the point, the bytes before
+/// the digits zeroed, then the 32 digit bytes to four 8-digit numbers by multiply-adds.
+inline std::uint64_t value_digits_sse2(const char* stop, std::size_t int_len, std::size_t fraction, bool point)
+{
+  // Bytes [32 - c, 64 - c) of this table: c bytes of 0xFF, then zeros.
+  alignas(16) static constexpr unsigned char first_bytes[64] = {
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255};
+  auto first = [](std::size_t c, int half) {
+    return _mm_loadu_si128(reinterpret_cast<const __m128i*>(first_bytes + 32 - c + 16 * half));
+  };
+  const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(stop - 32));
+  const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(stop - 16));
+  // Bytes up to the point take their left neighbour: the digits close up over it.
+  const std::size_t shifted = point ? 32 - fraction : 0;
+  const __m128i lo_up = _mm_slli_si128(lo, 1), hi_up = _mm_or_si128(_mm_slli_si128(hi, 1), _mm_srli_si128(lo, 15));
+  const __m128i take_lo = first(shifted, 0), take_hi = first(shifted, 1);
+  __m128i d_lo = _mm_or_si128(_mm_and_si128(take_lo, lo_up), _mm_andnot_si128(take_lo, lo));
+  __m128i d_hi = _mm_or_si128(_mm_and_si128(take_hi, hi_up), _mm_andnot_si128(take_hi, hi));
+  // Digits to 0..9, the bytes before the n = int_len + fraction digits to 0.
+  const std::size_t before = 32 - int_len - fraction;
+  const __m128i zero_char = _mm_set1_epi8('0');
+  d_lo = _mm_andnot_si128(first(before, 0), _mm_sub_epi8(d_lo, zero_char));
+  d_hi = _mm_andnot_si128(first(before, 1), _mm_sub_epi8(d_hi, zero_char));
+  // Pairs, fours, eights: each step a multiply-add of neighbours (the first the more significant).
+  const __m128i zero = _mm_setzero_si128();
+  const __m128i ten = _mm_set1_epi32(0x0001000A), hundred = _mm_set1_epi32(0x00010064);
+  const __m128i ten_thousand = _mm_set1_epi32(0x00012710);
+  auto fours = [&](__m128i d) {
+    const __m128i pairs = _mm_packs_epi32(_mm_madd_epi16(_mm_unpacklo_epi8(d, zero), ten),
+                                          _mm_madd_epi16(_mm_unpackhi_epi8(d, zero), ten));
+    return _mm_madd_epi16(pairs, hundred);
+  };
+  const __m128i eights = _mm_madd_epi16(_mm_packs_epi32(fours(d_lo), fours(d_hi)), ten_thousand);
+  // Four 8-digit groups a b c d; a is 0 (at most 19 digits).
+  const auto ab = static_cast<std::uint64_t>(_mm_cvtsi128_si64(eights));
+  const auto cd = static_cast<std::uint64_t>(_mm_cvtsi128_si64(_mm_unpackhi_epi64(eights, eights)));
+  return ((ab >> 32) * 100000000ull + (cd & 0xFFFFFFFFull)) * 100000000ull + (cd >> 32);
+}
+#endif
+
+constexpr std::uint64_t pow10_u64[] = {1ull,
+                                       10ull,
+                                       100ull,
+                                       1000ull,
+                                       10000ull,
+                                       100000ull,
+                                       1000000ull,
+                                       10000000ull,
+                                       100000000ull,
+                                       1000000000ull,
+                                       10000000000ull,
+                                       100000000000ull,
+                                       1000000000000ull,
+                                       10000000000000ull,
+                                       100000000000000ull,
+                                       1000000000000000ull,
+                                       10000000000000000ull,
+                                       100000000000000000ull,
+                                       1000000000000000000ull,
+                                       10000000000000000000ull};
+
+/// Bits [from, from + n) of a bitmap (1 <= n <= 64) as bits 0..n-1.
+inline std::uint64_t bits_at(const std::uint64_t* bitmap, std::size_t from, std::size_t n)
+{
+  const std::size_t w = from >> 6, s = from & 63;
+  std::uint64_t v = bitmap[w] >> s;
+  if (s != 0) v |= bitmap[w + 1] << (64 - s);  // the bitmap has a zero word past its last
+  return n < 64 ? v & ((std::uint64_t{1} << n) - 1) : v;
+}
+
+/// What parse_row_scalar did with the text at p.
+enum class row_outcome { row, skipped, done, give_up };
+
+/// One row of the fast path read byte by byte: the rows the structural parser leaves (a CR, a
+/// '+', an exponent, spaces, more than 19 digits, a row longer than 64 bytes, the last row of
+/// the input...). `row`: key and value set, p past the line end; `skipped`: a blank line; `done`:
+/// only spaces and CRs to the end; `give_up`: the general scanner must parse the piece (a third
+/// field, a text key, a bad number...).
+row_outcome parse_row_scalar(const char*& p, const char* const end, const char* const limit, char delimiter,
+                             std::int64_t& key, exact_number& v)
+{
+  // Blank line (spaces and carriage returns only): skipped, as by the general scanner.
+  if (*p == '\n' || *p == '\r' || *p == ' ') {
+    const char* q = p;
+    while (q < end && (*q == ' ' || *q == '\r')) ++q;
+    if (q == end) return row_outcome::done;
+    if (*q != '\n') return row_outcome::give_up;
+    p = q + 1;
+    return row_outcome::skipped;
+  }
+  // Key: canonical integer (as parse_int_key), then the delimiter right after it.
+  const bool negative_key = *p == '-';
+  if (negative_key) ++p;
+  const char* const key_digits = p;
+  std::int64_t k = 0;
+  while (p < end && static_cast<unsigned>(*p - '0') < 10) k = k * 10 + (*p++ - '0');
+  const std::size_t key_len = static_cast<std::size_t>(p - key_digits);
+  if (key_len == 0 || key_len > 18 || p == end || *p != delimiter) return row_outcome::give_up;
+  if (*key_digits == '0' && (key_len > 1 || negative_key)) return row_outcome::give_up;
+  key = negative_key ? -k : k;
+  ++p;
+  // Value: [+-]digits[.digits] read on the fly; anything else is handed to the full parser.
+  const char* const field = p;
+  bool negative = false;
+  if (p < end && (*p == '-' || *p == '+')) negative = *p++ == '-';
+  std::uint64_t m = 0;
+  int digits = 0, fraction = 0;
+  {
+    const char* const d = p;
+    p = read_digits(p, end, limit, m);
+    digits = static_cast<int>(p - d);
+  }
+  if (p < end && *p == '.') {
+    const char* const f = ++p;
+    p = read_digits(p, end, limit, m);
+    fraction = static_cast<int>(p - f);
+    digits += fraction;
+  }
+  const bool simple = digits > 0 && digits <= 19 && (p == end || *p == '\n' || *p == '\r');
+  if (!(simple && number_from_decimal(m, -fraction, negative, v))) {
+    const char* q = p;
+    while (q < end && *q != '\n' && *q != delimiter) ++q;
+    if (q < end && *q == delimiter) return row_outcome::give_up;
+    const std::string_view text = trim({field, static_cast<std::size_t>(q - field)});
+    if (text.empty() || !parse_number(text, v)) return row_outcome::give_up;
+    p = q;
+  }
+  // Line end: CR (any number, with spaces, as the general scanner trims them), then LF or the end.
+  while (p < end && (*p == '\r' || *p == ' ')) ++p;
+  if (p < end) {
+    if (*p != '\n') return row_outcome::give_up;
     ++p;
-    // Value: [+-]digits[.digits] read on the fly; anything else is handed to the full parser.
-    const char* const field = p;
-    bool negative = false;
-    if (p < end && (*p == '-' || *p == '+')) negative = *p++ == '-';
-    std::uint64_t m = 0;
-    int digits = 0, fraction = 0;
-    {
-      const char* const d = p;
-      p = read_digits(p, end, limit, m);
-      digits = static_cast<int>(p - d);
+  }
+  return row_outcome::row;
+}
+
+/// The common raw input parsed on a fast path: unquoted `key,value` rows (an integer key of up to
+/// 18 digits, then a number). The text is scanned in batches of scan_batch bytes (csv_scan.hpp:
+/// where the delimiters and line ends are, which bytes are not digits); a row of
+/// `[-]digits,[-]digits[.digits]` (at most 19 digits, an optional CR) within 64 bytes is then read
+/// from its known field boundaries, any other row by parse_row_scalar. Anything the fast path does
+/// not take on any row (a third field, a text key, a bad number, a quote, a NUL byte...) makes it
+/// give up; the general scanner then parses the chunk again, with the same values and the errors.
+/// Both routes give a number the digits and exponent that parse_number would, so the same bits.
+/// `lines`: the line ends in [begin, end) (each row and blank line consumes one, but the last).
+bool parse_fast_chunk(const char* const begin, const char* const end, const char* const limit, char delimiter,
+                      fast_scratch& scratch, row_block& out, std::size_t& lines)
+{
+  constexpr std::size_t scan_batch = std::size_t{64} << 10;  // the scan's arrays stay in L1/L2
+  const auto size = static_cast<std::size_t>(end - begin);
+  out.text_keys.clear();
+  // Rows that end (with 8 bytes after, the width of a digit load) before this offset may take
+  // the structural route.
+  const std::size_t loadable = static_cast<std::size_t>(limit - begin) >= 8 ? static_cast<std::size_t>(limit - begin) - 8 : 0;
+  std::size_t r = 0, pos = 0;
+  lines = 0;
+  while (pos < size) {
+    // A batch from the current row: [base, scanned).
+    const std::size_t base = pos, scanned = std::min(size, base + scan_batch);
+    scan_bitmaps& scan = scratch.scan;
+    scan_structure(begin + base, scanned - base, delimiter, scan);
+    // Every row that starts in the batch takes 4 bytes or more ("1,2\n") but the input's last.
+    // The arrays are not zero-filled (row_block's vectors): every row is written.
+    const std::size_t capacity = r + (scanned - base) / 4 + 1;
+    if (base != 0 && out.int_keys.capacity() < capacity) {
+      // Room for the rest of the piece at the rows per byte seen so far (and 5% more), so that
+      // the arrays are allocated once rather than doubled, copied and faulted in again.
+      const auto expected = capacity + static_cast<std::size_t>(1.05 * static_cast<double>(r) *
+                                                                static_cast<double>(size - base) / static_cast<double>(base));
+      out.int_keys.reserve(expected);
+      out.hi.reserve(expected);
+      out.lo.reserve(expected);
+      scratch.mantissa.reserve(expected);
+      scratch.scale.reserve(expected);
     }
-    if (p < end && *p == '.') {
-      const char* const f = ++p;
-      p = read_digits(p, end, limit, m);
-      fraction = static_cast<int>(p - f);
-      digits += fraction;
+    out.int_keys.resize(capacity);
+    out.hi.resize(capacity);
+    out.lo.resize(capacity);
+    scratch.mantissa.resize(capacity);  // numbers are made from their digits after the loop
+    scratch.scale.resize(capacity);
+    std::int64_t* const keys = out.int_keys.data();
+    double* const values = out.hi.data();
+    double* const lows = out.lo.data();
+    std::uint64_t* const mantissas = scratch.mantissa.data();
+    std::uint8_t* const scales = scratch.scale.data();
+    const std::uint32_t* const structural = scan.structural.data();
+    const std::uint64_t* const non_digit = scan.non_digit.data();
+    // base + structural[next]: the first delimiter or line end at or after pos (the row's
+    // delimiter, when it is a row of the fast path); base + structural[next + 1]: the next one.
+    // Past the last, both are `scanned`.
+    std::size_t next = 0;
+    while (pos < scanned) {
+      const std::size_t comma = base + structural[next], newline = base + structural[next + 1];
+      // The row's line end lies in the batch (or the text ends there); else the next batch
+      // starts at this row, unless the row is longer than a batch (then it is read by bytes).
+      const bool complete = newline < scanned || scanned == size;
+      if (!complete && pos > base) break;
+      if (complete && comma < size && begin[comma] == delimiter) {
+        std::size_t stop = newline;  // the value ends here: at the line end, or before one CR
+        if (stop > comma + 1 && begin[stop - 1] == '\r') --stop;
+        if (newline < loadable && (newline == size || begin[newline] == '\n') && stop - pos <= 64 && stop > comma + 1) {
+          // Non-digits other than the delimiter, a leading '-' of either field and one '.' in
+          // the value send the row to parse_row_scalar.
+          const bool negative_key = begin[pos] == '-', negative = begin[comma + 1] == '-';
+          std::uint64_t odd = bits_at(non_digit, pos - base, stop - pos);
+          odd &= ~(static_cast<std::uint64_t>(negative_key) | (std::uint64_t{1} << (comma - pos)) |
+                   (static_cast<std::uint64_t>(negative) << (comma + 1 - pos)));
+          std::size_t dot = stop;
+          bool plain = true;
+          if (odd != 0) {
+            dot = pos + static_cast<std::size_t>(__builtin_ctzll(odd));
+            plain = (odd & (odd - 1)) == 0 && dot > comma && begin[dot] == '.';
+          }
+          const std::size_t key_begin = pos + negative_key, key_len = comma - key_begin;
+          const std::size_t int_begin = comma + 1 + negative, int_len = dot - int_begin;
+          const std::size_t fraction = dot < stop ? stop - dot - 1 : 0;
+          plain = plain && key_len >= 1 && key_len <= 18 &&
+                  (begin[key_begin] != '0' || (key_len == 1 && !negative_key)) && int_len + fraction >= 1 &&
+                  int_len + fraction <= 19;
+          if (plain) {
+            const auto k = static_cast<std::int64_t>(key_len <= 8 ? eight_digits(begin + key_begin, key_len)
+                                                                  : digits_value(begin + key_begin, key_len));
+            // The fraction and a short integer part without a branch (24 bytes before the
+            // value's end readable: all rows but a piece's first); a long integer part rarely.
+            std::uint64_t m;
+#ifdef __SSE2__
+            if (stop >= 32)
+              m = value_digits_sse2(begin + stop, int_len, fraction, dot < stop);
+            else
+#endif
+            if (stop >= 24 && int_len <= 8)
+              m = digits_before(begin + dot, int_len) * pow10_u64[fraction] + digits_before_24(begin + stop, fraction);
+            else
+              m = digits_value(begin + int_begin, int_len) * pow10_u64[fraction] + digits_value(begin + dot + 1, fraction);
+            keys[r] = negative_key ? -k : k;
+            mantissas[r] = m;
+            scales[r] = static_cast<std::uint8_t>(fraction + (negative ? 32 : 0));
+            ++r;
+            lines += newline < size;
+            pos = newline + 1;
+            next += 2;
+            continue;
+          }
+        }
+      }
+      const char* p = begin + pos;
+      std::int64_t k = 0;
+      exact_number v;
+      const row_outcome o = parse_row_scalar(p, end, limit, delimiter, k, v);
+      if (o == row_outcome::give_up) return false;
+      if (o == row_outcome::done) {
+        pos = size;
+        break;
+      }
+      if (o == row_outcome::row) {
+        keys[r] = k;
+        values[r] = v.hi;
+        lows[r] = v.lo;
+        scales[r] = read_by_bytes;
+        ++r;
+      }
+      lines += p[-1] == '\n';
+      pos = static_cast<std::size_t>(p - begin);
+      while (next < scan.structurals && base + structural[next] < pos) ++next;
     }
-    exact_number v;
-    const bool simple = digits > 0 && digits <= 19 && (p == end || *p == '\n' || *p == '\r');
-    if (!(simple && number_from_decimal(m, -fraction, negative, v))) {
-      const char* q = p;
-      while (q < end && *q != '\n' && *q != delimiter) ++q;
-      if (q < end && *q == delimiter) return false;
-      const std::string_view text = trim({field, static_cast<std::size_t>(q - field)});
-      if (text.empty() || !parse_number(text, v)) return false;
-      p = q;
-    }
-    // Line end: CR (any number, with spaces, as the general scanner trims them), then LF or the end.
-    while (p < end && (*p == '\r' || *p == ' ')) ++p;
-    if (p < end) {
-      if (*p != '\n') return false;
-      ++p;
-    }
-    if (r == capacity) return false;  // cannot happen: rows <= row_bound
-    keys[r] = k;
-    values[r] = v.hi;
-    lows[r] = v.lo;
-    ++r;
   }
   out.int_keys.resize(r);
   out.hi.resize(r);
   out.lo.resize(r);
+  // The numbers, in a loop of their own (with AVX2 or AVX-512, 4 or 8 at a time): each one's
+  // chain of dependent floating-point operations (a division, Dekker's product) is long, and here
+  // the processor overlaps many rows' chains. Runs between the rows read by bytes (made already).
+  const std::uint8_t* const scales = scratch.scale.data();
+  for (std::size_t first = 0; first < r;) {
+    const void* mark = std::memchr(scales + first, read_by_bytes, r - first);
+    const std::size_t last = mark == nullptr ? r : static_cast<std::size_t>(static_cast<const std::uint8_t*>(mark) - scales);
+    numbers_from_small_decimals(scratch.mantissa.data() + first, scales + first, last - first, out.hi.data() + first,
+                                out.lo.data() + first);
+    first = last + 1;
+  }
   return true;
 }
 
@@ -783,34 +1063,54 @@ group_table read_groups(const std::string& path, const raw_columns& columns, int
     bool complete = false;
     const std::string_view window = in.peek(block, complete);
     if (window.empty()) break;
-    const bool quoted = std::memchr(window.data(), '"', window.size()) != nullptr;
-    const std::size_t cut = complete ? window.size() : last_row_end(window, quoted);
-    if (cut == 0) {  // a row longer than the block
+    // Quotes are looked for in the parallel pass: the block is parsed as unquoted text first (a
+    // piece the fast path takes holds no quote; any other is searched), and parsed again as
+    // quoted text, in one piece, where a piece or the partial row after the cut holds a quote.
+    bool quoted = false;
+    std::size_t cut = complete ? window.size() : last_row_end(window, false);
+    if (cut == 0) {  // a row longer than the block (no line end at all, quoted or not)
       block *= 2;
       continue;
     }
-    const std::string_view text = window.substr(0, cut);
-    const std::vector<const char*> cuts = cut_pieces(text.data(), text.data() + text.size(), quoted);
-    pieces.resize(cuts.size() - 1);
+    std::vector<const char*> cuts = cut_pieces(window.data(), window.data() + cut, false);
     for (;;) {
+      pieces.resize(cuts.size() - 1);
       const bool integer_keys = !fold.text_keys();
       detail::for_each_block(pieces.size(), 1, workers, [&](std::size_t b, std::size_t, std::size_t) {
         chunk_rows& c = pieces[b];
-        const std::size_t lines = count_lines(cuts[b], cuts[b + 1]);
-        c.foreign = first_foreign_bytes(cuts[b], cuts[b + 1]);  // in the parallel pass, not a serial one
+        c.quote = false;
         // The fast path sizes the row arrays itself (from what the previous block left: no
-        // clearing, so no zero-filling of memory it is about to overwrite).
+        // clearing, so no zero-filling of memory it is about to overwrite). Where it takes the
+        // piece, the piece holds no quote, NUL byte or byte-order mark (no row of it could).
+        std::size_t lines = 0;
         if (integer_keys && fast_layout && !quoted &&
-            parse_fast_chunk(cuts[b], cuts[b + 1], window.data() + window.size(), l.delimiter, c.rows)) {
+            parse_fast_chunk(cuts[b], cuts[b + 1], window.data() + window.size(), l.delimiter, c.fast, c.rows, lines)) {
+          c.foreign = cuts[b + 1];
           c.failure.clear();
           c.keys_not_integer = false;
           c.lines = lines;
           return;
         }
+        if (!quoted && std::memchr(cuts[b], '"', static_cast<std::size_t>(cuts[b + 1] - cuts[b])) != nullptr) {
+          c.quote = true;  // the block is parsed again as quoted text
+          return;
+        }
+        // Line ends and foreign bytes are counted in the parallel pass, not a serial one.
+        lines = count_lines(cuts[b], cuts[b + 1]);
+        c.foreign = first_foreign_bytes(cuts[b], cuts[b + 1]);
         c.clear();
         c.lines = lines;
         parse_chunk(cuts[b], cuts[b + 1], l, quoted, spec, integer_keys, c);
       });
+      if (!quoted && (std::any_of(pieces.begin(), pieces.end(), [](const chunk_rows& c) { return c.quote; }) ||
+                      std::memchr(window.data() + cut, '"', window.size() - cut) != nullptr)) {
+        // A quoted field may hold line ends: one piece, cut at the last line end outside quotes.
+        quoted = true;
+        cut = complete ? window.size() : last_row_end(window, true);
+        if (cut == 0) break;
+        cuts = cut_pieces(window.data(), window.data() + cut, true);
+        continue;
+      }
       std::size_t piece_line = line;
       bool retry = false;
       for (std::size_t b = 0; b < pieces.size(); ++b) {
@@ -828,6 +1128,10 @@ group_table read_groups(const std::string& path, const raw_columns& columns, int
         break;
       }
       fold.switch_to_text_keys();  // a key that is not an integer: every key is text from now on
+    }
+    if (cut == 0) {  // quoted text with no line end outside quotes: a row longer than the block
+      block *= 2;
+      continue;
     }
     parts.resize(pieces.size());
     for (std::size_t b = 0; b < pieces.size(); ++b) std::swap(parts[b], pieces[b].rows);
@@ -896,9 +1200,9 @@ per_group_rows read_per_group_rows(const std::string& path, const std::optional<
 
   per_group_rows out;
   chunk_rows& c = chunks[0];
-  out.first = std::move(c.rows.hi);
-  out.first_low = std::move(c.rows.lo);
-  out.second = std::move(c.second);
+  out.first.assign(c.rows.hi.begin(), c.rows.hi.end());
+  out.first_low.assign(c.rows.lo.begin(), c.rows.lo.end());
+  out.second.assign(c.second.begin(), c.second.end());
   out.source = l.source;
   for (std::int64_t k : c.rows.int_keys) out.keys.push_back(std::to_string(k));
   for (std::string_view k : c.rows.text_keys) out.keys.emplace_back(k);
