@@ -10,6 +10,8 @@
 // multiset (rebase_offset), so the stored numbers do not depend on the order of the rows, and it
 // lies among the bulk of the values (an outlier anywhere costs the other values nothing).
 
+#include "../common/exact_arithmetic.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -22,14 +24,9 @@ struct exact_number {
   double lo = 0;
 };
 
-/// s + e == a + b exactly, s the rounded sum (Knuth's TwoSum; the library builds with
-/// -ffp-contract=off, so nothing is fused).
-inline void two_sum(double a, double b, double& s, double& e)
-{
-  s = a + b;
-  const double bb = s - a;
-  e = (a - (s - bb)) + (b - bb);
-}
+// Error-free sums and products, shared with the shared formulas (common/exact_arithmetic.hpp).
+using detail::two_prod;
+using detail::two_sum;
 
 /// (hi + lo) - (shift_hi + shift_lo), rounded about once: the difference of two ~32-digit numbers.
 inline double difference(double hi, double lo, double shift_hi, double shift_lo)
@@ -44,16 +41,6 @@ inline double difference(double hi, double lo, double shift_hi, double shift_lo)
 /// the range of double. `out.hi` is the nearest double (up to the last bit in rare ties).
 bool parse_number(std::string_view text, exact_number& out);
 
-/// p + e == a * b exactly (Dekker's product by splitting; no fused multiply-add needed).
-inline void two_prod(double a, double b, double& p, double& e)
-{
-  constexpr double splitter = 134217729.0;  // 2^27 + 1
-  p = a * b;
-  const double ta = splitter * a, tb = splitter * b;
-  const double ah = ta - (ta - a), al = a - ah;
-  const double bh = tb - (tb - b), bl = b - bh;
-  e = ((ah * bh - p) + ah * bl + al * bh) + al * bl;
-}
 
 /// number_from_decimal beyond its fast path (decimal.cpp).
 bool number_from_decimal_general(std::uint64_t mantissa, int exponent, bool negative, exact_number& out);
