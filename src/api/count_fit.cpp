@@ -6,14 +6,14 @@
 
 #include <shrink/error.hpp>
 
-#include <cmath>
 #include <algorithm>
+#include <cmath>
 #include <functional>
 #include <limits>
-#include <unordered_map>
-#include <utility>
 #include <optional>
 #include <string>
+#include <unordered_map>
+#include <utility>
 
 namespace shrink::detail {
 namespace {
@@ -45,24 +45,14 @@ struct summary_sums {
   }
 };
 
-marginal_sums scaled(marginal_sums m, double w)
-{
-  if (w == 1) return m;
-  m.value *= w;
-  m.d_a *= w;
-  m.d_b *= w;
-  m.d_aa *= w;
-  m.d_ab *= w;
-  m.d_bb *= w;
-  return m;
-}
-
-/// The sums of the marginal terms over groups at (a, b).
+/// The sums of the marginal terms over groups at (a, b): on the device when the data have one, else
+/// on the CPU threads; the same fixed tree over the same terms either way.
 template <class Family>
 marginal_sums marginal_at(const count_groups<Family>& data, double a, double b)
 {
-  return reduce<marginal_sums>(data.count, data.threads,
-                               [&](std::size_t j) { return scaled(Family::marginal(data.groups[j], a, b), data.weight(j)); });
+  if (data.device != nullptr) return data.device->marginal(a, b);
+  const marginal_term<Family> term{data.groups, data.weights, a, b};
+  return reduce<marginal_sums>(data.count, data.threads, [&](std::size_t j) { return term(j); });
 }
 
 template <class Family>

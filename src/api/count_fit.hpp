@@ -11,9 +11,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 namespace shrink::detail {
+
+template <class Family>
+class count_device;
 
 /// The groups as the estimators see them: `count` entries, each standing for weights[i] identical
 /// groups (weights null: one each). Every sum over groups is a sum over entries of weight x term,
@@ -24,9 +28,27 @@ struct count_groups {
   std::size_t count = 0;
   int threads = 0;
   const double* weights = nullptr;
+  count_device<Family>* device = nullptr;  ///< where the sums over entries run (null: the CPU)
 
   double weight(std::size_t i) const { return weights != nullptr ? weights[i] : 1.0; }
 };
+
+/// The CUDA backend's side of a count family (src/cuda/count_engine.cu): the entries and their
+/// weights held on the device, the marginal sums reduced there by the same fixed tree as the CPU's,
+/// and the posteriors computed there, by the same SHRINK_HD formulas: the CPU's bits.
+template <class Family>
+class count_device {
+ public:
+  virtual ~count_device() = default;
+  virtual marginal_sums marginal(double a, double b) = 0;
+  /// out[i] = Family::posterior_of(entry i, a, b, tail) for every entry.
+  virtual void posteriors(double a, double b, double tail, count_posterior* out) = 0;
+};
+
+/// The entries of `data` copied to the GPU (src/cuda/count_engine.cu; without CUDA, src/api/no_cuda.cpp
+/// throws).
+template <class Family>
+std::unique_ptr<count_device<Family>> make_cuda_count_device(const count_groups<Family>& data);
 
 /// Groups with the same counts gathered into one entry each, weighted by how many there are, in the
 /// order of (size, count): a function of the groups as a multiset, so results do not depend on their

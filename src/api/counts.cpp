@@ -1,5 +1,6 @@
 // shrink::fit for per-group counts (include/shrink/counts.hpp): the families of
-// src/common/families through the generic estimators of count_fit.hpp.
+// src/common/families through the generic estimators of count_fit.hpp, their sums and posteriors on
+// the CPU or on the GPU (the same bits).
 
 #include <shrink/counts.hpp>
 #include <shrink/error.hpp>
@@ -9,7 +10,9 @@
 
 #include <chrono>
 #include <cmath>
+#include <algorithm>
 #include <limits>
+#include <memory>
 #include <vector>
 
 namespace shrink {
@@ -19,7 +22,7 @@ using clock = std::chrono::steady_clock;
 double seconds_since(clock::time_point t0) { return std::chrono::duration<double>(clock::now() - t0).count(); }
 
 template <class Family>
-count_fit_result fit_family(const count_data_view& data, const count_options& o)
+count_fit_result fit_family(const count_data_view& data, const count_options& o, backend used)
 {
   const auto t0 = clock::now();
   const std::size_t J = data.groups;
@@ -37,11 +40,16 @@ count_fit_result fit_family(const count_data_view& data, const count_options& o)
   // The estimators and the posteriors run over the distinct (count, size) pairs, each weighted by
   // its groups: the same sums (up to rounding), a fraction of the work where sizes are small.
   const detail::distinct_groups<Family> distinct = detail::gather_distinct<Family>(groups);
-  const detail::count_groups<Family> g{distinct.groups.data(), distinct.groups.size(), o.threads, distinct.weights.data()};
+  detail::count_groups<Family> g{distinct.groups.data(), distinct.groups.size(), o.threads, distinct.weights.data()};
+  std::unique_ptr<detail::count_device<Family>> device;
+  if (used == backend::cuda) {
+    device = detail::make_cuda_count_device(g);
+    g.device = device.get();
+  }
 
   count_fit_result r;
   r.family = data.family;
-  r.used = backend::cpu;
+  r.used = used;
   r.method = o.method;
   r.level = o.level;
   r.groups = J;
@@ -106,14 +114,14 @@ count_fit_result fit_family(const count_data_view& data, const count_options& o)
   const std::size_t entries = distinct.groups.size();
   std::vector<detail::count_posterior> posterior(entries);
   const int threads = detail::thread_count(o.threads);
-  detail::for_each_block(entries, 1 << 10, threads, [&](std::size_t begin, std::size_t end, std::size_t) {
-    for (std::size_t i = begin; i < end; ++i) {
-      if (e.boundary)
-        posterior[i] = {e.mean, 0.0, 1.0, e.mean, e.mean};
-      else
-        posterior[i] = Family::posterior_of(distinct.groups[i], e.a, e.b, tail);
-    }
-  });
+  if (e.boundary)
+    std::fill(posterior.begin(), posterior.end(), detail::count_posterior{e.mean, 0.0, 1.0, e.mean, e.mean});
+  else if (device)
+    device->posteriors(e.a, e.b, tail, posterior.data());
+  else
+    detail::for_each_block(entries, 1 << 10, threads, [&](std::size_t begin, std::size_t end, std::size_t) {
+      for (std::size_t i = begin; i < end; ++i) posterior[i] = Family::posterior_of(distinct.groups[i], e.a, e.b, tail);
+    });
   detail::for_each_block(J, 1 << 14, threads, [&](std::size_t begin, std::size_t end, std::size_t) {
     for (std::size_t j = begin; j < end; ++j) {
       const detail::count_posterior& p = posterior[distinct.entry_of[j]];
@@ -159,11 +167,8 @@ count_fit_result fit(const count_data_view& data, const count_options& o)
   SHRINK_EXPECTS(o.level > 0 && o.level < 1, "--level must lie strictly between 0 and 1");
   SHRINK_EXPECTS(o.max_iterations > 0, "--max-iterations must be positive");
   const backend used = resolve_backend(o.requested_backend);
-  SHRINK_EXPECTS(used == backend::cpu || o.requested_backend == backend::automatic,
-                 "--family " + to_string(data.family) +
-                   " runs on the CPU backend so far (its CUDA kernels are not built yet): use --backend cpu or auto");
-  return data.family == count_family::binomial ? fit_family<detail::beta_binomial>(data, o)
-                                               : fit_family<detail::gamma_poisson>(data, o);
+  return data.family == count_family::binomial ? fit_family<detail::beta_binomial>(data, o, used)
+                                               : fit_family<detail::gamma_poisson>(data, o, used);
 }
 
 }  // namespace shrink

@@ -1,5 +1,6 @@
 // Stand-ins compiled when shrink is built without CUDA: the CUDA backend reports that it is absent.
 
+#include "count_fit.hpp"
 #include "group_engine.hpp"
 
 namespace shrink::detail {
@@ -20,5 +21,13 @@ std::unique_ptr<group_engine> make_cuda_engine(const grouped_data_view&)
 {
   throw error("this build of shrink has no CUDA backend");
 }
+
+template <class Family>
+std::unique_ptr<count_device<Family>> make_cuda_count_device(const count_groups<Family>&)
+{
+  throw error("this build of shrink has no CUDA backend");
+}
+template std::unique_ptr<count_device<beta_binomial>> make_cuda_count_device(const count_groups<beta_binomial>&);
+template std::unique_ptr<count_device<gamma_poisson>> make_cuda_count_device(const count_groups<gamma_poisson>&);
 
 }  // namespace shrink::detail

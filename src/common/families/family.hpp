@@ -16,6 +16,8 @@
 
 #include "common/macros.hpp"
 
+#include <cstddef>
+
 namespace shrink::detail {
 
 /// Sums over groups of a marginal log-likelihood, its gradient and Hessian in (a, b).
@@ -35,6 +37,32 @@ struct marginal_sums {
     return *this;
   }
   SHRINK_HD friend marginal_sums operator+(marginal_sums a, const marginal_sums& b) { return a += b; }
+};
+
+/// A group's terms counted `w` times (identical groups gathered into one entry); unchanged at w = 1.
+SHRINK_HD inline marginal_sums scaled(marginal_sums m, double w)
+{
+  if (w == 1) return m;
+  m.value *= w;
+  m.d_a *= w;
+  m.d_b *= w;
+  m.d_aa *= w;
+  m.d_ab *= w;
+  m.d_bb *= w;
+  return m;
+}
+
+/// The reduction term of entry i: its marginal terms at (a, b), weighted. One definition for the
+/// CPU's reduction and the GPU's, so both sum the same bits in the same fixed tree.
+template <class Family>
+struct marginal_term {
+  const typename Family::group* groups;
+  const double* weights;  ///< null: every entry one group
+  double a, b;
+  SHRINK_HD marginal_sums operator()(std::size_t i) const
+  {
+    return scaled(Family::marginal(groups[i], a, b), weights != nullptr ? weights[i] : 1.0);
+  }
 };
 
 /// (a, b) as functions of the working parameters (u, v), with their first and second derivatives.
