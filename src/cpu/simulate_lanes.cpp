@@ -127,64 +127,16 @@ void normals_scalar(const std::uint32_t* w0, const std::uint32_t* w1, const std:
 const lane_kernels scalar_kernels{draw_block_scalar, pass3_block_scalar, pass3_block_design_scalar, pass2_block_scalar,
                                   normals_scalar};
 
-simd_level best_supported()
-{
-  if (simd_supported(simd_level::avx512)) return simd_level::avx512;
-  if (simd_supported(simd_level::avx2)) return simd_level::avx2;
-  if (simd_supported(simd_level::sse2)) return simd_level::sse2;
-  return simd_level::scalar;
-}
-
-simd_level level_from_environment()
-{
-  const char* text = std::getenv("SHRINK_SIMD");
-  if (text == nullptr || *text == '\0') return best_supported();
-  const std::string name = text;
-  for (simd_level level : {simd_level::scalar, simd_level::sse2, simd_level::avx2, simd_level::avx512}) {
-    if (name != simd_name(level)) continue;
-    if (!simd_supported(level))
-      throw error("SHRINK_SIMD=" + name + ": this machine (or build) does not support it; use scalar" +
-                  (simd_supported(simd_level::sse2) ? std::string(", sse2") : std::string()) +
-                  (simd_supported(simd_level::avx2) ? std::string(", avx2") : std::string()) +
-                  (simd_supported(simd_level::avx512) ? std::string(", avx512") : std::string()) + " or unset it");
-    return level;
-  }
-  throw error("SHRINK_SIMD=" + name + ": unknown level; use scalar, sse2, avx2 or avx512, or unset it");
-}
-
 // -1: not decided yet; else a simd_level. Deciding twice at once decides the same.
 std::atomic<int> chosen{-1};
 
 }  // namespace
 
-const char* simd_name(simd_level level)
-{
-  switch (level) {
-    case simd_level::sse2: return "sse2";
-    case simd_level::avx2: return "avx2";
-    case simd_level::avx512: return "avx512";
-    default: return "scalar";
-  }
-}
-
-bool simd_supported(simd_level level)
-{
-  if (level == simd_level::scalar) return true;
-#if defined(__x86_64__) && defined(__GNUC__)
-  // libgcc's checks include the OS's support of the register state (XGETBV).
-  if (level == simd_level::sse2) return true;  // part of x86-64
-  if (level == simd_level::avx2) return __builtin_cpu_supports("avx2");
-  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
-#else
-  return false;
-#endif
-}
-
 simd_level simd_level_in_use()
 {
   int level = chosen.load(std::memory_order_relaxed);
   if (level < 0) {
-    level = static_cast<int>(level_from_environment());
+    level = static_cast<int>(detail::simd_level_requested());
     chosen.store(level, std::memory_order_relaxed);
   }
   return static_cast<simd_level>(level);

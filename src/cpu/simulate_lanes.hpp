@@ -13,6 +13,8 @@
 //
 // SHRINK_SIMD=scalar|sse2|avx2|avx512 forces a level (read once; a level this machine lacks is an error).
 
+#include "simd_level.hpp"
+
 #include <cstdint>
 
 namespace shrink::detail::sim {
@@ -21,14 +23,12 @@ namespace shrink::detail::sim {
 /// folded ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)) at the end of the block.
 inline constexpr int sum_lanes = 8;
 
-enum class simd_level { scalar, sse2, avx2, avx512 };
+using detail::simd_level;
+using detail::simd_name;
+using detail::simd_supported;
 
-/// "scalar", "sse2", "avx2" or "avx512".
-const char* simd_name(simd_level level);
-/// Whether this machine (and this build: x86-64 only) runs `level`.
-bool simd_supported(simd_level level);
 /// The level in use: SHRINK_SIMD if set (throws shrink::error if it names an unknown level or one
-/// this machine lacks), else the best supported; decided on the first call.
+/// this machine lacks), else the best supported (simd_level.hpp); decided on the first call.
 simd_level simd_level_in_use();
 /// For tests: run `level` from now on (it must be supported).
 void force_simd_level(simd_level level);

@@ -2,10 +2,13 @@
 
 #include "decimal.hpp"
 
+#include <shrink/error.hpp>
+
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <string_view>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -275,31 +278,6 @@ __attribute__((target("avx2"))) void numbers_avx2(const std::uint64_t* mantissa,
 
 #endif
 
-simd_level best_supported()
-{
-#if SHRINK_SCAN_X86
-  __builtin_cpu_init();
-  // __builtin_cpu_supports also checks that the OS saves the AVX and AVX-512 registers.
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
-      __builtin_cpu_supports("popcnt"))
-    return simd_level::avx512;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt")) return simd_level::avx2;
-  return simd_level::sse2;
-#else
-  return simd_level::scalar;
-#endif
-}
-
-simd_level detected_level()
-{
-  const simd_level best = best_supported();
-  const char* env = std::getenv("SHRINK_SIMD");
-  if (env == nullptr) return best;
-  for (simd_level l : {simd_level::scalar, simd_level::sse2, simd_level::avx2, simd_level::avx512})
-    if (std::string_view(env) == simd_level_name(l)) return static_cast<int>(l) < static_cast<int>(best) ? l : best;
-  return best;  // an unknown name: the default
-}
-
 std::atomic<int> forced_level{-1};
 
 scan_blocks_fn scanner_for(simd_level level)
@@ -316,33 +294,17 @@ scan_blocks_fn scanner_for(simd_level level)
 
 }  // namespace
 
-const char* simd_level_name(simd_level level)
-{
-  switch (level) {
-    case simd_level::avx512: return "avx512";
-    case simd_level::avx2: return "avx2";
-    case simd_level::sse2: return "sse2";
-    default: return "scalar";
-  }
-}
-
-bool simd_level_supported(simd_level level)
-{
-  static const simd_level best = best_supported();
-  return static_cast<int>(level) <= static_cast<int>(best);
-}
-
 simd_level active_simd_level()
 {
   const int forced = forced_level.load(std::memory_order_relaxed);
-  if (forced >= 0) return static_cast<simd_level>(forced);
-  static const simd_level detected = detected_level();
-  return detected;
+  return forced >= 0 ? static_cast<simd_level>(forced) : detail::simd_level_requested();
 }
 
 void force_simd_level(simd_level level)
 {
-  forced_level.store(static_cast<int>(simd_level_supported(level) ? level : best_supported()), std::memory_order_relaxed);
+  if (!detail::simd_supported(level))
+    throw error(std::string("SIMD level ") + detail::simd_name(level) + " is not supported here");
+  forced_level.store(static_cast<int>(level), std::memory_order_relaxed);
 }
 
 void scan_structure(const char* begin, std::size_t size, char delimiter, scan_bitmaps& out)

@@ -7,22 +7,18 @@
 // portable code on other CPUs), so one x86-64 binary runs anywhere and uses AVX-512 where it is
 // present. Every level gives the same bitmaps and counts, bit for bit (tests/io/csv_scan_test.cpp).
 
+#include "../cpu/simd_level.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <vector>
 
 namespace shrink::io {
 
-enum class simd_level { scalar = 0, sse2 = 1, avx2 = 2, avx512 = 3 };
+using detail::simd_level;  // src/cpu/simd_level.hpp
 
-/// "scalar", "sse2", "avx2" or "avx512".
-const char* simd_level_name(simd_level level);
-
-/// Whether this CPU (and this build) can run `level`.
-bool simd_level_supported(simd_level level);
-
-/// The level the scan uses: the best one supported, or the one SHRINK_SIMD names
-/// (scalar|sse2|avx2|avx512, read once; a level this CPU lacks gives the best one below it).
+/// The level the scan uses: the best one supported, or the one SHRINK_SIMD names (simd_level.hpp:
+/// read once; an unknown level or one this CPU lacks is an error).
 simd_level active_simd_level();
 
 /// For tests: scan with `level` from now on (it must be supported).

@@ -26,7 +26,7 @@ std::vector<simd_level> supported_levels()
 {
   std::vector<simd_level> levels;
   for (simd_level l : {simd_level::scalar, simd_level::sse2, simd_level::avx2, simd_level::avx512})
-    if (io::simd_level_supported(l)) levels.push_back(l);
+    if (detail::simd_supported(l)) levels.push_back(l);
   return levels;
 }
 
@@ -61,7 +61,7 @@ TEST(CsvScan, EveryLevelFindsWhatAByteByByteReadingFinds)
       io::scan_bitmaps scan;
       scan.structural.assign(3, 12345);  // stale contents must not matter
       io::scan_structure(begin, size, delimiter, scan);
-      SCOPED_TRACE(std::string(io::simd_level_name(level)) + ", size " + std::to_string(size));
+      SCOPED_TRACE(std::string(detail::simd_name(level)) + ", size " + std::to_string(size));
       ASSERT_EQ(scan.size, size);
       ASSERT_EQ(scan.structurals, offsets.size());
       for (std::size_t j = 0; j < offsets.size(); ++j) ASSERT_EQ(scan.structural[j], offsets[j]) << j;
@@ -108,9 +108,9 @@ TEST(CsvScan, BatchedNumbersHaveTheScalarFormulasBits)
         io::exact_number v;
         io::number_from_small_decimal(mantissa[i], scale[i] & 31, (scale[i] & 32) != 0, v);
         ASSERT_EQ(std::memcmp(&hi[i], &v.hi, 8), 0)
-          << io::simd_level_name(level) << ": " << mantissa[i] << " / 10^" << (scale[i] & 31);
+          << detail::simd_name(level) << ": " << mantissa[i] << " / 10^" << (scale[i] & 31);
         ASSERT_EQ(std::memcmp(&lo[i], &v.lo, 8), 0)
-          << io::simd_level_name(level) << ": " << mantissa[i] << " / 10^" << (scale[i] & 31);
+          << detail::simd_name(level) << ": " << mantissa[i] << " / 10^" << (scale[i] & 31);
       }
     }
   }
@@ -203,7 +203,7 @@ void expect_every_level_reads_as_the_general_scanner(const std::string& body, co
   for (simd_level level : supported_levels()) {
     io::force_simd_level(level);
     for (int threads : {1, 3}) {
-      SCOPED_TRACE(name + ": " + io::simd_level_name(level) + ", " + std::to_string(threads) + " threads");
+      SCOPED_TRACE(name + ": " + detail::simd_name(level) + ", " + std::to_string(threads) + " threads");
       const outcome fast = read_at(plain, threads);
       // The messages name the file: compare them with the file names taken out.
       auto unnamed = [&](std::string e, const std::string& path) {
@@ -332,7 +332,7 @@ TEST(CsvScan, TabSeparatedReadsAlikeAtEveryLevel)
   for (simd_level level : supported_levels()) {
     io::force_simd_level(level);
     const outcome fast = read_at(tsv, 2);
-    ASSERT_EQ(fast.error, "") << io::simd_level_name(level);
+    ASSERT_EQ(fast.error, "") << detail::simd_name(level);
     expect_same(fast.table, general.table);
   }
 }
@@ -345,14 +345,14 @@ TEST(CsvScan, ShrinkSimdEnvironmentVariableGivesTheSameOutput)
   test::write_file(data, "group,y\n" + tricky_rows(20000, 13));
   std::string first;
   for (simd_level level : supported_levels()) {
-    const std::string out = (dir / (std::string(io::simd_level_name(level)) + ".csv")).string();
-    const std::string cmd = "SHRINK_SIMD=" + std::string(io::simd_level_name(level)) + " '" + SHRINK_BINARY +
+    const std::string out = (dir / (std::string(detail::simd_name(level)) + ".csv")).string();
+    const std::string cmd = "SHRINK_SIMD=" + std::string(detail::simd_name(level)) + " '" + SHRINK_BINARY +
                             "' fit '" + data + "' --backend cpu -q -o '" + out + "'";
     ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
     const std::string written = test::read_file(out);
     ASSERT_GT(written.size(), 1000u);
     if (first.empty()) first = written;
-    EXPECT_EQ(written, first) << io::simd_level_name(level);
+    EXPECT_EQ(written, first) << detail::simd_name(level);
   }
 }
 
