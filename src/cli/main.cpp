@@ -2,6 +2,7 @@
 
 #include "commands.hpp"
 
+#include "cpu/simd_level.hpp"
 #include "io/output.hpp"
 
 #include <shrink/error.hpp>
@@ -68,6 +69,9 @@ int main(int argc, char** argv)
     return 1;
   }
   try {
+    // SHRINK_SIMD is read here, on this thread: a bad value is this one-line error, not an
+    // exception in a worker thread.
+    (void)shrink::detail::simd_level_requested();
     for (auto& [sub, run] : commands)
       if (sub->parsed()) run();
     // Output printed to stdout (bench's table, a CSV on "-") counts only once it is out: a full

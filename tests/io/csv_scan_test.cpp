@@ -357,3 +357,25 @@ TEST(CsvScan, ShrinkSimdEnvironmentVariableGivesTheSameOutput)
 }
 
 }  // namespace
+
+namespace shrink::test {
+namespace {
+
+TEST(SimdLevel, ABadShrinkSimdIsAOneLineErrorForEveryCommand)
+{
+  // Read on the main thread at start-up (a worker thread's exception would abort the process).
+  temp_dir dir;
+  write_file(dir / "in.csv", small_csv);
+  for (const char* value : {"bogus", "avx1024"}) {
+    ::setenv("SHRINK_SIMD", value, 1);
+    const run_result fit = run_shrink("fit " + quoted(dir / "in.csv") + " -o " + quoted(dir / "o.csv"), dir);
+    const run_result sim =
+      run_shrink("simulate --groups 10 --obs 5 --mu 0 --sigma 1 --tau 1 --replicates 10 --seed 1 -o " + quoted(dir / "s.csv"), dir);
+    ::unsetenv("SHRINK_SIMD");
+    expect_error(fit, std::string("SHRINK_SIMD=") + value + ": unknown level");
+    expect_error(sim, std::string("SHRINK_SIMD=") + value + ": unknown level");
+  }
+}
+
+}  // namespace
+}  // namespace shrink::test
