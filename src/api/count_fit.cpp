@@ -184,6 +184,7 @@ template <class Family>
 count_estimate count_moments(const count_groups<Family>& data, const count_totals& t)
 {
   SHRINK_EXPECTS(t.groups >= 2, "the method of moments needs at least 2 groups");
+  check_has_maximum<Family>(t);
   count_estimate e;
   e.se_link_mean = e.se_log_concentration = not_available;
   const double m = t.rate_mean, v = t.rate_variance;
@@ -238,6 +239,9 @@ count_estimate count_ml(const count_groups<Family>& data, const count_totals& t,
     e.iterations = iteration;
     // Newton's direction on -H, shifted (Levenberg) until it is positive definite.
     const double a = -at.h_uu, b = -at.h_uv, c = -at.h_vv;
+    SHRINK_EXPECTS(std::isfinite(a) && std::isfinite(b) && std::isfinite(c) && std::isfinite(at.g_u) && std::isfinite(at.g_v),
+                   std::string("ml: the ") + Family::name +
+                     " likelihood's derivatives left double precision (counts or sizes too extreme?)");
     double shift = 0;
     while (!(a + shift > 0 && (a + shift) * (c + shift) - b * b > 0))
       shift = shift == 0 ? 1e-8 * (std::abs(a) + std::abs(c) + 1) : shift * 10;

@@ -37,6 +37,16 @@ count_fit_result fit_family(const count_data_view& data, const count_options& o,
       SHRINK_EXPECTS(n > 0 && std::isfinite(n), "exposures must be finite and > 0");
     groups[j] = {y, n};
   }
+  // Poisson: exposures in a unit of a power of two near their mean (dividing by it is exact), so
+  // that exposures of 1e-300 or 1e300 keep the likelihood's terms inside double range; theta is
+  // then per that unit, and every rate the fit returns is scaled back exactly (binomial: 1).
+  double unit = 1;
+  if constexpr (!Family::bounded_mean) {
+    double mean_size = 0;
+    for (const auto& gr : groups) mean_size += gr.size / static_cast<double>(J);
+    unit = std::ldexp(1.0, std::ilogb(mean_size));
+    for (auto& gr : groups) gr.size /= unit;
+  }
   // The estimators and the posteriors run over the distinct (count, size) pairs, each weighted by
   // its groups: the same sums (up to rounding), a fraction of the work where sizes are small.
   const detail::distinct_groups<Family> distinct = detail::gather_distinct<Family>(groups);
@@ -56,7 +66,7 @@ count_fit_result fit_family(const count_data_view& data, const count_options& o,
   const detail::count_totals t = detail::count_summaries(g);
   r.total_count = t.count;
   r.total_size = t.size;
-  r.complete_pooling = t.count / t.size;
+  r.complete_pooling = t.count / t.size / unit;
 
   detail::count_estimate e;
   switch (o.method) {
@@ -65,12 +75,17 @@ count_fit_result fit_family(const count_data_view& data, const count_options& o,
     case count_method::fixed:
       SHRINK_EXPECTS(std::isfinite(o.a) && std::isfinite(o.b) && o.a > 0 && o.b > 0,
                      "--method fixed needs a prior with both parameters > 0");
-      e = detail::count_fixed(g, t, o.a, o.b);
+      // Beyond 1e12 (the estimators' own boundary) the prior is a point mass for any data, and the
+      // posterior quantiles' continued fraction would need ~sqrt(parameter) terms.
+      SHRINK_EXPECTS(o.a <= 1e12 && (!Family::bounded_mean || o.b <= 1e12),
+                     std::string("--method fixed: the prior's ") + (Family::bounded_mean ? "alpha and beta" : "shape") +
+                       " must be at most 1e12 (a prior that concentrated is its mean for any data)");
+      e = detail::count_fixed(g, t, o.a, o.b / unit);  // (poisson: the rate per exposure unit)
       break;
   }
   r.a = e.a;
-  r.b = e.b;
-  r.mean = e.mean;
+  r.b = e.b * unit;
+  r.mean = e.mean / unit;
   r.concentration = e.concentration;
   r.log_likelihood = e.log_likelihood;
   r.boundary = e.boundary;
@@ -90,10 +105,10 @@ count_fit_result fit_family(const count_data_view& data, const count_options& o,
   if (o.method == count_method::ml) {
     // Standard errors on the natural scale by the delta method: dm/du = m (1 - m) (logit) or m (log).
     if (std::isfinite(e.se_link_mean))
-      r.mean_se = e.se_link_mean * (Family::bounded_mean ? e.mean * (1 - e.mean) : e.mean);
+      r.mean_se = e.se_link_mean * (Family::bounded_mean ? e.mean * (1 - e.mean) : e.mean) / unit;
     if (std::isfinite(e.se_log_concentration)) r.concentration_se = e.se_log_concentration * e.concentration;
     const detail::count_intervals ci = detail::count_profile_intervals(g, t, e, o.level);
-    r.mean_ci = interval{ci.mean_lower, ci.mean_upper};
+    r.mean_ci = interval{ci.mean_lower / unit, ci.mean_upper / unit};
     r.concentration_ci = interval{ci.concentration_lower, ci.concentration_upper};
   }
   if (e.boundary)
@@ -108,7 +123,7 @@ count_fit_result fit_family(const count_data_view& data, const count_options& o,
   const auto t_post = clock::now();
   r.counts.assign(data.counts, data.counts + J);
   r.sizes.resize(J);
-  for (std::size_t j = 0; j < J; ++j) r.sizes[j] = groups[j].size;
+  for (std::size_t j = 0; j < J; ++j) r.sizes[j] = groups[j].size * unit;
   for (std::vector<double>* column : {&r.rate, &r.shrinkage, &r.estimate, &r.sd, &r.lower, &r.upper}) column->resize(J);
   const double tail = (1 - o.level) / 2;
   const std::size_t entries = distinct.groups.size();
@@ -125,12 +140,12 @@ count_fit_result fit_family(const count_data_view& data, const count_options& o,
   detail::for_each_block(J, 1 << 14, threads, [&](std::size_t begin, std::size_t end, std::size_t) {
     for (std::size_t j = begin; j < end; ++j) {
       const detail::count_posterior& p = posterior[distinct.entry_of[j]];
-      r.rate[j] = groups[j].count / groups[j].size;
+      r.rate[j] = groups[j].count / groups[j].size / unit;
       r.shrinkage[j] = p.shrinkage;
-      r.estimate[j] = p.mean;
-      r.sd[j] = p.sd;
-      r.lower[j] = p.lower;
-      r.upper[j] = p.upper;
+      r.estimate[j] = p.mean / unit;
+      r.sd[j] = p.sd / unit;
+      r.lower[j] = p.lower / unit;
+      r.upper[j] = p.upper / unit;
     }
   });
   r.seconds_posterior = seconds_since(t_post);

@@ -151,7 +151,7 @@ void run_count_fit(const fit_args& a, const CLI::App& app)
     throw error(std::string(first_name) + "/" + second_name + "/--mean/" + spread_name + " give the prior of --method fixed");
   }
   o.level = parse_double(a.level, "--level");
-  o.max_iterations = a.max_iterations;
+  if (app.count("--max-iterations") > 0) o.max_iterations = a.max_iterations;  // else the families' own default
   o.requested_backend = parse_backend(a.backend);
   o.threads = a.threads;
 
@@ -290,7 +290,7 @@ command add_fit_command(CLI::App& app)
     ->capture_default_str();
   sub->add_option("--sigma", a->sigma, "known within-group sd (raw mode; default: pooled estimate)");
   sub->add_option("--level", a->level, "coverage of the per-group intervals")->capture_default_str();
-  sub->add_option("--max-iterations", a->max_iterations, "pm/ml/reml/eb: most scoring or root-finding steps")
+  sub->add_option("--max-iterations", a->max_iterations, "pm/ml/reml/eb: most scoring or root-finding steps (count families: Newton steps, default 200)")
     ->capture_default_str();
   sub->add_option("--backend", a->backend, "auto, cpu or cuda")->capture_default_str();
   sub->add_option("--threads", a->threads, "CPU threads (0 = all)")->capture_default_str();

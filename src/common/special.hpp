@@ -292,10 +292,12 @@ constexpr int max_fraction_terms = 1000000;
 
 /// The continued fraction of I_x(a, b) (Abramowitz and Stegun 26.5.8) by the modified Lentz
 /// method, without its prefactor / a; it converges fast for x < (a + 1) / (a + b + 2), in about
-/// sqrt(max(a, b)) terms.
-SHRINK_HD inline double beta_fraction(double a, double b, double x)
+/// sqrt(max(a, b)) terms. y = 1 - x, of which the caller knows the smaller exactly.
+SHRINK_HD inline double beta_fraction(double a, double b, double x, double y)
 {
-  double c = 1, d = 1 - (a + b) * x / (a + 1);
+  // The first denominator 1 - (a + b) x / (a + 1) = (1 - b + (a + b) y) / (a + 1), y = 1 - x: from
+  // y when y is the exactly known one (x rounded from 1 - y), where the first form would cancel.
+  double c = 1, d = y < x ? (1 - b + (a + b) * y) / (a + 1) : 1 - (a + b) * x / (a + 1);
   if (d > -tiny && d < tiny) d = tiny;
   d = 1 / d;
   double h = d;
@@ -335,10 +337,29 @@ SHRINK_HD inline double incomplete_beta(double a, double b, double x, bool upper
   }
   // The fraction for the tail it converges on; the other tail by symmetry.
   const bool swap = x * (a + b + 2) > a + 1;
-  const double aa = swap ? b : a, bb = swap ? a : b, xx = swap ? 1 - x : x;
+  if (swap && x < 0.5 && (a + b) * x <= 1e5) {
+    // The fraction would run on 1 - x rounded, whose relative error is eps / x (a tail of
+    // Beta(3, 1e12) near x = 7e-12 would lose five digits): sum instead the series
+    // I_x = prefactor / a * sum_n (a + b)_n / (a + 1)_n x^n (positive terms; about (a + b) x of
+    // them before they fall) on x itself.
+    const double prefactor = portable_exp(log_beta_prefactor(a, b, x));
+    if (density != nullptr) *density = prefactor / (x * (1 - x));
+    double term = 1, sum = 1;
+    for (double n = 0; n < 4e5; n += 1) {
+      term *= (a + b + n) / (a + 1 + n) * x;
+      sum += term;
+      if (term < sum * 0x1p-54 && (a + b + n) * x < a + 1 + n) break;  // falling, and below the last bit
+    }
+    const double lower = prefactor * sum / a;
+    // The upper tail as 1 - lower carries eps / upper of relative error, the fraction on 1 - x about
+    // eps (a + b) / 100 (measured): the complement where it is the better of the two.
+    if (!upper) return lower;
+    if (1 - lower > 100 / (a + b)) return 1 - lower;
+  }
+  const double aa = swap ? b : a, bb = swap ? a : b, xx = swap ? 1 - x : x, yy = swap ? x : 1 - x;
   const double prefactor = portable_exp(log_beta_prefactor(a, b, x));
   if (density != nullptr) *density = prefactor / (x * (1 - x));
-  const double tail = prefactor * special_detail::beta_fraction(aa, bb, xx) / aa;
+  const double tail = prefactor * special_detail::beta_fraction(aa, bb, xx, yy) / aa;
   return (swap != upper) ? 1 - tail : tail;
 }
 
@@ -409,7 +430,9 @@ SHRINK_HD inline double bracketed_halley(double x, double lo, double hi, Eval&& 
     double next = x - step;
     if (next == x) break;  // the step is below half an ulp: x is the root to the last bit
     const bool inside = next > lo && next < hi;
-    if (!inside) next = 0.5 * (lo + hi);
+    // Outside the bracket: bisect; from a bracket that starts at 0, by 2^-64 steps, so a root far
+    // below 1 (a tail quantile of a tiny shape, 1e-300) is reached in ~16 steps, not 1000 halvings.
+    if (!inside) next = lo > 0 ? 0.5 * (lo + hi) : (x < hi ? x : hi) * 0x1p-64;
     const double change = next > x ? next - x : x - next;
     x = next;
     // A Halley (or Newton) step of 2^-40 relative leaves an error of its square or cube: far below

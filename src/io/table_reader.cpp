@@ -1251,9 +1251,9 @@ count_table read_count_table(const std::string& path, const count_columns& colum
   for (std::size_t j = 0; j < rows.keys.size(); ++j) {
     const auto where = [&] { return rows.source + ", group '" + shown(rows.keys[j]) + "': "; };
     if (!is_count(rows.first[j]))
-      throw error(where() + shown(columns.counts) + " = " + number_text(rows.first[j]) + " is not a count (a whole number >= 0)");
+      throw error(where() + shown(columns.counts) + " = " + number_text(rows.first[j]) + " is not a count (a whole number >= 0, below 2^53)");
     if (columns.binomial && !is_count(rows.second[j]))
-      throw error(where() + shown(columns.sizes) + " = " + number_text(rows.second[j]) + " is not a count (a whole number > 0)");
+      throw error(where() + shown(columns.sizes) + " = " + number_text(rows.second[j]) + " is not a count (a whole number > 0, below 2^53)");
     if (columns.binomial && rows.first[j] > rows.second[j])
       throw error(where() + "more successes than trials (" + number_text(rows.first[j]) + " > " +
                   number_text(rows.second[j]) + ")");

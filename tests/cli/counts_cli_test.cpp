@@ -199,6 +199,28 @@ TEST(PoissonCli, ExposureDefaultsToOneAndFixedPriors)
   EXPECT_DOUBLE_EQ(std::stod(by_shape.csv[3][4]), 1.0 / 3);
 }
 
+TEST(PoissonCli, ExposuresOfAnyScaleGiveTheSameFit)
+{
+  // The model is the same in any unit of exposure: at 1e-300 or 1e300 per unit the shape is the
+  // same and the rates scale by the unit (exposures are rescaled internally by a power of two).
+  temp_dir dir;
+  const auto fit_at = [&](const std::string& unit) {
+    const std::string csv = "g,y,E\na,3,1" + unit + "\nb,5,2" + unit + "\nc,0,1" + unit + "\nd,19,3" + unit + "\ne,1,2" + unit + "\n";
+    const binomial_run r = fit_counts(dir, csv, "--group g --counts y --exposure E", "poisson");
+    EXPECT_EQ(r.run.status, 0) << r.run.err;
+    return r.summary;
+  };
+  const nlohmann::json one = fit_at(""), tiny = fit_at("e-300"), huge = fit_at("e300");
+  ASSERT_FALSE(one["shape"].is_null());
+  EXPECT_NEAR(tiny["shape"].get<double>(), one["shape"].get<double>(), 1e-12 * one["shape"].get<double>());
+  EXPECT_NEAR(huge["shape"].get<double>(), one["shape"].get<double>(), 1e-12 * one["shape"].get<double>());
+  EXPECT_NEAR(tiny["mean"].get<double>() * 1e-300, one["mean"].get<double>(), 1e-12 * one["mean"].get<double>());
+  EXPECT_NEAR(huge["mean"].get<double>() * 1e300, one["mean"].get<double>(), 1e-12 * one["mean"].get<double>());
+  // The counts' probabilities do not depend on the unit: neither does the log-likelihood.
+  EXPECT_NEAR(tiny["log_likelihood"].get<double>(), one["log_likelihood"].get<double>(), 1e-9);
+  EXPECT_NEAR(huge["log_likelihood"].get<double>(), one["log_likelihood"].get<double>(), 1e-9);
+}
+
 TEST(PoissonCli, BadInputIsOneLineError)
 {
   temp_dir dir;
@@ -215,6 +237,8 @@ TEST(PoissonCli, BadInputIsOneLineError)
   expect_error(run(ok, "--group g --counts y --method fixed --shape 2"), "--method fixed needs the prior");
   expect_error(run(ok, "--group g --counts y --method fixed --mean -1 --shape 2"), "--mean must be positive");
   expect_error(run("g,y\na,0\nb,0\n", "--group g --counts y"), "every group's count is 0");
+  expect_error(run("g,y\na,0\nb,0\n", "--group g --counts y --method mom"), "every group's count is 0");
+  expect_error(run(ok, "--group g --counts y --method fixed --shape 1e13 --rate 1"), "must be at most 1e12");
 }
 
 }  // namespace

@@ -165,6 +165,17 @@ TEST(Special, IncompleteBetaLargeParametersStayAccurate)
   }
 }
 
+TEST(Special, UpperQuantilesOfAHugeBetaAgainstR)
+{
+  // A few successes of 1e12 trials: the upper tail lies at x ~ 7e-12, where the fraction would run on
+  // 1 - x rounded (five digits lost); R's qbeta(0.975, 3, 1e12 - 1) and qbeta(0.975, 41, 1e12 - 39).
+  EXPECT_NEAR(inverse_incomplete_beta(3, 1e12 - 1, 0.025, true), 7.224687667697859e-12, 1e-12 * 7.2e-12);
+  EXPECT_NEAR(inverse_incomplete_beta(41, 1e12 - 39, 0.025, true), 5.4468646963535566e-11, 1e-12 * 5.4e-11);
+  // Quantiles that underflow come back as 0 (or subnormal), in a few steps, not as a stuck 1e-61.
+  EXPECT_LT(inverse_incomplete_gamma(1e-8, 0.5), 1e-300);
+  EXPECT_LT(inverse_incomplete_beta(1e-5, 1e-5, 0.49), 1e-300);
+}
+
 TEST(Special, IncompleteBetaClosedForms)
 {
   // I_x(1, b) = 1 - (1 - x)^b; I_x(a, 1) = x^a; I_x(a, b) + I_(1-x)(b, a) = 1.

@@ -92,7 +92,8 @@ struct beta_binomial {
   /// log C(n, y): added back for the reported log-likelihood.
   SHRINK_HD static double log_constant(const group& g)
   {
-    return log_gamma(g.size + 1) - log_gamma(g.count + 1) - log_gamma(g.size - g.count + 1);
+    // C(n, y) = 1 / ((n + 1) B(y + 1, n - y + 1)): no cancellation of three log-gammas of ~n log n.
+    return -portable_log(g.size + 1) - log_beta(g.count + 1, g.size - g.count + 1);
   }
 
   /// u = logit m, v = log nu: alpha = nu m, beta = nu (1 - m).
@@ -124,8 +125,10 @@ struct beta_binomial {
     return (count > 0 ? count * portable_log(m) : 0.0) + (size > count ? (size - count) * portable_log1p(-m) : 0.0);
   }
 
-  /// The method of moments on the observed rates (BDA3 section 5.1): the beta with their mean m and
-  /// variance v: nu = m (1 - m) / v - 1 (nu <= 0: rates no more spread than their mean allows).
+  /// The method of moments on the observed rates as BDA3 section 5.1 uses it for the rat tumours: the
+  /// beta with their mean m and variance v, nu = m (1 - m) / v - 1, the rates' binomial noise left in
+  /// v (a crude estimate, as the book says; ml is the default). nu <= 0 (v >= m (1 - m), the largest
+  /// spread a beta allows) has no beta: the caller reports the boundary.
   SHRINK_HD static double concentration_from_moments(double mean, double variance, double /*mean_inverse_size*/)
   {
     return mean * (1 - mean) / variance - 1;
@@ -137,7 +140,7 @@ struct beta_binomial {
     const double a = alpha + g.count, b = beta + (g.size - g.count), s = a + b;
     count_posterior p;
     p.mean = a / s;
-    p.sd = std::sqrt(a * b / (s * s * (s + 1)));
+    p.sd = std::sqrt(p.mean * (b / s) / (s + 1));  // a b / (s^2 (s + 1)), without overflowing s^3
     p.shrinkage = (alpha + beta) / s;
     p.lower = inverse_incomplete_beta(a, b, tail);
     p.upper = inverse_incomplete_beta(a, b, tail, true);

@@ -12,7 +12,7 @@ namespace shrink::detail {
 
 struct gamma_poisson {
   static constexpr const char* name = "poisson";
-  static constexpr bool bounded_mean = false;  ///< the prior mean lies in (0, 1)
+  static constexpr bool bounded_mean = false;  ///< the prior mean is any positive rate
 
   /// A group: a count y (`count`, a whole number >= 0) over an exposure E (`size`, > 0).
   struct group {
