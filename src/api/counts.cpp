@@ -65,7 +65,7 @@ count_fit_result fit_family(const count_data_view& data, const count_options& o,
   r.groups = J;
   const detail::count_totals t = detail::count_summaries(g);
   r.total_count = t.count;
-  r.total_size = t.size;
+  r.total_size = t.size * unit;
   r.complete_pooling = t.count / t.size / unit;
 
   detail::count_estimate e;

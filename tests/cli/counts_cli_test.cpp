@@ -216,6 +216,8 @@ TEST(PoissonCli, ExposuresOfAnyScaleGiveTheSameFit)
   EXPECT_NEAR(huge["shape"].get<double>(), one["shape"].get<double>(), 1e-12 * one["shape"].get<double>());
   EXPECT_NEAR(tiny["mean"].get<double>() * 1e-300, one["mean"].get<double>(), 1e-12 * one["mean"].get<double>());
   EXPECT_NEAR(huge["mean"].get<double>() * 1e300, one["mean"].get<double>(), 1e-12 * one["mean"].get<double>());
+  EXPECT_NEAR(tiny["exposure"].get<double>(), 9e-300, 1e-12 * 9e-300);  // totals in the input's unit
+  EXPECT_NEAR(huge["exposure"].get<double>(), 9e300, 1e-12 * 9e300);
   // The counts' probabilities do not depend on the unit: neither does the log-likelihood.
   EXPECT_NEAR(tiny["log_likelihood"].get<double>(), one["log_likelihood"].get<double>(), 1e-9);
   EXPECT_NEAR(huge["log_likelihood"].get<double>(), one["log_likelihood"].get<double>(), 1e-9);
