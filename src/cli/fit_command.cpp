@@ -104,7 +104,7 @@ void run_count_fit(const fit_args& a, const CLI::App& app)
 {
   const bool binomial = a.family == "binomial";
   const std::string family = "--family " + a.family;
-  for (const char* normal_only : {"--value", "--group-npy", "--value-npy", "--estimate", "--se", "--variance",
+  for (const char* normal_only : {"--group-npy", "--value-npy", "--estimate", "--se", "--variance",
                                   "--tau-method", "--tau", "--tau-prior", "--prior", "--sigma"})
     if (app.count(normal_only) > 0)
       throw error(std::string(normal_only) + " belongs to --family normal; " + family + " reads " +
@@ -112,10 +112,19 @@ void run_count_fit(const fit_args& a, const CLI::App& app)
   for (const char* other : binomial ? std::vector<const char*>{"--counts", "--exposure", "--shape", "--rate"}
                                     : std::vector<const char*>{"--successes", "--trials", "--alpha", "--beta", "--concentration"})
     if (app.count(other) > 0) throw error(std::string(other) + " does not belong to " + family);
-  if (binomial && (a.successes.empty() || a.trials.empty()))
-    throw error("--family binomial needs --successes NAME and --trials NAME (one row per group; raw 0/1 rows are not read yet)");
-  if (!binomial && a.counts.empty())
-    throw error("--family poisson needs --counts NAME (and --exposure NAME, default 1; one row per group)");
+  // Raw rows (--value: one row per trial, or one count per row) or one row per group.
+  const bool raw = app.count("--value") > 0;
+  if (raw) {
+    for (const char* per_group : {"--successes", "--trials", "--counts"})
+      if (app.count(per_group) > 0)
+        throw error(std::string("--value reads raw rows, ") + per_group + " one row per group: give one of the two");
+    if (app.count("--exposure") > 0)
+      throw error("--exposure: per-row exposures are not read yet; in raw rows each row is one unit of exposure");
+  } else if (binomial && (a.successes.empty() || a.trials.empty())) {
+    throw error("--family binomial needs --successes NAME and --trials NAME (one row per group), or --value NAME (raw 0/1 rows)");
+  } else if (!binomial && a.counts.empty()) {
+    throw error("--family poisson needs --counts NAME (and --exposure NAME, default 1; one row per group), or --value NAME (one count per row)");
+  }
   if (a.digits < 0 || a.digits > 17) throw error("--digits must be 0 (the shortest exact text) or 1 to 17");
 
   count_options o;
@@ -161,12 +170,26 @@ void run_count_fit(const fit_args& a, const CLI::App& app)
   io::atomic_output* const json = outputs.get("--summary");
 
   const auto t0 = std::chrono::steady_clock::now();
-  io::count_columns c;
-  if (app.count("--group") > 0) c.group = a.group;
-  c.binomial = binomial;
-  c.counts = binomial ? a.successes : a.counts;
-  c.sizes = binomial ? a.trials : a.exposure;
-  io::count_table t = io::read_count_table(a.input, c);
+  io::count_table t;
+  if (raw) {
+    // The streaming reader folds the rows per group (0/1 or counts checked as they are read): a
+    // group's count is n_j times its exact mean (a whole number: rounded), its size n_j rows.
+    const io::group_table rows =
+      io::read_groups(a.input, {a.group, a.value, binomial ? io::value_kind::binary : io::value_kind::count}, a.threads);
+    t.keys = rows.keys;
+    for (std::size_t j = 0; j < rows.n.size(); ++j) {
+      const double n = static_cast<double>(rows.n[j]);
+      t.counts.push_back(std::round(n * rows.exact_mean[j]));
+      t.sizes.push_back(n);
+    }
+  } else {
+    io::count_columns c;
+    if (app.count("--group") > 0) c.group = a.group;
+    c.binomial = binomial;
+    c.counts = binomial ? a.successes : a.counts;
+    c.sizes = binomial ? a.trials : a.exposure;
+    t = io::read_count_table(a.input, c);
+  }
   const double parse_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   count_data_view view;
   view.family = binomial ? count_family::binomial : count_family::poisson;

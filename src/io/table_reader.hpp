@@ -41,9 +41,13 @@ struct count_columns {
   bool binomial = true;              ///< successes of trials (else counts over exposures)
 };
 
+/// What raw values may be: any number, or (the count families' raw rows) 0/1 per trial or counts.
+enum class value_kind { any, binary, count };
+
 struct raw_columns {
   std::string group = "group";
   std::string value = "y";
+  value_kind kind = value_kind::any;  ///< binary / count: any other value is a one-line error naming its group
 };
 
 struct summary_columns {

@@ -142,6 +142,7 @@ TEST(BinomialCli, BadInputIsOneLineError)
   expect_error(run("group,y,n\na,-1,3\nb,1,2\n", "--family binomial --successes y --trials n"), "is not a count");
   expect_error(run(ok, "--family binomial --successes y --trials m"), "no trials column 'm'");
   expect_error(run(ok, "--family binomial --successes y"), "needs --successes NAME and --trials NAME");
+  expect_error(run("group,y\na,1\na,0.5\nb,0\n", "--family binomial --value y"), "group 'a' has the y value 0.5: raw rows of --family binomial are trials, 0 or 1");
   expect_error(run(ok, "--family binomial --successes y --trials n --tau-method reml"), "--tau-method belongs to --family normal");
   expect_error(run(ok, "--successes y --trials n"), "--successes belongs to --family binomial");
   expect_error(run(ok, "--family binomial --successes y --trials n --method fixed"), "--method fixed needs the prior");
@@ -150,6 +151,41 @@ TEST(BinomialCli, BadInputIsOneLineError)
   expect_error(run(ok, "--family poisson"), "--family poisson needs --counts NAME");
   expect_error(run(ok, "--family gaussian"), "unknown --family 'gaussian'");
   expect_error(run("group,y,n\na,0,10\nb,0,3\n", "--family binomial --successes y --trials n"), "every group's count is 0");
+}
+
+TEST(BinomialCli, RawTrialsFitAsTheirCounts)
+{
+  // The rat tumours as 1725 rows of 0/1 (one row per rat) fit bitwise as the 70 rows of counts.
+  std::istringstream in(rat_tumours_csv());
+  std::string line, raw = "experiment,tumour\n";
+  std::getline(in, line);  // header
+  for (int j = 1; std::getline(in, line); ++j) {
+    const int y = std::stoi(line.substr(0, line.find(','))), n = std::stoi(line.substr(line.find(',') + 1));
+    for (int i = 0; i < n; ++i) raw += std::to_string(j) + "," + (i < y ? "1" : "0") + "\n";
+  }
+  temp_dir a, b;
+  const binomial_run rows = fit_counts(a, raw, "--group experiment --value tumour");
+  ASSERT_EQ(rows.run.status, 0) << rows.run.err;
+  const binomial_run counts = fit_counts(b, rat_tumours_csv(), "--successes y --trials K");
+  ASSERT_EQ(counts.run.status, 0) << counts.run.err;
+  for (const char* key : {"alpha", "beta", "log_likelihood", "mean_ci", "concentration_ci", "successes", "trials"})
+    EXPECT_EQ(rows.summary[key], counts.summary[key]) << key;
+  EXPECT_EQ(rows.csv, counts.csv);  // experiments 1..70: key order is file order
+}
+
+TEST(PoissonCli, RawCountsFitAsTheirSums)
+{
+  // One count per row, each row one unit of exposure: as per-group sums over exposures = rows.
+  temp_dir a, b;
+  const std::string raw = "g,y\nx,3\nx,0\nx,4\ny,9\ny,12\nz,0\nw,1\nw,2\nw,0\nw,5\n";
+  const std::string sums = "g,y,E\nw,8,4\nx,7,3\ny,21,2\nz,0,1\n";  // keys in sorted order, as raw mode reports them
+  const binomial_run rows = fit_counts(a, raw, "--group g --value y", "poisson");
+  ASSERT_EQ(rows.run.status, 0) << rows.run.err;
+  const binomial_run per_group = fit_counts(b, sums, "--group g --counts y --exposure E", "poisson");
+  ASSERT_EQ(per_group.run.status, 0) << per_group.run.err;
+  for (const char* key : {"shape", "rate", "mean", "log_likelihood", "counts", "exposure"})
+    EXPECT_EQ(rows.summary[key], per_group.summary[key]) << key;
+  EXPECT_EQ(rows.csv, per_group.csv);
 }
 
 TEST(PoissonCli, PumpFailuresMatchR)
@@ -241,6 +277,10 @@ TEST(PoissonCli, BadInputIsOneLineError)
   expect_error(run("g,y\na,0\nb,0\n", "--group g --counts y"), "every group's count is 0");
   expect_error(run("g,y\na,0\nb,0\n", "--group g --counts y --method mom"), "every group's count is 0");
   expect_error(run(ok, "--group g --counts y --method fixed --shape 1e13 --rate 1"), "must be at most 1e12");
+  expect_error(run("g,y\na,2\na,-1\nb,0\n", "--group g --value y"), "group 'a' has the y value -1: raw rows of --family poisson are counts");
+  expect_error(run("g,y\na,2\na,1.5\nb,0\n", "--group g --value y"), "group 'a' has the y value 1.5");
+  expect_error(run(ok, "--group g --value y --exposure e"), "per-row exposures are not read yet");
+  expect_error(run(ok, "--group g --value y --counts y"), "--value reads raw rows, --counts one row per group");
 }
 
 }  // namespace
