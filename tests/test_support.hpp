@@ -15,6 +15,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace shrink::test {
@@ -24,6 +25,23 @@ inline std::filesystem::path reference_data()
 {
   const char* env = std::getenv("SHRINK_REFERENCE_DATA");
   return env != nullptr ? std::filesystem::path(env) : std::filesystem::path(SHRINK_REFERENCE_DEFAULT);
+}
+
+/// BDA3's rat tumours (tests/data/rat_tumors.csv): (tumours y, rats K) of the 71 experiments, the
+/// 71st the current one. Fails the test when the file is missing.
+inline std::vector<std::pair<double, double>> rat_tumours()
+{
+  std::ifstream in(reference_data() / "rat_tumors.csv");
+  EXPECT_TRUE(in.good()) << "tests/data/rat_tumors.csv is missing";
+  std::vector<std::pair<double, double>> rows;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#' || line[0] == 'y') continue;  // comments and the header
+    const std::size_t comma = line.find(',');
+    rows.emplace_back(std::stod(line.substr(0, comma)), std::stod(line.substr(comma + 1)));
+  }
+  EXPECT_EQ(rows.size(), 71u);
+  return rows;
 }
 
 /// A fresh temporary directory, removed with the object.

@@ -68,26 +68,6 @@ TEST(BetaBinomial, MarginalIsAProbabilityMassFunction)
   EXPECT_NEAR(std::exp(beta_binomial::marginal({0, 5}, alpha, beta).value), static_cast<double>(by_hand), 1e-15);
 }
 
-TEST(BetaBinomial, GradientAndHessianAgainstFiniteDifferences)
-{
-  for (const beta_binomial::group g : {beta_binomial::group{4, 14}, beta_binomial::group{0, 20}, beta_binomial::group{150, 400}}) {
-    const double alpha = 1.7, beta = 9.2, h = 1e-5;
-    const auto at = [&](double a, double b) { return beta_binomial::marginal(g, a, b); };
-    const marginal_sums m = at(alpha, beta);
-    const double d_alpha = (at(alpha + h, beta).value - at(alpha - h, beta).value) / (2 * h);
-    const double d_beta = (at(alpha, beta + h).value - at(alpha, beta - h).value) / (2 * h);
-    // Central differences carry ~eps |value| / h ~ 1e-8 of rounding at h = 1e-5 (values of ~500).
-    EXPECT_NEAR(m.d_a, d_alpha, 2e-7 * (1 + std::abs(d_alpha)));
-    EXPECT_NEAR(m.d_b, d_beta, 2e-7 * (1 + std::abs(d_beta)));
-    const double d_aa = (at(alpha + h, beta).d_a - at(alpha - h, beta).d_a) / (2 * h);
-    const double d_ab = (at(alpha, beta + h).d_a - at(alpha, beta - h).d_a) / (2 * h);
-    const double d_bb = (at(alpha, beta + h).d_b - at(alpha, beta - h).d_b) / (2 * h);
-    EXPECT_NEAR(m.d_aa, d_aa, 1e-7 * (1 + std::abs(d_aa)));
-    EXPECT_NEAR(m.d_ab, d_ab, 1e-7 * (1 + std::abs(d_ab)));
-    EXPECT_NEAR(m.d_bb, d_bb, 1e-7 * (1 + std::abs(d_bb)));
-  }
-}
-
 TEST(BetaBinomial, PosteriorClosedForms)
 {
   const count_posterior p = beta_binomial::posterior_of({4, 14}, 1.4, 8.6, 0.025);
@@ -105,15 +85,8 @@ TEST(BetaBinomial, RatTumoursMatchBda3)
 {
   // BDA3 section 5.1: the 70 historical rates have mean 0.136 and sd 0.103, which moment-match
   // Beta(1.4, 8.6); the current experiment (4 of 14) then has posterior mean 0.223 and sd 0.083.
-  std::ifstream in(test::reference_data() / "rat_tumors.csv");
-  ASSERT_TRUE(in.good()) << "tests/data/rat_tumors.csv is missing";
   std::vector<beta_binomial::group> groups;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#' || line[0] == 'y') continue;
-    const std::size_t comma = line.find(',');
-    groups.push_back({std::stod(line.substr(0, comma)), std::stod(line.substr(comma + 1))});
-  }
+  for (const auto& [y, n] : test::rat_tumours()) groups.push_back({y, n});
   ASSERT_EQ(groups.size(), 71u);
   double mean = 0, m2 = 0;
   for (int j = 0; j < 70; ++j) {
@@ -171,8 +144,11 @@ void expect_derivatives_match_finite_differences(const typename Family::group& g
   EXPECT_NEAR(m.d_bb, d_bb, 1e-7 * (1 + std::abs(d_bb)));
 }
 
-TEST(GammaPoisson, GradientAndHessianAgainstFiniteDifferences)
+TEST(CountFamilies, GradientsAndHessiansAgainstFiniteDifferences)
 {
+  // Central differences carry ~eps |value| / h ~ 1e-8 of rounding at h = 1e-5 (values of ~500).
+  for (const beta_binomial::group g : {beta_binomial::group{4, 14}, beta_binomial::group{0, 20}, beta_binomial::group{150, 400}})
+    expect_derivatives_match_finite_differences<beta_binomial>(g, 1.7, 9.2);
   for (const gamma_poisson::group g : {gamma_poisson::group{0, 1}, gamma_poisson::group{7, 2.5}, gamma_poisson::group{300, 40}})
     expect_derivatives_match_finite_differences<gamma_poisson>(g, 3.2, 0.8);
 }

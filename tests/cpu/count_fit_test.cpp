@@ -20,15 +20,8 @@ namespace {
 
 std::vector<beta_binomial::group> rat_tumours_historical()
 {
-  std::ifstream in(test::reference_data() / "rat_tumors.csv");
-  EXPECT_TRUE(in.good()) << "tests/data/rat_tumors.csv is missing";
   std::vector<beta_binomial::group> groups;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#' || line[0] == 'y') continue;
-    const std::size_t comma = line.find(',');
-    groups.push_back({std::stod(line.substr(0, comma)), std::stod(line.substr(comma + 1))});
-  }
+  for (const auto& [y, n] : test::rat_tumours()) groups.push_back({y, n});
   groups.resize(70);  // the 71st is the current experiment
   return groups;
 }
