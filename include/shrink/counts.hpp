@@ -93,8 +93,10 @@ struct count_fit_result {
   std::vector<std::string> notes;
 };
 
-/// Fits a count family. Throws shrink::error on invalid input (a one-line message). Runs on the CPU
-/// backend (`cuda` asked for is an error until the families' kernels land).
+/// Fits a count family. Throws shrink::error on invalid input (a one-line message). On the CUDA
+/// backend the sums over groups and the posteriors run on the GPU (the CPU's bits: the same
+/// formulas, the same fixed reduction tree); gathering equal groups and the estimators' few scalar
+/// steps stay on the host.
 count_fit_result fit(const count_data_view& data, const count_options& options);
 
 }  // namespace shrink
