@@ -24,6 +24,7 @@
 // raw observations, the design's n_j).
 
 #include "bits.hpp"
+#include "fdlibm_constants.hpp"
 #include "macros.hpp"
 
 #include <cmath>
@@ -171,10 +172,7 @@ SHRINK_HD inline double double_of_small(std::int64_t i)
 /// log(u) for a normal double 0 < u <= 1 (fdlibm's e_log.c without its special cases; < 1 ulp).
 SHRINK_HD inline double log_unit(double u)
 {
-  constexpr double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
-  constexpr double lg1 = 6.666666666666735130e-01, lg2 = 3.999999999940941908e-01, lg3 = 2.857142874366239149e-01,
-                   lg4 = 2.222219843214978396e-01, lg5 = 1.818357216161805012e-01, lg6 = 1.531383769920937332e-01,
-                   lg7 = 1.479819860511658591e-01;
+  using namespace fdlibm;
   const std::uint64_t b = bits_of(u);
   // u = m 2^k with m in [~sqrt(2)/2, ~sqrt(2)): fdlibm's carry trick on the top 20 mantissa bits
   // gives high = 1 exactly when those bits are >= 0x6a09c (m >= 1.41421), without a branch or
@@ -195,12 +193,7 @@ SHRINK_HD inline double log_unit(double u)
 /// exactly on the integer, the rest (|x| <= pi/4) by fdlibm's k_cos.c / k_sin.c polynomials.
 SHRINK_HD inline void cos_sin_turn(std::uint64_t b, double& c, double& s)
 {
-  constexpr double s1 = -1.66666666666666324348e-01, s2 = 8.33333333332248946124e-03,
-                   s3 = -1.98412698298579493134e-04, s4 = 2.75573137070700676789e-06,
-                   s5 = -2.50507602534068634195e-08, s6 = 1.58969099521155010221e-10;
-  constexpr double c1 = 4.16666666666666019037e-02, c2 = -1.38888888888741095749e-03,
-                   c3 = 2.48015872894767294178e-05, c4 = -2.75573143513906633035e-07,
-                   c5 = 2.08757232129817482790e-09, c6 = -1.13596475577881948265e-11;
+  using namespace fdlibm;
   constexpr double turn_unit = 3.14159265358979323846 * 0x1p-51;  // 2 pi / 2^52
   const std::uint64_t quarters = (b + (std::uint64_t{1} << 49)) >> 50;  // 0..4, nearest quarter turn
   const std::int64_t rest = static_cast<std::int64_t>(b) - static_cast<std::int64_t>(quarters << 50);

@@ -16,6 +16,7 @@
 // (see README, Numerics and reproducibility).
 
 #include "bits.hpp"
+#include "fdlibm_constants.hpp"
 #include "macros.hpp"
 
 #include <cmath>
@@ -30,15 +31,7 @@ namespace shrink::detail {
 /// accuracy there).
 SHRINK_HD inline double portable_log_normal(double x, int k0)
 {
-  constexpr double ln2_hi = 6.93147180369123816490e-01;  // 0x3fe62e42fee00000
-  constexpr double ln2_lo = 1.90821492927058770002e-10;  // 0x3dea39ef35793c76
-  constexpr double lg1 = 6.666666666666735130e-01;
-  constexpr double lg2 = 3.999999999940941908e-01;
-  constexpr double lg3 = 2.857142874366239149e-01;
-  constexpr double lg4 = 2.222219843214978396e-01;
-  constexpr double lg5 = 1.818357216161805012e-01;
-  constexpr double lg6 = 1.531383769920937332e-01;
-  constexpr double lg7 = 1.479819860511658591e-01;
+  using namespace fdlibm;
 
   const std::uint64_t bits = bits_of(x);
   auto hx = static_cast<std::int32_t>(bits >> 32);

@@ -25,6 +25,7 @@
 
 #include "bits.hpp"
 #include "exact_arithmetic.hpp"
+#include "fdlibm_constants.hpp"
 #include "macros.hpp"
 #include "portable_log.hpp"
 
@@ -39,8 +40,8 @@ SHRINK_HD inline double not_a_number() { return double_of(0x7ff8000000000000ull)
 /// degree-5 minimax polynomial for r; error < 1 ulp). +inf above 709.78, 0 below -745.13.
 SHRINK_HD inline double portable_exp(double x)
 {
-  constexpr double ln2_hi = 6.93147180369123816490e-01;
-  constexpr double ln2_lo = 1.90821492927058770002e-10;
+  using fdlibm::ln2_hi;
+  using fdlibm::ln2_lo;
   constexpr double inv_ln2 = 1.44269504088896338700e+00;
   constexpr double p1 = 1.66666666666666019037e-01;
   constexpr double p2 = -2.77777777770155933842e-03;

@@ -295,10 +295,7 @@ struct draw_math {
   /// log_unit(u): philox.hpp's, step for step.
   static d log_unit(d x)
   {
-    constexpr double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
-    constexpr double lg1 = 6.666666666666735130e-01, lg2 = 3.999999999940941908e-01, lg3 = 2.857142874366239149e-01,
-                     lg4 = 2.222219843214978396e-01, lg5 = 1.818357216161805012e-01, lg6 = 1.531383769920937332e-01,
-                     lg7 = 1.479819860511658591e-01;
+    using namespace fdlibm;
     const u b = V::as_bits(x);
     // high = (((b >> 32) & 0xFFFFF) + 0x95F64) >> 20
     const u high = V::template shr<20>(
@@ -325,12 +322,7 @@ struct draw_math {
   /// cos_sin_turn(b, c, s): philox.hpp's, step for step; the quadrant's swaps and signs by bits.
   static void cos_sin_turn(u b, d& c, d& s)
   {
-    constexpr double s1 = -1.66666666666666324348e-01, s2 = 8.33333333332248946124e-03,
-                     s3 = -1.98412698298579493134e-04, s4 = 2.75573137070700676789e-06,
-                     s5 = -2.50507602534068634195e-08, s6 = 1.58969099521155010221e-10;
-    constexpr double c1 = 4.16666666666666019037e-02, c2 = -1.38888888888741095749e-03,
-                     c3 = 2.48015872894767294178e-05, c4 = -2.75573143513906633035e-07,
-                     c5 = 2.08757232129817482790e-09, c6 = -1.13596475577881948265e-11;
+    using namespace fdlibm;
     constexpr double turn_unit = 3.14159265358979323846 * 0x1p-51;
     const u quarters = V::template shr<50>(V::add(b, V::set(std::uint64_t{1} << 49)));
     const u rest = V::sub(b, V::template shl<50>(quarters));
