@@ -22,7 +22,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
-#include <cstdio>
 #include <cstring>
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -1040,8 +1039,7 @@ void check_values(const std::vector<row_block>& parts, const raw_columns& column
       const bool ok = part.lo[i] == 0 && (binary ? (v == 0 || v == 1)
                                                   : (v >= 0 && v < 9007199254740992.0 && v == std::floor(v)));
       if (ok) continue;
-      char text[32];
-      std::snprintf(text, sizeof text, "%.17g", v + part.lo[i]);
+      const std::string text = format_number(v + part.lo[i]);
       const std::string key = text_keys ? std::string(part.text_keys[i]) : std::to_string(part.int_keys[i]);
       throw error("group '" + shown(key) + "' has the " + columns.value + " value " + text +
                   (binary ? ": raw rows of --family binomial are trials, 0 or 1"
@@ -1243,13 +1241,6 @@ per_group_rows read_per_group_rows(const std::string& path, const std::optional<
 /// A count: a whole number >= 0 (and below 2^53, where doubles stop holding every integer).
 bool is_count(double x) { return x >= 0 && x < 9007199254740992.0 && x == std::floor(x); }
 
-/// A number for a message: up to 15 significant digits, no trailing zeros.
-std::string number_text(double x)
-{
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.15g", x);
-  return buf;
-}
 
 }  // namespace
 
@@ -1276,12 +1267,12 @@ count_table read_count_table(const std::string& path, const count_columns& colum
   for (std::size_t j = 0; j < rows.keys.size(); ++j) {
     const auto where = [&] { return rows.source + ", group '" + shown(rows.keys[j]) + "': "; };
     if (!is_count(rows.first[j]))
-      throw error(where() + shown(columns.counts) + " = " + number_text(rows.first[j]) + " is not a count (a whole number >= 0, below 2^53)");
+      throw error(where() + shown(columns.counts) + " = " + format_number(rows.first[j]) + " is not a count (a whole number >= 0, below 2^53)");
     if (columns.binomial && !is_count(rows.second[j]))
-      throw error(where() + shown(columns.sizes) + " = " + number_text(rows.second[j]) + " is not a count (a whole number > 0, below 2^53)");
+      throw error(where() + shown(columns.sizes) + " = " + format_number(rows.second[j]) + " is not a count (a whole number > 0, below 2^53)");
     if (columns.binomial && rows.first[j] > rows.second[j])
-      throw error(where() + "more successes than trials (" + number_text(rows.first[j]) + " > " +
-                  number_text(rows.second[j]) + ")");
+      throw error(where() + "more successes than trials (" + format_number(rows.first[j]) + " > " +
+                  format_number(rows.second[j]) + ")");
   }
   return {std::move(rows.keys), std::move(rows.first), std::move(rows.second)};
 }
