@@ -6,6 +6,7 @@
 #include <shrink/error.hpp>
 
 #include "api/count_fit.hpp"
+#include "api/numerics.hpp"
 #include "cpu/parallel.hpp"
 
 #include <chrono>
@@ -19,7 +20,7 @@ namespace shrink {
 namespace {
 
 using clock = std::chrono::steady_clock;
-double seconds_since(clock::time_point t0) { return std::chrono::duration<double>(clock::now() - t0).count(); }
+using detail::seconds_since;
 
 template <class Family>
 count_fit_result fit_family(const count_data_view& data, const count_options& o, backend used)

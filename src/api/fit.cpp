@@ -104,11 +104,7 @@ std::optional<double> parse_group_prior(const std::string& text)
 namespace {
 
 using clock = std::chrono::steady_clock;
-
-double seconds_since(clock::time_point t0)
-{
-  return std::chrono::duration<double>(clock::now() - t0).count();
-}
+using detail::seconds_since;
 
 std::string short_number(double x);
 

@@ -10,11 +10,18 @@
 #include "../common/student_t.hpp"
 
 #include <cfloat>
+#include <chrono>
 #include <cmath>
 #include <limits>
 #include <string>
 
 namespace shrink::detail {
+
+/// Wall-clock seconds since t0: the stage timings every fit reports.
+inline double seconds_since(std::chrono::steady_clock::time_point t0)
+{
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
 
 struct root_result {
   double x = 0;

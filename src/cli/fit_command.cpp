@@ -4,6 +4,7 @@
 #include "arguments.hpp"
 #include "commands.hpp"
 
+#include "api/numerics.hpp"
 #include "io/npy.hpp"
 #include "io/output.hpp"
 #include "io/table_reader.hpp"
@@ -190,7 +191,7 @@ void run_count_fit(const fit_args& a, const CLI::App& app)
     c.sizes = binomial ? a.trials : a.exposure;
     t = io::read_count_table(a.input, c);
   }
-  const double parse_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double parse_seconds = detail::seconds_since(t0);
   count_data_view view;
   view.family = binomial ? count_family::binomial : count_family::poisson;
   view.counts = t.counts.data();
@@ -270,18 +271,18 @@ void run_fit(const fit_args& a, const CLI::App& app)
     c.se = a.se.empty() ? a.variance : a.se;
     c.is_variance = !a.variance.empty();
     io::summary_table t = io::read_summary_table(a.input, c);
-    parse_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    parse_seconds = detail::seconds_since(t0);
     r = fit(t.view(), o);
     keys = std::move(t.keys);
   } else if (binary) {
     if (a.group_npy.empty() || a.value_npy.empty()) throw error("binary input needs both --group-npy and --value-npy");
     io::group_table t = io::read_groups_npy(a.group_npy, a.value_npy, a.threads);
-    parse_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    parse_seconds = detail::seconds_since(t0);
     r = fit(t.view(), o);
     keys = std::move(t.keys);
   } else {
     io::group_table t = io::read_groups(a.input, {a.group, a.value}, a.threads);
-    parse_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    parse_seconds = detail::seconds_since(t0);
     r = fit(t.view(), o);
     keys = std::move(t.keys);
   }
