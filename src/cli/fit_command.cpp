@@ -100,12 +100,25 @@ void print_count_report(const count_fit_result& r, const std::vector<std::string
   std::cerr << s.str();
 }
 
+/// Whether raw rows come from the binary columns (--group-npy and --value-npy, both) rather than
+/// the CSV input; throws when the two inputs are mixed.
+bool binary_input(const fit_args& a, const CLI::App& app)
+{
+  if (a.group_npy.empty() && a.value_npy.empty()) return false;
+  if (a.group_npy.empty() || a.value_npy.empty()) throw error("binary input needs both --group-npy and --value-npy");
+  if (app.count("input") > 0)
+    throw error("the input file '" + a.input + "' and --group-npy/--value-npy are two inputs: give one");
+  if (app.count("--group") > 0 || app.count("--value") > 0)
+    throw error("--group and --value name CSV columns: with --group-npy/--value-npy give neither");
+  return true;
+}
+
 /// `shrink fit --family binomial|poisson`: per-group counts, conjugate prior.
 void run_count_fit(const fit_args& a, const CLI::App& app)
 {
   const bool binomial = a.family == "binomial";
   const std::string family = "--family " + a.family;
-  for (const char* normal_only : {"--group-npy", "--value-npy", "--estimate", "--se", "--variance",
+  for (const char* normal_only : {"--estimate", "--se", "--variance",
                                   "--tau-method", "--tau", "--tau-prior", "--prior", "--sigma"})
     if (app.count(normal_only) > 0)
       throw error(std::string(normal_only) + " belongs to --family normal; " + family + " reads " +
@@ -113,8 +126,10 @@ void run_count_fit(const fit_args& a, const CLI::App& app)
   for (const char* other : binomial ? std::vector<const char*>{"--counts", "--exposure", "--shape", "--rate"}
                                     : std::vector<const char*>{"--successes", "--trials", "--alpha", "--beta", "--concentration"})
     if (app.count(other) > 0) throw error(std::string(other) + " does not belong to " + family);
-  // Raw rows (--value: one row per trial, or one count per row) or one row per group.
-  const bool raw = app.count("--value") > 0;
+  // Raw rows (--value, or the binary columns: one row per trial, or one count per row) or one row
+  // per group.
+  const bool binary = binary_input(a, app);
+  const bool raw = binary || app.count("--value") > 0;
   if (raw) {
     for (const char* per_group : {"--successes", "--trials", "--counts"})
       if (app.count(per_group) > 0)
@@ -166,17 +181,21 @@ void run_count_fit(const fit_args& a, const CLI::App& app)
   o.threads = a.threads;
 
   if (a.output.empty()) throw error("-o: give a file name, or - for stdout");
-  io::output_set outputs({{"-o", a.output}, {"--summary", a.summary}}, {{"the input", a.input}});
+  const std::vector<io::named_path> inputs =
+    binary ? std::vector<io::named_path>{{"--group-npy", a.group_npy}, {"--value-npy", a.value_npy}}
+           : std::vector<io::named_path>{{"the input", a.input}};
+  io::output_set outputs({{"-o", a.output}, {"--summary", a.summary}}, inputs);
   io::atomic_output& csv = *outputs.get("-o");
   io::atomic_output* const json = outputs.get("--summary");
 
   const auto t0 = std::chrono::steady_clock::now();
   io::count_table t;
   if (raw) {
-    // The streaming reader folds the rows per group (0/1 or counts checked as they are read): a
+    // The streaming readers fold the rows per group (0/1 or counts checked as they are read): a
     // group's count is n_j times its exact mean (a whole number: rounded), its size n_j rows.
-    const io::group_table rows =
-      io::read_groups(a.input, {a.group, a.value, binomial ? io::value_kind::binary : io::value_kind::count}, a.threads);
+    const io::value_kind kind = binomial ? io::value_kind::binary : io::value_kind::count;
+    const io::group_table rows = binary ? io::read_groups_npy(a.group_npy, a.value_npy, a.threads, kind)
+                                        : io::read_groups(a.input, {a.group, a.value, kind}, a.threads);
     t.keys = rows.keys;
     for (std::size_t j = 0; j < rows.n.size(); ++j) {
       const double n = static_cast<double>(rows.n[j]);
@@ -239,14 +258,9 @@ void run_fit(const fit_args& a, const CLI::App& app)
   o.threads = a.threads;
 
   // One input: a CSV file (or stdin), or the binary columns. Anything else is ambiguous.
-  const bool binary = !a.group_npy.empty() || !a.value_npy.empty();
-  if (binary) {
-    if (app.count("input") > 0)
-      throw error("the input file '" + a.input + "' and --group-npy/--value-npy are two inputs: give one");
-    if (summary_mode) throw error("--estimate reads a CSV of per-group summaries; --group-npy/--value-npy give raw rows: give one");
-    if (app.count("--group") > 0 || app.count("--value") > 0)
-      throw error("--group and --value name CSV columns: with --group-npy/--value-npy give neither");
-  }
+  const bool binary = binary_input(a, app);
+  if (binary && summary_mode)
+    throw error("--estimate reads a CSV of per-group summaries; --group-npy/--value-npy give raw rows: give one");
 
   // Outputs are opened first (an unwritable path fails before any work), none of them may be an
   // input or another output, and they are committed together at the end: all or none.
@@ -275,7 +289,6 @@ void run_fit(const fit_args& a, const CLI::App& app)
     r = fit(t.view(), o);
     keys = std::move(t.keys);
   } else if (binary) {
-    if (a.group_npy.empty() || a.value_npy.empty()) throw error("binary input needs both --group-npy and --value-npy");
     io::group_table t = io::read_groups_npy(a.group_npy, a.value_npy, a.threads);
     parse_seconds = detail::seconds_since(t0);
     r = fit(t.view(), o);

@@ -243,7 +243,8 @@ void npy_column::release_before(std::size_t rows)
   }
 }
 
-group_table read_groups_npy(const std::string& group_path, const std::string& value_path, int threads)
+group_table read_groups_npy(const std::string& group_path, const std::string& value_path, int threads,
+                            value_kind kind)
 {
   npy_column keys(group_path), values(value_path);
   const std::size_t n = keys.size();
@@ -296,6 +297,7 @@ group_table read_groups_npy(const std::string& group_path, const std::string& va
       throw error(value_path + ": row " + std::to_string(*bad) + " (0-based): " +
                   (std::isnan(x) ? "NaN" : x > 0 ? "inf" : "-inf") + " is not a finite number");
     }
+    check_values(parts, value_path, kind, false);
     fold.fold(parts);
     keys.release_before(step_end);
     values.release_before(step_end);

@@ -5,6 +5,7 @@
 // conversion is needed (float32 values, or integer keys that are not already dense ids).
 
 #include "group_fold.hpp"
+#include "table_reader.hpp"
 #include "output.hpp"
 
 #include <shrink/fit.hpp>
@@ -60,6 +61,8 @@ void write_npy(const std::string& path, const double* data, std::size_t n);
 /// Raw observations from a key column (int32 or int64) and a value column (float64 or float32)
 /// of equal length, folded into one summary per group as they are read (as read_groups does for
 /// CSV): memory O(groups) whatever the length of the files. Groups follow increasing key order.
-group_table read_groups_npy(const std::string& group_path, const std::string& value_path, int threads);
+/// `kind` as for read_groups: the count families' raw rows are checked as they are read.
+group_table read_groups_npy(const std::string& group_path, const std::string& value_path, int threads,
+                            value_kind kind = value_kind::any);
 
 }  // namespace shrink::io

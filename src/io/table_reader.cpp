@@ -1026,13 +1026,10 @@ std::vector<const char*> cut_pieces(const char* begin, const char* end, bool quo
 
 }  // namespace
 
-namespace {
-
-/// Refuses a value the count families cannot read: not 0 or 1 (binary), not a whole number >= 0
-/// below 2^53 (count). The message names the group and the value (rows carry no line numbers here).
-void check_values(const std::vector<row_block>& parts, const raw_columns& columns, bool text_keys)
+void check_values(const std::vector<row_block>& parts, const std::string& value_name, value_kind kind, bool text_keys)
 {
-  const bool binary = columns.kind == value_kind::binary;
+  if (kind == value_kind::any) return;
+  const bool binary = kind == value_kind::binary;
   for (const row_block& part : parts)
     for (std::size_t i = 0; i < part.hi.size(); ++i) {
       const double v = part.hi[i];
@@ -1041,13 +1038,11 @@ void check_values(const std::vector<row_block>& parts, const raw_columns& column
       if (ok) continue;
       const std::string text = format_number(v + part.lo[i]);
       const std::string key = text_keys ? std::string(part.text_keys[i]) : std::to_string(part.int_keys[i]);
-      throw error("group '" + shown(key) + "' has the " + columns.value + " value " + text +
+      throw error("group '" + shown(key) + "' has the " + value_name + " value " + text +
                   (binary ? ": raw rows of --family binomial are trials, 0 or 1"
                           : ": raw rows of --family poisson are counts, whole numbers >= 0 (below 2^53)"));
     }
 }
-
-}  // namespace
 
 group_table read_groups(const std::string& path, const raw_columns& columns, int threads)
 {
@@ -1157,7 +1152,7 @@ group_table read_groups(const std::string& path, const raw_columns& columns, int
     }
     parts.resize(pieces.size());
     for (std::size_t b = 0; b < pieces.size(); ++b) std::swap(parts[b], pieces[b].rows);
-    if (columns.kind != value_kind::any) check_values(parts, columns, fold.text_keys());
+    check_values(parts, columns.value, columns.kind, fold.text_keys());
     fold.fold(parts);
     for (std::size_t b = 0; b < pieces.size(); ++b) std::swap(parts[b], pieces[b].rows);  // keep the capacity
     in.consume(cut);

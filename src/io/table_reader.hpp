@@ -64,6 +64,9 @@ struct summary_columns {
 /// Raw input streams: rows are folded into one summary per group as they are read, so memory is
 /// O(groups + 32 MiB) whatever the size of the input; the same bits for any thread count.
 group_table read_groups(const std::string& path, const raw_columns& columns, int threads);
+/// Refuses a value the count families cannot read (kind binary: not 0 or 1; count: not a whole
+/// number >= 0 below 2^53) with a one-line error naming its group and the column `value_name`.
+void check_values(const std::vector<row_block>& parts, const std::string& value_name, value_kind kind, bool text_keys);
 summary_table read_summary_table(const std::string& path, const summary_columns& columns);
 
 /// Per-group counts, read as read_summary_table reads summaries (one row per group, file order);

@@ -3,6 +3,7 @@
 // tests/data/rat_tumors_ml.R, pumps_ml.R), the method of moments against BDA3, fixed priors in both
 // parameterisations, the boundary, and bad input.
 
+#include "io/npy.hpp"
 #include "test_support.hpp"
 
 #include <gtest/gtest.h>
@@ -166,6 +167,45 @@ TEST(BinomialCli, RawTrialsFitAsTheirCounts)
   for (const char* key : {"alpha", "beta", "log_likelihood", "mean_ci", "concentration_ci", "successes", "trials"})
     EXPECT_EQ(rows.summary[key], counts.summary[key]) << key;
   EXPECT_EQ(rows.csv, counts.csv);  // experiments 1..70: key order is file order
+}
+
+TEST(BinomialCli, BinaryColumnsFitAsTheirCounts)
+{
+  // The same 1725 rats as .npy columns (int32 experiment, float64 0/1) fit bitwise as the 70 counts.
+  std::vector<std::int32_t> keys;
+  std::vector<double> values;
+  int j = 1;
+  for (const auto& [y, n] : rat_tumours()) {
+    if (j > 70) break;
+    for (int i = 0; i < static_cast<int>(n); ++i) {
+      keys.push_back(j);
+      values.push_back(i < y ? 1 : 0);
+    }
+    ++j;
+  }
+  temp_dir a, b;
+  io::write_npy((a / "k.npy").string(), keys.data(), keys.size());
+  io::write_npy((a / "v.npy").string(), values.data(), values.size());
+  const run_result run = run_shrink("fit --family binomial --group-npy " + quoted(a / "k.npy") + " --value-npy " +
+                                      quoted(a / "v.npy") + " -o " + quoted(a / "out.csv") + " --summary " + quoted(a / "s.json"),
+                                    a);
+  ASSERT_EQ(run.status, 0) << run.err;
+  const binomial_run counts = fit_counts(b, rat_tumours_csv(), "--successes y --trials K");
+  ASSERT_EQ(counts.run.status, 0) << counts.run.err;
+  const nlohmann::json summary = nlohmann::json::parse(read_file(a / "s.json"));
+  for (const char* key : {"alpha", "beta", "log_likelihood", "mean_ci", "concentration_ci", "successes", "trials"})
+    EXPECT_EQ(summary[key], counts.summary[key]) << key;
+  EXPECT_EQ(parse_csv(read_file(a / "out.csv")), counts.csv);
+
+  // A value that is not a trial is refused as the CSV reader refuses it.
+  values[5] = 2;
+  io::write_npy((a / "v.npy").string(), values.data(), values.size());
+  expect_error(run_shrink("fit --family binomial --group-npy " + quoted(a / "k.npy") + " --value-npy " + quoted(a / "v.npy") +
+                            " -o " + quoted(a / "out.csv"),
+                          a),
+               "group '1' has the " + (a / "v.npy").string() + " value 2: raw rows of --family binomial are trials, 0 or 1");
+  expect_error(run_shrink("fit --family poisson --group-npy " + quoted(a / "k.npy") + " --value y -o " + quoted(a / "o.csv"), a),
+               "binary input needs both --group-npy and --value-npy");
 }
 
 TEST(PoissonCli, RawCountsFitAsTheirSums)
