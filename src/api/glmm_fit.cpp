@@ -1,0 +1,150 @@
+#include "api/glmm_fit.hpp"
+
+#include "cpu/parallel.hpp"
+
+#include <shrink/error.hpp>
+
+#include <Eigen/Eigenvalues>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+
+namespace shrink::detail {
+
+hermite_nodes gauss_hermite(int K)
+{
+  SHRINK_EXPECTS(K >= 1 && K <= 100, "--quadrature-points must lie between 1 and 100");
+  hermite_nodes out;
+  out.z.assign(static_cast<std::size_t>(K), 0.0);
+  out.w.assign(static_cast<std::size_t>(K), 1.0);
+  if (K == 1) return out;
+  // Probabilists' Hermite: x He_k = He_(k+1) + k He_(k-1); the Jacobi matrix has sqrt(k) off the diagonal.
+  Eigen::VectorXd diagonal = Eigen::VectorXd::Zero(K), off(K - 1);
+  for (int k = 1; k < K; ++k) off[k - 1] = std::sqrt(static_cast<double>(k));
+  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> solver;
+  solver.computeFromTridiagonal(diagonal, off, Eigen::EigenvaluesOnly);
+  // The orthonormal polynomials p_k (p_0 = 1 under N(0, 1)) at x, and p_(K-1): the weight is
+  // 1 / sum_k p_k(x)^2 (Christoffel), the node a root of p_K (Newton: p_K' = sqrt(K) p_(K-1)).
+  const auto recurrence = [K](double x, double& pK, double& pK1, double& christoffel) {
+    double previous = 0, current = 1;
+    christoffel = 1;
+    for (int k = 1; k <= K; ++k) {
+      const double next = (x * current - std::sqrt(static_cast<double>(k - 1)) * previous) / std::sqrt(static_cast<double>(k));
+      previous = current;
+      current = next;
+      if (k < K) christoffel += current * current;
+    }
+    pK = current;
+    pK1 = previous;
+  };
+  for (int i = 0; i < K; ++i) {
+    double x = solver.eigenvalues()[i], pK = 0, pK1 = 0, christoffel = 1;
+    for (int polish = 0; polish < 3; ++polish) {
+      recurrence(x, pK, pK1, christoffel);
+      x -= pK / (std::sqrt(static_cast<double>(K)) * pK1);
+    }
+    recurrence(x, pK, pK1, christoffel);
+    out.z[static_cast<std::size_t>(i)] = x;
+    out.w[static_cast<std::size_t>(i)] = 1 / christoffel;
+  }
+  // Exactly symmetric (the middle node of an odd rule exactly 0), weights summing to 1.
+  for (int i = 0; i < K / 2; ++i) {
+    const std::size_t a = static_cast<std::size_t>(i), b = static_cast<std::size_t>(K - 1 - i);
+    const double z = 0.5 * (out.z[b] - out.z[a]), w = 0.5 * (out.w[a] + out.w[b]);
+    out.z[a] = -z;
+    out.z[b] = z;
+    out.w[a] = out.w[b] = w;
+  }
+  if (K % 2 == 1) out.z[static_cast<std::size_t>(K / 2)] = 0;
+  double total = 0;
+  for (double w : out.w) total += w;
+  for (double& w : out.w) w /= total;
+  return out;
+}
+
+template <class Likelihood>
+marginal_sums glmm_marginal(const glmm_groups<Likelihood>& data, double mu, double tau)
+{
+  if (data.device != nullptr) return data.device->marginal(mu, tau);
+  const aghq_term<Likelihood> term{data.groups, data.weights, mu, tau, data.rule};
+  return reduce<marginal_sums>(data.count, data.threads, [&](std::size_t j) { return term(j); });
+}
+
+template <class Likelihood>
+glmm_estimate glmm_ml(const glmm_groups<Likelihood>& data, double count, double size, double log_constants,
+                      int max_iterations)
+{
+  using conjugate = typename Likelihood::conjugate;
+  SHRINK_EXPECTS(count > 0, std::string("every group's count is 0: the ") + Likelihood::name +
+                              " likelihood has no maximum (mu would be -infinity)");
+  SHRINK_EXPECTS(!Likelihood::bounded_mean || count < size, std::string("every group has only successes: the ") +
+                                                             Likelihood::name + " likelihood has no maximum");
+  const double pooled = count / size;
+  // tau = 0: the model without random effects, maximised in closed form at the pooled rate.
+  const double l_zero = conjugate::limit(count, size, pooled) + log_constants;
+  double mu = conjugate::link(pooled), tau = 1;
+  glmm_estimate e;
+  marginal_sums at = glmm_marginal(data, mu, tau);
+  bool converged = false;
+  for (int iteration = 1; iteration <= max_iterations; ++iteration) {
+    e.iterations = iteration;
+    const double a = -at.d_aa, b = -at.d_ab, c = -at.d_bb;
+    SHRINK_EXPECTS(std::isfinite(a) && std::isfinite(b) && std::isfinite(c) && std::isfinite(at.d_a) && std::isfinite(at.d_b),
+                   std::string("ml: the ") + Likelihood::name + " GLMM likelihood's derivatives left double precision");
+    double shift = 0;
+    while (!(a + shift > 0 && (a + shift) * (c + shift) - b * b > 0))
+      shift = shift == 0 ? 1e-8 * (std::abs(a) + std::abs(c) + 1) : shift * 10;
+    const double det = (a + shift) * (c + shift) - b * b;
+    const double dmu = ((c + shift) * at.d_a - b * at.d_b) / det, dtau = ((a + shift) * at.d_b - b * at.d_a) / det;
+    const double decrement = dmu * at.d_a + dtau * at.d_b;
+    if (shift == 0 && decrement < 1e-12) {
+      mu += dmu;  // one more full step: Newton's quadratic convergence takes it to the last digits
+      tau += dtau;
+      at = glmm_marginal(data, mu, tau);
+      converged = true;
+      break;
+    }
+    double step = 1;
+    marginal_sums next{};
+    for (int halving = 0; halving < 60; ++halving, step *= 0.5) {
+      next = glmm_marginal(data, mu + step * dmu, tau + step * dtau);
+      if (std::isfinite(next.value) && next.value >= at.value) break;
+    }
+    mu += step * dmu;
+    tau += step * dtau;
+    at = next;
+  }
+  SHRINK_EXPECTS(converged, "ml: Newton's method did not converge in " + std::to_string(max_iterations) + " iterations");
+  // The likelihood is even in tau (b and -b have the same prior): tau's sign is immaterial. The
+  // maximum is the boundary tau = 0 when the likelihood there is at least as high.
+  tau = std::abs(tau);
+  const double l = at.value + log_constants;
+  if (tau < 1e-8 || l <= l_zero + 1e-13 * std::abs(l_zero)) {
+    e.boundary = true;
+    e.mu = conjugate::link(pooled);
+    e.tau = 0;
+    e.log_likelihood = l_zero;
+    e.mu_se = e.tau_se = std::numeric_limits<double>::quiet_NaN();
+  } else {
+    e.mu = mu;
+    e.tau = tau;
+    e.log_likelihood = l;
+    const double det = at.d_aa * at.d_bb - at.d_ab * at.d_ab;
+    e.mu_se = std::sqrt(-at.d_bb / det);
+    e.tau_se = std::sqrt(-at.d_aa / det);
+  }
+  e.lrt_statistic = e.boundary ? 0.0 : std::max(0.0, 2 * (e.log_likelihood - l_zero));
+  e.lrt_p_value = e.lrt_statistic > 0 ? 0.5 * incomplete_gamma(0.5, 0.5 * e.lrt_statistic, true) : 1.0;
+  return e;
+}
+
+#define SHRINK_GLMM_LIKELIHOOD(L)                                                                  \
+  template marginal_sums glmm_marginal<L>(const glmm_groups<L>&, double, double);                 \
+  template glmm_estimate glmm_ml<L>(const glmm_groups<L>&, double, double, double, int);
+SHRINK_GLMM_LIKELIHOOD(logit_normal)
+SHRINK_GLMM_LIKELIHOOD(log_normal)
+#undef SHRINK_GLMM_LIKELIHOOD
+
+}  // namespace shrink::detail
