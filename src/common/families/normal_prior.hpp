@@ -209,10 +209,18 @@ struct glmm_posterior {
 
 namespace glmm_detail {
 
-/// Panels of the posterior integrals in z (u = u^ + s z), on each side of the mode: width 1/2 to
-/// |z| = 6, then growing by half each; the side ends where the density ratio falls below 1e-30.
-SHRINK_HD inline double panel_edge(int i) { return i <= 12 ? 0.5 * i : 6 + (portable_exp(0.4054651081081644 * (i - 12)) - 1); }
-constexpr int max_panels = 90;
+/// Panels of the posterior integrals in z (u = u^ + s z), on each side of the mode: width 1 to
+/// |z| = 4, then each half as wide again as the last (the tails of a log-concave density whose
+/// curvature may fall far from the mode); a side ends where the density ratio falls below 1e-30.
+/// The 7-point Gauss rule is exact to degree 13: on such panels ~1e-12 of a normal's mass.
+SHRINK_HD inline double panel_edge(int i)
+{
+  if (i <= 4) return i;
+  double edge = 4, width = 1;
+  for (int k = 4; k < i; ++k) edge += (width *= 1.5);
+  return edge;
+}
+constexpr int max_panels = 80;
 constexpr double negligible = 1e-30;
 
 /// The density ratio r(z) = exp(h(u^ + s z) - h(u^)) <= 1 (log-concave).
@@ -240,37 +248,41 @@ SHRINK_HD double panel_mass(const Density& r, double a, double b)
   return sum;
 }
 
-/// The z with mass `target` of r beyond it, counted from the far end of `side` (-1: from the left),
-/// by walking the panels inwards, then Newton (bisection where it leaves the panel) inside one.
+/// The z with mass `target` of r beyond it, counted from the far end of `side` (-1: from the left):
+/// the panels' masses (`here`: this side's, outwards from the mode; `there`: the other side's) are
+/// summed inwards from the far end to the panel that holds the point, which is then found by Newton's
+/// method on the panel's partial integral (bisection where a step leaves the panel).
 template <class Density>
-SHRINK_HD double tail_point(const Density& r, int side, int panels_here, int panels_there, double target)
+SHRINK_HD double tail_point(const Density& r, int side, const double* here, int panels_here, const double* there,
+                            int panels_there, double target)
 {
   double cumulative = 0;
-  // Panels from the far end of `side` through the mode to the other side's far end.
   for (int step = 0; step < panels_here + panels_there; ++step) {
     const bool near_side = step < panels_here;
     const int i = near_side ? panels_here - 1 - step : step - panels_here;
+    const double mass = near_side ? here[i] : there[i];
+    if (cumulative + mass < target && step + 1 < panels_here + panels_there) {
+      cumulative += mass;
+      continue;
+    }
+    // The panel in z, and mass(outer end .. x) = needed for x inside it.
     const double outer = side * (near_side ? panel_edge(i + 1) : -panel_edge(i));
     const double inner = side * (near_side ? panel_edge(i) : -panel_edge(i + 1));
     const double a = outer < inner ? outer : inner, b = outer < inner ? inner : outer;
-    const double mass = panel_mass(r, a, b);
-    if (cumulative + mass >= target || step + 1 == panels_here + panels_there) {
-      // Solve mass(outer .. x) = target - cumulative for x in [a, b].
-      double lo = a, hi = b, x = 0.5 * (a + b);
-      for (int iteration = 0; iteration < 100; ++iteration) {
-        const double from_outer = side < 0 ? panel_mass(r, a, x) : panel_mass(r, x, b);
-        const double excess = from_outer - (target - cumulative);  // increasing as x moves inwards
-        if (side < 0 ? excess > 0 : excess < 0) hi = x;
-        else lo = x;
-        double next = x - (side < 0 ? 1.0 : -1.0) * excess / r(x);
-        if (!(next > lo && next < hi)) next = 0.5 * (lo + hi);
-        const double change = next > x ? next - x : x - next;
-        x = next;
-        if (change <= 1e-13 * (1 + (x < 0 ? -x : x)) || hi - lo <= 1e-15 * (1 + (x < 0 ? -x : x))) break;
-      }
-      return x;
+    const double needed = target - cumulative;
+    double lo = a, hi = b, x = outer + (inner - outer) * (mass > 0 ? needed / mass : 0.5);
+    for (int iteration = 0; iteration < 100; ++iteration) {
+      const double from_outer = side < 0 ? panel_mass(r, a, x) : panel_mass(r, x, b);
+      const double excess = from_outer - needed;  // grows as x moves inwards
+      if (side < 0 ? excess > 0 : excess < 0) hi = x;
+      else lo = x;
+      double next = x - side * -excess / r(x);
+      if (!(next > lo && next < hi)) next = 0.5 * (lo + hi);
+      const double change = next > x ? next - x : x - next;
+      x = next;
+      if (change <= 1e-13 * (1 + (x < 0 ? -x : x)) || hi - lo <= 1e-15 * (1 + (x < 0 ? -x : x))) break;
     }
-    cumulative += mass;
+    return x;
   }
   return 0;
 }
@@ -302,18 +314,21 @@ SHRINK_HD glmm_posterior glmm_posterior_of(const typename Likelihood::group& g, 
   const posterior_density<Likelihood> r{g, mu, tau, u0, s, at_mode.f0 - 0.5 * u0 * u0};
   // The moments of theta about its value at the mode (no cancellation), panel by panel outwards.
   double m0 = 0, m1 = 0, m2 = 0;
+  double mass[2][max_panels];  // each panel's, kept for the quantiles
   int panels[2] = {max_panels, max_panels};
   for (int side = 0; side < 2; ++side)
     for (int i = 0; i < max_panels; ++i) {
       const double a = panel_edge(i), b = panel_edge(i + 1);
+      mass[side][i] = 0;
       for (int k = 0; k < 7; ++k) {
         double w = 0;
         const double z = (side == 0 ? -1.0 : 1.0) * gauss7_point(a, b, k, w);
         const double weight = w * r(z), d = Likelihood::inverse_link(mu + tau * (u0 + s * z)) - theta0;
-        m0 += weight;
+        mass[side][i] += weight;
         m1 += weight * d;
         m2 += weight * d * d;
       }
+      m0 += mass[side][i];
       if (r((side == 0 ? -1.0 : 1.0) * b) < negligible) {
         panels[side] = i + 1;
         break;
@@ -322,8 +337,8 @@ SHRINK_HD glmm_posterior glmm_posterior_of(const typename Likelihood::group& g, 
   const double shift = m1 / m0, variance = m2 / m0 - shift * shift;
   p.theta.mean = theta0 + shift;
   p.theta.sd = variance > 0 ? std::sqrt(variance) : 0.0;
-  const double z_lower = tail_point(r, -1, panels[0], panels[1], tail * m0);
-  const double z_upper = tail_point(r, 1, panels[1], panels[0], tail * m0);
+  const double z_lower = tail_point(r, -1, mass[0], panels[0], mass[1], panels[1], tail * m0);
+  const double z_upper = tail_point(r, 1, mass[1], panels[1], mass[0], panels[0], tail * m0);
   p.theta.lower = Likelihood::inverse_link(mu + tau * (u0 + s * z_lower));
   p.theta.upper = Likelihood::inverse_link(mu + tau * (u0 + s * z_upper));
   return p;
