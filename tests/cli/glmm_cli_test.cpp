@@ -74,7 +74,7 @@ TEST(LogitNormalCli, CbppMatchesRAndGlmer)
   // The AGHQ maximum by R (1e-9) and glmer nAGQ = 25 (1e-6; see tests/cpu/glmm_fit_test.cpp).
   EXPECT_NEAR(s["mu"].get<double>(), -2.0465039440629837, 2.1e-9);
   EXPECT_NEAR(s["tau2"].get<double>(), 0.66976219682121596, 0.67e-9);
-  EXPECT_NEAR(s["mu"].get<double>(), -2.04650395595929, 2e-6);
+  EXPECT_NEAR(s["mu"].get<double>(), -2.04650394796971, 2e-6);
   EXPECT_NEAR(s["log_likelihood"].get<double>(), -43.791787058082697, 1e-9);
   EXPECT_NEAR(std::sqrt(s["tau2"].get<double>()), s["tau"].get<double>(), 1e-15);
   EXPECT_GT(s["tau2_test"]["statistic"].get<double>(), 20);
@@ -124,10 +124,10 @@ TEST(LogNormalCli, PumpsMatchGlmer)
   temp_dir dir;
   const glmm_run r = fit(dir, pumps, "--family poisson --group pump --counts failures --exposure thousand_hours --prior log-normal --quadrature-points 1");
   ASSERT_EQ(r.run.status, 0) << r.run.err;
-  // glmer(failures ~ 1 + offset(log(thousand_hours)) + (1 | pump), poisson, nAGQ = 1).
-  EXPECT_NEAR(r.summary["mu"].get<double>(), -1.17972498618632, 1.2e-5);
-  EXPECT_NEAR(r.summary["tau2"].get<double>(), 1.62661447633478, 1.6e-6);
-  EXPECT_NEAR(r.summary["log_likelihood"].get<double>(), -32.0840024012734, 3e-7);
+  // glmer(failures ~ 1 + offset(log(thousand_hours)) + (1 | pump), poisson, nAGQ = 1), 1e-6 relative.
+  EXPECT_NEAR(r.summary["mu"].get<double>(), -1.17972497699767, 1.2e-6);
+  EXPECT_NEAR(r.summary["tau2"].get<double>(), 1.62661445794156, 1.6e-6);
+  EXPECT_NEAR(r.summary["log_likelihood"].get<double>(), -32.0840024014654, 3.2e-7);
   // R's maximum of the same Laplace objective, 1e-9.
   EXPECT_NEAR(r.summary["mu"].get<double>(), -1.1797259714988442, 1.2e-9);
   EXPECT_EQ(r.summary["prior"], "log-normal");

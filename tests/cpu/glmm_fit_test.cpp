@@ -229,24 +229,37 @@ TEST(GlmmFit, CbppMatchesAnIndependentMaximisationAndGlmer)
       expect_relative(p.mode_sd, ref.sds[j], 1e-9, "conditional sd");
     }
   }
-  // glmer nAGQ = 25 (bobyqa, rhoend 1e-12) stops within 1e-8 of that maximum: 1e-6 relative; its
-  // log-likelihood is the rows' less their saturated one. Its conditional modes likewise.
-  const glmm_estimate e25 = fit_ml<logit_normal>(herds, 25).e;
-  expect_relative(e25.mu, -2.04650395595929, 1e-6, "glmer mu");
-  expect_relative(e25.tau * e25.tau, 0.66976219167101, 1e-6, "glmer tau2");
-  expect_relative(e25.log_likelihood + cbpp_rows_minus_herds - cbpp_saturated_rows, -62.78051815746, 1e-6, "glmer loglik");
-  const double glmer_modes[15] = {0.662015788286318, -0.281241403654457, 0.351177213365328, -0.000836434295445424,
-                                  -0.265921194128741, -0.578434373087688, 1.01205870265138, 1.20030685284888,
-                                  -0.322481403620054, -0.703000971974747, -0.188200268197739, -0.0730601603435949,
-                                  -0.899593114069962, 1.39612278112896, -0.663887609073145};
-  for (std::size_t j = 0; j < herds.size(); ++j) {
-    const glmm_posterior p = glmm_posterior_of<logit_normal>(herds[j], e25.mu, e25.tau, 0.025);
-    // Herd 4's mode is ~1e-3: 1e-6 relative to the largest mode (1.4) instead.
-    EXPECT_NEAR(p.mode, glmer_modes[j], 1e-6 * std::max(std::abs(glmer_modes[j]), 0.1)) << "herd " << j + 1;
+  // glmer (bobyqa, rhoend 1e-12, tolPwrss 1e-10: see below) stops within ~1e-8 of those maxima: 1e-6
+  // relative. Its log-likelihood is the rows' (nAGQ = 25: less their saturated one). Its
+  // conditional modes likewise (herd 4's is ~1e-3: 1e-6 of 0.1 there).
+  struct glmer_fit {
+    int K;
+    double mu, tau2, loglik, constant;
+    std::vector<double> modes;
+  };
+  const glmer_fit glmer[] = {
+    {1, -2.04616225713555, 0.659342950281655, -104.831313593856, cbpp_rows_minus_herds,
+     {0.659767325293984, -0.280475220384366, 0.35014263301929, -0.00107182846246931, -0.265337437669354,
+      -0.576437058301583, 1.00919169086006, 1.1967529915787, -0.320677575188738, -0.700613930462501, -0.18804119788261,
+      -0.0728796076043539, -0.896086538119695, 1.39138245115924, -0.661155219304969}},
+    {25, -2.04650394796971, 0.669762199447646, -62.7805181574599, cbpp_rows_minus_herds - cbpp_saturated_rows,
+     {0.662015788286318, -0.281241403654457, 0.351177213365328, -0.000836434295445424, -0.265921194128741,
+      -0.578434373087688, 1.01205870265138, 1.20030685284888, -0.322481403620054, -0.703000971974747,
+      -0.188200268197739, -0.0730601603435949, -0.899593114069962, 1.39612278112896, -0.663887609073145}},
+  };
+  for (const glmer_fit& ref : glmer) {
+    const glmm_estimate e = fit_ml<logit_normal>(herds, ref.K).e;
+    expect_relative(e.mu, ref.mu, 1e-6, "glmer mu");
+    expect_relative(e.tau * e.tau, ref.tau2, 1e-6, "glmer tau2");
+    expect_relative(e.log_likelihood + ref.constant, ref.loglik, 1e-6, "glmer loglik");
+    for (std::size_t j = 0; j < herds.size(); ++j) {
+      const glmm_posterior p = glmm_posterior_of<logit_normal>(herds[j], e.mu, e.tau, 0.025);
+      EXPECT_NEAR(p.mode, ref.modes[j], 1e-6 * std::max(std::abs(ref.modes[j]), 0.1)) << ref.K << " herd " << j + 1;
+    }
   }
-  // glmer nAGQ = 1 on cbpp stops at mu = -2.045667, 5e-4 from this Laplace objective's maximum:
-  // its deviance function differs from the Laplace formula there (glmm_reference.R's note); the
-  // pumps below (one row per group) agree with glmer at nAGQ = 1 to 1e-6.
+  // With glmer's default tolPwrss (1e-7) its nAGQ = 1 deviance takes the log-determinant from a
+  // Cholesky factor one PIRLS step behind the modes (4e-4 off at its estimate), and it stops at
+  // mu = -2.045667, 5e-4 from the Laplace maximum; from tolPwrss = 1e-10 on it agrees as above.
 }
 
 TEST(GlmmFit, CbppTenPointsTestAndPosteriors)
@@ -283,31 +296,33 @@ TEST(GlmmFit, PumpsMatchAnIndependentMaximisationAndGlmer)
     std::vector<double> modes, glmer_modes;
   };
   const reference refs[] = {
-    {1, -1.1797259714988442, 1.6266138072130936, -32.084002244568758, -1.17972498618632, 1.62661447633478,
-     -32.0840024012734,
+    {1, -1.1797259714988442, 1.6266138072130936, -32.084002244568758, -1.17972497699767, 1.62661445794156,
+     -32.0840024014654,
      {-1.5799958455606005, -1.0697894810921806, -1.2130422591878831, -0.97372240212830929, 0.51132703262456114,
       0.65467344347381962, 0.63645351393697824, 0.63645351393697824, 1.5532330749333985, 1.8676970068958187},
-     {-1.5799967995686, -1.06979031889776, -1.2130431974956, -0.973723363810518, 0.51132627002744, 0.654672498307792,
-      0.636453155268841, 0.636453155268841, 1.55323236245593, 1.86769607180424}},
-    {25, -1.1761311268334718, 1.6606428880452113, -32.04143128692693, -1.17613113725701, 1.66064285151754,
+     {-1.57999680623186, -1.06979032232798, -1.21304320447035, -0.973723372182922, 0.511326261473363, 0.654672489176282,
+      0.636453147081036, 0.636453147081036, 1.55323235186051, 1.86769606227391}},
+    {25, -1.1761311268334718, 1.6606428880452113, -32.04143128692693, -1.17613112306423, 1.66064287907345,
      std::nan(""),
      {-1.5862926350704607, -1.0783992096295827, -1.2187053441417244, -0.97798202170750592, 0.51034700412027822,
       0.65162076057692708, 0.64124998681276713, 0.64124998681276713, 1.5555818019663057, 1.8652990683038058},
-     {-1.58629262239992, -1.07839919564977, -1.21870533216113, -0.977982010844428, 0.510347010587158, 0.651620770224409,
-      0.641249985089819, 0.641249985089819, 1.55558180505613, 1.86529907728483}},
+     {-1.58629263770656, -1.07839921083255, -1.21870534692698, -0.977982025117887, 0.510347000536005, 0.651620756815488,
+      0.641249983194487, 0.641249983194487, 1.55558179743562, 1.86529906435771}},
   };
   for (const reference& ref : refs) {
     const glmm_estimate e = fit_ml<log_normal>(p, ref.K).e;
     expect_relative(e.mu, ref.mu, 1e-9, "mu");
     expect_relative(e.tau * e.tau, ref.tau2, 1e-9, "tau2");
     expect_relative(e.log_likelihood, ref.loglik, 1e-11, "log-likelihood");
-    expect_relative(e.mu, ref.glmer_mu, 1e-5, "glmer mu");  // glmer's tolerance: ~1e-6
+    expect_relative(e.mu, ref.glmer_mu, 1e-6, "glmer mu");
     expect_relative(e.tau * e.tau, ref.glmer_tau2, 1e-6, "glmer tau2");
     if (ref.K == 1) expect_relative(e.log_likelihood, ref.glmer_loglik, 1e-8, "glmer loglik");
     for (std::size_t j = 0; j < p.size(); ++j) {
       const glmm_posterior post = glmm_posterior_of<log_normal>(p[j], e.mu, e.tau, 0.025);
       EXPECT_NEAR(post.mode, ref.modes[j], 1e-9 * std::abs(ref.modes[j])) << ref.K << " pump " << j + 1;
-      EXPECT_NEAR(post.mode, ref.glmer_modes[j], 1e-5 * std::abs(ref.glmer_modes[j])) << ref.K << " pump " << j + 1;
+      // glmer's own mu is 8e-7 (relative) from the maximum at K = 1 (its optimizer's tolerance),
+      // which moves its modes by up to 1.5e-6 relative.
+      EXPECT_NEAR(post.mode, ref.glmer_modes[j], 2e-6 * std::abs(ref.glmer_modes[j])) << ref.K << " pump " << j + 1;
     }
   }
   const glmm_estimate e = fit_ml<log_normal>(p, 10).e;

@@ -75,11 +75,12 @@ simpson <- function(f, a, b, m = 10000) {
 
 run <- function(label, L, formula, data, family, Ks) {
   for (K in Ks) {
-    # nAGQ = 1: glmer's deviance function differs from this Laplace formula away from tau = 0 (by
-    # 2e-4 in the log-likelihood at glmer's estimate; its conditional modes agree to 1e-8), so its
-    # nAGQ = 1 estimates are not this objective's maximum; nAGQ = 25 agrees to ~1e-8.
+    # tolPwrss = 1e-10: with glmer's default (1e-7) its nAGQ = 1 deviance takes the log-determinant
+    # from a Cholesky factor one PIRLS step behind the conditional modes (cbpp: ldL2 off by 4e-4 at
+    # its estimate, which then stops at mu = -2.045667, 5e-4 from the Laplace maximum -2.046162);
+    # at 1e-10 and 1e-13 it agrees with the formula here to 1e-8.
     g <- glmer(formula, data = data, family = family, nAGQ = K,
-               control = glmerControl(optimizer = "bobyqa", optCtrl = list(rhoend = 1e-12, maxfun = 1e5)))
+               control = glmerControl(optimizer = "bobyqa", tolPwrss = 1e-10, optCtrl = list(rhoend = 1e-12, maxfun = 1e5)))
     f <- fit_aghq(L, K, c(fixef(g)[[1]], getME(g, "theta")[[1]]))
     say("%s K=%d glmer: mu %.15g tau2 %.15g loglik %.15g", label, K, fixef(g)[[1]], getME(g, "theta")[[1]]^2, logLik(g)[[1]])
     say("%s K=%d aghq:  mu %.17g tau2 %.17g loglik %.17g (gradient %.2g %.2g)", label, K, f$mu, f$tau^2, f$loglik, f$grad[1], f$grad[2])

@@ -22,9 +22,10 @@
 
 namespace shrink::detail {
 
-/// f(eta) and its first four derivatives.
+/// f(eta), its first four derivatives, and theta = the inverse link at eta (computed on the way).
 struct eta_terms {
   double f0 = 0, f1 = 0, f2 = 0, f3 = 0, f4 = 0;
+  double theta = 0;
 };
 
 struct logit_normal {
@@ -40,7 +41,7 @@ struct logit_normal {
     const double p = eta >= 0 ? 1 / (1 + e) : e / (1 + e), q = eta >= 0 ? e / (1 + e) : 1 / (1 + e);
     const double softplus = (eta >= 0 ? eta : 0.0) + portable_log1p(e);  // log(1 + e^eta)
     const double npq = g.size * p * q;
-    return {g.count * eta - g.size * softplus, g.count - g.size * p, -npq, -npq * (q - p), -npq * (1 - 6 * p * q)};
+    return {g.count * eta - g.size * softplus, g.count - g.size * p, -npq, -npq * (q - p), -npq * (1 - 6 * p * q), p};
   }
   SHRINK_HD static double inverse_link(double eta) { return beta_binomial::mean_of(eta); }
 };
@@ -54,8 +55,8 @@ struct log_normal {
   /// y eta - E e^eta: every derivative from the second on is -E e^eta.
   SHRINK_HD static eta_terms at(const group& g, double eta)
   {
-    const double m = g.size * portable_exp(eta);
-    return {g.count * eta - m, g.count - m, -m, -m, -m};
+    const double rate = portable_exp(eta), m = g.size * rate;
+    return {g.count * eta - m, g.count - m, -m, -m, -m, rate};
   }
   SHRINK_HD static double inverse_link(double eta) { return portable_exp(eta); }
 };
@@ -211,7 +212,7 @@ namespace glmm_detail {
 
 /// Panels of the posterior integrals in z (u = u^ + s z), on each side of the mode: width 1 to
 /// |z| = 4, then each half as wide again as the last (the tails of a log-concave density whose
-/// curvature may fall far from the mode); a side ends where the density ratio falls below 1e-30.
+/// curvature may fall far from the mode); a side ends where the density ratio falls below 1e-20.
 /// The 7-point Gauss rule is exact to degree 13: on such panels ~1e-12 of a normal's mass.
 SHRINK_HD inline double panel_edge(int i)
 {
@@ -221,17 +222,19 @@ SHRINK_HD inline double panel_edge(int i)
   return edge;
 }
 constexpr int max_panels = 80;
-constexpr double negligible = 1e-30;
+constexpr double negligible = 1e-20;  // of the mode's density: beyond it, < 1e-20 of the mass
 
-/// The density ratio r(z) = exp(h(u^ + s z) - h(u^)) <= 1 (log-concave).
+/// The density ratio r(z) = exp(h(u^ + s z) - h(u^)) <= 1 (log-concave), and theta at z.
 template <class Likelihood>
 struct posterior_density {
   typename Likelihood::group g;
   double mu, tau, u0, s, h0;
-  SHRINK_HD double operator()(double z) const
+  SHRINK_HD double operator()(double z, double* theta = nullptr) const
   {
     const double u = u0 + s * z;
-    return portable_exp(Likelihood::at(g, mu + tau * u).f0 - 0.5 * u * u - h0);
+    const eta_terms t = Likelihood::at(g, mu + tau * u);
+    if (theta != nullptr) *theta = t.theta;
+    return portable_exp(t.f0 - 0.5 * u * u - h0);
   }
 };
 
@@ -303,7 +306,7 @@ SHRINK_HD glmm_posterior glmm_posterior_of(const typename Likelihood::group& g, 
   const double u0 = conditional_mode<Likelihood>(g, mu, tau);
   const eta_terms at_mode = Likelihood::at(g, mu + tau * u0);
   const double c = 1 - tau * tau * at_mode.f2, s = 1 / std::sqrt(c);
-  const double theta0 = Likelihood::inverse_link(mu + tau * u0);
+  const double theta0 = at_mode.theta;
   p.mode = tau * u0;
   p.mode_sd = tau * s;
   p.theta.shrinkage = 1 / c;
@@ -323,7 +326,8 @@ SHRINK_HD glmm_posterior glmm_posterior_of(const typename Likelihood::group& g, 
       for (int k = 0; k < 7; ++k) {
         double w = 0;
         const double z = (side == 0 ? -1.0 : 1.0) * gauss7_point(a, b, k, w);
-        const double weight = w * r(z), d = Likelihood::inverse_link(mu + tau * (u0 + s * z)) - theta0;
+        double theta = 0;
+        const double weight = w * r(z, &theta), d = theta - theta0;
         mass[side][i] += weight;
         m1 += weight * d;
         m2 += weight * d * d;
