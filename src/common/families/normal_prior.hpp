@@ -224,16 +224,18 @@ SHRINK_HD inline double panel_edge(int i)
 constexpr int max_panels = 80;
 constexpr double negligible = 1e-20;  // of the mode's density: beyond it, < 1e-20 of the mass
 
-/// The density ratio r(z) = exp(h(u^ + s z) - h(u^)) <= 1 (log-concave), and theta at z.
+/// The density ratio r(z) = exp(h(u^ + s z) - h(u^)) <= 1 (log-concave), with theta at z and the
+/// slope of log r, s h'(u).
 template <class Likelihood>
 struct posterior_density {
   typename Likelihood::group g;
   double mu, tau, u0, s, h0;
-  SHRINK_HD double operator()(double z, double* theta = nullptr) const
+  SHRINK_HD double operator()(double z, double* theta = nullptr, double* slope = nullptr) const
   {
     const double u = u0 + s * z;
     const eta_terms t = Likelihood::at(g, mu + tau * u);
     if (theta != nullptr) *theta = t.theta;
+    if (slope != nullptr) *slope = s * (tau * t.f1 - u);
     return portable_exp(t.f0 - 0.5 * u * u - h0);
   }
 };
@@ -253,11 +255,12 @@ SHRINK_HD double panel_mass(const Density& r, double a, double b)
 
 /// The z with mass `target` of r beyond it, counted from the far end of `side` (-1: from the left):
 /// the panels' masses (`here`: this side's, outwards from the mode; `there`: the other side's) are
-/// summed inwards from the far end to the panel that holds the point, which is then found by Newton's
-/// method on the panel's partial integral (bisection where a step leaves the panel).
+/// summed inwards from the far end to the panel that holds the point, which is then found by Halley's
+/// method on the panel's partial integral (from `guess`, the normal posterior's point, where it lies
+/// in the panel; bisection where a step leaves the panel).
 template <class Density>
 SHRINK_HD double tail_point(const Density& r, int side, const double* here, int panels_here, const double* there,
-                            int panels_there, double target)
+                            int panels_there, double target, double guess)
 {
   double cumulative = 0;
   for (int step = 0; step < panels_here + panels_there; ++step) {
@@ -268,18 +271,22 @@ SHRINK_HD double tail_point(const Density& r, int side, const double* here, int 
       cumulative += mass;
       continue;
     }
-    // The panel in z, and mass(outer end .. x) = needed for x inside it.
+    // The panel in z, and phi(x) = +-(mass(outer end .. x) - needed), increasing in x, 0 inside it.
     const double outer = side * (near_side ? panel_edge(i + 1) : -panel_edge(i));
     const double inner = side * (near_side ? panel_edge(i) : -panel_edge(i + 1));
     const double a = outer < inner ? outer : inner, b = outer < inner ? inner : outer;
     const double needed = target - cumulative;
-    double lo = a, hi = b, x = outer + (inner - outer) * (mass > 0 ? needed / mass : 0.5);
+    double lo = a, hi = b;
+    double x = guess > a && guess < b ? guess : outer + (inner - outer) * (mass > 0 ? needed / mass : 0.5);
     for (int iteration = 0; iteration < 100; ++iteration) {
       const double from_outer = side < 0 ? panel_mass(r, a, x) : panel_mass(r, x, b);
-      const double excess = from_outer - needed;  // grows as x moves inwards
-      if (side < 0 ? excess > 0 : excess < 0) hi = x;
+      const double phi = side < 0 ? from_outer - needed : needed - from_outer;
+      if (phi > 0) hi = x;
       else lo = x;
-      double next = x - side * -excess / r(x);
+      double slope = 0;
+      const double density = r(x, nullptr, &slope);
+      const double newton = phi / density, damp = 0.5 * newton * slope;  // phi'' / phi' = slope
+      double next = x - (damp < 1 && damp > -1 ? newton / (1 - damp) : newton);
       if (!(next > lo && next < hi)) next = 0.5 * (lo + hi);
       const double change = next > x ? next - x : x - next;
       x = next;
@@ -341,8 +348,9 @@ SHRINK_HD glmm_posterior glmm_posterior_of(const typename Likelihood::group& g, 
   const double shift = m1 / m0, variance = m2 / m0 - shift * shift;
   p.theta.mean = theta0 + shift;
   p.theta.sd = variance > 0 ? std::sqrt(variance) : 0.0;
-  const double z_lower = tail_point(r, -1, mass[0], panels[0], mass[1], panels[1], tail * m0);
-  const double z_upper = tail_point(r, 1, mass[1], panels[1], mass[0], panels[0], tail * m0);
+  const double z_normal = special_detail::rough_normal_quantile(tail);  // the normal posterior's, > 0
+  const double z_lower = tail_point(r, -1, mass[0], panels[0], mass[1], panels[1], tail * m0, -z_normal);
+  const double z_upper = tail_point(r, 1, mass[1], panels[1], mass[0], panels[0], tail * m0, z_normal);
   p.theta.lower = Likelihood::inverse_link(mu + tau * (u0 + s * z_lower));
   p.theta.upper = Likelihood::inverse_link(mu + tau * (u0 + s * z_upper));
   return p;
