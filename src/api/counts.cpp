@@ -175,6 +175,7 @@ count_fit_result fit_glmm(const count_data_view& data, const count_options& o, b
   const std::size_t J = data.groups;
   SHRINK_EXPECTS(o.method == count_method::ml, std::string("--prior ") + to_string(data.family, o.prior) +
                                                  " is fitted by --method ml only (maximum likelihood, as glmer)");
+  SHRINK_EXPECTS(J >= 2, "ml needs at least 2 groups (tau2 is the variance between them)");
   SHRINK_EXPECTS(o.quadrature_points >= 1 && o.quadrature_points <= 100,
                  "--quadrature-points must lie between 1 (Laplace) and 100");
   double unit = 1;
