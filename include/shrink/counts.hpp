@@ -113,6 +113,7 @@ struct count_fit_result {
   int quadrature_points = 0;
   double mu = 0, tau2 = 0;                ///< the link-scale mean and the variance of b_j
   std::optional<double> mu_se, tau_se, tau2_se;  ///< observed information in (mu, tau); tau2: delta method
+  std::optional<interval> mu_ci, tau2_ci;        ///< profile-likelihood intervals at `level`
   std::vector<double> mode, mode_sd;      ///< per group: lme4's ranef(condVar = TRUE) of b_j
 };
 

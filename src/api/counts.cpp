@@ -225,7 +225,9 @@ count_fit_result fit_glmm(const count_data_view& data, const count_options& o, b
   if (e.boundary)
     r.notes.push_back("the tau2 estimate is 0 (no variation beyond " + std::string(Likelihood::name) +
                       " noise): partial pooling equals complete pooling");
-  r.notes.push_back("profile-likelihood intervals are not computed for this prior: use the standard errors");
+  const detail::glmm_intervals ci = detail::glmm_profile_intervals(g, e, t.log_constants, o.level);
+  r.mu_ci = interval{ci.mu_lower - shift, ci.mu_upper - shift};
+  r.tau2_ci = interval{ci.tau2_lower, ci.tau2_upper};
   r.seconds_estimate = seconds_since(t0);
 
   const auto t_post = clock::now();

@@ -1,5 +1,6 @@
 #include "api/glmm_fit.hpp"
 
+#include "api/numerics.hpp"
 #include "cpu/parallel.hpp"
 
 #include <shrink/error.hpp>
@@ -140,9 +141,73 @@ glmm_estimate glmm_ml(const glmm_groups<Likelihood>& data, double count, double 
   return e;
 }
 
+namespace {
+
+/// The log-likelihood (without constants) maximised over tau at mu (over_tau) or over mu at tau, by
+/// Newton's method in the free parameter with step halving, from `start`.
+template <class Likelihood>
+double profile(const glmm_groups<Likelihood>& data, bool over_tau, double fixed, double start)
+{
+  double free = start;
+  const auto at = [&](double f) { return over_tau ? glmm_marginal(data, fixed, f) : glmm_marginal(data, f, fixed); };
+  marginal_sums here = at(free);
+  for (int iteration = 0; iteration < 100; ++iteration) {
+    const double g = over_tau ? here.d_b : here.d_a, h = over_tau ? here.d_bb : here.d_aa;
+    double step = h < 0 ? -g / h : (g > 0 ? 1.0 : -1.0);
+    if (std::abs(g * step) < 1e-13) break;
+    marginal_sums next{};
+    for (int halving = 0; halving < 60; ++halving, step *= 0.5) {
+      next = at(free + step);
+      if (std::isfinite(next.value) && next.value >= here.value) break;
+    }
+    free += step;
+    here = next;
+  }
+  return here.value;
+}
+
+}  // namespace
+
+template <class Likelihood>
+glmm_intervals glmm_profile_intervals(const glmm_groups<Likelihood>& data, const glmm_estimate& e,
+                                      double log_constants, double level)
+{
+  // 2 (l_max - l) <= the chi-square(1) quantile at `level`: P(1/2, c/2) = level.
+  const double half_crit = inverse_incomplete_gamma(0.5, level);
+  const double l_hat = e.log_likelihood - log_constants;
+  const double tau_start = e.boundary ? 0.5 : e.tau;
+  // deficit > 0: outside the interval. One end: from the estimate outwards by doubling steps until
+  // the deficit turns positive (or `limit` is reached: the end is then `limit`), then Brent.
+  const auto end = [&](auto&& deficit, double centre, double first_step, double limit) {
+    double inside = centre, d_inside = -half_crit, step = first_step;
+    for (int k = 0; k < 60; ++k, step *= 2) {
+      const double outside = first_step > 0 ? std::min(centre + step, limit) : std::max(centre + step, limit);
+      const double d_outside = deficit(outside);
+      if (d_outside >= 0) return find_root(deficit, inside, outside, d_inside, d_outside, 1e-12, 200).x;
+      if (outside == limit) return limit;
+      inside = outside;
+      d_inside = d_outside;
+    }
+    return limit;
+  };
+  const auto mu_deficit = [&](double m) { return l_hat - profile(data, true, m, tau_start) - half_crit; };
+  const auto tau_deficit = [&](double t) { return l_hat - profile(data, false, t, e.mu) - half_crit; };
+  const double mu_step = std::isfinite(e.mu_se) && e.mu_se > 0 ? e.mu_se : 0.1;
+  const double tau_step = std::isfinite(e.tau_se) && e.tau_se > 0 ? e.tau_se : 0.1;
+  glmm_intervals out;
+  out.mu_lower = end(mu_deficit, e.mu, -mu_step, -std::numeric_limits<double>::infinity());
+  out.mu_upper = end(mu_deficit, e.mu, mu_step, std::numeric_limits<double>::infinity());
+  const double tau_lower = e.boundary ? 0.0 : end(tau_deficit, e.tau, -tau_step, 0.0);
+  const double tau_upper = end(tau_deficit, e.tau, tau_step, std::numeric_limits<double>::infinity());
+  out.tau2_lower = tau_lower * tau_lower;
+  out.tau2_upper = tau_upper * tau_upper;
+  return out;
+}
+
 #define SHRINK_GLMM_LIKELIHOOD(L)                                                                  \
   template marginal_sums glmm_marginal<L>(const glmm_groups<L>&, double, double);                 \
-  template glmm_estimate glmm_ml<L>(const glmm_groups<L>&, double, double, double, int);
+  template glmm_estimate glmm_ml<L>(const glmm_groups<L>&, double, double, double, int);                       \
+  template glmm_intervals glmm_profile_intervals<L>(const glmm_groups<L>&, const glmm_estimate&, double, double);
 SHRINK_GLMM_LIKELIHOOD(logit_normal)
 SHRINK_GLMM_LIKELIHOOD(log_normal)
 #undef SHRINK_GLMM_LIKELIHOOD

@@ -68,4 +68,15 @@ template <class Likelihood>
 glmm_estimate glmm_ml(const glmm_groups<Likelihood>& data, double count, double size, double log_constants,
                       int max_iterations);
 
+/// Profile-likelihood intervals at `level`: the (mu, tau2) where 2 (l_max - l_profile) stays below
+/// the chi-square(1) quantile, the other parameter maximised by Newton's method at each point and
+/// the ends bracketed outwards (doubling) and found by Brent's method. tau2's lower end is 0 where
+/// the profile at tau = 0 stays inside.
+struct glmm_intervals {
+  double mu_lower = 0, mu_upper = 0, tau2_lower = 0, tau2_upper = 0;
+};
+template <class Likelihood>
+glmm_intervals glmm_profile_intervals(const glmm_groups<Likelihood>& data, const glmm_estimate& estimate,
+                                      double log_constants, double level);
+
 }  // namespace shrink::detail

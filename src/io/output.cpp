@@ -907,8 +907,11 @@ nlohmann::json glmm_summary_json(const count_fit_result& r)
   j["tau"] = std::sqrt(r.tau2);
   j["tau_se"] = optional(r.tau_se);
   j["mean"] = r.mean;  // the rate at b = 0: expit(mu) or exp(mu)
-  j["mu_ci"] = json::array({nullptr, nullptr});  // profile intervals: not computed for this prior
-  j["tau2_ci"] = json::array({nullptr, nullptr});
+  auto range = [&](const std::optional<interval>& i) {
+    return i ? json::array({number(i->lower), number(i->upper)}) : json::array({nullptr, nullptr});
+  };
+  j["mu_ci"] = range(r.mu_ci);  // profile likelihood
+  j["tau2_ci"] = range(r.tau2_ci);
   j["level"] = r.level;
   j["log_likelihood"] = number(r.log_likelihood);
   j["tau2_test"] = {{"statistic", number(r.overdispersion_statistic)},

@@ -105,12 +105,17 @@ TEST(LogitNormalCli, RawRowsFitAsTheirCounts)
   const glmm_run rows = fit(b, raw, "--family binomial --group herd --value sick --prior logit-normal");
   ASSERT_EQ(counts.run.status, 0) << counts.run.err;
   ASSERT_EQ(rows.run.status, 0) << rows.run.err;
-  for (const char* key : {"mu", "tau2", "log_likelihood", "mu_se", "tau2_se", "tau2_test", "quadrature_points"})
+  for (const char* key : {"mu", "tau2", "log_likelihood", "mu_se", "tau2_se", "tau2_test", "quadrature_points", "mu_ci", "tau2_ci"})
     EXPECT_EQ(rows.summary[key], counts.summary[key]) << key;
   EXPECT_EQ(rows.csv, counts.csv);
   // R, K = 10: mu and the likelihood-ratio statistic of tau2 = 0.
   EXPECT_NEAR(counts.summary["mu"].get<double>(), -2.0465040289338416, 2.1e-9);
   EXPECT_NEAR(counts.summary["tau2_test"]["statistic"].get<double>(), 29.256428112319384, 3e-8);
+  // Profile-likelihood 95% intervals (R: optimize inside uniroot).
+  EXPECT_NEAR(counts.summary["mu_ci"][0].get<double>(), -2.57512085411, 1e-9);
+  EXPECT_NEAR(counts.summary["mu_ci"][1].get<double>(), -1.55279494186, 1e-9);
+  EXPECT_NEAR(counts.summary["tau2_ci"][0].get<double>(), 0.257065868795, 1e-9);
+  EXPECT_NEAR(counts.summary["tau2_ci"][1].get<double>(), 1.78811333996, 1e-9);
   // Herd 1's posterior of theta (R: Simpson's rule and uniroot on the exact posterior).
   EXPECT_NEAR(std::stod(counts.csv[1][5]), 0.201440241501056, 2e-9);
   EXPECT_NEAR(std::stod(counts.csv[1][7]), 0.104132730448286, 1e-9);

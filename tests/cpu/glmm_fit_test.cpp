@@ -18,6 +18,7 @@
 #include <map>
 #include <random>
 #include <sstream>
+#include <type_traits>
 #include <vector>
 
 namespace shrink::detail {
@@ -285,6 +286,25 @@ TEST(GlmmFit, CbppTenPointsTestAndPosteriors)
     // The shrinkage analogue is the conditional variance of b over tau^2.
     EXPECT_NEAR(p.theta.shrinkage, p.mode_sd * p.mode_sd / (e.tau * e.tau), 1e-14);
   }
+}
+
+TEST(GlmmFit, ProfileIntervalsMatchR)
+{
+  // R: optimize() over the other parameter inside uniroot() (tolerances 1e-13), K = 10, 95%.
+  const auto check = [](const auto& groups, double mu_lo, double mu_hi, double tau2_lo, double tau2_hi) {
+    using L = std::conditional_t<std::is_same_v<std::decay_t<decltype(groups[0])>, logit_normal::group>, logit_normal,
+                                 log_normal>;
+    const fitted<L> f = fit_ml<L>(groups, 10);
+    const hermite_nodes nodes = gauss_hermite(10);
+    const glmm_groups<L> data{groups.data(), groups.size(), 1, nullptr, nodes.rule()};
+    const glmm_intervals ci = glmm_profile_intervals(data, f.e, f.t.log_constants, 0.95);
+    EXPECT_NEAR(ci.mu_lower, mu_lo, 1e-9);
+    EXPECT_NEAR(ci.mu_upper, mu_hi, 1e-9);
+    EXPECT_NEAR(ci.tau2_lower, tau2_lo, 1e-9);
+    EXPECT_NEAR(ci.tau2_upper, tau2_hi, 1e-9);
+  };
+  check(cbpp_herds(), -2.57512085411, -1.55279494186, 0.257065868795, 1.78811333996);
+  check(pumps(), -2.16766408011, -0.209210000547, 0.64946478046, 5.16830241483);
 }
 
 TEST(GlmmFit, PumpsMatchAnIndependentMaximisationAndGlmer)

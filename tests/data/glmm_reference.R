@@ -149,3 +149,18 @@ f <- fit_aghq(Lp, 10, c(-0.5, 1)); say("pumps K=10 aghq: mu %.17g tau2 %.17g log
 l0 <- sum(dpois(d$failures, sum(d$failures) / sum(d$thousand_hours) * d$thousand_hours, log = TRUE))
 say("pumps tau=0 loglik %.17g; LRT K=10 %.17g", l0, 2 * (f$loglik - l0))
 for (j in c(1, 10)) say("pumps K=10 posterior pump %d: %s", j, paste(sprintf("%.15g", post(Lp, j, f$mu, f$tau, exp)), collapse = ", "))
+
+# Profile-likelihood 95% intervals at K = 10 (the other parameter maximised by optimize(), the ends by
+# uniroot() where 2 (l_max - l_profile) = qchisq(0.95, 1)), for cbpp and the pumps.
+profile_ci <- function(L, f, K, width) {  # the ends lie within mu +- width, tau within (0, 4)
+  crit <- qchisq(0.95, 1)
+  pm <- function(m) optimize(function(t) aghq(L, m, t, K), c(1e-6, 4), maximum = TRUE, tol = 1e-13)$objective
+  pt <- function(t) optimize(function(m) aghq(L, m, t, K), f$mu + c(-5, 5), maximum = TRUE, tol = 1e-13)$objective
+  dm <- function(m) 2 * (f$loglik - pm(m)) - crit
+  dt <- function(t) 2 * (f$loglik - pt(t)) - crit
+  c(uniroot(dm, f$mu + c(-width, 0), tol = 1e-13)$root, uniroot(dm, f$mu + c(0, width), tol = 1e-13)$root,
+    uniroot(dt, c(1e-6, f$tau), tol = 1e-13)$root^2, uniroot(dt, c(f$tau, 4), tol = 1e-13)$root^2)
+}
+say("cbpp K=10 profile mu lower, upper, tau2 lower, upper: %s", paste(sprintf("%.12g", profile_ci(Lb, fit_cbpp_10, 10, 1)), collapse = ", "))
+f_pumps_10 <- fit_aghq(Lp, 10, c(-0.5, 1))
+say("pumps K=10 profile mu lower, upper, tau2 lower, upper: %s", paste(sprintf("%.12g", profile_ci(Lp, f_pumps_10, 10, 1.5)), collapse = ", "))
