@@ -143,12 +143,13 @@ glmm_estimate glmm_ml(const glmm_groups<Likelihood>& data, double count, double 
 
 namespace {
 
-/// The log-likelihood (without constants) maximised over tau at mu (over_tau) or over mu at tau, by
-/// Newton's method in the free parameter with step halving, from `start`.
+/// The log-likelihood (without constants) maximised over tau at mu = fixed (over_tau) or over mu at
+/// tau = fixed, by Newton's method in the free parameter with step halving, from `free` (updated to
+/// the maximiser: the next point's start). Its gradient in the fixed parameter there is the
+/// profile's derivative (the envelope theorem).
 template <class Likelihood>
-double profile(const glmm_groups<Likelihood>& data, bool over_tau, double fixed, double start)
+marginal_sums profile(const glmm_groups<Likelihood>& data, bool over_tau, double fixed, double& free)
 {
-  double free = start;
   const auto at = [&](double f) { return over_tau ? glmm_marginal(data, fixed, f) : glmm_marginal(data, f, fixed); };
   marginal_sums here = at(free);
   for (int iteration = 0; iteration < 100; ++iteration) {
@@ -163,7 +164,7 @@ double profile(const glmm_groups<Likelihood>& data, bool over_tau, double fixed,
     free += step;
     here = next;
   }
-  return here.value;
+  return here;
 }
 
 }  // namespace
@@ -175,30 +176,49 @@ glmm_intervals glmm_profile_intervals(const glmm_groups<Likelihood>& data, const
   // 2 (l_max - l) <= the chi-square(1) quantile at `level`: P(1/2, c/2) = level.
   const double half_crit = inverse_incomplete_gamma(0.5, level);
   const double l_hat = e.log_likelihood - log_constants;
-  const double tau_start = e.boundary ? 0.5 : e.tau;
-  // deficit > 0: outside the interval. One end: from the estimate outwards by doubling steps until
-  // the deficit turns positive (or `limit` is reached: the end is then `limit`), then Brent.
-  const auto end = [&](auto&& deficit, double centre, double first_step, double limit) {
-    double inside = centre, d_inside = -half_crit, step = first_step;
+  constexpr double infinity = std::numeric_limits<double>::infinity();
+  // One end, where deficit(p) = l_hat - profile(p) - half_crit (> 0 outside) crosses 0 on the side of
+  // `direction`: Newton's method on the deficit (its derivative is -dl/dp at the profile's maximum)
+  // from the quadratic approximation's end; where a step is not sound (it turns back past the
+  // estimate, or leaves the range), the end is bracketed outwards by doubling steps and found by
+  // Brent's method. An end the deficit never reaches before `limit` is `limit`.
+  const auto end = [&](bool of_mu, double direction, double limit) {
+    const double centre = of_mu ? e.mu : e.tau, se = of_mu ? e.mu_se : e.tau_se;
+    const double scale = std::isfinite(se) && se > 0 ? se : 0.1;
+    double free = of_mu ? (e.boundary ? 0.5 : e.tau) : e.mu;
+    const auto deficit = [&](double p, double* slope) {
+      const marginal_sums s = profile(data, of_mu, p, free);
+      if (slope != nullptr) *slope = -(of_mu ? s.d_a : s.d_b);
+      return l_hat - s.value - half_crit;
+    };
+    double p = centre + direction * std::sqrt(2 * half_crit) * scale;
+    for (int iteration = 0; iteration < 30 && direction * (limit - p) > 0; ++iteration) {
+      double slope = 0;
+      const double d = deficit(p, &slope);
+      const double next = p - d / slope;
+      if (!std::isfinite(next) || direction * slope <= 0 || direction * (next - centre) <= 0 ||
+          direction * (limit - next) <= 0)
+        break;
+      if (std::abs(next - p) <= 1e-11 * (1 + std::abs(p))) return next;
+      p = next;
+    }
+    const auto value = [&](double x) { return deficit(x, nullptr); };
+    double inside = centre, d_inside = -half_crit, step = direction * scale;
     for (int k = 0; k < 60; ++k, step *= 2) {
-      const double outside = first_step > 0 ? std::min(centre + step, limit) : std::max(centre + step, limit);
-      const double d_outside = deficit(outside);
-      if (d_outside >= 0) return find_root(deficit, inside, outside, d_inside, d_outside, 1e-12, 200).x;
+      const double outside = direction > 0 ? std::min(centre + step, limit) : std::max(centre + step, limit);
+      const double d_outside = value(outside);
+      if (d_outside >= 0) return find_root(value, inside, outside, d_inside, d_outside, 1e-12, 200).x;
       if (outside == limit) return limit;
       inside = outside;
       d_inside = d_outside;
     }
     return limit;
   };
-  const auto mu_deficit = [&](double m) { return l_hat - profile(data, true, m, tau_start) - half_crit; };
-  const auto tau_deficit = [&](double t) { return l_hat - profile(data, false, t, e.mu) - half_crit; };
-  const double mu_step = std::isfinite(e.mu_se) && e.mu_se > 0 ? e.mu_se : 0.1;
-  const double tau_step = std::isfinite(e.tau_se) && e.tau_se > 0 ? e.tau_se : 0.1;
   glmm_intervals out;
-  out.mu_lower = end(mu_deficit, e.mu, -mu_step, -std::numeric_limits<double>::infinity());
-  out.mu_upper = end(mu_deficit, e.mu, mu_step, std::numeric_limits<double>::infinity());
-  const double tau_lower = e.boundary ? 0.0 : end(tau_deficit, e.tau, -tau_step, 0.0);
-  const double tau_upper = end(tau_deficit, e.tau, tau_step, std::numeric_limits<double>::infinity());
+  out.mu_lower = end(true, -1, -infinity);
+  out.mu_upper = end(true, 1, infinity);
+  const double tau_lower = e.boundary ? 0.0 : end(false, -1, 0.0);
+  const double tau_upper = end(false, 1, infinity);
   out.tau2_lower = tau_lower * tau_lower;
   out.tau2_upper = tau_upper * tau_upper;
   return out;
