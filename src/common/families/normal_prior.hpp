@@ -41,7 +41,9 @@ struct logit_normal {
     const double p = eta >= 0 ? 1 / (1 + e) : e / (1 + e), q = eta >= 0 ? e / (1 + e) : 1 / (1 + e);
     const double softplus = (eta >= 0 ? eta : 0.0) + portable_log1p(e);  // log(1 + e^eta)
     const double npq = g.size * p * q;
-    return {g.count * eta - g.size * softplus, g.count - g.size * p, -npq, -npq * (q - p), -npq * (1 - 6 * p * q), p};
+    // y - n p as (y - n) + n q where p is near 1: no cancellation of n p against y = n.
+    const double f1 = eta >= 0 ? (g.count - g.size) + g.size * q : g.count - g.size * p;
+    return {g.count * eta - g.size * softplus, f1, -npq, -npq * (q - p), -npq * (1 - 6 * p * q), p};
   }
   SHRINK_HD static double inverse_link(double eta) { return beta_binomial::mean_of(eta); }
 };
