@@ -24,6 +24,17 @@ enum class count_family {
 /// "binomial" or "poisson".
 std::string to_string(count_family f);
 
+/// The prior of the group rates: the conjugate one (beta, gamma), or a normal on the link scale:
+/// theta_j = expit(mu + b_j) (binomial, "logit-normal") or exp(mu + b_j) (poisson, "log-normal"),
+/// b_j ~ N(0, tau2): lme4's glmer(cbind(y, n - y) ~ 1 + (1 | g), binomial) / (y ~ 1 + offset(log E) + (1 | g), poisson).
+enum class count_prior {
+  conjugate,  ///< Beta(alpha, beta) or Gamma(shape, rate)
+  normal,     ///< logit-normal or log-normal: maximum likelihood by adaptive Gauss-Hermite quadrature
+};
+
+/// "beta", "gamma", "logit-normal" or "log-normal".
+std::string to_string(count_family f, count_prior p);
+
 /// How the prior's hyperparameters are estimated.
 enum class count_method {
   mom,    ///< method of moments on the observed rates (BDA3 section 5.1; Poisson: Var r = m^2/shape + m mean(1/E))
@@ -53,6 +64,9 @@ struct count_options {
   backend requested_backend = backend::automatic;
   int threads = 0;  ///< CPU threads; 0 = all hardware threads
   int max_iterations = 200;
+  count_prior prior = count_prior::conjugate;
+  /// prior == normal: Gauss-Hermite nodes per group (1 = Laplace, lme4's nAGQ; 1 to 100).
+  int quadrature_points = 10;
 };
 
 /// A confidence interval; its ends may be infinite (a concentration without upper bound).
@@ -91,6 +105,16 @@ struct count_fit_result {
   backend used = backend::cpu;
   double seconds_estimate = 0, seconds_posterior = 0, seconds_total = 0;
   std::vector<std::string> notes;
+
+  /// prior == normal (the fields above then mean: shrinkage = 1 / (1 + tau2 I_j), I_j the
+  /// likelihood's curvature -f''(eta) at the conditional mode; estimate, sd, lower, upper = the
+  /// posterior of theta_j given (mu, tau2); a, b, concentration unused; mean = the rate at b = 0).
+  count_prior prior = count_prior::conjugate;
+  int quadrature_points = 0;
+  double mu = 0, tau2 = 0;                ///< the link-scale mean and the variance of b_j
+  std::optional<double> mu_se, tau_se, tau2_se;  ///< observed information in (mu, tau); tau2: delta method
+  std::optional<interval> mu_ci, tau2_ci;        ///< profile-likelihood intervals at `level`
+  std::vector<double> mode, mode_sd;      ///< per group: lme4's ranef(condVar = TRUE) of b_j
 };
 
 /// Fits a count family. Throws shrink::error on invalid input (a one-line message). On the CUDA

@@ -6,6 +6,7 @@
 #include <shrink/error.hpp>
 
 #include "api/count_fit.hpp"
+#include "api/glmm_fit.hpp"
 #include "api/numerics.hpp"
 #include "cpu/parallel.hpp"
 
@@ -22,10 +23,13 @@ namespace {
 using clock = std::chrono::steady_clock;
 using detail::seconds_since;
 
+/// The groups checked and, for poisson, exposures in a unit of a power of two near their mean
+/// (dividing by it is exact), so that exposures of 1e-300 or 1e300 keep the likelihood's terms
+/// inside double range; theta is then per that unit, and every rate a fit returns is scaled back
+/// exactly (binomial: unit 1).
 template <class Family>
-count_fit_result fit_family(const count_data_view& data, const count_options& o, backend used)
+std::vector<typename Family::group> checked_groups(const count_data_view& data, double& unit)
 {
-  const auto t0 = clock::now();
   const std::size_t J = data.groups;
   std::vector<typename Family::group> groups(J);
   for (std::size_t j = 0; j < J; ++j) {
@@ -38,16 +42,23 @@ count_fit_result fit_family(const count_data_view& data, const count_options& o,
       SHRINK_EXPECTS(n > 0 && std::isfinite(n), "exposures must be finite and > 0");
     groups[j] = {y, n};
   }
-  // Poisson: exposures in a unit of a power of two near their mean (dividing by it is exact), so
-  // that exposures of 1e-300 or 1e300 keep the likelihood's terms inside double range; theta is
-  // then per that unit, and every rate the fit returns is scaled back exactly (binomial: 1).
-  double unit = 1;
+  unit = 1;
   if constexpr (!Family::bounded_mean) {
     double mean_size = 0;
     for (const auto& gr : groups) mean_size += gr.size / static_cast<double>(J);
     unit = std::ldexp(1.0, std::ilogb(mean_size));
     for (auto& gr : groups) gr.size /= unit;
   }
+  return groups;
+}
+
+template <class Family>
+count_fit_result fit_family(const count_data_view& data, const count_options& o, backend used)
+{
+  const auto t0 = clock::now();
+  const std::size_t J = data.groups;
+  double unit = 1;
+  const std::vector<typename Family::group> groups = checked_groups<Family>(data, unit);
   // The estimators and the posteriors run over the distinct (count, size) pairs, each weighted by
   // its groups: the same sums (up to rounding), a fraction of the work where sizes are small.
   const detail::distinct_groups<Family> distinct = detail::gather_distinct<Family>(groups);
@@ -154,9 +165,116 @@ count_fit_result fit_family(const count_data_view& data, const count_options& o,
   return r;
 }
 
+/// The normal prior on the link scale: maximum likelihood by AGHQ (src/api/glmm_fit.cpp), the
+/// posteriors of the entries by the same SHRINK_HD formulas on the CPU threads or the GPU.
+template <class Likelihood>
+count_fit_result fit_glmm(const count_data_view& data, const count_options& o, backend used)
+{
+  using Family = typename Likelihood::conjugate;
+  const auto t0 = clock::now();
+  const std::size_t J = data.groups;
+  SHRINK_EXPECTS(o.method == count_method::ml, std::string("--prior ") + to_string(data.family, o.prior) +
+                                                 " is fitted by --method ml only (maximum likelihood, as glmer)");
+  SHRINK_EXPECTS(J >= 2, "ml needs at least 2 groups (tau2 is the variance between them)");
+  SHRINK_EXPECTS(o.quadrature_points >= 1 && o.quadrature_points <= 100,
+                 "--quadrature-points must lie between 1 (Laplace) and 100");
+  double unit = 1;
+  const std::vector<typename Family::group> groups = checked_groups<Family>(data, unit);
+  const detail::distinct_groups<Family> distinct = detail::gather_distinct<Family>(groups);
+  const detail::hermite_nodes nodes = detail::gauss_hermite(o.quadrature_points);
+  detail::glmm_groups<Likelihood> g{distinct.groups.data(), distinct.groups.size(), o.threads, distinct.weights.data(),
+                                    nodes.rule()};
+  std::unique_ptr<detail::glmm_device<Likelihood>> device;
+  if (used == backend::cuda) {
+    device = detail::make_cuda_glmm_device(g);
+    g.device = device.get();
+  }
+  // The totals and the constants (log C(n, y), or y log E - log y!) are the conjugate family's.
+  const detail::count_totals t =
+    detail::count_summaries(detail::count_groups<Family>{distinct.groups.data(), distinct.groups.size(), o.threads,
+                                                         distinct.weights.data()});
+  const detail::glmm_estimate e = detail::glmm_ml(g, t.count, t.size, t.log_constants, o.max_iterations);
+
+  count_fit_result r;
+  r.family = data.family;
+  r.prior = count_prior::normal;
+  r.quadrature_points = o.quadrature_points;
+  r.used = used;
+  r.method = o.method;
+  r.level = o.level;
+  r.groups = J;
+  r.total_count = t.count;
+  r.total_size = t.size * unit;
+  r.complete_pooling = t.count / t.size / unit;
+  // Poisson: eta = mu + b per exposure unit; per unit of the input's exposure, mu - log(unit).
+  const double shift = Likelihood::bounded_mean ? 0.0 : std::log(unit);
+  r.mu = e.mu - shift;
+  r.tau2 = e.tau * e.tau;
+  r.mean = Likelihood::inverse_link(e.mu) / unit;
+  r.a = r.b = r.concentration = std::numeric_limits<double>::quiet_NaN();
+  r.log_likelihood = e.log_likelihood;
+  r.boundary = e.boundary;
+  r.iterations = e.iterations;
+  r.overdispersion_statistic = e.lrt_statistic;
+  r.overdispersion_p_value = e.lrt_p_value;
+  if (!e.boundary) {
+    r.mu_se = e.mu_se;
+    r.tau_se = e.tau_se;
+    r.tau2_se = 2 * e.tau * e.tau_se;
+  }
+  if (e.boundary)
+    r.notes.push_back("the tau2 estimate is 0 (no variation beyond " + std::string(Likelihood::name) +
+                      " noise): partial pooling equals complete pooling");
+  const detail::glmm_intervals ci = detail::glmm_profile_intervals(g, e, t.log_constants, o.level);
+  r.mu_ci = interval{ci.mu_lower - shift, ci.mu_upper - shift};
+  r.tau2_ci = interval{ci.tau2_lower, ci.tau2_upper};
+  r.seconds_estimate = seconds_since(t0);
+
+  const auto t_post = clock::now();
+  const double tail = (1 - o.level) / 2;
+  const std::size_t entries = distinct.groups.size();
+  std::vector<detail::glmm_posterior> posterior(entries);
+  const int threads = detail::thread_count(o.threads);
+  if (device)
+    device->posteriors(e.mu, e.tau, tail, posterior.data());
+  else
+    detail::for_each_block(entries, 1 << 6, threads, [&](std::size_t begin, std::size_t end, std::size_t) {
+      for (std::size_t i = begin; i < end; ++i)
+        posterior[i] = detail::glmm_posterior_of<Likelihood>(distinct.groups[i], e.mu, e.tau, tail);
+    });
+  r.counts.assign(data.counts, data.counts + J);
+  r.sizes.resize(J);
+  for (std::size_t j = 0; j < J; ++j) r.sizes[j] = groups[j].size * unit;
+  for (std::vector<double>* column : {&r.rate, &r.shrinkage, &r.estimate, &r.sd, &r.lower, &r.upper, &r.mode, &r.mode_sd})
+    column->resize(J);
+  detail::for_each_block(J, 1 << 14, threads, [&](std::size_t begin, std::size_t end, std::size_t) {
+    for (std::size_t j = begin; j < end; ++j) {
+      const detail::glmm_posterior& p = posterior[distinct.entry_of[j]];
+      r.rate[j] = groups[j].count / groups[j].size / unit;
+      r.shrinkage[j] = p.theta.shrinkage;
+      r.estimate[j] = p.theta.mean / unit;
+      r.sd[j] = p.theta.sd / unit;
+      r.lower[j] = p.theta.lower / unit;
+      r.upper[j] = p.theta.upper / unit;
+      r.mode[j] = p.mode;
+      r.mode_sd[j] = p.mode_sd;
+    }
+  });
+  r.seconds_posterior = seconds_since(t_post);
+  r.seconds_total = seconds_since(t0);
+  return r;
+}
+
 }  // namespace
 
 std::string to_string(count_family f) { return f == count_family::binomial ? "binomial" : "poisson"; }
+
+std::string to_string(count_family f, count_prior p)
+{
+  const bool binomial = f == count_family::binomial;
+  if (p == count_prior::conjugate) return binomial ? "beta" : "gamma";
+  return binomial ? "logit-normal" : "log-normal";
+}
 
 std::string to_string(count_method m)
 {
@@ -183,6 +301,9 @@ count_fit_result fit(const count_data_view& data, const count_options& o)
   SHRINK_EXPECTS(o.level > 0 && o.level < 1, "--level must lie strictly between 0 and 1");
   SHRINK_EXPECTS(o.max_iterations > 0, "--max-iterations must be positive");
   const backend used = resolve_backend(o.requested_backend);
+  if (o.prior == count_prior::normal)
+    return data.family == count_family::binomial ? fit_glmm<detail::logit_normal>(data, o, used)
+                                                 : fit_glmm<detail::log_normal>(data, o, used);
   return data.family == count_family::binomial ? fit_family<detail::beta_binomial>(data, o, used)
                                                : fit_family<detail::gamma_poisson>(data, o, used);
 }

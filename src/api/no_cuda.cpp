@@ -1,6 +1,7 @@
 // Stand-ins compiled when shrink is built without CUDA: the CUDA backend reports that it is absent.
 
 #include "count_fit.hpp"
+#include "glmm_fit.hpp"
 #include "group_engine.hpp"
 
 namespace shrink::detail {
@@ -29,5 +30,13 @@ std::unique_ptr<count_device<Family>> make_cuda_count_device(const count_groups<
 }
 template std::unique_ptr<count_device<beta_binomial>> make_cuda_count_device(const count_groups<beta_binomial>&);
 template std::unique_ptr<count_device<gamma_poisson>> make_cuda_count_device(const count_groups<gamma_poisson>&);
+
+template <class Likelihood>
+std::unique_ptr<glmm_device<Likelihood>> make_cuda_glmm_device(const glmm_groups<Likelihood>&)
+{
+  throw error("this build of shrink has no CUDA backend");
+}
+template std::unique_ptr<glmm_device<logit_normal>> make_cuda_glmm_device(const glmm_groups<logit_normal>&);
+template std::unique_ptr<glmm_device<log_normal>> make_cuda_glmm_device(const glmm_groups<log_normal>&);
 
 }  // namespace shrink::detail

@@ -49,6 +49,7 @@ struct fit_args {
   std::string successes, trials, counts, exposure;
   std::string count_method = "ml";
   std::optional<std::string> alpha, beta, shape, rate, mean, concentration;
+  int quadrature_points = 10;  ///< --prior logit-normal|log-normal: Gauss-Hermite nodes per group
 };
 
 std::string g(double x, int digits = 6)
@@ -82,14 +83,23 @@ void print_count_report(const count_fit_result& r, const std::vector<std::string
 {
   const bool binomial = r.family == count_family::binomial;
   std::ostringstream s;
-  s << "shrink fit: J = " << r.groups << " groups, " << g(r.total_count, 15)
-    << (binomial ? " successes of " : " counts over exposure ") << g(r.total_size, 15)
-    << (binomial ? " trials (binomial, beta prior)\n" : " (poisson, gamma prior)\n")
-    << (binomial ? "  Beta(alpha = " : "  Gamma(shape = ") << g(r.a) << (binomial ? ", beta = " : ", rate = ") << g(r.b)
-    << "): mean " << g(r.mean) << (binomial ? ", concentration " : ", shape ") << g(r.concentration) << " ("
-    << to_string(r.method) << "); complete pooling " << g(r.complete_pooling) << '\n'
-    << "  over-dispersion: LR = " << g(r.overdispersion_statistic) << ", p = " << g(r.overdispersion_p_value, 3) << '\n'
-    << "  backend " << to_string(r.used) << ": read " << g(parse_seconds, 3) << " s, fit " << g(r.seconds_total, 3) << " s\n";
+  if (r.prior == count_prior::normal) {
+    s << "shrink fit: J = " << r.groups << " groups, " << g(r.total_count, 15)
+      << (binomial ? " successes of " : " counts over exposure ") << g(r.total_size, 15) << " ("
+      << to_string(r.family, r.prior) << " prior, " << r.quadrature_points << "-point adaptive Gauss-Hermite)\n"
+      << "  mu = " << g(r.mu) << ", tau2 = " << g(r.tau2) << " (ml); log-likelihood " << g(r.log_likelihood, 10)
+      << "; LR test of tau2 = 0: " << g(r.overdispersion_statistic) << ", p = " << g(r.overdispersion_p_value, 3) << '\n'
+      << "  backend " << to_string(r.used) << ": read " << g(parse_seconds, 3) << " s, fit " << g(r.seconds_total, 3) << " s\n";
+  } else {
+    s << "shrink fit: J = " << r.groups << " groups, " << g(r.total_count, 15)
+      << (binomial ? " successes of " : " counts over exposure ") << g(r.total_size, 15)
+      << (binomial ? " trials (binomial, beta prior)\n" : " (poisson, gamma prior)\n")
+      << (binomial ? "  Beta(alpha = " : "  Gamma(shape = ") << g(r.a) << (binomial ? ", beta = " : ", rate = ") << g(r.b)
+      << "): mean " << g(r.mean) << (binomial ? ", concentration " : ", shape ") << g(r.concentration) << " ("
+      << to_string(r.method) << "); complete pooling " << g(r.complete_pooling) << '\n'
+      << "  over-dispersion: LR = " << g(r.overdispersion_statistic) << ", p = " << g(r.overdispersion_p_value, 3) << '\n'
+      << "  backend " << to_string(r.used) << ": read " << g(parse_seconds, 3) << " s, fit " << g(r.seconds_total, 3) << " s\n";
+  }
   const std::size_t shown = std::min<std::size_t>(r.groups, 6);
   s << "  pooling, first " << shown << " groups: group  " << (binomial ? "successes/trials" : "count/exposure")
     << "  no-pooling  complete-pooling  partial-pooling\n";
@@ -118,8 +128,7 @@ void run_count_fit(const fit_args& a, const CLI::App& app)
 {
   const bool binomial = a.family == "binomial";
   const std::string family = "--family " + a.family;
-  for (const char* normal_only : {"--estimate", "--se", "--variance",
-                                  "--tau-method", "--tau", "--tau-prior", "--prior", "--sigma"})
+  for (const char* normal_only : {"--estimate", "--se", "--variance", "--tau-method", "--tau", "--tau-prior", "--sigma"})
     if (app.count(normal_only) > 0)
       throw error(std::string(normal_only) + " belongs to --family normal; " + family + " reads " +
                   (binomial ? "--successes and --trials" : "--counts [and --exposure]"));
@@ -145,6 +154,25 @@ void run_count_fit(const fit_args& a, const CLI::App& app)
 
   count_options o;
   o.method = parse_count_method(a.count_method);
+  // --prior: the family's conjugate prior (default) or the normal on the link scale (glmer's GLMM).
+  if (app.count("--prior") > 0) {
+    const char* normal_name = binomial ? "logit-normal" : "log-normal";
+    if (a.prior == normal_name)
+      o.prior = count_prior::normal;
+    else if (a.prior != (binomial ? "beta" : "gamma"))
+      throw error("unknown --prior '" + a.prior + "' for " + family + " (choose " + (binomial ? "beta" : "gamma") + " or " +
+                  normal_name + ")");
+  }
+  if (app.count("--quadrature-points") > 0) {
+    if (o.prior != count_prior::normal)
+      throw error(std::string("--quadrature-points applies to --prior ") + (binomial ? "logit-normal" : "log-normal") +
+                  " (the conjugate prior's likelihood is exact)");
+    if (a.quadrature_points < 1 || a.quadrature_points > 100)
+      throw error("--quadrature-points must lie between 1 (Laplace) and 100");
+    o.quadrature_points = a.quadrature_points;
+  }
+  if (o.prior == count_prior::normal && o.method != count_method::ml)
+    throw error("--prior " + a.prior + " is fitted by --method ml only (maximum likelihood, as glmer)");
   // The fixed prior: natural parameters (alpha, beta or shape, rate), or the mean with the
   // concentration (binomial) or shape (poisson).
   const std::optional<std::string>& first = binomial ? a.alpha : a.shape;
@@ -228,7 +256,7 @@ void run_fit(const fit_args& a, const CLI::App& app)
   if (a.family == "binomial" || a.family == "poisson") return run_count_fit(a, app);
   if (a.family != "normal") throw error("unknown --family '" + a.family + "' (choose normal, binomial or poisson)");
   for (const char* count_only : {"--successes", "--trials", "--counts", "--exposure", "--method", "--alpha", "--beta",
-                                 "--shape", "--rate", "--mean", "--concentration"})
+                                 "--shape", "--rate", "--mean", "--concentration", "--quadrature-points"})
     if (app.count(count_only) > 0)
       throw error(std::string(count_only) + " belongs to --family binomial or poisson (the normal family's estimator is --tau-method)");
   const bool summary_mode = !a.estimate.empty();
@@ -323,7 +351,9 @@ command add_fit_command(CLI::App& app)
   sub->add_option("--tau", a->tau, "known tau (implies --tau-method fixed)");
   sub->add_option("--tau-prior", a->tau_prior, "bayes: prior on tau: uniform, half-cauchy:SCALE or inv-gamma:SHAPE,SCALE (on tau^2)")
     ->capture_default_str();
-  sub->add_option("--prior", a->prior, "prior of the group means: normal or t:NU (Student-t, scale by marginal likelihood)")
+  sub->add_option("--prior", a->prior,
+                  "prior of the group means: normal or t:NU (Student-t, scale by marginal likelihood); binomial: beta or "
+                  "logit-normal; poisson: gamma or log-normal")
     ->capture_default_str();
   sub->add_option("--sigma", a->sigma, "known within-group sd (raw mode; default: pooled estimate)");
   sub->add_option("--level", a->level, "coverage of the per-group intervals")->capture_default_str();
@@ -350,6 +380,9 @@ command add_fit_command(CLI::App& app)
   sub->add_option("--rate", a->rate, "poisson, --method fixed: ... and rate");
   sub->add_option("--mean", a->mean, "--method fixed: the prior's mean m (with --concentration, or poisson --shape)");
   sub->add_option("--concentration", a->concentration, "binomial, --method fixed: the concentration nu (alpha = m nu)");
+  sub->add_option("--quadrature-points", a->quadrature_points,
+                  "--prior logit-normal|log-normal: adaptive Gauss-Hermite nodes per group (1 = Laplace, as glmer's nAGQ; 1 to 100)")
+    ->capture_default_str();
   return [a, sub] { run_fit(*a, *sub); };
 }
 

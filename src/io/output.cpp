@@ -807,19 +807,23 @@ void write_counts_csv(atomic_output& file, const std::vector<std::string>& keys,
 {
   if (digits < 0 || digits > 17) throw error("--digits must be 0 (the shortest exact text) or 1 to 17");
   if (keys.size() != r.groups) throw error("internal: group keys and results differ in length");
-  const char* header = r.family == count_family::binomial ? "group,trials,successes,rate,shrinkage,estimate,sd,lower,upper\n"
-                                                          : "group,exposure,count,rate,shrinkage,estimate,sd,lower,upper\n";
-  write_row_blocks(file, header, r.groups, threads,
+  // The normal prior adds lme4's conditional mode of b_j and its conditional sd.
+  const bool modes = r.prior == count_prior::normal;
+  const std::string header = std::string(r.family == count_family::binomial ? "group,trials,successes" : "group,exposure,count") +
+                             ",rate,shrinkage,estimate,sd,lower,upper" + (modes ? ",mode,mode_sd\n" : "\n");
+  std::vector<const std::vector<double>*> columns{&r.sizes, &r.counts, &r.rate, &r.shrinkage,
+                                                  &r.estimate, &r.sd, &r.lower, &r.upper};
+  if (modes) columns.insert(columns.end(), {&r.mode, &r.mode_sd});
+  write_row_blocks(file, header.c_str(), r.groups, threads,
                    [&](text_buffer& out, std::size_t begin, std::size_t end) {
-                     // Per row at most: the key (2 * size + 2 quoted), 8 numbers (24 each + a comma), 1 more.
+                     // Per row at most: the key (2 * size + 2 quoted), the numbers (24 each + a comma), 1 more.
                      std::size_t bound = 0;
-                     for (std::size_t j = begin; j < end; ++j) bound += 2 * keys[j].size() + 2 + 8 * 25 + 1;
+                     for (std::size_t j = begin; j < end; ++j) bound += 2 * keys[j].size() + 2 + columns.size() * 25 + 1;
                      out.ensure(bound);
                      char* p = out.data.get();
                      for (std::size_t j = begin; j < end; ++j) {
                        p = put_key(p, keys[j]);
-                       for (const std::vector<double>* column :
-                            {&r.sizes, &r.counts, &r.rate, &r.shrinkage, &r.estimate, &r.sd, &r.lower, &r.upper}) {
+                       for (const std::vector<double>* column : columns) {
                          *p++ = ',';
                          p = put_number(p, (*column)[j], digits);
                        }
@@ -878,6 +882,52 @@ nlohmann::json summary_json(const fit_result& r)
   return j;
 }
 
+namespace {
+
+/// The normal prior's summary: lme4's quantities (fixed effect mu, variance tau2, log-likelihood).
+nlohmann::json glmm_summary_json(const count_fit_result& r)
+{
+  using nlohmann::json;
+  auto number = [](double x) { return std::isfinite(x) ? json(x) : json(nullptr); };
+  auto optional = [&](const std::optional<double>& x) { return x ? number(*x) : json(nullptr); };
+  const bool binomial = r.family == count_family::binomial;
+  json j;
+  j["family"] = to_string(r.family);
+  j["prior"] = to_string(r.family, r.prior);
+  j["method"] = to_string(r.method);
+  j["quadrature_points"] = r.quadrature_points;
+  j["groups"] = r.groups;
+  j[binomial ? "successes" : "counts"] = r.total_count;
+  j[binomial ? "trials" : "exposure"] = r.total_size;
+  j["complete_pooling"] = r.complete_pooling;
+  j["mu"] = r.mu;
+  j["mu_se"] = optional(r.mu_se);
+  j["tau2"] = r.tau2;
+  j["tau2_se"] = optional(r.tau2_se);
+  j["tau"] = std::sqrt(r.tau2);
+  j["tau_se"] = optional(r.tau_se);
+  j["mean"] = r.mean;  // the rate at b = 0: expit(mu) or exp(mu)
+  auto range = [&](const std::optional<interval>& i) {
+    return i ? json::array({number(i->lower), number(i->upper)}) : json::array({nullptr, nullptr});
+  };
+  j["mu_ci"] = range(r.mu_ci);  // profile likelihood
+  j["tau2_ci"] = range(r.tau2_ci);
+  j["level"] = r.level;
+  j["log_likelihood"] = number(r.log_likelihood);
+  j["tau2_test"] = {{"statistic", number(r.overdispersion_statistic)},
+                    {"p_value", number(r.overdispersion_p_value)},
+                    {"null", "tau2 = 0; chi-bar-square(0, 1)"}};
+  j["boundary"] = r.boundary;
+  j["iterations"] = r.iterations;
+  j["backend"] = to_string(r.used);
+  j["seconds"] = r.seconds_total;
+  j["stage_seconds"] = {{"estimate", r.seconds_estimate}, {"posterior", r.seconds_posterior}};
+  j["notes"] = r.notes;
+  return j;
+}
+
+}  // namespace
+
 nlohmann::json summary_json(const count_fit_result& r)
 {
   using nlohmann::json;
@@ -890,6 +940,7 @@ nlohmann::json summary_json(const count_fit_result& r)
   // Each family's own names: Beta(alpha, beta) with mean and concentration; Gamma(shape, rate) with
   // mean and shape.
   const bool binomial = r.family == count_family::binomial;
+  if (r.prior == count_prior::normal) return glmm_summary_json(r);
   const std::string a = binomial ? "alpha" : "shape", b = binomial ? "beta" : "rate";
   const std::string spread = binomial ? "concentration" : "shape";
   json j;

@@ -1,0 +1,235 @@
+#include "api/glmm_fit.hpp"
+
+#include "api/numerics.hpp"
+#include "cpu/parallel.hpp"
+
+#include <shrink/error.hpp>
+
+#include <Eigen/Eigenvalues>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+
+namespace shrink::detail {
+
+hermite_nodes gauss_hermite(int K)
+{
+  SHRINK_EXPECTS(K >= 1 && K <= 100, "--quadrature-points must lie between 1 and 100");
+  hermite_nodes out;
+  out.z.assign(static_cast<std::size_t>(K), 0.0);
+  out.w.assign(static_cast<std::size_t>(K), 1.0);
+  if (K == 1) return out;
+  // Probabilists' Hermite: x He_k = He_(k+1) + k He_(k-1); the Jacobi matrix has sqrt(k) off the diagonal.
+  Eigen::VectorXd diagonal = Eigen::VectorXd::Zero(K), off(K - 1);
+  for (int k = 1; k < K; ++k) off[k - 1] = std::sqrt(static_cast<double>(k));
+  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> solver;
+  solver.computeFromTridiagonal(diagonal, off, Eigen::EigenvaluesOnly);
+  // The orthonormal polynomials p_k (p_0 = 1 under N(0, 1)) at x, and p_(K-1): the weight is
+  // 1 / sum_k p_k(x)^2 (Christoffel), the node a root of p_K (Newton: p_K' = sqrt(K) p_(K-1)).
+  const auto recurrence = [K](double x, double& pK, double& pK1, double& christoffel) {
+    double previous = 0, current = 1;
+    christoffel = 1;
+    for (int k = 1; k <= K; ++k) {
+      const double next = (x * current - std::sqrt(static_cast<double>(k - 1)) * previous) / std::sqrt(static_cast<double>(k));
+      previous = current;
+      current = next;
+      if (k < K) christoffel += current * current;
+    }
+    pK = current;
+    pK1 = previous;
+  };
+  for (int i = 0; i < K; ++i) {
+    double x = solver.eigenvalues()[i], pK = 0, pK1 = 0, christoffel = 1;
+    for (int polish = 0; polish < 3; ++polish) {
+      recurrence(x, pK, pK1, christoffel);
+      x -= pK / (std::sqrt(static_cast<double>(K)) * pK1);
+    }
+    recurrence(x, pK, pK1, christoffel);
+    out.z[static_cast<std::size_t>(i)] = x;
+    out.w[static_cast<std::size_t>(i)] = 1 / christoffel;
+  }
+  // Exactly symmetric (the middle node of an odd rule exactly 0), weights summing to 1.
+  for (int i = 0; i < K / 2; ++i) {
+    const std::size_t a = static_cast<std::size_t>(i), b = static_cast<std::size_t>(K - 1 - i);
+    const double z = 0.5 * (out.z[b] - out.z[a]), w = 0.5 * (out.w[a] + out.w[b]);
+    out.z[a] = -z;
+    out.z[b] = z;
+    out.w[a] = out.w[b] = w;
+  }
+  if (K % 2 == 1) out.z[static_cast<std::size_t>(K / 2)] = 0;
+  double total = 0;
+  for (double w : out.w) total += w;
+  for (double& w : out.w) w /= total;
+  return out;
+}
+
+template <class Likelihood>
+marginal_sums glmm_marginal(const glmm_groups<Likelihood>& data, double mu, double tau)
+{
+  if (data.device != nullptr) return data.device->marginal(mu, tau);
+  const aghq_term<Likelihood> term{data.groups, data.weights, mu, tau, data.rule};
+  return reduce<marginal_sums>(data.count, data.threads, [&](std::size_t j) { return term(j); });
+}
+
+template <class Likelihood>
+glmm_estimate glmm_ml(const glmm_groups<Likelihood>& data, double count, double size, double log_constants,
+                      int max_iterations)
+{
+  using conjugate = typename Likelihood::conjugate;
+  SHRINK_EXPECTS(count > 0, std::string("every group's count is 0: the ") + Likelihood::name +
+                              " likelihood has no maximum (mu would be -infinity)");
+  SHRINK_EXPECTS(!Likelihood::bounded_mean || count < size, std::string("every group has only successes: the ") +
+                                                             Likelihood::name + " likelihood has no maximum");
+  const double pooled = count / size;
+  // tau = 0: the model without random effects, maximised in closed form at the pooled rate.
+  const double l_zero = conjugate::limit(count, size, pooled) + log_constants;
+  double mu = conjugate::link(pooled), tau = 1;
+  glmm_estimate e;
+  marginal_sums at = glmm_marginal(data, mu, tau);
+  bool converged = false;
+  for (int iteration = 1; iteration <= max_iterations; ++iteration) {
+    e.iterations = iteration;
+    const double a = -at.d_aa, b = -at.d_ab, c = -at.d_bb;
+    SHRINK_EXPECTS(std::isfinite(a) && std::isfinite(b) && std::isfinite(c) && std::isfinite(at.d_a) && std::isfinite(at.d_b),
+                   std::string("ml: the ") + Likelihood::name + " GLMM likelihood's derivatives left double precision");
+    double shift = 0;
+    while (!(a + shift > 0 && (a + shift) * (c + shift) - b * b > 0))
+      shift = shift == 0 ? 1e-8 * (std::abs(a) + std::abs(c) + 1) : shift * 10;
+    const double det = (a + shift) * (c + shift) - b * b;
+    const double dmu = ((c + shift) * at.d_a - b * at.d_b) / det, dtau = ((a + shift) * at.d_b - b * at.d_a) / det;
+    const double decrement = dmu * at.d_a + dtau * at.d_b;
+    if (shift == 0 && decrement < 1e-12) {
+      mu += dmu;  // one more full step: Newton's quadratic convergence takes it to the last digits
+      tau += dtau;
+      at = glmm_marginal(data, mu, tau);
+      converged = true;
+      break;
+    }
+    double step = 1;
+    marginal_sums next{};
+    for (int halving = 0; halving < 60; ++halving, step *= 0.5) {
+      next = glmm_marginal(data, mu + step * dmu, tau + step * dtau);
+      if (std::isfinite(next.value) && next.value >= at.value) break;
+    }
+    mu += step * dmu;
+    tau += step * dtau;
+    at = next;
+  }
+  SHRINK_EXPECTS(converged, "ml: Newton's method did not converge in " + std::to_string(max_iterations) + " iterations");
+  // The likelihood is even in tau (b and -b have the same prior): tau's sign is immaterial. The
+  // maximum is the boundary tau = 0 when the likelihood there is at least as high.
+  tau = std::abs(tau);
+  const double l = at.value + log_constants;
+  if (tau < 1e-8 || l <= l_zero + 1e-13 * std::abs(l_zero)) {
+    e.boundary = true;
+    e.mu = conjugate::link(pooled);
+    e.tau = 0;
+    e.log_likelihood = l_zero;
+    e.mu_se = e.tau_se = std::numeric_limits<double>::quiet_NaN();
+  } else {
+    e.mu = mu;
+    e.tau = tau;
+    e.log_likelihood = l;
+    const double det = at.d_aa * at.d_bb - at.d_ab * at.d_ab;
+    e.mu_se = std::sqrt(-at.d_bb / det);
+    e.tau_se = std::sqrt(-at.d_aa / det);
+  }
+  e.lrt_statistic = e.boundary ? 0.0 : std::max(0.0, 2 * (e.log_likelihood - l_zero));
+  e.lrt_p_value = e.lrt_statistic > 0 ? 0.5 * incomplete_gamma(0.5, 0.5 * e.lrt_statistic, true) : 1.0;
+  return e;
+}
+
+namespace {
+
+/// The log-likelihood (without constants) maximised over tau at mu = fixed (over_tau) or over mu at
+/// tau = fixed, by Newton's method in the free parameter with step halving, from `free` (updated to
+/// the maximiser: the next point's start). Its gradient in the fixed parameter there is the
+/// profile's derivative (the envelope theorem).
+template <class Likelihood>
+marginal_sums profile(const glmm_groups<Likelihood>& data, bool over_tau, double fixed, double& free)
+{
+  const auto at = [&](double f) { return over_tau ? glmm_marginal(data, fixed, f) : glmm_marginal(data, f, fixed); };
+  marginal_sums here = at(free);
+  for (int iteration = 0; iteration < 100; ++iteration) {
+    const double g = over_tau ? here.d_b : here.d_a, h = over_tau ? here.d_bb : here.d_aa;
+    double step = h < 0 ? -g / h : (g > 0 ? 1.0 : -1.0);
+    if (std::abs(g * step) < 1e-13) break;
+    marginal_sums next{};
+    for (int halving = 0; halving < 60; ++halving, step *= 0.5) {
+      next = at(free + step);
+      if (std::isfinite(next.value) && next.value >= here.value) break;
+    }
+    free += step;
+    here = next;
+  }
+  return here;
+}
+
+}  // namespace
+
+template <class Likelihood>
+glmm_intervals glmm_profile_intervals(const glmm_groups<Likelihood>& data, const glmm_estimate& e,
+                                      double log_constants, double level)
+{
+  // 2 (l_max - l) <= the chi-square(1) quantile at `level`: P(1/2, c/2) = level.
+  const double half_crit = inverse_incomplete_gamma(0.5, level);
+  const double l_hat = e.log_likelihood - log_constants;
+  constexpr double infinity = std::numeric_limits<double>::infinity();
+  // One end, where deficit(p) = l_hat - profile(p) - half_crit (> 0 outside) crosses 0 on the side of
+  // `direction`: Newton's method on the deficit (its derivative is -dl/dp at the profile's maximum)
+  // from the quadratic approximation's end; where a step is not sound (it turns back past the
+  // estimate, or leaves the range), the end is bracketed outwards by doubling steps and found by
+  // Brent's method. An end the deficit never reaches before `limit` is `limit`.
+  const auto end = [&](bool of_mu, double direction, double limit) {
+    const double centre = of_mu ? e.mu : e.tau, se = of_mu ? e.mu_se : e.tau_se;
+    const double scale = std::isfinite(se) && se > 0 ? se : 0.1;
+    double free = of_mu ? (e.boundary ? 0.5 : e.tau) : e.mu;
+    const auto deficit = [&](double p, double* slope) {
+      const marginal_sums s = profile(data, of_mu, p, free);
+      if (slope != nullptr) *slope = -(of_mu ? s.d_a : s.d_b);
+      return l_hat - s.value - half_crit;
+    };
+    double p = centre + direction * std::sqrt(2 * half_crit) * scale;
+    for (int iteration = 0; iteration < 30 && direction * (limit - p) > 0; ++iteration) {
+      double slope = 0;
+      const double d = deficit(p, &slope);
+      const double next = p - d / slope;
+      if (!std::isfinite(next) || direction * slope <= 0 || direction * (next - centre) <= 0 ||
+          direction * (limit - next) <= 0)
+        break;
+      if (std::abs(next - p) <= 1e-11 * (1 + std::abs(p))) return next;
+      p = next;
+    }
+    const auto value = [&](double x) { return deficit(x, nullptr); };
+    double inside = centre, d_inside = -half_crit, step = direction * scale;
+    for (int k = 0; k < 60; ++k, step *= 2) {
+      const double outside = direction > 0 ? std::min(centre + step, limit) : std::max(centre + step, limit);
+      const double d_outside = value(outside);
+      if (d_outside >= 0) return find_root(value, inside, outside, d_inside, d_outside, 1e-12, 200).x;
+      if (outside == limit) return limit;
+      inside = outside;
+      d_inside = d_outside;
+    }
+    return limit;
+  };
+  glmm_intervals out;
+  out.mu_lower = end(true, -1, -infinity);
+  out.mu_upper = end(true, 1, infinity);
+  const double tau_lower = e.boundary ? 0.0 : end(false, -1, 0.0);
+  const double tau_upper = end(false, 1, infinity);
+  out.tau2_lower = tau_lower * tau_lower;
+  out.tau2_upper = tau_upper * tau_upper;
+  return out;
+}
+
+#define SHRINK_GLMM_LIKELIHOOD(L)                                                                  \
+  template marginal_sums glmm_marginal<L>(const glmm_groups<L>&, double, double);                 \
+  template glmm_estimate glmm_ml<L>(const glmm_groups<L>&, double, double, double, int);                       \
+  template glmm_intervals glmm_profile_intervals<L>(const glmm_groups<L>&, const glmm_estimate&, double, double);
+SHRINK_GLMM_LIKELIHOOD(logit_normal)
+SHRINK_GLMM_LIKELIHOOD(log_normal)
+#undef SHRINK_GLMM_LIKELIHOOD
+
+}  // namespace shrink::detail

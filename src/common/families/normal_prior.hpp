@@ -1,0 +1,364 @@
+#pragma once
+// The normal prior on the link scale (issue 11): lme4's
+//   glmer(cbind(y, n - y) ~ 1 + (1 | g), binomial)            logit_normal: y ~ Binomial(n, expit(mu + b))
+//   glmer(y ~ 1 + offset(log(E)) + (1 | g), poisson)          log_normal:   y ~ Poisson(E exp(mu + b))
+// with b = tau u, u ~ N(0, 1) (lme4's spherical random effect). Per group, h(u) = f(mu + tau u) - u^2/2,
+// f the group's log-likelihood in eta (without constants); the marginal likelihood by adaptive
+// Gauss-Hermite quadrature with K nodes at the conditional mode u^, scaled by the curvature
+// c = -h''(u^) = 1 - tau^2 f''(eta^) >= 1:
+//   l = h(u^) - log(c)/2 + log sum_k w_k exp(h(u^ + z_k / sqrt c) - h(u^) + z_k^2/2)   (K = 1: Laplace)
+// and its gradient and Hessian in (mu, tau) by implicit differentiation of the mode (the Hessian
+// needs the fourth derivative of f: closed forms below). Written once for both backends.
+
+#include "common/families/beta_binomial.hpp"
+#include "common/families/family.hpp"
+#include "common/families/gamma_poisson.hpp"
+#include "common/macros.hpp"
+#include "common/quadrature.hpp"
+#include "common/special.hpp"
+
+#include <cmath>
+#include <cstddef>
+
+namespace shrink::detail {
+
+/// f(eta), its first four derivatives, and theta = the inverse link at eta (computed on the way).
+struct eta_terms {
+  double f0 = 0, f1 = 0, f2 = 0, f3 = 0, f4 = 0;
+  double theta = 0;
+};
+
+struct logit_normal {
+  static constexpr const char* name = "binomial";
+  static constexpr bool bounded_mean = true;
+  using conjugate = beta_binomial;  ///< same groups, constants and no-spread limit
+  using group = beta_binomial::group;
+
+  /// y eta - n log(1 + e^eta): f' = y - n p, f'' = -n p q, f''' = -n p q (q - p), f'''' = -n p q (1 - 6 p q).
+  SHRINK_HD static eta_terms at(const group& g, double eta)
+  {
+    const double e = portable_exp(eta >= 0 ? -eta : eta);  // e^-|eta|: no overflow
+    const double p = eta >= 0 ? 1 / (1 + e) : e / (1 + e), q = eta >= 0 ? e / (1 + e) : 1 / (1 + e);
+    const double softplus = (eta >= 0 ? eta : 0.0) + portable_log1p(e);  // log(1 + e^eta)
+    const double npq = g.size * p * q;
+    // y - n p as (y - n) + n q where p is near 1: no cancellation of n p against y = n.
+    const double f1 = eta >= 0 ? (g.count - g.size) + g.size * q : g.count - g.size * p;
+    return {g.count * eta - g.size * softplus, f1, -npq, -npq * (q - p), -npq * (1 - 6 * p * q), p};
+  }
+  SHRINK_HD static double inverse_link(double eta) { return beta_binomial::mean_of(eta); }
+};
+
+struct log_normal {
+  static constexpr const char* name = "poisson";
+  static constexpr bool bounded_mean = false;
+  using conjugate = gamma_poisson;
+  using group = gamma_poisson::group;
+
+  /// y eta - E e^eta: every derivative from the second on is -E e^eta.
+  SHRINK_HD static eta_terms at(const group& g, double eta)
+  {
+    const double rate = portable_exp(eta), m = g.size * rate;
+    return {g.count * eta - m, g.count - m, -m, -m, -m, rate};
+  }
+  SHRINK_HD static double inverse_link(double eta) { return portable_exp(eta); }
+};
+
+/// A Gauss-Hermite rule for N(0, 1): nodes z and weights w (summing to 1), K of each.
+struct hermite_rule {
+  const double* z = nullptr;
+  const double* w = nullptr;
+  int points = 0;
+};
+
+namespace glmm_detail {
+
+/// Derivatives of h(u; mu, tau) = f(mu + tau u) - u^2/2 in the variables x = (u, mu, tau) (indices
+/// 0, 1, 2), from those of f: eta = mu + tau u has d eta = (tau, 1, u) and one second derivative,
+/// d2 eta / du dtau = 1, so the chain rule (Faa di Bruno) gives every order from f's.
+struct h_at {
+  eta_terms f;
+  double u = 0;
+  double e[3] = {0, 0, 0};
+
+  SHRINK_HD h_at(const eta_terms& terms, double u_, double tau) : f(terms), u(u_), e{tau, 1.0, u_} {}
+  SHRINK_HD static double ee(int a, int b) { return (a == 0 && b == 2) || (a == 2 && b == 0) ? 1.0 : 0.0; }
+  SHRINK_HD double value() const { return f.f0 - 0.5 * u * u; }
+  SHRINK_HD double d1(int a) const { return f.f1 * e[a] - (a == 0 ? u : 0.0); }
+  SHRINK_HD double d2(int a, int b) const { return f.f2 * e[a] * e[b] + f.f1 * ee(a, b) - (a == 0 && b == 0 ? 1.0 : 0.0); }
+  SHRINK_HD double d3(int a, int b, int c) const
+  {
+    return f.f3 * e[a] * e[b] * e[c] + f.f2 * (ee(a, b) * e[c] + ee(a, c) * e[b] + ee(b, c) * e[a]);
+  }
+  SHRINK_HD double d4(int a, int b, int c, int d) const
+  {
+    return f.f4 * e[a] * e[b] * e[c] * e[d] +
+           f.f3 * (ee(a, b) * e[c] * e[d] + ee(a, c) * e[b] * e[d] + ee(a, d) * e[b] * e[c] + ee(b, c) * e[a] * e[d] +
+                   ee(b, d) * e[a] * e[c] + ee(c, d) * e[a] * e[b]) +
+           f.f2 * (ee(a, b) * ee(c, d) + ee(a, c) * ee(b, d) + ee(a, d) * ee(b, c));
+  }
+};
+
+}  // namespace glmm_detail
+
+/// The conditional mode u^ of h (strictly concave: h'' <= -1) by Halley's method from u = 0 (the
+/// third derivative is tau^3 f'''), each step halved while it lowers h; stopped after a step below
+/// 1e-7, which leaves an error of about its cube: the derivatives below assume h'(u^) = 0 to the last bits.
+template <class Likelihood>
+SHRINK_HD double conditional_mode(const typename Likelihood::group& g, double mu, double tau)
+{
+  double u = 0;
+  eta_terms here = Likelihood::at(g, mu);
+  for (int iteration = 0; iteration < 200; ++iteration) {
+    const double h = here.f0 - 0.5 * u * u;
+    const double h1 = tau * here.f1 - u, h2 = tau * tau * here.f2 - 1, h3 = tau * tau * tau * here.f3;
+    const double newton = -h1 / h2, damp = 0.5 * newton * h3 / h2;
+    double step = damp < 0.5 && damp > -0.5 ? newton / (1 - damp) : newton;
+    eta_terms next{};
+    for (int halving = 0; halving < 60; ++halving, step *= 0.5) {
+      next = Likelihood::at(g, mu + tau * (u + step));
+      const double h_next = next.f0 - 0.5 * (u + step) * (u + step);
+      // Near the mode h changes by less than its rounding: accept what does not fall beyond that.
+      if (h_next == h_next && h_next >= h - 1e-14 * (1 + (h < 0 ? -h : h))) break;
+    }
+    u += step;
+    here = next;
+    if ((step < 0 ? -step : step) <= 1e-7 * (1 + (u < 0 ? -u : u))) break;
+  }
+  return u;
+}
+
+/// A group's AGHQ log marginal likelihood (without constants) with its gradient and Hessian in
+/// (mu, tau), as marginal_sums with (a, b) = (mu, tau).
+template <class Likelihood>
+SHRINK_HD marginal_sums aghq_terms(const typename Likelihood::group& g, double mu, double tau, hermite_rule rule)
+{
+  using glmm_detail::h_at;
+  const double u0 = conditional_mode<Likelihood>(g, mu, tau);
+  const h_at m(Likelihood::at(g, mu + tau * u0), u0, tau);
+  // The mode's derivatives in theta = (mu, tau) (indices 1, 2): h_u(u^(theta), theta) = 0.
+  const double huu = m.d2(0, 0), c = -huu;
+  double du[3], dc[3], dls[3], ds[3], duu[3][3], dls2[3][3], ds2[3][3];
+  for (int i = 1; i < 3; ++i) {
+    du[i] = -m.d2(0, i) / huu;
+    dc[i] = -(m.d3(0, 0, 0) * du[i] + m.d3(0, 0, i));
+  }
+  for (int i = 1; i < 3; ++i)
+    for (int j = 1; j < 3; ++j)
+      duu[i][j] = -(m.d3(0, 0, 0) * du[i] * du[j] + m.d3(0, 0, i) * du[j] + m.d3(0, 0, j) * du[i] + m.d3(0, i, j)) / huu;
+  // log s = -log(c)/2, s = c^(-1/2): the nodes' scale.
+  const double s = 1 / std::sqrt(c);
+  for (int i = 1; i < 3; ++i) {
+    dls[i] = -0.5 * dc[i] / c;
+    ds[i] = s * dls[i];
+  }
+  for (int i = 1; i < 3; ++i)
+    for (int j = 1; j < 3; ++j) {
+      const double dcc = -(m.d4(0, 0, 0, 0) * du[i] * du[j] + m.d4(0, 0, 0, i) * du[j] + m.d4(0, 0, 0, j) * du[i] +
+                           m.d4(0, 0, i, j) + m.d3(0, 0, 0) * duu[i][j]);
+      dls2[i][j] = -0.5 * (dcc / c - dc[i] * dc[j] / (c * c));
+      ds2[i][j] = s * (dls2[i][j] + dls[i] * dls[j]);
+    }
+  // Node k: u_k = u^ + z_k s, h_k = h(u_k(theta), theta); l = log s + log sum_k w_k e^(h_k + z_k^2/2).
+  const double h0 = m.value();
+  double A = 0, G[3] = {0, 0, 0}, S[3][3] = {{0, 0, 0}, {0, 0, 0}, {0, 0, 0}};
+  for (int k = 0; k < rule.points; ++k) {
+    const double z = rule.z[k], uk = u0 + z * s;
+    const h_at n(Likelihood::at(g, mu + tau * uk), uk, tau);
+    const double a = rule.w[k] * portable_exp(n.value() - h0 + 0.5 * z * z);
+    double dh[3];
+    double duk[3];
+    for (int i = 1; i < 3; ++i) {
+      duk[i] = du[i] + z * ds[i];
+      dh[i] = n.d1(i) + n.d1(0) * duk[i];
+    }
+    A += a;
+    for (int i = 1; i < 3; ++i) {
+      G[i] += a * dh[i];
+      for (int j = 1; j < 3; ++j) {
+        const double d2h = n.d2(i, j) + n.d2(0, i) * duk[j] + n.d2(0, j) * duk[i] + n.d2(0, 0) * duk[i] * duk[j] +
+                           n.d1(0) * (duu[i][j] + z * ds2[i][j]);
+        S[i][j] += a * (d2h + dh[i] * dh[j]);
+      }
+    }
+  }
+  const double g1 = G[1] / A, g2 = G[2] / A;
+  marginal_sums out;
+  out.value = h0 + portable_log(s) + portable_log(A);
+  out.d_a = dls[1] + g1;
+  out.d_b = dls[2] + g2;
+  out.d_aa = dls2[1][1] + S[1][1] / A - g1 * g1;
+  out.d_ab = dls2[1][2] + S[1][2] / A - g1 * g2;
+  out.d_bb = dls2[2][2] + S[2][2] / A - g2 * g2;
+  return out;
+}
+
+/// The reduction term of entry i (weighted), as marginal_term is for the conjugate families.
+template <class Likelihood>
+struct aghq_term {
+  const typename Likelihood::group* groups;
+  const double* weights;  ///< null: every entry one group
+  double mu, tau;
+  hermite_rule rule;
+  SHRINK_HD marginal_sums operator()(std::size_t i) const
+  {
+    return scaled(aghq_terms<Likelihood>(groups[i], mu, tau, rule), weights != nullptr ? weights[i] : 1.0);
+  }
+};
+
+/// A group's posterior under the normal prior: lme4's conditional mode of b = tau u and its
+/// conditional sd, and theta = inverse_link(mu + b)'s posterior mean, sd and central interval.
+struct glmm_posterior {
+  count_posterior theta;   ///< mean, sd, lower, upper of theta; shrinkage = 1 / c (see below)
+  double mode = 0;         ///< tau u^: ranef()
+  double mode_sd = 0;      ///< |tau| / sqrt(c): ranef(condVar = TRUE)'s sd
+};
+
+namespace glmm_detail {
+
+/// Panels of the posterior integrals in z (u = u^ + s z), on each side of the mode: width 1 to
+/// |z| = 4, then each half as wide again as the last (the tails of a log-concave density whose
+/// curvature may fall far from the mode); a side ends where the density ratio falls below 1e-20.
+/// The 7-point Gauss rule is exact to degree 13: on such panels ~1e-12 of a normal's mass.
+SHRINK_HD inline double panel_edge(int i)
+{
+  if (i <= 4) return i;
+  double edge = 4, width = 1;
+  for (int k = 4; k < i; ++k) edge += (width *= 1.5);
+  return edge;
+}
+constexpr int max_panels = 80;
+constexpr double negligible = 1e-20;  // of the mode's density: beyond it, < 1e-20 of the mass
+
+/// The density ratio r(z) = exp(h(u^ + s z) - h(u^)) <= 1 (log-concave), with theta at z and the
+/// slope of log r, s h'(u).
+template <class Likelihood>
+struct posterior_density {
+  typename Likelihood::group g;
+  double mu, tau, u0, s, h0;
+  SHRINK_HD double operator()(double z, double* theta = nullptr, double* slope = nullptr) const
+  {
+    const double u = u0 + s * z;
+    const eta_terms t = Likelihood::at(g, mu + tau * u);
+    if (theta != nullptr) *theta = t.theta;
+    if (slope != nullptr) *slope = s * (tau * t.f1 - u);
+    return portable_exp(t.f0 - 0.5 * u * u - h0);
+  }
+};
+
+/// The integral of r over [a, b] by the 7-point Gauss rule.
+template <class Density>
+SHRINK_HD double panel_mass(const Density& r, double a, double b)
+{
+  double sum = 0;
+  for (int k = 0; k < 7; ++k) {
+    double w = 0;
+    const double z = gauss7_point(a, b, k, w);
+    sum += w * r(z);
+  }
+  return sum;
+}
+
+/// The z with mass `target` of r beyond it, counted from the far end of `side` (-1: from the left):
+/// the panels' masses (`here`: this side's, outwards from the mode; `there`: the other side's) are
+/// summed inwards from the far end to the panel that holds the point, which is then found by Halley's
+/// method on the panel's partial integral (from `guess`, the normal posterior's point, where it lies
+/// in the panel; bisection where a step leaves the panel).
+template <class Density>
+SHRINK_HD double tail_point(const Density& r, int side, const double* here, int panels_here, const double* there,
+                            int panels_there, double target, double guess)
+{
+  double cumulative = 0;
+  for (int step = 0; step < panels_here + panels_there; ++step) {
+    const bool near_side = step < panels_here;
+    const int i = near_side ? panels_here - 1 - step : step - panels_here;
+    const double mass = near_side ? here[i] : there[i];
+    if (cumulative + mass < target && step + 1 < panels_here + panels_there) {
+      cumulative += mass;
+      continue;
+    }
+    // The panel in z, and phi(x) = +-(mass(outer end .. x) - needed), increasing in x, 0 inside it.
+    const double outer = side * (near_side ? panel_edge(i + 1) : -panel_edge(i));
+    const double inner = side * (near_side ? panel_edge(i) : -panel_edge(i + 1));
+    const double a = outer < inner ? outer : inner, b = outer < inner ? inner : outer;
+    const double needed = target - cumulative;
+    double lo = a, hi = b;
+    double x = guess > a && guess < b ? guess : outer + (inner - outer) * (mass > 0 ? needed / mass : 0.5);
+    for (int iteration = 0; iteration < 100; ++iteration) {
+      const double from_outer = side < 0 ? panel_mass(r, a, x) : panel_mass(r, x, b);
+      const double phi = side < 0 ? from_outer - needed : needed - from_outer;
+      if (phi > 0) hi = x;
+      else lo = x;
+      double slope = 0;
+      const double density = r(x, nullptr, &slope);
+      const double newton = phi / density, damp = 0.5 * newton * slope;  // phi'' / phi' = slope
+      double next = x - (damp < 1 && damp > -1 ? newton / (1 - damp) : newton);
+      if (!(next > lo && next < hi)) next = 0.5 * (lo + hi);
+      const double change = next > x ? next - x : x - next;
+      x = next;
+      if (change <= 1e-13 * (1 + (x < 0 ? -x : x)) || hi - lo <= 1e-15 * (1 + (x < 0 ? -x : x))) break;
+    }
+    return x;
+  }
+  return 0;
+}
+
+}  // namespace glmm_detail
+
+/// The posterior of theta = inverse_link(mu + tau u) given (mu, tau) for one group: its mean and
+/// sd, and its `tail` and 1 - `tail` quantiles (those of u mapped through the increasing link), by
+/// 7-point Gauss panels over the exact posterior of u (not the K-point rule: at K = 1 that would
+/// be a point mass). The shrinkage analogue is 1 / c = (conditional variance of b) / tau^2, the
+/// normal model's B_j with the likelihood's curvature at the mode in place of 1 / sigma_j^2.
+template <class Likelihood>
+SHRINK_HD glmm_posterior glmm_posterior_of(const typename Likelihood::group& g, double mu, double tau, double tail)
+{
+  using namespace glmm_detail;
+  if (tau < 0) tau = -tau;
+  glmm_posterior p;
+  const double u0 = conditional_mode<Likelihood>(g, mu, tau);
+  const eta_terms at_mode = Likelihood::at(g, mu + tau * u0);
+  const double c = 1 - tau * tau * at_mode.f2, s = 1 / std::sqrt(c);
+  const double theta0 = at_mode.theta;
+  p.mode = tau * u0;
+  p.mode_sd = tau * s;
+  p.theta.shrinkage = 1 / c;
+  if (tau == 0) {  // the boundary: the prior is a point mass
+    p.theta.mean = p.theta.lower = p.theta.upper = theta0;
+    return p;
+  }
+  const posterior_density<Likelihood> r{g, mu, tau, u0, s, at_mode.f0 - 0.5 * u0 * u0};
+  // The moments of theta about its value at the mode (no cancellation), panel by panel outwards.
+  double m0 = 0, m1 = 0, m2 = 0;
+  double mass[2][max_panels];  // each panel's, kept for the quantiles
+  int panels[2] = {max_panels, max_panels};
+  for (int side = 0; side < 2; ++side)
+    for (int i = 0; i < max_panels; ++i) {
+      const double a = panel_edge(i), b = panel_edge(i + 1);
+      mass[side][i] = 0;
+      for (int k = 0; k < 7; ++k) {
+        double w = 0;
+        const double z = (side == 0 ? -1.0 : 1.0) * gauss7_point(a, b, k, w);
+        double theta = 0;
+        const double weight = w * r(z, &theta), d = theta - theta0;
+        mass[side][i] += weight;
+        m1 += weight * d;
+        m2 += weight * d * d;
+      }
+      m0 += mass[side][i];
+      if (r((side == 0 ? -1.0 : 1.0) * b) < negligible) {
+        panels[side] = i + 1;
+        break;
+      }
+    }
+  const double shift = m1 / m0, variance = m2 / m0 - shift * shift;
+  p.theta.mean = theta0 + shift;
+  p.theta.sd = variance > 0 ? std::sqrt(variance) : 0.0;
+  const double z_normal = special_detail::rough_normal_quantile(tail);  // the normal posterior's, > 0
+  const double z_lower = tail_point(r, -1, mass[0], panels[0], mass[1], panels[1], tail * m0, -z_normal);
+  const double z_upper = tail_point(r, 1, mass[1], panels[1], mass[0], panels[0], tail * m0, z_normal);
+  p.theta.lower = Likelihood::inverse_link(mu + tau * (u0 + s * z_lower));
+  p.theta.upper = Likelihood::inverse_link(mu + tau * (u0 + s * z_upper));
+  return p;
+}
+
+}  // namespace shrink::detail
