@@ -6,6 +6,8 @@
 #include <shrink/fit.hpp>
 
 #include <cstdint>
+#include <functional>
+#include <string_view>
 #include <optional>
 #include <string>
 #include <vector>
@@ -65,6 +67,21 @@ struct summary_columns {
 /// O(groups + 32 MiB) whatever the size of the input; the same bits for any thread count.
 group_table read_groups(const std::string& path, const raw_columns& columns, int threads);
 summary_table read_summary_table(const std::string& path, const summary_columns& columns);
+
+/// A column read as text, one field per data row (--covariates, --offset).
+struct text_column {
+  std::string name;
+  std::vector<std::string> fields;
+};
+
+/// read_summary_table, also returning the fields of each column named in `extra` (in row order).
+summary_table read_summary_table(const std::string& path, const summary_columns& columns, std::vector<text_column>& extra);
+
+/// Streams the data rows of a CSV/TSV file (or stdin, "-"), calling on_row(fields, line) with the
+/// fields of `columns` (in that order) of every non-blank row; `line` is the 1-based line number.
+/// A missing column, a ragged row or malformed quoting is a one-line error.
+void visit_rows(const std::string& path, const std::vector<std::string>& columns,
+                const std::function<void(const std::vector<std::string_view>&, std::size_t)>& on_row);
 
 /// Per-group counts, read as read_summary_table reads summaries (one row per group, file order);
 /// each count must be a whole number, trials whole and > 0 with successes <= trials, exposures > 0
