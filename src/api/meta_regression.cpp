@@ -25,12 +25,13 @@ namespace shrink {
 namespace {
 
 using Matrix = Eigen::MatrixXd;
+using RowMatrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using Vector = Eigen::VectorXd;
 constexpr double two_pi = 6.283185307179586;
 
 /// The data of one fit: X (k x p), the estimates minus the offsets, their centred copy, the variances.
 struct problem {
-  Matrix X;
+  RowMatrix X;  ///< row-major: each group's covariates together
   Vector y, y_centred, v;
   std::size_t k = 0, p = 0;
 };
@@ -38,9 +39,16 @@ struct problem {
 /// S(c) = X' diag(c) X, summed over the groups in order.
 Matrix weighted_cross(const problem& d, const Vector& c)
 {
-  Matrix s = Matrix::Zero(static_cast<Eigen::Index>(d.p), static_cast<Eigen::Index>(d.p));
-  for (Eigen::Index j = 0; j < d.X.rows(); ++j) s.noalias() += c[j] * d.X.row(j).transpose() * d.X.row(j);
-  return s;
+  const auto p = static_cast<Eigen::Index>(d.p);
+  Matrix s = Matrix::Zero(p, p);
+  for (Eigen::Index j = 0; j < d.X.rows(); ++j) {
+    const double* x = d.X.data() + j * p;
+    for (Eigen::Index a = 0; a < p; ++a) {
+      const double cx = c[j] * x[a];
+      for (Eigen::Index b = 0; b <= a; ++b) s(a, b) += cx * x[b];
+    }
+  }
+  return s.selfadjointView<Eigen::Lower>();
 }
 
 /// Weighted least squares at weights w: A = (X'WX)^-1, beta, and the weighted residual sum Y'PY.
@@ -249,7 +257,7 @@ double chi_square_upper(double x, double df) { return detail::incomplete_gamma(d
 
 /// Rank check of X by a pivoted QR of the column-scaled matrix: names the first column that the
 /// earlier ones explain.
-void check_full_rank(const design_matrix& d, const Matrix& X)
+void check_full_rank(const design_matrix& d, const RowMatrix& X)
 {
   Matrix scaled = X;
   for (Eigen::Index c = 0; c < X.cols(); ++c) {
@@ -324,8 +332,7 @@ problem make_problem(const std::vector<double>& y, const std::vector<double>& v,
   problem d;
   d.k = k;
   d.p = p;
-  d.X = Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
-    design.x.data(), static_cast<Eigen::Index>(k), static_cast<Eigen::Index>(p));
+  d.X = Eigen::Map<const RowMatrix>(design.x.data(), static_cast<Eigen::Index>(k), static_cast<Eigen::Index>(p));
   check_full_rank(design, d.X);
   d.y.resize(static_cast<Eigen::Index>(k));
   d.v.resize(static_cast<Eigen::Index>(k));

@@ -18,7 +18,9 @@
 
 #include <Eigen/Dense>
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 namespace shrink {
 namespace {
@@ -35,28 +37,45 @@ struct profile {
   double derivative = 0;  ///< of the profiled deviance in g
 };
 
-/// T(g) and its derivative summed over the groups, then the profile at g.
-profile profile_at(const group_cross_products& d, double g, bool reml)
+/// sum_j C_j, padded for the intercept: the part of T that does not depend on g (group order).
+Matrix within_comoments(const group_cross_products& d)
+{
+  const auto w = static_cast<Eigen::Index>(d.width);
+  Matrix T = Matrix::Zero(w + 1, w + 1);
+  for (std::size_t j = 0; j < d.groups; ++j) {
+    const double* c = &d.comoment[j * d.width * d.width];
+    for (Eigen::Index a = 0; a < w; ++a)
+      for (Eigen::Index b = 0; b < w; ++b) T(a + 1, b + 1) += c[a * w + b];
+  }
+  return T;
+}
+
+/// T(g) and its derivative summed over the groups (lower triangles, in group order), then the
+/// profile at g.
+profile profile_at(const group_cross_products& d, const Matrix& within, double g, bool reml)
 {
   const auto w = static_cast<Eigen::Index>(d.width), p = w;  // p = intercept + q covariates
   Matrix T = Matrix::Zero(w + 1, w + 1), dT = Matrix::Zero(w + 1, w + 1);
-  Vector m(w + 1);
+  std::vector<double> m(d.width + 1);
   profile f;
   double sum_n_over = 0, N = 0;
   for (std::size_t j = 0; j < d.groups; ++j) {
     const double n = d.n[j], denom = 1 + n * g;
-    const double* mean = &d.mean[j * d.width];
-    const double* c = &d.comoment[j * d.width * d.width];
+    const double weight = n / denom, d_weight = n * n / (denom * denom);
     m[0] = 1;
-    for (Eigen::Index a = 0; a < w; ++a) m[a + 1] = mean[a];
-    for (Eigen::Index a = 0; a < w; ++a)
-      for (Eigen::Index b = 0; b < w; ++b) T(a + 1, b + 1) += c[a * w + b];
-    T.noalias() += (n / denom) * m * m.transpose();
-    dT.noalias() -= (n * n / (denom * denom)) * m * m.transpose();
+    std::copy(&d.mean[j * d.width], &d.mean[(j + 1) * d.width], m.begin() + 1);
+    for (Eigen::Index a = 0; a <= w; ++a)
+      for (Eigen::Index b = 0; b <= a; ++b) {
+        const double mm = m[a] * m[b];
+        T(a, b) += weight * mm;
+        dT(a, b) -= d_weight * mm;
+      }
     f.log_det_h += std::log(denom);
-    sum_n_over += n / denom;
+    sum_n_over += weight;
     N += n;
   }
+  T = Matrix(T.selfadjointView<Eigen::Lower>()) + within;
+  dT = dT.selfadjointView<Eigen::Lower>();
   f.M = T.topLeftCorner(p, p);
   const Eigen::LLT<Matrix> llt(T);
   SHRINK_EXPECTS(llt.info() == Eigen::Success,
@@ -92,20 +111,21 @@ mixed_model_result fit_mixed_model(const group_cross_products& d, bool reml, dou
 
   // The deviance's derivative in g: negative at 0 unless the groups vary no more than noise does.
   double g = 0;
-  const double at_zero = profile_at(d, 0, reml).derivative;
+  const Matrix within = within_comoments(d);
+  const double at_zero = profile_at(d, within, 0, reml).derivative;
   if (at_zero < 0) {
-    double hi = 1, at_hi = profile_at(d, hi, reml).derivative;
+    double hi = 1, at_hi = profile_at(d, within, hi, reml).derivative;
     while (at_hi < 0) {
       SHRINK_EXPECTS(hi < 1e15, "the between-group variance is unbounded (every row of a group identical?)");
       hi *= 10;
-      at_hi = profile_at(d, hi, reml).derivative;
+      at_hi = profile_at(d, within, hi, reml).derivative;
     }
     const detail::root_result root =
-      detail::find_root([&](double x) { return profile_at(d, x, reml).derivative; }, 0.0, hi, at_zero, at_hi, 0.0, 2000);
+      detail::find_root([&](double x) { return profile_at(d, within, x, reml).derivative; }, 0.0, hi, at_zero, at_hi, 0.0, 2000);
     SHRINK_EXPECTS(root.converged, "the random-intercept fit did not converge");
     g = root.x;
   }
-  const profile f = profile_at(d, g, reml);
+  const profile f = profile_at(d, within, g, reml);
   const double df = reml ? N - static_cast<double>(p) : N;
 
   mixed_model_result r;

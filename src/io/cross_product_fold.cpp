@@ -8,6 +8,9 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdint>
+#include <deque>
+#include <string_view>
 #include <numeric>
 #include <unordered_map>
 
@@ -22,6 +25,19 @@ bool integer_key(const std::string& k, long long& out)
   return ec == std::errc() && end == k.data() + k.size() && b != end;
 }
 
+/// A key in canonical digits (no sign, no leading zero) below 2^24: looked up in a direct table.
+bool small_canonical_integer(std::string_view k, std::size_t& out)
+{
+  if (k.empty() || k.size() > 8 || (k[0] == '0' && k.size() > 1)) return false;
+  std::size_t v = 0;
+  for (char c : k) {
+    if (c < '0' || c > '9') return false;
+    v = 10 * v + static_cast<std::size_t>(c - '0');
+  }
+  out = v;
+  return v < (std::size_t{1} << 24);
+}
+
 }  // namespace
 
 cross_product_table read_cross_products(const std::string& path, const std::string& group, const std::string& value,
@@ -32,8 +48,12 @@ cross_product_table read_cross_products(const std::string& path, const std::stri
   if (!offset.empty()) columns.push_back(offset);
   const std::size_t w = covariates.size() + 1;  // covariates, then y
 
-  std::unordered_map<std::string, std::size_t> ids;
-  std::vector<std::string> keys;
+  // Keys are looked up by their view into the row (no string per row); each new key is kept in
+  // `keys` (a deque: its strings never move) and indexed by a view of that copy.
+  std::unordered_map<std::string_view, std::size_t> ids;
+  std::deque<std::string> keys;
+  // Small integer keys (the common case) skip the hash table: id + 1 at the key's index.
+  std::vector<std::uint32_t> direct;
   std::vector<double> n, mean, comoment;
   std::vector<double> z(w), delta(w);
   visit_rows(path, columns, [&](const std::vector<std::string_view>& f, std::size_t) {
@@ -47,14 +67,26 @@ cross_product_table read_cross_products(const std::string& path, const std::stri
     };
     for (std::size_t a = 0; a + 1 < w; ++a) z[a] = number(2 + a);
     z[w - 1] = number(1) - (offset.empty() ? 0.0 : number(columns.size() - 1));
-    const auto [it, added] = ids.try_emplace(std::string(f[0]), keys.size());
-    if (added) {
+    std::size_t j = keys.size(), small = 0;
+    const bool is_small = small_canonical_integer(f[0], small);
+    if (is_small && small < direct.size() && direct[small] != 0) {
+      j = direct[small] - 1;
+    } else if (!is_small) {
+      const auto it = ids.find(f[0]);
+      if (it != ids.end()) j = it->second;
+    }
+    if (j == keys.size()) {
       keys.emplace_back(f[0]);
+      if (is_small) {
+        if (small >= direct.size()) direct.resize(std::max(2 * direct.size(), small + 1), 0);
+        direct[small] = static_cast<std::uint32_t>(j + 1);
+      } else {
+        ids.emplace(keys.back(), j);
+      }
       n.push_back(0);
       mean.resize(mean.size() + w, 0.0);
       comoment.resize(comoment.size() + w * w, 0.0);
     }
-    const std::size_t j = it->second;
     detail::cross_product_update(n[j], &mean[j * w], &comoment[j * w * w], z.data(), delta.data(), w);
   });
   if (keys.empty()) throw error("no data rows: the input has only a header");
