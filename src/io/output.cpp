@@ -802,24 +802,26 @@ void write_groups_csv(atomic_output& file, const std::vector<std::string>& keys,
                    [&](text_buffer& buf, std::size_t begin, std::size_t end) { format_rows(buf, keys, r, begin, end, digits); });
 }
 
-void write_counts_csv(atomic_output& file, const std::vector<std::string>& keys, const count_fit_result& r, int threads,
-                      int digits)
+namespace {
+
+/// A per-group CSV of the group key and double columns: `header`, then one row per key. Numbers
+/// as put_number writes them (a NaN: an empty field).
+void write_key_columns(atomic_output& file, const char* header, const std::vector<std::string>& keys,
+                       const std::vector<const std::vector<double>*>& columns, int threads, int digits)
 {
   if (digits < 0 || digits > 17) throw error("--digits must be 0 (the shortest exact text) or 1 to 17");
-  if (keys.size() != r.groups) throw error("internal: group keys and results differ in length");
-  const char* header = r.family == count_family::binomial ? "group,trials,successes,rate,shrinkage,estimate,sd,lower,upper\n"
-                                                          : "group,exposure,count,rate,shrinkage,estimate,sd,lower,upper\n";
-  write_row_blocks(file, header, r.groups, threads,
+  for (const std::vector<double>* column : columns)
+    if (column->size() != keys.size()) throw error("internal: group keys and results differ in length");
+  write_row_blocks(file, header, keys.size(), threads,
                    [&](text_buffer& out, std::size_t begin, std::size_t end) {
-                     // Per row at most: the key (2 * size + 2 quoted), 8 numbers (24 each + a comma), 1 more.
+                     // Per row at most: the key (2 * size + 2 quoted), the numbers (24 each + a comma), 1 more.
                      std::size_t bound = 0;
-                     for (std::size_t j = begin; j < end; ++j) bound += 2 * keys[j].size() + 2 + 8 * 25 + 1;
+                     for (std::size_t j = begin; j < end; ++j) bound += 2 * keys[j].size() + 2 + columns.size() * 25 + 1;
                      out.ensure(bound);
                      char* p = out.data.get();
                      for (std::size_t j = begin; j < end; ++j) {
                        p = put_key(p, keys[j]);
-                       for (const std::vector<double>* column :
-                            {&r.sizes, &r.counts, &r.rate, &r.shrinkage, &r.estimate, &r.sd, &r.lower, &r.upper}) {
+                       for (const std::vector<double>* column : columns) {
                          *p++ = ',';
                          p = put_number(p, (*column)[j], digits);
                        }
@@ -827,6 +829,18 @@ void write_counts_csv(atomic_output& file, const std::vector<std::string>& keys,
                      }
                      out.size = static_cast<std::size_t>(p - out.data.get());
                    });
+}
+
+}  // namespace
+
+void write_counts_csv(atomic_output& file, const std::vector<std::string>& keys, const count_fit_result& r, int threads,
+                      int digits)
+{
+  if (keys.size() != r.groups) throw error("internal: group keys and results differ in length");
+  const char* header = r.family == count_family::binomial ? "group,trials,successes,rate,shrinkage,estimate,sd,lower,upper\n"
+                                                          : "group,exposure,count,rate,shrinkage,estimate,sd,lower,upper\n";
+  write_key_columns(file, header, keys, {&r.sizes, &r.counts, &r.rate, &r.shrinkage, &r.estimate, &r.sd, &r.lower, &r.upper},
+                    threads, digits);
 }
 
 /// The coefficient table shared by the meta-regression and the random-intercept model.
@@ -842,30 +856,11 @@ static nlohmann::json coefficients_json(const std::vector<coefficient>& list)
 void write_regression_csv(atomic_output& file, const std::vector<std::string>& keys, const std::vector<double>& y,
                           const std::vector<double>& se, const meta_regression_result& r, int threads, int digits)
 {
-  if (digits < 0 || digits > 17) throw error("--digits must be 0 (the shortest exact text) or 1 to 17");
-  if (keys.size() != r.estimate.size()) throw error("internal: group keys and results differ in length");
-  const std::vector<double> no_mse(keys.size(), std::nan(""));
-  const std::vector<double>& mse = r.mse.empty() ? no_mse : r.mse;
-  write_row_blocks(file, "group,n,mean,se,shrinkage,fitted,estimate,sd,lower,upper,mse\n", keys.size(), threads,
-                   [&](text_buffer& out, std::size_t begin, std::size_t end) {
-                     // Per row at most: the key (2 * size + 2 quoted), n, 10 numbers (24 each + a comma), 1 more.
-                     std::size_t bound = 0;
-                     for (std::size_t j = begin; j < end; ++j) bound += 2 * keys[j].size() + 2 + 2 + 10 * 25 + 1;
-                     out.ensure(bound);
-                     char* p = out.data.get();
-                     for (std::size_t j = begin; j < end; ++j) {
-                       p = put_key(p, keys[j]);
-                       *p++ = ',';
-                       *p++ = '1';
-                       for (const std::vector<double>* column : {&y, &se, &r.shrinkage, &r.fitted, &r.estimate, &r.sd,
-                                                                 &r.lower, &r.upper, &mse}) {
-                         *p++ = ',';
-                         p = put_number(p, (*column)[j], digits);
-                       }
-                       *p++ = '\n';
-                     }
-                     out.size = static_cast<std::size_t>(p - out.data.get());
-                   });
+  const std::vector<double> ones(keys.size(), 1.0), no_mse(keys.size(), std::nan(""));
+  write_key_columns(file, "group,n,mean,se,shrinkage,fitted,estimate,sd,lower,upper,mse\n", keys,
+                    {&ones, &y, &se, &r.shrinkage, &r.fitted, &r.estimate, &r.sd, &r.lower, &r.upper,
+                     r.mse.empty() ? &no_mse : &r.mse},
+                    threads, digits);
 }
 
 nlohmann::json summary_json(const meta_regression_result& r, std::size_t groups)
@@ -901,25 +896,8 @@ nlohmann::json summary_json(const meta_regression_result& r, std::size_t groups)
 void write_mixed_model_csv(atomic_output& file, const std::vector<std::string>& keys, const mixed_model_result& r,
                            int threads, int digits)
 {
-  if (digits < 0 || digits > 17) throw error("--digits must be 0 (the shortest exact text) or 1 to 17");
-  if (keys.size() != r.groups) throw error("internal: group keys and results differ in length");
-  write_row_blocks(file, "group,n,mean,fitted,effect,effect_sd,estimate,lower,upper\n", r.groups, threads,
-                   [&](text_buffer& out, std::size_t begin, std::size_t end) {
-                     std::size_t bound = 0;
-                     for (std::size_t j = begin; j < end; ++j) bound += 2 * keys[j].size() + 2 + 8 * 25 + 1;
-                     out.ensure(bound);
-                     char* p = out.data.get();
-                     for (std::size_t j = begin; j < end; ++j) {
-                       p = put_key(p, keys[j]);
-                       for (const std::vector<double>* column : {&r.n, &r.mean, &r.fitted, &r.effect, &r.effect_sd,
-                                                                 &r.estimate, &r.lower, &r.upper}) {
-                         *p++ = ',';
-                         p = put_number(p, (*column)[j], digits);
-                       }
-                       *p++ = '\n';
-                     }
-                     out.size = static_cast<std::size_t>(p - out.data.get());
-                   });
+  write_key_columns(file, "group,n,mean,fitted,effect,effect_sd,estimate,lower,upper\n", keys,
+                    {&r.n, &r.mean, &r.fitted, &r.effect, &r.effect_sd, &r.estimate, &r.lower, &r.upper}, threads, digits);
 }
 
 nlohmann::json summary_json(const mixed_model_result& r)

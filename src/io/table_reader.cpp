@@ -1303,7 +1303,8 @@ void visit_rows(const std::string& path, const std::vector<std::string>& columns
   try {
     while (!scan.done()) {
       arena.clear();
-      const std::size_t consumed = scan.next(fields, count, l.columns, arena);
+      const std::size_t consumed =
+        l.quoted ? scan.next(fields, count, l.columns, arena) : scan.next_unquoted(fields, count, l.columns);
       if (!blank_row(fields, count)) {
         if (count != l.columns)
           throw error("row has " + std::to_string(count) + " fields but the header has " + std::to_string(l.columns));
