@@ -140,6 +140,12 @@ struct mixed_model_result {
 /// Fits the random-intercept model with an intercept and the covariates of `data`.
 mixed_model_result fit_mixed_model(const group_cross_products& data, bool reml, double level = 0.95);
 
+/// The three structures for raw rows (with or without covariates), each by maximum likelihood
+/// with sigma2 estimated: separate = lm(y ~ x + group) (group-level covariates drop out),
+/// pooled = lm(y ~ x), hierarchical = lmer(y ~ x + (1 | group), REML = FALSE); BIC's penalty is
+/// log N (rows). Leave-one-group-out scores are not computed in raw mode (null).
+structure_comparison compare_structures(const group_cross_products& data);
+
 /// The design of the intercept alone for `rows` groups.
 design_matrix intercept_design(std::size_t rows);
 

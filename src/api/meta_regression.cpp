@@ -12,6 +12,7 @@
 #include "../common/macros.hpp"
 #include "../common/special.hpp"
 #include "numerics.hpp"
+#include "structures.hpp"
 
 #include <Eigen/Dense>
 
@@ -393,20 +394,31 @@ structure_comparison compare_structures(const std::vector<double>& y, const std:
   const double pooled = base - 0.5 * solve(d, d.v.cwiseInverse(), d.y).rss;
   // At tau2 = 0 the hierarchy is the pooled structure itself (the same number, not a rounding apart).
   const double hierarchical = c.tau2_ml == 0 ? pooled : log_likelihood(d, d.y, c.tau2_ml, false, log_det_xtx);
-  auto add = [&](const char* name, double ll, std::size_t parameters, std::optional<double> logo) {
-    structure_fit s;
-    s.name = name;
-    s.log_likelihood = ll;
-    s.parameters = parameters;
-    s.aic = -2 * ll + 2 * static_cast<double>(parameters);
-    s.bic = -2 * ll + static_cast<double>(parameters) * std::log(k);
-    s.logo_score = logo;
-    c.structures.push_back(s);
-  };
-  add("separate", base, d.k, std::nullopt);
-  add("pooled", pooled, d.p, logo_score(d, 0));
-  add("hierarchical", hierarchical, d.p + 1, logo_score(d, c.tau2_ml));
+  detail::add_structure(c, "separate", base, d.k, k, std::nullopt);
+  detail::add_structure(c, "pooled", pooled, d.p, k, logo_score(d, 0));
+  detail::add_structure(c, "hierarchical", hierarchical, d.p + 1, k, logo_score(d, c.tau2_ml));
+  detail::decide_structure(c, d.p > 1);
+  return c;
+}
 
+namespace detail {
+
+void add_structure(structure_comparison& c, const char* name, double log_likelihood, std::size_t parameters, double n,
+                   std::optional<double> logo_score)
+{
+  structure_fit s;
+  s.name = name;
+  s.log_likelihood = log_likelihood;
+  s.parameters = parameters;
+  s.aic = -2 * log_likelihood + 2 * static_cast<double>(parameters);
+  s.bic = -2 * log_likelihood + static_cast<double>(parameters) * std::log(n);
+  s.logo_score = logo_score;
+  c.structures.push_back(s);
+}
+
+void decide_structure(structure_comparison& c, bool covariates)
+{
+  const double pooled = c.structures[1].log_likelihood, hierarchical = c.structures[2].log_likelihood;
   c.lr_statistic = std::max(0.0, 2 * (hierarchical - pooled));
   c.lr_p_value = c.lr_statistic > 0 ? 0.5 * chi_square_upper(c.lr_statistic, 1) : 1.0;
   const auto best = std::min_element(c.structures.begin(), c.structures.end(),
@@ -414,7 +426,7 @@ structure_comparison compare_structures(const std::vector<double>& y, const std:
   c.favoured = best->name;
   char p[32];
   std::snprintf(p, sizeof p, "%.3g", c.lr_p_value);
-  const std::string given = d.p > 1 ? " once the covariates are accounted for" : "";
+  const std::string given = covariates ? " once the covariates are accounted for" : "";
   if (c.favoured == "pooled")
     c.verdict = "the data favour the pooled structure (complete pooling): the groups differ no more than sampling noise"
                 " explains" + given + " (likelihood-ratio test of tau2 = 0: p = " + std::string(p) + ")";
@@ -424,8 +436,9 @@ structure_comparison compare_structures(const std::vector<double>& y, const std:
   else
     c.verdict = "the data favour the separate structure (no pooling): the groups differ so much beyond their noise"
                 " that partial pooling barely moves them";
-  return c;
 }
+
+}  // namespace detail
 
 design_matrix make_design(const std::vector<covariate>& columns, std::size_t rows, bool intercept)
 {

@@ -15,6 +15,7 @@
 #include "../common/macros.hpp"
 #include "../common/special.hpp"
 #include "numerics.hpp"
+#include "structures.hpp"
 
 #include <Eigen/Dense>
 
@@ -51,8 +52,8 @@ Matrix within_comoments(const group_cross_products& d)
 }
 
 /// T(g) and its derivative summed over the groups (lower triangles, in group order), then the
-/// profile at g.
-profile profile_at(const group_cross_products& d, const Matrix& within, double g, bool reml)
+/// profile at g (log det H only `with_log_det`).
+profile profile_at(const group_cross_products& d, const Matrix& within, double g, bool reml, bool with_log_det = false)
 {
   const auto w = static_cast<Eigen::Index>(d.width), p = w;  // p = intercept + q covariates
   Matrix T = Matrix::Zero(w + 1, w + 1), dT = Matrix::Zero(w + 1, w + 1);
@@ -70,7 +71,7 @@ profile profile_at(const group_cross_products& d, const Matrix& within, double g
         T(a, b) += weight * mm;
         dT(a, b) -= d_weight * mm;
       }
-    f.log_det_h += std::log(denom);
+    if (with_log_det) f.log_det_h += std::log(denom);  // the value only: the root search needs none
     sum_n_over += weight;
     N += n;
   }
@@ -125,7 +126,7 @@ mixed_model_result fit_mixed_model(const group_cross_products& d, bool reml, dou
     SHRINK_EXPECTS(root.converged, "the random-intercept fit did not converge");
     g = root.x;
   }
-  const profile f = profile_at(d, within, g, reml);
+  const profile f = profile_at(d, within, g, reml, true);
   const double df = reml ? N - static_cast<double>(p) : N;
 
   mixed_model_result r;
@@ -169,6 +170,39 @@ mixed_model_result fit_mixed_model(const group_cross_products& d, bool reml, dou
   }
   if (g == 0) r.notes.push_back("tau2 = 0: the groups vary no more than the rows' noise explains (complete pooling)");
   return r;
+}
+
+structure_comparison compare_structures(const group_cross_products& d)
+{
+  double N = 0;
+  for (double n : d.n) N += n;
+  const auto w = static_cast<Eigen::Index>(d.width), q = w - 1;  // covariates, then y
+  const Matrix within = within_comoments(d);
+  // Maximised normal log-likelihood of a residual sum of squares over N rows.
+  auto ll = [&](double rss) {
+    SHRINK_EXPECTS(rss > 0, "the structures cannot be compared: a structure fits the rows exactly");
+    return -0.5 * N * (1 + std::log(two_pi * rss / N));
+  };
+  // Separate: within-group least squares, sum C_j's Schur complement; covariates constant within
+  // every group are absorbed by the group means (rank deficiency, by the pseudo-inverse).
+  double rss_separate = within(w, w);
+  std::size_t within_rank = 0;
+  if (q > 0) {
+    const Vector cxy = within.block(1, w, q, 1);
+    const Eigen::CompleteOrthogonalDecomposition<Matrix> within_fit(within.block(1, 1, q, q));
+    rss_separate -= cxy.dot(within_fit.solve(cxy));
+    within_rank = static_cast<std::size_t>(within_fit.rank());
+  }
+
+  structure_comparison c;
+  const double pooled = ll(profile_at(d, within, 0, false).r);
+  const mixed_model_result h = fit_mixed_model(d, false);
+  c.tau2_ml = h.tau2;
+  detail::add_structure(c, "separate", ll(rss_separate), d.groups + within_rank + 1, N, std::nullopt);
+  detail::add_structure(c, "pooled", pooled, d.width + 1, N, std::nullopt);
+  detail::add_structure(c, "hierarchical", h.tau2 == 0 ? pooled : h.log_likelihood, d.width + 2, N, std::nullopt);
+  detail::decide_structure(c, q > 0);
+  return c;
 }
 
 }  // namespace shrink

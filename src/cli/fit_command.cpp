@@ -247,6 +247,23 @@ void print_regression_report(const meta_regression_result& r, const std::vector<
   std::cerr << s.str();
 }
 
+/// The structures of raw rows without covariates (the group table as cross products of y alone);
+/// absent where a structure fits the rows exactly (every group's rows identical).
+std::optional<structure_comparison> raw_structures(const io::group_table& t)
+{
+  group_cross_products d;
+  d.groups = t.n.size();
+  d.width = 1;
+  d.n.assign(t.n.begin(), t.n.end());
+  d.mean = t.mean;
+  d.comoment = t.m2;
+  try {
+    return compare_structures(d);
+  } catch (const error&) {
+    return std::nullopt;
+  }
+}
+
 /// The names in a comma-separated --covariates list (each once).
 std::vector<std::string> covariate_names(const std::string& list)
 {
@@ -278,8 +295,13 @@ void run_mixed_model_fit(const fit_args& a, const CLI::App& app, const fit_optio
   const io::cross_product_table t = io::read_cross_products(a.input, a.group, a.value, covariate_names(a.covariates), a.offset);
   const double read_seconds = detail::seconds_since(t0);
   const mixed_model_result r = fit_mixed_model(t.data, reml, o.level);
+  const structure_comparison structures = compare_structures(t.data);
   io::write_mixed_model_csv(*outputs.get("-o"), t.keys, r, a.threads, a.digits);
-  if (io::atomic_output* json = outputs.get("--summary")) json->write(io::summary_json(r).dump(2) + "\n");
+  if (io::atomic_output* json = outputs.get("--summary")) {
+    nlohmann::json j = io::summary_json(r);
+    j["structures"] = io::structures_json(structures);
+    json->write(j.dump(2) + "\n");
+  }
   outputs.commit();
   if (a.quiet) return;
   std::ostringstream s;
@@ -289,6 +311,7 @@ void run_mixed_model_fit(const fit_args& a, const CLI::App& app, const fit_optio
   s << "  tau = " << g(std::sqrt(r.tau2)) << ", sigma = " << g(std::sqrt(r.sigma2)) << ", log-likelihood "
     << g(r.log_likelihood, 10) << "; read " << g(read_seconds, 3) << " s\n";
   for (const auto& note : r.notes) s << "  note: " << note << '\n';
+  s << structures_report(structures, "");
   std::cerr << s.str();
 }
 
@@ -393,7 +416,7 @@ void run_fit(const fit_args& a, const CLI::App& app)
   double parse_seconds = 0;
   fit_result r;
   std::vector<std::string> keys;
-  std::optional<structure_comparison> structures;  // summary mode (raw mode: not yet)
+  std::optional<structure_comparison> structures;
   if (summary_mode) {
     io::summary_columns c;
     if (app.count("--group") > 0) c.group = a.group;
@@ -412,11 +435,13 @@ void run_fit(const fit_args& a, const CLI::App& app)
     io::group_table t = io::read_groups_npy(a.group_npy, a.value_npy, a.threads);
     parse_seconds = detail::seconds_since(t0);
     r = fit(t.view(), o);
+    structures = raw_structures(t);
     keys = std::move(t.keys);
   } else {
     io::group_table t = io::read_groups(a.input, {a.group, a.value}, a.threads);
     parse_seconds = detail::seconds_since(t0);
     r = fit(t.view(), o);
+    structures = raw_structures(t);
     keys = std::move(t.keys);
   }
   io::write_groups_csv(csv, keys, r, a.threads, a.digits);

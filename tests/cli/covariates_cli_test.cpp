@@ -119,6 +119,36 @@ TEST(CovariatesCli, SummaryFitReportsTheStructures)
   EXPECT_NE(r.err.find("the data favour the pooled structure"), std::string::npos) << r.err;
 }
 
+TEST(CovariatesCli, RawRowsWithACovariateMatchLme4)
+{
+  temp_dir d;
+  const auto r = run_shrink("fit " + quoted(shrink::test::reference_data() / "radon" / "radon.csv") +
+                              " --group county --value log_radon --covariates floor,log_uranium --summary " +
+                              quoted(d / "s.json") + " -o " + quoted(d / "g.csv"),
+                            d);
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::map<std::string, double> want;
+  for (const auto& row : parse_csv(read_file(shrink::test::reference_data() / "radon" / "radon_reference.csv")))
+    if (row.size() == 5 && row[0] == "dense" && row[1] == "uranium" && row[2] == "REML") want[row[3]] = std::stod(row[4]);
+  const auto j = nlohmann::json::parse(read_file(d / "s.json"));
+  expect_rel(j["coefficients"][2]["estimate"].get<double>(), want.at("beta:log_uranium"), "uranium");
+  expect_rel(j["tau2"].get<double>(), want.at("tau2"), "tau2");
+  expect_rel(j["log_likelihood"].get<double>(), want.at("loglik"), "loglik");
+  EXPECT_EQ(j["structures"]["favoured"], "hierarchical");
+  const auto rows = parse_csv(read_file(d / "g.csv"));
+  ASSERT_EQ(rows.size(), 86u);
+  EXPECT_EQ(rows[0], (std::vector<std::string>{"group", "n", "mean", "fitted", "effect", "effect_sd", "estimate", "lower", "upper"}));
+  expect_rel(std::stod(rows[1][4]), want.at("b:1"), "b 1");
+  expect_rel(std::stod(rows[85][5]), want.at("b_sd:85"), "b sd 85");
+  // Plain raw rows (no covariates) report the structures too.
+  const auto plain = run_shrink("fit " + quoted(shrink::test::reference_data() / "radon" / "radon.csv") +
+                                  " --group county --value log_radon --summary " + quoted(d / "p.json") + " -o " +
+                                  quoted(d / "g.csv"),
+                                d);
+  ASSERT_EQ(plain.status, 0) << plain.err;
+  EXPECT_EQ(nlohmann::json::parse(read_file(d / "p.json"))["structures"]["structures"].size(), 3u);
+}
+
 TEST(CovariatesCli, BadInputIsAOneLineError)
 {
   temp_dir d;
