@@ -417,6 +417,7 @@ void run_fit(const fit_args& a, const CLI::App& app)
   fit_result r;
   std::vector<std::string> keys;
   std::optional<structure_comparison> structures;
+  const bool want_structures = json != nullptr || !a.quiet;  // only the JSON and the report show them
   if (summary_mode) {
     io::summary_columns c;
     if (app.count("--group") > 0) c.group = a.group;
@@ -428,20 +429,20 @@ void run_fit(const fit_args& a, const CLI::App& app)
     r = fit(t.view(), o);
     std::vector<double> v;
     for (double se : t.standard_errors) v.push_back(se * se);
-    structures = compare_structures(t.exact_estimates, v, intercept_design(v.size()), {});
+    if (want_structures) structures = compare_structures(t.exact_estimates, v, intercept_design(v.size()), {});
     keys = std::move(t.keys);
   } else if (binary) {
     if (a.group_npy.empty() || a.value_npy.empty()) throw error("binary input needs both --group-npy and --value-npy");
     io::group_table t = io::read_groups_npy(a.group_npy, a.value_npy, a.threads);
     parse_seconds = detail::seconds_since(t0);
     r = fit(t.view(), o);
-    structures = raw_structures(t);
+    if (want_structures) structures = raw_structures(t);
     keys = std::move(t.keys);
   } else {
     io::group_table t = io::read_groups(a.input, {a.group, a.value}, a.threads);
     parse_seconds = detail::seconds_since(t0);
     r = fit(t.view(), o);
-    structures = raw_structures(t);
+    if (want_structures) structures = raw_structures(t);
     keys = std::move(t.keys);
   }
   io::write_groups_csv(csv, keys, r, a.threads, a.digits);

@@ -149,6 +149,26 @@ TEST(CovariatesCli, RawRowsWithACovariateMatchLme4)
   EXPECT_EQ(nlohmann::json::parse(read_file(d / "p.json"))["structures"]["structures"].size(), 3u);
 }
 
+TEST(CovariatesCli, BitwiseTheSameForAnyThreadCount)
+{
+  temp_dir d;
+  const std::string radon = quoted(shrink::test::reference_data() / "radon" / "radon.csv");
+  for (const std::string args : {"fit " + radon + " --group county --value log_radon --covariates floor,log_uranium",
+                                 "fit " + quoted(bcg()) + " --estimate yi --variance vi --covariates ablat,alloc --tau-method ml"}) {
+    std::string first;
+    for (int threads : {1, 2, 7}) {
+      const auto r = run_shrink(args + " -q --threads " + std::to_string(threads) + " -o " + quoted(d / "g.csv") +
+                                  " --summary " + quoted(d / "s.json"),
+                                d);
+      ASSERT_EQ(r.status, 0) << r.err;
+      auto j = nlohmann::json::parse(read_file(d / "s.json"));
+      const std::string bytes = read_file(d / "g.csv") + j["coefficients"].dump() + j["structures"].dump();
+      if (threads == 1) first = bytes;
+      EXPECT_EQ(bytes, first) << threads << " threads";
+    }
+  }
+}
+
 TEST(CovariatesCli, BadInputIsAOneLineError)
 {
   temp_dir d;
