@@ -79,11 +79,9 @@ profile profile_at(const group_cross_products& d, const Matrix& within, double g
   dT = dT.selfadjointView<Eigen::Lower>();
   f.M = T.topLeftCorner(p, p);
   const Eigen::LLT<Matrix> llt(T);
-  SHRINK_EXPECTS(llt.info() == Eigen::Success,
-                 "the covariates are collinear, or constant within every group together with the intercept: drop one");
   const Matrix L = llt.matrixL();
   f.r = L(p, p) * L(p, p);
-  SHRINK_EXPECTS(f.r > 0, "the covariates fit y exactly: no residual variance");
+  SHRINK_EXPECTS(llt.info() == Eigen::Success && f.r > 0, "the intercept and covariates fit y exactly: no residual variance");
   const Eigen::LLT<Matrix> m_llt(f.M);
   f.beta = m_llt.solve(T.topRightCorner(p, 1));
   f.log_det_m = 2 * L.topLeftCorner(p, p).diagonal().array().log().sum();
@@ -95,6 +93,29 @@ profile profile_at(const group_cross_products& d, const Matrix& within, double g
   f.derivative = df * dr / f.r + sum_n_over;
   if (reml) f.derivative += m_llt.solve(dT.topLeftCorner(p, p)).trace();
   return f;
+}
+
+/// Names the first covariate that the intercept and the earlier ones explain: leading blocks of
+/// X'X (T at g = 0), scaled to unit diagonal, must stay positive definite.
+void check_design(const group_cross_products& d, const Matrix& within)
+{
+  const auto p = static_cast<Eigen::Index>(d.width);
+  Matrix xtx = within.topLeftCorner(p, p);
+  for (std::size_t j = 0; j < d.groups; ++j)
+    for (Eigen::Index a = 0; a < p; ++a)
+      for (Eigen::Index b = 0; b < p; ++b)
+        xtx(a, b) += d.n[j] * (a ? d.mean[j * d.width + a - 1] : 1.0) * (b ? d.mean[j * d.width + b - 1] : 1.0);
+  const Vector scale = xtx.diagonal().cwiseSqrt().cwiseInverse();
+  const Matrix unit = scale.asDiagonal() * xtx * scale.asDiagonal();
+  for (Eigen::Index c = 2; c <= p; ++c) {
+    const Eigen::LDLT<Matrix> ldlt(unit.topLeftCorner(c, c));
+    const double pivot = ldlt.vectorD().minCoeff();
+    if (ldlt.info() == Eigen::Success && pivot > 1e-10) continue;
+    std::string earlier = "the intercept";
+    for (Eigen::Index e = 1; e + 1 < c; ++e) earlier += ", " + d.covariates[static_cast<std::size_t>(e - 1)];
+    throw error("covariates are collinear: '" + d.covariates[static_cast<std::size_t>(c - 2)] +
+                "' is a linear combination of " + earlier + "; drop one");
+  }
 }
 
 }  // namespace
@@ -110,9 +131,10 @@ mixed_model_result fit_mixed_model(const group_cross_products& d, bool reml, dou
   SHRINK_EXPECTS(N > static_cast<double>(p) + 1, std::to_string(p) + " coefficients and two variances need more than " +
                                                      std::to_string(p + 1) + " rows");
 
+  const Matrix within = within_comoments(d);
+  check_design(d, within);
   // The deviance's derivative in g: negative at 0 unless the groups vary no more than noise does.
   double g = 0;
-  const Matrix within = within_comoments(d);
   const double at_zero = profile_at(d, within, 0, reml).derivative;
   if (at_zero < 0) {
     double hi = 1, at_hi = profile_at(d, within, hi, reml).derivative;

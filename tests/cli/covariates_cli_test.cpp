@@ -191,6 +191,12 @@ TEST(CovariatesCli, BadInputIsAOneLineError)
   expect_error(run_shrink(raw + "--covariates x", d), "line 3: column 'x': 'abc' is not a number");
   expect_error(run_shrink(raw + "--covariates w", d), "no data column 'w'");
   expect_error(run_shrink(raw + "--covariates x --tau-method dl", d), "fits --tau-method reml (default) or ml");
+  write_file(d / "raw2.csv", "group,y,x,z,c\na,1,1,2,5\na,2,2,4,5\nb,3,3,6,5\nb,5,4,8,5\nc,2,5,10,5\nc,7,6,12,5\n");
+  const std::string raw2 = "fit " + quoted(d / "raw2.csv") + " -o " + quoted(d / "g.csv") + " ";
+  expect_error(run_shrink(raw2 + "--covariates c", d), "'c' is a linear combination of the intercept; drop one");
+  expect_error(run_shrink(raw2 + "--covariates x,z", d), "'z' is a linear combination of the intercept, x; drop one");
+  write_file(d / "raw2.csv", "group,y,x\na,1,1\na,1,2\nb,1,5\nb,1,3\n");
+  expect_error(run_shrink(raw2 + "--covariates x", d), "fit y exactly: no residual variance");
   write_file(d / "raw.csv", "group,y,x\na,1,2\na,2,NaN\nb,3,4\n");
   expect_error(run_shrink(raw + "--covariates x", d), "line 3: column 'x': 'NaN' is infinite or NaN");
   write_file(d / "raw.csv", "group,y,x\na,1,2\na,2,3\nb,3,4\n");
