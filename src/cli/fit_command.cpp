@@ -5,6 +5,8 @@
 #include "commands.hpp"
 
 #include "api/numerics.hpp"
+#include "io/covariates.hpp"
+#include "io/cross_product_fold.hpp"
 #include "io/npy.hpp"
 #include "io/output.hpp"
 #include "io/table_reader.hpp"
@@ -12,7 +14,9 @@
 #include <shrink/counts.hpp>
 #include <shrink/error.hpp>
 #include <shrink/fit.hpp>
+#include <shrink/regression.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -50,6 +54,9 @@ struct fit_args {
   std::string count_method = "ml";
   std::optional<std::string> alpha, beta, shape, rate, mean, concentration;
   int quadrature_points = 10;  ///< --prior logit-normal|log-normal: Gauss-Hermite nodes per group
+  // Shrinking towards predictors (summary mode): theta_j ~ N(x_j' beta + offset_j, tau2).
+  std::string covariates, offset;
+  bool no_intercept = false;
 };
 
 std::string g(double x, int digits = 6)
@@ -251,6 +258,146 @@ void run_count_fit(const fit_args& a, const CLI::App& app)
   if (!a.quiet) print_count_report(r, t.keys, parse_seconds);
 }
 
+/// The three structures side by side on stderr.
+std::string structures_report(const structure_comparison& c, const char* title)
+{
+  std::ostringstream s;
+  s << "  structures" << title << ": name  log-likelihood  parameters  AIC  BIC  leave-one-group-out score\n";
+  for (const structure_fit& f : c.structures)
+    s << "    " << f.name << "  " << g(f.log_likelihood) << "  " << f.parameters << "  " << g(f.aic) << "  " << g(f.bic)
+      << "  " << (f.logo_score ? g(*f.logo_score) : std::string("-")) << '\n';
+  s << "  LR test of tau2 = 0: " << g(c.lr_statistic) << ", p = " << g(c.lr_p_value, 3) << " (50:50 chi-bar-square)\n";
+  s << "  " << c.verdict << '\n';
+  return s.str();
+}
+
+void print_regression_report(const meta_regression_result& r, const std::vector<std::string>& keys,
+                             const std::vector<double>& y, const structure_comparison& with,
+                             const structure_comparison& without)
+{
+  std::ostringstream s;
+  s << "shrink fit: J = " << keys.size() << " groups (summary input), meta-regression on " << r.coefficients.size()
+    << " coefficients\n";
+  for (const coefficient& c : r.coefficients)
+    s << "  " << c.name << " = " << g(c.estimate) << " (se " << g(c.se) << ", p = " << g(c.p, 3) << ")\n";
+  s << "  tau = " << g(std::sqrt(r.tau2)) << " (" << to_string(r.method) << "), residual I2 = " << g(r.I2, 4)
+    << "%, QE = " << g(r.QE) << " on " << r.QE_df << " df (p = " << g(r.QE_p, 3) << "), QM = " << g(r.QM) << " on "
+    << r.QM_df << " df (p = " << g(r.QM_p, 3) << ")";
+  if (r.R2) s << ", R2 = " << g(*r.R2, 4) << "%";
+  s << '\n';
+  const std::size_t shown = std::min<std::size_t>(keys.size(), 6);
+  s << "  first " << shown << " groups: group  no-pooling  regression line  partial-pooling\n";
+  for (std::size_t j = 0; j < shown; ++j)
+    s << "    " << keys[j] << "  " << g(y[j]) << "  " << g(r.fitted[j]) << "  " << g(r.estimate[j]) << '\n';
+  for (const auto& note : r.notes) s << "  note: " << note << '\n';
+  s << structures_report(with, " with the covariates") << structures_report(without, " without them");
+  std::cerr << s.str();
+}
+
+/// The structures of raw rows without covariates (the group table as cross products of y alone);
+/// absent where a structure fits the rows exactly (every group's rows identical).
+std::optional<structure_comparison> raw_structures(const io::group_table& t)
+{
+  group_cross_products d;
+  d.groups = t.n.size();
+  d.width = 1;
+  d.n.assign(t.n.begin(), t.n.end());
+  d.mean = t.mean;
+  d.comoment = t.m2;
+  try {
+    return compare_structures(d);
+  } catch (const error&) {
+    return std::nullopt;
+  }
+}
+
+/// The names in a comma-separated --covariates list (each once).
+std::vector<std::string> covariate_names(const std::string& list)
+{
+  std::vector<std::string> names;
+  std::string rest = list;
+  while (!list.empty()) {
+    const std::size_t comma = rest.find(',');
+    const std::string name = rest.substr(0, comma);
+    if (name.empty()) throw error("--covariates: an empty column name in '" + list + "'");
+    if (std::find(names.begin(), names.end(), name) != names.end()) throw error("--covariates names '" + name + "' twice");
+    names.push_back(name);
+    if (comma == std::string::npos) break;
+    rest = rest.substr(comma + 1);
+  }
+  return names;
+}
+
+/// Raw rows with covariates: lme4's lmer(y ~ x + (1 | group)) by REML (default) or ML.
+void run_mixed_model_fit(const fit_args& a, const CLI::App& app, const fit_options& o)
+{
+  if (a.no_intercept) throw error("--no-intercept: raw mode fits an intercept (lmer's y ~ x + (1 | group))");
+  if (a.sigma) throw error("--sigma: raw mode with covariates estimates sigma2 jointly (lmer)");
+  const bool method_given = app.count("--tau-method") > 0;
+  if (method_given && o.method != tau_method::reml && o.method != tau_method::ml)
+    throw error("raw mode with covariates fits --tau-method reml (default) or ml, as lme4's lmer does");
+  const bool reml = !method_given || o.method == tau_method::reml;
+  io::output_set outputs({{"-o", a.output}, {"--summary", a.summary}}, {{"the input", a.input}});
+  const auto t0 = std::chrono::steady_clock::now();
+  const io::cross_product_table t = io::read_cross_products(a.input, a.group, a.value, covariate_names(a.covariates), a.offset);
+  const double read_seconds = detail::seconds_since(t0);
+  const mixed_model_result r = fit_mixed_model(t.data, reml, o.level);
+  const structure_comparison structures = compare_structures(t.data);
+  io::write_mixed_model_csv(*outputs.get("-o"), t.keys, r, a.threads, a.digits);
+  if (io::atomic_output* json = outputs.get("--summary")) {
+    nlohmann::json j = io::summary_json(r);
+    j["structures"] = io::structures_json(structures);
+    json->write(j.dump(2) + "\n");
+  }
+  outputs.commit();
+  if (a.quiet) return;
+  std::ostringstream s;
+  s << "shrink fit: J = " << r.groups << " groups, N = " << g(r.observations, 15) << " observations, random intercept ("
+    << (reml ? "REML" : "ML") << ")\n";
+  for (const coefficient& c : r.coefficients) s << "  " << c.name << " = " << g(c.estimate) << " (se " << g(c.se) << ")\n";
+  s << "  tau = " << g(std::sqrt(r.tau2)) << ", sigma = " << g(std::sqrt(r.sigma2)) << ", log-likelihood "
+    << g(r.log_likelihood, 10) << "; read " << g(read_seconds, 3) << " s\n";
+  for (const auto& note : r.notes) s << "  note: " << note << '\n';
+  s << structures_report(structures, "");
+  std::cerr << s.str();
+}
+
+/// `shrink fit --estimate ... --covariates ...`: meta-regression (summary mode only, so far).
+void run_regression_fit(const fit_args& a, const CLI::App& app, const fit_options& o)
+{
+  if (a.digits < 0 || a.digits > 17) throw error("--digits must be 0 (the shortest exact text) or 1 to 17");
+  if (a.estimate.empty()) return run_mixed_model_fit(a, app, o);
+  std::vector<io::text_column> columns;
+  for (const std::string& name : covariate_names(a.covariates)) columns.push_back({name, {}});
+  if (!a.offset.empty()) columns.push_back({a.offset, {}});
+  io::output_set outputs({{"-o", a.output}, {"--summary", a.summary}}, {{"the input", a.input}});
+  io::summary_columns c;
+  if (app.count("--group") > 0) c.group = a.group;
+  c.estimate = a.estimate;
+  c.se = a.se.empty() ? a.variance : a.se;
+  c.is_variance = !a.variance.empty();
+  const io::summary_table t = io::read_summary_table(a.input, c, columns);
+
+  std::vector<covariate> covariates;
+  for (std::size_t i = 0; i + (a.offset.empty() ? 0 : 1) < columns.size(); ++i) covariates.push_back(io::to_covariate(columns[i]));
+  const std::vector<double> offset = a.offset.empty() ? std::vector<double>{} : io::to_numbers(columns.back());
+  const design_matrix x = make_design(covariates, t.keys.size(), !a.no_intercept);
+  std::vector<double> v;
+  for (double se : t.standard_errors) v.push_back(se * se);
+  const meta_regression_result r = fit_meta_regression(t.exact_estimates, v, x, offset, o);
+  const structure_comparison with = compare_structures(t.exact_estimates, v, x, offset);
+  const structure_comparison without = compare_structures(t.exact_estimates, v, intercept_design(v.size()), offset);
+  io::write_regression_csv(*outputs.get("-o"), t.keys, t.exact_estimates, t.standard_errors, r, a.threads, a.digits);
+  if (io::atomic_output* json = outputs.get("--summary")) {
+    nlohmann::json j = io::summary_json(r, t.keys.size());
+    j["structures"] = io::structures_json(with);
+    j["structures_without_covariates"] = io::structures_json(without);
+    json->write(j.dump(2) + "\n");
+  }
+  outputs.commit();
+  if (!a.quiet) print_regression_report(r, t.keys, t.exact_estimates, with, without);
+}
+
 void run_fit(const fit_args& a, const CLI::App& app)
 {
   if (a.family == "binomial" || a.family == "poisson") return run_count_fit(a, app);
@@ -284,6 +431,11 @@ void run_fit(const fit_args& a, const CLI::App& app)
   o.max_iterations = a.max_iterations;
   o.requested_backend = parse_backend(a.backend);
   o.threads = a.threads;
+  if (app.count("--covariates") > 0 || app.count("--offset") > 0 || a.no_intercept) {
+    if (!a.group_npy.empty() || !a.value_npy.empty()) throw error("--covariates: .npy input is not available with covariates");
+    if (a.output.empty()) throw error("-o: give a file name, or - for stdout");
+    return run_regression_fit(a, app, o);
+  }
 
   // One input: a CSV file (or stdin), or the binary columns. Anything else is ambiguous.
   const bool binary = binary_input(a, app);
@@ -306,6 +458,8 @@ void run_fit(const fit_args& a, const CLI::App& app)
   double parse_seconds = 0;
   fit_result r;
   std::vector<std::string> keys;
+  std::optional<structure_comparison> structures;
+  const bool want_structures = json != nullptr || !a.quiet;  // only the JSON and the report show them
   if (summary_mode) {
     io::summary_columns c;
     if (app.count("--group") > 0) c.group = a.group;
@@ -315,22 +469,32 @@ void run_fit(const fit_args& a, const CLI::App& app)
     io::summary_table t = io::read_summary_table(a.input, c);
     parse_seconds = detail::seconds_since(t0);
     r = fit(t.view(), o);
+    std::vector<double> v;
+    for (double se : t.standard_errors) v.push_back(se * se);
+    if (want_structures) structures = compare_structures(t.exact_estimates, v, intercept_design(v.size()), {});
     keys = std::move(t.keys);
   } else if (binary) {
     io::group_table t = io::read_groups_npy(a.group_npy, a.value_npy, a.threads);
     parse_seconds = detail::seconds_since(t0);
     r = fit(t.view(), o);
+    if (want_structures) structures = raw_structures(t);
     keys = std::move(t.keys);
   } else {
     io::group_table t = io::read_groups(a.input, {a.group, a.value}, a.threads);
     parse_seconds = detail::seconds_since(t0);
     r = fit(t.view(), o);
+    if (want_structures) structures = raw_structures(t);
     keys = std::move(t.keys);
   }
   io::write_groups_csv(csv, keys, r, a.threads, a.digits);
-  if (json) json->write(io::summary_json(r).dump(2) + "\n");
+  if (json) {
+    nlohmann::json j = io::summary_json(r);
+    if (structures) j["structures"] = io::structures_json(*structures);
+    json->write(j.dump(2) + "\n");
+  }
   outputs.commit();
   if (!a.quiet) print_report(r, keys, parse_seconds, !summary_mode);
+  if (!a.quiet && structures) std::cerr << structures_report(*structures, "");
 }
 
 }  // namespace
@@ -383,6 +547,10 @@ command add_fit_command(CLI::App& app)
   sub->add_option("--quadrature-points", a->quadrature_points,
                   "--prior logit-normal|log-normal: adaptive Gauss-Hermite nodes per group (1 = Laplace, as glmer's nAGQ; 1 to 100)")
     ->capture_default_str();
+  sub->add_option("--covariates", a->covariates,
+                  "comma-separated covariate columns: shrink towards x' beta (numbers as they are; text: a factor, treatment contrasts)");
+  sub->add_option("--offset", a->offset, "column of known shifts of each group's prior mean");
+  sub->add_flag("--no-intercept", a->no_intercept, "no intercept in the regression on --covariates");
   return [a, sub] { run_fit(*a, *sub); };
 }
 

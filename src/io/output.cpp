@@ -802,19 +802,17 @@ void write_groups_csv(atomic_output& file, const std::vector<std::string>& keys,
                    [&](text_buffer& buf, std::size_t begin, std::size_t end) { format_rows(buf, keys, r, begin, end, digits); });
 }
 
-void write_counts_csv(atomic_output& file, const std::vector<std::string>& keys, const count_fit_result& r, int threads,
-                      int digits)
+namespace {
+
+/// A per-group CSV of the group key and double columns: `header`, then one row per key. Numbers
+/// as put_number writes them (a NaN: an empty field).
+void write_key_columns(atomic_output& file, const char* header, const std::vector<std::string>& keys,
+                       const std::vector<const std::vector<double>*>& columns, int threads, int digits)
 {
   if (digits < 0 || digits > 17) throw error("--digits must be 0 (the shortest exact text) or 1 to 17");
-  if (keys.size() != r.groups) throw error("internal: group keys and results differ in length");
-  // The normal prior adds lme4's conditional mode of b_j and its conditional sd.
-  const bool modes = r.prior == count_prior::normal;
-  const std::string header = std::string(r.family == count_family::binomial ? "group,trials,successes" : "group,exposure,count") +
-                             ",rate,shrinkage,estimate,sd,lower,upper" + (modes ? ",mode,mode_sd\n" : "\n");
-  std::vector<const std::vector<double>*> columns{&r.sizes, &r.counts, &r.rate, &r.shrinkage,
-                                                  &r.estimate, &r.sd, &r.lower, &r.upper};
-  if (modes) columns.insert(columns.end(), {&r.mode, &r.mode_sd});
-  write_row_blocks(file, header.c_str(), r.groups, threads,
+  for (const std::vector<double>* column : columns)
+    if (column->size() != keys.size()) throw error("internal: group keys and results differ in length");
+  write_row_blocks(file, header, keys.size(), threads,
                    [&](text_buffer& out, std::size_t begin, std::size_t end) {
                      // Per row at most: the key (2 * size + 2 quoted), the numbers (24 each + a comma), 1 more.
                      std::size_t bound = 0;
@@ -831,6 +829,115 @@ void write_counts_csv(atomic_output& file, const std::vector<std::string>& keys,
                      }
                      out.size = static_cast<std::size_t>(p - out.data.get());
                    });
+}
+
+}  // namespace
+
+void write_counts_csv(atomic_output& file, const std::vector<std::string>& keys, const count_fit_result& r, int threads,
+                      int digits)
+{
+  if (keys.size() != r.groups) throw error("internal: group keys and results differ in length");
+  // The normal prior adds lme4's conditional mode of b_j and its conditional sd.
+  const bool modes = r.prior == count_prior::normal;
+  const std::string header = std::string(r.family == count_family::binomial ? "group,trials,successes" : "group,exposure,count") +
+                             ",rate,shrinkage,estimate,sd,lower,upper" + (modes ? ",mode,mode_sd\n" : "\n");
+  std::vector<const std::vector<double>*> columns{&r.sizes, &r.counts, &r.rate, &r.shrinkage,
+                                                  &r.estimate, &r.sd, &r.lower, &r.upper};
+  if (modes) columns.insert(columns.end(), {&r.mode, &r.mode_sd});
+  write_key_columns(file, header.c_str(), keys, columns, threads, digits);
+}
+
+/// The coefficient table shared by the meta-regression and the random-intercept model.
+static nlohmann::json coefficients_json(const std::vector<coefficient>& list)
+{
+  nlohmann::json out = nlohmann::json::array();
+  for (const coefficient& c : list)
+    out.push_back({{"name", c.name}, {"estimate", c.estimate}, {"se", c.se}, {"z", c.z}, {"p", c.p},
+                   {"ci", {c.lower, c.upper}}});
+  return out;
+}
+
+void write_regression_csv(atomic_output& file, const std::vector<std::string>& keys, const std::vector<double>& y,
+                          const std::vector<double>& se, const meta_regression_result& r, int threads, int digits)
+{
+  const std::vector<double> ones(keys.size(), 1.0), no_mse(keys.size(), std::nan(""));
+  write_key_columns(file, "group,n,mean,se,shrinkage,fitted,estimate,sd,lower,upper,mse\n", keys,
+                    {&ones, &y, &se, &r.shrinkage, &r.fitted, &r.estimate, &r.sd, &r.lower, &r.upper,
+                     r.mse.empty() ? &no_mse : &r.mse},
+                    threads, digits);
+}
+
+nlohmann::json summary_json(const meta_regression_result& r, std::size_t groups)
+{
+  using nlohmann::json;
+  auto optional = [](const std::optional<double>& x) { return x ? json(*x) : json(nullptr); };
+  json j;
+  j["groups"] = groups;
+  j["model"] = "meta-regression";
+  j["tau_method"] = to_string(r.method);
+  j["level"] = r.level;
+  j["coefficients"] = coefficients_json(r.coefficients);
+  j["tau2"] = r.tau2;
+  j["tau"] = std::sqrt(r.tau2);
+  j["tau2_se"] = optional(r.tau2_se);
+  j["tau2_ci"] = {optional(r.tau2_lower), optional(r.tau2_upper)};  // Q-profile
+  j["QE"] = r.QE;
+  j["QE_df"] = r.QE_df;
+  j["QE_p"] = r.QE_p;
+  j["QM"] = r.QM;
+  j["QM_df"] = r.QM_df;
+  j["QM_p"] = r.QM_p;
+  j["R2"] = optional(r.R2);
+  j["I2"] = r.I2;
+  j["H2"] = r.H2;
+  j["log_likelihood"] = {{"ml", r.log_likelihood_ml}, {"reml", r.log_likelihood_reml}};
+  j["iterations"] = r.iterations;
+  j["backend"] = "cpu";
+  j["notes"] = r.notes;
+  return j;
+}
+
+void write_mixed_model_csv(atomic_output& file, const std::vector<std::string>& keys, const mixed_model_result& r,
+                           int threads, int digits)
+{
+  write_key_columns(file, "group,n,mean,fitted,effect,effect_sd,estimate,lower,upper\n", keys,
+                    {&r.n, &r.mean, &r.fitted, &r.effect, &r.effect_sd, &r.estimate, &r.lower, &r.upper}, threads, digits);
+}
+
+nlohmann::json summary_json(const mixed_model_result& r)
+{
+  nlohmann::json j;
+  j["groups"] = r.groups;
+  j["observations"] = r.observations;
+  j["model"] = "random intercept (lmer y ~ x + (1 | group))";
+  j["tau_method"] = r.reml ? "reml" : "ml";
+  j["level"] = r.level;
+  j["coefficients"] = coefficients_json(r.coefficients);
+  j["tau2"] = r.tau2;
+  j["tau"] = std::sqrt(r.tau2);
+  j["sigma2"] = r.sigma2;
+  j["log_likelihood"] = r.log_likelihood;
+  j["backend"] = "cpu";
+  j["notes"] = r.notes;
+  return j;
+}
+
+nlohmann::json structures_json(const structure_comparison& c)
+{
+  using nlohmann::json;
+  json list = json::array();
+  for (const structure_fit& s : c.structures)
+    list.push_back({{"name", s.name},
+                    {"log_likelihood", s.log_likelihood},
+                    {"parameters", s.parameters},
+                    {"AIC", s.aic},
+                    {"BIC", s.bic},
+                    {"logo_score", s.logo_score ? json(*s.logo_score) : json(nullptr)}});
+  return {{"structures", list},
+          {"tau2_ml", c.tau2_ml},
+          {"lr_test", {{"statistic", c.lr_statistic}, {"p_value", c.lr_p_value}}},
+          {"favoured", c.favoured},
+          {"verdict", c.verdict}};
 }
 
 nlohmann::json summary_json(const fit_result& r)

@@ -9,6 +9,7 @@
 
 #include <shrink/counts.hpp>
 #include <shrink/fit.hpp>
+#include <shrink/regression.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -134,6 +135,25 @@ void write_counts_csv(atomic_output& out, const std::vector<std::string>& keys, 
 /// The JSON summary of a count fit (both parameterisations, standard errors, profile intervals, the
 /// over-dispersion test, backend, timings).
 nlohmann::json summary_json(const count_fit_result& r);
+
+/// The per-group CSV of a meta-regression (--covariates):
+/// group,n,mean,se,shrinkage,fitted,estimate,sd,lower,upper,mse (`mean`/`se`: the input y_j, se_j;
+/// mse empty where the method has none).
+void write_regression_csv(atomic_output& out, const std::vector<std::string>& keys, const std::vector<double>& y,
+                          const std::vector<double>& se, const meta_regression_result& r, int threads, int digits = 0);
+/// The JSON summary of a meta-regression (coefficient table, tau2 with se and interval, QE, QM, R2, I2, H2).
+nlohmann::json summary_json(const meta_regression_result& r, std::size_t groups);
+
+/// The per-group CSV of the random-intercept model with covariates (raw mode):
+/// group,n,mean,fitted,effect,effect_sd,estimate,lower,upper.
+void write_mixed_model_csv(atomic_output& out, const std::vector<std::string>& keys, const mixed_model_result& r,
+                           int threads, int digits = 0);
+/// The JSON summary of the random-intercept model (fixed effects, tau2, sigma2, log-likelihood).
+nlohmann::json summary_json(const mixed_model_result& r);
+
+/// The `structures` object: separate / pooled / hierarchical with log-likelihoods, AIC, BIC,
+/// leave-one-group-out scores, the likelihood-ratio test of tau2 = 0 and the verdict.
+nlohmann::json structures_json(const structure_comparison& c);
 
 /// Writes `text` to `path` atomically.
 void write_text_file(const std::string& path, const std::string& text);

@@ -1183,6 +1183,26 @@ std::vector<chunk_rows> parse_summary_rows(const layout& l, const row_spec& spec
 
 namespace {
 
+/// The fields of `columns` as text, row by row (blank rows skipped, as the numeric pass skips
+/// them; that pass has already refused ragged rows).
+void read_text_columns(const layout& l, std::vector<text_column>& columns)
+{
+  std::vector<std::size_t> at;
+  for (text_column& c : columns) {
+    at.push_back(column_index(l, c.name, "covariate"));
+    c.fields.clear();
+  }
+  row_scanner scan(l.data_begin, l.data_end, l.delimiter);
+  std::vector<std::string_view> fields;
+  std::deque<std::string> arena;
+  std::size_t count = 0;
+  while (!scan.done()) {
+    scan.next(fields, count, l.columns, arena);
+    if (blank_row(fields, count)) continue;
+    for (std::size_t c = 0; c < columns.size(); ++c) columns[c].fields.emplace_back(fields[at[c]]);
+  }
+}
+
 /// One row per group, one or two numeric columns (`second` empty: one): what summary and count
 /// input share.
 struct per_group_rows {
@@ -1191,14 +1211,18 @@ struct per_group_rows {
   std::string source;
 };
 
+/// `extra`, when given, names more columns whose fields are returned as text in row order.
 per_group_rows read_per_group_rows(const std::string& path, const std::optional<std::string>& group_column,
                                    const std::string& first, const char* first_role, const std::string& second,
-                                   const char* second_role, const char* second_positive)
+                                   const char* second_role, const char* second_positive,
+                                   std::vector<text_column>* extra = nullptr)
 {
   const text_source source(path);
   const std::string group = group_column.value_or("group");
   std::vector<std::string> wanted{group, first};
   if (!second.empty()) wanted.push_back(second);
+  if (extra)
+    for (const text_column& c : *extra) wanted.push_back(c.name);
   const layout l = read_layout(source.text(), path, wanted);
   row_spec spec;
   spec.fields = l.columns;
@@ -1230,6 +1254,7 @@ per_group_rows read_per_group_rows(const std::string& path, const std::optional<
   std::sort(sorted.begin(), sorted.end());
   const auto dup = std::adjacent_find(sorted.begin(), sorted.end());
   if (dup != sorted.end()) throw error("group '" + shown(*dup) + "' appears on more than one row of " + l.source);
+  if (extra && !extra->empty()) read_text_columns(l, *extra);
   return out;
 }
 
@@ -1241,9 +1266,15 @@ bool is_count(double x) { return x >= 0 && x < 9007199254740992.0 && x == std::f
 
 summary_table read_summary_table(const std::string& path, const summary_columns& columns)
 {
+  std::vector<text_column> none;
+  return read_summary_table(path, columns, none);
+}
+
+summary_table read_summary_table(const std::string& path, const summary_columns& columns, std::vector<text_column>& extra)
+{
   per_group_rows rows = read_per_group_rows(path, columns.group, columns.estimate, "estimate", columns.se,
                                             columns.is_variance ? "variance" : "se",
-                                            columns.is_variance ? "variances" : "standard errors");
+                                            columns.is_variance ? "variances" : "standard errors", &extra);
   summary_table out;
   out.estimates = std::move(rows.first);
   for (double s : rows.second) out.standard_errors.push_back(columns.is_variance ? std::sqrt(s) : s);
@@ -1251,6 +1282,37 @@ summary_table read_summary_table(const std::string& path, const summary_columns&
   out.offset = rebase_column(out.estimates, rows.first_low.data(), 1, columns.estimate);
   out.keys = std::move(rows.keys);
   return out;
+}
+
+void visit_rows(const std::string& path, const std::vector<std::string>& columns,
+                const std::function<void(const std::vector<std::string_view>&, std::size_t)>& on_row)
+{
+  const text_source source(path);
+  const layout l = read_layout(source.text(), path, columns);
+  std::vector<std::size_t> at;
+  for (const std::string& c : columns) at.push_back(column_index(l, c, "data"));
+  row_scanner scan(l.data_begin, l.data_end, l.delimiter);
+  std::vector<std::string_view> fields, wanted(columns.size());
+  std::deque<std::string> arena;
+  std::size_t count = 0, line = l.header_lines + 1;
+  try {
+    while (!scan.done()) {
+      arena.clear();
+      const std::size_t consumed =
+        l.quoted ? scan.next(fields, count, l.columns, arena) : scan.next_unquoted(fields, count, l.columns);
+      if (!blank_row(fields, count)) {
+        if (count != l.columns)
+          throw error("row has " + std::to_string(count) + " fields but the header has " + std::to_string(l.columns));
+        for (std::size_t c = 0; c < at.size(); ++c) wanted[c] = fields[at[c]];
+        on_row(wanted, line);
+      }
+      line += consumed;
+    }
+  } catch (const error& e) {
+    const std::string what = e.what();
+    if (what.rfind(l.source, 0) == 0) throw;
+    throw error(l.source + " line " + std::to_string(line) + ": " + what);
+  }
 }
 
 count_table read_count_table(const std::string& path, const count_columns& columns)

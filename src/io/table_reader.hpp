@@ -6,6 +6,8 @@
 #include <shrink/fit.hpp>
 
 #include <cstdint>
+#include <functional>
+#include <string_view>
 #include <optional>
 #include <string>
 #include <vector>
@@ -68,6 +70,21 @@ group_table read_groups(const std::string& path, const raw_columns& columns, int
 /// number >= 0 below 2^53) with a one-line error naming its group and the column `value_name`.
 void check_values(const std::vector<row_block>& parts, const std::string& value_name, value_kind kind, bool text_keys);
 summary_table read_summary_table(const std::string& path, const summary_columns& columns);
+
+/// A column read as text, one field per data row (--covariates, --offset).
+struct text_column {
+  std::string name;
+  std::vector<std::string> fields;
+};
+
+/// read_summary_table, also returning the fields of each column named in `extra` (in row order).
+summary_table read_summary_table(const std::string& path, const summary_columns& columns, std::vector<text_column>& extra);
+
+/// Streams the data rows of a CSV/TSV file (or stdin, "-"), calling on_row(fields, line) with the
+/// fields of `columns` (in that order) of every non-blank row; `line` is the 1-based line number.
+/// A missing column, a ragged row or malformed quoting is a one-line error.
+void visit_rows(const std::string& path, const std::vector<std::string>& columns,
+                const std::function<void(const std::vector<std::string_view>&, std::size_t)>& on_row);
 
 /// Per-group counts, read as read_summary_table reads summaries (one row per group, file order);
 /// each count must be a whole number, trials whole and > 0 with successes <= trials, exposures > 0

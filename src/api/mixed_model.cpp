@@ -1,0 +1,230 @@
+// The random-intercept model y_ij = x_ij' beta + b_j + e_ij (lme4's lmer(y ~ x + (1 | g))) from
+// per-group cross products. With g = tau2 / sigma2 and w_j = n_j / (1 + n_j g), the augmented
+// matrix T(g) = sum_j [C_j + w_j m_j m_j'] (C_j the centred co-moments of (1, x, y) padded with a
+// zero row and column for the intercept, m_j = (1, xbar_j, ybar_j)) holds X'H^-1X, X'H^-1y and
+// y'H^-1y for H = I + g ZZ'. Its Cholesky factor gives beta and the residual r(g) = L_yy^2 without
+// cancellation. sigma2 and beta are profiled out and the profiled deviance
+//   ML:   N log r + sum log(1 + n_j g),   REML: (N - p) log r + sum log(1 + n_j g) + log det M,
+// is minimised by solving its derivative in g for zero (Brent, to machine precision):
+//   dT/dg = -sum n_j^2 / (1 + n_j g)^2 m_j m_j',  r' = [-beta; 1]' dT [-beta; 1],
+//   d log det M = tr(M^-1 dM).
+// The sums over groups run in group order, so the result does not depend on the thread count.
+
+#include <shrink/regression.hpp>
+
+#include "../common/macros.hpp"
+#include "../common/special.hpp"
+#include "numerics.hpp"
+#include "structures.hpp"
+
+#include <Eigen/Dense>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+namespace shrink {
+namespace {
+
+using Matrix = Eigen::MatrixXd;
+using Vector = Eigen::VectorXd;
+constexpr double two_pi = 6.283185307179586;
+
+struct profile {
+  Matrix M;      ///< X'H^-1X (p x p)
+  Vector beta;
+  double r = 0;  ///< (y - X beta)' H^-1 (y - X beta)
+  double log_det_h = 0, log_det_m = 0;
+  double derivative = 0;  ///< of the profiled deviance in g
+};
+
+/// sum_j C_j, padded for the intercept: the part of T that does not depend on g (group order).
+Matrix within_comoments(const group_cross_products& d)
+{
+  const auto w = static_cast<Eigen::Index>(d.width);
+  Matrix T = Matrix::Zero(w + 1, w + 1);
+  for (std::size_t j = 0; j < d.groups; ++j) {
+    const double* c = &d.comoment[j * d.width * d.width];
+    for (Eigen::Index a = 0; a < w; ++a)
+      for (Eigen::Index b = 0; b < w; ++b) T(a + 1, b + 1) += c[a * w + b];
+  }
+  return T;
+}
+
+/// T(g) and its derivative summed over the groups (lower triangles, in group order), then the
+/// profile at g (log det H only `with_log_det`).
+profile profile_at(const group_cross_products& d, const Matrix& within, double g, bool reml, bool with_log_det = false)
+{
+  const auto w = static_cast<Eigen::Index>(d.width), p = w;  // p = intercept + q covariates
+  Matrix T = Matrix::Zero(w + 1, w + 1), dT = Matrix::Zero(w + 1, w + 1);
+  std::vector<double> m(d.width + 1);
+  profile f;
+  double sum_n_over = 0, N = 0;
+  for (std::size_t j = 0; j < d.groups; ++j) {
+    const double n = d.n[j], denom = 1 + n * g;
+    const double weight = n / denom, d_weight = n * n / (denom * denom);
+    m[0] = 1;
+    std::copy(&d.mean[j * d.width], &d.mean[(j + 1) * d.width], m.begin() + 1);
+    for (Eigen::Index a = 0; a <= w; ++a)
+      for (Eigen::Index b = 0; b <= a; ++b) {
+        const double mm = m[a] * m[b];
+        T(a, b) += weight * mm;
+        dT(a, b) -= d_weight * mm;
+      }
+    if (with_log_det) f.log_det_h += std::log(denom);  // the value only: the root search needs none
+    sum_n_over += weight;
+    N += n;
+  }
+  T = Matrix(T.selfadjointView<Eigen::Lower>()) + within;
+  dT = dT.selfadjointView<Eigen::Lower>();
+  f.M = T.topLeftCorner(p, p);
+  const Eigen::LLT<Matrix> llt(T);
+  const Matrix L = llt.matrixL();
+  f.r = L(p, p) * L(p, p);
+  SHRINK_EXPECTS(llt.info() == Eigen::Success && f.r > 0, "the intercept and covariates fit y exactly: no residual variance");
+  const Eigen::LLT<Matrix> m_llt(f.M);
+  f.beta = m_llt.solve(T.topRightCorner(p, 1));
+  f.log_det_m = 2 * L.topLeftCorner(p, p).diagonal().array().log().sum();
+  Vector a(p + 1);
+  a.head(p) = -f.beta;
+  a[p] = 1;
+  const double dr = a.dot(dT * a);
+  const double df = reml ? N - static_cast<double>(p) : N;
+  f.derivative = df * dr / f.r + sum_n_over;
+  if (reml) f.derivative += m_llt.solve(dT.topLeftCorner(p, p)).trace();
+  return f;
+}
+
+/// Names the first covariate that the intercept and the earlier ones explain: leading blocks of
+/// X'X (T at g = 0), scaled to unit diagonal, must stay positive definite.
+void check_design(const group_cross_products& d, const Matrix& within)
+{
+  const auto p = static_cast<Eigen::Index>(d.width);
+  Matrix xtx = within.topLeftCorner(p, p);
+  for (std::size_t j = 0; j < d.groups; ++j)
+    for (Eigen::Index a = 0; a < p; ++a)
+      for (Eigen::Index b = 0; b < p; ++b)
+        xtx(a, b) += d.n[j] * (a ? d.mean[j * d.width + a - 1] : 1.0) * (b ? d.mean[j * d.width + b - 1] : 1.0);
+  const Vector scale = xtx.diagonal().cwiseSqrt().cwiseInverse();
+  const Matrix unit = scale.asDiagonal() * xtx * scale.asDiagonal();
+  for (Eigen::Index c = 2; c <= p; ++c) {
+    const Eigen::LDLT<Matrix> ldlt(unit.topLeftCorner(c, c));
+    const double pivot = ldlt.vectorD().minCoeff();
+    if (ldlt.info() == Eigen::Success && pivot > 1e-10) continue;
+    std::string earlier = "the intercept";
+    for (Eigen::Index e = 1; e + 1 < c; ++e) earlier += ", " + d.covariates[static_cast<std::size_t>(e - 1)];
+    throw error("covariates are collinear: '" + d.covariates[static_cast<std::size_t>(c - 2)] +
+                "' is a linear combination of " + earlier + "; drop one");
+  }
+}
+
+}  // namespace
+
+mixed_model_result fit_mixed_model(const group_cross_products& d, bool reml, double level)
+{
+  const std::size_t p = d.width;  // intercept + covariates
+  SHRINK_EXPECTS(d.width >= 1 && d.covariates.size() + 1 == d.width, "internal: cross products of the wrong width");
+  SHRINK_EXPECTS(d.groups >= 2, "the random-intercept model needs at least two groups");
+  SHRINK_EXPECTS(level > 0 && level < 1, "--level must lie strictly between 0 and 1");
+  double N = 0;
+  for (double n : d.n) N += n;
+  SHRINK_EXPECTS(N > static_cast<double>(p) + 1, std::to_string(p) + " coefficients and two variances need more than " +
+                                                     std::to_string(p + 1) + " rows");
+
+  const Matrix within = within_comoments(d);
+  check_design(d, within);
+  // The deviance's derivative in g: negative at 0 unless the groups vary no more than noise does.
+  double g = 0;
+  const double at_zero = profile_at(d, within, 0, reml).derivative;
+  if (at_zero < 0) {
+    double hi = 1, at_hi = profile_at(d, within, hi, reml).derivative;
+    while (at_hi < 0) {
+      SHRINK_EXPECTS(hi < 1e15, "the between-group variance is unbounded (every row of a group identical?)");
+      hi *= 10;
+      at_hi = profile_at(d, within, hi, reml).derivative;
+    }
+    const detail::root_result root =
+      detail::find_root([&](double x) { return profile_at(d, within, x, reml).derivative; }, 0.0, hi, at_zero, at_hi, 0.0, 2000);
+    SHRINK_EXPECTS(root.converged, "the random-intercept fit did not converge");
+    g = root.x;
+  }
+  const profile f = profile_at(d, within, g, reml, true);
+  const double df = reml ? N - static_cast<double>(p) : N;
+
+  mixed_model_result r;
+  r.reml = reml;
+  r.level = level;
+  r.groups = d.groups;
+  r.observations = N;
+  r.sigma2 = f.r / df;
+  r.tau2 = g * r.sigma2;
+  r.log_likelihood = -0.5 * (df * (1 + std::log(two_pi * r.sigma2)) + f.log_det_h + (reml ? f.log_det_m : 0.0));
+  const Matrix cov = r.sigma2 * f.M.llt().solve(Matrix::Identity(static_cast<Eigen::Index>(p), static_cast<Eigen::Index>(p)));
+  const double z = detail::interval_quantile(level);
+  for (std::size_t c = 0; c < p; ++c) {
+    const auto i = static_cast<Eigen::Index>(c);
+    coefficient e;
+    e.name = c == 0 ? "intercept" : d.covariates[c - 1];
+    e.estimate = f.beta[i];
+    e.se = std::sqrt(cov(i, i));
+    e.z = e.estimate / e.se;
+    e.p = detail::incomplete_gamma(0.5, e.z * e.z / 2, true);
+    e.lower = e.estimate - z * e.se;
+    e.upper = e.estimate + z * e.se;
+    r.coefficients.push_back(e);
+  }
+  const std::size_t w = d.width;
+  for (std::size_t j = 0; j < d.groups; ++j) {
+    const double n = d.n[j];
+    const double* mean = &d.mean[j * w];
+    double fitted = f.beta[0];
+    for (std::size_t a = 1; a < p; ++a) fitted += mean[a - 1] * f.beta[static_cast<Eigen::Index>(a)];
+    const double b = n * g / (1 + n * g) * (mean[w - 1] - fitted);
+    const double sd = std::sqrt(r.sigma2 * g / (1 + n * g));
+    r.n.push_back(n);
+    r.mean.push_back(mean[w - 1]);
+    r.fitted.push_back(fitted);
+    r.effect.push_back(b);
+    r.effect_sd.push_back(sd);
+    r.estimate.push_back(fitted + b);
+    r.lower.push_back(fitted + b - z * sd);
+    r.upper.push_back(fitted + b + z * sd);
+  }
+  if (g == 0) r.notes.push_back("tau2 = 0: the groups vary no more than the rows' noise explains (complete pooling)");
+  return r;
+}
+
+structure_comparison compare_structures(const group_cross_products& d)
+{
+  double N = 0;
+  for (double n : d.n) N += n;
+  const auto w = static_cast<Eigen::Index>(d.width), q = w - 1;  // covariates, then y
+  const Matrix within = within_comoments(d);
+  // Maximised normal log-likelihood of a residual sum of squares over N rows.
+  auto ll = [&](double rss) {
+    SHRINK_EXPECTS(rss > 0, "the structures cannot be compared: a structure fits the rows exactly");
+    return -0.5 * N * (1 + std::log(two_pi * rss / N));
+  };
+  // Separate: within-group least squares, sum C_j's Schur complement; covariates constant within
+  // every group are absorbed by the group means (rank deficiency, by the pseudo-inverse).
+  double rss_separate = within(w, w);
+  std::size_t within_rank = 0;
+  if (q > 0) {
+    const Vector cxy = within.block(1, w, q, 1);
+    const Eigen::CompleteOrthogonalDecomposition<Matrix> within_fit(within.block(1, 1, q, q));
+    rss_separate -= cxy.dot(within_fit.solve(cxy));
+    within_rank = static_cast<std::size_t>(within_fit.rank());
+  }
+
+  structure_comparison c;
+  const double pooled = ll(profile_at(d, within, 0, false).r);
+  const mixed_model_result h = fit_mixed_model(d, false);
+  c.tau2_ml = h.tau2;
+  detail::add_structure(c, "separate", ll(rss_separate), d.groups + within_rank + 1, N, std::nullopt);
+  detail::add_structure(c, "pooled", pooled, d.width + 1, N, std::nullopt);
+  detail::add_structure(c, "hierarchical", h.tau2 == 0 ? pooled : h.log_likelihood, d.width + 2, N, std::nullopt);
+  detail::decide_structure(c, q > 0);
+  return c;
+}
+
+}  // namespace shrink

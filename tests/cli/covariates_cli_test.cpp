@@ -1,0 +1,206 @@
+// `shrink fit --covariates` end to end: the BCG meta-regression through the CLI against metafor
+// (tests/data/metafor/meta_regression.R), factors, offsets, the structures in the JSON, and bad
+// input that must give a one-line error.
+
+#include "test_support.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <map>
+
+namespace {
+
+using shrink::test::expect_error;
+using shrink::test::parse_csv;
+using shrink::test::quoted;
+using shrink::test::read_file;
+using shrink::test::run_shrink;
+using shrink::test::temp_dir;
+using shrink::test::write_file;
+
+std::filesystem::path bcg() { return shrink::test::reference_data() / "metafor" / "bcg_regression.csv"; }
+
+std::map<std::string, double> reference(const std::string& model, const std::string& method)
+{
+  std::map<std::string, double> r;
+  for (const auto& row : parse_csv(read_file(shrink::test::reference_data() / "metafor" / "bcg_regression_reference.csv")))
+    if (row.size() == 4 && row[0] == model && row[1] == method && !row[3].empty()) r[row[2]] = std::stod(row[3]);
+  return r;
+}
+
+void expect_rel(double computed, double expected, const std::string& what)
+{
+  EXPECT_LE(std::fabs(computed - expected), 1e-10 * std::fabs(expected) + 1e-14) << what;
+}
+
+TEST(CovariatesCli, BcgWithLatitudeMatchesMetafor)
+{
+  temp_dir d;
+  const auto r = run_shrink("fit " + quoted(bcg()) + " --estimate yi --variance vi --group trial --covariates ablat "
+                            "--tau-method reml -o " + quoted(d / "g.csv") + " --summary " + quoted(d / "s.json"),
+                            d);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto want = reference("ablat", "REML");
+  const auto j = nlohmann::json::parse(read_file(d / "s.json"));
+  EXPECT_EQ(j["coefficients"][0]["name"], "intercept");
+  EXPECT_EQ(j["coefficients"][1]["name"], "ablat");
+  expect_rel(j["coefficients"][0]["estimate"].get<double>(), want.at("beta:intrcpt"), "intercept");
+  expect_rel(j["coefficients"][1]["estimate"].get<double>(), want.at("beta:ablat"), "ablat");
+  expect_rel(j["coefficients"][1]["p"].get<double>(), want.at("p:ablat"), "p");
+  expect_rel(j["tau2"].get<double>(), want.at("tau2"), "tau2");
+  expect_rel(j["tau2_ci"][1].get<double>(), want.at("tau2_upper"), "tau2 upper");
+  expect_rel(j["QE"].get<double>(), want.at("QE"), "QE");
+  expect_rel(j["QM"].get<double>(), want.at("QM"), "QM");
+  expect_rel(j["R2"].get<double>(), want.at("R2"), "R2");
+  EXPECT_EQ(j["QE_df"], 11);
+  const auto rows = parse_csv(read_file(d / "g.csv"));
+  ASSERT_EQ(rows.size(), 14u);
+  EXPECT_EQ(rows[0], (std::vector<std::string>{"group", "n", "mean", "se", "shrinkage", "fitted", "estimate", "sd",
+                                               "lower", "upper", "mse"}));
+  for (std::size_t i = 1; i < rows.size(); ++i) {
+    expect_rel(std::stod(rows[i][6]), want.at("blup:" + std::to_string(i)), "blup");
+    expect_rel(std::stod(rows[i][7]), want.at("blup_se:" + std::to_string(i)), "blup se");
+    expect_rel(std::stod(rows[i][10]), want.at("mse:" + std::to_string(i)), "mse");
+  }
+  // The structures with and without the covariate, side by side.
+  EXPECT_EQ(j["structures"]["structures"].size(), 3u);
+  EXPECT_TRUE(j.contains("structures_without_covariates"));
+  EXPECT_NE(r.err.find("structures with the covariates"), std::string::npos) << r.err;
+}
+
+TEST(CovariatesCli, FactorAndOffset)
+{
+  temp_dir d;
+  auto r = run_shrink("fit " + quoted(bcg()) + " --estimate yi --variance vi --covariates ablat,alloc --tau-method dl "
+                      "-o " + quoted(d / "g.csv") + " --summary " + quoted(d / "s.json") + " -q",
+                      d);
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto want = reference("ablat+alloc", "DL");
+  auto j = nlohmann::json::parse(read_file(d / "s.json"));
+  ASSERT_EQ(j["coefficients"].size(), 4u);
+  EXPECT_EQ(j["coefficients"][2]["name"], "allocrandom");
+  expect_rel(j["coefficients"][3]["estimate"].get<double>(), want.at("beta:allocsystematic"), "systematic");
+  expect_rel(j["tau2"].get<double>(), want.at("tau2"), "tau2");
+  // DL has no published MSE: the column is empty.
+  EXPECT_EQ(parse_csv(read_file(d / "g.csv"))[1][10], "");
+
+  r = run_shrink("fit " + quoted(bcg()) + " --estimate yi --variance vi --covariates ablat --offset off --tau-method reml "
+                 "-o " + quoted(d / "g.csv") + " -q",
+                 d);
+  ASSERT_EQ(r.status, 0) << r.err;
+  want = reference("ablat+offset", "REML");
+  const auto rows = parse_csv(read_file(d / "g.csv"));
+  for (std::size_t i = 1; i < rows.size(); ++i) expect_rel(std::stod(rows[i][6]), want.at("blup:" + std::to_string(i)), "blup");
+
+  r = run_shrink("fit " + quoted(bcg()) + " --estimate yi --variance vi --covariates alloc --no-intercept --tau-method reml "
+                 "--summary " + quoted(d / "s.json") + " -o " + quoted(d / "g.csv") + " -q",
+                 d);
+  ASSERT_EQ(r.status, 0) << r.err;
+  j = nlohmann::json::parse(read_file(d / "s.json"));
+  want = reference("0+alloc", "REML");
+  EXPECT_EQ(j["coefficients"][0]["name"], "allocalternate");
+  expect_rel(j["QM"].get<double>(), want.at("QM"), "QM");
+  EXPECT_TRUE(j["R2"].is_null());
+}
+
+TEST(CovariatesCli, SummaryFitReportsTheStructures)
+{
+  temp_dir d;
+  const auto r = run_shrink("fit " + quoted(shrink::test::reference_data() / "eight_schools.csv") +
+                              " --estimate y --se sigma --group school --summary " + quoted(d / "s.json") + " -o " +
+                              quoted(d / "g.csv"),
+                            d);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto j = nlohmann::json::parse(read_file(d / "s.json"));
+  EXPECT_EQ(j["structures"]["favoured"], "pooled");
+  EXPECT_EQ(j["structures"]["lr_test"]["p_value"], 1.0);
+  EXPECT_NE(r.err.find("the data favour the pooled structure"), std::string::npos) << r.err;
+}
+
+TEST(CovariatesCli, RawRowsWithACovariateMatchLme4)
+{
+  temp_dir d;
+  const auto r = run_shrink("fit " + quoted(shrink::test::reference_data() / "radon" / "radon.csv") +
+                              " --group county --value log_radon --covariates floor,log_uranium --summary " +
+                              quoted(d / "s.json") + " -o " + quoted(d / "g.csv"),
+                            d);
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::map<std::string, double> want;
+  for (const auto& row : parse_csv(read_file(shrink::test::reference_data() / "radon" / "radon_reference.csv")))
+    if (row.size() == 5 && row[0] == "dense" && row[1] == "uranium" && row[2] == "REML") want[row[3]] = std::stod(row[4]);
+  const auto j = nlohmann::json::parse(read_file(d / "s.json"));
+  expect_rel(j["coefficients"][2]["estimate"].get<double>(), want.at("beta:log_uranium"), "uranium");
+  expect_rel(j["tau2"].get<double>(), want.at("tau2"), "tau2");
+  expect_rel(j["log_likelihood"].get<double>(), want.at("loglik"), "loglik");
+  EXPECT_EQ(j["structures"]["favoured"], "hierarchical");
+  const auto rows = parse_csv(read_file(d / "g.csv"));
+  ASSERT_EQ(rows.size(), 86u);
+  EXPECT_EQ(rows[0], (std::vector<std::string>{"group", "n", "mean", "fitted", "effect", "effect_sd", "estimate", "lower", "upper"}));
+  expect_rel(std::stod(rows[1][4]), want.at("b:1"), "b 1");
+  expect_rel(std::stod(rows[85][5]), want.at("b_sd:85"), "b sd 85");
+  // Plain raw rows (no covariates) report the structures too.
+  const auto plain = run_shrink("fit " + quoted(shrink::test::reference_data() / "radon" / "radon.csv") +
+                                  " --group county --value log_radon --summary " + quoted(d / "p.json") + " -o " +
+                                  quoted(d / "g.csv"),
+                                d);
+  ASSERT_EQ(plain.status, 0) << plain.err;
+  EXPECT_EQ(nlohmann::json::parse(read_file(d / "p.json"))["structures"]["structures"].size(), 3u);
+}
+
+TEST(CovariatesCli, BitwiseTheSameForAnyThreadCount)
+{
+  temp_dir d;
+  const std::string radon = quoted(shrink::test::reference_data() / "radon" / "radon.csv");
+  for (const std::string args : {"fit " + radon + " --group county --value log_radon --covariates floor,log_uranium",
+                                 "fit " + quoted(bcg()) + " --estimate yi --variance vi --covariates ablat,alloc --tau-method ml"}) {
+    std::string first;
+    for (int threads : {1, 2, 7}) {
+      const auto r = run_shrink(args + " -q --threads " + std::to_string(threads) + " -o " + quoted(d / "g.csv") +
+                                  " --summary " + quoted(d / "s.json"),
+                                d);
+      ASSERT_EQ(r.status, 0) << r.err;
+      auto j = nlohmann::json::parse(read_file(d / "s.json"));
+      const std::string bytes = read_file(d / "g.csv") + j["coefficients"].dump() + j["structures"].dump();
+      if (threads == 1) first = bytes;
+      EXPECT_EQ(bytes, first) << threads << " threads";
+    }
+  }
+}
+
+TEST(CovariatesCli, BadInputIsAOneLineError)
+{
+  temp_dir d;
+  const std::string base = "fit " + quoted(d / "in.csv") + " --estimate y --se s -o " + quoted(d / "g.csv") + " ";
+  write_file(d / "in.csv", "y,s,x,z,c,f,m\n1,1,1,2,5,a,1\n2,1,2,4,5,b,x\n4,1,3,6,5,a,2\n3,1,4,8,5,b,3\n");
+  expect_error(run_shrink(base + "--covariates w", d), "no covariate column 'w'");
+  expect_error(run_shrink(base + "--covariates c", d), "covariate 'c' is constant");
+  expect_error(run_shrink(base + "--covariates x,z", d), "'z' is a linear combination of intercept, x");
+  expect_error(run_shrink(base + "--covariates m", d), "covariate 'm' mixes numbers (data row 1) and text (data row 2)");
+  expect_error(run_shrink(base + "--covariates x,f,c", d), "covariate 'c' is constant");
+  expect_error(run_shrink(base + "--covariates x,f,z", d), "4 coefficients need more than 4 groups");
+  expect_error(run_shrink(base + "--covariates x --offset f", d), "the offset must be a number");
+  expect_error(run_shrink(base + "--covariates x --tau-method bayes", d), "bayes is not available with covariates");
+  write_file(d / "in.csv", "y,s,x,z\n1,1,1,2\n2,1,NaN,4\n4,1,3,6\n");
+  expect_error(run_shrink(base + "--covariates x", d), "data row 2: 'NaN' is infinite or NaN");
+  write_file(d / "in.csv", "y,s,x,z\n1,1,1,2\n2,1,2,5\n4,1,3,1\n");
+  expect_error(run_shrink(base + "--covariates x,z", d), "3 coefficients need more than 3 groups");
+  write_file(d / "raw.csv", "group,y,x\na,1,2\na,2,abc\nb,3,4\n");
+  const std::string raw = "fit " + quoted(d / "raw.csv") + " -o " + quoted(d / "g.csv") + " ";
+  expect_error(run_shrink(raw + "--covariates x", d), "line 3: column 'x': 'abc' is not a number");
+  expect_error(run_shrink(raw + "--covariates w", d), "no data column 'w'");
+  expect_error(run_shrink(raw + "--covariates x --tau-method dl", d), "fits --tau-method reml (default) or ml");
+  write_file(d / "raw2.csv", "group,y,x,z,c\na,1,1,2,5\na,2,2,4,5\nb,3,3,6,5\nb,5,4,8,5\nc,2,5,10,5\nc,7,6,12,5\n");
+  const std::string raw2 = "fit " + quoted(d / "raw2.csv") + " -o " + quoted(d / "g.csv") + " ";
+  expect_error(run_shrink(raw2 + "--covariates c", d), "'c' is a linear combination of the intercept; drop one");
+  expect_error(run_shrink(raw2 + "--covariates x,z", d), "'z' is a linear combination of the intercept, x; drop one");
+  write_file(d / "raw2.csv", "group,y,x\na,1,1\na,1,2\nb,1,5\nb,1,3\n");
+  expect_error(run_shrink(raw2 + "--covariates x", d), "fit y exactly: no residual variance");
+  write_file(d / "raw.csv", "group,y,x\na,1,2\na,2,NaN\nb,3,4\n");
+  expect_error(run_shrink(raw + "--covariates x", d), "line 3: column 'x': 'NaN' is infinite or NaN");
+  write_file(d / "raw.csv", "group,y,x\na,1,2\na,2,3\nb,3,4\n");
+  expect_error(run_shrink(raw + "--covariates x", d), "2 coefficients and two variances need more than 3 rows");
+}
+
+}  // namespace

@@ -1,0 +1,162 @@
+// The random-intercept model with covariates from per-group cross products, against the radon
+// data of Gelman and Hill (2007, ch. 12): their published fits, lme4's lmer, and an independent
+// dense profiled-likelihood optimum (tests/data/radon/radon_lmer.R, values in radon_reference.csv).
+
+#include "test_support.hpp"
+
+#include "io/cross_product_fold.hpp"
+
+#include <shrink/regression.hpp>
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+
+namespace shrink {
+namespace {
+
+std::map<std::string, double> reference(const std::string& source, const std::string& model, const std::string& method)
+{
+  std::map<std::string, double> r;
+  for (const auto& row : test::parse_csv(test::read_file(test::reference_data() / "radon" / "radon_reference.csv")))
+    if (row.size() == 5 && row[0] == source && row[1] == model && row[2] == method) r[row[3]] = std::stod(row[4]);
+  return r;
+}
+
+mixed_model_result fit_radon(const std::string& model, bool reml, std::vector<std::string>* keys = nullptr)
+{
+  std::vector<std::string> covariates{"floor"};
+  if (model == "uranium") covariates.push_back("log_uranium");
+  const io::cross_product_table t = io::read_cross_products((test::reference_data() / "radon" / "radon.csv").string(),
+                                                            "county", "log_radon", covariates, "");
+  if (keys) *keys = t.keys;
+  return fit_mixed_model(t.data, reml);
+}
+
+/// Every output against one reference: beta, se, tau2, sigma2, the log-likelihood and the 85
+/// conditional modes with their sds.
+void compare(const mixed_model_result& r, const std::map<std::string, double>& want, bool by_index, double tol,
+             const std::vector<std::string>& keys, const std::string& tag)
+{
+  auto close = [&](double computed, double expected, const std::string& what) {
+    EXPECT_LE(std::fabs(computed - expected), tol * std::fabs(expected) + 1e-14) << tag << what << ": " << computed
+                                                                                 << " vs " << expected;
+  };
+  for (const coefficient& c : r.coefficients) {
+    const std::string name = c.name == "intercept" ? "(Intercept)" : c.name;
+    close(c.estimate, want.at("beta:" + name), "beta " + name);
+    close(c.se, want.at("se:" + name), "se " + name);
+  }
+  close(r.tau2, want.at("tau2"), "tau2");
+  close(r.sigma2, want.at("sigma2"), "sigma2");
+  close(r.log_likelihood, want.at("loglik"), "loglik");
+  ASSERT_EQ(r.groups, 85u);
+  for (std::size_t j = 0; j < 85; ++j) {
+    const std::string id = by_index ? std::to_string(j + 1) : keys[j];
+    close(r.effect[j], want.at("b:" + id), "b " + id);
+    close(r.effect_sd[j], want.at("b_sd:" + id), "b sd " + id);
+  }
+}
+
+TEST(MixedModelRadon, GelmanHillPublishedFits)
+{
+  // Gelman and Hill (2007), section 12.4: 1.46, -0.69, sigma_alpha 0.33, sigma_y 0.76; with the
+  // county uranium (12.6): 1.47, -0.67, 0.72, sigma_alpha 0.16 (two digits as printed).
+  const mixed_model_result a = fit_radon("floor", true);
+  EXPECT_NEAR(a.coefficients[0].estimate, 1.46, 0.005);
+  EXPECT_NEAR(a.coefficients[1].estimate, -0.69, 0.005);
+  EXPECT_NEAR(std::sqrt(a.tau2), 0.33, 0.005);
+  EXPECT_NEAR(std::sqrt(a.sigma2), 0.76, 0.005);
+  const mixed_model_result b = fit_radon("uranium", true);
+  EXPECT_NEAR(b.coefficients[0].estimate, 1.47, 0.005);
+  EXPECT_NEAR(b.coefficients[1].estimate, -0.67, 0.005);
+  EXPECT_NEAR(b.coefficients[2].estimate, 0.72, 0.005);
+  EXPECT_NEAR(std::sqrt(b.tau2), 0.16, 0.005);
+}
+
+TEST(MixedModelRadon, DenseProfiledOptimumTo1e10)
+{
+  for (const char* model : {"floor", "uranium"})
+    for (bool reml : {true, false}) {
+      std::vector<std::string> keys;
+      const mixed_model_result r = fit_radon(model, reml, &keys);
+      compare(r, reference("dense", model, reml ? "REML" : "ML"), true, 1e-10, keys,
+              std::string(model) + (reml ? " REML " : " ML "));
+    }
+}
+
+TEST(MixedModelRadon, Lme4ToItsOptimiserTolerance)
+{
+  // lmer's bobyqa (rhoend 1e-12) stops with theta known to about 1e-8: tau2 to ~1e-7 relative.
+  for (const char* model : {"floor", "uranium"})
+    for (bool reml : {true, false}) {
+      std::vector<std::string> keys;
+      const mixed_model_result r = fit_radon(model, reml, &keys);
+      compare(r, reference("lme4", model, reml ? "REML" : "ML"), false, 1e-6, keys,
+              std::string(model) + (reml ? " REML " : " ML "));
+    }
+}
+
+TEST(MixedModelRadon, RowOrderDoesNotMatterBeyondRounding)
+{
+  // The cross products of reversed rows give the same fit to rounding (Welford in another order).
+  const std::string text = test::read_file(test::reference_data() / "radon" / "radon.csv");
+  const auto rows = test::parse_csv(text);
+  std::string reversed = "county,floor,log_uranium,log_radon\n";
+  for (std::size_t i = rows.size() - 1; i >= 1; --i)
+    reversed += rows[i][0] + "," + rows[i][1] + "," + rows[i][2] + "," + rows[i][3] + "\n";
+  test::temp_dir d;
+  test::write_file(d / "r.csv", reversed);
+  const io::cross_product_table t = io::read_cross_products((d / "r.csv").string(), "county", "log_radon", {"floor"}, "");
+  const mixed_model_result a = fit_mixed_model(t.data, true), b = fit_radon("floor", true);
+  EXPECT_NEAR(a.tau2, b.tau2, 1e-12);
+  EXPECT_NEAR(a.coefficients[1].estimate, b.coefficients[1].estimate, 1e-12);
+}
+
+TEST(MixedModelRadon, TextKeysGiveTheSameFit)
+{
+  // Keys "c1".."c85" take the hash table (not the direct table of small integers) and sort bytewise.
+  const auto rows = test::parse_csv(test::read_file(test::reference_data() / "radon" / "radon.csv"));
+  std::string text = "county,floor,log_uranium,log_radon\n";
+  for (std::size_t i = 1; i < rows.size(); ++i) text += "c" + rows[i][0] + "," + rows[i][1] + "," + rows[i][2] + "," + rows[i][3] + "\n";
+  test::temp_dir d;
+  test::write_file(d / "r.csv", text);
+  const io::cross_product_table t = io::read_cross_products((d / "r.csv").string(), "county", "log_radon", {"floor"}, "");
+  EXPECT_EQ(t.keys[0], "c1");
+  EXPECT_EQ(t.keys[1], "c10");
+  const mixed_model_result a = fit_mixed_model(t.data, true), b = fit_radon("floor", true);
+  // The groups are summed in another order (bytewise keys): the same fit to rounding.
+  EXPECT_NEAR(a.tau2, b.tau2, 1e-12 * b.tau2);
+  EXPECT_NEAR(a.coefficients[1].estimate, b.coefficients[1].estimate, 1e-12);
+}
+
+TEST(MixedModelRadon, StructuresAgainstLmAndLmer)
+{
+  // tests/data/radon/radon_structures.R: lm's log-likelihoods (exact: 1e-12) and lmer's ML fit (its
+  // optimiser's 1e-8; the dense optimum above holds ours to 1e-10). Parameters count sigma too.
+  std::map<std::string, double> want;
+  for (const auto& row : test::parse_csv(test::read_file(test::reference_data() / "radon" / "radon_structures.csv")))
+    if (row.size() == 3 && row[0] != "model") want[row[0] + " " + row[1]] = std::stod(row[2]);
+  for (const char* model : {"none", "floor"}) {
+    const std::vector<std::string> covariates = std::string(model) == "floor" ? std::vector<std::string>{"floor"}
+                                                                               : std::vector<std::string>{};
+    const io::cross_product_table t = io::read_cross_products((test::reference_data() / "radon" / "radon.csv").string(),
+                                                              "county", "log_radon", covariates, "");
+    const structure_comparison c = compare_structures(t.data);
+    const std::string m = model;
+    EXPECT_NEAR(c.structures[0].log_likelihood, want.at(m + " separate"), 1e-12 * 1100) << m;
+    EXPECT_NEAR(c.structures[1].log_likelihood, want.at(m + " pooled"), 1e-12 * 1100) << m;
+    EXPECT_NEAR(c.structures[2].log_likelihood, want.at(m + " hierarchical"), 1e-8 * 1100) << m;
+    const std::size_t q = covariates.size();
+    EXPECT_EQ(c.structures[0].parameters, 85 + q + 1);
+    EXPECT_EQ(c.structures[1].parameters, q + 2);
+    EXPECT_EQ(c.structures[2].parameters, q + 3);
+    EXPECT_NEAR(c.structures[2].bic, -2 * c.structures[2].log_likelihood + (q + 3) * std::log(919.0), 1e-9);
+    EXPECT_NEAR(c.lr_statistic, 2 * (c.structures[2].log_likelihood - c.structures[1].log_likelihood), 1e-9);
+    EXPECT_EQ(c.favoured, "hierarchical");
+  }
+}
+
+}  // namespace
+}  // namespace shrink
