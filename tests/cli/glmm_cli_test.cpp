@@ -122,6 +122,19 @@ TEST(LogitNormalCli, RawRowsFitAsTheirCounts)
   EXPECT_NEAR(std::stod(counts.csv[1][8]), 0.323605319069178, 3e-9);
 }
 
+TEST(LogitNormalCli, ThreadCountDoesNotChangeABit)
+{
+  const std::string summary = cbpp_csv().first;
+  temp_dir a, b;
+  const glmm_run one = fit(a, summary, "--family binomial --successes y --trials n --group herd --prior logit-normal --threads 1");
+  const glmm_run three = fit(b, summary, "--family binomial --successes y --trials n --group herd --prior logit-normal --threads 3");
+  ASSERT_EQ(one.run.status, 0) << one.run.err;
+  ASSERT_EQ(three.run.status, 0) << three.run.err;
+  EXPECT_EQ(read_file(a / "out.csv"), read_file(b / "out.csv"));
+  for (const char* key : {"mu", "tau2", "log_likelihood", "mu_se", "tau2_se", "mu_ci", "tau2_ci", "tau2_test"})
+    EXPECT_EQ(one.summary[key], three.summary[key]) << key;
+}
+
 TEST(LogNormalCli, PumpsMatchGlmer)
 {
   std::ifstream in(reference_data() / "pumps.csv");
