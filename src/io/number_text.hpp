@@ -1,0 +1,84 @@
+#pragma once
+// The shortest text of a double that reads back to exactly the same double: the per-group CSV's
+// numbers. The digits come from {fmt}'s Dragonbox (the shortest correctly rounded decimal); the
+// layout is written here, plain for decimal exponents -5..15 and scientific (1.25e-07, 3e+20)
+// beyond. Separate from output.cpp so that benchmarks/format_bench.cpp times this very code.
+
+#include <fmt/compile.h>
+#include <fmt/format.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+namespace shrink::io {
+
+/// Room put_shortest may write into: it copies in fixed-size pieces (no variable-length copies,
+/// whose size branches mispredict), so it writes up to this many bytes past `p` although the
+/// text is at most 24 characters long. The returned end is what counts.
+constexpr std::size_t shortest_room = 48;
+
+/// The eight decimal digits of v < 10^8, most significant first, as eight bytes in memory order
+/// (little-endian). All lanes are split at once: 4 + 4 digits (32-bit lanes), 2 + 2 (16-bit),
+/// 1 + 1 (8-bit), each by a multiply with a rounded-up reciprocal that is exact for the lane's
+/// range (x / 100 = x * 10486 >> 20 for x < 10^4, x / 10 = x * 103 >> 10 for x < 100).
+inline std::uint64_t eight_digits(std::uint32_t v)
+{
+  std::uint64_t x = (v / 10000) | (std::uint64_t{v % 10000} << 32);
+  const std::uint64_t hundreds = ((x * 10486) >> 20) & 0x0000007F0000007Full;
+  x = hundreds | ((x - 100 * hundreds) << 16);
+  const std::uint64_t tens = ((x * 103) >> 10) & 0x000F000F000F000Full;
+  x = tens | ((x - 10 * tens) << 8);
+  return x | 0x3030303030303030ull;
+}
+
+/// Writes the shortest text that reads back to exactly `x` (finite or not; not NaN) at `p` and
+/// returns its end; needs shortest_room bytes at `p`.
+inline char* put_shortest(char* p, double x)
+{
+  if (x == 0 || !std::isfinite(x)) return fmt::format_to(p, FMT_COMPILE("{}"), x);
+  const auto d = fmt::detail::dragonbox::to_decimal(x);
+  *p = '-';
+  p += std::signbit(x) ? 1 : 0;
+  // The significand (at most 17 digits) right-aligned in 24 characters with leading '0's, then
+  // 24 bytes of slack for the fixed-size copies below.
+  const std::uint64_t m = d.significand;
+  char digits[48];
+  std::memset(digits + 24, '0', 24);  // defined bytes, though they never reach the text
+  const std::uint64_t low16 = m % 10000000000000000ull;
+  const std::uint64_t words[3] = {0x3030303030303030ull | (m / 10000000000000000ull) << 56,
+                                  eight_digits(static_cast<std::uint32_t>(low16 / 100000000)),
+                                  eight_digits(static_cast<std::uint32_t>(low16 % 100000000))};
+  std::memcpy(digits, words, sizeof words);
+  const int n = fmt::detail::count_digits(m);
+  const char* q = digits + 24 - n;
+  const int e = d.exponent + n - 1;  // the decimal exponent of the first digit
+  if (e >= -5 && e < 16) {
+    if (d.exponent >= 0) {  // an integer: its digits, then exponent zeros (n + exponent <= 16)
+      std::memcpy(p, q, 16);
+      std::memset(p + n, '0', 16);
+      return p + n + d.exponent;
+    }
+    // I integer digits ("0" below 1: a leading zero of the padding), '.', F fraction digits (the
+    // padding's zeros give 0.000ddd).
+    const int fraction = -d.exponent;
+    const int integer = e >= 0 ? e + 1 : 1;
+    std::memcpy(p, digits + 24 - fraction - integer, 16);
+    p[integer] = '.';
+    std::memcpy(p + integer + 1, digits + 24 - fraction, 24);
+    return p + integer + 1 + fraction;
+  }
+  p[0] = q[0];
+  p[1] = '.';
+  std::memcpy(p + 2, q + 1, 16);
+  p += n > 1 ? n + 1 : 1;
+  *p++ = 'e';
+  *p++ = e < 0 ? '-' : '+';
+  const int a = e < 0 ? -e : e;
+  if (a >= 100) *p++ = static_cast<char>('0' + a / 100);
+  p[0] = static_cast<char>('0' + a % 100 / 10);
+  p[1] = static_cast<char>('0' + a % 10);
+  return p + 2;
+}
+
+}  // namespace shrink::io
