@@ -6,7 +6,8 @@
 // Rows: "digits" is Dragonbox alone (the shortest digits, no text: the floor of any exact
 // shortest formatter built on it), "fmt {}" {fmt}'s own shortest text (format_to, compiled format
 // string), "shrink" the CSV's formatter (src/io/number_text.hpp), "to_chars" libstdc++'s shortest,
-// and "--digits N" the fixed-precision path (fmt "{:.Ng}"). Doubles: normal(0,1) and uniform(0,1)
+// and "--digits N" the fixed-precision text (%.Ng) by {fmt} and by shrink's exact integer path
+// (put_significant, {fmt} where it declines). Doubles: normal(0,1) and uniform(0,1)
 // draws (17 significant digits, like the fit's columns), random bit patterns, or every number of
 // FILE.csv (for instance a per-group CSV shrink wrote). Each row is the best of 7 passes.
 
@@ -61,9 +62,14 @@ void report(const char* name, const std::vector<double>& xs)
   const double ours = best_ns(xs, buf, [](char* p, double x) { return shrink::io::put_shortest(p, x); });
   const double to_chars = best_ns(xs, buf, [](char* p, double x) { return std::to_chars(p, p + 32, x).ptr; });
   std::printf("  digits %5.1f  fmt {} %5.1f  shrink %5.1f  to_chars %5.1f ns |", digits, fmt_ns, ours, to_chars);
-  for (int n : {3, 6, 17})
-    std::printf("  --digits %d %5.1f", n,
-                best_ns(xs, buf, [n](char* p, double x) { return fmt::format_to(p, FMT_COMPILE("{:.{}g}"), x, n); }));
+  for (int n : {3, 6, 17}) {
+    const double with_fmt = best_ns(xs, buf, [n](char* p, double x) { return fmt::format_to(p, FMT_COMPILE("{:.{}g}"), x, n); });
+    const double exact = best_ns(xs, buf, [n](char* p, double x) {
+      char* end = shrink::io::put_significant(p, x, n);
+      return end != nullptr ? end : fmt::format_to(p, FMT_COMPILE("{:.{}g}"), x, n);
+    });
+    std::printf("  --digits %d: fmt %5.1f shrink %5.1f", n, with_fmt, exact);
+  }
   std::printf(" ns\n");
 }
 

@@ -2,11 +2,12 @@
 // The shortest text of a double that reads back to exactly the same double: the per-group CSV's
 // numbers. The digits come from {fmt}'s Dragonbox (the shortest correctly rounded decimal); the
 // layout is written here, plain for decimal exponents -5..15 and scientific (1.25e-07, 3e+20)
-// beyond. Separate from output.cpp so that benchmarks/format_bench.cpp times this very code.
+// beyond; and `--digits N`'s text (printf's %.Ng). Separate from output.cpp so that benchmarks/format_bench.cpp times this very code.
 
 #include <fmt/compile.h>
 #include <fmt/format.h>
 
+#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -108,6 +109,117 @@ inline char* put_shortest(char* p, double x)
   p[0] = static_cast<char>('0' + a % 100 / 10);
   p[1] = static_cast<char>('0' + a % 10);
   return p + 2;
+}
+
+/// base^0 .. base^27 (5^27 and 10^19 are the largest used; 10^20 and above are not used).
+struct powers {
+  std::uint64_t at[28];
+};
+constexpr powers powers_of(std::uint64_t base)
+{
+  powers p{};
+  p.at[0] = 1;
+  for (int i = 1; i < 28; ++i) p.at[i] = p.at[i - 1] * base;  // wraps past 10^19, unused there
+  return p;
+}
+
+/// `digits` (1 to 17) significant digits of x, as printf's (and {fmt}'s) %.{digits}g write them,
+/// at `p` (needs 32 bytes); returns the end, or nullptr where this exact integer path does not
+/// reach (zero, infinities, subnormals, and magnitudes beyond about 1e-11..1e35 for 17 digits):
+/// the caller then asks {fmt}. x = M 2^E exactly, so x 10^s (s = digits - 1 - the decimal
+/// exponent) is M 5^s 2^(E+s) or M 2^E / 10^-s, an integer quotient and a remainder in 128 bits:
+/// rounding to nearest, ties to even, is decided exactly, as printf decides it.
+inline char* put_significant(char* p, double x, int digits)
+{
+  std::uint64_t bits;
+  std::memcpy(&bits, &x, sizeof bits);
+  const int biased = static_cast<int>(bits >> 52 & 0x7FF);
+  if (biased == 0 || biased == 0x7FF) return nullptr;
+  const std::uint64_t M = (bits & ((std::uint64_t{1} << 52) - 1)) | std::uint64_t{1} << 52;
+  const int E = biased - 1075;
+  using u128 = unsigned __int128;
+  static constexpr powers pow10 = powers_of(10), pow5 = powers_of(5);
+  // x 10^s as floor and rounded; false where 128 bits do not hold the operands.
+  auto scaled = [&](int s, std::uint64_t& floor, std::uint64_t& rounded) {
+    u128 quotient, remainder, divisor;
+    if (s >= 0) {
+      if (s > 27) return false;  // 5^27 < 2^63: M 5^s < 2^116
+      const u128 product = u128{M} * pow5.at[s];
+      const int shift = E + s;
+      if (shift >= 0) {
+        if (shift > 10) return false;
+        floor = rounded = static_cast<std::uint64_t>(product << shift);
+        return true;
+      }
+      if (shift <= -116) return false;
+      divisor = u128{1} << -shift;
+      quotient = product >> -shift;
+      remainder = product & (divisor - 1);
+    } else {
+      if (s < -19 || E > 60) return false;
+      const u128 scale = pow10.at[-s];
+      const u128 numerator = E >= 0 ? u128{M} << E : u128{M};
+      divisor = E >= 0 ? scale : scale << -E;  // < 2^64 2^52
+      quotient = numerator / divisor;
+      remainder = numerator % divisor;
+    }
+    if (quotient >> 64 != 0) return false;
+    floor = static_cast<std::uint64_t>(quotient);
+    const u128 twice = remainder * 2;
+    rounded = floor + ((twice > divisor || (twice == divisor && (floor & 1) != 0)) ? 1 : 0);
+    return true;
+  };
+  // The decimal exponent: floor(log10 |x|) is floor(k log10 2) or one more, 2^k <= |x| < 2^(k+1).
+  int e = ((biased - 1023) * 78913) >> 18;
+  std::uint64_t floor = 0, q = 0;
+  if (!scaled(digits - 1 - e, floor, q)) return nullptr;
+  if (floor >= pow10.at[digits]) {
+    ++e;
+    if (!scaled(digits - 1 - e, floor, q)) return nullptr;
+  }
+  if (q == pow10.at[digits]) {  // rounded up to the next power of ten: 9.995 -> 10.0
+    q /= 10;
+    ++e;
+  }
+  // The digits without trailing zeros (%g drops them, and the point with them).
+  int n = digits;
+  while (n > 1 && q % 10 == 0) {
+    q /= 10;
+    --n;
+  }
+  char text[24];
+  std::to_chars(text, text + sizeof text, q);
+  *p = '-';
+  p += std::signbit(x) ? 1 : 0;
+  if (e < -4 || e >= digits) {  // d.ddde+XX
+    *p++ = text[0];
+    if (n > 1) {
+      *p++ = '.';
+      std::memcpy(p, text + 1, static_cast<std::size_t>(n - 1));
+      p += n - 1;
+    }
+    *p++ = 'e';
+    *p++ = e < 0 ? '-' : '+';
+    const int a = e < 0 ? -e : e;
+    if (a >= 100) *p++ = static_cast<char>('0' + a / 100);
+    p[0] = static_cast<char>('0' + a % 100 / 10);
+    p[1] = static_cast<char>('0' + a % 10);
+    return p + 2;
+  }
+  if (e < 0) {  // 0.000ddd
+    *p++ = '0';
+    *p++ = '.';
+    for (int i = 0; i < -e - 1; ++i) *p++ = '0';
+    std::memcpy(p, text, static_cast<std::size_t>(n));
+    return p + n;
+  }
+  for (int i = 0; i <= e; ++i) *p++ = i < n ? text[i] : '0';  // the integer part
+  if (n > e + 1) {
+    *p++ = '.';
+    std::memcpy(p, text + e + 1, static_cast<std::size_t>(n - e - 1));
+    p += n - e - 1;
+  }
+  return p;
 }
 
 }  // namespace shrink::io

@@ -594,6 +594,7 @@ inline char* put_number(char* p, double x, int digits)
 {
   if (std::isnan(x)) return p;
   if (digits == 0) return put_shortest(p, x);
+  if (char* end = put_significant(p, x, digits)) return end;
   return fmt::format_to(p, FMT_COMPILE("{:.{}g}"), x, digits);
 }
 

@@ -142,6 +142,53 @@ TEST(Format, LayoutMatchesTheRuleForEveryDigitCountAndExponent)
   }
 }
 
+/// --digits N's text for x, as the CSV writes it (the exact path, or {fmt} where it does not reach).
+std::string significant_text(double x, int digits)
+{
+  char buf[64];
+  char* end = shrink::io::put_significant(buf, x, digits);
+  if (end == nullptr) return "(not handled)";
+  return std::string(buf, end);
+}
+
+// --digits N against glibc's printf("%.Ng"), character for character: every N at every decimal
+// exponent of the exact path's range, exact ties (x.5, x.125, ... rounded to even), values just
+// below a power of ten (9.995 -> 10), and random bit patterns; outside the range the path declines.
+TEST(Format, SignificantDigitsMatchPrintf)
+{
+  std::mt19937_64 rng(9);
+  std::normal_distribution<double> normal;
+  auto expect_printf = [](double x, int n) {
+    char ref[64];
+    std::snprintf(ref, sizeof ref, "%.*g", n, x);
+    const std::string got = significant_text(x, n);
+    if (got != "(not handled)") ASSERT_EQ(got, ref) << x << " at " << n << " digits";
+  };
+  std::size_t handled = 0, tried = 0;
+  for (int n = 1; n <= 17; ++n) {
+    for (int e = -12; e <= 30; ++e)
+      for (int k = 0; k < 200; ++k) {
+        const double x = normal(rng) * std::pow(10.0, e);
+        expect_printf(x, n);
+        handled += significant_text(x, n) != "(not handled)";
+        ++tried;
+      }
+    for (double tie : {0.5, 1.5, 2.5, 0.125, 0.375, 1.0625, 1234.5, 98765.25, 0.0009765625})
+      for (double scale : {1.0, 1024.0, 1.0 / 1024}) expect_printf(tie * scale, n);
+    for (double edge : {9.995, 99.95, 0.00099995, 999999.5, 9.9999999999999982, 1e15, 1e16, 1e17, 1e-5, 9.99999e-5})
+      for (double sign : {1.0, -1.0}) expect_printf(sign * edge, n);
+    for (int i = 0; i < 20000; ++i) {
+      const std::uint64_t bits = rng();
+      double x;
+      std::memcpy(&x, &bits, sizeof x);
+      if (std::isfinite(x)) expect_printf(x, n);
+    }
+  }
+  EXPECT_GT(handled, tried * 9 / 10);  // the range the fit's columns live in is the exact path's
+  for (double x : {0.0, -0.0, 5e-324, std::numeric_limits<double>::infinity()})
+    EXPECT_EQ(significant_text(x, 6), "(not handled)") << x;
+}
+
 }  // namespace
 
 #include "test_support.hpp"
