@@ -64,6 +64,18 @@ inline void put_sixteen_digits(char* out, std::uint64_t v)
 #endif
 }
 
+/// A decimal exponent as printf writes it: e+05, e-07, e+300.
+inline char* put_exponent(char* p, int e)
+{
+  *p++ = 'e';
+  *p++ = e < 0 ? '-' : '+';
+  const int a = e < 0 ? -e : e;
+  if (a >= 100) *p++ = static_cast<char>('0' + a / 100);
+  p[0] = static_cast<char>('0' + a % 100 / 10);
+  p[1] = static_cast<char>('0' + a % 10);
+  return p + 2;
+}
+
 /// Writes the shortest text that reads back to exactly `x` (finite or not; not NaN) at `p` and
 /// returns its end; needs shortest_room bytes at `p`.
 inline char* put_shortest(char* p, double x)
@@ -102,13 +114,7 @@ inline char* put_shortest(char* p, double x)
   p[1] = '.';
   std::memcpy(p + 2, q + 1, 16);
   p += n > 1 ? n + 1 : 1;
-  *p++ = 'e';
-  *p++ = e < 0 ? '-' : '+';
-  const int a = e < 0 ? -e : e;
-  if (a >= 100) *p++ = static_cast<char>('0' + a / 100);
-  p[0] = static_cast<char>('0' + a % 100 / 10);
-  p[1] = static_cast<char>('0' + a % 10);
-  return p + 2;
+  return put_exponent(p, e);
 }
 
 /// base^0 .. base^27 (5^27 and 10^19 are the largest used; 10^20 and above are not used).
@@ -198,13 +204,7 @@ inline char* put_significant(char* p, double x, int digits)
       std::memcpy(p, text + 1, static_cast<std::size_t>(n - 1));
       p += n - 1;
     }
-    *p++ = 'e';
-    *p++ = e < 0 ? '-' : '+';
-    const int a = e < 0 ? -e : e;
-    if (a >= 100) *p++ = static_cast<char>('0' + a / 100);
-    p[0] = static_cast<char>('0' + a % 100 / 10);
-    p[1] = static_cast<char>('0' + a % 10);
-    return p + 2;
+    return put_exponent(p, e);
   }
   if (e < 0) {  // 0.000ddd
     *p++ = '0';
