@@ -9,6 +9,7 @@
 // the groups, never a group's rows), so the result is bitwise the same for any thread count.
 
 #include "../common/moments.hpp"
+#include "huge_pages.hpp"
 
 #include <shrink/fit.hpp>
 
@@ -127,6 +128,7 @@ class group_fold {
         const std::size_t capacity = capacity_ == 0 ? 1024 : 2 * capacity_;
         void* grown = std::realloc(data_, capacity * sizeof(accumulator));
         if (grown == nullptr) throw std::bad_alloc();
+        advise_huge_pages(grown, capacity * sizeof(accumulator));
         data_ = static_cast<accumulator*>(grown);
         capacity_ = capacity;
       }

@@ -1,6 +1,7 @@
 #include "output.hpp"
 
 #include "../cpu/parallel.hpp"
+#include "number_text.hpp"
 
 #include <fmt/compile.h>
 #include <fmt/format.h>
@@ -551,74 +552,10 @@ void flush_stdout()
   throw error(message_for("-", saved));
 }
 
-/// Shortest text that reads back to exactly `x`; needs 25 characters. The digits come from
-/// {fmt}'s Dragonbox (the shortest correctly rounded decimal); the layout is written here, plain
-/// for decimal exponents -5..15 and scientific (1.25e-07, 3e+20) beyond, which costs about a third
-/// of std::to_chars's instructions in libstdc++ 12 and half of fmt::format_to's.
-inline char* put_shortest(char* p, double x)
-{
-  if (x == 0 || !std::isfinite(x)) return fmt::format_to(p, FMT_COMPILE("{}"), x);
-  const auto d = fmt::detail::dragonbox::to_decimal(x);
-  if (x < 0) *p++ = '-';
-  static constexpr char pairs[] =
-    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-    "8081828384858687888990919293949596979899";
-  // The significand's (at most 17) digits, as three groups of 8 written by pairs, leading zeros
-  // skipped by the digit count.
-  char digits[24];
-  auto put8 = [&](char* out, std::uint32_t v) {
-    const std::uint32_t a = v / 10000, b = v % 10000;
-    std::memcpy(out, pairs + 2 * (a / 100), 2);
-    std::memcpy(out + 2, pairs + 2 * (a % 100), 2);
-    std::memcpy(out + 4, pairs + 2 * (b / 100), 2);
-    std::memcpy(out + 6, pairs + 2 * (b % 100), 2);
-  };
-  const std::uint64_t m = d.significand;
-  put8(digits, static_cast<std::uint32_t>(m / 10000000000000000ull));
-  put8(digits + 8, static_cast<std::uint32_t>(m / 100000000 % 100000000));
-  put8(digits + 16, static_cast<std::uint32_t>(m % 100000000));
-  const int n = fmt::detail::count_digits(m);
-  const char* q = digits + 24 - n;
-  const int e = d.exponent + n - 1;  // the decimal exponent of the first digit
-  if (e >= -5 && e < 16) {
-    if (d.exponent >= 0) {  // an integer: digits, then zeros
-      std::memcpy(p, q, static_cast<std::size_t>(n));
-      p += n;
-      for (int i = 0; i < d.exponent; ++i) *p++ = '0';
-    } else if (e >= 0) {  // digits.digits
-      std::memcpy(p, q, static_cast<std::size_t>(e + 1));
-      p += e + 1;
-      *p++ = '.';
-      std::memcpy(p, q + e + 1, static_cast<std::size_t>(n - e - 1));
-      p += n - e - 1;
-    } else {  // 0.000digits
-      *p++ = '0';
-      *p++ = '.';
-      for (int i = 0; i < -e - 1; ++i) *p++ = '0';
-      std::memcpy(p, q, static_cast<std::size_t>(n));
-      p += n;
-    }
-    return p;
-  }
-  *p++ = q[0];
-  if (n > 1) {
-    *p++ = '.';
-    std::memcpy(p, q + 1, static_cast<std::size_t>(n - 1));
-    p += n - 1;
-  }
-  *p++ = 'e';
-  *p++ = e < 0 ? '-' : '+';
-  const int a = e < 0 ? -e : e;
-  if (a >= 100) *p++ = static_cast<char>('0' + a / 100);
-  std::memcpy(p, pairs + 2 * (a % 100), 2);
-  return p + 2;
-}
-
 void append_number(std::string& out, double x)
 {
   if (std::isnan(x)) return;
-  char buf[32];
+  char buf[shortest_room];
   out.append(buf, put_shortest(buf, x));
 }
 
@@ -651,13 +588,22 @@ char* put_key(char* p, const std::string& key)
   return p;
 }
 
+/// `digits` significant digits of a non-NaN `x`. Not inlined, so that put_number (and with it
+/// put_shortest, the default) stays inlined in the row loops: inlining this too made the compiler
+/// call both (11 more instructions a number).
+[[gnu::noinline]] char* put_significant_digits(char* p, double x, int digits)
+{
+  if (char* end = put_significant(p, x, digits)) return end;
+  return fmt::format_to(p, FMT_COMPILE("{:.{}g}"), x, digits);
+}
+
 /// The text of `x` at `p` (nothing for NaN): the shortest that reads back exactly when `digits`
-/// is 0, else `digits` significant digits (%g style); returns the end. Needs 24 characters.
+/// is 0, else `digits` significant digits (%g style); returns the end. Needs shortest_room bytes.
 inline char* put_number(char* p, double x, int digits)
 {
   if (std::isnan(x)) return p;
   if (digits == 0) return put_shortest(p, x);
-  return fmt::format_to(p, FMT_COMPILE("{:.{}g}"), x, digits);
+  return put_significant_digits(p, x, digits);
 }
 
 /// A reusable text buffer that is never zero-filled.
@@ -679,7 +625,7 @@ void format_rows(text_buffer& out, const std::vector<std::string>& keys, const f
   // Per row at most: the key (2 * size + 2 quoted), n (20), 8 numbers (24 each + a comma), 2 more.
   std::size_t bound = 0;
   for (std::size_t j = begin; j < end; ++j) bound += 2 * keys[j].size() + 2 + 21 + 8 * 25 + 2;
-  out.ensure(bound);
+  out.ensure(bound + shortest_room);  // the last number's fixed-size copies reach past its text
   char* p = out.data.get();
   const bool js = !r.james_stein.empty();
   for (std::size_t j = begin; j < end; ++j) {
@@ -817,7 +763,7 @@ void write_key_columns(atomic_output& file, const char* header, const std::vecto
                      // Per row at most: the key (2 * size + 2 quoted), the numbers (24 each + a comma), 1 more.
                      std::size_t bound = 0;
                      for (std::size_t j = begin; j < end; ++j) bound += 2 * keys[j].size() + 2 + columns.size() * 25 + 1;
-                     out.ensure(bound);
+                     out.ensure(bound + shortest_room);
                      char* p = out.data.get();
                      for (std::size_t j = begin; j < end; ++j) {
                        p = put_key(p, keys[j]);

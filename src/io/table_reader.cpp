@@ -900,6 +900,10 @@ class byte_stream {
   {
     if (path == "-") {
       fd_ = STDIN_FILENO;
+      // A pipe hands out at most its buffer (64 KiB by default) a read: a 1 MiB buffer (the
+      // unprivileged maximum) means 16x fewer reads and wake-ups of the writer. Only a hint.
+      struct stat st {};
+      if (::fstat(fd_, &st) == 0 && S_ISFIFO(st.st_mode)) (void)::fcntl(fd_, F_SETPIPE_SZ, 1 << 20);
       return;
     }
     fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);

@@ -1,6 +1,7 @@
 // Number output: the shortest text that reads back to the same double. Truth: strtod for the
 // round trip, std::to_chars (shortest scientific, libstdc++) for the number of significant digits.
 
+#include "io/number_text.hpp"
 #include "io/output.hpp"
 
 #include <gtest/gtest.h>
@@ -75,6 +76,117 @@ TEST(Format, ShortestRoundTripForRandomDoubles)
     expect_shortest_round_trip(unit(rng) * std::pow(10.0, static_cast<int>(rng() % 40) - 20));
     expect_shortest_round_trip(std::round(unit(rng) * 1e6) / 1000);  // short decimals
   }
+}
+
+// The eight-digit split against division digit by digit: every value of each 4-digit lane (the
+// lanes never carry into each other: each product stays below its lane's width), in both lanes.
+TEST(Format, EightDigitsOfEveryLaneValue)
+{
+  auto check = [](std::uint32_t v) {
+    const std::uint64_t w = shrink::io::eight_digits(v);
+    char text[8];
+    std::memcpy(text, &w, sizeof text);
+    std::uint32_t r = v;
+    for (int i = 7; i >= 0; --i, r /= 10) ASSERT_EQ(text[i], static_cast<char>('0' + r % 10)) << v;
+  };
+  for (std::uint32_t a = 0; a < 10000; ++a) {
+    check(a * 10000 + (a * 7919) % 10000);
+    check(((a * 7919) % 10000) * 10000 + a);
+  }
+  check(99999999);
+}
+
+/// The documented layout, built independently from libstdc++'s shortest scientific digits:
+/// plain for decimal exponents -5..15 (an integer, digits.digits or 0.000digits), else d.ddde+XX.
+std::string expected_text(double x)
+{
+  char buf[64];
+  const std::string sci(buf, std::to_chars(buf, buf + sizeof buf, x, std::chars_format::scientific).ptr);
+  const bool negative = sci[0] == '-';
+  const std::size_t at_e = sci.find('e');
+  std::string digits;
+  for (std::size_t i = negative ? 1 : 0; i < at_e; ++i)
+    if (sci[i] != '.') digits += sci[i];
+  const int e = std::stoi(sci.substr(at_e + 1));
+  const int n = static_cast<int>(digits.size());
+  std::string text = negative ? "-" : "";
+  if (e >= -5 && e < 16) {
+    if (e >= n - 1) text += digits + std::string(static_cast<std::size_t>(e - n + 1), '0');
+    else if (e >= 0) text += digits.substr(0, static_cast<std::size_t>(e + 1)) + "." + digits.substr(static_cast<std::size_t>(e + 1));
+    else text += "0." + std::string(static_cast<std::size_t>(-e - 1), '0') + digits;
+    return text;
+  }
+  text += digits.substr(0, 1) + (n > 1 ? "." + digits.substr(1) : "") + "e" + (e < 0 ? "-" : "+");
+  const int a = std::abs(e);
+  return text + (a < 10 ? "0" : "") + std::to_string(a);
+}
+
+// The text itself, character for character, for every digit count (1 to 17) at every decimal
+// exponent around the plain/scientific boundaries, and for random bit patterns.
+TEST(Format, LayoutMatchesTheRuleForEveryDigitCountAndExponent)
+{
+  std::mt19937_64 rng(5);
+  for (int n = 1; n <= 17; ++n)
+    for (int e = -9; e <= 20; ++e)
+      for (int k = 0; k < 20; ++k) {
+        std::uint64_t m = 1 + rng() % 9;  // n digits, the last one not zero
+        for (int i = 1; i < n; ++i) m = m * 10 + (i + 1 == n ? 1 + rng() % 9 : rng() % 10);
+        const double x = std::strtod((std::to_string(m) + "e" + std::to_string(e - n + 1)).c_str(), nullptr);
+        for (double y : {x, -x}) ASSERT_EQ(shrink::io::format_number(y), expected_text(y)) << m << "e" << e - n + 1;
+      }
+  for (int i = 0; i < 300000; ++i) {
+    const std::uint64_t bits = rng();
+    double x;
+    std::memcpy(&x, &bits, sizeof x);
+    if (std::isfinite(x) && x != 0) ASSERT_EQ(shrink::io::format_number(x), expected_text(x));
+  }
+}
+
+/// --digits N's text for x, as the CSV writes it (the exact path, or {fmt} where it does not reach).
+std::string significant_text(double x, int digits)
+{
+  char buf[64];
+  char* end = shrink::io::put_significant(buf, x, digits);
+  if (end == nullptr) return "(not handled)";
+  return std::string(buf, end);
+}
+
+// --digits N against glibc's printf("%.Ng"), character for character: every N at every decimal
+// exponent of the exact path's range, exact ties (x.5, x.125, ... rounded to even), values just
+// below a power of ten (9.995 -> 10), and random bit patterns; outside the range the path declines.
+TEST(Format, SignificantDigitsMatchPrintf)
+{
+  std::mt19937_64 rng(9);
+  std::normal_distribution<double> normal;
+  auto expect_printf = [](double x, int n) {
+    char ref[64];
+    std::snprintf(ref, sizeof ref, "%.*g", n, x);
+    const std::string got = significant_text(x, n);
+    if (got != "(not handled)") ASSERT_EQ(got, ref) << x << " at " << n << " digits";
+  };
+  std::size_t handled = 0, tried = 0;
+  for (int n = 1; n <= 17; ++n) {
+    for (int e = -12; e <= 30; ++e)
+      for (int k = 0; k < 200; ++k) {
+        const double x = normal(rng) * std::pow(10.0, e);
+        expect_printf(x, n);
+        handled += significant_text(x, n) != "(not handled)";
+        ++tried;
+      }
+    for (double tie : {0.5, 1.5, 2.5, 0.125, 0.375, 1.0625, 1234.5, 98765.25, 0.0009765625})
+      for (double scale : {1.0, 1024.0, 1.0 / 1024}) expect_printf(tie * scale, n);
+    for (double edge : {9.995, 99.95, 0.00099995, 999999.5, 9.9999999999999982, 1e15, 1e16, 1e17, 1e-5, 9.99999e-5})
+      for (double sign : {1.0, -1.0}) expect_printf(sign * edge, n);
+    for (int i = 0; i < 20000; ++i) {
+      const std::uint64_t bits = rng();
+      double x;
+      std::memcpy(&x, &bits, sizeof x);
+      if (std::isfinite(x)) expect_printf(x, n);
+    }
+  }
+  EXPECT_GT(handled, tried * 9 / 10);  // the range the fit's columns live in is the exact path's
+  for (double x : {0.0, -0.0, 5e-324, std::numeric_limits<double>::infinity()})
+    EXPECT_EQ(significant_text(x, 6), "(not handled)") << x;
 }
 
 }  // namespace
