@@ -21,7 +21,7 @@
 // (The scenario key is a hash of the scenario's (groups, obs range), not its grid position: see
 // stream_key_of in src/api/simulate.cpp.) "purpose" separates independent streams of one
 // group-replicate (the theta/ybar pair, the chi-square of s2_j, the t prior's mixing chi-square,
-// raw observations, the design's n_j).
+// raw observations, the design's n_j; the count families' prior and count draws).
 
 #include "bits.hpp"
 #include "fdlibm_constants.hpp"
@@ -83,6 +83,9 @@ enum class purpose : std::uint32_t {
   t_mixing = 2,     ///< the chi-square that makes theta_j Student-t, one call per attempt
   observations = 3, ///< raw mode: call i gives observations 2i and 2i+1
   design = 4,       ///< n_j of unequal-size designs (replicate word 0: fixed across replicates)
+  prior_a = 5,      ///< count families: theta_j's gamma draw (beta: the first of its two gammas)
+  prior_b = 6,      ///< count families: the beta's second gamma
+  counts = 7,       ///< count families: y_j given theta_j
 };
 
 /// Largest scenario index the counter can name (24 bits).
