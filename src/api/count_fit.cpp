@@ -250,7 +250,9 @@ count_estimate count_ml(const count_groups<Family>& data, const count_totals& t,
     // The ascent a full Newton step promises, to second order; not a test of convergence where the
     // Hessian needed a shift (the shift shrinks it without the gradient being small).
     const double decrement = du * at.g_u + dv * at.g_v;
-    if (shift == 0 && decrement < 1e-12) {
+    // The gain a step can show is about decrement / 2: below ~1e-13 of |l| it drowns in the rounding
+    // of l's sum over many groups, and no step could be verified (a simulation's replicate stalled).
+    if (shift == 0 && decrement < std::max(1e-12, 1e-13 * std::abs(at.value))) {
       // Converged to ~1e-6 of the parameters' standard errors; one more full step (Newton's
       // convergence is quadratic) takes them to the last digits.
       u += du;
