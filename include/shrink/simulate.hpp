@@ -178,6 +178,13 @@ struct replicate_sample {
   /// The study's mode. In sufficient mode the study never draws observations: this replicate (and
   /// its dots) is an illustrative raw draw of the same scenario, not one of the study's replicates.
   simulation_mode study_mode = simulation_mode::sufficient;
+  /// --family: replicate 0 of the study itself. n holds the trials (or exposures), `counts` the y_j,
+  /// ybar the raw rates y_j / n_j, partial_pool the posterior means at the ml fit (fit_mean,
+  /// fit_concentration; the concentration infinite on the boundary), complete_pool the pooled rate;
+  /// no observations.
+  std::optional<count_family> family;
+  std::vector<double> counts;
+  double fit_mean = 0, fit_concentration = 0;
 };
 
 /// Draws replicate 0 of scenario 0 of `options` (on the host). Throws shrink::error when the

@@ -95,6 +95,15 @@ std::uint32_t stream_key_of(const scenario& sc)
 
 double mcse_of(const moments& m) { return std::sqrt(m.m2 / (m.weight - 1) / m.weight); }
 
+progress_fn progress_of(const simulate_options& o, const std::uint64_t& total, std::uint64_t& done)
+{
+  if (!o.progress) return {};
+  return [&o, &total, &done](std::uint64_t step) {
+    done += step;
+    o.progress(done, total);
+  };
+}
+
 std::uint64_t batch_size(std::uint64_t requested, std::int64_t groups, std::uint64_t target_group_replicates,
                          std::uint64_t max_replicates, std::uint64_t replicates)
 {
@@ -379,13 +388,7 @@ simulate_result simulate(const simulate_options& options)
   }
 
   std::uint64_t done = 0;
-  sim::progress_fn progress;
-  if (options.progress) {
-    progress = [&](std::uint64_t step) {
-      done += step;
-      options.progress(done, result.group_replicates);
-    };
-  }
+  const sim::progress_fn progress = sim::progress_of(options, result.group_replicates, done);
   const sim::backend_run run =
     result.used == backend::cuda ? sim::run_cuda(jobs, options.batch_replicates, progress)
                                  : sim::run_cpu(jobs, options.threads, options.batch_replicates, progress);
@@ -493,6 +496,7 @@ void write_json(std::ostream& out, const simulate_options& o, const simulate_res
 
 replicate_sample sample_replicate(const simulate_options& options, std::size_t max_groups, std::size_t max_observations)
 {
+  if (options.family) return detail::sample_count_replicate(options, max_groups);
   check_options(options);
   const scenario sc = grid_of(options).front();
   SHRINK_EXPECTS(static_cast<std::size_t>(sc.groups) <= max_groups,

@@ -58,6 +58,10 @@ void merge_replicates(const double* metrics, std::uint64_t count, int threads, s
 /// The Philox scenario word of a grid point: a hash of its (groups, obs range).
 std::uint32_t stream_key_of(const scenario& sc);
 
+/// The backends' progress callback for options.progress (none when it is empty): adds each step to
+/// `done` and reports it against `total`. The references must outlive the run.
+progress_fn progress_of(const simulate_options& o, const std::uint64_t& total, std::uint64_t& done);
+
 /// The Monte Carlo standard error of a mean: the sd over replicates / sqrt(replicates).
 double mcse_of(const moments& m);
 

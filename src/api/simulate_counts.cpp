@@ -4,6 +4,8 @@
 
 #include "simulate_counts.hpp"
 
+#include "count_fit.hpp"
+
 #include "../common/macros.hpp"
 #include "numerics.hpp"
 #include "simulate_backend.hpp"
@@ -113,13 +115,7 @@ simulate_result simulate_counts(const simulate_options& options)
         result.group_replicates += static_cast<std::uint64_t>(J) * options.replicates;
       }
   std::uint64_t done = 0;
-  sim::progress_fn progress;
-  if (options.progress) {
-    progress = [&](std::uint64_t step) {
-      done += step;
-      options.progress(done, result.group_replicates);
-    };
-  }
+  const sim::progress_fn progress = sim::progress_of(options, result.group_replicates, done);
   const sim::backend_run run =
     result.used == backend::cuda ? sim::run_counts_cuda(jobs, options.threads, options.batch_replicates, progress)
                                  : sim::run_counts_cpu(jobs, options.threads, options.batch_replicates, progress);
@@ -135,6 +131,53 @@ simulate_result simulate_counts(const simulate_options& options)
       sim::result_of(grid[i], jobs[i].replicates, oracle_risk_of(jobs[i]), run.moments[i], slots));
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return result;
+}
+
+replicate_sample sample_count_replicate(const simulate_options& options, std::size_t max_groups)
+{
+  check_count_options(options);
+  const std::int64_t J = options.groups.front();
+  SHRINK_EXPECTS(static_cast<std::size_t>(J) <= max_groups,
+                 "figures show one replicate group by group: the first scenario may have at most " +
+                   std::to_string(max_groups) + " groups");
+  const scenario sc{J, options.obs.front(), options.prior_mean, std::numeric_limits<double>::quiet_NaN(),
+                    options.concentration.front()};
+  const sim::count_job job = job_of(options, sc);
+  replicate_sample out;
+  out.grid_point = sc;
+  out.level = options.level;
+  out.family = options.family;
+  std::vector<beta_binomial::group> groups;  // gamma_poisson::group has the same two fields
+  for (std::int64_t j = 0; j < J; ++j) {
+    const auto jj = static_cast<std::size_t>(j);
+    const double size = job.params.equal_size ? job.params.size : static_cast<double>(job.size[jj]);
+    const sim::count_draw d = sim::draw_count_group(job.params, size, 0, jj);
+    out.n.push_back(static_cast<std::int64_t>(size));
+    out.theta.push_back(d.theta);
+    out.counts.push_back(d.y);
+    out.ybar.push_back(d.y / size);
+    out.observations.emplace_back();
+    groups.push_back({d.y, size});
+  }
+  const auto fit_with = [&](auto family) {
+    using F = decltype(family);
+    std::vector<typename F::group> g;
+    for (const auto& x : groups) g.push_back({x.count, x.size});
+    const count_groups<F> data{g.data(), g.size(), 1, nullptr, nullptr};
+    const count_totals totals = count_summaries(data);
+    out.complete_pool = totals.count / totals.size;
+    const bool degenerate = totals.count == 0 || (F::bounded_mean && totals.count == totals.size);
+    const count_estimate e = degenerate ? count_estimate{} : count_ml(data, totals);
+    out.fit_mean = degenerate || e.boundary ? out.complete_pool : e.mean;
+    out.fit_concentration = degenerate || e.boundary ? std::numeric_limits<double>::infinity() : e.concentration;
+    for (const auto& x : g)
+      out.partial_pool.push_back(std::isfinite(out.fit_concentration) ? F::posterior_of(x, e.a, e.b, 0.025).mean
+                                                                      : out.complete_pool);
+  };
+  if (job.params.binomial) fit_with(beta_binomial{});
+  else fit_with(gamma_poisson{});
+  out.mu_hat = out.fit_mean;
+  return out;
 }
 
 }  // namespace shrink::detail

@@ -4,9 +4,15 @@
 
 #include <shrink/simulate.hpp>
 
+#include <cstddef>
+
 namespace shrink::detail {
 
 /// Runs a count family's study. Throws shrink::error on invalid options.
 simulate_result simulate_counts(const simulate_options& options);
+
+/// Replicate 0 of scenario 0 with its ml fit, for the figures. Throws shrink::error when the
+/// scenario has more than `max_groups` groups.
+replicate_sample sample_count_replicate(const simulate_options& options, std::size_t max_groups);
 
 }  // namespace shrink::detail

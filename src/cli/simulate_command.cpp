@@ -167,7 +167,6 @@ void run_simulate(const simulate_args& a)
   io::atomic_output* const plot = outputs.get("--plot");
   io::atomic_output* const html = outputs.get("--html");
   std::optional<replicate_sample> sample;
-  if ((plot || html) && o.family) throw error("--plot and --html are not built for --family yet");
   if (plot || html) sample = sample_replicate(o);
 
   progress_bar bar(!a.quiet && ::isatty(STDERR_FILENO) != 0);

@@ -26,7 +26,7 @@ namespace shrink::detail::sim {
 /// Means (n p for the binomial) from which the rejection samplers take over from inversion.
 inline constexpr double inversion_limit = 10;
 
-/// log of a standard Gamma(shape) draw (shape > 0).
+/// log of a standard Gamma(shape) draw (shape > 0): Marsaglia & Tsang with the portable logarithm.
 SHRINK_HD inline double log_standard_gamma(double shape, const philox_stream& s)
 {
   double log_boost = 0;
@@ -36,19 +36,7 @@ SHRINK_HD inline double log_standard_gamma(double shape, const philox_stream& s)
     log_boost = log_unit(uniform52(x.w[0], x.w[1])) / shape;
     shape += 1;
   }
-  const double d = shape - 1.0 / 3.0;
-  const double c = 1.0 / std::sqrt(9.0 * d);
-  for (;; ++call) {
-    const philox_words x = s(call);
-    const double z = normal_of(x);
-    const double u = uniform32(x.w[3]);
-    double v = 1.0 + c * z;
-    if (v <= 0.0) continue;
-    v = v * v * v;
-    const double z2 = z * z;
-    if (u < 1.0 - 0.0331 * z2 * z2 || log_unit(u) < 0.5 * z2 + d * (1.0 - v + portable_log(v)))
-      return portable_log(d * v) + log_boost;
-  }
+  return portable_log(marsaglia_tsang(shape, s, call, [](double v) { return portable_log(v); })) + log_boost;
 }
 
 /// Beta(a, b) from two gamma streams.

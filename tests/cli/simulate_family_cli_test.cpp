@@ -89,4 +89,43 @@ TEST(SimulateFamilyCli, MisusedOptionsAreOneLineErrors)
   expect_error(run_shrink("simulate --groups 10 --concentration 3", dir), "--concentration needs --family");
 }
 
+// The figures show replicate 1 with its ml fit: the page's embedded counts, fitted by `shrink fit
+// --family binomial` (itself checked against R), give the page's fit; the SVG draws every group.
+TEST(SimulateFamilyCli, FiguresShowTheReplicateAndItsMlFit)
+{
+  temp_dir dir;
+  const auto r = run_shrink("simulate --family binomial --groups 25 --trials 3:40 --mean 0.2 --concentration 8 "
+                            "--replicates 64 --seed 4 --backend cpu -q -o " + shrink::test::quoted(dir / "s.csv") +
+                              " --plot " + shrink::test::quoted(dir / "f.svg") + " --html " +
+                              shrink::test::quoted(dir / "f.html"),
+                            dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const std::string svg = read_file(dir / "f.svg");
+  EXPECT_NE(svg.find("no pooling (y / n)"), std::string::npos);
+  EXPECT_NE(svg.find("pooled rate"), std::string::npos);
+  std::size_t triangles = 0;
+  for (std::size_t p = 0; (p = svg.find("fill=\"#2ca02c\"/>\n", p)) != std::string::npos; ++p) ++triangles;
+  EXPECT_EQ(triangles, 25u);
+  const std::string html = read_file(dir / "f.html");
+  const std::string open = "<script id=\"shrink-data\" type=\"application/json\">";
+  const std::size_t begin = html.find(open) + open.size();
+  const auto d = nlohmann::json::parse(html.substr(begin, html.find("</script>", begin) - begin));
+  ASSERT_EQ(d["counts"].size(), 25u);
+  std::string csv = "y,n\n";
+  for (std::size_t j = 0; j < 25; ++j) {
+    EXPECT_LE(d["counts"][j].get<double>(), d["n"][j].get<double>());
+    csv += std::to_string(d["counts"][j].get<long>()) + "," + std::to_string(d["n"][j].get<long>()) + "\n";
+  }
+  shrink::test::write_file(dir / "counts.csv", csv);
+  const auto fit = run_shrink("fit " + shrink::test::quoted(dir / "counts.csv") +
+                                " --family binomial --successes y --trials n --backend cpu -q -o " +
+                                shrink::test::quoted(dir / "g.csv") + " --summary " + shrink::test::quoted(dir / "fit.json"),
+                              dir);
+  ASSERT_EQ(fit.status, 0) << fit.err;
+  const auto j = nlohmann::json::parse(read_file(dir / "fit.json"));
+  EXPECT_NEAR(d["fit_mean"].get<double>(), j["mean"].get<double>(), 1e-12);
+  EXPECT_NEAR(d["fit_concentration"].get<double>(), j["concentration"].get<double>(),
+              1e-9 * j["concentration"].get<double>());
+}
+
 }  // namespace
