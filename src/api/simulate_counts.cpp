@@ -167,12 +167,16 @@ replicate_sample sample_count_replicate(const simulate_options& options, std::si
     const count_totals totals = count_summaries(data);
     out.complete_pool = totals.count / totals.size;
     const bool degenerate = totals.count == 0 || (F::bounded_mean && totals.count == totals.size);
-    const count_estimate e = degenerate ? count_estimate{} : count_ml(data, totals);
-    out.fit_mean = degenerate || e.boundary ? out.complete_pool : e.mean;
+    // As the study's replicates: counts all 0 or n_j have their supremum at nu = 0 (no pooling).
+    bool no_pooling = F::bounded_mean && !degenerate;
+    for (const auto& x : g) no_pooling = no_pooling && (x.count == 0 || x.count == x.size);
+    const count_estimate e = degenerate || no_pooling ? count_estimate{} : count_ml(data, totals);
+    out.fit_mean = degenerate || e.boundary ? out.complete_pool : no_pooling ? totals.rate_mean : e.mean;
     out.fit_concentration = degenerate || e.boundary ? std::numeric_limits<double>::infinity() : e.concentration;
     for (const auto& x : g)
-      out.partial_pool.push_back(std::isfinite(out.fit_concentration) ? F::posterior_of(x, e.a, e.b, 0.025).mean
-                                                                      : out.complete_pool);
+      out.partial_pool.push_back(no_pooling                                ? x.count / x.size
+                                 : std::isfinite(out.fit_concentration) ? F::posterior_of(x, e.a, e.b, 0.025).mean
+                                                                        : out.complete_pool);
   };
   if (job.params.binomial) fit_with(beta_binomial{});
   else fit_with(gamma_poisson{});

@@ -48,21 +48,28 @@ class family_evaluator final : public count_evaluator {
                                     nullptr};
     const count_totals totals = count_summaries(data);
     count_estimate ml, mom;
+    // Binomial counts all 0 or n_j: the likelihood grows as nu falls to 0 (each such group's factor
+    // does, and no group has the factor nu an interior count brings), so its supremum is no
+    // pooling: every posterior a point mass at y_j / n_j.
+    bool ml_no_pooling = Family::bounded_mean;
+    for (const group& g : entries_) ml_no_pooling = ml_no_pooling && (g.count == 0 || g.count == g.size);
     // All counts 0 (or every trial a success) has no finite fit: both estimates are the pooled
     // rate with no spread (the boundary), as the likelihood's supremum is.
     if (totals.count == 0 || (Family::bounded_mean && totals.count == totals.size)) {
       ml.boundary = mom.boundary = true;
       ml.mean = mom.mean = totals.count / totals.size;
+      ml_no_pooling = false;
     } else {
       try {
         mom = count_moments(data, totals);
-        ml = count_ml(data, totals);
+        if (!ml_no_pooling) ml = count_ml(data, totals);
       } catch (const error& e) {
         throw error(std::string(e.what()) + " (replicate " + std::to_string(r) + " of the study)");
       }
     }
     const double tail = job_.tail;
-    const auto posterior = [&](const count_estimate& e, const group& g) {
+    const auto posterior = [&](const count_estimate& e, const group& g, bool at_rate) {
+      if (at_rate) return entry_posterior{g.count / g.size, g.count / g.size, g.count / g.size};
       if (e.boundary) return entry_posterior{e.mean, e.mean, e.mean};  // a point mass at the mean
       const count_posterior p = Family::posterior_of(g, e.a, e.b, tail);
       return entry_posterior{p.mean, p.lower, p.upper};
@@ -70,9 +77,9 @@ class family_evaluator final : public count_evaluator {
     const count_estimate truth = true_prior();
     post_.resize(3 * entries_.size());
     for (std::size_t i = 0; i < entries_.size(); ++i) {
-      post_[3 * i] = posterior(ml, entries_[i]);
-      post_[3 * i + 1] = posterior(mom, entries_[i]);
-      post_[3 * i + 2] = posterior(truth, entries_[i]);
+      post_[3 * i] = posterior(ml, entries_[i], ml_no_pooling);
+      post_[3 * i + 1] = posterior(mom, entries_[i], false);
+      post_[3 * i + 2] = posterior(truth, entries_[i], false);
     }
 
     double se2[estimator_count] = {}, se[estimator_count] = {}, covered[estimator_count] = {};
@@ -101,8 +108,11 @@ class family_evaluator final : public count_evaluator {
       metrics[metric_bias(e)] = se[e] / groups;
       metrics[metric_coverage(e)] = covered[e] / groups;
     }
-    // The over-dispersion 1 / (1 + nu) (the intra-class correlation) or 1 / shape: 0 at the boundary.
-    metrics[metric_tau_hat] = ml.boundary ? 0.0 : 1.0 / (Family::bounded_mean ? 1.0 + ml.concentration : ml.concentration);
+    // The over-dispersion 1 / (1 + nu) (the intra-class correlation) or 1 / shape: 0 at the boundary,
+    // 1 at no pooling (nu = 0).
+    metrics[metric_tau_hat] = ml_no_pooling ? 1.0
+                              : ml.boundary ? 0.0
+                                            : 1.0 / (Family::bounded_mean ? 1.0 + ml.concentration : ml.concentration);
     metrics[metric_tau_zero] = ml.boundary ? 1.0 : 0.0;
   }
 

@@ -204,7 +204,7 @@ function update(nu) {
   for (const k of ["no_pool", "complete_pool", "oracle"]) show("mse-" + k, fixedMse[k]);
   show("mse-partial_pool", mse(est));
 }
-const fitted = D.fit_concentration === null ? 1e6 : D.fit_concentration;
+const fitted = D.fit_concentration === null ? 1e6 : Math.max(D.fit_concentration, 0.01);  // 0: no pooling
 slider.addEventListener("input", () => update(10 ** Number(slider.value)));
 document.getElementById("fit").addEventListener("click", () => { slider.value = String(Math.log10(fitted)); update(fitted); });
 update(fitted);
