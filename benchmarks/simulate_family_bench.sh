@@ -10,10 +10,14 @@ J=${GROUPS_:-200} R=${REPS:-1000} N=${TRIALS:-20} T=${THREADS:-1} runs=${RUNS:-3
 here=$(dirname "$0")
 best_s=1e300 best_p=1e300
 for i in $(seq "$runs"); do
-  s=$( { /usr/bin/time -f %e "$shrink" simulate --family binomial --groups "$J" --trials "$N" --mean 0.3 \
-           --concentration 10 --replicates "$R" --seed "$i" --backend cpu --threads "$T" -q >/dev/null; } 2>&1 | tail -1)
-  p=$( { /usr/bin/time -f %e "$python" "$here/numpy_simulate_binomial.py" --groups "$J" --trials "$N" --mean 0.3 \
-           --concentration 10 --replicates "$R" --seed "$i" --threads "$T" >/dev/null 2>/dev/null; } 2>&1 | tail -1)
+  t=$(mktemp)
+  /usr/bin/time -o "$t" -f %e "$shrink" simulate --family binomial --groups "$J" --trials "$N" --mean 0.3 \
+    --concentration 10 --replicates "$R" --seed "$i" --backend cpu --threads "$T" -q >/dev/null
+  s=$(tail -1 "$t")
+  /usr/bin/time -o "$t" -f %e "$python" "$here/numpy_simulate_binomial.py" --groups "$J" --trials "$N" --mean 0.3 \
+    --concentration 10 --replicates "$R" --seed "$i" --threads "$T" >/dev/null 2>&1
+  p=$(tail -1 "$t")
+  rm -f "$t"
   best_s=$(python3 -c "print(min($best_s, $s))")
   best_p=$(python3 -c "print(min($best_p, $p))")
   echo "run $i: shrink $s s, numpy $p s"

@@ -231,6 +231,24 @@ TEST(SimulateCounts, ReplicatesWithoutSuccessesAreTheBoundary)
   EXPECT_GT(*row(s, estimator::partial_pool).p_tau_zero, 0.9);
 }
 
+// A U-shaped prior (nu = 0.05) and 200 trials: most groups have 0 or n successes. A replicate whose
+// counts are all 0 or n_j (but not all the same) has its ml supremum at nu = 0, no pooling: its
+// over-dispersion 1 / (1 + nu) is 1. So the mean over-dispersion is at least that case's probability,
+// p^J - p0^J - pn^J with p0 = P(y = 0) = B(a, b + n) / B(a, b), pn = P(y = n) = B(a + n, b) / B(a, b).
+TEST(SimulateCounts, AllCountsExtremeIsNoPooling)
+{
+  const double a = 0.035, b = 0.015, n = 200, J = 6;
+  const auto log_b = [](double x, double y) { return std::lgamma(x) + std::lgamma(y) - std::lgamma(x + y); };
+  const double p0 = std::exp(log_b(a, b + n) - log_b(a, b)), pn = std::exp(log_b(a + n, b) - log_b(a, b));
+  const double no_pooling = std::pow(p0 + pn, J) - std::pow(p0, J) - std::pow(pn, J);
+  const auto r = shrink::simulate(binomial_study(6, 200, 0.7, 0.05, 500));
+  const auto& pp = row(r.scenarios[0], estimator::partial_pool);
+  for (const auto& p : r.scenarios[0].estimators) EXPECT_TRUE(std::isfinite(p.mse)) << shrink::to_string(p.which);
+  EXPECT_GT(no_pooling, 0.3);
+  EXPECT_GE(*pp.tau_hat_mean, no_pooling - 4 * std::sqrt(no_pooling * (1 - no_pooling) / 500));
+  EXPECT_LE(*pp.tau_hat_mean, 1.0);
+}
+
 TEST(SimulateCounts, InvalidOptionsAreErrors)
 {
   const auto fails = [](simulate_options o, const std::string& what) {
