@@ -18,6 +18,7 @@
 /// CPU and GPU backends draw the same variates.
 
 #include <shrink/backend.hpp>
+#include <shrink/counts.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -79,6 +80,16 @@ struct simulate_options {
   /// over the design distribution) instead of once per scenario (results conditional on one design).
   bool redraw_obs = false;
 
+  /// --family: a count family's study (empty: the normal model above). Each replicate draws
+  /// theta_j ~ Beta(m nu, (1 - m) nu) and y_j ~ Binomial(n_j, theta_j), or theta_j ~ Gamma(shape,
+  /// shape / m) and y_j ~ Poisson(E_j theta_j); the sizes n_j or E_j come from `obs` (whole numbers,
+  /// fixed or uniform on MIN..MAX drawn once per scenario), m from `prior_mean`, and the grid runs over
+  /// groups, obs and `concentration` (nu, or the gamma's shape). mu, sigma, tau, prior, mode and
+  /// redraw_obs are the normal model's.
+  std::optional<count_family> family;
+  double prior_mean = 0.5;
+  std::vector<double> concentration{10.0};
+
   backend requested_backend = backend::automatic;
   int threads = 0;  ///< CPU threads; 0 = all hardware threads
   /// Replicates per chunk (CPU) or launch (GPU), rounded up to a multiple of 64; 0 = automatic.
@@ -88,11 +99,13 @@ struct simulate_options {
   std::function<void(std::uint64_t done, std::uint64_t total)> progress;
 };
 
-/// The estimators in output order.
-enum class estimator { no_pool, complete_pool, partial_pool, oracle, james_stein };
+/// The estimators in output order. The count families report partial_pool_mom (partial pooling at
+/// the method-of-moments fit) in place of james_stein.
+enum class estimator { no_pool, complete_pool, partial_pool, oracle, james_stein, partial_pool_mom };
 std::string to_string(estimator e);
 
-/// One grid point.
+/// One grid point. For a count family: obs = the trials or exposures, mu = the prior mean m,
+/// tau = the concentration nu (or the gamma's shape), sigma = NaN (no such parameter).
 struct scenario {
   std::int64_t groups = 0;
   obs_range obs;
@@ -165,6 +178,13 @@ struct replicate_sample {
   /// The study's mode. In sufficient mode the study never draws observations: this replicate (and
   /// its dots) is an illustrative raw draw of the same scenario, not one of the study's replicates.
   simulation_mode study_mode = simulation_mode::sufficient;
+  /// --family: replicate 0 of the study itself. n holds the trials (or exposures), `counts` the y_j,
+  /// ybar the raw rates y_j / n_j, partial_pool the posterior means at the ml fit (fit_mean,
+  /// fit_concentration; the concentration infinite on the boundary), complete_pool the pooled rate;
+  /// no observations.
+  std::optional<count_family> family;
+  std::vector<double> counts;
+  double fit_mean = 0, fit_concentration = 0;
 };
 
 /// Draws replicate 0 of scenario 0 of `options` (on the host). Throws shrink::error when the

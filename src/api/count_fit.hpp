@@ -99,7 +99,9 @@ count_estimate count_fixed(const count_groups<Family>& data, const count_totals&
 
 /// Maximum likelihood: Newton on (u, v) from the moment estimate, with step halving and a Levenberg
 /// shift where the Hessian is not negative definite; converged when the Newton decrement falls below
-/// 1e-12. All counts 0 (or, binomial, all successes) is an error: no finite maximum.
+/// max(1e-12, 1e-13 |l|), or when no step raises l strictly (the gradient is then rounding noise); a
+/// search that fails beyond a concentration of 1e6 is the boundary. All counts 0 (or, binomial, all
+/// successes) is an error: no finite maximum.
 template <class Family>
 count_estimate count_ml(const count_groups<Family>& data, const count_totals& totals, int max_iterations = 200);
 

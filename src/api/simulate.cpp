@@ -9,10 +9,12 @@
 #include "../common/posterior.hpp"
 #include "numerics.hpp"
 #include "simulate_backend.hpp"
+#include "simulate_counts.hpp"
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <chrono>
 #include <cmath>
@@ -63,6 +65,7 @@ std::string to_string(estimator e)
     case estimator::partial_pool: return "partial_pool";
     case estimator::oracle: return "oracle";
     case estimator::james_stein: return "james_stein";
+    case estimator::partial_pool_mom: return "partial_pool_mom";
   }
   return "?";
 }
@@ -72,6 +75,34 @@ const char* const simulate_csv_header =
   "tau_hat_mean,tau_hat_sd,p_tau_zero,tau_hat_mean_mcse,tau_hat_sd_mcse,p_tau_zero_mcse";
 
 namespace detail::sim {
+
+/// The scenario word of the Philox counter: a hash of (groups, obs range), so that a row's draws
+/// depend on its own grid point alone and rows differing only in mu, sigma or tau share their
+/// standard normals and design (common random numbers). Two different (groups, obs) pairs that
+/// collide in 24 bits would only share streams (correlated rows), never bias a row.
+std::uint32_t stream_key_of(const scenario& sc)
+{
+  auto mix = [](std::uint64_t z) {  // splitmix64's finaliser
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  };
+  std::uint64_t h = mix(static_cast<std::uint64_t>(sc.groups));
+  h = mix(h ^ static_cast<std::uint64_t>(sc.obs.min));
+  h = mix(h ^ (static_cast<std::uint64_t>(sc.obs.max) * 0x9e3779b97f4a7c15ULL));
+  return static_cast<std::uint32_t>(h) & (detail::max_scenarios - 1);
+}
+
+double mcse_of(const moments& m) { return std::sqrt(m.m2 / (m.weight - 1) / m.weight); }
+
+progress_fn progress_of(const simulate_options& o, const std::uint64_t& total, std::uint64_t& done)
+{
+  if (!o.progress) return {};
+  return [&o, &total, &done](std::uint64_t step) {
+    done += step;
+    o.progress(done, total);
+  };
+}
 
 std::uint64_t batch_size(std::uint64_t requested, std::int64_t groups, std::uint64_t target_group_replicates,
                          std::uint64_t max_replicates, std::uint64_t replicates)
@@ -88,6 +119,11 @@ std::uint64_t batch_size(std::uint64_t requested, std::int64_t groups, std::uint
 
 #if !SHRINK_HAS_CUDA
 backend_run run_cuda(const std::vector<scenario_job>&, std::uint64_t, const progress_fn&)
+{
+  throw error("this build of shrink has no CUDA backend");
+}
+
+backend_run run_counts_cuda(const std::vector<count_job>&, int, std::uint64_t, const progress_fn&)
 {
   throw error("this build of shrink has no CUDA backend");
 }
@@ -136,23 +172,6 @@ std::vector<scenario> grid_of(const simulate_options& o)
   return g;
 }
 
-/// The scenario word of the Philox counter: a hash of (groups, obs range), so that a row's draws
-/// depend on its own grid point alone and rows differing only in mu, sigma or tau share their
-/// standard normals and design (common random numbers). Two different (groups, obs) pairs that
-/// collide in 24 bits would only share streams (correlated rows), never bias a row.
-std::uint32_t stream_key_of(const scenario& sc)
-{
-  auto mix = [](std::uint64_t z) {  // splitmix64's finaliser
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  };
-  std::uint64_t h = mix(static_cast<std::uint64_t>(sc.groups));
-  h = mix(h ^ static_cast<std::uint64_t>(sc.obs.min));
-  h = mix(h ^ (static_cast<std::uint64_t>(sc.obs.max) * 0x9e3779b97f4a7c15ULL));
-  return static_cast<std::uint32_t>(h) & (detail::max_scenarios - 1);
-}
-
 /// Whether the oracle (best linear predictor with the true Var(theta_j)) exists: not for a t
 /// prior with nu <= 2 (infinite variance).
 bool oracle_defined(const simulate_options& o) { return o.prior != prior_family::student_t || o.prior_df > 2; }
@@ -161,7 +180,7 @@ sim::scenario_job job_of(const simulate_options& o, const scenario& sc)
 {
   sim::scenario_job job;
   sim::scenario_params& p = job.params;
-  const std::uint32_t index = stream_key_of(sc);
+  const std::uint32_t index = sim::stream_key_of(sc);
   p.index = index;
   p.seed = o.seed;
   p.groups = sc.groups;
@@ -260,27 +279,30 @@ double oracle_risk_of(const sim::scenario_job& job)
   return sum / static_cast<double>(job.n.size());
 }
 
-double mcse_of(const detail::moments& m) { return std::sqrt(m.m2 / (m.weight - 1) / m.weight); }
+}  // namespace
 
-scenario_result result_of(const simulate_options& o, const scenario& sc, const sim::scenario_job& job,
-                          const sim::metric_moments& mm)
+namespace detail::sim {
+
+scenario_result result_of(const scenario& sc, std::uint64_t replicates, std::optional<double> oracle_risk,
+                          const metric_moments& mm, const std::array<metric_slot, estimator_count>& slots)
 {
   scenario_result r;
   r.grid_point = sc;
-  r.replicates = job.replicates;
-  if (oracle_defined(o)) r.oracle_risk = oracle_risk_of(job);
-  for (int e = 0; e < sim::estimator_count; ++e) {
+  r.replicates = replicates;
+  r.oracle_risk = oracle_risk;
+  for (int e = 0; e < estimator_count; ++e) {
+    const metric_slot& slot = slots[static_cast<std::size_t>(e)];
     estimator_performance p;
-    p.which = static_cast<estimator>(e);
-    p.available = !(e == sim::james_stein && sc.groups < 4) && !(e == sim::oracle && !oracle_defined(o));
-    const auto& mse = mm.m[sim::metric_mse(e)];
-    const auto& bias = mm.m[sim::metric_bias(e)];
+    p.which = slot.which;
+    p.available = slot.available;
+    const auto& mse = mm.m[metric_mse(e)];
+    const auto& bias = mm.m[metric_bias(e)];
     p.mse = mse.mean;
     p.mse_mcse = mcse_of(mse);
     p.bias = bias.mean;
     p.bias_mcse = mcse_of(bias);
-    if (e == sim::no_pool || e == sim::partial_pool || e == sim::oracle) {
-      const auto& cov = mm.m[sim::metric_coverage(e)];
+    if (slot.coverage) {
+      const auto& cov = mm.m[metric_coverage(e)];
       // A count over replicates x groups too (each replicate's metric is covered / J): while the
       // count stays far below 2^53 the mean times it rounds back to it, and the ratio of the exact
       // count prints without noise.
@@ -288,8 +310,8 @@ scenario_result result_of(const simulate_options& o, const scenario& sc, const s
       p.coverage = cases <= 0x1p40 ? std::round(cov.mean * cases) / cases : cov.mean;
       p.coverage_mcse = mcse_of(cov);
     }
-    if (e == sim::partial_pool) {
-      const auto& t = mm.m[sim::metric_tau_hat];
+    if (e == partial_pool) {
+      const auto& t = mm.m[metric_tau_hat];
       const double R = t.weight;
       p.tau_hat_mean = t.mean;
       p.tau_hat_mean_mcse = mcse_of(t);
@@ -302,7 +324,7 @@ scenario_result result_of(const simulate_options& o, const scenario& sc, const s
       p.tau_hat_sd_mcse = sd > 0 ? std::sqrt(std::max(0.0, m4 - m2 * m2) / t4.n) / (2 * sd) : 0.0;
       // A count over the replicates: the Welford mean times R is within rounding of it; the ratio
       // of the exact count is correctly rounded, so it prints as the short decimal it is.
-      const double zeros = std::round(mm.m[sim::metric_tau_zero].mean * R);
+      const double zeros = std::round(mm.m[metric_tau_zero].mean * R);
       p.p_tau_zero = zeros / R;
       p.p_tau_zero_mcse = std::sqrt(zeros * (R - zeros) / R) / R;
     }
@@ -320,6 +342,23 @@ scenario_result result_of(const simulate_options& o, const scenario& sc, const s
   return r;
 }
 
+}  // namespace detail::sim
+
+namespace {
+
+scenario_result result_of(const simulate_options& o, const scenario& sc, const sim::scenario_job& job,
+                          const sim::metric_moments& mm)
+{
+  std::array<sim::metric_slot, sim::estimator_count> slots;
+  for (int e = 0; e < sim::estimator_count; ++e) {
+    const bool available = !(e == sim::james_stein && sc.groups < 4) && !(e == sim::oracle && !oracle_defined(o));
+    const bool coverage = e == sim::no_pool || e == sim::partial_pool || e == sim::oracle;
+    slots[static_cast<std::size_t>(e)] = {static_cast<estimator>(e), available, coverage};
+  }
+  return sim::result_of(sc, job.replicates, oracle_defined(o) ? std::optional<double>(oracle_risk_of(job)) : std::nullopt,
+                        mm, slots);
+}
+
 std::string number(double x)
 {
   if (std::isnan(x)) return "";
@@ -334,6 +373,7 @@ std::string number(const std::optional<double>& x) { return x ? number(*x) : std
 
 simulate_result simulate(const simulate_options& options)
 {
+  if (options.family) return detail::simulate_counts(options);
   const auto t0 = std::chrono::steady_clock::now();
   check_options(options);
   simulate_result result;
@@ -348,13 +388,7 @@ simulate_result simulate(const simulate_options& options)
   }
 
   std::uint64_t done = 0;
-  sim::progress_fn progress;
-  if (options.progress) {
-    progress = [&](std::uint64_t step) {
-      done += step;
-      options.progress(done, result.group_replicates);
-    };
-  }
+  const sim::progress_fn progress = sim::progress_of(options, result.group_replicates, done);
   const sim::backend_run run =
     result.used == backend::cuda ? sim::run_cuda(jobs, options.batch_replicates, progress)
                                  : sim::run_cpu(jobs, options.threads, options.batch_replicates, progress);
@@ -397,21 +431,38 @@ void write_json(std::ostream& out, const simulate_options& o, const simulate_res
     result.backend_seconds > 0 ? static_cast<double>(result.group_replicates) / result.backend_seconds : 0.0;
   j["seed"] = o.seed;
   j["replicates"] = o.replicates;
-  j["mode"] = o.mode == simulation_mode::raw ? "raw" : "sufficient";
-  j["prior"] = o.prior == prior_family::normal ? std::string("normal") : "t:" + number(o.prior_df);
+  const bool binomial = o.family == count_family::binomial;
+  const char* spread = binomial ? "concentration" : "shape";
+  if (o.family) {
+    j["family"] = to_string(*o.family);
+    j["prior"] = binomial ? "beta" : "gamma";
+    j["mean"] = o.prior_mean;
+    j["tau_hat_is"] = binomial ? "the ml fit's 1 / (1 + concentration), 0 on the boundary"
+                               : "the ml fit's 1 / shape, 0 on the boundary";
+  } else {
+    j["mode"] = o.mode == simulation_mode::raw ? "raw" : "sufficient";
+    j["prior"] = o.prior == prior_family::normal ? std::string("normal") : "t:" + number(o.prior_df);
+  }
   j["level"] = o.level;
-  j["redraw_obs"] = o.redraw_obs;
+  if (!o.family) j["redraw_obs"] = o.redraw_obs;
   json rows = json::array();
   for (const scenario_result& s : result.scenarios) {
     json sc;
     sc["groups"] = s.grid_point.groups;
-    sc["obs"] = to_string(s.grid_point.obs);
-    sc["mu"] = s.grid_point.mu;
-    sc["sigma"] = s.grid_point.sigma;
-    sc["tau"] = s.grid_point.tau;
+    if (o.family) {
+      sc[binomial ? "trials" : "exposure"] = to_string(s.grid_point.obs);
+      sc["mean"] = s.grid_point.mu;
+      sc[spread] = s.grid_point.tau;
+    } else {
+      sc["obs"] = to_string(s.grid_point.obs);
+      sc["mu"] = s.grid_point.mu;
+      sc["sigma"] = s.grid_point.sigma;
+      sc["tau"] = s.grid_point.tau;
+    }
     sc["replicates"] = s.replicates;
-    // The closed form is the oracle's exact Bayes risk only under the normal prior.
-    if (o.prior == prior_family::normal && s.oracle_risk) sc["oracle_risk_closed_form"] = *s.oracle_risk;
+    // The closed form is the oracle's exact Bayes risk only under the normal prior (and the count
+    // families' conjugate priors).
+    if ((o.family || o.prior == prior_family::normal) && s.oracle_risk) sc["oracle_risk_closed_form"] = *s.oracle_risk;
     json est = json::object();
     for (const estimator_performance& e : s.estimators) {
       json row;
@@ -445,6 +496,7 @@ void write_json(std::ostream& out, const simulate_options& o, const simulate_res
 
 replicate_sample sample_replicate(const simulate_options& options, std::size_t max_groups, std::size_t max_observations)
 {
+  if (options.family) return detail::sample_count_replicate(options, max_groups);
   check_options(options);
   const scenario sc = grid_of(options).front();
   SHRINK_EXPECTS(static_cast<std::size_t>(sc.groups) <= max_groups,

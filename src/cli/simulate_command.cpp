@@ -15,11 +15,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <cstdio>
 #include <iostream>
 #include <memory>
 #include <optional>
 #include <sstream>
+#include <vector>
 
 namespace shrink::cli {
 namespace {
@@ -37,11 +39,74 @@ struct simulate_args {
   std::string backend = "auto";
   int threads = 0;
   std::uint64_t batch = 0;
+  double level = 0.95;
   bool redraw_obs = false;
   std::string output = "-";
   std::string json, plot, html;
   bool quiet = false;
+  // --family binomial|poisson
+  std::string family;
+  std::string trials, exposure = "1", mean, concentration, shape;
+  std::function<bool(const char*)> given;  ///< whether an option was on the command line
 };
+
+/// --family: the count family's options into `o`, and every option of the other model refused.
+void read_family(const simulate_args& a, simulate_options& o)
+{
+  const bool binomial = a.family == "binomial";
+  if (!binomial && a.family != "poisson") throw error("--family: choose binomial or poisson (got '" + a.family + "')");
+  o.family = binomial ? count_family::binomial : count_family::poisson;
+  for (const char* normal_only : {"--obs", "--mu", "--sigma", "--tau", "--prior", "--mode", "--redraw-obs"})
+    if (a.given(normal_only)) throw error(std::string(normal_only) + " belongs to the normal model: not with --family " + a.family);
+  const std::vector<const char*> others =
+    binomial ? std::vector<const char*>{"--exposure", "--shape"} : std::vector<const char*>{"--trials", "--concentration"};
+  for (const char* other : others)
+    if (a.given(other)) throw error(std::string(other) + " is not an option of --family " + a.family);
+  const char* sizes = binomial ? "--trials" : "--exposure";
+  const char* spread = binomial ? "--concentration" : "--shape";
+  const std::vector<const char*> needed_options = binomial ? std::vector<const char*>{"--trials", "--mean", "--concentration"}
+                                                            : std::vector<const char*>{"--mean", "--shape"};
+  for (const char* needed : needed_options)
+    if (!a.given(needed)) throw error(std::string("--family ") + a.family + " needs " + needed);
+  o.obs.clear();
+  for (const auto& n : split_list(binomial ? a.trials : a.exposure, sizes)) {
+    try {
+      o.obs.push_back(parse_obs_range(n));
+    } catch (const error&) {
+      throw error(std::string(sizes) + ": give whole numbers N or MIN:MAX with 1 <= MIN <= MAX (got '" + n + "')");
+    }
+  }
+  o.prior_mean = parse_double(a.mean, "--mean");
+  o.concentration.clear();
+  for (const auto& c : split_list(binomial ? a.concentration : a.shape, spread)) o.concentration.push_back(parse_double(c, spread));
+}
+
+/// The normal model's options into `o`.
+void read_normal(const simulate_args& a, simulate_options& o)
+{
+  for (const char* family_only : {"--trials", "--exposure", "--mean", "--concentration", "--shape"})
+    if (a.given(family_only)) throw error(std::string(family_only) + " needs --family binomial or poisson");
+  o.obs.clear();
+  for (const auto& n : split_list(a.obs, "--obs")) o.obs.push_back(parse_obs_range(n));
+  o.sigma.clear();
+  for (const auto& s : split_list(a.sigma, "--sigma")) o.sigma.push_back(parse_double(s, "--sigma"));
+  o.tau.clear();
+  for (const auto& t : split_list(a.tau, "--tau")) o.tau.push_back(parse_double(t, "--tau"));
+  o.mu = parse_double(a.mu, "--mu");
+  if (const std::optional<double> df = parse_group_prior(a.prior)) {
+    o.prior = prior_family::student_t;
+    o.prior_df = *df;
+  } else {
+    o.prior = prior_family::normal;
+  }
+  if (a.mode == "sufficient")
+    o.mode = simulation_mode::sufficient;
+  else if (a.mode == "raw")
+    o.mode = simulation_mode::raw;
+  else
+    throw error("--mode: choose sufficient or raw (got '" + a.mode + "')");
+  o.redraw_obs = a.redraw_obs;
+}
 
 /// A one-line progress bar with group-replicates per second; only when stderr is a terminal.
 class progress_bar {
@@ -79,34 +144,19 @@ void run_simulate(const simulate_args& a)
   simulate_options o;
   o.groups.clear();
   for (const auto& g : split_list(a.groups, "--groups")) o.groups.push_back(parse_int(g, "--groups"));
-  o.obs.clear();
-  for (const auto& n : split_list(a.obs, "--obs")) o.obs.push_back(parse_obs_range(n));
-  o.sigma.clear();
-  for (const auto& s : split_list(a.sigma, "--sigma")) o.sigma.push_back(parse_double(s, "--sigma"));
-  o.tau.clear();
-  for (const auto& t : split_list(a.tau, "--tau")) o.tau.push_back(parse_double(t, "--tau"));
-  o.mu = parse_double(a.mu, "--mu");
+  if (a.given("--family"))
+    read_family(a, o);
+  else
+    read_normal(a, o);
   o.replicates = a.replicates;
   o.seed = parse_seed(a.seed);
-  if (const std::optional<double> df = parse_group_prior(a.prior)) {
-    o.prior = prior_family::student_t;
-    o.prior_df = *df;
-  } else {
-    o.prior = prior_family::normal;
-  }
-  if (a.mode == "sufficient")
-    o.mode = simulation_mode::sufficient;
-  else if (a.mode == "raw")
-    o.mode = simulation_mode::raw;
-  else
-    throw error("--mode: choose sufficient or raw (got '" + a.mode + "')");
   o.requested_backend = parse_backend(a.backend);
   o.threads = a.threads;
   // A chunk never needs more replicates than the study has (results do not depend on the batch);
   // the cut also keeps the backends' rounding up to a multiple of 64 from wrapping around 2^64
   // (--batch 18446744073709551615 became a chunk of 0 replicates and a loop that never ended).
   o.batch_replicates = std::min(a.batch, a.replicates);
-  o.redraw_obs = a.redraw_obs;
+  o.level = a.level;
 
   // Outputs are opened before the work (an unwritable path fails at once), must be distinct
   // files, and are committed together: all or none. Devices and pipes are written in place.
@@ -141,7 +191,7 @@ void run_simulate(const simulate_args& a)
       << static_cast<double>(r.group_replicates) << " group-replicates on " << to_string(r.used) << " in " << r.seconds
       << " s (" << static_cast<double>(r.group_replicates) / std::max(r.seconds, 1e-9) << " group-replicates/s)\n";
     for (const auto& sc : r.scenarios)
-      if (sc.grid_point.groups < 4) {
+      if (!o.family && sc.grid_point.groups < 4) {
         s << "  note: James-Stein needs at least 4 groups: its rows are empty where groups < 4\n";
         break;
       }
@@ -175,6 +225,14 @@ command add_simulate_command(CLI::App& app)
   sub->add_option("--plot", a->plot, "SVG of the first replicate of the first scenario");
   sub->add_option("--html", a->html, "interactive HTML page of that replicate (self-contained)");
   sub->add_flag("-q,--quiet", a->quiet, "no report or progress bar on stderr");
+  sub->add_option("--level", a->level, "coverage of the per-group central intervals")->capture_default_str();
+  sub->add_option("--family", a->family, "binomial or poisson: a study of proportions or counts (default: the normal model)");
+  sub->add_option("--trials", a->trials, "binomial: trials per group, N or MIN:MAX (comma list)");
+  sub->add_option("--exposure", a->exposure, "poisson: exposure per group, N or MIN:MAX whole numbers (comma list; default 1)");
+  sub->add_option("--mean", a->mean, "binomial, poisson: the prior mean m of the rates theta_j");
+  sub->add_option("--concentration", a->concentration, "binomial: nu of Beta(m nu, (1 - m) nu) (comma list)");
+  sub->add_option("--shape", a->shape, "poisson: shape of Gamma(shape, shape / m) (comma list)");
+  a->given = [sub](const char* name) { return sub->count(name) > 0; };
   return [a] { run_simulate(*a); };
 }
 

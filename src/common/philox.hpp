@@ -21,7 +21,7 @@
 // (The scenario key is a hash of the scenario's (groups, obs range), not its grid position: see
 // stream_key_of in src/api/simulate.cpp.) "purpose" separates independent streams of one
 // group-replicate (the theta/ybar pair, the chi-square of s2_j, the t prior's mixing chi-square,
-// raw observations, the design's n_j).
+// raw observations, the design's n_j; the count families' prior and count draws).
 
 #include "bits.hpp"
 #include "fdlibm_constants.hpp"
@@ -83,6 +83,9 @@ enum class purpose : std::uint32_t {
   t_mixing = 2,     ///< the chi-square that makes theta_j Student-t, one call per attempt
   observations = 3, ///< raw mode: call i gives observations 2i and 2i+1
   design = 4,       ///< n_j of unequal-size designs (replicate word 0: fixed across replicates)
+  prior_a = 5,      ///< count families: theta_j's gamma draw (beta: the first of its two gammas)
+  prior_b = 6,      ///< count families: the beta's second gamma
+  counts = 7,       ///< count families: y_j given theta_j
 };
 
 /// Largest scenario index the counter can name (24 bits).
@@ -236,18 +239,12 @@ SHRINK_HD inline double normal_of(const philox_words& x)
   return r * c;
 }
 
-/// Standard gamma(shape) by Marsaglia & Tsang (2000), one call per attempt (acceptance above 95%
-/// for shape >= 1); shape < 1 by the boost gamma(a) = gamma(a + 1) U^(1/a), U from call 0.
-/// Exact in distribution; the loop ends with probability 1 and almost always at the first call.
-SHRINK_HD inline double standard_gamma(double shape, const philox_stream& s)
+/// Marsaglia & Tsang's (2000) attempts for a standard gamma(shape), shape >= 1, from call `call` of
+/// the stream on, one call per attempt (acceptance above 95%): the accepted d v. `log_fn` is the
+/// logarithm of the second test (libm's or the portable one: the caller's bits).
+template <class Log>
+SHRINK_HD inline double marsaglia_tsang(double shape, const philox_stream& s, std::uint32_t call, Log&& log_fn)
 {
-  double boost = 1.0;
-  std::uint32_t call = 1;
-  if (shape < 1.0) {
-    const philox_words x = s(0);
-    boost = std::exp(log_unit(uniform52(x.w[0], x.w[1])) / shape);
-    shape += 1.0;
-  }
   const double d = shape - 1.0 / 3.0;
   const double c = 1.0 / std::sqrt(9.0 * d);
   for (;; ++call) {
@@ -258,9 +255,22 @@ SHRINK_HD inline double standard_gamma(double shape, const philox_stream& s)
     if (v <= 0.0) continue;
     v = v * v * v;
     const double z2 = z * z;
-    if (u < 1.0 - 0.0331 * z2 * z2 || log_unit(u) < 0.5 * z2 + d * (1.0 - v + std::log(v)))
-      return d * v * boost;
+    if (u < 1.0 - 0.0331 * z2 * z2 || log_unit(u) < 0.5 * z2 + d * (1.0 - v + log_fn(v))) return d * v;
   }
+}
+
+/// Standard gamma(shape) by Marsaglia & Tsang; shape < 1 by the boost gamma(a) = gamma(a + 1)
+/// U^(1/a), U from call 0. Exact in distribution; the loop ends with probability 1 and almost
+/// always at the first call.
+SHRINK_HD inline double standard_gamma(double shape, const philox_stream& s)
+{
+  double boost = 1.0;
+  if (shape < 1.0) {
+    const philox_words x = s(0);
+    boost = std::exp(log_unit(uniform52(x.w[0], x.w[1])) / shape);
+    shape += 1.0;
+  }
+  return marsaglia_tsang(shape, s, 1, [](double v) { return std::log(v); }) * boost;
 }
 
 /// Chi-square with `df` degrees of freedom (df > 0).

@@ -268,19 +268,25 @@ metric_moments run_scenario(const scenario_job& job, int threads, std::uint64_t 
     } else {
       for (std::uint64_t i = 0; i < count; ++i) runners[0].run(r0 + i, threads, metrics.data() + i * metric_count);
     }
-    // Chunks start at multiples of replicate_block, so these blocks are the study's fixed blocks.
-    const std::uint64_t blocks = (count + replicate_block - 1) / replicate_block;
-    for_each_block(blocks, 1, threads, [&](std::size_t b, std::size_t, std::size_t) {
-      block_moments[b] = accumulate_block(metrics.data(), b * replicate_block,
-                                          std::min<std::uint64_t>(count, (b + 1) * replicate_block));
-    });
-    for (std::uint64_t b = 0; b < blocks; ++b) total.merge(block_moments[b]);
+    merge_replicates(metrics.data(), count, threads, block_moments, total);
     if (progress) progress(count * static_cast<std::uint64_t>(J));
   }
   return total;
 }
 
 }  // namespace
+
+void merge_replicates(const double* metrics, std::uint64_t count, int threads, std::vector<metric_moments>& scratch,
+                      metric_moments& total)
+{
+  // Chunks start at multiples of replicate_block, so these blocks are the study's fixed blocks.
+  const std::uint64_t blocks = (count + replicate_block - 1) / replicate_block;
+  if (scratch.size() < blocks) scratch.resize(static_cast<std::size_t>(blocks));
+  for_each_block(blocks, 1, threads, [&](std::size_t b, std::size_t, std::size_t) {
+    scratch[b] = accumulate_block(metrics, b * replicate_block, std::min<std::uint64_t>(count, (b + 1) * replicate_block));
+  });
+  for (std::uint64_t b = 0; b < blocks; ++b) total.merge(scratch[b]);
+}
 
 backend_run run_cpu(const std::vector<scenario_job>& jobs, int threads, std::uint64_t batch, const progress_fn& progress)
 {

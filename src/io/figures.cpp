@@ -69,20 +69,149 @@ std::vector<double> ticks(double lo, double hi)
 std::string subtitle(const replicate_sample& s)
 {
   std::ostringstream t;
+  if (s.family) {
+    const bool binomial = *s.family == count_family::binomial;
+    const char* spread = binomial ? "concentration" : "shape";
+    t << "J = " << s.theta.size() << (binomial ? ", trials = " : ", exposure = ") << to_string(s.grid_point.obs)
+      << ", true mean = " << num(s.grid_point.mu) << ", " << spread << " = " << num(s.grid_point.tau) << "; ml fit: mean = "
+      << num(s.fit_mean) << ", " << spread << " = "
+      << (std::isfinite(s.fit_concentration) ? num(s.fit_concentration) : std::string("infinity (the boundary)"));
+    return t.str();
+  }
   t << "J = " << s.theta.size() << ", n = " << to_string(s.grid_point.obs) << ", true mu = " << num(s.grid_point.mu)
     << ", sigma = " << num(s.grid_point.sigma) << ", tau = " << num(s.grid_point.tau) << "; moment estimate tau = "
     << num(std::sqrt(s.tau2_hat)) << ", mu_hat = " << num(s.mu_hat);
   return t.str();
 }
 
+/// The page script's layout of the figure: from the data's range [lo, hi] (J rows) to pixels.
+constexpr const char* page_layout = R"HTML(if (hi <= lo) { lo -= 1; hi += 1; }
+const pad = 0.04 * (hi - lo); lo -= pad; hi += pad;
+const W = 900, L = 60, R = 20, T = 10, row = J <= 40 ? 18 : J <= 200 ? 10 : 6, H = T + row * J + 30;
+const X = x => L + (x - lo) / (hi - lo) * (W - L - R);
+const Y = j => T + row * (j + 0.5);
+const m = Math.max(2, row * 0.3);
+)HTML";
+
+/// The page's head, style and title; `slider`: the id of its range input.
+std::string page_head(const std::string& slider)
+{
+  return R"HTML(<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>shrink: one simulated replicate</title>
+<style>
+body { font-family: sans-serif; margin: 20px; color: #222; }
+#controls { display: flex; gap: 18px; align-items: center; flex-wrap: wrap; margin: 10px 0; }
+#)HTML" + slider + R"HTML( { width: 360px; }
+table { border-collapse: collapse; margin: 8px 0; }
+td, th { padding: 3px 12px; text-align: right; border-bottom: 1px solid #ddd; }
+th:first-child, td:first-child { text-align: left; }
+.note { color: #666; font-size: 13px; }
+</style></head><body>
+<h2>Shrinkage in one simulated replicate</h2>
+)HTML";
+}
+
 /// What the dots are: in sufficient mode the study draws no observations, so the figure's
 /// replicate is an illustrative raw draw of the scenario.
 std::string dots_note(const replicate_sample& s)
 {
+  if (s.family) return "Replicate 1 of the study: each group's raw rate y_j / n_j (no observations to draw).";
   return s.study_mode == simulation_mode::sufficient
            ? "Illustrative raw draw: the study ran in sufficient mode (no observations), so this replicate and its "
              "dots are drawn separately, not one of the study's replicates."
            : "Replicate 1 of the study (raw mode).";
+}
+
+/// The proportions (or rates) version of the page: a slider on the concentration (log scale) moves
+/// every partial-pooling estimate (the posterior mean at the ml fit's mean); "fit from data" sets it
+/// back to the ml fit shrink computed for this replicate.
+std::string counts_html(const replicate_sample& s)
+{
+  const bool binomial = *s.family == count_family::binomial;
+  nlohmann::json d;
+  d["binomial"] = binomial;
+  d["n"] = s.n;
+  d["counts"] = s.counts;
+  d["theta"] = s.theta;
+  d["true_mean"] = s.grid_point.mu;
+  d["true_concentration"] = s.grid_point.tau;
+  d["fit_mean"] = s.fit_mean;
+  d["fit_concentration"] = std::isfinite(s.fit_concentration) ? nlohmann::json(s.fit_concentration) : nlohmann::json();
+  d["pooled"] = s.complete_pool;
+  const std::string data = d.dump();  // numbers and booleans only: nothing can close the script
+  const double start = std::isfinite(s.fit_concentration) ? s.fit_concentration : 1e6;
+  const char* spread = binomial ? "concentration" : "shape";
+  std::ostringstream o;
+  o << page_head("nu") << R"HTML(<p class="note">)HTML"
+    << subtitle(s) << R"HTML(</p>
+<div id="controls">
+<label for="nu">)HTML" << spread << R"HTML( = <span id="nu-value"></span></label>
+<input type="range" id="nu" min="-2" max="6" step="0.001" value=")HTML"
+    << num(std::log10(start)) << R"HTML(">
+<button id="fit" type="button">fit from data (ml)</button>
+</div>
+<table id="readout"><thead><tr><th>estimator</th><th>MSE against the true theta</th></tr></thead><tbody>
+<tr><td>no pooling</td><td id="mse-no_pool"></td></tr>
+<tr><td>complete pooling</td><td id="mse-complete_pool"></td></tr>
+<tr><td>partial pooling (at the slider's )HTML" << spread << R"HTML()</td><td id="mse-partial_pool"></td></tr>
+<tr><td>oracle (the true prior)</td><td id="mse-oracle"></td></tr>
+</tbody></table>
+<div id="figure"></div>
+<p class="note">Red cross: raw rate (no pooling); blue circle: posterior mean at the ml fit's mean and the slider's )HTML"
+    << spread << R"HTML( (it starts at the ml fit; the right end is no spread, complete pooling); green triangle: true theta;
+dashed line: pooled rate.</p>
+<script id="shrink-data" type="application/json">)HTML"
+    << data << R"HTML(</script>
+<script>
+"use strict";
+const D = JSON.parse(document.getElementById("shrink-data").textContent);
+const J = D.counts.length;
+const rate = D.counts.map((y, j) => y / D.n[j]);
+const mean = a => a.reduce((s, x) => s + x, 0) / a.length;
+const mse = est => mean(est.map((e, j) => (e - D.theta[j]) ** 2));
+// Posterior means under Beta(m nu, (1 - m) nu) or Gamma(nu, nu / m).
+const post = (m, nu) => D.counts.map((y, j) => D.binomial ? (m * nu + y) / (nu + D.n[j]) : (nu + y) / (nu / m + D.n[j]));
+const fixedMse = {
+  no_pool: mse(rate),
+  complete_pool: mse(rate.map(() => D.pooled)),
+  oracle: mse(post(D.true_mean, D.true_concentration)),
+};
+function show(id, x) {
+  const el = document.getElementById(id);
+  el.dataset.value = String(x);
+  el.textContent = x.toPrecision(6);
+}
+let lo = Math.min(...rate, ...D.theta), hi = Math.max(...rate, ...D.theta);
+)HTML" << page_layout << R"HTML(function draw(est) {
+  let s = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-size="11">`;
+  s += `<line x1="${X(D.pooled)}" x2="${X(D.pooled)}" y1="${T}" y2="${T + row * J}" stroke="#555" stroke-dasharray="4 3"/>`;
+  for (let j = 0; j < J; ++j) {
+    const y = Y(j);
+    s += `<path d="M${X(rate[j]) - m} ${y - m}l${2 * m} ${2 * m}m0 ${-2 * m}l${-2 * m} ${2 * m}" stroke="#d62728" stroke-width="1.6"/>`;
+    s += `<circle class="pp" cx="${X(est[j])}" cy="${y}" r="${m}" fill="none" stroke="#1f77b4" stroke-width="1.6"/>`;
+    s += `<path d="M${X(D.theta[j])} ${y - m}l${m} ${2 * m}h${-2 * m}z" fill="#2ca02c"/>`;
+  }
+  const ax = T + row * J + 14;
+  s += `<text x="${L}" y="${ax}">${lo.toPrecision(4)}</text><text x="${W - R}" y="${ax}" text-anchor="end">${hi.toPrecision(4)}</text>`;
+  document.getElementById("figure").innerHTML = s + "</svg>";
+}
+const slider = document.getElementById("nu");
+function update(nu) {
+  document.getElementById("nu-value").textContent = nu.toPrecision(4);
+  document.getElementById("nu-value").dataset.value = String(nu);
+  const est = post(D.fit_mean, nu);
+  draw(est);
+  for (const k of ["no_pool", "complete_pool", "oracle"]) show("mse-" + k, fixedMse[k]);
+  show("mse-partial_pool", mse(est));
+}
+const fitted = D.fit_concentration === null ? 1e6 : Math.max(D.fit_concentration, 0.01);  // 0: no pooling
+slider.addEventListener("input", () => update(10 ** Number(slider.value)));
+document.getElementById("fit").addEventListener("click", () => { slider.value = String(Math.log10(fitted)); update(fitted); });
+update(fitted);
+</script>
+</body></html>
+)HTML";
+  return o.str();
 }
 
 }  // namespace
@@ -111,11 +240,14 @@ std::string shrinkage_svg(const replicate_sample& s)
   const double ly = 62;
   double lx = left;
   o << "<g id=\"legend\">\n";
-  o << "<circle cx=\"" << num(lx + 4) << "\" cy=\"" << num(ly) << "\" r=\"1.6\" fill=\"#888\"/><text x=\"" << num(lx + 12)
-    << "\" y=\"" << num(ly + 4) << "\">observations</text>\n";
-  lx += 110;
+  if (!s.family) {
+    o << "<circle cx=\"" << num(lx + 4) << "\" cy=\"" << num(ly) << "\" r=\"1.6\" fill=\"#888\"/><text x=\"" << num(lx + 12)
+      << "\" y=\"" << num(ly + 4) << "\">observations</text>\n";
+    lx += 110;
+  }
   o << "<path d=\"M" << num(lx) << ' ' << num(ly - 4) << "l8 8m0 -8l-8 8\" stroke=\"#d62728\" stroke-width=\"1.6\"/><text x=\""
-    << num(lx + 12) << "\" y=\"" << num(ly + 4) << "\">no pooling (group mean)</text>\n";
+    << num(lx + 12) << "\" y=\"" << num(ly + 4) << "\">" << (s.family ? "no pooling (y / n)" : "no pooling (group mean)")
+    << "</text>\n";
   lx += 175;
   o << "<circle cx=\"" << num(lx + 4) << "\" cy=\"" << num(ly) << "\" r=\"4\" fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"1.6\"/><text x=\""
     << num(lx + 12) << "\" y=\"" << num(ly + 4) << "\">partial pooling</text>\n";
@@ -124,10 +256,10 @@ std::string shrinkage_svg(const replicate_sample& s)
     << "\" y=\"" << num(ly + 4) << "\">true theta</text>\n";
   lx += 95;
   o << "<path d=\"M" << num(lx) << ' ' << num(ly) << "h14\" stroke=\"#555\" stroke-dasharray=\"4 3\"/><text x=\"" << num(lx + 18)
-    << "\" y=\"" << num(ly + 4) << "\">grand mean</text>\n";
+    << "\" y=\"" << num(ly + 4) << "\">" << (s.family ? "pooled rate" : "grand mean") << "</text>\n";
   o << "</g>\n";
   o << "<text x=\"" << num(left) << "\" y=\"80\" fill=\"#777\" font-size=\"11\">" << dots_note(s);
-  if (per_group < static_cast<std::size_t>(s.grid_point.obs.max))
+  if (!s.family && per_group < static_cast<std::size_t>(s.grid_point.obs.max))
     o << " At most " << per_group << " observations shown per group.";
   o << "</text>\n";
 
@@ -139,7 +271,7 @@ std::string shrinkage_svg(const replicate_sample& s)
       << "\"/><text x=\"" << num(X(t)) << "\" y=\"" << num(axis_y + 16) << "\" text-anchor=\"middle\" stroke=\"none\" fill=\"#333\">"
       << num(t) << "</text>\n";
   o << "</g>\n";
-  o << "<text x=\"" << num(left + plot_w / 2) << "\" y=\"" << num(axis_y + 36) << "\" text-anchor=\"middle\">value</text>\n";
+  o << "<text x=\"" << num(left + plot_w / 2) << "\" y=\"" << num(axis_y + 36) << "\" text-anchor=\"middle\">" << (s.family ? "rate" : "value") << "</text>\n";
   o << "<line x1=\"" << num(X(s.complete_pool)) << "\" x2=\"" << num(X(s.complete_pool)) << "\" y1=\"" << num(top)
     << "\" y2=\"" << num(axis_y) << "\" stroke=\"#555\" stroke-dasharray=\"4 3\"/>\n";
 
@@ -166,6 +298,7 @@ std::string shrinkage_svg(const replicate_sample& s)
 
 std::string shrinkage_html(const replicate_sample& s)
 {
+  if (s.family) return counts_html(s);
   const std::size_t per_group = std::min<std::size_t>(dots_per_group(s), 50);
   nlohmann::json d;
   d["mu"] = s.grid_point.mu;
@@ -188,19 +321,7 @@ std::string shrinkage_html(const replicate_sample& s)
 
   const double tau_max = std::max({3 * std::sqrt(s.tau2_hat), 3 * s.grid_point.tau, 2 * s.grid_point.sigma, 1e-3});
   std::ostringstream o;
-  o << R"HTML(<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>shrink: one simulated replicate</title>
-<style>
-body { font-family: sans-serif; margin: 20px; color: #222; }
-#controls { display: flex; gap: 18px; align-items: center; flex-wrap: wrap; margin: 10px 0; }
-#tau { width: 360px; }
-table { border-collapse: collapse; margin: 8px 0; }
-td, th { padding: 3px 12px; text-align: right; border-bottom: 1px solid #ddd; }
-th:first-child, td:first-child { text-align: left; }
-.note { color: #666; font-size: 13px; }
-</style></head><body>
-<h2>Shrinkage in one simulated replicate</h2>
-<p class="note">)HTML"
+  o << page_head("tau") << R"HTML(<p class="note">)HTML"
     << subtitle(s) << R"HTML(</p>
 <div id="controls">
 <label for="tau">tau = <span id="tau-value"></span></label>
@@ -270,13 +391,7 @@ function show(id, x) {
 const all = [];
 for (let j = 0; j < J; ++j) { all.push(D.theta[j], D.ybar[j]); for (const y of D.observations[j]) all.push(y); }
 let lo = Math.min(...all), hi = Math.max(...all);
-if (hi <= lo) { lo -= 1; hi += 1; }
-const pad = 0.04 * (hi - lo); lo -= pad; hi += pad;
-const W = 900, L = 60, R = 20, T = 10, row = J <= 40 ? 18 : J <= 200 ? 10 : 6, H = T + row * J + 30;
-const X = x => L + (x - lo) / (hi - lo) * (W - L - R);
-const Y = j => T + row * (j + 0.5);
-const m = Math.max(2, row * 0.3);
-function draw(tau2) {
+)HTML" << page_layout << R"HTML(function draw(tau2) {
   const est = partialPool(tau2), mu0 = muHat(0);
   let s = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-size="11">`;
   s += `<line x1="${X(mu0)}" x2="${X(mu0)}" y1="${T}" y2="${T + row * J}" stroke="#555" stroke-dasharray="4 3"/>`;

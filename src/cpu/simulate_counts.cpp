@@ -1,0 +1,260 @@
+// The count families' simulation studies on the CPU (`shrink simulate --family binomial|poisson`).
+// Threads run whole replicates: a replicate draws (theta_j, y_j) for its J groups, gathers the
+// groups with equal (size, count) into weighted entries, fits the prior by ml and by moments
+// (src/api/count_fit.cpp, on one thread: its fixed reduction tree gives the same bits anywhere),
+// takes each entry's posterior under the ml fit, the moment fit and the true prior, and sums the
+// errors and interval hits over groups in group order. A replicate's metrics are a function of its
+// draws alone, and replicates merge in fixed blocks (merge_replicates): the study's bits do not
+// depend on the thread count or the batch.
+
+#include "../api/count_fit.hpp"
+#include "../api/simulate_backend.hpp"
+#include "parallel.hpp"
+
+#include <shrink/error.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <exception>
+#include <limits>
+#include <string>
+#include <vector>
+
+namespace shrink::detail::sim {
+
+namespace {
+
+/// Dense (size, count) tables above this many cells are not built: the replicate's groups are
+/// then its entries, one each.
+constexpr std::uint64_t max_table = std::uint64_t{1} << 22;
+
+/// A posterior reduced to what the metrics need.
+struct entry_posterior {
+  double mean = 0, lower = 0, upper = 0;
+};
+
+template <class Family>
+class family_evaluator final : public count_evaluator {
+  using group = typename Family::group;
+
+ public:
+  explicit family_evaluator(const count_job& job) : job_(job) {}
+
+  void evaluate(std::uint64_t r, const double* theta, const double* y, double* metrics) override
+  {
+    const auto J = static_cast<std::size_t>(job_.params.groups);
+    gather(y);
+    const count_groups<Family> data{entries_.data(), entries_.size(), 1, weights_.empty() ? nullptr : weights_.data(),
+                                    nullptr};
+    const count_totals totals = count_summaries(data);
+    count_estimate ml, mom;
+    // Binomial counts all 0 or n_j: the likelihood grows as nu falls to 0 (each such group's factor
+    // does, and no group has the factor nu an interior count brings), so its supremum is no
+    // pooling: every posterior a point mass at y_j / n_j.
+    bool ml_no_pooling = Family::bounded_mean;
+    for (const group& g : entries_) ml_no_pooling = ml_no_pooling && (g.count == 0 || g.count == g.size);
+    // All counts 0 (or every trial a success) has no finite fit: both estimates are the pooled
+    // rate with no spread (the boundary), as the likelihood's supremum is.
+    if (totals.count == 0 || (Family::bounded_mean && totals.count == totals.size)) {
+      ml.boundary = mom.boundary = true;
+      ml.mean = mom.mean = totals.count / totals.size;
+      ml_no_pooling = false;
+    } else {
+      try {
+        mom = count_moments(data, totals);
+        if (!ml_no_pooling) ml = count_ml(data, totals);
+      } catch (const error& e) {
+        throw error(std::string(e.what()) + " (replicate " + std::to_string(r) + " of the study)");
+      }
+    }
+    const double tail = job_.tail;
+    const auto posterior = [&](const count_estimate& e, const group& g, bool at_rate) {
+      if (at_rate) return entry_posterior{g.count / g.size, g.count / g.size, g.count / g.size};
+      if (e.boundary) return entry_posterior{e.mean, e.mean, e.mean};  // a point mass at the mean
+      const count_posterior p = Family::posterior_of(g, e.a, e.b, tail);
+      return entry_posterior{p.mean, p.lower, p.upper};
+    };
+    const count_estimate truth = true_prior();
+    post_.resize(3 * entries_.size());
+    for (std::size_t i = 0; i < entries_.size(); ++i) {
+      post_[3 * i] = posterior(ml, entries_[i], ml_no_pooling);
+      post_[3 * i + 1] = posterior(mom, entries_[i], false);
+      post_[3 * i + 2] = posterior(truth, entries_[i], false);
+    }
+
+    double se2[estimator_count] = {}, se[estimator_count] = {}, covered[estimator_count] = {};
+    const double pooled = totals.count / totals.size;
+    for (std::size_t j = 0; j < J; ++j) {
+      const entry_posterior* p = post_.data() + 3 * entry_of(j);
+      const double t = theta[j];
+      double estimate[estimator_count];
+      estimate[no_pool] = y[j] / size_of(j);
+      estimate[complete_pool] = pooled;
+      estimate[partial_pool] = p[0].mean;
+      estimate[partial_pool_mom] = p[1].mean;
+      estimate[oracle] = p[2].mean;
+      for (int e = 0; e < estimator_count; ++e) {
+        const double err = estimate[e] - t;
+        se2[e] += err * err;
+        se[e] += err;
+      }
+      covered[partial_pool] += p[0].lower <= t && t <= p[0].upper ? 1.0 : 0.0;
+      covered[partial_pool_mom] += p[1].lower <= t && t <= p[1].upper ? 1.0 : 0.0;
+      covered[oracle] += p[2].lower <= t && t <= p[2].upper ? 1.0 : 0.0;
+    }
+    const double groups = static_cast<double>(J);
+    for (int e = 0; e < estimator_count; ++e) {
+      metrics[metric_mse(e)] = se2[e] / groups;
+      metrics[metric_bias(e)] = se[e] / groups;
+      metrics[metric_coverage(e)] = covered[e] / groups;
+    }
+    // The over-dispersion 1 / (1 + nu) (the intra-class correlation) or 1 / shape: 0 at the boundary,
+    // 1 at no pooling (nu = 0).
+    metrics[metric_tau_hat] = ml_no_pooling ? 1.0
+                              : ml.boundary ? 0.0
+                                            : 1.0 / (Family::bounded_mean ? 1.0 + ml.concentration : ml.concentration);
+    metrics[metric_tau_zero] = ml.boundary ? 1.0 : 0.0;
+  }
+
+ private:
+  double size_of(std::size_t j) const
+  {
+    return job_.params.equal_size ? job_.params.size : static_cast<double>(job_.size[j]);
+  }
+  std::size_t entry_of(std::size_t j) const { return gathered_ ? entry_index_[j] : j; }
+
+  count_estimate true_prior() const
+  {
+    count_estimate e;
+    e.a = job_.params.a;
+    e.b = job_.params.b;
+    return e;
+  }
+
+  /// The replicate's entries: with a dense table of (size - size_min, count) cells, the distinct
+  /// pairs in (size, count) order, each weighted by its number of groups; else every group.
+  void gather(const double* y)
+  {
+    const auto J = static_cast<std::size_t>(job_.params.groups);
+    const double y_max = *std::max_element(y, y + J);
+    const auto span = static_cast<std::uint64_t>(job_.size_max - job_.size_min + 1);
+    const double cells = static_cast<double>(span) * (y_max + 1);
+    entries_.clear();
+    weights_.clear();
+    gathered_ = cells <= static_cast<double>(max_table);
+    if (!gathered_) {
+      for (std::size_t j = 0; j < J; ++j) entries_.push_back(group{y[j], size_of(j)});
+      return;
+    }
+    const auto width = static_cast<std::uint64_t>(y_max) + 1;
+    if (table_.size() < static_cast<std::size_t>(cells)) table_.assign(static_cast<std::size_t>(cells), 0);
+    entry_index_.resize(J);
+    const auto cell_of = [&](std::size_t j) {
+      return static_cast<std::size_t>((static_cast<std::uint64_t>(size_of(j)) - static_cast<std::uint64_t>(job_.size_min)) *
+                                        width + static_cast<std::uint64_t>(y[j]));
+    };
+    touched_.clear();
+    for (std::size_t j = 0; j < J; ++j)
+      if (table_[cell_of(j)]++ == 0) touched_.push_back(static_cast<std::uint32_t>(cell_of(j)));
+    std::sort(touched_.begin(), touched_.end());
+    for (std::size_t i = 0; i < touched_.size(); ++i) {
+      const std::uint32_t cell = touched_[i];
+      entries_.push_back(group{static_cast<double>(cell % width), static_cast<double>(job_.size_min) +
+                                                                      static_cast<double>(cell / width)});
+      weights_.push_back(static_cast<double>(table_[cell]));
+      table_[cell] = static_cast<std::uint32_t>(i);  // the cell now names its entry
+    }
+    for (std::size_t j = 0; j < J; ++j) entry_index_[j] = table_[cell_of(j)];
+    for (const std::uint32_t cell : touched_) table_[cell] = 0;
+  }
+
+  const count_job& job_;
+  bool gathered_ = false;
+  std::vector<group> entries_;
+  std::vector<double> weights_;
+  std::vector<std::uint32_t> table_, touched_, entry_index_;
+  std::vector<entry_posterior> post_;  ///< per entry: ml, mom, oracle
+};
+
+}  // namespace
+
+std::unique_ptr<count_evaluator> make_count_evaluator(const count_job& job)
+{
+  if (job.params.binomial) return std::make_unique<family_evaluator<beta_binomial>>(job);
+  return std::make_unique<family_evaluator<gamma_poisson>>(job);
+}
+
+/// Runs fn(w) for w in [0, workers) (run_workers), each worker's exception rethrown here: a thread
+/// must not throw (std::terminate).
+template <class Fn>
+void run_workers_rethrow(int workers, Fn&& fn)
+{
+  std::vector<std::exception_ptr> failed(static_cast<std::size_t>(workers));
+  run_workers(workers, [&](int w) {
+    try {
+      fn(w);
+    } catch (...) {
+      failed[static_cast<std::size_t>(w)] = std::current_exception();
+    }
+  });
+  for (const std::exception_ptr& e : failed)
+    if (e) std::rethrow_exception(e);
+}
+
+metric_moments run_count_scenario(const count_job& job, int threads, std::uint64_t batch, std::uint64_t max_batch,
+                                  const progress_fn& progress, const count_draw_fn& draw)
+{
+  const std::uint64_t R = job.replicates;
+  const std::int64_t J = job.params.groups;
+  const auto groups = static_cast<std::size_t>(J);
+  const std::uint64_t chunk = batch_size(batch, J, count_chunk_target, max_batch, R);
+  const std::uint64_t per_chunk = std::min(chunk, R);
+  const int workers = static_cast<int>(std::min<std::uint64_t>(static_cast<std::uint64_t>(threads), per_chunk));
+  std::vector<double> metrics(static_cast<std::size_t>(per_chunk * metric_count));
+  std::vector<double> theta(static_cast<std::size_t>(per_chunk) * groups), y(theta.size());
+  std::vector<std::unique_ptr<count_evaluator>> evaluators;
+  for (int w = 0; w < workers; ++w) evaluators.push_back(make_count_evaluator(job));
+  std::vector<metric_moments> scratch;
+  metric_moments total;
+  for (std::uint64_t r0 = 0; r0 < R; r0 += chunk) {
+    const std::uint64_t count = std::min(chunk, R - r0);
+    draw(r0, count, theta.data(), y.data());
+    run_workers_rethrow(workers, [&](int w) {
+      for (std::uint64_t i = static_cast<std::uint64_t>(w); i < count; i += static_cast<std::uint64_t>(workers))
+        evaluators[static_cast<std::size_t>(w)]->evaluate(r0 + i, theta.data() + i * groups, y.data() + i * groups,
+                                                          metrics.data() + i * metric_count);
+    });
+    merge_replicates(metrics.data(), count, threads, scratch, total);
+    if (progress) progress(count * static_cast<std::uint64_t>(J));
+  }
+  return total;
+}
+
+backend_run run_counts_cpu(const std::vector<count_job>& jobs, int threads, std::uint64_t batch,
+                           const progress_fn& progress)
+{
+  const auto t0 = std::chrono::steady_clock::now();
+  const int t = thread_count(threads);
+  backend_run out;
+  for (const count_job& job : jobs) {
+    const auto groups = static_cast<std::uint64_t>(job.params.groups);
+    // The chunk's draws, replicate by replicate on the threads: each a function of (r, j) alone.
+    const auto draw = [&](std::uint64_t r0, std::uint64_t count, double* theta, double* y) {
+      const int workers = static_cast<int>(std::min<std::uint64_t>(static_cast<std::uint64_t>(t), count));
+      run_workers_rethrow(workers, [&](int w) {
+        for (std::uint64_t i = static_cast<std::uint64_t>(w); i < count; i += static_cast<std::uint64_t>(workers))
+          for (std::uint64_t j = 0; j < groups; ++j) {
+            const double size = job.params.equal_size ? job.params.size : static_cast<double>(job.size[j]);
+            const count_draw d = draw_count_group(job.params, size, r0 + i, j);
+            theta[i * groups + j] = d.theta;
+            y[i * groups + j] = d.y;
+          }
+      });
+    };
+    out.moments.push_back(run_count_scenario(job, t, batch, std::uint64_t{1} << 16, progress, draw));
+  }
+  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return out;
+}
+
+}  // namespace shrink::detail::sim
