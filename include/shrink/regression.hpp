@@ -143,7 +143,8 @@ mixed_model_result fit_mixed_model(const group_cross_products& data, bool reml, 
 /// The three structures for raw rows (with or without covariates), each by maximum likelihood
 /// with sigma2 estimated: separate = lm(y ~ x + group) (group-level covariates drop out),
 /// pooled = lm(y ~ x), hierarchical = lmer(y ~ x + (1 | group), REML = FALSE); BIC's penalty is
-/// log N (rows). Leave-one-group-out scores are not computed in raw mode (null).
+/// log N (rows). Leave-one-group-out scores (sigma2 and tau2 at their all-rows ML estimates)
+/// without covariates; null with covariates (not yet) and for separate.
 structure_comparison compare_structures(const group_cross_products& data);
 
 /// The design of the intercept alone for `rows` groups.

@@ -194,6 +194,29 @@ mixed_model_result fit_mixed_model(const group_cross_products& d, bool reml, dou
   return r;
 }
 
+/// Leave-one-group-out log score of raw rows without covariates at (sigma2, tau2): without group
+/// j the mean is mu_{-j} = sum_{i != j} w_i ybar_i / sum_{i != j} w_i, w_i = 1 / (tau2 + sigma2 / n_i),
+/// with variance 1 / sum_{i != j} w_i = v; group j's rows are then N(mu_{-j} 1, sigma2 I + (tau2 + v) 11'),
+/// whose log density needs only n_j, ybar_j and the within sum of squares.
+double raw_logo_score(const group_cross_products& d, double sigma2, double tau2)
+{
+  double sw = 0, swy = 0;
+  for (std::size_t j = 0; j < d.groups; ++j) {
+    const double w = 1 / (tau2 + sigma2 / d.n[j]);
+    sw += w;
+    swy += w * d.mean[j];
+  }
+  double score = 0;
+  for (std::size_t j = 0; j < d.groups; ++j) {
+    const double n = d.n[j], w = 1 / (tau2 + sigma2 / n);
+    const double mu = (swy - w * d.mean[j]) / (sw - w), c = tau2 + 1 / (sw - w);
+    const double e = d.mean[j] - mu;
+    score += -0.5 * n * std::log(two_pi * sigma2) - 0.5 * std::log(1 + n * c / sigma2) - 0.5 * d.comoment[j] / sigma2 -
+             0.5 * n * e * e / (sigma2 + n * c);
+  }
+  return score;
+}
+
 structure_comparison compare_structures(const group_cross_products& d)
 {
   double N = 0;
@@ -217,12 +240,16 @@ structure_comparison compare_structures(const group_cross_products& d)
   }
 
   structure_comparison c;
-  const double pooled = ll(profile_at(d, within, 0, false).r);
+  const double rss_pooled = profile_at(d, within, 0, false).r, pooled = ll(rss_pooled);
   const mixed_model_result h = fit_mixed_model(d, false);
   c.tau2_ml = h.tau2;
+  // The score in closed form without covariates (with them: not yet).
+  const bool logo = q == 0;
   detail::add_structure(c, "separate", ll(rss_separate), d.groups + within_rank + 1, N, std::nullopt);
-  detail::add_structure(c, "pooled", pooled, d.width + 1, N, std::nullopt);
-  detail::add_structure(c, "hierarchical", h.tau2 == 0 ? pooled : h.log_likelihood, d.width + 2, N, std::nullopt);
+  detail::add_structure(c, "pooled", pooled, d.width + 1, N,
+                        logo ? std::optional<double>(raw_logo_score(d, rss_pooled / N, 0)) : std::nullopt);
+  detail::add_structure(c, "hierarchical", h.tau2 == 0 ? pooled : h.log_likelihood, d.width + 2, N,
+                        logo ? std::optional<double>(raw_logo_score(d, h.sigma2, h.tau2)) : std::nullopt);
   detail::decide_structure(c, q > 0);
   return c;
 }

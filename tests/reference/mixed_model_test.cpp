@@ -8,6 +8,7 @@
 
 #include <shrink/regression.hpp>
 
+#include <Eigen/Dense>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -129,6 +130,48 @@ TEST(MixedModelRadon, TextKeysGiveTheSameFit)
   // The groups are summed in another order (bytewise keys): the same fit to rounding.
   EXPECT_NEAR(a.tau2, b.tau2, 1e-12 * b.tau2);
   EXPECT_NEAR(a.coefficients[1].estimate, b.coefficients[1].estimate, 1e-12);
+}
+
+TEST(MixedModelRadon, LeaveOneCountyOutScoreByRefitting)
+{
+  // Without covariates: each county's rows against N(mu_{-j} 1, sigma2 I + (tau2 + v_{-j}) 11'),
+  // mu_{-j} and v_{-j} recomputed from the other counties, the density from a dense covariance.
+  const io::cross_product_table t = io::read_cross_products((test::reference_data() / "radon" / "radon.csv").string(),
+                                                            "county", "log_radon", {}, "");
+  const structure_comparison c = compare_structures(t.data);
+  const mixed_model_result ml = fit_mixed_model(t.data, false);
+  std::map<std::string, std::vector<double>> rows;
+  for (const auto& row : test::parse_csv(test::read_file(test::reference_data() / "radon" / "radon.csv")))
+    if (row[0] != "county") rows[row[0]].push_back(std::stod(row[3]));
+  double N = 0, sum = 0, ss = 0;
+  for (const auto& [k, y] : rows)
+    for (double e : y) N += 1, sum += e;
+  for (const auto& [k, y] : rows)
+    for (double e : y) ss += (e - sum / N) * (e - sum / N);
+  auto score = [&](double sigma2, double tau2) {
+    double total = 0;
+    for (const auto& [key, y] : rows) {
+      double sw = 0, swy = 0;
+      for (const auto& [other, z] : rows) {
+        if (other == key) continue;
+        double m = 0;
+        for (double e : z) m += e / static_cast<double>(z.size());
+        const double w = 1 / (tau2 + sigma2 / static_cast<double>(z.size()));
+        sw += w, swy += w * m;
+      }
+      const auto n = static_cast<Eigen::Index>(y.size());
+      const Eigen::MatrixXd S = sigma2 * Eigen::MatrixXd::Identity(n, n) + (tau2 + 1 / sw) * Eigen::MatrixXd::Ones(n, n);
+      Eigen::VectorXd e(n);
+      for (Eigen::Index i = 0; i < n; ++i) e[i] = y[static_cast<std::size_t>(i)] - swy / sw;
+      const Eigen::LLT<Eigen::MatrixXd> llt(S);
+      const double log_det = 2 * llt.matrixL().toDenseMatrix().diagonal().array().log().sum();
+      total += -0.5 * (static_cast<double>(n) * std::log(6.283185307179586) + log_det + e.dot(llt.solve(e)));
+    }
+    return total;
+  };
+  EXPECT_NEAR(*c.structures[2].logo_score, score(ml.sigma2, ml.tau2), 1e-9);
+  EXPECT_NEAR(*c.structures[1].logo_score, score(ss / N, 0), 1e-9);
+  EXPECT_FALSE(c.structures[0].logo_score.has_value());
 }
 
 TEST(MixedModelRadon, StructuresAgainstLmAndLmer)
