@@ -30,9 +30,10 @@ inline constexpr double count_bayes_refine_tolerance = 1e-8;
 /// The per-group mixtures' grid: the lattice's points this many sds apart, the lightest holding
 /// count_bayes_pruned_mass of the posterior left out (a mixture's CDF is then within twice that;
 /// the left-out points are mostly the far tail of large concentrations, whose incomplete beta
-/// functions cost ~sqrt(concentration) terms each). Measured on the rat tumours' theta_71 against
-/// R's full-grid mixture: the interval's ends to 3e-7 relative.
-inline constexpr double count_bayes_mixture_spacing = 1.0;
+/// functions cost ~sqrt(concentration) terms each). Measured against R's full-grid mixtures: the
+/// interval's ends of the rat tumours' theta_71 and the 10th pump's rate to 1.5e-8 relative (one sd
+/// apart: 3e-7 and 4e-6).
+inline constexpr double count_bayes_mixture_spacing = 0.5;
 inline constexpr double count_bayes_pruned_mass = 1e-7;
 
 struct count_bayes_fit {
