@@ -40,9 +40,10 @@ enum class count_method {
   mom,    ///< method of moments on the observed rates (BDA3 section 5.1; Poisson: Var r = m^2/shape + m mean(1/E))
   ml,     ///< maximum marginal likelihood (Newton on the link of m and log concentration; VGAM, ebbr, MASS's glm.nb)
   fixed,  ///< given by the user
+  bayes,  ///< full Bayes: the hyperparameters integrated over their posterior (2-D adaptive quadrature)
 };
 
-/// "mom", "ml" or "fixed".
+/// "mom", "ml", "fixed" or "bayes".
 std::string to_string(count_method m);
 /// Parses a --method name for a count family; throws shrink::error naming the valid ones.
 count_method parse_count_method(const std::string& name);
@@ -56,6 +57,44 @@ struct count_data_view {
   std::size_t groups = 0;
 };
 
+/// The hyperprior of `--method bayes`, on the prior mean m and the concentration nu (binomial) or
+/// shape (poisson), independent. The defaults make BDA3's p(alpha, beta) ~ (alpha + beta)^(-5/2)
+/// (section 5.3): m uniform and p(nu) ~ nu^(-3/2) (uniform on nu^(-1/2), the prior's approximate
+/// sd); poisson: p(m) ~ 1/m and p(shape) ~ shape^(-3/2) (uniform on log m and on the prior's
+/// coefficient of variation shape^(-1/2)). Both defaults are improper.
+struct count_hyperprior {
+  enum class mean_kind { standard, beta, gamma, log_normal };
+  enum class concentration_kind { standard, exponential };
+  mean_kind mean = mean_kind::standard;
+  double mean_a = 0, mean_b = 0;  ///< beta(A, B), gamma(shape, rate) or log-normal(mu, sigma) of m
+  concentration_kind concentration = concentration_kind::standard;
+  double scale = 0;  ///< exponential with this mean
+};
+
+/// Parses --hyperprior "mean=beta:A,B;concentration=exp:SCALE" (binomial) or
+/// "mean=gamma:SHAPE,RATE|lognormal:MU,SIGMA;concentration=exp:SCALE" (poisson; m in the data's
+/// rate units); either part may be left out (that part's default). Throws shrink::error.
+count_hyperprior parse_count_hyperprior(const std::string& text, count_family family);
+
+/// A posterior's summary: mean, sd, median and central interval at the fit's level. A mean or sd
+/// that does not exist (a tail too heavy under an improper hyperprior) is infinite.
+struct posterior_summary {
+  double mean = 0, sd = 0, median = 0, lower = 0, upper = 0;
+};
+
+/// `--method bayes`: the hyperparameters' posterior. Binomial: a = alpha, b = beta, link_mean =
+/// log(alpha / beta), log_concentration = log(alpha + beta); poisson: a = shape, b = rate,
+/// link_mean = log m, log_concentration = log shape.
+struct count_bayes_summary {
+  posterior_summary a, b, mean, concentration, link_mean, log_concentration;
+  std::size_t grid_points = 0;     ///< where the posterior density was evaluated (the 2-D grid)
+  std::size_t mixture_points = 0;  ///< grid points kept in the per-group mixtures' quantiles
+  double neglected_mass = 0;       ///< estimated posterior mass outside the grid (relative)
+  double spacing = 0;              ///< the grid's spacing in posterior standard deviations
+  std::optional<double> log_marginal_likelihood;  ///< log p(y), constants included; proper hyperpriors only
+  std::string hyperprior;          ///< in words
+};
+
 struct count_options {
   count_method method = count_method::ml;
   /// method == fixed: the prior's natural parameters, Beta(alpha, beta) or Gamma(shape, rate).
@@ -67,6 +106,7 @@ struct count_options {
   count_prior prior = count_prior::conjugate;
   /// prior == normal: Gauss-Hermite nodes per group (1 = Laplace, lme4's nAGQ; 1 to 100).
   int quadrature_points = 10;
+  count_hyperprior hyperprior;  ///< method == bayes
 };
 
 /// A confidence interval; its ends may be infinite (a concentration without upper bound).
@@ -115,6 +155,9 @@ struct count_fit_result {
   std::optional<double> mu_se, tau_se, tau2_se;  ///< observed information in (mu, tau); tau2: delta method
   std::optional<interval> mu_ci, tau2_ci;        ///< profile-likelihood intervals at `level`
   std::vector<double> mode, mode_sd;      ///< per group: lme4's ranef(condVar = TRUE) of b_j
+  /// method == bayes (a, b, mean and concentration above are then posterior medians; the per-group
+  /// columns the mixture over the hyperparameters' posterior).
+  std::optional<count_bayes_summary> bayes;
 };
 
 /// Fits a count family. Throws shrink::error on invalid input (a one-line message). On the CUDA

@@ -48,16 +48,6 @@ struct summary_sums {
   }
 };
 
-/// The sums of the marginal terms over groups at (a, b): on the device when the data have one, else
-/// on the CPU threads; the same fixed tree over the same terms either way.
-template <class Family>
-marginal_sums marginal_at(const count_groups<Family>& data, double a, double b)
-{
-  if (data.device != nullptr) return data.device->marginal(a, b);
-  const marginal_term<Family> term{data.groups, data.weights, a, b};
-  return reduce<marginal_sums>(data.count, data.threads, [&](std::size_t j) { return term(j); });
-}
-
 template <class Family>
 working_terms terms_at(const count_groups<Family>& data, double u, double v)
 {
@@ -163,6 +153,31 @@ std::optional<double> profile_end_newton(const count_groups<Family>& data, bool 
 }  // namespace
 
 template <class Family>
+marginal_sums marginal_at(const count_groups<Family>& data, double a, double b)
+{
+  if (data.device != nullptr) return data.device->marginal(a, b);
+  const marginal_term<Family> term{data.groups, data.weights, a, b};
+  return reduce<marginal_sums>(data.count, data.threads, [&](std::size_t j) { return term(j); });
+}
+
+template <class Family>
+void marginal_values(const count_groups<Family>& data, const double* a, const double* b, std::size_t pairs, double* out)
+{
+  if (data.device != nullptr) return data.device->marginal_values(a, b, pairs, out);
+  const auto value_at = [&](std::size_t k, int threads) {
+    const marginal_value_term<Family> term{data.groups, data.weights, a[k], b[k]};
+    return reduce<double>(data.count, threads, term);
+  };
+  // Few entries: one pair per thread (each reduction alone is too small to split); else each
+  // reduction on all threads. The tree, and so the bits, are the same.
+  if (data.count < 4 * fixed_tile * fixed_tile) {
+    for_each_block(pairs, 1, thread_count(data.threads), [&](std::size_t k, std::size_t, std::size_t) { out[k] = value_at(k, 1); });
+  } else {
+    for (std::size_t k = 0; k < pairs; ++k) out[k] = value_at(k, data.threads);
+  }
+}
+
+template <class Family>
 count_totals count_summaries(const count_groups<Family>& data)
 {
   const summary_sums s = reduce<summary_sums>(data.count, data.threads, [&](std::size_t j) {
@@ -236,57 +251,20 @@ count_estimate count_ml(const count_groups<Family>& data, const count_totals& t,
   double u = Family::link(m), v = std::log(nu);
 
   count_estimate e;
-  working_terms at = terms_at(data, u, v);
-  bool converged = false;
-  for (int iteration = 1; iteration <= max_iterations; ++iteration) {
-    e.iterations = iteration;
-    // Newton's direction on -H, shifted (Levenberg) until it is positive definite.
-    const double a = -at.h_uu, b = -at.h_uv, c = -at.h_vv;
-    const bool finite = std::isfinite(a) && std::isfinite(b) && std::isfinite(c) && std::isfinite(at.g_u) &&
-                        std::isfinite(at.g_v) && std::isfinite(at.value);
-    if (!finite && v > std::log(flat_concentration)) break;  // the boundary's flat approach, below
-    SHRINK_EXPECTS(finite,
-                   std::string("ml: the ") + Family::name +
-                     " likelihood's derivatives left double precision (counts or sizes too extreme?)");
-    double shift = 0;
-    while (!(a + shift > 0 && (a + shift) * (c + shift) - b * b > 0))
-      shift = shift == 0 ? 1e-8 * (std::abs(a) + std::abs(c) + 1) : shift * 10;
-    const double det = (a + shift) * (c + shift) - b * b;
-    const double du = ((c + shift) * at.g_u - b * at.g_v) / det, dv = ((a + shift) * at.g_v - b * at.g_u) / det;
-    // The ascent a full Newton step promises, to second order; not a test of convergence where the
-    // Hessian needed a shift (the shift shrinks it without the gradient being small).
-    const double decrement = du * at.g_u + dv * at.g_v;
-    // The gain a step can show is about decrement / 2: below ~1e-13 of |l| it drowns in the rounding
-    // of l's sums over the groups, and no step can be verified.
-    if (shift == 0 && decrement < std::max(1e-12, 1e-13 * std::abs(at.value))) {
-      // Converged to ~1e-6 of the parameters' standard errors; one more full step (Newton's
-      // convergence is quadratic) takes them to the last digits.
-      u += du;
-      v += dv;
-      at = terms_at(data, u, v);
-      converged = true;
-      break;
-    }
-    double step = 1;
-    working_terms next = terms_at(data, u + du, v + dv);
-    bool rises = std::isfinite(next.value) && next.value >= at.value;
-    for (int halving = 1; halving < 60 && !rises; ++halving) {
-      step *= 0.5;
-      next = terms_at(data, u + step * du, v + step * dv);
-      rises = std::isfinite(next.value) && next.value >= at.value;
-    }
-    // No step along the ascent direction of a negative definite Hessian raises l strictly: the
-    // gradient is rounding noise of l's sums (their cancellation grows with the groups), so this is
-    // the maximum to the precision of l (simulation studies met it in about one replicate in a thousand).
-    if (shift == 0 && !(rises && next.value > at.value)) {
-      converged = true;
-      break;
-    }
-    u += step * du;
-    v += step * dv;
-    at = next;
-    if (v > std::log(boundary_concentration) && at.g_v > 0) break;  // heading to infinity
-  }
+  const newton_state s = newton_maximise([&](double uu, double vv) { return terms_at(data, uu, vv); }, u, v, max_iterations,
+                                         [](const newton_state& x) {
+                                           // Heading to infinity, or the boundary's flat approach
+                                           // (derivatives lost beyond flat_concentration: below).
+                                           return (x.v > std::log(boundary_concentration) && x.at.g_v > 0) ||
+                                                  (!std::isfinite(x.at.value + x.at.g_u + x.at.g_v + x.at.h_uu + x.at.h_uv + x.at.h_vv) &&
+                                                   x.v > std::log(flat_concentration));
+                                         },
+                                         std::string("ml: the ") + Family::name + " likelihood's derivatives");
+  u = s.u;
+  v = s.v;
+  const working_terms& at = s.at;
+  const bool converged = s.converged;
+  e.iterations = s.iterations;
   m = Family::mean_of(u);
   nu = std::exp(v);
   // The maximum lies on the boundary when the likelihood without over-dispersion (at the pooled
@@ -389,6 +367,8 @@ distinct_groups<Family> gather_distinct(const std::vector<typename Family::group
 
 // The families: one line each.
 #define SHRINK_COUNT_FAMILY(F)                                                                                      \
+  template marginal_sums marginal_at<F>(const count_groups<F>&, double, double);                                    \
+  template void marginal_values<F>(const count_groups<F>&, const double*, const double*, std::size_t, double*);     \
   template count_totals count_summaries<F>(const count_groups<F>&);                                                 \
   template count_estimate count_moments<F>(const count_groups<F>&, const count_totals&);                            \
   template count_estimate count_fixed<F>(const count_groups<F>&, const count_totals&, double, double);              \

@@ -9,9 +9,13 @@
 #include "common/families/beta_binomial.hpp"
 #include "common/families/gamma_poisson.hpp"
 
+#include <shrink/error.hpp>
+
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 namespace shrink::detail {
@@ -43,6 +47,9 @@ class count_device {
   virtual marginal_sums marginal(double a, double b) = 0;
   /// out[i] = Family::posterior_of(entry i, a, b, tail) for every entry.
   virtual void posteriors(double a, double b, double tail, count_posterior* out) = 0;
+  /// out[k] = the sum over entries of the marginal log-likelihood's value at (a[k], b[k]), k < pairs:
+  /// the full-Bayes grid (the same tree and terms as marginal(a, b).value, so the same bits).
+  virtual void marginal_values(const double* a, const double* b, std::size_t pairs, double* out) = 0;
 };
 
 /// The entries of `data` copied to the GPU (src/cuda/count_engine.cu; without CUDA, src/api/no_cuda.cpp
@@ -61,6 +68,87 @@ struct distinct_groups {
 };
 template <class Family>
 distinct_groups<Family> gather_distinct(const std::vector<typename Family::group>& groups);
+
+/// The sums of the marginal terms over the entries at (a, b): on the device when the data have one,
+/// else on the CPU threads; the same fixed tree over the same terms either way.
+template <class Family>
+marginal_sums marginal_at(const count_groups<Family>& data, double a, double b);
+
+/// marginal_at(data, a[k], b[k]).value for k < pairs, in one call (one batch on the device; on the
+/// CPU threads split the pairs where the entries are few). The same bits either way.
+template <class Family>
+void marginal_values(const count_groups<Family>& data, const double* a, const double* b, std::size_t pairs, double* out);
+
+/// Where newton_maximise stopped: the point, the terms there, the iterations taken.
+struct newton_state {
+  double u = 0, v = 0;
+  working_terms at;
+  int iterations = 0;
+  bool converged = false;
+};
+
+/// Newton's method for a maximum of a function of (u, v) whose value, gradient and Hessian
+/// `evaluate(u, v)` returns (working_terms): the direction on -H, shifted (Levenberg) until it is
+/// positive definite, with step halving. Converged when the Newton decrement falls below the
+/// rounding of the value (max(1e-12, 1e-13 |l|)), after one more full step (Newton's convergence is
+/// quadratic: it takes the iterate from ~1e-6 of the standard errors to the last digits), or when no
+/// step along an unshifted Newton direction raises the value strictly (the gradient is then rounding
+/// noise of the value's sums). `give_up(state)` after each step, and where the terms leave double
+/// precision, may end it early; otherwise non-finite terms are an error naming `what`.
+template <class Evaluate, class GiveUp>
+newton_state newton_maximise(Evaluate&& evaluate, double u, double v, int max_iterations, GiveUp&& give_up,
+                             const std::string& what)
+{
+  newton_state s;
+  s.u = u;
+  s.v = v;
+  s.at = evaluate(u, v);
+  for (int iteration = 1; iteration <= max_iterations; ++iteration) {
+    s.iterations = iteration;
+    const working_terms& at = s.at;
+    const double a = -at.h_uu, b = -at.h_uv, c = -at.h_vv;
+    const bool finite = std::isfinite(a) && std::isfinite(b) && std::isfinite(c) && std::isfinite(at.g_u) &&
+                        std::isfinite(at.g_v) && std::isfinite(at.value);
+    if (!finite && give_up(s)) break;
+    SHRINK_EXPECTS(finite, what + " left double precision (counts or sizes too extreme?)");
+    double shift = 0;
+    while (!(a + shift > 0 && (a + shift) * (c + shift) - b * b > 0))
+      shift = shift == 0 ? 1e-8 * (std::abs(a) + std::abs(c) + 1) : shift * 10;
+    const double det = (a + shift) * (c + shift) - b * b;
+    const double du = ((c + shift) * at.g_u - b * at.g_v) / det, dv = ((a + shift) * at.g_v - b * at.g_u) / det;
+    // The ascent a full Newton step promises, to second order; not a test of convergence where the
+    // Hessian needed a shift (the shift shrinks it without the gradient being small). The gain a
+    // step can show is about decrement / 2: below ~1e-13 of |l| it drowns in the rounding of l's sums.
+    const double decrement = du * at.g_u + dv * at.g_v;
+    if (shift == 0 && decrement < std::max(1e-12, 1e-13 * std::abs(at.value))) {
+      s.u += du;
+      s.v += dv;
+      s.at = evaluate(s.u, s.v);
+      s.converged = true;
+      break;
+    }
+    double step = 1;
+    working_terms next = evaluate(s.u + du, s.v + dv);
+    bool rises = std::isfinite(next.value) && next.value >= at.value;
+    for (int halving = 1; halving < 60 && !rises; ++halving) {
+      step *= 0.5;
+      next = evaluate(s.u + step * du, s.v + step * dv);
+      rises = std::isfinite(next.value) && next.value >= at.value;
+    }
+    // No step along the ascent direction of a negative definite Hessian raises l strictly: the
+    // gradient is rounding noise of l's sums (their cancellation grows with the groups), so this is
+    // the maximum to the precision of l (simulation studies met it in about one replicate in a thousand).
+    if (shift == 0 && !(rises && next.value > at.value)) {
+      s.converged = true;
+      break;
+    }
+    s.u += step * du;
+    s.v += step * dv;
+    s.at = next;
+    if (give_up(s)) break;
+  }
+  return s;
+}
 
 /// Sums of the data the estimators start from.
 struct count_totals {

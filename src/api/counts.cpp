@@ -5,14 +5,17 @@
 #include <shrink/counts.hpp>
 #include <shrink/error.hpp>
 
+#include "api/count_bayes.hpp"
 #include "api/count_fit.hpp"
 #include "api/glmm_fit.hpp"
+#include "common/count_mixture.hpp"
 #include "api/numerics.hpp"
 #include "cpu/parallel.hpp"
 
 #include <chrono>
 #include <cmath>
 #include <algorithm>
+#include <cstdlib>
 #include <limits>
 #include <memory>
 #include <vector>
@@ -81,6 +84,7 @@ count_fit_result fit_family(const count_data_view& data, const count_options& o,
   r.complete_pooling = t.count / t.size / unit;
 
   detail::count_estimate e;
+  detail::count_bayes_fit bayes;
   switch (o.method) {
     case count_method::mom: e = detail::count_moments(g, t); break;
     case count_method::ml: e = detail::count_ml(g, t, o.max_iterations); break;
@@ -94,11 +98,24 @@ count_fit_result fit_family(const count_data_view& data, const count_options& o,
                        " must be at most 1e12 (a prior that concentrated is its mean for any data)");
       e = detail::count_fixed(g, t, o.a, o.b / unit);  // (poisson: the rate per exposure unit)
       break;
+    case count_method::bayes:
+      bayes = detail::count_bayes(g, t, o.hyperprior, o.level, unit);
+      // The likelihood (and its report) at the posterior medians of the prior's parameters (their
+      // means may not exist: count_bayes.cpp, moment_exists).
+      e = detail::count_fixed(g, t, bayes.summary.a.median, bayes.summary.b.median / unit);
+      break;
   }
   r.a = e.a;
   r.b = e.b * unit;
   r.mean = e.mean / unit;
   r.concentration = e.concentration;
+  if (o.method == count_method::bayes) {
+    r.mean = bayes.summary.mean.median;
+    r.concentration = bayes.summary.concentration.median;
+    r.bayes = bayes.summary;
+    if (!bayes.summary.log_marginal_likelihood)
+      r.notes.push_back("the hyperprior is improper: no log marginal likelihood");
+  }
   r.log_likelihood = e.log_likelihood;
   r.boundary = e.boundary;
   r.iterations = e.iterations;
@@ -141,7 +158,17 @@ count_fit_result fit_family(const count_data_view& data, const count_options& o,
   const std::size_t entries = distinct.groups.size();
   std::vector<detail::count_posterior> posterior(entries);
   const int threads = detail::thread_count(o.threads);
-  if (e.boundary)
+  if (o.method == count_method::bayes) {
+    // The mixture over the hyperparameters' grid, on the CPU threads for either backend.
+    const detail::count_mixture moments{bayes.a.data(), bayes.b.data(), bayes.weight.data(),
+                                        static_cast<int>(bayes.weight.size())};
+    const detail::count_mixture quantiles{bayes.quantile_a.data(), bayes.quantile_b.data(), bayes.quantile_weight.data(),
+                                          static_cast<int>(bayes.quantile_weight.size())};
+    detail::for_each_block(entries, 16, threads, [&](std::size_t begin, std::size_t end, std::size_t) {
+      for (std::size_t i = begin; i < end; ++i)
+        posterior[i] = detail::count_mixture_posterior<Family>(distinct.groups[i], moments, quantiles, tail);
+    });
+  } else if (e.boundary)
     std::fill(posterior.begin(), posterior.end(), detail::count_posterior{e.mean, 0.0, 1.0, e.mean, e.mean});
   else if (device)
     device->posteriors(e.a, e.b, tail, posterior.data());
@@ -282,15 +309,78 @@ std::string to_string(count_method m)
     case count_method::mom: return "mom";
     case count_method::ml: return "ml";
     case count_method::fixed: return "fixed";
+    case count_method::bayes: return "bayes";
   }
   return "?";
 }
 
 count_method parse_count_method(const std::string& name)
 {
-  for (count_method m : {count_method::mom, count_method::ml, count_method::fixed})
+  for (count_method m : {count_method::mom, count_method::ml, count_method::fixed, count_method::bayes})
     if (name == to_string(m)) return m;
-  throw error("unknown --method '" + name + "' for a count family (choose mom, ml or fixed)");
+  throw error("unknown --method '" + name + "' for a count family (choose mom, ml, fixed or bayes)");
+}
+
+count_hyperprior parse_count_hyperprior(const std::string& text, count_family family)
+{
+  const bool binomial = family == count_family::binomial;
+  const std::string form = binomial ? "\"mean=beta:A,B;concentration=exp:SCALE\""
+                                    : "\"mean=gamma:SHAPE,RATE|lognormal:MU,SIGMA;concentration=exp:SCALE\"";
+  const auto fail = [&](const std::string& what) -> count_hyperprior {
+    throw error("--hyperprior '" + text + "': " + what + " (the form: " + form + ", either part optional)");
+  };
+  // "1.5,2" -> {1.5, 2}: whole fields of finite numbers only.
+  const auto numbers = [&](const std::string& list) {
+    std::vector<double> out;
+    std::size_t start = 0;
+    for (;;) {
+      const std::size_t comma = list.find(',', start);
+      const std::string field = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      char* end = nullptr;
+      const double x = std::strtod(field.c_str(), &end);
+      if (field.empty() || end != field.c_str() + field.size() || !std::isfinite(x)) fail("'" + field + "' is not a number");
+      out.push_back(x);
+      if (comma == std::string::npos) return out;
+      start = comma + 1;
+    }
+  };
+  count_hyperprior p;
+  bool mean_seen = false, concentration_seen = false;
+  std::size_t start = 0;
+  if (text.empty()) fail("empty");
+  for (;;) {
+    const std::size_t semicolon = text.find(';', start);
+    const std::string part = text.substr(start, semicolon == std::string::npos ? std::string::npos : semicolon - start);
+    const std::size_t equals = part.find('='), colon = part.find(':');
+    if (equals == std::string::npos || colon == std::string::npos || colon < equals) fail("'" + part + "' is not NAME=KIND:PARAMETERS");
+    const std::string name = part.substr(0, equals), kind = part.substr(equals + 1, colon - equals - 1);
+    const std::vector<double> x = numbers(part.substr(colon + 1));
+    if (name == "mean") {
+      if (mean_seen) fail("the mean's prior is given twice");
+      mean_seen = true;
+      if (binomial && kind == "beta") p.mean = count_hyperprior::mean_kind::beta;
+      else if (!binomial && kind == "gamma") p.mean = count_hyperprior::mean_kind::gamma;
+      else if (!binomial && kind == "lognormal") p.mean = count_hyperprior::mean_kind::log_normal;
+      else fail("the mean's prior '" + kind + "' is not " + (binomial ? "beta" : "gamma or lognormal"));
+      if (x.size() != 2) fail("the mean's prior takes two numbers");
+      p.mean_a = x[0];
+      p.mean_b = x[1];
+      if (!(p.mean_b > 0 && (p.mean == count_hyperprior::mean_kind::log_normal || p.mean_a > 0)))
+        fail(p.mean == count_hyperprior::mean_kind::log_normal ? "the log-normal's sigma must be positive"
+                                                                : "the mean's prior needs both parameters positive");
+    } else if (name == "concentration") {
+      if (concentration_seen) fail("the concentration's prior is given twice");
+      concentration_seen = true;
+      if (kind != "exp") fail("the concentration's prior '" + kind + "' is not exp");
+      if (x.size() != 1 || !(x[0] > 0)) fail("exp takes one positive number, its mean");
+      p.concentration = count_hyperprior::concentration_kind::exponential;
+      p.scale = x[0];
+    } else {
+      fail("'" + name + "' is neither mean nor concentration");
+    }
+    if (semicolon == std::string::npos) return p;
+    start = semicolon + 1;
+  }
 }
 
 count_fit_result fit(const count_data_view& data, const count_options& o)

@@ -57,6 +57,7 @@ struct fit_args {
   // Shrinking towards predictors (summary mode): theta_j ~ N(x_j' beta + offset_j, tau2).
   std::string covariates, offset;
   bool no_intercept = false;
+  std::optional<std::string> hyperprior;  ///< --method bayes
 };
 
 std::string g(double x, int digits = 6)
@@ -209,6 +210,10 @@ void run_count_fit(const fit_args& a, const CLI::App& app)
     }
   } else if (natural || by_mean || spread) {
     throw error(std::string(first_name) + "/" + second_name + "/--mean/" + spread_name + " give the prior of --method fixed");
+  }
+  if (a.hyperprior) {
+    if (o.method != count_method::bayes) throw error("--hyperprior gives the hyperprior of --method bayes");
+    o.hyperprior = parse_count_hyperprior(*a.hyperprior, binomial ? count_family::binomial : count_family::poisson);
   }
   o.level = parse_double(a.level, "--level");
   if (app.count("--max-iterations") > 0) o.max_iterations = a.max_iterations;  // else the families' own default
@@ -403,7 +408,8 @@ void run_fit(const fit_args& a, const CLI::App& app)
   if (a.family == "binomial" || a.family == "poisson") return run_count_fit(a, app);
   if (a.family != "normal") throw error("unknown --family '" + a.family + "' (choose normal, binomial or poisson)");
   for (const char* count_only : {"--successes", "--trials", "--counts", "--exposure", "--method", "--alpha", "--beta",
-                                 "--shape", "--rate", "--mean", "--concentration", "--quadrature-points"})
+                                 "--shape", "--rate", "--mean", "--concentration", "--quadrature-points",
+                                 "--hyperprior"})
     if (app.count(count_only) > 0)
       throw error(std::string(count_only) + " belongs to --family binomial or poisson (the normal family's estimator is --tau-method)");
   const bool summary_mode = !a.estimate.empty();
@@ -537,7 +543,9 @@ command add_fit_command(CLI::App& app)
   sub->add_option("--trials", a->trials, "binomial: per-group trials column");
   sub->add_option("--counts", a->counts, "poisson: per-group counts column");
   sub->add_option("--exposure", a->exposure, "poisson: per-group exposure column (default: 1 for every group)");
-  sub->add_option("--method", a->count_method, "binomial/poisson: estimator of the prior: ml, mom or fixed")->capture_default_str();
+  sub->add_option("--method", a->count_method, "binomial/poisson: estimator of the prior: ml, mom, fixed or bayes")->capture_default_str();
+  sub->add_option("--hyperprior", a->hyperprior,
+                  "--method bayes: \"mean=beta:A,B;concentration=exp:SCALE\" (poisson: mean=gamma:SHAPE,RATE or lognormal:MU,SIGMA)");
   sub->add_option("--alpha", a->alpha, "binomial, --method fixed: the prior Beta(alpha, beta)'s alpha");
   sub->add_option("--beta", a->beta, "binomial, --method fixed: ... and beta");
   sub->add_option("--shape", a->shape, "poisson, --method fixed: the prior Gamma(shape, rate)'s shape (with --rate or --mean)");

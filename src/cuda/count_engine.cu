@@ -47,6 +47,16 @@ class cuda_count_device final : public count_device<Family> {
     return reduce<marginal_sums>(scratch_, term, n_, stream_.get());
   }
 
+  void marginal_values(const double* a, const double* b, std::size_t pairs, double* out) override
+  {
+    // One fixed-tree reduction per pair (the CPU's tree over the CPU's terms): a grid of a few
+    // thousand pairs costs a few thousand short reductions, the entries read from device memory.
+    for (std::size_t k = 0; k < pairs; ++k) {
+      const marginal_value_term<Family> term{groups_.data(), weights_.size() > 0 ? weights_.data() : nullptr, a[k], b[k]};
+      out[k] = reduce<double>(scratch_, term, n_, stream_.get());
+    }
+  }
+
   void posteriors(double a, double b, double tail, count_posterior* out) override
   {
     if (n_ == 0) return;

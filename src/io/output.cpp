@@ -1019,6 +1019,25 @@ nlohmann::json summary_json(const count_fit_result& r)
                               {"null", spread + " = infinity (" + to_string(r.family) + "); chi-bar-square(0, 1)"}};
   j["boundary"] = r.boundary;
   j["iterations"] = r.iterations;
+  if (r.bayes) {
+    const count_bayes_summary& s = *r.bayes;
+    auto summary = [&](const posterior_summary& p) {
+      return json{{"mean", number(p.mean)}, {"sd", number(p.sd)}, {"median", number(p.median)},
+                  {"lower", number(p.lower)}, {"upper", number(p.upper)}};
+    };
+    j["bayes"] = {{"hyperprior", s.hyperprior},
+                  {a, summary(s.a)},
+                  {b, summary(s.b)},
+                  {"mean", summary(s.mean)},
+                  {spread, summary(s.concentration)},
+                  {binomial ? "log_alpha_over_beta" : "log_mean", summary(s.link_mean)},
+                  {binomial ? "log_alpha_plus_beta" : "log_shape", summary(s.log_concentration)},
+                  {"grid_points", s.grid_points},
+                  {"grid_spacing_sd", s.spacing},
+                  {"neglected_mass", s.neglected_mass},
+                  {"mixture_points", s.mixture_points},
+                  {"log_marginal_likelihood", optional(s.log_marginal_likelihood)}};
+  }
   j["backend"] = to_string(r.used);
   j["seconds"] = r.seconds_total;
   j["stage_seconds"] = {{"estimate", r.seconds_estimate}, {"posterior", r.seconds_posterior}};

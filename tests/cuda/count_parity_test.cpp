@@ -102,5 +102,37 @@ TEST(CountParity, EveryOutputBitwiseAcrossFamiliesMethodsAndSizes)
       }
 }
 
+TEST(CountParity, BayesGridAndMixturesBitwise)
+{
+  // --method bayes: the grid's marginal sums on the GPU (count_device::marginal_values), the same
+  // fixed tree over the same terms as the CPU's, so every summary and column is the CPU's.
+  SHRINK_SKIP_WITHOUT_GPU();
+  for (count_family family : {count_family::binomial, count_family::poisson})
+    for (std::size_t J : {31u, 257u, 70000u})
+      for (int max_size : {20, 100000}) {
+        if (J == 70000u && max_size == 100000) continue;  // all distinct: minutes of mixtures on the CPU
+        const count_data d = make_counts(family, J, max_size, J * 11 + static_cast<std::uint64_t>(max_size));
+        const count_data_view view{family, d.counts.data(), d.sizes.data(), J};
+        count_options o;
+        o.method = count_method::bayes;
+        o.requested_backend = backend::cpu;
+        const std::string what = to_string(family) + " J=" + std::to_string(J) + " sizes<=" + std::to_string(max_size) + " bayes";
+        const count_fit_result cpu = fit(view, o);
+        o.requested_backend = backend::cuda;
+        const count_fit_result gpu = fit(view, o);
+        expect_same_bits(cpu, gpu, what);
+        ASSERT_TRUE(cpu.bayes && gpu.bayes) << what;
+        for (const auto& [c, g] : {std::pair{&cpu.bayes->a, &gpu.bayes->a}, {&cpu.bayes->b, &gpu.bayes->b},
+                                   {&cpu.bayes->mean, &gpu.bayes->mean}, {&cpu.bayes->log_concentration, &gpu.bayes->log_concentration}}) {
+          EXPECT_EQ(c->median, g->median) << what;
+          EXPECT_EQ(c->lower, g->lower) << what;
+          EXPECT_EQ(c->upper, g->upper) << what;
+          EXPECT_EQ(c->sd, g->sd) << what;
+        }
+        EXPECT_EQ(cpu.bayes->grid_points, gpu.bayes->grid_points) << what;
+        EXPECT_EQ(cpu.bayes->neglected_mass, gpu.bayes->neglected_mass) << what;
+      }
+}
+
 }  // namespace
 }  // namespace shrink::test

@@ -80,13 +80,19 @@ struct beta_binomial {
     const double failures = g.size - g.count, nu = alpha + beta;
     const double psi_nu = digamma_rising(nu, g.size), psi1_nu = trigamma_rising(nu, g.size);
     marginal_sums m;
-    m.value = log_rising(alpha, g.count) + log_rising(beta, failures) - log_rising(nu, g.size);
+    m.value = marginal_value(g, alpha, beta);
     m.d_a = digamma_rising(alpha, g.count) - psi_nu;
     m.d_b = digamma_rising(beta, failures) - psi_nu;
     m.d_aa = trigamma_rising(alpha, g.count) - psi1_nu;
     m.d_ab = -psi1_nu;
     m.d_bb = trigamma_rising(beta, failures) - psi1_nu;
     return m;
+  }
+
+  /// The value alone (the full-Bayes grid needs no derivatives).
+  SHRINK_HD static double marginal_value(const group& g, double alpha, double beta)
+  {
+    return log_rising(alpha, g.count) + log_rising(beta, g.size - g.count) - log_rising(alpha + beta, g.size);
   }
 
   /// log C(n, y): added back for the reported log-likelihood.
@@ -134,14 +140,28 @@ struct beta_binomial {
     return mean * (1 - mean) / variance - 1;
   }
 
-  /// The posterior Beta(alpha + y, beta + n - y).
-  SHRINK_HD static count_posterior posterior_of(const group& g, double alpha, double beta, double tail)
+  /// The posterior Beta(alpha + y, beta + n - y): mean, sd and shrinkage (no interval).
+  SHRINK_HD static count_posterior posterior_moments(const group& g, double alpha, double beta)
   {
     const double a = alpha + g.count, b = beta + (g.size - g.count), s = a + b;
     count_posterior p;
     p.mean = a / s;
     p.sd = std::sqrt(p.mean * (b / s) / (s + 1));  // a b / (s^2 (s + 1)), without overflowing s^3
     p.shrinkage = (alpha + beta) / s;
+    return p;
+  }
+
+  /// The posterior's P(theta <= x) (with `upper`, P(theta > x)) and its density at x.
+  SHRINK_HD static double posterior_cdf(const group& g, double alpha, double beta, double x, bool upper, double* density)
+  {
+    return incomplete_beta(alpha + g.count, beta + (g.size - g.count), x, upper, density);
+  }
+
+  /// The posterior with its exact central interval (tail probability `tail` each side).
+  SHRINK_HD static count_posterior posterior_of(const group& g, double alpha, double beta, double tail)
+  {
+    const double a = alpha + g.count, b = beta + (g.size - g.count);
+    count_posterior p = posterior_moments(g, alpha, beta);
     p.lower = inverse_incomplete_beta(a, b, tail);
     p.upper = inverse_incomplete_beta(a, b, tail, true);
     return p;

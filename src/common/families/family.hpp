@@ -11,7 +11,8 @@
 //   - log_constant(group), limit(count, size, u): the constants added back for the reported
 //     log-likelihood, and the likelihood as the concentration goes to infinity (no over-dispersion);
 //   - posterior_of(group, a, b, tail): the conjugate posterior's mean, sd, shrinkage and exact
-//     central interval.
+//     central interval (posterior_moments without the interval; posterior_cdf its CDF and density,
+//     and marginal_value the marginal's value alone, for the full-Bayes grid and mixtures).
 // A new family is one such header plus one line in count_fit.cpp's instantiations.
 
 #include "common/macros.hpp"
@@ -62,6 +63,20 @@ struct marginal_term {
   SHRINK_HD marginal_sums operator()(std::size_t i) const
   {
     return scaled(Family::marginal(groups[i], a, b), weights != nullptr ? weights[i] : 1.0);
+  }
+};
+
+/// The value alone of marginal_term (the same bits as its .value: scaled() multiplies the same way).
+template <class Family>
+struct marginal_value_term {
+  const typename Family::group* groups;
+  const double* weights;  ///< null: every entry one group
+  double a, b;
+  SHRINK_HD double operator()(std::size_t i) const
+  {
+    const double v = Family::marginal_value(groups[i], a, b);
+    const double w = weights != nullptr ? weights[i] : 1.0;
+    return w == 1 ? v : v * w;
   }
 };
 

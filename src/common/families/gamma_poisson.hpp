@@ -26,14 +26,20 @@ struct gamma_poisson {
   {
     const double total = rate + g.size;  // the posterior's rate
     marginal_sums m;
-    // a log(b / (b + E)) = -a log1p(E / b): no cancellation for small exposures.
-    m.value = log_rising(shape, g.count) - shape * portable_log1p(g.size / rate) - g.count * portable_log(total);
+    m.value = marginal_value(g, shape, rate);
     m.d_a = digamma_rising(shape, g.count) - portable_log1p(g.size / rate);
     m.d_b = shape / rate - (shape + g.count) / total;
     m.d_aa = trigamma_rising(shape, g.count);
     m.d_ab = 1 / rate - 1 / total;
     m.d_bb = -shape / (rate * rate) + (shape + g.count) / (total * total);
     return m;
+  }
+
+  /// The value alone (the full-Bayes grid needs no derivatives); a log(b / (b + E)) = -a log1p(E / b):
+  /// no cancellation for small exposures.
+  SHRINK_HD static double marginal_value(const group& g, double shape, double rate)
+  {
+    return log_rising(shape, g.count) - shape * portable_log1p(g.size / rate) - g.count * portable_log(rate + g.size);
   }
 
   /// y log E - log y!: added back for the reported log-likelihood (as R's dpois / dnbinom).
@@ -74,13 +80,29 @@ struct gamma_poisson {
   }
 
   /// The posterior Gamma(shape + y, rate + E): mean (shape + y) / (rate + E), shrinkage rate / (rate + E).
-  SHRINK_HD static count_posterior posterior_of(const group& g, double shape, double rate, double tail)
+  SHRINK_HD static count_posterior posterior_moments(const group& g, double shape, double rate)
   {
     const double a = shape + g.count, b = rate + g.size;
     count_posterior p;
     p.mean = a / b;
     p.sd = std::sqrt(a) / b;
     p.shrinkage = rate / b;
+    return p;
+  }
+
+  /// The posterior's P(theta <= x) (with `upper`, P(theta > x)) and its density at x.
+  SHRINK_HD static double posterior_cdf(const group& g, double shape, double rate, double x, bool upper, double* density)
+  {
+    const double a = shape + g.count, b = rate + g.size;
+    if (density != nullptr) *density = x > 0 ? portable_exp(log_gamma_prefactor(a, b * x)) / x : 0.0;
+    return incomplete_gamma(a, b * x, upper);
+  }
+
+  /// The posterior with its exact central interval (tail probability `tail` each side).
+  SHRINK_HD static count_posterior posterior_of(const group& g, double shape, double rate, double tail)
+  {
+    const double a = shape + g.count, b = rate + g.size;
+    count_posterior p = posterior_moments(g, shape, rate);
     p.lower = inverse_incomplete_gamma(a, tail) / b;
     p.upper = inverse_incomplete_gamma(a, tail, true) / b;
     return p;
