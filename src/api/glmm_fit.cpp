@@ -1,5 +1,7 @@
 #include "api/glmm_fit.hpp"
 
+#include "api/count_fit.hpp"
+
 #include "api/numerics.hpp"
 #include "cpu/parallel.hpp"
 
@@ -87,37 +89,19 @@ glmm_estimate glmm_ml(const glmm_groups<Likelihood>& data, double count, double 
   const double l_zero = conjugate::limit(count, size, pooled) + log_constants;
   double mu = conjugate::link(pooled), tau = 1;
   glmm_estimate e;
-  marginal_sums at = glmm_marginal(data, mu, tau);
-  bool converged = false;
-  for (int iteration = 1; iteration <= max_iterations; ++iteration) {
-    e.iterations = iteration;
-    const double a = -at.d_aa, b = -at.d_ab, c = -at.d_bb;
-    SHRINK_EXPECTS(std::isfinite(a) && std::isfinite(b) && std::isfinite(c) && std::isfinite(at.d_a) && std::isfinite(at.d_b),
-                   std::string("ml: the ") + Likelihood::name + " GLMM likelihood's derivatives left double precision");
-    double shift = 0;
-    while (!(a + shift > 0 && (a + shift) * (c + shift) - b * b > 0))
-      shift = shift == 0 ? 1e-8 * (std::abs(a) + std::abs(c) + 1) : shift * 10;
-    const double det = (a + shift) * (c + shift) - b * b;
-    const double dmu = ((c + shift) * at.d_a - b * at.d_b) / det, dtau = ((a + shift) * at.d_b - b * at.d_a) / det;
-    const double decrement = dmu * at.d_a + dtau * at.d_b;
-    if (shift == 0 && decrement < 1e-12) {
-      mu += dmu;  // one more full step: Newton's quadratic convergence takes it to the last digits
-      tau += dtau;
-      at = glmm_marginal(data, mu, tau);
-      converged = true;
-      break;
-    }
-    double step = 1;
-    marginal_sums next{};
-    for (int halving = 0; halving < 60; ++halving, step *= 0.5) {
-      next = glmm_marginal(data, mu + step * dmu, tau + step * dtau);
-      if (std::isfinite(next.value) && next.value >= at.value) break;
-    }
-    mu += step * dmu;
-    tau += step * dtau;
-    at = next;
-  }
-  SHRINK_EXPECTS(converged, "ml: Newton's method did not converge in " + std::to_string(max_iterations) + " iterations");
+  // Newton's method on (mu, tau): the count families' maximiser, with the sums as they are (the
+  // working parameters are the natural ones here).
+  const auto terms = [&](double m, double t) {
+    const marginal_sums x = glmm_marginal(data, m, t);
+    return working_terms{x.value, x.d_a, x.d_b, x.d_aa, x.d_ab, x.d_bb};
+  };
+  const newton_state s = newton_maximise(terms, mu, tau, max_iterations, [](const newton_state&) { return false; },
+                                         std::string("ml: the ") + Likelihood::name + " GLMM likelihood's derivatives");
+  SHRINK_EXPECTS(s.converged, "ml: Newton's method did not converge in " + std::to_string(max_iterations) + " iterations");
+  e.iterations = s.iterations;
+  mu = s.u;
+  tau = s.v;
+  const marginal_sums at{s.at.value, s.at.g_u, s.at.g_v, s.at.h_uu, s.at.h_uv, s.at.h_vv};
   // The likelihood is even in tau (b and -b have the same prior): tau's sign is immaterial. The
   // maximum is the boundary tau = 0 when the likelihood there is at least as high.
   tau = std::abs(tau);
