@@ -259,3 +259,6 @@ TEST(FitCli, DevicesAreWrittenInPlaceNotReplaced)
 }
 
 }  // namespace
+
+// fit --plot: the SVG's drawn positions against the fit's CSV and JSON (tests/cli/fit_figures_test.py).
+TEST(FitCli, PlotDrawsTheFitsNumbers) { shrink::test::python_test("fit_figures_test.py", "'" SHRINK_SOURCE_DIR "'"); }
