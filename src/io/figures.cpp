@@ -2,6 +2,8 @@
 
 #include <shrink/error.hpp>
 
+#include "common/normal.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -330,14 +332,14 @@ std::string escape_script(std::string data)
   return data;
 }
 
-/// The page around the figure: `controls` (slider, button) and `readout` (table rows) are the
-/// family's; `script` computes its estimates and calls move(estimates, centre).
-std::string page(const std::string& svg, const nlohmann::json& data, const std::string& controls, const std::string& readout,
-                 const std::string& script)
+/// The page around the figure: `controls` (slider, button) and `readout` (a table) are the
+/// page's own; `script` computes its estimates and calls move(estimates, centre).
+std::string page(const std::string& title, const std::string& svg, const nlohmann::json& data, const std::string& controls,
+                 const std::string& readout, const std::string& script)
 {
   std::ostringstream o;
   o << R"HTML(<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>shrink: one simulated replicate</title>
+<html lang="en"><head><meta charset="utf-8"><title>)HTML" << title << R"HTML(</title>
 <style>
 body { font-family: sans-serif; margin: 12px 20px; color: #222; }
 #controls { display: flex; gap: 18px; align-items: center; flex-wrap: wrap; margin: 8px 0; }
@@ -350,9 +352,8 @@ th:first-child, td:first-child { text-align: left; }
 <div id="controls">
 )HTML" << controls
     << R"HTML(</div>
-<table id="readout"><thead><tr><th>estimator</th><th>MSE against the true theta</th></tr></thead><tbody>
 )HTML" << readout
-    << R"HTML(</tbody></table>
+    << R"HTML(
 <div id="figure">
 )HTML" << svg
     << R"HTML(</div>
@@ -361,7 +362,15 @@ th:first-child, td:first-child { text-align: left; }
 <script>
 "use strict";
 const D = JSON.parse(document.getElementById("shrink-data").textContent);
-const J = D.theta.length;
+)HTML" << script
+    << R"HTML(</script>
+</body></html>
+)HTML";
+  return o.str();
+}
+
+/// The script both replicate pages share: the scale, the MSE, the readout, and moving the marks.
+constexpr const char* replicate_script = R"JS(const J = D.theta.length;
 const X = v => D.frame.left + (v - D.frame.lo) / (D.frame.hi - D.frame.lo) * D.frame.width;
 const mean = a => a.reduce((s, x) => s + x, 0) / a.length;
 const mse = est => mean(est.map((e, j) => (e - D.theta[j]) ** 2));
@@ -376,11 +385,13 @@ function move(est, center) {
   for (const l of document.querySelectorAll("#figure .pull")) l.setAttribute("x2", X(est[l.dataset.j]));
   for (const l of document.querySelectorAll("#figure .center")) { l.setAttribute("x1", X(center)); l.setAttribute("x2", X(center)); }
 }
-)HTML" << script
-    << R"HTML(</script>
-</body></html>
-)HTML";
-  return o.str();
+)JS";
+
+/// The readout of a simulated replicate: each estimator's MSE, one row each.
+std::string mse_table(const std::string& rows)
+{
+  return "<table id=\"readout\"><thead><tr><th>estimator</th><th>MSE against the true theta</th></tr></thead><tbody>\n" +
+         rows + "</tbody></table>";
 }
 
 nlohmann::json common_data(const replicate_sample& s, const frame& f)
@@ -442,7 +453,8 @@ slider.addEventListener("input", () => update(10 ** Number(slider.value)));
 document.getElementById("fit").addEventListener("click", () => { slider.value = String(Math.log10(fitted)); update(fitted); });
 update(fitted);
 )JS";
-  return page(figure(s, order, f), d, controls, readout, script);
+  return page("shrink: one simulated replicate", figure(s, order, f), d, controls, mse_table(readout),
+              replicate_script + script);
 }
 
 }  // namespace
@@ -531,7 +543,8 @@ document.getElementById("fit").addEventListener("click", () => {
 });
 update(Math.sqrt(D.tau2_hat));  // start at the moment estimate (exactly, not the slider's step)
 )JS";
-  return page(figure(s, order, f), d, controls, readout, script);
+  return page("shrink: one simulated replicate", figure(s, order, f), d, controls, mse_table(readout),
+              replicate_script + script);
 }
 
 namespace {
@@ -581,27 +594,42 @@ double panel_title(std::ostream& o, const std::string& title, const std::string&
   return text_block(o, note, y + 18, 11, "#666") + 30;
 }
 
-/// Log-likelihood of tau given the (y_j, v_j), mu profiled out (restricted: also - log(sum w) / 2),
-/// without constants.
-double tau_log_likelihood(const fit_result& r, double tau2, bool restricted)
+/// At one tau: the log-likelihood given the (y_j, v_j) with mu profiled out (restricted: also
+/// - log(sum w) / 2), without constants; mu_hat(tau); and the mean shrinkage over the groups.
+struct tau_point {
+  double tau = 0, log_likelihood = 0, mu = 0, mean_shrinkage = 0;
+};
+
+tau_point at_tau(const fit_result& r, double tau, bool restricted)
 {
-  double sw = 0, swy = 0, ll = 0;
+  const double tau2 = tau * tau;
+  double sw = 0, swy = 0, ll = 0, sb = 0;
   for (std::size_t j = 0; j < r.mean.size(); ++j) {
-    const double w = 1 / (r.se[j] * r.se[j] + tau2);
+    const double v = r.se[j] * r.se[j], w = 1 / (v + tau2);
     sw += w;
     swy += w * r.mean[j];
+    sb += v * w;
   }
   const double mu = swy / sw;
   for (std::size_t j = 0; j < r.mean.size(); ++j) {
     const double w = 1 / (r.se[j] * r.se[j] + tau2);
     ll += 0.5 * (std::log(w) - w * (r.mean[j] - mu) * (r.mean[j] - mu));
   }
-  return restricted ? ll - 0.5 * std::log(sw) : ll;
+  return {tau, restricted ? ll - 0.5 * std::log(sw) : ll, mu, sb / static_cast<double>(r.mean.size())};
 }
 
-}  // namespace
+/// The figure, and what the page needs to move it: the likelihood panel's grid of tau and the
+/// fit's own tau, and the groups drawn (shrinkage plot and forest).
+struct fit_drawing {
+  std::string svg;
+  std::vector<tau_point> grid;
+  tau_point fitted;
+  std::vector<std::size_t> drawn;
+  double constant = 0;  ///< the log-likelihood's constant (metafor's)
+  double q = 0;         ///< the intervals' quantile
+};
 
-std::string fit_svg(const fit_result& r, const std::vector<std::string>& keys)
+fit_drawing draw_fit(const fit_result& r, const std::vector<std::string>& keys)
 {
   const std::size_t J = r.mean.size();
   std::ostringstream b;
@@ -621,14 +649,14 @@ std::string fit_svg(const fit_result& r, const std::vector<std::string>& keys)
                                 : "Every group drawn; lines that cross show groups whose order changes.",
                   y);
   const double top = y, bottom = y + 300;
-  b << "<g id=\"shrinkage-plot\">\n<text x=\"" << num(left - 10) << "\" y=\"" << num(top + 4)
+  b << "<g id=\"shrinkage-plot\" data-lo=\"" << fs.lo << "\" data-hi=\"" << fs.hi << "\">\n<text x=\"" << num(left - 10) << "\" y=\"" << num(top + 4)
     << "\" text-anchor=\"end\">no pooling</text><text x=\"" << num(left - 10) << "\" y=\"" << num(bottom + 4)
     << "\" text-anchor=\"end\">partial pooling</text>\n";
   axis(b, fs, top, true, top, bottom);
   axis(b, fs, bottom, false, top, bottom);
   const double opacity = lines.size() > 200 ? 0.2 : 0.5;
   for (std::size_t j : lines)
-    b << "<line x1=\"" << num(fs.x(r.mean[j])) << "\" x2=\"" << num(fs.x(r.estimate[j])) << "\" y1=\"" << num(top)
+    b << "<line " << group_attrs("pull", j) << " x1=\"" << num(fs.x(r.mean[j])) << "\" x2=\"" << num(fs.x(r.estimate[j])) << "\" y1=\"" << num(top)
       << "\" y2=\"" << num(bottom) << "\" stroke=\"" << green << "\" stroke-opacity=\"" << opacity << "\"/>"
       << cross(fs.x(r.mean[j]), top, 3, group_attrs("np", j)) << circle(fs.x(r.estimate[j]), bottom, 3, group_attrs("pp", j))
       << "\n";
@@ -637,7 +665,17 @@ std::string fit_svg(const fit_result& r, const std::vector<std::string>& keys)
 
   // The forest (caterpillar) plot.
   const auto rows = ranked_sample(r.estimate, max_rows);
-  const frame ff = frame_over({&r.lower, &r.upper, &r.mean}, rows, {r.pred_lower, r.pred_upper, r.mu});
+  fit_drawing out;
+  out.q = detail::normal_quantile(0.5 + r.level / 2);
+  for (std::size_t j = 0; j < J; ++j)
+    if (r.sd[j] > 0) {
+      out.q = (r.upper[j] - r.estimate[j]) / r.sd[j];  // the fit's own (t or normal)
+      break;
+    }
+  // Wide enough for the page's slider: as tau grows each interval tends to mean +- q se.
+  std::vector<double> wide_lo(J), wide_hi(J);
+  for (std::size_t j = 0; j < J; ++j) wide_lo[j] = r.mean[j] - out.q * r.se[j], wide_hi[j] = r.mean[j] + out.q * r.se[j];
+  const frame ff = frame_over({&r.lower, &r.upper, &wide_lo, &wide_hi}, rows, {r.pred_lower, r.pred_upper, r.mu});
   y = panel_title(b, "Estimates with their " + num(100 * r.level) + "% intervals, sorted",
                   (J > max_rows ? std::to_string(max_rows) + " of the " + std::to_string(J) +
                                     " groups, evenly spaced in the rank of the estimate. "
@@ -646,7 +684,7 @@ std::string fit_svg(const fit_result& r, const std::vector<std::string>& keys)
                     "shaded: the prediction interval for a new group.",
                   y);
   const double row = rows.size() <= 40 ? 20 : 12, ftop = y, fbottom = y + row * static_cast<double>(rows.size());
-  b << "<g id=\"forest\">\n<rect class=\"prediction\" x=\"" << num(ff.x(r.pred_lower)) << "\" width=\""
+  b << "<g id=\"forest\" data-lo=\"" << ff.lo << "\" data-hi=\"" << ff.hi << "\">\n<rect class=\"prediction\" x=\"" << num(ff.x(r.pred_lower)) << "\" width=\""
     << num(ff.x(r.pred_upper) - ff.x(r.pred_lower)) << "\" y=\"" << num(ftop) << "\" height=\"" << num(fbottom - ftop)
     << "\" fill=\"#f2e3b3\" fill-opacity=\"0.6\"/>\n";
   axis(b, ff, ftop, true, ftop, fbottom);
@@ -673,9 +711,13 @@ std::string fit_svg(const fit_result& r, const std::vector<std::string>& keys)
   constexpr int points = 240;
   std::vector<double> ll(points + 1);
   for (int i = 0; i <= points; ++i) {
-    const double t = tau_max * i / points;
-    ll[i] = tau_log_likelihood(r, t * t, restricted);
+    out.grid.push_back(at_tau(r, tau_max * i / points, restricted));
+    ll[i] = out.grid.back().log_likelihood;
   }
+  out.fitted = at_tau(r, tau, restricted);
+  // As metafor's fit.stats: REML's constant also holds log det(X'X) / 2 = log(J) / 2 (X the intercept).
+  out.constant = restricted ? -0.5 * static_cast<double>(J - 1) * std::log(2 * M_PI) + 0.5 * std::log(static_cast<double>(J))
+                            : -0.5 * static_cast<double>(J) * std::log(2 * M_PI);
   const double top_ll = *std::max_element(ll.begin(), ll.end());
   double floor_ll = 0;
   for (double& v : ll) floor_ll = std::min(floor_ll, v -= top_ll);
@@ -688,7 +730,7 @@ std::string fit_svg(const fit_result& r, const std::vector<std::string>& keys)
   const frame ft{0, tau_max};
   const double ltop = y, lbottom = y + 220;
   auto Y = [&](double v) { return ltop + (v / floor_ll) * (lbottom - ltop); };
-  b << "<g id=\"tau-likelihood\">\n";
+  b << "<g id=\"tau-likelihood\" data-lo=\"0\" data-hi=\"" << tau_max << "\">\n";
   if (r.tau2_lower && r.tau2_upper)
     b << "<rect class=\"interval\" x=\"" << num(ft.x(std::sqrt(*r.tau2_lower))) << "\" width=\""
       << num(ft.x(std::min(std::sqrt(*r.tau2_upper), tau_max)) - ft.x(std::sqrt(*r.tau2_lower))) << "\" y=\"" << num(ltop)
@@ -702,9 +744,125 @@ std::string fit_svg(const fit_result& r, const std::vector<std::string>& keys)
     << "\" stroke=\"#333\"/>\n<path class=\"curve\" fill=\"none\" stroke=\"" << blue << "\" stroke-width=\"2\" d=\"";
   for (int i = 0; i <= points; ++i) b << (i ? "L" : "M") << num(ft.x(tau_max * i / points)) << ' ' << num(Y(ll[i]));
   b << "\"/>\n<line class=\"estimate\" x1=\"" << num(ft.x(tau)) << "\" x2=\"" << num(ft.x(tau)) << "\" y1=\"" << num(ltop)
-    << "\" y2=\"" << num(lbottom) << "\" stroke=\"black\" stroke-width=\"1.5\"/>\n</g>\n";
+    << "\" y2=\"" << num(lbottom) << "\" stroke=\"black\" stroke-width=\"1.5\"/>\n";
+  // The page's slider position (hidden in the SVG).
+  b << "<line class=\"at-tau\" visibility=\"hidden\" x1=\"" << num(ft.x(tau)) << "\" x2=\"" << num(ft.x(tau)) << "\" y1=\""
+    << num(ltop) << "\" y2=\"" << num(lbottom) << "\" stroke=\"#c0392b\" stroke-width=\"2\"/>\n</g>\n";
   b << "<text x=\"" << num(left + plot_w / 2) << "\" y=\"" << num(lbottom + 40) << "\" text-anchor=\"middle\">tau</text>\n";
-  return svg_document(b.str(), lbottom + 60);
+  out.svg = svg_document(b.str(), lbottom + 60);
+  out.drawn = lines;
+  out.drawn.insert(out.drawn.end(), rows.begin(), rows.end());
+  std::sort(out.drawn.begin(), out.drawn.end());
+  out.drawn.erase(std::unique(out.drawn.begin(), out.drawn.end()), out.drawn.end());
+  return out;
+}
+
+}  // namespace
+
+std::string fit_svg(const fit_result& r, const std::vector<std::string>& keys) { return draw_fit(r, keys).svg; }
+
+
+std::string fit_html(const fit_result& r, const std::vector<std::string>& keys)
+{
+  const fit_drawing f = draw_fit(r, keys);
+  nlohmann::json d;
+  auto column = [&](auto get) {
+    nlohmann::json c = nlohmann::json::array();
+    for (const auto& p : f.grid) c.push_back(get(p));
+    return c;
+  };
+  d["grid"] = {{"tau", column([](const tau_point& p) { return p.tau; })},
+               {"ll", column([](const tau_point& p) { return p.log_likelihood; })},
+               {"mu", column([](const tau_point& p) { return p.mu; })},
+               {"mean_shrinkage", column([](const tau_point& p) { return p.mean_shrinkage; })}};
+  d["fitted"] = {{"tau", f.fitted.tau}, {"ll", f.fitted.log_likelihood}, {"mu", f.fitted.mu},
+                 {"mean_shrinkage", f.fitted.mean_shrinkage}};
+  d["top_ll"] = std::max_element(f.grid.begin(), f.grid.end(), [](const tau_point& a, const tau_point& b) {
+                  return a.log_likelihood < b.log_likelihood;
+                })->log_likelihood;
+  d["constant"] = f.constant;
+  d["q"] = f.q;
+  d["frame"] = {{"left", left}, {"width", plot_w}};
+  nlohmann::json groups = nlohmann::json::object();
+  for (std::size_t j : f.drawn)
+    groups[std::to_string(j)] = {{"key", keys[j].substr(0, 24)}, {"mean", r.mean[j]}, {"v", r.se[j] * r.se[j]}};
+  d["groups"] = groups;
+  // The forest's rows, in drawn order, for the shrinkage table.
+  std::vector<std::size_t> rows = ranked_sample(r.estimate, max_rows);
+  d["rows"] = rows;
+  const std::string controls =
+    "<label for=\"tau\">tau = <span id=\"tau-value\"></span></label>\n<input type=\"range\" id=\"tau\" min=\"0\" max=\"" +
+    std::to_string(f.grid.size() - 1) + "\" step=\"1\" value=\"0\">\n<button id=\"fit\" type=\"button\">fit tau from data (" +
+    to_string(r.method) + ")</button>\n<span>mu_hat(tau) = <span id=\"mu-value\"></span></span>\n";
+  const std::string readout =
+    "<table id=\"readout\"><tbody>\n<tr><td>" + std::string(r.method == tau_method::reml ? "restricted " : "") +
+    "log-likelihood at the slider's tau (mu profiled out, constants included)</td><td id=\"loglik\"></td></tr>\n"
+    "<tr><td>the same, relative to its maximum over the slider's range</td><td id=\"loglik-relative\"></td></tr>\n"
+    "<tr><td>mean shrinkage B_j over all " + std::to_string(r.mean.size()) +
+    " groups</td><td id=\"mean-shrinkage\"></td></tr>\n</tbody></table>\n<details><summary>each group's shrinkage "
+    "(the forest's rows)</summary><table id=\"shrinkage\"><thead><tr><th>group</th><th>B_j</th><th>estimate</th></tr>"
+    "</thead><tbody></tbody></table></details>";
+  const std::string script = R"JS(const G = D.groups, F = D.frame;
+const scaleOf = id => { const g = document.getElementById(id); return [Number(g.dataset.lo), Number(g.dataset.hi)]; };
+const X = (id, v) => { const [lo, hi] = scaleOf(id); return F.left + (v - lo) / (hi - lo) * F.width; };
+function show(id, x) {
+  const el = document.getElementById(id);
+  el.dataset.value = String(x);
+  el.textContent = x.toPrecision(6);
+}
+const body = document.querySelector("#shrinkage tbody");
+for (const j of D.rows) {
+  const tr = document.createElement("tr");
+  tr.innerHTML = "<td></td><td></td><td></td>";
+  tr.children[0].textContent = G[j].key;
+  tr.dataset.j = j;
+  body.appendChild(tr);
+}
+// Every mark of the groups drawn, at tau with the centre mu = mu_hat(tau).
+function move(tau, mu) {
+  const at = j => { const g = G[j], b = g.v / (g.v + tau * tau); return [b, g.mean + b * (mu - g.mean), Math.sqrt(g.v * (1 - b))]; };
+  for (const id of ["shrinkage-plot", "forest"]) {
+    const g = document.getElementById(id);
+    for (const c of g.querySelectorAll(".pp")) c.setAttribute("cx", X(id, at(c.dataset.j)[1]));
+    for (const l of g.querySelectorAll(".pull")) l.setAttribute("x2", X(id, at(l.dataset.j)[1]));
+    for (const l of g.querySelectorAll(".interval")) {
+      const [, e, sd] = at(l.dataset.j);
+      l.setAttribute("x1", X(id, e - D.q * sd));
+      l.setAttribute("x2", X(id, e + D.q * sd));
+    }
+    for (const l of g.querySelectorAll(".center")) { l.setAttribute("x1", X(id, mu)); l.setAttribute("x2", X(id, mu)); }
+  }
+  const mark = document.querySelector("#tau-likelihood .at-tau");
+  mark.setAttribute("x1", X("tau-likelihood", tau));
+  mark.setAttribute("x2", X("tau-likelihood", tau));
+  mark.setAttribute("visibility", "visible");
+  for (const tr of body.children) {
+    const [b, e] = at(tr.dataset.j);
+    tr.children[1].textContent = b.toPrecision(4);
+    tr.children[1].dataset.value = String(b);
+    tr.children[2].textContent = e.toPrecision(6);
+  }
+}
+// p: one point of the grid, or the fit itself (exact, between the grid's points).
+function update(p) {
+  show("tau-value", p.tau);
+  show("mu-value", p.mu);
+  show("loglik", p.ll + D.constant);
+  show("loglik-relative", p.ll - D.top_ll);
+  show("mean-shrinkage", p.mean_shrinkage);
+  move(p.tau, p.mu);
+}
+const slider = document.getElementById("tau");
+const point = i => ({tau: D.grid.tau[i], ll: D.grid.ll[i], mu: D.grid.mu[i], mean_shrinkage: D.grid.mean_shrinkage[i]});
+slider.addEventListener("input", () => update(point(Number(slider.value))));
+function fitted() {
+  slider.value = String(Math.round(D.fitted.tau / D.grid.tau[D.grid.tau.length - 1] * (D.grid.tau.length - 1)));
+  update(D.fitted);
+}
+document.getElementById("fit").addEventListener("click", fitted);
+fitted();
+)JS";
+  return page("shrink fit", f.svg, d, controls, readout, script);
 }
 
 }  // namespace shrink::io

@@ -52,4 +52,12 @@ constexpr std::size_t max_lines = 2000;
 /// Marks: class np, pp (data-j: the group's row in the CSV), interval, center, estimate, curve.
 std::string fit_svg(const fit_result& r, const std::vector<std::string>& keys);
 
+/// `shrink fit --html`: the same figure in a self-contained page. A slider (id tau) steps over the
+/// likelihood panel's grid of tau and moves every drawn estimate, pull line, interval and the mu
+/// line; "fit tau from data" (id fit) returns to the fit's tau. Readouts (data-value holds the full
+/// number): tau-value, mu-value, loglik (mu profiled out, constants included), loglik-relative,
+/// mean-shrinkage (over all groups, computed by shrink at each grid point), and a table of the
+/// forest rows' B_j (id shrinkage). Only the groups drawn are embedded: usable at 1e6 groups.
+std::string fit_html(const fit_result& r, const std::vector<std::string>& keys);
+
 }  // namespace shrink::io
