@@ -214,6 +214,39 @@ def main():
             check(errors == [], "console errors: %r" % errors)
             if screenshot:
                 drv.save_screenshot(screenshot)
+
+            # The proportions page: posterior means Beta(m nu + y, (1 - m) nu + n - y) at the ml mean.
+            page = os.path.join(tmp, "binomial.html")
+            subprocess.run([binary, "simulate", "--family", "binomial", "--groups", "15", "--trials", "3:40", "--mean",
+                            "0.3", "--concentration", "6", "--replicates", "8", "--seed", "2", "--html", page,
+                            "-o", os.path.join(tmp, "b.csv"), "-q"], check=True)
+            html = open(page, encoding="utf-8").read()
+            data = json.loads(re.search(r'<script id="shrink-data" type="application/json">(.*?)</script>', html,
+                                        re.S).group(1))
+            drv.get("file://" + page)
+            post = lambda nu: [(data["fit_mean"] * nu + y) / (nu + n) for y, n in zip(data["counts"], data["n"])]
+            mse_of = lambda est: sum((e - t) ** 2 for e, t in zip(est, data["theta"])) / len(est)
+            nu_now = lambda: float(drv.find_element(By.ID, "nu-value").get_attribute("data-value"))
+            check(close(nu_now(), data["fit_concentration"]), "binomial page starts at nu %r" % nu_now())
+            slider = drv.find_element(By.ID, "nu")
+            slider.click()
+            for _ in range(300):
+                slider.send_keys(Keys.ARROW_LEFT)
+            nu = nu_now()
+            check(not close(nu, data["fit_concentration"]), "binomial slider did not move")
+            check(close(readout("partial_pool"), mse_of(post(nu))), "binomial readout at nu = %r" % nu)
+            drawn = figure_state(drv)
+            tol = 0.15 * drawn["per_px"]
+            est = post(nu)
+            check(all(abs(drawn["value"](drawn["pp"][j]) - est[j]) <= tol for j in range(len(est))),
+                  "binomial circles are not at the posterior means at nu = %r" % nu)
+            check(abs(drawn["value"](drawn["center"]) - data["fit_mean"]) <= tol, "binomial dashed line is not at the ml mean")
+            drv.find_element(By.ID, "fit").click()
+            check(close(nu_now(), data["fit_concentration"]), "binomial button did not return to the ml fit")
+            check(close(readout("partial_pool"), mse_of(data["partial_pool_at_fit"]), 1e-8),
+                  "binomial readout after fit differs from the C++ posterior means")
+            errors = [e for e in drv.get_log("browser") if e["level"] in ("SEVERE", "WARNING")]
+            check(errors == [], "binomial page console errors: %r" % errors)
         finally:
             drv.quit()
 
