@@ -204,4 +204,22 @@ inline void expect_close_csv(const std::string& cpu, const std::string& gpu, con
   }
 }
 
+#ifdef SHRINK_SOURCE_DIR  // the CPU test binary's (the GPU one has no scripts to run)
+/// Runs tests/cli/SCRIPT with the shrink binary and `args` (shell words); its exit status 77 is a skip.
+inline void python_test(const std::string& script, const std::string& args = "")
+{
+  const std::string path = std::string(SHRINK_SOURCE_DIR) + "/tests/cli/" + script;
+  // Debian's python3-selenium lives with the system interpreter.
+  const std::string python = std::filesystem::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+  temp_dir dir;
+  const std::string cmd =
+    python + " '" + path + "' '" + SHRINK_BINARY + "' " + args + " > " + (dir / "log.txt").string() + " 2>&1";
+  const int raw = std::system(cmd.c_str());
+  const int status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  const std::string log = read_file(dir / "log.txt");
+  if (status == 77) GTEST_SKIP() << log;
+  EXPECT_EQ(status, 0) << log;
+}
+#endif
+
 }  // namespace shrink::test

@@ -7,6 +7,7 @@
 #include "api/numerics.hpp"
 #include "io/covariates.hpp"
 #include "io/cross_product_fold.hpp"
+#include "io/figures.hpp"
 #include "io/npy.hpp"
 #include "io/output.hpp"
 #include "io/table_reader.hpp"
@@ -46,6 +47,7 @@ struct fit_args {
   int threads = 0;
   std::string output = "-";
   std::string summary;
+  std::string plot, html;
   bool quiet = false;
   int digits = 0;  ///< significant digits of the per-group CSV; 0: the shortest exact text
   // --family binomial|poisson (summary mode: counts per group).
@@ -405,6 +407,8 @@ void run_regression_fit(const fit_args& a, const CLI::App& app, const fit_option
 
 void run_fit(const fit_args& a, const CLI::App& app)
 {
+  if ((!a.plot.empty() || !a.html.empty()) && (a.family != "normal" || app.count("--covariates") > 0))
+    throw error(std::string(a.plot.empty() ? "--html" : "--plot") + ": figures of the count families and of --covariates fits are not drawn yet");
   if (a.family == "binomial" || a.family == "poisson") return run_count_fit(a, app);
   if (a.family != "normal") throw error("unknown --family '" + a.family + "' (choose normal, binomial or poisson)");
   for (const char* count_only : {"--successes", "--trials", "--counts", "--exposure", "--method", "--alpha", "--beta",
@@ -456,7 +460,7 @@ void run_fit(const fit_args& a, const CLI::App& app)
   else
     inputs = {{"the input", a.input}};
   if (a.output.empty()) throw error("-o: give a file name, or - for stdout");
-  io::output_set outputs({{"-o", a.output}, {"--summary", a.summary}}, inputs);
+  io::output_set outputs({{"-o", a.output}, {"--summary", a.summary}, {"--plot", a.plot}, {"--html", a.html}}, inputs);
   io::atomic_output& csv = *outputs.get("-o");
   io::atomic_output* const json = outputs.get("--summary");
 
@@ -493,6 +497,8 @@ void run_fit(const fit_args& a, const CLI::App& app)
     keys = std::move(t.keys);
   }
   io::write_groups_csv(csv, keys, r, a.threads, a.digits);
+  if (io::atomic_output* plot = outputs.get("--plot")) plot->write(io::fit_svg(r, keys));
+  if (io::atomic_output* html = outputs.get("--html")) html->write(io::fit_html(r, keys));
   if (json) {
     nlohmann::json j = io::summary_json(r);
     if (structures) j["structures"] = io::structures_json(*structures);
@@ -533,6 +539,8 @@ command add_fit_command(CLI::App& app)
   sub->add_option("--threads", a->threads, "CPU threads (0 = all)")->capture_default_str();
   sub->add_option("-o,--output", a->output, "per-group CSV (- for stdout)")->capture_default_str();
   sub->add_option("--summary", a->summary, "JSON summary file");
+  sub->add_option("--plot", a->plot, "SVG: shrinkage plot, forest plot and the likelihood of tau (normal family)");
+  sub->add_option("--html", a->html, "the same figure in an interactive page: a tau slider moves every posterior");
   sub->add_option("--digits", a->digits, "significant digits of the per-group CSV (0: the shortest text that reads back exactly)")
     ->capture_default_str();
   sub->add_flag("-q,--quiet", a->quiet, "no report on stderr");

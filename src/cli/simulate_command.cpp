@@ -42,7 +42,7 @@ struct simulate_args {
   double level = 0.95;
   bool redraw_obs = false;
   std::string output = "-";
-  std::string json, plot, html;
+  std::string json, plot, html, plot_order = "group";
   bool quiet = false;
   // --family binomial|poisson
   std::string family;
@@ -167,6 +167,7 @@ void run_simulate(const simulate_args& a)
   io::atomic_output* const plot = outputs.get("--plot");
   io::atomic_output* const html = outputs.get("--html");
   std::optional<replicate_sample> sample;
+  const io::row_order order = io::parse_row_order(a.plot_order, "--plot-order");
   if (plot || html) sample = sample_replicate(o);
 
   progress_bar bar(!a.quiet && ::isatty(STDERR_FILENO) != 0);
@@ -181,8 +182,8 @@ void run_simulate(const simulate_args& a)
     write_json(j, o, r);
     json->write(j.str());
   }
-  if (plot) plot->write(io::shrinkage_svg(*sample));
-  if (html) html->write(io::shrinkage_html(*sample));
+  if (plot) plot->write(io::shrinkage_svg(*sample, order));
+  if (html) html->write(io::shrinkage_html(*sample, order));
   outputs.commit();
   if (!a.quiet) {
     std::ostringstream s;
@@ -224,6 +225,8 @@ command add_simulate_command(CLI::App& app)
   sub->add_option("--json", a->json, "JSON summary file");
   sub->add_option("--plot", a->plot, "SVG of the first replicate of the first scenario");
   sub->add_option("--html", a->html, "interactive HTML page of that replicate (self-contained)");
+  sub->add_option("--plot-order", a->plot_order, "rows of the figures: group, n (smallest first) or estimate")
+    ->capture_default_str();
   sub->add_flag("-q,--quiet", a->quiet, "no report or progress bar on stderr");
   sub->add_option("--level", a->level, "coverage of the per-group central intervals")->capture_default_str();
   sub->add_option("--family", a->family, "binomial or poisson: a study of proportions or counts (default: the normal model)");

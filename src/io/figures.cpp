@@ -1,10 +1,15 @@
 #include "figures.hpp"
 
+#include <shrink/error.hpp>
+
+#include "common/normal.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <numeric>
 #include <sstream>
 
 namespace shrink::io {
@@ -14,6 +19,22 @@ namespace {
 /// Dots drawn in all: past this, each group shows its first few observations only.
 constexpr std::size_t max_total_dots = 20000;
 
+/// Observations drawn per group: none in the shrinkage plot (more groups than rows).
+std::size_t dots_per_group(const replicate_sample& s)
+{
+  const std::size_t J = std::max<std::size_t>(s.theta.size(), 1);
+  return J > max_rows ? 0 : std::max<std::size_t>(1, max_total_dots / J);
+}
+
+// The founding text's colours: blue x, green circle, gold triangle, dashed black line.
+constexpr const char* blue = "#1f5fbf";
+constexpr const char* green = "#1a9641";
+constexpr const char* gold = "#e6a800";
+constexpr const char* grey = "#777";
+
+constexpr double width = 900, left = 130, right = 24;
+constexpr double plot_w = width - left - right;
+
 std::string num(double x)
 {
   char buf[64];
@@ -21,26 +42,30 @@ std::string num(double x)
   return std::string(buf, r.ptr);
 }
 
-std::size_t dots_per_group(const replicate_sample& s)
-{
-  const std::size_t J = std::max<std::size_t>(s.theta.size(), 1);
-  return std::max<std::size_t>(1, max_total_dots / J);
-}
+/// Where partial pooling shrinks to: mu_hat, or the ml fit's prior mean for the count families.
+double center_of(const replicate_sample& s) { return s.family ? s.fit_mean : s.mu_hat; }
 
-/// Horizontal extent of everything drawn, with a margin.
-std::pair<double, double> extent(const replicate_sample& s, std::size_t per_group)
+/// The horizontal scale: [lo, hi] holds everything drawn, and every position the page's slider
+/// can move an estimate to (each lies between its group's ybar_j and the centre).
+struct frame {
+  double lo = 0, hi = 1;
+  double x(double v) const { return left + (v - lo) / (hi - lo) * plot_w; }
+};
+
+frame frame_of(const replicate_sample& s, std::size_t per_group)
 {
   double lo = s.complete_pool, hi = s.complete_pool;
   auto take = [&](double v) {
     lo = std::min(lo, v);
     hi = std::max(hi, v);
   };
+  take(center_of(s));
   for (std::size_t j = 0; j < s.theta.size(); ++j) {
     take(s.theta[j]);
     take(s.ybar[j]);
     take(s.partial_pool[j]);
-    const auto& o = s.observations[j];
-    for (std::size_t i = 0; i < std::min(per_group, o.size()); ++i) take(o[i]);
+    if (j < s.observations.size())
+      for (std::size_t i = 0; i < std::min(per_group, s.observations[j].size()); ++i) take(s.observations[j][i]);
   }
   if (hi - lo <= 0) {
     lo -= 1;
@@ -53,17 +78,47 @@ std::pair<double, double> extent(const replicate_sample& s, std::size_t per_grou
 /// Round tick positions covering [lo, hi].
 std::vector<double> ticks(double lo, double hi)
 {
-  const double raw = (hi - lo) / 6;
-  const double mag = std::pow(10.0, std::floor(std::log10(raw)));
-  double step = mag;
-  for (double m : {1.0, 2.0, 5.0, 10.0})
-    if (m * mag >= raw) {
+  // The finest of 1, 2, 5, 10 times a power of ten that gives at most 11 steps: at least 4 ticks.
+  const double mag = std::pow(10.0, std::floor(std::log10((hi - lo) / 8)));
+  double step = 10 * mag;
+  for (double m : {1.0, 2.0, 5.0})
+    if ((hi - lo) / (m * mag) <= 11) {
       step = m * mag;
       break;
     }
   std::vector<double> t;
   for (double v = std::ceil(lo / step) * step; v <= hi; v += step) t.push_back(std::abs(v) < step * 1e-9 ? 0.0 : v);
   return t;
+}
+
+/// Words of `text` in lines of at most `max_chars` characters (a word longer than that keeps a line).
+std::vector<std::string> wrap(const std::string& text, std::size_t max_chars)
+{
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  std::string word, line;
+  while (in >> word) {
+    if (!line.empty() && line.size() + 1 + word.size() > max_chars) {
+      lines.push_back(line);
+      line.clear();
+    }
+    line += (line.empty() ? "" : " ") + word;
+  }
+  if (!line.empty()) lines.push_back(line);
+  return lines;
+}
+
+/// Writes `text` wrapped to the canvas from baseline y; returns the baseline after it.
+double text_block(std::ostream& o, const std::string& text, double y, double size, const char* fill)
+{
+  // About half an em per character of sans-serif text.
+  const auto max_chars = static_cast<std::size_t>((width - 32) / (0.5 * size));
+  for (const auto& line : wrap(text, max_chars)) {
+    o << "<text x=\"16\" y=\"" << num(y) << "\" font-size=\"" << num(size) << "\" fill=\"" << fill << "\">" << line
+      << "</text>\n";
+    y += size * 1.35;
+  }
+  return y;
 }
 
 std::string subtitle(const replicate_sample& s)
@@ -75,132 +130,321 @@ std::string subtitle(const replicate_sample& s)
     t << "J = " << s.theta.size() << (binomial ? ", trials = " : ", exposure = ") << to_string(s.grid_point.obs)
       << ", true mean = " << num(s.grid_point.mu) << ", " << spread << " = " << num(s.grid_point.tau) << "; ml fit: mean = "
       << num(s.fit_mean) << ", " << spread << " = "
-      << (std::isfinite(s.fit_concentration) ? num(s.fit_concentration) : std::string("infinity (the boundary)"));
+      << (std::isfinite(s.fit_concentration) ? num(s.fit_concentration) : std::string("infinity (the boundary)"))
+      << "; pooled rate = " << num(s.complete_pool);
     return t.str();
   }
   t << "J = " << s.theta.size() << ", n = " << to_string(s.grid_point.obs) << ", true mu = " << num(s.grid_point.mu)
     << ", sigma = " << num(s.grid_point.sigma) << ", tau = " << num(s.grid_point.tau) << "; moment estimate tau = "
-    << num(std::sqrt(s.tau2_hat)) << ", mu_hat = " << num(s.mu_hat);
+    << num(std::sqrt(s.tau2_hat)) << ", mu_hat = " << num(s.mu_hat) << ", complete pooling = " << num(s.complete_pool);
   return t.str();
 }
 
-/// The page script's layout of the figure: from the data's range [lo, hi] (J rows) to pixels.
-constexpr const char* page_layout = R"HTML(if (hi <= lo) { lo -= 1; hi += 1; }
-const pad = 0.04 * (hi - lo); lo -= pad; hi += pad;
-const W = 900, L = 60, R = 20, T = 10, row = J <= 40 ? 18 : J <= 200 ? 10 : 6, H = T + row * J + 30;
-const X = x => L + (x - lo) / (hi - lo) * (W - L - R);
-const Y = j => T + row * (j + 0.5);
-const m = Math.max(2, row * 0.3);
-)HTML";
-
-/// The page's head, style and title; `slider`: the id of its range input.
-std::string page_head(const std::string& slider)
-{
-  return R"HTML(<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>shrink: one simulated replicate</title>
-<style>
-body { font-family: sans-serif; margin: 20px; color: #222; }
-#controls { display: flex; gap: 18px; align-items: center; flex-wrap: wrap; margin: 10px 0; }
-#)HTML" + slider + R"HTML( { width: 360px; }
-table { border-collapse: collapse; margin: 8px 0; }
-td, th { padding: 3px 12px; text-align: right; border-bottom: 1px solid #ddd; }
-th:first-child, td:first-child { text-align: left; }
-.note { color: #666; font-size: 13px; }
-</style></head><body>
-<h2>Shrinkage in one simulated replicate</h2>
-)HTML";
-}
-
-/// What the dots are: in sufficient mode the study draws no observations, so the figure's
-/// replicate is an illustrative raw draw of the scenario.
-std::string dots_note(const replicate_sample& s)
+/// What the figure's replicate is, and where sigma came from.
+std::string provenance_note(const replicate_sample& s)
 {
   if (s.family) return "Replicate 1 of the study: each group's raw rate y_j / n_j (no observations to draw).";
-  return s.study_mode == simulation_mode::sufficient
-           ? "Illustrative raw draw: the study ran in sufficient mode (no observations), so this replicate and its "
-             "dots are drawn separately, not one of the study's replicates."
-           : "Replicate 1 of the study (raw mode).";
+  std::string note = s.study_mode == simulation_mode::sufficient
+                       ? "Illustrative raw draw: the study ran in sufficient mode (no observations), so this replicate and "
+                         "its dots are drawn separately, not one of the study's replicates."
+                       : "Replicate 1 of the study (raw mode).";
+  const bool one_each = std::all_of(s.n.begin(), s.n.end(), [](std::int64_t n) { return n == 1; });
+  note += one_each ? " Every group has one observation, so there is no within-group variance to estimate sigma from: "
+                     "the true sigma = " + num(s.grid_point.sigma) + " is used, as the study does."
+                   : " sigma is the pooled within-group estimate, sigma_hat = " + num(std::sqrt(s.sigma2_hat)) + ".";
+  return note;
 }
 
-/// The proportions (or rates) version of the page: a slider on the concentration (log scale) moves
-/// every partial-pooling estimate (the posterior mean at the ml fit's mean); "fit from data" sets it
-/// back to the ml fit shrink computed for this replicate.
-std::string counts_html(const replicate_sample& s)
+// Markers, centred at (x, y) with half-size m. `attrs` carries the class and group index.
+std::string cross(double x, double y, double m, const std::string& attrs)
+{
+  return "<path " + attrs + " d=\"M" + num(x - m) + ' ' + num(y - m) + "l" + num(2 * m) + ' ' + num(2 * m) + "m0 " +
+         num(-2 * m) + "l" + num(-2 * m) + ' ' + num(2 * m) + "\" stroke=\"" + blue + "\" stroke-width=\"1.8\"/>";
+}
+std::string circle(double x, double y, double m, const std::string& attrs)
+{
+  return "<circle " + attrs + " cx=\"" + num(x) + "\" cy=\"" + num(y) + "\" r=\"" + num(m) + "\" fill=\"none\" stroke=\"" +
+         green + "\" stroke-width=\"1.8\"/>";
+}
+std::string triangle(double x, double y, double m, const std::string& attrs)
+{
+  return "<path " + attrs + " d=\"M" + num(x) + ' ' + num(y - m) + "l" + num(m) + ' ' + num(2 * m) + "h" + num(-2 * m) +
+         "z\" fill=\"" + gold + "\"/>";
+}
+std::string diamond(double x, double y, double m, const std::string& attrs)
+{
+  return "<path " + attrs + " d=\"M" + num(x) + ' ' + num(y - m) + "l" + num(m) + ' ' + num(m) + "l" + num(-m) + ' ' +
+         num(m) + "l" + num(-m) + ' ' + num(-m) + "z\" fill=\"none\" stroke=\"" + grey + "\" stroke-width=\"1.3\"/>";
+}
+std::string dashed(double x, double y1, double y2, const std::string& attrs)
+{
+  return "<line " + attrs + " x1=\"" + num(x) + "\" x2=\"" + num(x) + "\" y1=\"" + num(y1) + "\" y2=\"" + num(y2) +
+         "\" stroke=\"black\" stroke-width=\"1.3\" stroke-dasharray=\"6 4\"/>";
+}
+std::string group_attrs(const char* cls, std::size_t j) { return "class=\"" + std::string(cls) + "\" data-j=\"" + std::to_string(j) + "\""; }
+
+/// A framed legend of two rows of three entries; returns the baseline below it.
+double legend(std::ostream& o, const replicate_sample& s, double y)
+{
+  const double h = 44;
+  o << "<g id=\"legend\"><rect x=\"16\" y=\"" << num(y) << "\" width=\"" << num(width - 32) << "\" height=\"" << num(h)
+    << "\" fill=\"white\" stroke=\"#bbb\"/>\n";
+  const std::string center = s.family ? "prior mean (ml fit): where estimates shrink to" : "mu_hat: where estimates shrink to";
+  const std::string entries[6] = {s.family ? "no pooling: raw rate y_j / n_j" : "no pooling: group mean ybar_j",
+                                  "complete pooling", "partial pooling: posterior mean", "true theta_j", center,
+                                  s.family || s.theta.size() > max_rows ? "green line: each group's pull"
+                                                                        : "observations (grey dots)"};
+  for (int e = 0; e < 6; ++e) {
+    const double x = 30 + (e % 3) * 285, yy = y + 14 + (e / 3) * 18;
+    switch (e) {
+      case 0: o << cross(x + 5, yy, 4, "class=\"key\""); break;
+      case 1: o << diamond(x + 5, yy, 5, "class=\"key\""); break;
+      case 2: o << circle(x + 5, yy, 4.5, "class=\"key\""); break;
+      case 3: o << triangle(x + 5, yy, 4.5, "class=\"key\""); break;
+      case 4: o << "<path d=\"M" << num(x - 2) << ' ' << num(yy) << "h16\" stroke=\"black\" stroke-dasharray=\"6 4\"/>"; break;
+      default:
+        o << (s.family || s.theta.size() > max_rows ? "<path d=\"M" + num(x - 2) + ' ' + num(yy) + "h16\" stroke=\"" + green + "\" stroke-opacity=\"0.4\"/>"
+                       : "<circle cx=\"" + num(x + 5) + "\" cy=\"" + num(yy) + "\" r=\"1.6\" fill=\"#999\"/>");
+    }
+    o << "<text x=\"" << num(x + 20) << "\" y=\"" << num(yy + 4) << "\">" << entries[e] << "</text>\n";
+  }
+  o << "</g>\n";
+  return y + h;
+}
+
+/// Tick labels above (`above`) or below a horizontal axis at y, and grid lines from y1 to y2.
+void axis(std::ostream& o, const frame& f, double y, bool above, double y1, double y2)
+{
+  o << "<g class=\"axis\">\n<line x1=\"" << num(left) << "\" x2=\"" << num(left + plot_w) << "\" y1=\"" << num(y) << "\" y2=\""
+    << num(y) << "\" stroke=\"#333\"/>\n";
+  for (double t : ticks(f.lo, f.hi)) {
+    const double x = f.x(t);
+    o << "<line x1=\"" << num(x) << "\" x2=\"" << num(x) << "\" y1=\"" << num(y1) << "\" y2=\"" << num(y2)
+      << "\" stroke=\"#e4e4e4\"/><line x1=\"" << num(x) << "\" x2=\"" << num(x) << "\" y1=\"" << num(y) << "\" y2=\""
+      << num(above ? y - 5 : y + 5) << "\" stroke=\"#333\"/><text class=\"tick\" x=\"" << num(x) << "\" y=\""
+      << num(above ? y - 8 : y + 18) << "\" text-anchor=\"middle\" fill=\"#333\">" << num(t) << "</text>\n";
+  }
+  o << "</g>\n";
+}
+
+std::vector<std::size_t> rows_in(const replicate_sample& s, row_order order)
+{
+  std::vector<std::size_t> idx(s.theta.size());
+  std::iota(idx.begin(), idx.end(), std::size_t{0});
+  if (order == row_order::size)
+    std::stable_sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) { return s.n[a] < s.n[b]; });
+  if (order == row_order::estimate)
+    std::stable_sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) { return s.partial_pool[a] < s.partial_pool[b]; });
+  return idx;
+}
+
+/// One row per group (at most max_rows of them).
+double draw_rows(std::ostream& o, const replicate_sample& s, const frame& f, row_order order, double top)
+{
+  const std::size_t J = s.theta.size();
+  const std::size_t per_group = dots_per_group(s);
+  const double row = J <= 40 ? 22 : 12;
+  const double m = J <= 40 ? 5 : 3.5;
+  const double bottom = top + row * static_cast<double>(J);
+  axis(o, f, top, true, top, bottom);
+  axis(o, f, bottom, false, top, bottom);
+  const char* size_name = !s.family ? "n" : *s.family == count_family::binomial ? "n" : "E";
+  o << "<g id=\"groups\">\n";
+  const auto idx = rows_in(s, order);
+  for (std::size_t r = 0; r < J; ++r) {
+    const std::size_t j = idx[r];
+    const double y = top + row * (static_cast<double>(r) + 0.5);
+    o << "<text class=\"label\" x=\"" << num(left - 10) << "\" y=\"" << num(y + 4) << "\" text-anchor=\"end\" fill=\"#444\">"
+      << (j + 1) << "  (" << size_name << " = " << s.n[j] << ")</text>";
+    if (j < s.observations.size())
+      for (std::size_t i = 0; i < std::min(per_group, s.observations[j].size()); ++i)
+        o << "<circle " << group_attrs("obs", j) << " cx=\"" << num(f.x(s.observations[j][i])) << "\" cy=\"" << num(y)
+          << "\" r=\"1.6\" fill=\"#999\" fill-opacity=\"0.7\"/>";
+    o << "<line " << group_attrs("pull", j) << " x1=\"" << num(f.x(s.ybar[j])) << "\" x2=\"" << num(f.x(s.partial_pool[j]))
+      << "\" y1=\"" << num(y) << "\" y2=\"" << num(y) << "\" stroke=\"" << green << "\" stroke-opacity=\"0.4\" stroke-width=\"2\"/>";
+    o << diamond(f.x(s.complete_pool), y, m, group_attrs("cp", j)) << cross(f.x(s.ybar[j]), y, m, group_attrs("np", j))
+      << triangle(f.x(s.theta[j]), y, m, group_attrs("truth", j)) << circle(f.x(s.partial_pool[j]), y, m, group_attrs("pp", j))
+      << "\n";
+  }
+  o << "</g>\n" << dashed(f.x(center_of(s)), top, bottom, "class=\"center\"") << "\n";
+  return bottom + 26;
+}
+
+/// Many groups: the shrinkage plot, every group's no-pooling value on the top axis joined to its
+/// partial-pooling estimate on the bottom one (true theta as a rug under it).
+double draw_lines(std::ostream& o, const replicate_sample& s, const frame& f, double top)
+{
+  const double bottom = top + 380, m = 3;
+  o << "<text x=\"" << num(left - 10) << "\" y=\"" << num(top + 4) << "\" text-anchor=\"end\">no pooling</text>\n"
+    << "<text x=\"" << num(left - 10) << "\" y=\"" << num(bottom + 4) << "\" text-anchor=\"end\">partial pooling</text>\n"
+    << "<text x=\"" << num(left - 10) << "\" y=\"" << num(bottom + 30) << "\" text-anchor=\"end\">true theta</text>\n";
+  axis(o, f, top, true, top, bottom);
+  axis(o, f, bottom, false, top, bottom);
+  o << "<g id=\"groups\">\n";
+  for (std::size_t j = 0; j < s.theta.size(); ++j)
+    o << "<line " << group_attrs("pull", j) << " x1=\"" << num(f.x(s.ybar[j])) << "\" x2=\"" << num(f.x(s.partial_pool[j]))
+      << "\" y1=\"" << num(top) << "\" y2=\"" << num(bottom) << "\" stroke=\"" << green << "\" stroke-opacity=\"0.25\"/>"
+      << cross(f.x(s.ybar[j]), top, m, group_attrs("np", j)) << circle(f.x(s.partial_pool[j]), bottom, m, group_attrs("pp", j))
+      << triangle(f.x(s.theta[j]), bottom + 30, m, group_attrs("truth", j)) << "\n";
+  o << "</g>\n"
+    << diamond(f.x(s.complete_pool), bottom, 6, "class=\"cp\"") << dashed(f.x(center_of(s)), top, bottom, "class=\"center\"")
+    << "\n";
+  return bottom + 50;
+}
+
+/// An SVG document of the canvas's width around `body`, on white.
+std::string svg_document(const std::string& body, double height)
+{
+  std::ostringstream o;
+  o << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << num(width) << "\" height=\"" << num(height) << "\" viewBox=\"0 0 "
+    << num(width) << ' ' << num(height) << "\" font-family=\"sans-serif\" font-size=\"12\">\n"
+    << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+    << body << "</svg>\n";
+  return o.str();
+}
+
+/// The whole figure; `f` is its horizontal scale (the page's script moves markers on it).
+std::string figure(const replicate_sample& s, row_order order, const frame& f)
+{
+  const std::size_t J = s.theta.size();
+  std::ostringstream body;
+  body << "<text x=\"16\" y=\"24\" font-size=\"16\" font-weight=\"bold\">Shrinkage in one simulated replicate</text>\n";
+  double y = text_block(body, subtitle(s), 44, 12, "#333");
+  std::string note = provenance_note(s);
+  const std::size_t per_group = dots_per_group(s);
+  if (!s.family && J <= max_rows && per_group < static_cast<std::size_t>(s.grid_point.obs.max))
+    note += " At most " + std::to_string(per_group) + " observations shown per group.";
+  if (J > max_rows)
+    note += " " + std::to_string(J) + " groups are more than rows can show: each group's no-pooling value (top axis) is "
+            "joined to its partial-pooling estimate (bottom axis), every group drawn.";
+  y = text_block(body, note, y + 2, 11, "#666");
+  y = legend(body, s, y + 4) + 34;
+  y = J <= max_rows ? draw_rows(body, s, f, order, y) : draw_lines(body, s, f, y);
+  body << "<text x=\"" << num(left + plot_w / 2) << "\" y=\"" << num(y + 8) << "\" text-anchor=\"middle\">"
+       << (s.family ? "rate" : "value (the scale of y)") << "</text>\n";
+  return svg_document(body.str(), y + 22);
+}
+
+std::string escape_script(std::string data)
+{
+  // Safe inside <script>: no "</" can close the element early.
+  for (std::size_t p = 0; (p = data.find("</", p)) != std::string::npos; p += 3) data.replace(p, 2, "<\\/");
+  return data;
+}
+
+/// The page around the figure: `controls` (slider, button) and `readout` (a table) are the
+/// page's own; `script` computes its estimates and calls move(estimates, centre).
+std::string page(const std::string& title, const std::string& svg, const nlohmann::json& data, const std::string& controls,
+                 const std::string& readout, const std::string& script)
+{
+  std::ostringstream o;
+  o << R"HTML(<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>)HTML" << title << R"HTML(</title>
+<style>
+body { font-family: sans-serif; margin: 12px 20px; color: #222; }
+#controls { display: flex; gap: 18px; align-items: center; flex-wrap: wrap; margin: 8px 0; }
+#controls input[type=range] { flex: 1 1 360px; }
+table { border-collapse: collapse; margin: 6px 0; }
+td, th { padding: 3px 12px; text-align: right; border-bottom: 1px solid #ddd; }
+th:first-child, td:first-child { text-align: left; }
+#figure svg { width: 100%; height: auto; display: block; }
+</style></head><body>
+<div id="controls">
+)HTML" << controls
+    << R"HTML(</div>
+)HTML" << readout
+    << R"HTML(
+<div id="figure">
+)HTML" << svg
+    << R"HTML(</div>
+<script id="shrink-data" type="application/json">)HTML"
+    << escape_script(data.dump()) << R"HTML(</script>
+<script>
+"use strict";
+const D = JSON.parse(document.getElementById("shrink-data").textContent);
+)HTML" << script
+    << R"HTML(</script>
+</body></html>
+)HTML";
+  return o.str();
+}
+
+/// The script both replicate pages share: the scale, the MSE, the readout, and moving the marks.
+constexpr const char* replicate_script = R"JS(const J = D.theta.length;
+const X = v => D.frame.left + (v - D.frame.lo) / (D.frame.hi - D.frame.lo) * D.frame.width;
+const mean = a => a.reduce((s, x) => s + x, 0) / a.length;
+const mse = est => mean(est.map((e, j) => (e - D.theta[j]) ** 2));
+function show(id, x) {
+  const el = document.getElementById(id);
+  el.dataset.value = x === null ? "" : String(x);
+  el.textContent = x === null ? "n/a (J < 4)" : x.toPrecision(6);
+}
+// Moves every partial-pooling circle, its pull line and the centre line (the figure's other marks stay).
+function move(est, center) {
+  for (const c of document.querySelectorAll("#figure .pp")) c.setAttribute("cx", X(est[c.dataset.j]));
+  for (const l of document.querySelectorAll("#figure .pull")) l.setAttribute("x2", X(est[l.dataset.j]));
+  for (const l of document.querySelectorAll("#figure .center")) { l.setAttribute("x1", X(center)); l.setAttribute("x2", X(center)); }
+}
+)JS";
+
+/// The readout of a simulated replicate: each estimator's MSE, one row each.
+std::string mse_table(const std::string& rows)
+{
+  return "<table id=\"readout\"><thead><tr><th>estimator</th><th>MSE against the true theta</th></tr></thead><tbody>\n" +
+         rows + "</tbody></table>";
+}
+
+nlohmann::json common_data(const replicate_sample& s, const frame& f)
+{
+  nlohmann::json d;
+  d["frame"] = {{"lo", f.lo}, {"hi", f.hi}, {"left", left}, {"width", plot_w}};
+  d["n"] = s.n;
+  d["theta"] = s.theta;
+  d["ybar"] = s.ybar;
+  d["partial_pool_at_fit"] = s.partial_pool;
+  return d;
+}
+
+/// The proportions (or rates) page: a slider on the concentration (log scale) moves every
+/// partial-pooling estimate (the posterior mean at the ml fit's mean); "fit from data" sets it back
+/// to the ml fit shrink computed for this replicate.
+std::string counts_html(const replicate_sample& s, row_order order)
 {
   const bool binomial = *s.family == count_family::binomial;
-  nlohmann::json d;
+  const frame f = frame_of(s, 0);
+  nlohmann::json d = common_data(s, f);
   d["binomial"] = binomial;
-  d["n"] = s.n;
   d["counts"] = s.counts;
-  d["theta"] = s.theta;
   d["true_mean"] = s.grid_point.mu;
   d["true_concentration"] = s.grid_point.tau;
   d["fit_mean"] = s.fit_mean;
   d["fit_concentration"] = std::isfinite(s.fit_concentration) ? nlohmann::json(s.fit_concentration) : nlohmann::json();
   d["pooled"] = s.complete_pool;
-  const std::string data = d.dump();  // numbers and booleans only: nothing can close the script
   const double start = std::isfinite(s.fit_concentration) ? s.fit_concentration : 1e6;
-  const char* spread = binomial ? "concentration" : "shape";
-  std::ostringstream o;
-  o << page_head("nu") << R"HTML(<p class="note">)HTML"
-    << subtitle(s) << R"HTML(</p>
-<div id="controls">
-<label for="nu">)HTML" << spread << R"HTML( = <span id="nu-value"></span></label>
-<input type="range" id="nu" min="-2" max="6" step="0.001" value=")HTML"
-    << num(std::log10(start)) << R"HTML(">
-<button id="fit" type="button">fit from data (ml)</button>
-</div>
-<table id="readout"><thead><tr><th>estimator</th><th>MSE against the true theta</th></tr></thead><tbody>
-<tr><td>no pooling</td><td id="mse-no_pool"></td></tr>
-<tr><td>complete pooling</td><td id="mse-complete_pool"></td></tr>
-<tr><td>partial pooling (at the slider's )HTML" << spread << R"HTML()</td><td id="mse-partial_pool"></td></tr>
-<tr><td>oracle (the true prior)</td><td id="mse-oracle"></td></tr>
-</tbody></table>
-<div id="figure"></div>
-<p class="note">Red cross: raw rate (no pooling); blue circle: posterior mean at the ml fit's mean and the slider's )HTML"
-    << spread << R"HTML( (it starts at the ml fit; the right end is no spread, complete pooling); green triangle: true theta;
-dashed line: pooled rate.</p>
-<script id="shrink-data" type="application/json">)HTML"
-    << data << R"HTML(</script>
-<script>
-"use strict";
-const D = JSON.parse(document.getElementById("shrink-data").textContent);
-const J = D.counts.length;
-const rate = D.counts.map((y, j) => y / D.n[j]);
-const mean = a => a.reduce((s, x) => s + x, 0) / a.length;
-const mse = est => mean(est.map((e, j) => (e - D.theta[j]) ** 2));
-// Posterior means under Beta(m nu, (1 - m) nu) or Gamma(nu, nu / m).
+  const std::string spread = binomial ? "concentration" : "shape";
+  const std::string controls = "<label for=\"nu\">" + spread +
+                               " = <span id=\"nu-value\"></span></label>\n<input type=\"range\" id=\"nu\" min=\"-2\" max=\"6\" "
+                               "step=\"0.001\" value=\"" + num(std::log10(start)) +
+                               "\">\n<button id=\"fit\" type=\"button\">fit from data (ml)</button>\n"
+                               "<span>log scale; the right end is no spread (complete pooling)</span>\n";
+  const std::string readout = "<tr><td>no pooling</td><td id=\"mse-no_pool\"></td></tr>\n"
+                              "<tr><td>complete pooling</td><td id=\"mse-complete_pool\"></td></tr>\n"
+                              "<tr><td>partial pooling (at the slider's " + spread +
+                              ")</td><td id=\"mse-partial_pool\"></td></tr>\n"
+                              "<tr><td>oracle (the true prior)</td><td id=\"mse-oracle\"></td></tr>\n";
+  const std::string script = R"JS(// Posterior means under Beta(m nu, (1 - m) nu) or Gamma(nu, nu / m).
 const post = (m, nu) => D.counts.map((y, j) => D.binomial ? (m * nu + y) / (nu + D.n[j]) : (nu + y) / (nu / m + D.n[j]));
 const fixedMse = {
-  no_pool: mse(rate),
-  complete_pool: mse(rate.map(() => D.pooled)),
+  no_pool: mse(D.ybar),
+  complete_pool: mse(D.ybar.map(() => D.pooled)),
   oracle: mse(post(D.true_mean, D.true_concentration)),
 };
-function show(id, x) {
-  const el = document.getElementById(id);
-  el.dataset.value = String(x);
-  el.textContent = x.toPrecision(6);
-}
-let lo = Math.min(...rate, ...D.theta), hi = Math.max(...rate, ...D.theta);
-)HTML" << page_layout << R"HTML(function draw(est) {
-  let s = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-size="11">`;
-  s += `<line x1="${X(D.pooled)}" x2="${X(D.pooled)}" y1="${T}" y2="${T + row * J}" stroke="#555" stroke-dasharray="4 3"/>`;
-  for (let j = 0; j < J; ++j) {
-    const y = Y(j);
-    s += `<path d="M${X(rate[j]) - m} ${y - m}l${2 * m} ${2 * m}m0 ${-2 * m}l${-2 * m} ${2 * m}" stroke="#d62728" stroke-width="1.6"/>`;
-    s += `<circle class="pp" cx="${X(est[j])}" cy="${y}" r="${m}" fill="none" stroke="#1f77b4" stroke-width="1.6"/>`;
-    s += `<path d="M${X(D.theta[j])} ${y - m}l${m} ${2 * m}h${-2 * m}z" fill="#2ca02c"/>`;
-  }
-  const ax = T + row * J + 14;
-  s += `<text x="${L}" y="${ax}">${lo.toPrecision(4)}</text><text x="${W - R}" y="${ax}" text-anchor="end">${hi.toPrecision(4)}</text>`;
-  document.getElementById("figure").innerHTML = s + "</svg>";
-}
 const slider = document.getElementById("nu");
 function update(nu) {
   document.getElementById("nu-value").textContent = nu.toPrecision(4);
   document.getElementById("nu-value").dataset.value = String(nu);
   const est = post(D.fit_mean, nu);
-  draw(est);
+  move(est, D.fit_mean);
   for (const k of ["no_pool", "complete_pool", "oracle"]) show("mse-" + k, fixedMse[k]);
   show("mse-partial_pool", mse(est));
 }
@@ -208,153 +452,51 @@ const fitted = D.fit_concentration === null ? 1e6 : Math.max(D.fit_concentration
 slider.addEventListener("input", () => update(10 ** Number(slider.value)));
 document.getElementById("fit").addEventListener("click", () => { slider.value = String(Math.log10(fitted)); update(fitted); });
 update(fitted);
-</script>
-</body></html>
-)HTML";
-  return o.str();
+)JS";
+  return page("shrink: one simulated replicate", figure(s, order, f), d, controls, mse_table(readout),
+              replicate_script + script);
 }
 
 }  // namespace
 
-std::string shrinkage_svg(const replicate_sample& s)
+row_order parse_row_order(const std::string& text, const std::string& option)
 {
-  const std::size_t J = s.theta.size();
-  const std::size_t per_group = dots_per_group(s);
-  const double row = J <= 40 ? 18 : J <= 200 ? 10 : 6;
-  const double left = 70, right = 30, top = 92, bottom = 50, width = 900;
-  const double plot_w = width - left - right;
-  const double height = top + row * static_cast<double>(J) + bottom;
-  const auto [lo, hi] = extent(s, per_group);
-  auto X = [&, lo = lo, hi = hi](double v) { return left + (v - lo) / (hi - lo) * plot_w; };
-  auto Y = [&](std::size_t j) { return top + row * (static_cast<double>(j) + 0.5); };
-  const double m = std::max(2.0, row * 0.3);  // marker half-size
-
-  std::ostringstream o;
-  o << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << num(width) << "\" height=\"" << num(height)
-    << "\" viewBox=\"0 0 " << num(width) << ' ' << num(height) << "\" font-family=\"sans-serif\" font-size=\"12\">\n"
-    << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-    << "<text x=\"" << num(left) << "\" y=\"20\" font-size=\"15\" font-weight=\"bold\">Shrinkage in one simulated replicate</text>\n"
-    << "<text x=\"" << num(left) << "\" y=\"38\" fill=\"#444\">" << subtitle(s) << "</text>\n";
-
-  // Legend.
-  const double ly = 62;
-  double lx = left;
-  o << "<g id=\"legend\">\n";
-  if (!s.family) {
-    o << "<circle cx=\"" << num(lx + 4) << "\" cy=\"" << num(ly) << "\" r=\"1.6\" fill=\"#888\"/><text x=\"" << num(lx + 12)
-      << "\" y=\"" << num(ly + 4) << "\">observations</text>\n";
-    lx += 110;
-  }
-  o << "<path d=\"M" << num(lx) << ' ' << num(ly - 4) << "l8 8m0 -8l-8 8\" stroke=\"#d62728\" stroke-width=\"1.6\"/><text x=\""
-    << num(lx + 12) << "\" y=\"" << num(ly + 4) << "\">" << (s.family ? "no pooling (y / n)" : "no pooling (group mean)")
-    << "</text>\n";
-  lx += 175;
-  o << "<circle cx=\"" << num(lx + 4) << "\" cy=\"" << num(ly) << "\" r=\"4\" fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"1.6\"/><text x=\""
-    << num(lx + 12) << "\" y=\"" << num(ly + 4) << "\">partial pooling</text>\n";
-  lx += 120;
-  o << "<path d=\"M" << num(lx + 4) << ' ' << num(ly - 4) << "l4 8h-8z\" fill=\"#2ca02c\"/><text x=\"" << num(lx + 12)
-    << "\" y=\"" << num(ly + 4) << "\">true theta</text>\n";
-  lx += 95;
-  o << "<path d=\"M" << num(lx) << ' ' << num(ly) << "h14\" stroke=\"#555\" stroke-dasharray=\"4 3\"/><text x=\"" << num(lx + 18)
-    << "\" y=\"" << num(ly + 4) << "\">" << (s.family ? "pooled rate" : "grand mean") << "</text>\n";
-  o << "</g>\n";
-  o << "<text x=\"" << num(left) << "\" y=\"80\" fill=\"#777\" font-size=\"11\">" << dots_note(s);
-  if (!s.family && per_group < static_cast<std::size_t>(s.grid_point.obs.max))
-    o << " At most " << per_group << " observations shown per group.";
-  o << "</text>\n";
-
-  // Axis and grid.
-  const double axis_y = top + row * static_cast<double>(J) + 8;
-  o << "<g id=\"axis\" stroke=\"#ccc\">\n";
-  for (double t : ticks(lo, hi))
-    o << "<line x1=\"" << num(X(t)) << "\" x2=\"" << num(X(t)) << "\" y1=\"" << num(top) << "\" y2=\"" << num(axis_y)
-      << "\"/><text x=\"" << num(X(t)) << "\" y=\"" << num(axis_y + 16) << "\" text-anchor=\"middle\" stroke=\"none\" fill=\"#333\">"
-      << num(t) << "</text>\n";
-  o << "</g>\n";
-  o << "<text x=\"" << num(left + plot_w / 2) << "\" y=\"" << num(axis_y + 36) << "\" text-anchor=\"middle\">" << (s.family ? "rate" : "value") << "</text>\n";
-  o << "<line x1=\"" << num(X(s.complete_pool)) << "\" x2=\"" << num(X(s.complete_pool)) << "\" y1=\"" << num(top)
-    << "\" y2=\"" << num(axis_y) << "\" stroke=\"#555\" stroke-dasharray=\"4 3\"/>\n";
-
-  // Rows.
-  o << "<g id=\"groups\">\n";
-  for (std::size_t j = 0; j < J; ++j) {
-    const double y = Y(j);
-    if (J <= 60)
-      o << "<text x=\"" << num(left - 8) << "\" y=\"" << num(y + 4) << "\" text-anchor=\"end\" fill=\"#555\">" << (j + 1)
-        << "</text>";
-    const auto& obs = s.observations[j];
-    for (std::size_t i = 0; i < std::min(per_group, obs.size()); ++i)
-      o << "<circle cx=\"" << num(X(obs[i])) << "\" cy=\"" << num(y) << "\" r=\"1.4\" fill=\"#888\" fill-opacity=\"0.6\"/>";
-    o << "<path d=\"M" << num(X(s.ybar[j]) - m) << ' ' << num(y - m) << "l" << num(2 * m) << ' ' << num(2 * m) << "m0 "
-      << num(-2 * m) << "l" << num(-2 * m) << ' ' << num(2 * m) << "\" stroke=\"#d62728\" stroke-width=\"1.6\"/>";
-    o << "<circle cx=\"" << num(X(s.partial_pool[j])) << "\" cy=\"" << num(y) << "\" r=\"" << num(m)
-      << "\" fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"1.6\"/>";
-    o << "<path d=\"M" << num(X(s.theta[j])) << ' ' << num(y - m) << "l" << num(m) << ' ' << num(2 * m) << "h" << num(-2 * m)
-      << "z\" fill=\"#2ca02c\"/>\n";
-  }
-  o << "</g>\n</svg>\n";
-  return o.str();
+  if (text == "group") return row_order::group;
+  if (text == "n") return row_order::size;
+  if (text == "estimate") return row_order::estimate;
+  throw error(option + ": '" + text.substr(0, 40) + "' is not group, n or estimate");
 }
 
-std::string shrinkage_html(const replicate_sample& s)
+std::string shrinkage_svg(const replicate_sample& s, row_order order)
 {
-  if (s.family) return counts_html(s);
-  const std::size_t per_group = std::min<std::size_t>(dots_per_group(s), 50);
-  nlohmann::json d;
+  return figure(s, order, frame_of(s, s.family ? 0 : dots_per_group(s)));
+}
+
+std::string shrinkage_html(const replicate_sample& s, row_order order)
+{
+  if (s.family) return counts_html(s, order);
+  const frame f = frame_of(s, dots_per_group(s));
+  nlohmann::json d = common_data(s, f);
   d["mu"] = s.grid_point.mu;
   d["sigma"] = s.grid_point.sigma;
   d["tau"] = s.grid_point.tau;
   d["sigma2_hat"] = s.sigma2_hat;
   d["tau2_hat"] = s.tau2_hat;
   d["level"] = s.level;
-  d["n"] = s.n;
-  d["theta"] = s.theta;
-  d["ybar"] = s.ybar;
-  d["partial_pool_at_tau_hat"] = s.partial_pool;
-  nlohmann::json obs = nlohmann::json::array();
-  for (const auto& o : s.observations)
-    obs.push_back(std::vector<double>(o.begin(), o.begin() + static_cast<std::ptrdiff_t>(std::min(per_group, o.size()))));
-  d["observations"] = obs;
-  std::string data = d.dump();
-  // Safe inside <script>: no "</" can close the element early.
-  for (std::size_t p = 0; (p = data.find("</", p)) != std::string::npos; p += 3) data.replace(p, 2, "<\\/");
-
   const double tau_max = std::max({3 * std::sqrt(s.tau2_hat), 3 * s.grid_point.tau, 2 * s.grid_point.sigma, 1e-3});
-  std::ostringstream o;
-  o << page_head("tau") << R"HTML(<p class="note">)HTML"
-    << subtitle(s) << R"HTML(</p>
-<div id="controls">
-<label for="tau">tau = <span id="tau-value"></span></label>
-<input type="range" id="tau" min="0" max=")HTML"
-    << num(tau_max) << R"HTML(" step=")HTML" << num(tau_max / 1000) << R"HTML(" value=")HTML"
-    << num(std::sqrt(s.tau2_hat)) << R"HTML(">
-<button id="fit" type="button">fit tau from data</button>
-<span>mu_hat(tau) = <span id="mu-value"></span></span>
-</div>
-<table id="readout"><thead><tr><th>estimator</th><th>MSE against the true theta</th></tr></thead><tbody>
-<tr><td>no pooling</td><td id="mse-no_pool"></td></tr>
+  const std::string controls = "<label for=\"tau\">tau = <span id=\"tau-value\"></span></label>\n<input type=\"range\" "
+                               "id=\"tau\" min=\"0\" max=\"" + num(tau_max) + "\" step=\"" + num(tau_max / 1000) +
+                               "\" value=\"" + num(std::sqrt(s.tau2_hat)) +
+                               "\">\n<button id=\"fit\" type=\"button\">fit tau from data</button>\n"
+                               "<span>mu_hat(tau) = <span id=\"mu-value\"></span></span>\n";
+  const std::string readout = R"HTML(<tr><td>no pooling</td><td id="mse-no_pool"></td></tr>
 <tr><td>complete pooling</td><td id="mse-complete_pool"></td></tr>
 <tr><td>partial pooling (at the slider's tau)</td><td id="mse-partial_pool"></td></tr>
 <tr><td>oracle (true mu, tau, sigma)</td><td id="mse-oracle"></td></tr>
 <tr><td>James-Stein</td><td id="mse-james_stein"></td></tr>
-</tbody></table>
-<div id="figure"></div>
-<p class="note">Dots: observations (at most )HTML"
-    << per_group << R"HTML( per group are embedded in this page); red cross: group mean (no pooling, over all of the
-group's observations); blue circle: partial pooling at the slider's tau (it starts at the moment estimate);
-green triangle: true theta; dashed line: grand mean. sigma is the pooled within-group estimate.</p>
-<p class="note" id="dots-note">)HTML"
-    << dots_note(s) << R"HTML(</p>
-<script id="shrink-data" type="application/json">)HTML"
-    << data << R"HTML(</script>
-<script>
-"use strict";
-const D = JSON.parse(document.getElementById("shrink-data").textContent);
-const J = D.ybar.length;
-const v = D.n.map(n => D.sigma2_hat / n);           // estimated sampling variances
+)HTML";
+  const std::string script = R"JS(const v = D.n.map(n => D.sigma2_hat / n);           // estimated sampling variances
 const vTrue = D.n.map(n => D.sigma * D.sigma / n);  // true ones (the oracle's)
-const mean = a => a.reduce((s, x) => s + x, 0) / a.length;
-const mse = est => mean(est.map((e, j) => (e - D.theta[j]) ** 2));
 function muHat(tau2) {  // precision-weighted mean of the group means
   let sw = 0, swy = 0;
   for (let j = 0; j < J; ++j) { const w = 1 / (v[j] + tau2); sw += w; swy += w * D.ybar[j]; }
@@ -370,50 +512,26 @@ function momentTau2() {  // max(0, S^2 of the group means - mean sampling varian
   return Math.max(0, s2 - mean(v));
 }
 function jamesStein() {
-  if (J < 4) return null;
   const m = mean(D.ybar);
   const spread = D.ybar.reduce((s, y) => s + (y - m) ** 2, 0);
   const c = spread > 0 ? Math.max(0, 1 - (J - 3) * mean(v) / spread) : 0;
   return D.ybar.map(y => m + c * (y - m));
 }
-const muPooled = muHat(0);  // complete pooling: weights n_j / sigma2_hat
 const fixedMse = {
   no_pool: mse(D.ybar),
-  complete_pool: mse(D.ybar.map(() => muPooled)),
+  complete_pool: mse(D.ybar.map(() => muHat(0))),  // complete pooling: weights n_j / sigma2_hat
   oracle: mse(D.ybar.map((y, j) => y + vTrue[j] / (vTrue[j] + D.tau * D.tau) * (D.mu - y))),
   james_stein: J >= 4 ? mse(jamesStein()) : null,
 };
-function show(id, x) {
-  const el = document.getElementById(id);
-  el.dataset.value = x === null ? "" : String(x);
-  el.textContent = x === null ? "n/a (J < 4)" : x.toPrecision(6);
-}
-const all = [];
-for (let j = 0; j < J; ++j) { all.push(D.theta[j], D.ybar[j]); for (const y of D.observations[j]) all.push(y); }
-let lo = Math.min(...all), hi = Math.max(...all);
-)HTML" << page_layout << R"HTML(function draw(tau2) {
-  const est = partialPool(tau2), mu0 = muHat(0);
-  let s = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-size="11">`;
-  s += `<line x1="${X(mu0)}" x2="${X(mu0)}" y1="${T}" y2="${T + row * J}" stroke="#555" stroke-dasharray="4 3"/>`;
-  for (let j = 0; j < J; ++j) {
-    const y = Y(j);
-    for (const o of D.observations[j]) s += `<circle cx="${X(o)}" cy="${y}" r="1.4" fill="#888" fill-opacity="0.6"/>`;
-    s += `<path d="M${X(D.ybar[j]) - m} ${y - m}l${2 * m} ${2 * m}m0 ${-2 * m}l${-2 * m} ${2 * m}" stroke="#d62728" stroke-width="1.6"/>`;
-    s += `<circle class="pp" cx="${X(est[j])}" cy="${y}" r="${m}" fill="none" stroke="#1f77b4" stroke-width="1.6"/>`;
-    s += `<path d="M${X(D.theta[j])} ${y - m}l${m} ${2 * m}h${-2 * m}z" fill="#2ca02c"/>`;
-  }
-  const ax = T + row * J + 14;
-  s += `<text x="${L}" y="${ax}">${lo.toPrecision(4)}</text><text x="${W - R}" y="${ax}" text-anchor="end">${hi.toPrecision(4)}</text>`;
-  document.getElementById("figure").innerHTML = s + "</svg>";
-  return est;
-}
 const slider = document.getElementById("tau");
 function update(tau) {  // the slider snaps to its steps, so the exact tau is passed in
-  const tau2 = tau * tau;
+  const tau2 = tau * tau, mu = muHat(tau2);
   document.getElementById("tau-value").textContent = tau.toPrecision(4);
   document.getElementById("tau-value").dataset.value = String(tau);
-  document.getElementById("mu-value").textContent = muHat(tau2).toPrecision(6);
-  const est = draw(tau2);
+  document.getElementById("mu-value").textContent = mu.toPrecision(6);
+  document.getElementById("mu-value").dataset.value = String(mu);
+  const est = partialPool(tau2);
+  move(est, mu);
   for (const k of ["no_pool", "complete_pool", "oracle", "james_stein"]) show("mse-" + k, fixedMse[k]);
   show("mse-partial_pool", mse(est));
 }
@@ -424,10 +542,327 @@ document.getElementById("fit").addEventListener("click", () => {
   update(tau);
 });
 update(Math.sqrt(D.tau2_hat));  // start at the moment estimate (exactly, not the slider's step)
-</script>
-</body></html>
-)HTML";
-  return o.str();
+)JS";
+  return page("shrink: one simulated replicate", figure(s, order, f), d, controls, mse_table(readout),
+              replicate_script + script);
+}
+
+namespace {
+
+std::string xml_escape(const std::string& text)
+{
+  std::string out;
+  for (char c : text.substr(0, 24)) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += static_cast<unsigned char>(c) < 0x20 ? '?' : c;
+    }
+  }
+  return out;
+}
+
+/// Indices of `values` in increasing order, or `most` of them evenly spaced in that order.
+std::vector<std::size_t> ranked_sample(const std::vector<double>& values, std::size_t most)
+{
+  std::vector<std::size_t> idx(values.size());
+  std::iota(idx.begin(), idx.end(), std::size_t{0});
+  std::stable_sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) { return values[a] < values[b]; });
+  if (idx.size() <= most) return idx;
+  std::vector<std::size_t> out;
+  for (std::size_t i = 0; i < most; ++i) out.push_back(idx[i * (idx.size() - 1) / (most - 1)]);
+  return out;
+}
+
+frame frame_over(std::initializer_list<const std::vector<double>*> columns, const std::vector<std::size_t>& rows,
+                 std::initializer_list<double> extra)
+{
+  double lo = *extra.begin(), hi = lo;
+  for (double v : extra) lo = std::min(lo, v), hi = std::max(hi, v);
+  for (const auto* c : columns)
+    for (std::size_t j : rows) lo = std::min(lo, (*c)[j]), hi = std::max(hi, (*c)[j]);
+  if (hi - lo <= 0) lo -= 1, hi += 1;
+  const double pad = 0.04 * (hi - lo);
+  return {lo - pad, hi + pad};
+}
+
+double panel_title(std::ostream& o, const std::string& title, const std::string& note, double y)
+{
+  o << "<text x=\"16\" y=\"" << num(y) << "\" font-size=\"14\" font-weight=\"bold\">" << title << "</text>\n";
+  return text_block(o, note, y + 18, 11, "#666") + 30;
+}
+
+/// At one tau: the log-likelihood given the (y_j, v_j) with mu profiled out (restricted: also
+/// - log(sum w) / 2), without constants; mu_hat(tau); and the mean shrinkage over the groups.
+struct tau_point {
+  double tau = 0, log_likelihood = 0, mu = 0, mean_shrinkage = 0;
+};
+
+tau_point at_tau(const fit_result& r, double tau, bool restricted)
+{
+  const double tau2 = tau * tau;
+  double sw = 0, swy = 0, ll = 0, sb = 0;
+  for (std::size_t j = 0; j < r.mean.size(); ++j) {
+    const double v = r.se[j] * r.se[j], w = 1 / (v + tau2);
+    sw += w;
+    swy += w * r.mean[j];
+    sb += v * w;
+  }
+  const double mu = swy / sw;
+  for (std::size_t j = 0; j < r.mean.size(); ++j) {
+    const double w = 1 / (r.se[j] * r.se[j] + tau2);
+    ll += 0.5 * (std::log(w) - w * (r.mean[j] - mu) * (r.mean[j] - mu));
+  }
+  return {tau, restricted ? ll - 0.5 * std::log(sw) : ll, mu, sb / static_cast<double>(r.mean.size())};
+}
+
+/// The figure, and what the page needs to move it: the likelihood panel's grid of tau and the
+/// fit's own tau, and the groups drawn (shrinkage plot and forest).
+struct fit_drawing {
+  std::string svg;
+  std::vector<tau_point> grid;
+  tau_point fitted;
+  std::vector<std::size_t> drawn;
+  double constant = 0;  ///< the log-likelihood's constant (metafor's)
+  double q = 0;         ///< the intervals' quantile
+};
+
+fit_drawing draw_fit(const fit_result& r, const std::vector<std::string>& keys)
+{
+  const std::size_t J = r.mean.size();
+  std::ostringstream b;
+  b << "<text x=\"16\" y=\"24\" font-size=\"16\" font-weight=\"bold\">shrink fit: " << J << " groups</text>\n";
+  std::ostringstream sub;
+  sub << "mu = " << num(r.mu) << ", tau = " << num(std::sqrt(r.tau2)) << " (" << to_string(r.method)
+      << "), complete pooling = " << num(r.complete_pooling) << "; prediction interval for a new group ["
+      << num(r.pred_lower) << ", " << num(r.pred_upper) << "] at level " << num(r.level);
+  double y = text_block(b, sub.str(), 44, 12, "#333") + 20;
+
+  // The shrinkage plot.
+  const auto lines = ranked_sample(r.mean, max_lines);
+  const frame fs = frame_over({&r.mean, &r.estimate}, lines, {r.mu});
+  y = panel_title(b, "Shrinkage: no pooling joined to partial pooling",
+                  J > max_lines ? std::to_string(max_lines) + " of the " + std::to_string(J) +
+                                    " groups, evenly spaced in the rank of the no-pooling estimate."
+                                : "Every group drawn; lines that cross show groups whose order changes.",
+                  y);
+  const double top = y, bottom = y + 300;
+  b << "<g id=\"shrinkage-plot\" data-lo=\"" << fs.lo << "\" data-hi=\"" << fs.hi << "\">\n<text x=\"" << num(left - 10) << "\" y=\"" << num(top + 4)
+    << "\" text-anchor=\"end\">no pooling</text><text x=\"" << num(left - 10) << "\" y=\"" << num(bottom + 4)
+    << "\" text-anchor=\"end\">partial pooling</text>\n";
+  axis(b, fs, top, true, top, bottom);
+  axis(b, fs, bottom, false, top, bottom);
+  const double opacity = lines.size() > 200 ? 0.2 : 0.5;
+  for (std::size_t j : lines)
+    b << "<line " << group_attrs("pull", j) << " x1=\"" << num(fs.x(r.mean[j])) << "\" x2=\"" << num(fs.x(r.estimate[j])) << "\" y1=\"" << num(top)
+      << "\" y2=\"" << num(bottom) << "\" stroke=\"" << green << "\" stroke-opacity=\"" << opacity << "\"/>"
+      << cross(fs.x(r.mean[j]), top, 3, group_attrs("np", j)) << circle(fs.x(r.estimate[j]), bottom, 3, group_attrs("pp", j))
+      << "\n";
+  b << dashed(fs.x(r.mu), top, bottom, "class=\"center\"") << "\n</g>\n";
+  y = bottom + 60;
+
+  // The forest (caterpillar) plot.
+  const auto rows = ranked_sample(r.estimate, max_rows);
+  fit_drawing out;
+  out.q = detail::normal_quantile(0.5 + r.level / 2);
+  for (std::size_t j = 0; j < J; ++j)
+    if (r.sd[j] > 0) {
+      out.q = (r.upper[j] - r.estimate[j]) / r.sd[j];  // the fit's own (t or normal)
+      break;
+    }
+  // Wide enough for the page's slider: as tau grows each interval tends to mean +- q se.
+  std::vector<double> wide_lo(J), wide_hi(J);
+  for (std::size_t j = 0; j < J; ++j) wide_lo[j] = r.mean[j] - out.q * r.se[j], wide_hi[j] = r.mean[j] + out.q * r.se[j];
+  const frame ff = frame_over({&r.lower, &r.upper, &wide_lo, &wide_hi}, rows, {r.pred_lower, r.pred_upper, r.mu});
+  y = panel_title(b, "Estimates with their " + num(100 * r.level) + "% intervals, sorted",
+                  (J > max_rows ? std::to_string(max_rows) + " of the " + std::to_string(J) +
+                                    " groups, evenly spaced in the rank of the estimate. "
+                                : std::string()) +
+                    "Green circle: partial-pooling estimate and its interval; blue x: no pooling; dashed line: mu; "
+                    "shaded: the prediction interval for a new group.",
+                  y);
+  const double row = rows.size() <= 40 ? 20 : 12, ftop = y, fbottom = y + row * static_cast<double>(rows.size());
+  b << "<g id=\"forest\" data-lo=\"" << ff.lo << "\" data-hi=\"" << ff.hi << "\">\n<rect class=\"prediction\" x=\"" << num(ff.x(r.pred_lower)) << "\" width=\""
+    << num(ff.x(r.pred_upper) - ff.x(r.pred_lower)) << "\" y=\"" << num(ftop) << "\" height=\"" << num(fbottom - ftop)
+    << "\" fill=\"#f2e3b3\" fill-opacity=\"0.6\"/>\n";
+  axis(b, ff, ftop, true, ftop, fbottom);
+  axis(b, ff, fbottom, false, ftop, fbottom);
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const std::size_t j = rows[i];
+    const double yy = ftop + row * (static_cast<double>(i) + 0.5);
+    b << "<text class=\"label\" x=\"" << num(left - 10) << "\" y=\"" << num(yy + 4) << "\" text-anchor=\"end\">"
+      << xml_escape(keys[j]) << "</text><line " << group_attrs("interval", j) << " x1=\"" << num(ff.x(r.lower[j]))
+      << "\" x2=\"" << num(ff.x(r.upper[j])) << "\" y1=\"" << num(yy) << "\" y2=\"" << num(yy) << "\" stroke=\"" << green
+      << "\" stroke-width=\"1.6\"/>" << cross(ff.x(r.mean[j]), yy, 3.5, group_attrs("np", j))
+      << "<circle " << group_attrs("pp", j) << " cx=\"" << num(ff.x(r.estimate[j])) << "\" cy=\"" << num(yy)
+      << "\" r=\"3.5\" fill=\"" << green << "\"/>\n";
+  }
+  b << dashed(ff.x(r.mu), ftop, fbottom, "class=\"center\"") << "\n</g>\n";
+  y = fbottom + 60;
+
+  // The log-likelihood of tau.
+  const bool restricted = r.method == tau_method::reml;
+  const double tau = std::sqrt(r.tau2);
+  double spread = 0;
+  for (std::size_t j = 0; j < J; ++j) spread = std::max(spread, std::abs(r.mean[j] - r.mu));
+  const double tau_max = std::max({2.5 * tau, r.tau2_upper ? 1.3 * std::sqrt(*r.tau2_upper) : 0.0, spread, 1e-3});
+  constexpr int points = 240;
+  std::vector<double> ll(points + 1);
+  for (int i = 0; i <= points; ++i) {
+    out.grid.push_back(at_tau(r, tau_max * i / points, restricted));
+    ll[i] = out.grid.back().log_likelihood;
+  }
+  out.fitted = at_tau(r, tau, restricted);
+  // As metafor's fit.stats: REML's constant also holds log det(X'X) / 2 = log(J) / 2 (X the intercept).
+  out.constant = restricted ? -0.5 * static_cast<double>(J - 1) * std::log(2 * M_PI) + 0.5 * std::log(static_cast<double>(J))
+                            : -0.5 * static_cast<double>(J) * std::log(2 * M_PI);
+  const double top_ll = *std::max_element(ll.begin(), ll.end());
+  double floor_ll = 0;
+  for (double& v : ll) floor_ll = std::min(floor_ll, v -= top_ll);
+  floor_ll = std::min(floor_ll, -1.0);
+  y = panel_title(b, std::string(restricted ? "Restricted log-likelihood" : "Log-likelihood") + " of tau",
+                  "Given the groups' estimates and standard errors, mu profiled out, relative to its maximum on the "
+                  "grid. Solid line: the fit's tau; shaded: its " + num(100 * r.level) + "% interval (Q-profile)." +
+                    (r.method == tau_method::bayes ? " (--tau-method bayes: the curve is the likelihood, not the posterior.)" : ""),
+                  y);
+  const frame ft{0, tau_max};
+  const double ltop = y, lbottom = y + 220;
+  auto Y = [&](double v) { return ltop + (v / floor_ll) * (lbottom - ltop); };
+  b << "<g id=\"tau-likelihood\" data-lo=\"0\" data-hi=\"" << tau_max << "\">\n";
+  if (r.tau2_lower && r.tau2_upper)
+    b << "<rect class=\"interval\" x=\"" << num(ft.x(std::sqrt(*r.tau2_lower))) << "\" width=\""
+      << num(ft.x(std::min(std::sqrt(*r.tau2_upper), tau_max)) - ft.x(std::sqrt(*r.tau2_lower))) << "\" y=\"" << num(ltop)
+      << "\" height=\"" << num(lbottom - ltop) << "\" fill=\"#dbe6f7\"/>\n";
+  axis(b, ft, lbottom, false, ltop, lbottom);
+  for (double t : ticks(floor_ll, 0))
+    b << "<text class=\"ytick\" x=\"" << num(left - 8) << "\" y=\"" << num(Y(t) + 4) << "\" text-anchor=\"end\">" << num(t)
+      << "</text><line x1=\"" << num(left - 4) << "\" x2=\"" << num(left) << "\" y1=\"" << num(Y(t)) << "\" y2=\""
+      << num(Y(t)) << "\" stroke=\"#333\"/>\n";
+  b << "<line x1=\"" << num(left) << "\" x2=\"" << num(left) << "\" y1=\"" << num(ltop) << "\" y2=\"" << num(lbottom)
+    << "\" stroke=\"#333\"/>\n<path class=\"curve\" fill=\"none\" stroke=\"" << blue << "\" stroke-width=\"2\" d=\"";
+  for (int i = 0; i <= points; ++i) b << (i ? "L" : "M") << num(ft.x(tau_max * i / points)) << ' ' << num(Y(ll[i]));
+  b << "\"/>\n<line class=\"estimate\" x1=\"" << num(ft.x(tau)) << "\" x2=\"" << num(ft.x(tau)) << "\" y1=\"" << num(ltop)
+    << "\" y2=\"" << num(lbottom) << "\" stroke=\"black\" stroke-width=\"1.5\"/>\n";
+  // The page's slider position (hidden in the SVG).
+  b << "<line class=\"at-tau\" visibility=\"hidden\" x1=\"" << num(ft.x(tau)) << "\" x2=\"" << num(ft.x(tau)) << "\" y1=\""
+    << num(ltop) << "\" y2=\"" << num(lbottom) << "\" stroke=\"#c0392b\" stroke-width=\"2\"/>\n</g>\n";
+  b << "<text x=\"" << num(left + plot_w / 2) << "\" y=\"" << num(lbottom + 40) << "\" text-anchor=\"middle\">tau</text>\n";
+  out.svg = svg_document(b.str(), lbottom + 60);
+  out.drawn = lines;
+  out.drawn.insert(out.drawn.end(), rows.begin(), rows.end());
+  std::sort(out.drawn.begin(), out.drawn.end());
+  out.drawn.erase(std::unique(out.drawn.begin(), out.drawn.end()), out.drawn.end());
+  return out;
+}
+
+}  // namespace
+
+std::string fit_svg(const fit_result& r, const std::vector<std::string>& keys) { return draw_fit(r, keys).svg; }
+
+
+std::string fit_html(const fit_result& r, const std::vector<std::string>& keys)
+{
+  const fit_drawing f = draw_fit(r, keys);
+  nlohmann::json d;
+  auto column = [&](auto get) {
+    nlohmann::json c = nlohmann::json::array();
+    for (const auto& p : f.grid) c.push_back(get(p));
+    return c;
+  };
+  d["grid"] = {{"tau", column([](const tau_point& p) { return p.tau; })},
+               {"ll", column([](const tau_point& p) { return p.log_likelihood; })},
+               {"mu", column([](const tau_point& p) { return p.mu; })},
+               {"mean_shrinkage", column([](const tau_point& p) { return p.mean_shrinkage; })}};
+  d["fitted"] = {{"tau", f.fitted.tau}, {"ll", f.fitted.log_likelihood}, {"mu", f.fitted.mu},
+                 {"mean_shrinkage", f.fitted.mean_shrinkage}};
+  d["top_ll"] = std::max_element(f.grid.begin(), f.grid.end(), [](const tau_point& a, const tau_point& b) {
+                  return a.log_likelihood < b.log_likelihood;
+                })->log_likelihood;
+  d["constant"] = f.constant;
+  d["q"] = f.q;
+  d["frame"] = {{"left", left}, {"width", plot_w}};
+  nlohmann::json groups = nlohmann::json::object();
+  for (std::size_t j : f.drawn)
+    groups[std::to_string(j)] = {{"key", keys[j].substr(0, 24)}, {"mean", r.mean[j]}, {"v", r.se[j] * r.se[j]}};
+  d["groups"] = groups;
+  // The forest's rows, in drawn order, for the shrinkage table.
+  std::vector<std::size_t> rows = ranked_sample(r.estimate, max_rows);
+  d["rows"] = rows;
+  const std::string controls =
+    "<label for=\"tau\">tau = <span id=\"tau-value\"></span></label>\n<input type=\"range\" id=\"tau\" min=\"0\" max=\"" +
+    std::to_string(f.grid.size() - 1) + "\" step=\"1\" value=\"0\">\n<button id=\"fit\" type=\"button\">fit tau from data (" +
+    to_string(r.method) + ")</button>\n<span>mu_hat(tau) = <span id=\"mu-value\"></span></span>\n";
+  const std::string readout =
+    "<table id=\"readout\"><tbody>\n<tr><td>" + std::string(r.method == tau_method::reml ? "restricted " : "") +
+    "log-likelihood at the slider's tau (mu profiled out, constants included)</td><td id=\"loglik\"></td></tr>\n"
+    "<tr><td>the same, relative to its maximum over the slider's range</td><td id=\"loglik-relative\"></td></tr>\n"
+    "<tr><td>mean shrinkage B_j over all " + std::to_string(r.mean.size()) +
+    " groups</td><td id=\"mean-shrinkage\"></td></tr>\n</tbody></table>\n<details><summary>each group's shrinkage "
+    "(the forest's rows)</summary><table id=\"shrinkage\"><thead><tr><th>group</th><th>B_j</th><th>estimate</th></tr>"
+    "</thead><tbody></tbody></table></details>";
+  const std::string script = R"JS(const G = D.groups, F = D.frame;
+const scaleOf = id => { const g = document.getElementById(id); return [Number(g.dataset.lo), Number(g.dataset.hi)]; };
+const X = (id, v) => { const [lo, hi] = scaleOf(id); return F.left + (v - lo) / (hi - lo) * F.width; };
+function show(id, x) {
+  const el = document.getElementById(id);
+  el.dataset.value = String(x);
+  el.textContent = x.toPrecision(6);
+}
+const body = document.querySelector("#shrinkage tbody");
+for (const j of D.rows) {
+  const tr = document.createElement("tr");
+  tr.innerHTML = "<td></td><td></td><td></td>";
+  tr.children[0].textContent = G[j].key;
+  tr.dataset.j = j;
+  body.appendChild(tr);
+}
+// Every mark of the groups drawn, at tau with the centre mu = mu_hat(tau).
+function move(tau, mu) {
+  const at = j => { const g = G[j], b = g.v / (g.v + tau * tau); return [b, g.mean + b * (mu - g.mean), Math.sqrt(g.v * (1 - b))]; };
+  for (const id of ["shrinkage-plot", "forest"]) {
+    const g = document.getElementById(id);
+    for (const c of g.querySelectorAll(".pp")) c.setAttribute("cx", X(id, at(c.dataset.j)[1]));
+    for (const l of g.querySelectorAll(".pull")) l.setAttribute("x2", X(id, at(l.dataset.j)[1]));
+    for (const l of g.querySelectorAll(".interval")) {
+      const [, e, sd] = at(l.dataset.j);
+      l.setAttribute("x1", X(id, e - D.q * sd));
+      l.setAttribute("x2", X(id, e + D.q * sd));
+    }
+    for (const l of g.querySelectorAll(".center")) { l.setAttribute("x1", X(id, mu)); l.setAttribute("x2", X(id, mu)); }
+  }
+  const mark = document.querySelector("#tau-likelihood .at-tau");
+  mark.setAttribute("x1", X("tau-likelihood", tau));
+  mark.setAttribute("x2", X("tau-likelihood", tau));
+  mark.setAttribute("visibility", "visible");
+  for (const tr of body.children) {
+    const [b, e] = at(tr.dataset.j);
+    tr.children[1].textContent = b.toPrecision(4);
+    tr.children[1].dataset.value = String(b);
+    tr.children[2].textContent = e.toPrecision(6);
+  }
+}
+// p: one point of the grid, or the fit itself (exact, between the grid's points).
+function update(p) {
+  show("tau-value", p.tau);
+  show("mu-value", p.mu);
+  show("loglik", p.ll + D.constant);
+  show("loglik-relative", p.ll - D.top_ll);
+  show("mean-shrinkage", p.mean_shrinkage);
+  move(p.tau, p.mu);
+}
+const slider = document.getElementById("tau");
+const point = i => ({tau: D.grid.tau[i], ll: D.grid.ll[i], mu: D.grid.mu[i], mean_shrinkage: D.grid.mean_shrinkage[i]});
+slider.addEventListener("input", () => update(point(Number(slider.value))));
+function fitted() {
+  slider.value = String(Math.round(D.fitted.tau / D.grid.tau[D.grid.tau.length - 1] * (D.grid.tau.length - 1)));
+  update(D.fitted);
+}
+document.getElementById("fit").addEventListener("click", fitted);
+fitted();
+)JS";
+  return page("shrink fit", f.svg, d, controls, readout, script);
 }
 
 }  // namespace shrink::io

@@ -2,22 +2,62 @@
 // Figures of one simulated replicate: the classic picture of shrinkage as SVG, and a
 // self-contained interactive HTML page (no network) where a slider moves tau.
 
+#include <shrink/fit.hpp>
 #include <shrink/simulate.hpp>
 
 #include <string>
 
 namespace shrink::io {
 
-/// One row per group: the raw observations as small dots, the no-pooling mean as a cross, the
-/// partial-pooling estimate as a circle, the true theta as a triangle; a dashed line at the grand
-/// mean (complete pooling); a legend.
-std::string shrinkage_svg(const replicate_sample& s);
+/// Order of the figure's rows: as the groups come, by n_j (smallest first: the most shrunk on
+/// top), or by the partial-pooling estimate.
+enum class row_order { group, size, estimate };
 
-/// The same picture drawn by script from the replicate's data embedded in the page, with a slider
-/// for tau that moves every partial-pooling estimate, a "fit tau from data" button (the moment
-/// estimate) and a readout of each estimator's MSE against the true means. Element ids used by
-/// tests: tau (the slider), fit (the button), tau-value, and mse-<estimator> whose data-value
-/// attribute holds the full-precision number.
-std::string shrinkage_html(const replicate_sample& s);
+/// Parses `group`, `n` or `estimate`; anything else is a shrink::error naming `option`.
+row_order parse_row_order(const std::string& text, const std::string& option);
+
+/// Up to `max_rows` groups: one row per group, labelled with its number and n_j: the raw
+/// observations as small grey dots, the no-pooling mean as a blue x, the complete-pooling mean as a
+/// grey diamond, the partial-pooling estimate as a green circle joined to its x by a faint line
+/// (the pull), the true theta as a gold triangle, and a dashed black line at mu_hat, where the
+/// partial-pooling estimates shrink to; axes at top and bottom, a legend inside the figure. More
+/// groups are drawn as the shrinkage plot instead: every group's no-pooling mean on a top axis
+/// joined by a line to its partial-pooling estimate on a bottom axis.
+/// Elements a reader (or test) can find: class np, cp, pp, truth, obs, pull (with data-j, the
+/// group's index), center (the mu_hat line), and tick labels of class tick.
+std::string shrinkage_svg(const replicate_sample& s, row_order order = row_order::group);
+
+/// The same figure in a page, with a slider for tau that moves every partial-pooling estimate,
+/// the pull lines and the mu_hat line, a "fit tau from data" button (the moment estimate) and a
+/// readout of each estimator's MSE against the true means. Element ids used by tests: tau (the
+/// slider), fit (the button), tau-value, mu-value, and mse-<estimator> whose data-value attribute
+/// holds the full-precision number.
+std::string shrinkage_html(const replicate_sample& s, row_order order = row_order::group);
+
+/// Figures show at most this many groups as rows; more are drawn as the shrinkage plot.
+constexpr std::size_t max_rows = 100;
+
+/// The shrinkage plot draws at most this many groups; more are sampled evenly in rank.
+constexpr std::size_t max_lines = 2000;
+
+/// `shrink fit --plot` (the normal family): three panels, one below the other.
+/// - id shrinkage-plot: each group's no-pooling estimate (top axis) joined to its partial-pooling
+///   estimate (bottom axis); a dashed line at mu. Above max_lines groups, max_lines of them evenly
+///   spaced in the rank of the no-pooling estimate (the figure says so).
+/// - id forest: estimates with their intervals, sorted by estimate, each row labelled with its key;
+///   the dashed line at mu and the prediction interval for a new group shaded. Above max_rows
+///   groups, max_rows of them evenly spaced in the rank of the estimate.
+/// - id tau-likelihood: the log-likelihood of tau given the (ybar_j, se_j) (restricted for reml,
+///   mu profiled out), relative to its maximum over the grid, with the fit's tau and its interval.
+/// Marks: class np, pp (data-j: the group's row in the CSV), interval, center, estimate, curve.
+std::string fit_svg(const fit_result& r, const std::vector<std::string>& keys);
+
+/// `shrink fit --html`: the same figure in a self-contained page. A slider (id tau) steps over the
+/// likelihood panel's grid of tau and moves every drawn estimate, pull line, interval and the mu
+/// line; "fit tau from data" (id fit) returns to the fit's tau. Readouts (data-value holds the full
+/// number): tau-value, mu-value, loglik (mu profiled out, constants included), loglik-relative,
+/// mean-shrinkage (over all groups, computed by shrink at each grid point), and a table of the
+/// forest rows' B_j (id shrinkage). Only the groups drawn are embedded: usable at 1e6 groups.
+std::string fit_html(const fit_result& r, const std::vector<std::string>& keys);
 
 }  // namespace shrink::io

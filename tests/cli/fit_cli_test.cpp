@@ -259,3 +259,13 @@ TEST(FitCli, DevicesAreWrittenInPlaceNotReplaced)
 }
 
 }  // namespace
+
+// fit --plot: the SVG's drawn positions against the fit's CSV and JSON (tests/cli/fit_figures_test.py).
+TEST(FitCli, PlotDrawsTheFitsNumbers) { shrink::test::python_test("fit_figures_test.py", "'" SHRINK_SOURCE_DIR "'"); }
+
+// fit --html in headless Chromium: slider, button and readouts against the likelihood and posteriors
+// computed from the fit's CSV (eight schools, BCG, 1e6 groups; tests/cli/fit_html_test.py).
+TEST(FitCli, InteractivePageInHeadlessChromium)
+{
+  shrink::test::python_test("fit_html_test.py", "'" SHRINK_SOURCE_DIR "'");
+}

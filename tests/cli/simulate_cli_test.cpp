@@ -84,23 +84,23 @@ TEST(SimulateCli, PlotsTheFirstReplicate)
   const std::string svg = read_file(dir / "f.svg");
   EXPECT_EQ(svg.rfind("<svg xmlns=\"http://www.w3.org/2000/svg\"", 0), 0u);
   EXPECT_NE(svg.find("</svg>"), std::string::npos);
-  for (const char* label : {"observations", "no pooling", "partial pooling", "true theta", "grand mean"})
+  for (const char* label : {"observations", "no pooling", "partial pooling", "complete pooling", "true theta", "mu_hat"})
     EXPECT_NE(svg.find(label), std::string::npos) << label;
   auto count = [&](const std::string& needle) {
     std::size_t n = 0;
     for (std::size_t p = 0; (p = svg.find(needle, p)) != std::string::npos; ++p) ++n;
     return n;
   };
-  EXPECT_EQ(count("r=\"1.4\""), 10u * 5);  // every observation a dot
-  EXPECT_EQ(count("fill=\"#2ca02c\"/>"), 10u + 1);  // a triangle per group, and the legend's
-  EXPECT_EQ(count("stroke-dasharray"), 2u);  // the grand mean and its legend entry
+  EXPECT_EQ(count("class=\"obs\""), 10u * 5);  // every observation a dot
+  EXPECT_EQ(count("class=\"truth\""), 10u);     // a triangle per group
+  EXPECT_EQ(count("class=\"center\""), 1u);     // the dashed line at mu_hat
   const std::string html = read_file(dir / "f.html");
   EXPECT_NE(html.find("id=\"tau\""), std::string::npos);
   EXPECT_EQ(html.find("<script src"), std::string::npos);
   // Sufficient mode (the default): the figures say their dots are an illustrative raw draw.
   EXPECT_NE(svg.find("Illustrative raw draw"), std::string::npos);
   EXPECT_NE(html.find("Illustrative raw draw"), std::string::npos);
-  EXPECT_NE(html.find("at most 50 per group are embedded"), std::string::npos);
+  EXPECT_NE(html.find("sigma is the pooled within-group estimate"), std::string::npos);
   EXPECT_EQ(html.find("value=\"0\">"), std::string::npos);  // the slider starts at tau_hat, not 0
   const std::string json = read_file(dir / "s.json");
   EXPECT_NE(json.find("\"oracle_risk_closed_form\""), std::string::npos);
@@ -110,6 +110,14 @@ TEST(SimulateCli, PlotsTheFirstReplicate)
                               dir);
   ASSERT_EQ(raw.status, 0) << raw.err;
   EXPECT_EQ(read_file(dir / "g.svg").find("Illustrative raw draw"), std::string::npos);
+  // One observation per group: no within-group variance, so the study uses the true sigma, and says so.
+  const auto one = run_shrink("simulate --groups 10 --obs 1 --sigma 2 --tau 0.5 --replicates 10 -q --html " +
+                                (dir / "h.html").string() + " -o " + (dir / "h.csv").string(),
+                              dir);
+  ASSERT_EQ(one.status, 0) << one.err;
+  const std::string one_page = read_file(dir / "h.html");
+  EXPECT_NE(one_page.find("the true sigma = 2 is used"), std::string::npos);
+  EXPECT_EQ(one_page.find("pooled within-group estimate"), std::string::npos);
 }
 
 TEST(SimulateCli, ProgressBarOnlyOnATerminal)
@@ -147,22 +155,13 @@ TEST(SimulateCli, BadOptionsGiveOneLineErrors)
   expect_error("--seed 1.5", "--seed");
   expect_error("--mode both", "--mode");
   expect_error("--groups 3000 --plot " + (dir / "x.svg").string(), "at most");
+  expect_error("--plot-order size --plot " + (dir / "x.svg").string(), "--plot-order");
   if (!shrink::cuda_available()) expect_error("--backend cuda", "cuda");
   EXPECT_FALSE(std::filesystem::exists(dir / "x.svg"));
 }
 
-TEST(SimulateCli, InteractivePageInHeadlessChromium)
-{
-  const std::string script = std::string(SHRINK_SOURCE_DIR) + "/tests/cli/simulate_html_test.py";
-  // Debian's python3-selenium lives with the system interpreter.
-  const std::string python = std::filesystem::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
-  temp_dir dir;
-  const std::string cmd = python + " '" + script + "' '" + SHRINK_BINARY + "' > " + (dir / "log.txt").string() + " 2>&1";
-  const int raw = std::system(cmd.c_str());
-  const int status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  const std::string log = read_file(dir / "log.txt");
-  if (status == 77) GTEST_SKIP() << log;
-  EXPECT_EQ(status, 0) << log;
-}
+TEST(SimulateCli, InteractivePageInHeadlessChromium) { shrink::test::python_test("simulate_html_test.py"); }
+
+TEST(SimulateCli, FiguresDrawTheReplicatesNumbers) { shrink::test::python_test("figures_svg_test.py"); }
 
 }  // namespace

@@ -101,10 +101,10 @@ TEST(SimulateFamilyCli, FiguresShowTheReplicateAndItsMlFit)
                             dir);
   ASSERT_EQ(r.status, 0) << r.err;
   const std::string svg = read_file(dir / "f.svg");
-  EXPECT_NE(svg.find("no pooling (y / n)"), std::string::npos);
+  EXPECT_NE(svg.find("no pooling: raw rate y_j / n_j"), std::string::npos);
   EXPECT_NE(svg.find("pooled rate"), std::string::npos);
   std::size_t triangles = 0;
-  for (std::size_t p = 0; (p = svg.find("fill=\"#2ca02c\"/>\n", p)) != std::string::npos; ++p) ++triangles;
+  for (std::size_t p = 0; (p = svg.find("class=\"truth\"", p)) != std::string::npos; ++p) ++triangles;
   EXPECT_EQ(triangles, 25u);
   const std::string html = read_file(dir / "f.html");
   const std::string open = "<script id=\"shrink-data\" type=\"application/json\">";

@@ -39,6 +39,41 @@ def expected_mse(data, tau):
     return sum((e - t) ** 2 for e, t in zip(est, theta)) / len(theta)
 
 
+def partial_pool(data, tau):
+    ybar, n = data["ybar"], data["n"]
+    v = [data["sigma2_hat"] / k for k in n]
+    tau2 = tau * tau
+    w = [1.0 / (vj + tau2) for vj in v]
+    mu = sum(wj * y for wj, y in zip(w, ybar)) / sum(w)
+    return mu, [y + vj / (vj + tau2) * (mu - y) for y, vj in zip(ybar, v)]
+
+
+# What the browser drew: marker positions in the SVG's own units, the tick labels' scale, and any
+# text whose box reaches past the canvas.
+FIGURE_STATE = """
+const svg = document.querySelector('#figure svg'), W = svg.viewBox.baseVal.width;
+const ticks = [...svg.querySelectorAll('text.tick')].map(t => [Number(t.getAttribute('x')), Number(t.textContent),
+                                                             Number(t.getAttribute('y'))]);
+const rows = [...new Set(ticks.map(t => t[2]))].sort((a, b) => a - b);
+const byJ = sel => { const o = {}; for (const e of svg.querySelectorAll(sel)) o[e.dataset.j] = Number(e.getAttribute(
+  e.tagName === 'line' ? 'x2' : 'cx')); return o; };
+const overflow = [...svg.querySelectorAll('text')].filter(t => { const b = t.getBBox(); return b.x < 0 || b.x + b.width > W; })
+  .map(t => t.textContent);
+return {ticks, top: ticks.filter(t => t[2] === rows[0]).length, bottom: ticks.filter(t => t[2] === rows[rows.length - 1]).length,
+        pp: byJ('circle.pp'), pull: byJ('line.pull'), center: Number(svg.querySelector('.center').getAttribute('x1')),
+        labels: svg.querySelectorAll('text.label').length, overflow};
+"""
+
+
+def figure_state(drv):
+    s = drv.execute_script(FIGURE_STATE)
+    (x0, v0), (x1, v1) = min((t[0], t[1]) for t in s["ticks"]), max((t[0], t[1]) for t in s["ticks"])
+    slope = (v1 - v0) / (x1 - x0)
+    return {"value": lambda x: v0 + (x - x0) * slope, "per_px": abs(slope), "center": s["center"],
+            "pp": {int(k): v for k, v in s["pp"].items()}, "pull": {int(k): v for k, v in s["pull"].items()},
+            "ticks_top": s["top"], "ticks_bottom": s["bottom"], "labels": s["labels"], "overflow": s["overflow"]}
+
+
 def moment_tau(data):
     ybar = data["ybar"]
     J = len(ybar)
@@ -95,6 +130,7 @@ def main():
         for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                     "--window-size=1000,900"):
             options.add_argument(arg)
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
         drv = webdriver.Chrome(service=Service(driver_path), options=options)
         try:
             drv.get("file://" + page)
@@ -144,14 +180,73 @@ def main():
             check(fitted != moved, "the readout did not change when the button was pressed")
             check(close(fitted, expected_mse(data, fitted_tau)), "readout after fit is %r, formula %r"
                   % (fitted, expected_mse(data, fitted_tau)))
-            cpp = data["partial_pool_at_tau_hat"]
+            cpp = data["partial_pool_at_fit"]
             cpp_mse = sum((e - t) ** 2 for e, t in zip(cpp, data["theta"])) / len(cpp)
             check(close(fitted, cpp_mse, 1e-8), "readout after fit %r differs from the C++ estimates' MSE %r"
                   % (fitted, cpp_mse))
             circles = drv.find_elements(By.CSS_SELECTOR, "#figure circle.pp")
             check(len(circles) == len(data["ybar"]), "figure has %d estimate circles" % len(circles))
+
+            # The drawing follows the slider: move it, then read every circle and the dashed line
+            # back through the axis's own tick labels.
+            for _ in range(25):
+                slider.send_keys(Keys.ARROW_LEFT)
+            tau = tau_now()
+            drawn = figure_state(drv)
+            value = drawn["value"]
+            tol = 0.15 * drawn["per_px"]
+            mu, est = partial_pool(data, tau)
+            check(abs(value(drawn["center"]) - mu) <= tol, "dashed line at %r, mu_hat(tau) %r" % (value(drawn["center"]), mu))
+            check(close(float(drv.find_element(By.ID, "mu-value").get_attribute("data-value")), mu),
+                  "mu_hat readout is not mu_hat(tau)")
+            check(all(abs(value(drawn["pp"][j]) - est[j]) <= tol for j in range(len(est))),
+                  "circles are not at the partial-pooling estimates at tau = %r" % tau)
+            check(all(abs(value(drawn["pull"][j]) - est[j]) <= tol for j in range(len(est))),
+                  "pull lines do not end at the circles")
+            check(drawn["ticks_top"] >= 4 and drawn["ticks_bottom"] >= 4, "axes need ticks at top and bottom: %r, %r"
+                  % (drawn["ticks_top"], drawn["ticks_bottom"]))
+            check(drawn["labels"] == len(est), "%d row labels for %d groups" % (drawn["labels"], len(est)))
+            check(drawn["overflow"] == [], "text runs off the figure: %r" % drawn["overflow"])
+            check(len(drv.find_elements(By.CSS_SELECTOR, "#figure #legend text")) == 6, "legend has not 6 entries")
+            check(drv.execute_script("return performance.getEntriesByType('resource').length") == 0,
+                  "the page made network requests")
+            errors = [e for e in drv.get_log("browser") if e["level"] in ("SEVERE", "WARNING")]
+            check(errors == [], "console errors: %r" % errors)
             if screenshot:
                 drv.save_screenshot(screenshot)
+
+            # The proportions page: posterior means Beta(m nu + y, (1 - m) nu + n - y) at the ml mean.
+            page = os.path.join(tmp, "binomial.html")
+            subprocess.run([binary, "simulate", "--family", "binomial", "--groups", "15", "--trials", "3:40", "--mean",
+                            "0.3", "--concentration", "6", "--replicates", "8", "--seed", "2", "--html", page,
+                            "-o", os.path.join(tmp, "b.csv"), "-q"], check=True)
+            html = open(page, encoding="utf-8").read()
+            data = json.loads(re.search(r'<script id="shrink-data" type="application/json">(.*?)</script>', html,
+                                        re.S).group(1))
+            drv.get("file://" + page)
+            post = lambda nu: [(data["fit_mean"] * nu + y) / (nu + n) for y, n in zip(data["counts"], data["n"])]
+            mse_of = lambda est: sum((e - t) ** 2 for e, t in zip(est, data["theta"])) / len(est)
+            nu_now = lambda: float(drv.find_element(By.ID, "nu-value").get_attribute("data-value"))
+            check(close(nu_now(), data["fit_concentration"]), "binomial page starts at nu %r" % nu_now())
+            slider = drv.find_element(By.ID, "nu")
+            slider.click()
+            for _ in range(300):
+                slider.send_keys(Keys.ARROW_LEFT)
+            nu = nu_now()
+            check(not close(nu, data["fit_concentration"]), "binomial slider did not move")
+            check(close(readout("partial_pool"), mse_of(post(nu))), "binomial readout at nu = %r" % nu)
+            drawn = figure_state(drv)
+            tol = 0.15 * drawn["per_px"]
+            est = post(nu)
+            check(all(abs(drawn["value"](drawn["pp"][j]) - est[j]) <= tol for j in range(len(est))),
+                  "binomial circles are not at the posterior means at nu = %r" % nu)
+            check(abs(drawn["value"](drawn["center"]) - data["fit_mean"]) <= tol, "binomial dashed line is not at the ml mean")
+            drv.find_element(By.ID, "fit").click()
+            check(close(nu_now(), data["fit_concentration"]), "binomial button did not return to the ml fit")
+            check(close(readout("partial_pool"), mse_of(data["partial_pool_at_fit"]), 1e-8),
+                  "binomial readout after fit differs from the C++ posterior means")
+            errors = [e for e in drv.get_log("browser") if e["level"] in ("SEVERE", "WARNING")]
+            check(errors == [], "binomial page console errors: %r" % errors)
         finally:
             drv.quit()
 
