@@ -30,7 +30,7 @@ mixed_model_result fit_radon(const std::string& model, bool reml, std::vector<st
   std::vector<std::string> covariates{"floor"};
   if (model == "uranium") covariates.push_back("log_uranium");
   const io::cross_product_table t = io::read_cross_products((test::reference_data() / "radon" / "radon.csv").string(),
-                                                            "county", "log_radon", covariates, "");
+                                                            "county", "log_radon", covariates, "", 1);
   if (keys) *keys = t.keys;
   return fit_mixed_model(t.data, reml);
 }
@@ -109,7 +109,7 @@ TEST(MixedModelRadon, RowOrderDoesNotMatterBeyondRounding)
     reversed += rows[i][0] + "," + rows[i][1] + "," + rows[i][2] + "," + rows[i][3] + "\n";
   test::temp_dir d;
   test::write_file(d / "r.csv", reversed);
-  const io::cross_product_table t = io::read_cross_products((d / "r.csv").string(), "county", "log_radon", {"floor"}, "");
+  const io::cross_product_table t = io::read_cross_products((d / "r.csv").string(), "county", "log_radon", {"floor"}, "", 1);
   const mixed_model_result a = fit_mixed_model(t.data, true), b = fit_radon("floor", true);
   EXPECT_NEAR(a.tau2, b.tau2, 1e-12);
   EXPECT_NEAR(a.coefficients[1].estimate, b.coefficients[1].estimate, 1e-12);
@@ -123,7 +123,7 @@ TEST(MixedModelRadon, TextKeysGiveTheSameFit)
   for (std::size_t i = 1; i < rows.size(); ++i) text += "c" + rows[i][0] + "," + rows[i][1] + "," + rows[i][2] + "," + rows[i][3] + "\n";
   test::temp_dir d;
   test::write_file(d / "r.csv", text);
-  const io::cross_product_table t = io::read_cross_products((d / "r.csv").string(), "county", "log_radon", {"floor"}, "");
+  const io::cross_product_table t = io::read_cross_products((d / "r.csv").string(), "county", "log_radon", {"floor"}, "", 1);
   EXPECT_EQ(t.keys[0], "c1");
   EXPECT_EQ(t.keys[1], "c10");
   const mixed_model_result a = fit_mixed_model(t.data, true), b = fit_radon("floor", true);
@@ -137,7 +137,7 @@ TEST(MixedModelRadon, LeaveOneCountyOutScoreByRefitting)
   // Without covariates: each county's rows against N(mu_{-j} 1, sigma2 I + (tau2 + v_{-j}) 11'),
   // mu_{-j} and v_{-j} recomputed from the other counties, the density from a dense covariance.
   const io::cross_product_table t = io::read_cross_products((test::reference_data() / "radon" / "radon.csv").string(),
-                                                            "county", "log_radon", {}, "");
+                                                            "county", "log_radon", {}, "", 1);
   const structure_comparison c = compare_structures(t.data);
   const mixed_model_result ml = fit_mixed_model(t.data, false);
   std::map<std::string, std::vector<double>> rows;
@@ -185,7 +185,7 @@ TEST(MixedModelRadon, StructuresAgainstLmAndLmer)
     const std::vector<std::string> covariates = std::string(model) == "floor" ? std::vector<std::string>{"floor"}
                                                                                : std::vector<std::string>{};
     const io::cross_product_table t = io::read_cross_products((test::reference_data() / "radon" / "radon.csv").string(),
-                                                              "county", "log_radon", covariates, "");
+                                                              "county", "log_radon", covariates, "", 1);
     const structure_comparison c = compare_structures(t.data);
     const std::string m = model;
     EXPECT_NEAR(c.structures[0].log_likelihood, want.at(m + " separate"), 1e-12 * 1100) << m;
