@@ -143,9 +143,10 @@ mixed_model_result fit_mixed_model(const group_cross_products& data, bool reml, 
 /// The three structures for raw rows (with or without covariates), each by maximum likelihood
 /// with sigma2 estimated: separate = lm(y ~ x + group) (group-level covariates drop out),
 /// pooled = lm(y ~ x), hierarchical = lmer(y ~ x + (1 | group), REML = FALSE); BIC's penalty is
-/// log N (rows). Leave-one-group-out scores (sigma2 and tau2 at their all-rows ML estimates)
-/// without covariates; null with covariates (not yet) and for separate.
-structure_comparison compare_structures(const group_cross_products& data);
+/// log N (rows). Leave-one-group-out scores (sigma2 and tau2 at their all-rows ML estimates; null
+/// for separate, and where leaving a group out leaves the covariates collinear), summed over the
+/// groups on `threads` threads (0: all) by the fixed-shape reduction: the same bits for any count.
+structure_comparison compare_structures(const group_cross_products& data, int threads = 0);
 
 /// The design of the intercept alone for `rows` groups.
 design_matrix intercept_design(std::size_t rows);

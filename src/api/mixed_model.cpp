@@ -14,6 +14,7 @@
 
 #include "../common/macros.hpp"
 #include "../common/special.hpp"
+#include "../cpu/parallel.hpp"
 #include "numerics.hpp"
 #include "structures.hpp"
 
@@ -21,6 +22,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <optional>
 #include <vector>
 
 namespace shrink {
@@ -31,6 +34,7 @@ using Vector = Eigen::VectorXd;
 constexpr double two_pi = 6.283185307179586;
 
 struct profile {
+  Matrix T;      ///< T(g), (p + 1) x (p + 1)
   Matrix M;      ///< X'H^-1X (p x p)
   Vector beta;
   double r = 0;  ///< (y - X beta)' H^-1 (y - X beta)
@@ -56,8 +60,10 @@ Matrix within_comoments(const group_cross_products& d)
 profile profile_at(const group_cross_products& d, const Matrix& within, double g, bool reml, bool with_log_det = false)
 {
   const auto w = static_cast<Eigen::Index>(d.width), p = w;  // p = intercept + q covariates
-  Matrix T = Matrix::Zero(w + 1, w + 1), dT = Matrix::Zero(w + 1, w + 1);
-  std::vector<double> m(d.width + 1);
+  // Lower triangles row by row in contiguous arrays (the inner loop vectorises; every sum still
+  // runs in group order): this loop is most of the fit's time.
+  const std::size_t width = d.width + 1, packed = width * (width + 1) / 2;
+  std::vector<double> t_lower(packed, 0.0), dt_lower(packed, 0.0), m(width);
   profile f;
   double sum_n_over = 0, N = 0;
   for (std::size_t j = 0; j < d.groups; ++j) {
@@ -65,18 +71,26 @@ profile profile_at(const group_cross_products& d, const Matrix& within, double g
     const double weight = n / denom, d_weight = n * n / (denom * denom);
     m[0] = 1;
     std::copy(&d.mean[j * d.width], &d.mean[(j + 1) * d.width], m.begin() + 1);
-    for (Eigen::Index a = 0; a <= w; ++a)
-      for (Eigen::Index b = 0; b <= a; ++b) {
+    std::size_t at = 0;
+    for (std::size_t a = 0; a < width; at += ++a)
+      for (std::size_t b = 0; b <= a; ++b) {
         const double mm = m[a] * m[b];
-        T(a, b) += weight * mm;
-        dT(a, b) -= d_weight * mm;
+        t_lower[at + b] += weight * mm;
+        dt_lower[at + b] -= d_weight * mm;
       }
     if (with_log_det) f.log_det_h += std::log(denom);  // the value only: the root search needs none
     sum_n_over += weight;
     N += n;
   }
-  T = Matrix(T.selfadjointView<Eigen::Lower>()) + within;
-  dT = dT.selfadjointView<Eigen::Lower>();
+  Matrix T(w + 1, w + 1), dT(w + 1, w + 1);
+  std::size_t at = 0;
+  for (Eigen::Index a = 0; a <= w; at += static_cast<std::size_t>(++a))
+    for (Eigen::Index b = 0; b <= a; ++b) {
+      T(a, b) = T(b, a) = t_lower[at + static_cast<std::size_t>(b)];
+      dT(a, b) = dT(b, a) = dt_lower[at + static_cast<std::size_t>(b)];
+    }
+  T += within;
+  f.T = T;
   f.M = T.topLeftCorner(p, p);
   const Eigen::LLT<Matrix> llt(T);
   const Matrix L = llt.matrixL();
@@ -194,30 +208,64 @@ mixed_model_result fit_mixed_model(const group_cross_products& d, bool reml, dou
   return r;
 }
 
-/// Leave-one-group-out log score of raw rows without covariates at (sigma2, tau2): without group
-/// j the mean is mu_{-j} = sum_{i != j} w_i ybar_i / sum_{i != j} w_i, w_i = 1 / (tau2 + sigma2 / n_i),
-/// with variance 1 / sum_{i != j} w_i = v; group j's rows are then N(mu_{-j} 1, sigma2 I + (tau2 + v) 11'),
-/// whose log density needs only n_j, ybar_j and the within sum of squares.
-double raw_logo_score(const group_cross_products& d, double sigma2, double tau2)
+/// Group j's term of raw_logo_score (NaN where M_{-j} is singular). Mat holds (p + 1) x (p + 1):
+/// a fixed-capacity type keeps the small matrices off the heap.
+template <class Mat>
+double logo_term(const group_cross_products& d, const Matrix& T, std::size_t j, double sigma2, double tau2)
 {
-  double sw = 0, swy = 0;
-  for (std::size_t j = 0; j < d.groups; ++j) {
-    const double w = 1 / (tau2 + sigma2 / d.n[j]);
-    sw += w;
-    swy += w * d.mean[j];
-  }
-  double score = 0;
-  for (std::size_t j = 0; j < d.groups; ++j) {
-    const double n = d.n[j], w = 1 / (tau2 + sigma2 / n);
-    const double mu = (swy - w * d.mean[j]) / (sw - w), c = tau2 + 1 / (sw - w);
-    const double e = d.mean[j] - mu;
-    score += -0.5 * n * std::log(two_pi * sigma2) - 0.5 * std::log(1 + n * c / sigma2) - 0.5 * d.comoment[j] / sigma2 -
-             0.5 * n * e * e / (sigma2 + n * c);
-  }
+  using Vec = Eigen::Matrix<double, Eigen::Dynamic, 1, 0, Mat::MaxRowsAtCompileTime, 1>;
+  const auto p = static_cast<Eigen::Index>(d.width), w = p + 1;  // Z = (1, x, y)
+  const double n = d.n[j], g = tau2 / sigma2;
+  Mat C = Mat::Zero(w, w);
+  Vec m(w);
+  m[0] = 1;
+  for (Eigen::Index a = 1; a < w; ++a) m[a] = d.mean[j * d.width + static_cast<std::size_t>(a - 1)];
+  for (Eigen::Index a = 1; a < w; ++a)
+    for (Eigen::Index b = 1; b < w; ++b) C(a, b) = d.comoment[j * d.width * d.width + static_cast<std::size_t>((a - 1) * p + b - 1)];
+  const Mat rest = T - C - (n / (1 + n * g)) * m * m.transpose();
+  const Mat M = rest.topLeftCorner(p, p);  // M_{-j}
+  const Eigen::LLT<Mat> m_llt(M);
+  Vec a(w);
+  a.head(p) = -m_llt.solve(rest.topRightCorner(p, 1));
+  a[p] = 1;
+  const Vec za = C * a + (n * m.dot(a)) * m;  // Z_j'Z_j a
+  const Vec r = za.head(p);
+  const Mat U = C.topLeftCorner(p, p) + n * m.head(p) * m.head(p).transpose();
+  // sigma2 K^-1 by Sherman-Morrison (K = sigma2 M^-1 + tau2 e1 e1'), and log det K from log det M.
+  const Vec me = M.col(0);
+  const Eigen::LLT<Mat> a_llt(M - (tau2 / (sigma2 + tau2 * M(0, 0))) * me * me.transpose() + U);
+  if (m_llt.info() != Eigen::Success || a_llt.info() != Eigen::Success) return std::numeric_limits<double>::quiet_NaN();
+  auto log_det = [](const Eigen::LLT<Mat>& l) { return 2 * l.matrixLLT().diagonal().array().log().sum(); };
+  const double log_det_sigma =
+    n * std::log(sigma2) - log_det(m_llt) + std::log1p(tau2 * M(0, 0) / sigma2) + log_det(a_llt);
+  return -0.5 * (n * std::log(two_pi) + log_det_sigma + (a.dot(za) - r.dot(a_llt.solve(r))) / sigma2);
+}
+
+/// Leave-one-group-out log score of raw rows at (sigma2, tau2), g = tau2 / sigma2: without group j,
+/// beta_{-j} = M_{-j}^-1 b_{-j} from T(g) less group j's part, with covariance sigma2 M_{-j}^-1, so
+/// group j's rows are N(X_j beta_{-j}, Sigma), Sigma = sigma2 I + X_j K X_j', K = sigma2 M_{-j}^-1 +
+/// tau2 e1 e1' (the intercept column is 1). By Woodbury only the group's cross products are needed:
+///   log det Sigma = (n - p) log sigma2 + log det K + log det A,   A = sigma2 K^-1 + X_j'X_j,
+///   log det K = p log sigma2 - log det M_{-j} + log(1 + tau2 (M_{-j})_11 / sigma2),
+///   e'Sigma^-1 e = (e'e - r' A^-1 r) / sigma2,   e = y_j - X_j beta_{-j},  r = X_j'e,
+/// e'e and r from the centred co-moments (a' C_j a + n (m'a)^2, a = (-beta_{-j}, 1)). Absent when
+/// leaving a group out leaves the covariates collinear.
+std::optional<double> raw_logo_score(const group_cross_products& d, const Matrix& within, double sigma2, double tau2,
+                                     int threads)
+{
+  const Matrix T = profile_at(d, within, tau2 / sigma2, false).T;
+  using Small = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, 0, 8, 8>;
+  const double score = d.width + 1 <= 8 ? detail::reduce<double>(d.groups, detail::thread_count(threads), [&](std::size_t j) {
+    return logo_term<Small>(d, T, j, sigma2, tau2);
+  })
+                                        : detail::reduce<double>(d.groups, detail::thread_count(threads), [&](std::size_t j) {
+                                            return logo_term<Matrix>(d, T, j, sigma2, tau2);
+                                          });
+  if (std::isnan(score)) return std::nullopt;
   return score;
 }
 
-structure_comparison compare_structures(const group_cross_products& d)
+structure_comparison compare_structures(const group_cross_products& d, int threads)
 {
   double N = 0;
   for (double n : d.n) N += n;
@@ -243,13 +291,10 @@ structure_comparison compare_structures(const group_cross_products& d)
   const double rss_pooled = profile_at(d, within, 0, false).r, pooled = ll(rss_pooled);
   const mixed_model_result h = fit_mixed_model(d, false);
   c.tau2_ml = h.tau2;
-  // The score in closed form without covariates (with them: not yet).
-  const bool logo = q == 0;
   detail::add_structure(c, "separate", ll(rss_separate), d.groups + within_rank + 1, N, std::nullopt);
-  detail::add_structure(c, "pooled", pooled, d.width + 1, N,
-                        logo ? std::optional<double>(raw_logo_score(d, rss_pooled / N, 0)) : std::nullopt);
+  detail::add_structure(c, "pooled", pooled, d.width + 1, N, raw_logo_score(d, within, rss_pooled / N, 0, threads));
   detail::add_structure(c, "hierarchical", h.tau2 == 0 ? pooled : h.log_likelihood, d.width + 2, N,
-                        logo ? std::optional<double>(raw_logo_score(d, h.sigma2, h.tau2)) : std::nullopt);
+                        raw_logo_score(d, within, h.sigma2, h.tau2, threads));
   detail::decide_structure(c, q > 0);
   return c;
 }

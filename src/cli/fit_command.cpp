@@ -346,10 +346,10 @@ void run_mixed_model_fit(const fit_args& a, const CLI::App& app, const fit_optio
   const bool reml = !method_given || o.method == tau_method::reml;
   io::output_set outputs({{"-o", a.output}, {"--summary", a.summary}}, {{"the input", a.input}});
   const auto t0 = std::chrono::steady_clock::now();
-  const io::cross_product_table t = io::read_cross_products(a.input, a.group, a.value, covariate_names(a.covariates), a.offset);
+  const io::cross_product_table t = io::read_cross_products(a.input, a.group, a.value, covariate_names(a.covariates), a.offset, a.threads);
   const double read_seconds = detail::seconds_since(t0);
   const mixed_model_result r = fit_mixed_model(t.data, reml, o.level);
-  const structure_comparison structures = compare_structures(t.data);
+  const structure_comparison structures = compare_structures(t.data, a.threads);
   io::write_mixed_model_csv(*outputs.get("-o"), t.keys, r, a.threads, a.digits);
   if (io::atomic_output* json = outputs.get("--summary")) {
     nlohmann::json j = io::summary_json(r);

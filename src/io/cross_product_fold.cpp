@@ -1,6 +1,7 @@
 #include "cross_product_fold.hpp"
 
 #include "../common/cross_products.hpp"
+#include "../cpu/parallel.hpp"
 #include "decimal.hpp"
 #include "table_reader.hpp"
 
@@ -41,12 +42,15 @@ bool small_canonical_integer(std::string_view k, std::size_t& out)
 }  // namespace
 
 cross_product_table read_cross_products(const std::string& path, const std::string& group, const std::string& value,
-                                        const std::vector<std::string>& covariates, const std::string& offset)
+                                        const std::vector<std::string>& covariates, const std::string& offset,
+                                        int threads)
 {
+  const int workers = detail::thread_count(threads);
   std::vector<std::string> columns{group, value};
   columns.insert(columns.end(), covariates.begin(), covariates.end());
   if (!offset.empty()) columns.push_back(offset);
   const std::size_t w = covariates.size() + 1;  // covariates, then y
+  const std::size_t stride = columns.size() - 1;  // numbers per row: y, covariates, offset
 
   // Keys are looked up by their view into the row (no string per row); each new key is kept in
   // `keys` (a deque: its strings never move) and indexed by a view of that copy.
@@ -54,40 +58,58 @@ cross_product_table read_cross_products(const std::string& path, const std::stri
   std::deque<std::string> keys;
   // Small integer keys (the common case) skip the hash table: id + 1 at the key's index.
   std::vector<std::uint32_t> direct;
-  std::vector<double> n, mean, comoment;
-  std::vector<double> z(w), delta(w);
-  visit_rows(path, columns, [&](const std::vector<std::string_view>& f, std::size_t) {
-    if (f[0].empty()) throw error("has an empty group key");
-    auto number = [&](std::size_t c) {
-      exact_number v;
-      if (!parse_number(f[c], v))
-        throw error("column '" + columns[c] + "': '" + std::string(f[c].substr(0, 40)) + "' " +
-                    (f[c].empty() ? "is empty" : number_problem(f[c])));
-      return v.hi;
-    };
-    for (std::size_t a = 0; a + 1 < w; ++a) z[a] = number(2 + a);
-    z[w - 1] = number(1) - (offset.empty() ? 0.0 : number(columns.size() - 1));
-    std::size_t j = keys.size(), small = 0;
-    const bool is_small = small_canonical_integer(f[0], small);
-    if (is_small && small < direct.size() && direct[small] != 0) {
-      j = direct[small] - 1;
-    } else if (!is_small) {
-      const auto it = ids.find(f[0]);
-      if (it != ids.end()) j = it->second;
-    }
-    if (j == keys.size()) {
-      keys.emplace_back(f[0]);
-      if (is_small) {
-        if (small >= direct.size()) direct.resize(std::max(2 * direct.size(), small + 1), 0);
-        direct[small] = static_cast<std::uint32_t>(j + 1);
-      } else {
-        ids.emplace(keys.back(), j);
+  // Each group's n, mean and co-moments side by side (three cache lines at q = 3, not five).
+  const std::size_t stride_g = 1 + w + w * w;
+  std::vector<double> state;
+  std::vector<std::size_t> row_group;
+  visit_keyed_rows(path, columns, workers, [&](const std::vector<keyed_rows>& pieces) {
+    // Group ids in row order (serial: new groups are numbered as they first appear) ...
+    row_group.clear();
+    for (const keyed_rows& piece : pieces)
+      for (std::string_view k : piece.keys) {
+        std::size_t j = keys.size(), small = 0;
+        const bool is_small = small_canonical_integer(k, small);
+        if (is_small && small < direct.size() && direct[small] != 0) {
+          j = direct[small] - 1;
+        } else if (!is_small) {
+          const auto it = ids.find(k);
+          if (it != ids.end()) j = it->second;
+        }
+        if (j == keys.size()) {
+          keys.emplace_back(k);
+          if (is_small) {
+            if (small >= direct.size()) direct.resize(std::max(2 * direct.size(), small + 1), 0);
+            direct[small] = static_cast<std::uint32_t>(j + 1);
+          } else {
+            ids.emplace(keys.back(), j);
+          }
+        }
+        row_group.push_back(j);
       }
-      n.push_back(0);
-      mean.resize(mean.size() + w, 0.0);
-      comoment.resize(comoment.size() + w * w, 0.0);
-    }
-    detail::cross_product_update(n[j], &mean[j * w], &comoment[j * w * w], z.data(), delta.data(), w);
+    state.resize(keys.size() * stride_g, 0.0);
+    // ... then folded, the threads splitting the groups (never a group's rows): each group's rows
+    // in input order whatever the thread count, so the same bits for any --threads. Groups come
+    // in random order: the state of a row some rows ahead is prefetched.
+    const auto owners = static_cast<std::size_t>(workers);
+    constexpr std::size_t ahead = 16;
+    detail::run_workers(workers, [&](int t) {
+      std::vector<double> z(w), delta(w);
+      std::size_t r = 0;
+      for (const keyed_rows& piece : pieces)
+        for (std::size_t i = 0; i < piece.keys.size(); ++i, ++r) {
+          if (r + ahead < row_group.size() && row_group[r + ahead] % owners == static_cast<std::size_t>(t)) {
+            const char* next = reinterpret_cast<const char*>(&state[row_group[r + ahead] * stride_g]);
+            for (std::size_t b = 0; b < stride_g * sizeof(double); b += 64) __builtin_prefetch(next + b, 1);
+          }
+          const std::size_t j = row_group[r];
+          if (j % owners != static_cast<std::size_t>(t)) continue;
+          const double* x = &piece.numbers[i * stride];
+          for (std::size_t a = 0; a + 1 < w; ++a) z[a] = x[1 + a];
+          z[w - 1] = x[0] - (offset.empty() ? 0.0 : x[stride - 1]);
+          double* g = &state[j * stride_g];
+          detail::cross_product_update(g[0], g + 1, g + 1 + w, z.data(), delta.data(), w);
+        }
+    });
   });
   if (keys.empty()) throw error("no data rows: the input has only a header");
 
@@ -106,9 +128,10 @@ cross_product_table read_cross_products(const std::string& path, const std::stri
   t.data.width = w;
   for (std::size_t j : order) {
     t.keys.push_back(keys[j]);
-    t.data.n.push_back(n[j]);
-    t.data.mean.insert(t.data.mean.end(), mean.begin() + j * w, mean.begin() + (j + 1) * w);
-    t.data.comoment.insert(t.data.comoment.end(), comoment.begin() + j * w * w, comoment.begin() + (j + 1) * w * w);
+    const double* g = &state[j * stride_g];
+    t.data.n.push_back(g[0]);
+    t.data.mean.insert(t.data.mean.end(), g + 1, g + 1 + w);
+    t.data.comoment.insert(t.data.comoment.end(), g + 1 + w, g + stride_g);
   }
   return t;
 }

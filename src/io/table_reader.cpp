@@ -1288,34 +1288,76 @@ summary_table read_summary_table(const std::string& path, const summary_columns&
   return out;
 }
 
-void visit_rows(const std::string& path, const std::vector<std::string>& columns,
-                const std::function<void(const std::vector<std::string_view>&, std::size_t)>& on_row)
+namespace {
+
+/// The rows of [begin, end) into `out`: the key column at[0], the numbers of the others.
+void parse_keyed_piece(const char* begin, const char* end, const layout& l, const std::vector<std::size_t>& at,
+                       const std::vector<std::string>& names, keyed_rows& out)
 {
+  out.keys.clear();
+  out.numbers.clear();
+  out.arena.clear();
+  out.failure.clear();
+  out.lines = 0;
+  row_scanner scan(begin, end, l.delimiter);
+  std::vector<std::string_view> fields;
+  std::size_t count = 0;
+  try {
+    while (!scan.done()) {
+      const std::size_t consumed =
+        l.quoted ? scan.next(fields, count, l.columns, out.arena) : scan.next_unquoted(fields, count, l.columns);
+      if (!blank_row(fields, count)) {
+        if (count != l.columns)
+          throw error("row has " + std::to_string(count) + " fields but the header has " + std::to_string(l.columns));
+        if (fields[at[0]].empty()) throw error("has an empty group key");
+        out.keys.push_back(fields[at[0]]);
+        for (std::size_t c = 1; c < at.size(); ++c) {
+          const std::string_view text = fields[at[c]];
+          exact_number v;
+          if (!parse_number(text, v)) throw error(number_error(names[c], text, text.empty() ? "is empty" : number_problem(text)));
+          out.numbers.push_back(v.hi);
+        }
+      }
+      out.lines += consumed;
+    }
+  } catch (const error& e) {
+    out.failure = e.what();
+    out.failure_line = out.lines;
+  }
+}
+
+}  // namespace
+
+void visit_keyed_rows(const std::string& path, const std::vector<std::string>& columns, int threads,
+                      const std::function<void(const std::vector<keyed_rows>&)>& on_block)
+{
+  const int workers = detail::thread_count(threads);
   const text_source source(path);
   const layout l = read_layout(source.text(), path, columns);
   std::vector<std::size_t> at;
   for (const std::string& c : columns) at.push_back(column_index(l, c, "data"));
-  row_scanner scan(l.data_begin, l.data_end, l.delimiter);
-  std::vector<std::string_view> fields, wanted(columns.size());
-  std::deque<std::string> arena;
-  std::size_t count = 0, line = l.header_lines + 1;
-  try {
-    while (!scan.done()) {
-      arena.clear();
-      const std::size_t consumed =
-        l.quoted ? scan.next(fields, count, l.columns, arena) : scan.next_unquoted(fields, count, l.columns);
-      if (!blank_row(fields, count)) {
-        if (count != l.columns)
-          throw error("row has " + std::to_string(count) + " fields but the header has " + std::to_string(l.columns));
-        for (std::size_t c = 0; c < at.size(); ++c) wanted[c] = fields[at[c]];
-        on_row(wanted, line);
-      }
-      line += consumed;
+  std::vector<keyed_rows> pieces;
+  std::size_t line = l.header_lines + 1;  // the line the next block starts on
+  std::size_t block = block_bytes;
+  for (const char* p = l.data_begin; p < l.data_end;) {
+    const std::string_view window(p, std::min(block, static_cast<std::size_t>(l.data_end - p)));
+    const std::size_t cut = p + window.size() == l.data_end ? window.size() : last_row_end(window, l.quoted);
+    if (cut == 0) {  // a row longer than the block
+      block *= 2;
+      continue;
     }
-  } catch (const error& e) {
-    const std::string what = e.what();
-    if (what.rfind(l.source, 0) == 0) throw;
-    throw error(l.source + " line " + std::to_string(line) + ": " + what);
+    const std::vector<const char*> cuts = cut_pieces(p, p + cut, l.quoted);
+    pieces.resize(cuts.size() - 1);
+    detail::for_each_block(pieces.size(), 1, workers, [&](std::size_t b, std::size_t, std::size_t) {
+      parse_keyed_piece(cuts[b], cuts[b + 1], l, at, columns, pieces[b]);
+    });
+    for (const keyed_rows& piece : pieces) {
+      if (!piece.failure.empty())
+        throw error(l.source + " line " + std::to_string(line + piece.failure_line) + ": " + piece.failure);
+      line += piece.lines;
+    }
+    on_block(pieces);
+    p += cut;
   }
 }
 

@@ -6,6 +6,7 @@
 #include <shrink/fit.hpp>
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <string_view>
 #include <optional>
@@ -80,11 +81,24 @@ struct text_column {
 /// read_summary_table, also returning the fields of each column named in `extra` (in row order).
 summary_table read_summary_table(const std::string& path, const summary_columns& columns, std::vector<text_column>& extra);
 
-/// Streams the data rows of a CSV/TSV file (or stdin, "-"), calling on_row(fields, line) with the
-/// fields of `columns` (in that order) of every non-blank row; `line` is the 1-based line number.
-/// A missing column, a ragged row or malformed quoting is a one-line error.
-void visit_rows(const std::string& path, const std::vector<std::string>& columns,
-                const std::function<void(const std::vector<std::string_view>&, std::size_t)>& on_row);
+/// Rows of one piece of the input: each row's key (a view into the input or `arena`) and numbers.
+struct keyed_rows {
+  std::vector<std::string_view> keys;
+  std::vector<double> numbers;  ///< row-major: the numeric columns of each row, in order
+  std::deque<std::string> arena;
+  std::string failure;           // empty when the piece parsed
+  std::size_t failure_line = 0;  // line within the piece, 0-based
+  std::size_t lines = 0;         // line ends in the piece
+};
+
+/// Streams the data rows of a CSV/TSV file (or stdin, "-") in blocks of whole rows, each cut at
+/// line ends into pieces parsed on `threads` threads; on_block(pieces) gets every block's pieces
+/// in input order: each row's key (columns[0], not empty) and the nearest doubles of the other
+/// columns. The pieces depend on the input alone, never on `threads`. A missing column, a ragged
+/// row, malformed quoting, an empty key or a field that is not a number is a one-line error
+/// naming its line.
+void visit_keyed_rows(const std::string& path, const std::vector<std::string>& columns, int threads,
+                      const std::function<void(const std::vector<keyed_rows>&)>& on_block);
 
 /// Per-group counts, read as read_summary_table reads summaries (one row per group, file order);
 /// each count must be a whole number, trials whole and > 0 with successes <= trials, exposures > 0

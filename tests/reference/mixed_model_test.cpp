@@ -30,7 +30,7 @@ mixed_model_result fit_radon(const std::string& model, bool reml, std::vector<st
   std::vector<std::string> covariates{"floor"};
   if (model == "uranium") covariates.push_back("log_uranium");
   const io::cross_product_table t = io::read_cross_products((test::reference_data() / "radon" / "radon.csv").string(),
-                                                            "county", "log_radon", covariates, "");
+                                                            "county", "log_radon", covariates, "", 1);
   if (keys) *keys = t.keys;
   return fit_mixed_model(t.data, reml);
 }
@@ -109,7 +109,7 @@ TEST(MixedModelRadon, RowOrderDoesNotMatterBeyondRounding)
     reversed += rows[i][0] + "," + rows[i][1] + "," + rows[i][2] + "," + rows[i][3] + "\n";
   test::temp_dir d;
   test::write_file(d / "r.csv", reversed);
-  const io::cross_product_table t = io::read_cross_products((d / "r.csv").string(), "county", "log_radon", {"floor"}, "");
+  const io::cross_product_table t = io::read_cross_products((d / "r.csv").string(), "county", "log_radon", {"floor"}, "", 1);
   const mixed_model_result a = fit_mixed_model(t.data, true), b = fit_radon("floor", true);
   EXPECT_NEAR(a.tau2, b.tau2, 1e-12);
   EXPECT_NEAR(a.coefficients[1].estimate, b.coefficients[1].estimate, 1e-12);
@@ -123,7 +123,7 @@ TEST(MixedModelRadon, TextKeysGiveTheSameFit)
   for (std::size_t i = 1; i < rows.size(); ++i) text += "c" + rows[i][0] + "," + rows[i][1] + "," + rows[i][2] + "," + rows[i][3] + "\n";
   test::temp_dir d;
   test::write_file(d / "r.csv", text);
-  const io::cross_product_table t = io::read_cross_products((d / "r.csv").string(), "county", "log_radon", {"floor"}, "");
+  const io::cross_product_table t = io::read_cross_products((d / "r.csv").string(), "county", "log_radon", {"floor"}, "", 1);
   EXPECT_EQ(t.keys[0], "c1");
   EXPECT_EQ(t.keys[1], "c10");
   const mixed_model_result a = fit_mixed_model(t.data, true), b = fit_radon("floor", true);
@@ -134,44 +134,74 @@ TEST(MixedModelRadon, TextKeysGiveTheSameFit)
 
 TEST(MixedModelRadon, LeaveOneCountyOutScoreByRefitting)
 {
-  // Without covariates: each county's rows against N(mu_{-j} 1, sigma2 I + (tau2 + v_{-j}) 11'),
-  // mu_{-j} and v_{-j} recomputed from the other counties, the density from a dense covariance.
-  const io::cross_product_table t = io::read_cross_products((test::reference_data() / "radon" / "radon.csv").string(),
-                                                            "county", "log_radon", {}, "");
-  const structure_comparison c = compare_structures(t.data);
-  const mixed_model_result ml = fit_mixed_model(t.data, false);
-  std::map<std::string, std::vector<double>> rows;
+  // Each county's rows against N(X_j beta_{-j}, sigma2 I + tau2 11' + X_j V_{-j} X_j'), beta_{-j}
+  // and V_{-j} = (X'H^-1X)^-1 the GLS fit to the other counties with dense per-county covariances
+  // H_c = sigma2 I + tau2 11', the density from a dense covariance; without and with covariates.
+  std::map<std::string, std::vector<std::vector<double>>> rows;  // per county: (floor, log_uranium, y)
   for (const auto& row : test::parse_csv(test::read_file(test::reference_data() / "radon" / "radon.csv")))
-    if (row[0] != "county") rows[row[0]].push_back(std::stod(row[3]));
-  double N = 0, sum = 0, ss = 0;
-  for (const auto& [k, y] : rows)
-    for (double e : y) N += 1, sum += e;
-  for (const auto& [k, y] : rows)
-    for (double e : y) ss += (e - sum / N) * (e - sum / N);
-  auto score = [&](double sigma2, double tau2) {
-    double total = 0;
-    for (const auto& [key, y] : rows) {
-      double sw = 0, swy = 0;
-      for (const auto& [other, z] : rows) {
-        if (other == key) continue;
-        double m = 0;
-        for (double e : z) m += e / static_cast<double>(z.size());
-        const double w = 1 / (tau2 + sigma2 / static_cast<double>(z.size()));
-        sw += w, swy += w * m;
+    if (row[0] != "county") rows[row[0]].push_back({std::stod(row[1]), std::stod(row[2]), std::stod(row[3])});
+  using Eigen::MatrixXd;
+  using Eigen::VectorXd;
+  for (const std::vector<std::string>& covariates :
+       {std::vector<std::string>{}, std::vector<std::string>{"floor"}, std::vector<std::string>{"floor", "log_uranium"}}) {
+    const io::cross_product_table t = io::read_cross_products(
+      (test::reference_data() / "radon" / "radon.csv").string(), "county", "log_radon", covariates, "", 1);
+    const structure_comparison c = compare_structures(t.data);
+    const mixed_model_result ml = fit_mixed_model(t.data, false);
+    const auto p = static_cast<Eigen::Index>(covariates.size() + 1);
+    auto design = [&](const std::vector<std::vector<double>>& r, MatrixXd& X, VectorXd& y) {
+      const auto n = static_cast<Eigen::Index>(r.size());
+      X.resize(n, p);
+      y.resize(n);
+      for (Eigen::Index i = 0; i < n; ++i) {
+        X(i, 0) = 1;
+        for (Eigen::Index a = 1; a < p; ++a) X(i, a) = r[static_cast<std::size_t>(i)][static_cast<std::size_t>(a - 1)];
+        y[i] = r[static_cast<std::size_t>(i)][2];
       }
-      const auto n = static_cast<Eigen::Index>(y.size());
-      const Eigen::MatrixXd S = sigma2 * Eigen::MatrixXd::Identity(n, n) + (tau2 + 1 / sw) * Eigen::MatrixXd::Ones(n, n);
-      Eigen::VectorXd e(n);
-      for (Eigen::Index i = 0; i < n; ++i) e[i] = y[static_cast<std::size_t>(i)] - swy / sw;
-      const Eigen::LLT<Eigen::MatrixXd> llt(S);
-      const double log_det = 2 * llt.matrixL().toDenseMatrix().diagonal().array().log().sum();
-      total += -0.5 * (static_cast<double>(n) * std::log(6.283185307179586) + log_det + e.dot(llt.solve(e)));
+    };
+    auto score = [&](double sigma2, double tau2) {
+      double total = 0;
+      for (const auto& [key, mine] : rows) {
+        MatrixXd G = MatrixXd::Zero(p, p), X;
+        VectorXd b = VectorXd::Zero(p), y;
+        for (const auto& [other, theirs] : rows) {
+          if (other == key) continue;
+          design(theirs, X, y);
+          const auto n = X.rows();
+          const MatrixXd H = sigma2 * MatrixXd::Identity(n, n) + tau2 * MatrixXd::Ones(n, n);
+          const Eigen::LLT<MatrixXd> h(H);
+          G += X.transpose() * h.solve(X);
+          b += X.transpose() * h.solve(y);
+        }
+        const MatrixXd V = G.inverse();
+        design(mine, X, y);
+        const auto n = X.rows();
+        const MatrixXd S = sigma2 * MatrixXd::Identity(n, n) + tau2 * MatrixXd::Ones(n, n) + X * V * X.transpose();
+        const VectorXd e = y - X * (V * b);
+        const Eigen::LLT<MatrixXd> llt(S);
+        const double log_det = 2 * llt.matrixL().toDenseMatrix().diagonal().array().log().sum();
+        total += -0.5 * (static_cast<double>(n) * std::log(6.283185307179586) + log_det + e.dot(llt.solve(e)));
+      }
+      return total;
+    };
+    // Pooled: tau2 = 0, sigma2 = the ML residual variance of lm(y ~ x).
+    double N = 0, rss = 0;
+    {
+      MatrixXd XtX = MatrixXd::Zero(p, p), X;
+      VectorXd Xty = VectorXd::Zero(p), y;
+      std::vector<std::pair<MatrixXd, VectorXd>> all;
+      for (const auto& [key, r] : rows) {
+        design(r, X, y);
+        XtX += X.transpose() * X, Xty += X.transpose() * y, N += static_cast<double>(X.rows());
+        all.emplace_back(X, y);
+      }
+      const VectorXd beta = XtX.ldlt().solve(Xty);
+      for (const auto& [Xc, yc] : all) rss += (yc - Xc * beta).squaredNorm();
     }
-    return total;
-  };
-  EXPECT_NEAR(*c.structures[2].logo_score, score(ml.sigma2, ml.tau2), 1e-9);
-  EXPECT_NEAR(*c.structures[1].logo_score, score(ss / N, 0), 1e-9);
-  EXPECT_FALSE(c.structures[0].logo_score.has_value());
+    EXPECT_NEAR(*c.structures[2].logo_score, score(ml.sigma2, ml.tau2), 1e-9) << covariates.size();
+    EXPECT_NEAR(*c.structures[1].logo_score, score(rss / N, 0), 1e-9) << covariates.size();
+    EXPECT_FALSE(c.structures[0].logo_score.has_value());
+  }
 }
 
 TEST(MixedModelRadon, StructuresAgainstLmAndLmer)
@@ -185,7 +215,7 @@ TEST(MixedModelRadon, StructuresAgainstLmAndLmer)
     const std::vector<std::string> covariates = std::string(model) == "floor" ? std::vector<std::string>{"floor"}
                                                                                : std::vector<std::string>{};
     const io::cross_product_table t = io::read_cross_products((test::reference_data() / "radon" / "radon.csv").string(),
-                                                              "county", "log_radon", covariates, "");
+                                                              "county", "log_radon", covariates, "", 1);
     const structure_comparison c = compare_structures(t.data);
     const std::string m = model;
     EXPECT_NEAR(c.structures[0].log_likelihood, want.at(m + " separate"), 1e-12 * 1100) << m;
