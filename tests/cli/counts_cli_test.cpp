@@ -223,6 +223,27 @@ TEST(PoissonCli, RawCountsFitAsTheirSums)
   EXPECT_EQ(rows.csv, per_group.csv);
 }
 
+TEST(PoissonCli, RawCountsWithExposuresFitAsTheirSums)
+{
+  // One count per row with its own exposure (groups interleaved, integer keys out of order): as the
+  // per-group sums, added by hand (exposures in quarters, so every sum is exact), in summary mode.
+  temp_dir a, b;
+  const std::string raw = "g,y,e\n10,3,0.25\n2,0,1.5\n10,4,2\n9,9,0.75\n2,12,4.25\n10,0,1\n7,1,3\n9,2,0.5\n7,0,0.25\n"
+                          "2,5,0.5\n";
+  const std::string sums = "g,y,E\n2,17,6.25\n7,1,3.25\n9,11,1.25\n10,7,3.25\n";  // numeric key order
+  const binomial_run per_group = fit_counts(b, sums, "--group g --counts y --exposure E", "poisson");
+  ASSERT_EQ(per_group.run.status, 0) << per_group.run.err;
+  for (const char* threads : {"1", "2", "7"}) {
+    const binomial_run rows = fit_counts(a, raw, std::string("--group g --value y --exposure e --threads ") + threads, "poisson");
+    ASSERT_EQ(rows.run.status, 0) << rows.run.err;
+    for (const char* key : {"shape", "rate", "mean", "log_likelihood", "shape_ci", "counts", "exposure"})
+      EXPECT_EQ(rows.summary[key], per_group.summary[key]) << key;
+    EXPECT_EQ(rows.csv, per_group.csv);
+  }
+  EXPECT_EQ(per_group.summary["counts"].get<double>(), 36.0);
+  EXPECT_EQ(per_group.summary["exposure"].get<double>(), 14.0);
+}
+
 TEST(PoissonCli, PumpFailuresMatchR)
 {
   temp_dir dir;
@@ -314,7 +335,25 @@ TEST(PoissonCli, BadInputIsOneLineError)
   expect_error(run(ok, "--group g --counts y --method fixed --shape 1e13 --rate 1"), "must be at most 1e12");
   expect_error(run("g,y\na,2\na,-1\nb,0\n", "--group g --value y"), "group 'a' has the y value -1: raw rows of --family poisson are counts");
   expect_error(run("g,y\na,2\na,1.5\nb,0\n", "--group g --value y"), "group 'a' has the y value 1.5");
-  expect_error(run(ok, "--group g --value y --exposure e"), "per-row exposures are not read yet");
+  expect_error(run("g,y,e\na,1,2\na,1,0\nb,1,2\n", "--group g --value y --exposure e"),
+               "line 3: group 'a' has the e value 0: exposures must be > 0");
+  expect_error(run("g,y,e\na,1,2\nb,1,-0.5\n", "--group g --value y --exposure e"),
+               "line 3: group 'b' has the e value -0.5: exposures must be > 0");
+  expect_error(run("g,y,e\na,1,2\nb,1.5,1\n", "--group g --value y --exposure e"),
+               "group 'b' has the y value 1.5: raw rows of --family poisson are counts");
+  expect_error(run("g,y,e\na,1,2\nb,1,x\n", "--group g --value y --exposure e"), "line 3: column 'e': 'x'");
+  expect_error(run(ok, "--group g --value y --exposure hours"), "no data column 'hours'; the columns are: 'g', 'y', 'e'");
+  expect_error(run(ok, "--group g --value count --exposure e"), "no data column 'count'");
+  {  // .npy raw rows have no exposure column: refused, not ignored
+    std::vector<std::int32_t> keys{1, 2};
+    std::vector<double> values{1, 3};
+    io::write_npy((dir / "k.npy").string(), keys.data(), keys.size());
+    io::write_npy((dir / "v.npy").string(), values.data(), values.size());
+    expect_error(run_shrink("fit --family poisson --group-npy " + quoted(dir / "k.npy") + " --value-npy " +
+                              quoted(dir / "v.npy") + " --exposure e -o " + quoted(dir / "o.csv"),
+                            dir),
+                 "--exposure names a CSV column: .npy raw rows have no exposure column");
+  }
   expect_error(run(ok, "--group g --value y --counts y"), "--value reads raw rows, --counts one row per group");
 }
 
