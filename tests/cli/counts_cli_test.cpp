@@ -147,6 +147,22 @@ TEST(BinomialCli, BadInputIsOneLineError)
   expect_error(run(ok, "--family poisson"), "--family poisson needs --counts NAME");
   expect_error(run(ok, "--family gaussian"), "unknown --family 'gaussian'");
   expect_error(run("group,y,n\na,0,10\nb,0,3\n", "--family binomial --successes y --trials n"), "every group's count is 0");
+  // Counts all 0 or n_j: ml's likelihood rises as the concentration falls to 0 (tests/cpu/count_fit_test.cpp).
+  const std::string extreme = "group,y,n\na,0,5\nb,7,7\nc,0,2\nd,3,3\n";
+  expect_error(run(extreme, "--family binomial --successes y --trials n"),
+               "every group's successes are 0 or all its trials: the likelihood rises as the concentration falls to 0");
+  // The moments: rates 0, 1, 0, 1 have m = 1/2 and sample variance 1/3 > m (1 - m) = 1/4; rates 0, 0,
+  // 0.9, 1 (not all extreme) m = 0.475, variance 0.3025 > 0.249375: nu = m (1 - m) / v - 1 < 0 both times.
+  expect_error(run(extreme, "--family binomial --successes y --trials n --method mom"),
+               "the rates vary at least as much as rates of only 0 and 1 (variance >= m (1 - m))");
+  expect_error(run("group,y,n\na,0,10\nb,0,10\nc,9,10\nd,10,10\n", "--family binomial --successes y --trials n --method mom"),
+               "the moment concentration is <= 0, the no-pooling limit");
+  // Rates 0, 0.1, 0.9, 1: variance 0.2733 > m (1 - m) = 0.25 too; 0.2, 0.1, 0.9, 1 (v = 0.2167 < 0.2475) fits.
+  expect_error(run("group,y,n\na,0,10\nb,1,10\nc,9,10\nd,10,10\n", "--family binomial --successes y --trials n --method mom"),
+               "no finite estimate");
+  const binomial_run fits = fit_counts(dir, "y,n\n2,10\n1,10\n9,10\n10,10\n", "--successes y --trials n --method mom");
+  ASSERT_EQ(fits.run.status, 0) << fits.run.err;
+  EXPECT_NEAR(fits.summary["concentration"].get<double>(), 0.2475 / (0.65 / 3) - 1, 1e-12);  // m = 0.55, v = 0.65 / 3
 }
 
 TEST(BinomialCli, RawTrialsFitAsTheirCounts)
