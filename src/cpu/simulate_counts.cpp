@@ -54,15 +54,18 @@ class family_evaluator final : public count_evaluator {
     // pooling: every posterior a point mass at y_j / n_j.
     bool ml_no_pooling = Family::bounded_mean;
     for (const group& g : entries_) ml_no_pooling = ml_no_pooling && (g.count == 0 || g.count == g.size);
+    // Rates varying as much as rates of only 0 and 1 (v >= m (1 - m)) put the moment concentration
+    // at <= 0: the same limit for the moments (as `shrink fit --method mom` says).
+    bool mom_no_pooling = Family::bounded_mean && totals.rate_variance >= totals.rate_mean * (1 - totals.rate_mean);
     // All counts 0 (or every trial a success) has no finite fit: both estimates are the pooled
     // rate with no spread (the boundary), as the likelihood's supremum is.
     if (totals.count == 0 || (Family::bounded_mean && totals.count == totals.size)) {
       ml.boundary = mom.boundary = true;
       ml.mean = mom.mean = totals.count / totals.size;
-      ml_no_pooling = false;
+      ml_no_pooling = mom_no_pooling = false;
     } else {
       try {
-        mom = count_moments(data, totals);
+        if (!mom_no_pooling) mom = count_moments(data, totals);
         if (!ml_no_pooling) ml = count_ml(data, totals);
       } catch (const error& e) {
         throw error(std::string(e.what()) + " (replicate " + std::to_string(r) + " of the study)");
@@ -79,7 +82,7 @@ class family_evaluator final : public count_evaluator {
     post_.resize(3 * entries_.size());
     for (std::size_t i = 0; i < entries_.size(); ++i) {
       post_[3 * i] = posterior(ml, entries_[i], ml_no_pooling);
-      post_[3 * i + 1] = posterior(mom, entries_[i], false);
+      post_[3 * i + 1] = posterior(mom, entries_[i], mom_no_pooling);
       post_[3 * i + 2] = oracle_of(entries_[i], [&] { return posterior(truth, entries_[i], false); });
     }
 
