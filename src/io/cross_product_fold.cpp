@@ -94,7 +94,7 @@ exact_number number_field(const std::vector<std::string_view>& f, std::size_t c,
 {
   exact_number v;
   if (!parse_number(f[c], v))
-    throw error("column '" + columns[c] + "': '" + std::string(f[c].substr(0, 40)) + "' " +
+    throw error("column '" + shown(columns[c]) + "': '" + shown(f[c]) + "' " +
                 (f[c].empty() ? "is empty" : number_problem(f[c])));
   return v;
 }
@@ -152,16 +152,16 @@ count_table read_count_rows(const std::string& path, const std::string& group, c
       counts.push_back(0);
       exposures.push_back(0);
     }
-    const auto group_says = [&] { return "group '" + std::string(f[0].substr(0, 40)) + "' has the "; };
+    const auto group_says = [&] { return "group '" + shown(f[0]) + "' has the "; };
     if (!(y.lo == 0 && y.hi >= 0 && y.hi < exact_limit && y.hi == std::floor(y.hi)))
-      throw error(group_says() + value + " value " + std::string(f[1].substr(0, 40)) +
+      throw error(group_says() + shown(value) + " value " + shown(f[1]) +
                   ": raw rows of --family poisson are counts, whole numbers >= 0 (below 2^53)");
-    if (!(e.hi > 0)) throw error(group_says() + exposure + " value " + std::string(f[2].substr(0, 40)) + ": exposures must be > 0");
+    if (!(e.hi > 0)) throw error(group_says() + shown(exposure) + " value " + shown(f[2]) + ": exposures must be > 0");
     // Sums in row order: the same bits for any thread count (one reader), exact for the counts.
     counts[j] += y.hi;
     exposures[j] += e.hi;
-    if (!(counts[j] < exact_limit)) throw error(group_says() + "a total " + value + " of 2^53 or more");
-    if (!std::isfinite(exposures[j])) throw error(group_says() + "a total " + exposure + " beyond double precision");
+    if (!(counts[j] < exact_limit)) throw error(group_says() + "a total " + shown(value) + " of 2^53 or more");
+    if (!std::isfinite(exposures[j])) throw error(group_says() + "a total " + shown(exposure) + " beyond double precision");
   });
 
   count_table t;

@@ -163,8 +163,8 @@ bool blank_row(const std::vector<std::string_view>& fields, std::size_t count)
   return count == 1 && fields[0].empty();
 }
 
-/// Text from the input as an error message may quote it: at most 40 characters, control
-/// characters and other bytes that would garble a terminal escaped as \xNN.
+}  // namespace
+
 std::string shown(std::string_view s)
 {
   std::string out;
@@ -183,6 +183,8 @@ std::string shown(std::string_view s)
   if (s.size() > limit) out += "...";
   return out;
 }
+
+namespace {
 
 /// Canonical integer keys (no sign other than '-', no leading zeros, within int64) so that
 /// printing the integer gives back the same text.

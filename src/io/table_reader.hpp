@@ -59,6 +59,10 @@ struct summary_columns {
   bool is_variance = false;
 };
 
+/// Text from the input as an error message may quote it: at most 40 characters, control
+/// characters and other bytes that would garble a terminal escaped as \xNN.
+std::string shown(std::string_view s);
+
 /// Reads a CSV (comma) or TSV (tab; chosen when the header has a tab outside quotes) file with a
 /// header line; "-" reads stdin. Accepts a UTF-8 BOM, CRLF line ends and quoted fields. Throws
 /// shrink::error with a one-line message (naming the line) on malformed input.

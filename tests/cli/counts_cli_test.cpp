@@ -358,6 +358,7 @@ TEST(PoissonCli, BadInputIsOneLineError)
   expect_error(run("g,y,e\na,1,2\nb,1.5,1\n", "--group g --value y --exposure e"),
                "group 'b' has the y value 1.5: raw rows of --family poisson are counts");
   expect_error(run("g,y,e\na,1,2\nb,1,x\n", "--group g --value y --exposure e"), "line 3: column 'e': 'x'");
+  expect_error(run("g,y,e\na\x01" "b,1,0\n", "--group g --value y --exposure e"), "group 'a\\x01b' has the e value 0");
   expect_error(run(ok, "--group g --value y --exposure hours"), "no data column 'hours'; the columns are: 'g', 'y', 'e'");
   expect_error(run(ok, "--group g --value count --exposure e"), "no data column 'count'");
   {  // .npy raw rows have no exposure column: refused, not ignored
