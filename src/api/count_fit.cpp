@@ -242,6 +242,19 @@ count_estimate count_ml(const count_groups<Family>& data, const count_totals& t,
 {
   SHRINK_EXPECTS(t.groups >= 2, "ml needs at least 2 groups");
   check_has_maximum<Family>(t);
+  if (Family::bounded_mean) {
+    // One trial per group: P(y_j = 1) = m whatever nu, so the likelihood is flat in nu. Counts all
+    // 0 or n_j: it rises as nu falls to 0 (no pooling), a supremum no prior attains.
+    bool one_trial = true, extreme = true;
+    for (std::size_t i = 0; i < data.count; ++i) {
+      one_trial = one_trial && data.groups[i].size == 1;
+      extreme = extreme && (data.groups[i].count == 0 || data.groups[i].count == data.groups[i].size);
+    }
+    SHRINK_EXPECTS(!one_trial, "every group has one trial: the likelihood does not depend on the concentration, which "
+                               "is not identified (ml needs groups of 2 or more trials)");
+    SHRINK_EXPECTS(!extreme, "every group's successes are 0 or all its trials: the likelihood rises as the concentration "
+                             "falls to 0, the no-pooling limit (each rate its own y_j / n_j), so ml has no finite estimate");
+  }
 
   // Start from the moment estimate, its concentration kept finite so that Newton can move either way.
   const double pooled = t.count / t.size;

@@ -86,7 +86,14 @@ count_fit_result fit_family(const count_data_view& data, const count_options& o,
   detail::count_estimate e;
   detail::count_bayes_fit bayes;
   switch (o.method) {
-    case count_method::mom: e = detail::count_moments(g, t); break;
+    case count_method::mom:
+      // Rates that vary as much as rates of only 0 and 1 (variance >= m (1 - m)) give a moment
+      // concentration <= 0: the no-pooling limit, not the infinite boundary.
+      SHRINK_EXPECTS(!Family::bounded_mean || !(t.rate_variance >= t.rate_mean * (1 - t.rate_mean)),
+                     "the rates vary at least as much as rates of only 0 and 1 (variance >= m (1 - m)): the moment "
+                     "concentration is <= 0, the no-pooling limit, so mom has no finite estimate");
+      e = detail::count_moments(g, t);
+      break;
     case count_method::ml: e = detail::count_ml(g, t, o.max_iterations); break;
     case count_method::fixed:
       SHRINK_EXPECTS(std::isfinite(o.a) && std::isfinite(o.b) && o.a > 0 && o.b > 0,

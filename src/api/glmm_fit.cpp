@@ -84,6 +84,12 @@ glmm_estimate glmm_ml(const glmm_groups<Likelihood>& data, double count, double 
                               " likelihood has no maximum (mu would be -infinity)");
   SHRINK_EXPECTS(!Likelihood::bounded_mean || count < size, std::string("every group has only successes: the ") +
                                                              Likelihood::name + " likelihood has no maximum");
+  // One trial per group: every group's likelihood is P(y = 1) = E expit(mu + tau u) or its
+  // complement, one number along a ridge of (mu, tau): tau is not identified.
+  bool one_trial = Likelihood::bounded_mean;
+  for (std::size_t i = 0; i < data.count && one_trial; ++i) one_trial = data.groups[i].size == 1;
+  SHRINK_EXPECTS(!one_trial, "every group has one trial: the likelihood depends on mu and tau2 only through the rate "
+                             "P(y = 1), so tau2 is not identified (the logit-normal fit needs groups of 2 or more trials)");
   const double pooled = count / size;
   // tau = 0: the model without random effects, maximised in closed form at the pooled rate.
   const double l_zero = conjugate::limit(count, size, pooled) + log_constants;

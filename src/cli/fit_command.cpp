@@ -153,8 +153,8 @@ void run_count_fit(const fit_args& a, const CLI::App& app)
     for (const char* per_group : {"--successes", "--trials", "--counts"})
       if (app.count(per_group) > 0)
         throw error(std::string("--value reads raw rows, ") + per_group + " one row per group: give one of the two");
-    if (app.count("--exposure") > 0)
-      throw error("--exposure: per-row exposures are not read yet; in raw rows each row is one unit of exposure");
+    if (binary && app.count("--exposure") > 0)
+      throw error("--exposure names a CSV column: .npy raw rows have no exposure column (each row is one unit of exposure)");
   } else if (binomial && (a.successes.empty() || a.trials.empty())) {
     throw error("--family binomial needs --successes NAME and --trials NAME (one row per group), or --value NAME (raw 0/1 rows)");
   } else if (!binomial && a.counts.empty()) {
@@ -232,7 +232,9 @@ void run_count_fit(const fit_args& a, const CLI::App& app)
 
   const auto t0 = std::chrono::steady_clock::now();
   io::count_table t;
-  if (raw) {
+  if (raw && app.count("--exposure") > 0) {
+    t = io::read_count_rows(a.input, a.group, a.value, a.exposure);
+  } else if (raw) {
     // The streaming readers fold the rows per group (0/1 or counts checked as they are read): a
     // group's count is n_j times its exact mean (a whole number: rounded), its size n_j rows.
     const io::value_kind kind = binomial ? io::value_kind::binary : io::value_kind::count;
@@ -550,7 +552,7 @@ command add_fit_command(CLI::App& app)
   sub->add_option("--successes", a->successes, "binomial: per-group successes column");
   sub->add_option("--trials", a->trials, "binomial: per-group trials column");
   sub->add_option("--counts", a->counts, "poisson: per-group counts column");
-  sub->add_option("--exposure", a->exposure, "poisson: per-group exposure column (default: 1 for every group)");
+  sub->add_option("--exposure", a->exposure, "poisson: exposure column, per group or (raw rows, --value) per row (default: 1)");
   sub->add_option("--method", a->count_method, "binomial/poisson: estimator of the prior: ml, mom, fixed or bayes")->capture_default_str();
   sub->add_option("--hyperprior", a->hyperprior,
                   "--method bayes: \"mean=beta:A,B;concentration=exp:SCALE\" (poisson: mean=gamma:SHAPE,RATE or lognormal:MU,SIGMA)");

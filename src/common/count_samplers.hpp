@@ -9,7 +9,8 @@
 //   gamma     Marsaglia & Tsang (2000): a normal (words 0-2) and a uniform (word 3) per attempt;
 //             shape < 1 by Gamma(a) = Gamma(a + 1) U^(1/a), kept on the log scale (U^(1/a) underflows
 //             for small a), U from a call of its own (call 0; attempts then start at 1).
-//   beta      two gammas on two streams: theta = 1 / (1 + exp(log G_b - log G_a)).
+//   beta      two gammas on two streams: theta = G_a / (G_a + G_b) when both shapes are >= 1, else
+//             1 / (1 + exp(log G_b - log G_a)).
 //   binomial  inversion (the pmf's recurrence from 0) where n min(p, 1 - p) < 10, else Hormann's
 //             BTRS (transformed rejection with squeeze, Hormann 1993): two uniforms per attempt.
 //   poisson   inversion where the mean is below 10, else Hormann's PTRS (1993): two uniforms per attempt.
@@ -39,9 +40,15 @@ SHRINK_HD inline double log_standard_gamma(double shape, const philox_stream& s)
   return portable_log(marsaglia_tsang(shape, s, call, [](double v) { return portable_log(v); })) + log_boost;
 }
 
-/// Beta(a, b) from two gamma streams.
+/// Beta(a, b) from two gamma streams: G_a / (G_a + G_b) where both shapes are >= 1 (three fewer
+/// log/exp), else on the log scale (a small shape's gamma underflows).
 SHRINK_HD inline double beta_draw(double a, double b, const philox_stream& sa, const philox_stream& sb)
 {
+  if (a >= 1 && b >= 1) {
+    const auto log_fn = [](double v) { return portable_log(v); };
+    const double ga = marsaglia_tsang(a, sa, 0, log_fn), gb = marsaglia_tsang(b, sb, 0, log_fn);
+    return ga / (ga + gb);
+  }
   return 1.0 / (1.0 + portable_exp(log_standard_gamma(b, sb) - log_standard_gamma(a, sa)));
 }
 

@@ -17,6 +17,7 @@
 #include <chrono>
 #include <exception>
 #include <limits>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -53,15 +54,18 @@ class family_evaluator final : public count_evaluator {
     // pooling: every posterior a point mass at y_j / n_j.
     bool ml_no_pooling = Family::bounded_mean;
     for (const group& g : entries_) ml_no_pooling = ml_no_pooling && (g.count == 0 || g.count == g.size);
+    // Rates varying as much as rates of only 0 and 1 (v >= m (1 - m)) put the moment concentration
+    // at <= 0: the same limit for the moments (as `shrink fit --method mom` says).
+    bool mom_no_pooling = Family::bounded_mean && totals.rate_variance >= totals.rate_mean * (1 - totals.rate_mean);
     // All counts 0 (or every trial a success) has no finite fit: both estimates are the pooled
     // rate with no spread (the boundary), as the likelihood's supremum is.
     if (totals.count == 0 || (Family::bounded_mean && totals.count == totals.size)) {
       ml.boundary = mom.boundary = true;
       ml.mean = mom.mean = totals.count / totals.size;
-      ml_no_pooling = false;
+      ml_no_pooling = mom_no_pooling = false;
     } else {
       try {
-        mom = count_moments(data, totals);
+        if (!mom_no_pooling) mom = count_moments(data, totals);
         if (!ml_no_pooling) ml = count_ml(data, totals);
       } catch (const error& e) {
         throw error(std::string(e.what()) + " (replicate " + std::to_string(r) + " of the study)");
@@ -78,8 +82,8 @@ class family_evaluator final : public count_evaluator {
     post_.resize(3 * entries_.size());
     for (std::size_t i = 0; i < entries_.size(); ++i) {
       post_[3 * i] = posterior(ml, entries_[i], ml_no_pooling);
-      post_[3 * i + 1] = posterior(mom, entries_[i], false);
-      post_[3 * i + 2] = posterior(truth, entries_[i], false);
+      post_[3 * i + 1] = posterior(mom, entries_[i], mom_no_pooling);
+      post_[3 * i + 2] = oracle_of(entries_[i], [&] { return posterior(truth, entries_[i], false); });
     }
 
     double se2[estimator_count] = {}, se[estimator_count] = {}, covered[estimator_count] = {};
@@ -131,6 +135,19 @@ class family_evaluator final : public count_evaluator {
     return e;
   }
 
+  /// The oracle's posterior of a (size, count) pair is the same in every replicate: computed once
+  /// (by `compute`) and kept, up to max_table pairs.
+  template <class Compute>
+  entry_posterior oracle_of(const group& g, const Compute& compute)
+  {
+    const std::pair<double, double> key{g.size, g.count};
+    const auto it = oracle_.find(key);
+    if (it != oracle_.end()) return it->second;
+    const entry_posterior p = compute();
+    if (oracle_.size() < max_table) oracle_.emplace(key, p);
+    return p;
+  }
+
   /// The replicate's entries: with a dense table of (size - size_min, count) cells, the distinct
   /// pairs in (size, count) order, each weighted by its number of groups; else every group.
   void gather(const double* y)
@@ -174,6 +191,7 @@ class family_evaluator final : public count_evaluator {
   std::vector<double> weights_;
   std::vector<std::uint32_t> table_, touched_, entry_index_;
   std::vector<entry_posterior> post_;  ///< per entry: ml, mom, oracle
+  std::map<std::pair<double, double>, entry_posterior> oracle_;  ///< by (size, count)
 };
 
 }  // namespace

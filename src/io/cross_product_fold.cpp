@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstdint>
 #include <deque>
 #include <string_view>
@@ -39,6 +40,67 @@ bool small_canonical_integer(std::string_view k, std::size_t& out)
   return v < (std::size_t{1} << 24);
 }
 
+/// Group ids of the keys met in row order. Keys are looked up by their view into the row (no
+/// string per row); each new key is kept in a deque (its strings never move) and indexed by a view
+/// of that copy. Small integer keys (the common case) skip the hash table: id + 1 at the key's index.
+class key_ids {
+ public:
+  /// The key's id; a new key gets the next one.
+  std::size_t id(std::string_view key)
+  {
+    if (key.empty()) throw error("has an empty group key");
+    std::size_t small = 0;
+    const bool is_small = small_canonical_integer(key, small);
+    if (is_small && small < direct_.size() && direct_[small] != 0) return direct_[small] - 1;
+    if (!is_small) {
+      const auto it = ids_.find(key);
+      if (it != ids_.end()) return it->second;
+    }
+    const std::size_t j = keys_.size();
+    keys_.emplace_back(key);
+    if (is_small) {
+      if (small >= direct_.size()) direct_.resize(std::max(2 * direct_.size(), small + 1), 0);
+      direct_[small] = static_cast<std::uint32_t>(j + 1);
+    } else {
+      ids_.emplace(keys_.back(), j);
+    }
+    return j;
+  }
+
+  const std::string& key(std::size_t j) const { return keys_[j]; }
+  std::size_t size() const { return keys_.size(); }
+
+  /// Ids in key order: numerically when every key is an integer (as the plain raw fit sorts).
+  std::vector<std::size_t> sorted() const
+  {
+    if (keys_.empty()) throw error("no data rows: the input has only a header");
+    std::vector<long long> numeric(keys_.size());
+    bool all_integer = true;
+    for (std::size_t j = 0; j < keys_.size() && all_integer; ++j) all_integer = integer_key(keys_[j], numeric[j]);
+    std::vector<std::size_t> order(keys_.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+      return all_integer ? numeric[a] < numeric[b] : keys_[a] < keys_[b];
+    });
+    return order;
+  }
+
+ private:
+  std::unordered_map<std::string_view, std::size_t> ids_;
+  std::deque<std::string> keys_;
+  std::vector<std::uint32_t> direct_;
+};
+
+/// Field `c` of a row as a number (about 32 digits: hi + lo); a one-line error names the column.
+exact_number number_field(const std::vector<std::string_view>& f, std::size_t c, const std::vector<std::string>& columns)
+{
+  exact_number v;
+  if (!parse_number(f[c], v))
+    throw error("column '" + shown(columns[c]) + "': '" + shown(f[c]) + "' " +
+                (f[c].empty() ? "is empty" : number_problem(f[c])));
+  return v;
+}
+
 }  // namespace
 
 cross_product_table read_cross_products(const std::string& path, const std::string& group, const std::string& value,
@@ -52,12 +114,7 @@ cross_product_table read_cross_products(const std::string& path, const std::stri
   const std::size_t w = covariates.size() + 1;  // covariates, then y
   const std::size_t stride = columns.size() - 1;  // numbers per row: y, covariates, offset
 
-  // Keys are looked up by their view into the row (no string per row); each new key is kept in
-  // `keys` (a deque: its strings never move) and indexed by a view of that copy.
-  std::unordered_map<std::string_view, std::size_t> ids;
-  std::deque<std::string> keys;
-  // Small integer keys (the common case) skip the hash table: id + 1 at the key's index.
-  std::vector<std::uint32_t> direct;
+  key_ids ids;
   // Each group's n, mean and co-moments side by side (three cache lines at q = 3, not five).
   const std::size_t stride_g = 1 + w + w * w;
   std::vector<double> state;
@@ -66,27 +123,8 @@ cross_product_table read_cross_products(const std::string& path, const std::stri
     // Group ids in row order (serial: new groups are numbered as they first appear) ...
     row_group.clear();
     for (const keyed_rows& piece : pieces)
-      for (std::string_view k : piece.keys) {
-        std::size_t j = keys.size(), small = 0;
-        const bool is_small = small_canonical_integer(k, small);
-        if (is_small && small < direct.size() && direct[small] != 0) {
-          j = direct[small] - 1;
-        } else if (!is_small) {
-          const auto it = ids.find(k);
-          if (it != ids.end()) j = it->second;
-        }
-        if (j == keys.size()) {
-          keys.emplace_back(k);
-          if (is_small) {
-            if (small >= direct.size()) direct.resize(std::max(2 * direct.size(), small + 1), 0);
-            direct[small] = static_cast<std::uint32_t>(j + 1);
-          } else {
-            ids.emplace(keys.back(), j);
-          }
-        }
-        row_group.push_back(j);
-      }
-    state.resize(keys.size() * stride_g, 0.0);
+      for (std::string_view k : piece.keys) row_group.push_back(ids.id(k));
+    state.resize(ids.size() * stride_g, 0.0);
     // ... then folded, the threads splitting the groups (never a group's rows): each group's rows
     // in input order whatever the thread count, so the same bits for any --threads. Groups come
     // in random order: the state of a row some rows ahead is prefetched.
@@ -111,27 +149,52 @@ cross_product_table read_cross_products(const std::string& path, const std::stri
         }
     });
   });
-  if (keys.empty()) throw error("no data rows: the input has only a header");
 
-  // Groups in key order: numerically when every key is an integer (as the plain raw fit sorts).
-  std::vector<long long> numeric(keys.size());
-  bool all_integer = true;
-  for (std::size_t j = 0; j < keys.size() && all_integer; ++j) all_integer = integer_key(keys[j], numeric[j]);
-  std::vector<std::size_t> order(keys.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
-    return all_integer ? numeric[a] < numeric[b] : keys[a] < keys[b];
-  });
   cross_product_table t;
   t.data.covariates = covariates;
-  t.data.groups = keys.size();
+  t.data.groups = ids.size();
   t.data.width = w;
-  for (std::size_t j : order) {
-    t.keys.push_back(keys[j]);
+  for (std::size_t j : ids.sorted()) {
+    t.keys.push_back(ids.key(j));
     const double* g = &state[j * stride_g];
     t.data.n.push_back(g[0]);
     t.data.mean.insert(t.data.mean.end(), g + 1, g + 1 + w);
     t.data.comoment.insert(t.data.comoment.end(), g + 1 + w, g + stride_g);
+  }
+  return t;
+}
+
+count_table read_count_rows(const std::string& path, const std::string& group, const std::string& value,
+                            const std::string& exposure)
+{
+  const std::vector<std::string> columns{group, value, exposure};
+  constexpr double exact_limit = 9007199254740992.0;  // 2^53: doubles hold every count below it
+  key_ids ids;
+  std::vector<double> counts, exposures;
+  visit_rows(path, columns, [&](const std::vector<std::string_view>& f, std::size_t) {
+    const std::size_t j = ids.id(f[0]);
+    const exact_number y = number_field(f, 1, columns), e = number_field(f, 2, columns);
+    if (j == counts.size()) {
+      counts.push_back(0);
+      exposures.push_back(0);
+    }
+    const auto group_says = [&] { return "group '" + shown(f[0]) + "' has the "; };
+    if (!(y.lo == 0 && y.hi >= 0 && y.hi < exact_limit && y.hi == std::floor(y.hi)))
+      throw error(group_says() + shown(value) + " value " + shown(f[1]) +
+                  ": raw rows of --family poisson are counts, whole numbers >= 0 (below 2^53)");
+    if (!(e.hi > 0)) throw error(group_says() + shown(exposure) + " value " + shown(f[2]) + ": exposures must be > 0");
+    // Sums in row order: the same bits for any thread count (one reader), exact for the counts.
+    counts[j] += y.hi;
+    exposures[j] += e.hi;
+    if (!(counts[j] < exact_limit)) throw error(group_says() + "a total " + shown(value) + " of 2^53 or more");
+    if (!std::isfinite(exposures[j])) throw error(group_says() + "a total " + shown(exposure) + " beyond double precision");
+  });
+
+  count_table t;
+  for (std::size_t j : ids.sorted()) {
+    t.keys.push_back(ids.key(j));
+    t.counts.push_back(counts[j]);
+    t.sizes.push_back(exposures[j]);
   }
   return t;
 }

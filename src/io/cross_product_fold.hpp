@@ -1,6 +1,9 @@
 #pragma once
-// Raw rows with covariates (shrink fit --value Y --covariates X1,X2 ...) folded into per-group
-// cross products in one pass over the rows (src/common/cross_products.hpp).
+// Raw rows with more than a key and a value, folded per group in one pass over the rows: with
+// covariates (shrink fit --value Y --covariates X1,X2 ...) into cross products
+// (src/common/cross_products.hpp); poisson counts with per-row exposures into their sums.
+
+#include "table_reader.hpp"
 
 #include <shrink/regression.hpp>
 
@@ -21,5 +24,12 @@ struct cross_product_table {
 cross_product_table read_cross_products(const std::string& path, const std::string& group, const std::string& value,
                                         const std::vector<std::string>& covariates, const std::string& offset,
                                         int threads);
+
+/// Reads `path` ("-": stdin), one poisson count per row with its exposure (shrink fit --family
+/// poisson --group G --value Y --exposure E): per group the sums of the counts and of the
+/// exposures, in row order, O(groups) memory; groups sorted as read_cross_products sorts them.
+/// A count that is not a whole number >= 0, an exposure <= 0 or a missing column is a one-line error.
+count_table read_count_rows(const std::string& path, const std::string& group, const std::string& value,
+                            const std::string& exposure);
 
 }  // namespace shrink::io

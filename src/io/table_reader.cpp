@@ -163,8 +163,8 @@ bool blank_row(const std::vector<std::string_view>& fields, std::size_t count)
   return count == 1 && fields[0].empty();
 }
 
-/// Text from the input as an error message may quote it: at most 40 characters, control
-/// characters and other bytes that would garble a terminal escaped as \xNN.
+}  // namespace
+
 std::string shown(std::string_view s)
 {
   std::string out;
@@ -183,6 +183,8 @@ std::string shown(std::string_view s)
   if (s.size() > limit) out += "...";
   return out;
 }
+
+namespace {
 
 /// Canonical integer keys (no sign other than '-', no leading zeros, within int64) so that
 /// printing the integer gives back the same text.
@@ -1358,6 +1360,37 @@ void visit_keyed_rows(const std::string& path, const std::vector<std::string>& c
     }
     on_block(pieces);
     p += cut;
+  }
+}
+
+void visit_rows(const std::string& path, const std::vector<std::string>& columns,
+                const std::function<void(const std::vector<std::string_view>&, std::size_t)>& on_row)
+{
+  const text_source source(path);
+  const layout l = read_layout(source.text(), path, columns);
+  std::vector<std::size_t> at;
+  for (const std::string& c : columns) at.push_back(column_index(l, c, "data"));
+  row_scanner scan(l.data_begin, l.data_end, l.delimiter);
+  std::vector<std::string_view> fields, wanted(columns.size());
+  std::deque<std::string> arena;
+  std::size_t count = 0, line = l.header_lines + 1;
+  try {
+    while (!scan.done()) {
+      arena.clear();
+      const std::size_t consumed =
+        l.quoted ? scan.next(fields, count, l.columns, arena) : scan.next_unquoted(fields, count, l.columns);
+      if (!blank_row(fields, count)) {
+        if (count != l.columns)
+          throw error("row has " + std::to_string(count) + " fields but the header has " + std::to_string(l.columns));
+        for (std::size_t c = 0; c < at.size(); ++c) wanted[c] = fields[at[c]];
+        on_row(wanted, line);
+      }
+      line += consumed;
+    }
+  } catch (const error& e) {
+    const std::string what = e.what();
+    if (what.rfind(l.source, 0) == 0) throw;
+    throw error(l.source + " line " + std::to_string(line) + ": " + what);
   }
 }
 

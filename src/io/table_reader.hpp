@@ -60,6 +60,10 @@ struct summary_columns {
   bool is_variance = false;
 };
 
+/// Text from the input as an error message may quote it: at most 40 characters, control
+/// characters and other bytes that would garble a terminal escaped as \xNN.
+std::string shown(std::string_view s);
+
 /// Reads a CSV (comma) or TSV (tab; chosen when the header has a tab outside quotes) file with a
 /// header line; "-" reads stdin. Accepts a UTF-8 BOM, CRLF line ends and quoted fields. Throws
 /// shrink::error with a one-line message (naming the line) on malformed input.
@@ -99,6 +103,13 @@ struct keyed_rows {
 /// naming its line.
 void visit_keyed_rows(const std::string& path, const std::vector<std::string>& columns, int threads,
                       const std::function<void(const std::vector<keyed_rows>&)>& on_block);
+
+/// Streams the data rows of a CSV/TSV file (or stdin, "-") one by one on this thread, calling
+/// on_row(fields, line) with the fields of `columns` (in that order) of every non-blank row; `line`
+/// is the 1-based line number, added to any error on_row throws. A missing column, a ragged row or
+/// malformed quoting is a one-line error.
+void visit_rows(const std::string& path, const std::vector<std::string>& columns,
+                const std::function<void(const std::vector<std::string_view>&, std::size_t)>& on_row);
 
 /// Per-group counts, read as read_summary_table reads summaries (one row per group, file order);
 /// each count must be a whole number, trials whole and > 0 with successes <= trials, exposures > 0

@@ -147,6 +147,22 @@ TEST(BinomialCli, BadInputIsOneLineError)
   expect_error(run(ok, "--family poisson"), "--family poisson needs --counts NAME");
   expect_error(run(ok, "--family gaussian"), "unknown --family 'gaussian'");
   expect_error(run("group,y,n\na,0,10\nb,0,3\n", "--family binomial --successes y --trials n"), "every group's count is 0");
+  // Counts all 0 or n_j: ml's likelihood rises as the concentration falls to 0 (tests/cpu/count_fit_test.cpp).
+  const std::string extreme = "group,y,n\na,0,5\nb,7,7\nc,0,2\nd,3,3\n";
+  expect_error(run(extreme, "--family binomial --successes y --trials n"),
+               "every group's successes are 0 or all its trials: the likelihood rises as the concentration falls to 0");
+  // The moments: rates 0, 1, 0, 1 have m = 1/2 and sample variance 1/3 > m (1 - m) = 1/4; rates 0, 0,
+  // 0.9, 1 (not all extreme) m = 0.475, variance 0.3025 > 0.249375: nu = m (1 - m) / v - 1 < 0 both times.
+  expect_error(run(extreme, "--family binomial --successes y --trials n --method mom"),
+               "the rates vary at least as much as rates of only 0 and 1 (variance >= m (1 - m))");
+  expect_error(run("group,y,n\na,0,10\nb,0,10\nc,9,10\nd,10,10\n", "--family binomial --successes y --trials n --method mom"),
+               "the moment concentration is <= 0, the no-pooling limit");
+  // Rates 0, 0.1, 0.9, 1: variance 0.2733 > m (1 - m) = 0.25 too; 0.2, 0.1, 0.9, 1 (v = 0.2167 < 0.2475) fits.
+  expect_error(run("group,y,n\na,0,10\nb,1,10\nc,9,10\nd,10,10\n", "--family binomial --successes y --trials n --method mom"),
+               "no finite estimate");
+  const binomial_run fits = fit_counts(dir, "y,n\n2,10\n1,10\n9,10\n10,10\n", "--successes y --trials n --method mom");
+  ASSERT_EQ(fits.run.status, 0) << fits.run.err;
+  EXPECT_NEAR(fits.summary["concentration"].get<double>(), 0.2475 / (0.65 / 3) - 1, 1e-12);  // m = 0.55, v = 0.65 / 3
 }
 
 TEST(BinomialCli, RawTrialsFitAsTheirCounts)
@@ -221,6 +237,27 @@ TEST(PoissonCli, RawCountsFitAsTheirSums)
   for (const char* key : {"shape", "rate", "mean", "log_likelihood", "counts", "exposure"})
     EXPECT_EQ(rows.summary[key], per_group.summary[key]) << key;
   EXPECT_EQ(rows.csv, per_group.csv);
+}
+
+TEST(PoissonCli, RawCountsWithExposuresFitAsTheirSums)
+{
+  // One count per row with its own exposure (groups interleaved, integer keys out of order): as the
+  // per-group sums, added by hand (exposures in quarters, so every sum is exact), in summary mode.
+  temp_dir a, b;
+  const std::string raw = "g,y,e\n10,3,0.25\n2,0,1.5\n10,4,2\n9,9,0.75\n2,12,4.25\n10,0,1\n7,1,3\n9,2,0.5\n7,0,0.25\n"
+                          "2,5,0.5\n";
+  const std::string sums = "g,y,E\n2,17,6.25\n7,1,3.25\n9,11,1.25\n10,7,3.25\n";  // numeric key order
+  const binomial_run per_group = fit_counts(b, sums, "--group g --counts y --exposure E", "poisson");
+  ASSERT_EQ(per_group.run.status, 0) << per_group.run.err;
+  for (const char* threads : {"1", "2", "7"}) {
+    const binomial_run rows = fit_counts(a, raw, std::string("--group g --value y --exposure e --threads ") + threads, "poisson");
+    ASSERT_EQ(rows.run.status, 0) << rows.run.err;
+    for (const char* key : {"shape", "rate", "mean", "log_likelihood", "shape_ci", "counts", "exposure"})
+      EXPECT_EQ(rows.summary[key], per_group.summary[key]) << key;
+    EXPECT_EQ(rows.csv, per_group.csv);
+  }
+  EXPECT_EQ(per_group.summary["counts"].get<double>(), 36.0);
+  EXPECT_EQ(per_group.summary["exposure"].get<double>(), 14.0);
 }
 
 TEST(PoissonCli, PumpFailuresMatchR)
@@ -314,7 +351,26 @@ TEST(PoissonCli, BadInputIsOneLineError)
   expect_error(run(ok, "--group g --counts y --method fixed --shape 1e13 --rate 1"), "must be at most 1e12");
   expect_error(run("g,y\na,2\na,-1\nb,0\n", "--group g --value y"), "group 'a' has the y value -1: raw rows of --family poisson are counts");
   expect_error(run("g,y\na,2\na,1.5\nb,0\n", "--group g --value y"), "group 'a' has the y value 1.5");
-  expect_error(run(ok, "--group g --value y --exposure e"), "per-row exposures are not read yet");
+  expect_error(run("g,y,e\na,1,2\na,1,0\nb,1,2\n", "--group g --value y --exposure e"),
+               "line 3: group 'a' has the e value 0: exposures must be > 0");
+  expect_error(run("g,y,e\na,1,2\nb,1,-0.5\n", "--group g --value y --exposure e"),
+               "line 3: group 'b' has the e value -0.5: exposures must be > 0");
+  expect_error(run("g,y,e\na,1,2\nb,1.5,1\n", "--group g --value y --exposure e"),
+               "group 'b' has the y value 1.5: raw rows of --family poisson are counts");
+  expect_error(run("g,y,e\na,1,2\nb,1,x\n", "--group g --value y --exposure e"), "line 3: column 'e': 'x'");
+  expect_error(run("g,y,e\na\x01" "b,1,0\n", "--group g --value y --exposure e"), "group 'a\\x01b' has the e value 0");
+  expect_error(run(ok, "--group g --value y --exposure hours"), "no data column 'hours'; the columns are: 'g', 'y', 'e'");
+  expect_error(run(ok, "--group g --value count --exposure e"), "no data column 'count'");
+  {  // .npy raw rows have no exposure column: refused, not ignored
+    std::vector<std::int32_t> keys{1, 2};
+    std::vector<double> values{1, 3};
+    io::write_npy((dir / "k.npy").string(), keys.data(), keys.size());
+    io::write_npy((dir / "v.npy").string(), values.data(), values.size());
+    expect_error(run_shrink("fit --family poisson --group-npy " + quoted(dir / "k.npy") + " --value-npy " +
+                              quoted(dir / "v.npy") + " --exposure e -o " + quoted(dir / "o.csv"),
+                            dir),
+                 "--exposure names a CSV column: .npy raw rows have no exposure column");
+  }
   expect_error(run(ok, "--group g --value y --counts y"), "--value reads raw rows, --counts one row per group");
 }
 

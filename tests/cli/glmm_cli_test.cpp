@@ -191,6 +191,17 @@ TEST(GlmmCli, BadInputIsOneLineError)
   write_file(dir / "zeros.csv", "y,n\n0,5\n0,3\n");
   expect_error(run_shrink("fit " + quoted(dir / "zeros.csv") + " -o " + quoted(dir / "o.csv") + " " + bin + "--prior logit-normal", dir),
                "every group's count is 0");
+  // Bernoulli data (one trial per group, per-group counts or raw 0/1 rows): the likelihood is
+  // E expit(mu + tau u)^Y (1 - E expit(mu + tau u))^(J - Y), flat along a ridge of (mu, tau).
+  write_file(dir / "bernoulli.csv", "y,n\n0,1\n1,1\n1,1\n0,1\n0,1\n");
+  expect_error(run_shrink("fit " + quoted(dir / "bernoulli.csv") + " -o " + quoted(dir / "o.csv") + " " + bin + "--prior logit-normal", dir),
+               "every group has one trial: the likelihood depends on mu and tau2 only through the rate P(y = 1), so tau2 is "
+               "not identified");
+  write_file(dir / "rows.csv", "g,y\n1,0\n2,1\n3,1\n4,0\n5,0\n");
+  expect_error(run_shrink("fit " + quoted(dir / "rows.csv") + " -o " + quoted(dir / "o.csv") +
+                            " --family binomial --group g --value y --prior logit-normal",
+                          dir),
+               "so tau2 is not identified");
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <random>
 #include <type_traits>
 #include <string>
@@ -169,6 +170,40 @@ TEST(CountFit, NoMaximumIsAnError)
   EXPECT_NE(error_of([&] { ml_of(all); }).find("only successes"), std::string::npos);
   const std::vector<gamma_poisson::group> none{{0, 5}, {0, 7}};
   EXPECT_NE(error_of([&] { ml_of(none); }).find("every group's count is 0"), std::string::npos);
+}
+
+TEST(CountFit, NoPoolingLimitAndOneTrialPerGroupAreErrors)
+{
+  // Counts all 0 or n_j: as nu falls to 0 at a fixed mean m, P(y = 0) = prod_i (b + i) / (nu + i)
+  // -> 1 - m and P(y = n) -> m, so the log-likelihood rises to 2 log m + 2 log(1 - m) here (log
+  // C(n, y) = 0): no finite maximum.
+  const std::vector<beta_binomial::group> extreme{{0, 5}, {7, 7}, {0, 2}, {3, 3}};
+  const auto data = groups_of(extreme, 1);
+  const count_totals t = count_summaries(data);
+  const double m = 0.4;
+  double previous = -std::numeric_limits<double>::infinity();
+  for (double nu : {100.0, 10.0, 1.0, 0.1, 0.01, 1e-5}) {
+    const double l = count_fixed(data, t, m * nu, (1 - m) * nu).log_likelihood;
+    EXPECT_GT(l, previous) << nu;
+    previous = l;
+  }
+  EXPECT_NEAR(previous, 2 * std::log(m) + 2 * std::log(1 - m), 1e-4);
+  EXPECT_NE(error_of([&] { ml_of(extreme); }).find("every group's successes are 0 or all its trials: the likelihood rises "
+                                                   "as the concentration falls to 0, the no-pooling limit"),
+            std::string::npos);
+  // One trial per group: P(y = 1) = m for every nu (the same log-likelihood 2 log m + log(1 - m)).
+  const std::vector<beta_binomial::group> bernoulli{{0, 1}, {1, 1}, {1, 1}};
+  const auto one = groups_of(bernoulli, 1);
+  for (double nu : {0.01, 1.0, 1e6})
+    EXPECT_NEAR(count_fixed(one, count_summaries(one), m * nu, (1 - m) * nu).log_likelihood,
+                2 * std::log(m) + std::log(1 - m), 1e-12) << nu;
+  EXPECT_NE(error_of([&] { ml_of(bernoulli); }).find("every group has one trial: the likelihood does not depend on the "
+                                                     "concentration"),
+            std::string::npos);
+  // One group with an interior count is enough for a finite maximum.
+  std::vector<beta_binomial::group> interior = extreme;
+  interior.push_back({2, 4});
+  EXPECT_GT(ml_of(interior).concentration, 0);
 }
 
 TEST(CountFit, PumpFailuresMlMatchesR)

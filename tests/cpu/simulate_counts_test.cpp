@@ -249,6 +249,22 @@ TEST(SimulateCounts, AllCountsExtremeIsNoPooling)
   EXPECT_LE(*pp.tau_hat_mean, 1.0);
 }
 
+// Two groups of one trial: a replicate's rates are (0, 1) or (1, 0), whose sample variance 1/2 exceeds
+// m (1 - m) = 1/4 (no pooling for both fits: the moment concentration m (1 - m) / v - 1 < 0), or (0, 0)
+// and (1, 1), where the pooled rate is each group's own. So every fit's estimate is y_j / n_j: both
+// partial poolings have no pooling's errors, bit for bit.
+TEST(SimulateCounts, RatesOfOnlyZeroAndOneAreNoPoolingForBothFits)
+{
+  const auto r = shrink::simulate(binomial_study(2, 1, 0.5, 1.0, 400));
+  const auto& s = r.scenarios[0];
+  const auto& none = row(s, estimator::no_pool);
+  for (estimator e : {estimator::partial_pool, estimator::partial_pool_mom}) {
+    EXPECT_EQ(row(s, e).mse, none.mse) << shrink::to_string(e);
+    EXPECT_EQ(row(s, e).bias, none.bias) << shrink::to_string(e);
+  }
+  EXPECT_NE(row(s, estimator::complete_pool).mse, none.mse);
+}
+
 TEST(SimulateCounts, InvalidOptionsAreErrors)
 {
   const auto fails = [](simulate_options o, const std::string& what) {
