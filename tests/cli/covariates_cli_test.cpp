@@ -149,6 +149,26 @@ TEST(CovariatesCli, RawRowsWithACovariateMatchLme4)
   EXPECT_EQ(nlohmann::json::parse(read_file(d / "p.json"))["structures"]["structures"].size(), 3u);
 }
 
+// One group of two rows, the rest single rows: the separate structure (a mean per group and the
+// slope) fits the N = J + 1 rows exactly, so the structures are left out; the fit itself must run.
+// Its REML optimum lies at sigma2 -> 0, where lme4's profiled restricted deviance, evaluated densely
+// (the 7 x 7 covariance by hand), tends to tau2 = 4.4626666...,
+// slope 1.6 (the pair's own), log-likelihood -11.7299386.
+TEST(CovariatesCli, RawRowsWhereAStructureFitsExactlyStillFit)
+{
+  temp_dir d;
+  write_file(d / "pair.csv", "g,y,x\n1,1.0,0\n1,2.6,1\n2,4.0,0.5\n3,2.0,2\n4,5.5,1.5\n5,-1.5,-1\n6,3.0,3\n");
+  const auto r = run_shrink("fit " + quoted(d / "pair.csv") + " --group g --value y --covariates x --summary " +
+                              quoted(d / "s.json") + " -o " + quoted(d / "g.csv"),
+                            d);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto j = nlohmann::json::parse(read_file(d / "s.json"));
+  EXPECT_NEAR(j["tau2"].get<double>(), 4.462666666666667, 1e-7);
+  EXPECT_NEAR(j["coefficients"][1]["estimate"].get<double>(), 1.6, 1e-7);
+  EXPECT_NEAR(j["log_likelihood"].get<double>(), -11.72993864, 1e-7);
+  EXPECT_FALSE(j.contains("structures"));
+}
+
 TEST(CovariatesCli, BitwiseTheSameForAnyThreadCount)
 {
   temp_dir d;
