@@ -169,6 +169,40 @@ TEST(CovariatesCli, RawRowsWhereAStructureFitsExactlyStillFit)
   EXPECT_FALSE(j.contains("structures"));
 }
 
+// A covariate far from zero against its spread (a year, a count of 1e6 + j) is fitted as the same
+// covariate shifted to zero: the same slope, tau2 and likelihood, the intercept moved by 1e6 slopes.
+// Uncentred cross products lost its spread (refused as collinear with the intercept).
+TEST(CovariatesCli, RawRowsWithAnOffsetCovariateFitAsTheCentredOne)
+{
+  temp_dir d;
+  const double rows[][3] = {{0, 1.3, 0.2}, {0, 0.4, -0.9}, {1, 2.1, 0.5}, {1, 0.9, 1.4}, {2, 1.7, -0.3},
+                            {2, 3.2, 0.8}, {3, 4.0, 1.1}, {3, 2.5, -1.2}, {4, 3.1, 0.1}, {4, 4.4, 0.6}};
+  std::string near = "g,y,x,z\n", far = near;
+  for (const auto& r : rows) {
+    const std::string head = std::to_string(static_cast<int>(r[0])) + "," + std::to_string(r[1]) + "," + std::to_string(r[2]) + ",";
+    near += head + std::to_string(static_cast<int>(r[0])) + "\n";
+    far += head + std::to_string(1000000 + static_cast<int>(r[0])) + "\n";
+  }
+  write_file(d / "near.csv", near);
+  write_file(d / "far.csv", far);
+  nlohmann::json j[2];
+  for (int k = 0; k < 2; ++k) {
+    const auto r = run_shrink("fit " + quoted(d / (k ? "far.csv" : "near.csv")) + " --group g --value y --covariates x,z -o " +
+                                quoted(d / "g.csv") + " --summary " + quoted(d / "s.json"),
+                              d);
+    ASSERT_EQ(r.status, 0) << r.err;
+    j[k] = nlohmann::json::parse(read_file(d / "s.json"));
+  }
+  const double slope = j[0]["coefficients"][2]["estimate"].get<double>();
+  expect_rel(j[1]["coefficients"][2]["estimate"].get<double>(), slope, "z");
+  expect_rel(j[1]["coefficients"][2]["se"].get<double>(), j[0]["coefficients"][2]["se"].get<double>(), "z se");
+  expect_rel(j[1]["coefficients"][1]["estimate"].get<double>(), j[0]["coefficients"][1]["estimate"].get<double>(), "x");
+  expect_rel(j[1]["coefficients"][0]["estimate"].get<double>(), j[0]["coefficients"][0]["estimate"].get<double>() - 1e6 * slope,
+             "intercept");
+  expect_rel(j[1]["tau2"].get<double>(), j[0]["tau2"].get<double>(), "tau2");
+  expect_rel(j[1]["log_likelihood"].get<double>(), j[0]["log_likelihood"].get<double>(), "loglik");
+}
+
 TEST(CovariatesCli, BitwiseTheSameForAnyThreadCount)
 {
   temp_dir d;
