@@ -123,8 +123,7 @@ void check_design(const group_cross_products& d, const Matrix& within)
   const Matrix unit = scale.asDiagonal() * xtx * scale.asDiagonal();
   for (Eigen::Index c = 2; c <= p; ++c) {
     const Eigen::LDLT<Matrix> ldlt(unit.topLeftCorner(c, c));
-    const double pivot = ldlt.vectorD().minCoeff();
-    if (ldlt.info() == Eigen::Success && pivot > 1e-10) continue;
+    if (ldlt.info() == Eigen::Success && (ldlt.vectorD().array() > 1e-10).all()) continue;  // NaN: a zero column
     std::string earlier = "the intercept";
     for (Eigen::Index e = 1; e + 1 < c; ++e) earlier += ", " + d.covariates[static_cast<std::size_t>(e - 1)];
     throw error("covariates are collinear: '" + d.covariates[static_cast<std::size_t>(c - 2)] +
@@ -134,8 +133,22 @@ void check_design(const group_cross_products& d, const Matrix& within)
 
 }  // namespace
 
-mixed_model_result fit_mixed_model(const group_cross_products& d, bool reml, double level)
+mixed_model_result fit_mixed_model(const group_cross_products& raw, bool reml, double level)
 {
+  // The fit runs on the covariates centred at their row means (in group order: the same bits for
+  // any --threads): uncentred cross products of a covariate like 1e6 + j lose its spread to rounding
+  // (refused as collinear, or a slope off in its sixth digit). Only the intercept moves back.
+  group_cross_products d = raw;
+  std::vector<double> shift(d.covariates.size(), 0.0);
+  {
+    double rows = 0;
+    for (std::size_t j = 0; j < d.groups; ++j) {
+      rows += d.n[j];
+      for (std::size_t k = 0; k < shift.size(); ++k) shift[k] += d.n[j] * (d.mean[j * d.width + k] - shift[k]) / rows;
+    }
+    for (std::size_t j = 0; j < d.groups; ++j)
+      for (std::size_t k = 0; k < shift.size(); ++k) d.mean[j * d.width + k] -= shift[k];
+  }
   const std::size_t p = d.width;  // intercept + covariates
   SHRINK_EXPECTS(d.width >= 1 && d.covariates.size() + 1 == d.width, "internal: cross products of the wrong width");
   SHRINK_EXPECTS(d.groups >= 2, "the random-intercept model needs at least two groups");
@@ -173,14 +186,19 @@ mixed_model_result fit_mixed_model(const group_cross_products& d, bool reml, dou
   r.sigma2 = f.r / df;
   r.tau2 = g * r.sigma2;
   r.log_likelihood = -0.5 * (df * (1 + std::log(two_pi * r.sigma2)) + f.log_det_h + (reml ? f.log_det_m : 0.0));
-  const Matrix cov = r.sigma2 * f.M.llt().solve(Matrix::Identity(static_cast<Eigen::Index>(p), static_cast<Eigen::Index>(p)));
+  Matrix cov = r.sigma2 * f.M.llt().solve(Matrix::Identity(static_cast<Eigen::Index>(p), static_cast<Eigen::Index>(p)));
+  // Back from the centred covariates: intercept = a' beta, a = (1, -shift).
+  Vector a(static_cast<Eigen::Index>(p));
+  a[0] = 1;
+  for (std::size_t k = 0; k < shift.size(); ++k) a[static_cast<Eigen::Index>(k + 1)] = -shift[k];
+  const double intercept = a.dot(f.beta), intercept_var = a.dot(cov * a);
   const double z = detail::interval_quantile(level);
   for (std::size_t c = 0; c < p; ++c) {
     const auto i = static_cast<Eigen::Index>(c);
     coefficient e;
     e.name = c == 0 ? "intercept" : d.covariates[c - 1];
-    e.estimate = f.beta[i];
-    e.se = std::sqrt(cov(i, i));
+    e.estimate = c == 0 ? intercept : f.beta[i];
+    e.se = std::sqrt(c == 0 ? intercept_var : cov(i, i));
     e.z = e.estimate / e.se;
     e.p = detail::incomplete_gamma(0.5, e.z * e.z / 2, true);
     e.lower = e.estimate - z * e.se;

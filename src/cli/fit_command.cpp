@@ -351,11 +351,17 @@ void run_mixed_model_fit(const fit_args& a, const CLI::App& app, const fit_optio
   const io::cross_product_table t = io::read_cross_products(a.input, a.group, a.value, covariate_names(a.covariates), a.offset, a.threads);
   const double read_seconds = detail::seconds_since(t0);
   const mixed_model_result r = fit_mixed_model(t.data, reml, o.level);
-  const structure_comparison structures = compare_structures(t.data, a.threads);
+  // The comparison is a diagnostic: where a structure fits the rows exactly (no within-group
+  // residual degrees of freedom) it is left out, as for raw rows without covariates, not the fit.
+  std::optional<structure_comparison> structures;
+  try {
+    structures = compare_structures(t.data, a.threads);
+  } catch (const error&) {
+  }
   io::write_mixed_model_csv(*outputs.get("-o"), t.keys, r, a.threads, a.digits);
   if (io::atomic_output* json = outputs.get("--summary")) {
     nlohmann::json j = io::summary_json(r);
-    j["structures"] = io::structures_json(structures);
+    if (structures) j["structures"] = io::structures_json(*structures);
     json->write(j.dump(2) + "\n");
   }
   outputs.commit();
@@ -367,7 +373,7 @@ void run_mixed_model_fit(const fit_args& a, const CLI::App& app, const fit_optio
   s << "  tau = " << g(std::sqrt(r.tau2)) << ", sigma = " << g(std::sqrt(r.sigma2)) << ", log-likelihood "
     << g(r.log_likelihood, 10) << "; read " << g(read_seconds, 3) << " s\n";
   for (const auto& note : r.notes) s << "  note: " << note << '\n';
-  s << structures_report(structures, "");
+  if (structures) s << structures_report(*structures, "");
   std::cerr << s.str();
 }
 

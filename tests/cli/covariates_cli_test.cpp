@@ -149,6 +149,60 @@ TEST(CovariatesCli, RawRowsWithACovariateMatchLme4)
   EXPECT_EQ(nlohmann::json::parse(read_file(d / "p.json"))["structures"]["structures"].size(), 3u);
 }
 
+// One group of two rows, the rest single rows: the separate structure (a mean per group and the
+// slope) fits the N = J + 1 rows exactly, so the structures are left out; the fit itself must run.
+// Its REML optimum lies at sigma2 -> 0, where lme4's profiled restricted deviance, evaluated densely
+// (the 7 x 7 covariance by hand), tends to tau2 = 4.4626666...,
+// slope 1.6 (the pair's own), log-likelihood -11.7299386.
+TEST(CovariatesCli, RawRowsWhereAStructureFitsExactlyStillFit)
+{
+  temp_dir d;
+  write_file(d / "pair.csv", "g,y,x\n1,1.0,0\n1,2.6,1\n2,4.0,0.5\n3,2.0,2\n4,5.5,1.5\n5,-1.5,-1\n6,3.0,3\n");
+  const auto r = run_shrink("fit " + quoted(d / "pair.csv") + " --group g --value y --covariates x --summary " +
+                              quoted(d / "s.json") + " -o " + quoted(d / "g.csv"),
+                            d);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto j = nlohmann::json::parse(read_file(d / "s.json"));
+  EXPECT_NEAR(j["tau2"].get<double>(), 4.462666666666667, 1e-7);
+  EXPECT_NEAR(j["coefficients"][1]["estimate"].get<double>(), 1.6, 1e-7);
+  EXPECT_NEAR(j["log_likelihood"].get<double>(), -11.72993864, 1e-7);
+  EXPECT_FALSE(j.contains("structures"));
+}
+
+// A covariate far from zero against its spread (a year, a count of 1e6 + j) is fitted as the same
+// covariate shifted to zero: the same slope, tau2 and likelihood, the intercept moved by 1e6 slopes.
+// Uncentred cross products lost its spread (refused as collinear with the intercept).
+TEST(CovariatesCli, RawRowsWithAnOffsetCovariateFitAsTheCentredOne)
+{
+  temp_dir d;
+  const double rows[][3] = {{0, 1.3, 0.2}, {0, 0.4, -0.9}, {1, 2.1, 0.5}, {1, 0.9, 1.4}, {2, 1.7, -0.3},
+                            {2, 3.2, 0.8}, {3, 4.0, 1.1}, {3, 2.5, -1.2}, {4, 3.1, 0.1}, {4, 4.4, 0.6}};
+  std::string near = "g,y,x,z\n", far = near;
+  for (const auto& r : rows) {
+    const std::string head = std::to_string(static_cast<int>(r[0])) + "," + std::to_string(r[1]) + "," + std::to_string(r[2]) + ",";
+    near += head + std::to_string(static_cast<int>(r[0])) + "\n";
+    far += head + std::to_string(1000000 + static_cast<int>(r[0])) + "\n";
+  }
+  write_file(d / "near.csv", near);
+  write_file(d / "far.csv", far);
+  nlohmann::json j[2];
+  for (int k = 0; k < 2; ++k) {
+    const auto r = run_shrink("fit " + quoted(d / (k ? "far.csv" : "near.csv")) + " --group g --value y --covariates x,z -o " +
+                                quoted(d / "g.csv") + " --summary " + quoted(d / "s.json"),
+                              d);
+    ASSERT_EQ(r.status, 0) << r.err;
+    j[k] = nlohmann::json::parse(read_file(d / "s.json"));
+  }
+  const double slope = j[0]["coefficients"][2]["estimate"].get<double>();
+  expect_rel(j[1]["coefficients"][2]["estimate"].get<double>(), slope, "z");
+  expect_rel(j[1]["coefficients"][2]["se"].get<double>(), j[0]["coefficients"][2]["se"].get<double>(), "z se");
+  expect_rel(j[1]["coefficients"][1]["estimate"].get<double>(), j[0]["coefficients"][1]["estimate"].get<double>(), "x");
+  expect_rel(j[1]["coefficients"][0]["estimate"].get<double>(), j[0]["coefficients"][0]["estimate"].get<double>() - 1e6 * slope,
+             "intercept");
+  expect_rel(j[1]["tau2"].get<double>(), j[0]["tau2"].get<double>(), "tau2");
+  expect_rel(j[1]["log_likelihood"].get<double>(), j[0]["log_likelihood"].get<double>(), "loglik");
+}
+
 TEST(CovariatesCli, BitwiseTheSameForAnyThreadCount)
 {
   temp_dir d;
