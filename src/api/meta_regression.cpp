@@ -33,8 +33,9 @@ constexpr double two_pi = 6.283185307179586;
 
 /// The data of one fit: X (k x p), the estimates minus the offsets, their centred copy, the variances.
 struct problem {
-  RowMatrix X;  ///< row-major: each group's covariates together
+  RowMatrix X;  ///< row-major: each group's covariates together (centred when there is an intercept)
   Vector y, y_centred, v;
+  Vector centres;  ///< what each column of X had subtracted (0 for the intercept; all 0 without one)
   std::size_t k = 0, p = 0;
 };
 
@@ -343,6 +344,16 @@ problem make_problem(const std::vector<double>& y, const std::vector<double>& v,
   d.k = k;
   d.p = p;
   d.X = Eigen::Map<const RowMatrix>(design.x.data(), static_cast<Eigen::Index>(k), static_cast<Eigen::Index>(p));
+  // With an intercept the covariates are centred at their means: the same column space (every fit,
+  // Q, BLUP and log-likelihood unchanged; det X'X too), but a covariate far from zero (1e6 + j) is
+  // neither taken for a multiple of the intercept nor left to lose its digits. Only the intercept's
+  // row of the coefficient table is moved back (fit_meta_regression).
+  d.centres = Vector::Zero(static_cast<Eigen::Index>(p));
+  if (design.intercept)
+    for (Eigen::Index c = 1; c < static_cast<Eigen::Index>(p); ++c) {
+      d.centres[c] = d.X.col(c).mean();
+      d.X.col(c).array() -= d.centres[c];
+    }
   check_full_rank(design, d.X);
   d.y.resize(static_cast<Eigen::Index>(k));
   d.v.resize(static_cast<Eigen::Index>(k));
@@ -517,12 +528,16 @@ meta_regression_result fit_meta_regression(const std::vector<double>& y, const s
   // Coefficients at the estimate.
   const wls f = solve(d, weights_at(d, r.tau2), d.y);
   const double z_crit = detail::interval_quantile(o.level);
+  // The intercept at x = 0 rather than at the centres: beta_0 - c' beta, variance a' A a, a = e_0 - c.
+  Vector to_intercept = -d.centres;
+  to_intercept[0] += 1;
   for (std::size_t c = 0; c < p; ++c) {
     coefficient e;
     e.name = design.names[c];
     const auto i = static_cast<Eigen::Index>(c);
-    e.estimate = f.beta[i];
-    e.se = std::sqrt(f.A(i, i));
+    const bool intercept = design.intercept && c == 0;
+    e.estimate = intercept ? to_intercept.dot(f.beta) : f.beta[i];
+    e.se = std::sqrt(intercept ? to_intercept.dot(f.A * to_intercept) : f.A(i, i));
     e.z = e.estimate / e.se;
     e.p = chi_square_upper(e.z * e.z, 1);
     e.lower = e.estimate - z_crit * e.se;

@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <map>
+#include <sstream>
 
 namespace {
 
@@ -201,6 +202,47 @@ TEST(CovariatesCli, RawRowsWithAnOffsetCovariateFitAsTheCentredOne)
              "intercept");
   expect_rel(j[1]["tau2"].get<double>(), j[0]["tau2"].get<double>(), "tau2");
   expect_rel(j[1]["log_likelihood"].get<double>(), j[0]["log_likelihood"].get<double>(), "loglik");
+}
+
+TEST(CovariatesCli, SummaryRowsWithAFarCovariateFitAsTheNearOne)
+{
+  // BCG with latitude moved by 1e6 (a year, a population): every method fits the same slope, tau2,
+  // QE, BLUPs and log-likelihood as with latitude itself (checked against metafor above), the
+  // intercept moved by 1e6 x slope. Before centring, every method failed to converge.
+  temp_dir d;
+  std::istringstream in(read_file(bcg()));
+  std::string line, far;
+  std::getline(in, line);
+  far = line + "\n";
+  while (std::getline(in, line)) {
+    std::vector<std::string> f;
+    std::stringstream row(line);
+    for (std::string x; std::getline(row, x, ',');) f.push_back(x);
+    f[3] = std::to_string(1000000 + std::stoi(f[3]));
+    far += f[0] + "," + f[1] + "," + f[2] + "," + f[3] + "," + f[4] + "," + f[5] + "\n";
+  }
+  write_file(d / "far.csv", far);
+  for (const char* method : {"reml", "ml", "dl", "pm"}) {
+    nlohmann::json j[2];
+    for (int k = 0; k < 2; ++k) {
+      const auto r = run_shrink("fit " + (k ? quoted(d / "far.csv") : quoted(bcg())) +
+                                  " --estimate yi --variance vi --covariates ablat --tau-method " + method + " -o " +
+                                  quoted(d / "g.csv") + " --summary " + quoted(d / "s.json"),
+                                d);
+      ASSERT_EQ(r.status, 0) << method << ": " << r.err;
+      j[k] = nlohmann::json::parse(read_file(d / "s.json"));
+    }
+    const auto near_far = [&](const char* key) {
+      EXPECT_LE(std::fabs(j[1][key].get<double>() - j[0][key].get<double>()), 1e-8 * std::fabs(j[0][key].get<double>()) + 1e-12)
+        << method << " " << key;
+    };
+    near_far("tau2");
+    near_far("QE");
+    const double slope = j[0]["coefficients"][1]["estimate"].get<double>();
+    EXPECT_LE(std::fabs(j[1]["coefficients"][1]["estimate"].get<double>() - slope), 1e-8 * std::fabs(slope)) << method;
+    const double intercept = j[0]["coefficients"][0]["estimate"].get<double>() - 1e6 * slope;
+    EXPECT_LE(std::fabs(j[1]["coefficients"][0]["estimate"].get<double>() - intercept), 1e-8 * std::fabs(intercept)) << method;
+  }
 }
 
 TEST(CovariatesCli, BitwiseTheSameForAnyThreadCount)
