@@ -101,21 +101,11 @@ double profile_value(const count_groups<Family>& data, const count_totals& t, bo
   const double v_cap = std::log(boundary_concentration);
   double free = start;
   const auto at = [&](double f) { return fix_mean ? terms_at(data, fixed, f) : terms_at(data, f, fixed); };
-  working_terms here = at(free);
-  for (int iteration = 0; iteration < 100; ++iteration) {
-    const double g = fix_mean ? here.g_v : here.g_u, h = fix_mean ? here.h_vv : here.h_uu;
-    double step = h < 0 ? -g / h : (g > 0 ? 1.0 : -1.0);
-    if (std::abs(g * step) < 1e-12) break;
-    working_terms next{};
-    for (int halving = 0; halving < 60; ++halving, step *= 0.5) {
-      next = at(free + step);
-      if (std::isfinite(next.value) && next.value >= here.value) break;
-    }
-    free += step;
-    here = next;
-    if (fix_mean && free > v_cap && here.g_v > 0) return Family::limit(t.count, t.size, Family::mean_of(fixed));
-  }
-  return here.value;
+  bool boundary = false;
+  const working_terms here = maximise_along(
+    at, free, [&](const working_terms& x) { return fix_mean ? std::pair(x.g_v, x.h_vv) : std::pair(x.g_u, x.h_uu); }, 1e-12,
+    [&](double f, const working_terms& x) { return boundary = fix_mean && f > v_cap && x.g_v > 0; });
+  return boundary ? Family::limit(t.count, t.size, Family::mean_of(fixed)) : here.value;
 }
 
 /// One end of a profile-likelihood interval by Newton's method on the pair of equations

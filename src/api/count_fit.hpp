@@ -12,6 +12,7 @@
 #include <shrink/error.hpp>
 
 #include <cmath>
+#include <utility>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -148,6 +149,30 @@ newton_state newton_maximise(Evaluate&& evaluate, double u, double v, int max_it
     if (give_up(s)) break;
   }
   return s;
+}
+
+/// Newton's method in one parameter with step halving (a profile's inner maximisation), from
+/// `free`, updated to the maximiser: `at(x)` gives the terms at x, `slope_curvature(terms)` their
+/// first and second derivatives in x. Stops when the step's promised gain |g step| is below
+/// `tolerance`, or when `done(x, terms)` says so after a step; returns the terms at the last point.
+template <class At, class SlopeCurvature, class Done>
+auto maximise_along(At&& at, double& free, SlopeCurvature&& slope_curvature, double tolerance, Done&& done)
+{
+  auto here = at(free);
+  for (int iteration = 0; iteration < 100; ++iteration) {
+    const auto [g, h] = slope_curvature(here);
+    double step = h < 0 ? -g / h : (g > 0 ? 1.0 : -1.0);
+    if (std::abs(g * step) < tolerance) break;
+    decltype(here) next{};
+    for (int halving = 0; halving < 60; ++halving, step *= 0.5) {
+      next = at(free + step);
+      if (std::isfinite(next.value) && next.value >= here.value) break;
+    }
+    free += step;
+    here = next;
+    if (done(free, here)) break;
+  }
+  return here;
 }
 
 /// Sums of the data the estimators start from.

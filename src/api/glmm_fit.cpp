@@ -141,20 +141,9 @@ template <class Likelihood>
 marginal_sums profile(const glmm_groups<Likelihood>& data, bool over_tau, double fixed, double& free)
 {
   const auto at = [&](double f) { return over_tau ? glmm_marginal(data, fixed, f) : glmm_marginal(data, f, fixed); };
-  marginal_sums here = at(free);
-  for (int iteration = 0; iteration < 100; ++iteration) {
-    const double g = over_tau ? here.d_b : here.d_a, h = over_tau ? here.d_bb : here.d_aa;
-    double step = h < 0 ? -g / h : (g > 0 ? 1.0 : -1.0);
-    if (std::abs(g * step) < 1e-13) break;
-    marginal_sums next{};
-    for (int halving = 0; halving < 60; ++halving, step *= 0.5) {
-      next = at(free + step);
-      if (std::isfinite(next.value) && next.value >= here.value) break;
-    }
-    free += step;
-    here = next;
-  }
-  return here;
+  return maximise_along(
+    at, free, [&](const marginal_sums& x) { return over_tau ? std::pair(x.d_b, x.d_bb) : std::pair(x.d_a, x.d_aa); }, 1e-13,
+    [](double, const marginal_sums&) { return false; });
 }
 
 }  // namespace
