@@ -748,10 +748,6 @@ void write_groups_csv(atomic_output& file, const std::vector<std::string>& keys,
                    [&](text_buffer& buf, std::size_t begin, std::size_t end) { format_rows(buf, keys, r, begin, end, digits); });
 }
 
-namespace {
-
-/// A per-group CSV of the group key and double columns: `header`, then one row per key. Numbers
-/// as put_number writes them (a NaN: an empty field).
 void write_key_columns(atomic_output& file, const char* header, const std::vector<std::string>& keys,
                        const std::vector<const std::vector<double>*>& columns, int threads, int digits)
 {
@@ -776,8 +772,6 @@ void write_key_columns(atomic_output& file, const char* header, const std::vecto
                      out.size = static_cast<std::size_t>(p - out.data.get());
                    });
 }
-
-}  // namespace
 
 void write_counts_csv(atomic_output& file, const std::vector<std::string>& keys, const count_fit_result& r, int threads,
                       int digits)

@@ -124,6 +124,11 @@ std::string format_number(double x);
 void write_groups_csv(atomic_output& out, const std::vector<std::string>& keys, const fit_result& r, int threads,
                       int digits = 0);
 
+/// A per-group CSV of the group keys and double columns: `header`, then one row per key, numbers
+/// as the per-group CSV writes them (a NaN: an empty field); the same bytes for any `threads`.
+void write_key_columns(atomic_output& file, const char* header, const std::vector<std::string>& keys,
+                       const std::vector<const std::vector<double>*>& columns, int threads, int digits = 0);
+
 /// The JSON summary of a fit (hyperparameters, heterogeneity, ANOVA, backend, timings).
 nlohmann::json summary_json(const fit_result& r);
 
