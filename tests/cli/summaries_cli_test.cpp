@@ -251,15 +251,17 @@ TEST(SummariesCli, CountFamiliesFromMergedPartsEqualTheWholeFit)
   write_file(dir / "whole.csv", csv_of("group,y", trials, 0, trials.size()));
   std::string parts = summarize_parts(dir, "group,y", trials, {0, 1, 1, 300, 600}, "--family binomial");
   EXPECT_EQ(read_file(dir / "part0.summary.csv"), "group,trials,successes\n3," + std::string("1,") + trials[0].substr(2) + "\n");
-  fit_output whole = run_fit(dir, quoted(dir / "whole.csv") + " --family binomial --value y");
-  fit_output merged = run_fit(dir, "--from-summaries" + parts);
-  expect_same_fit(whole, merged, "binomial");
-  EXPECT_EQ(merged.summary["family"], "binomial");
+  for (const std::string method : {"--method ml", "--method mom"}) {
+    const fit_output whole = run_fit(dir, quoted(dir / "whole.csv") + " --family binomial --value y " + method);
+    const fit_output merged = run_fit(dir, "--from-summaries" + parts + " " + method);
+    expect_same_fit(whole, merged, "binomial " + method);
+    EXPECT_EQ(merged.summary["family"], "binomial");
+  }
 
   write_file(dir / "whole.csv", csv_of("group,y,e", counts, 0, counts.size()));
   parts = summarize_parts(dir, "group,y,e", counts, {0, 250, 251, 600}, "--family poisson --value y --exposure e");
-  whole = run_fit(dir, quoted(dir / "whole.csv") + " --family poisson --value y --exposure e");
-  merged = run_fit(dir, "--from-summaries" + parts + " --family poisson");
+  const fit_output whole = run_fit(dir, quoted(dir / "whole.csv") + " --family poisson --value y --exposure e");
+  const fit_output merged = run_fit(dir, "--from-summaries" + parts + " --family poisson");
   expect_same_fit(whole, merged, "poisson");
 }
 
