@@ -10,10 +10,8 @@
 #include <charconv>
 #include <cmath>
 #include <deque>
-#include <limits>
 #include <numeric>
 #include <string_view>
-#include <unordered_map>
 
 namespace shrink::io {
 namespace {
@@ -46,60 +44,49 @@ const char* normal_problem(double n, double hi, double lo, double m2)
   return nullptr;
 }
 
-/// Ids in the raw reader's group order: numerically when every key is a canonical integer, else
-/// bytewise.
-std::vector<std::int32_t> key_order(const std::vector<std::string>& keys)
+/// One row of one part, placed in the merged order.
+struct part_row {
+  std::int64_t number;   // the key as an integer, when every key is one
+  std::string_view key;  // into the part's keys
+  std::uint32_t part, row;
+};
+
+/// The rows of all parts in the merged order: groups in the raw reader's key order (numerically
+/// when every key of every part is a canonical integer, else bytewise), each group's rows in part
+/// order. Sorted rather than hashed: the same order whatever the parts, and no hash table of
+/// millions of keys. A key twice in one part is an error.
+std::vector<part_row> merged_rows(const std::vector<const std::vector<std::string>*>& part_keys)
 {
-  std::vector<std::int64_t> number(keys.size());
+  std::vector<part_row> rows;
   bool integers = true;
-  for (std::size_t j = 0; j < keys.size() && integers; ++j) integers = parse_int_key(keys[j], number[j]);
-  std::vector<std::int32_t> order(keys.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&](std::int32_t a, std::int32_t b) {
-    return integers ? number[static_cast<std::size_t>(a)] < number[static_cast<std::size_t>(b)]
-                    : keys[static_cast<std::size_t>(a)] < keys[static_cast<std::size_t>(b)];
+  for (std::size_t p = 0; p < part_keys.size(); ++p)
+    for (std::size_t j = 0; j < part_keys[p]->size(); ++j) {
+      const std::string& key = (*part_keys[p])[j];
+      part_row r{0, key, static_cast<std::uint32_t>(p), static_cast<std::uint32_t>(j)};
+      integers = integers && parse_int_key(key, r.number);
+      rows.push_back(r);
+    }
+  std::sort(rows.begin(), rows.end(), [integers](const part_row& a, const part_row& b) {
+    if (integers ? a.number != b.number : a.key != b.key) return integers ? a.number < b.number : a.key < b.key;
+    return a.part != b.part ? a.part < b.part : a.row < b.row;
   });
-  return order;
+  for (std::size_t i = 1; i < rows.size(); ++i)
+    if (rows[i].part == rows[i - 1].part && rows[i].key == rows[i - 1].key)
+      throw error("group '" + shown(rows[i].key) + "' appears twice" +
+                  (part_keys.size() > 1 ? " in part " + std::to_string(rows[i].part + 1) : std::string()));
+  return rows;
 }
 
-/// Keys of several parts mapped to ids in order of first appearance; a key twice in one part is
-/// an error.
-class key_index {
- public:
-  /// The id of `key` in part `part` (parts in increasing order); `added` says whether it is new.
-  std::size_t id(const std::string& key, std::size_t part, bool& added)
-  {
-    const auto it = ids_.find(key);
-    added = it == ids_.end();
-    if (!added) {
-      if (last_part_[it->second] == part) throw error("group '" + shown(key) + "' appears twice in part " + std::to_string(part + 1));
-      last_part_[it->second] = part;
-      return it->second;
-    }
-    if (keys_.size() >= static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max()))
-      throw error("more than 2^31-1 groups");
-    keys_.push_back(key);
-    last_part_.push_back(part);
-    ids_.emplace(keys_.back(), keys_.size() - 1);
-    return keys_.size() - 1;
+/// Calls on_group(first, last) for each group's run [first, last) of merged_rows.
+template <class OnGroup>
+void for_each_group(const std::vector<part_row>& rows, OnGroup&& on_group)
+{
+  if (rows.empty()) throw error("no groups: every part of the summaries is empty");
+  for (std::size_t first = 0, last = 0; first < rows.size(); first = last) {
+    while (last < rows.size() && rows[last].key == rows[first].key) ++last;
+    on_group(first, last);
   }
-  std::size_t size() const { return keys_.size(); }
-  /// The keys in key order and, for each, its id.
-  std::vector<std::string> sorted_keys(std::vector<std::int32_t>& order) const
-  {
-    const std::vector<std::string> keys(keys_.begin(), keys_.end());
-    order = key_order(keys);
-    std::vector<std::string> out;
-    out.reserve(keys.size());
-    for (const std::int32_t id : order) out.push_back(keys[static_cast<std::size_t>(id)]);
-    return out;
-  }
-
- private:
-  std::deque<std::string> keys_;  // the map's views point here (a deque never moves them)
-  std::vector<std::size_t> last_part_;
-  std::unordered_map<std::string_view, std::size_t> ids_;
-};
+}
 
 /// A field as the double its shortest text was written from (from_chars rounds correctly);
 /// a one-line error names the column when it is not a finite number.
@@ -128,65 +115,63 @@ const char* to_string(summary_family f)
 
 group_table merge_group_tables(std::vector<group_table>&& parts, int threads)
 {
-  key_index index;
-  std::vector<group_accumulator> acc;
-  std::uint64_t rows = 0;
+  std::vector<const std::vector<std::string>*> part_keys;
   for (std::size_t p = 0; p < parts.size(); ++p) {
-    group_table& t = parts[p];
+    const group_table& t = parts[p];
     const std::size_t J = t.keys.size();
     if (t.n.size() != J || t.mean.size() != J || t.m2.size() != J || (!t.exact_mean.empty() && t.exact_mean.size() != J))
       throw error("part " + std::to_string(p + 1) + ": its columns differ in length");
-    for (std::size_t j = 0; j < J; ++j) {
+    part_keys.push_back(&t.keys);
+  }
+  const std::vector<part_row> rows = merged_rows(part_keys);
+  std::vector<std::string> keys;
+  std::vector<group_accumulator> acc;
+  std::uint64_t total = 0;
+  for_each_group(rows, [&](std::size_t first, std::size_t last) {
+    group_accumulator a;
+    for (std::size_t i = first; i < last; ++i) {
+      const group_table& t = parts[rows[i].part];
+      const std::size_t j = rows[i].row;
       double hi, lo;
       mean_of(t, j, hi, lo);
       if (const char* problem = normal_problem(static_cast<double>(t.n[j]), hi, lo, t.m2[j]))
-        throw error("part " + std::to_string(p + 1) + ", group '" + shown(t.keys[j]) + "': " + problem);
-      bool added = false;
-      const std::size_t id = index.id(t.keys[j], p, added);
-      if (added) acc.push_back({0, hi, lo, {}});
+        throw error("part " + std::to_string(rows[i].part + 1) + ", group '" + shown(t.keys[j]) + "': " + problem);
       // Chan's merge, each part's mean taken relative to the group's first mean (as the raw
       // reader takes each row relative to the group's first value).
-      group_accumulator& a = acc[id];
+      if (i == first) a.shift_hi = hi, a.shift_lo = lo;
       a.n += t.n[j];
       a.d = a.d + detail::moments{static_cast<double>(t.n[j]), difference(hi, lo, a.shift_hi, a.shift_lo), t.m2[j]};
-      rows += static_cast<std::uint64_t>(t.n[j]);
     }
-    t = group_table{};  // the part is no longer needed
-  }
-  if (index.size() == 0) throw error("no groups: every part of the summaries is empty");
-  std::vector<std::int32_t> order;
-  std::vector<std::string> keys = index.sorted_keys(order);
-  return tabulate_groups(std::move(keys), acc.data(), order.data(), rows, "mean", threads);
+    keys.emplace_back(rows[first].key);
+    acc.push_back(a);
+    total += static_cast<std::uint64_t>(a.n);
+  });
+  return tabulate_groups(std::move(keys), acc.data(), nullptr, total, "mean", threads);
 }
 
 count_table merge_count_tables(std::vector<count_table>&& parts)
 {
-  key_index index;
-  std::vector<double> counts, sizes;
+  std::vector<const std::vector<std::string>*> part_keys;
   for (std::size_t p = 0; p < parts.size(); ++p) {
-    count_table& t = parts[p];
-    if (t.counts.size() != t.keys.size() || t.sizes.size() != t.keys.size())
+    if (parts[p].counts.size() != parts[p].keys.size() || parts[p].sizes.size() != parts[p].keys.size())
       throw error("part " + std::to_string(p + 1) + ": its columns differ in length");
-    for (std::size_t j = 0; j < t.keys.size(); ++j) {
-      bool added = false;
-      const std::size_t id = index.id(t.keys[j], p, added);
-      if (added) counts.push_back(0), sizes.push_back(0);
-      // Sums in part order: whole numbers below 2^53 add exactly.
-      counts[id] += t.counts[j];
-      sizes[id] += t.sizes[j];
-      if (!(counts[id] < exact_limit) || !std::isfinite(sizes[id]))
-        throw error("group '" + shown(t.keys[j]) + "': its total count or size reaches 2^53 or overflows");
-    }
-    t = count_table{};
+    part_keys.push_back(&parts[p].keys);
   }
-  if (index.size() == 0) throw error("no groups: every part of the summaries is empty");
+  const std::vector<part_row> rows = merged_rows(part_keys);
   count_table out;
-  std::vector<std::int32_t> order;
-  out.keys = index.sorted_keys(order);
-  for (const std::int32_t id : order) {
-    out.counts.push_back(counts[static_cast<std::size_t>(id)]);
-    out.sizes.push_back(sizes[static_cast<std::size_t>(id)]);
-  }
+  for_each_group(rows, [&](std::size_t first, std::size_t last) {
+    // Sums in part order: whole numbers below 2^53 add exactly.
+    double count = 0, size = 0;
+    for (std::size_t i = first; i < last; ++i) {
+      count += parts[rows[i].part].counts[rows[i].row];
+      size += parts[rows[i].part].sizes[rows[i].row];
+    }
+    if (!(count < exact_limit) || !std::isfinite(size))
+      throw error("group '" + shown(rows[first].key) + "': its total count or size reaches 2^53 or overflows");
+    out.keys.emplace_back(rows[first].key);
+    out.counts.push_back(count);
+    out.sizes.push_back(size);
+  });
   return out;
 }
 
@@ -220,14 +205,11 @@ summary_part read_summaries(const std::string& path)
                                                                  {"group", "exposure", "count"}};
   summary_part out;
   std::size_t set = 0;
-  std::unordered_map<std::string, std::size_t> line_of_key;
   std::vector<std::string> keys;
   std::vector<group_accumulator> acc;  // normal: each group's mean as a shift, its m2 as moments
   std::vector<double> counts, sizes;
-  visit_rows(path, column_sets, set, [&](const std::vector<std::string_view>& f, std::size_t line) {
+  visit_rows(path, column_sets, set, [&](const std::vector<std::string_view>& f, std::size_t) {
     if (f[0].empty()) throw error("has an empty group key");
-    const auto [it, added] = line_of_key.emplace(std::string(f[0]), line);
-    if (!added) throw error("group '" + shown(f[0]) + "' appears twice (also on line " + std::to_string(it->second) + ")");
     if (set <= 1) {
       const double n = number_field(f[1], "n"), hi = number_field(f[2], "mean");
       const double lo = set == 0 ? number_field(f[3], "mean_lo") : 0.0, m2 = number_field(f.back(), "m2");
@@ -248,7 +230,13 @@ summary_part read_summaries(const std::string& path)
     keys.emplace_back(f[0]);
   });
   out.family = set <= 1 ? summary_family::normal : set == 2 ? summary_family::binomial : summary_family::poisson;
-  std::vector<std::int32_t> order = key_order(keys);
+  // The raw reader's key order (and a key on two rows is an error).
+  std::vector<std::int32_t> order;
+  try {
+    for (const part_row& r : merged_rows({&keys})) order.push_back(static_cast<std::int32_t>(r.row));
+  } catch (const error& e) {
+    throw error("'" + shown(path) + "': " + e.what());
+  }
   if (out.family == summary_family::normal) {
     std::uint64_t rows = 0;
     for (const group_accumulator& a : acc) rows += static_cast<std::uint64_t>(a.n);

@@ -22,6 +22,14 @@ io::group_table read_part(const temp_dir& dir, const std::string& name, const st
   return io::read_groups((dir / name).string(), {"group", "y"}, 2);
 }
 
+/// The raw rows of each part (CSV rows without the header) read and merged in order.
+io::group_table merge_rows(const temp_dir& dir, const std::vector<std::string>& parts, int threads = 2)
+{
+  std::vector<io::group_table> tables;
+  for (std::size_t p = 0; p < parts.size(); ++p) tables.push_back(read_part(dir, "part" + std::to_string(p) + ".csv", parts[p]));
+  return io::merge_group_tables(std::move(tables), threads);
+}
+
 /// The part written by write_summaries, as text.
 std::string summaries_text(const temp_dir& dir, const io::summary_part& s)
 {
@@ -52,10 +60,7 @@ TEST(Summaries, MergedPartsGiveTheHandComputedMoments)
   temp_dir dir;
   // Group 1: 1,2,3 | 4,5 (n 5, mean 3, m2 = 4+1+0+1+4 = 10); group 2 in the second part only
   // (7, 9: mean 8, m2 2); group 3 one row in each part (10 | 20: mean 15, m2 50).
-  std::vector<io::group_table> parts;
-  parts.push_back(read_part(dir, "a.csv", "1,1\n1,2\n3,10\n1,3\n"));
-  parts.push_back(read_part(dir, "b.csv", "1,4\n2,7\n3,20\n2,9\n1,5\n"));
-  const io::group_table t = io::merge_group_tables(std::move(parts), 2);
+  const io::group_table t = merge_rows(dir, {"1,1\n1,2\n3,10\n1,3\n", "1,4\n2,7\n3,20\n2,9\n1,5\n"});
   ASSERT_EQ(t.keys, (std::vector<std::string>{"1", "2", "3"}));
   EXPECT_EQ(t.n, (std::vector<std::int64_t>{5, 2, 2}));
   EXPECT_EQ(t.exact_mean, (std::vector<double>{3, 8, 15}));
@@ -72,11 +77,10 @@ TEST(Summaries, HugeOffsetKeepsTheDecimals)
   // (spacing 1.2e-4 near 1e12): plain doubles get m2 wrong by ~1e-4. The offset is 1e12 (the
   // smallest mean in the median's binade), so the fit sees 0.25 and 0.15 to the last bit.
   temp_dir dir;
-  std::vector<io::group_table> parts;
-  parts.push_back(read_part(dir, "a.csv", "7,1000000000000.1\n8,1000000000000.1\n9,1000000000000\n"));
-  parts.push_back(read_part(dir, "b.csv", "7,1000000000000.4\n"));
-  parts.push_back(read_part(dir, "c.csv", "8,1000000000000.2\n7,1000000000000.2\n7,1000000000000.3\n"));
-  const io::group_table t = io::merge_group_tables(std::move(parts), 1);
+  const io::group_table t = merge_rows(dir,
+                                       {"7,1000000000000.1\n8,1000000000000.1\n9,1000000000000\n", "7,1000000000000.4\n",
+                                        "8,1000000000000.2\n7,1000000000000.2\n7,1000000000000.3\n"},
+                                       1);
   ASSERT_EQ(t.keys, (std::vector<std::string>{"7", "8", "9"}));
   EXPECT_EQ(t.offset, 1e12);
   EXPECT_EQ(t.mean[0], 0.25);
@@ -109,20 +113,14 @@ TEST(Summaries, KeysMatchAsTheRawReaderMatchesThem)
   temp_dir dir;
   // Integer keys in one part, text ("b", and "02", which is not the integer 2) in the other: the
   // whole becomes text keys in byte order, exactly as the raw reader orders the concatenation.
-  std::vector<io::group_table> parts;
-  parts.push_back(read_part(dir, "a.csv", "10,1\n2,2\n1,3\n"));
-  parts.push_back(read_part(dir, "b.csv", "b,4\n02,5\n2,6\n"));
-  const io::group_table t = io::merge_group_tables(std::move(parts), 2);
+  const io::group_table t = merge_rows(dir, {"10,1\n2,2\n1,3\n", "b,4\n02,5\n2,6\n"});
   const std::vector<std::string> order{"02", "1", "10", "2", "b"};
   EXPECT_EQ(t.keys, order);
   EXPECT_EQ(t.n, (std::vector<std::int64_t>{1, 1, 1, 2, 1}));
   EXPECT_EQ(t.exact_mean[3], 4);  // "2": rows 2 and 6
   EXPECT_EQ(read_part(dir, "whole.csv", "10,1\n2,2\n1,3\nb,4\n02,5\n2,6\n").keys, order);
   // All canonical integers: numeric order (-3 < 2 < 10), also across parts.
-  std::vector<io::group_table> numeric;
-  numeric.push_back(read_part(dir, "c.csv", "10,1\n"));
-  numeric.push_back(read_part(dir, "d.csv", "-3,1\n2,1\n"));
-  EXPECT_EQ(io::merge_group_tables(std::move(numeric)).keys, (std::vector<std::string>{"-3", "2", "10"}));
+  EXPECT_EQ(merge_rows(dir, {"10,1\n", "-3,1\n2,1\n"}).keys, (std::vector<std::string>{"-3", "2", "10"}));
 }
 
 TEST(Summaries, CountPartsAddUp)
@@ -178,23 +176,26 @@ TEST(Summaries, ReadBackGivesTheSameDoubles)
 TEST(Summaries, BadInputIsAOneLineError)
 {
   temp_dir dir;
-  auto read = [&](const std::string& text) {
-    write_file(dir / "bad.csv", text);
-    return [&] { io::read_summaries((dir / "bad.csv").string()); };
+  // Each file's text and what its one-line error says.
+  const std::vector<std::pair<std::string, std::string>> cases{
+    {"group,n,mean\n1,2,3\n", "no data column 'm2'"},
+    {"group,y\n1,2\n", "no data column"},
+    {"group,n,mean,m2\n1,2,3,1\n1,2,3,1\n", "bad.csv': group '1' appears twice"},
+    {"group,n,mean,m2\n1,0,3,0\n", "n must be a whole number >= 1"},
+    {"group,n,mean,m2\n1,2.5,3,0\n", "n must be a whole number >= 1"},
+    {"group,n,mean,m2\n1,2,3,-1e-300\n", "m2 (the sum of squared deviations) must be finite and >= 0"},
+    {"group,n,mean,m2\n1,2,3,nan\n", "column 'm2': 'nan'"},
+    {"group,n,mean,m2\n1,1,3,0.5\n", "m2 must be 0 for a group of one row"},
+    {"group,n,mean,m2\n1,2,,0\n", "column 'mean': '' is empty"},
+    {"group,trials,successes\n1,3,4\n", "more successes than trials"},
+    {"group,trials,successes\n1,3.5,1\n", "trials must be a whole number > 0"},
+    {"group,exposure,count\n1,0,1\n", "exposure must be > 0"},
+    {"group,exposure,count\n1,1,-1\n", "count must be a whole number >= 0"},
   };
-  expect_error_of(read("group,n,mean\n1,2,3\n"), "no data column 'm2'");
-  expect_error_of(read("group,y\n1,2\n"), "no data column");
-  expect_error_of(read("group,n,mean,m2\n1,2,3,1\n1,2,3,1\n"), "group '1' appears twice (also on line 2)");
-  expect_error_of(read("group,n,mean,m2\n1,0,3,0\n"), "n must be a whole number >= 1");
-  expect_error_of(read("group,n,mean,m2\n1,2.5,3,0\n"), "n must be a whole number >= 1");
-  expect_error_of(read("group,n,mean,m2\n1,2,3,-1e-300\n"), "m2 (the sum of squared deviations) must be finite and >= 0");
-  expect_error_of(read("group,n,mean,m2\n1,2,3,nan\n"), "column 'm2': 'nan'");
-  expect_error_of(read("group,n,mean,m2\n1,1,3,0.5\n"), "m2 must be 0 for a group of one row");
-  expect_error_of(read("group,n,mean,m2\n1,2,,0\n"), "column 'mean': '' is empty");
-  expect_error_of(read("group,trials,successes\n1,3,4\n"), "more successes than trials");
-  expect_error_of(read("group,trials,successes\n1,3.5,1\n"), "trials must be a whole number > 0");
-  expect_error_of(read("group,exposure,count\n1,0,1\n"), "exposure must be > 0");
-  expect_error_of(read("group,exposure,count\n1,1,-1\n"), "count must be a whole number >= 0");
+  for (const auto& [text, expected] : cases) {
+    write_file(dir / "bad.csv", text);
+    expect_error_of([&] { io::read_summaries((dir / "bad.csv").string()); }, expected);
+  }
   expect_error_of([&] { io::read_summaries((dir / "missing.csv").string()); }, "missing.csv");
   expect_error_of([] { io::merge_summaries({}); }, "no summaries to merge");
   write_file(dir / "n.csv", "group,n,mean,m2\n1,2,3,1\n");
@@ -220,7 +221,7 @@ TEST(Summaries, BadInputIsAOneLineError)
   twice.keys[1] = "1";
   std::vector<io::group_table> parts;
   parts.push_back(twice);
-  expect_error_of([&] { io::merge_group_tables(std::move(parts)); }, "group '1' appears twice in part 1");
+  expect_error_of([&] { io::merge_group_tables(std::move(parts)); }, "group '1' appears twice");
 }
 
 }  // namespace
