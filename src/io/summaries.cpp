@@ -88,17 +88,18 @@ void for_each_group(const std::vector<part_row>& rows, OnGroup&& on_group)
   }
 }
 
-/// A field as the double its shortest text was written from (from_chars rounds correctly);
-/// a one-line error names the column when it is not a finite number.
+/// A field as the double its shortest text was written from (from_chars rounds correctly); a
+/// one-line error names the column when it is not a finite number (parse_number says why).
 double number_field(std::string_view f, const char* column)
 {
+  double d = 0;
+  const char* begin = f.data() + (!f.empty() && f.front() == '+' ? 1 : 0);
+  const auto [end, ec] = std::from_chars(begin, f.data() + f.size(), d);
+  if (ec == std::errc() && end == f.data() + f.size() && std::isfinite(d)) return d;
   exact_number v;
   if (!parse_number(f, v))
     throw error(std::string("column '") + column + "': '" + shown(f) + "' " + (f.empty() ? "is empty" : number_problem(f)));
-  double d = v.hi;
-  const char* begin = f.data() + (f.front() == '+' ? 1 : 0);
-  std::from_chars(begin, f.data() + f.size(), d);
-  return d;
+  return v.hi;
 }
 
 }  // namespace
