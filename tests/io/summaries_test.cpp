@@ -148,6 +148,36 @@ TEST(Summaries, CountPartsAddUp)
   EXPECT_EQ(pm.counts.counts, (std::vector<double>{6, 0}));
 }
 
+TEST(Summaries, RawRowsOfTheCountFamilies)
+{
+  // Hand sums: binomial 0/1 rows per trial; poisson counts, one unit of exposure a row or a column.
+  temp_dir dir;
+  write_file(dir / "b.csv", "group,y\n1,1\n2,1\n1,0\n1,1\n");
+  io::raw_input in;
+  in.path = (dir / "b.csv").string();
+  const io::summary_part b = io::read_raw_summaries(in, io::summary_family::binomial, 2);
+  EXPECT_EQ(b.counts.keys, (std::vector<std::string>{"1", "2"}));
+  EXPECT_EQ(b.counts.counts, (std::vector<double>{2, 1}));
+  EXPECT_EQ(b.counts.sizes, (std::vector<double>{3, 1}));
+  write_file(dir / "p.csv", "group,y,e\n1,2,0.5\n1,3,0.25\n2,0,2\n");
+  in.path = (dir / "p.csv").string();
+  const io::summary_part p = io::read_raw_summaries(in, io::summary_family::poisson, 2);
+  EXPECT_EQ(p.counts.counts, (std::vector<double>{5, 0}));
+  EXPECT_EQ(p.counts.sizes, (std::vector<double>{2, 1}));
+  in.exposure = "e";
+  const io::summary_part pe = io::read_raw_summaries(in, io::summary_family::poisson, 2);
+  EXPECT_EQ(pe.counts.counts, (std::vector<double>{5, 0}));
+  EXPECT_EQ(pe.counts.sizes, (std::vector<double>{0.75, 2}));
+  // A header alone: an empty part where asked for, else the reader's error.
+  write_file(dir / "e.csv", "group,y,e\n");
+  in.path = (dir / "e.csv").string();
+  expect_error_of([&] { io::read_raw_summaries(in, io::summary_family::poisson, 1); }, "no data rows");
+  in.allow_empty = true;
+  EXPECT_TRUE(io::read_raw_summaries(in, io::summary_family::poisson, 1).counts.keys.empty());
+  in.exposure.clear();
+  EXPECT_TRUE(io::read_raw_summaries(in, io::summary_family::normal, 1).groups.keys.empty());
+}
+
 TEST(Summaries, ReadBackGivesTheSameDoubles)
 {
   temp_dir dir;
