@@ -88,6 +88,12 @@ struct newton_state {
   bool converged = false;
 };
 
+/// Why binomial ml refuses data whose every group has one trial: P(y_j = 1) = m whatever the
+/// concentration. `shrink fit` and `shrink simulate` say the same.
+inline constexpr const char* one_trial_not_identified =
+  "every group has one trial: the likelihood does not depend on the concentration, which is not identified "
+  "(ml needs groups of 2 or more trials)";
+
 /// Newton's method for a maximum of a function of (u, v) whose value, gradient and Hessian
 /// `evaluate(u, v)` returns (working_terms): the direction on -H, shifted (Levenberg) until it is
 /// positive definite, with step halving. Converged when the Newton decrement falls below the
