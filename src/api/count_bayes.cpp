@@ -81,6 +81,29 @@ bool proper(const count_hyperprior& p)
          p.concentration != count_hyperprior::concentration_kind::standard;
 }
 
+/// Under p(m) ~ 1/m the posterior of log m keeps a polynomial tail: where the shape -> 0 the
+/// likelihood falls only as m^(-J shape) (and as shape^k, k the groups with a count), so log m's
+/// density falls as (log m)^-(k - 1/2) (with an exponential prior on the shape, (log m)^-(k + 1)).
+/// The lattice reaches such a tail, to the 1e-10 of its second moment that the sds need, within its
+/// max_lattice_points only where it falls at least as fast as (log m)^-min_tail_exponent (the pumps'
+/// first 9 groups: 258,000 points; their first 8: more than 400,000). A slower tail is refused at
+/// once, not after minutes of growth.
+constexpr double min_tail_exponent = 8.5;
+
+template <class Family>
+void check_tail_reachable(const count_hyperprior& p, double informative)
+{
+  if (Family::bounded_mean || p.mean != count_hyperprior::mean_kind::standard) return;
+  const bool exponential = p.concentration == count_hyperprior::concentration_kind::exponential;
+  const double exponent = exponential ? informative + 1 : informative - 0.5;
+  if (exponent >= min_tail_exponent) return;
+  throw error(fmt::format("bayes: the posterior is too diffuse for the quadrature: under the default p(m) ~ 1/m its "
+                          "density in log m falls only as (log m)^-{} ({} groups with a count; the grid needs at least "
+                          "{}, or {} with an exponential prior on the shape); give a proper prior on the mean, e.g. "
+                          "--hyperprior \"mean=gamma:1,1\"",
+                          exponent, informative, std::ceil(min_tail_exponent + 0.5), std::ceil(min_tail_exponent - 1)));
+}
+
 /// The default hyperprior's improper parts need data about them (BDA3 5.3; exercise 5.9 shows
 /// flatter priors that stay improper): p(nu) ~ nu^(-3/2) near nu = 0 is integrable only against
 /// the likelihood's nu^k there, k the groups with 0 < y < n (binomial) or y > 0 (poisson); the
@@ -96,7 +119,10 @@ double check_proper(const count_groups<Family>& data, const count_hyperprior& p)
     const auto& g = data.groups[i];
     if (g.count > 0 && (!Family::bounded_mean || g.count < g.size)) informative += data.weight(i);
   }
-  if (informative >= needed) return informative;
+  if (informative >= needed) {
+    check_tail_reachable<Family>(p, informative);
+    return informative;
+  }
   if (Family::bounded_mean)
     throw error("bayes: the posterior is improper: under the default hyperprior on the concentration (p ~ nu^(-3/2), "
                 "BDA3 5.3) it needs a group with 0 < successes < trials; give a proper one, e.g. --hyperprior "
@@ -435,7 +461,7 @@ count_bayes_fit count_bayes(const count_groups<Family>& data, const count_totals
     const std::size_t count = static_cast<std::size_t>((hi1 - lo1 + 1) * (hi2 - lo2 + 1));
     SHRINK_EXPECTS(count <= max_lattice_points,
                    "bayes: the hyperparameters' posterior needs more than " + std::to_string(max_lattice_points) +
-                     " grid points (too irregular or heavy-tailed for the quadrature)");
+                     " grid points (too irregular or heavy-tailed for the quadrature; a proper --hyperprior may help)");
     std::vector<std::pair<double, double>> missing_z, missing;
     for (std::int64_t i = lo1; i <= hi1; ++i)
       for (std::int64_t k = lo2; k <= hi2; ++k)
@@ -446,42 +472,58 @@ count_bayes_fit count_bayes(const count_groups<Family>& data, const count_totals
     double ref = -infinity;
     for (std::int64_t i = lo1; i <= hi1; ++i)
       for (std::int64_t k = lo2; k <= hi2; ++k) ref = std::max(ref, known[{i * h, k * h}]);
-    double total = 0, coarse = 0, z1 = 0, z2 = 0, c1 = 0, c2 = 0;
+    // The mass and the first and second moments of z (about the mode) on the lattice and on its
+    // every-other-point sublattice (index 0: the lattice, 1: the sublattice).
+    double total[2] = {}, z1[2] = {}, z2[2] = {}, z11[2] = {}, z22[2] = {};
     double lines[4][2] = {};  // per side (i = lo1, i = hi1, k = lo2, k = hi2): the edge line, the next one in
     for (std::int64_t i = lo1; i <= hi1; ++i)
       for (std::int64_t k = lo2; k <= hi2; ++k) {
         const double mass = std::exp(known[{i * h, k * h}] - ref);
-        total += mass;
-        z1 += mass * i * h;
-        z2 += mass * k * h;
-        if (i % 2 == 0 && k % 2 == 0) coarse += 4 * mass, c1 += 4 * mass * i * h, c2 += 4 * mass * k * h;
+        for (int sub = 0; sub < 2; ++sub) {
+          if (sub == 1 && (i % 2 != 0 || k % 2 != 0)) break;
+          const double m = sub == 1 ? 4 * mass : mass;
+          total[sub] += m;
+          z1[sub] += m * i * h;
+          z2[sub] += m * k * h;
+          z11[sub] += m * (i * h) * (i * h);
+          z22[sub] += m * (k * h) * (k * h);
+        }
         if (i <= lo1 + 1) lines[0][i - lo1] += mass;
         if (i >= hi1 - 1) lines[1][hi1 - i] += mass;
         if (k <= lo2 + 1) lines[2][k - lo2] += mass;
         if (k >= hi2 - 1) lines[3][hi2 - k] += mass;
       }
-    // The mass beyond a side, extrapolated geometrically from its last two lines.
-    const auto beyond = [](const double (&line)[2]) {
+    // The mass beyond a side and its second moment in z, extrapolated geometrically from its last two
+    // lines: the j-th line out, at |z| = edge + j h, holding line[0] q^j. The second moment grows
+    // the lattice further than the mass does where a tail is heavy (the sds need it).
+    const auto beyond = [h](const double (&line)[2], double edge, double& second) {
+      second = 0;
       if (!(line[0] > 0)) return 0.0;
       const double q = line[0] / line[1];
-      return q < 1 ? line[0] * q / (1 - q) : infinity;
+      if (!(q < 1)) return second = infinity;
+      const double r = 1 - q;
+      const double s0 = q / r, s1 = q / (r * r), s2 = q * (1 + q) / (r * r * r);  // sums of q^j, j q^j, j^2 q^j
+      second = line[0] * (edge * edge * s0 + 2 * edge * h * s1 + h * h * s2);
+      return line[0] * s0;
     };
     const std::int64_t grow = static_cast<std::int64_t>(std::ceil(2 / h));  // two sds at a time
     bool grew = false;
     std::int64_t* sides[4] = {&lo1, &hi1, &lo2, &hi2};
     neglected = 0;
     for (int side = 0; side < 4; ++side) {
-      const double out = beyond(lines[side]);
+      double second = 0;
+      const double out = beyond(lines[side], static_cast<double>(std::abs(*sides[side])) * h, second);
       neglected += out;
-      if (out > count_bayes_tail_tolerance * total) {
+      if (std::max(out, second) > count_bayes_tail_tolerance * total[0]) {
         *sides[side] += side % 2 == 0 ? -grow : grow;
         grew = true;
       }
     }
     if (grew) continue;
-    neglected /= total;
-    const double change = std::max({std::abs(coarse - total) / total, std::abs(c1 / coarse - z1 / total),
-                                    std::abs(c2 / coarse - z2 / total)});
+    neglected /= total[0];
+    const auto moment_change = [&](const double (&x)[2]) { return std::abs(x[1] / total[1] - x[0] / total[0]); };
+    const double change = std::max({std::abs(total[1] - total[0]) / total[0], moment_change(z1), moment_change(z2),
+                                    moment_change(z11), moment_change(z22)});
     if (change <= count_bayes_refine_tolerance) break;
     h /= 2;
     lo1 *= 2, hi1 *= 2, lo2 *= 2, hi2 *= 2;

@@ -6,9 +6,10 @@
 //   - a lattice in the coordinates z that the Hessian makes standard ((u, v) = mode + L z, L L' the
 //     inverse of minus the Hessian), spacing h (start 0.5): every point has the same weight (the
 //     trapezoidal rule, which converges geometrically for a smooth density that vanishes at the edges);
-//   - each side grown until the mass beyond it, extrapolated from its last two lines, is below
-//     count_bayes_tail_tolerance of the total; then h halved until the lattice and its every-other-
-//     point sublattice give the mass and the mean of z to count_bayes_refine_tolerance;
+//   - each side grown until the mass beyond it and its second moment in z, extrapolated from its
+//     last two lines, are below count_bayes_tail_tolerance of the total (a heavy tail needs the
+//     second: the sds); then h halved until the lattice and its every-other-point sublattice give
+//     the mass and the first and second moments of z to count_bayes_refine_tolerance;
 //   - means and sds of every quantity from the lattice; medians and intervals from 1-D marginal
 //     densities (7-point Gauss panels one sd wide, each node a trapezoidal line integral across the
 //     other coordinate), whose CDF inside a panel is the integral of the nodes' Legendre interpolant.
@@ -25,7 +26,7 @@ namespace shrink::detail {
 
 /// Mass beyond the lattice's edges, relative to the total, that the growth stops below.
 inline constexpr double count_bayes_tail_tolerance = 1e-10;
-/// Relative agreement of the lattice and its sublattice (mass, mean of z) that refinement stops at.
+/// Agreement of the lattice and its sublattice (mass relative; moments of z) that refinement stops at.
 inline constexpr double count_bayes_refine_tolerance = 1e-8;
 /// The per-group mixtures' grid: the lattice's points this many sds apart, the lightest holding
 /// count_bayes_pruned_mass of the posterior left out (a mixture's CDF is then within twice that;

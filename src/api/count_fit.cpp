@@ -240,8 +240,7 @@ count_estimate count_ml(const count_groups<Family>& data, const count_totals& t,
       one_trial = one_trial && data.groups[i].size == 1;
       extreme = extreme && (data.groups[i].count == 0 || data.groups[i].count == data.groups[i].size);
     }
-    SHRINK_EXPECTS(!one_trial, "every group has one trial: the likelihood does not depend on the concentration, which "
-                               "is not identified (ml needs groups of 2 or more trials)");
+    SHRINK_EXPECTS(!one_trial, one_trial_not_identified);
     SHRINK_EXPECTS(!extreme, "every group's successes are 0 or all its trials: the likelihood rises as the concentration "
                              "falls to 0, the no-pooling limit (each rate its own y_j / n_j), so ml has no finite estimate");
   }

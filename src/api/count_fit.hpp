@@ -21,22 +21,27 @@
 
 namespace shrink::detail {
 
-template <class Family>
-class count_device;
-
 /// The groups as the estimators see them: `count` entries, each standing for weights[i] identical
 /// groups (weights null: one each). Every sum over groups is a sum over entries of weight x term,
 /// so groups that share their counts (common where trials or exposures are small) cost one term.
-template <class Family>
-struct count_groups {
-  const typename Family::group* groups = nullptr;
+/// The conjugate priors' (count_groups) and the normal prior's on the link scale (glmm_groups, with
+/// its quadrature rule) differ only in their `Device`.
+template <class Group, class Device>
+struct weighted_entries {
+  const Group* groups = nullptr;
   std::size_t count = 0;
   int threads = 0;
   const double* weights = nullptr;
-  count_device<Family>* device = nullptr;  ///< where the sums over entries run (null: the CPU)
+  Device* device = nullptr;  ///< where the sums over entries run (null: the CPU)
 
   double weight(std::size_t i) const { return weights != nullptr ? weights[i] : 1.0; }
 };
+
+template <class Family>
+class count_device;
+
+template <class Family>
+using count_groups = weighted_entries<typename Family::group, count_device<Family>>;
 
 /// The CUDA backend's side of a count family (src/cuda/count_engine.cu): the entries and their
 /// weights held on the device, the marginal sums reduced there by the same fixed tree as the CPU's,
@@ -87,6 +92,12 @@ struct newton_state {
   int iterations = 0;
   bool converged = false;
 };
+
+/// Why binomial ml refuses data whose every group has one trial: P(y_j = 1) = m whatever the
+/// concentration. `shrink fit` and `shrink simulate` say the same.
+inline constexpr const char* one_trial_not_identified =
+  "every group has one trial: the likelihood does not depend on the concentration, which is not identified "
+  "(ml needs groups of 2 or more trials)";
 
 /// Newton's method for a maximum of a function of (u, v) whose value, gradient and Hessian
 /// `evaluate(u, v)` returns (working_terms): the direction on -H, shifted (Levenberg) until it is

@@ -216,7 +216,7 @@ count_fit_result fit_glmm(const count_data_view& data, const count_options& o, b
   const std::vector<typename Family::group> groups = checked_groups<Family>(data, unit);
   const detail::distinct_groups<Family> distinct = detail::gather_distinct<Family>(groups);
   const detail::hermite_nodes nodes = detail::gauss_hermite(o.quadrature_points);
-  detail::glmm_groups<Likelihood> g{distinct.groups.data(), distinct.groups.size(), o.threads, distinct.weights.data(),
+  detail::glmm_groups<Likelihood> g{{distinct.groups.data(), distinct.groups.size(), o.threads, distinct.weights.data()},
                                     nodes.rule()};
   std::unique_ptr<detail::glmm_device<Likelihood>> device;
   if (used == backend::cuda) {

@@ -5,6 +5,7 @@
 // Newton on (mu, tau) with a Levenberg shift and step halving, as count_ml does for the conjugate
 // priors.
 
+#include "api/count_fit.hpp"  // weighted_entries
 #include "common/families/normal_prior.hpp"
 
 #include <cstddef>
@@ -18,13 +19,8 @@ class glmm_device;
 
 /// The entries (groups gathered by equal counts, weighted) and the quadrature rule.
 template <class Likelihood>
-struct glmm_groups {
-  const typename Likelihood::group* groups = nullptr;
-  std::size_t count = 0;
-  int threads = 0;
-  const double* weights = nullptr;
+struct glmm_groups : weighted_entries<typename Likelihood::group, glmm_device<Likelihood>> {
   hermite_rule rule;
-  glmm_device<Likelihood>* device = nullptr;  ///< where the sums and posteriors run (null: the CPU)
 };
 
 /// The CUDA backend's side (src/cuda/glmm_engine.cu): entries, weights and the rule on the device,

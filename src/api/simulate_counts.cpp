@@ -10,6 +10,7 @@
 #include "numerics.hpp"
 #include "simulate_backend.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <limits>
@@ -20,6 +21,8 @@ namespace {
 
 /// Largest trials or exposure: the dense (size, count) tables and the samplers' sums stay exact.
 constexpr std::int64_t max_size = std::int64_t{1} << 40;
+/// Every whole number up to 2^53 is a double.
+constexpr double max_exact_count = 0x1p53;
 
 void check_count_options(const simulate_options& o)
 {
@@ -39,6 +42,13 @@ void check_count_options(const simulate_options& o)
   for (double nu : o.concentration)
     SHRINK_EXPECTS(std::isfinite(nu) && nu > 0 && nu <= 1e12,
                    std::string(spread) + ": each value must be > 0 and at most 1e12");
+  // Beyond 2^53 doubles are not every whole number: a count's Poisson noise (sqrt of its mean) sinks
+  // into the spacing of doubles (at --mean 1e100, ~1e84), so draws, fits and errors would be rounding.
+  if (!binomial)
+    for (const obs_range& r : o.obs)
+      SHRINK_EXPECTS(o.prior_mean * static_cast<double>(r.max) < max_exact_count,
+                     "--mean x --exposure must stay below 2^53 (9.0e15): larger counts are not whole numbers in "
+                     "double precision, and their Poisson noise would be lost to rounding");
   SHRINK_EXPECTS(o.replicates >= 2 && o.replicates <= (std::uint64_t{1} << 32),
                  "--replicates must be between 2 and 2^32 (Monte Carlo errors need at least 2)");
   SHRINK_EXPECTS(o.level > 0 && o.level < 1, "level must lie strictly between 0 and 1");
@@ -93,6 +103,16 @@ double oracle_risk_of(const sim::count_job& job)
   return sum / static_cast<double>(job.size.size());
 }
 
+/// A binomial design whose every group has one trial leaves the ml fit without an estimate in every
+/// replicate (as `shrink fit` refuses such data): the study is refused, not filled with a convention.
+void check_identified(const sim::count_job& job)
+{
+  const sim::count_scenario& p = job.params;
+  const bool one_trial =
+    p.equal_size ? p.size == 1 : std::all_of(job.size.begin(), job.size.end(), [](std::int32_t n) { return n == 1; });
+  SHRINK_EXPECTS(!p.binomial || !one_trial, std::string("--trials: ") + one_trial_not_identified);
+}
+
 }  // namespace
 
 simulate_result simulate_counts(const simulate_options& options)
@@ -112,6 +132,7 @@ simulate_result simulate_counts(const simulate_options& options)
       for (double nu : options.concentration) {
         grid.push_back(scenario{J, n, options.prior_mean, std::numeric_limits<double>::quiet_NaN(), nu});
         jobs.push_back(job_of(options, grid.back()));
+        check_identified(jobs.back());
         result.group_replicates += static_cast<std::uint64_t>(J) * options.replicates;
       }
   std::uint64_t done = 0;

@@ -87,6 +87,11 @@ TEST(SimulateFamilyCli, MisusedOptionsAreOneLineErrors)
   expect_error(run_shrink("simulate --family poisson --groups 10 --mean -2 --shape 1", dir), "--mean must be finite and > 0");
   expect_error(run_shrink("simulate --family gamma --groups 10", dir), "--family: choose binomial or poisson");
   expect_error(run_shrink("simulate --groups 10 --concentration 3", dir), "--concentration needs --family");
+  // One trial per group, as `shrink fit` refuses it; counts beyond 2^53 (no double result).
+  expect_error(run_shrink(binomial + "--trials 1 --mean 0.5 --concentration 2", dir),
+               "--trials: every group has one trial: the likelihood does not depend on the concentration, which is not identified");
+  expect_error(run_shrink("simulate --family poisson --groups 10 --exposure 1 --mean 1e100 --shape 1e12", dir),
+               "--mean x --exposure must stay below 2^53");
 }
 
 // The figures show replicate 1 with its ml fit: the page's embedded counts, fitted by `shrink fit

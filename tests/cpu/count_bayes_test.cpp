@@ -27,16 +27,19 @@
 namespace shrink::test {
 namespace {
 
-/// tests/data/count_bayes_reference.txt: "name value" per line (names may contain spaces).
+/// tests/data/count_bayes_reference.txt, then count_bayes_tails.txt (its values replace the grid's
+/// of the same name): "name value" per line (names may contain spaces).
 const std::map<std::string, double>& reference()
 {
   static const std::map<std::string, double> values = [] {
     std::map<std::string, double> out;
-    std::ifstream in(reference_data() / "count_bayes_reference.txt");
-    EXPECT_TRUE(in.good()) << "tests/data/count_bayes_reference.txt is missing";
-    for (std::string line; std::getline(in, line);) {
-      const std::size_t space = line.rfind(' ');
-      if (space != std::string::npos) out[line.substr(0, space)] = std::stod(line.substr(space + 1));
+    for (const char* file : {"count_bayes_reference.txt", "count_bayes_tails.txt"}) {
+      std::ifstream in(reference_data() / file);
+      EXPECT_TRUE(in.good()) << "tests/data/" << file << " is missing";
+      for (std::string line; std::getline(in, line);) {
+        const std::size_t space = line.rfind(' ');
+        if (space != std::string::npos) out[line.substr(0, space)] = std::stod(line.substr(space + 1));
+      }
     }
     return out;
   }();
@@ -145,11 +148,20 @@ TEST(CountBayes, PumpsDefaultPriorMatchesABruteForceGrid)
 {
   const count_fit_result r = bayes(pumps(), count_family::poisson);
   // p(m) ~ 1/m: the likelihood falls only as m^(-J shape) where shape -> 0, so m has no mean;
-  // p(shape) ~ shape^(-3/2) leaves shape and rate none either. log m has (10 groups with counts).
-  // Its tail towards large m where the shape is small (the likelihood falls as m^(-J shape)) is
-  // where the two quadratures differ most: log m's sd by 6e-6 (its median and interval to 1e-6).
-  expect_matches_grid(r, "pumps_default", 9, "10", {"a", "b", "mean", "concentration"}, 1e-5);
+  // p(shape) ~ shape^(-3/2) leaves shape and rate none either. log m has (10 groups with counts),
+  // but its density falls only as (log m)^(-9.5): the grid's rectangle (log m <= 12) misses 6e-6 of
+  // its sd, so log m's and log shape's moments come from the whole plane (count_bayes_tails.R).
+  expect_matches_grid(r, "pumps_default", 9, "10", {"a", "b", "mean", "concentration"});
   EXPECT_FALSE(r.bayes->log_marginal_likelihood.has_value());
+  // The lattice grows until the second moment beyond its edges is below 1e-10 (not only the mass):
+  // log m's sd to 1e-9 of the nested quadrature's (before that: 1.7e-7, the tail cut too soon).
+  const double tail_tolerance = 1e-8;
+  for (const auto& [field, name] : {std::pair{&r.bayes->link_mean, "link_mean"}, {&r.bayes->log_concentration, "log_concentration"}}) {
+    const double mean = reference_value(std::string("pumps_default ") + name + " mean");
+    const double sd = reference_value(std::string("pumps_default ") + name + " sd");
+    EXPECT_NEAR(field->mean, mean, tail_tolerance * std::abs(mean)) << name;
+    EXPECT_NEAR(field->sd, sd, tail_tolerance * sd) << name;
+  }
 }
 
 TEST(CountBayes, PumpsUserHyperpriorMatchesABruteForceGrid)
@@ -247,6 +259,26 @@ TEST(CountBayes, ImproperPosteriorsAreRefused)
   const count_input single{{0, 0, 3}, {1, 2, 1}};
   expect_refused(single, count_family::poisson, "", "at least 2 groups");
   EXPECT_NO_THROW(bayes(single, count_family::poisson, "mean=lognormal:0,1"));
+}
+
+TEST(CountBayes, TooDiffusePoissonPosteriorsAreRefusedAtOnce)
+{
+  // Under p(m) ~ 1/m, k groups with a count: log m's density falls as (log m)^-(k - 1/2) (where the
+  // shape -> 0: the likelihood's shape^k times p(shape) ~ shape^(-3/2), integrated against
+  // e^(-J shape log m)), or (log m)^-(k + 1) with an exponential prior on the shape. Proper from
+  // k = 2, but the grid resolves it only from k = 9 (8): before, counts 1, 2, 3, 4 ran for minutes.
+  const count_input four{{1, 2, 3, 4}, {1, 1, 1, 1}};
+  expect_refused(four, count_family::poisson, "", "falls only as (log m)^-3.5 (4 groups with a count");
+  count_input seven = pumps();
+  seven.counts.resize(7);
+  seven.sizes.resize(7);
+  expect_refused(seven, count_family::poisson, "concentration=exp:1", "(log m)^-8 (7 groups");
+  // A proper prior on the mean removes the tail; 8 groups reach it with an exponential shape prior.
+  EXPECT_NO_THROW(bayes(four, count_family::poisson, "mean=gamma:1,1"));
+  count_input eight = pumps();
+  eight.counts.resize(8);
+  eight.sizes.resize(8);
+  EXPECT_NO_THROW(bayes(eight, count_family::poisson, "concentration=exp:1"));
 }
 
 TEST(CountBayes, BadHyperpriorsAreRefused)

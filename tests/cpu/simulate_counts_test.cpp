@@ -219,10 +219,12 @@ TEST(SimulateCounts, SameBitsForAnyThreadsAndBatch)
 }
 
 // Where most replicates have no success at all, the fits sit on the boundary (the pooled rate):
-// every row stays finite and p_tau_zero counts those replicates.
+// every row stays finite and p_tau_zero counts those replicates, at least P(no success) =
+// E[(1 - theta)^2]^2 = (1 - 2 m + m^2 + m (1 - m) / (nu + 1))^2 = 0.9606 for two groups of two trials
+// (4.4 of its Monte Carlo sds above 0.9 at 200 replicates).
 TEST(SimulateCounts, ReplicatesWithoutSuccessesAreTheBoundary)
 {
-  const auto r = shrink::simulate(binomial_study(3, 1, 0.01, 1000, 200));
+  const auto r = shrink::simulate(binomial_study(2, 2, 0.01, 1000, 200));
   const auto& s = r.scenarios[0];
   for (const auto& p : s.estimators) {
     EXPECT_TRUE(std::isfinite(p.mse)) << shrink::to_string(p.which);
@@ -249,13 +251,14 @@ TEST(SimulateCounts, AllCountsExtremeIsNoPooling)
   EXPECT_LE(*pp.tau_hat_mean, 1.0);
 }
 
-// Two groups of one trial: a replicate's rates are (0, 1) or (1, 0), whose sample variance 1/2 exceeds
-// m (1 - m) = 1/4 (no pooling for both fits: the moment concentration m (1 - m) / v - 1 < 0), or (0, 0)
-// and (1, 1), where the pooled rate is each group's own. So every fit's estimate is y_j / n_j: both
-// partial poolings have no pooling's errors, bit for bit.
+// Two groups of two trials under a U-shaped prior (nu = 1e-6): P(y = 1) = 2 m (1 - m) nu / (nu + 1)
+// = 5e-7 per group, so (this seed's) replicates' rates are (0, 1) or (1, 0), whose sample variance 1/2
+// exceeds m (1 - m) = 1/4 (no pooling for both fits: the moment concentration m (1 - m) / v - 1 < 0,
+// and ml's supremum at nu = 0), or (0, 0) and (1, 1), where the pooled rate is each group's own. So
+// every fit's estimate is y_j / n_j: both partial poolings have no pooling's errors, bit for bit.
 TEST(SimulateCounts, RatesOfOnlyZeroAndOneAreNoPoolingForBothFits)
 {
-  const auto r = shrink::simulate(binomial_study(2, 1, 0.5, 1.0, 400));
+  const auto r = shrink::simulate(binomial_study(2, 2, 0.5, 1e-6, 400));
   const auto& s = r.scenarios[0];
   const auto& none = row(s, estimator::no_pool);
   for (estimator e : {estimator::partial_pool, estimator::partial_pool_mom}) {
@@ -263,6 +266,65 @@ TEST(SimulateCounts, RatesOfOnlyZeroAndOneAreNoPoolingForBothFits)
     EXPECT_EQ(row(s, e).bias, none.bias) << shrink::to_string(e);
   }
   EXPECT_NE(row(s, estimator::complete_pool).mse, none.mse);
+}
+
+// One trial per group: P(y_j = 1) = m whatever the concentration, so ml has no estimate in any
+// replicate. The study is refused with the words `shrink fit` refuses such data with.
+TEST(SimulateCounts, OneTrialPerGroupIsNotIdentifiedAsInFit)
+{
+  for (const shrink::obs_range trials : {shrink::obs_range{1, 1}}) {
+    simulate_options o = binomial_study(5, 1, 0.5, 1.0, 10);
+    o.obs = {trials};
+    try {
+      shrink::simulate(o);
+      ADD_FAILURE() << "a study of one trial per group was run";
+    } catch (const shrink::error& e) {
+      EXPECT_NE(std::string(e.what()).find("--trials: every group has one trial"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("not identified"), std::string::npos) << e.what();
+    }
+  }
+  // Poisson exposures of 1 are fine: a count is not a single trial.
+  simulate_options poisson = binomial_study(5, 1, 0.5, 1.0, 10);
+  poisson.family = count_family::poisson;
+  EXPECT_NO_THROW(shrink::simulate(poisson));
+}
+
+// Large means: the Monte Carlo errors against closed forms. E = 1, m = 1e6, shape s = 1e3,
+// theta ~ Gamma(s, s / m); no pooling's error y - theta has E[(y - theta)^2] = E theta = m, and
+// (y - theta)^2 has variance E[theta + 2 theta^2] + Var theta = m + (2 + 3/s) m^2 (Poisson central
+// moments lambda and lambda + 3 lambda^2), so the replicate mean over J groups has mcse
+// sqrt((m + (2 + 3/s) m^2) / (J R)).
+TEST(SimulateCounts, LargeMeansMatchClosedFormMonteCarloErrors)
+{
+  simulate_options o = binomial_study(50, 1, 1e6, 1e3, 400);
+  o.family = count_family::poisson;
+  const auto r = shrink::simulate(o);
+  const double m = 1e6, shape = 1e3, J = 50, R = 400;
+  const auto& none = row(r.scenarios[0], estimator::no_pool);
+  const double none_mcse = std::sqrt((m + (2 + 3 / shape) * m * m) / (J * R));
+  // The sample sd over R replicates of a mean of J squared near-normal errors: relative error about
+  // sqrt((kurtosis - 1) / (4 R)) with the replicate means' kurtosis ~3, so 20% is > 5 sd.
+  EXPECT_NEAR(none.mse_mcse, none_mcse, 0.2 * none_mcse);
+  EXPECT_NEAR(none.mse, m, 4 * none_mcse);
+}
+
+// --mean 1e100: a count's Poisson noise (~1e50) is far below the spacing of doubles there (~1e84),
+// so the draws are rounding (y = theta) and the squares of the prior's spread (~1e94) overflowed the
+// mse's Monte Carlo error to inf. No double result exists: the study is refused, at 2^53 and beyond
+// (mean x exposure); LargeMeansMatchClosedFormMonteCarloErrors runs below.
+TEST(SimulateCounts, CountsBeyondExactDoublesAreRefused)
+{
+  for (const auto& [mean, exposure] : {std::pair{1e100, 1.0}, {0x1p53, 1.0}, {0x1p43, 1024.0}}) {
+    simulate_options o = binomial_study(10, 1, mean, 1e12, 10);
+    o.family = count_family::poisson;
+    o.obs = {shrink::obs_range{1, static_cast<std::int64_t>(exposure)}};
+    try {
+      shrink::simulate(o);
+      ADD_FAILURE() << "a study at mean " << mean << " x exposure " << exposure << " was run";
+    } catch (const shrink::error& e) {
+      EXPECT_NE(std::string(e.what()).find("below 2^53"), std::string::npos) << e.what();
+    }
+  }
 }
 
 TEST(SimulateCounts, InvalidOptionsAreErrors)
