@@ -8,7 +8,6 @@
 #include <shrink/error.hpp>
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <deque>
@@ -18,14 +17,6 @@
 
 namespace shrink::io {
 namespace {
-
-/// An integer key in plain digits (an optional sign), for the numeric order of keys.
-bool integer_key(const std::string& k, long long& out)
-{
-  const char* b = k.data() + (!k.empty() && k[0] == '+' ? 1 : 0);
-  const auto [end, ec] = std::from_chars(b, k.data() + k.size(), out);
-  return ec == std::errc() && end == k.data() + k.size() && b != end;
-}
 
 /// A key in canonical digits (no sign, no leading zero) below 2^24: looked up in a direct table.
 bool small_canonical_integer(std::string_view k, std::size_t& out)
@@ -70,13 +61,14 @@ class key_ids {
   const std::string& key(std::size_t j) const { return keys_[j]; }
   std::size_t size() const { return keys_.size(); }
 
-  /// Ids in key order: numerically when every key is an integer (as the plain raw fit sorts).
+  /// Ids in key order: numerically when every key is a canonical integer (parse_int_key), else
+  /// bytewise, as the plain raw fit sorts.
   std::vector<std::size_t> sorted() const
   {
     if (keys_.empty()) throw error("no data rows: the input has only a header");
-    std::vector<long long> numeric(keys_.size());
+    std::vector<std::int64_t> numeric(keys_.size());
     bool all_integer = true;
-    for (std::size_t j = 0; j < keys_.size() && all_integer; ++j) all_integer = integer_key(keys_[j], numeric[j]);
+    for (std::size_t j = 0; j < keys_.size() && all_integer; ++j) all_integer = parse_int_key(keys_[j], numeric[j]);
     std::vector<std::size_t> order(keys_.size());
     std::iota(order.begin(), order.end(), 0);
     std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {

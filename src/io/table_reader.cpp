@@ -184,10 +184,6 @@ std::string shown(std::string_view s)
   return out;
 }
 
-namespace {
-
-/// Canonical integer keys (no sign other than '-', no leading zeros, within int64) so that
-/// printing the integer gives back the same text.
 bool parse_int_key(std::string_view s, std::int64_t& out)
 {
   std::size_t i = 0;
@@ -206,6 +202,8 @@ bool parse_int_key(std::string_view s, std::int64_t& out)
   out = negative ? static_cast<std::int64_t>(0 - v) : static_cast<std::int64_t>(v);
   return true;
 }
+
+namespace {
 
 /// The header and where the data start. Only the columns asked for are kept, so a header of a
 /// million columns costs what its text costs.

@@ -277,7 +277,8 @@ TEST(CovariatesCli, BadInputIsAOneLineError)
   expect_error(run_shrink(base + "--covariates x,f,c", d), "covariate 'c' is constant");
   expect_error(run_shrink(base + "--covariates x,f,z", d), "4 coefficients need more than 4 groups");
   expect_error(run_shrink(base + "--covariates x --offset f", d), "the offset must be a number");
-  expect_error(run_shrink(base + "--covariates x --tau-method bayes", d), "bayes is not available with covariates");
+  expect_error(run_shrink(base + "--covariates ''", d), "--covariates: give at least one column name");
+  expect_error(run_shrink(base + "--covariates x --prior t:4", d), "--prior t is not available with covariates");
   write_file(d / "in.csv", "y,s,x,z\n1,1,1,2\n2,1,NaN,4\n4,1,3,6\n");
   expect_error(run_shrink(base + "--covariates x", d), "data row 2: 'NaN' is infinite or NaN");
   write_file(d / "in.csv", "y,s,x,z\n1,1,1,2\n2,1,2,5\n4,1,3,1\n");
@@ -287,6 +288,7 @@ TEST(CovariatesCli, BadInputIsAOneLineError)
   expect_error(run_shrink(raw + "--covariates x", d), "line 3: column 'x': 'abc' is not a number");
   expect_error(run_shrink(raw + "--covariates w", d), "no data column 'w'");
   expect_error(run_shrink(raw + "--covariates x --tau-method dl", d), "fits --tau-method reml (default) or ml");
+  expect_error(run_shrink(raw + "--covariates x --tau-method bayes", d), "fits --tau-method reml (default) or ml");
   write_file(d / "raw2.csv", "group,y,x,z,c\na,1,1,2,5\na,2,2,4,5\nb,3,3,6,5\nb,5,4,8,5\nc,2,5,10,5\nc,7,6,12,5\n");
   const std::string raw2 = "fit " + quoted(d / "raw2.csv") + " -o " + quoted(d / "g.csv") + " ";
   expect_error(run_shrink(raw2 + "--covariates c", d), "'c' is a linear combination of the intercept; drop one");
@@ -297,6 +299,49 @@ TEST(CovariatesCli, BadInputIsAOneLineError)
   expect_error(run_shrink(raw + "--covariates x", d), "line 3: column 'x': 'NaN' is infinite or NaN");
   write_file(d / "raw.csv", "group,y,x\na,1,2\na,2,3\nb,3,4\n");
   expect_error(run_shrink(raw + "--covariates x", d), "2 coefficients and two variances need more than 3 rows");
+}
+
+// Summary mode with --tau-method bayes: the JSON carries the posterior of tau, the coefficients'
+// posterior means with null z and p, and the CSV the posterior columns (the numbers themselves are
+// checked against brute-force R in tests/reference/meta_regression_test.cpp; here that the CLI
+// writes the same as the library: the BCG slope's posterior mean lies near the REML slope).
+TEST(CovariatesCli, BayesWritesThePosteriors)
+{
+  temp_dir d;
+  const auto r = run_shrink("fit " + quoted(bcg()) + " --estimate yi --variance vi --group trial --covariates ablat "
+                            "--tau-method bayes --tau-prior half-cauchy:0.5 -o " + quoted(d / "g.csv") + " --summary " +
+                              quoted(d / "s.json"),
+                            d);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto j = nlohmann::json::parse(read_file(d / "s.json"));
+  EXPECT_EQ(j["tau_method"], "bayes");
+  ASSERT_TRUE(j.contains("tau_posterior"));
+  const double median = j["tau_posterior"]["median"].get<double>();
+  EXPECT_DOUBLE_EQ(j["tau2"].get<double>(), median * median);
+  EXPECT_TRUE(j["coefficients"][1]["z"].is_null());
+  EXPECT_TRUE(j["coefficients"][1]["p"].is_null());
+  // metafor's REML slope is -0.0291 with se 0.0072: the posterior mean lies within a se of it.
+  EXPECT_NEAR(j["coefficients"][1]["estimate"].get<double>(), -0.0291, 0.0072);
+  const auto rows = parse_csv(read_file(d / "g.csv"));
+  ASSERT_EQ(rows.size(), 14u);
+  EXPECT_EQ(rows[1].back(), "");  // no Fay-Herriot MSE for bayes
+}
+
+// Group keys: "2" and "02" are two groups in every reader, and the groups sort numerically only
+// when every key is a canonical integer (here "02" is not: bytewise, 02 < 10 < 2).
+TEST(CovariatesCli, KeysAreGroupedAndSortedAsThePlainReaderDoes)
+{
+  temp_dir d;
+  write_file(d / "k.csv", "g,y,x\n2,1.0,1\n02,2.5,2\n10,4.0,0\n2,2.0,3\n02,1.0,1\n10,6.5,2\n2,0.5,2\n02,3.0,0\n10,5.0,1\n");
+  for (const char* extra : {"", "--covariates x"}) {
+    const auto r = run_shrink("fit " + quoted(d / "k.csv") + " --group g --value y " + extra + " -o " + quoted(d / "g.csv"), d);
+    ASSERT_EQ(r.status, 0) << extra << ": " << r.err;
+    const auto rows = parse_csv(read_file(d / "g.csv"));
+    ASSERT_EQ(rows.size(), 4u) << extra;
+    EXPECT_EQ(rows[1][0], "02") << extra;
+    EXPECT_EQ(rows[2][0], "10") << extra;
+    EXPECT_EQ(rows[3][0], "2") << extra;
+  }
 }
 
 }  // namespace
