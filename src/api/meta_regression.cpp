@@ -12,6 +12,7 @@
 #include "../common/macros.hpp"
 #include "../common/mixture_posterior.hpp"
 #include "../common/special.hpp"
+#include "../cpu/parallel.hpp"
 #include "bayes.hpp"
 #include "numerics.hpp"
 #include "structures.hpp"
@@ -457,32 +458,44 @@ void fit_bayes(const problem& d, const design_matrix& design, const std::vector<
   }
 
   // Group j: theta_j | y, tau ~ N(y_j + B_j (x_j' beta_hat - y_j), v_j (1 - B_j) + B_j^2 x_j' A x_j).
-  std::vector<double> mu(static_cast<std::size_t>(nodes)), v_mu(static_cast<std::size_t>(nodes));
-  detail::mixture_params mp;
-  mp.tau2 = tau2.data();
-  mp.weight = weight.data();
-  mp.mu = mu.data();
-  mp.v_mu = v_mu.data();
-  mp.nodes = nodes;
-  mp.p_lower = mp.q_upper = alpha / 2;
+  // Groups are independent: blocks of them on the threads, the same bits for any thread count.
   for (std::vector<double>* column : {&r.fitted, &r.shrinkage, &r.estimate, &r.sd, &r.lower, &r.upper}) column->resize(d.k);
-  for (std::size_t j = 0; j < d.k; ++j) {
-    const auto i = static_cast<Eigen::Index>(j);
-    double fitted = 0;
-    for (std::size_t g = 0; g < weight.size(); ++g) {
-      mu[g] = d.X.row(i).dot(at[g].beta);
-      v_mu[g] = d.X.row(i).dot(at[g].A * d.X.row(i).transpose());
-      fitted += weight[g] * mu[g];
+  detail::for_each_block(d.k, 256, detail::thread_count(o.threads), [&](std::size_t begin, std::size_t end, std::size_t) {
+    std::vector<double> mu(weight.size()), v_mu(weight.size());
+    detail::mixture_params mp;
+    mp.tau2 = tau2.data();
+    mp.weight = weight.data();
+    mp.mu = mu.data();
+    mp.v_mu = v_mu.data();
+    mp.nodes = nodes;
+    mp.p_lower = mp.q_upper = alpha / 2;
+    for (std::size_t j = begin; j < end; ++j) {
+      const double* x = d.X.data() + j * d.p;
+      double fitted = 0;
+      for (std::size_t g = 0; g < weight.size(); ++g) {
+        double xb = 0, xax = 0;
+        for (std::size_t a = 0; a < d.p; ++a) {
+          const auto ia = static_cast<Eigen::Index>(a);
+          xb += x[a] * at[g].beta[ia];
+          double ax = 0;
+          for (std::size_t b = 0; b < d.p; ++b) ax += at[g].A(ia, static_cast<Eigen::Index>(b)) * x[b];
+          xax += x[a] * ax;
+        }
+        mu[g] = xb;
+        v_mu[g] = xax;
+        fitted += weight[g] * xb;
+      }
+      mp.offset = offset.empty() ? 0.0 : offset[j];
+      const auto i = static_cast<Eigen::Index>(j);
+      const detail::posterior post = detail::mixture_posterior_of(d.y[i], d.v[i], mp);
+      r.fitted[j] = mp.offset + fitted;
+      r.shrinkage[j] = post.shrinkage;
+      r.estimate[j] = post.estimate;
+      r.sd[j] = post.sd;
+      r.lower[j] = post.lower;
+      r.upper[j] = post.upper;
     }
-    mp.offset = offset.empty() ? 0.0 : offset[j];
-    const detail::posterior post = detail::mixture_posterior_of(d.y[i], d.v[i], mp);
-    r.fitted[j] = mp.offset + fitted;
-    r.shrinkage[j] = post.shrinkage;
-    r.estimate[j] = post.estimate;
-    r.sd[j] = post.sd;
-    r.lower[j] = post.lower;
-    r.upper[j] = post.upper;
-  }
+  });
   r.notes.push_back("bayes: flat prior on the coefficients; each coefficient's estimate/se/ci and each group's "
                     "estimate/sd/lower/upper are posterior means, sds and quantiles averaged over tau (z and p are null); "
                     "tau2 is the posterior median of tau squared, and QE, QM, I2, H2 and the log-likelihoods are taken there");

@@ -287,6 +287,15 @@ TEST(BayesRegression, BcgWithLatitudeAgainstBruteForceR)
     }
     EXPECT_TRUE(r.mse.empty());
     EXPECT_FALSE(r.tau2_lower.has_value());
+    // Groups are computed in blocks on the threads: the same bits for any count.
+    for (int threads : {1, 3}) {
+      o.threads = threads;
+      const meta_regression_result again =
+        fit_meta_regression(t.yi, t.vi, make_design({{"ablat", t.ablat, {}}}, 13, true), {}, o);
+      EXPECT_EQ(again.estimate, r.estimate);
+      EXPECT_EQ(again.lower, r.lower);
+      EXPECT_EQ(again.upper, r.upper);
+    }
   }
 }
 
