@@ -344,4 +344,65 @@ TEST(CovariatesCli, KeysAreGroupedAndSortedAsThePlainReaderDoes)
   }
 }
 
+// Factors in raw rows (text covariates, treatment contrasts against the first sorted level): the
+// radon rows with the floor as "basement"/"first" and a three-level county zone
+// (tests/data/radon/radon_factor.R). The floor factor alone is the numeric floor indicator, so it
+// meets the dense profiled-likelihood optimum of radon_reference.csv to 1e-10; floor + zone meets
+// lme4 (bobyqa to rhoend 1e-12) to 1e-6, and the same fit from 0/1 indicator columns to 1e-12.
+TEST(CovariatesCli, RawRowsWithFactors)
+{
+  temp_dir d;
+  const auto data = shrink::test::reference_data() / "radon" / "radon_factor.csv";
+  const std::string base = "fit " + quoted(data) + " --group county --value log_radon -o " + quoted(d / "g.csv") + " --summary ";
+  const auto floor_only = run_shrink(base + quoted(d / "f.json") + " --covariates floor", d);
+  ASSERT_EQ(floor_only.status, 0) << floor_only.err;
+  std::map<std::string, double> dense;
+  for (const auto& row : parse_csv(read_file(shrink::test::reference_data() / "radon" / "radon_reference.csv")))
+    if (row.size() == 5 && row[0] == "dense" && row[1] == "floor" && row[2] == "REML") dense[row[3]] = std::stod(row[4]);
+  const auto f = nlohmann::json::parse(read_file(d / "f.json"));
+  EXPECT_EQ(f["coefficients"][1]["name"], "floorfirst");
+  expect_rel(f["coefficients"][1]["estimate"].get<double>(), dense.at("beta:floor"), "floor");
+  expect_rel(f["tau2"].get<double>(), dense.at("tau2"), "tau2");
+  expect_rel(f["log_likelihood"].get<double>(), dense.at("loglik"), "loglik");
+
+  const auto zone = run_shrink(base + quoted(d / "z.json") + " --covariates floor,zone", d);
+  ASSERT_EQ(zone.status, 0) << zone.err;
+  std::map<std::string, double> lme4;
+  for (const auto& row : parse_csv(read_file(shrink::test::reference_data() / "radon" / "radon_factor_reference.csv")))
+    if (row.size() == 2 && row[0] != "name") lme4[row[0]] = std::stod(row[1]);
+  const auto z = nlohmann::json::parse(read_file(d / "z.json"));
+  const std::vector<std::string> names{"(Intercept)", "floorfirst", "zonelow", "zonemid"};
+  ASSERT_EQ(z["coefficients"].size(), 4u);
+  for (std::size_t c = 0; c < 4; ++c) {
+    if (c > 0) EXPECT_EQ(z["coefficients"][c]["name"], names[c]);
+    EXPECT_NEAR(z["coefficients"][c]["estimate"].get<double>(), lme4.at("beta:" + names[c]), 1e-6 * std::fabs(lme4.at("beta:" + names[c])));
+    EXPECT_NEAR(z["coefficients"][c]["se"].get<double>(), lme4.at("se:" + names[c]), 1e-6 * lme4.at("se:" + names[c]));
+  }
+  EXPECT_NEAR(z["tau2"].get<double>(), lme4.at("tau2"), 1e-6 * lme4.at("tau2"));
+  EXPECT_NEAR(z["sigma2"].get<double>(), lme4.at("sigma2"), 1e-6 * lme4.at("sigma2"));
+  EXPECT_NEAR(z["log_likelihood"].get<double>(), lme4.at("loglik"), 1e-9 * std::fabs(lme4.at("loglik")));
+
+  // The same design as 0/1 columns through the numeric path.
+  std::ostringstream numeric;
+  numeric << "county,first,low,mid,log_radon\n";
+  const auto rows = parse_csv(read_file(data));
+  for (std::size_t i = 1; i < rows.size(); ++i)
+    numeric << rows[i][0] << ',' << (rows[i][1] == "first") << ',' << (rows[i][2] == "low") << ',' << (rows[i][2] == "mid")
+            << ',' << rows[i][3] << '\n';
+  write_file(d / "numeric.csv", numeric.str());
+  const auto n = run_shrink("fit " + quoted(d / "numeric.csv") + " --group county --value log_radon --covariates first,low,mid -o " +
+                              quoted(d / "g.csv") + " --summary " + quoted(d / "n.json"),
+                            d);
+  ASSERT_EQ(n.status, 0) << n.err;
+  const auto nj = nlohmann::json::parse(read_file(d / "n.json"));
+  for (std::size_t c = 0; c < 4; ++c)
+    EXPECT_NEAR(z["coefficients"][c]["estimate"].get<double>(), nj["coefficients"][c]["estimate"].get<double>(), 1e-12);
+  EXPECT_NEAR(z["tau2"].get<double>(), nj["tau2"].get<double>(), 1e-12 * nj["tau2"].get<double>());
+
+  // A one-level factor is constant: refused (raw mode always has an intercept).
+  write_file(d / "one.csv", "g,y,f\na,1,u\na,2,u\nb,3,u\nb,5,u\n");
+  expect_error(run_shrink("fit " + quoted(d / "one.csv") + " --group g --value y --covariates f -o " + quoted(d / "g.csv"), d),
+               "covariate 'f' is constant (every row has level 'u')");
+}
+
 }  // namespace
