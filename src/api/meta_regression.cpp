@@ -416,13 +416,19 @@ void fit_bayes(const problem& d, const design_matrix& design, const std::vector<
   };
   const detail::tau_quadrature q = detail::integrate_tau(log_restricted, o.prior_tau, std::sqrt(d.v.mean()),
                                                          static_cast<double>(d.k - d.p), o.level);
+  // Per node only beta_hat(tau) and A(tau) are kept (p + p^2 numbers, not the k-long weights).
+  struct node_fit {
+    Vector beta;
+    Matrix A;
+  };
   std::vector<double> weight, tau2;
-  std::vector<wls> at;
+  std::vector<node_fit> at;
   for (std::size_t g = 0; g < q.weight.size(); ++g) {
     if (!q.visible(g)) continue;
     weight.push_back(q.weight[g]);
     tau2.push_back(q.tau[g] * q.tau[g]);
-    at.push_back(solve(d, weights_at(d, tau2.back()), d.y));
+    wls f = solve(d, weights_at(d, tau2.back()), d.y);
+    at.push_back({std::move(f.beta), std::move(f.A)});
   }
   const int nodes = static_cast<int>(weight.size());
   r.tau_post = q.posterior;
