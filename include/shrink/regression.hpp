@@ -6,6 +6,7 @@
 /// with tau^2 by any of metafor's estimators for models with moderators, and each group's
 /// partial-pooling estimate shrunk towards its own x_j' beta + offset_j.
 
+#include <shrink/error.hpp>
 #include <shrink/fit.hpp>
 
 #include <cstddef>
@@ -33,7 +34,8 @@ struct design_matrix {
 /// Builds X: an intercept column (unless `intercept` is false), each numeric covariate as it is,
 /// each factor by treatment contrasts against its first level in sorted (byte) order, as R does
 /// (without an intercept the first factor keeps every level). Throws shrink::error, naming the
-/// columns, for a constant covariate, collinear columns, or no columns at all.
+/// columns, for a constant covariate (allowed without an intercept, where it is the intercept:
+/// a constant number, or the first factor with one level), collinear columns, or no columns at all.
 design_matrix make_design(const std::vector<covariate>& columns, std::size_t rows, bool intercept);
 
 /// One row of the coefficient table (z tests and intervals at `level`, as metafor's rma).
@@ -47,7 +49,9 @@ struct meta_regression_result {
   std::vector<coefficient> coefficients;
   double tau2 = 0;
   std::optional<double> tau2_se;                ///< metafor's se of the estimator (absent: fixed)
-  std::optional<double> tau2_lower, tau2_upper; ///< Q-profile interval (absent: fixed)
+  std::optional<double> tau2_lower, tau2_upper; ///< Q-profile interval (absent: fixed, bayes)
+  /// bayes: the marginal posterior of tau (flat prior on beta); tau2 is then its median squared.
+  std::optional<fit_result::tau_posterior> tau_post;
   double QE = 0, QE_p = 1;  ///< residual heterogeneity: weights 1 / v_j, on k - p df
   std::size_t QE_df = 0;
   double QM = 0, QM_p = 1;  ///< omnibus Wald test of every coefficient but the intercept
@@ -73,7 +77,9 @@ struct meta_regression_result {
 };
 
 /// Fits y_j (estimates) with sampling variances v_j against the design; `offset` may be null.
-/// options.method: every tau_method but bayes. Throws shrink::error on invalid input.
+/// options.method: every tau_method (bayes: a flat prior on beta, options.prior_tau on tau; the
+/// coefficients' and groups' columns are then posterior means, sds and quantiles, z and p NaN).
+/// Throws shrink::error on invalid input.
 meta_regression_result fit_meta_regression(const std::vector<double>& y, const std::vector<double>& v,
                                            const design_matrix& design, const std::vector<double>& offset,
                                            const fit_options& options = {});
@@ -140,12 +146,21 @@ struct mixed_model_result {
 /// Fits the random-intercept model with an intercept and the covariates of `data`.
 mixed_model_result fit_mixed_model(const group_cross_products& data, bool reml, double level = 0.95);
 
+/// Thrown by the raw rows' compare_structures when a structure fits the rows exactly (no residual
+/// variance to compare the structures by): the comparison is then left out of a fit, nothing else.
+class exact_fit_error : public error {
+ public:
+  using error::error;
+};
+
 /// The three structures for raw rows (with or without covariates), each by maximum likelihood
 /// with sigma2 estimated: separate = lm(y ~ x + group) (group-level covariates drop out),
 /// pooled = lm(y ~ x), hierarchical = lmer(y ~ x + (1 | group), REML = FALSE); BIC's penalty is
 /// log N (rows). Leave-one-group-out scores (sigma2 and tau2 at their all-rows ML estimates; null
 /// for separate, and where leaving a group out leaves the covariates collinear), summed over the
 /// groups on `threads` threads (0: all) by the fixed-shape reduction: the same bits for any count.
+/// Throws exact_fit_error when the separate structure leaves no residual (below 1e-13 of the total
+/// sum of squares of y), other shrink::errors as the fits do.
 structure_comparison compare_structures(const group_cross_products& data, int threads = 0);
 
 /// The design of the intercept alone for `rows` groups.

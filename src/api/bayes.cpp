@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
+#include <utility>
 #include <string>
 
 namespace shrink::detail {
@@ -42,7 +44,7 @@ double log_prior(double tau, const tau_prior& p)
 
 /// The posterior of tau on u in [0, 1), tau = c u / (1 - u).
 struct tau_density {
-  group_engine& engine;
+  const std::function<double(double)>& log_restricted;
   const tau_prior& prior;
   double c;
 
@@ -50,23 +52,16 @@ struct tau_density {
 
   struct point {
     double log_density;  ///< log p(tau | y) + log |d tau / d u|, unnormalised
-    double tau, mu, v_mu;
+    double tau;
   };
 
   /// log p(tau | y) without the Jacobian.
-  double log_posterior(double t, weighted_sums* out = nullptr) const
-  {
-    const weighted_sums s = engine.weighted(t * t);
-    if (out) *out = s;
-    return log_prior(t, prior) + 0.5 * s.sum_log_w - 0.5 * std::log(s.sum_w()) - 0.5 * s.q();
-  }
+  double log_posterior(double t) const { return log_prior(t, prior) + log_restricted(t); }
 
   point at(double u) const
   {
-    weighted_sums s;
     const double t = tau(u);
-    const double lp = log_posterior(t, &s);
-    return {lp + std::log(c) - 2 * std::log1p(-u), t, s.wy.mean, 1 / s.sum_w()};
+    return {log_posterior(t) + std::log(c) - 2 * std::log1p(-u), t};
   }
 };
 
@@ -118,14 +113,13 @@ mixture_params bayes_fit::mixture(double level, double offset) const
   return p;
 }
 
-bayes_fit fit_bayes(group_engine& engine, const tau_prior& prior, double level)
+tau_quadrature integrate_tau(const std::function<double(double)>& log_restricted, const tau_prior& prior, double c,
+                             double residual_df, double level)
 {
-  const std::size_t J = engine.groups();
-  SHRINK_EXPECTS(prior.type != tau_prior::kind::uniform || J >= 3,
-                 "bayes with the uniform prior on tau needs at least 3 groups (the posterior is improper otherwise); "
-                 "use --tau-prior half-cauchy:SCALE");
-  const unweighted_sums u = engine.unweighted();
-  const tau_density d{engine, prior, std::sqrt(u.sum_v / static_cast<double>(J))};
+  SHRINK_EXPECTS(prior.type != tau_prior::kind::uniform || residual_df >= 2,
+                 "bayes with the uniform prior on tau needs at least 2 more groups than coefficients (3 without covariates; the "
+                 "posterior is improper otherwise); use --tau-prior half-cauchy:SCALE");
+  const tau_density d{log_restricted, prior, c};
 
   // Mode of the density in u, then the range where it is within e^-50 of the mode.
   const double u_top = 1 - 1e-12;
@@ -175,35 +169,27 @@ bayes_fit fit_bayes(group_engine& engine, const tau_prior& prior, double level)
   double total = 0;
   for (const panel& p : panels) total += p.mass;
 
-  bayes_fit r;
-  double max_w = 0;
-  for (const panel& p : panels)
-    for (int i = 0; i < 15; ++i) max_w = std::max(max_w, p.kronrod_w[i] * std::exp(p.x[i].log_density - ref) / total);
-  double tau_mean = 0, tau2_mean = 0, mu_mean = 0;
+  tau_quadrature r;
+  double tau_mean = 0, tau2_mean = 0;
   for (const panel& p : panels)
     for (int i = 0; i < 15; ++i) {
       const double w = p.kronrod_w[i] * std::exp(p.x[i].log_density - ref) / total;
       tau_mean += w * p.x[i].tau;
       tau2_mean += w * p.x[i].tau * p.x[i].tau;
-      mu_mean += w * p.x[i].mu;
-      // Nodes with no visible mass are left out of the per-group mixtures.
-      if (w <= 1e-18 * max_w) continue;
+      r.max_weight = std::max(r.max_weight, w);
       r.weight.push_back(w);
-      r.tau2.push_back(p.x[i].tau * p.x[i].tau);
-      r.mu.push_back(p.x[i].mu);
-      r.v_mu.push_back(p.x[i].v_mu);
+      r.tau.push_back(p.x[i].tau);
     }
-  // p(tau | y) falls as tau^-tail: moment k exists only when tail > k + 1 (uniform prior and few
-  // groups); the truncated quadrature would otherwise report a finite number for an infinite one.
-  const double k = static_cast<double>(J);
-  const double tail = prior.type == tau_prior::kind::uniform       ? k - 1
-                      : prior.type == tau_prior::kind::half_cauchy ? k + 1
-                                                                   : 2 * prior.shape + k;
+  // p(tau | y) falls as tau^-tail (the restricted likelihood as tau^-(k - p), times the prior's
+  // tail): moment m exists only when tail > m + 1 (uniform prior and few groups); the truncated
+  // quadrature would otherwise report a finite number for an infinite one.
+  r.tail = prior.type == tau_prior::kind::uniform       ? residual_df
+           : prior.type == tau_prior::kind::half_cauchy ? residual_df + 2
+                                                        : 2 * prior.shape + 1 + residual_df;
   const double inf = std::numeric_limits<double>::infinity();
-  r.tau.mean = tail > 2 ? tau_mean : inf;
-  r.tau.tau2_mean = tail > 3 ? tau2_mean : inf;
-  r.tau.sd = tail > 3 ? std::sqrt(std::max(0.0, tau2_mean - tau_mean * tau_mean)) : inf;
-  r.tau.nodes = static_cast<int>(r.weight.size());
+  r.posterior.mean = r.tail > 2 ? tau_mean : inf;
+  r.posterior.tau2_mean = r.tail > 3 ? tau2_mean : inf;
+  r.posterior.sd = r.tail > 3 ? std::sqrt(std::max(0.0, tau2_mean - tau_mean * tau_mean)) : inf;
 
   // Quantiles of tau: the panel where the cumulative mass crosses p, then the root in u of the
   // 7-point Gauss integral over the partial panel (panel_quantile keeps the bracket consistent
@@ -224,13 +210,45 @@ bayes_fit fit_bayes(group_engine& engine, const tau_prior& prior, double level)
     return d.tau(panel_quantile(panels.size(), panel_at, partial, prob * total, 1e-13));
   };
   const double alpha = 1 - level;
-  r.tau.median = quantile(0.5);
-  r.tau.lower = quantile(alpha / 2);
-  r.tau.upper = quantile(1 - alpha / 2);
+  r.posterior.median = quantile(0.5);
+  r.posterior.lower = quantile(alpha / 2);
+  r.posterior.upper = quantile(1 - alpha / 2);
   // Mode of p(tau | y) itself (no Jacobian), on the integrated range.
   const double tau_hi = d.tau(b);
   const double tau_mode = minimize([&](double t) { return -d.log_posterior(t); }, 0.0, tau_hi, 1e-10 * tau_hi);
-  r.tau.mode = d.log_posterior(0.0) >= d.log_posterior(tau_mode) ? 0.0 : tau_mode;
+  r.posterior.mode = d.log_posterior(0.0) >= d.log_posterior(tau_mode) ? 0.0 : tau_mode;
+  return r;
+}
+
+bayes_fit fit_bayes(group_engine& engine, const tau_prior& prior, double level)
+{
+  const std::size_t J = engine.groups();
+  const unweighted_sums u = engine.unweighted();
+  // mu_hat(tau) and V_mu(tau) come with each evaluation: kept for the nodes, not reduced again.
+  std::map<double, std::pair<double, double>> location;
+  const std::function<double(double)> log_restricted = [&](double t) {
+    const weighted_sums s = engine.weighted(t * t);
+    location[t] = {s.wy.mean, 1 / s.sum_w()};
+    return 0.5 * s.sum_log_w - 0.5 * std::log(s.sum_w()) - 0.5 * s.q();
+  };
+  const tau_quadrature q =
+    integrate_tau(log_restricted, prior, std::sqrt(u.sum_v / static_cast<double>(J)), static_cast<double>(J) - 1, level);
+
+  bayes_fit r;
+  r.tau = q.posterior;
+  double mu_mean = 0;
+  for (std::size_t g = 0; g < q.weight.size(); ++g) {
+    const std::pair<double, double>& at = location.at(q.tau[g]);
+    mu_mean += q.weight[g] * at.first;
+    if (!q.visible(g)) continue;
+    r.weight.push_back(q.weight[g]);
+    r.tau2.push_back(q.tau[g] * q.tau[g]);
+    r.mu.push_back(at.first);
+    r.v_mu.push_back(at.second);
+  }
+  r.tau.nodes = static_cast<int>(r.weight.size());
+  const double tail = q.tail, alpha = 1 - level;
+  const double inf = std::numeric_limits<double>::infinity();
 
   // mu | y: the mixture of N(mu_hat(tau), V_mu(tau)) over the nodes.
   double mu_var = 0;

@@ -15,9 +15,28 @@
 
 #include <shrink/fit.hpp>
 
+#include <cstddef>
+#include <functional>
 #include <vector>
 
 namespace shrink::detail {
+
+/// The posterior of tau by the quadrature above, for any model whose location is integrated out.
+struct tau_quadrature {
+  fit_result::tau_posterior posterior;  ///< `nodes` left 0: the caller counts the nodes it keeps
+  std::vector<double> tau, weight;      ///< every quadrature node and its posterior mass (summing to 1)
+  double max_weight = 0;
+  double tail = 0;  ///< p(tau | y) falls as tau^-tail
+  /// Nodes with no visible mass are left out of the per-group mixtures.
+  bool visible(std::size_t g) const { return weight[g] > 1e-18 * max_weight; }
+};
+
+/// Integrates p(tau | y) ∝ p(tau) exp(log_restricted(tau)), where log_restricted is the log of the
+/// likelihood with the location (mu, or beta under its flat prior) integrated out, up to a constant;
+/// `c` is the typical standard error (the scale of the map to u) and residual_df = k - p (the
+/// restricted likelihood falls as tau^-(k - p)). Throws shrink::error for an improper posterior.
+tau_quadrature integrate_tau(const std::function<double(double)>& log_restricted, const tau_prior& prior, double c,
+                             double residual_df, double level);
 
 struct bayes_fit {
   fit_result::tau_posterior tau;

@@ -10,7 +10,10 @@
 #include <shrink/regression.hpp>
 
 #include "../common/macros.hpp"
+#include "../common/mixture_posterior.hpp"
 #include "../common/special.hpp"
+#include "../cpu/parallel.hpp"
+#include "bayes.hpp"
 #include "numerics.hpp"
 #include "structures.hpp"
 
@@ -19,6 +22,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <functional>
+#include <limits>
 #include <map>
 #include <set>
 #include <vector>
@@ -301,7 +306,7 @@ void check_full_rank(const design_matrix& d, const RowMatrix& X)
 /// mse = g1 + g2 + 2 g3 - B^2 b. Empty for the estimators without a published form (dl, sj).
 std::vector<double> fay_herriot_mse(const problem& d, const wls& f, double tau2, tau_method m)
 {
-  if (m == tau_method::dl || m == tau_method::sj) return {};
+  if (m == tau_method::dl || m == tau_method::sj || m == tau_method::bayes) return {};
   const double k = static_cast<double>(d.k);
   const double sw = f.w.sum(), sw2 = f.w.squaredNorm();
   double var = 0, bias = 0;
@@ -382,6 +387,124 @@ std::optional<double> logo_score(const problem& d, double tau2)
     score += -0.5 * std::log(two_pi * s2) - 0.5 * e * e / s2;
   }
   return score;
+}
+
+/// The row vector that reads coefficient c off beta: the intercept at x = 0 rather than at the
+/// centres (beta_0 - c' beta, variance a' A a with a = e_0 - centres), any other coefficient as it is.
+Vector coefficient_row(const problem& d, bool intercept, std::size_t c)
+{
+  Vector a = Vector::Zero(static_cast<Eigen::Index>(d.p));
+  if (intercept && c == 0) a = -d.centres;
+  a[static_cast<Eigen::Index>(c)] += 1;
+  return a;
+}
+
+/// Full Bayes with a flat prior on beta and `o.prior_tau` on tau: given tau, beta | y, tau is
+/// N(beta_hat(tau), (X'WX)^-1), so integrating beta out leaves the restricted likelihood
+///   p(tau | y) ∝ p(tau) prod_j w_j^(1/2) |X'WX|^(-1/2) exp(-Y'PY / 2),
+/// integrated over tau by the no-covariate model's quadrature (bayes.cpp). Each coefficient and
+/// each theta_j is then a mixture over the nodes of its normal posterior given tau (theta_j's as
+/// mixture_posterior.hpp writes it, with mu_hat and V_mu the group's own x_j' beta_hat and x_j' A x_j).
+/// Fills r's tau posterior, tau2 (the posterior median of tau, squared: the point value the other
+/// statistics use), the coefficients (z and p NaN: no z tests) and the per-group columns.
+void fit_bayes(const problem& d, const design_matrix& design, const std::vector<double>& offset, const fit_options& o,
+               meta_regression_result& r)
+{
+  const std::function<double(double)> log_restricted = [&](double t) {
+    const wls f = solve(d, weights_at(d, t * t), d.y);
+    return 0.5 * f.w.array().log().sum() - 0.5 * f.log_det - 0.5 * f.rss;
+  };
+  const detail::tau_quadrature q = detail::integrate_tau(log_restricted, o.prior_tau, std::sqrt(d.v.mean()),
+                                                         static_cast<double>(d.k - d.p), o.level);
+  // Per node only beta_hat(tau) and A(tau) are kept (p + p^2 numbers, not the k-long weights).
+  struct node_fit {
+    Vector beta;
+    Matrix A;
+  };
+  std::vector<double> weight, tau2;
+  std::vector<node_fit> at;
+  for (std::size_t g = 0; g < q.weight.size(); ++g) {
+    if (!q.visible(g)) continue;
+    weight.push_back(q.weight[g]);
+    tau2.push_back(q.tau[g] * q.tau[g]);
+    wls f = solve(d, weights_at(d, tau2.back()), d.y);
+    at.push_back({std::move(f.beta), std::move(f.A)});
+  }
+  const int nodes = static_cast<int>(weight.size());
+  r.tau_post = q.posterior;
+  r.tau_post->nodes = nodes;
+  r.tau2 = q.posterior.median * q.posterior.median;
+  const double alpha = 1 - o.level, inf = std::numeric_limits<double>::infinity();
+
+  // Coefficient c: the mixture of N(a' beta_hat(tau), a' A(tau) a); its variance grows as tau^2,
+  // so its sd is finite only where p(tau | y)'s second moment is (tail > 3).
+  std::vector<double> m(static_cast<std::size_t>(nodes)), sd(static_cast<std::size_t>(nodes));
+  auto component = [&](int g, double& mean, double& s) {
+    mean = m[static_cast<std::size_t>(g)];
+    s = sd[static_cast<std::size_t>(g)];
+  };
+  for (std::size_t c = 0; c < d.p; ++c) {
+    const Vector a = coefficient_row(d, design.intercept, c);
+    double mean = 0, var = 0;
+    for (std::size_t g = 0; g < weight.size(); ++g) {
+      m[g] = a.dot(at[g].beta);
+      sd[g] = std::sqrt(a.dot(at[g].A * a));
+      mean += weight[g] * m[g];
+    }
+    for (std::size_t g = 0; g < weight.size(); ++g) var += weight[g] * (sd[g] * sd[g] + (m[g] - mean) * (m[g] - mean));
+    coefficient e;
+    e.name = design.names[c];
+    const double spread = std::sqrt(var);
+    e.estimate = mean;
+    e.se = q.tail > 3 ? spread : inf;
+    e.z = e.p = std::nan("");
+    e.lower = detail::mixture_quantile(weight.data(), nodes, component, alpha / 2, false, mean - 2 * spread, spread);
+    e.upper = detail::mixture_quantile(weight.data(), nodes, component, alpha / 2, true, mean + 2 * spread, spread);
+    r.coefficients.push_back(e);
+  }
+
+  // Group j: theta_j | y, tau ~ N(y_j + B_j (x_j' beta_hat - y_j), v_j (1 - B_j) + B_j^2 x_j' A x_j).
+  // Groups are independent: blocks of them on the threads, the same bits for any thread count.
+  for (std::vector<double>* column : {&r.fitted, &r.shrinkage, &r.estimate, &r.sd, &r.lower, &r.upper}) column->resize(d.k);
+  detail::for_each_block(d.k, 256, detail::thread_count(o.threads), [&](std::size_t begin, std::size_t end, std::size_t) {
+    std::vector<double> mu(weight.size()), v_mu(weight.size());
+    detail::mixture_params mp;
+    mp.tau2 = tau2.data();
+    mp.weight = weight.data();
+    mp.mu = mu.data();
+    mp.v_mu = v_mu.data();
+    mp.nodes = nodes;
+    mp.p_lower = mp.q_upper = alpha / 2;
+    for (std::size_t j = begin; j < end; ++j) {
+      const double* x = d.X.data() + j * d.p;
+      double fitted = 0;
+      for (std::size_t g = 0; g < weight.size(); ++g) {
+        double xb = 0, xax = 0;
+        for (std::size_t a = 0; a < d.p; ++a) {
+          const auto ia = static_cast<Eigen::Index>(a);
+          xb += x[a] * at[g].beta[ia];
+          double ax = 0;
+          for (std::size_t b = 0; b < d.p; ++b) ax += at[g].A(ia, static_cast<Eigen::Index>(b)) * x[b];
+          xax += x[a] * ax;
+        }
+        mu[g] = xb;
+        v_mu[g] = xax;
+        fitted += weight[g] * xb;
+      }
+      mp.offset = offset.empty() ? 0.0 : offset[j];
+      const auto i = static_cast<Eigen::Index>(j);
+      const detail::posterior post = detail::mixture_posterior_of(d.y[i], d.v[i], mp);
+      r.fitted[j] = mp.offset + fitted;
+      r.shrinkage[j] = post.shrinkage;
+      r.estimate[j] = post.estimate;
+      r.sd[j] = post.sd;
+      r.lower[j] = post.lower;
+      r.upper[j] = post.upper;
+    }
+  });
+  r.notes.push_back("bayes: flat prior on the coefficients; each coefficient's estimate/se/ci and each group's "
+                    "estimate/sd/lower/upper are posterior means, sds and quantiles averaged over tau (z and p are null); "
+                    "tau2 is the posterior median of tau squared, and QE, QM, I2, H2 and the log-likelihoods are taken there");
 }
 
 }  // namespace
@@ -475,8 +598,9 @@ design_matrix make_design(const std::vector<covariate>& columns, std::size_t row
     SHRINK_EXPECTS(c.numbers.size() == rows || c.labels.size() == rows, "covariate '" + c.name + "' has the wrong length");
     if (!c.labels.empty()) {
       const std::set<std::string> levels(c.labels.begin(), c.labels.end());
-      SHRINK_EXPECTS(levels.size() > 1, "covariate '" + c.name + "' is constant (every group has level '" +
-                                          *levels.begin() + "'): drop it");
+      // Constant, it is the intercept where it keeps its one level (no intercept, first factor).
+      SHRINK_EXPECTS(levels.size() > 1 || full_factor, "covariate '" + c.name + "' is constant (every group has level '" +
+                                                         *levels.begin() + "'): drop it");
       auto level = levels.begin();
       if (!full_factor) ++level;  // treatment contrasts: the first level is the baseline
       full_factor = false;
@@ -490,8 +614,9 @@ design_matrix make_design(const std::vector<covariate>& columns, std::size_t row
       for (double x : c.numbers) SHRINK_EXPECTS(std::isfinite(x), "covariate '" + c.name + "' has a value that is not a finite number");
       const bool constant =
         std::all_of(c.numbers.begin(), c.numbers.end(), [&](double x) { return x == c.numbers.front(); });
-      SHRINK_EXPECTS(!constant, "covariate '" + c.name + "' is constant (every group has " +
-                                  std::to_string(c.numbers.front()) + "): drop it");
+      // Without --no-intercept a constant is the intercept again; with it, it is the intercept.
+      SHRINK_EXPECTS(!constant || !intercept, "covariate '" + c.name + "' is constant (every group has " +
+                                                std::to_string(c.numbers.front()) + "): drop it");
       d.names.push_back(c.name);
       cols.push_back(c.numbers);
     }
@@ -509,7 +634,6 @@ meta_regression_result fit_meta_regression(const std::vector<double>& y, const s
                                            const fit_options& o)
 {
   const std::size_t k = y.size(), p = design.cols;
-  SHRINK_EXPECTS(o.method != tau_method::bayes, "--covariates: --tau-method bayes is not available with covariates yet");
   SHRINK_EXPECTS(!o.t_prior_df, "--covariates: --prior t is not available with covariates");
   SHRINK_EXPECTS(o.level > 0 && o.level < 1, "--level must lie strictly between 0 and 1");
 
@@ -520,24 +644,25 @@ meta_regression_result fit_meta_regression(const std::vector<double>& y, const s
   r.method = o.method;
   r.level = o.level;
   SHRINK_EXPECTS(o.method != tau_method::fixed || (std::isfinite(o.tau) && o.tau >= 0), "--tau must be a finite number >= 0");
-  const tau2_fit t = estimate_tau2(d, o, log_det_xtx);
-  r.tau2 = t.tau2;
-  r.tau2_se = t.se;
-  r.iterations = t.iterations;
+  const bool bayes = o.method == tau_method::bayes;
+  if (bayes) {
+    fit_bayes(d, design, offset, o, r);
+  } else {
+    const tau2_fit t = estimate_tau2(d, o, log_det_xtx);
+    r.tau2 = t.tau2;
+    r.tau2_se = t.se;
+    r.iterations = t.iterations;
+  }
 
   // Coefficients at the estimate.
   const wls f = solve(d, weights_at(d, r.tau2), d.y);
   const double z_crit = detail::interval_quantile(o.level);
-  // The intercept at x = 0 rather than at the centres: beta_0 - c' beta, variance a' A a, a = e_0 - c.
-  Vector to_intercept = -d.centres;
-  to_intercept[0] += 1;
-  for (std::size_t c = 0; c < p; ++c) {
+  for (std::size_t c = 0; c < p && !bayes; ++c) {
     coefficient e;
     e.name = design.names[c];
-    const auto i = static_cast<Eigen::Index>(c);
-    const bool intercept = design.intercept && c == 0;
-    e.estimate = intercept ? to_intercept.dot(f.beta) : f.beta[i];
-    e.se = std::sqrt(intercept ? to_intercept.dot(f.A * to_intercept) : f.A(i, i));
+    const Vector a = coefficient_row(d, design.intercept, c);
+    e.estimate = a.dot(f.beta);
+    e.se = std::sqrt(a.dot(f.A * a));
     e.z = e.estimate / e.se;
     e.p = chi_square_upper(e.z * e.z, 1);
     e.lower = e.estimate - z_crit * e.se;
@@ -565,7 +690,7 @@ meta_regression_result fit_meta_regression(const std::vector<double>& y, const s
   r.log_likelihood_ml = log_likelihood(d, d.y, r.tau2, false, log_det_xtx);
   r.log_likelihood_reml = log_likelihood(d, d.y, r.tau2, true, log_det_xtx);
 
-  if (o.method != tau_method::fixed) {
+  if (o.method != tau_method::fixed && !bayes) {
     // Q-profile interval (Viechtbauer 2007): Q(tau2) at the chi-square quantiles on k - p df.
     const double df = static_cast<double>(k - p), alpha = 1 - o.level;
     const double hi = std::max(100.0, 10 * r.tau2);
@@ -573,7 +698,7 @@ meta_regression_result fit_meta_regression(const std::vector<double>& y, const s
     r.tau2_upper = solve_q(d, detail::chi_square_quantile(alpha / 2, df), 0, hi);
   }
   // R2: the intercept-only model's tau2 by the same method (metafor's pseudo-R2).
-  if (design.intercept && p > 1 && o.method != tau_method::fixed) {
+  if (design.intercept && p > 1 && o.method != tau_method::fixed && !bayes) {
     problem d0 = d;
     d0.X = Matrix::Ones(static_cast<Eigen::Index>(k), 1);
     d0.p = 1;
@@ -588,7 +713,7 @@ meta_regression_result fit_meta_regression(const std::vector<double>& y, const s
   r.sd.resize(k);
   r.lower.resize(k);
   r.upper.resize(k);
-  for (std::size_t j = 0; j < k; ++j) {
+  for (std::size_t j = 0; j < k && !bayes; ++j) {
     const auto i = static_cast<Eigen::Index>(j);
     const double off = offset.empty() ? 0.0 : offset[j];
     const double xb = d.X.row(i).dot(f.beta);
@@ -602,7 +727,7 @@ meta_regression_result fit_meta_regression(const std::vector<double>& y, const s
     r.upper[j] = r.estimate[j] + z_crit * r.sd[j];
   }
   r.mse = fay_herriot_mse(d, f, r.tau2, o.method);
-  if (r.tau2 == 0) r.notes.push_back("tau2 = 0: the covariates explain the between-group variation; every group sits on its regression line");
+  if (r.tau2 == 0 && !bayes) r.notes.push_back("tau2 = 0: the covariates explain the between-group variation; every group sits on its regression line");
   return r;
 }
 

@@ -290,10 +290,7 @@ structure_comparison compare_structures(const group_cross_products& d, int threa
   const auto w = static_cast<Eigen::Index>(d.width), q = w - 1;  // covariates, then y
   const Matrix within = within_comoments(d);
   // Maximised normal log-likelihood of a residual sum of squares over N rows.
-  auto ll = [&](double rss) {
-    SHRINK_EXPECTS(rss > 0, "the structures cannot be compared: a structure fits the rows exactly");
-    return -0.5 * N * (1 + std::log(two_pi * rss / N));
-  };
+  auto ll = [&](double rss) { return -0.5 * N * (1 + std::log(two_pi * rss / N)); };
   // Separate: within-group least squares, sum C_j's Schur complement; covariates constant within
   // every group are absorbed by the group means (rank deficiency, by the pseudo-inverse).
   double rss_separate = within(w, w);
@@ -304,6 +301,17 @@ structure_comparison compare_structures(const group_cross_products& d, int threa
     rss_separate -= cxy.dot(within_fit.solve(cxy));
     within_rank = static_cast<std::size_t>(within_fit.rank());
   }
+
+  // The separate structure fits best; where it leaves (next to) nothing, so does no comparison,
+  // and the ML fit below would chase a zero variance. Total: within plus between sum of squares.
+  double grand = 0, total = within(w, w);
+  for (std::size_t j = 0; j < d.groups; ++j) grand += d.n[j] * d.mean[j * d.width + d.width - 1] / N;
+  for (std::size_t j = 0; j < d.groups; ++j) {
+    const double e = d.mean[j * d.width + d.width - 1] - grand;
+    total += d.n[j] * e * e;
+  }
+  if (!(rss_separate > 1e-13 * total))
+    throw exact_fit_error("the structures cannot be compared: a structure fits the rows exactly");
 
   structure_comparison c;
   const double rss_pooled = profile_at(d, within, 0, false).r, pooled = ll(rss_pooled);

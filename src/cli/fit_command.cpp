@@ -300,8 +300,12 @@ void print_regression_report(const meta_regression_result& r, const std::vector<
   s << "shrink fit: J = " << keys.size() << " groups (summary input), meta-regression on " << r.coefficients.size()
     << " coefficients\n";
   for (const coefficient& c : r.coefficients)
-    s << "  " << c.name << " = " << g(c.estimate) << " (se " << g(c.se) << ", p = " << g(c.p, 3) << ")\n";
-  s << "  tau = " << g(std::sqrt(r.tau2)) << " (" << to_string(r.method) << "), residual I2 = " << g(r.I2, 4)
+    if (r.tau_post)
+      s << "  " << c.name << " = " << g(c.estimate) << " (posterior sd " << g(c.se) << ", interval " << g(c.lower) << " to "
+        << g(c.upper) << ")\n";
+    else
+      s << "  " << c.name << " = " << g(c.estimate) << " (se " << g(c.se) << ", p = " << g(c.p, 3) << ")\n";
+  s << "  tau = " << g(std::sqrt(r.tau2)) << " (" << to_string(r.method) << (r.tau_post ? ": posterior median" : "") << "), residual I2 = " << g(r.I2, 4)
     << "%, QE = " << g(r.QE) << " on " << r.QE_df << " df (p = " << g(r.QE_p, 3) << "), QM = " << g(r.QM) << " on "
     << r.QM_df << " df (p = " << g(r.QM_p, 3) << ")";
   if (r.R2) s << ", R2 = " << g(*r.R2, 4) << "%";
@@ -316,7 +320,9 @@ void print_regression_report(const meta_regression_result& r, const std::vector<
 }
 
 /// The structures of raw rows without covariates (the group table as cross products of y alone);
-/// absent where a structure fits the rows exactly (every group's rows identical).
+/// absent where a structure fits the rows exactly (every group's rows identical), or where the
+/// random-intercept ML fit it needs fails: the plain fit does not use that fit, so any failure of
+/// it leaves out a diagnostic only.
 std::optional<structure_comparison> raw_structures(const io::group_table& t)
 {
   group_cross_products d;
@@ -368,7 +374,7 @@ void run_mixed_model_fit(const fit_args& a, const CLI::App& app, const fit_optio
   std::optional<structure_comparison> structures;
   try {
     structures = compare_structures(t.data, a.threads);
-  } catch (const error&) {
+  } catch (const exact_fit_error&) {
   }
   io::write_mixed_model_csv(*outputs.get("-o"), t.keys, r, a.threads, a.digits);
   if (io::atomic_output* json = outputs.get("--summary")) {
@@ -465,6 +471,7 @@ void run_fit(const fit_args& given, const CLI::App& app)
   o.requested_backend = parse_backend(a.backend);
   o.threads = a.threads;
   if (app.count("--covariates") > 0 || app.count("--offset") > 0 || a.no_intercept) {
+    if (app.count("--covariates") > 0 && a.covariates.empty()) throw error("--covariates: give at least one column name");
     if (!a.group_npy.empty() || !a.value_npy.empty()) throw error("--covariates: .npy input is not available with covariates");
     if (a.output.empty()) throw error("-o: give a file name, or - for stdout");
     return run_regression_fit(a, app, o);

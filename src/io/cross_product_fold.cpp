@@ -8,9 +8,11 @@
 #include <shrink/error.hpp>
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <map>
+#include <set>
 #include <deque>
 #include <string_view>
 #include <numeric>
@@ -18,14 +20,6 @@
 
 namespace shrink::io {
 namespace {
-
-/// An integer key in plain digits (an optional sign), for the numeric order of keys.
-bool integer_key(const std::string& k, long long& out)
-{
-  const char* b = k.data() + (!k.empty() && k[0] == '+' ? 1 : 0);
-  const auto [end, ec] = std::from_chars(b, k.data() + k.size(), out);
-  return ec == std::errc() && end == k.data() + k.size() && b != end;
-}
 
 /// A key in canonical digits (no sign, no leading zero) below 2^24: looked up in a direct table.
 bool small_canonical_integer(std::string_view k, std::size_t& out)
@@ -70,13 +64,14 @@ class key_ids {
   const std::string& key(std::size_t j) const { return keys_[j]; }
   std::size_t size() const { return keys_.size(); }
 
-  /// Ids in key order: numerically when every key is an integer (as the plain raw fit sorts).
+  /// Ids in key order: numerically when every key is a canonical integer (parse_int_key), else
+  /// bytewise, as the plain raw fit sorts.
   std::vector<std::size_t> sorted() const
   {
     if (keys_.empty()) throw error("no data rows: the input has only a header");
-    std::vector<long long> numeric(keys_.size());
+    std::vector<std::int64_t> numeric(keys_.size());
     bool all_integer = true;
-    for (std::size_t j = 0; j < keys_.size() && all_integer; ++j) all_integer = integer_key(keys_[j], numeric[j]);
+    for (std::size_t j = 0; j < keys_.size() && all_integer; ++j) all_integer = parse_int_key(keys_[j], numeric[j]);
     std::vector<std::size_t> order(keys_.size());
     std::iota(order.begin(), order.end(), 0);
     std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
@@ -101,6 +96,87 @@ exact_number number_field(const std::vector<std::string_view>& f, std::size_t c,
   return v;
 }
 
+/// Whether a field is text, not a number (nor a malformed one: those stay errors of the number path).
+bool is_text(std::string_view f)
+{
+  exact_number v;
+  return !f.empty() && !parse_number(f, v) && std::strcmp(number_problem(f), "is not a number") == 0;
+}
+
+/// The table of the groups in key order from each group's state (n, means, co-moments of width w).
+cross_product_table assemble(const key_ids& ids, const std::vector<double>& state, std::vector<std::string> names)
+{
+  const std::size_t w = names.size() + 1, stride_g = 1 + w + w * w;
+  cross_product_table t;
+  t.data.covariates = std::move(names);
+  t.data.groups = ids.size();
+  t.data.width = w;
+  for (std::size_t j : ids.sorted()) {
+    t.keys.push_back(ids.key(j));
+    const double* g = &state[j * stride_g];
+    t.data.n.push_back(g[0]);
+    t.data.mean.insert(t.data.mean.end(), g + 1, g + 1 + w);
+    t.data.comoment.insert(t.data.comoment.end(), g + 1 + w, g + stride_g);
+  }
+  return t;
+}
+
+/// Raw rows where some covariates are factors (`factor[c]`): a first pass collects each factor's
+/// levels, a second folds the rows (one thread, in row order) with treatment contrasts against the
+/// first level in sorted (byte) order, as summary mode and R do: column NAME + level for the others.
+cross_product_table read_with_factors(const std::string& path, const std::vector<std::string>& columns,
+                                      const std::vector<std::string>& covariates, const std::vector<bool>& factor,
+                                      bool with_offset)
+{
+  const std::size_t q = covariates.size();
+  std::vector<std::set<std::string, std::less<>>> levels(q);
+  visit_rows(path, columns, [&](const std::vector<std::string_view>& f, std::size_t) {
+    for (std::size_t c = 0; c < q; ++c)
+      if (factor[c]) {
+        if (f[2 + c].empty()) throw error("column '" + shown(columns[2 + c]) + "': the covariate is empty");
+        if (levels[c].find(f[2 + c]) == levels[c].end()) levels[c].emplace(f[2 + c]);
+      }
+  });
+  // Each covariate's first design column, and each kept level's column (the baseline has none).
+  std::vector<std::string> names;
+  std::vector<std::size_t> first(q);
+  std::vector<std::map<std::string, std::size_t, std::less<>>> level_column(q);
+  for (std::size_t c = 0; c < q; ++c) {
+    first[c] = names.size();
+    if (!factor[c]) {
+      names.push_back(covariates[c]);
+      continue;
+    }
+    if (levels[c].size() < 2)
+      throw error("covariate '" + shown(covariates[c]) + "' is constant (every row has level '" + shown(*levels[c].begin()) +
+                  "'): drop it");
+    for (auto level = std::next(levels[c].begin()); level != levels[c].end(); ++level) {
+      level_column[c][*level] = names.size();
+      names.push_back(covariates[c] + *level);
+    }
+  }
+  const std::size_t w = names.size() + 1, stride_g = 1 + w + w * w;
+  key_ids ids;
+  std::vector<double> state, z(w), delta(w);
+  visit_rows(path, columns, [&](const std::vector<std::string_view>& f, std::size_t) {
+    const std::size_t j = ids.id(f[0]);
+    state.resize(ids.size() * stride_g, 0.0);
+    std::fill(z.begin(), z.end(), 0.0);
+    for (std::size_t c = 0; c < q; ++c) {
+      if (!factor[c]) {
+        z[first[c]] = number_field(f, 2 + c, columns).hi;
+        continue;
+      }
+      const auto it = level_column[c].find(f[2 + c]);
+      if (it != level_column[c].end()) z[it->second] = 1;
+    }
+    z[w - 1] = number_field(f, 1, columns).hi - (with_offset ? number_field(f, columns.size() - 1, columns).hi : 0.0);
+    double* g = &state[j * stride_g];
+    detail::cross_product_update(g[0], g + 1, g + 1 + w, z.data(), delta.data(), w);
+  });
+  return assemble(ids, state, names);
+}
+
 }  // namespace
 
 cross_product_table read_cross_products(const std::string& path, const std::string& group, const std::string& value,
@@ -111,6 +187,21 @@ cross_product_table read_cross_products(const std::string& path, const std::stri
   std::vector<std::string> columns{group, value};
   columns.insert(columns.end(), covariates.begin(), covariates.end());
   if (!offset.empty()) columns.push_back(offset);
+  // A covariate whose first field is text is a factor (a file only: stdin is read once), read by
+  // the two-pass path; numeric covariates take the parallel one-pass fold.
+  if (path != "-" && !covariates.empty()) {
+    std::vector<bool> factor(covariates.size(), false);
+    struct first_row_read {};
+    try {
+      visit_rows(path, columns, [&](const std::vector<std::string_view>& f, std::size_t) {
+        for (std::size_t c = 0; c < covariates.size(); ++c) factor[c] = is_text(f[2 + c]);
+        throw first_row_read{};
+      });
+    } catch (const first_row_read&) {
+    }
+    if (std::find(factor.begin(), factor.end(), true) != factor.end())
+      return read_with_factors(path, columns, covariates, factor, !offset.empty());
+  }
   const std::size_t w = covariates.size() + 1;  // covariates, then y
   const std::size_t stride = columns.size() - 1;  // numbers per row: y, covariates, offset
 
@@ -150,18 +241,7 @@ cross_product_table read_cross_products(const std::string& path, const std::stri
     });
   });
 
-  cross_product_table t;
-  t.data.covariates = covariates;
-  t.data.groups = ids.size();
-  t.data.width = w;
-  for (std::size_t j : ids.sorted()) {
-    t.keys.push_back(ids.key(j));
-    const double* g = &state[j * stride_g];
-    t.data.n.push_back(g[0]);
-    t.data.mean.insert(t.data.mean.end(), g + 1, g + 1 + w);
-    t.data.comoment.insert(t.data.comoment.end(), g + 1 + w, g + stride_g);
-  }
-  return t;
+  return assemble(ids, state, covariates);
 }
 
 count_table read_count_rows(const std::string& path, const std::string& group, const std::string& value,

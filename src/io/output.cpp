@@ -787,6 +787,15 @@ void write_counts_csv(atomic_output& file, const std::vector<std::string>& keys,
   write_key_columns(file, header.c_str(), keys, columns, threads, digits);
 }
 
+/// --tau-method bayes: the marginal posterior of tau (an infinite moment is null).
+static nlohmann::json tau_posterior_json(const fit_result::tau_posterior& t)
+{
+  auto number = [](double x) { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr); };
+  return {{"mean", number(t.mean)}, {"sd", number(t.sd)},     {"median", t.median},
+          {"lower", t.lower},       {"upper", t.upper},       {"mode", t.mode},
+          {"tau2_mean", number(t.tau2_mean)}, {"nodes", t.nodes}};
+}
+
 /// The coefficient table shared by the meta-regression and the random-intercept model.
 static nlohmann::json coefficients_json(const std::vector<coefficient>& list)
 {
@@ -831,6 +840,7 @@ nlohmann::json summary_json(const meta_regression_result& r, std::size_t groups)
   j["I2"] = r.I2;
   j["H2"] = r.H2;
   j["log_likelihood"] = {{"ml", r.log_likelihood_ml}, {"reml", r.log_likelihood_reml}};
+  if (r.tau_post) j["tau_posterior"] = tau_posterior_json(*r.tau_post);
   j["iterations"] = r.iterations;
   j["backend"] = "cpu";
   j["notes"] = r.notes;
@@ -915,12 +925,7 @@ nlohmann::json summary_json(const fit_result& r)
   j["iterations"] = r.iterations;
   j["log_likelihood"] = optional(r.log_likelihood);
   j["sigma2_pooled"] = optional(r.sigma2_pooled);
-  if (r.tau_post) {
-    const auto& t = *r.tau_post;
-    j["tau_posterior"] = {{"mean", number(t.mean)}, {"sd", number(t.sd)},     {"median", t.median},
-                          {"lower", t.lower},       {"upper", t.upper},       {"mode", t.mode},
-                          {"tau2_mean", number(t.tau2_mean)}, {"nodes", t.nodes}};
-  }
+  if (r.tau_post) j["tau_posterior"] = tau_posterior_json(*r.tau_post);
   if (r.t_df) j["t_prior"] = {{"df", *r.t_df}, {"scale", optional(r.t_scale)}};
   j["backend"] = to_string(r.used);
   j["seconds"] = r.seconds.total;

@@ -61,6 +61,11 @@ struct summary_columns {
   bool is_variance = false;
 };
 
+/// A group key that is an integer: canonical digits (an optional '-', no leading zero, no '+',
+/// within int64), so that printing the integer gives back the same text. Every reader uses this
+/// rule: "2" and "02" are two groups, and the groups sort numerically only when every key is one.
+bool parse_int_key(std::string_view s, std::int64_t& out);
+
 /// Text from the input as an error message may quote it: at most 40 characters, control
 /// characters and other bytes that would garble a terminal escaped as \xNN.
 std::string shown(std::string_view s);

@@ -277,7 +277,8 @@ TEST(CovariatesCli, BadInputIsAOneLineError)
   expect_error(run_shrink(base + "--covariates x,f,c", d), "covariate 'c' is constant");
   expect_error(run_shrink(base + "--covariates x,f,z", d), "4 coefficients need more than 4 groups");
   expect_error(run_shrink(base + "--covariates x --offset f", d), "the offset must be a number");
-  expect_error(run_shrink(base + "--covariates x --tau-method bayes", d), "bayes is not available with covariates");
+  expect_error(run_shrink(base + "--covariates ''", d), "--covariates: give at least one column name");
+  expect_error(run_shrink(base + "--covariates x --prior t:4", d), "--prior t is not available with covariates");
   write_file(d / "in.csv", "y,s,x,z\n1,1,1,2\n2,1,NaN,4\n4,1,3,6\n");
   expect_error(run_shrink(base + "--covariates x", d), "data row 2: 'NaN' is infinite or NaN");
   write_file(d / "in.csv", "y,s,x,z\n1,1,1,2\n2,1,2,5\n4,1,3,1\n");
@@ -287,6 +288,7 @@ TEST(CovariatesCli, BadInputIsAOneLineError)
   expect_error(run_shrink(raw + "--covariates x", d), "line 3: column 'x': 'abc' is not a number");
   expect_error(run_shrink(raw + "--covariates w", d), "no data column 'w'");
   expect_error(run_shrink(raw + "--covariates x --tau-method dl", d), "fits --tau-method reml (default) or ml");
+  expect_error(run_shrink(raw + "--covariates x --tau-method bayes", d), "fits --tau-method reml (default) or ml");
   write_file(d / "raw2.csv", "group,y,x,z,c\na,1,1,2,5\na,2,2,4,5\nb,3,3,6,5\nb,5,4,8,5\nc,2,5,10,5\nc,7,6,12,5\n");
   const std::string raw2 = "fit " + quoted(d / "raw2.csv") + " -o " + quoted(d / "g.csv") + " ";
   expect_error(run_shrink(raw2 + "--covariates c", d), "'c' is a linear combination of the intercept; drop one");
@@ -297,6 +299,110 @@ TEST(CovariatesCli, BadInputIsAOneLineError)
   expect_error(run_shrink(raw + "--covariates x", d), "line 3: column 'x': 'NaN' is infinite or NaN");
   write_file(d / "raw.csv", "group,y,x\na,1,2\na,2,3\nb,3,4\n");
   expect_error(run_shrink(raw + "--covariates x", d), "2 coefficients and two variances need more than 3 rows");
+}
+
+// Summary mode with --tau-method bayes: the JSON carries the posterior of tau, the coefficients'
+// posterior means with null z and p, and the CSV the posterior columns (the numbers themselves are
+// checked against brute-force R in tests/reference/meta_regression_test.cpp; here that the CLI
+// writes the same as the library: the BCG slope's posterior mean lies near the REML slope).
+TEST(CovariatesCli, BayesWritesThePosteriors)
+{
+  temp_dir d;
+  const auto r = run_shrink("fit " + quoted(bcg()) + " --estimate yi --variance vi --group trial --covariates ablat "
+                            "--tau-method bayes --tau-prior half-cauchy:0.5 -o " + quoted(d / "g.csv") + " --summary " +
+                              quoted(d / "s.json"),
+                            d);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto j = nlohmann::json::parse(read_file(d / "s.json"));
+  EXPECT_EQ(j["tau_method"], "bayes");
+  ASSERT_TRUE(j.contains("tau_posterior"));
+  const double median = j["tau_posterior"]["median"].get<double>();
+  EXPECT_DOUBLE_EQ(j["tau2"].get<double>(), median * median);
+  EXPECT_TRUE(j["coefficients"][1]["z"].is_null());
+  EXPECT_TRUE(j["coefficients"][1]["p"].is_null());
+  // metafor's REML slope is -0.0291 with se 0.0072: the posterior mean lies within a se of it.
+  EXPECT_NEAR(j["coefficients"][1]["estimate"].get<double>(), -0.0291, 0.0072);
+  const auto rows = parse_csv(read_file(d / "g.csv"));
+  ASSERT_EQ(rows.size(), 14u);
+  EXPECT_EQ(rows[1].back(), "");  // no Fay-Herriot MSE for bayes
+}
+
+// Group keys: "2" and "02" are two groups in every reader, and the groups sort numerically only
+// when every key is a canonical integer (here "02" is not: bytewise, 02 < 10 < 2).
+TEST(CovariatesCli, KeysAreGroupedAndSortedAsThePlainReaderDoes)
+{
+  temp_dir d;
+  write_file(d / "k.csv", "g,y,x\n2,1.0,1\n02,2.5,2\n10,4.0,0\n2,2.0,3\n02,1.0,1\n10,6.5,2\n2,0.5,2\n02,3.0,0\n10,5.0,1\n");
+  for (const char* extra : {"", "--covariates x"}) {
+    const auto r = run_shrink("fit " + quoted(d / "k.csv") + " --group g --value y " + extra + " -o " + quoted(d / "g.csv"), d);
+    ASSERT_EQ(r.status, 0) << extra << ": " << r.err;
+    const auto rows = parse_csv(read_file(d / "g.csv"));
+    ASSERT_EQ(rows.size(), 4u) << extra;
+    EXPECT_EQ(rows[1][0], "02") << extra;
+    EXPECT_EQ(rows[2][0], "10") << extra;
+    EXPECT_EQ(rows[3][0], "2") << extra;
+  }
+}
+
+// Factors in raw rows (text covariates, treatment contrasts against the first sorted level): the
+// radon rows with the floor as "basement"/"first" and a three-level county zone
+// (tests/data/radon/radon_factor.R). The floor factor alone is the numeric floor indicator, so it
+// meets the dense profiled-likelihood optimum of radon_reference.csv to 1e-10; floor + zone meets
+// lme4 (bobyqa to rhoend 1e-12) to 1e-6, and the same fit from 0/1 indicator columns to 1e-12.
+TEST(CovariatesCli, RawRowsWithFactors)
+{
+  temp_dir d;
+  const auto data = shrink::test::reference_data() / "radon" / "radon_factor.csv";
+  const std::string base = "fit " + quoted(data) + " --group county --value log_radon -o " + quoted(d / "g.csv") + " --summary ";
+  const auto floor_only = run_shrink(base + quoted(d / "f.json") + " --covariates floor", d);
+  ASSERT_EQ(floor_only.status, 0) << floor_only.err;
+  std::map<std::string, double> dense;
+  for (const auto& row : parse_csv(read_file(shrink::test::reference_data() / "radon" / "radon_reference.csv")))
+    if (row.size() == 5 && row[0] == "dense" && row[1] == "floor" && row[2] == "REML") dense[row[3]] = std::stod(row[4]);
+  const auto f = nlohmann::json::parse(read_file(d / "f.json"));
+  EXPECT_EQ(f["coefficients"][1]["name"], "floorfirst");
+  expect_rel(f["coefficients"][1]["estimate"].get<double>(), dense.at("beta:floor"), "floor");
+  expect_rel(f["tau2"].get<double>(), dense.at("tau2"), "tau2");
+  expect_rel(f["log_likelihood"].get<double>(), dense.at("loglik"), "loglik");
+
+  const auto zone = run_shrink(base + quoted(d / "z.json") + " --covariates floor,zone", d);
+  ASSERT_EQ(zone.status, 0) << zone.err;
+  std::map<std::string, double> lme4;
+  for (const auto& row : parse_csv(read_file(shrink::test::reference_data() / "radon" / "radon_factor_reference.csv")))
+    if (row.size() == 2 && row[0] != "name") lme4[row[0]] = std::stod(row[1]);
+  const auto z = nlohmann::json::parse(read_file(d / "z.json"));
+  const std::vector<std::string> names{"(Intercept)", "floorfirst", "zonelow", "zonemid"};
+  ASSERT_EQ(z["coefficients"].size(), 4u);
+  for (std::size_t c = 0; c < 4; ++c) {
+    if (c > 0) EXPECT_EQ(z["coefficients"][c]["name"], names[c]);
+    EXPECT_NEAR(z["coefficients"][c]["estimate"].get<double>(), lme4.at("beta:" + names[c]), 1e-6 * std::fabs(lme4.at("beta:" + names[c])));
+    EXPECT_NEAR(z["coefficients"][c]["se"].get<double>(), lme4.at("se:" + names[c]), 1e-6 * lme4.at("se:" + names[c]));
+  }
+  EXPECT_NEAR(z["tau2"].get<double>(), lme4.at("tau2"), 1e-6 * lme4.at("tau2"));
+  EXPECT_NEAR(z["sigma2"].get<double>(), lme4.at("sigma2"), 1e-6 * lme4.at("sigma2"));
+  EXPECT_NEAR(z["log_likelihood"].get<double>(), lme4.at("loglik"), 1e-9 * std::fabs(lme4.at("loglik")));
+
+  // The same design as 0/1 columns through the numeric path.
+  std::ostringstream numeric;
+  numeric << "county,first,low,mid,log_radon\n";
+  const auto rows = parse_csv(read_file(data));
+  for (std::size_t i = 1; i < rows.size(); ++i)
+    numeric << rows[i][0] << ',' << (rows[i][1] == "first") << ',' << (rows[i][2] == "low") << ',' << (rows[i][2] == "mid")
+            << ',' << rows[i][3] << '\n';
+  write_file(d / "numeric.csv", numeric.str());
+  const auto n = run_shrink("fit " + quoted(d / "numeric.csv") + " --group county --value log_radon --covariates first,low,mid -o " +
+                              quoted(d / "g.csv") + " --summary " + quoted(d / "n.json"),
+                            d);
+  ASSERT_EQ(n.status, 0) << n.err;
+  const auto nj = nlohmann::json::parse(read_file(d / "n.json"));
+  for (std::size_t c = 0; c < 4; ++c)
+    EXPECT_NEAR(z["coefficients"][c]["estimate"].get<double>(), nj["coefficients"][c]["estimate"].get<double>(), 1e-12);
+  EXPECT_NEAR(z["tau2"].get<double>(), nj["tau2"].get<double>(), 1e-12 * nj["tau2"].get<double>());
+
+  // A one-level factor is constant: refused (raw mode always has an intercept).
+  write_file(d / "one.csv", "g,y,f\na,1,u\na,2,u\nb,3,u\nb,5,u\n");
+  expect_error(run_shrink("fit " + quoted(d / "one.csv") + " --group g --value y --covariates f -o " + quoted(d / "g.csv"), d),
+               "covariate 'f' is constant (every row has level 'u')");
 }
 
 }  // namespace

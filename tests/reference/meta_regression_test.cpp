@@ -238,5 +238,104 @@ TEST(FayHerriotMse, HandComputedBalancedCase)
   for (double e : ml.mse) EXPECT_NEAR(e, 23.0 / 21, 1e-13);
 }
 
+
+// Full Bayes with a covariate (flat prior on beta) against a brute-force R computation
+// (tests/data/metafor/bayes_regression.R: closed-form normals given tau on a dense grid in log tau,
+// checked against R's integrate). Our quadrature's relative error estimate is 1e-10 in the
+// normalising constant; the mixture quantiles are solved to 1e-13 of the spread: 1e-8 holds them.
+TEST(BayesRegression, BcgWithLatitudeAgainstBruteForceR)
+{
+  const bcg_table t = read_bcg();
+  std::map<std::string, std::map<std::string, double>> want;
+  for (const auto& row : test::parse_csv(test::read_file(test::reference_data() / "metafor" / "bcg_bayes_reference.csv")))
+    if (row.size() == 3 && row[0] != "prior") want[row[0]][row[1]] = std::stod(row[2]);
+  ASSERT_EQ(want.size(), 2u);
+  for (const auto& [prior, ref] : want) {
+    fit_options o;
+    o.method = tau_method::bayes;
+    if (prior != "uniform") o.prior_tau = {tau_prior::kind::half_cauchy, 0.5, 0};
+    const meta_regression_result r = fit_meta_regression(t.yi, t.vi, make_design({{"ablat", t.ablat, {}}}, 13, true), {}, o);
+    // Locations to 1e-8 of their scale (a theta near 0 has no relative digits to keep).
+    auto near = [&](double got, const std::string& name, double scale) {
+      EXPECT_NEAR(got, ref.at(name), 1e-8 * std::max(scale, std::fabs(ref.at(name)))) << prior << " " << name;
+    };
+    ASSERT_TRUE(r.tau_post.has_value());
+    near(r.tau_post->mean, "tau_mean", 0);
+    near(r.tau_post->sd, "tau_sd", 0);
+    near(r.tau_post->median, "tau_median", 0);
+    near(r.tau_post->lower, "tau_lower", 0);
+    near(r.tau_post->upper, "tau_upper", 0);
+    EXPECT_EQ(r.tau2, r.tau_post->median * r.tau_post->median);
+    for (std::size_t c = 0; c < 2; ++c) {
+      const std::string id = std::to_string(c + 1);
+      const double scale = ref.at("beta_sd:" + id);
+      near(r.coefficients[c].estimate, "beta_mean:" + id, scale);
+      near(r.coefficients[c].se, "beta_sd:" + id, 0);
+      near(r.coefficients[c].lower, "beta_lower:" + id, scale);
+      near(r.coefficients[c].upper, "beta_upper:" + id, scale);
+      EXPECT_TRUE(std::isnan(r.coefficients[c].z) && std::isnan(r.coefficients[c].p));
+    }
+    for (std::size_t j = 0; j < 13; ++j) {
+      const std::string id = std::to_string(j + 1);
+      const double scale = ref.at("theta_sd:" + id);
+      near(r.fitted[j], "fitted:" + id, scale);
+      near(r.shrinkage[j], "shrinkage:" + id, 0);
+      near(r.estimate[j], "theta_mean:" + id, scale);
+      near(r.sd[j], "theta_sd:" + id, 0);
+      near(r.lower[j], "theta_lower:" + id, scale);
+      near(r.upper[j], "theta_upper:" + id, scale);
+    }
+    EXPECT_TRUE(r.mse.empty());
+    EXPECT_FALSE(r.tau2_lower.has_value());
+    // Groups are computed in blocks on the threads: the same bits for any count.
+    for (int threads : {1, 3}) {
+      o.threads = threads;
+      const meta_regression_result again =
+        fit_meta_regression(t.yi, t.vi, make_design({{"ablat", t.ablat, {}}}, 13, true), {}, o);
+      EXPECT_EQ(again.estimate, r.estimate);
+      EXPECT_EQ(again.lower, r.lower);
+      EXPECT_EQ(again.upper, r.upper);
+    }
+  }
+}
+
+// Uniform prior on tau: p(tau | y) falls as tau^-(k - p), so k - p < 2 is improper (refused) and
+// k - p <= 3 leaves the sds infinite, as without covariates (where k - 1 counts the groups).
+TEST(BayesRegression, ImproperAndHeavyTailedPosteriors)
+{
+  fit_options o;
+  o.method = tau_method::bayes;
+  const std::vector<double> y{0.1, 1.3, 2.2, 2.9, 4.4}, v{0.5, 0.4, 0.6, 0.5, 0.3};
+  const design_matrix x = make_design({{"x", {0, 1, 2, 3, 4}, {}}, {"z", {1, 0, 0, 1, 1}, {}}}, 5, true);  // k - p = 2
+  const meta_regression_result r = fit_meta_regression(y, v, x, {}, o);
+  EXPECT_TRUE(std::isinf(r.tau_post->sd));
+  EXPECT_TRUE(std::isinf(r.coefficients[1].se));
+  EXPECT_TRUE(std::isfinite(r.coefficients[1].lower) && r.coefficients[1].lower < r.coefficients[1].upper);
+  const design_matrix too_many = make_design({{"x", {0, 1, 2, 3, 4}, {}}, {"z", {1, 0, 0, 1, 1}, {}}, {"u", {0, 0, 1, 3, 1}, {}}}, 5, true);
+  EXPECT_THROW(fit_meta_regression(y, v, too_many, {}, o), error);  // k - p = 1
+  o.prior_tau = {tau_prior::kind::half_cauchy, 1, 0};
+  EXPECT_TRUE(std::isfinite(fit_meta_regression(y, v, too_many, {}, o).tau_post->mean));
+}
+
+// Without an intercept a constant covariate is the intercept: y = (0, 1, 3, 6) with v_j = 1 gives
+// REML tau2 = var(y) - 1 = 6 and mu = 2.5 (FayHerriotMse above), so a column of 2s has slope 1.25.
+TEST(MetaRegressionDesign, ConstantCovariateWithoutInterceptIsTheIntercept)
+{
+  const design_matrix x = make_design({{"two", {2, 2, 2, 2}, {}}}, 4, false);
+  fit_options o;
+  o.method = tau_method::reml;
+  const meta_regression_result r = fit_meta_regression({0, 1, 3, 6}, {1, 1, 1, 1}, x, {}, o);
+  EXPECT_NEAR(r.tau2, 6, 1e-12);
+  EXPECT_NEAR(r.coefficients[0].estimate, 1.25, 1e-14);
+  EXPECT_NEAR(r.coefficients[0].se, std::sqrt(7.0 / 4) / 2, 1e-14);  // Var(mu) = (v + tau2) / k
+  const design_matrix level = make_design({{"g", {}, {"a", "a", "a", "a"}}}, 4, false);
+  EXPECT_EQ(level.names, std::vector<std::string>{"ga"});
+  // A constant second factor adds no column (the first one kept every level): refused.
+  EXPECT_THROW(make_design({{"f", {}, {"a", "b", "a", "b"}}, {"g", {}, {"a", "a", "a", "a"}}}, 4, false), error);
+  // Two constants are collinear, named as any other pair.
+  const design_matrix two = make_design({{"two", {2, 2, 2, 2}, {}}, {"three", {3, 3, 3, 3}, {}}}, 4, false);
+  EXPECT_THROW(fit_meta_regression({0, 1, 3, 6}, {1, 1, 1, 1}, two, {}, o), error);
+}
+
 }  // namespace
 }  // namespace shrink
