@@ -145,12 +145,6 @@ def main():
                 check(errors == [], "%s: console errors %r" % (label, errors))
         finally:
             drv.quit()
-
-        bad = os.path.join(tmp, "bad.html")
-        r = subprocess.run([binary, "fit", os.path.join(source, "tests/data/rat_tumors.csv"), "--family", "binomial",
-                            "--successes", "y", "--trials", "K", "--html", bad], capture_output=True, text=True)
-        check(r.returncode == 1 and r.stderr.count("\n") == 1 and "--html" in r.stderr and not os.path.exists(bad),
-              "rat tumours --html: %r" % r.stderr)
     if failures:
         print("%d check(s) failed" % len(failures))
         return 1
