@@ -303,7 +303,7 @@ count_fit_result fit_glmm(const count_data_view& data, const count_options& o, b
 /// profile_spread for a conjugate prior: the spread is the concentration (binomial) or shape.
 template <class Family>
 spread_profile profile_family(const count_data_view& data, const count_options& o, const std::vector<spread_point>& points,
-                              const std::vector<std::size_t>& listed)
+                              const std::vector<std::size_t>& listed, const std::vector<std::size_t>& with_intervals)
 {
   double unit = 1;
   const std::vector<typename Family::group> groups = checked_groups<Family>(data, unit);
@@ -339,13 +339,20 @@ spread_profile profile_family(const count_data_view& data, const count_options& 
       return std::isinf(p.spread) ? distinct.weights[i] : distinct.weights[i] * Family::posterior_moments(distinct.groups[i], h.a, h.b).shrinkage;
     });
     out.mean_shrinkage.push_back(total / t.groups);
+    // The posterior's moments are closed forms; its quantiles (most of the time) only where asked.
+    const auto posterior = [&](std::size_t j, bool quantiles) {
+      if (std::isinf(p.spread)) return detail::count_posterior{m, 0, 1, m, m};
+      return quantiles ? Family::posterior_of(groups.at(j), h.a, h.b, tail) : Family::posterior_moments(groups.at(j), h.a, h.b);
+    };
     for (std::size_t j : listed) {
-      const detail::count_posterior q =
-        std::isinf(p.spread) ? detail::count_posterior{m, 0, 1, m, m} : Family::posterior_of(groups.at(j), h.a, h.b, tail);
+      const detail::count_posterior q = posterior(j, false);
       out.estimate.push_back(q.mean / unit);
+      out.shrinkage.push_back(q.shrinkage);
+    }
+    for (std::size_t j : with_intervals) {
+      const detail::count_posterior q = posterior(j, true);
       out.lower.push_back(q.lower / unit);
       out.upper.push_back(q.upper / unit);
-      out.shrinkage.push_back(q.shrinkage);
     }
   }
   return out;
@@ -354,7 +361,7 @@ spread_profile profile_family(const count_data_view& data, const count_options& 
 /// profile_spread for the normal prior on the link scale: the spread is tau.
 template <class Likelihood>
 spread_profile profile_glmm(const count_data_view& data, const count_options& o, const std::vector<spread_point>& points,
-                            const std::vector<std::size_t>& listed)
+                            const std::vector<std::size_t>& listed, const std::vector<std::size_t>& with_intervals)
 {
   using Family = typename Likelihood::conjugate;
   double unit = 1;
@@ -392,9 +399,12 @@ spread_profile profile_glmm(const count_data_view& data, const count_options& o,
     for (std::size_t j : listed) {
       const detail::count_posterior q = detail::glmm_posterior_of<Likelihood>(groups.at(j), mu, tau, tail).theta;
       out.estimate.push_back(q.mean / unit);
+      out.shrinkage.push_back(q.shrinkage);
+    }
+    for (std::size_t j : with_intervals) {
+      const detail::count_posterior q = detail::glmm_posterior_of<Likelihood>(groups.at(j), mu, tau, tail).theta;
       out.lower.push_back(q.lower / unit);
       out.upper.push_back(q.upper / unit);
-      out.shrinkage.push_back(q.shrinkage);
     }
   }
   return out;
@@ -507,7 +517,7 @@ count_fit_result fit(const count_data_view& data, const count_options& o)
 }
 
 spread_profile profile_spread(const count_data_view& data, const count_options& o, const std::vector<spread_point>& points,
-                              const std::vector<std::size_t>& groups)
+                              const std::vector<std::size_t>& groups, const std::vector<std::size_t>& interval_groups)
 {
   SHRINK_EXPECTS(data.groups > 0, "no groups");
   SHRINK_EXPECTS(data.counts != nullptr && (data.sizes != nullptr || data.family == count_family::poisson),
@@ -515,10 +525,10 @@ spread_profile profile_spread(const count_data_view& data, const count_options& 
   SHRINK_EXPECTS(o.level > 0 && o.level < 1, "--level must lie strictly between 0 and 1");
   const bool binomial = data.family == count_family::binomial;
   if (o.prior == count_prior::normal)
-    return binomial ? profile_glmm<detail::logit_normal>(data, o, points, groups)
-                    : profile_glmm<detail::log_normal>(data, o, points, groups);
-  return binomial ? profile_family<detail::beta_binomial>(data, o, points, groups)
-                  : profile_family<detail::gamma_poisson>(data, o, points, groups);
+    return binomial ? profile_glmm<detail::logit_normal>(data, o, points, groups, interval_groups)
+                    : profile_glmm<detail::log_normal>(data, o, points, groups, interval_groups);
+  return binomial ? profile_family<detail::beta_binomial>(data, o, points, groups, interval_groups)
+                  : profile_family<detail::gamma_poisson>(data, o, points, groups, interval_groups);
 }
 
 }  // namespace shrink

@@ -1062,7 +1062,7 @@ count_picture make_count_picture(const count_fit_result& r, const count_data_vie
   drawn.insert(drawn.end(), rows.begin(), rows.end());
   std::sort(drawn.begin(), drawn.end());
   drawn.erase(std::unique(drawn.begin(), drawn.end()), drawn.end());
-  c.at = profile_spread(data, o, at, drawn);
+  c.at = profile_spread(data, o, at, drawn, rows);
   const std::size_t fit_point = c.spread.size();
   p.band_lower = c.at.prior_lower[fit_point];
   p.band_upper = c.at.prior_upper[fit_point];
@@ -1074,10 +1074,10 @@ count_picture make_count_picture(const count_fit_result& r, const count_data_vie
   const double top_ll = *std::max_element(c.at.log_likelihood.begin(), c.at.log_likelihood.end());
   for (std::size_t k = 0; k <= fit_point; ++k) {
     if (!plausible(c.at.log_likelihood[k], top_ll)) continue;
-    for (std::size_t i = 0; i < drawn.size(); ++i) {
-      const std::size_t j = drawn[i];
-      p.wide_lower[j] = std::min({p.wide_lower[j], c.at.lower[k * drawn.size() + i], c.at.prior_lower[k]});
-      p.wide_upper[j] = std::max({p.wide_upper[j], c.at.upper[k * drawn.size() + i], c.at.prior_upper[k]});
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      const std::size_t j = rows[i];
+      p.wide_lower[j] = std::min({p.wide_lower[j], c.at.lower[k * rows.size() + i], c.at.prior_lower[k]});
+      p.wide_upper[j] = std::max({p.wide_upper[j], c.at.upper[k * rows.size() + i], c.at.prior_upper[k]});
     }
   }
   p.curve_x = c.x;
@@ -1230,18 +1230,20 @@ fitted();
 }
 
 /// The per-point arrays of a precomputed page for the groups drawn: est over `drawn`, rlo, rhi, rb
-/// over the forest's rows (`rows`, each found in `drawn`).
-void add_groups(nlohmann::json& a, const fit_drawing& f, const std::function<double(std::size_t)>& est,
-                const std::function<double(std::size_t)>& lower, const std::function<double(std::size_t)>& upper,
-                const std::function<double(std::size_t)>& shrinkage)
+/// over the forest's rows (`rows`, each found in `drawn`). Each function takes the group's place in
+/// `drawn`; the interval's also its row.
+using per_drawn = std::function<double(std::size_t)>;
+using per_row = std::function<double(std::size_t, std::size_t)>;
+void add_groups(nlohmann::json& a, const fit_drawing& f, const per_drawn& est, const per_row& lower, const per_row& upper,
+                const per_drawn& shrinkage)
 {
   nlohmann::json e = nlohmann::json::array(), lo = nlohmann::json::array(), hi = nlohmann::json::array(),
                  b = nlohmann::json::array();
   for (std::size_t i = 0; i < f.drawn.size(); ++i) e.push_back(est(i));
-  for (std::size_t j : f.rows) {
-    const auto i = static_cast<std::size_t>(std::lower_bound(f.drawn.begin(), f.drawn.end(), j) - f.drawn.begin());
-    lo.push_back(lower(i));
-    hi.push_back(upper(i));
+  for (std::size_t row = 0; row < f.rows.size(); ++row) {
+    const auto i = static_cast<std::size_t>(std::lower_bound(f.drawn.begin(), f.drawn.end(), f.rows[row]) - f.drawn.begin());
+    lo.push_back(lower(i, row));
+    hi.push_back(upper(i, row));
     b.push_back(shrinkage(i));
   }
   a["est"] = e;
@@ -1272,7 +1274,8 @@ std::string count_fit_html(const count_fit_result& r, const count_data_view& dat
       a["centre"] = r.mean;
       a["ms"] = mean_shrinkage_fit;
       const auto column = [&](const std::vector<double>& v) { return [&](std::size_t i) { return v[f.drawn[i]]; }; };
-      add_groups(a, f, column(r.estimate), column(r.lower), column(r.upper), column(r.shrinkage));
+      const auto interval = [&](const std::vector<double>& v) { return [&](std::size_t i, std::size_t) { return v[f.drawn[i]]; }; };
+      add_groups(a, f, column(r.estimate), interval(r.lower), interval(r.upper), column(r.shrinkage));
     } else {
       a["x"] = c.x[k];
       a["spread"] = c.spread[k];
@@ -1280,7 +1283,11 @@ std::string count_fit_html(const count_fit_result& r, const count_data_view& dat
       a["centre"] = c.at.mean[k];
       a["ms"] = c.at.mean_shrinkage[k];
       const auto column = [&](const std::vector<double>& v) { return [&, k](std::size_t i) { return v[k * n + i]; }; };
-      add_groups(a, f, column(c.at.estimate), column(c.at.lower), column(c.at.upper), column(c.at.shrinkage));
+      const std::size_t rows = f.rows.size();
+      const auto interval = [&](const std::vector<double>& v) {
+        return [&, k](std::size_t, std::size_t row) { return v[k * rows + row]; };
+      };
+      add_groups(a, f, column(c.at.estimate), interval(c.at.lower), interval(c.at.upper), column(c.at.shrinkage));
     }
     a["lo"] = c.at.prior_lower[k];
     a["hi"] = c.at.prior_upper[k];
@@ -1462,7 +1469,8 @@ std::string regression_fit_html(const meta_regression_result& r, const std::vect
     for (double b : at.shrinkage) ms += b / static_cast<double>(at.shrinkage.size());
     a["ms"] = ms;
     const auto column = [&](const std::vector<double>& v) { return [&](std::size_t i) { return v[f.drawn[i]]; }; };
-    add_groups(a, f, column(at.estimate), column(at.lower), column(at.upper), column(at.shrinkage));
+    const auto interval = [&](const std::vector<double>& v) { return [&](std::size_t i, std::size_t) { return v[f.drawn[i]]; }; };
+    add_groups(a, f, column(at.estimate), interval(at.lower), interval(at.upper), column(at.shrinkage));
     nlohmann::json target = nlohmann::json::array();
     for (std::size_t j : f.drawn) target.push_back(at.fitted[j]);
     a["target"] = target;
