@@ -22,55 +22,12 @@ import sys
 import tempfile
 import xml.etree.ElementTree as ET
 
-SVG = "{http://www.w3.org/2000/svg}"
-failures = []
-
-
-def check(cond, msg):
-    if not cond:
-        failures.append(msg)
-        print("FAIL:", msg)
-
-
-def line_scale(pairs):
-    """A linear map pixel -> value through (pixel, value) pairs, checked to be one straight line."""
-    (p0, v0), (p1, v1) = min(pairs), max(pairs)
-    slope = (v1 - v0) / (p1 - p0)
-    for p, v in pairs:
-        check(abs(v0 + (p - p0) * slope - v) <= 1e-3 * abs(v1 - v0), "tick %r off the scale" % v)
-    return (lambda p: v0 + (p - p0) * slope), abs(slope)
-
-
-def x_scale(panel, least=8):
-    ticks = [(float(t.get("x")), float(t.text)) for t in panel.iter(SVG + "text") if t.get("class") == "tick"]
-    check(len(ticks) >= least, "a panel has %d tick labels on its axes" % len(ticks))
-    return line_scale(ticks)
-
-
-def marks(panel, cls):
-    return {int(e.get("data-j")): e for e in panel.iter() if e.get("class") == cls}
-
-
-def cross_x(e):
-    n = [float(t) for t in re.findall(r"-?[\d.]+(?:e-?\d+)?", e.get("d"))]
-    return n[0] + n[2] / 2
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from figure_checks import SVG, check, cross_centre, golden_argmax, line_scale, marks, verdict, x_scale, y_scale  # noqa: E402
 
 
 def golden_max(f, a, b, tol=1e-10):
-    """The maximum of a unimodal f on [a, b]."""
-    g = (math.sqrt(5) - 1) / 2
-    c, d = b - g * (b - a), a + g * (b - a)
-    fc, fd = f(c), f(d)
-    while b - a > tol:
-        if fc > fd:
-            b, d, fd = d, c, fc
-            c = b - g * (b - a)
-            fc = f(c)
-        else:
-            a, c, fc = c, d, fd
-            d = a + g * (b - a)
-            fd = f(d)
-    return max(fc, fd)
+    return golden_argmax(f, a, b, tol)[1]
 
 
 def beta_binomial_profile(y, n, nu):
@@ -147,7 +104,7 @@ def check_groups(panels, rows, js, label):
     tol = 0.15 * per_px
     np_, pp = marks(sp, "np"), marks(sp, "pp")
     for j, e in np_.items():
-        check(abs(value(cross_x(e)) - float(rows[j]["rate"])) <= tol, "%s: group %d's raw rate" % (label, j))
+        check(abs(value(cross_centre(e)[0]) - float(rows[j]["rate"])) <= tol, "%s: group %d's raw rate" % (label, j))
         check(abs(value(float(pp[j].get("cx"))) - float(rows[j]["estimate"])) <= tol, "%s: group %d's estimate" % (label, j))
     centre = [e for e in sp.iter() if e.get("class") == "center"][0]
     check(abs(value(float(centre.get("x1"))) - js["mean"]) <= tol, "%s: dashed line is not at the prior mean" % label)
@@ -172,7 +129,7 @@ def check_curve(panels, truth, label, estimate_x, interval=None, every=1):
     """The curve's points (x, relative ll) against truth(x) relative to its maximum over the curve."""
     tl = panels["tau-likelihood"]
     x_of, per_px = x_scale(tl, 4)
-    ll_of, ll_px = line_scale([(float(t.get("y")) - 4, float(t.text)) for t in tl.iter(SVG + "text") if t.get("class") == "ytick"])
+    ll_of, ll_px = y_scale(tl)
     path = [e for e in tl.iter() if e.get("class") == "curve"][0].get("d")
     pts = [(x_of(float(x)), ll_of(float(y))) for x, y in re.findall(r"[ML](-?[\d.e-]+) (-?[\d.e-]+)", path)]
     check(len(pts) == 61, "%s: %d points on the curve" % (label, len(pts)))
@@ -286,11 +243,7 @@ def main():
         r = subprocess.run([binary, "fit", rat_csv, "--family", "binomial", "--successes", "y", "--trials", "nope", "--plot", bad],
                            capture_output=True, text=True)
         check(r.returncode == 1 and r.stderr.count("\n") == 1 and not os.path.exists(bad), "bad column: %r" % r.stderr)
-    if failures:
-        print("%d check(s) failed" % len(failures))
-        return 1
-    print("PASSED: every drawn position matches the fit's numbers and the profile likelihoods computed here")
-    return 0
+    return verdict("every drawn position matches the fit's numbers and the profile likelihoods computed here")
 
 
 if __name__ == "__main__":

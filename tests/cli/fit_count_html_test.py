@@ -18,42 +18,17 @@ import json
 import math
 import os
 import random
-import shutil
 import subprocess
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from figure_checks import SKIP, check, golden_argmax, quiet_page, start_browser, verdict  # noqa: E402
 from fit_count_figures_test import logit_normal_profile  # noqa: E402
-
-SKIP = 77
-failures = []
-
-
-def check(cond, msg):
-    if not cond:
-        failures.append(msg)
-        print("FAIL:", msg)
 
 
 def close(a, b, rel=1e-9):
     return abs(a - b) <= rel * max(abs(a), abs(b), 1.0)
-
-
-def golden_argmax(f, a, b, tol=1e-12):
-    g = (math.sqrt(5) - 1) / 2
-    c, d = b - g * (b - a), a + g * (b - a)
-    fc, fd = f(c), f(d)
-    while b - a > tol:
-        if fc > fd:
-            b, d, fd = d, c, fc
-            c = b - g * (b - a)
-            fc = f(c)
-        else:
-            a, c, fc = c, d, fd
-            d = a + g * (b - a)
-            fd = f(d)
-    return (c, fc) if fc > fd else (d, fd)
 
 
 def beta_binomial_at(y, n, nu):
@@ -87,24 +62,13 @@ return top;
 
 def main():
     binary, source = sys.argv[1], sys.argv[2]
-    browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-    driver_path = shutil.which("chromedriver")
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-        from selenium.webdriver.common.by import By
-        from selenium.webdriver.common.keys import Keys
-        from selenium.webdriver.support.ui import Select
-    except ImportError:
-        browser = None
-    if not browser or not driver_path:
+    drv = start_browser()
+    if drv is None:
         print("SKIPPED: no headless Chromium (apt-get install chromium chromium-driver python3-selenium)")
         return SKIP
-    options = webdriver.ChromeOptions()
-    options.binary_location = browser
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1100,900"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select
 
     with tempfile.TemporaryDirectory() as tmp:
         rats = [r for r in csv.reader(open(os.path.join(source, "tests/data/rat_tumors.csv"))) if r and not r[0].startswith("#")]
@@ -131,7 +95,6 @@ def main():
             ("cbpp", [cb, "--family", "binomial", "--successes", "y", "--trials", "n", "--group", "herd", "--prior", "logit-normal"]),
             ("1e6 groups", [big, "--family", "binomial", "--successes", "y", "--trials", "n", "--group", "g"]),
         ]
-        drv = webdriver.Chrome(service=Service(driver_path), options=options)
         try:
             for label, args in cases:
                 page, out, js_path = (os.path.join(tmp, n) for n in ("p.html", "g.csv", "s.json"))
@@ -214,10 +177,7 @@ def main():
                 top = {int(j): t for j, t in drv.execute_script(FOREST)["top"].items()}
                 check(sorted(top, key=lambda j: top[j]) == sorted(top, key=lambda j: (float(rows[j]["estimate"]), j)),
                       "%s: rows not sorted by estimate" % label)
-                check(drv.execute_script("return performance.getEntriesByType('resource').length") == 0,
-                      "%s: the page made network requests" % label)
-                errors = [e for e in drv.get_log("browser") if e["level"] in ("SEVERE", "WARNING")]
-                check(errors == [], "%s: console errors %r" % (label, errors))
+                quiet_page(drv, label)
 
             # The sort control on the normal family's fit page and on a simulate page.
             for label, cmd in (
@@ -244,15 +204,10 @@ def main():
                 top = {int(j): t for j, t in drv.execute_script(ROWS_TOP).items()}
                 check(sorted(top, key=lambda j: top[j]) == sorted(top, key=lambda j: (est[j], j)),
                       "%s: rows not sorted by estimate" % label)
-                errors = [e for e in drv.get_log("browser") if e["level"] in ("SEVERE", "WARNING")]
-                check(errors == [], "%s: console errors %r" % (label, errors))
+                quiet_page(drv, label)
         finally:
             drv.quit()
-    if failures:
-        print("%d check(s) failed" % len(failures))
-        return 1
-    print("PASSED: the count pages' slider, button, readouts and every page's sort control")
-    return 0
+    return verdict("the count pages' slider, button, readouts and every page's sort control")
 
 
 if __name__ == "__main__":

@@ -13,33 +13,16 @@ Exit 0: passed; 1: failed; 77: skipped (html: no Chromium, chromedriver or selen
 """
 
 import csv
-import json
 import math
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
 import xml.etree.ElementTree as ET
 
-SVG = "{http://www.w3.org/2000/svg}"
-SKIP = 77
-failures = []
-
-
-def check(cond, msg):
-    if not cond:
-        failures.append(msg)
-        print("FAIL:", msg)
-
-
-def line_scale(pairs):
-    (p0, v0), (p1, v1) = min(pairs), max(pairs)
-    slope = (v1 - v0) / (p1 - p0)
-    for p, v in pairs:
-        check(abs(v0 + (p - p0) * slope - v) <= 1e-3 * abs(v1 - v0), "tick %r off the scale" % v)
-    return (lambda p: v0 + (p - p0) * slope), abs(slope)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from figure_checks import SKIP, SVG, check, cross_centre, line_scale, quiet_page, start_browser, verdict, y_scale  # noqa: E402
 
 
 def gls(y, v, x, tau):
@@ -81,7 +64,7 @@ def main():
             panels = {g.get("id"): g for g in ET.parse(out[0]).getroot().iter(SVG + "g") if g.get("id")}
             rg = panels["regression"]
             xs, px = line_scale([(float(t.get("x")), float(t.text)) for t in rg.iter(SVG + "text") if t.get("class") == "tick"])
-            ys, py = line_scale([(float(t.get("y")) - 4, float(t.text)) for t in rg.iter(SVG + "text") if t.get("class") == "ytick"])
+            ys, py = y_scale(rg)
             for e in rg.iter():
                 if e.get("class") == "pp":
                     j = int(e.get("data-j"))
@@ -89,8 +72,7 @@ def main():
                     check(abs(ys(float(e.get("cy"))) - m("blup:%d" % (j + 1))) <= 0.15 * py, "bcg: circle %d not at metafor's BLUP" % j)
                 if e.get("class") == "np":
                     j = int(e.get("data-j"))
-                    n = [float(t) for t in re.findall(r"-?[\d.]+(?:e-?\d+)?", e.get("d"))]
-                    check(abs(ys(n[1] + n[3] / 2) - y[j]) <= 0.15 * py, "bcg: cross %d not at y_j" % j)
+                    check(abs(ys(cross_centre(e)[1]) - y[j]) <= 0.15 * py, "bcg: cross %d not at y_j" % j)
             line = [e for e in rg.iter() if e.get("class") == "center"][0]
             for xa, ya in (("x1", "y1"), ("x2", "y2")):
                 at = xs(float(line.get(xa)))
@@ -105,7 +87,7 @@ def main():
                 check(abs(f - float(rows[j]["fitted"])) <= 0.15 * pf, "bcg: row %d's fitted value vs the CSV" % j)
             tl = panels["tau-likelihood"]
             ts, pt = line_scale([(float(t.get("x")), float(t.text)) for t in tl.iter(SVG + "text") if t.get("class") == "tick"])
-            ls, pl = line_scale([(float(t.get("y")) - 4, float(t.text)) for t in tl.iter(SVG + "text") if t.get("class") == "ytick"])
+            ls, pl = y_scale(tl)
             est = [e for e in tl.iter() if e.get("class") == "estimate"][0]
             check(abs(ts(float(est.get("x1"))) - math.sqrt(m("tau2"))) <= 0.15 * pt, "bcg: tau line not at metafor's tau")
             rect = [e for e in tl.iter(SVG + "rect") if e.get("class") == "interval"][0]
@@ -137,24 +119,12 @@ def main():
             check(r.returncode == 1 and r.stderr.count("\n") == 1 and "--plot" in r.stderr and not os.path.exists(bad),
                   "raw rows with covariates --plot: %r" % r.stderr)
         else:
-            browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-            driver_path = shutil.which("chromedriver")
-            try:
-                from selenium import webdriver
-                from selenium.webdriver.chrome.service import Service
-                from selenium.webdriver.common.by import By
-                from selenium.webdriver.common.keys import Keys
-            except ImportError:
-                browser = None
-            if not browser or not driver_path:
+            drv = start_browser()
+            if drv is None:
                 print("SKIPPED: no headless Chromium")
                 return SKIP
-            options = webdriver.ChromeOptions()
-            options.binary_location = browser
-            for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1100,900"):
-                options.add_argument(arg)
-            options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-            drv = webdriver.Chrome(service=Service(driver_path), options=options)
+            from selenium.webdriver.common.by import By
+            from selenium.webdriver.common.keys import Keys
             try:
                 drv.get("file://" + out[3])
                 value = lambda id_: float(drv.find_element(By.ID, id_).get_attribute("data-value"))
@@ -179,16 +149,10 @@ def main():
                           "page: group %d at tau %r" % (j, tau))
                 drv.find_element(By.ID, "fit").click()
                 check(abs(value("loglik") - m("ll_REML")) < 1e-8, "page: the button")
-                check(drv.execute_script("return performance.getEntriesByType('resource').length") == 0, "page: network requests")
-                errors = [e for e in drv.get_log("browser") if e["level"] in ("SEVERE", "WARNING")]
-                check(errors == [], "page: console errors %r" % errors)
+                quiet_page(drv, "page")
             finally:
                 drv.quit()
-    if failures:
-        print("%d check(s) failed" % len(failures))
-        return 1
-    print("PASSED: the meta-regression's figures match metafor's numbers")
-    return 0
+    return verdict("the meta-regression's figures match metafor's numbers")
 
 
 if __name__ == "__main__":
