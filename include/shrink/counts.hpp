@@ -9,6 +9,7 @@
 #include <shrink/backend.hpp>
 
 #include <cstddef>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -159,6 +160,32 @@ struct count_fit_result {
   /// columns the mixture over the hyperparameters' posterior).
   std::optional<count_bayes_summary> bayes;
 };
+
+/// A point along the prior's spread for the figures (`shrink fit --plot/--html`): the spread (the
+/// binomial concentration nu, the poisson shape, or the normal prior's tau; infinity for the
+/// conjugate prior's no-spread limit) and the prior mean there on the rate scale, or NaN for the mean
+/// that maximises the likelihood at that spread (the profile).
+struct spread_point {
+  double spread = 0;
+  double mean = std::numeric_limits<double>::quiet_NaN();
+};
+
+/// What the figures draw at each point: per point, the log-likelihood (constants included, as
+/// count_fit_result::log_likelihood), the prior mean (rate scale), the prior's central interval at
+/// the options' level (where a new group's rate lies) and the mean shrinkage over all groups; per
+/// point and listed group (row-major, points x groups), the posterior mean and shrinkage, and per
+/// point and group of `interval_groups` (points x interval_groups) the posterior's central interval.
+struct spread_profile {
+  std::vector<double> log_likelihood, mean, prior_lower, prior_upper, mean_shrinkage;
+  std::vector<double> estimate, lower, upper, shrinkage;
+};
+
+/// Evaluates `points` for the data and prior of `options` (its method is not used), on the CPU
+/// threads (the fixed-shape reduction: the same bits for any thread count), by the fit's own
+/// formulas. Throws shrink::error as fit() does on invalid data.
+spread_profile profile_spread(const count_data_view& data, const count_options& options,
+                              const std::vector<spread_point>& points, const std::vector<std::size_t>& groups,
+                              const std::vector<std::size_t>& interval_groups);
 
 /// Fits a count family. Throws shrink::error on invalid input (a one-line message). On the CUDA
 /// backend the sums over groups and the posteriors run on the GPU (the CPU's bits: the same

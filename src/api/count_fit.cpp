@@ -342,6 +342,15 @@ count_intervals count_profile_intervals(const count_groups<Family>& data, const 
 }
 
 template <class Family>
+double profile_over_mean(const count_groups<Family>& data, double v, double& u)
+{
+  return maximise_along([&](double f) { return terms_at(data, f, v); }, u,
+                        [](const working_terms& x) { return std::pair(x.g_u, x.h_uu); }, 1e-12,
+                        [](double, const working_terms&) { return false; })
+    .value;
+}
+
+template <class Family>
 distinct_groups<Family> gather_distinct(const std::vector<typename Family::group>& groups)
 {
   using group = typename Family::group;
@@ -377,7 +386,8 @@ distinct_groups<Family> gather_distinct(const std::vector<typename Family::group
   template count_estimate count_ml<F>(const count_groups<F>&, const count_totals&, int);                            \
   template count_intervals count_profile_intervals<F>(const count_groups<F>&, const count_totals&, const count_estimate&, \
                                                       double);                                                          \
-  template distinct_groups<F> gather_distinct<F>(const std::vector<F::group>&);
+  template distinct_groups<F> gather_distinct<F>(const std::vector<F::group>&);                                     \
+  template double profile_over_mean<F>(const count_groups<F>&, double, double&);
 SHRINK_COUNT_FAMILY(beta_binomial)
 SHRINK_COUNT_FAMILY(gamma_poisson)
 #undef SHRINK_COUNT_FAMILY

@@ -186,6 +186,12 @@ auto maximise_along(At&& at, double& free, SlopeCurvature&& slope_curvature, dou
   return here;
 }
 
+/// The log-likelihood (without constants) at log concentration v maximised over u, by Newton's
+/// method from `u` (updated to the maximiser): the profile along the concentration that the
+/// figures draw (`shrink fit --plot`).
+template <class Family>
+double profile_over_mean(const count_groups<Family>& data, double v, double& u);
+
 /// Sums of the data the estimators start from.
 struct count_totals {
   double groups = 0;               ///< the number of groups (the sum of the entries' weights)

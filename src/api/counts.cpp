@@ -10,6 +10,7 @@
 #include "api/glmm_fit.hpp"
 #include "common/count_mixture.hpp"
 #include "api/numerics.hpp"
+#include "common/normal.hpp"
 #include "cpu/parallel.hpp"
 
 #include <chrono>
@@ -299,6 +300,116 @@ count_fit_result fit_glmm(const count_data_view& data, const count_options& o, b
   return r;
 }
 
+/// profile_spread for a conjugate prior: the spread is the concentration (binomial) or shape.
+template <class Family>
+spread_profile profile_family(const count_data_view& data, const count_options& o, const std::vector<spread_point>& points,
+                              const std::vector<std::size_t>& listed, const std::vector<std::size_t>& with_intervals)
+{
+  double unit = 1;
+  const std::vector<typename Family::group> groups = checked_groups<Family>(data, unit);
+  const detail::distinct_groups<Family> distinct = detail::gather_distinct<Family>(groups);
+  const detail::count_groups<Family> g{distinct.groups.data(), distinct.groups.size(), o.threads, distinct.weights.data()};
+  const detail::count_totals t = detail::count_summaries(g);
+  const double tail = (1 - o.level) / 2;
+  spread_profile out;
+  double u = Family::link(t.count / t.size);  // the profile's maximiser, carried from point to point
+  for (const spread_point& p : points) {
+    SHRINK_EXPECTS(p.spread > 0, "a spread of the prior must be positive");
+    const bool profiled = std::isnan(p.mean);
+    if (!profiled) u = Family::link(p.mean * unit);
+    double ll = 0, m = 0;
+    if (std::isinf(p.spread)) {  // no spread: every rate is the mean (the pooled rate at the profile)
+      m = profiled ? t.count / t.size : Family::mean_of(u);
+      ll = Family::limit(t.count, t.size, m);
+    } else {
+      const double v = std::log(p.spread);
+      const detail::parameter_map h = Family::natural(u, v);
+      ll = profiled ? detail::profile_over_mean(g, v, u) : detail::marginal_at(g, h.a, h.b).value;
+      m = Family::mean_of(u);
+    }
+    out.log_likelihood.push_back(ll + t.log_constants);
+    out.mean.push_back(m / unit);
+    const detail::parameter_map h = Family::natural(Family::link(m), std::log(p.spread));
+    // The prior is the posterior of a group without data.
+    const detail::count_posterior prior =
+      std::isinf(p.spread) ? detail::count_posterior{m, 0, 1, m, m} : Family::posterior_of({0, 0}, h.a, h.b, tail);
+    out.prior_lower.push_back(prior.lower / unit);
+    out.prior_upper.push_back(prior.upper / unit);
+    const double total = detail::reduce<double>(distinct.groups.size(), o.threads, [&](std::size_t i) {
+      return std::isinf(p.spread) ? distinct.weights[i] : distinct.weights[i] * Family::posterior_moments(distinct.groups[i], h.a, h.b).shrinkage;
+    });
+    out.mean_shrinkage.push_back(total / t.groups);
+    // The posterior's moments are closed forms; its quantiles (most of the time) only where asked.
+    const auto posterior = [&](std::size_t j, bool quantiles) {
+      if (std::isinf(p.spread)) return detail::count_posterior{m, 0, 1, m, m};
+      return quantiles ? Family::posterior_of(groups.at(j), h.a, h.b, tail) : Family::posterior_moments(groups.at(j), h.a, h.b);
+    };
+    for (std::size_t j : listed) {
+      const detail::count_posterior q = posterior(j, false);
+      out.estimate.push_back(q.mean / unit);
+      out.shrinkage.push_back(q.shrinkage);
+    }
+    for (std::size_t j : with_intervals) {
+      const detail::count_posterior q = posterior(j, true);
+      out.lower.push_back(q.lower / unit);
+      out.upper.push_back(q.upper / unit);
+    }
+  }
+  return out;
+}
+
+/// profile_spread for the normal prior on the link scale: the spread is tau.
+template <class Likelihood>
+spread_profile profile_glmm(const count_data_view& data, const count_options& o, const std::vector<spread_point>& points,
+                            const std::vector<std::size_t>& listed, const std::vector<std::size_t>& with_intervals)
+{
+  using Family = typename Likelihood::conjugate;
+  double unit = 1;
+  const std::vector<typename Family::group> groups = checked_groups<Family>(data, unit);
+  const detail::distinct_groups<Family> distinct = detail::gather_distinct<Family>(groups);
+  const detail::hermite_nodes nodes = detail::gauss_hermite(o.quadrature_points);
+  const detail::glmm_groups<Likelihood> g{distinct.groups.data(), distinct.groups.size(), o.threads,
+                                          distinct.weights.data(), nodes.rule()};
+  const detail::count_totals t =
+    detail::count_summaries(detail::count_groups<Family>{distinct.groups.data(), distinct.groups.size(), o.threads,
+                                                         distinct.weights.data()});
+  const double tail = (1 - o.level) / 2, z = detail::normal_quantile(1 - tail);
+  spread_profile out;
+  double mu = Family::link(t.count / t.size);
+  for (const spread_point& p : points) {
+    SHRINK_EXPECTS(p.spread >= 0 && std::isfinite(p.spread), "tau must be finite and >= 0");
+    const double tau = p.spread;
+    double ll = 0;
+    if (std::isnan(p.mean)) {
+      ll = detail::glmm_profile_over_mu(g, tau, mu);
+    } else {
+      mu = Family::link(p.mean * unit);
+      ll = detail::glmm_marginal(g, mu, tau).value;
+    }
+    out.log_likelihood.push_back(ll + t.log_constants);
+    out.mean.push_back(Likelihood::inverse_link(mu) / unit);
+    out.prior_lower.push_back(Likelihood::inverse_link(mu - z * tau) / unit);
+    out.prior_upper.push_back(Likelihood::inverse_link(mu + z * tau) / unit);
+    // The shrinkage analogue 1 / c at each entry's conditional mode (glmm_posterior_of's, without its quadrature).
+    const double total = detail::reduce<double>(distinct.groups.size(), o.threads, [&](std::size_t i) {
+      const double u0 = detail::conditional_mode<Likelihood>(distinct.groups[i], mu, tau);
+      return distinct.weights[i] / (1 - tau * tau * Likelihood::at(distinct.groups[i], mu + tau * u0).f2);
+    });
+    out.mean_shrinkage.push_back(total / t.groups);
+    for (std::size_t j : listed) {
+      const detail::count_posterior q = detail::glmm_posterior_of<Likelihood>(groups.at(j), mu, tau, tail).theta;
+      out.estimate.push_back(q.mean / unit);
+      out.shrinkage.push_back(q.shrinkage);
+    }
+    for (std::size_t j : with_intervals) {
+      const detail::count_posterior q = detail::glmm_posterior_of<Likelihood>(groups.at(j), mu, tau, tail).theta;
+      out.lower.push_back(q.lower / unit);
+      out.upper.push_back(q.upper / unit);
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string to_string(count_family f) { return f == count_family::binomial ? "binomial" : "poisson"; }
@@ -403,6 +514,21 @@ count_fit_result fit(const count_data_view& data, const count_options& o)
                                                  : fit_glmm<detail::log_normal>(data, o, used);
   return data.family == count_family::binomial ? fit_family<detail::beta_binomial>(data, o, used)
                                                : fit_family<detail::gamma_poisson>(data, o, used);
+}
+
+spread_profile profile_spread(const count_data_view& data, const count_options& o, const std::vector<spread_point>& points,
+                              const std::vector<std::size_t>& groups, const std::vector<std::size_t>& interval_groups)
+{
+  SHRINK_EXPECTS(data.groups > 0, "no groups");
+  SHRINK_EXPECTS(data.counts != nullptr && (data.sizes != nullptr || data.family == count_family::poisson),
+                 "null data pointer");
+  SHRINK_EXPECTS(o.level > 0 && o.level < 1, "--level must lie strictly between 0 and 1");
+  const bool binomial = data.family == count_family::binomial;
+  if (o.prior == count_prior::normal)
+    return binomial ? profile_glmm<detail::logit_normal>(data, o, points, groups, interval_groups)
+                    : profile_glmm<detail::log_normal>(data, o, points, groups, interval_groups);
+  return binomial ? profile_family<detail::beta_binomial>(data, o, points, groups, interval_groups)
+                  : profile_family<detail::gamma_poisson>(data, o, points, groups, interval_groups);
 }
 
 }  // namespace shrink

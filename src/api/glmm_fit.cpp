@@ -203,10 +203,17 @@ glmm_intervals glmm_profile_intervals(const glmm_groups<Likelihood>& data, const
   return out;
 }
 
+template <class Likelihood>
+double glmm_profile_over_mu(const glmm_groups<Likelihood>& data, double tau, double& mu)
+{
+  return profile(data, false, tau, mu).value;
+}
+
 #define SHRINK_GLMM_LIKELIHOOD(L)                                                                  \
   template marginal_sums glmm_marginal<L>(const glmm_groups<L>&, double, double);                 \
   template glmm_estimate glmm_ml<L>(const glmm_groups<L>&, double, double, double, int);                       \
-  template glmm_intervals glmm_profile_intervals<L>(const glmm_groups<L>&, const glmm_estimate&, double, double);
+  template glmm_intervals glmm_profile_intervals<L>(const glmm_groups<L>&, const glmm_estimate&, double, double); \
+  template double glmm_profile_over_mu<L>(const glmm_groups<L>&, double, double&);
 SHRINK_GLMM_LIKELIHOOD(logit_normal)
 SHRINK_GLMM_LIKELIHOOD(log_normal)
 #undef SHRINK_GLMM_LIKELIHOOD

@@ -64,6 +64,11 @@ template <class Likelihood>
 glmm_estimate glmm_ml(const glmm_groups<Likelihood>& data, double count, double size, double log_constants,
                       int max_iterations);
 
+/// The log-likelihood (without constants) at `tau` maximised over mu, by Newton's method from `mu`
+/// (updated to the maximiser): the profile along tau that the figures draw.
+template <class Likelihood>
+double glmm_profile_over_mu(const glmm_groups<Likelihood>& data, double tau, double& mu);
+
 /// Profile-likelihood intervals at `level`: the (mu, tau2) where 2 (l_max - l_profile) stays below
 /// the chi-square(1) quantile, the other parameter maximised by Newton's method at each point and
 /// the ends bracketed outwards (doubling) and found by Brent's method. tau2's lower end is 0 where

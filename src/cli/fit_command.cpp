@@ -246,7 +246,8 @@ void run_count_fit(const fit_args& a, const CLI::App& app, io::summary_part* mer
   o.threads = a.threads;
 
   if (a.output.empty()) throw error("-o: give a file name, or - for stdout");
-  io::output_set outputs({{"-o", a.output}, {"--summary", a.summary}}, input_paths(a, binary));
+  io::output_set outputs({{"-o", a.output}, {"--summary", a.summary}, {"--plot", a.plot}, {"--html", a.html}},
+                         input_paths(a, binary));
   io::atomic_output& csv = *outputs.get("-o");
   io::atomic_output* const json = outputs.get("--summary");
 
@@ -274,6 +275,8 @@ void run_count_fit(const fit_args& a, const CLI::App& app, io::summary_part* mer
   view.groups = t.keys.size();
   const count_fit_result r = fit(view, o);
   io::write_counts_csv(csv, t.keys, r, a.threads, a.digits);
+  if (io::atomic_output* plot = outputs.get("--plot")) plot->write(io::count_fit_svg(r, view, o, t.keys));
+  if (io::atomic_output* html = outputs.get("--html")) html->write(io::count_fit_html(r, view, o, t.keys));
   if (json) json->write(io::summary_json(r).dump(2) + "\n");
   outputs.commit();
   if (!a.quiet) print_count_report(r, t.keys, parse_seconds);
@@ -403,7 +406,8 @@ void run_regression_fit(const fit_args& a, const CLI::App& app, const fit_option
   std::vector<io::text_column> columns;
   for (const std::string& name : covariate_names(a.covariates)) columns.push_back({name, {}});
   if (!a.offset.empty()) columns.push_back({a.offset, {}});
-  io::output_set outputs({{"-o", a.output}, {"--summary", a.summary}}, {{"the input", a.input}});
+  io::output_set outputs({{"-o", a.output}, {"--summary", a.summary}, {"--plot", a.plot}, {"--html", a.html}},
+                         {{"the input", a.input}});
   io::summary_columns c;
   if (app.count("--group") > 0) c.group = a.group;
   c.estimate = a.estimate;
@@ -421,6 +425,10 @@ void run_regression_fit(const fit_args& a, const CLI::App& app, const fit_option
   const structure_comparison with = compare_structures(t.exact_estimates, v, x, offset);
   const structure_comparison without = compare_structures(t.exact_estimates, v, intercept_design(v.size()), offset);
   io::write_regression_csv(*outputs.get("-o"), t.keys, t.exact_estimates, t.standard_errors, r, a.threads, a.digits);
+  if (io::atomic_output* plot = outputs.get("--plot"))
+    plot->write(io::regression_fit_svg(r, t.exact_estimates, t.standard_errors, x, offset, t.keys));
+  if (io::atomic_output* html = outputs.get("--html"))
+    html->write(io::regression_fit_html(r, t.exact_estimates, t.standard_errors, x, offset, t.keys));
   if (io::atomic_output* json = outputs.get("--summary")) {
     nlohmann::json j = io::summary_json(r, t.keys.size());
     j["structures"] = io::structures_json(with);
@@ -436,8 +444,10 @@ void run_fit(const fit_args& given, const CLI::App& app)
   std::optional<io::summary_part> merged = merged_summaries(given, app);
   fit_args a = given;
   if (merged) a.family = io::to_string(merged->family);
-  if ((!a.plot.empty() || !a.html.empty()) && (a.family != "normal" || app.count("--covariates") > 0))
-    throw error(std::string(a.plot.empty() ? "--html" : "--plot") + ": figures of the count families and of --covariates fits are not drawn yet");
+  if ((!a.plot.empty() || !a.html.empty()) && a.family == "normal" && a.estimate.empty() &&
+      (app.count("--covariates") > 0 || app.count("--offset") > 0 || a.no_intercept))
+    throw error(std::string(a.plot.empty() ? "--html" : "--plot") +
+                ": figures of raw rows with --covariates are not drawn yet (summary mode, --estimate, draws them)");
   if (a.family == "binomial" || a.family == "poisson") return run_count_fit(a, app, merged ? &*merged : nullptr);
   if (a.family != "normal") throw error("unknown --family '" + a.family + "' (choose normal, binomial or poisson)");
   for (const char* count_only : {"--successes", "--trials", "--counts", "--exposure", "--method", "--alpha", "--beta",
@@ -572,7 +582,7 @@ command add_fit_command(CLI::App& app)
   sub->add_option("--threads", a->threads, "CPU threads (0 = all)")->capture_default_str();
   sub->add_option("-o,--output", a->output, "per-group CSV (- for stdout)")->capture_default_str();
   sub->add_option("--summary", a->summary, "JSON summary file");
-  sub->add_option("--plot", a->plot, "SVG: shrinkage plot, forest plot and the likelihood of tau (normal family)");
+  sub->add_option("--plot", a->plot, "SVG: shrinkage plot, forest plot and the likelihood of the prior's spread");
   sub->add_option("--html", a->html, "the same figure in an interactive page: a tau slider moves every posterior");
   sub->add_option("--digits", a->digits, "significant digits of the per-group CSV (0: the shortest text that reads back exactly)")
     ->capture_default_str();

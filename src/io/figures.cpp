@@ -9,7 +9,10 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <functional>
+#include <limits>
 #include <numeric>
+#include <optional>
 #include <sstream>
 
 namespace shrink::io {
@@ -183,6 +186,39 @@ std::string dashed(double x, double y1, double y2, const std::string& attrs)
 }
 std::string group_attrs(const char* cls, std::size_t j) { return "class=\"" + std::string(cls) + "\" data-j=\"" + std::to_string(j) + "\""; }
 
+/// A figure's rows, each a group <g class="row"> that the page can move (sort) as one.
+std::string row_open(std::size_t j, std::size_t i, double size)
+{
+  return "<g class=\"row\" data-j=\"" + std::to_string(j) + "\" data-row=\"" + std::to_string(i) + "\" data-n=\"" + num(size) + "\">";
+}
+
+/// The page's control that re-sorts the forest's rows (each page keeps `current`, the estimate and
+/// shrinkage of every drawn group at the slider's value, and calls resort() after moving them).
+std::string sort_control(const char* initial)
+{
+  std::string s = "<label for=\"sort\">sort rows by</label>\n<select id=\"sort\">";
+  for (const char* k : {"group", "n", "estimate", "shrinkage"})
+    s += std::string("<option value=\"") + k + "\"" + (std::string(k) == initial ? " selected" : "") + ">" +
+         (std::string(k) == "n" ? "n_j" : k) + "</option>";
+  return s + "</select>\n";
+}
+
+/// Moves every <g class="row"> of the figure (data-row: its drawn place) to its place in the order
+/// of the chosen key (ties: the group's order), by a translation of whole rows.
+constexpr const char* sort_script = R"JS(const current = {estimate: {}, shrinkage: {}};
+function resort() {
+  const key = document.getElementById("sort").value;
+  const value = r => key === "group" ? Number(r.dataset.j) : key === "n" ? Number(r.dataset.n) : current[key][r.dataset.j];
+  for (const g of document.querySelectorAll("#figure [data-row-height]")) {
+    const h = Number(g.dataset.rowHeight);
+    const rows = [...g.querySelectorAll("g.row")];
+    rows.sort((a, b) => (value(a) - value(b)) || (Number(a.dataset.j) - Number(b.dataset.j)));
+    rows.forEach((r, i) => r.setAttribute("transform", "translate(0 " + (i - Number(r.dataset.row)) * h + ")"));
+  }
+}
+document.getElementById("sort").addEventListener("change", resort);
+)JS";
+
 /// A framed legend of two rows of three entries; returns the baseline below it.
 double legend(std::ostream& o, const replicate_sample& s, double y)
 {
@@ -249,12 +285,12 @@ double draw_rows(std::ostream& o, const replicate_sample& s, const frame& f, row
   axis(o, f, top, true, top, bottom);
   axis(o, f, bottom, false, top, bottom);
   const char* size_name = !s.family ? "n" : *s.family == count_family::binomial ? "n" : "E";
-  o << "<g id=\"groups\">\n";
+  o << "<g id=\"groups\" data-row-height=\"" << num(row) << "\">\n";
   const auto idx = rows_in(s, order);
   for (std::size_t r = 0; r < J; ++r) {
     const std::size_t j = idx[r];
     const double y = top + row * (static_cast<double>(r) + 0.5);
-    o << "<text class=\"label\" x=\"" << num(left - 10) << "\" y=\"" << num(y + 4) << "\" text-anchor=\"end\" fill=\"#444\">"
+    o << row_open(j, r, static_cast<double>(s.n[j])) << "<text class=\"label\" x=\"" << num(left - 10) << "\" y=\"" << num(y + 4) << "\" text-anchor=\"end\" fill=\"#444\">"
       << (j + 1) << "  (" << size_name << " = " << s.n[j] << ")</text>";
     if (j < s.observations.size())
       for (std::size_t i = 0; i < std::min(per_group, s.observations[j].size()); ++i)
@@ -264,7 +300,7 @@ double draw_rows(std::ostream& o, const replicate_sample& s, const frame& f, row
       << "\" y1=\"" << num(y) << "\" y2=\"" << num(y) << "\" stroke=\"" << green << "\" stroke-opacity=\"0.4\" stroke-width=\"2\"/>";
     o << diamond(f.x(s.complete_pool), y, m, group_attrs("cp", j)) << cross(f.x(s.ybar[j]), y, m, group_attrs("np", j))
       << triangle(f.x(s.theta[j]), y, m, group_attrs("truth", j)) << circle(f.x(s.partial_pool[j]), y, m, group_attrs("pp", j))
-      << "\n";
+      << "</g>\n";
   }
   o << "</g>\n" << dashed(f.x(center_of(s)), top, bottom, "class=\"center\"") << "\n";
   return bottom + 26;
@@ -387,6 +423,9 @@ function move(est, center) {
 }
 )JS";
 
+/// The sort control's initial key: the CLI's --plot-order.
+const char* order_key(row_order order) { return order == row_order::size ? "n" : order == row_order::estimate ? "estimate" : "group"; }
+
 /// The readout of a simulated replicate: each estimator's MSE, one row each.
 std::string mse_table(const std::string& rows)
 {
@@ -426,7 +465,7 @@ std::string counts_html(const replicate_sample& s, row_order order)
                                " = <span id=\"nu-value\"></span></label>\n<input type=\"range\" id=\"nu\" min=\"-2\" max=\"6\" "
                                "step=\"0.001\" value=\"" + num(std::log10(start)) +
                                "\">\n<button id=\"fit\" type=\"button\">fit from data (ml)</button>\n"
-                               "<span>log scale; the right end is no spread (complete pooling)</span>\n";
+                               "<span>log scale; the right end is no spread (complete pooling)</span>\n" + sort_control(order_key(order));
   const std::string readout = "<tr><td>no pooling</td><td id=\"mse-no_pool\"></td></tr>\n"
                               "<tr><td>complete pooling</td><td id=\"mse-complete_pool\"></td></tr>\n"
                               "<tr><td>partial pooling (at the slider's " + spread +
@@ -445,6 +484,11 @@ function update(nu) {
   document.getElementById("nu-value").dataset.value = String(nu);
   const est = post(D.fit_mean, nu);
   move(est, D.fit_mean);
+  est.forEach((e, j) => {  // the prior mean's weight: nu / (nu + n_j), or the gamma's rate over rate + E_j
+    current.estimate[j] = e;
+    current.shrinkage[j] = D.binomial ? nu / (nu + D.n[j]) : (nu / D.fit_mean) / (nu / D.fit_mean + D.n[j]);
+  });
+  resort();
   for (const k of ["no_pool", "complete_pool", "oracle"]) show("mse-" + k, fixedMse[k]);
   show("mse-partial_pool", mse(est));
 }
@@ -454,7 +498,7 @@ document.getElementById("fit").addEventListener("click", () => { slider.value = 
 update(fitted);
 )JS";
   return page("shrink: one simulated replicate", figure(s, order, f), d, controls, mse_table(readout),
-              replicate_script + script);
+              std::string(sort_script) + replicate_script + script);
 }
 
 }  // namespace
@@ -488,7 +532,7 @@ std::string shrinkage_html(const replicate_sample& s, row_order order)
                                "id=\"tau\" min=\"0\" max=\"" + num(tau_max) + "\" step=\"" + num(tau_max / 1000) +
                                "\" value=\"" + num(std::sqrt(s.tau2_hat)) +
                                "\">\n<button id=\"fit\" type=\"button\">fit tau from data</button>\n"
-                               "<span>mu_hat(tau) = <span id=\"mu-value\"></span></span>\n";
+                               "<span>mu_hat(tau) = <span id=\"mu-value\"></span></span>\n" + sort_control(order_key(order));
   const std::string readout = R"HTML(<tr><td>no pooling</td><td id="mse-no_pool"></td></tr>
 <tr><td>complete pooling</td><td id="mse-complete_pool"></td></tr>
 <tr><td>partial pooling (at the slider's tau)</td><td id="mse-partial_pool"></td></tr>
@@ -532,6 +576,8 @@ function update(tau) {  // the slider snaps to its steps, so the exact tau is pa
   document.getElementById("mu-value").dataset.value = String(mu);
   const est = partialPool(tau2);
   move(est, mu);
+  est.forEach((e, j) => { current.estimate[j] = e; current.shrinkage[j] = v[j] / (v[j] + tau2); });
+  resort();
   for (const k of ["no_pool", "complete_pool", "oracle", "james_stein"]) show("mse-" + k, fixedMse[k]);
   show("mse-partial_pool", mse(est));
 }
@@ -544,7 +590,7 @@ document.getElementById("fit").addEventListener("click", () => {
 update(Math.sqrt(D.tau2_hat));  // start at the moment estimate (exactly, not the slider's step)
 )JS";
   return page("shrink: one simulated replicate", figure(s, order, f), d, controls, mse_table(readout),
-              replicate_script + script);
+              std::string(sort_script) + replicate_script + script);
 }
 
 namespace {
@@ -618,34 +664,59 @@ tau_point at_tau(const fit_result& r, double tau, bool restricted)
   return {tau, restricted ? ll - 0.5 * std::log(sw) : ll, mu, sb / static_cast<double>(r.mean.size())};
 }
 
-/// The figure, and what the page needs to move it: the likelihood panel's grid of tau and the
-/// fit's own tau, and the groups drawn (shrinkage plot and forest).
-struct fit_drawing {
-  std::string svg;
-  std::vector<tau_point> grid;
-  tau_point fitted;
-  std::vector<std::size_t> drawn;
-  double constant = 0;  ///< the log-likelihood's constant (metafor's)
-  double q = 0;         ///< the intervals' quantile
+/// What the three panels of a fit's figure draw, whatever the model (normal, counts): per group
+/// the no-pooling value, the estimate and its interval; the centre the estimates shrink to and the
+/// band where a new group lies; the log-likelihood along the prior's spread.
+struct fit_picture {
+  std::string title, subtitle, value_name;
+  const std::vector<double>* raw = nullptr;       ///< no pooling (blue x)
+  const std::vector<double>* estimate = nullptr;  ///< partial pooling (green circle)
+  const std::vector<double>* lower = nullptr;
+  const std::vector<double>* upper = nullptr;
+  std::vector<double> wide_lower, wide_upper;  ///< where the page's slider can move the intervals
+  std::vector<double> size;                    ///< n_j (the page's sort)
+  std::vector<std::string> keys;
+  double centre = 0;
+  std::string centre_name, band_name, estimate_name;
+  double band_lower = 0, band_upper = 0;
+  /// Regression: each group's own pull target x_j' beta (a grey circle on its row); no common
+  /// centre line or band then.
+  const std::vector<double>* target = nullptr;
+  /// Draws a first panel in place of the shrinkage plot from the height given; returns the next.
+  std::function<double(std::ostream&, double, const std::vector<std::size_t>&)> first_panel;
+  // The likelihood panel: points (x on its axis, log-likelihood without or with constants).
+  std::vector<double> curve_x, curve_ll;
+  double x_estimate = 0;
+  std::optional<std::pair<double, double>> x_interval;
+  std::string curve_title, curve_note, curve_axis;
+  double level = 0.95;
 };
 
-fit_drawing draw_fit(const fit_result& r, const std::vector<std::string>& keys)
+/// The figure, and the groups it draws: the shrinkage plot's lines and the forest's rows.
+struct fit_drawing {
+  std::string svg;
+  std::vector<std::size_t> lines, rows, drawn;
+};
+
+fit_drawing draw_fit(const fit_picture& p)
 {
-  const std::size_t J = r.mean.size();
+  const std::vector<double>& raw = *p.raw;
+  const std::vector<double>& est = *p.estimate;
+  const std::size_t J = raw.size();
   std::ostringstream b;
-  b << "<text x=\"16\" y=\"24\" font-size=\"16\" font-weight=\"bold\">shrink fit: " << J << " groups</text>\n";
-  std::ostringstream sub;
-  sub << "mu = " << num(r.mu) << ", tau = " << num(std::sqrt(r.tau2)) << " (" << to_string(r.method)
-      << "), complete pooling = " << num(r.complete_pooling) << "; prediction interval for a new group ["
-      << num(r.pred_lower) << ", " << num(r.pred_upper) << "] at level " << num(r.level);
-  double y = text_block(b, sub.str(), 44, 12, "#333") + 20;
+  b << "<text x=\"16\" y=\"24\" font-size=\"16\" font-weight=\"bold\">" << p.title << "</text>\n";
+  double y = text_block(b, p.subtitle, 44, 12, "#333") + 20;
 
   // The shrinkage plot.
-  const auto lines = ranked_sample(r.mean, max_lines);
-  const frame fs = frame_over({&r.mean, &r.estimate}, lines, {r.mu});
+  fit_drawing out;
+  out.lines = ranked_sample(raw, max_lines);
+  if (p.first_panel) {
+    y = p.first_panel(b, y, out.lines);
+  } else {
+  const frame fs = frame_over({p.raw, p.estimate}, out.lines, {p.centre});
   y = panel_title(b, "Shrinkage: no pooling joined to partial pooling",
                   J > max_lines ? std::to_string(max_lines) + " of the " + std::to_string(J) +
-                                    " groups, evenly spaced in the rank of the no-pooling estimate."
+                                    " groups (a sample), evenly spaced in the rank of the no-pooling estimate."
                                 : "Every group drawn; lines that cross show groups whose order changes.",
                   y);
   const double top = y, bottom = y + 300;
@@ -654,87 +725,73 @@ fit_drawing draw_fit(const fit_result& r, const std::vector<std::string>& keys)
     << "\" text-anchor=\"end\">partial pooling</text>\n";
   axis(b, fs, top, true, top, bottom);
   axis(b, fs, bottom, false, top, bottom);
-  const double opacity = lines.size() > 200 ? 0.2 : 0.5;
-  for (std::size_t j : lines)
-    b << "<line " << group_attrs("pull", j) << " x1=\"" << num(fs.x(r.mean[j])) << "\" x2=\"" << num(fs.x(r.estimate[j])) << "\" y1=\"" << num(top)
+  const double opacity = out.lines.size() > 200 ? 0.2 : 0.5;
+  for (std::size_t j : out.lines)
+    b << "<line " << group_attrs("pull", j) << " x1=\"" << num(fs.x(raw[j])) << "\" x2=\"" << num(fs.x(est[j])) << "\" y1=\"" << num(top)
       << "\" y2=\"" << num(bottom) << "\" stroke=\"" << green << "\" stroke-opacity=\"" << opacity << "\"/>"
-      << cross(fs.x(r.mean[j]), top, 3, group_attrs("np", j)) << circle(fs.x(r.estimate[j]), bottom, 3, group_attrs("pp", j))
-      << "\n";
-  b << dashed(fs.x(r.mu), top, bottom, "class=\"center\"") << "\n</g>\n";
-  y = bottom + 60;
+      << cross(fs.x(raw[j]), top, 3, group_attrs("np", j)) << circle(fs.x(est[j]), bottom, 3, group_attrs("pp", j)) << "\n";
+  b << dashed(fs.x(p.centre), top, bottom, "class=\"center\"") << "\n</g>\n";
+  b << "<text x=\"" << num(left + plot_w / 2) << "\" y=\"" << num(bottom + 40) << "\" text-anchor=\"middle\">" << p.value_name << "</text>\n";
+  y = bottom + 70;
+  }
 
   // The forest (caterpillar) plot.
-  const auto rows = ranked_sample(r.estimate, max_rows);
-  fit_drawing out;
-  out.q = detail::normal_quantile(0.5 + r.level / 2);
-  for (std::size_t j = 0; j < J; ++j)
-    if (r.sd[j] > 0) {
-      out.q = (r.upper[j] - r.estimate[j]) / r.sd[j];  // the fit's own (t or normal)
-      break;
-    }
-  // Wide enough for the page's slider: as tau grows each interval tends to mean +- q se.
-  std::vector<double> wide_lo(J), wide_hi(J);
-  for (std::size_t j = 0; j < J; ++j) wide_lo[j] = r.mean[j] - out.q * r.se[j], wide_hi[j] = r.mean[j] + out.q * r.se[j];
-  const frame ff = frame_over({&r.lower, &r.upper, &wide_lo, &wide_hi}, rows, {r.pred_lower, r.pred_upper, r.mu});
-  y = panel_title(b, "Estimates with their " + num(100 * r.level) + "% intervals, sorted",
+  out.rows = ranked_sample(est, max_rows);
+  const frame ff = p.target ? frame_over({p.lower, p.upper, &p.wide_lower, &p.wide_upper, p.raw, p.target}, out.rows, {est[0]})
+                            : frame_over({p.lower, p.upper, &p.wide_lower, &p.wide_upper, p.raw}, out.rows,
+                                         {p.band_lower, p.band_upper, p.centre});
+  y = panel_title(b, "Estimates with their " + num(100 * p.level) + "% intervals, sorted",
                   (J > max_rows ? std::to_string(max_rows) + " of the " + std::to_string(J) +
-                                    " groups, evenly spaced in the rank of the estimate. "
+                                    " groups (a sample), evenly spaced in the rank of the estimate. "
                                 : std::string()) +
-                    "Green circle: partial-pooling estimate and its interval; blue x: no pooling; dashed line: mu; "
-                    "shaded: the prediction interval for a new group.",
+                    "Green circle: " + p.estimate_name + " and its interval; blue x: no pooling; " +
+                    (p.target ? "grey circle: the group's own fitted value, where it shrinks to."
+                              : "dashed line: " + p.centre_name + "; shaded: " + p.band_name + "."),
                   y);
-  const double row = rows.size() <= 40 ? 20 : 12, ftop = y, fbottom = y + row * static_cast<double>(rows.size());
-  b << "<g id=\"forest\" data-lo=\"" << ff.lo << "\" data-hi=\"" << ff.hi << "\">\n<rect class=\"prediction\" x=\"" << num(ff.x(r.pred_lower)) << "\" width=\""
-    << num(ff.x(r.pred_upper) - ff.x(r.pred_lower)) << "\" y=\"" << num(ftop) << "\" height=\"" << num(fbottom - ftop)
-    << "\" fill=\"#f2e3b3\" fill-opacity=\"0.6\"/>\n";
+  const double row = out.rows.size() <= 40 ? 20 : 12, ftop = y, fbottom = y + row * static_cast<double>(out.rows.size());
+  b << "<g id=\"forest\" data-lo=\"" << ff.lo << "\" data-hi=\"" << ff.hi << "\" data-row-height=\"" << num(row)
+    << "\">\n";
+  if (!p.target)
+    b << "<rect class=\"prediction\" x=\"" << num(ff.x(p.band_lower)) << "\" width=\""
+      << num(ff.x(p.band_upper) - ff.x(p.band_lower)) << "\" y=\"" << num(ftop) << "\" height=\"" << num(fbottom - ftop)
+      << "\" fill=\"#f2e3b3\" fill-opacity=\"0.6\"/>\n";
   axis(b, ff, ftop, true, ftop, fbottom);
   axis(b, ff, fbottom, false, ftop, fbottom);
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    const std::size_t j = rows[i];
+  for (std::size_t i = 0; i < out.rows.size(); ++i) {
+    const std::size_t j = out.rows[i];
     const double yy = ftop + row * (static_cast<double>(i) + 0.5);
-    b << "<text class=\"label\" x=\"" << num(left - 10) << "\" y=\"" << num(yy + 4) << "\" text-anchor=\"end\">"
-      << xml_escape(keys[j]) << "</text><line " << group_attrs("interval", j) << " x1=\"" << num(ff.x(r.lower[j]))
-      << "\" x2=\"" << num(ff.x(r.upper[j])) << "\" y1=\"" << num(yy) << "\" y2=\"" << num(yy) << "\" stroke=\"" << green
-      << "\" stroke-width=\"1.6\"/>" << cross(ff.x(r.mean[j]), yy, 3.5, group_attrs("np", j))
-      << "<circle " << group_attrs("pp", j) << " cx=\"" << num(ff.x(r.estimate[j])) << "\" cy=\"" << num(yy)
-      << "\" r=\"3.5\" fill=\"" << green << "\"/>\n";
+    b << row_open(j, i, p.size[j]) << "<text class=\"label\" x=\"" << num(left - 10) << "\" y=\"" << num(yy + 4)
+      << "\" text-anchor=\"end\">" << xml_escape(p.keys[j]) << "</text><line " << group_attrs("interval", j) << " x1=\""
+      << num(ff.x((*p.lower)[j])) << "\" x2=\"" << num(ff.x((*p.upper)[j])) << "\" y1=\"" << num(yy) << "\" y2=\"" << num(yy)
+      << "\" stroke=\"" << green << "\" stroke-width=\"1.6\"/>" << cross(ff.x(raw[j]), yy, 3.5, group_attrs("np", j))
+      << "<circle " << group_attrs("pp", j) << " cx=\"" << num(ff.x(est[j])) << "\" cy=\"" << num(yy) << "\" r=\"3.5\" fill=\""
+      << green << "\"/>";
+    if (p.target)
+      b << "<circle " << group_attrs("fitted", j) << " cx=\"" << num(ff.x((*p.target)[j])) << "\" cy=\"" << num(yy)
+        << "\" r=\"3\" fill=\"none\" stroke=\"" << grey << "\" stroke-width=\"1.3\"/>";
+    b << "</g>\n";
   }
-  b << dashed(ff.x(r.mu), ftop, fbottom, "class=\"center\"") << "\n</g>\n";
-  y = fbottom + 60;
+  if (!p.target) b << dashed(ff.x(p.centre), ftop, fbottom, "class=\"center\"") << "\n";
+  b << "</g>\n";
+  b << "<text x=\"" << num(left + plot_w / 2) << "\" y=\"" << num(fbottom + 40) << "\" text-anchor=\"middle\">" << p.value_name << "</text>\n";
+  y = fbottom + 70;
 
-  // The log-likelihood of tau.
-  const bool restricted = r.method == tau_method::reml;
-  const double tau = std::sqrt(r.tau2);
-  double spread = 0;
-  for (std::size_t j = 0; j < J; ++j) spread = std::max(spread, std::abs(r.mean[j] - r.mu));
-  const double tau_max = std::max({2.5 * tau, r.tau2_upper ? 1.3 * std::sqrt(*r.tau2_upper) : 0.0, spread, 1e-3});
-  constexpr int points = 240;
-  std::vector<double> ll(points + 1);
-  for (int i = 0; i <= points; ++i) {
-    out.grid.push_back(at_tau(r, tau_max * i / points, restricted));
-    ll[i] = out.grid.back().log_likelihood;
-  }
-  out.fitted = at_tau(r, tau, restricted);
-  // As metafor's fit.stats: REML's constant also holds log det(X'X) / 2 = log(J) / 2 (X the intercept).
-  out.constant = restricted ? -0.5 * static_cast<double>(J - 1) * std::log(2 * M_PI) + 0.5 * std::log(static_cast<double>(J))
-                            : -0.5 * static_cast<double>(J) * std::log(2 * M_PI);
+  // The log-likelihood along the prior's spread, relative to its maximum over the grid.
+  std::vector<double> ll = p.curve_ll;
   const double top_ll = *std::max_element(ll.begin(), ll.end());
   double floor_ll = 0;
   for (double& v : ll) floor_ll = std::min(floor_ll, v -= top_ll);
   floor_ll = std::min(floor_ll, -1.0);
-  y = panel_title(b, std::string(restricted ? "Restricted log-likelihood" : "Log-likelihood") + " of tau",
-                  "Given the groups' estimates and standard errors, mu profiled out, relative to its maximum on the "
-                  "grid. Solid line: the fit's tau; shaded: its " + num(100 * r.level) + "% interval (Q-profile)." +
-                    (r.method == tau_method::bayes ? " (--tau-method bayes: the curve is the likelihood, not the posterior.)" : ""),
-                  y);
-  const frame ft{0, tau_max};
+  y = panel_title(b, p.curve_title, p.curve_note, y);
+  const frame ft{p.curve_x.front(), p.curve_x.back()};
   const double ltop = y, lbottom = y + 220;
   auto Y = [&](double v) { return ltop + (v / floor_ll) * (lbottom - ltop); };
-  b << "<g id=\"tau-likelihood\" data-lo=\"0\" data-hi=\"" << tau_max << "\">\n";
-  if (r.tau2_lower && r.tau2_upper)
-    b << "<rect class=\"interval\" x=\"" << num(ft.x(std::sqrt(*r.tau2_lower))) << "\" width=\""
-      << num(ft.x(std::min(std::sqrt(*r.tau2_upper), tau_max)) - ft.x(std::sqrt(*r.tau2_lower))) << "\" y=\"" << num(ltop)
-      << "\" height=\"" << num(lbottom - ltop) << "\" fill=\"#dbe6f7\"/>\n";
+  b << "<g id=\"tau-likelihood\" data-lo=\"" << ft.lo << "\" data-hi=\"" << ft.hi << "\">\n";
+  if (p.x_interval) {
+    const double lo = std::max(p.x_interval->first, ft.lo), hi = std::min(p.x_interval->second, ft.hi);
+    b << "<rect class=\"interval\" x=\"" << num(ft.x(lo)) << "\" width=\"" << num(std::max(0.0, ft.x(hi) - ft.x(lo))) << "\" y=\""
+      << num(ltop) << "\" height=\"" << num(lbottom - ltop) << "\" fill=\"#dbe6f7\"/>\n";
+  }
   axis(b, ft, lbottom, false, ltop, lbottom);
   for (double t : ticks(floor_ll, 0))
     b << "<text class=\"ytick\" x=\"" << num(left - 8) << "\" y=\"" << num(Y(t) + 4) << "\" text-anchor=\"end\">" << num(t)
@@ -742,58 +799,130 @@ fit_drawing draw_fit(const fit_result& r, const std::vector<std::string>& keys)
       << num(Y(t)) << "\" stroke=\"#333\"/>\n";
   b << "<line x1=\"" << num(left) << "\" x2=\"" << num(left) << "\" y1=\"" << num(ltop) << "\" y2=\"" << num(lbottom)
     << "\" stroke=\"#333\"/>\n<path class=\"curve\" fill=\"none\" stroke=\"" << blue << "\" stroke-width=\"2\" d=\"";
-  for (int i = 0; i <= points; ++i) b << (i ? "L" : "M") << num(ft.x(tau_max * i / points)) << ' ' << num(Y(ll[i]));
-  b << "\"/>\n<line class=\"estimate\" x1=\"" << num(ft.x(tau)) << "\" x2=\"" << num(ft.x(tau)) << "\" y1=\"" << num(ltop)
-    << "\" y2=\"" << num(lbottom) << "\" stroke=\"black\" stroke-width=\"1.5\"/>\n";
+  for (std::size_t i = 0; i < ll.size(); ++i) b << (i ? "L" : "M") << num(ft.x(p.curve_x[i])) << ' ' << num(Y(ll[i]));
+  const double xe = ft.x(std::min(std::max(p.x_estimate, ft.lo), ft.hi));
+  b << "\"/>\n<line class=\"estimate\" x1=\"" << num(xe) << "\" x2=\"" << num(xe) << "\" y1=\"" << num(ltop) << "\" y2=\""
+    << num(lbottom) << "\" stroke=\"black\" stroke-width=\"1.5\"/>\n";
   // The page's slider position (hidden in the SVG).
-  b << "<line class=\"at-tau\" visibility=\"hidden\" x1=\"" << num(ft.x(tau)) << "\" x2=\"" << num(ft.x(tau)) << "\" y1=\""
-    << num(ltop) << "\" y2=\"" << num(lbottom) << "\" stroke=\"#c0392b\" stroke-width=\"2\"/>\n</g>\n";
-  b << "<text x=\"" << num(left + plot_w / 2) << "\" y=\"" << num(lbottom + 40) << "\" text-anchor=\"middle\">tau</text>\n";
+  b << "<line class=\"at-tau\" visibility=\"hidden\" x1=\"" << num(xe) << "\" x2=\"" << num(xe) << "\" y1=\"" << num(ltop)
+    << "\" y2=\"" << num(lbottom) << "\" stroke=\"#c0392b\" stroke-width=\"2\"/>\n</g>\n";
+  b << "<text x=\"" << num(left + plot_w / 2) << "\" y=\"" << num(lbottom + 40) << "\" text-anchor=\"middle\">" << p.curve_axis
+    << "</text>\n";
   out.svg = svg_document(b.str(), lbottom + 60);
-  out.drawn = lines;
-  out.drawn.insert(out.drawn.end(), rows.begin(), rows.end());
+  out.drawn = out.lines;
+  out.drawn.insert(out.drawn.end(), out.rows.begin(), out.rows.end());
   std::sort(out.drawn.begin(), out.drawn.end());
   out.drawn.erase(std::unique(out.drawn.begin(), out.drawn.end()), out.drawn.end());
   return out;
 }
 
+/// Whether a point of a page's slider lies where the data are plausible: within 4 of the
+/// log-likelihood's maximum (2 x 4 is past the chi-square(1) 99.5% quantile).
+bool plausible(double log_likelihood, double top) { return log_likelihood >= top - 4; }
+
+/// The normal family's picture, and the grid of tau the likelihood panel and the page's slider use.
+struct normal_picture {
+  fit_picture picture;
+  std::vector<tau_point> grid;
+  tau_point fitted;
+  double constant = 0;  ///< the log-likelihood's constant (metafor's)
+  double q = 0;         ///< the intervals' quantile
+};
+
+normal_picture normal_fit_picture(const fit_result& r, const std::vector<std::string>& keys)
+{
+  const std::size_t J = r.mean.size();
+  normal_picture n;
+  fit_picture& p = n.picture;
+  p.title = "shrink fit: " + std::to_string(J) + " groups";
+  std::ostringstream sub;
+  sub << "mu = " << num(r.mu) << ", tau = " << num(std::sqrt(r.tau2)) << " (" << to_string(r.method)
+      << "), complete pooling = " << num(r.complete_pooling) << "; prediction interval for a new group ["
+      << num(r.pred_lower) << ", " << num(r.pred_upper) << "] at level " << num(r.level);
+  p.subtitle = sub.str();
+  p.value_name = "value (the scale of the estimates)";
+  p.raw = &r.mean;
+  p.estimate = &r.estimate;
+  p.lower = &r.lower;
+  p.upper = &r.upper;
+  p.keys = keys;
+  p.size.assign(r.n.begin(), r.n.end());
+  p.centre = r.mu;
+  p.centre_name = "mu";
+  p.band_name = "the prediction interval for a new group";
+  p.estimate_name = "partial-pooling estimate";
+  p.band_lower = r.pred_lower;
+  p.band_upper = r.pred_upper;
+  p.level = r.level;
+  n.q = detail::normal_quantile(0.5 + r.level / 2);
+  for (std::size_t j = 0; j < J; ++j)
+    if (r.sd[j] > 0) {
+      n.q = (r.upper[j] - r.estimate[j]) / r.sd[j];  // the fit's own (t or normal)
+      break;
+    }
+  // Wide enough for the page's slider: as tau grows each interval tends to mean +- q se.
+  for (std::size_t j = 0; j < J; ++j) p.wide_lower.push_back(r.mean[j] - n.q * r.se[j]), p.wide_upper.push_back(r.mean[j] + n.q * r.se[j]);
+
+  const bool restricted = r.method == tau_method::reml;
+  const double tau = std::sqrt(r.tau2);
+  double spread = 0;
+  for (std::size_t j = 0; j < J; ++j) spread = std::max(spread, std::abs(r.mean[j] - r.mu));
+  const double tau_max = std::max({2.5 * tau, r.tau2_upper ? 1.3 * std::sqrt(*r.tau2_upper) : 0.0, spread, 1e-3});
+  constexpr int points = 240;
+  for (int i = 0; i <= points; ++i) {
+    n.grid.push_back(at_tau(r, tau_max * i / points, restricted));
+    p.curve_x.push_back(n.grid.back().tau);
+    p.curve_ll.push_back(n.grid.back().log_likelihood);
+  }
+  n.fitted = at_tau(r, tau, restricted);
+  // As metafor's fit.stats: REML's constant also holds log det(X'X) / 2 = log(J) / 2 (X the intercept).
+  n.constant = restricted ? -0.5 * static_cast<double>(J - 1) * std::log(2 * M_PI) + 0.5 * std::log(static_cast<double>(J))
+                          : -0.5 * static_cast<double>(J) * std::log(2 * M_PI);
+  p.x_estimate = tau;
+  if (r.tau2_lower && r.tau2_upper) p.x_interval = std::pair(std::sqrt(*r.tau2_lower), std::sqrt(*r.tau2_upper));
+  p.curve_title = std::string(restricted ? "Restricted log-likelihood" : "Log-likelihood") + " of tau";
+  p.curve_note = "Given the groups' estimates and standard errors, mu profiled out, relative to its maximum on the "
+                 "grid. Solid line: the fit's tau; shaded: its " + num(100 * r.level) + "% interval (Q-profile)." +
+                 (r.method == tau_method::bayes ? " (--tau-method bayes: the curve is the likelihood, not the posterior.)" : "");
+  p.curve_axis = "tau";
+  return n;
+}
+
 }  // namespace
 
-std::string fit_svg(const fit_result& r, const std::vector<std::string>& keys) { return draw_fit(r, keys).svg; }
-
+std::string fit_svg(const fit_result& r, const std::vector<std::string>& keys) { return draw_fit(normal_fit_picture(r, keys).picture).svg; }
 
 std::string fit_html(const fit_result& r, const std::vector<std::string>& keys)
 {
-  const fit_drawing f = draw_fit(r, keys);
+  const normal_picture n = normal_fit_picture(r, keys);
+  const fit_drawing f = draw_fit(n.picture);
   nlohmann::json d;
   auto column = [&](auto get) {
     nlohmann::json c = nlohmann::json::array();
-    for (const auto& p : f.grid) c.push_back(get(p));
+    for (const auto& p : n.grid) c.push_back(get(p));
     return c;
   };
   d["grid"] = {{"tau", column([](const tau_point& p) { return p.tau; })},
                {"ll", column([](const tau_point& p) { return p.log_likelihood; })},
                {"mu", column([](const tau_point& p) { return p.mu; })},
                {"mean_shrinkage", column([](const tau_point& p) { return p.mean_shrinkage; })}};
-  d["fitted"] = {{"tau", f.fitted.tau}, {"ll", f.fitted.log_likelihood}, {"mu", f.fitted.mu},
-                 {"mean_shrinkage", f.fitted.mean_shrinkage}};
-  d["top_ll"] = std::max_element(f.grid.begin(), f.grid.end(), [](const tau_point& a, const tau_point& b) {
+  d["fitted"] = {{"tau", n.fitted.tau}, {"ll", n.fitted.log_likelihood}, {"mu", n.fitted.mu},
+                 {"mean_shrinkage", n.fitted.mean_shrinkage}};
+  d["top_ll"] = std::max_element(n.grid.begin(), n.grid.end(), [](const tau_point& a, const tau_point& b) {
                   return a.log_likelihood < b.log_likelihood;
                 })->log_likelihood;
-  d["constant"] = f.constant;
-  d["q"] = f.q;
+  d["constant"] = n.constant;
+  d["q"] = n.q;
   d["frame"] = {{"left", left}, {"width", plot_w}};
   nlohmann::json groups = nlohmann::json::object();
   for (std::size_t j : f.drawn)
     groups[std::to_string(j)] = {{"key", keys[j].substr(0, 24)}, {"mean", r.mean[j]}, {"v", r.se[j] * r.se[j]}};
   d["groups"] = groups;
-  // The forest's rows, in drawn order, for the shrinkage table.
-  std::vector<std::size_t> rows = ranked_sample(r.estimate, max_rows);
-  d["rows"] = rows;
+  d["rows"] = f.rows;  // the forest's rows, in drawn order, for the shrinkage table
   const std::string controls =
     "<label for=\"tau\">tau = <span id=\"tau-value\"></span></label>\n<input type=\"range\" id=\"tau\" min=\"0\" max=\"" +
-    std::to_string(f.grid.size() - 1) + "\" step=\"1\" value=\"0\">\n<button id=\"fit\" type=\"button\">fit tau from data (" +
-    to_string(r.method) + ")</button>\n<span>mu_hat(tau) = <span id=\"mu-value\"></span></span>\n";
+    std::to_string(n.grid.size() - 1) + "\" step=\"1\" value=\"0\">\n<button id=\"fit\" type=\"button\">fit tau from data (" +
+    to_string(r.method) + ")</button>\n<span>mu_hat(tau) = <span id=\"mu-value\"></span></span>\n" + sort_control("estimate");
   const std::string readout =
     "<table id=\"readout\"><tbody>\n<tr><td>" + std::string(r.method == tau_method::reml ? "restricted " : "") +
     "log-likelihood at the slider's tau (mu profiled out, constants included)</td><td id=\"loglik\"></td></tr>\n"
@@ -842,6 +971,8 @@ function move(tau, mu) {
     tr.children[1].dataset.value = String(b);
     tr.children[2].textContent = e.toPrecision(6);
   }
+  for (const j of D.rows) [current.shrinkage[j], current.estimate[j]] = at(j);
+  resort();
 }
 // p: one point of the grid, or the fit itself (exact, between the grid's points).
 function update(p) {
@@ -862,7 +993,494 @@ function fitted() {
 document.getElementById("fit").addEventListener("click", fitted);
 fitted();
 )JS";
-  return page("shrink fit", f.svg, d, controls, readout, script);
+  return page("shrink fit", f.svg, d, controls, readout, std::string(sort_script) + script);
+}
+
+namespace {
+
+/// A count fit's picture, and what its page's slider steps over: the points along the prior's
+/// spread (the last one the fit itself) with the drawn groups' posteriors at each.
+struct count_picture {
+  fit_picture picture;
+  fit_drawing drawing;
+  std::vector<double> x;  ///< per point: its place on the likelihood panel's axis
+  std::vector<double> spread;
+  spread_profile at;      ///< at every point of `x`, then at the fit
+  std::vector<double> mean_shrinkage_at_fit;
+};
+
+count_picture make_count_picture(const count_fit_result& r, const count_data_view& data, const count_options& o,
+                                 const std::vector<std::string>& keys)
+{
+  const std::size_t J = r.groups;
+  const bool binomial = r.family == count_family::binomial, glmm = r.prior == count_prior::normal;
+  const std::string spread_name = glmm ? "tau" : binomial ? "concentration" : "shape";
+  count_picture c;
+  fit_picture& p = c.picture;
+  p.title = "shrink fit: " + std::to_string(J) + " groups (" + to_string(r.family) + ", " + to_string(r.family, r.prior) +
+            " prior, --method " + to_string(r.method) + ")";
+  const double spread_hat = glmm ? std::sqrt(r.tau2) : r.concentration;
+  std::ostringstream sub;
+  sub << "prior mean = " << num(r.mean) << (glmm ? " (the rate at b_j = 0), mu = " + num(r.mu) : std::string()) << ", "
+      << spread_name << " = " << (std::isfinite(spread_hat) ? num(spread_hat) : std::string("infinity (no spread)"))
+      << (r.method == count_method::bayes ? " (posterior medians)" : "") << "; complete pooling (the pooled rate) = "
+      << num(r.complete_pooling) << "; log-likelihood " << num(r.log_likelihood);
+  p.subtitle = sub.str();
+  p.value_name = binomial ? "rate: successes / trials" : "rate: count / exposure";
+  p.raw = &r.rate;
+  p.estimate = &r.estimate;
+  p.lower = &r.lower;
+  p.upper = &r.upper;
+  p.keys = keys;
+  p.size = r.sizes;
+  p.centre = r.mean;
+  p.centre_name = "the prior mean";
+  p.estimate_name = "posterior mean";
+  p.level = r.level;
+
+  // The points: 61 along the spread (log scale for a concentration), each with the mean maximised.
+  constexpr int points = 61;
+  if (glmm) {
+    double hi = std::max(2.5 * spread_hat, 0.5);
+    if (r.tau2_ci && std::isfinite(r.tau2_ci->upper)) hi = std::max(hi, 1.3 * std::sqrt(r.tau2_ci->upper));
+    for (int i = 0; i < points; ++i) c.spread.push_back(hi * i / (points - 1)), c.x.push_back(c.spread.back());
+  } else {
+    double lo = std::isfinite(spread_hat) ? spread_hat / 20 : 0.1, hi = std::isfinite(spread_hat) ? spread_hat * 20 : 1e6;
+    std::optional<interval> ci = r.concentration_ci;
+    if (r.bayes) ci = interval{r.bayes->concentration.lower, r.bayes->concentration.upper};
+    if (ci && ci->lower > 0) lo = std::min(lo, ci->lower / 3);
+    if (ci && std::isfinite(ci->upper)) hi = std::max(hi, ci->upper * 3);
+    const double a = std::log10(std::max(lo, hi * 1e-10)), b = std::log10(hi);
+    for (int i = 0; i < points; ++i) c.x.push_back(a + (b - a) * i / (points - 1)), c.spread.push_back(std::pow(10.0, c.x.back()));
+  }
+  std::vector<spread_point> at;
+  for (double s : c.spread) at.push_back({s});
+  at.push_back({glmm ? spread_hat : (std::isfinite(spread_hat) ? spread_hat : std::numeric_limits<double>::infinity()), r.mean});
+  // The groups the figure draws: its rows and lines (draw_fit picks them from the same columns).
+  const std::vector<std::size_t> lines = ranked_sample(r.rate, max_lines), rows = ranked_sample(r.estimate, max_rows);
+  std::vector<std::size_t> drawn = lines;
+  drawn.insert(drawn.end(), rows.begin(), rows.end());
+  std::sort(drawn.begin(), drawn.end());
+  drawn.erase(std::unique(drawn.begin(), drawn.end()), drawn.end());
+  c.at = profile_spread(data, o, at, drawn, rows);
+  const std::size_t fit_point = c.spread.size();
+  p.band_lower = c.at.prior_lower[fit_point];
+  p.band_upper = c.at.prior_upper[fit_point];
+  p.band_name = "the prior's central " + num(100 * r.level) + "% interval (where a new group's rate lies)";
+  // The forest's scale holds every interval and band the slider reaches where the data are
+  // plausible (the page draws the rest at the axis' ends).
+  p.wide_lower = r.lower;
+  p.wide_upper = r.upper;
+  const double top_ll = *std::max_element(c.at.log_likelihood.begin(), c.at.log_likelihood.end());
+  for (std::size_t k = 0; k <= fit_point; ++k) {
+    if (!plausible(c.at.log_likelihood[k], top_ll)) continue;
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      const std::size_t j = rows[i];
+      p.wide_lower[j] = std::min({p.wide_lower[j], c.at.lower[k * rows.size() + i], c.at.prior_lower[k]});
+      p.wide_upper[j] = std::max({p.wide_upper[j], c.at.upper[k * rows.size() + i], c.at.prior_upper[k]});
+    }
+  }
+  p.curve_x = c.x;
+  p.curve_ll.assign(c.at.log_likelihood.begin(), c.at.log_likelihood.begin() + static_cast<std::ptrdiff_t>(fit_point));
+  p.x_estimate = glmm ? spread_hat : std::log10(spread_hat);
+  const auto scale = [&](double v) { return glmm ? std::sqrt(v) : std::log10(v); };
+  if (glmm && r.tau2_ci) p.x_interval = std::pair(scale(r.tau2_ci->lower), scale(r.tau2_ci->upper));
+  if (!glmm && r.concentration_ci) p.x_interval = std::pair(scale(r.concentration_ci->lower), scale(r.concentration_ci->upper));
+  if (r.bayes) p.x_interval = std::pair(scale(r.bayes->concentration.lower), scale(r.bayes->concentration.upper));
+  p.curve_title = "Profile log-likelihood of the " + (glmm ? "prior's tau (on the " + std::string(binomial ? "logit" : "log") + " scale)" : spread_name);
+  const std::string estimate_words = r.method == count_method::bayes ? "the posterior median; shaded: the central posterior interval"
+                                     : r.method == count_method::ml  ? "the ml estimate; shaded: its profile-likelihood interval"
+                                                                     : "the " + to_string(r.method) + " value";
+  p.curve_note = std::string("The prior mean maximised at each value, relative to the maximum on the grid. Solid line: ") +
+                 estimate_words + " at level " + num(r.level) + "." +
+                 (r.method == count_method::bayes ? " (--method bayes: the curve is the likelihood, not the posterior.)" : "") +
+                 (!glmm && !std::isfinite(spread_hat) ? " The estimate is infinite: drawn at the right end." : "");
+  p.curve_axis = glmm ? "tau" : "log10 " + spread_name;
+  c.drawing = draw_fit(p);
+  return c;
+}
+
+}  // namespace
+
+std::string count_fit_svg(const count_fit_result& r, const count_data_view& data, const count_options& o,
+                          const std::vector<std::string>& keys)
+{
+  return make_count_picture(r, data, o, keys).drawing.svg;
+}
+
+namespace {
+
+/// A page whose slider (id spread) steps over precomputed points, the last one the fit itself:
+/// each point (JSON) holds x (its place on the likelihood panel's axis), spread, ll, ms (the mean
+/// shrinkage), est (the drawn groups' estimates, in the order of `drawn`), rlo, rhi, rb (the forest
+/// rows' intervals and shrinkage), and optionally centre, lo and hi (the centre line and the band),
+/// target (regression: the drawn groups' fitted values) and line (the regression line's ends).
+/// The page computes nothing but positions: every number it shows is shrink's.
+std::string precomputed_page(const fit_drawing& f, const std::vector<std::string>& keys, const nlohmann::json& points,
+                             double top_ll, const std::string& spread, const std::string& method,
+                             const std::string& centre_words, std::size_t groups, const std::string& ll_words,
+                             const std::string& slider_words)
+{
+  nlohmann::json d;
+  d["at"] = points;
+  d["drawn"] = f.drawn;
+  d["rows"] = f.rows;
+  nlohmann::json names = nlohmann::json::object();
+  for (std::size_t j : f.rows) names[std::to_string(j)] = keys[j].substr(0, 24);
+  d["keys"] = names;
+  d["top_ll"] = top_ll;
+  d["frame"] = {{"left", left}, {"width", plot_w}};
+  const std::string controls =
+    "<label for=\"spread\">" + spread + " = <span id=\"spread-value\"></span></label>\n<input type=\"range\" id=\"spread\" "
+    "min=\"0\" max=\"" + std::to_string(points.size() - 2) + "\" step=\"1\" value=\"0\">\n<button id=\"fit\" type=\"button\">fit from data (" +
+    method + ")</button>\n" + (centre_words.empty() ? "" : "<span>" + centre_words + " = <span id=\"mean-value\"></span></span>\n") +
+    sort_control("estimate") + "<span>" + slider_words + "; the estimates at each of the slider's " +
+    std::to_string(points.size() - 1) + " steps were computed by shrink for the groups drawn</span>\n";
+  const std::string readout =
+    "<table id=\"readout\"><tbody>\n<tr><td>log-likelihood at the slider's " + spread + " (" + ll_words +
+    ")</td><td id=\"loglik\"></td></tr>\n"
+    "<tr><td>the same, relative to its maximum over the slider's range</td><td id=\"loglik-relative\"></td></tr>\n"
+    "<tr><td>mean shrinkage over all " + std::to_string(groups) +
+    " groups</td><td id=\"mean-shrinkage\"></td></tr>\n</tbody></table>\n<details><summary>each group's shrinkage "
+    "(the forest's rows)</summary><table id=\"shrinkage\"><thead><tr><th>group</th><th>shrinkage</th><th>estimate</th></tr>"
+    "</thead><tbody></tbody></table></details>";
+  const std::string script = R"JS(const F = D.frame;
+const scaleOf = id => { const g = document.getElementById(id); return [Number(g.dataset.lo), Number(g.dataset.hi)]; };
+const X = (id, v) => { const [lo, hi] = scaleOf(id); return F.left + (Math.min(Math.max(v, lo), hi) - lo) / (hi - lo) * F.width; };
+function Y(v) {  // the regression panel's vertical scale
+  const g = document.getElementById("regression"), d = g.dataset;
+  return Number(d.top) + (Number(d.yhi) - v) / (Number(d.yhi) - Number(d.ylo)) * (Number(d.bottom) - Number(d.top));
+}
+function show(id, x) {
+  const el = document.getElementById(id);
+  if (!el) return;
+  el.dataset.value = x === null ? "Infinity" : String(x);
+  el.textContent = x === null ? "infinity" : x.toPrecision(6);
+}
+const place = {}, rowOf = {};
+D.drawn.forEach((j, i) => { place[j] = i; });
+D.rows.forEach((j, r) => { rowOf[j] = r; });
+const body = document.querySelector("#shrinkage tbody");
+for (const j of D.rows) {
+  const tr = document.createElement("tr");
+  tr.innerHTML = "<td></td><td></td><td></td>";
+  tr.children[0].textContent = D.keys[j];
+  tr.dataset.j = j;
+  body.appendChild(tr);
+}
+// One point: every drawn mark, the centre, the band, the readouts, the table.
+function apply(a) {
+  show("spread-value", a.spread);
+  if ("centre" in a) show("mean-value", a.centre);
+  show("loglik", a.ll);
+  show("loglik-relative", a.ll - D.top_ll);
+  show("mean-shrinkage", a.ms);
+  const est = j => a.est[place[j]];
+  for (const id of ["shrinkage-plot", "forest"]) {
+    const g = document.getElementById(id);
+    if (!g) continue;
+    for (const c of g.querySelectorAll(".pp")) c.setAttribute("cx", X(id, est(c.dataset.j)));
+    for (const l of g.querySelectorAll(".pull")) l.setAttribute("x2", X(id, est(l.dataset.j)));
+    for (const c of g.querySelectorAll(".fitted")) c.setAttribute("cx", X(id, a.target[place[c.dataset.j]]));
+    for (const l of g.querySelectorAll(".interval")) {
+      l.setAttribute("x1", X(id, a.rlo[rowOf[l.dataset.j]]));
+      l.setAttribute("x2", X(id, a.rhi[rowOf[l.dataset.j]]));
+    }
+    for (const l of g.querySelectorAll(".center")) { l.setAttribute("x1", X(id, a.centre)); l.setAttribute("x2", X(id, a.centre)); }
+  }
+  const reg = document.getElementById("regression");
+  if (reg) {
+    for (const c of reg.querySelectorAll(".pp")) c.setAttribute("cy", Y(est(c.dataset.j)));
+    for (const l of reg.querySelectorAll(".pull")) l.setAttribute("y2", Y(est(l.dataset.j)));
+    for (const l of reg.querySelectorAll(".center")) { l.setAttribute("y1", Y(a.line[0])); l.setAttribute("y2", Y(a.line[1])); }
+  }
+  const band = document.querySelector("#forest .prediction");
+  if (band) {
+    band.setAttribute("x", X("forest", a.lo));
+    band.setAttribute("width", X("forest", a.hi) - X("forest", a.lo));
+  }
+  const mark = document.querySelector("#tau-likelihood .at-tau");
+  mark.setAttribute("x1", X("tau-likelihood", a.x));
+  mark.setAttribute("x2", X("tau-likelihood", a.x));
+  mark.setAttribute("visibility", "visible");
+  for (const tr of body.children) {
+    const r = rowOf[tr.dataset.j], e = est(tr.dataset.j);
+    tr.children[1].textContent = a.rb[r].toPrecision(4);
+    tr.children[1].dataset.value = String(a.rb[r]);
+    tr.children[2].textContent = e.toPrecision(6);
+    tr.children[2].dataset.value = String(e);
+    current.estimate[tr.dataset.j] = e;
+    current.shrinkage[tr.dataset.j] = a.rb[r];
+  }
+  resort();
+}
+const slider = document.getElementById("spread");
+slider.addEventListener("input", () => apply(D.at[Number(slider.value)]));
+function fitted() {
+  const fit = D.at[D.at.length - 1], grid = D.at.slice(0, -1);
+  let k = 0;
+  grid.forEach((a, i) => { if (Math.abs(a.x - fit.x) < Math.abs(grid[k].x - fit.x)) k = i; });
+  slider.value = String(k);
+  apply(fit);
+}
+document.getElementById("fit").addEventListener("click", fitted);
+fitted();
+)JS";
+  return page("shrink fit", f.svg, d, controls, readout, std::string(sort_script) + script);
+}
+
+/// The per-point arrays of a precomputed page for the groups drawn: est over `drawn`, rlo, rhi, rb
+/// over the forest's rows (`rows`, each found in `drawn`). Each function takes the group's place in
+/// `drawn`; the interval's also its row.
+using per_drawn = std::function<double(std::size_t)>;
+using per_row = std::function<double(std::size_t, std::size_t)>;
+void add_groups(nlohmann::json& a, const fit_drawing& f, const per_drawn& est, const per_row& lower, const per_row& upper,
+                const per_drawn& shrinkage)
+{
+  nlohmann::json e = nlohmann::json::array(), lo = nlohmann::json::array(), hi = nlohmann::json::array(),
+                 b = nlohmann::json::array();
+  for (std::size_t i = 0; i < f.drawn.size(); ++i) e.push_back(est(i));
+  for (std::size_t row = 0; row < f.rows.size(); ++row) {
+    const auto i = static_cast<std::size_t>(std::lower_bound(f.drawn.begin(), f.drawn.end(), f.rows[row]) - f.drawn.begin());
+    lo.push_back(lower(i, row));
+    hi.push_back(upper(i, row));
+    b.push_back(shrinkage(i));
+  }
+  a["est"] = e;
+  a["rlo"] = lo;
+  a["rhi"] = hi;
+  a["rb"] = b;
+}
+
+}  // namespace
+
+std::string count_fit_html(const count_fit_result& r, const count_data_view& data, const count_options& o,
+                           const std::vector<std::string>& keys)
+{
+  const count_picture c = make_count_picture(r, data, o, keys);
+  const fit_drawing& f = c.drawing;
+  const std::size_t P = c.x.size(), n = f.drawn.size();
+  const bool glmm = r.prior == count_prior::normal;
+  double mean_shrinkage_fit = 0;
+  for (double b : r.shrinkage) mean_shrinkage_fit += b / static_cast<double>(r.groups);
+  nlohmann::json points = nlohmann::json::array();
+  for (std::size_t k = 0; k <= P; ++k) {
+    nlohmann::json a;
+    if (k == P) {  // the fit itself: its own per-group columns (the CSV's) and log-likelihood
+      // (an infinite estimate is drawn at the axis' right end; JSON has no infinity: null)
+      a["x"] = std::min(std::max(c.picture.x_estimate, c.x.front()), c.x.back());
+      a["spread"] = glmm ? std::sqrt(r.tau2) : r.concentration;
+      a["ll"] = r.log_likelihood;
+      a["centre"] = r.mean;
+      a["ms"] = mean_shrinkage_fit;
+      const auto column = [&](const std::vector<double>& v) { return [&](std::size_t i) { return v[f.drawn[i]]; }; };
+      const auto interval = [&](const std::vector<double>& v) { return [&](std::size_t i, std::size_t) { return v[f.drawn[i]]; }; };
+      add_groups(a, f, column(r.estimate), interval(r.lower), interval(r.upper), column(r.shrinkage));
+    } else {
+      a["x"] = c.x[k];
+      a["spread"] = c.spread[k];
+      a["ll"] = c.at.log_likelihood[k];
+      a["centre"] = c.at.mean[k];
+      a["ms"] = c.at.mean_shrinkage[k];
+      const auto column = [&](const std::vector<double>& v) { return [&, k](std::size_t i) { return v[k * n + i]; }; };
+      const std::size_t rows = f.rows.size();
+      const auto interval = [&](const std::vector<double>& v) {
+        return [&, k](std::size_t, std::size_t row) { return v[k * rows + row]; };
+      };
+      add_groups(a, f, column(c.at.estimate), interval(c.at.lower), interval(c.at.upper), column(c.at.shrinkage));
+    }
+    a["lo"] = c.at.prior_lower[k];
+    a["hi"] = c.at.prior_upper[k];
+    points.push_back(a);
+  }
+  const bool binomial = r.family == count_family::binomial;
+  return precomputed_page(f, keys, points, *std::max_element(c.picture.curve_ll.begin(), c.picture.curve_ll.end()),
+                          glmm ? "tau" : binomial ? "concentration" : "shape", to_string(r.method), "prior mean", r.groups,
+                          "the prior mean maximised; at the fit: the fit's own, constants included",
+                          glmm ? "tau on a linear scale from 0" : "log scale");
+}
+
+namespace {
+
+/// A meta-regression's picture, and the fits at each point of the likelihood panel's tau (the page's
+/// slider): at each, every tau-dependent number by fit_meta_regression with that tau fixed.
+struct regression_picture {
+  fit_picture picture;
+  fit_drawing drawing;
+  std::vector<double> tau;
+  std::vector<meta_regression_result> at;
+  std::vector<double> x;            ///< each group's place on the first panel's horizontal axis
+  double x_lo = 0, x_hi = 0;        ///< the regression line's ends there
+  bool moderator = false;           ///< the axis is the one covariate (else the linear predictor)
+  std::vector<std::pair<double, double>> line;  ///< per point: the line's values at x_lo, x_hi (last: the fit)
+  std::vector<double> ones;
+};
+
+/// The line's ends at one fit: beta_0 + beta_1 x (one covariate), or the identity (the linear predictor).
+std::pair<double, double> line_at(const meta_regression_result& f, const regression_picture& c)
+{
+  if (!c.moderator) return {c.x_lo, c.x_hi};
+  const double b0 = f.coefficients[0].estimate, b1 = f.coefficients[1].estimate;
+  return {b0 + b1 * c.x_lo, b0 + b1 * c.x_hi};
+}
+
+void make_regression_picture(regression_picture& c, const meta_regression_result& r, const std::vector<double>& y,
+                             const std::vector<double>& se, const design_matrix& design, const std::vector<double>& offset,
+                             const std::vector<std::string>& keys)
+{
+  const std::size_t J = y.size();
+  std::vector<double> v(J);
+  for (std::size_t j = 0; j < J; ++j) v[j] = se[j] * se[j];
+  const bool restricted = r.method == tau_method::reml;
+  const double tau = std::sqrt(r.tau2);
+  double spread = 0;
+  for (std::size_t j = 0; j < J; ++j) spread = std::max(spread, std::abs(y[j] - r.fitted[j]));
+  const double tau_max = std::max({2.5 * tau, r.tau2_upper ? 1.3 * std::sqrt(*r.tau2_upper) : 0.0, spread, 1e-3});
+  constexpr int points = 61;
+  fit_options fixed;
+  fixed.method = tau_method::fixed;
+  fixed.level = r.level;
+  for (int i = 0; i < points; ++i) {
+    c.tau.push_back(tau_max * i / (points - 1));
+    fixed.tau = c.tau.back();
+    c.at.push_back(fit_meta_regression(y, v, design, offset, fixed));
+  }
+  // metafor's regplot: against the one covariate when there is one (with an intercept, no offset).
+  c.moderator = design.intercept && design.cols == 2 && offset.empty();
+  for (std::size_t j = 0; j < J; ++j) c.x.push_back(c.moderator ? design.x[j * 2 + 1] : r.fitted[j]);
+  c.x_lo = *std::min_element(c.x.begin(), c.x.end());
+  c.x_hi = *std::max_element(c.x.begin(), c.x.end());
+  for (const meta_regression_result& f : c.at) c.line.push_back(line_at(f, c));
+  c.line.push_back(line_at(r, c));
+  c.ones.assign(J, 1.0);
+
+  fit_picture& p = c.picture;
+  p.title = "shrink fit: " + std::to_string(J) + " groups, meta-regression on " + std::to_string(design.cols) + " coefficients";
+  std::ostringstream sub;
+  for (const coefficient& k : r.coefficients) sub << k.name << " = " << num(k.estimate) << " (se " << num(k.se) << "), ";
+  sub << "tau = " << num(tau) << " (" << to_string(r.method) << "); each group shrinks towards its own fitted value x_j' beta";
+  p.subtitle = sub.str();
+  p.value_name = "value (the scale of the estimates)";
+  p.raw = &y;
+  p.estimate = &r.estimate;
+  p.lower = &r.lower;
+  p.upper = &r.upper;
+  p.target = &r.fitted;
+  p.keys = keys;
+  p.size = c.ones;
+  p.estimate_name = "the BLUP (partial pooling)";
+  p.level = r.level;
+  p.wide_lower = r.lower;
+  p.wide_upper = r.upper;
+  double top_ll = -std::numeric_limits<double>::infinity();
+  for (const meta_regression_result& f : c.at) top_ll = std::max(top_ll, restricted ? f.log_likelihood_reml : f.log_likelihood_ml);
+  for (const meta_regression_result& f : c.at)
+    for (std::size_t j = 0; j < J && plausible(restricted ? f.log_likelihood_reml : f.log_likelihood_ml, top_ll); ++j) {
+      p.wide_lower[j] = std::min({p.wide_lower[j], f.lower[j], f.fitted[j]});
+      p.wide_upper[j] = std::max({p.wide_upper[j], f.upper[j], f.fitted[j]});
+    }
+  for (std::size_t i = 0; i < c.at.size(); ++i) {
+    p.curve_x.push_back(c.tau[i]);
+    p.curve_ll.push_back(restricted ? c.at[i].log_likelihood_reml : c.at[i].log_likelihood_ml);
+  }
+  p.x_estimate = tau;
+  if (r.tau2_lower && r.tau2_upper) p.x_interval = std::pair(std::sqrt(*r.tau2_lower), std::sqrt(*r.tau2_upper));
+  p.curve_title = std::string(restricted ? "Restricted log-likelihood" : "Log-likelihood") + " of tau";
+  p.curve_note = "Given the groups' estimates and standard errors, the coefficients profiled out (generalised least squares at "
+                 "each tau; metafor's constants), relative to the maximum on the grid. Solid line: the fit's tau; shaded: its " +
+                 num(100 * r.level) + "% interval (Q-profile).";
+  p.curve_axis = "tau";
+  const std::string x_name = c.moderator ? design.names[1] : "the fitted value x_j' beta (the linear predictor at the estimate)";
+  p.first_panel = [&c, &r, &y, &v, J, x_name](std::ostream& b, double top0, const std::vector<std::size_t>& lines) {
+    // The vertical scale holds every estimate, fitted value and line end the slider reaches.
+    double lo = y[lines[0]], hi = lo;
+    const auto take = [&](double e) { lo = std::min(lo, e), hi = std::max(hi, e); };
+    for (std::size_t j : lines) take(y[j]);
+    for (const meta_regression_result& f : c.at)
+      for (std::size_t j : lines) take(f.estimate[j]);
+    for (const auto& l : c.line) take(l.first), take(l.second);
+    const double pad = 0.05 * std::max(hi - lo, 1e-12);
+    lo -= pad;
+    hi += pad;
+    const frame fx = frame_over({&c.x}, lines, {c.x_lo});
+    const double top = panel_title(b, "Shrinkage towards the regression line",
+                                   std::string("metafor's regplot: blue x, each group's estimate y_j (larger: more weight 1 / (v_j + "
+                                               "tau^2)); green circle, its BLUP, joined by its pull; dashed line, the fitted "
+                                               "regression. ") + (lines.size() < J ? std::to_string(lines.size()) + " of the " +
+                                                                                      std::to_string(J) + " groups (a sample), "
+                                                                                      "evenly spaced in the rank of y_j."
+                                                                                    : std::string("Every group drawn.")),
+                                   top0);
+    const double bottom = top + 320;
+    const auto Y = [&](double e) { return top + (hi - e) / (hi - lo) * (bottom - top); };
+    b << "<g id=\"regression\" data-lo=\"" << fx.lo << "\" data-hi=\"" << fx.hi << "\" data-ylo=\"" << lo << "\" data-yhi=\"" << hi
+      << "\" data-top=\"" << num(top) << "\" data-bottom=\"" << num(bottom) << "\">\n";
+    axis(b, fx, bottom, false, top, bottom);
+    for (double t : ticks(lo, hi))
+      b << "<text class=\"ytick\" x=\"" << num(left - 8) << "\" y=\"" << num(Y(t) + 4) << "\" text-anchor=\"end\">" << num(t)
+        << "</text><line x1=\"" << num(left) << "\" x2=\"" << num(left + plot_w) << "\" y1=\"" << num(Y(t)) << "\" y2=\""
+        << num(Y(t)) << "\" stroke=\"#e4e4e4\"/>\n";
+    b << "<line x1=\"" << num(left) << "\" x2=\"" << num(left) << "\" y1=\"" << num(top) << "\" y2=\"" << num(bottom)
+      << "\" stroke=\"#333\"/>\n";
+    double w_max = 0;
+    for (std::size_t j : lines) w_max = std::max(w_max, 1 / (v[j] + r.tau2));
+    for (std::size_t j : lines) {
+      const double x = fx.x(c.x[j]), m = 2.5 + 5 * std::sqrt(1 / (v[j] + r.tau2) / w_max);
+      b << "<line " << group_attrs("pull", j) << " x1=\"" << num(x) << "\" x2=\"" << num(x) << "\" y1=\"" << num(Y(y[j]))
+        << "\" y2=\"" << num(Y(r.estimate[j])) << "\" stroke=\"" << green << "\" stroke-opacity=\"0.6\" stroke-width=\"1.5\"/>"
+        << cross(x, Y(y[j]), m, group_attrs("np", j)) << circle(x, Y(r.estimate[j]), 3.5, group_attrs("pp", j)) << "\n";
+    }
+    const auto& l = c.line.back();
+    b << "<line class=\"center\" x1=\"" << num(fx.x(c.x_lo)) << "\" x2=\"" << num(fx.x(c.x_hi)) << "\" y1=\"" << num(Y(l.first))
+      << "\" y2=\"" << num(Y(l.second)) << "\" stroke=\"black\" stroke-width=\"1.3\" stroke-dasharray=\"6 4\"/>\n</g>\n";
+    b << "<text x=\"" << num(left + plot_w / 2) << "\" y=\"" << num(bottom + 40) << "\" text-anchor=\"middle\">" << x_name
+      << "</text>\n";
+    return bottom + 70;
+  };
+  c.drawing = draw_fit(p);
+}
+
+}  // namespace
+
+std::string regression_fit_svg(const meta_regression_result& r, const std::vector<double>& y, const std::vector<double>& se,
+                               const design_matrix& design, const std::vector<double>& offset,
+                               const std::vector<std::string>& keys)
+{
+  regression_picture c;
+  make_regression_picture(c, r, y, se, design, offset, keys);
+  return c.drawing.svg;
+}
+
+std::string regression_fit_html(const meta_regression_result& r, const std::vector<double>& y, const std::vector<double>& se,
+                                const design_matrix& design, const std::vector<double>& offset,
+                                const std::vector<std::string>& keys)
+{
+  regression_picture c;
+  make_regression_picture(c, r, y, se, design, offset, keys);
+  const fit_drawing& f = c.drawing;
+  const bool restricted = r.method == tau_method::reml;
+  nlohmann::json points = nlohmann::json::array();
+  for (std::size_t k = 0; k <= c.at.size(); ++k) {
+    const meta_regression_result& at = k < c.at.size() ? c.at[k] : r;  // the last: the fit itself
+    nlohmann::json a;
+    a["x"] = a["spread"] = k < c.at.size() ? c.tau[k] : std::sqrt(r.tau2);
+    a["ll"] = restricted ? at.log_likelihood_reml : at.log_likelihood_ml;
+    double ms = 0;
+    for (double b : at.shrinkage) ms += b / static_cast<double>(at.shrinkage.size());
+    a["ms"] = ms;
+    const auto column = [&](const std::vector<double>& v) { return [&](std::size_t i) { return v[f.drawn[i]]; }; };
+    const auto interval = [&](const std::vector<double>& v) { return [&](std::size_t i, std::size_t) { return v[f.drawn[i]]; }; };
+    add_groups(a, f, column(at.estimate), interval(at.lower), interval(at.upper), column(at.shrinkage));
+    nlohmann::json target = nlohmann::json::array();
+    for (std::size_t j : f.drawn) target.push_back(at.fitted[j]);
+    a["target"] = target;
+    a["line"] = {c.line[k].first, c.line[k].second};
+    points.push_back(a);
+  }
+  return precomputed_page(f, keys, points, *std::max_element(c.picture.curve_ll.begin(), c.picture.curve_ll.end()), "tau",
+                          to_string(r.method), "", y.size(),
+                          std::string(restricted ? "restricted, " : "") + "the coefficients profiled out, constants included",
+                          "tau on a linear scale from 0");
 }
 
 }  // namespace shrink::io

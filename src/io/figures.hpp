@@ -2,7 +2,9 @@
 // Figures of one simulated replicate: the classic picture of shrinkage as SVG, and a
 // self-contained interactive HTML page (no network) where a slider moves tau.
 
+#include <shrink/counts.hpp>
 #include <shrink/fit.hpp>
+#include <shrink/regression.hpp>
 #include <shrink/simulate.hpp>
 
 #include <string>
@@ -59,5 +61,40 @@ std::string fit_svg(const fit_result& r, const std::vector<std::string>& keys);
 /// mean-shrinkage (over all groups, computed by shrink at each grid point), and a table of the
 /// forest rows' B_j (id shrinkage). Only the groups drawn are embedded: usable at 1e6 groups.
 std::string fit_html(const fit_result& r, const std::vector<std::string>& keys);
+
+/// `shrink fit --family binomial|poisson --plot`: the same three panels for rates: each group's raw
+/// rate y_j / n_j joined to its posterior mean; the forest of posterior intervals with the prior
+/// mean (dashed) and the prior's central interval (shaded: where a new group's rate lies); the
+/// profile log-likelihood of the concentration (log10 axis; poisson: the gamma's shape) or, for the
+/// logit-normal / log-normal prior, of tau, with the estimate and its interval. `data` and `o` are
+/// the fit's (the profile is computed by profile_spread).
+std::string count_fit_svg(const count_fit_result& r, const count_data_view& data, const count_options& o,
+                          const std::vector<std::string>& keys);
+
+/// The same in a page: a slider (id spread) over 61 points of the likelihood panel's axis, the
+/// prior mean maximised at each; every drawn posterior mean, interval, the centre and the band move
+/// to shrink's own values there (precomputed for the groups drawn; the page computes nothing).
+/// "fit from data" (id fit) returns to the fit's own numbers (the CSV's, and the JSON's
+/// log-likelihood). Readouts: spread-value, mean-value, loglik, loglik-relative, mean-shrinkage and
+/// the shrinkage table. A control (id sort) re-sorts the forest's rows, as on every page.
+std::string count_fit_html(const count_fit_result& r, const count_data_view& data, const count_options& o,
+                           const std::vector<std::string>& keys);
+
+/// `shrink fit --estimate ... --covariates ... --plot`: shrinkage towards the regression line.
+/// - id regression: metafor's regplot: each group's estimate y_j (blue x, larger with its weight)
+///   against the one covariate (with an intercept and no offset; else the linear predictor x_j' beta)
+///   joined to its BLUP (green circle) by its pull; the fitted line dashed (class center).
+/// - id forest: the BLUPs with their intervals, sorted, each row with its fitted value (class fitted).
+/// - id tau-likelihood: metafor's log-likelihood of tau (restricted for reml) with beta profiled out.
+/// `se` are the estimates' standard errors, `design` and `offset` the fit's.
+std::string regression_fit_svg(const meta_regression_result& r, const std::vector<double>& y, const std::vector<double>& se,
+                               const design_matrix& design, const std::vector<double>& offset,
+                               const std::vector<std::string>& keys);
+
+/// The same in a page with a tau slider over the likelihood panel's 61 points (every number at
+/// each by fit_meta_regression with tau fixed), "fit from data", the readouts and the sort control.
+std::string regression_fit_html(const meta_regression_result& r, const std::vector<double>& y, const std::vector<double>& se,
+                                const design_matrix& design, const std::vector<double>& offset,
+                                const std::vector<std::string>& keys);
 
 }  // namespace shrink::io

@@ -269,3 +269,23 @@ TEST(FitCli, InteractivePageInHeadlessChromium)
 {
   shrink::test::python_test("fit_html_test.py", "'" SHRINK_SOURCE_DIR "'");
 }
+
+// fit --family binomial|poisson --plot: drawn positions against the CSV/JSON and the profile
+// likelihoods computed by the script (rat tumours, pumps, cbpp, 1e6 groups; fit_count_figures_test.py).
+TEST(FitCli, CountPlotsDrawTheFitsNumbers) { shrink::test::python_test("fit_count_figures_test.py", "'" SHRINK_SOURCE_DIR "'"); }
+
+// fit --covariates --plot/--html: the BCG meta-regression's figures against metafor's numbers.
+TEST(FitCli, RegressionPlotMatchesMetafor)
+{
+  shrink::test::python_test("fit_regression_figures_test.py", "'" SHRINK_SOURCE_DIR "' svg");
+}
+TEST(FitCli, RegressionPageInHeadlessChromium)
+{
+  shrink::test::python_test("fit_regression_figures_test.py", "'" SHRINK_SOURCE_DIR "' html");
+}
+
+// fit --family ... --html in headless Chromium, and the sort control of every page (fit_count_html_test.py).
+TEST(FitCli, CountPagesAndSortControlInHeadlessChromium)
+{
+  shrink::test::python_test("fit_count_html_test.py", "'" SHRINK_SOURCE_DIR "'");
+}

@@ -12,19 +12,12 @@ import csv
 import json
 import math
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 
-SKIP = 77
-failures = []
-
-
-def check(cond, msg):
-    if not cond:
-        failures.append(msg)
-        print("FAIL:", msg)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from figure_checks import SKIP, check, quiet_page, start_browser, verdict  # noqa: E402
 
 
 def close(a, b, rel=1e-9):
@@ -56,23 +49,12 @@ return {ticks, pp, iv};
 
 def main():
     binary, source = sys.argv[1], sys.argv[2]
-    browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-    driver_path = shutil.which("chromedriver")
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-        from selenium.webdriver.common.by import By
-        from selenium.webdriver.common.keys import Keys
-    except ImportError:
-        browser = None
-    if not browser or not driver_path:
+    drv = start_browser()
+    if drv is None:
         print("SKIPPED: no headless Chromium (apt-get install chromium chromium-driver python3-selenium)")
         return SKIP
-    options = webdriver.ChromeOptions()
-    options.binary_location = browser
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1100,900"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
 
     with tempfile.TemporaryDirectory() as tmp:
         raw = os.path.join(tmp, "million.csv")
@@ -85,7 +67,6 @@ def main():
                                "--group", "school", "--tau-method", "reml"]),
             ("1e6 groups", [raw, "--group", "group", "--value", "y"]),
         ]
-        drv = webdriver.Chrome(service=Service(driver_path), options=options)
         try:
             for label, args in cases:
                 page, out, js_path = (os.path.join(tmp, n) for n in ("p.html", "g.csv", "s.json"))
@@ -139,23 +120,10 @@ def main():
                 drv.find_element(By.ID, "fit").click()
                 check(close(value("tau-value"), js["tau"]), "%s: the button did not return to the fit's tau" % label)
                 agrees(js["tau"], "after the button")
-                check(drv.execute_script("return performance.getEntriesByType('resource').length") == 0,
-                      "%s: the page made network requests" % label)
-                errors = [e for e in drv.get_log("browser") if e["level"] in ("SEVERE", "WARNING")]
-                check(errors == [], "%s: console errors %r" % (label, errors))
+                quiet_page(drv, label)
         finally:
             drv.quit()
-
-        bad = os.path.join(tmp, "bad.html")
-        r = subprocess.run([binary, "fit", os.path.join(source, "tests/data/rat_tumors.csv"), "--family", "binomial",
-                            "--successes", "y", "--trials", "K", "--html", bad], capture_output=True, text=True)
-        check(r.returncode == 1 and r.stderr.count("\n") == 1 and "--html" in r.stderr and not os.path.exists(bad),
-              "rat tumours --html: %r" % r.stderr)
-    if failures:
-        print("%d check(s) failed" % len(failures))
-        return 1
-    print("PASSED: slider, button and readouts match the likelihood and posteriors computed from the fit")
-    return 0
+    return verdict("slider, button and readouts match the likelihood and posteriors computed from the fit")
 
 
 if __name__ == "__main__":
