@@ -368,8 +368,8 @@ spread_profile profile_glmm(const count_data_view& data, const count_options& o,
   const std::vector<typename Family::group> groups = checked_groups<Family>(data, unit);
   const detail::distinct_groups<Family> distinct = detail::gather_distinct<Family>(groups);
   const detail::hermite_nodes nodes = detail::gauss_hermite(o.quadrature_points);
-  const detail::glmm_groups<Likelihood> g{distinct.groups.data(), distinct.groups.size(), o.threads,
-                                          distinct.weights.data(), nodes.rule()};
+  const detail::glmm_groups<Likelihood> g{
+    {distinct.groups.data(), distinct.groups.size(), o.threads, distinct.weights.data()}, nodes.rule()};
   const detail::count_totals t =
     detail::count_summaries(detail::count_groups<Family>{distinct.groups.data(), distinct.groups.size(), o.threads,
                                                          distinct.weights.data()});
