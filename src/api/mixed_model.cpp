@@ -25,7 +25,6 @@
 #include <cmath>
 #include <limits>
 #include <optional>
-#include <unordered_map>
 #include <vector>
 
 namespace shrink {
@@ -72,19 +71,33 @@ size_classes gather_sizes(const group_cross_products& d)
 {
   size_classes s;
   s.width = d.width + 1;
-  // The distinct sizes (a hash table: far fewer than the groups, as a rule), then each group's class.
-  std::unordered_map<double, std::size_t> class_of;
-  for (double n : d.n) class_of.emplace(n, 0);
-  for (const auto& entry : class_of) s.n.push_back(entry.first);
-  std::sort(s.n.begin(), s.n.end());
-  for (std::size_t k = 0; k < s.n.size(); ++k) class_of[s.n[k]] = k;
+  // The distinct sizes, ascending, and each group's class: sizes count rows, so a table indexed by
+  // the size serves where the largest is not far above the number of groups (else a sort).
+  double largest = 0;
+  bool whole = true;
+  for (double n : d.n) largest = std::max(largest, n), whole = whole && n == std::floor(n) && n >= 0;
+  std::vector<std::size_t> class_of;
+  if (whole && largest <= 4.0 * static_cast<double>(d.groups) + 1024) {
+    class_of.assign(static_cast<std::size_t>(largest) + 1, 0);
+    for (double n : d.n) class_of[static_cast<std::size_t>(n)] = 1;
+    for (std::size_t v = 0; v < class_of.size(); ++v)
+      if (class_of[v] != 0) {
+        class_of[v] = s.n.size();
+        s.n.push_back(static_cast<double>(v));
+      }
+  } else {
+    s.n = d.n;
+    std::sort(s.n.begin(), s.n.end());
+    s.n.erase(std::unique(s.n.begin(), s.n.end()), s.n.end());
+  }
   const std::size_t packed = s.width * (s.width + 1) / 2;
   s.count.assign(s.n.size(), 0.0);
   s.outer.assign(s.n.size() * packed, 0.0);
   std::vector<double> m(s.width);
   m[0] = 1;
   for (std::size_t j = 0; j < d.groups; ++j) {
-    const std::size_t k = class_of.find(d.n[j])->second;
+    const std::size_t k = !class_of.empty() ? class_of[static_cast<std::size_t>(d.n[j])]
+                                            : static_cast<std::size_t>(std::lower_bound(s.n.begin(), s.n.end(), d.n[j]) - s.n.begin());
     s.count[k] += 1;
     std::copy(&d.mean[j * d.width], &d.mean[(j + 1) * d.width], m.begin() + 1);
     double* outer = &s.outer[k * packed];
