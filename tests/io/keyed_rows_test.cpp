@@ -5,6 +5,8 @@
 // holds to about 32 digits as hi + lo, README "Precision"), in file order, whichever path read it:
 // texts in every form the reader accepts (signs, exponents, up to 19 and beyond 19 significant
 // digits, spaces, CRLF, blank lines, quoted fields), over several 1 MiB pieces, for any thread count.
+// Poisson rows with exposures: errors name their line past the first piece, the sums match a hand
+// count, and stdin gives the same table as the file.
 
 #include "io/cross_product_fold.hpp"
 #include "io/table_reader.hpp"
@@ -18,6 +20,9 @@
 #include <cstdlib>
 #include <string>
 #include <vector>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 namespace shrink {
 namespace {
@@ -152,6 +157,22 @@ TEST(KeyedRows, CountRowErrorsNameTheirLineInALaterPiece)
   EXPECT_EQ(t.keys[0], "0");
   EXPECT_EQ(t.counts[0], count0);
   EXPECT_EQ(t.sizes[0], 2.5 * rows0);
+  // The same rows from stdin (read block by block, not held): the same table.
+  const int file = ::open((dir / "good.csv").c_str(), O_RDONLY);
+  ASSERT_GE(file, 0);
+  const int saved_stdin = ::dup(STDIN_FILENO);
+  ASSERT_GE(::dup2(file, STDIN_FILENO), 0);
+  ::close(file);
+  io::count_table from_stdin;
+  try {
+    from_stdin = io::read_count_rows("-", "g", "y", "e");
+  } catch (...) {
+  }
+  ::dup2(saved_stdin, STDIN_FILENO);
+  ::close(saved_stdin);
+  EXPECT_EQ(from_stdin.keys, t.keys);
+  EXPECT_EQ(from_stdin.counts, t.counts);
+  EXPECT_EQ(from_stdin.sizes, t.sizes);
 }
 
 }  // namespace
