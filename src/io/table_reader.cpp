@@ -890,7 +890,8 @@ bool parse_fast_chunk(const char* const begin, const char* const end, const char
 
 /// The digits of a plain number `[-]digits[.digits]` (at most 19 digits, an integer part, 32 bytes
 /// or fewer) in [b, e) of a scanned batch (`non_digit` from offset `base`; 32 bytes before e
-/// readable) as mantissa and scale (make_numbers); false for any other text.
+/// readable) as mantissa and scale (make_numbers); false for any other text (and without SSE2,
+/// where parse_number reads every field).
 inline bool plain_number(const char* text, std::size_t base, const std::uint64_t* non_digit, std::size_t b,
                          std::size_t e, std::uint64_t& mantissa, std::uint8_t& scale)
 {
@@ -907,7 +908,7 @@ inline bool plain_number(const char* text, std::size_t base, const std::uint64_t
 #ifdef __SSE2__
   mantissa = value_digits_sse2(text + e, int_len, fraction, dot < e);
 #else
-  mantissa = digits_value(text + b + negative, int_len) * pow10_u64[fraction] + digits_value(text + dot + 1, fraction);
+  return false;  // digits_value would read up to 8 bytes past a field, maybe past the input's end
 #endif
   scale = static_cast<std::uint8_t>(fraction + (negative ? 32 : 0));
   return true;
