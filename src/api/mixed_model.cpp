@@ -8,7 +8,8 @@
 // is minimised by solving its derivative in g for zero (Brent, to machine precision):
 //   dT/dg = -sum n_j^2 / (1 + n_j g)^2 m_j m_j',  r' = [-beta; 1]' dT [-beta; 1],
 //   d log det M = tr(M^-1 dM).
-// The sums over groups run in group order, so the result does not depend on the thread count.
+// The sums over groups run in group order, so the result does not depend on the thread count;
+// groups of equal size share w_j, so each evaluation sums over the distinct sizes (size_classes).
 
 #include <shrink/regression.hpp>
 
@@ -55,32 +56,78 @@ Matrix within_comoments(const group_cross_products& d)
   return T;
 }
 
-/// T(g) and its derivative summed over the groups (lower triangles, in group order), then the
-/// profile at g (log det H only `with_log_det`).
-profile profile_at(const group_cross_products& d, const Matrix& within, double g, bool reml, bool with_log_det = false)
+/// The groups gathered by their size: T(g) and its derivative weigh each group's m_j m_j' by a
+/// function of n_j alone, so the sums of m_j m_j' over the groups of each size, formed once (in
+/// group order), make every evaluation of the profile a sum over the distinct sizes (a handful in
+/// most data) rather than over the groups.
+struct size_classes {
+  std::size_t width = 0;     ///< of m = (1, xbar, ybar)
+  std::vector<double> n;     ///< each distinct n_j, ascending
+  std::vector<double> count; ///< groups of that size
+  std::vector<double> outer; ///< per size, sum of m_j m_j': lower triangles row by row, contiguous
+};
+
+size_classes gather_sizes(const group_cross_products& d)
 {
-  const auto w = static_cast<Eigen::Index>(d.width), p = w;  // p = intercept + q covariates
-  // Lower triangles row by row in contiguous arrays (the inner loop vectorises; every sum still
-  // runs in group order): this loop is most of the fit's time.
-  const std::size_t width = d.width + 1, packed = width * (width + 1) / 2;
-  std::vector<double> t_lower(packed, 0.0), dt_lower(packed, 0.0), m(width);
+  size_classes s;
+  s.width = d.width + 1;
+  // The distinct sizes, ascending, and each group's class: sizes count rows, so a table indexed by
+  // the size serves where the largest is not far above the number of groups (else a sort).
+  double largest = 0;
+  bool whole = true;
+  for (double n : d.n) largest = std::max(largest, n), whole = whole && n == std::floor(n) && n >= 0;
+  std::vector<std::size_t> class_of;
+  if (whole && largest <= 4.0 * static_cast<double>(d.groups) + 1024) {
+    class_of.assign(static_cast<std::size_t>(largest) + 1, 0);
+    for (double n : d.n) class_of[static_cast<std::size_t>(n)] = 1;
+    for (std::size_t v = 0; v < class_of.size(); ++v)
+      if (class_of[v] != 0) {
+        class_of[v] = s.n.size();
+        s.n.push_back(static_cast<double>(v));
+      }
+  } else {
+    s.n = d.n;
+    std::sort(s.n.begin(), s.n.end());
+    s.n.erase(std::unique(s.n.begin(), s.n.end()), s.n.end());
+  }
+  const std::size_t packed = s.width * (s.width + 1) / 2;
+  s.count.assign(s.n.size(), 0.0);
+  s.outer.assign(s.n.size() * packed, 0.0);
+  std::vector<double> m(s.width);
+  m[0] = 1;
+  for (std::size_t j = 0; j < d.groups; ++j) {
+    const std::size_t k = !class_of.empty() ? class_of[static_cast<std::size_t>(d.n[j])]
+                                            : static_cast<std::size_t>(std::lower_bound(s.n.begin(), s.n.end(), d.n[j]) - s.n.begin());
+    s.count[k] += 1;
+    std::copy(&d.mean[j * d.width], &d.mean[(j + 1) * d.width], m.begin() + 1);
+    double* outer = &s.outer[k * packed];
+    std::size_t at = 0;
+    for (std::size_t a = 0; a < s.width; at += ++a)
+      for (std::size_t b = 0; b <= a; ++b) outer[at + b] += m[a] * m[b];
+  }
+  return s;
+}
+
+/// T(g) and its derivative summed over the group sizes (lower triangles, in size order), then the
+/// profile at g (log det H only `with_log_det`).
+profile profile_at(const size_classes& sizes, const Matrix& within, double g, bool reml, bool with_log_det = false)
+{
+  const auto w = static_cast<Eigen::Index>(sizes.width - 1), p = w;  // p = intercept + q covariates
+  const std::size_t packed = sizes.width * (sizes.width + 1) / 2;
+  std::vector<double> t_lower(packed, 0.0), dt_lower(packed, 0.0);
   profile f;
   double sum_n_over = 0, N = 0;
-  for (std::size_t j = 0; j < d.groups; ++j) {
-    const double n = d.n[j], denom = 1 + n * g;
+  for (std::size_t k = 0; k < sizes.n.size(); ++k) {
+    const double n = sizes.n[k], groups = sizes.count[k], denom = 1 + n * g;
     const double weight = n / denom, d_weight = n * n / (denom * denom);
-    m[0] = 1;
-    std::copy(&d.mean[j * d.width], &d.mean[(j + 1) * d.width], m.begin() + 1);
-    std::size_t at = 0;
-    for (std::size_t a = 0; a < width; at += ++a)
-      for (std::size_t b = 0; b <= a; ++b) {
-        const double mm = m[a] * m[b];
-        t_lower[at + b] += weight * mm;
-        dt_lower[at + b] -= d_weight * mm;
-      }
-    if (with_log_det) f.log_det_h += std::log(denom);  // the value only: the root search needs none
-    sum_n_over += weight;
-    N += n;
+    const double* outer = &sizes.outer[k * packed];
+    for (std::size_t i = 0; i < packed; ++i) {
+      t_lower[i] += weight * outer[i];
+      dt_lower[i] -= d_weight * outer[i];
+    }
+    if (with_log_det) f.log_det_h += groups * std::log(denom);  // the value only: the root search needs none
+    sum_n_over += groups * weight;
+    N += groups * n;
   }
   Matrix T(w + 1, w + 1), dT(w + 1, w + 1);
   std::size_t at = 0;
@@ -160,22 +207,23 @@ mixed_model_result fit_mixed_model(const group_cross_products& raw, bool reml, d
 
   const Matrix within = within_comoments(d);
   check_design(d, within);
+  const size_classes sizes = gather_sizes(d);
   // The deviance's derivative in g: negative at 0 unless the groups vary no more than noise does.
   double g = 0;
-  const double at_zero = profile_at(d, within, 0, reml).derivative;
+  const double at_zero = profile_at(sizes, within, 0, reml).derivative;
   if (at_zero < 0) {
-    double hi = 1, at_hi = profile_at(d, within, hi, reml).derivative;
+    double hi = 1, at_hi = profile_at(sizes, within, hi, reml).derivative;
     while (at_hi < 0) {
       SHRINK_EXPECTS(hi < 1e15, "the between-group variance is unbounded (every row of a group identical?)");
       hi *= 10;
-      at_hi = profile_at(d, within, hi, reml).derivative;
+      at_hi = profile_at(sizes, within, hi, reml).derivative;
     }
     const detail::root_result root =
-      detail::find_root([&](double x) { return profile_at(d, within, x, reml).derivative; }, 0.0, hi, at_zero, at_hi, 0.0, 2000);
+      detail::find_root([&](double x) { return profile_at(sizes, within, x, reml).derivative; }, 0.0, hi, at_zero, at_hi, 0.0, 2000);
     SHRINK_EXPECTS(root.converged, "the random-intercept fit did not converge");
     g = root.x;
   }
-  const profile f = profile_at(d, within, g, reml, true);
+  const profile f = profile_at(sizes, within, g, reml, true);
   const double df = reml ? N - static_cast<double>(p) : N;
 
   mixed_model_result r;
@@ -268,10 +316,10 @@ double logo_term(const group_cross_products& d, const Matrix& T, std::size_t j, 
 ///   e'Sigma^-1 e = (e'e - r' A^-1 r) / sigma2,   e = y_j - X_j beta_{-j},  r = X_j'e,
 /// e'e and r from the centred co-moments (a' C_j a + n (m'a)^2, a = (-beta_{-j}, 1)). Absent when
 /// leaving a group out leaves the covariates collinear.
-std::optional<double> raw_logo_score(const group_cross_products& d, const Matrix& within, double sigma2, double tau2,
-                                     int threads)
+std::optional<double> raw_logo_score(const group_cross_products& d, const size_classes& sizes, const Matrix& within,
+                                     double sigma2, double tau2, int threads)
 {
-  const Matrix T = profile_at(d, within, tau2 / sigma2, false).T;
+  const Matrix T = profile_at(sizes, within, tau2 / sigma2, false).T;
   using Small = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, 0, 8, 8>;
   const double score = d.width + 1 <= 8 ? detail::reduce<double>(d.groups, detail::thread_count(threads), [&](std::size_t j) {
     return logo_term<Small>(d, T, j, sigma2, tau2);
@@ -314,13 +362,14 @@ structure_comparison compare_structures(const group_cross_products& d, int threa
     throw exact_fit_error("the structures cannot be compared: a structure fits the rows exactly");
 
   structure_comparison c;
-  const double rss_pooled = profile_at(d, within, 0, false).r, pooled = ll(rss_pooled);
+  const size_classes sizes = gather_sizes(d);
+  const double rss_pooled = profile_at(sizes, within, 0, false).r, pooled = ll(rss_pooled);
   const mixed_model_result h = fit_mixed_model(d, false);
   c.tau2_ml = h.tau2;
   detail::add_structure(c, "separate", ll(rss_separate), d.groups + within_rank + 1, N, std::nullopt);
-  detail::add_structure(c, "pooled", pooled, d.width + 1, N, raw_logo_score(d, within, rss_pooled / N, 0, threads));
+  detail::add_structure(c, "pooled", pooled, d.width + 1, N, raw_logo_score(d, sizes, within, rss_pooled / N, 0, threads));
   detail::add_structure(c, "hierarchical", h.tau2 == 0 ? pooled : h.log_likelihood, d.width + 2, N,
-                        raw_logo_score(d, within, h.sigma2, h.tau2, threads));
+                        raw_logo_score(d, sizes, within, h.sigma2, h.tau2, threads));
   detail::decide_structure(c, q > 0);
   return c;
 }

@@ -3,6 +3,7 @@
 #include "../common/cross_products.hpp"
 #include "../cpu/parallel.hpp"
 #include "decimal.hpp"
+#include "output.hpp"
 #include "table_reader.hpp"
 
 #include <shrink/error.hpp>
@@ -16,6 +17,7 @@
 #include <deque>
 #include <string_view>
 #include <numeric>
+#include <type_traits>
 #include <unordered_map>
 
 namespace shrink::io {
@@ -86,14 +88,32 @@ class key_ids {
   std::vector<std::uint32_t> direct_;
 };
 
-/// Field `c` of a row as a number (about 32 digits: hi + lo); a one-line error names the column.
-exact_number number_field(const std::vector<std::string_view>& f, std::size_t c, const std::vector<std::string>& columns)
+/// The rows of `pieces` (group row_group[r] for the r-th) into each group's n, mean and co-moments
+/// (`state`, 1 + w + w^2 per group), the groups j with j % owners == owner only, each group's rows
+/// in input order. W: the width w when known at compile time, else 0.
+template <std::size_t W>
+void fold_rows(const std::vector<keyed_rows>& pieces, const std::vector<std::size_t>& row_group, std::size_t w,
+               std::size_t stride, bool has_offset, std::size_t owners, std::size_t owner, std::vector<double>& state)
 {
-  exact_number v;
-  if (!parse_number(f[c], v))
-    throw error("column '" + shown(columns[c]) + "': '" + shown(f[c]) + "' " +
-                (f[c].empty() ? "is empty" : number_problem(f[c])));
-  return v;
+  const std::size_t width = W != 0 ? W : w, stride_g = 1 + width + width * width;
+  std::vector<double> z(width), delta(width);
+  // Groups come in random order: the state of a row some rows ahead is prefetched.
+  constexpr std::size_t ahead = 16;
+  std::size_t r = 0;
+  for (const keyed_rows& piece : pieces)
+    for (std::size_t i = 0; i < piece.keys.size(); ++i, ++r) {
+      if (r + ahead < row_group.size() && (owners == 1 || row_group[r + ahead] % owners == owner)) {
+        const char* next = reinterpret_cast<const char*>(&state[row_group[r + ahead] * stride_g]);
+        for (std::size_t b = 0; b < stride_g * sizeof(double); b += 64) __builtin_prefetch(next + b, 1);
+      }
+      const std::size_t j = row_group[r];
+      if (owners != 1 && j % owners != owner) continue;
+      const double* x = &piece.numbers[i * stride];
+      for (std::size_t a = 0; a + 1 < width; ++a) z[a] = x[1 + a];
+      z[width - 1] = x[0] - (has_offset ? x[stride - 1] : 0.0);
+      double* g = &state[j * stride_g];
+      detail::cross_product_update(g[0], g + 1, g + 1 + width, z.data(), delta.data(), width);
+    }
 }
 
 /// Whether a field is text, not a number (nor a malformed one: those stay errors of the number path).
@@ -220,24 +240,19 @@ cross_product_table read_cross_products(const std::string& path, const std::stri
     // in input order whatever the thread count, so the same bits for any --threads. Groups come
     // in random order: the state of a row some rows ahead is prefetched.
     const auto owners = static_cast<std::size_t>(workers);
-    constexpr std::size_t ahead = 16;
     detail::run_workers(workers, [&](int t) {
-      std::vector<double> z(w), delta(w);
-      std::size_t r = 0;
-      for (const keyed_rows& piece : pieces)
-        for (std::size_t i = 0; i < piece.keys.size(); ++i, ++r) {
-          if (r + ahead < row_group.size() && row_group[r + ahead] % owners == static_cast<std::size_t>(t)) {
-            const char* next = reinterpret_cast<const char*>(&state[row_group[r + ahead] * stride_g]);
-            for (std::size_t b = 0; b < stride_g * sizeof(double); b += 64) __builtin_prefetch(next + b, 1);
-          }
-          const std::size_t j = row_group[r];
-          if (j % owners != static_cast<std::size_t>(t)) continue;
-          const double* x = &piece.numbers[i * stride];
-          for (std::size_t a = 0; a + 1 < w; ++a) z[a] = x[1 + a];
-          z[w - 1] = x[0] - (offset.empty() ? 0.0 : x[stride - 1]);
-          double* g = &state[j * stride_g];
-          detail::cross_product_update(g[0], g + 1, g + 1 + w, z.data(), delta.data(), w);
-        }
+      const auto fold = [&](auto width) {
+        fold_rows<decltype(width)::value>(pieces, row_group, w, stride, !offset.empty(), owners,
+                                          static_cast<std::size_t>(t), state);
+      };
+      // Widths known at compile time unroll the update's loops (the same operations in the same order).
+      switch (w) {
+        case 2: fold(std::integral_constant<std::size_t, 2>{}); break;
+        case 3: fold(std::integral_constant<std::size_t, 3>{}); break;
+        case 4: fold(std::integral_constant<std::size_t, 4>{}); break;
+        case 5: fold(std::integral_constant<std::size_t, 5>{}); break;
+        default: fold(std::integral_constant<std::size_t, 0>{}); break;
+      }
     });
   });
 
@@ -247,27 +262,33 @@ cross_product_table read_cross_products(const std::string& path, const std::stri
 count_table read_count_rows(const std::string& path, const std::string& group, const std::string& value,
                             const std::string& exposure, bool allow_empty)
 {
-  const std::vector<std::string> columns{group, value, exposure};
   constexpr double exact_limit = 9007199254740992.0;  // 2^53: doubles hold every count below it
   key_ids ids;
   std::vector<double> counts, exposures;
-  visit_rows(path, columns, [&](const std::vector<std::string_view>& f, std::size_t) {
-    const std::size_t j = ids.id(f[0]);
-    const exact_number y = number_field(f, 1, columns), e = number_field(f, 2, columns);
-    if (j == counts.size()) {
-      counts.push_back(0);
-      exposures.push_back(0);
-    }
-    const auto group_says = [&] { return "group '" + shown(f[0]) + "' has the "; };
-    if (!(y.lo == 0 && y.hi >= 0 && y.hi < exact_limit && y.hi == std::floor(y.hi)))
-      throw error(group_says() + shown(value) + " value " + shown(f[1]) +
-                  ": raw rows of --family poisson are counts, whole numbers >= 0 (below 2^53)");
-    if (!(e.hi > 0)) throw error(group_says() + shown(exposure) + " value " + shown(f[2]) + ": exposures must be > 0");
-    // Sums in row order: the same bits for any thread count (one reader), exact for the counts.
-    counts[j] += y.hi;
-    exposures[j] += e.hi;
-    if (!(counts[j] < exact_limit)) throw error(group_says() + "a total " + shown(value) + " of 2^53 or more");
-    if (!std::isfinite(exposures[j])) throw error(group_says() + "a total " + shown(exposure) + " beyond double precision");
+  // Parsed in parallel pieces; the sums run in row order on this thread (the same bits for any
+  // thread count; exact for the counts).
+  visit_keyed_rows(path, {group, value, exposure}, 0, [&](const std::vector<keyed_rows>& pieces) {
+    for (std::size_t p = 0; p < pieces.size(); ++p)
+      for (std::size_t i = 0; i < pieces[p].keys.size(); ++i) {
+        const std::string_view key = pieces[p].keys[i];
+        const double y = pieces[p].numbers[2 * i], y_low = pieces[p].lows[2 * i], e = pieces[p].numbers[2 * i + 1];
+        const auto fail = [&](const std::string& what) {
+          throw keyed_row_error{p, i, "group '" + shown(key) + "' has " + what};
+        };
+        if (!(y_low == 0 && y >= 0 && y < exact_limit && y == std::floor(y)))
+          fail("the " + shown(value) + " value " + format_number(y + y_low) +
+               ": raw rows of --family poisson are counts, whole numbers >= 0 (below 2^53)");
+        if (!(e > 0)) fail("the " + shown(exposure) + " value " + format_number(e) + ": exposures must be > 0");
+        const std::size_t j = ids.id(key);
+        if (j == counts.size()) {
+          counts.push_back(0);
+          exposures.push_back(0);
+        }
+        counts[j] += y;
+        exposures[j] += e;
+        if (!(counts[j] < exact_limit)) fail("a total " + shown(value) + " of 2^53 or more");
+        if (!std::isfinite(exposures[j])) fail("a total " + shown(exposure) + " beyond double precision");
+      }
   });
 
   count_table t;

@@ -734,6 +734,21 @@ row_outcome parse_row_scalar(const char*& p, const char* const end, const char* 
   return row_outcome::row;
 }
 
+/// The numbers whose digits the fast paths stored in `scratch` (mantissa and scale; the entries
+/// marked read_by_bytes are made already), n of them, into hi and lo. In a loop of their own (with
+/// AVX2 or AVX-512, 4 or 8 at a time): each one's chain of dependent floating-point operations (a
+/// division, Dekker's product) is long, and here the processor overlaps many numbers' chains.
+void make_numbers(const fast_scratch& scratch, std::size_t n, double* hi, double* lo)
+{
+  const std::uint8_t* const scales = scratch.scale.data();
+  for (std::size_t first = 0; first < n;) {
+    const void* mark = std::memchr(scales + first, read_by_bytes, n - first);
+    const std::size_t last = mark == nullptr ? n : static_cast<std::size_t>(static_cast<const std::uint8_t*>(mark) - scales);
+    numbers_from_small_decimals(scratch.mantissa.data() + first, scales + first, last - first, hi + first, lo + first);
+    first = last + 1;
+  }
+}
+
 /// The common raw input parsed on a fast path: unquoted `key,value` rows (an integer key of up to
 /// 18 digits, then a number). The text is scanned in batches of scan_batch bytes (csv_scan.hpp:
 /// where the delimiters and line ends are, which bytes are not digits); a row of
@@ -867,16 +882,123 @@ bool parse_fast_chunk(const char* const begin, const char* const end, const char
   out.int_keys.resize(r);
   out.hi.resize(r);
   out.lo.resize(r);
-  // The numbers, in a loop of their own (with AVX2 or AVX-512, 4 or 8 at a time): each one's
-  // chain of dependent floating-point operations (a division, Dekker's product) is long, and here
-  // the processor overlaps many rows' chains. Runs between the rows read by bytes (made already).
-  const std::uint8_t* const scales = scratch.scale.data();
-  for (std::size_t first = 0; first < r;) {
-    const void* mark = std::memchr(scales + first, read_by_bytes, r - first);
-    const std::size_t last = mark == nullptr ? r : static_cast<std::size_t>(static_cast<const std::uint8_t*>(mark) - scales);
-    numbers_from_small_decimals(scratch.mantissa.data() + first, scales + first, last - first, out.hi.data() + first,
-                                out.lo.data() + first);
-    first = last + 1;
+  make_numbers(scratch, r, out.hi.data(), out.lo.data());
+  return true;
+}
+
+/// The digits of a plain number `[-]digits[.digits]` (at most 19 digits, an integer part, 32 bytes
+/// or fewer) in [b, e) of a scanned batch (`non_digit` from offset `base`; 32 bytes before e
+/// readable) as mantissa and scale (make_numbers); false for any other text (and without SSE2,
+/// where parse_number reads every field).
+inline bool plain_number(const char* text, std::size_t base, const std::uint64_t* non_digit, std::size_t b,
+                         std::size_t e, std::uint64_t& mantissa, std::uint8_t& scale)
+{
+  if (e <= b || e - b > 32) return false;
+  const bool negative = text[b] == '-';
+  const std::uint64_t odd = bits_at(non_digit, b - base, e - b) & ~static_cast<std::uint64_t>(negative);
+  std::size_t dot = e;
+  if (odd != 0) {
+    dot = b + static_cast<std::size_t>(__builtin_ctzll(odd));
+    if ((odd & (odd - 1)) != 0 || text[dot] != '.' || dot + 1 == e) return false;
+  }
+  const std::size_t int_len = dot - b - negative, fraction = dot < e ? e - dot - 1 : 0;
+  if (int_len == 0 || int_len + fraction > 19) return false;
+#ifdef __SSE2__
+  mantissa = value_digits_sse2(text + e, int_len, fraction, dot < e);
+#else
+  return false;  // digits_value would read up to 8 bytes past a field, maybe past the input's end
+#endif
+  scale = static_cast<std::uint8_t>(fraction + (negative ? 32 : 0));
+  return true;
+}
+
+/// Rows of keyed pieces (visit_keyed_rows) on a fast path: unquoted rows of exactly the header's
+/// fields, found by the SIMD structural scan (csv_scan.hpp) 64 KiB at a time; each wanted field
+/// cut at its known boundaries, the key trimmed, each plain number's digits read without a branch
+/// per byte and the numbers made in a batch (make_numbers), any other number by parse_number. A
+/// row it does not take (another field count, a blank line with spaces, a bad number, an empty
+/// key, a row longer than a batch) makes it give up: the general scanner then parses the piece,
+/// with the same values and its errors. The piece holds no quote character.
+bool parse_keyed_fast(const char* const begin, const char* const end, const layout& l,
+                      const std::vector<std::size_t>& at, fast_scratch& scratch, keyed_rows& out)
+{
+  constexpr std::size_t scan_batch = std::size_t{64} << 10;
+  const auto size = static_cast<std::size_t>(end - begin);
+  const std::size_t fields = l.columns, numbers = at.size() - 1;
+  out.keys.clear();
+  out.numbers.clear();
+  out.lows.clear();
+  out.arena.clear();
+  out.failure.clear();
+  out.lines = 0;
+  // Room for the most rows the piece can hold (a row takes 2 bytes a field or more), reserved
+  // once and kept from block to block, so that the arrays are never copied as they grow.
+  const std::size_t most_rows = size / (2 * fields) + 1;
+  out.keys.reserve(most_rows);
+  out.numbers.reserve(most_rows * numbers);
+  out.lows.reserve(most_rows * numbers);
+  std::size_t pos = 0;
+  while (pos < size) {
+    // The batch's numbers are made at its end: the digits' scratch follows the batch, not the piece.
+    scratch.mantissa.clear();
+    scratch.scale.clear();
+    const std::size_t first_number = out.numbers.size();
+    const std::size_t base = pos, scanned = std::min(size, base + scan_batch);
+    scan_bitmaps& scan = scratch.scan;
+    scan_structure(begin + base, scanned - base, l.delimiter, scan);
+    const std::uint32_t* const structural = scan.structural.data();
+    const std::uint64_t* const non_digit = scan.non_digit.data();
+    std::size_t next = 0;  // base + structural[next]: the first delimiter or line end at or after pos
+    while (pos < scanned) {
+      if (begin[pos] == '\n') {  // a blank line
+        ++out.lines;
+        ++pos;
+        ++next;
+        continue;
+      }
+      // The row's fields end at the next `fields` structural bytes: delimiters, then its line end
+      // (or the end of the input, the entry past the last).
+      const std::size_t last = next + fields - 1;
+      if (last > scan.structurals || (last == scan.structurals && scanned < size)) {
+        if (pos > base && scanned < size) break;  // the row continues past the batch: scan from it
+        return false;
+      }
+      const std::size_t row_end = base + structural[last];
+      if (row_end < size && begin[row_end] != '\n') return false;
+      for (std::size_t f = next; f < last; ++f)
+        if (begin[base + structural[f]] != l.delimiter) return false;
+      const auto field_begin = [&](std::size_t f) { return f == 0 ? pos : base + structural[next + f - 1] + 1; };
+      const auto field_end = [&](std::size_t f) {
+        std::size_t e = base + structural[next + f];
+        if (f + 1 == fields && e > field_begin(f) && begin[e - 1] == '\r') --e;
+        return e;
+      };
+      const std::string_view key =
+        trim({begin + field_begin(at[0]), field_end(at[0]) - field_begin(at[0])});
+      if (key.empty()) return false;
+      out.keys.push_back(key);
+      for (std::size_t c = 1; c <= numbers; ++c) {
+        const std::size_t b = field_begin(at[c]), e = field_end(at[c]);
+        std::uint64_t m = 0;
+        std::uint8_t sc = read_by_bytes;
+        double hi = 0, lo = 0;
+        if (!(e >= 32 && plain_number(begin, base, non_digit, b, e, m, sc))) {
+          exact_number v;
+          if (!parse_number(trim({begin + b, e - b}), v)) return false;
+          hi = v.hi;
+          lo = v.lo;
+        }
+        scratch.mantissa.push_back(m);
+        scratch.scale.push_back(sc);
+        out.numbers.push_back(hi);
+        out.lows.push_back(lo);
+      }
+      out.lines += row_end < size;
+      pos = row_end + 1;
+      next = last + 1;
+    }
+    make_numbers(scratch, out.numbers.size() - first_number, out.numbers.data() + first_number,
+                 out.lows.data() + first_number);
   }
   return true;
 }
@@ -1028,6 +1150,40 @@ std::vector<const char*> cut_pieces(const char* begin, const char* end, bool quo
   return cuts;
 }
 
+/// The header of `in`, read until it is complete (it may be longer than a piece, or quoted over
+/// lines), and consumed: the data start at the stream's next byte (data_begin and data_end of the
+/// result point into a window that is gone).
+layout read_stream_header(byte_stream& in, const std::string& path, const std::vector<std::string>& names)
+{
+  for (std::size_t size = piece_bytes;; size *= 2) {
+    bool complete = false;
+    const std::string_view head = in.peek(size, complete);
+    const std::size_t nl = head.find('\n', 0);
+    if (!complete && (nl == std::string_view::npos || head.find_first_not_of(" \t\r\n\xEF\xBB\xBF") > nl)) continue;
+    layout l;
+    try {
+      l = read_layout(head, path, names);
+    } catch (const error&) {
+      if (complete) throw;
+      continue;
+    }
+    in.consume(static_cast<std::size_t>(l.data_begin - head.data()));
+    l.data_begin = l.data_end = nullptr;
+    return l;
+  }
+}
+
+/// Refuses a parsed piece [begin, end) that starts on `line` and holds a foreign byte (before
+/// `end`) or failed to parse, naming the line.
+void check_piece(const layout& l, const char* begin, const char* end, const char* foreign, const std::string& failure,
+                 std::size_t failure_line, std::size_t line)
+{
+  if (foreign != end)
+    throw error(l.source + " line " + std::to_string(line + static_cast<std::size_t>(std::count(begin, foreign, '\n'))) +
+                ": " + foreign_bytes_problem(foreign));
+  if (!failure.empty()) throw error(l.source + " line " + std::to_string(line + failure_line) + ": " + failure);
+}
+
 }  // namespace
 
 void check_values(const std::vector<row_block>& parts, const std::string& value_name, value_kind kind, bool text_keys)
@@ -1052,22 +1208,7 @@ group_table read_groups(const std::string& path, const raw_columns& columns, int
 {
   const int workers = detail::thread_count(threads);
   byte_stream in(path);
-  // The header: read until it is complete (it may be longer than a piece, or quoted over lines).
-  layout l;
-  for (std::size_t size = piece_bytes;; size *= 2) {
-    bool complete = false;
-    const std::string_view head = in.peek(size, complete);
-    const std::size_t nl = head.find('\n', 0);
-    if (!complete && (nl == std::string_view::npos || head.find_first_not_of(" \t\r\n\xEF\xBB\xBF") > nl)) continue;
-    try {
-      l = read_layout(head, path, {columns.group, columns.value});
-    } catch (const error&) {
-      if (complete) throw;
-      continue;
-    }
-    in.consume(static_cast<std::size_t>(l.data_begin - head.data()));
-    break;
-  }
+  const layout l = read_stream_header(in, path, {columns.group, columns.value});
   row_spec spec;
   spec.fields = l.columns;
   spec.key = column_index(l, columns.group, "group");
@@ -1135,12 +1276,7 @@ group_table read_groups(const std::string& path, const raw_columns& columns, int
       std::size_t piece_line = line;
       bool retry = false;
       for (std::size_t b = 0; b < pieces.size(); ++b) {
-        if (pieces[b].foreign != cuts[b + 1])
-          throw error(l.source + " line " +
-                      std::to_string(piece_line + static_cast<std::size_t>(std::count(cuts[b], pieces[b].foreign, '\n'))) +
-                      ": " + foreign_bytes_problem(pieces[b].foreign));
-        if (!pieces[b].failure.empty())
-          throw error(l.source + " line " + std::to_string(piece_line + pieces[b].failure_line) + ": " + pieces[b].failure);
+        check_piece(l, cuts[b], cuts[b + 1], pieces[b].foreign, pieces[b].failure, pieces[b].failure_line, piece_line);
         retry = retry || pieces[b].keys_not_integer;
         piece_line += pieces[b].lines;
       }
@@ -1290,12 +1426,14 @@ summary_table read_summary_table(const std::string& path, const summary_columns&
 
 namespace {
 
-/// The rows of [begin, end) into `out`: the key column at[0], the numbers of the others.
-void parse_keyed_piece(const char* begin, const char* end, const layout& l, const std::vector<std::size_t>& at,
-                       const std::vector<std::string>& names, keyed_rows& out)
+/// The rows of [begin, end) into `out` by the general row scanner: the key column at[0], the
+/// numbers of the others.
+void parse_keyed_piece(const char* begin, const char* end, const layout& l, bool quoted,
+                       const std::vector<std::size_t>& at, const std::vector<std::string>& names, keyed_rows& out)
 {
   out.keys.clear();
   out.numbers.clear();
+  out.lows.clear();
   out.arena.clear();
   out.failure.clear();
   out.lines = 0;
@@ -1305,7 +1443,7 @@ void parse_keyed_piece(const char* begin, const char* end, const layout& l, cons
   try {
     while (!scan.done()) {
       const std::size_t consumed =
-        l.quoted ? scan.next(fields, count, l.columns, out.arena) : scan.next_unquoted(fields, count, l.columns);
+        quoted ? scan.next(fields, count, l.columns, out.arena) : scan.next_unquoted(fields, count, l.columns);
       if (!blank_row(fields, count)) {
         if (count != l.columns)
           throw error("row has " + std::to_string(count) + " fields but the header has " + std::to_string(l.columns));
@@ -1316,6 +1454,7 @@ void parse_keyed_piece(const char* begin, const char* end, const layout& l, cons
           exact_number v;
           if (!parse_number(text, v)) throw error(number_error(names[c], text, text.empty() ? "is empty" : number_problem(text)));
           out.numbers.push_back(v.hi);
+          out.lows.push_back(v.lo);
         }
       }
       out.lines += consumed;
@@ -1326,38 +1465,94 @@ void parse_keyed_piece(const char* begin, const char* end, const layout& l, cons
   }
 }
 
+/// The line, counted from the piece's first (0), of data row `row` of [begin, end).
+std::size_t line_in_piece(const char* begin, const char* end, const layout& l, bool quoted, std::size_t row)
+{
+  row_scanner scan(begin, end, l.delimiter);
+  std::vector<std::string_view> fields;
+  std::deque<std::string> arena;
+  std::size_t count = 0, line = 0, rows = 0;
+  while (!scan.done()) {
+    const std::size_t consumed =
+      quoted ? scan.next(fields, count, l.columns, arena) : scan.next_unquoted(fields, count, l.columns);
+    if (!blank_row(fields, count) && rows++ == row) break;
+    line += consumed;
+  }
+  return line;
+}
+
+/// A piece of a block of keyed rows, with what its parse found out beside the rows.
+struct keyed_piece {
+  keyed_rows rows;
+  fast_scratch fast;
+  const char* foreign = nullptr;  // first NUL or byte-order mark (the piece's end: none)
+  bool quote = false;             // parsed as unquoted text, it holds a quote: not parsed
+};
+
 }  // namespace
 
 void visit_keyed_rows(const std::string& path, const std::vector<std::string>& columns, int threads,
                       const std::function<void(const std::vector<keyed_rows>&)>& on_block)
 {
   const int workers = detail::thread_count(threads);
-  const text_source source(path);
-  const layout l = read_layout(source.text(), path, columns);
+  byte_stream in(path);
+  const layout l = read_stream_header(in, path, columns);
   std::vector<std::size_t> at;
   for (const std::string& c : columns) at.push_back(column_index(l, c, "data"));
-  std::vector<keyed_rows> pieces;
+  std::vector<keyed_piece> pieces;
+  std::vector<keyed_rows> rows;
   std::size_t line = l.header_lines + 1;  // the line the next block starts on
   std::size_t block = block_bytes;
-  for (const char* p = l.data_begin; p < l.data_end;) {
-    const std::string_view window(p, std::min(block, static_cast<std::size_t>(l.data_end - p)));
-    const std::size_t cut = p + window.size() == l.data_end ? window.size() : last_row_end(window, l.quoted);
+  for (;;) {
+    bool complete = false;
+    const std::string_view window = in.peek(block, complete);
+    if (window.empty()) break;
+    // As read_groups: parsed as unquoted pieces first, again in one quoted piece where a piece or
+    // the partial row after the cut holds a quote.
+    bool quoted = false;
+    std::size_t cut = complete ? window.size() : last_row_end(window, false);
+    std::vector<const char*> cuts;
+    while (cut != 0) {
+      cuts = cut_pieces(window.data(), window.data() + cut, quoted);
+      pieces.resize(cuts.size() - 1);
+      detail::for_each_block(pieces.size(), 1, workers, [&](std::size_t b, std::size_t, std::size_t) {
+        keyed_piece& p = pieces[b];
+        const auto bytes = static_cast<std::size_t>(cuts[b + 1] - cuts[b]);
+        p.quote = !quoted && std::memchr(cuts[b], '"', bytes) != nullptr;
+        if (p.quote) return;
+        p.foreign = first_foreign_bytes(cuts[b], cuts[b + 1]);
+        if (quoted || !parse_keyed_fast(cuts[b], cuts[b + 1], l, at, p.fast, p.rows))
+          parse_keyed_piece(cuts[b], cuts[b + 1], l, quoted, at, columns, p.rows);
+      });
+      if (quoted || (std::none_of(pieces.begin(), pieces.end(), [](const keyed_piece& p) { return p.quote; }) &&
+                     std::memchr(window.data() + cut, '"', window.size() - cut) == nullptr))
+        break;
+      quoted = true;
+      cut = complete ? window.size() : last_row_end(window, true);
+    }
     if (cut == 0) {  // a row longer than the block
       block *= 2;
       continue;
     }
-    const std::vector<const char*> cuts = cut_pieces(p, p + cut, l.quoted);
-    pieces.resize(cuts.size() - 1);
-    detail::for_each_block(pieces.size(), 1, workers, [&](std::size_t b, std::size_t, std::size_t) {
-      parse_keyed_piece(cuts[b], cuts[b + 1], l, at, columns, pieces[b]);
-    });
-    for (const keyed_rows& piece : pieces) {
-      if (!piece.failure.empty())
-        throw error(l.source + " line " + std::to_string(line + piece.failure_line) + ": " + piece.failure);
-      line += piece.lines;
+    std::size_t piece_line = line;
+    rows.resize(pieces.size());
+    for (std::size_t b = 0; b < pieces.size(); ++b) {
+      const keyed_rows& r = pieces[b].rows;
+      check_piece(l, cuts[b], cuts[b + 1], pieces[b].foreign, r.failure, r.failure_line, piece_line);
+      piece_line += r.lines;
+      std::swap(rows[b], pieces[b].rows);
     }
-    on_block(pieces);
-    p += cut;
+    try {
+      on_block(rows);
+    } catch (const keyed_row_error& e) {
+      std::size_t row_line = line;
+      for (std::size_t b = 0; b < e.piece; ++b) row_line += rows[b].lines;
+      row_line += line_in_piece(cuts[e.piece], cuts[e.piece + 1], l, quoted, e.row);
+      throw error(l.source + " line " + std::to_string(row_line) + ": " + e.message);
+    }
+    for (std::size_t b = 0; b < pieces.size(); ++b) std::swap(rows[b], pieces[b].rows);  // keep the capacity
+    line = piece_line;
+    in.consume(cut);
   }
 }
 

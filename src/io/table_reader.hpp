@@ -94,19 +94,29 @@ summary_table read_summary_table(const std::string& path, const summary_columns&
 /// Rows of one piece of the input: each row's key (a view into the input or `arena`) and numbers.
 struct keyed_rows {
   std::vector<std::string_view> keys;
-  std::vector<double> numbers;  ///< row-major: the numeric columns of each row, in order
+  std::vector<double> numbers;  ///< row-major: the numeric columns of each row, in order (the nearest doubles)
+  std::vector<double> lows;     ///< the same layout: what each number's text holds beyond it (exact_number's lo)
   std::deque<std::string> arena;
   std::string failure;           // empty when the piece parsed
   std::size_t failure_line = 0;  // line within the piece, 0-based
   std::size_t lines = 0;         // line ends in the piece
 };
 
-/// Streams the data rows of a CSV/TSV file (or stdin, "-") in blocks of whole rows, each cut at
-/// line ends into pieces parsed on `threads` threads; on_block(pieces) gets every block's pieces
-/// in input order: each row's key (columns[0], not empty) and the nearest doubles of the other
-/// columns. The pieces depend on the input alone, never on `threads`. A missing column, a ragged
-/// row, malformed quoting, an empty key or a field that is not a number is a one-line error
-/// naming its line.
+/// What an on_block of visit_keyed_rows throws about row `row` of piece `piece`: reported as a
+/// one-line error naming the row's line.
+struct keyed_row_error {
+  std::size_t piece = 0, row = 0;
+  std::string message;
+};
+
+/// Streams the data rows of a CSV/TSV file (or stdin, "-") in blocks of whole rows (as
+/// read_groups: O(32 MiB) of the input held at a time), each cut at line ends into pieces parsed
+/// on `threads` threads; on_block(pieces) gets every block's pieces in input order: each row's key
+/// (columns[0], not empty) and the numbers of the other columns. Unquoted rows take a fast path
+/// (the SIMD structural scan and batched number conversion of the `key,value` reader) with the
+/// general scanner's values and errors. The pieces depend on the input alone, never on
+/// `threads`. A missing column, a ragged row, malformed quoting, an empty key or a field that is
+/// not a number is a one-line error naming its line; so is a keyed_row_error from on_block.
 void visit_keyed_rows(const std::string& path, const std::vector<std::string>& columns, int threads,
                       const std::function<void(const std::vector<keyed_rows>&)>& on_block);
 
