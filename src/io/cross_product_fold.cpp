@@ -116,6 +116,16 @@ void fold_rows(const std::vector<keyed_rows>& pieces, const std::vector<std::siz
     }
 }
 
+/// Field `c` of a row as a number (about 32 digits: hi + lo); a one-line error names the column.
+exact_number number_field(const std::vector<std::string_view>& f, std::size_t c, const std::vector<std::string>& columns)
+{
+  exact_number v;
+  if (!parse_number(f[c], v))
+    throw error("column '" + shown(columns[c]) + "': '" + shown(f[c]) + "' " +
+                (f[c].empty() ? "is empty" : number_problem(f[c])));
+  return v;
+}
+
 /// Whether a field is text, not a number (nor a malformed one: those stay errors of the number path).
 bool is_text(std::string_view f)
 {
