@@ -60,7 +60,18 @@ struct fit_args {
   std::string covariates, offset;
   bool no_intercept = false;
   std::optional<std::string> hyperprior;  ///< --method bayes
+  fit_hooks hooks;                        ///< in-process use: data from memory, results to the caller
 };
+
+/// The per-group table: to the hook when one takes it, else the CSV.
+void write_groups(const fit_args& a, io::atomic_output& csv, const std::vector<std::string>& keys,
+                  const std::vector<io::result_column>& columns)
+{
+  if (a.hooks.groups)
+    a.hooks.groups(keys, columns);
+  else
+    io::write_table_csv(csv, keys, columns, a.threads, a.digits);
+}
 
 std::string g(double x, int digits = 6)
 {
@@ -238,8 +249,9 @@ void run_count_fit(const fit_args& a, const CLI::App& app)
     // The streaming readers fold the rows per group (0/1 or counts checked as they are read): a
     // group's count is n_j times its exact mean (a whole number: rounded), its size n_j rows.
     const io::value_kind kind = binomial ? io::value_kind::binary : io::value_kind::count;
-    const io::group_table rows = binary ? io::read_groups_npy(a.group_npy, a.value_npy, a.threads, kind)
-                                        : io::read_groups(a.input, {a.group, a.value, kind}, a.threads);
+    const io::group_table rows = a.hooks.raw_rows ? a.hooks.raw_rows(a.threads, kind)
+                                 : binary         ? io::read_groups_npy(a.group_npy, a.value_npy, a.threads, kind)
+                                                  : io::read_groups(a.input, {a.group, a.value, kind}, a.threads);
     t.keys = rows.keys;
     for (std::size_t j = 0; j < rows.n.size(); ++j) {
       const double n = static_cast<double>(rows.n[j]);
@@ -261,7 +273,7 @@ void run_count_fit(const fit_args& a, const CLI::App& app)
   view.sizes = t.sizes.data();
   view.groups = t.keys.size();
   const count_fit_result r = fit(view, o);
-  io::write_counts_csv(csv, t.keys, r, a.threads, a.digits);
+  write_groups(a, csv, t.keys, io::groups_columns(r));
   if (json) json->write(io::summary_json(r).dump(2) + "\n");
   outputs.commit();
   if (!a.quiet) print_count_report(r, t.keys, parse_seconds);
@@ -358,7 +370,7 @@ void run_mixed_model_fit(const fit_args& a, const CLI::App& app, const fit_optio
     structures = compare_structures(t.data, a.threads);
   } catch (const error&) {
   }
-  io::write_mixed_model_csv(*outputs.get("-o"), t.keys, r, a.threads, a.digits);
+  write_groups(a, *outputs.get("-o"), t.keys, io::groups_columns(r));
   if (io::atomic_output* json = outputs.get("--summary")) {
     nlohmann::json j = io::summary_json(r);
     if (structures) j["structures"] = io::structures_json(*structures);
@@ -402,7 +414,7 @@ void run_regression_fit(const fit_args& a, const CLI::App& app, const fit_option
   const meta_regression_result r = fit_meta_regression(t.exact_estimates, v, x, offset, o);
   const structure_comparison with = compare_structures(t.exact_estimates, v, x, offset);
   const structure_comparison without = compare_structures(t.exact_estimates, v, intercept_design(v.size()), offset);
-  io::write_regression_csv(*outputs.get("-o"), t.keys, t.exact_estimates, t.standard_errors, r, a.threads, a.digits);
+  write_groups(a, *outputs.get("-o"), t.keys, io::groups_columns(t.exact_estimates, t.standard_errors, r));
   if (io::atomic_output* json = outputs.get("--summary")) {
     nlohmann::json j = io::summary_json(r, t.keys.size());
     j["structures"] = io::structures_json(with);
@@ -498,13 +510,14 @@ void run_fit(const fit_args& a, const CLI::App& app)
     if (want_structures) structures = raw_structures(t);
     keys = std::move(t.keys);
   } else {
-    io::group_table t = io::read_groups(a.input, {a.group, a.value}, a.threads);
+    io::group_table t = a.hooks.raw_rows ? a.hooks.raw_rows(a.threads, io::value_kind::any)
+                                         : io::read_groups(a.input, {a.group, a.value}, a.threads);
     parse_seconds = detail::seconds_since(t0);
     r = fit(t.view(), o);
     if (want_structures) structures = raw_structures(t);
     keys = std::move(t.keys);
   }
-  io::write_groups_csv(csv, keys, r, a.threads, a.digits);
+  write_groups(a, csv, keys, io::groups_columns(r));
   if (io::atomic_output* plot = outputs.get("--plot")) plot->write(io::fit_svg(r, keys));
   if (io::atomic_output* html = outputs.get("--html")) html->write(io::fit_html(r, keys));
   if (json) {
@@ -519,9 +532,12 @@ void run_fit(const fit_args& a, const CLI::App& app)
 
 }  // namespace
 
-command add_fit_command(CLI::App& app)
+command add_fit_command(CLI::App& app) { return add_fit_command(app, {}); }
+
+command add_fit_command(CLI::App& app, fit_hooks hooks)
 {
   auto a = std::make_shared<fit_args>();
+  a->hooks = std::move(hooks);
   CLI::App* sub = app.add_subcommand("fit", "Fit the two-level model to grouped data (CSV/TSV; raw rows or per-group summaries)");
   sub->add_option("input", a->input, "input file, or - for stdin")->capture_default_str();
   sub->add_option("--group", a->group, "group key column")->capture_default_str();

@@ -1,0 +1,185 @@
+// shrink._shrink: the subcommands of the shrink executable run in this process, with raw rows
+// folded straight from NumPy / Arrow buffers and the per-group table handed back as arrays. The
+// Python package (python/shrink) turns its keyword arguments into the command's options, so the
+// options, checks, messages, fits, JSON and report are the command's own.
+
+#include "cli/commands.hpp"
+#include "io/array_fold.hpp"
+
+#include <shrink/config.hpp>
+#include <shrink/error.hpp>
+
+#include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include <algorithm>
+#include <charconv>
+#include <iostream>
+#include <map>
+#include <sstream>
+
+namespace nb = nanobind;
+using namespace shrink;
+
+namespace {
+
+using array = nb::ndarray<nb::ro, nb::c_contig, nb::device::cpu, nb::ndim<1>>;
+
+/// The element width of an integer array (any signed integer type), else an error naming `what`.
+int int_bytes(const array& a, const char* what)
+{
+  if (a.dtype().code != static_cast<std::uint8_t>(nb::dlpack::dtype_code::Int))
+    throw error(std::string(what) + " must be signed integers");
+  return a.dtype().bits / 8;
+}
+
+/// A key description from Python: ("int", keys), ("text", offsets, bytes) or ("codes", codes,
+/// dictionary) with the dictionary ("int", int64 keys) or ("text", offsets, bytes). The arrays
+/// stay referenced by `spec` while the keys are used.
+io::key_array key_array_of(const nb::tuple& spec, io::key_array* dictionary)
+{
+  const std::string kind = nb::cast<std::string>(spec[0]);
+  io::key_array k;
+  if (kind == "int" || kind == "codes") {
+    const array ints = nb::cast<array>(spec[1]);
+    k.ints = ints.data();
+    k.int_bytes = int_bytes(ints, "group keys");
+    if (kind == "codes") {
+      const nb::tuple d = nb::cast<nb::tuple>(spec[2]);
+      *dictionary = key_array_of(d, nullptr);
+      k.dictionary = dictionary;
+      k.dictionary_size = nb::cast<array>(d[1]).shape(0) - (nb::cast<std::string>(d[0]) == "text" ? 1 : 0);
+    }
+  } else {
+    const array offsets = nb::cast<array>(spec[1]), bytes = nb::cast<array>(spec[2]);
+    k.offsets = offsets.data();
+    k.offset_bytes = int_bytes(offsets, "text offsets");
+    k.text = static_cast<const char*>(bytes.data());
+  }
+  return k;
+}
+
+/// Folds the batches of `rows` (an iterable of (keys, values) pairs) into the group table.
+io::group_table fold_batches(nb::handle rows, const std::string& value_name, int threads, io::value_kind kind)
+{
+  io::array_fold fold(threads, value_name, kind);
+  for (nb::handle item : rows) {
+    const nb::tuple batch = nb::cast<nb::tuple>(item);
+    io::key_array dictionary;
+    const io::key_array keys = key_array_of(nb::cast<nb::tuple>(batch[0]), &dictionary);
+    const array values = nb::cast<array>(batch[1]);
+    const auto dtype = values.dtype();
+    if (dtype != nb::dtype<double>() && dtype != nb::dtype<float>())
+      throw error(value_name + ": values must be float64 or float32");
+    fold.add(keys, {values.data(), dtype == nb::dtype<float>()}, values.shape(0));
+  }
+  return fold.finish();
+}
+
+/// Keys as an int64 array when every key is a whole number written as int64 writes it (the
+/// command's integer keys), else a list of str.
+nb::object keys_object(const std::vector<std::string>& keys)
+{
+  auto* ints = new std::vector<std::int64_t>(keys.size());
+  bool integers = true;
+  for (std::size_t j = 0; j < keys.size() && integers; ++j) {
+    const std::string& k = keys[j];
+    const auto r = std::from_chars(k.data(), k.data() + k.size(), (*ints)[j]);
+    integers = r.ec == std::errc() && r.ptr == k.data() + k.size() && !k.empty() && k[0] != '+' &&
+               (k.size() == 1 || (k[0] != '0' && !(k[0] == '-' && k[1] == '0')));
+  }
+  if (!integers) {
+    delete ints;
+    nb::list out;
+    for (const std::string& k : keys) out.append(nb::str(k.data(), k.size()));
+    return out;
+  }
+  nb::capsule owner(ints, [](void* p) noexcept { delete static_cast<std::vector<std::int64_t>*>(p); });
+  return nb::cast(nb::ndarray<nb::numpy, std::int64_t, nb::ndim<1>>(ints->data(), {ints->size()}, owner));
+}
+
+/// A column as a NumPy array (a copy: the result it points into ends with the command).
+nb::object column_object(const io::result_column& c, std::size_t n)
+{
+  if (c.integers != nullptr) {
+    auto* v = new std::vector<std::int64_t>(c.integers, c.integers + n);
+    nb::capsule owner(v, [](void* p) noexcept { delete static_cast<std::vector<std::int64_t>*>(p); });
+    return nb::cast(nb::ndarray<nb::numpy, std::int64_t, nb::ndim<1>>(v->data(), {n}, owner));
+  }
+  auto* v = c.values != nullptr ? new std::vector<double>(c.values, c.values + n) : new std::vector<double>(n, c.fill);
+  nb::capsule owner(v, [](void* p) noexcept { delete static_cast<std::vector<double>*>(p); });
+  return nb::cast(nb::ndarray<nb::numpy, double, nb::ndim<1>>(v->data(), {n}, owner));
+}
+
+/// std::cerr into a string while the command runs (its report becomes the result's repr).
+class capture_stderr {
+ public:
+  capture_stderr() : old_(std::cerr.rdbuf(text_.rdbuf())) {}
+  ~capture_stderr() { std::cerr.rdbuf(old_); }
+  std::string text() const { return text_.str(); }
+
+ private:
+  std::ostringstream text_;
+  std::streambuf* old_;
+};
+
+/// Runs subcommand `args[0]` with the rest of `args`; `rows` (or None) gives fit's raw rows from
+/// memory. Returns (report, keys, {column: array}) (keys and columns None unless fit ran).
+nb::tuple run(const std::vector<std::string>& args, nb::object rows, const std::string& value_name)
+{
+  CLI::App app{"shrink"};
+  app.require_subcommand(1);
+  std::string command = args.empty() ? "" : args[0];
+  nb::object keys = nb::none();
+  nb::dict columns;
+  cli::command run_command;
+  if (command == "fit") {
+    cli::fit_hooks hooks;
+    if (!rows.is_none())
+      hooks.raw_rows = [&](int threads, io::value_kind kind) { return fold_batches(rows, value_name, threads, kind); };
+    hooks.groups = [&](const std::vector<std::string>& k, const std::vector<io::result_column>& c) {
+      keys = keys_object(k);
+      for (const io::result_column& column : c) columns[column.name.c_str()] = column_object(column, k.size());
+    };
+    run_command = cli::add_fit_command(app, std::move(hooks));
+  } else if (command == "generate") {
+    run_command = cli::add_generate_command(app);
+  } else if (command == "simulate") {
+    run_command = cli::add_simulate_command(app);
+  } else {
+    throw error("unknown command '" + command + "'");
+  }
+  std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 takes them last first
+  capture_stderr report;
+  try {
+    app.parse(reversed);
+  } catch (const CLI::ParseError& e) {
+    throw error(e.what());
+  }
+  run_command();
+  return nb::make_tuple(report.text(), keys, columns);
+}
+
+}  // namespace
+
+NB_MODULE(_shrink, m)
+{
+  m.doc() = "shrink's C++ library: the subcommands run in-process on data in memory";
+  static nb::object error_type = nb::steal(PyErr_NewException("shrink.Error", PyExc_ValueError, nullptr));
+  m.attr("Error") = error_type;
+  nb::register_exception_translator([](const std::exception_ptr& p, void*) {
+    try {
+      std::rethrow_exception(p);
+    } catch (const shrink::error& e) {
+      PyErr_SetString(error_type.ptr(), e.what());
+    } catch (const CLI::Error& e) {
+      PyErr_SetString(error_type.ptr(), e.what());
+    } catch (const std::bad_alloc&) {
+      PyErr_SetString(PyExc_MemoryError, "out of memory");
+    }
+  });
+  m.def("run", &run, nb::arg("args"), nb::arg("rows").none() = nb::none(), nb::arg("value_name") = "y");
+  m.attr("has_cuda") = bool(SHRINK_HAS_CUDA);
+}
