@@ -2,6 +2,7 @@
 // Each `shrink` subcommand registers itself on the CLI11 app and returns the function that runs it.
 
 #include "io/output.hpp"
+#include "io/summaries.hpp"
 #include "io/table_reader.hpp"
 
 #include <CLI/CLI.hpp>
@@ -29,5 +30,10 @@ command add_fit_command(CLI::App& app, fit_hooks hooks);
 command add_generate_command(CLI::App& app);
 command add_bench_command(CLI::App& app);
 command add_simulate_command(CLI::App& app);
+command add_summarize_command(CLI::App& app);
+
+/// Whether raw rows come from the binary columns (--group-npy and --value-npy, both) rather than
+/// the CSV input; throws when the two inputs are mixed (fit and summarize read raw rows alike).
+bool binary_input(const io::raw_input& in, const CLI::App& app);
 
 }  // namespace shrink::cli

@@ -10,6 +10,7 @@
 #include "io/figures.hpp"
 #include "io/npy.hpp"
 #include "io/output.hpp"
+#include "io/summaries.hpp"
 #include "io/table_reader.hpp"
 
 #include <shrink/counts.hpp>
@@ -60,7 +61,8 @@ struct fit_args {
   std::string covariates, offset;
   bool no_intercept = false;
   std::optional<std::string> hyperprior;  ///< --method bayes
-  fit_hooks hooks;                        ///< in-process use: data from memory, results to the caller
+  std::vector<std::string> from_summaries;  ///< parts written by `shrink summarize`, merged in this order
+  fit_hooks hooks;                          ///< in-process use: data from memory, results to the caller
 };
 
 /// The per-group table: to the hook when one takes it, else the CSV.
@@ -131,21 +133,43 @@ void print_count_report(const count_fit_result& r, const std::vector<std::string
   std::cerr << s.str();
 }
 
-/// Whether raw rows come from the binary columns (--group-npy and --value-npy, both) rather than
-/// the CSV input; throws when the two inputs are mixed.
-bool binary_input(const fit_args& a, const CLI::App& app)
+/// The raw rows the options name (a CSV or the .npy columns).
+io::raw_input raw_input_of(const fit_args& a)
 {
-  if (a.group_npy.empty() && a.value_npy.empty()) return false;
-  if (a.group_npy.empty() || a.value_npy.empty()) throw error("binary input needs both --group-npy and --value-npy");
-  if (app.count("input") > 0)
-    throw error("the input file '" + a.input + "' and --group-npy/--value-npy are two inputs: give one");
-  if (app.count("--group") > 0 || app.count("--value") > 0)
-    throw error("--group and --value name CSV columns: with --group-npy/--value-npy give neither");
-  return true;
+  return {a.input, a.group, a.value, a.exposure, a.group_npy, a.value_npy};
 }
 
-/// `shrink fit --family binomial|poisson`: per-group counts, conjugate prior.
-void run_count_fit(const fit_args& a, const CLI::App& app)
+/// The inputs of a fit, for output_set's check that no output is one of them.
+std::vector<io::named_path> input_paths(const fit_args& a, bool binary)
+{
+  std::vector<io::named_path> inputs;
+  for (const std::string& part : a.from_summaries) inputs.push_back({"--from-summaries", part});
+  if (!inputs.empty()) return inputs;
+  if (binary) return {{"--group-npy", a.group_npy}, {"--value-npy", a.value_npy}};
+  return {{"the input", a.input}};
+}
+
+/// `--from-summaries P1 P2 ...`: the parts read and merged in the order given, their family told
+/// by their columns; nothing when the option is absent.
+std::optional<io::summary_part> merged_summaries(const fit_args& a, const CLI::App& app)
+{
+  if (a.from_summaries.empty()) return std::nullopt;
+  for (const char* other : {"input", "--group", "--value", "--group-npy", "--value-npy", "--estimate", "--se", "--variance",
+                            "--successes", "--trials", "--counts", "--exposure", "--covariates", "--offset", "--no-intercept"})
+    if (app.count(other) > 0)
+      throw error(std::string(std::string(other) == "input" ? "an input file" : other) +
+                  " and --from-summaries: the summaries are the input, with their own columns (see shrink summarize)");
+  std::vector<io::summary_part> parts;
+  for (const std::string& path : a.from_summaries) parts.push_back(io::read_summaries(path));
+  io::summary_part merged = io::merge_summaries(std::move(parts), a.threads);
+  if (app.count("--family") > 0 && a.family != io::to_string(merged.family))
+    throw error("--family " + a.family + ", but the summaries are of the " + io::to_string(merged.family) + " family");
+  return merged;
+}
+
+/// `shrink fit --family binomial|poisson`: per-group counts, conjugate prior (`merged`: the
+/// merged --from-summaries parts).
+void run_count_fit(const fit_args& a, const CLI::App& app, io::summary_part* merged = nullptr)
 {
   const bool binomial = a.family == "binomial";
   const std::string family = "--family " + a.family;
@@ -158,14 +182,13 @@ void run_count_fit(const fit_args& a, const CLI::App& app)
     if (app.count(other) > 0) throw error(std::string(other) + " does not belong to " + family);
   // Raw rows (--value, or the binary columns: one row per trial, or one count per row) or one row
   // per group.
-  const bool binary = binary_input(a, app);
+  const bool binary = binary_input(raw_input_of(a), app);
   const bool raw = binary || app.count("--value") > 0;
   if (raw) {
     for (const char* per_group : {"--successes", "--trials", "--counts"})
       if (app.count(per_group) > 0)
         throw error(std::string("--value reads raw rows, ") + per_group + " one row per group: give one of the two");
-    if (binary && app.count("--exposure") > 0)
-      throw error("--exposure names a CSV column: .npy raw rows have no exposure column (each row is one unit of exposure)");
+  } else if (merged) {
   } else if (binomial && (a.successes.empty() || a.trials.empty())) {
     throw error("--family binomial needs --successes NAME and --trials NAME (one row per group), or --value NAME (raw 0/1 rows)");
   } else if (!binomial && a.counts.empty()) {
@@ -234,30 +257,18 @@ void run_count_fit(const fit_args& a, const CLI::App& app)
   o.threads = a.threads;
 
   if (a.output.empty()) throw error("-o: give a file name, or - for stdout");
-  const std::vector<io::named_path> inputs =
-    binary ? std::vector<io::named_path>{{"--group-npy", a.group_npy}, {"--value-npy", a.value_npy}}
-           : std::vector<io::named_path>{{"the input", a.input}};
-  io::output_set outputs({{"-o", a.output}, {"--summary", a.summary}}, inputs);
+  io::output_set outputs({{"-o", a.output}, {"--summary", a.summary}}, input_paths(a, binary));
   io::atomic_output& csv = *outputs.get("-o");
   io::atomic_output* const json = outputs.get("--summary");
 
   const auto t0 = std::chrono::steady_clock::now();
   io::count_table t;
-  if (raw && app.count("--exposure") > 0) {
-    t = io::read_count_rows(a.input, a.group, a.value, a.exposure);
+  if (merged) {
+    t = std::move(merged->counts);
   } else if (raw) {
-    // The streaming readers fold the rows per group (0/1 or counts checked as they are read): a
-    // group's count is n_j times its exact mean (a whole number: rounded), its size n_j rows.
-    const io::value_kind kind = binomial ? io::value_kind::binary : io::value_kind::count;
-    const io::group_table rows = a.hooks.raw_rows ? a.hooks.raw_rows(a.threads, kind)
-                                 : binary         ? io::read_groups_npy(a.group_npy, a.value_npy, a.threads, kind)
-                                                  : io::read_groups(a.input, {a.group, a.value, kind}, a.threads);
-    t.keys = rows.keys;
-    for (std::size_t j = 0; j < rows.n.size(); ++j) {
-      const double n = static_cast<double>(rows.n[j]);
-      t.counts.push_back(std::round(n * rows.exact_mean[j]));
-      t.sizes.push_back(n);
-    }
+    const io::summary_family family = binomial ? io::summary_family::binomial : io::summary_family::poisson;
+    t = a.hooks.raw_rows ? io::count_table_of(a.hooks.raw_rows(a.threads, binomial ? io::value_kind::binary : io::value_kind::count))
+                         : io::read_raw_summaries(raw_input_of(a), family, a.threads).counts;
   } else {
     io::count_columns c;
     if (app.count("--group") > 0) c.group = a.group;
@@ -425,11 +436,14 @@ void run_regression_fit(const fit_args& a, const CLI::App& app, const fit_option
   if (!a.quiet) print_regression_report(r, t.keys, t.exact_estimates, with, without);
 }
 
-void run_fit(const fit_args& a, const CLI::App& app)
+void run_fit(const fit_args& given, const CLI::App& app)
 {
+  std::optional<io::summary_part> merged = merged_summaries(given, app);
+  fit_args a = given;
+  if (merged) a.family = io::to_string(merged->family);
   if ((!a.plot.empty() || !a.html.empty()) && (a.family != "normal" || app.count("--covariates") > 0))
     throw error(std::string(a.plot.empty() ? "--html" : "--plot") + ": figures of the count families and of --covariates fits are not drawn yet");
-  if (a.family == "binomial" || a.family == "poisson") return run_count_fit(a, app);
+  if (a.family == "binomial" || a.family == "poisson") return run_count_fit(a, app, merged ? &*merged : nullptr);
   if (a.family != "normal") throw error("unknown --family '" + a.family + "' (choose normal, binomial or poisson)");
   for (const char* count_only : {"--successes", "--trials", "--counts", "--exposure", "--method", "--alpha", "--beta",
                                  "--shape", "--rate", "--mean", "--concentration", "--quadrature-points",
@@ -468,19 +482,15 @@ void run_fit(const fit_args& a, const CLI::App& app)
   }
 
   // One input: a CSV file (or stdin), or the binary columns. Anything else is ambiguous.
-  const bool binary = binary_input(a, app);
+  const bool binary = binary_input(raw_input_of(a), app);
   if (binary && summary_mode)
     throw error("--estimate reads a CSV of per-group summaries; --group-npy/--value-npy give raw rows: give one");
 
   // Outputs are opened first (an unwritable path fails before any work), none of them may be an
   // input or another output, and they are committed together at the end: all or none.
-  std::vector<io::named_path> inputs;
-  if (binary)
-    inputs = {{"--group-npy", a.group_npy}, {"--value-npy", a.value_npy}};
-  else
-    inputs = {{"the input", a.input}};
   if (a.output.empty()) throw error("-o: give a file name, or - for stdout");
-  io::output_set outputs({{"-o", a.output}, {"--summary", a.summary}, {"--plot", a.plot}, {"--html", a.html}}, inputs);
+  io::output_set outputs({{"-o", a.output}, {"--summary", a.summary}, {"--plot", a.plot}, {"--html", a.html}},
+                         input_paths(a, binary));
   io::atomic_output& csv = *outputs.get("-o");
   io::atomic_output* const json = outputs.get("--summary");
 
@@ -503,15 +513,12 @@ void run_fit(const fit_args& a, const CLI::App& app)
     for (double se : t.standard_errors) v.push_back(se * se);
     if (want_structures) structures = compare_structures(t.exact_estimates, v, intercept_design(v.size()), {});
     keys = std::move(t.keys);
-  } else if (binary) {
-    io::group_table t = io::read_groups_npy(a.group_npy, a.value_npy, a.threads);
-    parse_seconds = detail::seconds_since(t0);
-    r = fit(t.view(), o);
-    if (want_structures) structures = raw_structures(t);
-    keys = std::move(t.keys);
   } else {
-    io::group_table t = a.hooks.raw_rows ? a.hooks.raw_rows(a.threads, io::value_kind::any)
-                                         : io::read_groups(a.input, {a.group, a.value}, a.threads);
+    // Raw rows (from the input, or from memory through the hook), or the merged summaries of raw
+    // rows: the same group table.
+    io::group_table t = merged               ? std::move(merged->groups)
+                        : a.hooks.raw_rows ? a.hooks.raw_rows(a.threads, io::value_kind::any)
+                                           : io::read_raw_summaries(raw_input_of(a), io::summary_family::normal, a.threads).groups;
     parse_seconds = detail::seconds_since(t0);
     r = fit(t.view(), o);
     if (want_structures) structures = raw_structures(t);
@@ -531,6 +538,17 @@ void run_fit(const fit_args& a, const CLI::App& app)
 }
 
 }  // namespace
+
+bool binary_input(const io::raw_input& in, const CLI::App& app)
+{
+  if (in.group_npy.empty() && in.value_npy.empty()) return false;
+  if (in.group_npy.empty() || in.value_npy.empty()) throw error("binary input needs both --group-npy and --value-npy");
+  if (app.count("input") > 0)
+    throw error("the input file '" + in.path + "' and --group-npy/--value-npy are two inputs: give one");
+  if (app.count("--group") > 0 || app.count("--value") > 0)
+    throw error("--group and --value name CSV columns: with --group-npy/--value-npy give neither");
+  return true;
+}
 
 command add_fit_command(CLI::App& app) { return add_fit_command(app, {}); }
 
@@ -591,6 +609,9 @@ command add_fit_command(CLI::App& app, fit_hooks hooks)
                   "comma-separated covariate columns: shrink towards x' beta (numbers as they are; text: a factor, treatment contrasts)");
   sub->add_option("--offset", a->offset, "column of known shifts of each group's prior mean");
   sub->add_flag("--no-intercept", a->no_intercept, "no intercept in the regression on --covariates");
+  sub->add_option("--from-summaries", a->from_summaries,
+                  "fit the merge of summaries files written by shrink summarize (merged in the order given)")
+    ->expected(1, -1);
   return [a, sub] { run_fit(*a, *sub); };
 }
 

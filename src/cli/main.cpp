@@ -54,6 +54,7 @@ int main(int argc, char** argv)
   add(shrink::cli::add_generate_command);
   add(shrink::cli::add_bench_command);
   add(shrink::cli::add_simulate_command);
+  add(shrink::cli::add_summarize_command);
 
   try {
     app.parse(argc, argv);

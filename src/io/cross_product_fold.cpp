@@ -165,7 +165,7 @@ cross_product_table read_cross_products(const std::string& path, const std::stri
 }
 
 count_table read_count_rows(const std::string& path, const std::string& group, const std::string& value,
-                            const std::string& exposure)
+                            const std::string& exposure, bool allow_empty)
 {
   const std::vector<std::string> columns{group, value, exposure};
   constexpr double exact_limit = 9007199254740992.0;  // 2^53: doubles hold every count below it
@@ -191,6 +191,7 @@ count_table read_count_rows(const std::string& path, const std::string& group, c
   });
 
   count_table t;
+  if (ids.size() == 0 && allow_empty) return t;
   for (std::size_t j : ids.sorted()) {
     t.keys.push_back(ids.key(j));
     t.counts.push_back(counts[j]);

@@ -28,8 +28,9 @@ cross_product_table read_cross_products(const std::string& path, const std::stri
 /// Reads `path` ("-": stdin), one poisson count per row with its exposure (shrink fit --family
 /// poisson --group G --value Y --exposure E): per group the sums of the counts and of the
 /// exposures, in row order, O(groups) memory; groups sorted as read_cross_products sorts them.
-/// A count that is not a whole number >= 0, an exposure <= 0 or a missing column is a one-line error.
+/// A count that is not a whole number >= 0, an exposure <= 0 or a missing column is a one-line error;
+/// so is a header alone, unless `allow_empty` (then an empty table).
 count_table read_count_rows(const std::string& path, const std::string& group, const std::string& value,
-                            const std::string& exposure);
+                            const std::string& exposure, bool allow_empty = false);
 
 }  // namespace shrink::io

@@ -240,21 +240,35 @@ group_table group_fold::finish(const std::string& value_name)
     std::sort(order.begin(), order.end(), [&](std::int32_t a, std::int32_t b) { return int_key_of_[a] < int_key_of_[b]; });
   }
 
+  std::vector<std::string> keys;
+  keys.reserve(J);
+  for (std::size_t j = 0; j < J; ++j) {
+    const auto id = static_cast<std::size_t>(order[j]);
+    if (text_)
+      keys.emplace_back(text_key_of_[id]);
+    else
+      keys.push_back(std::to_string(int_key_of_[id]));
+  }
+  group_table t = tabulate_groups(std::move(keys), acc_.data(), order.data(), rows_, value_name, threads_);
+  acc_.release();
+  return t;
+}
+
+group_table tabulate_groups(std::vector<std::string>&& keys, const group_accumulator* acc, const std::int32_t* order,
+                            std::uint64_t rows, const std::string& value_name, int threads)
+{
+  const std::size_t J = keys.size();
   group_table t;
-  t.rows = rows_;
+  t.rows = rows;
+  t.keys = std::move(keys);
   // Filled by push_back, not resized first: no zero-filling of what is about to be written.
-  t.keys.reserve(J);
   t.n.reserve(J);
   t.m2.reserve(J);
   t.exact_mean.reserve(J);
   std::vector<double> exact_lo;
   exact_lo.reserve(J);
   for (std::size_t j = 0; j < J; ++j) {
-    const accumulator& a = acc_[static_cast<std::size_t>(order[j])];
-    if (text_)
-      t.keys.emplace_back(text_key_of_[static_cast<std::size_t>(order[j])]);
-    else
-      t.keys.push_back(std::to_string(int_key_of_[static_cast<std::size_t>(order[j])]));
+    const group_accumulator& a = acc[order != nullptr ? static_cast<std::size_t>(order[j]) : j];
     t.n.push_back(a.n);
     t.m2.push_back(a.d.m2);
     // ybar_j = shift + mean of the differences, as hi + lo: the exact mean to the last bit.
@@ -267,11 +281,10 @@ group_table group_fold::finish(const std::string& value_name)
       throw error("column '" + value_name + "': group '" + t.keys[j] +
                   "': its mean or sum of squares overflows double (values too large in magnitude)");
   }
-  acc_.release();
   // The fit works relative to an offset among the bulk of the group means (see decimal.hpp).
   t.mean = t.exact_mean;
-  t.offset = rebase_offset(t.mean.data(), J, threads_);
-  if (!rebase(t.mean.data(), exact_lo.data(), J, t.offset, threads_))
+  t.offset = rebase_offset(t.mean.data(), J, threads);
+  if (!rebase(t.mean.data(), exact_lo.data(), J, t.offset, threads))
     throw error("column '" + value_name + "': the group means are too far apart: their differences overflow double");
   return t;
 }

@@ -71,6 +71,21 @@ struct uninitialized_allocator : std::allocator<T> {
 template <class T>
 using uninitialized_vector = std::vector<T, uninitialized_allocator<T>>;
 
+/// One group's rows so far: its first value as a shift (hi + lo, ~32 digits) and Welford's
+/// moments of the differences from it. Two of one group (the same key in two parts) merge by
+/// Chan's formula once both are taken relative to one shift (summaries.cpp).
+struct group_accumulator {
+  std::int64_t n = 0;
+  double shift_hi = 0, shift_lo = 0;
+  detail::moments d;  // of value - shift
+};
+
+/// The table of the groups `acc[order[j]]` (order null: `acc[j]`) named `keys[j]`: each mean as
+/// shift + the mean of the differences, to the last bit, then all of them relative to one offset
+/// among the bulk of the means. Throws shrink::error (naming `value_name`) on overflow.
+group_table tabulate_groups(std::vector<std::string>&& keys, const group_accumulator* acc, const std::int32_t* order,
+                            std::uint64_t rows, const std::string& value_name, int threads);
+
 /// Rows of one block of input, in input order: integer keys or text keys (views that stay valid
 /// until the block is folded), and each value as hi + lo.
 struct row_block {
@@ -98,11 +113,7 @@ class group_fold {
   std::size_t groups() const { return acc_.size(); }
 
  private:
-  struct accumulator {
-    std::int64_t n = 0;
-    double shift_hi = 0, shift_lo = 0;
-    detail::moments d;  // of value - shift
-  };
+  using accumulator = group_accumulator;
 
   std::int32_t add_group();
   void map_keys(std::vector<row_block>& parts);
@@ -120,6 +131,7 @@ class group_fold {
     accumulators& operator=(const accumulators&) = delete;
     ~accumulators() { std::free(data_); }
     std::size_t size() const { return size_; }
+    const accumulator* data() const { return data_; }
     accumulator& operator[](std::size_t j) { return data_[j]; }
     const accumulator& operator[](std::size_t j) const { return data_[j]; }
     void emplace_back()

@@ -184,10 +184,6 @@ std::string shown(std::string_view s)
   return out;
 }
 
-namespace {
-
-/// Canonical integer keys (no sign other than '-', no leading zeros, within int64) so that
-/// printing the integer gives back the same text.
 bool parse_int_key(std::string_view s, std::int64_t& out)
 {
   std::size_t i = 0;
@@ -206,6 +202,8 @@ bool parse_int_key(std::string_view s, std::int64_t& out)
   out = negative ? static_cast<std::int64_t>(0 - v) : static_cast<std::int64_t>(v);
   return true;
 }
+
+namespace {
 
 /// The header and where the data start. Only the columns asked for are kept, so a header of a
 /// million columns costs what its text costs.
@@ -1163,7 +1161,7 @@ group_table read_groups(const std::string& path, const raw_columns& columns, int
     for (std::size_t b = 0; b < pieces.size(); ++b) std::swap(parts[b], pieces[b].rows);  // keep the capacity
     in.consume(cut);
   }
-  if (fold.groups() == 0) throw error("no data rows: " + l.source + " has only a header");
+  if (fold.groups() == 0 && !columns.allow_empty) throw error("no data rows: " + l.source + " has only a header");
   return fold.finish(columns.value);
 }
 
@@ -1363,11 +1361,23 @@ void visit_keyed_rows(const std::string& path, const std::vector<std::string>& c
   }
 }
 
-void visit_rows(const std::string& path, const std::vector<std::string>& columns,
+void visit_rows(const std::string& path, const std::vector<std::vector<std::string>>& column_sets, std::size_t& chosen,
                 const std::function<void(const std::vector<std::string_view>&, std::size_t)>& on_row)
 {
   const text_source source(path);
-  const layout l = read_layout(source.text(), path, columns);
+  std::vector<std::string> names;
+  for (const auto& set : column_sets) names.insert(names.end(), set.begin(), set.end());
+  const layout l = read_layout(source.text(), path, names);
+  // The first complete set; failing that, the error of the set that misses the fewest columns.
+  std::size_t fewest = 0, fewest_missing = std::numeric_limits<std::size_t>::max();
+  chosen = column_sets.size();
+  for (std::size_t s = 0; s < column_sets.size() && chosen == column_sets.size(); ++s) {
+    const auto missing = static_cast<std::size_t>(
+      std::count_if(column_sets[s].begin(), column_sets[s].end(), [&](const std::string& c) { return !has_column(l, c); }));
+    if (missing == 0) chosen = s;
+    if (missing < fewest_missing) fewest = s, fewest_missing = missing;
+  }
+  const std::vector<std::string>& columns = column_sets[chosen == column_sets.size() ? fewest : chosen];
   std::vector<std::size_t> at;
   for (const std::string& c : columns) at.push_back(column_index(l, c, "data"));
   row_scanner scan(l.data_begin, l.data_end, l.delimiter);
@@ -1392,6 +1402,13 @@ void visit_rows(const std::string& path, const std::vector<std::string>& columns
     if (what.rfind(l.source, 0) == 0) throw;
     throw error(l.source + " line " + std::to_string(line) + ": " + what);
   }
+}
+
+void visit_rows(const std::string& path, const std::vector<std::string>& columns,
+                const std::function<void(const std::vector<std::string_view>&, std::size_t)>& on_row)
+{
+  std::size_t chosen = 0;
+  visit_rows(path, std::vector<std::vector<std::string>>{columns}, chosen, on_row);
 }
 
 count_table read_count_table(const std::string& path, const count_columns& columns)

@@ -51,6 +51,7 @@ struct raw_columns {
   std::string group = "group";
   std::string value = "y";
   value_kind kind = value_kind::any;  ///< binary / count: any other value is a one-line error naming its group
+  bool allow_empty = false;           ///< a header alone gives an empty table (else an error)
 };
 
 struct summary_columns {
@@ -110,6 +111,16 @@ void visit_keyed_rows(const std::string& path, const std::vector<std::string>& c
 /// malformed quoting is a one-line error.
 void visit_rows(const std::string& path, const std::vector<std::string>& columns,
                 const std::function<void(const std::vector<std::string_view>&, std::size_t)>& on_row);
+
+/// visit_rows over the first of `column_sets` whose columns the header holds all of (its index in
+/// `chosen`, set before the first row); when none is complete, the missing-column error of the
+/// set that misses the fewest.
+void visit_rows(const std::string& path, const std::vector<std::vector<std::string>>& column_sets, std::size_t& chosen,
+                const std::function<void(const std::vector<std::string_view>&, std::size_t)>& on_row);
+
+/// A canonical integer key (an optional '-', no leading zeros, within int64), which prints back
+/// as the same text: keys that are all canonical integers sort numerically, any other bytewise.
+bool parse_int_key(std::string_view s, std::int64_t& out);
 
 /// Per-group counts, read as read_summary_table reads summaries (one row per group, file order);
 /// each count must be a whole number, trials whole and > 0 with successes <= trials, exposures > 0
