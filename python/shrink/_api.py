@@ -12,6 +12,7 @@ import pandas as pd
 
 from . import _data
 from ._shrink import Error, run
+from ._shrink import summarize as _summarize
 
 # Options that name columns of the data (the rest are passed through as they are).
 _COLUMN_OPTIONS = ("estimate", "se", "variance", "successes", "trials", "counts", "exposure", "offset")
@@ -186,3 +187,59 @@ def generate(path=None, **options):
         out = os.path.join(tmp, "data.csv")
         run(["generate"] + _arguments(options) + ["-o", out], None, "y")
         return _read_csv(out)
+
+
+def summarize(data, group=None, value=None, family="normal", exposure=None, threads=0):
+    """Per-group sufficient statistics of raw rows, as `shrink summarize` writes them: a DataFrame
+    with exactly the summaries CSV's columns (normal: group,n,mean,mean_lo,m2; binomial:
+    group,trials,successes; poisson: group,exposure,count), groups in the raw reader's order.
+    `data` as for fit. Parts summarized separately and given to fit_summaries fit as the whole."""
+    group = group if group is not None else "group"
+    value = value if value is not None else "y"
+    kinds = _data.KeyKind()
+    pair = _data.npy_pair(data)
+    if pair is not None:
+        keys, columns = _summarize(None, family, "-", group, value, "", pair[0], pair[1], threads)
+    elif _data.is_path(data) and not _data.is_parquet(data):
+        path = os.fspath(data)
+        if not os.path.exists(path):
+            raise Error(f"cannot open '{path}': No such file or directory")
+        keys, columns = _summarize(None, family, path, group, value, exposure or "", "", "", threads)
+    elif exposure is not None:
+        raise Error("exposure: per-row exposures are read from a CSV path (give the file, or summarize without exposure)")
+    else:
+        rows = _data.raw_batches(data, group, value, kinds)
+        keys, columns = _summarize(rows, family, "-", group, value, "", "", "", threads)
+    if kinds.kind is not None:
+        keys = _typed_keys(keys, kinds)
+    elif not isinstance(keys, np.ndarray):
+        keys = pd.array(keys, dtype="str")
+    return pd.DataFrame({"group": keys, **columns}, copy=False)
+
+
+def fit_summaries(parts, **options):
+    """Fits the merge of summaries parts (DataFrames as summarize returns, or paths of summaries
+    CSVs), merged by the C++ merge in the order given, as `shrink fit --from-summaries` does;
+    `options` as for fit (tau_method, level, ...). Returns a FitResult."""
+    parts = list(parts)
+    if not parts:
+        raise Error("--from-summaries: give at least one summaries part")
+    with tempfile.TemporaryDirectory(prefix="shrink-") as tmp:
+        paths = []
+        for i, part in enumerate(parts):
+            if _data.is_path(part):
+                paths.append(os.fspath(part))
+                continue
+            if not isinstance(part, pd.DataFrame):
+                raise Error(f"summaries part {i}: give a DataFrame (as shrink.summarize returns) or a path")
+            path = os.path.join(tmp, f"part{i}.csv")
+            part.to_csv(path, index=False)  # floats as their shortest round-trip text
+            paths.append(path)
+        summary_path = os.path.join(tmp, "summary.json")
+        args = ["fit", "--from-summaries", *paths] + _arguments(options) + ["--summary", summary_path]
+        report, keys, columns = run(args, None, "y")
+        with open(summary_path) as f:
+            summary = json.load(f)
+    if not isinstance(keys, np.ndarray):
+        keys = pd.array(keys, dtype="str")
+    return FitResult(pd.DataFrame({"group": keys, **columns}, copy=False), summary, report)

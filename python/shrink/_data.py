@@ -156,6 +156,8 @@ def arrow_key_spec(arr, name, kinds):
         d = arr.dictionary
         kinds.note("categorical", categories=d.to_pylist())
         codes = arr.indices.to_numpy(zero_copy_only=False)
+        if codes.dtype.kind == "u":
+            codes = codes.astype(np.int64)  # polars' uint32 codes: the fold reads signed integers
         return ("codes", codes, _text_spec(d) if _is_text(d.type) else _int_dictionary(d, name))
     if pa.types.is_integer(t):
         if pa.types.is_unsigned_integer(t):

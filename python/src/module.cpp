@@ -5,6 +5,7 @@
 
 #include "cli/commands.hpp"
 #include "io/array_fold.hpp"
+#include "io/summaries.hpp"
 
 #include <shrink/config.hpp>
 #include <shrink/error.hpp>
@@ -113,6 +114,14 @@ nb::object column_object(const io::result_column& c, std::size_t n)
   return nb::cast(nb::ndarray<nb::numpy, double, nb::ndim<1>>(v->data(), {n}, owner));
 }
 
+/// The columns of a table (keys, then {name: array}) as Python objects.
+nb::tuple table_object(const std::vector<std::string>& keys, const std::vector<io::result_column>& columns)
+{
+  nb::dict out;
+  for (const io::result_column& c : columns) out[c.name.c_str()] = column_object(c, keys.size());
+  return nb::make_tuple(keys_object(keys), out);
+}
+
 /// std::cerr into a string while the command runs (its report becomes the result's repr).
 class capture_stderr {
  public:
@@ -140,8 +149,9 @@ nb::tuple run(const std::vector<std::string>& args, nb::object rows, const std::
     if (!rows.is_none())
       hooks.raw_rows = [&](int threads, io::value_kind kind) { return fold_batches(rows, value_name, threads, kind); };
     hooks.groups = [&](const std::vector<std::string>& k, const std::vector<io::result_column>& c) {
-      keys = keys_object(k);
-      for (const io::result_column& column : c) columns[column.name.c_str()] = column_object(column, k.size());
+      const nb::tuple table = table_object(k, c);
+      keys = table[0];
+      columns = nb::cast<nb::dict>(table[1]);
     };
     run_command = cli::add_fit_command(app, std::move(hooks));
   } else if (command == "generate") {
@@ -160,6 +170,39 @@ nb::tuple run(const std::vector<std::string>& args, nb::object rows, const std::
   }
   run_command();
   return nb::make_tuple(report.text(), keys, columns);
+}
+
+/// `shrink summarize` of raw rows: from memory (`rows`, as run's) or, when `rows` is None, from
+/// the file or .npy columns of `input`. Returns (keys, {column: array}) of the summaries CSV.
+nb::tuple summarize(nb::object rows, const std::string& family_name, const std::string& path, const std::string& group,
+                    const std::string& value, const std::string& exposure, const std::string& group_npy,
+                    const std::string& value_npy, int threads)
+{
+  io::summary_family family = io::summary_family::normal;
+  if (family_name == "binomial")
+    family = io::summary_family::binomial;
+  else if (family_name == "poisson")
+    family = io::summary_family::poisson;
+  else if (family_name != "normal")
+    throw error("unknown --family '" + family_name + "' (choose normal, binomial or poisson)");
+  io::summary_part part;
+  if (rows.is_none()) {
+    part = io::read_raw_summaries({path, group, value, exposure, group_npy, value_npy, false}, family, threads);
+  } else {
+    const io::value_kind kind = family == io::summary_family::normal     ? io::value_kind::any
+                                : family == io::summary_family::binomial ? io::value_kind::binary
+                                                                         : io::value_kind::count;
+    part.family = family;
+    part.groups = fold_batches(rows, value, threads, kind);
+    if (family != io::summary_family::normal) part.counts = io::count_table_of(part.groups);
+  }
+  if (family == io::summary_family::normal) {
+    std::vector<double> hi, lo;
+    return table_object(part.groups.keys, io::summaries_columns(part.groups, hi, lo));
+  }
+  return table_object(part.counts.keys, io::summaries_columns(part.counts, family == io::summary_family::binomial
+                                                                               ? count_family::binomial
+                                                                               : count_family::poisson));
 }
 
 }  // namespace
@@ -181,5 +224,7 @@ NB_MODULE(_shrink, m)
     }
   });
   m.def("run", &run, nb::arg("args"), nb::arg("rows").none() = nb::none(), nb::arg("value_name") = "y");
+  m.def("summarize", &summarize, nb::arg("rows").none(), nb::arg("family"), nb::arg("path"), nb::arg("group"),
+        nb::arg("value"), nb::arg("exposure"), nb::arg("group_npy"), nb::arg("value_npy"), nb::arg("threads"));
   m.attr("has_cuda") = bool(SHRINK_HAS_CUDA);
 }

@@ -101,8 +101,10 @@ def test_text_keys_round_trip(tmp_path, shrink_binary):
     csv = tmp_path / "rows.csv"
     pd.DataFrame({"g": keys, "y": y}).to_csv(csv, index=False)
     want, want_summary = cli_fit(tmp_path, csv, "--group", "g")
+    import polars as pl
+
     for data in (pd.DataFrame({"g": keys, "y": y}), pa.table({"g": pa.array(keys, pa.large_string()), "y": y}),
-                 {"g": keys.astype(str), "y": y}):
+                 {"g": keys.astype(str), "y": y}, pl.DataFrame({"g": list(keys), "y": y})):
         r = shrink.fit(data, group="g")
         assert_same_groups(r.groups, want)
         assert all(isinstance(k, str) for k in r.groups["group"])
@@ -118,6 +120,11 @@ def test_categorical_keys_round_trip(tmp_path, shrink_binary):
     r = shrink.fit(pd.DataFrame({"g": keys, "y": y}), group="g")
     assert isinstance(r.groups["group"].dtype, pd.CategoricalDtype)
     assert list(r.groups["group"].cat.categories) == list(keys.categories)
+    assert_same_groups(r.groups, want, keys_as=str)
+    import polars as pl  # polars' categoricals: uint32 codes into a large_string dictionary
+
+    r = shrink.fit(pl.DataFrame({"g": list(keys.astype(str)), "y": y}).with_columns(pl.col("g").cast(pl.Categorical)), group="g")
+    assert isinstance(r.groups["group"].dtype, pd.CategoricalDtype)
     assert_same_groups(r.groups, want, keys_as=str)
     # Arrow dictionary arrays (and integer categories) too.
     table = pa.table({"g": pa.array(g).dictionary_encode(), "y": y})
