@@ -2,6 +2,6 @@
 `shrink` command (the same fits, bits, options and messages)."""
 
 from ._shrink import Error, has_cuda
-from ._api import FitResult, fit, fit_summaries, generate, simulate, summarize
+from ._api import FitResult, fit, fit_summaries, generate, merge_summaries, simulate, summarize
 
-__all__ = ["Error", "FitResult", "fit", "fit_summaries", "generate", "simulate", "summarize", "has_cuda"]
+__all__ = ["Error", "FitResult", "fit", "fit_summaries", "generate", "merge_summaries", "simulate", "summarize", "has_cuda"]

@@ -12,6 +12,8 @@ import pandas as pd
 
 from . import _data
 from ._shrink import Error, run
+from ._shrink import merge_summaries as _merge_summaries
+from ._shrink import split_replicates as _split_replicates
 from ._shrink import summarize as _summarize
 
 # Options that name columns of the data (the rest are passed through as they are).
@@ -176,6 +178,41 @@ def simulate(**options):
         return _read_csv(out)
 
 
+def split_replicates(replicates, parts):
+    """[(first, count)]: `replicates` cut into at most `parts` ranges of whole blocks of 64, in
+    order, as even as the blocks allow (the ranges simulate_partial accepts)."""
+    return [tuple(r) for r in _split_replicates(int(replicates), int(parts))]
+
+
+def simulate_partial(first, count, **options):
+    """Replicates [first, first + count) of the study `options` (as shrink.simulate takes them): the
+    partial study as its lossless JSON text, for merge_partials. first is a multiple of 64, and
+    count too unless the range ends at the study's last replicate."""
+    with tempfile.TemporaryDirectory(prefix="shrink-") as tmp:
+        out = os.path.join(tmp, "partial.json")
+        run(["simulate"] + _arguments(options) + ["--replicate-range", f"{first}:{count}", "--partial-out", out, "-q"],
+            None, "y")
+        with open(out) as f:
+            return f.read()
+
+
+def merge_partials(partials):
+    """The study of partial studies (simulate_partial's texts) that together cover every
+    replicate, as a DataFrame: byte for byte the CSV of the single run."""
+    partials = list(partials)
+    if not partials:
+        raise Error("--merge-partials: give at least one partial study")
+    with tempfile.TemporaryDirectory(prefix="shrink-") as tmp:
+        paths = []
+        for i, text in enumerate(partials):
+            paths.append(os.path.join(tmp, f"partial{i}.json"))
+            with open(paths[-1], "w") as f:
+                f.write(text)
+        out = os.path.join(tmp, "study.csv")
+        run(["simulate", "--merge-partials", *paths, "-o", out, "-q"], None, "y")
+        return _read_csv(out)
+
+
 def generate(path=None, **options):
     """One data set from the two-level model, as `shrink generate` writes it (the same options:
     groups, obs, mu, tau, sigma, seed, truth, group_npy, value_npy). Writes `path` when given (and
@@ -217,24 +254,42 @@ def summarize(data, group=None, value=None, family="normal", exposure=None, thre
     return pd.DataFrame({"group": keys, **columns}, copy=False)
 
 
+def _part_paths(parts, tmp):
+    """Paths of summaries parts (DataFrames written as CSV into `tmp`, paths as they are)."""
+    parts = list(parts)
+    if not parts:
+        raise Error("--from-summaries: give at least one summaries part")
+    paths = []
+    for i, part in enumerate(parts):
+        if _data.is_path(part):
+            paths.append(os.fspath(part))
+            continue
+        if not isinstance(part, pd.DataFrame):
+            raise Error(f"summaries part {i}: give a DataFrame (as shrink.summarize returns) or a path")
+        path = os.path.join(tmp, f"part{i}.csv")
+        part.to_csv(path, index=False)  # floats as their shortest round-trip text
+        paths.append(path)
+    return paths
+
+
+def merge_summaries(parts, threads=0):
+    """Merges summaries parts (DataFrames as summarize returns, or paths) into one part, in the
+    order given, by the C++ merge (as `shrink summarize --from-summaries` does): a stage of a tree
+    merge. Merging the result with further parts gives what one merge of all of them gives, to
+    rounding."""
+    with tempfile.TemporaryDirectory(prefix="shrink-") as tmp:
+        _, keys, columns = _merge_summaries(_part_paths(parts, tmp), threads)
+    if not isinstance(keys, np.ndarray):
+        keys = pd.array(keys, dtype="str")
+    return pd.DataFrame({"group": keys, **columns}, copy=False)
+
+
 def fit_summaries(parts, **options):
     """Fits the merge of summaries parts (DataFrames as summarize returns, or paths of summaries
     CSVs), merged by the C++ merge in the order given, as `shrink fit --from-summaries` does;
     `options` as for fit (tau_method, level, ...). Returns a FitResult."""
-    parts = list(parts)
-    if not parts:
-        raise Error("--from-summaries: give at least one summaries part")
     with tempfile.TemporaryDirectory(prefix="shrink-") as tmp:
-        paths = []
-        for i, part in enumerate(parts):
-            if _data.is_path(part):
-                paths.append(os.fspath(part))
-                continue
-            if not isinstance(part, pd.DataFrame):
-                raise Error(f"summaries part {i}: give a DataFrame (as shrink.summarize returns) or a path")
-            path = os.path.join(tmp, f"part{i}.csv")
-            part.to_csv(path, index=False)  # floats as their shortest round-trip text
-            paths.append(path)
+        paths = _part_paths(parts, tmp)
         summary_path = os.path.join(tmp, "summary.json")
         args = ["fit", "--from-summaries", *paths] + _arguments(options) + ["--summary", summary_path]
         report, keys, columns = run(args, None, "y")

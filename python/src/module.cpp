@@ -9,10 +9,12 @@
 
 #include <shrink/config.hpp>
 #include <shrink/error.hpp>
+#include <shrink/simulate.hpp>
 
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/string.h>
+#include <nanobind/stl/pair.h>
 #include <nanobind/stl/vector.h>
 
 #include <algorithm>
@@ -172,6 +174,18 @@ nb::tuple run(const std::vector<std::string>& args, nb::object rows, const std::
   return nb::make_tuple(report.text(), keys, columns);
 }
 
+/// A summaries part as (keys, {column: array}) with the summaries CSV's columns.
+nb::tuple part_object(const io::summary_part& part)
+{
+  if (part.family == io::summary_family::normal) {
+    std::vector<double> hi, lo;
+    return table_object(part.groups.keys, io::summaries_columns(part.groups, hi, lo));
+  }
+  return table_object(part.counts.keys, io::summaries_columns(part.counts, part.family == io::summary_family::binomial
+                                                                               ? count_family::binomial
+                                                                               : count_family::poisson));
+}
+
 /// `shrink summarize` of raw rows: from memory (`rows`, as run's) or, when `rows` is None, from
 /// the file or .npy columns of `input`. Returns (keys, {column: array}) of the summaries CSV.
 nb::tuple summarize(nb::object rows, const std::string& family_name, const std::string& path, const std::string& group,
@@ -196,13 +210,18 @@ nb::tuple summarize(nb::object rows, const std::string& family_name, const std::
     part.groups = fold_batches(rows, value, threads, kind);
     if (family != io::summary_family::normal) part.counts = io::count_table_of(part.groups);
   }
-  if (family == io::summary_family::normal) {
-    std::vector<double> hi, lo;
-    return table_object(part.groups.keys, io::summaries_columns(part.groups, hi, lo));
-  }
-  return table_object(part.counts.keys, io::summaries_columns(part.counts, family == io::summary_family::binomial
-                                                                               ? count_family::binomial
-                                                                               : count_family::poisson));
+  return part_object(part);
+}
+
+/// The merge of summaries files (paths, in this order) as one part: (family, keys, {column: array}).
+/// Each stage of the Dask layer's tree merge.
+nb::tuple merge_summaries(const std::vector<std::string>& paths, int threads)
+{
+  std::vector<io::summary_part> parts;
+  for (const std::string& p : paths) parts.push_back(io::read_summaries(p));
+  const io::summary_part merged = io::merge_summaries(std::move(parts), threads);
+  const nb::tuple table = part_object(merged);
+  return nb::make_tuple(io::to_string(merged.family), table[0], table[1]);
 }
 
 }  // namespace
@@ -226,5 +245,7 @@ NB_MODULE(_shrink, m)
   m.def("run", &run, nb::arg("args"), nb::arg("rows").none() = nb::none(), nb::arg("value_name") = "y");
   m.def("summarize", &summarize, nb::arg("rows").none(), nb::arg("family"), nb::arg("path"), nb::arg("group"),
         nb::arg("value"), nb::arg("exposure"), nb::arg("group_npy"), nb::arg("value_npy"), nb::arg("threads"));
+  m.def("merge_summaries", &merge_summaries, nb::arg("paths"), nb::arg("threads") = 0);
+  m.def("split_replicates", &shrink::split_replicates, nb::arg("replicates"), nb::arg("parts"));
   m.attr("has_cuda") = bool(SHRINK_HAS_CUDA);
 }
