@@ -49,37 +49,46 @@ def assert_close(a, b, rel=1e-12):
     assert np.all(np.abs(a - b) <= rel * scale + 1e-300), np.max(np.abs(a - b) / scale)
 
 
-@pytest.mark.parametrize("tau_method", ["mom", "reml"])
-def test_fit_equals_the_single_process_fit(client, dataset, tau_method):
-    folder, g, y = dataset
-    whole = shrink.fit({"group": g, "y": y}, group="group", value="y", tau_method=tau_method)
-    spread = shrink.dask.fit(str(folder), group="group", value="y", tau_method=tau_method, split_every=3)
-    for name in ("tau2", "mu", "sigma2"):
-        assert_close(getattr(spread, name), getattr(whole, name))
-    assert spread.summary["groups"] == GROUPS and spread.summary["observations"] == ROWS
-    assert (spread.groups["group"].to_numpy() == whole.groups["group"].to_numpy()).all()
+@pytest.fixture(scope="module")
+def spread_fit(client, dataset):
+    folder, _, _ = dataset
+    return shrink.dask.fit(str(folder), group="group", value="y", tau_method="reml", split_every=3)
+
+
+def test_fit_equals_the_single_process_fit(dataset, spread_fit):
+    _, g, y = dataset
+    whole = shrink.fit({"group": g, "y": y}, group="group", value="y", tau_method="reml")
+    for name in ("tau2", "mu", "sigma2", "Q"):
+        assert_close(spread_fit.summary[name], whole.summary[name])
+    assert spread_fit.summary["groups"] == GROUPS and spread_fit.summary["observations"] == ROWS
+    assert (spread_fit.groups["group"].to_numpy() == whole.groups["group"].to_numpy()).all()
     for column in ("n", "mean", "se", "shrinkage", "estimate", "sd", "lower", "upper"):
-        assert_close(spread.groups[column], whole.groups[column])
+        assert_close(spread_fit.groups[column], whole.groups[column])
 
 
-def test_the_same_partitions_give_the_same_bits(client, dataset):
+def test_the_same_partitions_give_the_same_bits(dataset, spread_fit):
     folder, _, _ = dataset
-    a = shrink.dask.fit(str(folder), tau_method="reml", split_every=2)
-    b = shrink.dask.fit(dd.read_parquet(str(folder)), tau_method="reml", split_every=2)
-    assert a.tau2 == b.tau2 and a.mu == b.mu
-    pd.testing.assert_frame_equal(a.groups, b.groups, check_exact=True)
+    again = shrink.dask.fit(dd.read_parquet(str(folder)), tau_method="reml", split_every=3)
+    assert again.tau2 == spread_fit.tau2 and again.mu == spread_fit.mu
+    pd.testing.assert_frame_equal(again.groups, spread_fit.groups, check_exact=True)
 
 
-def test_tree_merge_equals_one_merge_of_every_partition(client, dataset):
-    """The summaries tree (fan-in 2) against merge_summaries of the per-file summaries at once."""
-    folder, _, _ = dataset
-    tree = shrink.dask.summarize(dd.read_parquet(str(folder)), split_every=2).compute()
-    files = sorted(folder.glob("*.parquet"))
-    flat = shrink.merge_summaries([shrink.summarize(pq.read_table(f)) for f in files])
+def test_tree_merge_equals_one_merge_of_every_partition(client, tmp_path):
+    """The summaries tree (fan-in 2, 9 partitions) against one merge of the partitions' summaries."""
+    rng = np.random.default_rng(8)
+    frame = pd.DataFrame({"group": rng.integers(0, 3000, size=90_000), "y": rng.normal(5, 2, size=90_000)})
+    ddf = dd.from_pandas(frame, npartitions=9, sort=False)
+    tree = shrink.dask.summarize(ddf, split_every=2).compute()
+    flat = shrink.merge_summaries([shrink.summarize(p.compute()) for p in ddf.partitions])
     assert (tree["group"].to_numpy() == flat["group"].to_numpy()).all()
     assert (tree["n"].to_numpy() == flat["n"].to_numpy()).all()
     assert_close(tree["mean"], flat["mean"])
     assert_close(tree["m2"], flat["m2"], rel=1e-11)
+    # and both against NumPy's per-group moments
+    stats = frame.groupby("group")["y"].agg(["count", "mean", "var"])
+    assert (tree["n"].to_numpy() == stats["count"].to_numpy()).all()
+    assert_close(tree["mean"], stats["mean"], rel=1e-13)
+    assert_close(tree["m2"], stats["var"] * (stats["count"] - 1), rel=1e-11)
 
 
 def test_count_family(client, tmp_path):
@@ -88,8 +97,8 @@ def test_count_family(client, tmp_path):
     g = rng.integers(0, 500, size=200_000)
     y = (rng.random(200_000) < 0.2 + 0.3 * (g % 7) / 7).astype(np.int64)
     ddf = dd.from_pandas(pd.DataFrame({"group": g, "y": y}), npartitions=7)
-    whole = shrink.fit({"group": g, "y": y}, family="binomial", method="ml")
-    spread = shrink.dask.fit(ddf, family="binomial", method="ml")
+    whole = shrink.fit({"group": g, "y": y}, value="y", family="binomial", method="ml")
+    spread = shrink.dask.fit(ddf, value="y", family="binomial", method="ml")
     assert (spread.groups["group"].to_numpy() == whole.groups["group"].to_numpy()).all()
     for column in whole.groups.columns[1:]:
         assert_close(spread.groups[column], whole.groups[column])
