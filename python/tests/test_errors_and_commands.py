@@ -100,3 +100,17 @@ def test_generate_equals_the_command(tmp_path, shrink_binary):
     assert (tmp_path / "py.csv").read_bytes() == (tmp_path / "cli.csv").read_bytes()
     with pytest.raises(shrink.Error, match="--obs"):
         shrink.generate(groups=5, obs="9:2")
+
+
+class DeviceArray:
+    """Stands in for a CuPy array: only the CUDA array interface (no GPU needed to see it refused)."""
+
+    __cuda_array_interface__ = {"shape": (4,), "typestr": "<f8", "data": (0, False), "version": 3}
+
+    def __len__(self):
+        return 4
+
+
+def test_gpu_arrays_are_refused_with_a_message():
+    with pytest.raises(shrink.Error, match="GPU arrays are not read from the device yet"):
+        shrink.fit({"group": np.array([1, 1, 2, 2]), "y": DeviceArray()})

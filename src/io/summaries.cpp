@@ -31,6 +31,9 @@ void mean_of(const group_table& t, std::size_t j, double& hi, double& lo)
   double s, e;
   two_sum(hi, -t.offset, s, e);  // mean = s + (e + lo), rounded once (rebase)
   lo = (t.mean[j] - s) - e;
+  // A mean far from the offset holds no digits beyond hi: what came back is rounding, and must
+  // not move hi when added back.
+  if (hi + lo != hi) lo = 0;
 }
 
 /// What is wrong with a normal summary, or null.
