@@ -210,7 +210,7 @@ std::vector<std::pair<std::uint64_t, std::uint64_t>> split_replicates(std::uint6
 
 /// Merges partial studies of adjacent ranges (in any order; they are taken by `first`) into the
 /// partial of their union. Throws shrink::error when they come from different options or seeds,
-/// leave a gap or overlap.
+/// leave a gap or overlap, or (the normal model) ran on different backends.
 simulate_partial merge_partials(const std::vector<simulate_partial>& parts);
 
 /// The study of a complete partial: exactly simulate(partial.options())'s result but for the timings

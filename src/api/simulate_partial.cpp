@@ -258,6 +258,12 @@ simulate_partial merge_partials(const std::vector<simulate_partial>& parts)
     for (const auto& [key, value] : options.items())
       SHRINK_EXPECTS(other.at(key) == value, "the partial studies come from different studies: their '" + key +
                                                "' differs (" + value.dump() + " and " + other.at(key).dump() + ")");
+    // The normal model's CPU and GPU studies agree to 1e-9, not bit for bit (the count families'
+    // draws and evaluation are the same bits on both): one backend, or no single run to equal.
+    SHRINK_EXPECTS(merged->options.family || p.used() == merged->used,
+                   "the partial studies ran on different backends (" + to_string(merged->used) + " and " +
+                     to_string(p.used()) + "): the normal model's CPU and GPU studies are not the same bits; "
+                     "run every range on one backend");
     const std::uint64_t end = merged->first + merged->count;
     SHRINK_EXPECTS(p.first() <= end, "the partial studies leave a gap: replicates " + std::to_string(end) + " to " +
                                         std::to_string(p.first() - 1) + " are missing (before range " + range_of(p) + ")");

@@ -209,7 +209,11 @@ TEST(SimulateBlocks, GapsOverlapsAndOtherStudiesAreRefused)
   other = o;
   other.replicates = 256;
   has(error_of([&] { merge_partials({a, simulate_range(other, 64, 192)}); }), "'replicates' differs");
-  // Backend, threads and batch do not change the results: parts may differ in them.
+  // The normal model's CPU and GPU parts are not the same bits: refused (a GPU part made by hand).
+  std::string gpu = to_json(simulate_range(o, 64, 136));
+  gpu.replace(gpu.find("\"backend\":\"cpu\""), 15, "\"backend\":\"cuda\"");
+  has(error_of([&] { merge_partials({a, simulate_partial_from_json(gpu)}); }), "ran on different backends (cpu and cuda)");
+  // Threads and batch do not change the results: parts may differ in them.
   other = o;
   other.threads = 2;
   other.batch_replicates = 128;
