@@ -27,6 +27,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace shrink {
@@ -203,9 +204,13 @@ class simulate_partial {
 /// shrink::error (one line, saying why) otherwise and on invalid options.
 simulate_partial simulate_range(const simulate_options& options, std::uint64_t first, std::uint64_t count);
 
+/// Cuts a study of `replicates` replicates into at most `parts` ranges (first, count) that
+/// simulate_range accepts, covering them in order, as even as whole blocks allow (for a scheduler).
+std::vector<std::pair<std::uint64_t, std::uint64_t>> split_replicates(std::uint64_t replicates, std::uint64_t parts);
+
 /// Merges partial studies of adjacent ranges (in any order; they are taken by `first`) into the
 /// partial of their union. Throws shrink::error when they come from different options or seeds,
-/// leave a gap or overlap.
+/// leave a gap or overlap, or (the normal model) ran on different backends.
 simulate_partial merge_partials(const std::vector<simulate_partial>& parts);
 
 /// The study of a complete partial: exactly simulate(partial.options())'s result but for the timings

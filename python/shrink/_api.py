@@ -13,6 +13,7 @@ import pandas as pd
 from . import _data
 from ._shrink import Error, run
 from ._shrink import merge_summaries as _merge_summaries
+from ._shrink import split_replicates as _split_replicates
 from ._shrink import summarize as _summarize
 
 # Options that name columns of the data (the rest are passed through as they are).
@@ -180,9 +181,7 @@ def simulate(**options):
 def split_replicates(replicates, parts):
     """[(first, count)]: `replicates` cut into at most `parts` ranges of whole blocks of 64, in
     order, as even as the blocks allow (the ranges simulate_partial accepts)."""
-    blocks = -(-int(replicates) // 64)  # TEMP until the C++ split lands
-    per = -(-blocks // int(parts))
-    return [(b * 64, min(per * 64, int(replicates) - b * 64)) for b in range(0, blocks, per)]
+    return [tuple(r) for r in _split_replicates(int(replicates), int(parts))]
 
 
 def simulate_partial(first, count, **options):

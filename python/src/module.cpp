@@ -246,6 +246,6 @@ NB_MODULE(_shrink, m)
   m.def("summarize", &summarize, nb::arg("rows").none(), nb::arg("family"), nb::arg("path"), nb::arg("group"),
         nb::arg("value"), nb::arg("exposure"), nb::arg("group_npy"), nb::arg("value_npy"), nb::arg("threads"));
   m.def("merge_summaries", &merge_summaries, nb::arg("paths"), nb::arg("threads") = 0);
-  //SPLIT m.def("split_replicates", &shrink::split_replicates, nb::arg("replicates"), nb::arg("parts"));
+  m.def("split_replicates", &shrink::split_replicates, nb::arg("replicates"), nb::arg("parts"));
   m.attr("has_cuda") = bool(SHRINK_HAS_CUDA);
 }

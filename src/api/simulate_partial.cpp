@@ -77,6 +77,22 @@ simulate_partial simulate_range(const simulate_options& options, std::uint64_t f
                    : detail::simulate_normal_range(options, first, count)));
 }
 
+std::vector<std::pair<std::uint64_t, std::uint64_t>> split_replicates(std::uint64_t replicates, std::uint64_t parts)
+{
+  SHRINK_EXPECTS(replicates >= 1 && parts >= 1, "split_replicates needs replicates >= 1 and parts >= 1");
+  const std::uint64_t block = simulate_replicate_block;
+  const std::uint64_t blocks = (replicates + block - 1) / block;
+  parts = std::min(parts, blocks);
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> out;
+  for (std::uint64_t i = 0; i < parts; ++i) {
+    // Blocks [i blocks / parts, (i + 1) blocks / parts): no product overflows, blocks < 2^58.
+    const std::uint64_t b0 = i * (blocks / parts) + i * (blocks % parts) / parts;
+    const std::uint64_t b1 = (i + 1) * (blocks / parts) + (i + 1) * (blocks % parts) / parts;
+    out.emplace_back(b0 * block, std::min(b1 * block, replicates) - b0 * block);
+  }
+  return out;
+}
+
 simulate_result finish_partial(const simulate_partial& whole)
 {
   const detail::simulate_partial_state& s = whole.state();
@@ -242,6 +258,12 @@ simulate_partial merge_partials(const std::vector<simulate_partial>& parts)
     for (const auto& [key, value] : options.items())
       SHRINK_EXPECTS(other.at(key) == value, "the partial studies come from different studies: their '" + key +
                                                "' differs (" + value.dump() + " and " + other.at(key).dump() + ")");
+    // The normal model's CPU and GPU studies agree to 1e-9, not bit for bit (the count families'
+    // draws and evaluation are the same bits on both): one backend, or no single run to equal.
+    SHRINK_EXPECTS(merged->options.family || p.used() == merged->used,
+                   "the partial studies ran on different backends (" + to_string(merged->used) + " and " +
+                     to_string(p.used()) + "): the normal model's CPU and GPU studies are not the same bits; "
+                     "run every range on one backend");
     const std::uint64_t end = merged->first + merged->count;
     SHRINK_EXPECTS(p.first() <= end, "the partial studies leave a gap: replicates " + std::to_string(end) + " to " +
                                         std::to_string(p.first() - 1) + " are missing (before range " + range_of(p) + ")");

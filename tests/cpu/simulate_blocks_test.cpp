@@ -143,6 +143,20 @@ TEST(SimulateBlocks, JsonIsLossless)
   EXPECT_FALSE(back.complete());
 }
 
+TEST(SimulateBlocks, SplitReplicatesGivesAlignedEvenRanges)
+{
+  // Hand-computed: 300 replicates are 5 blocks (the last of 44); 3 parts take 1, 2 and 2 blocks.
+  using r = std::vector<std::pair<std::uint64_t, std::uint64_t>>;
+  EXPECT_EQ(split_replicates(300, 3), (r{{0, 64}, {64, 128}, {192, 108}}));
+  EXPECT_EQ(split_replicates(300, 1), (r{{0, 300}}));
+  EXPECT_EQ(split_replicates(300, 50), (r{{0, 64}, {64, 64}, {128, 64}, {192, 64}, {256, 44}}));
+  EXPECT_EQ(split_replicates(2, 4), (r{{0, 2}}));
+  EXPECT_EQ(split_replicates(std::uint64_t{1} << 32, 3),
+            (r{{0, 1431655744}, {1431655744, 1431655744}, {2863311488, 1431655808}}));
+  EXPECT_THROW(split_replicates(0, 1), error);
+  EXPECT_THROW(split_replicates(10, 0), error);
+}
+
 /// The message of the shrink::error that `f` throws ("" when none), checked to be one line.
 template <class F>
 std::string error_of(F&& f)
@@ -195,7 +209,11 @@ TEST(SimulateBlocks, GapsOverlapsAndOtherStudiesAreRefused)
   other = o;
   other.replicates = 256;
   has(error_of([&] { merge_partials({a, simulate_range(other, 64, 192)}); }), "'replicates' differs");
-  // Backend, threads and batch do not change the results: parts may differ in them.
+  // The normal model's CPU and GPU parts are not the same bits: refused (a GPU part made by hand).
+  std::string gpu = to_json(simulate_range(o, 64, 136));
+  gpu.replace(gpu.find("\"backend\":\"cpu\""), 15, "\"backend\":\"cuda\"");
+  has(error_of([&] { merge_partials({a, simulate_partial_from_json(gpu)}); }), "ran on different backends (cpu and cuda)");
+  // Threads and batch do not change the results: parts may differ in them.
   other = o;
   other.threads = 2;
   other.batch_replicates = 128;
