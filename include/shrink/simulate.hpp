@@ -24,8 +24,10 @@
 #include <cstdint>
 #include <functional>
 #include <iosfwd>
+#include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace shrink {
@@ -161,6 +163,64 @@ void write_csv(std::ostream& out, const simulate_result& result);
 
 /// A JSON summary of the study (the options' grid, backend, timings and every row).
 void write_json(std::ostream& out, const simulate_options& options, const simulate_result& result);
+
+// Studies in blocks of replicates (scale-out: shrink.dask.simulate). A study's replicates merge in
+// fixed blocks of simulate_replicate_block, and the blocks by a tree of fixed shape, so a range of
+// replicates can run on its own (another process or machine) and the ranges' partial studies merge
+// into the bits of the single run: simulate(o) is finish_partial(simulate_range(o, 0, o.replicates)).
+
+/// Replicates per fixed block: a range starts at a multiple of it, and ends at one or at the end.
+inline constexpr std::uint64_t simulate_replicate_block = 64;
+
+namespace detail {
+struct simulate_partial_state;
+}
+
+/// A study's replicates [first, first + count): per scenario, the merged metrics of its blocks
+/// (the nodes of the fixed-shape tree the range determines) and the options that fix the results.
+/// Immutable; copies share their state. Serialise with to_json / simulate_partial_from_json.
+class simulate_partial {
+ public:
+  simulate_partial() = default;
+  explicit simulate_partial(std::shared_ptr<const detail::simulate_partial_state> state);
+
+  /// The study's options that fix its results (backend, threads, batch and progress at defaults).
+  const simulate_options& options() const;
+  std::uint64_t first() const;
+  std::uint64_t count() const;
+  /// Whether it covers every replicate of the study: finish_partial can make the study of it.
+  bool complete() const;
+  backend used() const;          ///< the backend of the range (of the first part, once merged)
+  double seconds() const;        ///< wall clock of the range (summed over parts, once merged)
+  double backend_seconds() const;
+  const detail::simulate_partial_state& state() const;
+
+ private:
+  std::shared_ptr<const detail::simulate_partial_state> state_;
+};
+
+/// Runs replicates [first, first + count) of the study `options`. first must be a multiple of
+/// simulate_replicate_block, and count too unless the range ends at options.replicates; throws
+/// shrink::error (one line, saying why) otherwise and on invalid options.
+simulate_partial simulate_range(const simulate_options& options, std::uint64_t first, std::uint64_t count);
+
+/// Cuts a study of `replicates` replicates into at most `parts` ranges (first, count) that
+/// simulate_range accepts, covering them in order, as even as whole blocks allow (for a scheduler).
+std::vector<std::pair<std::uint64_t, std::uint64_t>> split_replicates(std::uint64_t replicates, std::uint64_t parts);
+
+/// Merges partial studies of adjacent ranges (in any order; they are taken by `first`) into the
+/// partial of their union. Throws shrink::error when they come from different options or seeds,
+/// leave a gap or overlap, or (the normal model) ran on different backends.
+simulate_partial merge_partials(const std::vector<simulate_partial>& parts);
+
+/// The study of a complete partial: exactly simulate(partial.options())'s result but for the timings
+/// (those of the parts, summed). Throws shrink::error when replicates are missing.
+simulate_result finish_partial(const simulate_partial& whole);
+
+/// Lossless JSON of a partial study (doubles in shortest round-trip form, as strings).
+std::string to_json(const simulate_partial& partial);
+/// Reads to_json's text back; throws shrink::error (one line) on anything else.
+simulate_partial simulate_partial_from_json(const std::string& text);
 
 /// One replicate in full, for figures: scenario 0, replicate 0, drawn as raw mode draws it (so
 /// the observations exist and ybar_j is their mean; in raw mode it is the study's first replicate).

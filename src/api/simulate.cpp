@@ -1,6 +1,6 @@
 // Simulation studies: checks the options, lays out the grid of scenarios and their designs, runs
-// them on the chosen backend, and turns the merged per-replicate metrics into performance measures
-// with Monte Carlo standard errors.
+// a range of replicates of them on the chosen backend (simulate_partial.cpp merges ranges), and
+// turns the merged per-replicate metrics into performance measures with Monte Carlo standard errors.
 
 #include <shrink/config.hpp>
 #include <shrink/simulate.hpp>
@@ -10,6 +10,7 @@
 #include "numerics.hpp"
 #include "simulate_backend.hpp"
 #include "simulate_counts.hpp"
+#include "simulate_partial.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -371,29 +372,60 @@ std::string number(const std::optional<double>& x) { return x ? number(*x) : std
 
 }  // namespace
 
-simulate_result simulate(const simulate_options& options)
+namespace detail {
+
+void check_normal_options(const simulate_options& options) { check_options(options); }
+
+simulate_partial_state simulate_normal_range(const simulate_options& options, std::uint64_t first, std::uint64_t count)
 {
-  if (options.family) return detail::simulate_counts(options);
   const auto t0 = std::chrono::steady_clock::now();
   check_options(options);
-  simulate_result result;
-  result.used = resolve_backend(options.requested_backend);
+  check_range(options.replicates, first, count);
+  simulate_partial_state part;
+  part.options = result_options(options);
+  part.first = first;
+  part.count = count;
+  part.used = resolve_backend(options.requested_backend);
 
   const std::vector<scenario> grid = grid_of(options);
   std::vector<sim::scenario_job> jobs;
   jobs.reserve(grid.size());
-  for (std::size_t i = 0; i < grid.size(); ++i) {
-    jobs.push_back(job_of(options, grid[i]));
-    result.group_replicates += static_cast<std::uint64_t>(grid[i].groups) * options.replicates;
+  std::uint64_t group_replicates = 0;
+  for (const scenario& sc : grid) {
+    jobs.push_back(job_of(options, sc));
+    jobs.back().first = first;
+    jobs.back().count = count;
+    group_replicates += static_cast<std::uint64_t>(sc.groups) * count;
   }
 
   std::uint64_t done = 0;
-  const sim::progress_fn progress = sim::progress_of(options, result.group_replicates, done);
-  const sim::backend_run run =
-    result.used == backend::cuda ? sim::run_cuda(jobs, options.batch_replicates, progress)
-                                 : sim::run_cpu(jobs, options.threads, options.batch_replicates, progress);
-  result.backend_seconds = run.seconds;
-  for (std::size_t i = 0; i < grid.size(); ++i) result.scenarios.push_back(result_of(options, grid[i], jobs[i], run.moments[i]));
+  const sim::progress_fn progress = sim::progress_of(options, group_replicates, done);
+  sim::backend_run run = part.used == backend::cuda ? sim::run_cuda(jobs, options.batch_replicates, progress)
+                                                    : sim::run_cpu(jobs, options.threads, options.batch_replicates, progress);
+  part.backend_seconds = run.seconds;
+  part.folds = std::move(run.moments);
+  part.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return part;
+}
+
+simulate_result finish_normal(const simulate_partial_state& whole)
+{
+  const simulate_options& o = whole.options;
+  simulate_result result;
+  const std::vector<scenario> grid = grid_of(o);
+  for (std::size_t i = 0; i < grid.size(); ++i) {
+    result.scenarios.push_back(result_of(o, grid[i], job_of(o, grid[i]), whole.folds[i].root()));
+    result.group_replicates += static_cast<std::uint64_t>(grid[i].groups) * o.replicates;
+  }
+  return result;
+}
+
+}  // namespace detail
+
+simulate_result simulate(const simulate_options& options)
+{
+  const auto t0 = std::chrono::steady_clock::now();
+  simulate_result result = finish_partial(simulate_range(options, 0, options.replicates));
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return result;
 }

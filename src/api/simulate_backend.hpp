@@ -1,9 +1,11 @@
 #pragma once
-// The seam between the backend-independent study (src/api/simulate.cpp) and a backend: run every
-// replicate of some scenarios and return, per scenario, the moments of the per-replicate metrics
-// merged in replicate order (blocks of sim::replicate_block, Chan between blocks in block order).
+// The seam between the backend-independent study (src/api/simulate.cpp) and a backend: run a range
+// of replicates of some scenarios and return, per scenario, the moments of the per-replicate metrics
+// of each block of sim::replicate_block replicates, merged by the fixed-shape tree over the study's
+// blocks (fixed_reduce_part): ranges run apart merge into the bits of the whole run.
 
 #include "../common/count_samplers.hpp"
+#include "../common/fixed_reduce_part.hpp"
 #include "../common/simulate_formulas.hpp"
 
 #include <shrink/simulate.hpp>
@@ -23,16 +25,26 @@ struct scenario_job {
   /// When !params.equal_n: sum of (n_j - 1) per block of ss_block groups; with params.redraw
   /// (no fixed blocks) and params.q_by_df, the t quantiles for df = params.df_min + i instead.
   std::vector<double> block_df;
-  std::uint64_t replicates = 0;
+  std::uint64_t replicates = 0;  ///< the study's
+  std::uint64_t first = 0, count = 0;  ///< the replicates this run draws: [first, first + count)
 };
+
+/// The study's replicate blocks merged so far (leaves: its blocks of replicate_block replicates).
+using replicate_fold = fixed_reduce_part<metric_moments>;
+
+/// The fold of a study of `replicates` replicates, holding no block yet.
+inline replicate_fold empty_fold(std::uint64_t replicates)
+{
+  return replicate_fold(static_cast<std::size_t>((replicates + replicate_block - 1) / replicate_block));
+}
 
 /// Reports group-replicates finished since the last call.
 using progress_fn = std::function<void(std::uint64_t group_replicates_done)>;
 
-/// What a backend returns: per scenario, the merged metrics; and the seconds its replicate loop
-/// took (after device setup: context, stream and buffers).
+/// What a backend returns: per scenario, the merged metrics of its range; and the seconds its
+/// replicate loop took (after device setup: context, stream and buffers).
 struct backend_run {
-  std::vector<metric_moments> moments;
+  std::vector<replicate_fold> moments;
   double seconds = 0;
 };
 
@@ -49,11 +61,11 @@ backend_run run_cuda(const std::vector<scenario_job>& jobs, std::uint64_t batch,
 std::uint64_t batch_size(std::uint64_t requested, std::int64_t groups, std::uint64_t target_group_replicates,
                          std::uint64_t max_replicates, std::uint64_t replicates);
 
-/// Folds the metrics of `count` replicates (metric_count each, the first at a multiple of
+/// Folds the metrics of replicates [first, first + count) (metric_count each; first a multiple of
 /// replicate_block) into `total`: Welford within each block of replicate_block (blocks on
-/// `threads`), Chan's merge between blocks in block order. `scratch` holds the block moments.
-void merge_replicates(const double* metrics, std::uint64_t count, int threads, std::vector<metric_moments>& scratch,
-                      metric_moments& total);
+/// `threads`), each block a leaf of the tree. `scratch` holds the block moments.
+void merge_replicates(const double* metrics, std::uint64_t first, std::uint64_t count, int threads,
+                      std::vector<metric_moments>& scratch, replicate_fold& total);
 
 /// The Philox scenario word of a grid point: a hash of its (groups, obs range).
 std::uint32_t stream_key_of(const scenario& sc);
@@ -73,7 +85,7 @@ struct metric_slot {
   bool coverage = false;
 };
 
-/// A scenario's row of performance measures from its merged metrics.
+/// A scenario's row of performance measures from its merged metrics (the root of the study's fold).
 scenario_result result_of(const scenario& sc, std::uint64_t replicates, std::optional<double> oracle_risk,
                           const metric_moments& mm, const std::array<metric_slot, estimator_count>& slots);
 
@@ -88,7 +100,8 @@ struct count_job {
   std::vector<std::int32_t> size;  ///< the design's sizes when !params.equal_size, else empty
   std::int64_t size_min = 1, size_max = 1;
   double tail = 0.025;             ///< (1 - level) / 2 of the posterior intervals
-  std::uint64_t replicates = 0;
+  std::uint64_t replicates = 0;  ///< the study's
+  std::uint64_t first = 0, count = 0;  ///< the replicates this run draws: [first, first + count)
 };
 
 /// The count families' CPU backend (src/cpu/simulate_counts.cpp): threads over replicates.
@@ -114,7 +127,7 @@ using count_draw_fn = std::function<void(std::uint64_t r0, std::uint64_t count, 
 /// One scenario in chunks of replicates (`batch`, or automatic, at most `max_batch`): each chunk's
 /// draws by `draw` (either backend's), then its replicates evaluated on `threads` host threads and
 /// merged in fixed blocks (merge_replicates).
-metric_moments run_count_scenario(const count_job& job, int threads, std::uint64_t batch, std::uint64_t max_batch,
+replicate_fold run_count_scenario(const count_job& job, int threads, std::uint64_t batch, std::uint64_t max_batch,
                                   const progress_fn& progress, const count_draw_fn& draw);
 
 /// The count families' GPU backend (src/cuda/simulate_counts.cu): the draws of each batch on the

@@ -24,6 +24,8 @@ constexpr std::int64_t max_size = std::int64_t{1} << 40;
 /// Every whole number up to 2^53 is a double.
 constexpr double max_exact_count = 0x1p53;
 
+}  // namespace
+
 void check_count_options(const simulate_options& o)
 {
   const bool binomial = *o.family == count_family::binomial;
@@ -57,7 +59,13 @@ void check_count_options(const simulate_options& o)
                  "the grid has more than 2^24 scenarios");
   for (std::int64_t J : o.groups)
     SHRINK_EXPECTS(static_cast<double>(J) * static_cast<double>(o.replicates) < 9.0e18, "groups x replicates exceeds 2^63");
+  // sizes above 2^31 cannot be held by the design array: only fixed sizes may be that large.
+  for (const obs_range& r : o.obs)
+    SHRINK_EXPECTS(r.min == r.max || r.max <= std::numeric_limits<std::int32_t>::max(),
+                   "a MIN:MAX range of sizes must end below 2^31");
 }
+
+namespace {
 
 /// The true prior's natural parameters: Beta(m nu, (1 - m) nu), or Gamma(shape, shape / m).
 std::pair<double, double> prior_of(const simulate_options& o, double concentration)
@@ -113,44 +121,66 @@ void check_identified(const sim::count_job& job)
   SHRINK_EXPECTS(!p.binomial || !one_trial, std::string("--trials: ") + one_trial_not_identified);
 }
 
-}  // namespace
-
-simulate_result simulate_counts(const simulate_options& options)
+/// The grid in output order (groups, sizes, concentration innermost) and each scenario's job.
+std::vector<std::pair<scenario, sim::count_job>> grid_of(const simulate_options& options)
 {
-  const auto t0 = std::chrono::steady_clock::now();
-  check_count_options(options);
-  // sizes above 2^31 cannot be held by the design array: only fixed sizes may be that large.
-  for (const obs_range& r : options.obs)
-    SHRINK_EXPECTS(r.min == r.max || r.max <= std::numeric_limits<std::int32_t>::max(),
-                   "a MIN:MAX range of sizes must end below 2^31");
-  simulate_result result;
-  result.used = resolve_backend(options.requested_backend);
-  std::vector<scenario> grid;
-  std::vector<sim::count_job> jobs;
+  std::vector<std::pair<scenario, sim::count_job>> grid;
   for (std::int64_t J : options.groups)
     for (const obs_range& n : options.obs)
       for (double nu : options.concentration) {
-        grid.push_back(scenario{J, n, options.prior_mean, std::numeric_limits<double>::quiet_NaN(), nu});
-        jobs.push_back(job_of(options, grid.back()));
-        check_identified(jobs.back());
-        result.group_replicates += static_cast<std::uint64_t>(J) * options.replicates;
+        const scenario sc{J, n, options.prior_mean, std::numeric_limits<double>::quiet_NaN(), nu};
+        grid.emplace_back(sc, job_of(options, sc));
+        check_identified(grid.back().second);
       }
+  return grid;
+}
+
+}  // namespace
+
+simulate_partial_state simulate_counts_range(const simulate_options& options, std::uint64_t first, std::uint64_t count)
+{
+  const auto t0 = std::chrono::steady_clock::now();
+  check_count_options(options);
+  check_range(options.replicates, first, count);
+  simulate_partial_state part;
+  part.options = result_options(options);
+  part.first = first;
+  part.count = count;
+  part.used = resolve_backend(options.requested_backend);
+  std::vector<sim::count_job> jobs;
+  std::uint64_t group_replicates = 0;
+  for (auto& [sc, job] : grid_of(options)) {
+    job.first = first;
+    job.count = count;
+    group_replicates += static_cast<std::uint64_t>(sc.groups) * count;
+    jobs.push_back(std::move(job));
+  }
   std::uint64_t done = 0;
-  const sim::progress_fn progress = sim::progress_of(options, result.group_replicates, done);
-  const sim::backend_run run =
-    result.used == backend::cuda ? sim::run_counts_cuda(jobs, options.threads, options.batch_replicates, progress)
-                                 : sim::run_counts_cpu(jobs, options.threads, options.batch_replicates, progress);
-  result.backend_seconds = run.seconds;
+  const sim::progress_fn progress = sim::progress_of(options, group_replicates, done);
+  sim::backend_run run =
+    part.used == backend::cuda ? sim::run_counts_cuda(jobs, options.threads, options.batch_replicates, progress)
+                               : sim::run_counts_cpu(jobs, options.threads, options.batch_replicates, progress);
+  part.backend_seconds = run.seconds;
+  part.folds = std::move(run.moments);
+  part.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return part;
+}
+
+simulate_result finish_counts(const simulate_partial_state& whole)
+{
+  simulate_result result;
   std::array<sim::metric_slot, sim::estimator_count> slots{};
   slots[sim::no_pool] = {estimator::no_pool, true, false};
   slots[sim::complete_pool] = {estimator::complete_pool, true, false};
   slots[sim::partial_pool] = {estimator::partial_pool, true, true};
   slots[sim::oracle] = {estimator::oracle, true, true};
   slots[sim::partial_pool_mom] = {estimator::partial_pool_mom, true, true};
-  for (std::size_t i = 0; i < grid.size(); ++i)
-    result.scenarios.push_back(
-      sim::result_of(grid[i], jobs[i].replicates, oracle_risk_of(jobs[i]), run.moments[i], slots));
-  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const auto grid = grid_of(whole.options);
+  for (std::size_t i = 0; i < grid.size(); ++i) {
+    const auto& [sc, job] = grid[i];
+    result.scenarios.push_back(sim::result_of(sc, job.replicates, oracle_risk_of(job), whole.folds[i].root(), slots));
+    result.group_replicates += static_cast<std::uint64_t>(sc.groups) * job.replicates;
+  }
   return result;
 }
 

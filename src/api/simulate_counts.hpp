@@ -1,6 +1,8 @@
 #pragma once
 // The count families' simulation studies (`shrink simulate --family binomial|poisson`), called by
-// shrink::simulate when simulate_options::family is set.
+// shrink::simulate_range and finish_partial when simulate_options::family is set.
+
+#include "simulate_partial.hpp"
 
 #include <shrink/simulate.hpp>
 
@@ -8,8 +10,15 @@
 
 namespace shrink::detail {
 
-/// Runs a count family's study. Throws shrink::error on invalid options.
-simulate_result simulate_counts(const simulate_options& options);
+/// Checks a count family's study options (one-line errors).
+void check_count_options(const simulate_options& options);
+
+/// Runs replicates [first, first + count) of a count family's study (a range check_range
+/// accepts). Throws shrink::error on invalid options.
+simulate_partial_state simulate_counts_range(const simulate_options& options, std::uint64_t first, std::uint64_t count);
+
+/// The study of a count family's complete partial.
+simulate_result finish_counts(const simulate_partial_state& whole);
 
 /// Replicate 0 of scenario 0 with its ml fit, for the figures. Throws shrink::error when the
 /// scenario has more than `max_groups` groups.

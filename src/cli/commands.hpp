@@ -1,17 +1,32 @@
 #pragma once
 // Each `shrink` subcommand registers itself on the CLI11 app and returns the function that runs it.
 
+#include "io/output.hpp"
 #include "io/summaries.hpp"
+#include "io/table_reader.hpp"
 
 #include <CLI/CLI.hpp>
 
 #include <functional>
+#include <string>
+#include <vector>
 
 namespace shrink::cli {
 
 using command = std::function<void()>;
 
+/// What another program running `shrink fit` in its own process (the Python package) puts in
+/// place of the files: each hook, when set, replaces that reading or writing.
+struct fit_hooks {
+  /// Raw rows (the --value modes) from memory instead of the input file: the folded table, read
+  /// with `threads` and values checked as `kind`.
+  std::function<io::group_table(int threads, io::value_kind kind)> raw_rows;
+  /// Takes the per-group table instead of the CSV of -o.
+  std::function<void(const std::vector<std::string>& keys, const std::vector<io::result_column>& columns)> groups;
+};
+
 command add_fit_command(CLI::App& app);
+command add_fit_command(CLI::App& app, fit_hooks hooks);
 command add_generate_command(CLI::App& app);
 command add_bench_command(CLI::App& app);
 command add_simulate_command(CLI::App& app);

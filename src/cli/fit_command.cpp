@@ -62,7 +62,18 @@ struct fit_args {
   bool no_intercept = false;
   std::optional<std::string> hyperprior;  ///< --method bayes
   std::vector<std::string> from_summaries;  ///< parts written by `shrink summarize`, merged in this order
+  fit_hooks hooks;                          ///< in-process use: data from memory, results to the caller
 };
+
+/// The per-group table: to the hook when one takes it, else the CSV.
+void write_groups(const fit_args& a, io::atomic_output& csv, const std::vector<std::string>& keys,
+                  const std::vector<io::result_column>& columns)
+{
+  if (a.hooks.groups)
+    a.hooks.groups(keys, columns);
+  else
+    io::write_table_csv(csv, keys, columns, a.threads, a.digits);
+}
 
 std::string g(double x, int digits = 6)
 {
@@ -256,9 +267,9 @@ void run_count_fit(const fit_args& a, const CLI::App& app, io::summary_part* mer
   if (merged) {
     t = std::move(merged->counts);
   } else if (raw) {
-    t = io::read_raw_summaries(raw_input_of(a), binomial ? io::summary_family::binomial : io::summary_family::poisson,
-                               a.threads)
-          .counts;
+    const io::summary_family family = binomial ? io::summary_family::binomial : io::summary_family::poisson;
+    t = a.hooks.raw_rows ? io::count_table_of(a.hooks.raw_rows(a.threads, binomial ? io::value_kind::binary : io::value_kind::count))
+                         : io::read_raw_summaries(raw_input_of(a), family, a.threads).counts;
   } else {
     io::count_columns c;
     if (app.count("--group") > 0) c.group = a.group;
@@ -274,7 +285,7 @@ void run_count_fit(const fit_args& a, const CLI::App& app, io::summary_part* mer
   view.sizes = t.sizes.data();
   view.groups = t.keys.size();
   const count_fit_result r = fit(view, o);
-  io::write_counts_csv(csv, t.keys, r, a.threads, a.digits);
+  write_groups(a, csv, t.keys, io::groups_columns(r));
   if (io::atomic_output* plot = outputs.get("--plot")) plot->write(io::count_fit_svg(r, view, o, t.keys));
   if (io::atomic_output* html = outputs.get("--html")) html->write(io::count_fit_html(r, view, o, t.keys));
   if (json) json->write(io::summary_json(r).dump(2) + "\n");
@@ -379,7 +390,7 @@ void run_mixed_model_fit(const fit_args& a, const CLI::App& app, const fit_optio
     structures = compare_structures(t.data, a.threads);
   } catch (const exact_fit_error&) {
   }
-  io::write_mixed_model_csv(*outputs.get("-o"), t.keys, r, a.threads, a.digits);
+  write_groups(a, *outputs.get("-o"), t.keys, io::groups_columns(r));
   if (io::atomic_output* json = outputs.get("--summary")) {
     nlohmann::json j = io::summary_json(r);
     if (structures) j["structures"] = io::structures_json(*structures);
@@ -424,7 +435,7 @@ void run_regression_fit(const fit_args& a, const CLI::App& app, const fit_option
   const meta_regression_result r = fit_meta_regression(t.exact_estimates, v, x, offset, o);
   const structure_comparison with = compare_structures(t.exact_estimates, v, x, offset);
   const structure_comparison without = compare_structures(t.exact_estimates, v, intercept_design(v.size()), offset);
-  io::write_regression_csv(*outputs.get("-o"), t.keys, t.exact_estimates, t.standard_errors, r, a.threads, a.digits);
+  write_groups(a, *outputs.get("-o"), t.keys, io::groups_columns(t.exact_estimates, t.standard_errors, r));
   if (io::atomic_output* plot = outputs.get("--plot"))
     plot->write(io::regression_fit_svg(r, t.exact_estimates, t.standard_errors, x, offset, t.keys));
   if (io::atomic_output* html = outputs.get("--html"))
@@ -520,15 +531,17 @@ void run_fit(const fit_args& given, const CLI::App& app)
     if (want_structures) structures = compare_structures(t.exact_estimates, v, intercept_design(v.size()), {});
     keys = std::move(t.keys);
   } else {
-    // Raw rows, or the merged summaries of raw rows: the same group table.
-    io::group_table t = merged ? std::move(merged->groups)
-                               : io::read_raw_summaries(raw_input_of(a), io::summary_family::normal, a.threads).groups;
+    // Raw rows (from the input, or from memory through the hook), or the merged summaries of raw
+    // rows: the same group table.
+    io::group_table t = merged               ? std::move(merged->groups)
+                        : a.hooks.raw_rows ? a.hooks.raw_rows(a.threads, io::value_kind::any)
+                                           : io::read_raw_summaries(raw_input_of(a), io::summary_family::normal, a.threads).groups;
     parse_seconds = detail::seconds_since(t0);
     r = fit(t.view(), o);
     if (want_structures) structures = raw_structures(t);
     keys = std::move(t.keys);
   }
-  io::write_groups_csv(csv, keys, r, a.threads, a.digits);
+  write_groups(a, csv, keys, io::groups_columns(r));
   if (io::atomic_output* plot = outputs.get("--plot")) plot->write(io::fit_svg(r, keys));
   if (io::atomic_output* html = outputs.get("--html")) html->write(io::fit_html(r, keys));
   if (json) {
@@ -554,9 +567,12 @@ bool binary_input(const io::raw_input& in, const CLI::App& app)
   return true;
 }
 
-command add_fit_command(CLI::App& app)
+command add_fit_command(CLI::App& app) { return add_fit_command(app, {}); }
+
+command add_fit_command(CLI::App& app, fit_hooks hooks)
 {
   auto a = std::make_shared<fit_args>();
+  a->hooks = std::move(hooks);
   CLI::App* sub = app.add_subcommand("fit", "Fit the two-level model to grouped data (CSV/TSV; raw rows or per-group summaries)");
   sub->add_option("input", a->input, "input file, or - for stdin")->capture_default_str();
   sub->add_option("--group", a->group, "group key column")->capture_default_str();

@@ -1,5 +1,6 @@
 // `shrink simulate`: a grid of scenarios x R replicates of the two-level model, the estimators'
-// MSE, bias and coverage with Monte Carlo errors as CSV, and optional figures of one replicate.
+// MSE, bias and coverage with Monte Carlo errors as CSV, and optional figures of one replicate;
+// or a range of its replicates as a partial study, and partial studies merged into the study.
 
 #include "arguments.hpp"
 #include "commands.hpp"
@@ -17,6 +18,8 @@
 #include <chrono>
 #include <functional>
 #include <cstdio>
+#include <fstream>
+#include <tuple>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -47,6 +50,9 @@ struct simulate_args {
   // --family binomial|poisson
   std::string family;
   std::string trials, exposure = "1", mean, concentration, shape;
+  // Studies in blocks of replicates
+  std::string replicate_range, partial_out;
+  std::vector<std::string> merge_partials;
   std::function<bool(const char*)> given;  ///< whether an option was on the command line
 };
 
@@ -139,8 +145,99 @@ class progress_bar {
   std::chrono::steady_clock::time_point t0_;
 };
 
+/// --replicate-range FIRST:COUNT.
+std::pair<std::uint64_t, std::uint64_t> parse_replicate_range(const std::string& text)
+{
+  const auto colon = text.find(':');
+  if (colon == std::string::npos) throw error("--replicate-range: give FIRST:COUNT (got '" + text + "')");
+  return {parse_unsigned(text.substr(0, colon), "--replicate-range FIRST"),
+          parse_unsigned(text.substr(colon + 1), "--replicate-range COUNT")};
+}
+
+/// The whole text of a partial study's file, read back (errors name the file).
+simulate_partial read_partial(const std::string& path)
+{
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  if (!(in && text << in.rdbuf())) throw error("--merge-partials: cannot read '" + path + "'");
+  try {
+    return simulate_partial_from_json(text.str());
+  } catch (const error& e) {
+    throw error("--merge-partials: " + path + ": " + e.what());
+  }
+}
+
+/// The one-line report on stderr.
+void report(const simulate_options& o, const simulate_result& r, const std::string& what)
+{
+  std::ostringstream s;
+  s.precision(3);
+  s << "shrink simulate: " << what << r.scenarios.size() << " scenario(s) x " << o.replicates << " replicates, "
+    << static_cast<double>(r.group_replicates) << " group-replicates on " << to_string(r.used) << " in " << r.seconds
+    << " s (" << static_cast<double>(r.group_replicates) / std::max(r.seconds, 1e-9) << " group-replicates/s)\n";
+  for (const auto& sc : r.scenarios)
+    if (!o.family && sc.grid_point.groups < 4) {
+      s << "  note: James-Stein needs at least 4 groups: its rows are empty where groups < 4\n";
+      break;
+    }
+  std::cerr << s.str();
+}
+
+/// The study's outputs (CSV, JSON, figures) of a finished study, committed together.
+void write_study(const simulate_args& a, const simulate_options& o, const simulate_result& r, io::output_set& outputs,
+                 const std::optional<replicate_sample>& sample)
+{
+  std::ostringstream text;
+  write_csv(text, r);
+  outputs.get("-o")->write(text.str());
+  if (io::atomic_output* json = outputs.get("--json")) {
+    std::ostringstream j;
+    write_json(j, o, r);
+    json->write(j.str());
+  }
+  const io::row_order order = io::parse_row_order(a.plot_order, "--plot-order");
+  if (io::atomic_output* plot = outputs.get("--plot")) plot->write(io::shrinkage_svg(*sample, order));
+  if (io::atomic_output* html = outputs.get("--html")) html->write(io::shrinkage_html(*sample, order));
+  outputs.commit();
+}
+
+/// --merge-partials: the partial studies merged, then written as a partial (--partial-out) or
+/// finished into the study's outputs. The study's options come from the partials.
+void run_merge(const simulate_args& a)
+{
+  for (const char* study : {"--groups", "--obs", "--redraw-obs", "--mu", "--sigma", "--tau", "--replicates", "--seed",
+                            "--prior", "--mode", "--level", "--family", "--trials", "--exposure", "--mean",
+                            "--concentration", "--shape", "--replicate-range", "--backend", "--threads", "--batch"})
+    if (a.given(study)) throw error(std::string(study) + ": the study's options come from the partials: not with --merge-partials");
+  const bool partial = !a.partial_out.empty();
+  if (partial)
+    for (const char* output : {"-o", "--json", "--plot", "--html"})
+      if (a.given(output)) throw error(std::string(output) + ": --partial-out writes the merged partial alone");
+  std::vector<io::named_path> inputs;
+  for (const std::string& path : a.merge_partials) inputs.push_back({"--merge-partials", path});
+  io::output_set outputs = partial ? io::output_set({{"--partial-out", a.partial_out}}, inputs)
+                                   : io::output_set({{"-o", a.output}, {"--json", a.json}, {"--plot", a.plot},
+                                                     {"--html", a.html}}, inputs);
+  std::vector<simulate_partial> parts;
+  for (const std::string& path : a.merge_partials) parts.push_back(read_partial(path));
+  const simulate_partial merged = merge_partials(parts);
+  if (partial) {
+    outputs.get("--partial-out")->write(to_json(merged));
+    outputs.commit();
+    return;
+  }
+  const simulate_options& o = merged.options();
+  // Figures show replicate 0 of scenario 0, drawn again from the options (a partial holds no draws).
+  std::optional<replicate_sample> sample;
+  if (outputs.get("--plot") || outputs.get("--html")) sample = sample_replicate(o);
+  const simulate_result r = finish_partial(merged);
+  write_study(a, o, r, outputs, sample);
+  if (!a.quiet) report(o, r, "merged " + std::to_string(parts.size()) + " partial(s): ");
+}
+
 void run_simulate(const simulate_args& a)
 {
+  if (!a.merge_partials.empty()) return run_merge(a);
   simulate_options o;
   o.groups.clear();
   for (const auto& g : split_list(a.groups, "--groups")) o.groups.push_back(parse_int(g, "--groups"));
@@ -158,46 +255,36 @@ void run_simulate(const simulate_args& a)
   o.batch_replicates = std::min(a.batch, a.replicates);
   o.level = a.level;
 
+  const bool partial = !a.partial_out.empty();
+  if (a.given("--replicate-range") && !partial)
+    throw error("--replicate-range needs --partial-out: a range of replicates is a partial study, not a study");
+  if (partial)
+    for (const char* output : {"-o", "--json", "--plot", "--html"})
+      if (a.given(output)) throw error(std::string(output) + ": --partial-out writes the partial study alone");
+  std::uint64_t first = 0, count = o.replicates;
+  if (a.given("--replicate-range")) std::tie(first, count) = parse_replicate_range(a.replicate_range);
+
   // Outputs are opened before the work (an unwritable path fails at once), must be distinct
   // files, and are committed together: all or none. Devices and pipes are written in place.
   if (a.output.empty()) throw error("-o: give a file name, or - for stdout");
-  io::output_set outputs({{"-o", a.output}, {"--json", a.json}, {"--plot", a.plot}, {"--html", a.html}});
-  io::atomic_output& csv = *outputs.get("-o");
-  io::atomic_output* const json = outputs.get("--json");
-  io::atomic_output* const plot = outputs.get("--plot");
-  io::atomic_output* const html = outputs.get("--html");
+  io::output_set outputs = partial ? io::output_set({{"--partial-out", a.partial_out}})
+                                   : io::output_set({{"-o", a.output}, {"--json", a.json}, {"--plot", a.plot},
+                                                     {"--html", a.html}});
   std::optional<replicate_sample> sample;
-  const io::row_order order = io::parse_row_order(a.plot_order, "--plot-order");
-  if (plot || html) sample = sample_replicate(o);
+  (void)io::parse_row_order(a.plot_order, "--plot-order");  // a bad value fails before the work
+  if (outputs.get("--plot") || outputs.get("--html")) sample = sample_replicate(o);
 
   progress_bar bar(!a.quiet && ::isatty(STDERR_FILENO) != 0);
   o.progress = [&bar](std::uint64_t done, std::uint64_t total) { bar.update(done, total); };
+  if (partial) {
+    const simulate_partial part = simulate_range(o, first, count);
+    outputs.get("--partial-out")->write(to_json(part));
+    outputs.commit();
+    return;
+  }
   const simulate_result r = simulate(o);
-
-  std::ostringstream text;
-  write_csv(text, r);
-  csv.write(text.str());
-  if (json) {
-    std::ostringstream j;
-    write_json(j, o, r);
-    json->write(j.str());
-  }
-  if (plot) plot->write(io::shrinkage_svg(*sample, order));
-  if (html) html->write(io::shrinkage_html(*sample, order));
-  outputs.commit();
-  if (!a.quiet) {
-    std::ostringstream s;
-    s.precision(3);
-    s << "shrink simulate: " << r.scenarios.size() << " scenario(s) x " << o.replicates << " replicates, "
-      << static_cast<double>(r.group_replicates) << " group-replicates on " << to_string(r.used) << " in " << r.seconds
-      << " s (" << static_cast<double>(r.group_replicates) / std::max(r.seconds, 1e-9) << " group-replicates/s)\n";
-    for (const auto& sc : r.scenarios)
-      if (!o.family && sc.grid_point.groups < 4) {
-        s << "  note: James-Stein needs at least 4 groups: its rows are empty where groups < 4\n";
-        break;
-      }
-    std::cerr << s.str();
-  }
+  write_study(a, o, r, outputs, sample);
+  if (!a.quiet) report(o, r, "");
 }
 
 }  // namespace
@@ -235,6 +322,11 @@ command add_simulate_command(CLI::App& app)
   sub->add_option("--mean", a->mean, "binomial, poisson: the prior mean m of the rates theta_j");
   sub->add_option("--concentration", a->concentration, "binomial: nu of Beta(m nu, (1 - m) nu) (comma list)");
   sub->add_option("--shape", a->shape, "poisson: shape of Gamma(shape, shape / m) (comma list)");
+  sub->add_option("--replicate-range", a->replicate_range,
+                  "FIRST:COUNT: run only these replicates (FIRST a multiple of 64) into --partial-out");
+  sub->add_option("--partial-out", a->partial_out, "write the partial study (JSON) to merge with --merge-partials");
+  sub->add_option("--merge-partials", a->merge_partials,
+                  "merge partial studies (any order) into the study's outputs (or --partial-out)");
   a->given = [sub](const char* name) { return sub->count(name) > 0; };
   return [a] { run_simulate(*a); };
 }

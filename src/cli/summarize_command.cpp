@@ -18,6 +18,7 @@ namespace {
 struct summarize_args {
   io::raw_input input;
   std::string family = "normal";
+  std::vector<std::string> parts;  ///< --from-summaries: merge these summaries files instead
   std::string output = "-";
   int threads = 0;
   bool quiet = false;
@@ -37,11 +38,31 @@ void run_summarize(const summarize_args& a, const CLI::App& app)
   if (!a.input.exposure.empty() && family != io::summary_family::poisson)
     throw error("--exposure belongs to --family poisson (a per-row exposure column)");
   if (a.output.empty()) throw error("-o: give a file name, or - for stdout");
-  const bool binary = binary_input(a.input, app);
-  std::vector<io::named_path> inputs{{"the input", a.input.path}};
-  if (binary) inputs = {{"--group-npy", a.input.group_npy}, {"--value-npy", a.input.value_npy}};
+  const bool merging = !a.parts.empty();
+  std::vector<io::named_path> inputs;
+  if (merging) {
+    if (app.count("input") || app.count("--group-npy") || app.count("--value-npy") || app.count("--exposure"))
+      throw error("--from-summaries merges summaries files: give no raw input (input, --group-npy, --value-npy, --exposure)");
+    for (const std::string& p : a.parts) inputs.push_back({"--from-summaries", p});
+  } else if (binary_input(a.input, app)) {
+    inputs = {{"--group-npy", a.input.group_npy}, {"--value-npy", a.input.value_npy}};
+  } else {
+    inputs = {{"the input", a.input.path}};
+  }
   io::output_set outputs({{"-o", a.output}}, inputs);
-  const io::summary_part part = io::read_raw_summaries(a.input, family, a.threads);
+  io::summary_part part;
+  if (merging) {
+    // A stage of a tree merge (Dask, Spark): the parts merged in the order given, written back as
+    // one part. The family is the parts' own; --family, when given, must agree.
+    std::vector<io::summary_part> parts;
+    for (const std::string& p : a.parts) parts.push_back(io::read_summaries(p));
+    part = io::merge_summaries(std::move(parts), a.threads);
+    if (app.count("--family") && part.family != family)
+      throw error(std::string("--family ") + a.family + ": the summaries are " + io::to_string(part.family));
+    family = part.family;
+  } else {
+    part = io::read_raw_summaries(a.input, family, a.threads);
+  }
   io::write_summaries(*outputs.get("-o"), part, a.threads);
   outputs.commit();
   if (a.quiet) return;
@@ -70,6 +91,8 @@ command add_summarize_command(CLI::App& app)
   sub->add_option("--family", a->family, "normal (values), binomial (0/1 per row) or poisson (a count per row)")
     ->capture_default_str();
   sub->add_option("--exposure", a->input.exposure, "poisson: per-row exposure column (default: 1 per row)");
+  sub->add_option("--from-summaries", a->parts, "merge these summaries files (in this order) into one, in place of raw input")
+    ->expected(1, -1);
   sub->add_option("-o,--output", a->output, "summaries CSV (- for stdout)")->capture_default_str();
   sub->add_option("--threads", a->threads, "CPU threads (0 = all)")->capture_default_str();
   sub->add_flag("-q,--quiet", a->quiet, "no report on stderr");

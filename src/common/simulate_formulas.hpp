@@ -10,8 +10,9 @@
 //   pass 2  (unequal n_j and tau2_hat > 0 only) sum w_j, sum w_j d_j -> mu_hat(tau2_hat)
 //   pass 3  per group and estimator: error, squared error, interval coverage
 // Within a replicate every sum is over groups in a fixed order chosen by the backend (fixed blocks
-// on the CPU, a fixed tree per team on the GPU); replicates' metrics are then merged in replicate
-// order, in fixed blocks of `replicate_block` (Welford inside a block, Chan between blocks).
+// on the CPU, a fixed tree per team on the GPU); replicates' metrics are then merged in fixed blocks
+// of `replicate_block` (Welford inside a block), and the blocks by the fixed-shape tree of
+// fixed_reduce.hpp (Chan at each node), so that blocks run apart merge into the same bits.
 //
 // Sufficient mode draws ybar_j ~ N(theta_j, sigma^2 / n_j) per group. The estimators read the
 // within-group variances only through the pooled sum sum_j (n_j - 1) s2_j (sigma2_hat, as `shrink
@@ -401,6 +402,12 @@ struct metric_moments {
   {
     for (int k = 0; k < metric_count; ++k) m[k] = m[k] + o.m[k];
     tau_hat = tau_hat + o.tau_hat;
+  }
+  /// Chan's merge as a sum: the node combination of the fixed-shape tree over replicate blocks.
+  SHRINK_HD friend metric_moments operator+(metric_moments a, const metric_moments& b)
+  {
+    a.merge(b);
+    return a;
   }
 };
 

@@ -238,10 +238,10 @@ class replicate_runner {
   std::vector<std::int32_t> kept_n_;  ///< with redraw and keep_: the replicate's n_j
 };
 
-metric_moments run_scenario(const scenario_job& job, int threads, std::uint64_t batch, const progress_fn& progress,
+replicate_fold run_scenario(const scenario_job& job, int threads, std::uint64_t batch, const progress_fn& progress,
                             const lane_kernels& kernels)
 {
-  const std::uint64_t R = job.replicates;
+  const std::uint64_t R = job.count;
   const std::int64_t J = job.params.groups;
   const std::uint64_t chunk = batch_size(batch, J, std::uint64_t{1} << 24, std::uint64_t{1} << 18, R);
   const bool keep = J <= keep_limit;
@@ -257,9 +257,9 @@ metric_moments run_scenario(const scenario_job& job, int threads, std::uint64_t 
   runners.reserve(static_cast<std::size_t>(workers));
   for (int w = 0; w < workers; ++w) runners.emplace_back(job, keep, kernels);
 
-  metric_moments total;
-  for (std::uint64_t r0 = 0; r0 < R; r0 += chunk) {
-    const std::uint64_t count = std::min(chunk, R - r0);
+  replicate_fold total = empty_fold(job.replicates);
+  for (std::uint64_t r0 = job.first; r0 < job.first + R; r0 += chunk) {
+    const std::uint64_t count = std::min(chunk, job.first + R - r0);
     if (across) {
       run_workers(workers, [&](int w) {
         for (std::uint64_t i = static_cast<std::uint64_t>(w); i < count; i += static_cast<std::uint64_t>(workers))
@@ -268,7 +268,7 @@ metric_moments run_scenario(const scenario_job& job, int threads, std::uint64_t 
     } else {
       for (std::uint64_t i = 0; i < count; ++i) runners[0].run(r0 + i, threads, metrics.data() + i * metric_count);
     }
-    merge_replicates(metrics.data(), count, threads, block_moments, total);
+    merge_replicates(metrics.data(), r0, count, threads, block_moments, total);
     if (progress) progress(count * static_cast<std::uint64_t>(J));
   }
   return total;
@@ -276,8 +276,8 @@ metric_moments run_scenario(const scenario_job& job, int threads, std::uint64_t 
 
 }  // namespace
 
-void merge_replicates(const double* metrics, std::uint64_t count, int threads, std::vector<metric_moments>& scratch,
-                      metric_moments& total)
+void merge_replicates(const double* metrics, std::uint64_t first, std::uint64_t count, int threads,
+                      std::vector<metric_moments>& scratch, replicate_fold& total)
 {
   // Chunks start at multiples of replicate_block, so these blocks are the study's fixed blocks.
   const std::uint64_t blocks = (count + replicate_block - 1) / replicate_block;
@@ -285,7 +285,7 @@ void merge_replicates(const double* metrics, std::uint64_t count, int threads, s
   for_each_block(blocks, 1, threads, [&](std::size_t b, std::size_t, std::size_t) {
     scratch[b] = accumulate_block(metrics, b * replicate_block, std::min<std::uint64_t>(count, (b + 1) * replicate_block));
   });
-  for (std::uint64_t b = 0; b < blocks; ++b) total.merge(scratch[b]);
+  for (std::uint64_t b = 0; b < blocks; ++b) total.add(0, static_cast<std::size_t>(first / replicate_block + b), scratch[b]);
 }
 
 backend_run run_cpu(const std::vector<scenario_job>& jobs, int threads, std::uint64_t batch, const progress_fn& progress)

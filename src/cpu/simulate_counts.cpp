@@ -219,10 +219,10 @@ void run_workers_rethrow(int workers, Fn&& fn)
     if (e) std::rethrow_exception(e);
 }
 
-metric_moments run_count_scenario(const count_job& job, int threads, std::uint64_t batch, std::uint64_t max_batch,
+replicate_fold run_count_scenario(const count_job& job, int threads, std::uint64_t batch, std::uint64_t max_batch,
                                   const progress_fn& progress, const count_draw_fn& draw)
 {
-  const std::uint64_t R = job.replicates;
+  const std::uint64_t R = job.count;
   const std::int64_t J = job.params.groups;
   const auto groups = static_cast<std::size_t>(J);
   const std::uint64_t chunk = batch_size(batch, J, count_chunk_target, max_batch, R);
@@ -233,16 +233,16 @@ metric_moments run_count_scenario(const count_job& job, int threads, std::uint64
   std::vector<std::unique_ptr<count_evaluator>> evaluators;
   for (int w = 0; w < workers; ++w) evaluators.push_back(make_count_evaluator(job));
   std::vector<metric_moments> scratch;
-  metric_moments total;
-  for (std::uint64_t r0 = 0; r0 < R; r0 += chunk) {
-    const std::uint64_t count = std::min(chunk, R - r0);
+  replicate_fold total = empty_fold(job.replicates);
+  for (std::uint64_t r0 = job.first; r0 < job.first + R; r0 += chunk) {
+    const std::uint64_t count = std::min(chunk, job.first + R - r0);
     draw(r0, count, theta.data(), y.data());
     run_workers_rethrow(workers, [&](int w) {
       for (std::uint64_t i = static_cast<std::uint64_t>(w); i < count; i += static_cast<std::uint64_t>(workers))
         evaluators[static_cast<std::size_t>(w)]->evaluate(r0 + i, theta.data() + i * groups, y.data() + i * groups,
                                                           metrics.data() + i * metric_count);
     });
-    merge_replicates(metrics.data(), count, threads, scratch, total);
+    merge_replicates(metrics.data(), r0, count, threads, scratch, total);
     if (progress) progress(count * static_cast<std::uint64_t>(J));
   }
   return total;

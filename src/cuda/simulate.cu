@@ -1,7 +1,7 @@
 // Host side of simulation studies on the GPU: per scenario, the design on the device, then
 // batches of replicates (a multiple of replicate_block each): the replicate kernels (the team or
 // the split path, chosen per launch: both give the same bits), the block merge, and a copy of the
-// block moments that the host merges in block order, exactly as the CPU backend does. Memory,
+// block moments that the host merges by the tree over the study's blocks, exactly as the CPU backend does. Memory,
 // allocated once for the largest scenario before the clock starts: the design (J int32 and J/4096
 // doubles when n_j vary), one batch's metrics and the split path's partials; nothing
 // proportional to J x R.
@@ -46,7 +46,7 @@ struct job_plan {
 job_plan plan_of(const scenario_job& job, std::uint64_t requested)
 {
   const scenario_params& s = job.params;
-  const std::uint64_t R = job.replicates;
+  const std::uint64_t R = job.count;
   auto last_of = [&](std::uint64_t b) { return R == 0 ? 0 : R - ((R - 1) / b) * b; };
   job_plan p;
   p.batch = batch_size(requested, s.groups, launch_group_replicates,
@@ -81,7 +81,7 @@ backend_run run_cuda(const std::vector<scenario_job>& jobs, std::uint64_t batch,
     const job_plan& p = plans.back();
     max_n = std::max(max_n, job.n.size());
     max_df = std::max(max_df, job.block_df.size());
-    max_batch = std::max(max_batch, std::min(p.batch, job.replicates));
+    max_batch = std::max(max_batch, std::min(p.batch, job.count));
     max_partials = std::max(max_partials, p.split_count * split_chunks(job.params.groups) * 13);
     max_hats = std::max(max_hats, p.split_count);
   }
@@ -106,9 +106,10 @@ backend_run run_cuda(const std::vector<scenario_job>& jobs, std::uint64_t batch,
     if (!job.block_df.empty())
       SHRINK_CUDA_TRY(cudaMemcpyAsync(d_block_df.data(), job.block_df.data(), job.block_df.size() * sizeof(double),
                                       cudaMemcpyHostToDevice, st));
-    metric_moments total;
-    for (std::uint64_t r0 = 0; r0 < job.replicates; r0 += chunk) {
-      const std::uint64_t count = std::min(chunk, job.replicates - r0);
+    replicate_fold total = empty_fold(job.replicates);
+    const std::uint64_t end = job.first + job.count;
+    for (std::uint64_t r0 = job.first; r0 < end; r0 += chunk) {
+      const std::uint64_t count = std::min(chunk, end - r0);
       const std::uint64_t blocks = (count + replicate_block - 1) / replicate_block;
       // The path follows the launch's size and the GPU; the bits do not depend on it.
       if (split_launch(s, count))
@@ -120,7 +121,7 @@ backend_run run_cuda(const std::vector<scenario_job>& jobs, std::uint64_t batch,
       SHRINK_CUDA_TRY(cudaMemcpyAsync(h_blocks.data(), d_blocks.data(), blocks * sizeof(metric_moments),
                                       cudaMemcpyDeviceToHost, st));
       stream.synchronize();
-      for (std::uint64_t b = 0; b < blocks; ++b) total.merge(h_blocks.data()[b]);
+      for (std::uint64_t b = 0; b < blocks; ++b) total.add(0, static_cast<std::size_t>(r0 / replicate_block + b), h_blocks.data()[b]);
       if (progress) progress(count * static_cast<std::uint64_t>(s.groups));
     }
     out.moments.push_back(total);

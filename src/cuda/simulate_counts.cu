@@ -43,8 +43,8 @@ backend_run run_counts_cuda(const std::vector<count_job>& jobs, int threads, std
   for (const count_job& job : jobs) {
     max_size = std::max(max_size, job.size.size());
     const auto J = static_cast<std::uint64_t>(job.params.groups);
-    const std::uint64_t chunk = batch_size(batch, job.params.groups, count_chunk_target, chunk_cap(J), job.replicates);
-    max_draws = std::max(max_draws, std::min(chunk, job.replicates) * J);
+    const std::uint64_t chunk = batch_size(batch, job.params.groups, count_chunk_target, chunk_cap(J), job.count);
+    max_draws = std::max(max_draws, std::min(chunk, job.count) * J);
   }
   device_buffer<std::int32_t> d_size(max_size, st);
   device_buffer<double> d_theta(max_draws, st), d_y(max_draws, st);

@@ -1,5 +1,7 @@
 #include "npy.hpp"
 
+#include "array_fold.hpp"
+
 #include "group_fold.hpp"
 
 #include "../common/macros.hpp"
@@ -257,52 +259,22 @@ group_table read_groups_npy(const std::string& group_path, const std::string& va
     throw error(value_path + ": values must be float64 or float32");
   if (n == 0) throw error("no data rows: " + value_path + " is empty");
 
-  // Streamed in pieces of 2^18 rows, 16 pieces at a time: memory O(groups + 2^22 rows) whatever
-  // the size of the files (the mapped pages behind are released), the rows folded in file order
-  // within each group.
-  constexpr std::size_t piece = std::size_t{1} << 18, pieces_per_step = 16;
-  const int workers = detail::thread_count(threads);
-  group_fold fold(workers);
-  std::vector<row_block> parts;
-  std::vector<std::size_t> first_bad;
-  for (std::size_t start = 0; start < n; start += piece * pieces_per_step) {
-    const std::size_t step_end = std::min(n, start + piece * pieces_per_step);
-    const std::size_t count = (step_end - start + piece - 1) / piece;
-    parts.resize(count);
-    first_bad.assign(count, n);
-    detail::for_each_block(count, 1, workers, [&](std::size_t p, std::size_t, std::size_t) {
-      const std::size_t b0 = start + p * piece, b1 = std::min(step_end, b0 + piece);
-      row_block& r = parts[p];
-      r.int_keys.resize(b1 - b0);
-      r.hi.resize(b1 - b0);
-      r.lo.assign(b1 - b0, 0.0);
-      for (std::size_t i = b0; i < b1; ++i) {
-        r.int_keys[i - b0] = keys.dtype() == npy_dtype::int32 ? static_cast<const std::int32_t*>(keys.data())[i]
-                                                              : static_cast<const std::int64_t*>(keys.data())[i];
-        r.hi[i - b0] = values.dtype() == npy_dtype::float64 ? static_cast<const double*>(values.data())[i]
-                                                            : static_cast<const float*>(values.data())[i];
-      }
-      // NaN and infinities are refused (a single one would make its group and every pooled
-      // quantity NaN); the first bad row is reported, whatever the threads.
-      for (std::size_t i = 0; i < r.hi.size(); ++i)
-        if (!std::isfinite(r.hi[i])) {
-          first_bad[p] = b0 + i;
-          break;
-        }
-    });
-    const auto bad = std::find_if(first_bad.begin(), first_bad.end(), [n](std::size_t i) { return i != n; });
-    if (bad != first_bad.end()) {
-      const double x = values.dtype() == npy_dtype::float64 ? static_cast<const double*>(values.data())[*bad]
-                                                            : static_cast<const float*>(values.data())[*bad];
-      throw error(value_path + ": row " + std::to_string(*bad) + " (0-based): " +
-                  (std::isnan(x) ? "NaN" : x > 0 ? "inf" : "-inf") + " is not a finite number");
-    }
-    check_values(parts, value_path, kind, false);
-    fold.fold(parts);
-    keys.release_before(step_end);
-    values.release_before(step_end);
+  // Streamed in steps of 2^22 rows: memory O(groups + 2^22 rows) whatever the size of the files
+  // (the mapped pages behind are released), the rows folded in file order within each group.
+  constexpr std::size_t step = std::size_t{1} << 22;
+  array_fold fold(threads, value_path, kind);
+  const int key_bytes = keys.dtype() == npy_dtype::int32 ? 4 : 8;
+  const bool float32 = values.dtype() == npy_dtype::float32;
+  for (std::size_t start = 0; start < n; start += step) {
+    key_array k;
+    k.ints = static_cast<const char*>(keys.data()) + start * key_bytes;
+    k.int_bytes = key_bytes;
+    const value_array v{static_cast<const char*>(values.data()) + start * (float32 ? 4 : 8), float32};
+    fold.add(k, v, std::min(step, n - start));
+    keys.release_before(start + step);
+    values.release_before(start + step);
   }
-  return fold.finish(value_path);
+  return fold.finish();
 }
 
 }  // namespace shrink::io

@@ -618,41 +618,6 @@ struct text_buffer {
   }
 };
 
-/// Formats rows [begin, end) of the per-group CSV into `out`.
-void format_rows(text_buffer& out, const std::vector<std::string>& keys, const fit_result& r, std::size_t begin,
-                 std::size_t end, int digits)
-{
-  // Per row at most: the key (2 * size + 2 quoted), n (20), 8 numbers (24 each + a comma), 2 more.
-  std::size_t bound = 0;
-  for (std::size_t j = begin; j < end; ++j) bound += 2 * keys[j].size() + 2 + 21 + 8 * 25 + 2;
-  out.ensure(bound + shortest_room);  // the last number's fixed-size copies reach past its text
-  char* p = out.data.get();
-  const bool js = !r.james_stein.empty();
-  for (std::size_t j = begin; j < end; ++j) {
-    p = put_key(p, keys[j]);
-    *p++ = ',';
-    p = std::to_chars(p, p + 21, r.n[j]).ptr;
-    *p++ = ',';
-    p = put_number(p, r.mean[j], digits);
-    *p++ = ',';
-    p = put_number(p, r.se[j], digits);
-    *p++ = ',';
-    p = put_number(p, r.shrinkage[j], digits);
-    *p++ = ',';
-    p = put_number(p, r.estimate[j], digits);
-    *p++ = ',';
-    p = put_number(p, r.sd[j], digits);
-    *p++ = ',';
-    p = put_number(p, r.lower[j], digits);
-    *p++ = ',';
-    p = put_number(p, r.upper[j], digits);
-    *p++ = ',';
-    if (js) p = put_number(p, r.james_stein[j], digits);
-    *p++ = '\n';
-  }
-  out.size = static_cast<std::size_t>(p - out.data.get());
-}
-
 }  // namespace
 
 namespace {
@@ -739,52 +704,70 @@ void write_row_blocks(atomic_output& file, const char* header, std::size_t J, in
 
 }  // namespace
 
+void write_table_csv(atomic_output& file, const std::vector<std::string>& keys, const std::vector<result_column>& columns,
+                     int threads, int digits)
+{
+  if (digits < 0 || digits > 17) throw error("--digits must be 0 (the shortest exact text) or 1 to 17");
+  std::string header = "group";
+  for (const result_column& c : columns) header += "," + c.name;
+  header += "\n";
+  write_row_blocks(file, header.c_str(), keys.size(), threads, [&](text_buffer& out, std::size_t begin, std::size_t end) {
+    // Per row at most: the key (2 * size + 2 quoted), the numbers (24 each + a comma), 1 more.
+    std::size_t bound = 0;
+    for (std::size_t j = begin; j < end; ++j) bound += 2 * keys[j].size() + 2 + columns.size() * 25 + 1;
+    out.ensure(bound + shortest_room);  // the last number's fixed-size copies reach past its text
+    char* p = out.data.get();
+    for (std::size_t j = begin; j < end; ++j) {
+      p = put_key(p, keys[j]);
+      for (const result_column& c : columns) {
+        *p++ = ',';
+        if (c.integers != nullptr)
+          p = std::to_chars(p, p + 21, c.integers[j]).ptr;
+        else
+          p = put_number(p, c.values != nullptr ? c.values[j] : c.fill, digits);
+      }
+      *p++ = '\n';
+    }
+    out.size = static_cast<std::size_t>(p - out.data.get());
+  });
+}
+
+std::vector<result_column> groups_columns(const fit_result& r)
+{
+  return {{"n", nullptr, r.n.data()},  {"mean", r.mean.data()},   {"se", r.se.data()},
+          {"shrinkage", r.shrinkage.data()}, {"estimate", r.estimate.data()}, {"sd", r.sd.data()},
+          {"lower", r.lower.data()}, {"upper", r.upper.data()},
+          {"james_stein", r.james_stein.empty() ? nullptr : r.james_stein.data()}};
+}
+
 void write_groups_csv(atomic_output& file, const std::vector<std::string>& keys, const fit_result& r, int threads,
                       int digits)
 {
-  if (digits < 0 || digits > 17) throw error("--digits must be 0 (the shortest exact text) or 1 to 17");
   if (keys.size() != r.groups) throw error("internal: group keys and results differ in length");
-  write_row_blocks(file, "group,n,mean,se,shrinkage,estimate,sd,lower,upper,james_stein\n", r.groups, threads,
-                   [&](text_buffer& buf, std::size_t begin, std::size_t end) { format_rows(buf, keys, r, begin, end, digits); });
+  write_table_csv(file, keys, groups_columns(r), threads, digits);
 }
 
-void write_key_columns(atomic_output& file, const char* header, const std::vector<std::string>& keys,
-                       const std::vector<const std::vector<double>*>& columns, int threads, int digits)
+std::vector<result_column> groups_columns(const count_fit_result& r)
 {
-  if (digits < 0 || digits > 17) throw error("--digits must be 0 (the shortest exact text) or 1 to 17");
-  for (const std::vector<double>* column : columns)
-    if (column->size() != keys.size()) throw error("internal: group keys and results differ in length");
-  write_row_blocks(file, header, keys.size(), threads,
-                   [&](text_buffer& out, std::size_t begin, std::size_t end) {
-                     // Per row at most: the key (2 * size + 2 quoted), the numbers (24 each + a comma), 1 more.
-                     std::size_t bound = 0;
-                     for (std::size_t j = begin; j < end; ++j) bound += 2 * keys[j].size() + 2 + columns.size() * 25 + 1;
-                     out.ensure(bound + shortest_room);
-                     char* p = out.data.get();
-                     for (std::size_t j = begin; j < end; ++j) {
-                       p = put_key(p, keys[j]);
-                       for (const std::vector<double>* column : columns) {
-                         *p++ = ',';
-                         p = put_number(p, (*column)[j], digits);
-                       }
-                       *p++ = '\n';
-                     }
-                     out.size = static_cast<std::size_t>(p - out.data.get());
-                   });
+  const bool binomial = r.family == count_family::binomial;
+  std::vector<result_column> c{{binomial ? "trials" : "exposure", r.sizes.data()},
+                               {binomial ? "successes" : "count", r.counts.data()},
+                               {"rate", r.rate.data()},
+                               {"shrinkage", r.shrinkage.data()},
+                               {"estimate", r.estimate.data()},
+                               {"sd", r.sd.data()},
+                               {"lower", r.lower.data()},
+                               {"upper", r.upper.data()}};
+  // The normal prior adds lme4's conditional mode of b_j and its conditional sd.
+  if (r.prior == count_prior::normal) c.insert(c.end(), {{"mode", r.mode.data()}, {"mode_sd", r.mode_sd.data()}});
+  return c;
 }
 
 void write_counts_csv(atomic_output& file, const std::vector<std::string>& keys, const count_fit_result& r, int threads,
                       int digits)
 {
   if (keys.size() != r.groups) throw error("internal: group keys and results differ in length");
-  // The normal prior adds lme4's conditional mode of b_j and its conditional sd.
-  const bool modes = r.prior == count_prior::normal;
-  const std::string header = std::string(r.family == count_family::binomial ? "group,trials,successes" : "group,exposure,count") +
-                             ",rate,shrinkage,estimate,sd,lower,upper" + (modes ? ",mode,mode_sd\n" : "\n");
-  std::vector<const std::vector<double>*> columns{&r.sizes, &r.counts, &r.rate, &r.shrinkage,
-                                                  &r.estimate, &r.sd, &r.lower, &r.upper};
-  if (modes) columns.insert(columns.end(), {&r.mode, &r.mode_sd});
-  write_key_columns(file, header.c_str(), keys, columns, threads, digits);
+  write_table_csv(file, keys, groups_columns(r), threads, digits);
 }
 
 /// --tau-method bayes: the marginal posterior of tau (an infinite moment is null).
@@ -806,14 +789,19 @@ static nlohmann::json coefficients_json(const std::vector<coefficient>& list)
   return out;
 }
 
+std::vector<result_column> groups_columns(const std::vector<double>& y, const std::vector<double>& se,
+                                          const meta_regression_result& r)
+{
+  return {{"n", nullptr, nullptr, 1.0},  {"mean", y.data()},         {"se", se.data()},
+          {"shrinkage", r.shrinkage.data()}, {"fitted", r.fitted.data()}, {"estimate", r.estimate.data()},
+          {"sd", r.sd.data()},          {"lower", r.lower.data()},   {"upper", r.upper.data()},
+          {"mse", r.mse.empty() ? nullptr : r.mse.data()}};
+}
+
 void write_regression_csv(atomic_output& file, const std::vector<std::string>& keys, const std::vector<double>& y,
                           const std::vector<double>& se, const meta_regression_result& r, int threads, int digits)
 {
-  const std::vector<double> ones(keys.size(), 1.0), no_mse(keys.size(), std::nan(""));
-  write_key_columns(file, "group,n,mean,se,shrinkage,fitted,estimate,sd,lower,upper,mse\n", keys,
-                    {&ones, &y, &se, &r.shrinkage, &r.fitted, &r.estimate, &r.sd, &r.lower, &r.upper,
-                     r.mse.empty() ? &no_mse : &r.mse},
-                    threads, digits);
+  write_table_csv(file, keys, groups_columns(y, se, r), threads, digits);
 }
 
 nlohmann::json summary_json(const meta_regression_result& r, std::size_t groups)
@@ -847,11 +835,17 @@ nlohmann::json summary_json(const meta_regression_result& r, std::size_t groups)
   return j;
 }
 
+std::vector<result_column> groups_columns(const mixed_model_result& r)
+{
+  return {{"n", r.n.data()},           {"mean", r.mean.data()},         {"fitted", r.fitted.data()},
+          {"effect", r.effect.data()}, {"effect_sd", r.effect_sd.data()}, {"estimate", r.estimate.data()},
+          {"lower", r.lower.data()},   {"upper", r.upper.data()}};
+}
+
 void write_mixed_model_csv(atomic_output& file, const std::vector<std::string>& keys, const mixed_model_result& r,
                            int threads, int digits)
 {
-  write_key_columns(file, "group,n,mean,fitted,effect,effect_sd,estimate,lower,upper\n", keys,
-                    {&r.n, &r.mean, &r.fitted, &r.effect, &r.effect_sd, &r.estimate, &r.lower, &r.upper}, threads, digits);
+  write_table_csv(file, keys, groups_columns(r), threads, digits);
 }
 
 nlohmann::json summary_json(const mixed_model_result& r)

@@ -14,6 +14,8 @@
 #include <nlohmann/json.hpp>
 
 #include <cstddef>
+#include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -119,15 +121,32 @@ class mapped_input_guard {
 void append_number(std::string& out, double x);
 std::string format_number(double x);
 
+/// One column of a per-group table after its `group` key: doubles, whole numbers (`integers`), or
+/// `fill` in every row (NaN: an empty field). The CSV writers and the Python package's DataFrames
+/// take their columns from the same lists (groups_columns), so the two cannot differ.
+struct result_column {
+  std::string name;
+  const double* values = nullptr;
+  const std::int64_t* integers = nullptr;
+  double fill = std::numeric_limits<double>::quiet_NaN();
+};
+
+/// A per-group CSV: `group` then `columns`, one row per key. Numbers are the shortest text that
+/// reads back to the same double, or `digits` (1 to 17) significant digits.
+void write_table_csv(atomic_output& out, const std::vector<std::string>& keys, const std::vector<result_column>& columns,
+                     int threads, int digits = 0);
+
+/// The columns of each per-group CSV (below), after `group`; they point into the result.
+std::vector<result_column> groups_columns(const fit_result& r);
+std::vector<result_column> groups_columns(const count_fit_result& r);
+std::vector<result_column> groups_columns(const std::vector<double>& y, const std::vector<double>& se,
+                                          const meta_regression_result& r);
+std::vector<result_column> groups_columns(const mixed_model_result& r);
+
 /// The per-group CSV: group,n,mean,se,shrinkage,estimate,sd,lower,upper,james_stein. Numbers are
 /// the shortest text that reads back to the same double, or `digits` (1 to 17) significant digits.
 void write_groups_csv(atomic_output& out, const std::vector<std::string>& keys, const fit_result& r, int threads,
                       int digits = 0);
-
-/// A per-group CSV of the group keys and double columns: `header`, then one row per key, numbers
-/// as the per-group CSV writes them (a NaN: an empty field); the same bytes for any `threads`.
-void write_key_columns(atomic_output& file, const char* header, const std::vector<std::string>& keys,
-                       const std::vector<const std::vector<double>*>& columns, int threads, int digits = 0);
 
 /// The JSON summary of a fit (hyperparameters, heterogeneity, ANOVA, backend, timings).
 nlohmann::json summary_json(const fit_result& r);

@@ -255,18 +255,29 @@ summary_part read_summaries(const std::string& path)
   return out;
 }
 
+std::vector<result_column> summaries_columns(const group_table& t, std::vector<double>& mean_hi, std::vector<double>& mean_lo)
+{
+  mean_hi.resize(t.keys.size());
+  mean_lo.resize(t.keys.size());
+  for (std::size_t j = 0; j < t.keys.size(); ++j) mean_of(t, j, mean_hi[j], mean_lo[j]);
+  return {{"n", nullptr, t.n.data()}, {"mean", mean_hi.data()}, {"mean_lo", mean_lo.data()}, {"m2", t.m2.data()}};
+}
+
+std::vector<result_column> summaries_columns(const count_table& t, count_family family)
+{
+  const bool binomial = family == count_family::binomial;
+  return {{binomial ? "trials" : "exposure", t.sizes.data()}, {binomial ? "successes" : "count", t.counts.data()}};
+}
+
 void write_summaries(atomic_output& out, const group_table& t, int threads)
 {
-  std::vector<double> n(t.n.begin(), t.n.end()), hi(t.keys.size()), lo(t.keys.size());
-  for (std::size_t j = 0; j < t.keys.size(); ++j) mean_of(t, j, hi[j], lo[j]);
-  write_key_columns(out, "group,n,mean,mean_lo,m2\n", t.keys, {&n, &hi, &lo, &t.m2}, threads);
+  std::vector<double> hi, lo;
+  write_table_csv(out, t.keys, summaries_columns(t, hi, lo), threads);
 }
 
 void write_summaries(atomic_output& out, const count_table& t, count_family family, int threads)
 {
-  const bool binomial = family == count_family::binomial;
-  write_key_columns(out, binomial ? "group,trials,successes\n" : "group,exposure,count\n", t.keys, {&t.sizes, &t.counts},
-                    threads);
+  write_table_csv(out, t.keys, summaries_columns(t, family), threads);
 }
 
 void write_summaries(atomic_output& out, const summary_part& s, int threads)

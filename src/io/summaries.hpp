@@ -58,6 +58,12 @@ summary_part merge_summaries(std::vector<summary_part>&& parts, int threads = 0)
 /// is an empty part.
 summary_part read_summaries(const std::string& path);
 
+/// The summaries CSV's columns after `group` (one list for the CSV and the Python package's
+/// DataFrames), pointing into the table and, for the normal family, into `mean_hi` and `mean_lo`
+/// (each group's mean as hi + lo, filled here).
+std::vector<result_column> summaries_columns(const group_table& t, std::vector<double>& mean_hi, std::vector<double>& mean_lo);
+std::vector<result_column> summaries_columns(const count_table& t, count_family family);
+
 /// Writes the summaries CSV of a group table (normal) or a count table.
 void write_summaries(atomic_output& out, const group_table& t, int threads = 0);
 void write_summaries(atomic_output& out, const count_table& t, count_family family, int threads = 0);

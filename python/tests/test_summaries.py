@@ -1,0 +1,82 @@
+"""shrink.summarize and shrink.fit_summaries against `shrink summarize` and `shrink fit
+--from-summaries`, and the merged fit against the fit of the whole rows."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import shrink
+from conftest import assert_same_groups, assert_same_summary, cli, cli_fit
+
+SUMMARY_COLUMNS = ["group", "n", "mean", "mean_lo", "m2"]
+
+
+def rows(seed=21, n=4000, groups=150):
+    rng = np.random.default_rng(seed)
+    g = rng.integers(0, groups, n)
+    y = np.round(rng.normal(g % 9, 2.0) * 8) / 8  # k/8: the CSV holds the same doubles
+    return pd.DataFrame({"g": g, "y": y})
+
+
+def cli_summarize(tmp_path, name, frame, *args):
+    frame.to_csv(tmp_path / f"{name}_rows.csv", index=False)
+    cli("summarize", tmp_path / f"{name}_rows.csv", "--group", "g", "--value", "y", *args, "-o", tmp_path / f"{name}.csv", "-q")
+    return tmp_path / f"{name}.csv"
+
+
+def test_summarize_equals_the_command(tmp_path, shrink_binary):
+    d = rows()
+    want = pd.read_csv(cli_summarize(tmp_path, "all", d), engine="pyarrow")
+    got = shrink.summarize(d, group="g", value="y")
+    assert list(got.columns) == SUMMARY_COLUMNS
+    assert_same_groups(got, want)
+    got = shrink.summarize(str(tmp_path / "all_rows.csv"), group="g", value="y")
+    assert_same_groups(got, want)
+
+
+def test_merged_parts_fit_as_the_whole(tmp_path, shrink_binary):
+    d = rows()
+    # Adversarial splits: one group spread over every part, a part of one row, an empty part.
+    spread = d[d["g"] == 7]
+    rest = d[d["g"] != 7]
+    parts = [pd.concat([rest.iloc[:1500], spread.iloc[:2]]), rest.iloc[1500:1501], pd.concat([rest.iloc[1501:], spread.iloc[2:]])]
+    summaries = [shrink.summarize(p, group="g", value="y") for p in parts]
+    empty = pd.DataFrame({c: pd.Series(dtype=float if c != "group" else np.int64) for c in SUMMARY_COLUMNS})
+    files = [cli_summarize(tmp_path, f"part{i}", p) for i, p in enumerate(parts)]
+    for s, f in zip(summaries, files):
+        assert_same_groups(s, pd.read_csv(f, engine="pyarrow"))
+    # The command merging its own files, in the same order: the same bits.
+    want, want_summary = cli_fit(tmp_path, "--from-summaries", *files, "--tau-method", "reml")
+    got = shrink.fit_summaries(summaries + [empty], tau_method="reml")
+    assert_same_groups(got.groups, want)
+    assert_same_summary(got.summary, want_summary)
+    got = shrink.fit_summaries([str(f) for f in files], tau_method="reml")
+    assert_same_groups(got.groups, want)
+    # ... and the fit of the whole rows to 1e-12 relative.
+    whole = shrink.fit(d, group="g", value="y", tau_method="reml")
+    assert list(whole.groups["group"]) == list(got.groups["group"])
+    for c in ("n", "mean", "se", "shrinkage", "estimate", "sd", "lower", "upper"):
+        np.testing.assert_allclose(got.groups[c], whole.groups[c], rtol=1e-12, atol=1e-14, err_msg=c)
+    assert got.tau2 == pytest.approx(whole.tau2, rel=1e-12)
+
+
+def test_binomial_summaries(tmp_path, shrink_binary):
+    rng = np.random.default_rng(8)
+    d = pd.DataFrame({"g": rng.integers(0, 30, 3000), "y": rng.binomial(1, 0.3, 3000).astype(float)})
+    want = pd.read_csv(cli_summarize(tmp_path, "bin", d, "--family", "binomial"), engine="pyarrow")
+    got = shrink.summarize(d, group="g", value="y", family="binomial")
+    assert list(got.columns) == ["group", "trials", "successes"]
+    assert_same_groups(got, want)
+    r = shrink.fit_summaries([shrink.summarize(d.iloc[:1000], group="g", value="y", family="binomial"),
+                              shrink.summarize(d.iloc[1000:], group="g", value="y", family="binomial")], method="mom")
+    whole = shrink.fit(d, group="g", value="y", family="binomial", method="mom")
+    assert_same_groups(r.groups, whole.groups)
+
+
+def test_summaries_errors():
+    with pytest.raises(shrink.Error, match="no data rows"):
+        shrink.summarize({"group": np.array([], np.int64), "y": np.array([])})
+    with pytest.raises(shrink.Error, match="--family"):
+        shrink.summarize(rows(), group="g", family="gamma")
+    with pytest.raises(shrink.Error):
+        shrink.fit_summaries([pd.DataFrame({"group": [1, 1], "n": [2, 2], "mean": [1.0, 1.0], "m2": [1.0, 1.0]})])
