@@ -380,32 +380,13 @@ simulate_partial_state simulate_normal_range(const simulate_options& options, st
 {
   const auto t0 = std::chrono::steady_clock::now();
   check_options(options);
-  check_range(options.replicates, first, count);
-  simulate_partial_state part;
-  part.options = result_options(options);
-  part.first = first;
-  part.count = count;
-  part.used = resolve_backend(options.requested_backend);
-
-  const std::vector<scenario> grid = grid_of(options);
-  std::vector<sim::scenario_job> jobs;
-  jobs.reserve(grid.size());
-  std::uint64_t group_replicates = 0;
-  for (const scenario& sc : grid) {
-    jobs.push_back(job_of(options, sc));
-    jobs.back().first = first;
-    jobs.back().count = count;
-    group_replicates += static_cast<std::uint64_t>(sc.groups) * count;
-  }
-
-  std::uint64_t done = 0;
-  const sim::progress_fn progress = sim::progress_of(options, group_replicates, done);
-  sim::backend_run run = part.used == backend::cuda ? sim::run_cuda(jobs, options.batch_replicates, progress)
-                                                    : sim::run_cpu(jobs, options.threads, options.batch_replicates, progress);
-  part.backend_seconds = run.seconds;
-  part.folds = std::move(run.moments);
-  part.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return part;
+  std::vector<std::pair<scenario, sim::scenario_job>> grid;
+  for (const scenario& sc : grid_of(options)) grid.emplace_back(sc, job_of(options, sc));
+  return run_range(options, first, count, std::move(grid), t0,
+                   [&](const std::vector<sim::scenario_job>& jobs, backend used, const sim::progress_fn& progress) {
+                     return used == backend::cuda ? sim::run_cuda(jobs, options.batch_replicates, progress)
+                                                  : sim::run_cpu(jobs, options.threads, options.batch_replicates, progress);
+                   });
 }
 
 simulate_result finish_normal(const simulate_partial_state& whole)

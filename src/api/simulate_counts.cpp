@@ -9,6 +9,7 @@
 #include "../common/macros.hpp"
 #include "numerics.hpp"
 #include "simulate_backend.hpp"
+#include "simulate_partial.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -141,29 +142,12 @@ simulate_partial_state simulate_counts_range(const simulate_options& options, st
 {
   const auto t0 = std::chrono::steady_clock::now();
   check_count_options(options);
-  check_range(options.replicates, first, count);
-  simulate_partial_state part;
-  part.options = result_options(options);
-  part.first = first;
-  part.count = count;
-  part.used = resolve_backend(options.requested_backend);
-  std::vector<sim::count_job> jobs;
-  std::uint64_t group_replicates = 0;
-  for (auto& [sc, job] : grid_of(options)) {
-    job.first = first;
-    job.count = count;
-    group_replicates += static_cast<std::uint64_t>(sc.groups) * count;
-    jobs.push_back(std::move(job));
-  }
-  std::uint64_t done = 0;
-  const sim::progress_fn progress = sim::progress_of(options, group_replicates, done);
-  sim::backend_run run =
-    part.used == backend::cuda ? sim::run_counts_cuda(jobs, options.threads, options.batch_replicates, progress)
-                               : sim::run_counts_cpu(jobs, options.threads, options.batch_replicates, progress);
-  part.backend_seconds = run.seconds;
-  part.folds = std::move(run.moments);
-  part.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return part;
+  return run_range(options, first, count, grid_of(options), t0,
+                   [&](const std::vector<sim::count_job>& jobs, backend used, const sim::progress_fn& progress) {
+                     return used == backend::cuda
+                              ? sim::run_counts_cuda(jobs, options.threads, options.batch_replicates, progress)
+                              : sim::run_counts_cpu(jobs, options.threads, options.batch_replicates, progress);
+                   });
 }
 
 simulate_result finish_counts(const simulate_partial_state& whole)
