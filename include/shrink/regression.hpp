@@ -6,6 +6,7 @@
 /// with tau^2 by any of metafor's estimators for models with moderators, and each group's
 /// partial-pooling estimate shrunk towards its own x_j' beta + offset_j.
 
+#include <shrink/backend.hpp>
 #include <shrink/error.hpp>
 #include <shrink/fit.hpp>
 
@@ -74,6 +75,7 @@ struct meta_regression_result {
   /// Datta-Rao-Smith (eb, pm: the Fay-Herriot moment estimator); g1 + g2 for fixed. Empty for dl, sj.
   std::vector<double> mse;
   std::vector<std::string> notes;
+  backend used = backend::cpu;  ///< where the sums over groups ran (options.requested_backend, resolved)
 };
 
 /// Fits y_j (estimates) with sampling variances v_j against the design; `offset` may be null.
@@ -141,10 +143,14 @@ struct mixed_model_result {
   std::vector<double> estimate;  ///< fitted_j + b_j: the group's partial-pooling mean at its average covariates
   std::vector<double> lower, upper;  ///< estimate +- z effect_sd (given beta and the variances)
   std::vector<std::string> notes;
+  backend used = backend::cpu;  ///< where the sums over groups ran
 };
 
-/// Fits the random-intercept model with an intercept and the covariates of `data`.
-mixed_model_result fit_mixed_model(const group_cross_products& data, bool reml, double level = 0.95);
+/// Fits the random-intercept model with an intercept and the covariates of `data`; the sums over
+/// groups on `use` (cpu or cuda: the same bits; automatic is resolved by the caller) with `threads`
+/// CPU threads (0: all), the p x p algebra on the host.
+mixed_model_result fit_mixed_model(const group_cross_products& data, bool reml, double level = 0.95,
+                                   backend use = backend::cpu, int threads = 0);
 
 /// Thrown by the raw rows' compare_structures when a structure fits the rows exactly (no residual
 /// variance to compare the structures by): the comparison is then left out of a fit, nothing else.
@@ -161,7 +167,7 @@ class exact_fit_error : public error {
 /// groups on `threads` threads (0: all) by the fixed-shape reduction: the same bits for any count.
 /// Throws exact_fit_error when the separate structure leaves no residual (below 1e-13 of the total
 /// sum of squares of y), other shrink::errors as the fits do.
-structure_comparison compare_structures(const group_cross_products& data, int threads = 0);
+structure_comparison compare_structures(const group_cross_products& data, int threads = 0, backend use = backend::cpu);
 
 /// The design of the intercept alone for `rows` groups.
 design_matrix intercept_design(std::size_t rows);

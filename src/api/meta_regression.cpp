@@ -4,8 +4,8 @@
 //   Y'PY = sum w r^2 (r = Y - X beta_hat),   PY = W r,
 //   tr(P D) = sum w d - tr(A S(w^2 d)),
 //   tr(P D1 P D2) = sum w^2 d1 d2 - 2 tr(A S(w^3 d1 d2)) + tr(A S(w^2 d1) A S(w^2 d2)),
-// where S(c) = X' diag(c) X, a p x p sum over groups taken in group order (so the result does not
-// depend on threads). The tau2 estimators and QE use the centred estimates, as metafor does.
+// where S(c) = X' diag(c) X, a p x p sum over groups by the fixed reduction of a cross_reducer
+// (src/api/cross_reduce.hpp) on the chosen backend: the same bits for any thread count, CPU or GPU. The tau2 estimators and QE use the centred estimates, as metafor does.
 
 #include <shrink/regression.hpp>
 
@@ -14,6 +14,7 @@
 #include "../common/special.hpp"
 #include "../cpu/parallel.hpp"
 #include "bayes.hpp"
+#include "cross_reduce.hpp"
 #include "numerics.hpp"
 #include "structures.hpp"
 
@@ -25,6 +26,7 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <memory>
 #include <set>
 #include <vector>
 
@@ -42,23 +44,16 @@ struct problem {
   Vector y, y_centred, v;
   Vector centres;  ///< what each column of X had subtracted (0 for the intercept; all 0 without one)
   std::size_t k = 0, p = 0;
+  std::shared_ptr<detail::cross_reducer> cross;  ///< S(c) over the rows of X
 };
 
-/// S(c) = X' diag(c) X, summed over the groups in order. The lower triangle is accumulated
-/// row by row in one contiguous array (the inner loop vectorises; the order of every sum is the
-/// group order still): this sum is most of a summary-mode fit's time.
+/// S(c) = X' diag(c) X by the problem's reducer (its lower triangle packed row by row): this sum is
+/// most of a summary-mode fit's time.
 Matrix weighted_cross(const problem& d, const Vector& c)
 {
   const std::size_t p = d.p;
-  std::vector<double> lower(p * (p + 1) / 2, 0.0);
-  for (Eigen::Index j = 0; j < d.X.rows(); ++j) {
-    const double* x = d.X.data() + static_cast<std::size_t>(j) * p;
-    double* row = lower.data();
-    for (std::size_t a = 0; a < p; row += ++a) {
-      const double cx = c[j] * x[a];
-      for (std::size_t b = 0; b <= a; ++b) row[b] += cx * x[b];
-    }
-  }
+  std::vector<double> lower(p * (p + 1) / 2);
+  d.cross->weighted_outer(c.data(), lower.data());
   Matrix s(static_cast<Eigen::Index>(p), static_cast<Eigen::Index>(p));
   const double* row = lower.data();
   for (std::size_t a = 0; a < p; row += ++a)
@@ -338,7 +333,7 @@ std::vector<double> fay_herriot_mse(const problem& d, const wls& f, double tau2,
 
 /// Checks the inputs and gathers them: y - offset, its centred copy, v and X (full rank).
 problem make_problem(const std::vector<double>& y, const std::vector<double>& v, const design_matrix& design,
-                     const std::vector<double>& offset)
+                     const std::vector<double>& offset, backend use = backend::cpu, int threads = 0)
 {
   const std::size_t k = y.size(), p = design.cols;
   SHRINK_EXPECTS(v.size() == k && design.rows == k && design.x.size() == k * p && (offset.empty() || offset.size() == k),
@@ -370,6 +365,7 @@ problem make_problem(const std::vector<double>& y, const std::vector<double>& v,
     d.v[static_cast<Eigen::Index>(j)] = v[j];
   }
   d.y_centred = d.y.array() - d.y.mean();
+  d.cross = detail::make_cross_reducer(use, d.X.data(), k, p, threads);
   return d;
 }
 
@@ -637,10 +633,12 @@ meta_regression_result fit_meta_regression(const std::vector<double>& y, const s
   SHRINK_EXPECTS(!o.t_prior_df, "--covariates: --prior t is not available with covariates");
   SHRINK_EXPECTS(o.level > 0 && o.level < 1, "--level must lie strictly between 0 and 1");
 
-  const problem d = make_problem(y, v, design, offset);
+  const backend use = resolve_backend(o.requested_backend);
+  const problem d = make_problem(y, v, design, offset, use, o.threads);
   const double log_det_xtx = solve(d, Vector::Ones(static_cast<Eigen::Index>(k)), d.y).log_det;
 
   meta_regression_result r;
+  r.used = use;
   r.method = o.method;
   r.level = o.level;
   SHRINK_EXPECTS(o.method != tau_method::fixed || (std::isfinite(o.tau) && o.tau >= 0), "--tau must be a finite number >= 0");
@@ -702,6 +700,7 @@ meta_regression_result fit_meta_regression(const std::vector<double>& y, const s
     problem d0 = d;
     d0.X = Matrix::Ones(static_cast<Eigen::Index>(k), 1);
     d0.p = 1;
+    d0.cross = detail::make_cross_reducer(use, d0.X.data(), k, 1, o.threads);
     const double tau2_re = estimate_tau2(d0, o, 0.0).tau2;
     r.R2 = tau2_re == 0 ? 0.0 : std::max(0.0, 100 * (tau2_re - r.tau2) / tau2_re);
   }

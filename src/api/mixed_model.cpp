@@ -8,14 +8,17 @@
 // is minimised by solving its derivative in g for zero (Brent, to machine precision):
 //   dT/dg = -sum n_j^2 / (1 + n_j g)^2 m_j m_j',  r' = [-beta; 1]' dT [-beta; 1],
 //   d log det M = tr(M^-1 dM).
-// The sums over groups run in group order, so the result does not depend on the thread count;
-// groups of equal size share w_j, so each evaluation sums over the distinct sizes (size_classes).
+// Groups of equal size share w_j, so each evaluation sums over the distinct sizes (size_classes),
+// by the fixed reduction of a cross_reducer (src/api/cross_reduce.hpp) on the chosen backend, as
+// is sum_j C_j; the once-only sums per size run in group order on the host. So the result does
+// not depend on the thread count, and the CPU and the GPU give the same bits.
 
 #include <shrink/regression.hpp>
 
 #include "../common/macros.hpp"
 #include "../common/special.hpp"
 #include "../cpu/parallel.hpp"
+#include "cross_reduce.hpp"
 #include "numerics.hpp"
 #include "structures.hpp"
 
@@ -24,6 +27,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -43,16 +47,17 @@ struct profile {
   double derivative = 0;  ///< of the profiled deviance in g
 };
 
-/// sum_j C_j, padded for the intercept: the part of T that does not depend on g (group order).
-Matrix within_comoments(const group_cross_products& d)
+/// sum_j C_j, padded for the intercept: the part of T that does not depend on g (the fixed
+/// reduction on `use`).
+Matrix within_comoments(const group_cross_products& d, backend use, int threads)
 {
   const auto w = static_cast<Eigen::Index>(d.width);
+  const std::vector<double> ones(d.groups, 1.0);
+  std::vector<double> sum(d.width * d.width);
+  detail::make_cross_reducer(use, d.comoment.data(), d.groups, sum.size(), threads)->weighted_rows(ones.data(), sum.data());
   Matrix T = Matrix::Zero(w + 1, w + 1);
-  for (std::size_t j = 0; j < d.groups; ++j) {
-    const double* c = &d.comoment[j * d.width * d.width];
-    for (Eigen::Index a = 0; a < w; ++a)
-      for (Eigen::Index b = 0; b < w; ++b) T(a + 1, b + 1) += c[a * w + b];
-  }
+  for (Eigen::Index a = 0; a < w; ++a)
+    for (Eigen::Index b = 0; b < w; ++b) T(a + 1, b + 1) = sum[static_cast<std::size_t>(a * w + b)];
   return T;
 }
 
@@ -65,9 +70,10 @@ struct size_classes {
   std::vector<double> n;     ///< each distinct n_j, ascending
   std::vector<double> count; ///< groups of that size
   std::vector<double> outer; ///< per size, sum of m_j m_j': lower triangles row by row, contiguous
+  std::shared_ptr<detail::cross_reducer> sums;  ///< weighted sums of the rows of `outer`
 };
 
-size_classes gather_sizes(const group_cross_products& d)
+size_classes gather_sizes(const group_cross_products& d, backend use, int threads)
 {
   size_classes s;
   s.width = d.width + 1;
@@ -105,30 +111,30 @@ size_classes gather_sizes(const group_cross_products& d)
     for (std::size_t a = 0; a < s.width; at += ++a)
       for (std::size_t b = 0; b <= a; ++b) outer[at + b] += m[a] * m[b];
   }
+  s.sums = detail::make_cross_reducer(use, s.outer.data(), s.n.size(), packed, threads);
   return s;
 }
 
-/// T(g) and its derivative summed over the group sizes (lower triangles, in size order), then the
-/// profile at g (log det H only `with_log_det`).
+/// T(g) and its derivative summed over the group sizes (lower triangles, by the fixed reduction),
+/// then the profile at g (log det H only `with_log_det`).
 profile profile_at(const size_classes& sizes, const Matrix& within, double g, bool reml, bool with_log_det = false)
 {
   const auto w = static_cast<Eigen::Index>(sizes.width - 1), p = w;  // p = intercept + q covariates
   const std::size_t packed = sizes.width * (sizes.width + 1) / 2;
-  std::vector<double> t_lower(packed, 0.0), dt_lower(packed, 0.0);
+  std::vector<double> t_lower(packed), dt_lower(packed), weights(sizes.n.size()), d_weights(sizes.n.size());
   profile f;
   double sum_n_over = 0, N = 0;
   for (std::size_t k = 0; k < sizes.n.size(); ++k) {
     const double n = sizes.n[k], groups = sizes.count[k], denom = 1 + n * g;
-    const double weight = n / denom, d_weight = n * n / (denom * denom);
-    const double* outer = &sizes.outer[k * packed];
-    for (std::size_t i = 0; i < packed; ++i) {
-      t_lower[i] += weight * outer[i];
-      dt_lower[i] -= d_weight * outer[i];
-    }
+    const double weight = n / denom;
+    weights[k] = weight;
+    d_weights[k] = -(n * n / (denom * denom));
     if (with_log_det) f.log_det_h += groups * std::log(denom);  // the value only: the root search needs none
     sum_n_over += groups * weight;
     N += groups * n;
   }
+  sizes.sums->weighted_rows(weights.data(), t_lower.data());
+  sizes.sums->weighted_rows(d_weights.data(), dt_lower.data());
   Matrix T(w + 1, w + 1), dT(w + 1, w + 1);
   std::size_t at = 0;
   for (Eigen::Index a = 0; a <= w; at += static_cast<std::size_t>(++a))
@@ -180,8 +186,9 @@ void check_design(const group_cross_products& d, const Matrix& within)
 
 }  // namespace
 
-mixed_model_result fit_mixed_model(const group_cross_products& raw, bool reml, double level)
+mixed_model_result fit_mixed_model(const group_cross_products& raw, bool reml, double level, backend use, int threads)
 {
+  SHRINK_EXPECTS(use != backend::automatic, "internal: resolve the backend before fitting");
   // The fit runs on the covariates centred at their row means (in group order: the same bits for
   // any --threads): uncentred cross products of a covariate like 1e6 + j lose its spread to rounding
   // (refused as collinear, or a slope off in its sixth digit). Only the intercept moves back.
@@ -205,9 +212,9 @@ mixed_model_result fit_mixed_model(const group_cross_products& raw, bool reml, d
   SHRINK_EXPECTS(N > static_cast<double>(p) + 1, std::to_string(p) + " coefficients and two variances need more than " +
                                                      std::to_string(p + 1) + " rows");
 
-  const Matrix within = within_comoments(d);
+  const Matrix within = within_comoments(d, use, threads);
   check_design(d, within);
-  const size_classes sizes = gather_sizes(d);
+  const size_classes sizes = gather_sizes(d, use, threads);
   // The deviance's derivative in g: negative at 0 unless the groups vary no more than noise does.
   double g = 0;
   const double at_zero = profile_at(sizes, within, 0, reml).derivative;
@@ -227,6 +234,7 @@ mixed_model_result fit_mixed_model(const group_cross_products& raw, bool reml, d
   const double df = reml ? N - static_cast<double>(p) : N;
 
   mixed_model_result r;
+  r.used = use;
   r.reml = reml;
   r.level = level;
   r.groups = d.groups;
@@ -331,12 +339,12 @@ std::optional<double> raw_logo_score(const group_cross_products& d, const size_c
   return score;
 }
 
-structure_comparison compare_structures(const group_cross_products& d, int threads)
+structure_comparison compare_structures(const group_cross_products& d, int threads, backend use)
 {
   double N = 0;
   for (double n : d.n) N += n;
   const auto w = static_cast<Eigen::Index>(d.width), q = w - 1;  // covariates, then y
-  const Matrix within = within_comoments(d);
+  const Matrix within = within_comoments(d, use, threads);
   // Maximised normal log-likelihood of a residual sum of squares over N rows.
   auto ll = [&](double rss) { return -0.5 * N * (1 + std::log(two_pi * rss / N)); };
   // Separate: within-group least squares, sum C_j's Schur complement; covariates constant within
@@ -362,9 +370,9 @@ structure_comparison compare_structures(const group_cross_products& d, int threa
     throw exact_fit_error("the structures cannot be compared: a structure fits the rows exactly");
 
   structure_comparison c;
-  const size_classes sizes = gather_sizes(d);
+  const size_classes sizes = gather_sizes(d, use, threads);
   const double rss_pooled = profile_at(sizes, within, 0, false).r, pooled = ll(rss_pooled);
-  const mixed_model_result h = fit_mixed_model(d, false);
+  const mixed_model_result h = fit_mixed_model(d, false, 0.95, use, threads);
   c.tau2_ml = h.tau2;
   detail::add_structure(c, "separate", ll(rss_separate), d.groups + within_rank + 1, N, std::nullopt);
   detail::add_structure(c, "pooled", pooled, d.width + 1, N, raw_logo_score(d, sizes, within, rss_pooled / N, 0, threads));

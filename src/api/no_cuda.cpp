@@ -1,6 +1,7 @@
 // Stand-ins compiled when shrink is built without CUDA: the CUDA backend reports that it is absent.
 
 #include "count_fit.hpp"
+#include "cross_reduce.hpp"
 #include "glmm_fit.hpp"
 #include "group_engine.hpp"
 
@@ -38,5 +39,15 @@ std::unique_ptr<glmm_device<Likelihood>> make_cuda_glmm_device(const glmm_groups
 }
 template std::unique_ptr<glmm_device<logit_normal>> make_cuda_glmm_device(const glmm_groups<logit_normal>&);
 template std::unique_ptr<glmm_device<log_normal>> make_cuda_glmm_device(const glmm_groups<log_normal>&);
+
+std::unique_ptr<cross_reducer> make_cuda_cross_reducer(const double*, std::size_t, std::size_t)
+{
+  throw error("this build of shrink has no CUDA backend");
+}
+
+std::unique_ptr<cross_folder> make_cuda_cross_folder(std::size_t, std::size_t)
+{
+  throw error("this build of shrink has no CUDA backend");
+}
 
 }  // namespace shrink::detail

@@ -7,6 +7,7 @@
 // one, before the table is printed; --gpu-only skips the CPU baseline (rows too many for it).
 
 #include "arguments.hpp"
+#include "bench_covariates.hpp"
 #include "commands.hpp"
 
 #include "api/group_engine.hpp"
@@ -48,6 +49,7 @@ struct bench_args {
   bool sorted = false;
   bool cpu_only = false;
   bool gpu_only = false;
+  std::size_t covariates = 0;  ///< > 0: the random-intercept fit with that many covariates instead
 };
 
 std::uint64_t splitmix(std::uint64_t x)
@@ -313,6 +315,19 @@ void check_options(const bench_args& a, const CLI::App& app)
 void run_bench(const bench_args& a, const CLI::App& app)
 {
   check_options(a, app);
+  if (a.covariates > 0) {
+    if (!a.group_npy.empty()) throw error("--covariates times generated rows: give no --group-npy/--value-npy");
+    covariate_bench_options o;
+    o.rows = static_cast<std::size_t>(std::llround(parse_double(a.rows, "--rows")));
+    o.groups = static_cast<std::size_t>(std::llround(parse_double(a.groups, "--groups")));
+    o.covariates = a.covariates;
+    o.seed = parse_seed(a.seed);
+    o.threads = a.threads;
+    o.repeat = a.repeat;
+    o.cpu_only = a.cpu_only;
+    o.gpu_only = a.gpu_only;
+    return run_covariate_bench(o);
+  }
   const int threads = detail::thread_count(a.threads);
   const bool npy = !a.group_npy.empty();
   bench_data data;
@@ -444,6 +459,7 @@ command add_bench_command(CLI::App& app)
   sub->add_option("--group-npy", a->group_npy, "rows from .npy columns instead: group keys (int32/int64), memory-mapped");
   sub->add_option("--value-npy", a->value_npy, "... and values (float64/float32)");
   sub->add_flag("--cpu-only", a->cpu_only, "time the CPU backend only");
+  sub->add_option("--covariates", a->covariates, "time the random-intercept fit with this many row-level covariates instead");
   sub->add_flag("--gpu-only", a->gpu_only, "time the GPU only: no CPU baseline and no comparison with it (for rows too many for the CPU)");
   return [a, sub] { run_bench(*a, *sub); };
 }

@@ -378,16 +378,18 @@ void run_mixed_model_fit(const fit_args& a, const CLI::App& app, const fit_optio
   if (method_given && o.method != tau_method::reml && o.method != tau_method::ml)
     throw error("raw mode with covariates fits --tau-method reml (default) or ml, as lme4's lmer does");
   const bool reml = !method_given || o.method == tau_method::reml;
+  const backend use = resolve_backend(o.requested_backend);  // the rows' fold and the sums over groups
   io::output_set outputs({{"-o", a.output}, {"--summary", a.summary}}, {{"the input", a.input}});
   const auto t0 = std::chrono::steady_clock::now();
-  const io::cross_product_table t = io::read_cross_products(a.input, a.group, a.value, covariate_names(a.covariates), a.offset, a.threads);
+  const io::cross_product_table t =
+    io::read_cross_products(a.input, a.group, a.value, covariate_names(a.covariates), a.offset, a.threads, use);
   const double read_seconds = detail::seconds_since(t0);
-  const mixed_model_result r = fit_mixed_model(t.data, reml, o.level);
+  const mixed_model_result r = fit_mixed_model(t.data, reml, o.level, use, a.threads);
   // The comparison is a diagnostic: where a structure fits the rows exactly (no within-group
   // residual degrees of freedom) it is left out, as for raw rows without covariates, not the fit.
   std::optional<structure_comparison> structures;
   try {
-    structures = compare_structures(t.data, a.threads);
+    structures = compare_structures(t.data, a.threads, use);
   } catch (const exact_fit_error&) {
   }
   write_groups(a, *outputs.get("-o"), t.keys, io::groups_columns(r));
@@ -403,7 +405,7 @@ void run_mixed_model_fit(const fit_args& a, const CLI::App& app, const fit_optio
     << (reml ? "REML" : "ML") << ")\n";
   for (const coefficient& c : r.coefficients) s << "  " << c.name << " = " << g(c.estimate) << " (se " << g(c.se) << ")\n";
   s << "  tau = " << g(std::sqrt(r.tau2)) << ", sigma = " << g(std::sqrt(r.sigma2)) << ", log-likelihood "
-    << g(r.log_likelihood, 10) << "; read " << g(read_seconds, 3) << " s\n";
+    << g(r.log_likelihood, 10) << "; backend " << to_string(r.used) << ", read " << g(read_seconds, 3) << " s\n";
   for (const auto& note : r.notes) s << "  note: " << note << '\n';
   if (structures) s << structures_report(*structures, "");
   std::cerr << s.str();

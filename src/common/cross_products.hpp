@@ -28,4 +28,61 @@ SHRINK_HD inline void cross_product_update(double& n, double* mean, double* como
     for (std::size_t b = 0; b < a; ++b) comoment[a * w + b] = comoment[b * w + a];
 }
 
+/// A parsed raw row as the statistics' vector z = (x_1..x_q, y - offset): `numbers` holds y, the
+/// q = w - 1 covariates, then (with `has_offset`) the offset, `stride` numbers in all.
+SHRINK_HD inline void cross_product_row(const double* numbers, std::size_t w, std::size_t stride, bool has_offset, double* z)
+{
+  for (std::size_t a = 0; a + 1 < w; ++a) z[a] = numbers[1 + a];
+  z[w - 1] = numbers[0] - (has_offset ? numbers[stride - 1] : 0.0);
+}
+
+/// A slice of a sum over groups of a packed lower triangle (or of any vector): cross_pack_width
+/// consecutive entries, added entry by entry. Each entry's bits follow from the fixed reduction's
+/// tree alone, so splitting a long vector into packs (a fixed size for the GPU's shared memory)
+/// gives every entry the bits it would have as a scalar reduction, on either backend.
+inline constexpr std::size_t cross_pack_width = 16;
+
+struct cross_pack {
+  double v[cross_pack_width];
+  SHRINK_HD cross_pack operator+(const cross_pack& o) const
+  {
+    cross_pack r;
+    for (std::size_t i = 0; i < cross_pack_width; ++i) r.v[i] = v[i] + o.v[i];
+    return r;
+  }
+};
+
+/// Packs that hold `entries` entries.
+SHRINK_HD constexpr std::size_t cross_packs(std::size_t entries) { return (entries + cross_pack_width - 1) / cross_pack_width; }
+
+/// Entries of a packed lower triangle of width p: p (p + 1) / 2 (row a holds columns 0..a).
+SHRINK_HD constexpr std::size_t packed_entries(std::size_t p) { return p * (p + 1) / 2; }
+
+/// Pack `pack` of group j's term c x x' (x of width p), its lower triangle packed row by row
+/// (entry a (a + 1) / 2 + b is (c x_a) x_b, b <= a): the summand of S(c) = X' diag(c) X. Entries
+/// past the triangle are 0.
+SHRINK_HD inline cross_pack weighted_outer_pack(double c, const double* x, std::size_t p, std::size_t pack)
+{
+  cross_pack r;
+  const std::size_t first = pack * cross_pack_width;
+  std::size_t a = 0;
+  while (packed_entries(a + 1) <= first) ++a;  // the row of the first entry
+  std::size_t b = first - packed_entries(a);
+  for (std::size_t i = 0; i < cross_pack_width; ++i) {
+    r.v[i] = a < p ? (c * x[a]) * x[b] : 0.0;
+    if (++b > a) ++a, b = 0;
+  }
+  return r;
+}
+
+/// Pack `pack` of group j's term c r (r a row of `width` numbers): the summand of sum_j c_j r_j.
+/// Entries past the row are 0.
+SHRINK_HD inline cross_pack weighted_row_pack(double c, const double* row, std::size_t width, std::size_t pack)
+{
+  cross_pack r;
+  const std::size_t first = pack * cross_pack_width;
+  for (std::size_t i = 0; i < cross_pack_width; ++i) r.v[i] = first + i < width ? c * row[first + i] : 0.0;
+  return r;
+}
+
 }  // namespace shrink::detail

@@ -17,15 +17,6 @@
 namespace shrink::detail {
 namespace {
 
-/// Bits that hold every id in [0, groups): the radix sort skips the rest (ids are checked to lie
-/// in that range before any sort).
-int key_bits(std::size_t groups)
-{
-  int bits = 1;
-  while (bits < 31 && (std::size_t{1} << bits) < groups) ++bits;
-  return bits;
-}
-
 /// Where a chunk's rows are when it is folded: in the folder's own input slots (host rows, copied
 /// there), which the sort may overwrite; or in the caller's device memory, left unmodified.
 enum class chunk_input { own_slots, caller_device };

@@ -14,6 +14,15 @@
 
 namespace shrink::detail {
 
+/// Bits that hold every id in [0, groups): the radix sort skips the rest (ids are checked to lie
+/// in that range before any sort).
+inline int key_bits(std::size_t groups)
+{
+  int bits = 1;
+  while (bits < 31 && (std::size_t{1} << bits) < groups) ++bits;
+  return bits;
+}
+
 /// Rows per chunk: 32 Mi rows keep the working set near 1.4 GiB (host rows: two input slots, the
 /// sort's alternate buffers and the run starts, 44 bytes a row; device rows: the sorted copy, CUB's
 /// alternate buffers and the run starts, 32 bytes a row). Never reduced when GPU memory is

@@ -1,5 +1,6 @@
 #include "cross_product_fold.hpp"
 
+#include "../api/cross_reduce.hpp"
 #include "../common/cross_products.hpp"
 #include "../cpu/parallel.hpp"
 #include "decimal.hpp"
@@ -13,11 +14,11 @@
 #include <cstdint>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <set>
 #include <deque>
 #include <string_view>
 #include <numeric>
-#include <type_traits>
 #include <unordered_map>
 
 namespace shrink::io {
@@ -88,34 +89,6 @@ class key_ids {
   std::vector<std::uint32_t> direct_;
 };
 
-/// The rows of `pieces` (group row_group[r] for the r-th) into each group's n, mean and co-moments
-/// (`state`, 1 + w + w^2 per group), the groups j with j % owners == owner only, each group's rows
-/// in input order. W: the width w when known at compile time, else 0.
-template <std::size_t W>
-void fold_rows(const std::vector<keyed_rows>& pieces, const std::vector<std::size_t>& row_group, std::size_t w,
-               std::size_t stride, bool has_offset, std::size_t owners, std::size_t owner, std::vector<double>& state)
-{
-  const std::size_t width = W != 0 ? W : w, stride_g = 1 + width + width * width;
-  std::vector<double> z(width), delta(width);
-  // Groups come in random order: the state of a row some rows ahead is prefetched.
-  constexpr std::size_t ahead = 16;
-  std::size_t r = 0;
-  for (const keyed_rows& piece : pieces)
-    for (std::size_t i = 0; i < piece.keys.size(); ++i, ++r) {
-      if (r + ahead < row_group.size() && (owners == 1 || row_group[r + ahead] % owners == owner)) {
-        const char* next = reinterpret_cast<const char*>(&state[row_group[r + ahead] * stride_g]);
-        for (std::size_t b = 0; b < stride_g * sizeof(double); b += 64) __builtin_prefetch(next + b, 1);
-      }
-      const std::size_t j = row_group[r];
-      if (owners != 1 && j % owners != owner) continue;
-      const double* x = &piece.numbers[i * stride];
-      for (std::size_t a = 0; a + 1 < width; ++a) z[a] = x[1 + a];
-      z[width - 1] = x[0] - (has_offset ? x[stride - 1] : 0.0);
-      double* g = &state[j * stride_g];
-      detail::cross_product_update(g[0], g + 1, g + 1 + width, z.data(), delta.data(), width);
-    }
-}
-
 /// Field `c` of a row as a number (about 32 digits: hi + lo); a one-line error names the column.
 exact_number number_field(const std::vector<std::string_view>& f, std::size_t c, const std::vector<std::string>& columns)
 {
@@ -151,12 +124,48 @@ cross_product_table assemble(const key_ids& ids, const std::vector<double>& stat
   return t;
 }
 
+/// Rows one at a time (the factor reader's), handed to a folder in batches: each group's rows in
+/// input order, as the numeric reader folds them.
+class row_sink {
+ public:
+  row_sink(std::size_t w, backend use) : w_(w), folder_(detail::make_cross_folder(use, w, 0)) {}
+
+  void add(std::size_t j, std::size_t groups, const double* z)
+  {
+    ids_.push_back(static_cast<std::uint32_t>(j));
+    z_.insert(z_.end(), z, z + w_);
+    if (ids_.size() == batch_rows) flush(groups);
+  }
+
+  /// Each group's statistics (the sink is spent).
+  std::vector<double> state(std::size_t groups)
+  {
+    flush(groups);
+    return folder_->state();
+  }
+
+ private:
+  static constexpr std::size_t batch_rows = std::size_t{1} << 16;
+
+  void flush(std::size_t groups)
+  {
+    folder_->fold(ids_.data(), z_.data(), ids_.size(), groups);
+    ids_.clear();
+    z_.clear();
+  }
+
+  std::size_t w_;
+  std::unique_ptr<detail::cross_folder> folder_;
+  std::vector<double> z_;
+  std::vector<std::uint32_t> ids_;
+};
+
 /// Raw rows where some covariates are factors (`factor[c]`): a first pass collects each factor's
 /// levels, a second folds the rows (one thread, in row order) with treatment contrasts against the
 /// first level in sorted (byte) order, as summary mode and R do: column NAME + level for the others.
 cross_product_table read_with_factors(const std::string& path, const std::vector<std::string>& columns,
                                       const std::vector<std::string>& covariates, const std::vector<bool>& factor,
-                                      bool with_offset)
+                                      bool with_offset, backend use)
 {
   const std::size_t q = covariates.size();
   std::vector<std::set<std::string, std::less<>>> levels(q);
@@ -185,12 +194,12 @@ cross_product_table read_with_factors(const std::string& path, const std::vector
       names.push_back(covariates[c] + *level);
     }
   }
-  const std::size_t w = names.size() + 1, stride_g = 1 + w + w * w;
+  const std::size_t w = names.size() + 1;
   key_ids ids;
-  std::vector<double> state, z(w), delta(w);
+  row_sink sink(w, use);
+  std::vector<double> z(w);
   visit_rows(path, columns, [&](const std::vector<std::string_view>& f, std::size_t) {
     const std::size_t j = ids.id(f[0]);
-    state.resize(ids.size() * stride_g, 0.0);
     std::fill(z.begin(), z.end(), 0.0);
     for (std::size_t c = 0; c < q; ++c) {
       if (!factor[c]) {
@@ -201,18 +210,18 @@ cross_product_table read_with_factors(const std::string& path, const std::vector
       if (it != level_column[c].end()) z[it->second] = 1;
     }
     z[w - 1] = number_field(f, 1, columns).hi - (with_offset ? number_field(f, columns.size() - 1, columns).hi : 0.0);
-    double* g = &state[j * stride_g];
-    detail::cross_product_update(g[0], g + 1, g + 1 + w, z.data(), delta.data(), w);
+    sink.add(j, ids.size(), z.data());
   });
-  return assemble(ids, state, names);
+  return assemble(ids, sink.state(ids.size()), names);
 }
 
 }  // namespace
 
 cross_product_table read_cross_products(const std::string& path, const std::string& group, const std::string& value,
                                         const std::vector<std::string>& covariates, const std::string& offset,
-                                        int threads)
+                                        int threads, backend use)
 {
+  SHRINK_EXPECTS(use != backend::automatic, "internal: resolve the backend before reading");
   const int workers = detail::thread_count(threads);
   std::vector<std::string> columns{group, value};
   columns.insert(columns.end(), covariates.begin(), covariates.end());
@@ -230,43 +239,34 @@ cross_product_table read_cross_products(const std::string& path, const std::stri
     } catch (const first_row_read&) {
     }
     if (std::find(factor.begin(), factor.end(), true) != factor.end())
-      return read_with_factors(path, columns, covariates, factor, !offset.empty());
+      return read_with_factors(path, columns, covariates, factor, !offset.empty(), use);
   }
   const std::size_t w = covariates.size() + 1;  // covariates, then y
   const std::size_t stride = columns.size() - 1;  // numbers per row: y, covariates, offset
 
   key_ids ids;
-  // Each group's n, mean and co-moments side by side (three cache lines at q = 3, not five).
-  const std::size_t stride_g = 1 + w + w * w;
-  std::vector<double> state;
-  std::vector<std::size_t> row_group;
+  const std::unique_ptr<detail::cross_folder> folder = detail::make_cross_folder(use, w, threads);
+  std::vector<std::uint32_t> row_group;
+  std::vector<double> z;
+  std::vector<std::size_t> first_row;
   visit_keyed_rows(path, columns, workers, [&](const std::vector<keyed_rows>& pieces) {
     // Group ids in row order (serial: new groups are numbered as they first appear) ...
     row_group.clear();
-    for (const keyed_rows& piece : pieces)
-      for (std::string_view k : piece.keys) row_group.push_back(ids.id(k));
-    state.resize(ids.size() * stride_g, 0.0);
-    // ... then folded, the threads splitting the groups (never a group's rows): each group's rows
-    // in input order whatever the thread count, so the same bits for any --threads. Groups come
-    // in random order: the state of a row some rows ahead is prefetched.
-    const auto owners = static_cast<std::size_t>(workers);
-    detail::run_workers(workers, [&](int t) {
-      const auto fold = [&](auto width) {
-        fold_rows<decltype(width)::value>(pieces, row_group, w, stride, !offset.empty(), owners,
-                                          static_cast<std::size_t>(t), state);
-      };
-      // Widths known at compile time unroll the update's loops (the same operations in the same order).
-      switch (w) {
-        case 2: fold(std::integral_constant<std::size_t, 2>{}); break;
-        case 3: fold(std::integral_constant<std::size_t, 3>{}); break;
-        case 4: fold(std::integral_constant<std::size_t, 4>{}); break;
-        case 5: fold(std::integral_constant<std::size_t, 5>{}); break;
-        default: fold(std::integral_constant<std::size_t, 0>{}); break;
-      }
+    first_row.clear();
+    for (const keyed_rows& piece : pieces) {
+      first_row.push_back(row_group.size());
+      for (std::string_view k : piece.keys) row_group.push_back(static_cast<std::uint32_t>(ids.id(k)));
+    }
+    // ... each row's z (the pieces in parallel), then the block folded on the backend.
+    z.resize(row_group.size() * w);
+    detail::for_each_block(pieces.size(), 1, workers, [&](std::size_t p, std::size_t, std::size_t) {
+      const keyed_rows& piece = pieces[p];
+      for (std::size_t i = 0; i < piece.keys.size(); ++i)
+        detail::cross_product_row(&piece.numbers[i * stride], w, stride, !offset.empty(), &z[(first_row[p] + i) * w]);
     });
+    folder->fold(row_group.data(), z.data(), row_group.size(), ids.size());
   });
-
-  return assemble(ids, state, covariates);
+  return assemble(ids, folder->state(), covariates);
 }
 
 count_table read_count_rows(const std::string& path, const std::string& group, const std::string& value,

@@ -5,6 +5,7 @@
 
 #include "table_reader.hpp"
 
+#include <shrink/backend.hpp>
 #include <shrink/regression.hpp>
 
 #include <string>
@@ -20,10 +21,11 @@ struct cross_product_table {
 /// Reads `path` ("-": stdin), one row per observation: the group key, the value and the numeric
 /// covariates (an optional offset column is subtracted from the value). One-line errors name the
 /// line of a missing, empty or non-numeric field. Rows are parsed in parallel pieces and each
-/// group's rows folded in input order: the same bits for any `threads` (0: all).
+/// group's rows folded in input order: the same bits for any `threads` (0: all), and on `use`
+/// = cuda (the rows parsed here, folded on the GPU) bitwise the same again.
 cross_product_table read_cross_products(const std::string& path, const std::string& group, const std::string& value,
                                         const std::vector<std::string>& covariates, const std::string& offset,
-                                        int threads);
+                                        int threads, backend use = backend::cpu);
 
 /// Reads `path` ("-": stdin), one poisson count per row with its exposure (shrink fit --family
 /// poisson --group G --value Y --exposure E): per group the sums of the counts and of the

@@ -830,7 +830,7 @@ nlohmann::json summary_json(const meta_regression_result& r, std::size_t groups)
   j["log_likelihood"] = {{"ml", r.log_likelihood_ml}, {"reml", r.log_likelihood_reml}};
   if (r.tau_post) j["tau_posterior"] = tau_posterior_json(*r.tau_post);
   j["iterations"] = r.iterations;
-  j["backend"] = "cpu";
+  j["backend"] = to_string(r.used);
   j["notes"] = r.notes;
   return j;
 }
@@ -861,7 +861,7 @@ nlohmann::json summary_json(const mixed_model_result& r)
   j["tau"] = std::sqrt(r.tau2);
   j["sigma2"] = r.sigma2;
   j["log_likelihood"] = r.log_likelihood;
-  j["backend"] = "cpu";
+  j["backend"] = to_string(r.used);
   j["notes"] = r.notes;
   return j;
 }

@@ -406,3 +406,21 @@ TEST(CovariatesCli, RawRowsWithFactors)
 }
 
 }  // namespace
+
+TEST(CovariatesCli, CudaBackendWithoutAGpuIsAClearErrorAndAutoRunsOnTheCpu)
+{
+  if (shrink::cuda_available()) GTEST_SKIP() << "a GPU is usable here: --backend cuda runs";
+  temp_dir d;
+  const std::string radon = quoted(shrink::test::reference_data() / "radon" / "radon.csv");
+  const std::string raw = "fit " + radon + " --group county --value log_radon --covariates floor,log_uranium";
+  const std::string summary = "fit " + quoted(bcg()) + " --estimate yi --variance vi --group trial --covariates ablat";
+  for (const std::string& args : {raw, summary}) {
+    expect_error(run_shrink(args + " --backend cuda -o " + quoted(d / "g.csv"), d), "--backend cuda");
+    EXPECT_FALSE(std::filesystem::exists(d / "g.csv")) << args;
+    // auto: no GPU here, so the CPU ran, and the JSON says so.
+    const auto r = run_shrink(args + " --backend auto -o " + quoted(d / "g.csv") + " --summary " + quoted(d / "s.json"), d);
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(nlohmann::json::parse(read_file(d / "s.json"))["backend"], "cpu") << args;
+    std::filesystem::remove(d / "g.csv");
+  }
+}
