@@ -62,6 +62,7 @@ struct fit_args {
   bool no_intercept = false;
   std::optional<std::string> hyperprior;  ///< --method bayes
   std::vector<std::string> from_summaries;  ///< parts written by `shrink summarize`, merged in this order
+  std::string apply;                        ///< a fit's JSON summary: its hyperparameters, nothing estimated
   fit_hooks hooks;                          ///< in-process use: data from memory, results to the caller
 };
 
@@ -144,9 +145,10 @@ std::vector<io::named_path> input_paths(const fit_args& a, bool binary)
 {
   std::vector<io::named_path> inputs;
   for (const std::string& part : a.from_summaries) inputs.push_back({"--from-summaries", part});
-  if (!inputs.empty()) return inputs;
-  if (binary) return {{"--group-npy", a.group_npy}, {"--value-npy", a.value_npy}};
-  return {{"the input", a.input}};
+  if (inputs.empty() && binary) inputs = {{"--group-npy", a.group_npy}, {"--value-npy", a.value_npy}};
+  if (inputs.empty()) inputs = {{"the input", a.input}};
+  if (!a.apply.empty()) inputs.push_back({"--apply", a.apply});
+  return inputs;
 }
 
 /// `--from-summaries P1 P2 ...`: the parts read and merged in the order given, their family told
@@ -459,6 +461,8 @@ void run_fit(const fit_args& given, const CLI::App& app)
       (app.count("--covariates") > 0 || app.count("--offset") > 0 || a.no_intercept))
     throw error(std::string(a.plot.empty() ? "--html" : "--plot") +
                 ": figures of raw rows with --covariates are not drawn yet (summary mode, --estimate, draws them)");
+  if (a.family != "normal" && !a.apply.empty())
+    throw error("--apply takes the normal family (the count families' fitted prior is given by --method fixed)");
   if (a.family == "binomial" || a.family == "poisson") return run_count_fit(a, app, merged ? &*merged : nullptr);
   if (a.family != "normal") throw error("unknown --family '" + a.family + "' (choose normal, binomial or poisson)");
   for (const char* count_only : {"--successes", "--trials", "--counts", "--exposure", "--method", "--alpha", "--beta",
@@ -466,6 +470,12 @@ void run_fit(const fit_args& given, const CLI::App& app)
                                  "--hyperprior"})
     if (app.count(count_only) > 0)
       throw error(std::string(count_only) + " belongs to --family binomial or poisson (the normal family's estimator is --tau-method)");
+  if (!a.apply.empty())
+    for (const char* estimated : {"--tau-method", "--tau", "--tau-prior", "--prior", "--sigma", "--level", "--covariates",
+                                  "--offset", "--no-intercept", "--plot", "--html"})
+      if (app.count(estimated) > 0)
+        throw error(std::string(estimated) + " and --apply: the applied fit gives the hyperparameters and the level "
+                                             "(draw figures from that fit)");
   const bool summary_mode = !a.estimate.empty();
   if (summary_mode) {
     if (a.se.empty() == a.variance.empty())
@@ -491,6 +501,10 @@ void run_fit(const fit_args& given, const CLI::App& app)
   o.max_iterations = a.max_iterations;
   o.requested_backend = parse_backend(a.backend);
   o.threads = a.threads;
+  if (!a.apply.empty()) {
+    o.apply = io::read_posterior_parameters(a.apply);
+    o.level = o.apply->level;
+  }
   if (app.count("--covariates") > 0 || app.count("--offset") > 0 || a.no_intercept) {
     if (app.count("--covariates") > 0 && a.covariates.empty()) throw error("--covariates: give at least one column name");
     if (!a.group_npy.empty() || !a.value_npy.empty()) throw error("--covariates: .npy input is not available with covariates");
@@ -516,7 +530,8 @@ void run_fit(const fit_args& given, const CLI::App& app)
   fit_result r;
   std::vector<std::string> keys;
   std::optional<structure_comparison> structures;
-  const bool want_structures = json != nullptr || !a.quiet;  // only the JSON and the report show them
+  // Only the JSON and the report show them; an applied fit estimates nothing to compare.
+  const bool want_structures = (json != nullptr || !a.quiet) && !o.apply;
   if (summary_mode) {
     io::summary_columns c;
     if (app.count("--group") > 0) c.group = a.group;
@@ -629,6 +644,9 @@ command add_fit_command(CLI::App& app, fit_hooks hooks)
   sub->add_option("--from-summaries", a->from_summaries,
                   "fit the merge of summaries files written by shrink summarize (merged in the order given)")
     ->expected(1, -1);
+  sub->add_option("--apply", a->apply,
+                  "a fit's --summary JSON: every group's posterior under its mu, tau2, sigma2 and level (nothing estimated; "
+                  "scores new groups or one part of the data)");
   return [a, sub] { run_fit(*a, *sub); };
 }
 

@@ -20,8 +20,10 @@
 #include <cstring>
 #include <exception>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <mutex>
+#include <sstream>
 #include <thread>
 #include <utility>
 
@@ -919,6 +921,7 @@ nlohmann::json summary_json(const fit_result& r)
   j["iterations"] = r.iterations;
   j["log_likelihood"] = optional(r.log_likelihood);
   j["sigma2_pooled"] = optional(r.sigma2_pooled);
+  if (r.posterior) j["posterior_parameters"] = posterior_parameters_json(*r.posterior);
   if (r.tau_post) j["tau_posterior"] = tau_posterior_json(*r.tau_post);
   if (r.t_df) j["t_prior"] = {{"df", *r.t_df}, {"scale", optional(r.t_scale)}};
   j["backend"] = to_string(r.used);
@@ -926,6 +929,59 @@ nlohmann::json summary_json(const fit_result& r)
   j["stage_seconds"] = {{"summarize", r.seconds.summarize}, {"tau", r.seconds.tau}, {"posterior", r.seconds.posterior}};
   j["notes"] = r.notes;
   return j;
+}
+
+nlohmann::json posterior_parameters_json(const posterior_parameters& p)
+{
+  using nlohmann::json;
+  auto optional = [](const std::optional<double>& x) { return x ? json(*x) : json(nullptr); };
+  return {{"mu", p.mu},
+          {"tau2", p.tau2},
+          {"sigma2", optional(p.sigma2)},
+          {"level", p.level},
+          {"interval_quantile", p.interval_quantile},
+          {"james_stein_center", optional(p.james_stein_center)},
+          {"james_stein_c", optional(p.james_stein_c)}};
+}
+
+posterior_parameters read_posterior_parameters(const std::string& path)
+{
+  using nlohmann::json;
+  std::ifstream in(path, std::ios::binary);
+  SHRINK_EXPECTS(in.good(), "--apply: cannot open '" + path + "'");
+  std::ostringstream text;
+  text << in.rdbuf();
+  const std::string what = "--apply '" + path + "': ";
+  json j;
+  try {
+    j = json::parse(text.str());
+  } catch (const json::exception&) {
+    throw error(what + "not a JSON file (give the --summary of a shrink fit)");
+  }
+  SHRINK_EXPECTS(j.is_object() && j.contains("posterior_parameters") && j["posterior_parameters"].is_object(),
+                 what + "no \"posterior_parameters\" (the --summary of a normal-family fit with a point tau2: not bayes, "
+                        "--prior t, --covariates or a count family)");
+  const json& p = j["posterior_parameters"];
+  auto number = [&](const char* name) {
+    SHRINK_EXPECTS(p.contains(name) && p[name].is_number() && std::isfinite(p[name].get<double>()),
+                   what + "posterior_parameters." + name + " is missing or not a finite number");
+    return p[name].get<double>();
+  };
+  auto optional = [&](const char* name) -> std::optional<double> {
+    if (!p.contains(name) || p[name].is_null()) return std::nullopt;
+    return number(name);
+  };
+  posterior_parameters h;
+  h.mu = number("mu");
+  h.tau2 = number("tau2");
+  h.level = number("level");
+  h.interval_quantile = number("interval_quantile");
+  h.sigma2 = optional("sigma2");
+  h.james_stein_center = optional("james_stein_center");
+  h.james_stein_c = optional("james_stein_c");
+  SHRINK_EXPECTS(h.tau2 >= 0 && h.level > 0 && h.level < 1 && h.interval_quantile > 0 && (!h.sigma2 || *h.sigma2 > 0),
+                 what + "posterior_parameters: tau2 must be >= 0, sigma2 and interval_quantile > 0");
+  return h;
 }
 
 namespace {

@@ -151,6 +151,11 @@ void write_groups_csv(atomic_output& out, const std::vector<std::string>& keys, 
 /// The JSON summary of a fit (hyperparameters, heterogeneity, ANOVA, backend, timings).
 nlohmann::json summary_json(const fit_result& r);
 
+/// The summary's "posterior_parameters" object, and its reading back from a fit's JSON summary file
+/// (`shrink fit --apply FILE`): one-line errors when the file is not such a summary.
+nlohmann::json posterior_parameters_json(const posterior_parameters& p);
+posterior_parameters read_posterior_parameters(const std::string& path);
+
 /// The per-group CSV of a count family: group,trials,successes,rate,shrinkage,estimate,sd,lower,upper
 /// (poisson: group,exposure,count,...).
 void write_counts_csv(atomic_output& out, const std::vector<std::string>& keys, const count_fit_result& r, int threads,
