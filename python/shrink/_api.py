@@ -36,6 +36,21 @@ def _arguments(options):
     return args
 
 
+def _applied(options, tmp):
+    """options with `apply` (a FitResult, its summary dict, or the path of a fit's JSON summary) as
+    the path `shrink fit --apply` reads."""
+    given = options.get("apply")
+    if given is None or _data.is_path(given):
+        return options
+    summary = given.summary if isinstance(given, FitResult) else given
+    if not isinstance(summary, dict):
+        raise Error("apply: give a FitResult, its summary dict or the path of a fit's JSON summary")
+    path = os.path.join(tmp, "applied.json")
+    with open(path, "w") as f:
+        json.dump({"posterior_parameters": summary.get("posterior_parameters")}, f)
+    return dict(options, apply=path)
+
+
 def _read_csv(path):
     # The pyarrow engine reads every number to the nearest double (the text is shortest round trip).
     return pd.read_csv(path, engine="pyarrow")
@@ -88,7 +103,9 @@ def fit(data, group=None, value=None, **options):
     options: the command's options, '-' written '_': estimate/se/variance (summary mode),
     tau_method, tau, tau_prior, prior, sigma, level, max_iterations, backend, threads, family,
     successes, trials, counts, exposure, method, hyperprior, alpha, beta, shape, rate, mean,
-    concentration, quadrature_points, covariates (a list), offset, no_intercept, plot, html.
+    concentration, quadrature_points, covariates (a list), offset, no_intercept, plot, html,
+    apply (a FitResult, its summary dict or a JSON path: every group's posterior under that fit's
+    hyperparameters, nothing estimated).
     Returns a FitResult; bad input raises shrink.Error with the command's message.
     """
     for bad in ("output", "o", "summary", "group_npy", "value_npy", "quiet", "q", "digits"):
@@ -154,7 +171,7 @@ def fit(data, group=None, value=None, **options):
                 args += ["--value", value]
         if covariates:
             options = dict(options, covariates=covariates)
-        args += _arguments(options) + ["--summary", summary_path]
+        args += _arguments(_applied(options, tmp)) + ["--summary", summary_path]
         report, keys, columns = run(args, rows, value)
         with open(summary_path) as f:
             summary = json.load(f)
@@ -290,7 +307,7 @@ def fit_summaries(parts, **options):
     with tempfile.TemporaryDirectory(prefix="shrink-") as tmp:
         paths = _part_paths(parts, tmp)
         summary_path = os.path.join(tmp, "summary.json")
-        args = ["fit", "--from-summaries", *paths] + _arguments(options) + ["--summary", summary_path]
+        args = ["fit", "--from-summaries", *paths] + _arguments(_applied(options, tmp)) + ["--summary", summary_path]
         report, keys, columns = run(args, None, "y")
         with open(summary_path) as f:
             summary = json.load(f)

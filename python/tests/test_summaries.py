@@ -60,6 +60,29 @@ def test_merged_parts_fit_as_the_whole(tmp_path, shrink_binary):
     assert got.tau2 == pytest.approx(whole.tau2, rel=1e-12)
 
 
+def test_apply_a_fit_to_some_groups(tmp_path, shrink_binary):
+    """shrink.fit(part, apply=whole): the part's groups get the whole fit's posteriors (the command's
+    --apply on the same files: the same bits; the whole fit's rows: 1e-14)."""
+    d = rows()
+    whole = shrink.fit(d, group="g", value="y", tau_method="ml")
+    part = d[d["g"] % 4 == 1]
+    got = shrink.fit(part, group="g", value="y", apply=whole)
+    assert got.summary["tau_method"] == "fixed" and got.tau2 == whole.tau2 and got.mu == whole.mu
+    expected = whole.groups[whole.groups["group"] % 4 == 1].reset_index(drop=True)
+    assert list(got.groups["group"]) == list(expected["group"])
+    for c in ("n", "mean", "se", "shrinkage", "estimate", "sd", "lower", "upper", "james_stein"):
+        np.testing.assert_allclose(got.groups[c], expected[c], rtol=1e-14, err_msg=c)
+    d.to_csv(tmp_path / "whole.csv", index=False)
+    part.to_csv(tmp_path / "part.csv", index=False)
+    cli("fit", tmp_path / "whole.csv", "--group", "g", "--value", "y", "--tau-method", "ml", "-o", tmp_path / "w.csv",
+        "--summary", tmp_path / "w.json", "-q")
+    want, _ = cli_fit(tmp_path, tmp_path / "part.csv", "--group", "g", "--value", "y", "--apply", tmp_path / "w.json")
+    assert_same_groups(got.groups, want)
+    assert_same_groups(shrink.fit(part, group="g", value="y", apply=str(tmp_path / "w.json")).groups, want)
+    with pytest.raises(shrink.Error, match="posterior_parameters"):
+        shrink.fit(part, group="g", value="y", apply=shrink.fit(d, group="g", value="y", tau_method="bayes"))
+
+
 def test_binomial_summaries(tmp_path, shrink_binary):
     rng = np.random.default_rng(8)
     d = pd.DataFrame({"g": rng.integers(0, 30, 3000), "y": rng.binomial(1, 0.3, 3000).astype(float)})
