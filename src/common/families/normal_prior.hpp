@@ -196,7 +196,7 @@ SHRINK_HD marginal_sums aghq_terms(const typename Likelihood::group& g, double m
   double A = 0, G[3] = {0, 0, 0}, S[3][3] = {{0, 0, 0}, {0, 0, 0}, {0, 0, 0}};
   for (int k = 0; k < rule.points; ++k) {
     const double z = rule.z[k], uk = u0 + z * s;
-    const h_at n(Likelihood::at(g, mu + tau * uk), uk, tau);
+    const h_at n(z == 0 ? mode.at : Likelihood::at(g, mu + tau * uk), uk, tau);  // (K = 1: the mode itself)
     const double a = rule.w[k] * portable_exp(n.value() - h0 + 0.5 * z * z);
     double dh[3];
     double duk[3];
