@@ -66,14 +66,15 @@ struct fit_args {
   fit_hooks hooks;                          ///< in-process use: data from memory, results to the caller
 };
 
-/// The per-group table: to the hook when one takes it, else the CSV.
+/// The per-group table: to the hook when one takes it, else the CSV (`entry_of`: rows with equal
+/// fields, formatted once).
 void write_groups(const fit_args& a, io::atomic_output& csv, const std::vector<std::string>& keys,
-                  const std::vector<io::result_column>& columns)
+                  const std::vector<io::result_column>& columns, const std::uint32_t* entry_of = nullptr)
 {
   if (a.hooks.groups)
     a.hooks.groups(keys, columns);
   else
-    io::write_table_csv(csv, keys, columns, a.threads, a.digits);
+    io::write_table_csv(csv, keys, columns, a.threads, a.digits, entry_of);
 }
 
 std::string g(double x, int digits = 6)
@@ -287,7 +288,7 @@ void run_count_fit(const fit_args& a, const CLI::App& app, io::summary_part* mer
   view.sizes = t.sizes.data();
   view.groups = t.keys.size();
   const count_fit_result r = fit(view, o);
-  write_groups(a, csv, t.keys, io::groups_columns(r));
+  write_groups(a, csv, t.keys, io::groups_columns(r), r.entry_of.empty() ? nullptr : r.entry_of.data());
   if (io::atomic_output* plot = outputs.get("--plot")) plot->write(io::count_fit_svg(r, view, o, t.keys));
   if (io::atomic_output* html = outputs.get("--html")) html->write(io::count_fit_html(r, view, o, t.keys));
   if (json) json->write(io::summary_json(r).dump(2) + "\n");

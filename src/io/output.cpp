@@ -706,14 +706,52 @@ void write_row_blocks(atomic_output& file, const char* header, std::size_t J, in
 
 }  // namespace
 
+namespace {
+
+/// Row j's fields after its key (",x,y,..."); returns the end. Needs 25 bytes a column and shortest_room.
+char* put_fields(char* p, const std::vector<result_column>& columns, std::size_t j, int digits)
+{
+  for (const result_column& c : columns) {
+    *p++ = ',';
+    if (c.integers != nullptr)
+      p = std::to_chars(p, p + 21, c.integers[j]).ptr;
+    else
+      p = put_number(p, c.values != nullptr ? c.values[j] : c.fill, digits);
+  }
+  return p;
+}
+
+/// The text of each entry's fields (`entries` of them), from its first row: formatted once, not
+/// once per row (groups that share their counts, as most do where sizes are small).
+std::vector<std::string> entry_fields(const std::vector<result_column>& columns, const std::uint32_t* entry_of,
+                                      std::size_t rows, std::size_t entries, int threads, int digits)
+{
+  std::vector<std::size_t> first(entries, rows);
+  for (std::size_t j = rows; j-- > 0;) first[entry_of[j]] = j;
+  std::vector<std::string> text(entries);
+  detail::for_each_block(entries, 1 << 10, detail::thread_count(threads), [&](std::size_t begin, std::size_t end, std::size_t) {
+    std::vector<char> buffer(columns.size() * 25 + shortest_room);
+    for (std::size_t e = begin; e < end; ++e)
+      if (first[e] < rows) text[e].assign(buffer.data(), put_fields(buffer.data(), columns, first[e], digits));
+  });
+  return text;
+}
+
+}  // namespace
+
 void write_table_csv(atomic_output& file, const std::vector<std::string>& keys, const std::vector<result_column>& columns,
-                     int threads, int digits)
+                     int threads, int digits, const std::uint32_t* entry_of)
 {
   if (digits < 0 || digits > 17) throw error("--digits must be 0 (the shortest exact text) or 1 to 17");
   std::string header = "group";
   for (const result_column& c : columns) header += "," + c.name;
   header += "\n";
-  write_row_blocks(file, header.c_str(), keys.size(), threads, [&](text_buffer& out, std::size_t begin, std::size_t end) {
+  const std::size_t J = keys.size();
+  // Entries pay where rows share them; where nearly every row is its own, format rows directly.
+  const std::size_t entries = entry_of != nullptr && J > 0 ? 1 + *std::max_element(entry_of, entry_of + J) : 0;
+  const std::vector<std::string> shared =
+    entries > 0 && entries <= J / 2 ? entry_fields(columns, entry_of, J, entries, threads, digits) : std::vector<std::string>{};
+  write_row_blocks(file, header.c_str(), J, threads, [&](text_buffer& out, std::size_t begin, std::size_t end) {
     // Per row at most: the key (2 * size + 2 quoted), the numbers (24 each + a comma), 1 more.
     std::size_t bound = 0;
     for (std::size_t j = begin; j < end; ++j) bound += 2 * keys[j].size() + 2 + columns.size() * 25 + 1;
@@ -721,12 +759,12 @@ void write_table_csv(atomic_output& file, const std::vector<std::string>& keys, 
     char* p = out.data.get();
     for (std::size_t j = begin; j < end; ++j) {
       p = put_key(p, keys[j]);
-      for (const result_column& c : columns) {
-        *p++ = ',';
-        if (c.integers != nullptr)
-          p = std::to_chars(p, p + 21, c.integers[j]).ptr;
-        else
-          p = put_number(p, c.values != nullptr ? c.values[j] : c.fill, digits);
+      if (shared.empty()) {
+        p = put_fields(p, columns, j, digits);
+      } else {
+        const std::string& fields = shared[entry_of[j]];
+        std::memcpy(p, fields.data(), fields.size());
+        p += fields.size();
       }
       *p++ = '\n';
     }
@@ -769,7 +807,7 @@ void write_counts_csv(atomic_output& file, const std::vector<std::string>& keys,
                       int digits)
 {
   if (keys.size() != r.groups) throw error("internal: group keys and results differ in length");
-  write_table_csv(file, keys, groups_columns(r), threads, digits);
+  write_table_csv(file, keys, groups_columns(r), threads, digits, r.entry_of.empty() ? nullptr : r.entry_of.data());
 }
 
 /// --tau-method bayes: the marginal posterior of tau (an infinite moment is null).
