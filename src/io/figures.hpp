@@ -97,4 +97,18 @@ std::string regression_fit_html(const meta_regression_result& r, const std::vect
                                 const design_matrix& design, const std::vector<double>& offset,
                                 const std::vector<std::string>& keys);
 
+/// `shrink fit --value ... --covariates ... --plot`: raw rows' random-intercept fit (lme4's lmer) in
+/// the same three panels: each group's mean ybar_j against its average covariate (one covariate, no
+/// offset; else against xbar_j' beta) pulled to its partial-pooling mean xbar_j' beta + b_j; the
+/// forest of those with their intervals and fitted values; the (restricted) profile log-likelihood of
+/// tau (sigma2 and beta maximised at each tau) with the fit's tau and its profile-likelihood interval.
+/// `offset`: whether the rows had an --offset.
+std::string mixed_model_fit_svg(const mixed_model_result& r, const group_cross_products& data, bool offset,
+                                const std::vector<std::string>& keys);
+
+/// The same in a page: a tau slider over the likelihood panel's 61 points, at each the fit with tau
+/// fixed (sigma2 and beta refitted), "fit from data", the readouts and the sort control.
+std::string mixed_model_fit_html(const mixed_model_result& r, const group_cross_products& data, bool offset,
+                                 const std::vector<std::string>& keys);
+
 }  // namespace shrink::io
