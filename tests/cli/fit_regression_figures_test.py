@@ -193,6 +193,18 @@ def raw_svg(binary, source, tmp):
         check(all(abs(d - (t - max(true))) <= 2 * pl for (_, d), t in zip(pts, true)),
               "radon %s: the curve is not the profile log-likelihood" % method)
         check(abs(js["log_likelihood"] - prof[("dense", method, "loglik")]) < 1e-8, "radon %s: log-likelihood" % method)
+    # Two covariates: drawn against the fitted value xbar_j' beta (the CSV's fitted column).
+    panels, rows, js, out = raw_fit(binary, radon, tmp, ["--group", "county", "--value", "log_radon", "--covariates",
+                                                       "floor,log_uranium"])
+    count, drawn, _ = check_raw_marks(panels, rows, [float(r["fitted"]) for r in rows], "radon, two covariates")
+    check(count == {"np": 85, "pp": 85} and "xbar_j' beta" in open(out[0]).read(), "radon, two covariates: %r" % count)
+    # Bad input stays a one-line error, and no figure is written.
+    for bad_args, why in ((["--covariates", "nope"], "a missing column"), (["--covariates", "floor", "--tau-method", "dl"], "dl")):
+        bad = os.path.join(tmp, "bad.svg")
+        r = subprocess.run([binary, "fit", radon, "--group", "county", "--value", "log_radon", "--plot", bad,
+                            "--html", bad + ".html"] + bad_args, capture_output=True, text=True)
+        check(r.returncode == 1 and r.stderr.count("\n") == 1 and not os.path.exists(bad) and not os.path.exists(bad + ".html"),
+              "raw rows, %s: %r" % (why, r.stderr))
 
 
 def big_rows(tmp):
