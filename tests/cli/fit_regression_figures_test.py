@@ -235,30 +235,48 @@ def raw_big_svg(binary, tmp):
     check(count == {"np": 2000, "pp": 2000} and drawn == 100, "1e6 rows: drawn %r and %d rows" % (count, drawn))
 
 
+class Page:
+    """A regression page in the browser: its readouts (data-value), its shrinkage table's rows
+    [j, B_j, estimate], and its slider moved from one end by some steps."""
+
+    def __init__(self, drv, path):
+        from selenium.webdriver.common.by import By
+        self.drv, self.by = drv, By
+        drv.get("file://" + path)
+
+    def value(self, id_):
+        return float(self.drv.find_element(self.by.ID, id_).get_attribute("data-value"))
+
+    def table(self):
+        return self.drv.execute_script("return [...document.querySelectorAll('#shrinkage tbody tr')].map(r => "
+                                       "[Number(r.dataset.j), Number(r.children[1].dataset.value), "
+                                       "Number(r.children[2].dataset.value)])")
+
+    def slide(self, from_end, steps):
+        """From the slider's right end (from_end) or left end, `steps` arrow presses inwards; returns its tau."""
+        from selenium.webdriver.common.keys import Keys
+        slider = self.drv.find_element(self.by.ID, "spread")
+        slider.click()
+        slider.send_keys(Keys.END if from_end else Keys.HOME)
+        for _ in range(steps):
+            slider.send_keys(Keys.ARROW_LEFT if from_end else Keys.ARROW_RIGHT)
+        return self.value("spread-value")
+
+
 def raw_html(binary, source, tmp, drv):
     """The radon page: at load lme4's fit; after the slider, the profile's fit at its tau computed here."""
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.common.keys import Keys
     radon = os.path.join(source, "tests/data/radon/radon.csv")
     prof = {(r["source"], r["method"], r["name"]): float(r["value"])
             for r in csv.DictReader(open(os.path.join(source, "tests/data/radon/radon_profile.csv")))}
     rows_here = Rows(radon, "county", "floor", "log_radon")
     _, rows, js, out = raw_fit(binary, radon, tmp, ["--group", "county", "--value", "log_radon", "--covariates", "floor"])
-    drv.get("file://" + out[3])
-    value = lambda id_: float(drv.find_element(By.ID, id_).get_attribute("data-value"))
-    table = lambda: drv.execute_script("return [...document.querySelectorAll('#shrinkage tbody tr')].map(r => "
-                                       "[Number(r.dataset.j), Number(r.children[1].dataset.value), "
-                                       "Number(r.children[2].dataset.value)])")
+    page = Page(drv, out[3])
+    value, table = page.value, page.table
     check(abs(value("spread-value") - prof[("dense", "REML", "tau")]) < 1e-6, "radon page: tau at load")
     check(abs(value("loglik") - prof[("dense", "REML", "loglik")]) < 1e-8, "radon page: log-likelihood at load")
     check(len(table()) == 85 and all(abs(e - float(rows[j]["estimate"])) < 1e-12 for j, _, e in table()),
           "radon page: the table at load is not the CSV's")
-    slider = drv.find_element(By.ID, "spread")
-    slider.click()
-    slider.send_keys(Keys.HOME)
-    for _ in range(12):
-        slider.send_keys(Keys.ARROW_RIGHT)
-    tau = value("spread-value")
+    tau = page.slide(False, 12)
     check(tau > 0, "radon page: the slider did not move")
     ll = rows_here.profile(tau, True)[0]
     check(abs(value("loglik") - ll) < 1e-8, "radon page: log-likelihood at tau %r: %r, here %r" % (tau, value("loglik"), ll))
@@ -267,20 +285,17 @@ def raw_html(binary, source, tmp, drv):
     # shrink, so each to about 1e-8 relative: the estimates and B_j agree to a few 1e-9.
     for j, b, e in table():
         check(abs(e - at[j][0]) < 5e-8 and abs(b - at[j][1]) < 5e-8, "radon page: group %d at tau %r" % (j, tau))
-    drv.find_element(By.ID, "fit").click()
+    drv.find_element(page.by.ID, "fit").click()
     check(abs(value("loglik") - js["log_likelihood"]) < 1e-12, "radon page: the button")
-    text = drv.find_element(By.ID, "controls").text
+    text = drv.find_element(page.by.ID, "controls").text
     check("refitted" in text, "radon page: it does not say how the slider refits")
     quiet_page(drv, "radon page")
     path, _ = big_rows(tmp)
     _, _, _, out = raw_fit(binary, path, tmp, ["--group", "g", "--value", "y", "--covariates", "x"])
-    drv.get("file://" + out[3])
-    check(len(table()) == 100, "1e6 rows page: %d rows in the table" % len(table()))
-    before = value("loglik")
-    slider = drv.find_element(By.ID, "spread")
-    slider.click()
-    slider.send_keys(Keys.HOME)
-    check(value("spread-value") == 0 and value("loglik") < before, "1e6 rows page: the slider at tau = 0")
+    page = Page(drv, out[3])
+    check(len(page.table()) == 100, "1e6 rows page: %d rows in the table" % len(page.table()))
+    before = page.value("loglik")
+    check(page.slide(False, 0) == 0 and page.value("loglik") < before, "1e6 rows page: the slider at tau = 0")
     quiet_page(drv, "1e6 rows page")
 
 
@@ -363,31 +378,21 @@ def main():
             if drv is None:
                 print("SKIPPED: no headless Chromium")
                 return SKIP
-            from selenium.webdriver.common.by import By
-            from selenium.webdriver.common.keys import Keys
             try:
-                drv.get("file://" + out[3])
-                value = lambda id_: float(drv.find_element(By.ID, id_).get_attribute("data-value"))
-                table = lambda: drv.execute_script("return [...document.querySelectorAll('#shrinkage tbody tr')].map(r => "
-                                                   "[Number(r.dataset.j), Number(r.children[1].dataset.value), "
-                                                   "Number(r.children[2].dataset.value)])")
+                page = Page(drv, out[3])
+                value, table = page.value, page.table
                 check(abs(value("spread-value") - math.sqrt(m("tau2"))) < 1e-6, "page: tau at load")
                 check(abs(value("loglik") - m("ll_REML")) < 1e-8, "page: log-likelihood %r, metafor %r" % (value("loglik"), m("ll_REML")))
                 check(all(abs(e - m("blup:%d" % (j + 1))) < 1e-8 for j, _, e in table()) and len(table()) == 13,
                       "page: the table's BLUPs are not metafor's")
-                slider = drv.find_element(By.ID, "spread")
-                slider.click()
-                slider.send_keys(Keys.END)
-                for _ in range(15):
-                    slider.send_keys(Keys.ARROW_LEFT)
-                tau = value("spread-value")
+                tau = page.slide(True, 15)
                 b0, b1, ll = gls(y, v, lat, tau)
                 check(abs(value("loglik") - ll) < 1e-9, "page: log-likelihood at tau %r: %r, here %r" % (tau, value("loglik"), ll))
                 for j, b, e in table():
                     bj = v[j] / (v[j] + tau * tau)
                     check(abs(b - bj) < 1e-12 and abs(e - (y[j] + bj * (b0 + b1 * lat[j] - y[j]))) < 1e-9,
                           "page: group %d at tau %r" % (j, tau))
-                drv.find_element(By.ID, "fit").click()
+                drv.find_element(page.by.ID, "fit").click()
                 check(abs(value("loglik") - m("ll_REML")) < 1e-8, "page: the button")
                 quiet_page(drv, "page")
                 raw_html(binary, source, tmp, drv)
