@@ -1363,12 +1363,20 @@ std::string count_fit_html(const count_fit_result& r, const count_data_view& dat
 namespace {
 
 /// A meta-regression's picture, and the fits at each point of the likelihood panel's tau (the page's
-/// slider): at each, every tau-dependent number by fit_meta_regression with that tau fixed.
+/// slider): at each, every tau-dependent number by the model's fit with that tau fixed. Of those fits
+/// only the groups drawn are kept (`drawn`, in order: the per-group columns of at[k] are theirs), and
+/// the mean shrinkage over all groups: memory O(points x drawn), not O(points x groups).
 struct regression_picture {
   fit_picture picture;
   fit_drawing drawing;
   std::vector<double> tau;
   std::vector<meta_regression_result> at;
+  std::vector<double> mean_shrinkage;  ///< per point, over all groups
+  std::vector<std::size_t> drawn;      ///< the groups the figure draws, ascending (as drawing.drawn)
+  std::size_t place(std::size_t j) const
+  {
+    return static_cast<std::size_t>(std::lower_bound(drawn.begin(), drawn.end(), j) - drawn.begin());
+  }
   std::vector<double> x;            ///< each group's place on the first panel's horizontal axis
   double x_lo = 0, x_hi = 0;        ///< the regression line's ends there
   bool moderator = false;           ///< the axis is the one covariate (else the linear predictor)
@@ -1410,9 +1418,26 @@ void make_regression_picture(regression_picture& c, const meta_regression_result
   for (std::size_t j = 0; j < J; ++j) spread = std::max(spread, std::abs(y[j] - r.fitted[j]));
   const double tau_max = std::max({2.5 * tau, r.tau2_upper ? 1.3 * std::sqrt(*r.tau2_upper) : 0.0, spread, 1e-3});
   constexpr int points = 61;
+  // The groups draw_fit will draw: the shrinkage plot's lines and the forest's rows, picked from the
+  // same columns.
+  const std::vector<std::size_t> lines = ranked_sample(y, max_lines), rows = ranked_sample(r.estimate, max_rows);
+  c.drawn = lines;
+  c.drawn.insert(c.drawn.end(), rows.begin(), rows.end());
+  std::sort(c.drawn.begin(), c.drawn.end());
+  c.drawn.erase(std::unique(c.drawn.begin(), c.drawn.end()), c.drawn.end());
   for (int i = 0; i < points; ++i) {
     c.tau.push_back(tau_max * i / (points - 1));
-    c.at.push_back(model.at_tau(c.tau.back()));
+    meta_regression_result f = model.at_tau(c.tau.back());
+    double ms = 0;
+    for (double b : f.shrinkage) ms += b / static_cast<double>(J);
+    c.mean_shrinkage.push_back(ms);
+    for (std::vector<double>* column : {&f.fitted, &f.shrinkage, &f.estimate, &f.sd, &f.lower, &f.upper}) {
+      std::vector<double> kept;
+      for (std::size_t j : c.drawn) kept.push_back((*column)[j]);
+      *column = std::move(kept);
+    }
+    f.mse.clear();
+    c.at.push_back(std::move(f));
   }
   c.moderator = model.moderator;
   for (std::size_t j = 0; j < J; ++j) c.x.push_back(c.moderator ? design.x[j * 2 + 1] : r.fitted[j]);
@@ -1443,9 +1468,10 @@ void make_regression_picture(regression_picture& c, const meta_regression_result
   double top_ll = -std::numeric_limits<double>::infinity();
   for (const meta_regression_result& f : c.at) top_ll = std::max(top_ll, restricted ? f.log_likelihood_reml : f.log_likelihood_ml);
   for (const meta_regression_result& f : c.at)
-    for (std::size_t j = 0; j < J && plausible(restricted ? f.log_likelihood_reml : f.log_likelihood_ml, top_ll); ++j) {
-      p.wide_lower[j] = std::min({p.wide_lower[j], f.lower[j], f.fitted[j]});
-      p.wide_upper[j] = std::max({p.wide_upper[j], f.upper[j], f.fitted[j]});
+    for (std::size_t i = 0; i < c.drawn.size() && plausible(restricted ? f.log_likelihood_reml : f.log_likelihood_ml, top_ll); ++i) {
+      const std::size_t j = c.drawn[i];
+      p.wide_lower[j] = std::min({p.wide_lower[j], f.lower[i], f.fitted[i]});
+      p.wide_upper[j] = std::max({p.wide_upper[j], f.upper[i], f.fitted[i]});
     }
   for (std::size_t i = 0; i < c.at.size(); ++i) {
     p.curve_x.push_back(c.tau[i]);
@@ -1469,7 +1495,7 @@ void make_regression_picture(regression_picture& c, const meta_regression_result
     const auto take = [&](double e) { lo = std::min(lo, e), hi = std::max(hi, e); };
     for (std::size_t j : lines) take(y[j]);
     for (const meta_regression_result& f : c.at)
-      for (std::size_t j : lines) take(f.estimate[j]);
+      for (std::size_t j : lines) take(f.estimate[c.place(j)]);
     for (const auto& l : c.line) take(l.first), take(l.second);
     const double pad = 0.05 * std::max(hi - lo, 1e-12);
     lo -= pad;
@@ -1510,6 +1536,7 @@ void make_regression_picture(regression_picture& c, const meta_regression_result
     return bottom + 70;
   };
   c.drawing = draw_fit(p);
+  if (c.drawing.drawn != c.drawn) throw error("internal: the regression figure drew other groups than it kept");
 }
 
 }  // namespace
@@ -1549,20 +1576,22 @@ std::string regression_page(const regression_picture& c, const meta_regression_r
   const auto ll_of = [restricted](const meta_regression_result& at) { return restricted ? at.log_likelihood_reml : at.log_likelihood_ml; };
   nlohmann::json points = nlohmann::json::array();
   double top_ll = -std::numeric_limits<double>::infinity();
+  double fit_shrinkage = 0;
+  for (double b : r.shrinkage) fit_shrinkage += b / static_cast<double>(r.shrinkage.size());
   for (std::size_t k = 0; k <= c.at.size(); ++k) {
-    const meta_regression_result& at = k < c.at.size() ? c.at[k] : r;  // the last: the fit itself
-    if (k < c.at.size()) top_ll = std::max(top_ll, ll_of(at));
+    const bool fit = k == c.at.size();  // the last point: the fit itself, every group's columns
+    const meta_regression_result& at = fit ? r : c.at[k];
+    if (!fit) top_ll = std::max(top_ll, ll_of(at));
     nlohmann::json a;
-    a["x"] = a["spread"] = k < c.at.size() ? c.tau[k] : std::sqrt(r.tau2);
+    a["x"] = a["spread"] = fit ? std::sqrt(r.tau2) : c.tau[k];
     a["ll"] = ll_of(at);
-    double ms = 0;
-    for (double b : at.shrinkage) ms += b / static_cast<double>(at.shrinkage.size());
-    a["ms"] = ms;
-    const auto column = [&](const std::vector<double>& v) { return [&](std::size_t i) { return v[f.drawn[i]]; }; };
-    const auto interval = [&](const std::vector<double>& v) { return [&](std::size_t i, std::size_t) { return v[f.drawn[i]]; }; };
+    a["ms"] = fit ? fit_shrinkage : c.mean_shrinkage[k];
+    const auto group = [&, fit](std::size_t i) { return fit ? f.drawn[i] : i; };  // the column's index of drawn group i
+    const auto column = [&](const std::vector<double>& v) { return [&](std::size_t i) { return v[group(i)]; }; };
+    const auto interval = [&](const std::vector<double>& v) { return [&](std::size_t i, std::size_t) { return v[group(i)]; }; };
     add_groups(a, f, column(at.estimate), interval(at.lower), interval(at.upper), column(at.shrinkage));
     nlohmann::json target = nlohmann::json::array();
-    for (std::size_t j : f.drawn) target.push_back(at.fitted[j]);
+    for (std::size_t i = 0; i < f.drawn.size(); ++i) target.push_back(at.fitted[group(i)]);
     a["target"] = target;
     a["line"] = {c.line[k].first, c.line[k].second};
     points.push_back(a);
