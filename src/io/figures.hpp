@@ -50,7 +50,9 @@ constexpr std::size_t max_lines = 2000;
 ///   the dashed line at mu and the prediction interval for a new group shaded. Above max_rows
 ///   groups, max_rows of them evenly spaced in the rank of the estimate.
 /// - id tau-likelihood: the log-likelihood of tau given the (ybar_j, se_j) (restricted for reml,
-///   mu profiled out), relative to its maximum over the grid, with the fit's tau and its interval.
+///   mu profiled out), relative to its maximum over the grid, with the fit's tau and its interval;
+///   for bayes the posterior density of tau, its median (class estimate), mean (class
+///   posterior-mean) and central interval (also with covariates; counts: of log10 concentration).
 /// Marks: class np, pp (data-j: the group's row in the CSV), interval, center, estimate, curve.
 std::string fit_svg(const fit_result& r, const std::vector<std::string>& keys);
 
