@@ -95,6 +95,9 @@ struct count_bayes_summary {
   double spacing = 0;              ///< the grid's spacing in posterior standard deviations
   std::optional<double> log_marginal_likelihood;  ///< log p(y), constants included; proper hyperpriors only
   std::string hyperprior;          ///< in words
+  /// The marginal posterior density of log_concentration (natural log) at increasing nodes,
+  /// integrating to 1 (the 1-D marginal its median and interval come from; the figures draw it).
+  std::vector<double> log_concentration_nodes, log_concentration_density;
 };
 
 struct count_options {

@@ -191,6 +191,7 @@ struct fit_result {
     double mode = 0;     ///< of p(tau | y)
     double tau2_mean = 0;
     int nodes = 0;       ///< quadrature nodes over tau
+    tau_prior prior;     ///< the prior it was computed under
   };
   std::optional<tau_posterior> tau_post;
 

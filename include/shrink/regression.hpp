@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace shrink {
@@ -145,6 +146,15 @@ struct mixed_model_result {
 
 /// Fits the random-intercept model with an intercept and the covariates of `data`.
 mixed_model_result fit_mixed_model(const group_cross_products& data, bool reml, double level = 0.95);
+
+/// The same model at a given tau: sigma2 maximises the (restricted) likelihood there and beta is its
+/// generalised least-squares fit, so log_likelihood is the profile log-likelihood of tau (the
+/// figures' likelihood panel and the page's slider).
+mixed_model_result fit_mixed_model_at_tau(const group_cross_products& data, bool reml, double tau, double level = 0.95);
+
+/// The profile-likelihood interval of tau at fit.level (from fit_mixed_model on the same data):
+/// where 2 (fit.log_likelihood - profile) stays below the chi-square(1) quantile.
+std::pair<double, double> mixed_model_tau_interval(const group_cross_products& data, const mixed_model_result& fit);
 
 /// Thrown by the raw rows' compare_structures when a structure fits the rows exactly (no residual
 /// variance to compare the structures by): the comparison is then left out of a fit, nothing else.

@@ -381,7 +381,8 @@ void run_mixed_model_fit(const fit_args& a, const CLI::App& app, const fit_optio
   if (method_given && o.method != tau_method::reml && o.method != tau_method::ml)
     throw error("raw mode with covariates fits --tau-method reml (default) or ml, as lme4's lmer does");
   const bool reml = !method_given || o.method == tau_method::reml;
-  io::output_set outputs({{"-o", a.output}, {"--summary", a.summary}}, {{"the input", a.input}});
+  io::output_set outputs({{"-o", a.output}, {"--summary", a.summary}, {"--plot", a.plot}, {"--html", a.html}},
+                         {{"the input", a.input}});
   const auto t0 = std::chrono::steady_clock::now();
   const io::cross_product_table t = io::read_cross_products(a.input, a.group, a.value, covariate_names(a.covariates), a.offset, a.threads);
   const double read_seconds = detail::seconds_since(t0);
@@ -394,6 +395,8 @@ void run_mixed_model_fit(const fit_args& a, const CLI::App& app, const fit_optio
   } catch (const exact_fit_error&) {
   }
   write_groups(a, *outputs.get("-o"), t.keys, io::groups_columns(r));
+  if (io::atomic_output* plot = outputs.get("--plot")) plot->write(io::mixed_model_fit_svg(r, t.data, !a.offset.empty(), t.keys));
+  if (io::atomic_output* html = outputs.get("--html")) html->write(io::mixed_model_fit_html(r, t.data, !a.offset.empty(), t.keys));
   if (io::atomic_output* json = outputs.get("--summary")) {
     nlohmann::json j = io::summary_json(r);
     if (structures) j["structures"] = io::structures_json(*structures);
@@ -458,10 +461,6 @@ void run_fit(const fit_args& given, const CLI::App& app)
   std::optional<io::summary_part> merged = merged_summaries(given, app);
   fit_args a = given;
   if (merged) a.family = io::to_string(merged->family);
-  if ((!a.plot.empty() || !a.html.empty()) && a.family == "normal" && a.estimate.empty() &&
-      (app.count("--covariates") > 0 || app.count("--offset") > 0 || a.no_intercept))
-    throw error(std::string(a.plot.empty() ? "--html" : "--plot") +
-                ": figures of raw rows with --covariates are not drawn yet (summary mode, --estimate, draws them)");
   if (a.family != "normal" && !a.apply.empty())
     throw error("--apply takes the normal family (the count families' fitted prior is given by --method fixed)");
   if (a.family == "binomial" || a.family == "poisson") return run_count_fit(a, app, merged ? &*merged : nullptr);
