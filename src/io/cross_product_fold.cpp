@@ -153,7 +153,7 @@ cross_product_table assemble(const key_ids& ids, const std::vector<double>& stat
       double hi, lo;
       add_shift(g[1 + a], 0.0, g[1 + w + a], hi, lo);
       t.data.mean.push_back(hi);
-      t.mean_lo.push_back(lo);
+      t.data.mean_lo.push_back(lo);
     }
     t.data.comoment.insert(t.data.comoment.end(), g + 1 + 2 * w, g + stride_g);
   }

@@ -14,10 +14,9 @@ namespace shrink::io {
 
 struct cross_product_table {
   std::vector<std::string> keys;  ///< sorted: numerically when every key is an integer, else bytewise
+  /// data.mean + data.mean_lo: each group's means to ~32 digits (the fold keeps each mean as the
+  /// group's first row plus the mean of the differences from it).
   group_cross_products data;
-  /// Each group's means to ~32 digits: data.mean + mean_lo (groups x width; the fold keeps each
-  /// mean as the group's first row plus the mean of the differences from it).
-  std::vector<double> mean_lo;
   std::string value;  ///< what y is: the value column's name, or "VALUE-OFFSET" with an offset
 };
 

@@ -210,7 +210,7 @@ cross_product_table merge_cross_product_tables(std::vector<cross_product_table>&
       throw error("the summaries hold different columns: part 1 " + columns_of(parts[0]) + ", part " + std::to_string(p + 1) +
                   " " + columns_of(t) + " (summarize every part with the same --value, --covariates and --offset)");
     const std::size_t J = t.keys.size();
-    if (t.data.width != w || t.data.n.size() != J || t.data.mean.size() != J * w || t.mean_lo.size() != J * w ||
+    if (t.data.width != w || t.data.n.size() != J || t.data.mean.size() != J * w || t.data.mean_lo.size() != J * w ||
         t.data.comoment.size() != J * w * w)
       throw error("part " + std::to_string(p + 1) + ": its columns differ in length");
     part_keys.push_back(&t.keys);
@@ -226,9 +226,9 @@ cross_product_table merge_cross_product_tables(std::vector<cross_product_table>&
       // relative to the group's first row), then Chan's merge.
       if (i == first) {
         std::copy(&t.data.mean[j * w], &t.data.mean[(j + 1) * w], shift_hi.begin());
-        std::copy(&t.mean_lo[j * w], &t.mean_lo[(j + 1) * w], shift_lo.begin());
+        std::copy(&t.data.mean_lo[j * w], &t.data.mean_lo[(j + 1) * w], shift_lo.begin());
       }
-      for (std::size_t a = 0; a < w; ++a) d[a] = difference(t.data.mean[j * w + a], t.mean_lo[j * w + a], shift_hi[a], shift_lo[a]);
+      for (std::size_t a = 0; a < w; ++a) d[a] = difference(t.data.mean[j * w + a], t.data.mean_lo[j * w + a], shift_hi[a], shift_lo[a]);
       detail::cross_product_merge(n, mean.data(), comoment.data(), t.data.n[j], d.data(), &t.data.comoment[j * w * w],
                                   delta.data(), w);
     }
@@ -238,7 +238,7 @@ cross_product_table merge_cross_product_tables(std::vector<cross_product_table>&
       double hi, lo;
       add_shift(shift_hi[a], shift_lo[a], mean[a], hi, lo);
       out.data.mean.push_back(hi);
-      out.mean_lo.push_back(lo);
+      out.data.mean_lo.push_back(lo);
     }
     for (const double c : comoment)
       if (!std::isfinite(c)) throw error("group '" + shown(rows[first].key) + "': its co-moments overflow double");
@@ -272,7 +272,7 @@ cross_product_table select_covariates(const cross_product_table& t, const std::v
   for (std::size_t j = 0; j < t.keys.size(); ++j)
     for (std::size_t a = 0; a < v; ++a) {
       out.data.mean.push_back(t.data.mean[j * w + at[a]]);
-      out.mean_lo.push_back(t.mean_lo[j * w + at[a]]);
+      out.data.mean_lo.push_back(t.data.mean_lo[j * w + at[a]]);
       for (std::size_t b = 0; b < v; ++b) out.data.comoment.push_back(t.data.comoment[j * w * w + at[a] * w + at[b]]);
     }
   return out;
@@ -337,7 +337,7 @@ summary_part read_summaries(const std::string& path)
       cross.data.n.push_back(n);
       for (std::size_t a = 0; a < w; ++a) {
         cross.data.mean.push_back(number_field(f[2 + 2 * a], columns[2 + 2 * a].c_str()));
-        cross.mean_lo.push_back(number_field(f[3 + 2 * a], columns[3 + 2 * a].c_str()));
+        cross.data.mean_lo.push_back(number_field(f[3 + 2 * a], columns[3 + 2 * a].c_str()));
       }
       const std::size_t at = cross.data.comoment.size();
       cross.data.comoment.resize(at + w * w);
@@ -437,7 +437,7 @@ std::vector<result_column> summaries_columns(const cross_product_table& t, std::
     storage[0][j] = t.data.n[j];
     for (std::size_t a = 0, c = 1 + 2 * w; a < w; ++a) {
       storage[1 + 2 * a][j] = t.data.mean[j * w + a];
-      storage[2 + 2 * a][j] = t.mean_lo[j * w + a];
+      storage[2 + 2 * a][j] = t.data.mean_lo[j * w + a];
       for (std::size_t b = 0; b <= a; ++b, ++c) storage[c][j] = t.data.comoment[j * w * w + a * w + b];
     }
   }
