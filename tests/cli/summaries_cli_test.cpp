@@ -415,7 +415,7 @@ TEST(SummariesCli, CovariatesOneSummaryGivesTheBytesOfTheWholeFit)
 {
   // One part (or one part with empty parts around it) reproduces the fold exactly: the same bytes.
   temp_dir dir;
-  const std::vector<std::string> rows = covariate_rows(300, 1000000000);
+  const std::vector<std::string> rows = covariate_rows(300, 1000);
   write_file(dir / "whole.csv", csv_of(covariate_header, rows, 0, rows.size()));
   const std::string parts = summarize_parts(dir, covariate_header, rows, {0, 0, 300, 300}, covariate_options + " --offset o");
   const fit_output whole = run_fit(dir, quoted(dir / "whole.csv") + " " + covariate_options + " --offset o");
