@@ -120,6 +120,7 @@ struct group_cross_products {
   std::size_t groups = 0, width = 0;    ///< width = q + 1 (y last)
   std::vector<double> n;                ///< per group
   std::vector<double> mean;             ///< groups x width
+  std::vector<double> mean_lo;          ///< groups x width, or empty: each mean's digits beyond its double (mean + mean_lo)
   std::vector<double> comoment;         ///< groups x width x width
 };
 

@@ -243,27 +243,45 @@ def generate(path=None, **options):
         return _read_csv(out)
 
 
-def summarize(data, group=None, value=None, family="normal", exposure=None, threads=0):
+def summarize(data, group=None, value=None, family="normal", exposure=None, threads=0, covariates=None, offset=None):
     """Per-group sufficient statistics of raw rows, as `shrink summarize` writes them: a DataFrame
     with exactly the summaries CSV's columns (normal: group,n,mean,mean_lo,m2; binomial:
-    group,trials,successes; poisson: group,exposure,count), groups in the raw reader's order.
-    `data` as for fit. Parts summarized separately and given to fit_summaries fit as the whole."""
+    group,trials,successes; poisson: group,exposure,count; with `covariates` (a list of numeric
+    columns, and an optional `offset` column subtracted from the value): group,n, mean:C,mean_lo:C
+    for each covariate and the value, and the comoment:A:B lower triangle), groups in the raw
+    reader's order. `data` as for fit. Parts summarized separately and given to fit_summaries fit
+    as the whole."""
     group = group if group is not None else "group"
     value = value if value is not None else "y"
+    if isinstance(covariates, str):
+        covariates = covariates.split(",")
+    covariates = list(covariates or ())
     kinds = _data.KeyKind()
     pair = _data.npy_pair(data)
-    if pair is not None:
-        keys, columns = _summarize(None, family, "-", group, value, "", pair[0], pair[1], threads)
-    elif _data.is_path(data) and not _data.is_parquet(data):
-        path = os.fspath(data)
-        if not os.path.exists(path):
-            raise Error(f"cannot open '{path}': No such file or directory")
-        keys, columns = _summarize(None, family, path, group, value, exposure or "", "", "", threads)
-    elif exposure is not None:
-        raise Error("exposure: per-row exposures are read from a CSV path (give the file, or summarize without exposure)")
-    else:
-        rows = _data.raw_batches(data, group, value, kinds)
-        keys, columns = _summarize(rows, family, "-", group, value, "", "", "", threads)
+    with tempfile.TemporaryDirectory(prefix="shrink-") as tmp:
+        if pair is not None:
+            keys, columns = _summarize(None, family, "-", group, value, "", pair[0], pair[1], threads, covariates,
+                                       offset or "")
+        elif _data.is_path(data) and not _data.is_parquet(data):
+            path = os.fspath(data)
+            if not os.path.exists(path):
+                raise Error(f"cannot open '{path}': No such file or directory")
+            keys, columns = _summarize(None, family, path, group, value, exposure or "", "", "", threads, covariates,
+                                       offset or "")
+        elif exposure is not None:
+            raise Error("exposure: per-row exposures are read from a CSV path (give the file, or summarize without exposure)")
+        elif covariates or offset is not None:
+            # Rows with covariates go to the C++ reader as a small CSV of the columns used (as fit does).
+            names = [group, value, *covariates] + ([offset] if offset is not None else [])
+            roles = ["group", "value"] + ["covariate"] * len(covariates) + (["offset"] if offset is not None else [])
+            frame = _data.frame_of(data, list(dict.fromkeys(names)), roles)
+            _data.numpy_key_spec(frame[group], group, kinds)  # the keys' kind (and a missing key refused)
+            csv = os.path.join(tmp, "rows.csv")
+            _data.write_csv(frame, csv)
+            keys, columns = _summarize(None, family, csv, group, value, "", "", "", threads, covariates, offset or "")
+        else:
+            rows = _data.raw_batches(data, group, value, kinds)
+            keys, columns = _summarize(rows, family, "-", group, value, "", "", "", threads)
     if kinds.kind is not None:
         keys = _typed_keys(keys, kinds)
     elif not isinstance(keys, np.ndarray):

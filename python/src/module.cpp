@@ -181,16 +181,22 @@ nb::tuple part_object(const io::summary_part& part)
     std::vector<double> hi, lo;
     return table_object(part.groups.keys, io::summaries_columns(part.groups, hi, lo));
   }
+  if (part.family == io::summary_family::covariates) {
+    std::vector<std::vector<double>> storage;
+    return table_object(part.cross.keys, io::summaries_columns(part.cross, storage));
+  }
   return table_object(part.counts.keys, io::summaries_columns(part.counts, part.family == io::summary_family::binomial
                                                                                ? count_family::binomial
                                                                                : count_family::poisson));
 }
 
 /// `shrink summarize` of raw rows: from memory (`rows`, as run's) or, when `rows` is None, from
-/// the file or .npy columns of `input`. Returns (keys, {column: array}) of the summaries CSV.
+/// the file or .npy columns of `input` (with `covariates`: the file, its cross products, the value
+/// less `offset` when given). Returns (keys, {column: array}) of the summaries CSV.
 nb::tuple summarize(nb::object rows, const std::string& family_name, const std::string& path, const std::string& group,
                     const std::string& value, const std::string& exposure, const std::string& group_npy,
-                    const std::string& value_npy, int threads)
+                    const std::string& value_npy, int threads, const std::vector<std::string>& covariates,
+                    const std::string& offset)
 {
   io::summary_family family = io::summary_family::normal;
   if (family_name == "binomial")
@@ -200,8 +206,8 @@ nb::tuple summarize(nb::object rows, const std::string& family_name, const std::
   else if (family_name != "normal")
     throw error("unknown --family '" + family_name + "' (choose normal, binomial or poisson)");
   io::summary_part part;
-  if (rows.is_none()) {
-    part = io::read_raw_summaries({path, group, value, exposure, group_npy, value_npy, false}, family, threads);
+  if (rows.is_none() || !covariates.empty() || !offset.empty()) {
+    part = io::read_raw_summaries({path, group, value, exposure, group_npy, value_npy, false, covariates, offset}, family, threads);
   } else {
     const io::value_kind kind = family == io::summary_family::normal     ? io::value_kind::any
                                 : family == io::summary_family::binomial ? io::value_kind::binary
@@ -244,7 +250,8 @@ NB_MODULE(_shrink, m)
   });
   m.def("run", &run, nb::arg("args"), nb::arg("rows").none() = nb::none(), nb::arg("value_name") = "y");
   m.def("summarize", &summarize, nb::arg("rows").none(), nb::arg("family"), nb::arg("path"), nb::arg("group"),
-        nb::arg("value"), nb::arg("exposure"), nb::arg("group_npy"), nb::arg("value_npy"), nb::arg("threads"));
+        nb::arg("value"), nb::arg("exposure"), nb::arg("group_npy"), nb::arg("value_npy"), nb::arg("threads"),
+        nb::arg("covariates") = std::vector<std::string>{}, nb::arg("offset") = "");
   m.def("merge_summaries", &merge_summaries, nb::arg("paths"), nb::arg("threads") = 0);
   m.def("split_replicates", &shrink::split_replicates, nb::arg("replicates"), nb::arg("parts"));
   m.attr("has_cuda") = bool(SHRINK_HAS_CUDA);

@@ -178,9 +178,29 @@ void check_design(const group_cross_products& d, const Matrix& within)
   }
 }
 
-}  // namespace
-
-namespace {
+/// `raw` with the covariates centred at their row means, which go to `shift` (in group order: the
+/// same bits for any --threads): uncentred cross products of a covariate like 1e6 + j lose its
+/// spread to rounding (refused as collinear, or a slope off in its sixth digit). The centring moves
+/// the intercept only. (y is left as it is: where the rows fit exactly, sigma2 -> 0, the fit's
+/// limit is reached more closely from y's own decimals than from y less its mean.)
+group_cross_products centred(const group_cross_products& raw, std::vector<double>& shift)
+{
+  group_cross_products d = raw;
+  shift.assign(d.covariates.size(), 0.0);
+  double rows = 0;
+  for (std::size_t j = 0; j < d.groups; ++j) {
+    rows += d.n[j];
+    for (std::size_t k = 0; k < shift.size(); ++k) shift[k] += d.n[j] * (d.mean[j * d.width + k] - shift[k]) / rows;
+  }
+  // Each mean's digits beyond its double (a covariate like 1e9 + x) join it once it is small.
+  for (std::size_t j = 0; j < d.groups; ++j)
+    for (std::size_t k = 0; k < shift.size(); ++k) {
+      const std::size_t at = j * d.width + k;
+      d.mean[at] = (d.mean[at] - shift[k]) + (d.mean_lo.empty() ? 0.0 : d.mean_lo[at]);
+    }
+  d.mean_lo.clear();  // joined (y's stay apart: y is not centred)
+  return d;
+}
 
 /// The data as every fit works on them: the covariates centred at their row means (in group order:
 /// the same bits for any --threads), since uncentred cross products of a covariate like 1e6 + j lose
@@ -197,15 +217,9 @@ struct prepared {
 
 prepared prepare(const group_cross_products& raw, double level)
 {
-  prepared s{raw, std::vector<double>(raw.covariates.size(), 0.0), {}, {}, 0, raw.width};
-  group_cross_products& d = s.d;
-  double rows = 0;
-  for (std::size_t j = 0; j < d.groups; ++j) {
-    rows += d.n[j];
-    for (std::size_t k = 0; k < s.shift.size(); ++k) s.shift[k] += d.n[j] * (d.mean[j * d.width + k] - s.shift[k]) / rows;
-  }
-  for (std::size_t j = 0; j < d.groups; ++j)
-    for (std::size_t k = 0; k < s.shift.size(); ++k) d.mean[j * d.width + k] -= s.shift[k];
+  prepared s{{}, {}, {}, {}, 0, raw.width};
+  s.d = centred(raw, s.shift);
+  const group_cross_products& d = s.d;
   SHRINK_EXPECTS(d.width >= 1 && d.covariates.size() + 1 == d.width, "internal: cross products of the wrong width");
   SHRINK_EXPECTS(d.groups >= 2, "the random-intercept model needs at least two groups");
   SHRINK_EXPECTS(level > 0 && level < 1, "--level must lie strictly between 0 and 1");
@@ -412,8 +426,11 @@ std::optional<double> raw_logo_score(const group_cross_products& d, const size_c
   return score;
 }
 
-structure_comparison compare_structures(const group_cross_products& d, int threads)
+structure_comparison compare_structures(const group_cross_products& raw, int threads)
 {
+  // Centred as the fit is (the likelihoods do not move with the covariates' levels).
+  std::vector<double> shift;
+  const group_cross_products d = centred(raw, shift);
   double N = 0;
   for (double n : d.n) N += n;
   const auto w = static_cast<Eigen::Index>(d.width), q = w - 1;  // covariates, then y

@@ -36,4 +36,7 @@ command add_summarize_command(CLI::App& app);
 /// the CSV input; throws when the two inputs are mixed (fit and summarize read raw rows alike).
 bool binary_input(const io::raw_input& in, const CLI::App& app);
 
+/// The names in a comma-separated --covariates list (each once; an empty name is an error).
+std::vector<std::string> covariate_names(const std::string& list);
+
 }  // namespace shrink::cli

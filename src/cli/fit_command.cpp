@@ -158,15 +158,24 @@ std::optional<io::summary_part> merged_summaries(const fit_args& a, const CLI::A
 {
   if (a.from_summaries.empty()) return std::nullopt;
   for (const char* other : {"input", "--group", "--value", "--group-npy", "--value-npy", "--estimate", "--se", "--variance",
-                            "--successes", "--trials", "--counts", "--exposure", "--covariates", "--offset", "--no-intercept"})
+                            "--successes", "--trials", "--counts", "--exposure", "--offset", "--no-intercept"})
     if (app.count(other) > 0)
       throw error(std::string(std::string(other) == "input" ? "an input file" : other) +
                   " and --from-summaries: the summaries are the input, with their own columns (see shrink summarize)");
   std::vector<io::summary_part> parts;
   for (const std::string& path : a.from_summaries) parts.push_back(io::read_summaries(path));
   io::summary_part merged = io::merge_summaries(std::move(parts), a.threads);
-  if (app.count("--family") > 0 && a.family != io::to_string(merged.family))
-    throw error("--family " + a.family + ", but the summaries are of the " + io::to_string(merged.family) + " family");
+  const bool covariates = merged.family == io::summary_family::covariates;
+  const std::string family = covariates ? "normal" : io::to_string(merged.family);
+  if (app.count("--family") > 0 && a.family != family)
+    throw error("--family " + a.family + ", but the summaries are of the " + family + " family");
+  if (covariates && app.count("--covariates") == 0) {
+    std::string names;
+    for (const std::string& c : merged.cross.data.covariates) names += (names.empty() ? "" : ",") + c;
+    throw error("the summaries hold covariates (" + names + "): give --covariates with some or all of them");
+  }
+  if (!covariates && app.count("--covariates") > 0)
+    throw error("--covariates: the summaries hold no covariates (summarize the rows with --covariates)");
   return merged;
 }
 
@@ -355,25 +364,9 @@ std::optional<structure_comparison> raw_structures(const io::group_table& t)
   }
 }
 
-/// The names in a comma-separated --covariates list (each once).
-std::vector<std::string> covariate_names(const std::string& list)
-{
-  std::vector<std::string> names;
-  std::string rest = list;
-  while (!list.empty()) {
-    const std::size_t comma = rest.find(',');
-    const std::string name = rest.substr(0, comma);
-    if (name.empty()) throw error("--covariates: an empty column name in '" + list + "'");
-    if (std::find(names.begin(), names.end(), name) != names.end()) throw error("--covariates names '" + name + "' twice");
-    names.push_back(name);
-    if (comma == std::string::npos) break;
-    rest = rest.substr(comma + 1);
-  }
-  return names;
-}
-
-/// Raw rows with covariates: lme4's lmer(y ~ x + (1 | group)) by REML (default) or ML.
-void run_mixed_model_fit(const fit_args& a, const CLI::App& app, const fit_options& o)
+/// Raw rows with covariates (or the merged summaries of such rows, `merged`): lme4's
+/// lmer(y ~ x + (1 | group)) by REML (default) or ML.
+void run_mixed_model_fit(const fit_args& a, const CLI::App& app, const fit_options& o, io::summary_part* merged)
 {
   if (a.no_intercept) throw error("--no-intercept: raw mode fits an intercept (lmer's y ~ x + (1 | group))");
   if (a.sigma) throw error("--sigma: raw mode with covariates estimates sigma2 jointly (lmer)");
@@ -382,9 +375,11 @@ void run_mixed_model_fit(const fit_args& a, const CLI::App& app, const fit_optio
     throw error("raw mode with covariates fits --tau-method reml (default) or ml, as lme4's lmer does");
   const bool reml = !method_given || o.method == tau_method::reml;
   io::output_set outputs({{"-o", a.output}, {"--summary", a.summary}, {"--plot", a.plot}, {"--html", a.html}},
-                         {{"the input", a.input}});
+                         input_paths(a, false));
   const auto t0 = std::chrono::steady_clock::now();
-  const io::cross_product_table t = io::read_cross_products(a.input, a.group, a.value, covariate_names(a.covariates), a.offset, a.threads);
+  const io::cross_product_table t =
+    merged ? io::select_covariates(merged->cross, covariate_names(a.covariates))
+           : io::read_cross_products(a.input, a.group, a.value, covariate_names(a.covariates), a.offset, a.threads);
   const double read_seconds = detail::seconds_since(t0);
   const mixed_model_result r = fit_mixed_model(t.data, reml, o.level);
   // The comparison is a diagnostic: where a structure fits the rows exactly (no within-group
@@ -416,10 +411,10 @@ void run_mixed_model_fit(const fit_args& a, const CLI::App& app, const fit_optio
 }
 
 /// `shrink fit --estimate ... --covariates ...`: meta-regression (summary mode only, so far).
-void run_regression_fit(const fit_args& a, const CLI::App& app, const fit_options& o)
+void run_regression_fit(const fit_args& a, const CLI::App& app, const fit_options& o, io::summary_part* merged)
 {
   if (a.digits < 0 || a.digits > 17) throw error("--digits must be 0 (the shortest exact text) or 1 to 17");
-  if (a.estimate.empty()) return run_mixed_model_fit(a, app, o);
+  if (a.estimate.empty()) return run_mixed_model_fit(a, app, o, merged);
   std::vector<io::text_column> columns;
   for (const std::string& name : covariate_names(a.covariates)) columns.push_back({name, {}});
   if (!a.offset.empty()) columns.push_back({a.offset, {}});
@@ -460,7 +455,7 @@ void run_fit(const fit_args& given, const CLI::App& app)
 {
   std::optional<io::summary_part> merged = merged_summaries(given, app);
   fit_args a = given;
-  if (merged) a.family = io::to_string(merged->family);
+  if (merged) a.family = merged->family == io::summary_family::covariates ? "normal" : io::to_string(merged->family);
   if (a.family != "normal" && !a.apply.empty())
     throw error("--apply takes the normal family (the count families' fitted prior is given by --method fixed)");
   if (a.family == "binomial" || a.family == "poisson") return run_count_fit(a, app, merged ? &*merged : nullptr);
@@ -509,7 +504,7 @@ void run_fit(const fit_args& given, const CLI::App& app)
     if (app.count("--covariates") > 0 && a.covariates.empty()) throw error("--covariates: give at least one column name");
     if (!a.group_npy.empty() || !a.value_npy.empty()) throw error("--covariates: .npy input is not available with covariates");
     if (a.output.empty()) throw error("-o: give a file name, or - for stdout");
-    return run_regression_fit(a, app, o);
+    return run_regression_fit(a, app, o, merged ? &*merged : nullptr);
   }
 
   // One input: a CSV file (or stdin), or the binary columns. Anything else is ambiguous.
@@ -580,6 +575,22 @@ bool binary_input(const io::raw_input& in, const CLI::App& app)
   if (app.count("--group") > 0 || app.count("--value") > 0)
     throw error("--group and --value name CSV columns: with --group-npy/--value-npy give neither");
   return true;
+}
+
+std::vector<std::string> covariate_names(const std::string& list)
+{
+  std::vector<std::string> names;
+  std::string rest = list;
+  while (!list.empty()) {
+    const std::size_t comma = rest.find(',');
+    const std::string name = rest.substr(0, comma);
+    if (name.empty()) throw error("--covariates: an empty column name in '" + list + "'");
+    if (std::find(names.begin(), names.end(), name) != names.end()) throw error("--covariates names '" + name + "' twice");
+    names.push_back(name);
+    if (comma == std::string::npos) break;
+    rest = rest.substr(comma + 1);
+  }
+  return names;
 }
 
 command add_fit_command(CLI::App& app) { return add_fit_command(app, {}); }

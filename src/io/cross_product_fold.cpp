@@ -88,14 +88,14 @@ class key_ids {
   std::vector<std::uint32_t> direct_;
 };
 
-/// The rows of `pieces` (group row_group[r] for the r-th) into each group's n, mean and co-moments
-/// (`state`, 1 + w + w^2 per group), the groups j with j % owners == owner only, each group's rows
-/// in input order. W: the width w when known at compile time, else 0.
+/// The rows of `pieces` (group row_group[r] for the r-th) into each group's n, shift, mean and
+/// co-moments (`state`, 1 + 2 w + w^2 per group), the groups j with j % owners == owner only, each
+/// group's rows in input order. W: the width w when known at compile time, else 0.
 template <std::size_t W>
 void fold_rows(const std::vector<keyed_rows>& pieces, const std::vector<std::size_t>& row_group, std::size_t w,
                std::size_t stride, bool has_offset, std::size_t owners, std::size_t owner, std::vector<double>& state)
 {
-  const std::size_t width = W != 0 ? W : w, stride_g = 1 + width + width * width;
+  const std::size_t width = W != 0 ? W : w, stride_g = 1 + 2 * width + width * width;
   std::vector<double> z(width), delta(width);
   // Groups come in random order: the state of a row some rows ahead is prefetched.
   constexpr std::size_t ahead = 16;
@@ -112,7 +112,7 @@ void fold_rows(const std::vector<keyed_rows>& pieces, const std::vector<std::siz
       for (std::size_t a = 0; a + 1 < width; ++a) z[a] = x[1 + a];
       z[width - 1] = x[0] - (has_offset ? x[stride - 1] : 0.0);
       double* g = &state[j * stride_g];
-      detail::cross_product_update(g[0], g + 1, g + 1 + width, z.data(), delta.data(), width);
+      detail::cross_product_update(g[0], g + 1, g + 1 + width, g + 1 + 2 * width, z.data(), delta.data(), width);
     }
 }
 
@@ -133,20 +133,29 @@ bool is_text(std::string_view f)
   return !f.empty() && !parse_number(f, v) && std::strcmp(number_problem(f), "is not a number") == 0;
 }
 
-/// The table of the groups in key order from each group's state (n, means, co-moments of width w).
-cross_product_table assemble(const key_ids& ids, const std::vector<double>& state, std::vector<std::string> names)
+/// The table of the groups in key order from each group's state (n, shift, means, co-moments of
+/// width w); no groups is an error unless `allow_empty`.
+cross_product_table assemble(const key_ids& ids, const std::vector<double>& state, std::vector<std::string> names,
+                             std::string value, bool allow_empty)
 {
-  const std::size_t w = names.size() + 1, stride_g = 1 + w + w * w;
+  const std::size_t w = names.size() + 1, stride_g = 1 + 2 * w + w * w;
   cross_product_table t;
   t.data.covariates = std::move(names);
   t.data.groups = ids.size();
   t.data.width = w;
+  t.value = std::move(value);
+  if (ids.size() == 0 && allow_empty) return t;
   for (std::size_t j : ids.sorted()) {
     t.keys.push_back(ids.key(j));
     const double* g = &state[j * stride_g];
     t.data.n.push_back(g[0]);
-    t.data.mean.insert(t.data.mean.end(), g + 1, g + 1 + w);
-    t.data.comoment.insert(t.data.comoment.end(), g + 1 + w, g + stride_g);
+    for (std::size_t a = 0; a < w; ++a) {
+      double hi, lo;
+      add_shift(g[1 + a], 0.0, g[1 + w + a], hi, lo);
+      t.data.mean.push_back(hi);
+      t.data.mean_lo.push_back(lo);
+    }
+    t.data.comoment.insert(t.data.comoment.end(), g + 1 + 2 * w, g + stride_g);
   }
   return t;
 }
@@ -156,7 +165,7 @@ cross_product_table assemble(const key_ids& ids, const std::vector<double>& stat
 /// first level in sorted (byte) order, as summary mode and R do: column NAME + level for the others.
 cross_product_table read_with_factors(const std::string& path, const std::vector<std::string>& columns,
                                       const std::vector<std::string>& covariates, const std::vector<bool>& factor,
-                                      bool with_offset)
+                                      bool with_offset, std::string value)
 {
   const std::size_t q = covariates.size();
   std::vector<std::set<std::string, std::less<>>> levels(q);
@@ -185,7 +194,7 @@ cross_product_table read_with_factors(const std::string& path, const std::vector
       names.push_back(covariates[c] + *level);
     }
   }
-  const std::size_t w = names.size() + 1, stride_g = 1 + w + w * w;
+  const std::size_t w = names.size() + 1, stride_g = 1 + 2 * w + w * w;
   key_ids ids;
   std::vector<double> state, z(w), delta(w);
   visit_rows(path, columns, [&](const std::vector<std::string_view>& f, std::size_t) {
@@ -202,21 +211,22 @@ cross_product_table read_with_factors(const std::string& path, const std::vector
     }
     z[w - 1] = number_field(f, 1, columns).hi - (with_offset ? number_field(f, columns.size() - 1, columns).hi : 0.0);
     double* g = &state[j * stride_g];
-    detail::cross_product_update(g[0], g + 1, g + 1 + w, z.data(), delta.data(), w);
+    detail::cross_product_update(g[0], g + 1, g + 1 + w, g + 1 + 2 * w, z.data(), delta.data(), w);
   });
-  return assemble(ids, state, names);
+  return assemble(ids, state, names, std::move(value), false);
 }
 
 }  // namespace
 
 cross_product_table read_cross_products(const std::string& path, const std::string& group, const std::string& value,
                                         const std::vector<std::string>& covariates, const std::string& offset,
-                                        int threads)
+                                        int threads, bool part)
 {
   const int workers = detail::thread_count(threads);
   std::vector<std::string> columns{group, value};
   columns.insert(columns.end(), covariates.begin(), covariates.end());
   if (!offset.empty()) columns.push_back(offset);
+  const std::string value_name = offset.empty() ? value : value + "-" + offset;
   // A covariate whose first field is text is a factor (a file only: stdin is read once), read by
   // the two-pass path; numeric covariates take the parallel one-pass fold.
   if (path != "-" && !covariates.empty()) {
@@ -229,15 +239,20 @@ cross_product_table read_cross_products(const std::string& path, const std::stri
       });
     } catch (const first_row_read&) {
     }
-    if (std::find(factor.begin(), factor.end(), true) != factor.end())
-      return read_with_factors(path, columns, covariates, factor, !offset.empty());
+    const auto first_factor = std::find(factor.begin(), factor.end(), true);
+    if (first_factor != factor.end() && part)
+      throw error("covariate '" + shown(covariates[static_cast<std::size_t>(first_factor - factor.begin())]) +
+                  "' is text (a factor): summaries hold numeric covariates only, as a part does not know the other parts' "
+                  "levels; give the factor as 0/1 columns, one per level but the first");
+    if (first_factor != factor.end())
+      return read_with_factors(path, columns, covariates, factor, !offset.empty(), value_name);
   }
   const std::size_t w = covariates.size() + 1;  // covariates, then y
   const std::size_t stride = columns.size() - 1;  // numbers per row: y, covariates, offset
 
   key_ids ids;
-  // Each group's n, mean and co-moments side by side (three cache lines at q = 3, not five).
-  const std::size_t stride_g = 1 + w + w * w;
+  // Each group's n, shift, mean and co-moments side by side.
+  const std::size_t stride_g = 1 + 2 * w + w * w;
   std::vector<double> state;
   std::vector<std::size_t> row_group;
   visit_keyed_rows(path, columns, workers, [&](const std::vector<keyed_rows>& pieces) {
@@ -266,7 +281,7 @@ cross_product_table read_cross_products(const std::string& path, const std::stri
     });
   });
 
-  return assemble(ids, state, covariates);
+  return assemble(ids, state, covariates, value_name, part);
 }
 
 count_table read_count_rows(const std::string& path, const std::string& group, const std::string& value,

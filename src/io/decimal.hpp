@@ -36,6 +36,17 @@ inline double difference(double hi, double lo, double shift_hi, double shift_lo)
   return s + (e + (lo - shift_lo));
 }
 
+/// (shift_hi + shift_lo) + d as hi + lo, hi the sum rounded about once: a mean kept relative to a
+/// shift, back to ~32 digits (difference's inverse).
+inline void add_shift(double shift_hi, double shift_lo, double d, double& hi, double& lo)
+{
+  double s, e;
+  two_sum(shift_hi, d, s, e);
+  e += shift_lo;
+  hi = s + e;
+  lo = e - (hi - s);
+}
+
 /// A finite number from text in the syntax of parse_decimal (more significant digits and any
 /// exponent allowed): false for anything else, for infinities and NaN, and for numbers beyond
 /// the range of double. `out.hi` is the nearest double (up to the last bit in rare ties).

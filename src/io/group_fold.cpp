@@ -272,11 +272,10 @@ group_table tabulate_groups(std::vector<std::string>&& keys, const group_accumul
     t.n.push_back(a.n);
     t.m2.push_back(a.d.m2);
     // ybar_j = shift + mean of the differences, as hi + lo: the exact mean to the last bit.
-    double s, e;
-    two_sum(a.shift_hi, a.d.mean, s, e);
-    e += a.shift_lo;
-    t.exact_mean.push_back(s + e);
-    exact_lo.push_back(e - (t.exact_mean[j] - s));
+    double hi, lo;
+    add_shift(a.shift_hi, a.shift_lo, a.d.mean, hi, lo);
+    t.exact_mean.push_back(hi);
+    exact_lo.push_back(lo);
     if (!std::isfinite(t.exact_mean[j]) || !std::isfinite(t.m2[j]))
       throw error("column '" + value_name + "': group '" + t.keys[j] +
                   "': its mean or sum of squares overflows double (values too large in magnitude)");
