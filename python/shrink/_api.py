@@ -10,7 +10,7 @@ import tempfile
 import numpy as np
 import pandas as pd
 
-from . import _data
+from . import _data, _device
 from ._shrink import Error, run
 from ._shrink import merge_summaries as _merge_summaries
 from ._shrink import split_replicates as _split_replicates
@@ -125,7 +125,7 @@ def fit(data, group=None, value=None, **options):
     with tempfile.TemporaryDirectory(prefix="shrink-") as tmp:
         summary_path = os.path.join(tmp, "summary.json")
         args = ["fit"]
-        rows = None
+        rows = device = None
         kinds = _data.KeyKind()
         input_keys = None  # per-group modes keep the input's order: its keys are the result's
         pair = _data.npy_pair(data)
@@ -141,7 +141,8 @@ def fit(data, group=None, value=None, **options):
             if raw:
                 args += ["--value", value]
         elif by_fold:
-            rows = _data.raw_batches(data, group, value, kinds)
+            device = _device.device_rows(data, group, value, kinds)  # GPU arrays: folded where they lie
+            rows = _data.raw_batches(data, group, value, kinds) if device is None else None
             args += ["--group", group, "--value", value]
         else:
             # Per-group data (or raw rows with covariates): the columns read, as a small CSV.
@@ -172,7 +173,7 @@ def fit(data, group=None, value=None, **options):
         if covariates:
             options = dict(options, covariates=covariates)
         args += _arguments(_applied(options, tmp)) + ["--summary", summary_path]
-        report, keys, columns = run(args, rows, value)
+        report, keys, columns = run(args, rows, value, device.spec if device is not None else None)
         with open(summary_path) as f:
             summary = json.load(f)
 

@@ -9,6 +9,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from ._device import is_device_array, not_here
 from ._shrink import Error
 
 # Rows per Parquet batch: memory is O(groups + one batch) whatever the size of the file.
@@ -250,9 +251,8 @@ def raw_batches(data, group, value, kinds):
     if isinstance(data, (pd.DataFrame, dict)):
         check_columns(column_names(data), [group, value])
         keys, values = data[group], data[value]
-        if any(hasattr(c, "__cuda_array_interface__") for c in (keys, values)):
-            raise Error("GPU arrays are not read from the device yet: copy them to host memory first "
-                        "(cupy.asnumpy, tensor.cpu().numpy())")
+        if any(is_device_array(c) for c in (keys, values)):
+            raise not_here()
         if len(keys) != len(values):
             raise Error(f"the group column '{group}' has {len(keys)} rows but the value column '{value}' has {len(values)}")
         return [(numpy_key_spec(keys, group, kinds), numpy_values(values, value))]
@@ -273,6 +273,8 @@ def frame_of(data, columns, roles):
         return pq.read_table(data, columns=columns).to_pandas()
     if isinstance(data, (pd.DataFrame, dict)):
         check_columns(column_names(data), columns, roles)
+        if any(is_device_array(data[c]) for c in columns):
+            raise not_here()
         return pd.DataFrame({c: data[c] for c in columns})
     table = pa.Table.from_batches(list(arrow_batches_any(data, columns, roles)))
     return table.to_pandas()

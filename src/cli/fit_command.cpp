@@ -495,6 +495,12 @@ void run_fit(const fit_args& given, const CLI::App& app)
   o.level = parse_double(a.level, "--level");
   o.max_iterations = a.max_iterations;
   o.requested_backend = parse_backend(a.backend);
+  if (a.hooks.device_resident) {
+    if (o.requested_backend == backend::cpu)
+      throw error("--backend cpu: the rows are in GPU memory, where the CUDA backend folds them (give backend 'cuda' "
+                  "or 'auto', or copy them to host memory)");
+    o.requested_backend = backend::cuda;
+  }
   o.threads = a.threads;
   if (!a.apply.empty()) {
     o.apply = io::read_posterior_parameters(a.apply);
@@ -548,6 +554,9 @@ void run_fit(const fit_args& given, const CLI::App& app)
                                            : io::read_raw_summaries(raw_input_of(a), io::summary_family::normal, a.threads).groups;
     parse_seconds = detail::seconds_since(t0);
     r = fit(t.view(), o);
+    if (a.hooks.device_resident)
+      r.notes.push_back("device-resident input: the rows were folded on the GPU where they lie; only the per-group "
+                        "table came to the host");
     if (want_structures) structures = raw_structures(t);
     keys = std::move(t.keys);
   }

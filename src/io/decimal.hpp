@@ -29,7 +29,8 @@ using detail::two_prod;
 using detail::two_sum;
 
 /// (hi + lo) - (shift_hi + shift_lo), rounded about once: the difference of two ~32-digit numbers.
-inline double difference(double hi, double lo, double shift_hi, double shift_lo)
+/// Host and device: the GPU takes device-resident rows relative to their group's first value by it.
+SHRINK_HD inline double difference(double hi, double lo, double shift_hi, double shift_lo)
 {
   double s, e;
   two_sum(hi, -shift_hi, s, e);
