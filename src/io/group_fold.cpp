@@ -15,6 +15,7 @@ namespace shrink::io {
 namespace {
 
 constexpr std::int32_t no_id = -1;
+constexpr unsigned min_bucket_shift = 13;  // see group_fold::fold
 
 /// One row into its group: the first value becomes the shift (see group_accumulator).
 inline void fold_row(group_accumulator& a, double hi, double lo)
@@ -192,14 +193,18 @@ void group_fold::map_keys(std::vector<row_block>& parts)
 
 void group_fold::fold(std::vector<row_block>& parts)
 {
-  for (const auto& p : parts) rows_ += p.hi.size();
+  const std::size_t rows = std::accumulate(parts.begin(), parts.end(), std::size_t{0},
+                                           [](std::size_t s, const row_block& b) { return s + b.hi.size(); });
+  rows_ += rows;
+  if (threads_ == 1 && !text_ && grouped_) return fold_one_pass(parts, rows);
   map_keys(parts);
   // Buckets of at least 2^13 groups (8,192 accumulators of 48 bytes: 384 KiB, in a core's L2),
   // at most 2^9 of them (rows scattered to more places than that outrun the caches and the TLB).
-  unsigned shift = 13;
+  unsigned shift = min_bucket_shift;
   while (acc_.size() > (std::size_t{512} << shift)) ++shift;
   const std::size_t buckets = (acc_.size() + (std::size_t{1} << shift) - 1) >> shift;
-  if (buckets <= 1) return fold_in_place(parts);
+  grouped_ = buckets <= 1;
+  if (grouped_) return fold_in_place(parts);
   // Each part's rows per bucket, and how often consecutive rows change bucket: rows already
   // grouped by key (a file written group by group) rarely do, and fold in place at cache speed.
   std::vector<std::vector<std::size_t>> counts(parts.size());
@@ -217,11 +222,34 @@ void group_fold::fold(std::vector<row_block>& parts)
     }
     changes[p] = changed;
   });
-  const std::size_t changed = std::accumulate(changes.begin(), changes.end(), std::size_t{0});
-  const std::size_t rows = std::accumulate(parts.begin(), parts.end(), std::size_t{0},
-                                           [](std::size_t s, const row_block& b) { return s + b.hi.size(); });
-  if (16 * changed < rows) return fold_in_place(parts);
+  grouped_ = 16 * std::accumulate(changes.begin(), changes.end(), std::size_t{0}) < rows;
+  if (grouped_) return fold_in_place(parts);
   fold_in_buckets(parts, shift, counts);
+}
+
+void group_fold::fold_one_pass(const std::vector<row_block>& parts, std::size_t rows)
+{
+  // Each row's id (new keys in input order, as map_keys gives them) and its fold in one pass,
+  // counting how often the rows change bucket of the smallest size: are they still grouped?
+  std::size_t changed = 0, last = 0;
+  for (const row_block& b : parts) {
+    const std::int64_t* const key = b.int_keys.data();
+    const double* const hi = b.hi.data();
+    const double* const lo = b.lo.data();
+    for (std::size_t i = 0; i < b.int_keys.size(); ++i) {
+      std::int32_t id = int_id_.find(key[i]);
+      if (id == no_id) {
+        id = add_group();
+        int_id_.insert(key[i], id, acc_.size());
+        int_key_of_.push_back(key[i]);
+      }
+      fold_row(acc_[static_cast<std::uint32_t>(id)], hi[i], lo[i]);
+      const std::size_t bucket = static_cast<std::uint32_t>(id) >> min_bucket_shift;
+      changed += bucket != last;
+      last = bucket;
+    }
+  }
+  grouped_ = 16 * changed < rows;
 }
 
 void group_fold::fold_in_buckets(const std::vector<row_block>& parts, unsigned shift,

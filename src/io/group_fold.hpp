@@ -122,6 +122,8 @@ class group_fold {
 
   std::int32_t add_group();
   void map_keys(std::vector<row_block>& parts);
+  /// One thread, rows grouped by key so far: each row's id and its fold in one pass (`rows` in all).
+  void fold_one_pass(const std::vector<row_block>& parts, std::size_t rows);
   /// Folds the rows of `parts` (their ids in ids_) straight into the accumulators, threads taking
   /// stripes of groups: for few groups, or rows already grouped.
   void fold_in_place(const std::vector<row_block>& parts);
@@ -131,6 +133,7 @@ class group_fold {
 
   int threads_;
   bool text_ = false;
+  bool grouped_ = false;  // the last block's rows were grouped by key, or the groups few: no buckets
   std::uint64_t rows_ = 0;
   /// The accumulators, grown by std::realloc (they are trivially copyable): a large block is
   /// moved by remapping its pages, where a vector would copy a million groups and fault fresh

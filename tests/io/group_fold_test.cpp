@@ -185,14 +185,20 @@ TEST(GroupFold, SkewedBucketsAndGroupedRows)
     add_value(r, rng);
   }
   check_all_ways(r);
-  // Rows already grouped by key (the in-place path past the cache's size): sorted by key, ties
-  // in input order.
+  // Rows already grouped by key (folded in place, in one pass on one thread, past the cache's
+  // size): sorted by key, ties in input order.
   std::vector<std::size_t> order(r.keys.size());
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return r.keys[a] < r.keys[b]; });
   rows_in grouped;
   for (const std::size_t i : order) grouped.keys.push_back(r.keys[i]), grouped.hi.push_back(r.hi[i]), grouped.lo.push_back(r.lo[i]);
   check_all_ways(grouped);
+  // Grouped rows, then the same rows in random order: one path after the other.
+  rows_in both = grouped;
+  both.keys.insert(both.keys.end(), r.keys.begin(), r.keys.end());
+  both.hi.insert(both.hi.end(), r.hi.begin(), r.hi.end());
+  both.lo.insert(both.lo.end(), r.lo.begin(), r.lo.end());
+  check_all_ways(both);
 }
 
 TEST(GroupFold, TextKeys)
