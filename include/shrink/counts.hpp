@@ -9,6 +9,7 @@
 #include <shrink/backend.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <limits>
 #include <optional>
 #include <string>
@@ -94,6 +95,9 @@ struct count_bayes_summary {
   double spacing = 0;              ///< the grid's spacing in posterior standard deviations
   std::optional<double> log_marginal_likelihood;  ///< log p(y), constants included; proper hyperpriors only
   std::string hyperprior;          ///< in words
+  /// The marginal posterior density of log_concentration (natural log) at increasing nodes,
+  /// integrating to 1 (the 1-D marginal its median and interval come from; the figures draw it).
+  std::vector<double> log_concentration_nodes, log_concentration_density;
 };
 
 struct count_options {
@@ -125,6 +129,9 @@ struct count_fit_result {
   std::vector<double> estimate;   ///< partial pooling: the posterior mean, (alpha + y_j) / (nu + n_j) or (shape + y_j) / (rate + E_j)
   std::vector<double> sd;         ///< the posterior sd
   std::vector<double> lower, upper;  ///< the posterior's central interval at `level` (exact beta / gamma quantiles)
+  /// Groups with equal counts (and sizes) share every column above (and mode, mode_sd): entry_of[j]
+  /// numbers group j's entry, 0 to entries - 1 (the per-group CSV formats each entry's numbers once).
+  std::vector<std::uint32_t> entry_of;
 
   std::size_t groups = 0;
   double total_count = 0, total_size = 0;

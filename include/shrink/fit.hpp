@@ -89,6 +89,19 @@ struct summary_data_view {
   const double* exact_estimates = nullptr;
 };
 
+/// What every group's posterior depends on besides the group's own summary (normal prior, a point
+/// tau2): a fit's JSON writes it ("posterior_parameters") and `shrink fit --apply` reads it back, so
+/// the groups of one part of the data (a Dask partition, new groups to score) get the posteriors the
+/// fit of the whole gives them.
+struct posterior_parameters {
+  double mu = 0;
+  double tau2 = 0;
+  std::optional<double> sigma2;        ///< raw mode: the v_j are sigma2 / n_j
+  double level = 0.95;                 ///< the intervals' coverage ...
+  double interval_quantile = 0;        ///< ... and their q: estimate +- q sd (z, or t on sigma2's df)
+  std::optional<double> james_stein_center, james_stein_c;  ///< absent with fewer than 4 groups
+};
+
 struct fit_options {
   tau_method method = tau_method::mom;
   double tau = 0;               ///< used when method == fixed
@@ -107,6 +120,10 @@ struct fit_options {
   double threshold = 1e-5;  ///< ML/REML/EB Fisher scoring stops when |change in tau2| < threshold
   double root_tol = 1.220703125e-4;  ///< PM root-finding tolerance on tau2 (uniroot, eps^0.25)
   int max_iterations = 100;          ///< ML/REML/EB scoring steps and PM root-finding steps
+
+  /// Set: nothing is estimated; every group's posterior is computed under these hyperparameters
+  /// (Q, I2 and the ANOVA still describe the groups given).
+  std::optional<posterior_parameters> apply;
 };
 
 /// The one-way ANOVA table of raw data.
@@ -174,12 +191,16 @@ struct fit_result {
     double mode = 0;     ///< of p(tau | y)
     double tau2_mean = 0;
     int nodes = 0;       ///< quadrature nodes over tau
+    tau_prior prior;     ///< the prior it was computed under
   };
   std::optional<tau_posterior> tau_post;
 
   /// --prior t:NU: the fitted Student-t prior theta_j ~ mu + t_scale * t_NU.
   std::optional<double> t_df, t_scale;
   std::optional<double> log_likelihood;  ///< ml/reml (restricted for reml), t prior: marginal
+  /// The hyperparameters behind the per-group columns, for --apply; absent under bayes and --prior t
+  /// (their posteriors are not those of one point tau2).
+  std::optional<posterior_parameters> posterior;
 
   backend used = backend::cpu;
   fit_timings seconds;

@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace shrink {
@@ -121,6 +122,7 @@ struct group_cross_products {
   std::size_t groups = 0, width = 0;    ///< width = q + 1 (y last)
   std::vector<double> n;                ///< per group
   std::vector<double> mean;             ///< groups x width
+  std::vector<double> mean_lo;          ///< groups x width, or empty: each mean's digits beyond its double (mean + mean_lo)
   std::vector<double> comoment;         ///< groups x width x width
 };
 
@@ -151,6 +153,15 @@ struct mixed_model_result {
 /// CPU threads (0: all), the p x p algebra on the host.
 mixed_model_result fit_mixed_model(const group_cross_products& data, bool reml, double level = 0.95,
                                    backend use = backend::cpu, int threads = 0);
+
+/// The same model at a given tau: sigma2 maximises the (restricted) likelihood there and beta is its
+/// generalised least-squares fit, so log_likelihood is the profile log-likelihood of tau (the
+/// figures' likelihood panel and the page's slider).
+mixed_model_result fit_mixed_model_at_tau(const group_cross_products& data, bool reml, double tau, double level = 0.95);
+
+/// The profile-likelihood interval of tau at fit.level (from fit_mixed_model on the same data):
+/// where 2 (fit.log_likelihood - profile) stays below the chi-square(1) quantile.
+std::pair<double, double> mixed_model_tau_interval(const group_cross_products& data, const mixed_model_result& fit);
 
 /// Thrown by the raw rows' compare_structures when a structure fits the rows exactly (no residual
 /// variance to compare the structures by): the comparison is then left out of a fit, nothing else.

@@ -10,7 +10,7 @@ import tempfile
 import numpy as np
 import pandas as pd
 
-from . import _data
+from . import _data, _device
 from ._shrink import Error, run
 from ._shrink import merge_summaries as _merge_summaries
 from ._shrink import split_replicates as _split_replicates
@@ -34,6 +34,21 @@ def _arguments(options):
         else:
             args += [flag, repr(v) if isinstance(v, float) else os.fspath(v) if isinstance(v, os.PathLike) else str(v)]
     return args
+
+
+def _applied(options, tmp):
+    """options with `apply` (a FitResult, its summary dict, or the path of a fit's JSON summary) as
+    the path `shrink fit --apply` reads."""
+    given = options.get("apply")
+    if given is None or _data.is_path(given):
+        return options
+    summary = given.summary if isinstance(given, FitResult) else given
+    if not isinstance(summary, dict):
+        raise Error("apply: give a FitResult, its summary dict or the path of a fit's JSON summary")
+    path = os.path.join(tmp, "applied.json")
+    with open(path, "w") as f:
+        json.dump({"posterior_parameters": summary.get("posterior_parameters")}, f)
+    return dict(options, apply=path)
 
 
 def _read_csv(path):
@@ -88,7 +103,9 @@ def fit(data, group=None, value=None, **options):
     options: the command's options, '-' written '_': estimate/se/variance (summary mode),
     tau_method, tau, tau_prior, prior, sigma, level, max_iterations, backend, threads, family,
     successes, trials, counts, exposure, method, hyperprior, alpha, beta, shape, rate, mean,
-    concentration, quadrature_points, covariates (a list), offset, no_intercept, plot, html.
+    concentration, quadrature_points, covariates (a list), offset, no_intercept, plot, html,
+    apply (a FitResult, its summary dict or a JSON path: every group's posterior under that fit's
+    hyperparameters, nothing estimated).
     Returns a FitResult; bad input raises shrink.Error with the command's message.
     """
     for bad in ("output", "o", "summary", "group_npy", "value_npy", "quiet", "q", "digits"):
@@ -108,7 +125,7 @@ def fit(data, group=None, value=None, **options):
     with tempfile.TemporaryDirectory(prefix="shrink-") as tmp:
         summary_path = os.path.join(tmp, "summary.json")
         args = ["fit"]
-        rows = None
+        rows = device = None
         kinds = _data.KeyKind()
         input_keys = None  # per-group modes keep the input's order: its keys are the result's
         pair = _data.npy_pair(data)
@@ -124,7 +141,8 @@ def fit(data, group=None, value=None, **options):
             if raw:
                 args += ["--value", value]
         elif by_fold:
-            rows = _data.raw_batches(data, group, value, kinds)
+            device = _device.device_rows(data, group, value, kinds)  # GPU arrays: folded where they lie
+            rows = _data.raw_batches(data, group, value, kinds) if device is None else None
             args += ["--group", group, "--value", value]
         else:
             # Per-group data (or raw rows with covariates): the columns read, as a small CSV.
@@ -154,8 +172,8 @@ def fit(data, group=None, value=None, **options):
                 args += ["--value", value]
         if covariates:
             options = dict(options, covariates=covariates)
-        args += _arguments(options) + ["--summary", summary_path]
-        report, keys, columns = run(args, rows, value)
+        args += _arguments(_applied(options, tmp)) + ["--summary", summary_path]
+        report, keys, columns = run(args, rows, value, device.spec if device is not None else None)
         with open(summary_path) as f:
             summary = json.load(f)
 
@@ -226,27 +244,45 @@ def generate(path=None, **options):
         return _read_csv(out)
 
 
-def summarize(data, group=None, value=None, family="normal", exposure=None, threads=0):
+def summarize(data, group=None, value=None, family="normal", exposure=None, threads=0, covariates=None, offset=None):
     """Per-group sufficient statistics of raw rows, as `shrink summarize` writes them: a DataFrame
     with exactly the summaries CSV's columns (normal: group,n,mean,mean_lo,m2; binomial:
-    group,trials,successes; poisson: group,exposure,count), groups in the raw reader's order.
-    `data` as for fit. Parts summarized separately and given to fit_summaries fit as the whole."""
+    group,trials,successes; poisson: group,exposure,count; with `covariates` (a list of numeric
+    columns, and an optional `offset` column subtracted from the value): group,n, mean:C,mean_lo:C
+    for each covariate and the value, and the comoment:A:B lower triangle), groups in the raw
+    reader's order. `data` as for fit. Parts summarized separately and given to fit_summaries fit
+    as the whole."""
     group = group if group is not None else "group"
     value = value if value is not None else "y"
+    if isinstance(covariates, str):
+        covariates = covariates.split(",")
+    covariates = list(covariates or ())
     kinds = _data.KeyKind()
     pair = _data.npy_pair(data)
-    if pair is not None:
-        keys, columns = _summarize(None, family, "-", group, value, "", pair[0], pair[1], threads)
-    elif _data.is_path(data) and not _data.is_parquet(data):
-        path = os.fspath(data)
-        if not os.path.exists(path):
-            raise Error(f"cannot open '{path}': No such file or directory")
-        keys, columns = _summarize(None, family, path, group, value, exposure or "", "", "", threads)
-    elif exposure is not None:
-        raise Error("exposure: per-row exposures are read from a CSV path (give the file, or summarize without exposure)")
-    else:
-        rows = _data.raw_batches(data, group, value, kinds)
-        keys, columns = _summarize(rows, family, "-", group, value, "", "", "", threads)
+    with tempfile.TemporaryDirectory(prefix="shrink-") as tmp:
+        if pair is not None:
+            keys, columns = _summarize(None, family, "-", group, value, "", pair[0], pair[1], threads, covariates,
+                                       offset or "")
+        elif _data.is_path(data) and not _data.is_parquet(data):
+            path = os.fspath(data)
+            if not os.path.exists(path):
+                raise Error(f"cannot open '{path}': No such file or directory")
+            keys, columns = _summarize(None, family, path, group, value, exposure or "", "", "", threads, covariates,
+                                       offset or "")
+        elif exposure is not None:
+            raise Error("exposure: per-row exposures are read from a CSV path (give the file, or summarize without exposure)")
+        elif covariates or offset is not None:
+            # Rows with covariates go to the C++ reader as a small CSV of the columns used (as fit does).
+            names = [group, value, *covariates] + ([offset] if offset is not None else [])
+            roles = ["group", "value"] + ["covariate"] * len(covariates) + (["offset"] if offset is not None else [])
+            frame = _data.frame_of(data, list(dict.fromkeys(names)), roles)
+            _data.numpy_key_spec(frame[group], group, kinds)  # the keys' kind (and a missing key refused)
+            csv = os.path.join(tmp, "rows.csv")
+            _data.write_csv(frame, csv)
+            keys, columns = _summarize(None, family, csv, group, value, "", "", "", threads, covariates, offset or "")
+        else:
+            rows = _data.raw_batches(data, group, value, kinds)
+            keys, columns = _summarize(rows, family, "-", group, value, "", "", "", threads)
     if kinds.kind is not None:
         keys = _typed_keys(keys, kinds)
     elif not isinstance(keys, np.ndarray):
@@ -290,7 +326,7 @@ def fit_summaries(parts, **options):
     with tempfile.TemporaryDirectory(prefix="shrink-") as tmp:
         paths = _part_paths(parts, tmp)
         summary_path = os.path.join(tmp, "summary.json")
-        args = ["fit", "--from-summaries", *paths] + _arguments(options) + ["--summary", summary_path]
+        args = ["fit", "--from-summaries", *paths] + _arguments(_applied(options, tmp)) + ["--summary", summary_path]
         report, keys, columns = run(args, None, "y")
         with open(summary_path) as f:
             summary = json.load(f)

@@ -136,9 +136,23 @@ class capture_stderr {
   std::streambuf* old_;
 };
 
+/// fit's raw rows in GPU memory: (keys pointer, key bytes, keys' stream, values pointer, value
+/// bytes, values' stream, rows), as the Python layer read them from the array interfaces.
+io::group_table fold_device_tuple(const nb::tuple& d, const std::string& value_name, int threads, io::value_kind kind)
+{
+  if (kind != io::value_kind::any)
+    throw error("GPU arrays are folded for the normal family only: copy them to host memory for binomial or poisson");
+  const auto column = [&](std::size_t at) {
+    return detail::device_column{reinterpret_cast<const void*>(nb::cast<std::uintptr_t>(d[at])), nb::cast<int>(d[at + 1]),
+                                 nb::cast<std::uintptr_t>(d[at + 2])};
+  };
+  return io::fold_device_rows(column(0), column(3), nb::cast<std::size_t>(d[6]), value_name, threads);
+}
+
 /// Runs subcommand `args[0]` with the rest of `args`; `rows` (or None) gives fit's raw rows from
-/// memory. Returns (report, keys, {column: array}) (keys and columns None unless fit ran).
-nb::tuple run(const std::vector<std::string>& args, nb::object rows, const std::string& value_name)
+/// memory, `device_rows` (or None) from GPU memory (fold_device_tuple). Returns (report, keys,
+/// {column: array}) (keys and columns None unless fit ran).
+nb::tuple run(const std::vector<std::string>& args, nb::object rows, const std::string& value_name, nb::object device_rows)
 {
   CLI::App app{"shrink"};
   app.require_subcommand(1);
@@ -150,6 +164,12 @@ nb::tuple run(const std::vector<std::string>& args, nb::object rows, const std::
     cli::fit_hooks hooks;
     if (!rows.is_none())
       hooks.raw_rows = [&](int threads, io::value_kind kind) { return fold_batches(rows, value_name, threads, kind); };
+    if (!device_rows.is_none()) {
+      hooks.raw_rows = [&](int threads, io::value_kind kind) {
+        return fold_device_tuple(nb::cast<nb::tuple>(device_rows), value_name, threads, kind);
+      };
+      hooks.device_resident = true;
+    }
     hooks.groups = [&](const std::vector<std::string>& k, const std::vector<io::result_column>& c) {
       const nb::tuple table = table_object(k, c);
       keys = table[0];
@@ -181,16 +201,22 @@ nb::tuple part_object(const io::summary_part& part)
     std::vector<double> hi, lo;
     return table_object(part.groups.keys, io::summaries_columns(part.groups, hi, lo));
   }
+  if (part.family == io::summary_family::covariates) {
+    std::vector<std::vector<double>> storage;
+    return table_object(part.cross.keys, io::summaries_columns(part.cross, storage));
+  }
   return table_object(part.counts.keys, io::summaries_columns(part.counts, part.family == io::summary_family::binomial
                                                                                ? count_family::binomial
                                                                                : count_family::poisson));
 }
 
 /// `shrink summarize` of raw rows: from memory (`rows`, as run's) or, when `rows` is None, from
-/// the file or .npy columns of `input`. Returns (keys, {column: array}) of the summaries CSV.
+/// the file or .npy columns of `input` (with `covariates`: the file, its cross products, the value
+/// less `offset` when given). Returns (keys, {column: array}) of the summaries CSV.
 nb::tuple summarize(nb::object rows, const std::string& family_name, const std::string& path, const std::string& group,
                     const std::string& value, const std::string& exposure, const std::string& group_npy,
-                    const std::string& value_npy, int threads)
+                    const std::string& value_npy, int threads, const std::vector<std::string>& covariates,
+                    const std::string& offset)
 {
   io::summary_family family = io::summary_family::normal;
   if (family_name == "binomial")
@@ -200,8 +226,8 @@ nb::tuple summarize(nb::object rows, const std::string& family_name, const std::
   else if (family_name != "normal")
     throw error("unknown --family '" + family_name + "' (choose normal, binomial or poisson)");
   io::summary_part part;
-  if (rows.is_none()) {
-    part = io::read_raw_summaries({path, group, value, exposure, group_npy, value_npy, false}, family, threads);
+  if (rows.is_none() || !covariates.empty() || !offset.empty()) {
+    part = io::read_raw_summaries({path, group, value, exposure, group_npy, value_npy, false, covariates, offset}, family, threads);
   } else {
     const io::value_kind kind = family == io::summary_family::normal     ? io::value_kind::any
                                 : family == io::summary_family::binomial ? io::value_kind::binary
@@ -224,6 +250,29 @@ nb::tuple merge_summaries(const std::vector<std::string>& paths, int threads)
   return nb::make_tuple(io::to_string(merged.family), table[0], table[1]);
 }
 
+/// What a DLPack exporter (an object with __dlpack__, or its capsule) describes: (holder, data
+/// pointer, dtype code ('i' signed, 'u' unsigned, 'f' float, '?' other), bytes per element, shape,
+/// strides in elements, DLPack device type, device id). The holder keeps the exported memory alive
+/// while the pointer is used. No stream is passed to __dlpack__, so the producer makes the data
+/// ready on the legacy default stream (the array API's rule), which the fold waits for.
+nb::tuple dlpack_column(nb::handle o)
+{
+  nb::ndarray<nb::ro> a;
+  if (!nb::try_cast(o, a)) throw error("cannot read the array through DLPack (__dlpack__ failed or gave no tensor)");
+  const auto code = static_cast<nb::dlpack::dtype_code>(a.dtype().code);
+  const char kind = code == nb::dlpack::dtype_code::Int    ? 'i'
+                    : code == nb::dlpack::dtype_code::UInt  ? 'u'
+                    : code == nb::dlpack::dtype_code::Float ? 'f'
+                                                            : '?';
+  nb::list shape, strides;
+  for (std::size_t i = 0; i < a.ndim(); ++i) {
+    shape.append(a.shape(i));
+    strides.append(a.stride(i));
+  }
+  return nb::make_tuple(nb::cast(a), reinterpret_cast<std::uintptr_t>(a.data()), std::string(1, kind),
+                        a.dtype().bits / 8, nb::tuple(shape), nb::tuple(strides), a.device_type(), a.device_id());
+}
+
 }  // namespace
 
 NB_MODULE(_shrink, m)
@@ -242,9 +291,12 @@ NB_MODULE(_shrink, m)
       PyErr_SetString(PyExc_MemoryError, "out of memory");
     }
   });
-  m.def("run", &run, nb::arg("args"), nb::arg("rows").none() = nb::none(), nb::arg("value_name") = "y");
+  m.def("run", &run, nb::arg("args"), nb::arg("rows").none() = nb::none(), nb::arg("value_name") = "y",
+        nb::arg("device_rows").none() = nb::none());
+  m.def("dlpack_column", &dlpack_column, nb::arg("array"));
   m.def("summarize", &summarize, nb::arg("rows").none(), nb::arg("family"), nb::arg("path"), nb::arg("group"),
-        nb::arg("value"), nb::arg("exposure"), nb::arg("group_npy"), nb::arg("value_npy"), nb::arg("threads"));
+        nb::arg("value"), nb::arg("exposure"), nb::arg("group_npy"), nb::arg("value_npy"), nb::arg("threads"),
+        nb::arg("covariates") = std::vector<std::string>{}, nb::arg("offset") = "");
   m.def("merge_summaries", &merge_summaries, nb::arg("paths"), nb::arg("threads") = 0);
   m.def("split_replicates", &shrink::split_replicates, nb::arg("replicates"), nb::arg("parts"));
   m.attr("has_cuda") = bool(SHRINK_HAS_CUDA);

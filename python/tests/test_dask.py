@@ -73,6 +73,36 @@ def test_the_same_partitions_give_the_same_bits(dataset, spread_fit):
     pd.testing.assert_frame_equal(again.groups, spread_fit.groups, check_exact=True)
 
 
+def test_per_group_results_as_a_dask_dataframe(dataset, spread_fit):
+    """output='dask': key-disjoint pieces fitted where they live, under the hyperparameters of the
+    whole (fitted from the pieces' numbers): the pandas path's results to 1e-12."""
+    folder, _, _ = dataset
+    spread = shrink.dask.fit(str(folder), tau_method="reml", split_every=3, output="dask", pieces=4)
+    assert isinstance(spread.groups, dd.DataFrame) and spread.groups.npartitions == 4
+    for name in ("tau2", "mu", "sigma2", "Q"):
+        assert_close(spread.summary[name], spread_fit.summary[name])
+    assert "pooling, first" not in spread.report  # the renumbered groups of the hyperparameter fit are not shown
+    groups = spread.groups.compute().sort_values("group", kind="stable").reset_index(drop=True)
+    assert (groups["group"].to_numpy() == spread_fit.groups["group"].to_numpy()).all()  # every group once
+    assert (groups["n"].to_numpy() == spread_fit.groups["n"].to_numpy()).all()
+    for column in ("mean", "se", "shrinkage", "estimate", "sd", "lower", "upper", "james_stein"):
+        assert_close(groups[column], spread_fit.groups[column])
+
+
+def test_count_family_as_a_dask_dataframe(client):
+    rng = np.random.default_rng(4)
+    g = rng.integers(0, 800, size=100_000)
+    y = rng.poisson(1 + (g % 5)).astype(np.int64)
+    ddf = dd.from_pandas(pd.DataFrame({"group": g, "y": y}), npartitions=5)
+    whole = shrink.fit({"group": g, "y": y}, value="y", family="poisson", method="ml")
+    spread = shrink.dask.fit(ddf, value="y", family="poisson", method="ml", output="dask", pieces=3)
+    groups = spread.groups.compute().sort_values("group").reset_index(drop=True)
+    assert (groups["group"].to_numpy() == whole.groups["group"].to_numpy()).all()
+    assert_close(spread.summary["shape"], whole.summary["shape"])
+    for column in whole.groups.columns[1:]:
+        assert_close(groups[column], whole.groups[column])
+
+
 def test_tree_merge_equals_one_merge_of_every_partition(client, tmp_path):
     """The summaries tree (fan-in 2, 9 partitions) against one merge of the partitions' summaries."""
     rng = np.random.default_rng(8)
@@ -118,5 +148,34 @@ def test_simulate_is_bitwise_the_single_run(client, options):
 def test_errors():
     with pytest.raises(shrink.Error, match="Dask DataFrame"):
         shrink.dask.fit(np.zeros(3))
+    small = dd.from_pandas(pd.DataFrame({"group": [1, 1, 2, 2, 3, 3], "y": [1.0, 2, 3, 5, 4, 4.5]}), npartitions=2)
+    with pytest.raises(shrink.Error, match="output must be"):
+        shrink.dask.fit(small, output="spark")
+    with pytest.raises(shrink.Error, match="not given by point hyperparameters"):
+        shrink.dask.fit(small, tau_method="bayes", output="dask")
     with pytest.raises(shrink.Error, match="split_every"):
         shrink.dask.summarize(dd.from_pandas(pd.DataFrame({"group": [1], "y": [1.0]}), npartitions=1), split_every=1)
+
+
+def test_fit_with_covariates(client):
+    """Rows with covariates and an offset over partitions (a group in every one): the Dask fit
+    (cross products merged in a tree) equals shrink.fit on the whole rows to 1e-12."""
+    rng = np.random.default_rng(12)
+    n, groups = 60_000, 800
+    g = rng.integers(0, groups, n)
+    x1 = rng.normal(0, 0.2, n)
+    x2 = rng.uniform(0, 3, n)
+    o = rng.uniform(0, 1, n)
+    y = rng.normal(0, 0.4, groups)[g] + 1.1 * x1 - 0.04 * x2 + o + rng.normal(0, 1, n)
+    frame = pd.DataFrame({"group": g, "y": y, "x1": x1, "x2": x2, "o": o})
+    ddf = dd.from_pandas(frame, npartitions=9, sort=False)
+    whole = shrink.fit(frame, covariates=["x1", "x2"], offset="o", tau_method="ml")
+    spread = shrink.dask.fit(ddf, covariates=["x1", "x2"], offset="o", tau_method="ml", split_every=2)
+    assert (spread.groups["group"].to_numpy() == whole.groups["group"].to_numpy()).all()
+    for column in whole.groups.columns[1:]:  # to 1e-12 of the column's scale (effects cross zero)
+        b = whole.groups[column].to_numpy()
+        np.testing.assert_allclose(spread.groups[column], b, rtol=1e-12, atol=1e-12 * np.max(np.abs(b)), err_msg=column)
+    for name in ("tau2", "sigma2", "log_likelihood"):
+        assert_close(spread.summary[name], whole.summary[name])
+    for a, b in zip(spread.summary["coefficients"], whole.summary["coefficients"]):
+        assert_close(a["estimate"], b["estimate"])

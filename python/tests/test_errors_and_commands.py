@@ -101,16 +101,3 @@ def test_generate_equals_the_command(tmp_path, shrink_binary):
     with pytest.raises(shrink.Error, match="--obs"):
         shrink.generate(groups=5, obs="9:2")
 
-
-class DeviceArray:
-    """Stands in for a CuPy array: only the CUDA array interface (no GPU needed to see it refused)."""
-
-    __cuda_array_interface__ = {"shape": (4,), "typestr": "<f8", "data": (0, False), "version": 3}
-
-    def __len__(self):
-        return 4
-
-
-def test_gpu_arrays_are_refused_with_a_message():
-    with pytest.raises(shrink.Error, match="GPU arrays are not read from the device yet"):
-        shrink.fit({"group": np.array([1, 1, 2, 2]), "y": DeviceArray()})

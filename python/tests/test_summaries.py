@@ -60,6 +60,29 @@ def test_merged_parts_fit_as_the_whole(tmp_path, shrink_binary):
     assert got.tau2 == pytest.approx(whole.tau2, rel=1e-12)
 
 
+def test_apply_a_fit_to_some_groups(tmp_path, shrink_binary):
+    """shrink.fit(part, apply=whole): the part's groups get the whole fit's posteriors (the command's
+    --apply on the same files: the same bits; the whole fit's rows: 1e-14)."""
+    d = rows()
+    whole = shrink.fit(d, group="g", value="y", tau_method="ml")
+    part = d[d["g"] % 4 == 1]
+    got = shrink.fit(part, group="g", value="y", apply=whole)
+    assert got.summary["tau_method"] == "fixed" and got.tau2 == whole.tau2 and got.mu == whole.mu
+    expected = whole.groups[whole.groups["group"] % 4 == 1].reset_index(drop=True)
+    assert list(got.groups["group"]) == list(expected["group"])
+    for c in ("n", "mean", "se", "shrinkage", "estimate", "sd", "lower", "upper", "james_stein"):
+        np.testing.assert_allclose(got.groups[c], expected[c], rtol=1e-14, err_msg=c)
+    d.to_csv(tmp_path / "whole.csv", index=False)
+    part.to_csv(tmp_path / "part.csv", index=False)
+    cli("fit", tmp_path / "whole.csv", "--group", "g", "--value", "y", "--tau-method", "ml", "-o", tmp_path / "w.csv",
+        "--summary", tmp_path / "w.json", "-q")
+    want, _ = cli_fit(tmp_path, tmp_path / "part.csv", "--group", "g", "--value", "y", "--apply", tmp_path / "w.json")
+    assert_same_groups(got.groups, want)
+    assert_same_groups(shrink.fit(part, group="g", value="y", apply=str(tmp_path / "w.json")).groups, want)
+    with pytest.raises(shrink.Error, match="posterior_parameters"):
+        shrink.fit(part, group="g", value="y", apply=shrink.fit(d, group="g", value="y", tau_method="bayes"))
+
+
 def test_binomial_summaries(tmp_path, shrink_binary):
     rng = np.random.default_rng(8)
     d = pd.DataFrame({"g": rng.integers(0, 30, 3000), "y": rng.binomial(1, 0.3, 3000).astype(float)})
@@ -80,3 +103,56 @@ def test_summaries_errors():
         shrink.summarize(rows(), group="g", family="gamma")
     with pytest.raises(shrink.Error):
         shrink.fit_summaries([pd.DataFrame({"group": [1, 1], "n": [2, 2], "mean": [1.0, 1.0], "m2": [1.0, 1.0]})])
+
+
+def covariate_rows(seed=4, n=3000, groups=120):
+    """Rows with two numeric covariates and an offset; numbers are k/64, so a CSV holds the same doubles."""
+    rng = np.random.default_rng(seed)
+    g = rng.integers(0, groups, n)
+    x1 = np.round(rng.normal(0, 0.3, n) * 64) / 64
+    x2 = np.round(rng.uniform(0, 4, n) * 64) / 64
+    o = np.round(rng.uniform(0, 1, n) * 64) / 64
+    y = np.round((rng.normal(0, 0.5, groups)[g] + 1.2 * x1 - 0.05 * x2 + o + rng.normal(0, 1, n)) * 64) / 64
+    return pd.DataFrame({"g": g, "y": y, "x1": x1, "x2": x2, "o": o})
+
+
+def test_covariate_summaries_equal_the_command_and_fit_as_the_whole(tmp_path, shrink_binary):
+    d = covariate_rows()
+    args = ("--covariates", "x1,x2", "--offset", "o")
+    want = pd.read_csv(cli_summarize(tmp_path, "cov", d, *args), engine="pyarrow")
+    got = shrink.summarize(d, group="g", value="y", covariates=["x1", "x2"], offset="o")
+    assert list(got.columns)[:4] == ["group", "n", "mean:x1", "mean_lo:x1"]
+    assert list(got.columns)[-1] == "comoment:y-o:y-o"
+    assert_same_groups(got, want)
+    # Each group's means and co-moments against NumPy's.
+    z = np.column_stack([d["x1"], d["x2"], d["y"] - d["o"]])
+    for key in (0, 17, 119):
+        rows = z[d["g"].to_numpy() == key]
+        mine = got[got["group"] == key].iloc[0]
+        np.testing.assert_allclose([mine["mean:x1"], mine["mean:x2"], mine["mean:y-o"]], rows.mean(axis=0), rtol=1e-14)
+        centred = rows - rows.mean(axis=0)
+        np.testing.assert_allclose(mine["comoment:y-o:x1"], centred[:, 2] @ centred[:, 0], rtol=1e-12)
+        np.testing.assert_allclose(mine["comoment:x2:x2"], centred[:, 1] @ centred[:, 1], rtol=1e-12)
+    # Parts (a group in every part, a part of one row, an empty part) merged: the fit of the whole.
+    spread, rest = d[d["g"] == 7], d[d["g"] != 7]
+    parts = [pd.concat([rest.iloc[:1000], spread.iloc[:2]]), rest.iloc[1000:1001], rest.iloc[:0],
+             pd.concat([rest.iloc[1001:], spread.iloc[2:]])]
+    summaries = [shrink.summarize(p, group="g", value="y", covariates=["x1", "x2"], offset="o") for p in parts]
+    whole = shrink.fit(d, group="g", value="y", covariates=["x1", "x2"], offset="o")
+    merged = shrink.fit_summaries(summaries, covariates=["x1", "x2"])
+    assert list(merged.groups["group"]) == list(whole.groups["group"])
+    for c in whole.groups.columns[1:]:  # to 1e-12 of the column's scale (effects cross zero)
+        b = whole.groups[c].to_numpy()
+        np.testing.assert_allclose(merged.groups[c], b, rtol=1e-12, atol=1e-12 * np.max(np.abs(b)), err_msg=c)
+    for name in ("tau2", "sigma2", "log_likelihood"):
+        assert merged.summary[name] == pytest.approx(whole.summary[name], rel=1e-12)
+    for a, b in zip(merged.summary["coefficients"], whole.summary["coefficients"]):
+        assert a["estimate"] == pytest.approx(b["estimate"], rel=1e-12, abs=1e-14)
+    # One summary of every row: the whole fit's bits.
+    one = shrink.fit_summaries([shrink.summarize(d, group="g", value="y", covariates=["x1", "x2"], offset="o")],
+                               covariates=["x1", "x2"])
+    assert_same_groups(one.groups, whole.groups)
+    with pytest.raises(shrink.Error, match="give --covariates"):
+        shrink.fit_summaries(summaries)
+    with pytest.raises(shrink.Error, match="is text"):
+        shrink.summarize(d.assign(x1=d["x1"].astype(str) + "a"), group="g", value="y", covariates=["x1"])

@@ -14,10 +14,8 @@
 #include <string>
 
 namespace shrink::detail {
-namespace {
 
-/// log p(tau) up to a constant.
-double log_prior(double tau, const tau_prior& p)
+double log_tau_prior(double tau, const tau_prior& p)
 {
   switch (p.type) {
     case tau_prior::kind::uniform: return 0;
@@ -42,6 +40,8 @@ double log_prior(double tau, const tau_prior& p)
   return 0;
 }
 
+namespace {
+
 /// The posterior of tau on u in [0, 1), tau = c u / (1 - u).
 struct tau_density {
   const std::function<double(double)>& log_restricted;
@@ -56,7 +56,7 @@ struct tau_density {
   };
 
   /// log p(tau | y) without the Jacobian.
-  double log_posterior(double t) const { return log_prior(t, prior) + log_restricted(t); }
+  double log_posterior(double t) const { return log_tau_prior(t, prior) + log_restricted(t); }
 
   point at(double u) const
   {
@@ -170,6 +170,8 @@ tau_quadrature integrate_tau(const std::function<double(double)>& log_restricted
   for (const panel& p : panels) total += p.mass;
 
   tau_quadrature r;
+  r.posterior.prior = prior;
+  r.log_normaliser = ref + std::log(total);
   double tau_mean = 0, tau2_mean = 0;
   for (const panel& p : panels)
     for (int i = 0; i < 15; ++i) {

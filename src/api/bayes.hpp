@@ -27,9 +27,15 @@ struct tau_quadrature {
   std::vector<double> tau, weight;      ///< every quadrature node and its posterior mass (summing to 1)
   double max_weight = 0;
   double tail = 0;  ///< p(tau | y) falls as tau^-tail
+  /// log of the integral of p(tau) exp(log_restricted(tau)) over tau: the posterior density is
+  /// exp(log_tau_prior(tau) + log_restricted(tau) - log_normaliser).
+  double log_normaliser = 0;
   /// Nodes with no visible mass are left out of the per-group mixtures.
   bool visible(std::size_t g) const { return weight[g] > 1e-18 * max_weight; }
 };
+
+/// log p(tau) up to a constant (the same constant in log_normaliser).
+double log_tau_prior(double tau, const tau_prior& p);
 
 /// Integrates p(tau | y) ∝ p(tau) exp(log_restricted(tau)), where log_restricted is the log of the
 /// likelihood with the location (mu, or beta under its flat prior) integrated out, up to a constant;

@@ -564,6 +564,13 @@ count_bayes_fit count_bayes(const count_groups<Family>& data, const count_totals
   out.mean = summarise(lattice, weight, [&](double uu, double) { return Family::mean_of(uu) / unit; }, of_u, mean_of, tail);
   out.log_concentration = summarise(lattice, weight, [](double, double vv) { return vv; }, of_v, identity, tail);
   out.concentration = summarise(lattice, weight, [](double, double vv) { return std::exp(vv); }, of_v, exp_of, tail);
+  const double v_mass = std::accumulate(of_v.mass.begin(), of_v.mass.end(), 0.0);
+  for (std::size_t p = 0; p < of_v.lo.size(); ++p)
+    for (int i = 0; i < 7; ++i) {
+      double unused;
+      out.log_concentration_nodes.push_back(gauss7_point(of_v.lo[p], of_v.hi[p], i, unused));
+      out.log_concentration_density.push_back(of_v.density[7 * p + i] / v_mass);
+    }
   const auto natural_a = [&](double uu, double vv) { return Family::natural(uu, vv).a; };
   const auto natural_b = [&](double uu, double vv) { return Family::natural(uu, vv).b * unit; };
   if constexpr (Family::bounded_mean) {

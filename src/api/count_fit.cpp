@@ -14,6 +14,7 @@
 #include <string>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 namespace shrink::detail {
 namespace {
@@ -355,21 +356,31 @@ distinct_groups<Family> gather_distinct(const std::vector<typename Family::group
 {
   using group = typename Family::group;
   const auto less = [](const group& x, const group& y) { return x.size < y.size || (x.size == y.size && x.count < y.count); };
-  // The distinct pairs, sorted: a hash set of the pairs, then a sort of what it holds (few where
-  // gathering pays; when most groups are distinct, a sort of them all).
+  // The distinct pairs in the order first seen (one hash lookup a group), then sorted (few where
+  // gathering pays; when most groups are distinct, a sort of them all): a group's entry is the rank
+  // of its pair.
   std::unordered_map<std::pair<double, double>, std::uint32_t, pair_hash> index;
   index.reserve(1024);
-  for (const group& g : groups) index.emplace(std::make_pair(g.size, g.count), 0);
+  std::vector<group> seen;
+  std::vector<std::uint32_t> seen_of(groups.size());
+  for (std::size_t j = 0; j < groups.size(); ++j) {
+    const auto inserted = index.emplace(std::make_pair(groups[j].size, groups[j].count), static_cast<std::uint32_t>(seen.size()));
+    if (inserted.second) seen.push_back(groups[j]);
+    seen_of[j] = inserted.first->second;
+  }
+  std::vector<std::uint32_t> order(seen.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<std::uint32_t>(i);
+  std::sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) { return less(seen[a], seen[b]); });
   distinct_groups<Family> out;
-  out.groups.reserve(index.size());
-  for (const auto& entry : index) out.groups.push_back({entry.first.second, entry.first.first});
-  std::sort(out.groups.begin(), out.groups.end(), less);
-  for (std::size_t i = 0; i < out.groups.size(); ++i)
-    index[{out.groups[i].size, out.groups[i].count}] = static_cast<std::uint32_t>(i);
+  std::vector<std::uint32_t> rank(seen.size());
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    out.groups.push_back(seen[order[i]]);
+    rank[order[i]] = static_cast<std::uint32_t>(i);
+  }
   out.weights.assign(out.groups.size(), 0.0);
   out.entry_of.resize(groups.size());
   for (std::size_t j = 0; j < groups.size(); ++j) {
-    const std::uint32_t i = index.find({groups[j].size, groups[j].count})->second;
+    const std::uint32_t i = rank[seen_of[j]];
     out.entry_of[j] = i;
     out.weights[i] += 1;
   }

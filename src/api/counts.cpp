@@ -159,6 +159,7 @@ count_fit_result fit_family(const count_data_view& data, const count_options& o,
   // Per group: the conjugate posterior, or the prior mean itself on the boundary.
   const auto t_post = clock::now();
   r.counts.assign(data.counts, data.counts + J);
+  r.entry_of = distinct.entry_of;
   r.sizes.resize(J);
   for (std::size_t j = 0; j < J; ++j) r.sizes[j] = groups[j].size * unit;
   for (std::vector<double>* column : {&r.rate, &r.shrinkage, &r.estimate, &r.sd, &r.lower, &r.upper}) column->resize(J);
@@ -278,6 +279,7 @@ count_fit_result fit_glmm(const count_data_view& data, const count_options& o, b
         posterior[i] = detail::glmm_posterior_of<Likelihood>(distinct.groups[i], e.mu, e.tau, tail);
     });
   r.counts.assign(data.counts, data.counts + J);
+  r.entry_of = distinct.entry_of;
   r.sizes.resize(J);
   for (std::size_t j = 0; j < J; ++j) r.sizes[j] = groups[j].size * unit;
   for (std::vector<double>* column : {&r.rate, &r.shrinkage, &r.estimate, &r.sd, &r.lower, &r.upper, &r.mode, &r.mode_sd})
@@ -392,8 +394,7 @@ spread_profile profile_glmm(const count_data_view& data, const count_options& o,
     out.prior_upper.push_back(Likelihood::inverse_link(mu + z * tau) / unit);
     // The shrinkage analogue 1 / c at each entry's conditional mode (glmm_posterior_of's, without its quadrature).
     const double total = detail::reduce<double>(distinct.groups.size(), o.threads, [&](std::size_t i) {
-      const double u0 = detail::conditional_mode<Likelihood>(distinct.groups[i], mu, tau);
-      return distinct.weights[i] / (1 - tau * tau * Likelihood::at(distinct.groups[i], mu + tau * u0).f2);
+      return distinct.weights[i] / (1 - tau * tau * detail::conditional_mode_terms<Likelihood>(distinct.groups[i], mu, tau).at.f2);
     });
     out.mean_shrinkage.push_back(total / t.groups);
     for (std::size_t j : listed) {

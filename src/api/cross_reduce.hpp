@@ -4,8 +4,8 @@
 //   of the random-intercept profile needs, S(c) = sum_j c_j x_j x_j' and sum_j c_j r_j, each entry
 //   by the fixed reduction tree (src/common/fixed_reduce.hpp) over the shared SHRINK_HD terms of
 //   src/common/cross_products.hpp, so the CPU (any thread count) and the GPU give the same bits;
-// - cross_folder: the one pass over raw rows into each group's n, means and co-moments
-//   (cross_product_update, each group's rows in input order), the GPU's bitwise the CPU's.
+// - cross_folder: the one pass over raw rows into each group's n, shift, means and
+//   co-moments (cross_product_update, each group's rows in input order), the GPU's bitwise the CPU's.
 // The p x p algebra stays on the host (Eigen).
 
 #include <shrink/backend.hpp>
@@ -40,8 +40,8 @@ class cross_folder {
   /// Folds `rows` rows: row i is z = z_rows[i w .. i w + w) of group group[i] < groups (groups: all
   /// met so far, never fewer than before), each group's rows in the order given.
   virtual void fold(const std::uint32_t* group, const double* z_rows, std::size_t rows, std::size_t groups) = 0;
-  /// Each group's n, mean (w) and co-moments (w x w), 1 + w + w^2 numbers a group, as
-  /// cross_product_update leaves them.
+  /// Each group's n, shift (its first row, w), mean (w) and co-moments (w x w) of z - shift,
+  /// 1 + 2 w + w^2 numbers a group, as cross_product_update leaves them.
   virtual std::vector<double> state() = 0;
 };
 

@@ -191,8 +191,9 @@ void fit_groups(detail::group_engine& engine, const fit_options& o, double offse
                  "a sampling variance of " + short_number(vr.max) +
                    " is too large for double precision (the weights 1/v^3 underflow above 1e100, se above 1e50): "
                    "rescale the values, e.g. change their unit");
-  SHRINK_EXPECTS(J >= 2 || o.method == tau_method::fixed,
+  SHRINK_EXPECTS(J >= 2 || o.method == tau_method::fixed || o.apply,
                  "only one group: tau cannot be estimated from a single group (use --tau-method fixed --tau VALUE)");
+  const posterior_parameters* applied = o.apply ? &*o.apply : nullptr;
 
   const detail::unweighted_sums u = engine.unweighted();
   // Each sum is reduced once and handed to what needs it; the logarithm only for the likelihoods.
@@ -200,7 +201,12 @@ void fit_groups(detail::group_engine& engine, const fit_options& o, double offse
     preset ? preset->fixed_effect : engine.weighted(0.0, detail::needs_log_likelihood(o.method));
   std::optional<detail::weighted_sums> known_at_tau;
   std::optional<detail::bayes_fit> bayes;
-  if (o.method == tau_method::bayes) {
+  if (applied) {
+    r.method = tau_method::fixed;
+    r.tau2 = applied->tau2;
+    r.notes.push_back("--apply: mu, tau2, sigma2 and the interval quantile are the given fit's; Q, I2, H2 and mu_se "
+                      "describe the groups given here");
+  } else if (o.method == tau_method::bayes) {
     bayes = detail::fit_bayes(engine, o.prior_tau, o.level);
     r.tau_post = bayes->tau;
     // A point value for I^2, H^2 and the summary: the posterior median of tau, squared.
@@ -215,7 +221,7 @@ void fit_groups(detail::group_engine& engine, const fit_options& o, double offse
   }
   const detail::weighted_sums at_tau =
     known_at_tau ? *known_at_tau : (r.tau2 == 0 ? fixed_effect : engine.weighted(r.tau2, false));
-  r.mu = offset + at_tau.wy.mean;
+  r.mu = applied ? applied->mu : offset + at_tau.wy.mean;
   r.complete_pooling = offset + fixed_effect.wy.mean;
 
   // Uncertainty in mu (metafor's vb = 1 / sum w), the prediction interval for a new group's theta
@@ -242,7 +248,7 @@ void fit_groups(detail::group_engine& engine, const fit_options& o, double offse
                         " groups: p(tau | y) falls only as tau^-" + std::to_string(J - 1) +
                         "), so mu_se is null; mu's interval and the prediction interval are its exact quantiles");
   }
-  if (J >= 2 && !bayes) {
+  if (J >= 2 && !bayes && !applied) {
     const detail::interval ci = detail::q_profile_interval(engine, o.level, fixed_effect, r.tau2, at_tau, u, vr);
     r.tau2_lower = ci.lower;
     r.tau2_upper = ci.upper;
@@ -256,7 +262,7 @@ void fit_groups(detail::group_engine& engine, const fit_options& o, double offse
   r.H2 = J >= 2 ? (r.tau2 + s2) / s2 : 1.0;
 
   detail::posterior_params p;
-  p.mu = at_tau.wy.mean;
+  p.mu = applied ? applied->mu - offset : at_tau.wy.mean;
   p.tau2 = r.tau2;
   p.z = z_level;
   p.offset = offset;
@@ -264,13 +270,21 @@ void fit_groups(detail::group_engine& engine, const fit_options& o, double offse
   // v_j = sigma2_hat / n_j when sigma is estimated, and as tau2 grows the interval becomes the
   // no-pooling ybar_j +- q sigma_hat / sqrt(n_j), whose exact coverage needs the t quantile on the
   // degrees of freedom of sigma2_hat. Bayes and --prior t replace these intervals with their own.
-  if (sigma_df > 0 && o.method != tau_method::bayes && !o.t_prior_df) {
+  if (sigma_df > 0 && o.method != tau_method::bayes && !o.t_prior_df && !applied) {
     p.z = detail::interval_quantile(o.level, sigma_df);
     r.notes.push_back("per-group intervals use the t quantile on the " + short_number(sigma_df) +
                       " within-group degrees of freedom of the estimated sigma2 (" + short_number(p.z) + " for level " +
                       short_number(o.level) + ")");
   }
-  if (J >= 4) {
+  if (applied) {
+    p.z = applied->interval_quantile;
+    p.james_stein = applied->james_stein_c.has_value() && applied->james_stein_center.has_value();
+    if (p.james_stein) {
+      p.js_center = *applied->james_stein_center - offset;
+      p.js_c = *applied->james_stein_c;
+      r.james_stein_c = p.js_c;
+    }
+  } else if (J >= 4) {
     // Positive-part James-Stein towards the mean of the ybar_j (Efron & Morris 1973).
     const double spread = u.ybar.m2;
     const double mean_v = u.sum_v / static_cast<double>(J);
@@ -283,7 +297,11 @@ void fit_groups(detail::group_engine& engine, const fit_options& o, double offse
   }
   // Under --prior t:NU the posteriors are not the normal model's, so tau2 = 0 does not make them
   // complete pooling (fit_t_prior notes when its own scale is at the floor).
-  if (o.method != tau_method::fixed && o.method != tau_method::bayes && !o.t_prior_df && r.tau2 == 0)
+  if (!bayes && !o.t_prior_df)
+    r.posterior = posterior_parameters{r.mu, r.tau2, r.sigma2, o.level, p.z,
+                                       p.james_stein ? std::optional<double>(offset + p.js_center) : std::nullopt,
+                                       r.james_stein_c};
+  if (o.method != tau_method::fixed && o.method != tau_method::bayes && !o.t_prior_df && r.tau2 == 0 && !applied)
     r.notes.push_back(
       "tau2 = 0: the group means vary no more than sampling noise explains, so partial pooling equals "
       "complete pooling");
@@ -346,7 +364,11 @@ fit_result fit_raw(detail::group_engine& engine, const fit_options& options, dou
   const auto t_tau = clock::now();
 
   double sigma2 = 0;
-  if (options.sigma) {
+  if (options.apply) {
+    SHRINK_EXPECTS(options.apply->sigma2.has_value(),
+                   "--apply: the given fit is of per-group estimates (no sigma2); apply it to estimates with their se");
+    sigma2 = *options.apply->sigma2;
+  } else if (options.sigma) {
     sigma2 = *options.sigma * *options.sigma;
   } else {
     sigma2 = detail::pooled_sigma2(t);
@@ -355,7 +377,7 @@ fit_result fit_raw(detail::group_engine& engine, const fit_options& options, dou
 
   const std::size_t J = engine.groups();
   std::optional<preset_estimate> joint;
-  if (!options.sigma && J >= 2 && (options.method == tau_method::reml || options.method == tau_method::ml)) {
+  if (!options.sigma && !options.apply && J >= 2 && (options.method == tau_method::reml || options.method == tau_method::ml)) {
     // The random-intercept model itself: sigma2 and tau2 jointly, as lme4 does (it sets the v_j).
     const bool reml = options.method == tau_method::reml;
     const detail::variance_components vc = detail::fit_random_intercept(engine, t, reml);
@@ -431,6 +453,8 @@ fit_result fit(const summary_data_view& data, const fit_options& options)
   SHRINK_EXPECTS(data.groups > 0, "no groups");
   SHRINK_EXPECTS(data.estimates != nullptr && data.standard_errors != nullptr, "null data pointer");
   SHRINK_EXPECTS(!options.sigma, "--sigma applies to raw data; summary input gives each group's se");
+  SHRINK_EXPECTS(!options.apply || !options.apply->sigma2,
+                 "--apply: the given fit is of raw rows (it has sigma2); apply it to raw rows or their summaries");
   for (std::size_t j = 0; j < data.groups; ++j) {
     SHRINK_EXPECTS(std::isfinite(data.estimates[j]), "estimates must be finite");
     SHRINK_EXPECTS(std::isfinite(data.standard_errors[j]) && data.standard_errors[j] > 0,

@@ -48,6 +48,7 @@ hermite_nodes gauss_hermite(int points);
 struct glmm_estimate {
   double mu = 0, tau = 0;           ///< tau >= 0; 0 on the boundary
   double mu_se = 0, tau_se = 0;     ///< from the observed information in (mu, tau); NaN on the boundary
+  double mu_tau_covariance = 0;     ///< likewise (0 on the boundary): where the profiles' maximisers go
   double log_likelihood = 0;        ///< the AGHQ log-likelihood with the families' constants
   double lrt_statistic = 0, lrt_p_value = 1;  ///< tau2 = 0: chi-bar-square(0, 1)
   int iterations = 0;
@@ -58,7 +59,8 @@ struct glmm_estimate {
 template <class Likelihood>
 marginal_sums glmm_marginal(const glmm_groups<Likelihood>& data, double mu, double tau);
 
-/// Maximum likelihood from mu = the pooled rate's link and tau = 1 (lme4's start). `count`, `size`
+/// Maximum likelihood from the moments of the groups' own links (or lme4's start: mu = the pooled
+/// rate's link, tau = 1). `count`, `size`
 /// and `log_constants` are the data's totals (count_summaries).
 template <class Likelihood>
 glmm_estimate glmm_ml(const glmm_groups<Likelihood>& data, double count, double size, double log_constants,

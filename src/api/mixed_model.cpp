@@ -184,69 +184,104 @@ void check_design(const group_cross_products& d, const Matrix& within)
   }
 }
 
-}  // namespace
+/// `raw` with the covariates centred at their row means, which go to `shift` (in group order: the
+/// same bits for any --threads): uncentred cross products of a covariate like 1e6 + j lose its
+/// spread to rounding (refused as collinear, or a slope off in its sixth digit). The centring moves
+/// the intercept only. (y is left as it is: where the rows fit exactly, sigma2 -> 0, the fit's
+/// limit is reached more closely from y's own decimals than from y less its mean.)
+group_cross_products centred(const group_cross_products& raw, std::vector<double>& shift)
+{
+  group_cross_products d = raw;
+  shift.assign(d.covariates.size(), 0.0);
+  double rows = 0;
+  for (std::size_t j = 0; j < d.groups; ++j) {
+    rows += d.n[j];
+    for (std::size_t k = 0; k < shift.size(); ++k) shift[k] += d.n[j] * (d.mean[j * d.width + k] - shift[k]) / rows;
+  }
+  // Each mean's digits beyond its double (a covariate like 1e9 + x) join it once it is small.
+  for (std::size_t j = 0; j < d.groups; ++j)
+    for (std::size_t k = 0; k < shift.size(); ++k) {
+      const std::size_t at = j * d.width + k;
+      d.mean[at] = (d.mean[at] - shift[k]) + (d.mean_lo.empty() ? 0.0 : d.mean_lo[at]);
+    }
+  d.mean_lo.clear();  // joined (y's stay apart: y is not centred)
+  return d;
+}
 
-mixed_model_result fit_mixed_model(const group_cross_products& raw, bool reml, double level, backend use, int threads)
+/// The data as every fit works on them: the covariates centred at their row means (in group order:
+/// the same bits for any --threads), since uncentred cross products of a covariate like 1e6 + j lose
+/// its spread to rounding (refused as collinear, or a slope off in its sixth digit); only the
+/// intercept moves back. Checked once: the design, the sizes' sums, the rows.
+struct prepared {
+  group_cross_products d;
+  std::vector<double> shift;
+  Matrix within;
+  size_classes sizes;
+  double N = 0;
+  std::size_t p = 0;  ///< intercept + covariates
+  backend use = backend::cpu;  ///< where the sums over groups run
+};
+
+prepared prepare(const group_cross_products& raw, double level, backend use, int threads)
 {
   SHRINK_EXPECTS(use != backend::automatic, "internal: resolve the backend before fitting");
-  // The fit runs on the covariates centred at their row means (in group order: the same bits for
-  // any --threads): uncentred cross products of a covariate like 1e6 + j lose its spread to rounding
-  // (refused as collinear, or a slope off in its sixth digit). Only the intercept moves back.
-  group_cross_products d = raw;
-  std::vector<double> shift(d.covariates.size(), 0.0);
-  {
-    double rows = 0;
-    for (std::size_t j = 0; j < d.groups; ++j) {
-      rows += d.n[j];
-      for (std::size_t k = 0; k < shift.size(); ++k) shift[k] += d.n[j] * (d.mean[j * d.width + k] - shift[k]) / rows;
-    }
-    for (std::size_t j = 0; j < d.groups; ++j)
-      for (std::size_t k = 0; k < shift.size(); ++k) d.mean[j * d.width + k] -= shift[k];
-  }
-  const std::size_t p = d.width;  // intercept + covariates
+  prepared s{{}, {}, {}, {}, 0, raw.width, use};
+  s.d = centred(raw, s.shift);
+  const group_cross_products& d = s.d;
   SHRINK_EXPECTS(d.width >= 1 && d.covariates.size() + 1 == d.width, "internal: cross products of the wrong width");
   SHRINK_EXPECTS(d.groups >= 2, "the random-intercept model needs at least two groups");
   SHRINK_EXPECTS(level > 0 && level < 1, "--level must lie strictly between 0 and 1");
-  double N = 0;
-  for (double n : d.n) N += n;
-  SHRINK_EXPECTS(N > static_cast<double>(p) + 1, std::to_string(p) + " coefficients and two variances need more than " +
-                                                     std::to_string(p + 1) + " rows");
+  for (double n : d.n) s.N += n;
+  SHRINK_EXPECTS(s.N > static_cast<double>(s.p) + 1, std::to_string(s.p) + " coefficients and two variances need more than " +
+                                                       std::to_string(s.p + 1) + " rows");
+  s.within = within_comoments(d, use, threads);
+  check_design(d, s.within);
+  s.sizes = gather_sizes(d, use, threads);
+  return s;
+}
 
-  const Matrix within = within_comoments(d, use, threads);
-  check_design(d, within);
-  const size_classes sizes = gather_sizes(d, use, threads);
-  // The deviance's derivative in g: negative at 0 unless the groups vary no more than noise does.
-  double g = 0;
-  const double at_zero = profile_at(sizes, within, 0, reml).derivative;
-  if (at_zero < 0) {
-    double hi = 1, at_hi = profile_at(sizes, within, hi, reml).derivative;
-    while (at_hi < 0) {
-      SHRINK_EXPECTS(hi < 1e15, "the between-group variance is unbounded (every row of a group identical?)");
-      hi *= 10;
-      at_hi = profile_at(sizes, within, hi, reml).derivative;
-    }
-    const detail::root_result root =
-      detail::find_root([&](double x) { return profile_at(sizes, within, x, reml).derivative; }, 0.0, hi, at_zero, at_hi, 0.0, 2000);
-    SHRINK_EXPECTS(root.converged, "the random-intercept fit did not converge");
-    g = root.x;
-  }
-  const profile f = profile_at(sizes, within, g, reml, true);
-  const double df = reml ? N - static_cast<double>(p) : N;
+double residual_df(const prepared& s, bool reml) { return reml ? s.N - static_cast<double>(s.p) : s.N; }
 
+/// The (restricted) log-likelihood at (g, sigma2), beta at its GLS value for g (profile f at g).
+double log_likelihood_at(const prepared& s, const profile& f, double sigma2, bool reml)
+{
+  return -0.5 * (residual_df(s, reml) * std::log(two_pi * sigma2) + f.r / sigma2 + f.log_det_h + (reml ? f.log_det_m : 0.0));
+}
+
+/// At a fixed tau: the sigma2 that maximises the (restricted) likelihood there. In log sigma2 the
+/// deviance rises without bound at both ends (a small sigma2 leaves the rows' within-group residual
+/// over it, a large one its log), so Brent's minimiser on a wide bracket finds it.
+double sigma2_at_tau(const prepared& s, double tau, bool reml)
+{
+  const double pooled = profile_at(s.sizes, s.within, 0, reml).r / residual_df(s, reml);
+  if (tau == 0) return pooled;
+  const auto deviance = [&](double log_sigma2) {
+    const double sigma2 = std::exp(log_sigma2);
+    return -log_likelihood_at(s, profile_at(s.sizes, s.within, tau * tau / sigma2, reml, true), sigma2, reml);
+  };
+  return std::exp(detail::minimize(deviance, std::log(pooled) - 40, std::log(pooled) + 5, 1e-12));
+}
+
+/// The fit at g = tau2 / sigma2 with the given sigma2: coefficients and the per-group columns.
+mixed_model_result fit_at(const prepared& s, bool reml, double level, double g, double sigma2)
+{
+  const group_cross_products& d = s.d;
+  const std::size_t p = s.p;
+  const profile f = profile_at(s.sizes, s.within, g, reml, true);
   mixed_model_result r;
-  r.used = use;
+  r.used = s.use;
   r.reml = reml;
   r.level = level;
   r.groups = d.groups;
-  r.observations = N;
-  r.sigma2 = f.r / df;
+  r.observations = s.N;
+  r.sigma2 = sigma2;
   r.tau2 = g * r.sigma2;
-  r.log_likelihood = -0.5 * (df * (1 + std::log(two_pi * r.sigma2)) + f.log_det_h + (reml ? f.log_det_m : 0.0));
+  r.log_likelihood = log_likelihood_at(s, f, sigma2, reml);
   Matrix cov = r.sigma2 * f.M.llt().solve(Matrix::Identity(static_cast<Eigen::Index>(p), static_cast<Eigen::Index>(p)));
   // Back from the centred covariates: intercept = a' beta, a = (1, -shift).
   Vector a(static_cast<Eigen::Index>(p));
   a[0] = 1;
-  for (std::size_t k = 0; k < shift.size(); ++k) a[static_cast<Eigen::Index>(k + 1)] = -shift[k];
+  for (std::size_t k = 0; k < s.shift.size(); ++k) a[static_cast<Eigen::Index>(k + 1)] = -s.shift[k];
   const double intercept = a.dot(f.beta), intercept_var = a.dot(cov * a);
   const double z = detail::interval_quantile(level);
   for (std::size_t c = 0; c < p; ++c) {
@@ -278,8 +313,69 @@ mixed_model_result fit_mixed_model(const group_cross_products& raw, bool reml, d
     r.lower.push_back(fitted + b - z * sd);
     r.upper.push_back(fitted + b + z * sd);
   }
+  return r;
+}
+
+}  // namespace
+
+mixed_model_result fit_mixed_model(const group_cross_products& raw, bool reml, double level, backend use, int threads)
+{
+  const prepared s = prepare(raw, level, use, threads);
+  // The deviance's derivative in g: negative at 0 unless the groups vary no more than noise does.
+  double g = 0;
+  const double at_zero = profile_at(s.sizes, s.within, 0, reml).derivative;
+  if (at_zero < 0) {
+    double hi = 1, at_hi = profile_at(s.sizes, s.within, hi, reml).derivative;
+    while (at_hi < 0) {
+      SHRINK_EXPECTS(hi < 1e15, "the between-group variance is unbounded (every row of a group identical?)");
+      hi *= 10;
+      at_hi = profile_at(s.sizes, s.within, hi, reml).derivative;
+    }
+    const detail::root_result root = detail::find_root(
+      [&](double x) { return profile_at(s.sizes, s.within, x, reml).derivative; }, 0.0, hi, at_zero, at_hi, 0.0, 2000);
+    SHRINK_EXPECTS(root.converged, "the random-intercept fit did not converge");
+    g = root.x;
+  }
+  mixed_model_result r = fit_at(s, reml, level, g, profile_at(s.sizes, s.within, g, reml).r / residual_df(s, reml));
   if (g == 0) r.notes.push_back("tau2 = 0: the groups vary no more than the rows' noise explains (complete pooling)");
   return r;
+}
+
+mixed_model_result fit_mixed_model_at_tau(const group_cross_products& raw, bool reml, double tau, double level)
+{
+  SHRINK_EXPECTS(tau >= 0 && std::isfinite(tau), "tau must be a finite number >= 0");
+  const prepared s = prepare(raw, level, backend::cpu, 0);
+  const double sigma2 = sigma2_at_tau(s, tau, reml);
+  return fit_at(s, reml, level, tau * tau / sigma2, sigma2);
+}
+
+std::pair<double, double> mixed_model_tau_interval(const group_cross_products& raw, const mixed_model_result& fit)
+{
+  const prepared s = prepare(raw, fit.level, backend::cpu, 0);
+  const bool reml = fit.reml;
+  const auto profile_ll = [&](double tau) {
+    const double sigma2 = sigma2_at_tau(s, tau, reml);
+    return log_likelihood_at(s, profile_at(s.sizes, s.within, tau * tau / sigma2, reml, true), sigma2, reml);
+  };
+  // Likelihood-ratio interval: 2 (max - profile) below the chi-square(1) quantile, z^2.
+  const double z = detail::interval_quantile(fit.level), tau = std::sqrt(fit.tau2);
+  const auto gap = [&](double t) { return profile_ll(t) - (fit.log_likelihood - 0.5 * z * z); };
+  double lower = 0;
+  const double at_zero = gap(0);
+  if (at_zero < 0) {
+    const detail::root_result root = detail::find_root(gap, 0.0, tau, at_zero, gap(tau), 1e-12 * tau, 200);
+    SHRINK_EXPECTS(root.converged, "the profile interval of tau did not converge");
+    lower = root.x;
+  }
+  double hi = std::max(2 * tau, std::sqrt(fit.sigma2)), at_hi = gap(hi);
+  while (at_hi > 0) {
+    SHRINK_EXPECTS(hi < 1e15 * std::sqrt(fit.sigma2), "the profile interval of tau is unbounded");
+    hi *= 2;
+    at_hi = gap(hi);
+  }
+  const detail::root_result root = detail::find_root(gap, tau, hi, gap(tau), at_hi, 1e-12 * hi, 200);
+  SHRINK_EXPECTS(root.converged, "the profile interval of tau did not converge");
+  return {lower, root.x};
 }
 
 /// Group j's term of raw_logo_score (NaN where M_{-j} is singular). Mat holds (p + 1) x (p + 1):
@@ -315,6 +411,24 @@ double logo_term(const group_cross_products& d, const Matrix& T, std::size_t j, 
   return -0.5 * (n * std::log(two_pi) + log_det_sigma + (a.dot(za) - r.dot(a_llt.solve(r))) / sigma2);
 }
 
+/// logo_term of rows without covariates (width 1), where the matrices are 2 x 2 and M_{-j} is 1 x 1:
+/// the same operations in the same order as Eigen's (Cholesky factor sqrt(x); its matrix solve
+/// multiplies by 1 / sqrt(x) twice, its vector solve divides twice), as scalars: the same bits at
+/// a fraction of the cost.
+double logo_term_intercept(const group_cross_products& d, const Matrix& T, std::size_t j, double sigma2, double tau2)
+{
+  const double n = d.n[j], g = tau2 / sigma2, ybar = d.mean[j];
+  const double s = n / (1 + n * g);
+  const double M = T(0, 0) - s, rest_01 = T(0, 1) - s * ybar;
+  const double A = (M - (tau2 / (sigma2 + tau2 * M)) * M * M) + n;
+  if (M <= 0 || A <= 0) return std::numeric_limits<double>::quiet_NaN();  // where Eigen's LLT fails
+  const double l_m = std::sqrt(M), l_a = std::sqrt(A);
+  const double a = -((rest_01 * (1 / l_m)) * (1 / l_m));
+  const double r = n * (a + ybar), za = d.comoment[j] + r * ybar;
+  const double log_det_sigma = n * std::log(sigma2) - 2 * std::log(l_m) + std::log1p(tau2 * M / sigma2) + 2 * std::log(l_a);
+  return -0.5 * (n * std::log(two_pi) + log_det_sigma + (a * r + za - r * (r / l_a / l_a)) / sigma2);
+}
+
 /// Leave-one-group-out log score of raw rows at (sigma2, tau2), g = tau2 / sigma2: without group j,
 /// beta_{-j} = M_{-j}^-1 b_{-j} from T(g) less group j's part, with covariance sigma2 M_{-j}^-1, so
 /// group j's rows are N(X_j beta_{-j}, Sigma), Sigma = sigma2 I + X_j K X_j', K = sigma2 M_{-j}^-1 +
@@ -329,6 +443,13 @@ std::optional<double> raw_logo_score(const group_cross_products& d, const size_c
 {
   const Matrix T = profile_at(sizes, within, tau2 / sigma2, false).T;
   using Small = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, 0, 8, 8>;
+  if (d.width == 1) {
+    const double score = detail::reduce<double>(d.groups, detail::thread_count(threads), [&](std::size_t j) {
+      return logo_term_intercept(d, T, j, sigma2, tau2);
+    });
+    if (std::isnan(score)) return std::nullopt;
+    return score;
+  }
   const double score = d.width + 1 <= 8 ? detail::reduce<double>(d.groups, detail::thread_count(threads), [&](std::size_t j) {
     return logo_term<Small>(d, T, j, sigma2, tau2);
   })
@@ -339,8 +460,11 @@ std::optional<double> raw_logo_score(const group_cross_products& d, const size_c
   return score;
 }
 
-structure_comparison compare_structures(const group_cross_products& d, int threads, backend use)
+structure_comparison compare_structures(const group_cross_products& raw, int threads, backend use)
 {
+  // Centred as the fit is (the likelihoods do not move with the covariates' levels).
+  std::vector<double> shift;
+  const group_cross_products d = centred(raw, shift);
   double N = 0;
   for (double n : d.n) N += n;
   const auto w = static_cast<Eigen::Index>(d.width), q = w - 1;  // covariates, then y

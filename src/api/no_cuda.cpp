@@ -1,5 +1,6 @@
 // Stand-ins compiled when shrink is built without CUDA: the CUDA backend reports that it is absent.
 
+#include "../cuda/device_columns.hpp"
 #include "count_fit.hpp"
 #include "cross_reduce.hpp"
 #include "glmm_fit.hpp"
@@ -22,6 +23,12 @@ std::unique_ptr<group_engine> make_cuda_engine(const summary_data_view&)
 std::unique_ptr<group_engine> make_cuda_engine(const grouped_data_view&)
 {
   throw error("this build of shrink has no CUDA backend");
+}
+
+device_groups fold_device_columns(const device_column&, const device_column&, std::size_t, std::size_t)
+{
+  throw error("this build of shrink has no CUDA backend: GPU arrays need it (copy them to host memory: cupy.asnumpy, "
+              "tensor.cpu().numpy())");
 }
 
 template <class Family>

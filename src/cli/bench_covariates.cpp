@@ -6,6 +6,7 @@
 
 #include "api/cross_reduce.hpp"
 #include "cpu/parallel.hpp"
+#include "io/decimal.hpp"
 
 #include <shrink/backend.hpp>
 #include <shrink/error.hpp>
@@ -61,7 +62,7 @@ covariate_rows generate(const covariate_bench_options& o)
 /// The table of groups 0..J-1 (all present) as cross products.
 group_cross_products table_of(std::vector<double> state, std::size_t groups, std::size_t q)
 {
-  const std::size_t w = q + 1, stride = 1 + w + w * w;
+  const std::size_t w = q + 1, stride = 1 + 2 * w + w * w;  // n, shift, mean, co-moments
   group_cross_products d;
   for (std::size_t a = 0; a < q; ++a) d.covariates.push_back("x" + std::to_string(a + 1));
   d.groups = groups;
@@ -69,8 +70,13 @@ group_cross_products table_of(std::vector<double> state, std::size_t groups, std
   for (std::size_t j = 0; j < groups; ++j) {
     const double* g = &state[j * stride];
     d.n.push_back(g[0]);
-    d.mean.insert(d.mean.end(), g + 1, g + 1 + w);
-    d.comoment.insert(d.comoment.end(), g + 1 + w, g + stride);
+    for (std::size_t a = 0; a < w; ++a) {
+      double hi, lo;
+      io::add_shift(g[1 + a], 0.0, g[1 + w + a], hi, lo);  // the shift back, as read_cross_products does
+      d.mean.push_back(hi);
+      d.mean_lo.push_back(lo);
+    }
+    d.comoment.insert(d.comoment.end(), g + 1 + 2 * w, g + stride);
   }
   return d;
 }

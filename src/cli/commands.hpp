@@ -21,6 +21,9 @@ struct fit_hooks {
   /// Raw rows (the --value modes) from memory instead of the input file: the folded table, read
   /// with `threads` and values checked as `kind`.
   std::function<io::group_table(int threads, io::value_kind kind)> raw_rows;
+  /// The rows of `raw_rows` are in GPU memory and folded there: the fit runs on the CUDA backend
+  /// (--backend cpu is refused) and its notes say so.
+  bool device_resident = false;
   /// Takes the per-group table instead of the CSV of -o.
   std::function<void(const std::vector<std::string>& keys, const std::vector<io::result_column>& columns)> groups;
 };
@@ -35,5 +38,8 @@ command add_summarize_command(CLI::App& app);
 /// Whether raw rows come from the binary columns (--group-npy and --value-npy, both) rather than
 /// the CSV input; throws when the two inputs are mixed (fit and summarize read raw rows alike).
 bool binary_input(const io::raw_input& in, const CLI::App& app);
+
+/// The names in a comma-separated --covariates list (each once; an empty name is an error).
+std::vector<std::string> covariate_names(const std::string& list);
 
 }  // namespace shrink::cli

@@ -62,17 +62,19 @@ struct fit_args {
   bool no_intercept = false;
   std::optional<std::string> hyperprior;  ///< --method bayes
   std::vector<std::string> from_summaries;  ///< parts written by `shrink summarize`, merged in this order
+  std::string apply;                        ///< a fit's JSON summary: its hyperparameters, nothing estimated
   fit_hooks hooks;                          ///< in-process use: data from memory, results to the caller
 };
 
-/// The per-group table: to the hook when one takes it, else the CSV.
+/// The per-group table: to the hook when one takes it, else the CSV (`entry_of`: rows with equal
+/// fields, formatted once).
 void write_groups(const fit_args& a, io::atomic_output& csv, const std::vector<std::string>& keys,
-                  const std::vector<io::result_column>& columns)
+                  const std::vector<io::result_column>& columns, const std::uint32_t* entry_of = nullptr)
 {
   if (a.hooks.groups)
     a.hooks.groups(keys, columns);
   else
-    io::write_table_csv(csv, keys, columns, a.threads, a.digits);
+    io::write_table_csv(csv, keys, columns, a.threads, a.digits, entry_of);
 }
 
 std::string g(double x, int digits = 6)
@@ -144,9 +146,10 @@ std::vector<io::named_path> input_paths(const fit_args& a, bool binary)
 {
   std::vector<io::named_path> inputs;
   for (const std::string& part : a.from_summaries) inputs.push_back({"--from-summaries", part});
-  if (!inputs.empty()) return inputs;
-  if (binary) return {{"--group-npy", a.group_npy}, {"--value-npy", a.value_npy}};
-  return {{"the input", a.input}};
+  if (inputs.empty() && binary) inputs = {{"--group-npy", a.group_npy}, {"--value-npy", a.value_npy}};
+  if (inputs.empty()) inputs = {{"the input", a.input}};
+  if (!a.apply.empty()) inputs.push_back({"--apply", a.apply});
+  return inputs;
 }
 
 /// `--from-summaries P1 P2 ...`: the parts read and merged in the order given, their family told
@@ -155,15 +158,24 @@ std::optional<io::summary_part> merged_summaries(const fit_args& a, const CLI::A
 {
   if (a.from_summaries.empty()) return std::nullopt;
   for (const char* other : {"input", "--group", "--value", "--group-npy", "--value-npy", "--estimate", "--se", "--variance",
-                            "--successes", "--trials", "--counts", "--exposure", "--covariates", "--offset", "--no-intercept"})
+                            "--successes", "--trials", "--counts", "--exposure", "--offset", "--no-intercept"})
     if (app.count(other) > 0)
       throw error(std::string(std::string(other) == "input" ? "an input file" : other) +
                   " and --from-summaries: the summaries are the input, with their own columns (see shrink summarize)");
   std::vector<io::summary_part> parts;
   for (const std::string& path : a.from_summaries) parts.push_back(io::read_summaries(path));
   io::summary_part merged = io::merge_summaries(std::move(parts), a.threads);
-  if (app.count("--family") > 0 && a.family != io::to_string(merged.family))
-    throw error("--family " + a.family + ", but the summaries are of the " + io::to_string(merged.family) + " family");
+  const bool covariates = merged.family == io::summary_family::covariates;
+  const std::string family = covariates ? "normal" : io::to_string(merged.family);
+  if (app.count("--family") > 0 && a.family != family)
+    throw error("--family " + a.family + ", but the summaries are of the " + family + " family");
+  if (covariates && app.count("--covariates") == 0) {
+    std::string names;
+    for (const std::string& c : merged.cross.data.covariates) names += (names.empty() ? "" : ",") + c;
+    throw error("the summaries hold covariates (" + names + "): give --covariates with some or all of them");
+  }
+  if (!covariates && app.count("--covariates") > 0)
+    throw error("--covariates: the summaries hold no covariates (summarize the rows with --covariates)");
   return merged;
 }
 
@@ -285,7 +297,7 @@ void run_count_fit(const fit_args& a, const CLI::App& app, io::summary_part* mer
   view.sizes = t.sizes.data();
   view.groups = t.keys.size();
   const count_fit_result r = fit(view, o);
-  write_groups(a, csv, t.keys, io::groups_columns(r));
+  write_groups(a, csv, t.keys, io::groups_columns(r), r.entry_of.empty() ? nullptr : r.entry_of.data());
   if (io::atomic_output* plot = outputs.get("--plot")) plot->write(io::count_fit_svg(r, view, o, t.keys));
   if (io::atomic_output* html = outputs.get("--html")) html->write(io::count_fit_html(r, view, o, t.keys));
   if (json) json->write(io::summary_json(r).dump(2) + "\n");
@@ -352,25 +364,9 @@ std::optional<structure_comparison> raw_structures(const io::group_table& t)
   }
 }
 
-/// The names in a comma-separated --covariates list (each once).
-std::vector<std::string> covariate_names(const std::string& list)
-{
-  std::vector<std::string> names;
-  std::string rest = list;
-  while (!list.empty()) {
-    const std::size_t comma = rest.find(',');
-    const std::string name = rest.substr(0, comma);
-    if (name.empty()) throw error("--covariates: an empty column name in '" + list + "'");
-    if (std::find(names.begin(), names.end(), name) != names.end()) throw error("--covariates names '" + name + "' twice");
-    names.push_back(name);
-    if (comma == std::string::npos) break;
-    rest = rest.substr(comma + 1);
-  }
-  return names;
-}
-
-/// Raw rows with covariates: lme4's lmer(y ~ x + (1 | group)) by REML (default) or ML.
-void run_mixed_model_fit(const fit_args& a, const CLI::App& app, const fit_options& o)
+/// Raw rows with covariates (or the merged summaries of such rows, `merged`): lme4's
+/// lmer(y ~ x + (1 | group)) by REML (default) or ML.
+void run_mixed_model_fit(const fit_args& a, const CLI::App& app, const fit_options& o, io::summary_part* merged)
 {
   if (a.no_intercept) throw error("--no-intercept: raw mode fits an intercept (lmer's y ~ x + (1 | group))");
   if (a.sigma) throw error("--sigma: raw mode with covariates estimates sigma2 jointly (lmer)");
@@ -379,10 +375,13 @@ void run_mixed_model_fit(const fit_args& a, const CLI::App& app, const fit_optio
     throw error("raw mode with covariates fits --tau-method reml (default) or ml, as lme4's lmer does");
   const bool reml = !method_given || o.method == tau_method::reml;
   const backend use = resolve_backend(o.requested_backend);  // the rows' fold and the sums over groups
-  io::output_set outputs({{"-o", a.output}, {"--summary", a.summary}}, {{"the input", a.input}});
+  io::output_set outputs({{"-o", a.output}, {"--summary", a.summary}, {"--plot", a.plot}, {"--html", a.html}},
+                         input_paths(a, false));
   const auto t0 = std::chrono::steady_clock::now();
   const io::cross_product_table t =
-    io::read_cross_products(a.input, a.group, a.value, covariate_names(a.covariates), a.offset, a.threads, use);
+    merged ? io::select_covariates(merged->cross, covariate_names(a.covariates))
+           : io::read_cross_products(a.input, a.group, a.value, covariate_names(a.covariates), a.offset, a.threads,
+                                     false, use);
   const double read_seconds = detail::seconds_since(t0);
   const mixed_model_result r = fit_mixed_model(t.data, reml, o.level, use, a.threads);
   // The comparison is a diagnostic: where a structure fits the rows exactly (no within-group
@@ -393,6 +392,8 @@ void run_mixed_model_fit(const fit_args& a, const CLI::App& app, const fit_optio
   } catch (const exact_fit_error&) {
   }
   write_groups(a, *outputs.get("-o"), t.keys, io::groups_columns(r));
+  if (io::atomic_output* plot = outputs.get("--plot")) plot->write(io::mixed_model_fit_svg(r, t.data, !a.offset.empty(), t.keys));
+  if (io::atomic_output* html = outputs.get("--html")) html->write(io::mixed_model_fit_html(r, t.data, !a.offset.empty(), t.keys));
   if (io::atomic_output* json = outputs.get("--summary")) {
     nlohmann::json j = io::summary_json(r);
     if (structures) j["structures"] = io::structures_json(*structures);
@@ -412,10 +413,10 @@ void run_mixed_model_fit(const fit_args& a, const CLI::App& app, const fit_optio
 }
 
 /// `shrink fit --estimate ... --covariates ...`: meta-regression (summary mode only, so far).
-void run_regression_fit(const fit_args& a, const CLI::App& app, const fit_options& o)
+void run_regression_fit(const fit_args& a, const CLI::App& app, const fit_options& o, io::summary_part* merged)
 {
   if (a.digits < 0 || a.digits > 17) throw error("--digits must be 0 (the shortest exact text) or 1 to 17");
-  if (a.estimate.empty()) return run_mixed_model_fit(a, app, o);
+  if (a.estimate.empty()) return run_mixed_model_fit(a, app, o, merged);
   std::vector<io::text_column> columns;
   for (const std::string& name : covariate_names(a.covariates)) columns.push_back({name, {}});
   if (!a.offset.empty()) columns.push_back({a.offset, {}});
@@ -456,11 +457,9 @@ void run_fit(const fit_args& given, const CLI::App& app)
 {
   std::optional<io::summary_part> merged = merged_summaries(given, app);
   fit_args a = given;
-  if (merged) a.family = io::to_string(merged->family);
-  if ((!a.plot.empty() || !a.html.empty()) && a.family == "normal" && a.estimate.empty() &&
-      (app.count("--covariates") > 0 || app.count("--offset") > 0 || a.no_intercept))
-    throw error(std::string(a.plot.empty() ? "--html" : "--plot") +
-                ": figures of raw rows with --covariates are not drawn yet (summary mode, --estimate, draws them)");
+  if (merged) a.family = merged->family == io::summary_family::covariates ? "normal" : io::to_string(merged->family);
+  if (a.family != "normal" && !a.apply.empty())
+    throw error("--apply takes the normal family (the count families' fitted prior is given by --method fixed)");
   if (a.family == "binomial" || a.family == "poisson") return run_count_fit(a, app, merged ? &*merged : nullptr);
   if (a.family != "normal") throw error("unknown --family '" + a.family + "' (choose normal, binomial or poisson)");
   for (const char* count_only : {"--successes", "--trials", "--counts", "--exposure", "--method", "--alpha", "--beta",
@@ -468,6 +467,12 @@ void run_fit(const fit_args& given, const CLI::App& app)
                                  "--hyperprior"})
     if (app.count(count_only) > 0)
       throw error(std::string(count_only) + " belongs to --family binomial or poisson (the normal family's estimator is --tau-method)");
+  if (!a.apply.empty())
+    for (const char* estimated : {"--tau-method", "--tau", "--tau-prior", "--prior", "--sigma", "--level", "--covariates",
+                                  "--offset", "--no-intercept", "--plot", "--html"})
+      if (app.count(estimated) > 0)
+        throw error(std::string(estimated) + " and --apply: the applied fit gives the hyperparameters and the level "
+                                             "(draw figures from that fit)");
   const bool summary_mode = !a.estimate.empty();
   if (summary_mode) {
     if (a.se.empty() == a.variance.empty())
@@ -492,12 +497,22 @@ void run_fit(const fit_args& given, const CLI::App& app)
   o.level = parse_double(a.level, "--level");
   o.max_iterations = a.max_iterations;
   o.requested_backend = parse_backend(a.backend);
+  if (a.hooks.device_resident) {
+    if (o.requested_backend == backend::cpu)
+      throw error("--backend cpu: the rows are in GPU memory, where the CUDA backend folds them (give backend 'cuda' "
+                  "or 'auto', or copy them to host memory)");
+    o.requested_backend = backend::cuda;
+  }
   o.threads = a.threads;
+  if (!a.apply.empty()) {
+    o.apply = io::read_posterior_parameters(a.apply);
+    o.level = o.apply->level;
+  }
   if (app.count("--covariates") > 0 || app.count("--offset") > 0 || a.no_intercept) {
     if (app.count("--covariates") > 0 && a.covariates.empty()) throw error("--covariates: give at least one column name");
     if (!a.group_npy.empty() || !a.value_npy.empty()) throw error("--covariates: .npy input is not available with covariates");
     if (a.output.empty()) throw error("-o: give a file name, or - for stdout");
-    return run_regression_fit(a, app, o);
+    return run_regression_fit(a, app, o, merged ? &*merged : nullptr);
   }
 
   // One input: a CSV file (or stdin), or the binary columns. Anything else is ambiguous.
@@ -518,7 +533,8 @@ void run_fit(const fit_args& given, const CLI::App& app)
   fit_result r;
   std::vector<std::string> keys;
   std::optional<structure_comparison> structures;
-  const bool want_structures = json != nullptr || !a.quiet;  // only the JSON and the report show them
+  // Only the JSON and the report show them; an applied fit estimates nothing to compare.
+  const bool want_structures = (json != nullptr || !a.quiet) && !o.apply;
   if (summary_mode) {
     io::summary_columns c;
     if (app.count("--group") > 0) c.group = a.group;
@@ -540,6 +556,9 @@ void run_fit(const fit_args& given, const CLI::App& app)
                                            : io::read_raw_summaries(raw_input_of(a), io::summary_family::normal, a.threads).groups;
     parse_seconds = detail::seconds_since(t0);
     r = fit(t.view(), o);
+    if (a.hooks.device_resident)
+      r.notes.push_back("device-resident input: the rows were folded on the GPU where they lie; only the per-group "
+                        "table came to the host");
     if (want_structures) structures = raw_structures(t);
     keys = std::move(t.keys);
   }
@@ -567,6 +586,22 @@ bool binary_input(const io::raw_input& in, const CLI::App& app)
   if (app.count("--group") > 0 || app.count("--value") > 0)
     throw error("--group and --value name CSV columns: with --group-npy/--value-npy give neither");
   return true;
+}
+
+std::vector<std::string> covariate_names(const std::string& list)
+{
+  std::vector<std::string> names;
+  std::string rest = list;
+  while (!list.empty()) {
+    const std::size_t comma = rest.find(',');
+    const std::string name = rest.substr(0, comma);
+    if (name.empty()) throw error("--covariates: an empty column name in '" + list + "'");
+    if (std::find(names.begin(), names.end(), name) != names.end()) throw error("--covariates names '" + name + "' twice");
+    names.push_back(name);
+    if (comma == std::string::npos) break;
+    rest = rest.substr(comma + 1);
+  }
+  return names;
 }
 
 command add_fit_command(CLI::App& app) { return add_fit_command(app, {}); }
@@ -631,6 +666,9 @@ command add_fit_command(CLI::App& app, fit_hooks hooks)
   sub->add_option("--from-summaries", a->from_summaries,
                   "fit the merge of summaries files written by shrink summarize (merged in the order given)")
     ->expected(1, -1);
+  sub->add_option("--apply", a->apply,
+                  "a fit's --summary JSON: every group's posterior under its mu, tau2, sigma2 and level (nothing estimated; "
+                  "scores new groups or one part of the data)");
   return [a, sub] { run_fit(*a, *sub); };
 }
 

@@ -18,6 +18,7 @@ namespace {
 struct summarize_args {
   io::raw_input input;
   std::string family = "normal";
+  std::string covariates;  ///< --covariates: a comma list (the normal family's cross products)
   std::vector<std::string> parts;  ///< --from-summaries: merge these summaries files instead
   std::string output = "-";
   int threads = 0;
@@ -37,17 +38,24 @@ void run_summarize(const summarize_args& a, const CLI::App& app)
     throw error("unknown --family '" + a.family + "' (choose normal, binomial or poisson)");
   if (!a.input.exposure.empty() && family != io::summary_family::poisson)
     throw error("--exposure belongs to --family poisson (a per-row exposure column)");
+  io::raw_input input = a.input;
+  if (app.count("--covariates") > 0) {
+    input.covariates = covariate_names(a.covariates);
+    if (input.covariates.empty()) throw error("--covariates: give at least one column name");
+  }
   if (a.output.empty()) throw error("-o: give a file name, or - for stdout");
   const bool merging = !a.parts.empty();
   std::vector<io::named_path> inputs;
   if (merging) {
-    if (app.count("input") || app.count("--group-npy") || app.count("--value-npy") || app.count("--exposure"))
-      throw error("--from-summaries merges summaries files: give no raw input (input, --group-npy, --value-npy, --exposure)");
+    for (const char* raw : {"input", "--group-npy", "--value-npy", "--exposure", "--covariates", "--offset"})
+      if (app.count(raw) > 0)
+        throw error("--from-summaries merges summaries files: give no raw input (input, --group-npy, --value-npy, --exposure, "
+                    "--covariates, --offset)");
     for (const std::string& p : a.parts) inputs.push_back({"--from-summaries", p});
-  } else if (binary_input(a.input, app)) {
-    inputs = {{"--group-npy", a.input.group_npy}, {"--value-npy", a.input.value_npy}};
+  } else if (binary_input(input, app)) {
+    inputs = {{"--group-npy", input.group_npy}, {"--value-npy", input.value_npy}};
   } else {
-    inputs = {{"the input", a.input.path}};
+    inputs = {{"the input", input.path}};
   }
   io::output_set outputs({{"-o", a.output}}, inputs);
   io::summary_part part;
@@ -57,20 +65,28 @@ void run_summarize(const summarize_args& a, const CLI::App& app)
     std::vector<io::summary_part> parts;
     for (const std::string& p : a.parts) parts.push_back(io::read_summaries(p));
     part = io::merge_summaries(std::move(parts), a.threads);
-    if (app.count("--family") && part.family != family)
+    const bool agrees = part.family == family || (part.family == io::summary_family::covariates && family == io::summary_family::normal);
+    if (app.count("--family") && !agrees)
       throw error(std::string("--family ") + a.family + ": the summaries are " + io::to_string(part.family));
     family = part.family;
   } else {
-    part = io::read_raw_summaries(a.input, family, a.threads);
+    part = io::read_raw_summaries(input, family, a.threads);
+    family = part.family;
   }
   io::write_summaries(*outputs.get("-o"), part, a.threads);
   outputs.commit();
   if (a.quiet) return;
   std::ostringstream s;
-  s << "shrink summarize: "
-    << (family == io::summary_family::normal ? part.groups.keys.size() : part.counts.keys.size()) << " groups ("
-    << io::to_string(family);
+  const std::size_t groups = family == io::summary_family::normal       ? part.groups.keys.size()
+                             : family == io::summary_family::covariates ? part.cross.keys.size()
+                                                                         : part.counts.keys.size();
+  s << "shrink summarize: " << groups << " groups (" << io::to_string(family);
   if (family == io::summary_family::normal) s << ", " << part.groups.rows << " rows";
+  if (family == io::summary_family::covariates) {
+    double rows = 0;
+    for (const double n : part.cross.data.n) rows += n;
+    s << ", " << part.cross.data.covariates.size() << " covariates, " << static_cast<std::uint64_t>(rows) << " rows";
+  }
   s << ")\n";
   std::cerr << s.str();
 }
@@ -91,6 +107,9 @@ command add_summarize_command(CLI::App& app)
   sub->add_option("--family", a->family, "normal (values), binomial (0/1 per row) or poisson (a count per row)")
     ->capture_default_str();
   sub->add_option("--exposure", a->input.exposure, "poisson: per-row exposure column (default: 1 per row)");
+  sub->add_option("--covariates", a->covariates,
+                  "comma-separated numeric covariate columns: per-group cross products for shrink fit --covariates");
+  sub->add_option("--offset", a->input.offset, "with --covariates: a column subtracted from the value");
   sub->add_option("--from-summaries", a->parts, "merge these summaries files (in this order) into one, in place of raw input")
     ->expected(1, -1);
   sub->add_option("-o,--output", a->output, "summaries CSV (- for stdout)")->capture_default_str();

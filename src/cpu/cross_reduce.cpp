@@ -55,13 +55,13 @@ class cpu_cross_reducer final : public cross_reducer {
   int threads_;
 };
 
-/// The rows into each group's state (1 + w + w^2 numbers a group), the groups j with
+/// The rows into each group's state (n, shift, mean, co-moments: 1 + 2 w + w^2 numbers a group), the groups j with
 /// j % owners == owner only, in row order. W: the width w when known at compile time, else 0.
 template <std::size_t W>
 void fold_owned_rows(const std::uint32_t* group, const double* z_rows, std::size_t rows, std::size_t w,
                      std::size_t owners, std::size_t owner, std::vector<double>& state)
 {
-  const std::size_t width = W != 0 ? W : w, stride_g = 1 + width + width * width;
+  const std::size_t width = W != 0 ? W : w, stride_g = 1 + 2 * width + width * width;
   std::vector<double> delta(width);
   // Groups come in random order: the state of a row some rows ahead is prefetched.
   constexpr std::size_t ahead = 16;
@@ -73,7 +73,7 @@ void fold_owned_rows(const std::uint32_t* group, const double* z_rows, std::size
     const std::size_t j = group[r];
     if (owners != 1 && j % owners != owner) continue;
     double* g = &state[j * stride_g];
-    cross_product_update(g[0], g + 1, g + 1 + width, z_rows + r * width, delta.data(), width);
+    cross_product_update(g[0], g + 1, g + 1 + width, g + 1 + 2 * width, z_rows + r * width, delta.data(), width);
   }
 }
 
@@ -83,7 +83,7 @@ class cpu_cross_folder final : public cross_folder {
 
   void fold(const std::uint32_t* group, const double* z_rows, std::size_t rows, std::size_t groups) override
   {
-    state_.resize(groups * (1 + w_ + w_ * w_), 0.0);
+    state_.resize(groups * (1 + 2 * w_ + w_ * w_), 0.0);
     // Few rows: one thread (a thread per call would cost more than the fold).
     const int workers = rows < 4096 ? 1 : workers_;
     const auto owners = static_cast<std::size_t>(workers);

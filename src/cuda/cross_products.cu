@@ -77,7 +77,7 @@ constexpr std::size_t default_fold_rows = std::size_t{1} << 24;
 class cuda_cross_folder final : public cross_folder {
  public:
   cuda_cross_folder(std::size_t w, std::size_t chunk_rows)
-    : w_(w), stride_g_(1 + w + w * w), chunk_(chunk_rows != 0 ? chunk_rows : default_fold_rows),
+    : w_(w), stride_g_(1 + 2 * w + w * w), chunk_(chunk_rows != 0 ? chunk_rows : default_fold_rows),
       scratch_(stream_.get()), state_(0, stream_.get()), num_runs_(1, stream_.get())
   {
     SHRINK_EXPECTS(w >= 1 && w <= max_device_width, "--backend cuda: at most " + std::to_string(max_device_width - 1) +

@@ -41,6 +41,14 @@ std::string_view text_at(const key_array& k, std::int64_t i)
 
 bool is_text(const key_array& k) { return (k.dictionary != nullptr ? k.dictionary->offsets : k.offsets) != nullptr; }
 
+error non_finite_value(const std::string& value_name, std::uint64_t row, double x)
+{
+  return error(value_name + ": row " + std::to_string(row) + " (0-based): " + (std::isnan(x) ? "NaN" : x > 0 ? "inf" : "-inf") +
+               " is not a finite number");
+}
+
+error no_rows(const std::string& value_name) { return error("no data rows: " + value_name + " is empty"); }
+
 }  // namespace
 
 array_fold::array_fold(int threads, std::string value_name, value_kind kind)
@@ -107,12 +115,10 @@ void array_fold::add(const key_array& keys, const value_array& values, std::size
     });
     const auto bad = std::find_if(first_bad.begin(), first_bad.end(), [rows](std::size_t i) { return i != rows; });
     if (bad != first_bad.end()) {
-      const std::string row = "row " + std::to_string(rows_ + *bad) + " (0-based)";
       if (bad_key[static_cast<std::size_t>(bad - first_bad.begin())])
-        throw error("group keys: " + row + " has no key (a missing value)");
+        throw error("group keys: row " + std::to_string(rows_ + *bad) + " (0-based) has no key (a missing value)");
       const double x = values.float32 ? static_cast<const float*>(values.data)[*bad] : static_cast<const double*>(values.data)[*bad];
-      throw error(value_name_ + ": " + row + ": " + (std::isnan(x) ? "NaN" : x > 0 ? "inf" : "-inf") +
-                  " is not a finite number");
+      throw non_finite_value(value_name_, rows_ + *bad, x);
     }
     check_values(parts_, value_name_, kind_, text);
     fold_.fold(parts_);
@@ -122,8 +128,26 @@ void array_fold::add(const key_array& keys, const value_array& values, std::size
 
 group_table array_fold::finish()
 {
-  if (fold_.groups() == 0) throw error("no data rows: " + value_name_ + " is empty");
+  if (fold_.groups() == 0) throw no_rows(value_name_);
   return fold_.finish(value_name_);
+}
+
+group_table fold_device_rows(const detail::device_column& keys, const detail::device_column& values, std::size_t rows,
+                             const std::string& value_name, int threads, std::size_t chunk_rows)
+{
+  const detail::device_groups g = detail::fold_device_columns(keys, values, rows, chunk_rows);
+  if (g.first_non_finite >= 0) throw non_finite_value(value_name, static_cast<std::uint64_t>(g.first_non_finite), g.non_finite_value);
+  if (g.keys.empty()) throw no_rows(value_name);
+  // What group_fold keeps per group: each value is one double (no low part), as array_fold reads it.
+  std::vector<group_accumulator> acc(g.keys.size());
+  std::vector<std::string> names(g.keys.size());
+  for (std::size_t j = 0; j < acc.size(); ++j) {
+    acc[j].n = static_cast<std::int64_t>(g.d[j].weight);
+    acc[j].shift_hi = g.shift[j];
+    acc[j].d = g.d[j];
+    names[j] = std::to_string(g.keys[j]);
+  }
+  return tabulate_groups(std::move(names), acc.data(), nullptr, rows, value_name, detail::thread_count(threads));
 }
 
 }  // namespace shrink::io

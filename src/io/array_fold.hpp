@@ -4,6 +4,7 @@
 // O(groups + 2^22 rows) whatever the number of rows, the same bits as the CSV path for the same
 // doubles, for any thread count. Shared by the .npy reader and the Python package.
 
+#include "../cuda/device_columns.hpp"
 #include "group_fold.hpp"
 #include "table_reader.hpp"
 
@@ -56,5 +57,12 @@ class array_fold {
   std::uint64_t rows_ = 0;
   int key_text_ = -1;  // -1 until the first rows: 0 integer keys, 1 text keys
 };
+
+/// Raw rows in GPU memory (integer keys), folded there by detail::fold_device_columns and
+/// tabulated as array_fold tabulates its groups: the same table, to the bit where the GPU's summary
+/// stage gives the host fold's moments (device_columns.hpp), and the same messages for a NaN or
+/// infinite value and for no rows. `chunk_rows` as for fold_device_columns (tests use small ones).
+group_table fold_device_rows(const detail::device_column& keys, const detail::device_column& values, std::size_t rows,
+                             const std::string& value_name, int threads, std::size_t chunk_rows = 0);
 
 }  // namespace shrink::io

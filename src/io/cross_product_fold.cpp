@@ -106,20 +106,29 @@ bool is_text(std::string_view f)
   return !f.empty() && !parse_number(f, v) && std::strcmp(number_problem(f), "is not a number") == 0;
 }
 
-/// The table of the groups in key order from each group's state (n, means, co-moments of width w).
-cross_product_table assemble(const key_ids& ids, const std::vector<double>& state, std::vector<std::string> names)
+/// The table of the groups in key order from each group's state (n, shift, means, co-moments of
+/// width w); no groups is an error unless `allow_empty`.
+cross_product_table assemble(const key_ids& ids, const std::vector<double>& state, std::vector<std::string> names,
+                             std::string value, bool allow_empty)
 {
-  const std::size_t w = names.size() + 1, stride_g = 1 + w + w * w;
+  const std::size_t w = names.size() + 1, stride_g = 1 + 2 * w + w * w;
   cross_product_table t;
   t.data.covariates = std::move(names);
   t.data.groups = ids.size();
   t.data.width = w;
+  t.value = std::move(value);
+  if (ids.size() == 0 && allow_empty) return t;
   for (std::size_t j : ids.sorted()) {
     t.keys.push_back(ids.key(j));
     const double* g = &state[j * stride_g];
     t.data.n.push_back(g[0]);
-    t.data.mean.insert(t.data.mean.end(), g + 1, g + 1 + w);
-    t.data.comoment.insert(t.data.comoment.end(), g + 1 + w, g + stride_g);
+    for (std::size_t a = 0; a < w; ++a) {
+      double hi, lo;
+      add_shift(g[1 + a], 0.0, g[1 + w + a], hi, lo);
+      t.data.mean.push_back(hi);
+      t.data.mean_lo.push_back(lo);
+    }
+    t.data.comoment.insert(t.data.comoment.end(), g + 1 + 2 * w, g + stride_g);
   }
   return t;
 }
@@ -165,7 +174,7 @@ class row_sink {
 /// first level in sorted (byte) order, as summary mode and R do: column NAME + level for the others.
 cross_product_table read_with_factors(const std::string& path, const std::vector<std::string>& columns,
                                       const std::vector<std::string>& covariates, const std::vector<bool>& factor,
-                                      bool with_offset, backend use)
+                                      bool with_offset, std::string value, backend use)
 {
   const std::size_t q = covariates.size();
   std::vector<std::set<std::string, std::less<>>> levels(q);
@@ -212,20 +221,21 @@ cross_product_table read_with_factors(const std::string& path, const std::vector
     z[w - 1] = number_field(f, 1, columns).hi - (with_offset ? number_field(f, columns.size() - 1, columns).hi : 0.0);
     sink.add(j, ids.size(), z.data());
   });
-  return assemble(ids, sink.state(ids.size()), names);
+  return assemble(ids, sink.state(ids.size()), names, std::move(value), false);
 }
 
 }  // namespace
 
 cross_product_table read_cross_products(const std::string& path, const std::string& group, const std::string& value,
                                         const std::vector<std::string>& covariates, const std::string& offset,
-                                        int threads, backend use)
+                                        int threads, bool part, backend use)
 {
   SHRINK_EXPECTS(use != backend::automatic, "internal: resolve the backend before reading");
   const int workers = detail::thread_count(threads);
   std::vector<std::string> columns{group, value};
   columns.insert(columns.end(), covariates.begin(), covariates.end());
   if (!offset.empty()) columns.push_back(offset);
+  const std::string value_name = offset.empty() ? value : value + "-" + offset;
   // A covariate whose first field is text is a factor (a file only: stdin is read once), read by
   // the two-pass path; numeric covariates take the parallel one-pass fold.
   if (path != "-" && !covariates.empty()) {
@@ -238,8 +248,13 @@ cross_product_table read_cross_products(const std::string& path, const std::stri
       });
     } catch (const first_row_read&) {
     }
-    if (std::find(factor.begin(), factor.end(), true) != factor.end())
-      return read_with_factors(path, columns, covariates, factor, !offset.empty(), use);
+    const auto first_factor = std::find(factor.begin(), factor.end(), true);
+    if (first_factor != factor.end() && part)
+      throw error("covariate '" + shown(covariates[static_cast<std::size_t>(first_factor - factor.begin())]) +
+                  "' is text (a factor): summaries hold numeric covariates only, as a part does not know the other parts' "
+                  "levels; give the factor as 0/1 columns, one per level but the first");
+    if (first_factor != factor.end())
+      return read_with_factors(path, columns, covariates, factor, !offset.empty(), value_name, use);
   }
   const std::size_t w = covariates.size() + 1;  // covariates, then y
   const std::size_t stride = columns.size() - 1;  // numbers per row: y, covariates, offset
@@ -266,7 +281,7 @@ cross_product_table read_cross_products(const std::string& path, const std::stri
     });
     folder->fold(row_group.data(), z.data(), row_group.size(), ids.size());
   });
-  return assemble(ids, folder->state(), covariates);
+  return assemble(ids, folder->state(), covariates, value_name, part);
 }
 
 count_table read_count_rows(const std::string& path, const std::string& group, const std::string& value,

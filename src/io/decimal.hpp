@@ -29,11 +29,23 @@ using detail::two_prod;
 using detail::two_sum;
 
 /// (hi + lo) - (shift_hi + shift_lo), rounded about once: the difference of two ~32-digit numbers.
-inline double difference(double hi, double lo, double shift_hi, double shift_lo)
+/// Host and device: the GPU takes device-resident rows relative to their group's first value by it.
+SHRINK_HD inline double difference(double hi, double lo, double shift_hi, double shift_lo)
 {
   double s, e;
   two_sum(hi, -shift_hi, s, e);
   return s + (e + (lo - shift_lo));
+}
+
+/// (shift_hi + shift_lo) + d as hi + lo, hi the sum rounded about once: a mean kept relative to a
+/// shift, back to ~32 digits (difference's inverse).
+inline void add_shift(double shift_hi, double shift_lo, double d, double& hi, double& lo)
+{
+  double s, e;
+  two_sum(shift_hi, d, s, e);
+  e += shift_lo;
+  hi = s + e;
+  lo = e - (hi - s);
 }
 
 /// A finite number from text in the syntax of parse_decimal (more significant digits and any

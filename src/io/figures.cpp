@@ -2,6 +2,7 @@
 
 #include <shrink/error.hpp>
 
+#include "api/bayes.hpp"
 #include "common/normal.hpp"
 
 #include <nlohmann/json.hpp>
@@ -688,6 +689,9 @@ struct fit_picture {
   std::vector<double> curve_x, curve_ll;
   double x_estimate = 0;
   std::optional<std::pair<double, double>> x_interval;
+  /// The curve is a posterior density (drawn from 0 up; x_mean its mean, dotted), not a log-likelihood.
+  bool density = false;
+  std::optional<double> x_mean;
   std::string curve_title, curve_note, curve_axis;
   double level = 0.95;
 };
@@ -776,16 +780,20 @@ fit_drawing draw_fit(const fit_picture& p)
   b << "<text x=\"" << num(left + plot_w / 2) << "\" y=\"" << num(fbottom + 40) << "\" text-anchor=\"middle\">" << p.value_name << "</text>\n";
   y = fbottom + 70;
 
-  // The log-likelihood along the prior's spread, relative to its maximum over the grid.
+  // The log-likelihood along the prior's spread, relative to its maximum over the grid; or the
+  // posterior density, from 0 to its maximum (both span the panel's height).
   std::vector<double> ll = p.curve_ll;
   const double top_ll = *std::max_element(ll.begin(), ll.end());
   double floor_ll = 0;
-  for (double& v : ll) floor_ll = std::min(floor_ll, v -= top_ll);
-  floor_ll = std::min(floor_ll, -1.0);
+  if (!p.density) {
+    for (double& v : ll) floor_ll = std::min(floor_ll, v -= top_ll);
+    floor_ll = std::min(floor_ll, -1.0);
+  }
+  const double y_lo = p.density ? 0.0 : floor_ll, y_hi = p.density ? top_ll : 0.0;
   y = panel_title(b, p.curve_title, p.curve_note, y);
   const frame ft{p.curve_x.front(), p.curve_x.back()};
   const double ltop = y, lbottom = y + 220;
-  auto Y = [&](double v) { return ltop + (v / floor_ll) * (lbottom - ltop); };
+  auto Y = [&](double v) { return ltop + (y_hi - v) / (y_hi - y_lo) * (lbottom - ltop); };
   b << "<g id=\"tau-likelihood\" data-lo=\"" << ft.lo << "\" data-hi=\"" << ft.hi << "\">\n";
   if (p.x_interval) {
     const double lo = std::max(p.x_interval->first, ft.lo), hi = std::min(p.x_interval->second, ft.hi);
@@ -793,7 +801,7 @@ fit_drawing draw_fit(const fit_picture& p)
       << num(ltop) << "\" height=\"" << num(lbottom - ltop) << "\" fill=\"#dbe6f7\"/>\n";
   }
   axis(b, ft, lbottom, false, ltop, lbottom);
-  for (double t : ticks(floor_ll, 0))
+  for (double t : ticks(y_lo, y_hi))
     b << "<text class=\"ytick\" x=\"" << num(left - 8) << "\" y=\"" << num(Y(t) + 4) << "\" text-anchor=\"end\">" << num(t)
       << "</text><line x1=\"" << num(left - 4) << "\" x2=\"" << num(left) << "\" y1=\"" << num(Y(t)) << "\" y2=\""
       << num(Y(t)) << "\" stroke=\"#333\"/>\n";
@@ -803,9 +811,14 @@ fit_drawing draw_fit(const fit_picture& p)
   const double xe = ft.x(std::min(std::max(p.x_estimate, ft.lo), ft.hi));
   b << "\"/>\n<line class=\"estimate\" x1=\"" << num(xe) << "\" x2=\"" << num(xe) << "\" y1=\"" << num(ltop) << "\" y2=\""
     << num(lbottom) << "\" stroke=\"black\" stroke-width=\"1.5\"/>\n";
+  if (p.x_mean && *p.x_mean >= ft.lo && *p.x_mean <= ft.hi)
+    b << "<line class=\"posterior-mean\" x1=\"" << num(ft.x(*p.x_mean)) << "\" x2=\"" << num(ft.x(*p.x_mean)) << "\" y1=\""
+      << num(ltop) << "\" y2=\"" << num(lbottom) << "\" stroke=\"black\" stroke-width=\"1.2\" stroke-dasharray=\"2 3\"/>\n";
   // The page's slider position (hidden in the SVG).
   b << "<line class=\"at-tau\" visibility=\"hidden\" x1=\"" << num(xe) << "\" x2=\"" << num(xe) << "\" y1=\"" << num(ltop)
     << "\" y2=\"" << num(lbottom) << "\" stroke=\"#c0392b\" stroke-width=\"2\"/>\n</g>\n";
+  b << "<text class=\"ylabel\" transform=\"translate(40 " << num((ltop + lbottom) / 2) << ") rotate(-90)\" text-anchor=\"middle\">"
+    << (p.density ? "posterior density" : "log-likelihood - maximum") << "</text>\n";
   b << "<text x=\"" << num(left + plot_w / 2) << "\" y=\"" << num(lbottom + 40) << "\" text-anchor=\"middle\">" << p.curve_axis
     << "</text>\n";
   out.svg = svg_document(b.str(), lbottom + 60);
@@ -819,6 +832,26 @@ fit_drawing draw_fit(const fit_picture& p)
 /// Whether a point of a page's slider lies where the data are plausible: within 4 of the
 /// log-likelihood's maximum (2 x 4 is past the chi-square(1) 99.5% quantile).
 bool plausible(double log_likelihood, double top) { return log_likelihood >= top - 4; }
+
+/// --tau-method bayes: the likelihood panel shows the marginal posterior of tau instead, p(tau | y) at
+/// each of p.curve_x, the prior times exp(log_restricted) normalised by the fit's own quadrature
+/// (integrate_tau run again on the same function, c and residual_df as the fit's), with the
+/// posterior median (solid), mean (dotted) and central interval (shaded).
+void draw_posterior(fit_picture& p, const fit_result::tau_posterior& post, const std::function<double(double)>& log_restricted,
+                    double c, double residual_df, double level)
+{
+  const detail::tau_quadrature q = detail::integrate_tau(log_restricted, post.prior, c, residual_df, level);
+  p.curve_ll.clear();
+  for (double t : p.curve_x) p.curve_ll.push_back(std::exp(detail::log_tau_prior(t, post.prior) + log_restricted(t) - q.log_normaliser));
+  p.density = true;
+  p.x_estimate = post.median;
+  p.x_interval = std::pair(post.lower, post.upper);
+  if (std::isfinite(post.mean)) p.x_mean = post.mean;
+  p.curve_title = "Posterior of tau (--tau-method bayes, prior " + to_string(post.prior) + ")";
+  p.curve_note = "The marginal posterior density p(tau | y) the fit integrates over (the location integrated out under its "
+                 "flat prior). Solid line: the posterior median; dotted: the posterior mean; shaded: the central " +
+                 num(100 * level) + "% posterior interval.";
+}
 
 /// The normal family's picture, and the grid of tau the likelihood panel and the page's slider use.
 struct normal_picture {
@@ -867,7 +900,8 @@ normal_picture normal_fit_picture(const fit_result& r, const std::vector<std::st
   const double tau = std::sqrt(r.tau2);
   double spread = 0;
   for (std::size_t j = 0; j < J; ++j) spread = std::max(spread, std::abs(r.mean[j] - r.mu));
-  const double tau_max = std::max({2.5 * tau, r.tau2_upper ? 1.3 * std::sqrt(*r.tau2_upper) : 0.0, spread, 1e-3});
+  const double tau_max = std::max({2.5 * tau, r.tau2_upper ? 1.3 * std::sqrt(*r.tau2_upper) : 0.0,
+                                   r.tau_post ? 1.5 * r.tau_post->upper : 0.0, spread, 1e-3});
   constexpr int points = 240;
   for (int i = 0; i <= points; ++i) {
     n.grid.push_back(at_tau(r, tau_max * i / points, restricted));
@@ -882,9 +916,14 @@ normal_picture normal_fit_picture(const fit_result& r, const std::vector<std::st
   if (r.tau2_lower && r.tau2_upper) p.x_interval = std::pair(std::sqrt(*r.tau2_lower), std::sqrt(*r.tau2_upper));
   p.curve_title = std::string(restricted ? "Restricted log-likelihood" : "Log-likelihood") + " of tau";
   p.curve_note = "Given the groups' estimates and standard errors, mu profiled out, relative to its maximum on the "
-                 "grid. Solid line: the fit's tau; shaded: its " + num(100 * r.level) + "% interval (Q-profile)." +
-                 (r.method == tau_method::bayes ? " (--tau-method bayes: the curve is the likelihood, not the posterior.)" : "");
+                 "grid. Solid line: the fit's tau; shaded: its " + num(100 * r.level) + "% interval (Q-profile).";
   p.curve_axis = "tau";
+  if (r.tau_post) {
+    double sum_v = 0;
+    for (double se : r.se) sum_v += se * se;
+    draw_posterior(p, *r.tau_post, [&r](double t) { return at_tau(r, t, true).log_likelihood; },
+                   std::sqrt(sum_v / static_cast<double>(J)), static_cast<double>(J) - 1, r.level);
+  }
   return n;
 }
 
@@ -1093,9 +1132,30 @@ count_picture make_count_picture(const count_fit_result& r, const count_data_vie
                                                                      : "the " + to_string(r.method) + " value";
   p.curve_note = std::string("The prior mean maximised at each value, relative to the maximum on the grid. Solid line: ") +
                  estimate_words + " at level " + num(r.level) + "." +
-                 (r.method == count_method::bayes ? " (--method bayes: the curve is the likelihood, not the posterior.)" : "") +
                  (!glmm && !std::isfinite(spread_hat) ? " The estimate is infinite: drawn at the right end." : "");
   p.curve_axis = glmm ? "tau" : "log10 " + spread_name;
+  if (r.bayes && !glmm) {
+    // The fit's own marginal density of log(spread) at its nodes, as a density of log10(spread),
+    // linearly interpolated at the panel's points (0 beyond the nodes: no mass there).
+    const std::vector<double>& nodes = r.bayes->log_concentration_nodes;
+    const std::vector<double>& dens = r.bayes->log_concentration_density;
+    const double ln10 = std::log(10.0);
+    p.curve_ll.clear();
+    for (double x : p.curve_x) {
+      const double v = x * ln10;
+      const auto k = static_cast<std::size_t>(std::upper_bound(nodes.begin(), nodes.end(), v) - nodes.begin());
+      const double d = k == 0 || k == nodes.size()
+                         ? 0.0
+                         : dens[k - 1] + (dens[k] - dens[k - 1]) * (v - nodes[k - 1]) / (nodes[k] - nodes[k - 1]);
+      p.curve_ll.push_back(ln10 * d);
+    }
+    p.density = true;
+    if (std::isfinite(r.bayes->log_concentration.mean)) p.x_mean = r.bayes->log_concentration.mean / ln10;
+    p.curve_title = "Posterior of log10 " + spread_name + " (--method bayes; the prior mean integrated out)";
+    p.curve_note = "The marginal posterior density of log10 " + spread_name + " from the fit's 2-D posterior over (mean, " +
+                   spread_name + "), the mean integrated out. Solid line: the posterior median; dotted: the posterior mean "
+                   "of log10 " + spread_name + "; shaded: the central " + num(100 * r.level) + "% posterior interval.";
+  }
   c.drawing = draw_fit(p);
   return c;
 }
@@ -1294,7 +1354,7 @@ std::string count_fit_html(const count_fit_result& r, const count_data_view& dat
     points.push_back(a);
   }
   const bool binomial = r.family == count_family::binomial;
-  return precomputed_page(f, keys, points, *std::max_element(c.picture.curve_ll.begin(), c.picture.curve_ll.end()),
+  return precomputed_page(f, keys, points, *std::max_element(c.at.log_likelihood.begin(), c.at.log_likelihood.begin() + static_cast<std::ptrdiff_t>(P)),
                           glmm ? "tau" : binomial ? "concentration" : "shape", to_string(r.method), "prior mean", r.groups,
                           "the prior mean maximised; at the fit: the fit's own, constants included",
                           glmm ? "tau on a linear scale from 0" : "log scale");
@@ -1303,12 +1363,20 @@ std::string count_fit_html(const count_fit_result& r, const count_data_view& dat
 namespace {
 
 /// A meta-regression's picture, and the fits at each point of the likelihood panel's tau (the page's
-/// slider): at each, every tau-dependent number by fit_meta_regression with that tau fixed.
+/// slider): at each, every tau-dependent number by the model's fit with that tau fixed. Of those fits
+/// only the groups drawn are kept (`drawn`, in order: the per-group columns of at[k] are theirs), and
+/// the mean shrinkage over all groups: memory O(points x drawn), not O(points x groups).
 struct regression_picture {
   fit_picture picture;
   fit_drawing drawing;
   std::vector<double> tau;
   std::vector<meta_regression_result> at;
+  std::vector<double> mean_shrinkage;  ///< per point, over all groups
+  std::vector<std::size_t> drawn;      ///< the groups the figure draws, ascending (as drawing.drawn)
+  std::size_t place(std::size_t j) const
+  {
+    return static_cast<std::size_t>(std::lower_bound(drawn.begin(), drawn.end(), j) - drawn.begin());
+  }
   std::vector<double> x;            ///< each group's place on the first panel's horizontal axis
   double x_lo = 0, x_hi = 0;        ///< the regression line's ends there
   bool moderator = false;           ///< the axis is the one covariate (else the linear predictor)
@@ -1324,8 +1392,21 @@ std::pair<double, double> line_at(const meta_regression_result& f, const regress
   return {b0 + b1 * c.x_lo, b0 + b1 * c.x_hi};
 }
 
+/// What differs between the two models the regression figures draw (the meta-regression of summary
+/// mode, the random intercept of raw rows): the fit at a fixed tau (each point of the likelihood panel
+/// and of the page's slider), whether the first panel's axis is the one covariate, and the words.
+struct regression_model {
+  std::function<meta_regression_result(double)> at_tau;
+  bool moderator = false;
+  std::string title;         ///< what was fitted
+  std::string points;        ///< what a blue x is
+  std::string axis;          ///< the first panel's horizontal axis
+  std::string curve_note;    ///< how the likelihood panel's curve was computed
+  std::string slider_words;  ///< how the page's slider refits
+};
+
 void make_regression_picture(regression_picture& c, const meta_regression_result& r, const std::vector<double>& y,
-                             const std::vector<double>& se, const design_matrix& design, const std::vector<double>& offset,
+                             const std::vector<double>& se, const design_matrix& design, const regression_model& model,
                              const std::vector<std::string>& keys)
 {
   const std::size_t J = y.size();
@@ -1337,16 +1418,28 @@ void make_regression_picture(regression_picture& c, const meta_regression_result
   for (std::size_t j = 0; j < J; ++j) spread = std::max(spread, std::abs(y[j] - r.fitted[j]));
   const double tau_max = std::max({2.5 * tau, r.tau2_upper ? 1.3 * std::sqrt(*r.tau2_upper) : 0.0, spread, 1e-3});
   constexpr int points = 61;
-  fit_options fixed;
-  fixed.method = tau_method::fixed;
-  fixed.level = r.level;
+  // The groups draw_fit will draw: the shrinkage plot's lines and the forest's rows, picked from the
+  // same columns.
+  const std::vector<std::size_t> lines = ranked_sample(y, max_lines), rows = ranked_sample(r.estimate, max_rows);
+  c.drawn = lines;
+  c.drawn.insert(c.drawn.end(), rows.begin(), rows.end());
+  std::sort(c.drawn.begin(), c.drawn.end());
+  c.drawn.erase(std::unique(c.drawn.begin(), c.drawn.end()), c.drawn.end());
   for (int i = 0; i < points; ++i) {
     c.tau.push_back(tau_max * i / (points - 1));
-    fixed.tau = c.tau.back();
-    c.at.push_back(fit_meta_regression(y, v, design, offset, fixed));
+    meta_regression_result f = model.at_tau(c.tau.back());
+    double ms = 0;
+    for (double b : f.shrinkage) ms += b / static_cast<double>(J);
+    c.mean_shrinkage.push_back(ms);
+    for (std::vector<double>* column : {&f.fitted, &f.shrinkage, &f.estimate, &f.sd, &f.lower, &f.upper}) {
+      std::vector<double> kept;
+      for (std::size_t j : c.drawn) kept.push_back((*column)[j]);
+      *column = std::move(kept);
+    }
+    f.mse.clear();
+    c.at.push_back(std::move(f));
   }
-  // metafor's regplot: against the one covariate when there is one (with an intercept, no offset).
-  c.moderator = design.intercept && design.cols == 2 && offset.empty();
+  c.moderator = model.moderator;
   for (std::size_t j = 0; j < J; ++j) c.x.push_back(c.moderator ? design.x[j * 2 + 1] : r.fitted[j]);
   c.x_lo = *std::min_element(c.x.begin(), c.x.end());
   c.x_hi = *std::max_element(c.x.begin(), c.x.end());
@@ -1355,7 +1448,7 @@ void make_regression_picture(regression_picture& c, const meta_regression_result
   c.ones.assign(J, 1.0);
 
   fit_picture& p = c.picture;
-  p.title = "shrink fit: " + std::to_string(J) + " groups, meta-regression on " + std::to_string(design.cols) + " coefficients";
+  p.title = "shrink fit: " + std::to_string(J) + " groups, " + model.title + " on " + std::to_string(design.cols) + " coefficients";
   std::ostringstream sub;
   for (const coefficient& k : r.coefficients) sub << k.name << " = " << num(k.estimate) << " (se " << num(k.se) << "), ";
   sub << "tau = " << num(tau) << " (" << to_string(r.method) << "); each group shrinks towards its own fitted value x_j' beta";
@@ -1375,9 +1468,10 @@ void make_regression_picture(regression_picture& c, const meta_regression_result
   double top_ll = -std::numeric_limits<double>::infinity();
   for (const meta_regression_result& f : c.at) top_ll = std::max(top_ll, restricted ? f.log_likelihood_reml : f.log_likelihood_ml);
   for (const meta_regression_result& f : c.at)
-    for (std::size_t j = 0; j < J && plausible(restricted ? f.log_likelihood_reml : f.log_likelihood_ml, top_ll); ++j) {
-      p.wide_lower[j] = std::min({p.wide_lower[j], f.lower[j], f.fitted[j]});
-      p.wide_upper[j] = std::max({p.wide_upper[j], f.upper[j], f.fitted[j]});
+    for (std::size_t i = 0; i < c.drawn.size() && plausible(restricted ? f.log_likelihood_reml : f.log_likelihood_ml, top_ll); ++i) {
+      const std::size_t j = c.drawn[i];
+      p.wide_lower[j] = std::min({p.wide_lower[j], f.lower[i], f.fitted[i]});
+      p.wide_upper[j] = std::max({p.wide_upper[j], f.upper[i], f.fitted[i]});
     }
   for (std::size_t i = 0; i < c.at.size(); ++i) {
     p.curve_x.push_back(c.tau[i]);
@@ -1386,27 +1480,31 @@ void make_regression_picture(regression_picture& c, const meta_regression_result
   p.x_estimate = tau;
   if (r.tau2_lower && r.tau2_upper) p.x_interval = std::pair(std::sqrt(*r.tau2_lower), std::sqrt(*r.tau2_upper));
   p.curve_title = std::string(restricted ? "Restricted log-likelihood" : "Log-likelihood") + " of tau";
-  p.curve_note = "Given the groups' estimates and standard errors, the coefficients profiled out (generalised least squares at "
-                 "each tau; metafor's constants), relative to the maximum on the grid. Solid line: the fit's tau; shaded: its " +
-                 num(100 * r.level) + "% interval (Q-profile).";
+  p.curve_note = model.curve_note;
   p.curve_axis = "tau";
-  const std::string x_name = c.moderator ? design.names[1] : "the fitted value x_j' beta (the linear predictor at the estimate)";
-  p.first_panel = [&c, &r, &y, &v, J, x_name](std::ostream& b, double top0, const std::vector<std::size_t>& lines) {
+  if (r.tau_post) {
+    double mean_v = 0;
+    for (double vj : v) mean_v += vj / static_cast<double>(J);
+    draw_posterior(p, *r.tau_post, [&model](double t) { return model.at_tau(t).log_likelihood_reml; }, std::sqrt(mean_v),
+                   static_cast<double>(J - design.cols), r.level);
+  }
+  const std::string x_name = model.axis;
+  p.first_panel = [&c, &r, &y, &v, &model, J, x_name](std::ostream& b, double top0, const std::vector<std::size_t>& lines) {
     // The vertical scale holds every estimate, fitted value and line end the slider reaches.
     double lo = y[lines[0]], hi = lo;
     const auto take = [&](double e) { lo = std::min(lo, e), hi = std::max(hi, e); };
     for (std::size_t j : lines) take(y[j]);
     for (const meta_regression_result& f : c.at)
-      for (std::size_t j : lines) take(f.estimate[j]);
+      for (std::size_t j : lines) take(f.estimate[c.place(j)]);
     for (const auto& l : c.line) take(l.first), take(l.second);
     const double pad = 0.05 * std::max(hi - lo, 1e-12);
     lo -= pad;
     hi += pad;
     const frame fx = frame_over({&c.x}, lines, {c.x_lo});
     const double top = panel_title(b, "Shrinkage towards the regression line",
-                                   std::string("metafor's regplot: blue x, each group's estimate y_j (larger: more weight 1 / (v_j + "
+                                   "metafor's regplot: blue x, " + model.points + " (larger: more weight 1 / (v_j + "
                                                "tau^2)); green circle, its BLUP, joined by its pull; dashed line, the fitted "
-                                               "regression. ") + (lines.size() < J ? std::to_string(lines.size()) + " of the " +
+                                               "regression. " + (lines.size() < J ? std::to_string(lines.size()) + " of the " +
                                                                                       std::to_string(J) + " groups (a sample), "
                                                                                       "evenly spaced in the rank of y_j."
                                                                                     : std::string("Every group drawn.")),
@@ -1438,6 +1536,128 @@ void make_regression_picture(regression_picture& c, const meta_regression_result
     return bottom + 70;
   };
   c.drawing = draw_fit(p);
+  if (c.drawing.drawn != c.drawn) throw error("internal: the regression figure drew other groups than it kept");
+}
+
+}  // namespace
+
+namespace {
+
+/// The meta-regression of summary mode at a fixed tau: fit_meta_regression with that tau.
+regression_model meta_regression_model(const meta_regression_result& r, const std::vector<double>& y, const std::vector<double>& v,
+                                       const design_matrix& design, const std::vector<double>& offset)
+{
+  regression_model m;
+  m.at_tau = [&y, &v, &design, &offset, level = r.level](double tau) {
+    fit_options fixed;
+    fixed.method = tau_method::fixed;
+    fixed.level = level;
+    fixed.tau = tau;
+    return fit_meta_regression(y, v, design, offset, fixed);
+  };
+  // metafor's regplot: against the one covariate when there is one (with an intercept, no offset).
+  m.moderator = design.intercept && design.cols == 2 && offset.empty();
+  m.title = "meta-regression";
+  m.axis = m.moderator ? design.names[1] : "the fitted value x_j' beta (the linear predictor at the estimate)";
+  m.points = "each group's estimate y_j";
+  m.curve_note = "Given the groups' estimates and standard errors, the coefficients profiled out (generalised least squares at "
+                 "each tau; metafor's constants), relative to the maximum on the grid. Solid line: the fit's tau; shaded: its " +
+                 num(100 * r.level) + "% interval (Q-profile).";
+  m.slider_words = "tau on a linear scale from 0";
+  return m;
+}
+
+/// The page of either regression model: the fit at each of the slider's points, then the fit itself.
+std::string regression_page(const regression_picture& c, const meta_regression_result& r, const std::vector<std::string>& keys,
+                            const std::string& ll_words, const std::string& slider_words)
+{
+  const fit_drawing& f = c.drawing;
+  const bool restricted = r.method == tau_method::reml;
+  const auto ll_of = [restricted](const meta_regression_result& at) { return restricted ? at.log_likelihood_reml : at.log_likelihood_ml; };
+  nlohmann::json points = nlohmann::json::array();
+  double top_ll = -std::numeric_limits<double>::infinity();
+  double fit_shrinkage = 0;
+  for (double b : r.shrinkage) fit_shrinkage += b / static_cast<double>(r.shrinkage.size());
+  for (std::size_t k = 0; k <= c.at.size(); ++k) {
+    const bool fit = k == c.at.size();  // the last point: the fit itself, every group's columns
+    const meta_regression_result& at = fit ? r : c.at[k];
+    if (!fit) top_ll = std::max(top_ll, ll_of(at));
+    nlohmann::json a;
+    a["x"] = a["spread"] = fit ? std::sqrt(r.tau2) : c.tau[k];
+    a["ll"] = ll_of(at);
+    a["ms"] = fit ? fit_shrinkage : c.mean_shrinkage[k];
+    const auto group = [&, fit](std::size_t i) { return fit ? f.drawn[i] : i; };  // the column's index of drawn group i
+    const auto column = [&](const std::vector<double>& v) { return [&](std::size_t i) { return v[group(i)]; }; };
+    const auto interval = [&](const std::vector<double>& v) { return [&](std::size_t i, std::size_t) { return v[group(i)]; }; };
+    add_groups(a, f, column(at.estimate), interval(at.lower), interval(at.upper), column(at.shrinkage));
+    nlohmann::json target = nlohmann::json::array();
+    for (std::size_t i = 0; i < f.drawn.size(); ++i) target.push_back(at.fitted[group(i)]);
+    a["target"] = target;
+    a["line"] = {c.line[k].first, c.line[k].second};
+    points.push_back(a);
+  }
+  return precomputed_page(f, keys, points, top_ll, "tau", to_string(r.method), "", r.estimate.size(), ll_words, slider_words);
+}
+
+/// Raw rows' random-intercept fit in the meta-regression's terms, for the same figures: group j's
+/// mean ybar_j with sampling variance v_j = sigma2 / n_j shrinks towards xbar_j' beta with
+/// B_j = v_j / (v_j + tau2) = 1 / (1 + n_j tau2 / sigma2), exactly lme4's conditional mode; the
+/// design's rows are the groups' average covariates.
+struct raw_regression {
+  meta_regression_result fit;
+  std::vector<double> se;
+  design_matrix design;
+  regression_model model;
+};
+
+meta_regression_result as_regression(const mixed_model_result& m)
+{
+  meta_regression_result r;
+  r.coefficients = m.coefficients;
+  r.tau2 = m.tau2;
+  r.log_likelihood_ml = r.log_likelihood_reml = m.log_likelihood;
+  r.method = m.reml ? tau_method::reml : tau_method::ml;
+  r.level = m.level;
+  r.fitted = m.fitted;
+  r.estimate = m.estimate;
+  r.sd = m.effect_sd;
+  r.lower = m.lower;
+  r.upper = m.upper;
+  for (double n : m.n) r.shrinkage.push_back(m.sigma2 / (m.sigma2 + n * m.tau2));
+  return r;
+}
+
+raw_regression make_raw_regression(const mixed_model_result& m, const group_cross_products& data, bool offset)
+{
+  raw_regression out;
+  out.fit = as_regression(m);
+  const auto [lower, upper] = mixed_model_tau_interval(data, m);
+  out.fit.tau2_lower = lower * lower;
+  out.fit.tau2_upper = upper * upper;
+  for (double n : m.n) out.se.push_back(std::sqrt(m.sigma2 / n));
+  design_matrix& d = out.design;
+  d.rows = m.groups;
+  d.cols = data.width;
+  for (const coefficient& c : m.coefficients) d.names.push_back(c.name);
+  for (std::size_t j = 0; j < m.groups; ++j) {
+    d.x.push_back(1);
+    for (std::size_t k = 0; k + 1 < data.width; ++k) d.x.push_back(data.mean[j * data.width + k]);
+  }
+  regression_model& model = out.model;
+  model.at_tau = [&data, reml = m.reml, level = m.level](double tau) {
+    return as_regression(fit_mixed_model_at_tau(data, reml, tau, level));
+  };
+  model.moderator = data.width == 2 && !offset;
+  model.title = "random intercept (lme4's lmer, " + std::to_string(std::llround(m.observations)) + " rows)";
+  model.axis = model.moderator ? m.coefficients[1].name + ", the group's average"
+                               : "the fitted value xbar_j' beta (the regression at the group's average covariates)";
+  model.points = "each group's mean of y, ybar_j (v_j = sigma^2 / n_j)";
+  model.curve_note = std::string(m.reml ? "The restricted (REML)" : "The") +
+                     " profile log-likelihood of the rows: at each tau, sigma^2 and the coefficients maximise it (lme4's "
+                     "constants), relative to the maximum on the grid. Solid line: the fit's tau; shaded: its " +
+                     num(100 * m.level) + "% profile-likelihood interval.";
+  model.slider_words = "tau on a linear scale from 0; at each, sigma^2 and the coefficients refitted to the rows (the profile)";
+  return out;
 }
 
 }  // namespace
@@ -1446,8 +1666,10 @@ std::string regression_fit_svg(const meta_regression_result& r, const std::vecto
                                const design_matrix& design, const std::vector<double>& offset,
                                const std::vector<std::string>& keys)
 {
+  std::vector<double> v;
+  for (double s : se) v.push_back(s * s);
   regression_picture c;
-  make_regression_picture(c, r, y, se, design, offset, keys);
+  make_regression_picture(c, r, y, se, design, meta_regression_model(r, y, v, design, offset), keys);
   return c.drawing.svg;
 }
 
@@ -1455,32 +1677,36 @@ std::string regression_fit_html(const meta_regression_result& r, const std::vect
                                 const design_matrix& design, const std::vector<double>& offset,
                                 const std::vector<std::string>& keys)
 {
+  std::vector<double> v;
+  for (double s : se) v.push_back(s * s);
+  const regression_model model = meta_regression_model(r, y, v, design, offset);
   regression_picture c;
-  make_regression_picture(c, r, y, se, design, offset, keys);
-  const fit_drawing& f = c.drawing;
-  const bool restricted = r.method == tau_method::reml;
-  nlohmann::json points = nlohmann::json::array();
-  for (std::size_t k = 0; k <= c.at.size(); ++k) {
-    const meta_regression_result& at = k < c.at.size() ? c.at[k] : r;  // the last: the fit itself
-    nlohmann::json a;
-    a["x"] = a["spread"] = k < c.at.size() ? c.tau[k] : std::sqrt(r.tau2);
-    a["ll"] = restricted ? at.log_likelihood_reml : at.log_likelihood_ml;
-    double ms = 0;
-    for (double b : at.shrinkage) ms += b / static_cast<double>(at.shrinkage.size());
-    a["ms"] = ms;
-    const auto column = [&](const std::vector<double>& v) { return [&](std::size_t i) { return v[f.drawn[i]]; }; };
-    const auto interval = [&](const std::vector<double>& v) { return [&](std::size_t i, std::size_t) { return v[f.drawn[i]]; }; };
-    add_groups(a, f, column(at.estimate), interval(at.lower), interval(at.upper), column(at.shrinkage));
-    nlohmann::json target = nlohmann::json::array();
-    for (std::size_t j : f.drawn) target.push_back(at.fitted[j]);
-    a["target"] = target;
-    a["line"] = {c.line[k].first, c.line[k].second};
-    points.push_back(a);
-  }
-  return precomputed_page(f, keys, points, *std::max_element(c.picture.curve_ll.begin(), c.picture.curve_ll.end()), "tau",
-                          to_string(r.method), "", y.size(),
-                          std::string(restricted ? "restricted, " : "") + "the coefficients profiled out, constants included",
-                          "tau on a linear scale from 0");
+  make_regression_picture(c, r, y, se, design, model, keys);
+  return regression_page(c, r, keys,
+                         std::string(r.method == tau_method::reml ? "restricted, " : "") +
+                           "the coefficients profiled out, constants included",
+                         model.slider_words);
+}
+
+std::string mixed_model_fit_svg(const mixed_model_result& r, const group_cross_products& data, bool offset,
+                                const std::vector<std::string>& keys)
+{
+  const raw_regression raw = make_raw_regression(r, data, offset);
+  regression_picture c;
+  make_regression_picture(c, raw.fit, r.mean, raw.se, raw.design, raw.model, keys);
+  return c.drawing.svg;
+}
+
+std::string mixed_model_fit_html(const mixed_model_result& r, const group_cross_products& data, bool offset,
+                                 const std::vector<std::string>& keys)
+{
+  const raw_regression raw = make_raw_regression(r, data, offset);
+  regression_picture c;
+  make_regression_picture(c, raw.fit, r.mean, raw.se, raw.design, raw.model, keys);
+  return regression_page(c, raw.fit, keys,
+                         std::string(r.reml ? "restricted, " : "") +
+                           "sigma^2 and the coefficients profiled out, constants included: lme4's logLik at the fit",
+                         raw.model.slider_words + ". The page's estimates at each tau are the conditional modes given that refit");
 }
 
 }  // namespace shrink::io

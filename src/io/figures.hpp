@@ -50,7 +50,9 @@ constexpr std::size_t max_lines = 2000;
 ///   the dashed line at mu and the prediction interval for a new group shaded. Above max_rows
 ///   groups, max_rows of them evenly spaced in the rank of the estimate.
 /// - id tau-likelihood: the log-likelihood of tau given the (ybar_j, se_j) (restricted for reml,
-///   mu profiled out), relative to its maximum over the grid, with the fit's tau and its interval.
+///   mu profiled out), relative to its maximum over the grid, with the fit's tau and its interval;
+///   for bayes the posterior density of tau, its median (class estimate), mean (class
+///   posterior-mean) and central interval (also with covariates; counts: of log10 concentration).
 /// Marks: class np, pp (data-j: the group's row in the CSV), interval, center, estimate, curve.
 std::string fit_svg(const fit_result& r, const std::vector<std::string>& keys);
 
@@ -96,5 +98,19 @@ std::string regression_fit_svg(const meta_regression_result& r, const std::vecto
 std::string regression_fit_html(const meta_regression_result& r, const std::vector<double>& y, const std::vector<double>& se,
                                 const design_matrix& design, const std::vector<double>& offset,
                                 const std::vector<std::string>& keys);
+
+/// `shrink fit --value ... --covariates ... --plot`: raw rows' random-intercept fit (lme4's lmer) in
+/// the same three panels: each group's mean ybar_j against its average covariate (one covariate, no
+/// offset; else against xbar_j' beta) pulled to its partial-pooling mean xbar_j' beta + b_j; the
+/// forest of those with their intervals and fitted values; the (restricted) profile log-likelihood of
+/// tau (sigma2 and beta maximised at each tau) with the fit's tau and its profile-likelihood interval.
+/// `offset`: whether the rows had an --offset.
+std::string mixed_model_fit_svg(const mixed_model_result& r, const group_cross_products& data, bool offset,
+                                const std::vector<std::string>& keys);
+
+/// The same in a page: a tau slider over the likelihood panel's 61 points, at each the fit with tau
+/// fixed (sigma2 and beta refitted), "fit from data", the readouts and the sort control.
+std::string mixed_model_fit_html(const mixed_model_result& r, const group_cross_products& data, bool offset,
+                                 const std::vector<std::string>& keys);
 
 }  // namespace shrink::io

@@ -15,6 +15,14 @@ namespace shrink::io {
 namespace {
 
 constexpr std::int32_t no_id = -1;
+constexpr unsigned min_bucket_shift = 13;  // see group_fold::fold
+
+/// One row into its group: the first value becomes the shift (see group_accumulator).
+inline void fold_row(group_accumulator& a, double hi, double lo)
+{
+  if (a.n++ == 0) a.shift_hi = hi, a.shift_lo = lo;
+  a.d.add(difference(hi, lo, a.shift_hi, a.shift_lo));
+}
 
 inline std::size_t hash_of(std::int64_t key, std::size_t mask)
 {
@@ -94,6 +102,15 @@ void group_fold::int_key_map::insert(std::int64_t key, std::int32_t id, std::siz
   while (id_[i] != no_id) i = (i + 1) & mask;
   id_[i] = id;
   slot_key_[i] = key;
+}
+
+bool group_fold::int_key_map::ids_in_key_order(std::vector<std::int32_t>& order) const
+{
+  if (!dense_) return false;
+  order.clear();
+  for (const std::int32_t id : id_)
+    if (id != no_id) order.push_back(id);
+  return true;
 }
 
 group_fold::group_fold(int threads) : threads_(detail::thread_count(threads)) {}
@@ -176,31 +193,102 @@ void group_fold::map_keys(std::vector<row_block>& parts)
 
 void group_fold::fold(std::vector<row_block>& parts)
 {
-  for (const auto& p : parts) rows_ += p.hi.size();
-  auto add = [](accumulator& a, double hi, double lo) {
-    if (a.n++ == 0) a.shift_hi = hi, a.shift_lo = lo;
-    a.d.add(difference(hi, lo, a.shift_hi, a.shift_lo));
-  };
-  if (threads_ == 1 && !text_) {
-    // One thread: each row's id and its fold in one pass (ids as map_keys gives them: new keys
-    // in input order; every group's rows in input order).
-    for (const row_block& b : parts) {
-      const std::int64_t* const key = b.int_keys.data();
-      const double* const hi = b.hi.data();
-      const double* const lo = b.lo.data();
-      for (std::size_t i = 0; i < b.int_keys.size(); ++i) {
-        std::int32_t id = int_id_.find(key[i]);
-        if (id == no_id) {
-          id = add_group();
-          int_id_.insert(key[i], id, acc_.size());
-          int_key_of_.push_back(key[i]);
-        }
-        add(acc_[static_cast<std::size_t>(id)], hi[i], lo[i]);
-      }
-    }
-    return;
-  }
+  const std::size_t rows = std::accumulate(parts.begin(), parts.end(), std::size_t{0},
+                                           [](std::size_t s, const row_block& b) { return s + b.hi.size(); });
+  rows_ += rows;
+  if (threads_ == 1 && !text_ && grouped_) return fold_one_pass(parts, rows);
   map_keys(parts);
+  // Buckets of at least 2^13 groups (8,192 accumulators of 48 bytes: 384 KiB, in a core's L2),
+  // at most 2^9 of them (rows scattered to more places than that outrun the caches and the TLB).
+  unsigned shift = min_bucket_shift;
+  while (acc_.size() > (std::size_t{512} << shift)) ++shift;
+  const std::size_t buckets = (acc_.size() + (std::size_t{1} << shift) - 1) >> shift;
+  grouped_ = buckets <= 1;
+  if (grouped_) return fold_in_place(parts);
+  // Each part's rows per bucket, and how often consecutive rows change bucket: rows already
+  // grouped by key (a file written group by group) rarely do, and fold in place at cache speed.
+  std::vector<std::vector<std::size_t>> counts(parts.size());
+  std::vector<std::size_t> changes(parts.size());
+  detail::for_each_block(parts.size(), 1, threads_, [&](std::size_t p, std::size_t, std::size_t) {
+    std::vector<std::size_t>& count = counts[p];
+    count.assign(buckets, 0);
+    const std::int32_t* const id = ids_[p].data();
+    std::size_t changed = 0, last = 0;
+    for (std::size_t i = 0; i < ids_[p].size(); ++i) {
+      const std::size_t b = static_cast<std::uint32_t>(id[i]) >> shift;
+      ++count[b];
+      changed += b != last;
+      last = b;
+    }
+    changes[p] = changed;
+  });
+  grouped_ = 16 * std::accumulate(changes.begin(), changes.end(), std::size_t{0}) < rows;
+  if (grouped_) return fold_in_place(parts);
+  fold_in_buckets(parts, shift, counts);
+}
+
+void group_fold::fold_one_pass(const std::vector<row_block>& parts, std::size_t rows)
+{
+  // Each row's id (new keys in input order, as map_keys gives them) and its fold in one pass,
+  // counting how often the rows change bucket of the smallest size: are they still grouped?
+  std::size_t changed = 0, last = 0;
+  for (const row_block& b : parts) {
+    const std::int64_t* const key = b.int_keys.data();
+    const double* const hi = b.hi.data();
+    const double* const lo = b.lo.data();
+    for (std::size_t i = 0; i < b.int_keys.size(); ++i) {
+      std::int32_t id = int_id_.find(key[i]);
+      if (id == no_id) {
+        id = add_group();
+        int_id_.insert(key[i], id, acc_.size());
+        int_key_of_.push_back(key[i]);
+      }
+      fold_row(acc_[static_cast<std::uint32_t>(id)], hi[i], lo[i]);
+      const std::size_t bucket = static_cast<std::uint32_t>(id) >> min_bucket_shift;
+      changed += bucket != last;
+      last = bucket;
+    }
+  }
+  grouped_ = 16 * changed < rows;
+}
+
+void group_fold::fold_in_buckets(const std::vector<row_block>& parts, unsigned shift,
+                                 std::vector<std::vector<std::size_t>>& counts)
+{
+  // Bucket b's rows start at first[b]: part 0's rows of it, then part 1's, ..., each in input
+  // order, so every group's rows stay in input order. counts[p][b] becomes where part p's go.
+  const std::size_t buckets = counts.empty() ? 0 : counts[0].size();
+  std::vector<std::size_t> first(buckets + 1);
+  std::size_t at = 0;
+  for (std::size_t b = 0; b < buckets; ++b) {
+    first[b] = at;
+    for (auto& count : counts) at += std::exchange(count[b], at);
+  }
+  first[buckets] = at;
+  bucketed_.resize(at);
+  detail::for_each_block(parts.size(), 1, threads_, [&](std::size_t p, std::size_t, std::size_t) {
+    std::size_t* const to = counts[p].data();
+    const std::int32_t* const id = ids_[p].data();
+    const double* const hi = parts[p].hi.data();
+    const double* const lo = parts[p].lo.data();
+    bucketed_row* const out = bucketed_.data();
+    for (std::size_t i = 0; i < ids_[p].size(); ++i) out[to[static_cast<std::uint32_t>(id[i]) >> shift]++] = {hi[i], lo[i], id[i]};
+  });
+  // Buckets hold disjoint groups: threads take whole buckets.
+  detail::for_each_block(buckets, 1, threads_, [&](std::size_t b, std::size_t, std::size_t) {
+    // The bucket's accumulators fetched in one sequential sweep, not a miss at a time.
+    const auto* line = reinterpret_cast<const char*>(acc_.data() + (b << shift));
+    const auto* end = reinterpret_cast<const char*>(acc_.data() + std::min(acc_.size(), (b + 1) << shift));
+    for (; line < end; line += 64) __builtin_prefetch(line, 1);
+    for (std::size_t k = first[b]; k < first[b + 1]; ++k) {
+      const bucketed_row& r = bucketed_[k];
+      fold_row(acc_[static_cast<std::uint32_t>(r.id)], r.hi, r.lo);
+    }
+  });
+}
+
+void group_fold::fold_in_place(const std::vector<row_block>& parts)
+{
   // Threads split the groups in stripes of 64 (no two threads write one cache line); each walks
   // all rows in input order and folds those of its own groups. Stripe s belongs to thread
   // owner[s % 256]: a table lookup, not a division per row.
@@ -214,13 +302,13 @@ void group_fold::fold(std::vector<row_block>& parts)
       const double* lo = parts[p].lo.data();
       const std::size_t rows = parts[p].hi.size();
       if (workers == 1) {  // every group is this thread's: the same folds, no ownership test
-        for (std::size_t i = 0; i < rows; ++i) add(acc_[static_cast<std::uint32_t>(id[i])], hi[i], lo[i]);
+        for (std::size_t i = 0; i < rows; ++i) fold_row(acc_[static_cast<std::uint32_t>(id[i])], hi[i], lo[i]);
         continue;
       }
       for (std::size_t i = 0; i < rows; ++i) {
         const auto j = static_cast<std::uint32_t>(id[i]);
         if (owner[(j >> 6) & 255] != t) continue;
-        add(acc_[j], hi[i], lo[i]);
+        fold_row(acc_[j], hi[i], lo[i]);
       }
     }
   });
@@ -236,8 +324,12 @@ group_table group_fold::finish(const std::string& value_name)
   if (text_) {
     if (!std::is_sorted(text_key_of_.begin(), text_key_of_.end()))
       std::sort(order.begin(), order.end(), [&](std::int32_t a, std::int32_t b) { return text_key_of_[a] < text_key_of_[b]; });
-  } else if (!std::is_sorted(int_key_of_.begin(), int_key_of_.end())) {
-    std::sort(order.begin(), order.end(), [&](std::int32_t a, std::int32_t b) { return int_key_of_[a] < int_key_of_[b]; });
+  } else if (!std::is_sorted(int_key_of_.begin(), int_key_of_.end()) && !int_id_.ids_in_key_order(order)) {
+    // Sorted as (key, id) pairs side by side: no key fetched from afar per comparison.
+    std::vector<std::pair<std::int64_t, std::int32_t>> by_key(J);
+    for (std::size_t j = 0; j < J; ++j) by_key[j] = {int_key_of_[j], static_cast<std::int32_t>(j)};
+    std::sort(by_key.begin(), by_key.end());
+    for (std::size_t j = 0; j < J; ++j) order[j] = by_key[j].second;
   }
 
   std::vector<std::string> keys;
@@ -272,11 +364,10 @@ group_table tabulate_groups(std::vector<std::string>&& keys, const group_accumul
     t.n.push_back(a.n);
     t.m2.push_back(a.d.m2);
     // ybar_j = shift + mean of the differences, as hi + lo: the exact mean to the last bit.
-    double s, e;
-    two_sum(a.shift_hi, a.d.mean, s, e);
-    e += a.shift_lo;
-    t.exact_mean.push_back(s + e);
-    exact_lo.push_back(e - (t.exact_mean[j] - s));
+    double hi, lo;
+    add_shift(a.shift_hi, a.shift_lo, a.d.mean, hi, lo);
+    t.exact_mean.push_back(hi);
+    exact_lo.push_back(lo);
     if (!std::isfinite(t.exact_mean[j]) || !std::isfinite(t.m2[j]))
       throw error("column '" + value_name + "': group '" + t.keys[j] +
                   "': its mean or sum of squares overflows double (values too large in magnitude)");

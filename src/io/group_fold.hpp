@@ -7,6 +7,11 @@
 // running mean and sum of squares of the differences from it, so a group's mean keeps every digit
 // whatever the other groups hold. Rows are folded in input order within each group (threads split
 // the groups, never a group's rows), so the result is bitwise the same for any thread count.
+//
+// Many groups in random key order: each row would be a cache miss on its group's accumulator, so a
+// block's rows are first moved, stably, into buckets of 2^13 or more consecutive group ids (a
+// counting sort on the id's high bits) and each bucket is folded with its accumulators in cache.
+// A group's rows keep their input order, so the bits are those of the row-by-row fold.
 
 #include "../common/moments.hpp"
 #include "huge_pages.hpp"
@@ -117,9 +122,18 @@ class group_fold {
 
   std::int32_t add_group();
   void map_keys(std::vector<row_block>& parts);
+  /// One thread, rows grouped by key so far: each row's id and its fold in one pass (`rows` in all).
+  void fold_one_pass(const std::vector<row_block>& parts, std::size_t rows);
+  /// Folds the rows of `parts` (their ids in ids_) straight into the accumulators, threads taking
+  /// stripes of groups: for few groups, or rows already grouped.
+  void fold_in_place(const std::vector<row_block>& parts);
+  /// The same folds, the rows first moved into buckets of 2^`shift` consecutive ids; `counts`:
+  /// each part's rows in each bucket (overwritten).
+  void fold_in_buckets(const std::vector<row_block>& parts, unsigned shift, std::vector<std::vector<std::size_t>>& counts);
 
   int threads_;
   bool text_ = false;
+  bool grouped_ = false;  // the last block's rows were grouped by key, or the groups few: no buckets
   std::uint64_t rows_ = 0;
   /// The accumulators, grown by std::realloc (they are trivially copyable): a large block is
   /// moved by remapping its pages, where a vector would copy a million groups and fault fresh
@@ -174,6 +188,8 @@ class group_fold {
       return find_hashed(key);
     }
     void insert(std::int64_t key, std::int32_t id, std::size_t groups);
+    /// Dense keys: `order` = the ids in key order (a walk of the table, no sort); else false.
+    bool ids_in_key_order(std::vector<std::int32_t>& order) const;
 
    private:
     std::int32_t find_hashed(std::int64_t key) const;
@@ -189,6 +205,12 @@ class group_fold {
   // zero-filled block after block) and how many of its keys were new to the maps.
   std::vector<uninitialized_vector<std::int32_t>> ids_;
   std::vector<std::size_t> misses_;
+  // The block's rows moved into buckets of ids (kept for its capacity).
+  struct bucketed_row {
+    double hi, lo;
+    std::int32_t id;
+  };
+  uninitialized_vector<bucketed_row> bucketed_;
   std::vector<std::int64_t> int_key_of_;  // key of each group id (integer mode)
   // Text keys: the map's views point into text_store_.
   std::deque<std::string> text_store_;

@@ -20,8 +20,10 @@
 #include <cstring>
 #include <exception>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <mutex>
+#include <sstream>
 #include <thread>
 #include <utility>
 
@@ -704,14 +706,52 @@ void write_row_blocks(atomic_output& file, const char* header, std::size_t J, in
 
 }  // namespace
 
+namespace {
+
+/// Row j's fields after its key (",x,y,..."); returns the end. Needs 25 bytes a column and shortest_room.
+char* put_fields(char* p, const std::vector<result_column>& columns, std::size_t j, int digits)
+{
+  for (const result_column& c : columns) {
+    *p++ = ',';
+    if (c.integers != nullptr)
+      p = std::to_chars(p, p + 21, c.integers[j]).ptr;
+    else
+      p = put_number(p, c.values != nullptr ? c.values[j] : c.fill, digits);
+  }
+  return p;
+}
+
+/// The text of each entry's fields (`entries` of them), from its first row: formatted once, not
+/// once per row (groups that share their counts, as most do where sizes are small).
+std::vector<std::string> entry_fields(const std::vector<result_column>& columns, const std::uint32_t* entry_of,
+                                      std::size_t rows, std::size_t entries, int threads, int digits)
+{
+  std::vector<std::size_t> first(entries, rows);
+  for (std::size_t j = rows; j-- > 0;) first[entry_of[j]] = j;
+  std::vector<std::string> text(entries);
+  detail::for_each_block(entries, 1 << 10, detail::thread_count(threads), [&](std::size_t begin, std::size_t end, std::size_t) {
+    std::vector<char> buffer(columns.size() * 25 + shortest_room);
+    for (std::size_t e = begin; e < end; ++e)
+      if (first[e] < rows) text[e].assign(buffer.data(), put_fields(buffer.data(), columns, first[e], digits));
+  });
+  return text;
+}
+
+}  // namespace
+
 void write_table_csv(atomic_output& file, const std::vector<std::string>& keys, const std::vector<result_column>& columns,
-                     int threads, int digits)
+                     int threads, int digits, const std::uint32_t* entry_of)
 {
   if (digits < 0 || digits > 17) throw error("--digits must be 0 (the shortest exact text) or 1 to 17");
   std::string header = "group";
   for (const result_column& c : columns) header += "," + c.name;
   header += "\n";
-  write_row_blocks(file, header.c_str(), keys.size(), threads, [&](text_buffer& out, std::size_t begin, std::size_t end) {
+  const std::size_t J = keys.size();
+  // Entries pay where rows share them; where nearly every row is its own, format rows directly.
+  const std::size_t entries = entry_of != nullptr && J > 0 ? 1 + *std::max_element(entry_of, entry_of + J) : 0;
+  const std::vector<std::string> shared =
+    entries > 0 && entries <= J / 2 ? entry_fields(columns, entry_of, J, entries, threads, digits) : std::vector<std::string>{};
+  write_row_blocks(file, header.c_str(), J, threads, [&](text_buffer& out, std::size_t begin, std::size_t end) {
     // Per row at most: the key (2 * size + 2 quoted), the numbers (24 each + a comma), 1 more.
     std::size_t bound = 0;
     for (std::size_t j = begin; j < end; ++j) bound += 2 * keys[j].size() + 2 + columns.size() * 25 + 1;
@@ -719,12 +759,12 @@ void write_table_csv(atomic_output& file, const std::vector<std::string>& keys, 
     char* p = out.data.get();
     for (std::size_t j = begin; j < end; ++j) {
       p = put_key(p, keys[j]);
-      for (const result_column& c : columns) {
-        *p++ = ',';
-        if (c.integers != nullptr)
-          p = std::to_chars(p, p + 21, c.integers[j]).ptr;
-        else
-          p = put_number(p, c.values != nullptr ? c.values[j] : c.fill, digits);
+      if (shared.empty()) {
+        p = put_fields(p, columns, j, digits);
+      } else {
+        const std::string& fields = shared[entry_of[j]];
+        std::memcpy(p, fields.data(), fields.size());
+        p += fields.size();
       }
       *p++ = '\n';
     }
@@ -767,7 +807,7 @@ void write_counts_csv(atomic_output& file, const std::vector<std::string>& keys,
                       int digits)
 {
   if (keys.size() != r.groups) throw error("internal: group keys and results differ in length");
-  write_table_csv(file, keys, groups_columns(r), threads, digits);
+  write_table_csv(file, keys, groups_columns(r), threads, digits, r.entry_of.empty() ? nullptr : r.entry_of.data());
 }
 
 /// --tau-method bayes: the marginal posterior of tau (an infinite moment is null).
@@ -919,6 +959,7 @@ nlohmann::json summary_json(const fit_result& r)
   j["iterations"] = r.iterations;
   j["log_likelihood"] = optional(r.log_likelihood);
   j["sigma2_pooled"] = optional(r.sigma2_pooled);
+  if (r.posterior) j["posterior_parameters"] = posterior_parameters_json(*r.posterior);
   if (r.tau_post) j["tau_posterior"] = tau_posterior_json(*r.tau_post);
   if (r.t_df) j["t_prior"] = {{"df", *r.t_df}, {"scale", optional(r.t_scale)}};
   j["backend"] = to_string(r.used);
@@ -926,6 +967,59 @@ nlohmann::json summary_json(const fit_result& r)
   j["stage_seconds"] = {{"summarize", r.seconds.summarize}, {"tau", r.seconds.tau}, {"posterior", r.seconds.posterior}};
   j["notes"] = r.notes;
   return j;
+}
+
+nlohmann::json posterior_parameters_json(const posterior_parameters& p)
+{
+  using nlohmann::json;
+  auto optional = [](const std::optional<double>& x) { return x ? json(*x) : json(nullptr); };
+  return {{"mu", p.mu},
+          {"tau2", p.tau2},
+          {"sigma2", optional(p.sigma2)},
+          {"level", p.level},
+          {"interval_quantile", p.interval_quantile},
+          {"james_stein_center", optional(p.james_stein_center)},
+          {"james_stein_c", optional(p.james_stein_c)}};
+}
+
+posterior_parameters read_posterior_parameters(const std::string& path)
+{
+  using nlohmann::json;
+  std::ifstream in(path, std::ios::binary);
+  SHRINK_EXPECTS(in.good(), "--apply: cannot open '" + path + "'");
+  std::ostringstream text;
+  text << in.rdbuf();
+  const std::string what = "--apply '" + path + "': ";
+  json j;
+  try {
+    j = json::parse(text.str());
+  } catch (const json::exception&) {
+    throw error(what + "not a JSON file (give the --summary of a shrink fit)");
+  }
+  SHRINK_EXPECTS(j.is_object() && j.contains("posterior_parameters") && j["posterior_parameters"].is_object(),
+                 what + "no \"posterior_parameters\" (the --summary of a normal-family fit with a point tau2: not bayes, "
+                        "--prior t, --covariates or a count family)");
+  const json& p = j["posterior_parameters"];
+  auto number = [&](const char* name) {
+    SHRINK_EXPECTS(p.contains(name) && p[name].is_number() && std::isfinite(p[name].get<double>()),
+                   what + "posterior_parameters." + name + " is missing or not a finite number");
+    return p[name].get<double>();
+  };
+  auto optional = [&](const char* name) -> std::optional<double> {
+    if (!p.contains(name) || p[name].is_null()) return std::nullopt;
+    return number(name);
+  };
+  posterior_parameters h;
+  h.mu = number("mu");
+  h.tau2 = number("tau2");
+  h.level = number("level");
+  h.interval_quantile = number("interval_quantile");
+  h.sigma2 = optional("sigma2");
+  h.james_stein_center = optional("james_stein_center");
+  h.james_stein_c = optional("james_stein_c");
+  SHRINK_EXPECTS(h.tau2 >= 0 && h.level > 0 && h.level < 1 && h.interval_quantile > 0 && (!h.sigma2 || *h.sigma2 > 0),
+                 what + "posterior_parameters: tau2 must be >= 0, sigma2 and interval_quantile > 0");
+  return h;
 }
 
 namespace {

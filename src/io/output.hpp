@@ -132,9 +132,10 @@ struct result_column {
 };
 
 /// A per-group CSV: `group` then `columns`, one row per key. Numbers are the shortest text that
-/// reads back to the same double, or `digits` (1 to 17) significant digits.
+/// reads back to the same double, or `digits` (1 to 17) significant digits. `entry_of`, when given,
+/// says which rows have equal fields (count_fit_result::entry_of): those are formatted once.
 void write_table_csv(atomic_output& out, const std::vector<std::string>& keys, const std::vector<result_column>& columns,
-                     int threads, int digits = 0);
+                     int threads, int digits = 0, const std::uint32_t* entry_of = nullptr);
 
 /// The columns of each per-group CSV (below), after `group`; they point into the result.
 std::vector<result_column> groups_columns(const fit_result& r);
@@ -150,6 +151,11 @@ void write_groups_csv(atomic_output& out, const std::vector<std::string>& keys, 
 
 /// The JSON summary of a fit (hyperparameters, heterogeneity, ANOVA, backend, timings).
 nlohmann::json summary_json(const fit_result& r);
+
+/// The summary's "posterior_parameters" object, and its reading back from a fit's JSON summary file
+/// (`shrink fit --apply FILE`): one-line errors when the file is not such a summary.
+nlohmann::json posterior_parameters_json(const posterior_parameters& p);
+posterior_parameters read_posterior_parameters(const std::string& path);
 
 /// The per-group CSV of a count family: group,trials,successes,rate,shrinkage,estimate,sd,lower,upper
 /// (poisson: group,exposure,count,...).

@@ -1,5 +1,6 @@
 #include "summaries.hpp"
 
+#include "../common/cross_products.hpp"
 #include "cross_product_fold.hpp"
 #include "decimal.hpp"
 #include "npy.hpp"
@@ -102,6 +103,24 @@ double number_field(std::string_view f, const char* column)
   return v.hi;
 }
 
+/// The columns of covariate summaries whose columns (covariates, then the value) are `names`.
+std::vector<std::string> cross_product_columns(const std::vector<std::string>& names)
+{
+  std::vector<std::string> columns{"group", "n"};
+  for (const std::string& c : names) columns.insert(columns.end(), {"mean:" + c, "mean_lo:" + c});
+  for (std::size_t a = 0; a < names.size(); ++a)
+    for (std::size_t b = 0; b <= a; ++b) columns.push_back("comoment:" + names[a] + ":" + names[b]);
+  return columns;
+}
+
+/// "x1, x2 and y": the columns of a cross-product table, for messages.
+std::string columns_of(const cross_product_table& t)
+{
+  std::string out;
+  for (const std::string& c : t.data.covariates) out += (out.empty() ? "" : ", ") + shown(c);
+  return out + " and " + shown(t.value);
+}
+
 }  // namespace
 
 const char* to_string(summary_family f)
@@ -110,6 +129,7 @@ const char* to_string(summary_family f)
     case summary_family::normal: return "normal";
     case summary_family::binomial: return "binomial";
     case summary_family::poisson: return "poisson";
+    case summary_family::covariates: return "normal with covariates";
   }
   return "normal";
 }
@@ -176,6 +196,88 @@ count_table merge_count_tables(std::vector<count_table>&& parts)
   return out;
 }
 
+cross_product_table merge_cross_product_tables(std::vector<cross_product_table>&& parts)
+{
+  if (parts.empty()) throw error("no summaries to merge: give at least one part");
+  cross_product_table out;
+  out.data.covariates = parts[0].data.covariates;
+  out.value = parts[0].value;
+  const std::size_t w = out.data.width = out.data.covariates.size() + 1;
+  std::vector<const std::vector<std::string>*> part_keys;
+  for (std::size_t p = 0; p < parts.size(); ++p) {
+    const cross_product_table& t = parts[p];
+    if (t.data.covariates != out.data.covariates || t.value != out.value)
+      throw error("the summaries hold different columns: part 1 " + columns_of(parts[0]) + ", part " + std::to_string(p + 1) +
+                  " " + columns_of(t) + " (summarize every part with the same --value, --covariates and --offset)");
+    const std::size_t J = t.keys.size();
+    if (t.data.width != w || t.data.n.size() != J || t.data.mean.size() != J * w || t.data.mean_lo.size() != J * w ||
+        t.data.comoment.size() != J * w * w)
+      throw error("part " + std::to_string(p + 1) + ": its columns differ in length");
+    part_keys.push_back(&t.keys);
+  }
+  const std::vector<part_row> rows = merged_rows(part_keys);
+  std::vector<double> shift_hi(w), shift_lo(w), mean(w), comoment(w * w), d(w), delta(w);
+  for_each_group(rows, [&](std::size_t first, std::size_t last) {
+    double n = 0;
+    for (std::size_t i = first; i < last; ++i) {
+      const cross_product_table& t = parts[rows[i].part];
+      const std::size_t j = rows[i].row;
+      // Each part's means relative to the group's first part's (as the fold takes each row
+      // relative to the group's first row), then Chan's merge.
+      if (i == first) {
+        std::copy(&t.data.mean[j * w], &t.data.mean[(j + 1) * w], shift_hi.begin());
+        std::copy(&t.data.mean_lo[j * w], &t.data.mean_lo[(j + 1) * w], shift_lo.begin());
+      }
+      for (std::size_t a = 0; a < w; ++a) d[a] = difference(t.data.mean[j * w + a], t.data.mean_lo[j * w + a], shift_hi[a], shift_lo[a]);
+      detail::cross_product_merge(n, mean.data(), comoment.data(), t.data.n[j], d.data(), &t.data.comoment[j * w * w],
+                                  delta.data(), w);
+    }
+    out.keys.emplace_back(rows[first].key);
+    out.data.n.push_back(n);
+    for (std::size_t a = 0; a < w; ++a) {
+      double hi, lo;
+      add_shift(shift_hi[a], shift_lo[a], mean[a], hi, lo);
+      out.data.mean.push_back(hi);
+      out.data.mean_lo.push_back(lo);
+    }
+    for (const double c : comoment)
+      if (!std::isfinite(c)) throw error("group '" + shown(rows[first].key) + "': its co-moments overflow double");
+    out.data.comoment.insert(out.data.comoment.end(), comoment.begin(), comoment.end());
+  });
+  out.data.groups = out.keys.size();
+  return out;
+}
+
+cross_product_table select_covariates(const cross_product_table& t, const std::vector<std::string>& covariates)
+{
+  // Column positions in t of the covariates asked for, then of the value.
+  std::vector<std::size_t> at;
+  for (const std::string& c : covariates) {
+    const auto it = std::find(t.data.covariates.begin(), t.data.covariates.end(), c);
+    if (it == t.data.covariates.end())
+      throw error("--covariates: the summaries hold no covariate '" + shown(c) + "' (they hold " + columns_of(t) + ")");
+    at.push_back(static_cast<std::size_t>(it - t.data.covariates.begin()));
+  }
+  at.push_back(t.data.covariates.size());
+  // The fold updates each mean and co-moment from its own columns alone: a selection is the
+  // fold of the selected columns, bit for bit.
+  const std::size_t w = t.data.width, v = at.size();
+  cross_product_table out;
+  out.keys = t.keys;
+  out.value = t.value;
+  out.data.covariates = covariates;
+  out.data.groups = t.data.groups;
+  out.data.width = v;
+  out.data.n = t.data.n;
+  for (std::size_t j = 0; j < t.keys.size(); ++j)
+    for (std::size_t a = 0; a < v; ++a) {
+      out.data.mean.push_back(t.data.mean[j * w + at[a]]);
+      out.data.mean_lo.push_back(t.data.mean_lo[j * w + at[a]]);
+      for (std::size_t b = 0; b < v; ++b) out.data.comoment.push_back(t.data.comoment[j * w * w + at[a] * w + at[b]]);
+    }
+  return out;
+}
+
 summary_part merge_summaries(std::vector<summary_part>&& parts, int threads)
 {
   if (parts.empty()) throw error("no summaries to merge: give at least one part");
@@ -189,6 +291,10 @@ summary_part merge_summaries(std::vector<summary_part>&& parts, int threads)
     std::vector<group_table> tables;
     for (summary_part& s : parts) tables.push_back(std::move(s.groups));
     out.groups = merge_group_tables(std::move(tables), threads);
+  } else if (out.family == summary_family::covariates) {
+    std::vector<cross_product_table> tables;
+    for (summary_part& s : parts) tables.push_back(std::move(s.cross));
+    out.cross = merge_cross_product_tables(std::move(tables));
   } else {
     std::vector<count_table> tables;
     for (summary_part& s : parts) tables.push_back(std::move(s.counts));
@@ -209,9 +315,40 @@ summary_part read_summaries(const std::string& path)
   std::vector<std::string> keys;
   std::vector<group_accumulator> acc;  // normal: each group's mean as a shift, its m2 as moments
   std::vector<double> counts, sizes;
-  visit_rows(path, column_sets, set, [&](const std::vector<std::string_view>& f, std::size_t) {
+  // Covariate summaries: the columns of z (covariates, then the value) named by the mean: columns.
+  std::vector<std::string> names, columns;
+  cross_product_table& cross = out.cross;
+  const auto choose = [&](const std::vector<std::string>& header) {
+    for (const std::string& h : header)
+      if (h.rfind("mean:", 0) == 0) names.push_back(h.substr(5));
+    if (names.size() == 1) throw error("'" + shown(path) + "': covariate summaries need a covariate and the value (mean: columns)");
+    if (!names.empty()) return columns = cross_product_columns(names);
+    std::size_t fewest = 0;
+    set = choose_column_set(header, column_sets, fewest);
+    return column_sets[set == column_sets.size() ? fewest : set];
+  };
+  visit_rows(path, choose, [&](const std::vector<std::string_view>& f, std::size_t) {
     if (f[0].empty()) throw error("has an empty group key");
-    if (set <= 1) {
+    if (!names.empty()) {
+      const std::size_t w = names.size();
+      const double n = number_field(f[1], "n");
+      const std::string group = "group '" + shown(f[0]) + "': ";
+      if (!(n >= 1 && whole(n))) throw error(group + "n must be a whole number >= 1 (below 2^53)");
+      cross.data.n.push_back(n);
+      for (std::size_t a = 0; a < w; ++a) {
+        cross.data.mean.push_back(number_field(f[2 + 2 * a], columns[2 + 2 * a].c_str()));
+        cross.data.mean_lo.push_back(number_field(f[3 + 2 * a], columns[3 + 2 * a].c_str()));
+      }
+      const std::size_t at = cross.data.comoment.size();
+      cross.data.comoment.resize(at + w * w);
+      for (std::size_t a = 0, c = 2 + 2 * w; a < w; ++a)
+        for (std::size_t b = 0; b <= a; ++b, ++c) {
+          const double v = number_field(f[c], columns[c].c_str());
+          if (a == b && !(v >= 0)) throw error(group + columns[c] + " (a sum of squared deviations) must be >= 0");
+          if (n == 1 && v != 0) throw error(group + columns[c] + " must be 0 for a group of one row (n = 1)");
+          cross.data.comoment[at + a * w + b] = cross.data.comoment[at + b * w + a] = v;
+        }
+    } else if (set <= 1) {
       const double n = number_field(f[1], "n"), hi = number_field(f[2], "mean");
       const double lo = set == 0 ? number_field(f[3], "mean_lo") : 0.0, m2 = number_field(f.back(), "m2");
       if (const char* problem = normal_problem(n, hi, lo, m2)) throw error("group '" + shown(f[0]) + "': " + problem);
@@ -230,6 +367,26 @@ summary_part read_summaries(const std::string& path)
     }
     keys.emplace_back(f[0]);
   });
+  if (!names.empty()) {
+    // One part merged alone: the raw reader's key order (a key on two rows is an error), each
+    // group's numbers as they are.
+    out.family = summary_family::covariates;
+    cross.keys = std::move(keys);
+    cross.value = names.back();
+    names.pop_back();
+    cross.data.covariates = names;
+    cross.data.width = names.size() + 1;
+    cross.data.groups = cross.keys.size();
+    if (cross.keys.empty()) return out;
+    try {
+      std::vector<cross_product_table> one;
+      one.push_back(std::move(cross));
+      cross = merge_cross_product_tables(std::move(one));
+    } catch (const error& e) {
+      throw error("'" + shown(path) + "': " + e.what());
+    }
+    return out;
+  }
   out.family = set <= 1 ? summary_family::normal : set == 2 ? summary_family::binomial : summary_family::poisson;
   // The raw reader's key order (and a key on two rows is an error).
   std::vector<std::int32_t> order;
@@ -269,6 +426,26 @@ std::vector<result_column> summaries_columns(const count_table& t, count_family 
   return {{binomial ? "trials" : "exposure", t.sizes.data()}, {binomial ? "successes" : "count", t.counts.data()}};
 }
 
+std::vector<result_column> summaries_columns(const cross_product_table& t, std::vector<std::vector<double>>& storage)
+{
+  std::vector<std::string> names = t.data.covariates;
+  names.push_back(t.value);
+  const std::vector<std::string> columns = cross_product_columns(names);
+  const std::size_t w = names.size(), J = t.keys.size();
+  storage.assign(columns.size() - 1, std::vector<double>(J));
+  for (std::size_t j = 0; j < J; ++j) {
+    storage[0][j] = t.data.n[j];
+    for (std::size_t a = 0, c = 1 + 2 * w; a < w; ++a) {
+      storage[1 + 2 * a][j] = t.data.mean[j * w + a];
+      storage[2 + 2 * a][j] = t.data.mean_lo[j * w + a];
+      for (std::size_t b = 0; b <= a; ++b, ++c) storage[c][j] = t.data.comoment[j * w * w + a * w + b];
+    }
+  }
+  std::vector<result_column> out;
+  for (std::size_t c = 1; c < columns.size(); ++c) out.push_back({columns[c], storage[c - 1].data()});
+  return out;
+}
+
 void write_summaries(atomic_output& out, const group_table& t, int threads)
 {
   std::vector<double> hi, lo;
@@ -283,14 +460,30 @@ void write_summaries(atomic_output& out, const count_table& t, count_family fami
 void write_summaries(atomic_output& out, const summary_part& s, int threads)
 {
   if (s.family == summary_family::normal) return write_summaries(out, s.groups, threads);
+  if (s.family == summary_family::covariates) {
+    std::vector<std::vector<double>> storage;
+    return write_table_csv(out, s.cross.keys, summaries_columns(s.cross, storage), threads);
+  }
   write_summaries(out, s.counts, s.family == summary_family::binomial ? count_family::binomial : count_family::poisson, threads);
 }
 
 summary_part read_raw_summaries(const raw_input& in, summary_family family, int threads)
 {
+  if (!in.covariates.empty()) {
+    if (family != summary_family::normal && family != summary_family::covariates)
+      throw error("--covariates: summaries with covariates are of --family normal");
+    family = summary_family::covariates;
+  } else if (!in.offset.empty()) {
+    throw error("--offset is subtracted from the value of summaries with --covariates: give --covariates too");
+  }
   summary_part out;
   out.family = family;
   const bool binary = !in.group_npy.empty() || !in.value_npy.empty();
+  if (family == summary_family::covariates) {
+    if (binary) throw error("--covariates names CSV columns: .npy raw rows hold a key and a value only");
+    out.cross = read_cross_products(in.path, in.group, in.value, in.covariates, in.offset, threads, true);
+    return out;
+  }
   if (family == summary_family::poisson && !in.exposure.empty()) {
     if (binary)
       throw error("--exposure names a CSV column: .npy raw rows have no exposure column (each row is one unit of exposure)");

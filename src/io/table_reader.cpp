@@ -262,7 +262,8 @@ void check_text(std::string_view text, const std::string& source)
     throw error(source + " has carriage returns (CR) alone as line ends: convert them to LF or CRLF");
 }
 
-layout read_layout(std::string_view text, const std::string& path, const std::vector<std::string>& names)
+layout read_layout(std::string_view text, const std::string& path, const std::vector<std::string>& names,
+                   std::vector<std::string>* header = nullptr)
 {
   layout l;
   l.source = path == "-" ? "stdin" : "'" + shown(path) + "'";
@@ -298,6 +299,7 @@ layout read_layout(std::string_view text, const std::string& path, const std::ve
                                 1, scan.visit(
                                      [&](std::string_view f) {
                                        if (l.first_names.size() < 10) l.first_names.emplace_back(f);
+                                       if (header != nullptr) header->emplace_back(f);
                                        if (!l.wanted.empty()) {
                                          const auto it = l.wanted.find(std::string(f));
                                          if (it != l.wanted.end()) it->second.push_back(l.columns);
@@ -1390,10 +1392,20 @@ per_group_rows read_per_group_rows(const std::string& path, const std::optional<
   for (std::string_view k : c.rows.text_keys) out.keys.emplace_back(k);
   if (out.keys.empty())
     for (std::size_t j = 1; j <= rows; ++j) out.keys.push_back(std::to_string(j));
-  std::vector<std::string_view> sorted(out.keys.begin(), out.keys.end());
-  std::sort(sorted.begin(), sorted.end());
-  const auto dup = std::adjacent_find(sorted.begin(), sorted.end());
-  if (dup != sorted.end()) throw error("group '" + shown(*dup) + "' appears on more than one row of " + l.source);
+  // A key on two rows is an error (row numbers are distinct). Whole-number keys are compared as
+  // numbers: sorting them costs a fraction of sorting their text, and keys in order need no sort.
+  if (!c.rows.int_keys.empty()) {
+    std::vector<std::int64_t> sorted(c.rows.int_keys.begin(), c.rows.int_keys.end());
+    if (!std::is_sorted(sorted.begin(), sorted.end())) std::sort(sorted.begin(), sorted.end());
+    const auto dup = std::adjacent_find(sorted.begin(), sorted.end());
+    if (dup != sorted.end())
+      throw error("group '" + std::to_string(*dup) + "' appears on more than one row of " + l.source);
+  } else if (!c.rows.text_keys.empty()) {
+    std::vector<std::string_view> sorted(out.keys.begin(), out.keys.end());
+    std::sort(sorted.begin(), sorted.end());
+    const auto dup = std::adjacent_find(sorted.begin(), sorted.end());
+    if (dup != sorted.end()) throw error("group '" + shown(*dup) + "' appears on more than one row of " + l.source);
+  }
   if (extra && !extra->empty()) read_text_columns(l, *extra);
   return out;
 }
@@ -1556,23 +1568,29 @@ void visit_keyed_rows(const std::string& path, const std::vector<std::string>& c
   }
 }
 
-void visit_rows(const std::string& path, const std::vector<std::vector<std::string>>& column_sets, std::size_t& chosen,
+std::size_t choose_column_set(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& column_sets,
+                              std::size_t& fewest)
+{
+  std::size_t fewest_missing = std::numeric_limits<std::size_t>::max();
+  fewest = 0;
+  for (std::size_t s = 0; s < column_sets.size(); ++s) {
+    const auto missing = static_cast<std::size_t>(std::count_if(column_sets[s].begin(), column_sets[s].end(), [&](const std::string& c) {
+      return std::find(header.begin(), header.end(), c) == header.end();
+    }));
+    if (missing == 0) return fewest = s;
+    if (missing < fewest_missing) fewest = s, fewest_missing = missing;
+  }
+  return column_sets.size();
+}
+
+void visit_rows(const std::string& path, const std::function<std::vector<std::string>(const std::vector<std::string>&)>& choose,
                 const std::function<void(const std::vector<std::string_view>&, std::size_t)>& on_row)
 {
   const text_source source(path);
-  std::vector<std::string> names;
-  for (const auto& set : column_sets) names.insert(names.end(), set.begin(), set.end());
-  const layout l = read_layout(source.text(), path, names);
-  // The first complete set; failing that, the error of the set that misses the fewest columns.
-  std::size_t fewest = 0, fewest_missing = std::numeric_limits<std::size_t>::max();
-  chosen = column_sets.size();
-  for (std::size_t s = 0; s < column_sets.size() && chosen == column_sets.size(); ++s) {
-    const auto missing = static_cast<std::size_t>(
-      std::count_if(column_sets[s].begin(), column_sets[s].end(), [&](const std::string& c) { return !has_column(l, c); }));
-    if (missing == 0) chosen = s;
-    if (missing < fewest_missing) fewest = s, fewest_missing = missing;
-  }
-  const std::vector<std::string>& columns = column_sets[chosen == column_sets.size() ? fewest : chosen];
+  std::vector<std::string> header;
+  read_layout(source.text(), path, {}, &header);
+  const std::vector<std::string> columns = choose(header);
+  const layout l = read_layout(source.text(), path, columns);
   std::vector<std::size_t> at;
   for (const std::string& c : columns) at.push_back(column_index(l, c, "data"));
   row_scanner scan(l.data_begin, l.data_end, l.delimiter);
@@ -1597,6 +1615,17 @@ void visit_rows(const std::string& path, const std::vector<std::vector<std::stri
     if (what.rfind(l.source, 0) == 0) throw;
     throw error(l.source + " line " + std::to_string(line) + ": " + what);
   }
+}
+
+void visit_rows(const std::string& path, const std::vector<std::vector<std::string>>& column_sets, std::size_t& chosen,
+                const std::function<void(const std::vector<std::string_view>&, std::size_t)>& on_row)
+{
+  // The first complete set; failing that, the error of the set that misses the fewest columns.
+  visit_rows(path, [&](const std::vector<std::string>& header) {
+    std::size_t fewest = 0;
+    chosen = choose_column_set(header, column_sets, fewest);
+    return column_sets[chosen == column_sets.size() ? fewest : chosen];
+  }, on_row);
 }
 
 void visit_rows(const std::string& path, const std::vector<std::string>& columns,

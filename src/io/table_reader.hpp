@@ -133,6 +133,16 @@ void visit_rows(const std::string& path, const std::vector<std::string>& columns
 void visit_rows(const std::string& path, const std::vector<std::vector<std::string>>& column_sets, std::size_t& chosen,
                 const std::function<void(const std::vector<std::string_view>&, std::size_t)>& on_row);
 
+/// The index of the first of `column_sets` whose columns `header` holds all of, or column_sets.size()
+/// when none is complete (`fewest`: the set that misses the fewest).
+std::size_t choose_column_set(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& column_sets,
+                              std::size_t& fewest);
+
+/// visit_rows with the columns chosen from the header's names: choose(header) returns them (a
+/// missing or repeated one is the one-line error of visit_rows).
+void visit_rows(const std::string& path, const std::function<std::vector<std::string>(const std::vector<std::string>&)>& choose,
+                const std::function<void(const std::vector<std::string_view>&, std::size_t)>& on_row);
+
 /// A canonical integer key (an optional '-', no leading zeros, within int64), which prints back
 /// as the same text: keys that are all canonical integers sort numerically, any other bytewise.
 bool parse_int_key(std::string_view s, std::int64_t& out);

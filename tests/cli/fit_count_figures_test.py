@@ -6,7 +6,8 @@ likelihood panel's curve against the profile log-likelihood computed here from t
 the logit-normal by brute-force quadrature over b_j), and the shaded prior interval against the
 Beta quantiles computed here by numerical integration.
 Rat tumours (BDA3 Table 5.1, 70 historical experiments), the pumps, cbpp per herd, and 1e6
-generated groups (a sample of 2000 lines and 100 rows).
+generated groups (a sample of 2000 lines and 100 rows). --method bayes (all 71 experiments): the
+posterior of log10 concentration drawn, its area, mean, sd, median and interval against R's brute force.
 
 Usage: fit_count_figures_test.py SHRINK_BINARY SOURCE_DIR        Exit 0: passed; 1: failed.
 """
@@ -188,8 +189,50 @@ def main():
                 check_groups(panels, rows, js, "rat tumours " + label)
                 spread = js["bayes"]["concentration"]["median"] if label == "bayes" else js["concentration"]
                 interval = [math.log10(js["bayes"]["concentration"][k]) for k in ("lower", "upper")] if label == "bayes" else None
-                check_curve(panels, lambda x: beta_binomial_profile(y, n, 10 ** x), "rat tumours " + label,
-                            math.log10(spread), interval, every=6)
+                if label != "bayes":
+                    check_curve(panels, lambda x: beta_binomial_profile(y, n, 10 ** x), "rat tumours " + label,
+                                math.log10(spread), interval, every=6)
+
+        # --method bayes on all 71 experiments (BDA3's default hyperprior): the third panel is the
+        # marginal posterior of log10 concentration; its area, mean, sd and median (read back through
+        # the ticks) against the brute-force R computation (count_bayes_reference.txt, rats_bda3).
+        ref = {}
+        for line in open(os.path.join(source, "tests/data/count_bayes_reference.txt")):
+            f = line.split()
+            if len(f) == 4 and f[0] == "rats_bda3" and f[1] == "log_concentration":
+                ref[f[2]] = float(f[3]) / math.log(10)
+        rat71 = os.path.join(tmp, "rats71.csv")
+        with open(rat71, "w") as f:
+            f.write("experiment,y,n\n" + "".join("%d,%s,%s\n" % (i + 1, yj, nj) for i, (yj, nj) in enumerate(rats[1:72])))
+        panels, rows, js = fit(binary, tmp, [rat71] + args[1:] + ["--method", "bayes"])
+        if panels:
+            check_groups(panels, rows, js, "rat tumours bayes")
+            tl = panels["tau-likelihood"]
+            x_of, per_px = x_scale(tl, 4)
+            d_of, d_px = y_scale(tl)
+            path = [e for e in tl.iter() if e.get("class") == "curve"][0].get("d")
+            pts = [(x_of(float(a)), d_of(float(b))) for a, b in re.findall(r"[ML](-?[\d.e-]+) (-?[\d.e-]+)", path)]
+            pieces = [(pts[i + 1][0] - pts[i][0], pts[i], pts[i + 1]) for i in range(len(pts) - 1)]
+            area = sum(h * (a[1] + b[1]) / 2 for h, a, b in pieces)
+            mean = sum(h * (a[0] * a[1] + b[0] * b[1]) / 2 for h, a, b in pieces) / area
+            sd = math.sqrt(sum(h * ((a[0] - mean) ** 2 * a[1] + (b[0] - mean) ** 2 * b[1]) / 2 for h, a, b in pieces) / area)
+            cum, median = 0.0, None
+            for h, a, b in pieces:
+                step = h * (a[1] + b[1]) / 2
+                if median is None and cum + step >= 0.5 * area:
+                    median = a[0] + h * (0.5 * area - cum) / step
+                cum += step
+            check(abs(area - 1) < 0.01, "rat tumours bayes: the posterior's area is %r" % area)
+            check(abs(mean - ref["mean"]) < 0.005 and abs(sd / ref["sd"] - 1) < 0.03 and abs(median - ref["median"]) < 0.005,
+                  "rat tumours bayes: mean %r, sd %r, median %r; R: %r" % (mean, sd, median, ref))
+            lines = {e.get("class"): x_of(float(e.get("x1"))) for e in tl.iter() if e.get("class") in ("estimate", "posterior-mean")}
+            check(abs(lines["estimate"] - math.log10(js["bayes"]["concentration"]["median"])) <= 0.15 * per_px and
+                  abs(lines["posterior-mean"] - js["bayes"]["log_alpha_plus_beta"]["mean"] / math.log(10)) <= 0.15 * per_px,
+                  "rat tumours bayes: the median's and mean's lines %r" % lines)
+            rect = [e for e in tl.iter(SVG + "rect") if e.get("class") == "interval"][0]
+            lo, hi = x_of(float(rect.get("x"))), x_of(float(rect.get("x")) + float(rect.get("width")))
+            check(abs(lo - ref["lower"]) < 1e-3 + 0.15 * per_px and abs(hi - ref["upper"]) < 1e-3 + 0.15 * per_px,
+                  "rat tumours bayes: shaded [%r, %r], R's interval [%r, %r]" % (lo, hi, ref["lower"], ref["upper"]))
 
         # The pumps: gamma prior for failures over thousands of hours.
         pumps = os.path.join(source, "tests/data/pumps.csv")

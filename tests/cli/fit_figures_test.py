@@ -17,7 +17,7 @@ import tempfile
 import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from figure_checks import SVG, check, cross_centre, line_scale, marks, verdict, x_scale  # noqa: E402
+from figure_checks import SVG, TauPosterior, check, check_posterior_panel, cross_centre, line_scale, marks, verdict, x_scale  # noqa: E402
 
 
 def fit(binary, tmp, args):
@@ -101,6 +101,29 @@ def main():
         panels, rows, js = fit(binary, tmp, [os.path.join(source, "tests/data/eight_schools.csv"), "--estimate", "y",
                                              "--se", "sigma", "--group", "school"])
         check_groups(panels, rows, js, "eight schools")
+
+        # Eight schools by full Bayes (BDA3 section 5.4): the third panel is the marginal posterior
+        # p(tau | y) ∝ p(tau) V_mu^(1/2) prod_j (v_j + tau^2)^(-1/2) exp(-sum_j (y_j - mu_hat)^2 / (2 (v_j + tau^2))),
+        # evaluated here, under the uniform prior and a half-Cauchy(5).
+        schools = list(csv.DictReader(open(os.path.join(source, "tests/data/eight_schools.csv"))))
+        y = [float(r["y"]) for r in schools]
+        v = [float(r["sigma"]) ** 2 for r in schools]
+
+        def log_restricted(tau):
+            w = [1 / (vj + tau * tau) for vj in v]
+            mu = sum(wj * yj for wj, yj in zip(w, y)) / sum(w)
+            return sum(0.5 * math.log(wj) - 0.5 * wj * (yj - mu) ** 2 for wj, yj in zip(w, y)) - 0.5 * math.log(sum(w))
+
+        c = math.sqrt(sum(v) / len(v))
+        for prior, log_prior in (("uniform", lambda t: 0.0), ("half-cauchy:5", lambda t: -math.log1p((t / 5) ** 2))):
+            panels, rows, js = fit(binary, tmp, [os.path.join(source, "tests/data/eight_schools.csv"), "--estimate", "y",
+                                                 "--se", "sigma", "--group", "school", "--tau-method", "bayes",
+                                                 "--tau-prior", prior])
+            post = TauPosterior(lambda t: log_prior(t) + log_restricted(t), c)
+            check_posterior_panel(panels["tau-likelihood"], post, js["tau_posterior"], "eight schools, bayes " + prior)
+            text = open(os.path.join(tmp, "f.svg")).read()
+            check("Posterior of tau" in text and "posterior density" in text and "likelihood, not the posterior" not in text,
+                  "eight schools, bayes: the panel does not say it draws the posterior")
 
         # Many groups: 2000 lines and 100 forest rows, sampled evenly in rank.
         raw = os.path.join(tmp, "raw.csv")

@@ -12,6 +12,8 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace shrink::test {
 namespace {
@@ -133,6 +135,58 @@ TEST(LogitNormalCli, ThreadCountDoesNotChangeABit)
   EXPECT_EQ(read_file(a / "out.csv"), read_file(b / "out.csv"));
   for (const char* key : {"mu", "tau2", "log_likelihood", "mu_se", "tau2_se", "mu_ci", "tau2_ci", "tau2_test"})
     EXPECT_EQ(one.summary[key], three.summary[key]) << key;
+}
+
+TEST(LogitNormalCli, GroupsSharingTheirCountsShareTheirRows)
+{
+  // cbpp's 15 herds, each three times under keys in no order (45 groups, 15 distinct counts: the
+  // writer formats each distinct row once). Every row must carry its own group's successes, trials
+  // and rate y / n, and the rows of one herd the same numbers.
+  std::istringstream in(cbpp_csv().first);
+  std::string line;
+  std::getline(in, line);
+  std::vector<std::pair<int, int>> herds;
+  while (std::getline(in, line)) {
+    const std::size_t a = line.find(','), b = line.rfind(',');
+    herds.emplace_back(std::stoi(line.substr(a + 1, b - a - 1)), std::stoi(line.substr(b + 1)));
+  }
+  std::string text = "herd,y,n\n";
+  std::map<std::string, std::size_t> herd_of;
+  for (int copy = 0; copy < 3; ++copy)
+    for (std::size_t h = 0; h < herds.size(); ++h) {
+      const std::size_t i = copy == 1 ? herds.size() - 1 - h : h;  // the second copy backwards
+      const std::string key = std::to_string(1000 * (3 - copy) + i);
+      herd_of[key] = i;
+      text += key + "," + std::to_string(herds[i].first) + "," + std::to_string(herds[i].second) + "\n";
+    }
+  temp_dir dir;
+  const glmm_run r = fit(dir, text, "--family binomial --successes y --trials n --group herd --prior logit-normal");
+  ASSERT_EQ(r.run.status, 0) << r.run.err;
+  ASSERT_EQ(r.csv.size(), 46u);
+  std::map<std::size_t, std::vector<std::string>> first_row;
+  for (std::size_t j = 1; j < r.csv.size(); ++j) {
+    const std::size_t i = herd_of.at(r.csv[j][0]);
+    EXPECT_EQ(std::stod(r.csv[j][1]), herds[i].second) << r.csv[j][0];
+    EXPECT_EQ(std::stod(r.csv[j][2]), herds[i].first) << r.csv[j][0];
+    EXPECT_EQ(std::stod(r.csv[j][3]), static_cast<double>(herds[i].first) / herds[i].second) << r.csv[j][0];
+    const std::vector<std::string> fields(r.csv[j].begin() + 1, r.csv[j].end());
+    if (!first_row.count(i)) first_row[i] = fields;
+    EXPECT_EQ(fields, first_row[i]) << r.csv[j][0];
+  }
+  EXPECT_EQ(first_row.size(), herds.size());
+}
+
+TEST(GlmmCli, ARepeatedGroupKeyIsAnError)
+{
+  // Whole-number keys (compared as numbers) and text keys, out of order.
+  temp_dir dir;
+  const std::string bin = " --family binomial --successes y --trials n --prior logit-normal";
+  write_file(dir / "numbers.csv", "group,y,n\n7,1,10\n3,5,10\n7,2,8\n");
+  expect_error(run_shrink("fit " + quoted(dir / "numbers.csv") + " -o " + quoted(dir / "o.csv") + bin, dir),
+               "group '7' appears on more than one row of");
+  write_file(dir / "text.csv", "group,y,n\nb,1,10\na,5,10\nb,2,8\n");
+  expect_error(run_shrink("fit " + quoted(dir / "text.csv") + " -o " + quoted(dir / "o.csv") + bin, dir),
+               "group 'b' appears on more than one row of");
 }
 
 TEST(LogNormalCli, PumpsMatchGlmer)

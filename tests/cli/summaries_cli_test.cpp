@@ -10,9 +10,11 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -311,6 +313,222 @@ TEST(SummariesCli, BadInputIsAOneLineError)
   write_file(dir / "keep.csv", "old\n");
   expect_error(run_shrink("summarize " + quoted(dir / "none.csv") + " -o " + quoted(dir / "keep.csv"), dir), "none.csv");
   EXPECT_EQ(read_file(dir / "keep.csv"), "old\n");
+}
+
+/// Rows "group,y,x1,x2,o" of 40 groups (keys 1..40, every 20th row in group 7): y = group effect
+/// (sd 0.5) + 1.5 x1 - 0.03 x2 + o + noise (sd 1.15), o a known offset; y around `y_base` and x1
+/// around `x_base` (integers) with four decimals, x2 small whole numbers. Effects are moderate on purpose: a z of 10
+/// to 38 makes a p-value move by z^2 times its z's rounding, beyond the 1e-12 of the comparison.
+std::vector<std::string> covariate_rows(std::size_t n, std::int64_t y_base, std::int64_t x_base = 0)
+{
+  uniforms u{11};
+  std::vector<double> effect(41);
+  for (double& e : effect) e = 0.5 * (u() + u() + u() - 1.5) * 2;
+  std::vector<std::string> rows;
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::size_t key = i % 20 == 0 ? 7 : (i * 7919) % 40 + 1;
+    const double x1 = 0.3 * u() + 0.005 * static_cast<double>(key), x2 = std::floor(5 * u()), o = u();
+    const double y = effect[key] + 1.5 * x1 - 0.03 * x2 + o + 2 * (u() + u() + u() + u() - 2);
+    auto decimal = [&](std::int64_t base, double v) {
+      return ten_thousandths(base * 10000 + static_cast<std::int64_t>(std::llround(v * 1e4)));
+    };
+    rows.push_back(std::to_string(key) + "," + decimal(y_base, y) + "," + decimal(x_base, x1) + "," + std::to_string(static_cast<int>(x2)) +
+                   "," + ten_thousandths(static_cast<std::int64_t>(std::llround(o * 1e4))));
+  }
+  return rows;
+}
+
+const char* const covariate_header = "group,y,x1,x2,o";
+const std::string covariate_options = "--group group --value y --covariates x1,x2";
+
+TEST(SummariesCli, CovariatesFromMergedPartsEqualTheWholeFit)
+{
+  temp_dir dir;
+  const std::vector<std::string> rows = covariate_rows(400, 0);
+  write_file(dir / "whole.csv", csv_of(covariate_header, rows, 0, rows.size()));
+  for (const std::string offset : {"", " --offset o"}) {
+    // A part of one row, an empty part, then the rest unevenly; group 7 in every non-empty part.
+    const std::string parts = summarize_parts(dir, covariate_header, rows, {0, 1, 1, 150, 151, 400}, covariate_options + offset);
+    for (const std::string method : {"", " --tau-method ml"}) {
+      const fit_output whole = run_fit(dir, quoted(dir / "whole.csv") + " " + covariate_options + offset + method);
+      const fit_output merged = run_fit(dir, "--from-summaries" + parts + " --covariates x1,x2" + method);
+      expect_same_fit(whole, merged, "covariates" + offset + method);
+      EXPECT_EQ(merged.summary["observations"], 400);
+      const nlohmann::json& slope = whole.summary["coefficients"][1];  // the slope the rows were drawn with
+      EXPECT_NEAR(slope["estimate"].get<double>(), 1.5, 3 * slope["se"].get<double>());
+    }
+    // Any of the covariates, in any order: the raw fit of that list.
+    const fit_output whole = run_fit(dir, quoted(dir / "whole.csv") + " --group group --value y --covariates x2" + offset);
+    const fit_output merged = run_fit(dir, "--from-summaries" + parts + " --covariates x2");
+    expect_same_fit(whole, merged, "x2 alone" + offset);
+  }
+  // Disjoint keys: groups 1..20 in one part, 21..40 in the other.
+  std::vector<std::string> low, high;
+  for (const std::string& r : rows) (std::stoi(r.substr(0, r.find(','))) <= 20 ? low : high).push_back(r);
+  std::vector<std::string> split = low;
+  split.insert(split.end(), high.begin(), high.end());
+  write_file(dir / "whole.csv", csv_of(covariate_header, split, 0, split.size()));
+  const std::string parts = summarize_parts(dir, covariate_header, split, {0, low.size(), split.size()}, covariate_options);
+  expect_same_fit(run_fit(dir, quoted(dir / "whole.csv") + " " + covariate_options),
+                  run_fit(dir, "--from-summaries" + parts + " --covariates x1,x2"), "disjoint");
+}
+
+TEST(SummariesCli, CovariateSummariesHoldTheDocumentedNumbers)
+{
+  // Each group's n, means and centred co-moments against a two-pass computation in long double.
+  temp_dir dir;
+  const std::vector<std::string> rows = covariate_rows(120, 0);
+  write_file(dir / "rows.csv", csv_of(covariate_header, rows, 0, rows.size()));
+  const run_result r = run_shrink("summarize " + quoted(dir / "rows.csv") + " " + covariate_options + " --offset o -q", dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto table = parse_csv(r.out);
+  ASSERT_EQ(table[0], (std::vector<std::string>{"group", "n", "mean:x1", "mean_lo:x1", "mean:x2", "mean_lo:x2", "mean:y-o",
+                                                "mean_lo:y-o", "comoment:x1:x1", "comoment:x2:x1", "comoment:x2:x2",
+                                                "comoment:y-o:x1", "comoment:y-o:x2", "comoment:y-o:y-o"}));
+  std::map<std::string, std::vector<std::array<long double, 3>>> groups;  // z = (x1, x2, y - o) per row
+  for (const auto& f : parse_csv(csv_of(covariate_header, rows, 0, rows.size())))
+    if (f[0] != "group") groups[f[0]].push_back({std::stold(f[2]), std::stold(f[3]), std::stold(f[1]) - std::stold(f[4])});
+  ASSERT_EQ(table.size(), groups.size() + 1);
+  for (std::size_t i = 1; i < table.size(); ++i) {
+    const auto& z = groups[table[i][0]];
+    ASSERT_EQ(std::stod(table[i][1]), static_cast<double>(z.size()));
+    std::array<long double, 3> mean{};
+    for (const auto& row : z)
+      for (int a = 0; a < 3; ++a) mean[a] += row[a] / z.size();
+    for (int a = 0, c = 8; a < 3; ++a) {
+      const double got = std::stod(table[i][2 + 2 * a]) + std::stod(table[i][3 + 2 * a]);
+      EXPECT_NEAR(got, static_cast<double>(mean[a]), 1e-14 * (1 + std::abs(static_cast<double>(mean[a])))) << table[i][0];
+      for (int b = 0; b <= a; ++b, ++c) {
+        long double truth = 0, scale = 0;
+        for (const auto& row : z) {
+          truth += (row[a] - mean[a]) * (row[b] - mean[b]);
+          scale += std::abs((row[a] - mean[a]) * (row[b] - mean[b]));
+        }
+        EXPECT_NEAR(std::stod(table[i][c]), static_cast<double>(truth), 1e-13 * static_cast<double>(scale) + 1e-300)
+          << "group " << table[i][0] << " " << table[0][c];
+      }
+    }
+  }
+}
+
+TEST(SummariesCli, CovariatesOneSummaryGivesTheBytesOfTheWholeFit)
+{
+  // One part (or one part with empty parts around it) reproduces the fold exactly: the same bytes.
+  temp_dir dir;
+  const std::vector<std::string> rows = covariate_rows(300, 1000);
+  write_file(dir / "whole.csv", csv_of(covariate_header, rows, 0, rows.size()));
+  const std::string parts = summarize_parts(dir, covariate_header, rows, {0, 0, 300, 300}, covariate_options + " --offset o");
+  const fit_output whole = run_fit(dir, quoted(dir / "whole.csv") + " " + covariate_options + " --offset o");
+  const fit_output merged = run_fit(dir, "--from-summaries" + parts + " --covariates x1,x2");
+  EXPECT_EQ(whole.csv, merged.csv);
+  expect_same_json(whole.summary, merged.summary, 0.0, "one part");
+}
+
+TEST(SummariesCli, CovariatesOfHugeOffsetKeepTheirSpread)
+{
+  // x1 of 1e9 + four decimals: each group's rows are folded relative to its first row (a plain
+  // Welford pass loses 1e-6 of x1's co-moments to rounding), and each part's means kept to ~32
+  // digits, so the merged fit still equals the whole to 1e-12; and the fit is the one of the same
+  // rows less 1e9 (the data's own, to the rounding of the input).
+  temp_dir dir;
+  const std::vector<std::string> rows = covariate_rows(400, 0, 1000000000), small = covariate_rows(400, 0);
+  write_file(dir / "whole.csv", csv_of(covariate_header, rows, 0, rows.size()));
+  write_file(dir / "small.csv", csv_of(covariate_header, small, 0, small.size()));
+  const std::string parts = summarize_parts(dir, covariate_header, rows, {0, 1, 200, 200, 400}, covariate_options);
+  const fit_output whole = run_fit(dir, quoted(dir / "whole.csv") + " " + covariate_options);
+  const fit_output merged = run_fit(dir, "--from-summaries" + parts + " --covariates x1,x2");
+  expect_same_fit(whole, merged, "1e9");
+  const fit_output shifted = run_fit(dir, quoted(dir / "small.csv") + " " + covariate_options);
+  // Input rounding: 1e9 + x holds x to 6e-8 and x1 spreads over about 0.1: 1e-6 relative, with room.
+  for (const char* what : {"tau2", "sigma2"})
+    EXPECT_NEAR(merged.summary[what].get<double>(), shifted.summary[what].get<double>(), 1e-5 * shifted.summary[what].get<double>());
+  for (int c = 1; c <= 2; ++c) {
+    const double slope = shifted.summary["coefficients"][c]["estimate"].get<double>();
+    EXPECT_NEAR(merged.summary["coefficients"][c]["estimate"].get<double>(), slope, 1e-5 * std::abs(slope));
+  }
+  const auto a = parse_csv(merged.csv), b = parse_csv(shifted.csv);
+  ASSERT_EQ(a.size(), b.size());
+  for (std::size_t r = 1; r < a.size(); ++r)  // the group's effect b_j
+    EXPECT_NEAR(std::stod(a[r][4]), std::stod(b[r][4]), 1e-5) << a[r][0];
+}
+
+TEST(SummariesCli, CovariatesTreeMergeAndSameBytesForAnyThreads)
+{
+  temp_dir dir;
+  const std::vector<std::string> rows = covariate_rows(300, 0);
+  write_file(dir / "whole.csv", csv_of(covariate_header, rows, 0, rows.size()));
+  const std::string parts = summarize_parts(dir, covariate_header, rows, {0, 100, 101, 200, 300}, covariate_options);
+  // A stage of a tree merge: parts 0 and 1 merged into one, then with the rest.
+  const run_result stage = run_shrink("summarize --from-summaries " + quoted(dir / "part0.summary.csv") + " " +
+                                        quoted(dir / "part1.summary.csv") + " -o " + quoted(dir / "stage.csv"),
+                                      dir);
+  ASSERT_EQ(stage.status, 0) << stage.err;
+  const fit_output whole = run_fit(dir, quoted(dir / "whole.csv") + " " + covariate_options);
+  const fit_output tree = run_fit(dir, "--from-summaries " + quoted(dir / "stage.csv") + " " + quoted(dir / "part2.summary.csv") +
+                                         " " + quoted(dir / "part3.summary.csv") + " --covariates x1,x2");
+  expect_same_fit(whole, tree, "tree");
+  const std::string fit = "fit --from-summaries" + parts + " --covariates x1,x2 -q --threads ";
+  const run_result a = run_shrink(fit + "1", dir), b = run_shrink(fit + "2", dir), c = run_shrink(fit + "5", dir);
+  ASSERT_EQ(a.status, 0) << a.err;
+  EXPECT_EQ(a.out, b.out);
+  EXPECT_EQ(a.out, c.out);
+  const std::string summarize = "summarize " + quoted(dir / "whole.csv") + " " + covariate_options + " -q --threads ";
+  const run_result s1 = run_shrink(summarize + "1", dir), s2 = run_shrink(summarize + "2", dir);
+  ASSERT_EQ(s1.status, 0) << s1.err;
+  EXPECT_EQ(s1.out, s2.out);
+  const std::string merge = "summarize -q --from-summaries" + parts + " --threads ";
+  const run_result m1 = run_shrink(merge + "1", dir), m2 = run_shrink(merge + "3", dir);
+  ASSERT_EQ(m1.status, 0) << m1.err;
+  EXPECT_EQ(m1.out, m2.out);
+}
+
+TEST(SummariesCli, CovariateSummariesBadInputIsAOneLineError)
+{
+  temp_dir dir;
+  const std::vector<std::string> rows = covariate_rows(60, 0);
+  write_file(dir / "rows.csv", csv_of(covariate_header, rows, 0, rows.size()));
+  const std::string rows_csv = quoted(dir / "rows.csv");
+  const std::string both = summarize_parts(dir, covariate_header, rows, {0, 60}, covariate_options);
+  const std::string one = quoted(dir / "one.csv"), plain = quoted(dir / "plain.csv");
+  ASSERT_EQ(run_shrink("summarize " + rows_csv + " --group group --value y --covariates x1 -o " + one, dir).status, 0);
+  ASSERT_EQ(run_shrink("summarize " + rows_csv + " --group group --value y -o " + plain, dir).status, 0);
+  expect_error(run_shrink("fit --from-summaries" + both, dir), "the summaries hold covariates (x1,x2): give --covariates");
+  expect_error(run_shrink("fit --from-summaries " + plain + " --covariates x1", dir), "--covariates: the summaries hold no covariates");
+  expect_error(run_shrink("fit --from-summaries" + both + " --covariates x3", dir), "the summaries hold no covariate 'x3'");
+  expect_error(run_shrink("fit --from-summaries" + both + " " + one + " --covariates x1", dir),
+               "the summaries hold different columns: part 1 x1, x2 and y, part 2 x1 and y");
+  expect_error(run_shrink("fit --from-summaries" + both + " " + plain + " --covariates x1", dir),
+               "the summaries mix families: part 1 is normal with covariates, part 2 normal");
+  expect_error(run_shrink("fit --from-summaries" + both + " --covariates x1 --offset o", dir), "--offset and --from-summaries");
+  expect_error(run_shrink("fit --from-summaries" + both + " --covariates x1 --tau-method mom", dir),
+               "raw mode with covariates fits --tau-method reml (default) or ml");
+  expect_error(run_shrink("summarize --from-summaries" + both + " --covariates x1", dir), "give no raw input");
+  expect_error(run_shrink("summarize " + rows_csv + " --offset o", dir), "--offset is subtracted from the value of summaries with --covariates");
+  expect_error(run_shrink("summarize " + rows_csv + " --covariates x1 --family binomial", dir),
+               "--covariates: summaries with covariates are of --family normal");
+  expect_error(run_shrink("summarize " + rows_csv + " --covariates x1,x9", dir), "no data column 'x9'");
+  // A factor: its levels in other parts are unknown to a part.
+  write_file(dir / "factor.csv", "group,y,region\n1,2.5,north\n1,3,south\n2,1,north\n");
+  expect_error(run_shrink("summarize " + quoted(dir / "factor.csv") + " --covariates region", dir),
+               "covariate 'region' is text (a factor)");
+  // Numbers that no fold gives.
+  const std::string header = "group,n,mean:x,mean_lo:x,mean:y,mean_lo:y,comoment:x:x,comoment:y:x,comoment:y:y\n";
+  write_file(dir / "negative.csv", header + "1,3,1,0,2,0,-1,0,1\n");
+  write_file(dir / "single.csv", header + "1,1,1,0,2,0,0,0.5,0\n");
+  write_file(dir / "zero.csv", header + "1,0,1,0,2,0,0,0,0\n");
+  write_file(dir / "twice.csv", header + "1,2,1,0,2,0,1,0,1\n1,2,1,0,2,0,1,0,1\n");
+  write_file(dir / "lonely.csv", "group,n,mean:y,mean_lo:y,comoment:y:y\n1,2,1,0,1\n");
+  write_file(dir / "empty.csv", header);
+  expect_error(run_shrink("fit --from-summaries " + quoted(dir / "negative.csv") + " --covariates x", dir),
+               "group '1': comoment:x:x (a sum of squared deviations) must be >= 0");
+  expect_error(run_shrink("fit --from-summaries " + quoted(dir / "single.csv") + " --covariates x", dir),
+               "comoment:y:x must be 0 for a group of one row (n = 1)");
+  expect_error(run_shrink("fit --from-summaries " + quoted(dir / "zero.csv") + " --covariates x", dir), "n must be a whole number >= 1");
+  expect_error(run_shrink("fit --from-summaries " + quoted(dir / "twice.csv") + " --covariates x", dir), "group '1' appears twice");
+  expect_error(run_shrink("fit --from-summaries " + quoted(dir / "lonely.csv") + " --covariates x", dir),
+               "covariate summaries need a covariate and the value");
+  expect_error(run_shrink("fit --from-summaries " + quoted(dir / "empty.csv") + " " + quoted(dir / "empty.csv") + " --covariates x", dir),
+               "no groups: every part of the summaries is empty");
 }
 
 }  // namespace

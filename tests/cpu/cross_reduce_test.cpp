@@ -75,11 +75,11 @@ TEST(CrossReduce, FoldGivesTwoPassStatisticsTheSameForAnyThreadsOrBatches)
     return f->state();
   };
   const std::vector<double> one = fold(1, n), many = fold(4, 7001);
-  ASSERT_EQ(one.size(), J * (1 + w + w * w));
+  ASSERT_EQ(one.size(), J * (1 + 2 * w + w * w));  // n, shift, mean, co-moments
   EXPECT_EQ(0, std::memcmp(one.data(), many.data(), one.size() * sizeof(double)));
   // Two passes in long double: the count, the means, then the centred co-moments.
   for (std::size_t j = 0; j < J; ++j) {
-    const double* g = &one[j * (1 + w + w * w)];
+    const double* g = &one[j * (1 + 2 * w + w * w)];
     long double count = 0, mean[w] = {}, com[w * w] = {};
     for (std::size_t i = 0; i < n; ++i)
       if (group[i] == j) {
@@ -92,11 +92,13 @@ TEST(CrossReduce, FoldGivesTwoPassStatisticsTheSameForAnyThreadsOrBatches)
         for (std::size_t a = 0; a < w; ++a)
           for (std::size_t b = 0; b < w; ++b) com[a * w + b] += (z[i * w + a] - mean[a]) * (z[i * w + b] - mean[b]);
     EXPECT_EQ(g[0], static_cast<double>(count));
-    for (std::size_t a = 0; a < w; ++a) EXPECT_NEAR(g[1 + a], static_cast<double>(mean[a]), 1e-12 * (1 + std::fabs(static_cast<double>(mean[a]))));
-    // Welford's deviations z - mean lose ulp(|z|) each (|z| up to 3e6 here, deviations ~1): the
-    // co-moments' error grows like n ulp(3e6), with 8x for the tails of the deviations.
+    for (std::size_t a = 0; a < w; ++a)
+      EXPECT_NEAR(g[1 + a] + g[1 + w + a], static_cast<double>(mean[a]), 1e-12 * (1 + std::fabs(static_cast<double>(mean[a]))));
+    // Welford's deviations (z - shift) - mean lose at most ulp(|z|) each (|z| up to 3e6 here,
+    // deviations ~1; the shift keeps most of it): the co-moments' error grows at most like n ulp(3e6),
+    // with 8x for the tails of the deviations.
     const double tol = 8 * static_cast<double>(count) * 3e6 * 2.220446049250313e-16;
-    for (std::size_t e = 0; e < w * w; ++e) EXPECT_NEAR(g[1 + w + e], static_cast<double>(com[e]), tol);
+    for (std::size_t e = 0; e < w * w; ++e) EXPECT_NEAR(g[1 + 2 * w + e], static_cast<double>(com[e]), tol);
   }
 }
 

@@ -19,6 +19,7 @@
 #include <random>
 #include <sstream>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace shrink::detail {
@@ -134,6 +135,35 @@ TEST(Aghq, OnePointIsTheLaplaceFormulaByHand)
   const double v = 0.5 * (lo + hi), m = 2.096 * std::exp(-1 + 1.2 * v);
   const double laplace_p = 4 * (-1 + 1.2 * v) - m - v * v / 2 - 0.5 * std::log(1 + 1.44 * m);
   EXPECT_NEAR(aghq_terms<log_normal>(c, -1, 1.2, one.rule()).value, laplace_p, 1e-13);
+}
+
+TEST(Aghq, ConditionalModeOfExtremeGroups)
+{
+  // The mode solves h'(u) = tau f'(mu + tau u) - u = 0 (h strictly concave): bisection on its sign,
+  // for groups far from the start at the group's own rate (all or no successes, a million trials,
+  // tiny and huge tau), against conditional_mode's Halley steps from that start. (A million
+  // successes of a million once cost the mode 1e-5: h's rounding, from n eta - y eta, stopped its
+  // line search.)
+  const auto bisect = [](auto slope) {
+    double lo = -1e4, hi = 1e4;
+    for (int i = 0; i < 200; ++i) (slope(0.5 * (lo + hi)) > 0 ? lo : hi) = 0.5 * (lo + hi);
+    return 0.5 * (lo + hi);
+  };
+  for (const auto& [y, n] : std::vector<std::pair<double, double>>{
+         {0, 5}, {5, 5}, {1, 1}, {0, 1e6}, {1e6, 1e6}, {3, 1e6}, {5e5, 1e6}, {17, 40}})
+    for (const auto& [mu, tau] : std::vector<std::pair<double, double>>{{-2, 0.01}, {-2, 0.8}, {3, 5}, {-8, 20}}) {
+      const double u = bisect([&](double v) {
+        const double eta = mu + tau * v;
+        // y - n p, as n q - (n - y) where p is near 1 (no cancellation).
+        return tau * (eta < 0 ? y - n / (1 + std::exp(-eta)) : n / (1 + std::exp(eta)) - (n - y)) - v;
+      });
+      EXPECT_NEAR(conditional_mode<logit_normal>({y, n}, mu, tau), u, 1e-12 * (1 + std::abs(u))) << y << " of " << n << " at " << mu << ", " << tau;
+    }
+  for (const auto& [y, E] : std::vector<std::pair<double, double>>{{0, 1e-3}, {0, 50}, {1e6, 2}, {4, 2.096}})
+    for (const auto& [mu, tau] : std::vector<std::pair<double, double>>{{-1, 0.01}, {-1, 1.2}, {2, 4}}) {
+      const double u = bisect([&](double v) { return tau * (y - E * std::exp(mu + tau * v)) - v; });
+      EXPECT_NEAR(conditional_mode<log_normal>({y, E}, mu, tau), u, 1e-12 * (1 + std::abs(u))) << y << " over " << E << " at " << mu << ", " << tau;
+    }
 }
 
 TEST(Aghq, MatchesIntegratePerHerd)

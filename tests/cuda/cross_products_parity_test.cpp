@@ -148,12 +148,13 @@ TEST(CrossProductsParity, RawModeWithThreeCovariatesAndAFactorIsBitwiseTheCpus)
   for (const std::vector<std::string>& covariates :
        {std::vector<std::string>{"x1", "x2", "x3"}, std::vector<std::string>{"x1", "x2", "x3", "site"}}) {
     const std::string what = covariates.size() == 3 ? "numeric" : "with the factor";
-    const io::cross_product_table cpu = io::read_cross_products((d / "raw.csv").string(), "g", "y", covariates, "", 2, backend::cpu);
-    const io::cross_product_table gpu = io::read_cross_products((d / "raw.csv").string(), "g", "y", covariates, "", 0, backend::cuda);
+    const io::cross_product_table cpu = io::read_cross_products((d / "raw.csv").string(), "g", "y", covariates, "", 2, false, backend::cpu);
+    const io::cross_product_table gpu = io::read_cross_products((d / "raw.csv").string(), "g", "y", covariates, "", 0, false, backend::cuda);
     EXPECT_EQ(cpu.keys, gpu.keys) << what;
     EXPECT_EQ(cpu.data.covariates, gpu.data.covariates) << what;
     expect_same_bits(cpu.data.n, gpu.data.n, what + ": n");
     expect_same_bits(cpu.data.mean, gpu.data.mean, what + ": means");
+    expect_same_bits(cpu.data.mean_lo, gpu.data.mean_lo, what + ": means' low parts");
     expect_same_bits(cpu.data.comoment, gpu.data.comoment, what + ": co-moments");
     for (bool reml : {true, false})
       expect_same_fit(fit_mixed_model(cpu.data, reml, 0.95, backend::cpu, 2), fit_mixed_model(cpu.data, reml, 0.95, backend::cuda),

@@ -21,7 +21,7 @@ namespace {
 
 struct serial_group {
   double n = 0;
-  std::vector<double> mean, comoment;
+  std::vector<double> shift, mean, comoment;
 };
 
 // Rows of about 30 bytes: 150000 of them span several 1 MiB pieces.
@@ -44,9 +44,9 @@ std::string make_rows(std::map<long long, serial_group>& truth)
     std::snprintf(line, sizeof line, "%lld,%.17g,%.17g,%.17g,%.17g\n", g, y, a, b, off);
     text << line;
     serial_group& s = truth[g];
-    if (s.mean.empty()) s.mean.assign(w, 0.0), s.comoment.assign(w * w, 0.0);
+    if (s.mean.empty()) s.shift.assign(w, 0.0), s.mean.assign(w, 0.0), s.comoment.assign(w * w, 0.0);
     z = {a, b, y - off};
-    detail::cross_product_update(s.n, s.mean.data(), s.comoment.data(), z.data(), delta.data(), w);
+    detail::cross_product_update(s.n, s.shift.data(), s.mean.data(), s.comoment.data(), z.data(), delta.data(), w);
   }
   return text.str();
 }
@@ -65,7 +65,7 @@ TEST(CrossProductFold, SameBitsAsOneSerialPassForAnyThreadCount)
     for (const auto& [key, s] : truth) {  // numeric key order
       ASSERT_EQ(t.keys[j], std::to_string(key));
       EXPECT_EQ(t.data.n[j], s.n);
-      for (std::size_t a = 0; a < 3; ++a) EXPECT_EQ(t.data.mean[j * 3 + a], s.mean[a]) << threads;
+      for (std::size_t a = 0; a < 3; ++a) EXPECT_EQ(t.data.mean[j * 3 + a], s.shift[a] + s.mean[a]) << threads;
       for (std::size_t a = 0; a < 9; ++a) EXPECT_EQ(t.data.comoment[j * 9 + a], s.comoment[a]) << threads;
       ++j;
     }

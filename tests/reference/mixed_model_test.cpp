@@ -13,6 +13,7 @@
 
 #include <cmath>
 #include <map>
+#include <sstream>
 
 namespace shrink {
 namespace {
@@ -229,6 +230,42 @@ TEST(MixedModelRadon, StructuresAgainstLmAndLmer)
     EXPECT_NEAR(c.lr_statistic, 2 * (c.structures[2].log_likelihood - c.structures[1].log_likelihood), 1e-9);
     EXPECT_EQ(c.favoured, "hierarchical");
   }
+}
+
+// The profile log-likelihood of tau (sigma2 and beta maximised at each tau) and its 95% interval,
+// against R's dense N x N computation and lme4's confint(method = "profile") for ML
+// (tests/data/radon/radon_profile.R, values in radon_profile.csv).
+TEST(MixedModelRadon, ProfileOfTauAndItsIntervalAgainstDenseR)
+{
+  std::map<std::string, double> dense_reml, dense_ml, lme4_ml;
+  for (const auto& row : test::parse_csv(test::read_file(test::reference_data() / "radon" / "radon_profile.csv")))
+    if (row.size() == 4 && row[0] != "source")
+      (row[0] == "lme4" ? lme4_ml : row[1] == "REML" ? dense_reml : dense_ml)[row[2]] = std::stod(row[3]);
+  const io::cross_product_table t = io::read_cross_products((test::reference_data() / "radon" / "radon.csv").string(),
+                                                            "county", "log_radon", {"floor"}, "", 1);
+  for (bool reml : {true, false}) {
+    const std::map<std::string, double>& want = reml ? dense_reml : dense_ml;
+    for (double tau : {0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6}) {
+      std::ostringstream name;
+      name << "profile:" << tau;
+      // R's optimize locates sigma2 to ~1e-10 on a flat maximum: the value agrees far closer.
+      EXPECT_NEAR(fit_mixed_model_at_tau(t.data, reml, tau).log_likelihood, want.at(name.str()), 1e-8) << name.str();
+    }
+    const mixed_model_result fit = fit_mixed_model(t.data, reml);
+    // At the fit's own tau the profile is the fit.
+    const mixed_model_result at = fit_mixed_model_at_tau(t.data, reml, std::sqrt(fit.tau2));
+    EXPECT_NEAR(at.log_likelihood, fit.log_likelihood, 1e-10);
+    EXPECT_NEAR(at.sigma2, fit.sigma2, 1e-7 * fit.sigma2);
+    const auto [lower, upper] = mixed_model_tau_interval(t.data, fit);
+    // uniroot to 1e-10 on R's profile, itself from optimize: agreement to 1e-7.
+    EXPECT_NEAR(lower, want.at("tau_lower"), 1e-7);
+    EXPECT_NEAR(upper, want.at("tau_upper"), 1e-7);
+    if (!reml) {  // lme4's profile (ML deviance, spline-interpolated): to its own accuracy
+      EXPECT_NEAR(lower, lme4_ml.at("tau_lower"), 1e-6);
+      EXPECT_NEAR(upper, lme4_ml.at("tau_upper"), 1e-6);
+    }
+  }
+  EXPECT_THROW(fit_mixed_model_at_tau(t.data, true, -1), error);
 }
 
 }  // namespace

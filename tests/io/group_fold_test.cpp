@@ -1,0 +1,215 @@
+// group_fold (the streaming fold of raw rows into per-group summaries) against the simplest fold:
+// a std::map from key to accumulator, every row added in input order. Many groups in random order
+// take the bucketed path (rows moved into buckets of group ids first), few groups or grouped rows
+// the in-place one; either must give the map's bits, for any thread count and any cut of the rows
+// into blocks and parts, since each group's rows must keep their input order.
+
+#include "common/bits.hpp"
+#include "io/decimal.hpp"
+#include "io/group_fold.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace shrink {
+namespace {
+
+using io::group_accumulator;
+using io::group_table;
+
+struct rows_in {
+  std::vector<std::int64_t> keys;  // integer keys, or the index into `text`
+  std::vector<std::string> text;   // text keys (empty: integer keys)
+  std::vector<double> hi, lo;
+};
+
+/// The reference: one accumulator per key in a std::map, rows added one by one in input order
+/// (the first value as the shift, Welford on the differences), then tabulated in key order.
+template <class Key>
+group_table map_fold(const rows_in& r, Key (*key_of)(const rows_in&, std::size_t), std::string (*text_of)(const Key&))
+{
+  std::map<Key, group_accumulator> groups;
+  for (std::size_t i = 0; i < r.hi.size(); ++i) {
+    group_accumulator& a = groups[key_of(r, i)];
+    if (a.n++ == 0) a.shift_hi = r.hi[i], a.shift_lo = r.lo[i];
+    a.d.add(io::difference(r.hi[i], r.lo[i], a.shift_hi, a.shift_lo));
+  }
+  std::vector<std::string> keys;
+  std::vector<group_accumulator> acc;
+  for (const auto& [k, a] : groups) keys.push_back(text_of(k)), acc.push_back(a);
+  return io::tabulate_groups(std::move(keys), acc.data(), nullptr, r.hi.size(), "y", 1);
+}
+
+group_table reference(const rows_in& r)
+{
+  if (r.text.empty())
+    return map_fold<std::int64_t>(
+      r, [](const rows_in& x, std::size_t i) { return x.keys[i]; }, [](const std::int64_t& k) { return std::to_string(k); });
+  return map_fold<std::string>(
+    r, [](const rows_in& x, std::size_t i) { return x.text[static_cast<std::size_t>(x.keys[i])]; },
+    [](const std::string& k) { return k; });
+}
+
+/// group_fold over the rows cut into blocks of `block` rows, each block into parts of `part` rows.
+group_table fold(const rows_in& r, int threads, std::size_t block, std::size_t part)
+{
+  io::group_fold g(threads);
+  if (!r.text.empty()) g.switch_to_text_keys();
+  for (std::size_t b0 = 0; b0 < r.hi.size(); b0 += block) {
+    std::vector<io::row_block> parts;
+    const std::size_t b1 = std::min(r.hi.size(), b0 + block);
+    for (std::size_t p0 = b0; p0 < b1; p0 += part) {
+      const std::size_t p1 = std::min(b1, p0 + part);
+      io::row_block rb;
+      rb.hi.assign(r.hi.begin() + p0, r.hi.begin() + p1);
+      rb.lo.assign(r.lo.begin() + p0, r.lo.begin() + p1);
+      for (std::size_t i = p0; i < p1; ++i) {
+        if (r.text.empty())
+          rb.int_keys.push_back(r.keys[i]);
+        else
+          rb.text_keys.push_back(r.text[static_cast<std::size_t>(r.keys[i])]);
+      }
+      parts.push_back(std::move(rb));
+    }
+    g.fold(parts);
+  }
+  return g.finish("y");
+}
+
+/// Bitwise equal tables, and n_j equal to a plain count of each key's rows.
+void expect_same(const group_table& want, const group_table& got, const rows_in& r)
+{
+  ASSERT_EQ(want.keys, got.keys);
+  EXPECT_EQ(want.rows, got.rows);
+  EXPECT_EQ(want.n, got.n);
+  std::map<std::string, std::int64_t> count;
+  for (std::size_t i = 0; i < r.hi.size(); ++i)
+    ++count[r.text.empty() ? std::to_string(r.keys[i]) : r.text[static_cast<std::size_t>(r.keys[i])]];
+  for (std::size_t j = 0; j < got.keys.size(); ++j) ASSERT_EQ(got.n[j], count[got.keys[j]]) << got.keys[j];
+  EXPECT_EQ(detail::bits_of(want.offset), detail::bits_of(got.offset));
+  for (std::size_t j = 0; j < want.n.size(); ++j) {
+    ASSERT_EQ(detail::bits_of(want.exact_mean[j]), detail::bits_of(got.exact_mean[j])) << j;
+    ASSERT_EQ(detail::bits_of(want.mean[j]), detail::bits_of(got.mean[j])) << j;
+    ASSERT_EQ(detail::bits_of(want.m2[j]), detail::bits_of(got.m2[j])) << j;
+  }
+}
+
+/// Every thread count, and cuts from one row per block and part to blocks of many parts.
+void check_all_ways(const rows_in& r, bool one_row_cuts = false)
+{
+  const group_table want = reference(r);
+  for (int threads : {1, 2, 3}) {
+    SCOPED_TRACE("threads " + std::to_string(threads));
+    expect_same(want, fold(r, threads, r.hi.size(), r.hi.size()), r);  // one block, one part
+    expect_same(want, fold(r, threads, 65536, 4093), r);                // many parts, several blocks
+    if (one_row_cuts) {
+      expect_same(want, fold(r, threads, 1, 1), r);   // a block per row
+      expect_same(want, fold(r, threads, 64, 1), r);  // a part per row
+    }
+  }
+}
+
+/// Values of every magnitude in one group, a few with a low part (CSV decimals give hi + lo).
+void add_value(rows_in& r, std::mt19937_64& rng)
+{
+  std::normal_distribution<double> normal(0, 1);
+  const double x = 1000 + normal(rng) * 3;
+  r.hi.push_back(x);
+  r.lo.push_back(rng() % 8 == 0 ? x * 0x1p-60 : 0.0);
+}
+
+rows_in random_rows(std::size_t rows, std::int64_t groups, std::uint64_t seed)
+{
+  std::mt19937_64 rng(seed);
+  rows_in r;
+  for (std::size_t i = 0; i < rows; ++i) {
+    r.keys.push_back(static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(groups)));
+    add_value(r, rng);
+  }
+  return r;
+}
+
+TEST(GroupFold, ManyGroupsInRandomOrderAsTheMapFold)
+{
+  // 50,000 groups (7 buckets of 8,192 ids) of 6 rows on average, keys 0..49,999 in random order.
+  check_all_ways(random_rows(300000, 50000, 1));
+}
+
+TEST(GroupFold, SparseKeysInRandomOrder)
+{
+  // Keys spread over 2^40 (the hashed key map), all sharing their low 20 bits.
+  rows_in r = random_rows(200000, 30000, 2);
+  for (auto& k : r.keys) k = (k << 40) + 12345;
+  check_all_ways(r);
+}
+
+TEST(GroupFold, EveryRowItsOwnGroup)
+{
+  rows_in r = random_rows(40000, 1, 3);
+  std::vector<std::int64_t> keys(r.hi.size());
+  for (std::size_t i = 0; i < keys.size(); ++i) keys[i] = static_cast<std::int64_t>(i) * 7 - 100000;
+  std::shuffle(keys.begin(), keys.end(), std::mt19937_64(4));
+  r.keys = keys;
+  check_all_ways(r);
+}
+
+TEST(GroupFold, OneGroup)
+{
+  check_all_ways(random_rows(100000, 1, 5));
+  check_all_ways(random_rows(300, 1, 6), true);
+}
+
+TEST(GroupFold, Int64ExtremesAmongManyGroups)
+{
+  rows_in r = random_rows(120000, 20000, 7);
+  const std::int64_t lowest = std::numeric_limits<std::int64_t>::min(), highest = std::numeric_limits<std::int64_t>::max();
+  const std::int64_t extremes[] = {lowest, lowest + 1, -1, 0, highest - 1, highest};
+  for (std::size_t i = 0; i < r.keys.size(); i += 97) r.keys[i] = extremes[(i / 97) % 6];
+  check_all_ways(r);
+}
+
+TEST(GroupFold, SkewedBucketsAndGroupedRows)
+{
+  // Most rows in the first bucket's groups, a few in each of 40,000 others.
+  std::mt19937_64 rng(8);
+  rows_in r;
+  for (std::size_t i = 0; i < 200000; ++i) {
+    r.keys.push_back(static_cast<std::int64_t>(i % 10 == 0 ? rng() % 40000 : rng() % 100));
+    add_value(r, rng);
+  }
+  check_all_ways(r);
+  // Rows already grouped by key (folded in place, in one pass on one thread, past the cache's
+  // size): sorted by key, ties in input order.
+  std::vector<std::size_t> order(r.keys.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return r.keys[a] < r.keys[b]; });
+  rows_in grouped;
+  for (const std::size_t i : order) grouped.keys.push_back(r.keys[i]), grouped.hi.push_back(r.hi[i]), grouped.lo.push_back(r.lo[i]);
+  check_all_ways(grouped);
+  // Grouped rows, then the same rows in random order: one path after the other.
+  rows_in both = grouped;
+  both.keys.insert(both.keys.end(), r.keys.begin(), r.keys.end());
+  both.hi.insert(both.hi.end(), r.hi.begin(), r.hi.end());
+  both.lo.insert(both.lo.end(), r.lo.begin(), r.lo.end());
+  check_all_ways(both);
+}
+
+TEST(GroupFold, TextKeys)
+{
+  rows_in r = random_rows(150000, 20000, 9);
+  for (std::int64_t g = 0; g < 20000; ++g) r.text.push_back("k" + std::to_string(g * 7919 % 20000) + (g % 3 ? "" : " x"));
+  check_all_ways(r);
+  rows_in few = random_rows(500, 7, 10);
+  few.text = {"", "a", "b", "B", "\xc3\xa9", "a,b", "zz"};
+  check_all_ways(few, true);
+}
+
+}  // namespace
+}  // namespace shrink
