@@ -1,7 +1,7 @@
 """shrink.fit on a pandas DataFrame against pandas groupby + NumPy doing the same fit, and the
 Python layer's overhead over the C++ call it makes.
 
-    build/python-venv/bin/python benchmarks/python_fit.py [--rows 1e7] [--groups 1e6] [--repeat 3]
+    build/python-venv/bin/python benchmarks/python_fit.py [--rows 1e7] [--groups 1e6] [--repeat 5]
 
 The pandas fit: n, mean and variance per group (groupby), the pooled sigma^2, the moment tau^2
 (DESIGN.md 1.1), mu_hat, and every group's shrinkage, estimate, sd and 95% interval; checked
@@ -42,15 +42,20 @@ def pandas_fit(df):
                          "lower": est - t * sd, "upper": est + t * sd}), tau2
 
 
-def best(f, repeat):
-    """(best wall seconds, best CPU seconds of this process, all threads, the last result)."""
-    wall, cpu = [], []
+def interleaved(functions, repeat):
+    """[(best wall seconds, best CPU seconds of this process (all threads), the last result)] of each
+    function, run in turn `repeat` times: one after the other they would not meet the same machine
+    (the first runs pay the process's first page faults and thread starts)."""
+    wall = [[] for _ in functions]
+    cpu = [[] for _ in functions]
+    out = [None] * len(functions)
     for _ in range(repeat):
-        t0, c0 = time.perf_counter(), time.process_time()
-        out = f()
-        wall.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
-    return min(wall), min(cpu), out
+        for i, f in enumerate(functions):
+            t0, c0 = time.perf_counter(), time.process_time()
+            out[i] = f()
+            wall[i].append(time.perf_counter() - t0)
+            cpu[i].append(time.process_time() - c0)
+    return [(min(w), min(c), o) for w, c, o in zip(wall, cpu, out)]
 
 
 def main():
@@ -68,14 +73,6 @@ def main():
     y = rng.normal(0, 1, rows) + rng.normal(0, 0.5, groups)[g]
     df = pd.DataFrame({"group": g, "y": y})
 
-    t_shrink, c_shrink, r = best(lambda: shrink.fit(df), a.repeat)
-    t_pandas, c_pandas, (want, tau2) = best(lambda: pandas_fit(df), a.repeat)
-    # The same fit: every number of the pandas version against shrink's.
-    assert np.array_equal(r.groups["group"].to_numpy(), want["group"].to_numpy())
-    assert abs(r.tau2 - tau2) <= 1e-9 * tau2
-    for c in ("mean", "shrinkage", "estimate", "sd", "lower", "upper"):
-        np.testing.assert_allclose(r.groups[c], want[c], rtol=1e-9, atol=1e-12, err_msg=c)
-
     # The C++ call alone (fold, fit, structures, result arrays): what shrink.fit wraps.
     def cpp_only():
         with tempfile.TemporaryDirectory() as tmp:
@@ -83,7 +80,14 @@ def main():
             batches = _data.raw_batches(df, "group", "y", kinds)
             return run(["fit", "--group", "group", "--value", "y", "--summary", os.path.join(tmp, "s.json")], batches, "y")
 
-    t_cpp, c_cpp, _ = best(cpp_only, a.repeat)
+    (t_shrink, c_shrink, r), (t_cpp, c_cpp, _), (t_pandas, c_pandas, (want, tau2)) = interleaved(
+        [lambda: shrink.fit(df), cpp_only, lambda: pandas_fit(df)], a.repeat)
+    # The same fit: every number of the pandas version against shrink's.
+    assert np.array_equal(r.groups["group"].to_numpy(), want["group"].to_numpy())
+    assert abs(r.tau2 - tau2) <= 1e-9 * tau2
+    for c in ("mean", "shrinkage", "estimate", "sd", "lower", "upper"):
+        np.testing.assert_allclose(r.groups[c], want[c], rtol=1e-9, atol=1e-12, err_msg=c)
+
     print(json.dumps({"rows": rows, "groups": groups, "sorted": a.sorted, "threads": os.cpu_count(),
                       "load_average": os.getloadavg()[0],
                       "wall_s": {"shrink.fit": round(t_shrink, 3), "pandas": round(t_pandas, 3), "cpp_call": round(t_cpp, 3)},
