@@ -155,9 +155,18 @@ def _fit_to_dask(data, group, value, family, split_every, threads, pieces, optio
     if options.get("backend") is not None:  # each piece's posteriors on its worker's device (dask-cuda: one GPU each)
         fixed["backend"] = options["backend"]
     groups = dd.from_delayed([dask.delayed(_posteriors)(m, fixed, threads) for m in merged])
-    # The report's first groups are the renumbered ones of the hyperparameter fit: not the data's.
-    report = "\n".join(line for line in report.splitlines() if not line.startswith(("  pooling, first", "    "))) + "\n"
-    return _api.FitResult(groups, summary, report)
+    return _api.FitResult(groups, summary, _without_first_groups(report))
+
+
+def _without_first_groups(report):
+    """The report less its "pooling, first groups" block: those are the renumbered groups of the
+    hyperparameter fit, not the data's. Every other line (the structures' rows too) is kept."""
+    lines, skipping = [], False
+    for line in report.splitlines():
+        skipping = line.startswith("  pooling, first") or (skipping and line.startswith("    "))
+        if not skipping:
+            lines.append(line)
+    return "\n".join(lines) + "\n"
 
 
 def _simulate_range(first, count, options):

@@ -82,6 +82,8 @@ def test_per_group_results_as_a_dask_dataframe(dataset, spread_fit):
     for name in ("tau2", "mu", "sigma2", "Q"):
         assert_close(spread.summary[name], spread_fit.summary[name])
     assert "pooling, first" not in spread.report  # the renumbered groups of the hyperparameter fit are not shown
+    structures = spread_fit.summary["structures"]["structures"]
+    assert sum(line.startswith("    ") for line in spread.report.splitlines()) == len(structures)  # their rows kept
     groups = spread.groups.compute().sort_values("group", kind="stable").reset_index(drop=True)
     assert (groups["group"].to_numpy() == spread_fit.groups["group"].to_numpy()).all()  # every group once
     assert (groups["n"].to_numpy() == spread_fit.groups["n"].to_numpy()).all()
