@@ -780,13 +780,6 @@ std::vector<result_column> groups_columns(const fit_result& r)
           {"james_stein", r.james_stein.empty() ? nullptr : r.james_stein.data()}};
 }
 
-void write_groups_csv(atomic_output& file, const std::vector<std::string>& keys, const fit_result& r, int threads,
-                      int digits)
-{
-  if (keys.size() != r.groups) throw error("internal: group keys and results differ in length");
-  write_table_csv(file, keys, groups_columns(r), threads, digits);
-}
-
 std::vector<result_column> groups_columns(const count_fit_result& r)
 {
   const bool binomial = r.family == count_family::binomial;
@@ -801,13 +794,6 @@ std::vector<result_column> groups_columns(const count_fit_result& r)
   // The normal prior adds lme4's conditional mode of b_j and its conditional sd.
   if (r.prior == count_prior::normal) c.insert(c.end(), {{"mode", r.mode.data()}, {"mode_sd", r.mode_sd.data()}});
   return c;
-}
-
-void write_counts_csv(atomic_output& file, const std::vector<std::string>& keys, const count_fit_result& r, int threads,
-                      int digits)
-{
-  if (keys.size() != r.groups) throw error("internal: group keys and results differ in length");
-  write_table_csv(file, keys, groups_columns(r), threads, digits, r.entry_of.empty() ? nullptr : r.entry_of.data());
 }
 
 /// --tau-method bayes: the marginal posterior of tau (an infinite moment is null).
@@ -836,12 +822,6 @@ std::vector<result_column> groups_columns(const std::vector<double>& y, const st
           {"shrinkage", r.shrinkage.data()}, {"fitted", r.fitted.data()}, {"estimate", r.estimate.data()},
           {"sd", r.sd.data()},          {"lower", r.lower.data()},   {"upper", r.upper.data()},
           {"mse", r.mse.empty() ? nullptr : r.mse.data()}};
-}
-
-void write_regression_csv(atomic_output& file, const std::vector<std::string>& keys, const std::vector<double>& y,
-                          const std::vector<double>& se, const meta_regression_result& r, int threads, int digits)
-{
-  write_table_csv(file, keys, groups_columns(y, se, r), threads, digits);
 }
 
 nlohmann::json summary_json(const meta_regression_result& r, std::size_t groups)
@@ -880,12 +860,6 @@ std::vector<result_column> groups_columns(const mixed_model_result& r)
   return {{"n", r.n.data()},           {"mean", r.mean.data()},         {"fitted", r.fitted.data()},
           {"effect", r.effect.data()}, {"effect_sd", r.effect_sd.data()}, {"estimate", r.estimate.data()},
           {"lower", r.lower.data()},   {"upper", r.upper.data()}};
-}
-
-void write_mixed_model_csv(atomic_output& file, const std::vector<std::string>& keys, const mixed_model_result& r,
-                           int threads, int digits)
-{
-  write_table_csv(file, keys, groups_columns(r), threads, digits);
 }
 
 nlohmann::json summary_json(const mixed_model_result& r)

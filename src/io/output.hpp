@@ -137,17 +137,17 @@ struct result_column {
 void write_table_csv(atomic_output& out, const std::vector<std::string>& keys, const std::vector<result_column>& columns,
                      int threads, int digits = 0, const std::uint32_t* entry_of = nullptr);
 
-/// The columns of each per-group CSV (below), after `group`; they point into the result.
+/// The columns of each per-group CSV, after `group`; they point into the result (write them with
+/// write_table_csv). The normal fit: n,mean,se,shrinkage,estimate,sd,lower,upper,james_stein.
 std::vector<result_column> groups_columns(const fit_result& r);
+/// A count family: trials,successes,rate,shrinkage,estimate,sd,lower,upper (poisson: exposure,count,...).
 std::vector<result_column> groups_columns(const count_fit_result& r);
+/// A meta-regression: n,mean,se,shrinkage,fitted,estimate,sd,lower,upper,mse (`mean`/`se`: the input
+/// y_j, se_j; mse empty where the method has none).
 std::vector<result_column> groups_columns(const std::vector<double>& y, const std::vector<double>& se,
                                           const meta_regression_result& r);
+/// The random-intercept model with covariates (raw mode): n,mean,fitted,effect,effect_sd,estimate,lower,upper.
 std::vector<result_column> groups_columns(const mixed_model_result& r);
-
-/// The per-group CSV: group,n,mean,se,shrinkage,estimate,sd,lower,upper,james_stein. Numbers are
-/// the shortest text that reads back to the same double, or `digits` (1 to 17) significant digits.
-void write_groups_csv(atomic_output& out, const std::vector<std::string>& keys, const fit_result& r, int threads,
-                      int digits = 0);
 
 /// The JSON summary of a fit (hyperparameters, heterogeneity, ANOVA, backend, timings).
 nlohmann::json summary_json(const fit_result& r);
@@ -157,27 +157,13 @@ nlohmann::json summary_json(const fit_result& r);
 nlohmann::json posterior_parameters_json(const posterior_parameters& p);
 posterior_parameters read_posterior_parameters(const std::string& path);
 
-/// The per-group CSV of a count family: group,trials,successes,rate,shrinkage,estimate,sd,lower,upper
-/// (poisson: group,exposure,count,...).
-void write_counts_csv(atomic_output& out, const std::vector<std::string>& keys, const count_fit_result& r, int threads,
-                      int digits = 0);
-
 /// The JSON summary of a count fit (both parameterisations, standard errors, profile intervals, the
 /// over-dispersion test, backend, timings).
 nlohmann::json summary_json(const count_fit_result& r);
 
-/// The per-group CSV of a meta-regression (--covariates):
-/// group,n,mean,se,shrinkage,fitted,estimate,sd,lower,upper,mse (`mean`/`se`: the input y_j, se_j;
-/// mse empty where the method has none).
-void write_regression_csv(atomic_output& out, const std::vector<std::string>& keys, const std::vector<double>& y,
-                          const std::vector<double>& se, const meta_regression_result& r, int threads, int digits = 0);
 /// The JSON summary of a meta-regression (coefficient table, tau2 with se and interval, QE, QM, R2, I2, H2).
 nlohmann::json summary_json(const meta_regression_result& r, std::size_t groups);
 
-/// The per-group CSV of the random-intercept model with covariates (raw mode):
-/// group,n,mean,fitted,effect,effect_sd,estimate,lower,upper.
-void write_mixed_model_csv(atomic_output& out, const std::vector<std::string>& keys, const mixed_model_result& r,
-                           int threads, int digits = 0);
 /// The JSON summary of the random-intercept model (fixed effects, tau2, sigma2, log-likelihood).
 nlohmann::json summary_json(const mixed_model_result& r);
 
