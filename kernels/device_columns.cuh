@@ -8,7 +8,7 @@
 // shift, as in the host fold (io/group_fold.hpp). Every step is a pure function of the rows (no
 // floating-point atomics), so the result is the same bits on every run.
 
-#include "io/decimal.hpp"
+#include "common/exact_arithmetic.hpp"
 
 #include <cmath>
 #include <cstdint>
@@ -111,7 +111,7 @@ struct shifted_value {
   double* out;
   __device__ void operator()(std::int64_t i) const
   {
-    out[i] = io::difference(static_cast<double>(values[i]), 0.0, shift[ids[i]], 0.0);
+    out[i] = difference(static_cast<double>(values[i]), 0.0, shift[ids[i]], 0.0);
   }
 };
 

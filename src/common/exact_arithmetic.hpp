@@ -27,4 +27,14 @@ SHRINK_HD inline void two_prod(double a, double b, double& p, double& e)
   e = ((ah * bh - p) + ah * bl + al * bh) + al * bl;
 }
 
+/// (hi + lo) - (shift_hi + shift_lo), rounded about once: the difference of two ~32-digit numbers.
+/// The host's readers take each value relative to its group's first by it, and the GPU takes
+/// device-resident rows the same way.
+SHRINK_HD inline double difference(double hi, double lo, double shift_hi, double shift_lo)
+{
+  double s, e;
+  two_sum(hi, -shift_hi, s, e);
+  return s + (e + (lo - shift_lo));
+}
+
 }  // namespace shrink::detail

@@ -24,18 +24,11 @@ struct exact_number {
   double lo = 0;
 };
 
-// Error-free sums and products, shared with the shared formulas (common/exact_arithmetic.hpp).
+// Error-free sums and products and the ~32-digit difference, shared with the shared formulas
+// (common/exact_arithmetic.hpp).
+using detail::difference;
 using detail::two_prod;
 using detail::two_sum;
-
-/// (hi + lo) - (shift_hi + shift_lo), rounded about once: the difference of two ~32-digit numbers.
-/// Host and device: the GPU takes device-resident rows relative to their group's first value by it.
-SHRINK_HD inline double difference(double hi, double lo, double shift_hi, double shift_lo)
-{
-  double s, e;
-  two_sum(hi, -shift_hi, s, e);
-  return s + (e + (lo - shift_lo));
-}
 
 /// (shift_hi + shift_lo) + d as hi + lo, hi the sum rounded about once: a mean kept relative to a
 /// shift, back to ~32 digits (difference's inverse).
