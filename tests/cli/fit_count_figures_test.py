@@ -31,15 +31,21 @@ def golden_max(f, a, b, tol=1e-10):
     return golden_argmax(f, a, b, tol)[1]
 
 
-def beta_binomial_profile(y, n, nu):
-    """max over m of sum_j log [C(n, y) B(y + m nu, n - y + (1 - m) nu) / B(m nu, (1 - m) nu)]."""
+def beta_binomial_at(y, n, nu):
+    """The maximising mean m of sum_j log [C(n, y) B(y + m nu, n - y + (1 - m) nu) / B(m nu, (1 - m) nu)]
+    and that maximum (the profile at nu, binomial coefficients included)."""
     lb = lambda a, b: math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
     const = sum(math.lgamma(nj + 1) - math.lgamma(yj + 1) - math.lgamma(nj - yj + 1) for yj, nj in zip(y, n))
 
     def ll(u):
         m = 1 / (1 + math.exp(-u))
         return sum(lb(yj + m * nu, nj - yj + (1 - m) * nu) - lb(m * nu, (1 - m) * nu) for yj, nj in zip(y, n))
-    return golden_max(ll, -12, 12) + const
+    u, best = golden_argmax(ll, -12, 12)
+    return 1 / (1 + math.exp(-u)), best + const
+
+
+def beta_binomial_profile(y, n, nu):
+    return beta_binomial_at(y, n, nu)[1]
 
 
 def gamma_poisson_profile(y, e, shape):

@@ -23,24 +23,12 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from figure_checks import SKIP, check, golden_argmax, quiet_page, start_browser, verdict  # noqa: E402
-from fit_count_figures_test import logit_normal_profile  # noqa: E402
+from figure_checks import SKIP, check, quiet_page, start_browser, verdict  # noqa: E402
+from fit_count_figures_test import beta_binomial_at, logit_normal_profile  # noqa: E402
 
 
 def close(a, b, rel=1e-9):
     return abs(a - b) <= rel * max(abs(a), abs(b), 1.0)
-
-
-def beta_binomial_at(y, n, nu):
-    """The profile's maximising mean m and its log-likelihood (binomial coefficients included)."""
-    lb = lambda a, b: math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
-    const = sum(math.lgamma(nj + 1) - math.lgamma(yj + 1) - math.lgamma(nj - yj + 1) for yj, nj in zip(y, n))
-
-    def ll(u):
-        m = 1 / (1 + math.exp(-u))
-        return sum(lb(yj + m * nu, nj - yj + (1 - m) * nu) - lb(m * nu, (1 - m) * nu) for yj, nj in zip(y, n))
-    u, best = golden_argmax(ll, -12, 12)
-    return 1 / (1 + math.exp(-u)), best + const
 
 
 # The forest's circles in its own units (through its tick labels), and each row's label's height.
