@@ -126,6 +126,20 @@ struct group_cross_products {
   std::vector<double> comoment;         ///< groups x width x width
 };
 
+/// What every group's columns of a random-intercept fit depend on besides the group's own cross
+/// products: a fit's JSON writes it ("posterior_parameters") and `shrink fit --apply` reads it back,
+/// so any subset of the groups (a Dask piece, new groups) gets the whole fit's rows. The
+/// coefficients are kept as the fit holds them, at the covariates' centres (their row means over
+/// the whole data): a group's regression line is then computed from the same numbers, bit for bit.
+struct random_intercept_parameters {
+  std::vector<std::string> covariates;   ///< the q covariate names, in the fit's order
+  std::string value;                     ///< what y was: the value column, or "VALUE-OFFSET" with an offset
+  std::vector<double> centres;           ///< q: the covariates' row means in the fit
+  std::vector<double> beta;              ///< 1 + q: the intercept at the centres, then the slopes
+  double tau2 = 0, sigma2 = 1;
+  double level = 0.95, interval_quantile = 0;  ///< estimate +- interval_quantile * effect_sd
+};
+
 /// lme4's lmer(y ~ x + (1 | g)) by REML (`reml`) or ML: y_ij = x_ij' beta + b_j + e_ij,
 /// b_j ~ N(0, tau2), e_ij ~ N(0, sigma2), from the cross products alone.
 struct mixed_model_result {
@@ -133,6 +147,7 @@ struct mixed_model_result {
   double tau2 = 0, sigma2 = 0;
   double log_likelihood = 0;  ///< lme4's logLik (restricted for REML)
   bool reml = true;
+  bool applied = false;  ///< apply_mixed_model: nothing estimated
   std::size_t groups = 0;
   double observations = 0;
   double level = 0.95;
@@ -146,6 +161,7 @@ struct mixed_model_result {
   std::vector<double> lower, upper;  ///< estimate +- z effect_sd (given beta and the variances)
   std::vector<std::string> notes;
   backend used = backend::cpu;  ///< where the sums over groups ran
+  random_intercept_parameters posterior;  ///< what the per-group columns were computed from
 };
 
 /// Fits the random-intercept model with an intercept and the covariates of `data`; the sums over
@@ -153,6 +169,12 @@ struct mixed_model_result {
 /// CPU threads (0: all), the p x p algebra on the host.
 mixed_model_result fit_mixed_model(const group_cross_products& data, bool reml, double level = 0.95,
                                    backend use = backend::cpu, int threads = 0);
+
+/// Every group's columns under the given fit's parameters (`shrink fit --apply`): nothing is
+/// estimated; the coefficients, tau2 and sigma2 are the given ones, and the coefficients' standard
+/// errors and the log-likelihood, which belong to the fit's data, are NaN. `data`'s covariates must
+/// be the fit's, in its order (checked).
+mixed_model_result apply_mixed_model(const group_cross_products& data, const random_intercept_parameters& fit);
 
 /// The same model at a given tau: sigma2 maximises the (restricted) likelihood there and beta is its
 /// generalised least-squares fit, so log_likelihood is the profile log-likelihood of tau (the

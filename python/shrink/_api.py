@@ -42,13 +42,40 @@ def _applied(options, tmp):
     given = options.get("apply")
     if given is None or _data.is_path(given):
         return options
+    path = os.path.join(tmp, "applied.json")
+    with open(path, "w") as f:
+        json.dump({"posterior_parameters": _applied_summary(given).get("posterior_parameters")}, f)
+    return dict(options, apply=path)
+
+
+def _applied_summary(given):
+    """The JSON summary behind `apply` (a FitResult, its summary dict, or a path)."""
+    if _data.is_path(given):
+        try:
+            with open(given) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return {}  # the command names what is wrong with the file
     summary = given.summary if isinstance(given, FitResult) else given
     if not isinstance(summary, dict):
         raise Error("apply: give a FitResult, its summary dict or the path of a fit's JSON summary")
-    path = os.path.join(tmp, "applied.json")
-    with open(path, "w") as f:
-        json.dump({"posterior_parameters": summary.get("posterior_parameters")}, f)
-    return dict(options, apply=path)
+    return summary
+
+
+def _applied_covariates(options, value):
+    """options with the covariates and offset of an applied random-intercept fit, where not given:
+    the rows to score must bring those columns (its y is VALUE or VALUE-OFFSET)."""
+    if options.get("apply") is None:
+        return options
+    parameters = _applied_summary(options["apply"]).get("posterior_parameters") or {}
+    if "covariates" not in parameters:
+        return options
+    options = dict(options)
+    options.setdefault("covariates", parameters["covariates"])
+    y, prefix = parameters.get("value", ""), (value or "y") + "-"
+    if options.get("offset") is None and y.startswith(prefix) and len(y) > len(prefix):
+        options["offset"] = y[len(prefix):]
+    return options
 
 
 def _read_csv(path):
@@ -111,6 +138,7 @@ def fit(data, group=None, value=None, **options):
     for bad in ("output", "o", "summary", "group_npy", "value_npy", "quiet", "q", "digits"):
         if bad in options:
             raise TypeError(f"fit() got an unexpected keyword argument '{bad}'")
+    options = _applied_covariates(options, value)
     family = options.get("family") or "normal"
     covariates = options.get("covariates")
     if isinstance(covariates, str):

@@ -70,11 +70,11 @@ def fit(data, group="group", value="y", family="normal", split_every=8, threads=
     covariates: lmer's y ~ x + (1 | group) from the merged cross products). Returns a FitResult
     whose `groups` is a pandas DataFrame, or with output="dask" a Dask DataFrame of `pieces`
     partitions (default: the data's) that never meets in one place: see _fit_to_dask."""
+    if isinstance(covariates, str):
+        covariates = covariates.split(",")
+    covariates = list(covariates or ())
     if output == "dask":
-        if covariates or offset is not None:
-            raise Error("shrink.dask.fit(output='dask'): covariates are fitted with output='pandas' (the per-group "
-                        "posteriors of the random-intercept model are not applied piece by piece yet)")
-        return _fit_to_dask(data, group, value, family, split_every, threads, pieces, options)
+        return _fit_to_dask(data, group, value, family, split_every, threads, pieces, options, covariates, offset)
     if output != "pandas":
         raise Error(f"output must be 'pandas' or 'dask', not {output!r}")
     merged = summarize(data, group, value, family, split_every, threads, covariates, offset).compute()
@@ -125,24 +125,24 @@ def _fixed_prior(summary, family, options):
     return {"family": family, "method": "fixed", a: summary[a], b: summary[b], "level": summary["level"]}
 
 
-def _fit_to_dask(data, group, value, family, split_every, threads, pieces, options):
+def _fit_to_dask(data, group, value, family, split_every, threads, pieces, options, covariates, offset):
     """output='dask': the partitions' summaries are cut by key into `pieces` and each piece merged
     over the partitions (in partition order, the same tree as the pandas path); the hyperparameters
-    are fitted on one worker from the pieces' numbers alone (about 40 bytes a group, no keys); each
-    piece's groups then get their posteriors under them (shrink fit --apply, or the count family's
-    fitted prior as --method fixed) where the piece lives. Per-group results equal the pandas
-    path's to rounding (1e-12 relative)."""
+    are fitted on one worker from the pieces' numbers alone (about 40 bytes a group, no keys, or the
+    cross products with covariates); each piece's groups then get their posteriors under them (shrink
+    fit --apply, or the count family's fitted prior as --method fixed) where the piece lives.
+    Per-group results equal the pandas path's to rounding (1e-12 relative)."""
     if split_every < 2:
         raise Error("split_every must be at least 2")
-    frame = _as_dask_frame(data, [group, value])
+    frame = _as_dask_frame(data, [group, value, *covariates] + ([offset] if offset is not None else []))
     partitions = frame.to_delayed()
     if not partitions:
         raise Error("shrink.dask: the data have no partitions")
     pieces = len(partitions) if pieces is None else int(pieces)
     if pieces < 1:
         raise Error("pieces must be at least 1")
-    cut = [dask.delayed(_key_pieces, nout=pieces)(dask.delayed(_summarize_partition)(p, group, value, family, threads, None, None),
-                                                  pieces)
+    cut = [dask.delayed(_key_pieces, nout=pieces)(
+               dask.delayed(_summarize_partition)(p, group, value, family, threads, covariates, offset), pieces)
            for p in partitions]
     merged = []
     for k in range(pieces):
@@ -150,7 +150,8 @@ def _fit_to_dask(data, group, value, family, split_every, threads, pieces, optio
         while len(level) > 1:
             level = [dask.delayed(_merge)(level[i:i + split_every], threads) for i in range(0, len(level), split_every)]
         merged.append(level[0])
-    summary, report = dask.delayed(_fit_hyperparameters, nout=2)(dict(options, family=family), threads, *merged).compute()
+    fitted = dict(options, family=family, **({"covariates": covariates} if covariates else {}))
+    summary, report = dask.delayed(_fit_hyperparameters, nout=2)(fitted, threads, *merged).compute()
     fixed = _fixed_prior(summary, family, options)
     if options.get("backend") is not None:  # each piece's posteriors on its worker's device (dask-cuda: one GPU each)
         fixed["backend"] = options["backend"]

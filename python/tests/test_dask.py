@@ -181,3 +181,15 @@ def test_fit_with_covariates(client):
         assert_close(spread.summary[name], whole.summary[name])
     for a, b in zip(spread.summary["coefficients"], whole.summary["coefficients"]):
         assert_close(a["estimate"], b["estimate"])
+    # output='dask': the cross products cut into key-disjoint pieces, each piece's groups given the
+    # whole fit's rows (--apply) where the piece lives.
+    pieces = shrink.dask.fit(ddf, covariates=["x1", "x2"], offset="o", tau_method="ml", split_every=2, output="dask",
+                             pieces=3)
+    assert isinstance(pieces.groups, dd.DataFrame) and pieces.groups.npartitions == 3
+    for name in ("tau2", "sigma2", "log_likelihood"):
+        assert_close(pieces.summary[name], whole.summary[name])
+    groups = pieces.groups.compute().sort_values("group").reset_index(drop=True)
+    assert (groups["group"].to_numpy() == whole.groups["group"].to_numpy()).all()
+    for column in whole.groups.columns[1:]:
+        b = whole.groups[column].to_numpy()
+        np.testing.assert_allclose(groups[column], b, rtol=1e-12, atol=1e-12 * np.max(np.abs(b)), err_msg=column)

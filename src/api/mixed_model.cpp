@@ -189,15 +189,23 @@ void check_design(const group_cross_products& d, const Matrix& within)
 /// spread to rounding (refused as collinear, or a slope off in its sixth digit). The centring moves
 /// the intercept only. (y is left as it is: where the rows fit exactly, sigma2 -> 0, the fit's
 /// limit is reached more closely from y's own decimals than from y less its mean.)
+group_cross_products centred_at(const group_cross_products& raw, const std::vector<double>& shift);
+
 group_cross_products centred(const group_cross_products& raw, std::vector<double>& shift)
 {
-  group_cross_products d = raw;
-  shift.assign(d.covariates.size(), 0.0);
+  shift.assign(raw.covariates.size(), 0.0);
   double rows = 0;
-  for (std::size_t j = 0; j < d.groups; ++j) {
-    rows += d.n[j];
-    for (std::size_t k = 0; k < shift.size(); ++k) shift[k] += d.n[j] * (d.mean[j * d.width + k] - shift[k]) / rows;
+  for (std::size_t j = 0; j < raw.groups; ++j) {
+    rows += raw.n[j];
+    for (std::size_t k = 0; k < shift.size(); ++k) shift[k] += raw.n[j] * (raw.mean[j * raw.width + k] - shift[k]) / rows;
   }
+  return centred_at(raw, shift);
+}
+
+/// `raw` with the covariates centred at `shift` (a fit's centres, for --apply).
+group_cross_products centred_at(const group_cross_products& raw, const std::vector<double>& shift)
+{
+  group_cross_products d = raw;
   // Each mean's digits beyond its double (a covariate like 1e9 + x) join it once it is small.
   for (std::size_t j = 0; j < d.groups; ++j)
     for (std::size_t k = 0; k < shift.size(); ++k) {
@@ -262,6 +270,17 @@ double sigma2_at_tau(const prepared& s, double tau, bool reml)
   return std::exp(detail::minimize(deviance, std::log(pooled) - 40, std::log(pooled) + 5, 1e-12));
 }
 
+void add_group_columns(mixed_model_result& r, const group_cross_products& d);
+
+/// a = (1, -shift): the intercept at the covariates' zero is a' beta for beta at their centres.
+Vector uncentring(const std::vector<double>& shift)
+{
+  Vector a(static_cast<Eigen::Index>(shift.size() + 1));
+  a[0] = 1;
+  for (std::size_t k = 0; k < shift.size(); ++k) a[static_cast<Eigen::Index>(k + 1)] = -shift[k];
+  return a;
+}
+
 /// The fit at g = tau2 / sigma2 with the given sigma2: coefficients and the per-group columns.
 mixed_model_result fit_at(const prepared& s, bool reml, double level, double g, double sigma2)
 {
@@ -278,10 +297,7 @@ mixed_model_result fit_at(const prepared& s, bool reml, double level, double g, 
   r.tau2 = g * r.sigma2;
   r.log_likelihood = log_likelihood_at(s, f, sigma2, reml);
   Matrix cov = r.sigma2 * f.M.llt().solve(Matrix::Identity(static_cast<Eigen::Index>(p), static_cast<Eigen::Index>(p)));
-  // Back from the centred covariates: intercept = a' beta, a = (1, -shift).
-  Vector a(static_cast<Eigen::Index>(p));
-  a[0] = 1;
-  for (std::size_t k = 0; k < s.shift.size(); ++k) a[static_cast<Eigen::Index>(k + 1)] = -s.shift[k];
+  const Vector a = uncentring(s.shift);  // back from the centred covariates
   const double intercept = a.dot(f.beta), intercept_var = a.dot(cov * a);
   const double z = detail::interval_quantile(level);
   for (std::size_t c = 0; c < p; ++c) {
@@ -296,14 +312,30 @@ mixed_model_result fit_at(const prepared& s, bool reml, double level, double g, 
     e.upper = e.estimate + z * e.se;
     r.coefficients.push_back(e);
   }
-  const std::size_t w = d.width;
+  r.posterior.covariates = d.covariates;
+  r.posterior.centres = s.shift;
+  r.posterior.beta.assign(f.beta.data(), f.beta.data() + f.beta.size());
+  r.posterior.tau2 = r.tau2;
+  r.posterior.sigma2 = r.sigma2;
+  r.posterior.level = level;
+  r.posterior.interval_quantile = z;
+  add_group_columns(r, d);
+  return r;
+}
+
+/// Every group's columns of `r` from r.posterior and the centred cross products `d`.
+void add_group_columns(mixed_model_result& r, const group_cross_products& d)
+{
+  const random_intercept_parameters& h = r.posterior;
+  const std::size_t w = d.width, p = h.beta.size();
+  const double g = h.tau2 / h.sigma2, z = h.interval_quantile;
   for (std::size_t j = 0; j < d.groups; ++j) {
     const double n = d.n[j];
     const double* mean = &d.mean[j * w];
-    double fitted = f.beta[0];
-    for (std::size_t a = 1; a < p; ++a) fitted += mean[a - 1] * f.beta[static_cast<Eigen::Index>(a)];
+    double fitted = h.beta[0];
+    for (std::size_t a = 1; a < p; ++a) fitted += mean[a - 1] * h.beta[a];
     const double b = n * g / (1 + n * g) * (mean[w - 1] - fitted);
-    const double sd = std::sqrt(r.sigma2 * g / (1 + n * g));
+    const double sd = std::sqrt(h.sigma2 * g / (1 + n * g));
     r.n.push_back(n);
     r.mean.push_back(mean[w - 1]);
     r.fitted.push_back(fitted);
@@ -313,10 +345,35 @@ mixed_model_result fit_at(const prepared& s, bool reml, double level, double g, 
     r.lower.push_back(fitted + b - z * sd);
     r.upper.push_back(fitted + b + z * sd);
   }
-  return r;
 }
 
 }  // namespace
+
+mixed_model_result apply_mixed_model(const group_cross_products& raw, const random_intercept_parameters& fit)
+{
+  SHRINK_EXPECTS(raw.covariates == fit.covariates && fit.centres.size() == fit.covariates.size() &&
+                   fit.beta.size() == fit.covariates.size() + 1 && raw.width == fit.beta.size(),
+                 "--apply: the data's covariates must be the applied fit's, in its order");
+  const group_cross_products d = centred_at(raw, fit.centres);
+  mixed_model_result r;
+  r.applied = true;
+  r.level = fit.level;
+  r.groups = d.groups;
+  for (double n : d.n) r.observations += n;
+  r.tau2 = fit.tau2;
+  r.sigma2 = fit.sigma2;
+  r.log_likelihood = std::numeric_limits<double>::quiet_NaN();
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double intercept =
+    uncentring(fit.centres).dot(Eigen::Map<const Vector>(fit.beta.data(), static_cast<Eigen::Index>(fit.beta.size())));
+  for (std::size_t c = 0; c < fit.beta.size(); ++c)
+    r.coefficients.push_back({c == 0 ? "intercept" : fit.covariates[c - 1], c == 0 ? intercept : fit.beta[c], nan, nan, nan, nan, nan});
+  r.posterior = fit;
+  add_group_columns(r, d);
+  r.notes.push_back("--apply: the coefficients, tau2 and sigma2 are the given fit's; nothing was estimated (the "
+                    "coefficients' standard errors and the log-likelihood belong to that fit's data)");
+  return r;
+}
 
 mixed_model_result fit_mixed_model(const group_cross_products& raw, bool reml, double level, backend use, int threads)
 {

@@ -169,7 +169,7 @@ std::optional<io::summary_part> merged_summaries(const fit_args& a, const CLI::A
   const std::string family = covariates ? "normal" : io::to_string(merged.family);
   if (app.count("--family") > 0 && a.family != family)
     throw error("--family " + a.family + ", but the summaries are of the " + family + " family");
-  if (covariates && app.count("--covariates") == 0) {
+  if (covariates && app.count("--covariates") == 0 && a.apply.empty()) {  // an applied fit names its covariates
     std::string names;
     for (const std::string& c : merged.cross.data.covariates) names += (names.empty() ? "" : ",") + c;
     throw error("the summaries hold covariates (" + names + "): give --covariates with some or all of them");
@@ -349,7 +349,7 @@ void print_regression_report(const meta_regression_result& r, const std::vector<
 /// absent where a structure fits the rows exactly (every group's rows identical), or where the
 /// random-intercept ML fit it needs fails: the plain fit does not use that fit, so any failure of
 /// it leaves out a diagnostic only.
-std::optional<structure_comparison> raw_structures(const io::group_table& t)
+std::optional<structure_comparison> raw_structures(const io::group_table& t, int threads)
 {
   group_cross_products d;
   d.groups = t.n.size();
@@ -358,7 +358,7 @@ std::optional<structure_comparison> raw_structures(const io::group_table& t)
   d.mean = t.mean;
   d.comoment = t.m2;
   try {
-    return compare_structures(d);
+    return compare_structures(d, threads);
   } catch (const error&) {
     return std::nullopt;
   }
@@ -366,7 +366,8 @@ std::optional<structure_comparison> raw_structures(const io::group_table& t)
 
 /// Raw rows with covariates (or the merged summaries of such rows, `merged`): lme4's
 /// lmer(y ~ x + (1 | group)) by REML (default) or ML.
-void run_mixed_model_fit(const fit_args& a, const CLI::App& app, const fit_options& o, io::summary_part* merged)
+void run_mixed_model_fit(const fit_args& a, const CLI::App& app, const fit_options& o, io::summary_part* merged,
+                         const random_intercept_parameters* applied = nullptr)
 {
   if (a.no_intercept) throw error("--no-intercept: raw mode fits an intercept (lmer's y ~ x + (1 | group))");
   if (a.sigma) throw error("--sigma: raw mode with covariates estimates sigma2 jointly (lmer)");
@@ -383,12 +384,16 @@ void run_mixed_model_fit(const fit_args& a, const CLI::App& app, const fit_optio
            : io::read_cross_products(a.input, a.group, a.value, covariate_names(a.covariates), a.offset, a.threads,
                                      false, use);
   const double read_seconds = detail::seconds_since(t0);
-  const mixed_model_result r = fit_mixed_model(t.data, reml, o.level, use, a.threads);
+  mixed_model_result r = applied ? apply_mixed_model(t.data, *applied) : fit_mixed_model(t.data, reml, o.level, use, a.threads);
+  if (applied && merged && t.value != applied->value)
+    throw error("--apply: the summaries' y is '" + t.value + "', the applied fit's '" + applied->value + "'");
+  r.posterior.value = t.value;
   // The comparison is a diagnostic: where a structure fits the rows exactly (no within-group
   // residual degrees of freedom) it is left out, as for raw rows without covariates, not the fit.
+  // An applied fit estimates nothing to compare.
   std::optional<structure_comparison> structures;
   try {
-    structures = compare_structures(t.data, a.threads, use);
+    if (!applied) structures = compare_structures(t.data, a.threads, use);
   } catch (const exact_fit_error&) {
   }
   write_groups(a, *outputs.get("-o"), t.keys, io::groups_columns(r));
@@ -403,7 +408,7 @@ void run_mixed_model_fit(const fit_args& a, const CLI::App& app, const fit_optio
   if (a.quiet) return;
   std::ostringstream s;
   s << "shrink fit: J = " << r.groups << " groups, N = " << g(r.observations, 15) << " observations, random intercept ("
-    << (reml ? "REML" : "ML") << ")\n";
+    << (applied ? "applied fit: nothing estimated" : reml ? "REML" : "ML") << ")\n";
   for (const coefficient& c : r.coefficients) s << "  " << c.name << " = " << g(c.estimate) << " (se " << g(c.se) << ")\n";
   s << "  tau = " << g(std::sqrt(r.tau2)) << ", sigma = " << g(std::sqrt(r.sigma2)) << ", log-likelihood "
     << g(r.log_likelihood, 10) << "; backend " << to_string(r.used) << ", read " << g(read_seconds, 3) << " s\n";
@@ -453,6 +458,31 @@ void run_regression_fit(const fit_args& a, const CLI::App& app, const fit_option
   if (!a.quiet) print_regression_report(r, t.keys, t.exact_estimates, with, without);
 }
 
+/// --apply of a random-intercept fit with covariates (absent for any other --apply): its parameters,
+/// with `a`'s covariates and offset set to the fit's (given ones must name the same columns).
+std::optional<random_intercept_parameters> applied_random_intercept(fit_args& a, const CLI::App& app, bool merged)
+{
+  if (a.apply.empty() || !io::applied_fit_has_covariates(a.apply)) return std::nullopt;
+  random_intercept_parameters h = io::read_random_intercept_parameters(a.apply);
+  std::string names;
+  for (const std::string& name : h.covariates) names += (names.empty() ? "" : ",") + name;
+  if (app.count("--covariates") > 0 && covariate_names(a.covariates) != h.covariates)
+    throw error("--covariates " + a.covariates + " and --apply: the applied fit's covariates are " + names + ", in that order");
+  // Its y is VALUE or VALUE-OFFSET: the offset is what follows the data's value column and a dash.
+  const std::string& y = h.value;
+  const std::string prefix = a.value + "-";
+  const std::string offset = y.size() > prefix.size() && y.compare(0, prefix.size(), prefix) == 0 ? y.substr(prefix.size()) : "";
+  if (!merged && ((app.count("--offset") > 0 && a.offset != offset) || (offset.empty() && y != a.value)))
+    throw error("--apply: the applied fit's y is '" + y + "' (VALUE or VALUE-OFFSET); give --value" +
+                (offset.empty() ? "" : " and --offset") + " naming those columns");
+  if (!a.estimate.empty())
+    throw error("--apply: the applied fit is of raw rows with covariates; apply it to raw rows or their summaries, not to "
+                "per-group estimates");
+  a.covariates = names;
+  if (!merged) a.offset = offset;  // summaries hold y less the offset already
+  return h;
+}
+
 void run_fit(const fit_args& given, const CLI::App& app)
 {
   std::optional<io::summary_part> merged = merged_summaries(given, app);
@@ -467,12 +497,22 @@ void run_fit(const fit_args& given, const CLI::App& app)
                                  "--hyperprior"})
     if (app.count(count_only) > 0)
       throw error(std::string(count_only) + " belongs to --family binomial or poisson (the normal family's estimator is --tau-method)");
+  const std::optional<random_intercept_parameters> applied_covariates = applied_random_intercept(a, app, merged.has_value());
+  if (!a.apply.empty() && !applied_covariates && merged && merged->family == io::summary_family::covariates)
+    throw error("--apply: the summaries hold covariates, the applied fit has none");
   if (!a.apply.empty())
     for (const char* estimated : {"--tau-method", "--tau", "--tau-prior", "--prior", "--sigma", "--level", "--covariates",
                                   "--offset", "--no-intercept", "--plot", "--html"})
-      if (app.count(estimated) > 0)
+      if (app.count(estimated) > 0 &&
+          !(applied_covariates && (std::string(estimated) == "--covariates" || std::string(estimated) == "--offset")))
         throw error(std::string(estimated) + " and --apply: the applied fit gives the hyperparameters and the level "
                                              "(draw figures from that fit)");
+  if (applied_covariates) {
+    if (a.output.empty()) throw error("-o: give a file name, or - for stdout");
+    fit_options o;
+    o.requested_backend = parse_backend(a.backend);
+    return run_mixed_model_fit(a, app, o, merged ? &*merged : nullptr, &*applied_covariates);
+  }
   const bool summary_mode = !a.estimate.empty();
   if (summary_mode) {
     if (a.se.empty() == a.variance.empty())
@@ -559,7 +599,7 @@ void run_fit(const fit_args& given, const CLI::App& app)
     if (a.hooks.device_resident)
       r.notes.push_back("device-resident input: the rows were folded on the GPU where they lie; only the per-group "
                         "table came to the host");
-    if (want_structures) structures = raw_structures(t);
+    if (want_structures) structures = raw_structures(t, a.threads);
     keys = std::move(t.keys);
   }
   write_groups(a, csv, keys, io::groups_columns(r));
@@ -667,8 +707,8 @@ command add_fit_command(CLI::App& app, fit_hooks hooks)
                   "fit the merge of summaries files written by shrink summarize (merged in the order given)")
     ->expected(1, -1);
   sub->add_option("--apply", a->apply,
-                  "a fit's --summary JSON: every group's posterior under its mu, tau2, sigma2 and level (nothing estimated; "
-                  "scores new groups or one part of the data)");
+                  "a fit's --summary JSON: every group's posterior under its mu (or coefficients and covariates), tau2, sigma2 "
+                  "and level (nothing estimated; scores new groups or one part of the data)");
   return [a, sub] { run_fit(*a, *sub); };
 }
 

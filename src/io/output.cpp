@@ -868,13 +868,22 @@ nlohmann::json summary_json(const mixed_model_result& r)
   j["groups"] = r.groups;
   j["observations"] = r.observations;
   j["model"] = "random intercept (lmer y ~ x + (1 | group))";
-  j["tau_method"] = r.reml ? "reml" : "ml";
+  j["tau_method"] = r.applied ? "fixed" : r.reml ? "reml" : "ml";
   j["level"] = r.level;
   j["coefficients"] = coefficients_json(r.coefficients);
   j["tau2"] = r.tau2;
   j["tau"] = std::sqrt(r.tau2);
   j["sigma2"] = r.sigma2;
-  j["log_likelihood"] = r.log_likelihood;
+  j["log_likelihood"] = std::isfinite(r.log_likelihood) ? nlohmann::json(r.log_likelihood) : nlohmann::json(nullptr);
+  const random_intercept_parameters& h = r.posterior;
+  j["posterior_parameters"] = {{"covariates", h.covariates},
+                               {"value", h.value},
+                               {"centres", h.centres},
+                               {"beta_at_centres", h.beta},
+                               {"tau2", h.tau2},
+                               {"sigma2", h.sigma2},
+                               {"level", h.level},
+                               {"interval_quantile", h.interval_quantile}};
   j["backend"] = to_string(r.used);
   j["notes"] = r.notes;
   return j;
@@ -956,7 +965,22 @@ nlohmann::json posterior_parameters_json(const posterior_parameters& p)
           {"james_stein_c", optional(p.james_stein_c)}};
 }
 
-posterior_parameters read_posterior_parameters(const std::string& path)
+namespace {
+
+/// The "posterior_parameters" object of a fit's JSON summary (`--apply FILE`), and a reader of its
+/// finite numbers that names the entry it misses.
+struct applied_summary {
+  nlohmann::json p;
+  std::string what;  ///< "--apply 'FILE': "
+  double number(const char* name) const
+  {
+    SHRINK_EXPECTS(p.contains(name) && p[name].is_number() && std::isfinite(p[name].get<double>()),
+                   what + "posterior_parameters." + name + " is missing or not a finite number");
+    return p[name].get<double>();
+  }
+};
+
+applied_summary read_applied_summary(const std::string& path)
 {
   using nlohmann::json;
   std::ifstream in(path, std::ios::binary);
@@ -972,27 +996,67 @@ posterior_parameters read_posterior_parameters(const std::string& path)
   }
   SHRINK_EXPECTS(j.is_object() && j.contains("posterior_parameters") && j["posterior_parameters"].is_object(),
                  what + "no \"posterior_parameters\" (the --summary of a normal-family fit with a point tau2: not bayes, "
-                        "--prior t, --covariates or a count family)");
-  const json& p = j["posterior_parameters"];
-  auto number = [&](const char* name) {
-    SHRINK_EXPECTS(p.contains(name) && p[name].is_number() && std::isfinite(p[name].get<double>()),
-                   what + "posterior_parameters." + name + " is missing or not a finite number");
-    return p[name].get<double>();
-  };
+                        "--prior t, summary-mode --covariates or a count family)");
+  return {j["posterior_parameters"], what};
+}
+
+}  // namespace
+
+bool applied_fit_has_covariates(const std::string& path) { return read_applied_summary(path).p.contains("covariates"); }
+
+posterior_parameters read_posterior_parameters(const std::string& path)
+{
+  const applied_summary a = read_applied_summary(path);
+  const nlohmann::json& p = a.p;
   auto optional = [&](const char* name) -> std::optional<double> {
     if (!p.contains(name) || p[name].is_null()) return std::nullopt;
-    return number(name);
+    return a.number(name);
   };
   posterior_parameters h;
-  h.mu = number("mu");
-  h.tau2 = number("tau2");
-  h.level = number("level");
-  h.interval_quantile = number("interval_quantile");
+  h.mu = a.number("mu");
+  h.tau2 = a.number("tau2");
+  h.level = a.number("level");
+  h.interval_quantile = a.number("interval_quantile");
   h.sigma2 = optional("sigma2");
   h.james_stein_center = optional("james_stein_center");
   h.james_stein_c = optional("james_stein_c");
   SHRINK_EXPECTS(h.tau2 >= 0 && h.level > 0 && h.level < 1 && h.interval_quantile > 0 && (!h.sigma2 || *h.sigma2 > 0),
-                 what + "posterior_parameters: tau2 must be >= 0, sigma2 and interval_quantile > 0");
+                 a.what + "posterior_parameters: tau2 must be >= 0, sigma2 and interval_quantile > 0");
+  return h;
+}
+
+random_intercept_parameters read_random_intercept_parameters(const std::string& path)
+{
+  const applied_summary a = read_applied_summary(path);
+  const nlohmann::json& p = a.p;
+  random_intercept_parameters h;
+  auto numbers = [&](const char* name) {
+    SHRINK_EXPECTS(p.contains(name) && p[name].is_array(), a.what + "posterior_parameters." + name + " is missing or not a list");
+    std::vector<double> out;
+    for (const nlohmann::json& x : p[name]) {
+      SHRINK_EXPECTS(x.is_number() && std::isfinite(x.get<double>()), a.what + "posterior_parameters." + name + " holds a non-number");
+      out.push_back(x.get<double>());
+    }
+    return out;
+  };
+  SHRINK_EXPECTS(p.contains("covariates") && p["covariates"].is_array(),
+                 a.what + "no covariates in its posterior_parameters (a fit without covariates: give no --covariates)");
+  for (const nlohmann::json& name : p["covariates"]) {
+    SHRINK_EXPECTS(name.is_string(), a.what + "posterior_parameters.covariates holds a non-name");
+    h.covariates.push_back(name.get<std::string>());
+  }
+  SHRINK_EXPECTS(p.contains("value") && p["value"].is_string(), a.what + "posterior_parameters.value is missing");
+  h.value = p["value"].get<std::string>();
+  h.centres = numbers("centres");
+  h.beta = numbers("beta_at_centres");
+  h.tau2 = a.number("tau2");
+  h.sigma2 = a.number("sigma2");
+  h.level = a.number("level");
+  h.interval_quantile = a.number("interval_quantile");
+  SHRINK_EXPECTS(!h.covariates.empty() && h.centres.size() == h.covariates.size() && h.beta.size() == h.covariates.size() + 1,
+                 a.what + "posterior_parameters: one centre per covariate and one more coefficient are needed");
+  SHRINK_EXPECTS(h.tau2 >= 0 && h.sigma2 > 0 && h.level > 0 && h.level < 1 && h.interval_quantile > 0,
+                 a.what + "posterior_parameters: tau2 must be >= 0, sigma2 and interval_quantile > 0");
   return h;
 }
 

@@ -156,6 +156,9 @@ nlohmann::json summary_json(const fit_result& r);
 /// (`shrink fit --apply FILE`): one-line errors when the file is not such a summary.
 nlohmann::json posterior_parameters_json(const posterior_parameters& p);
 posterior_parameters read_posterior_parameters(const std::string& path);
+/// The same for a random-intercept fit with covariates (whose summary lists its "covariates").
+random_intercept_parameters read_random_intercept_parameters(const std::string& path);
+bool applied_fit_has_covariates(const std::string& path);
 
 /// The JSON summary of a count fit (both parameterisations, standard errors, profile intervals, the
 /// over-dispersion test, backend, timings).

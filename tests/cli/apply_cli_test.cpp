@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <map>
 #include <sstream>
 #include <string>
@@ -195,6 +196,134 @@ TEST_F(Apply, BadInputIsAOneLineError)
                                   dir);
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.err.find("--apply"), std::string::npos) << r.err;
+}
+
+/// Raw rows with covariates: key,y,x1,x2,o: x1 varies within groups (around 1e6, so the parts'
+/// centres differ from the whole's), x2 is constant in a group, o an offset; y from a hash.
+std::string covariate_rows()
+{
+  std::ostringstream csv;
+  csv.precision(17);
+  csv << "group,y,x1,x2,o\n";
+  std::uint64_t h = 12345;
+  auto uniform = [&] {
+    h = h * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<double>(h >> 11) / 9007199254740992.0;
+  };
+  for (int k = 0; k < 60; ++k) {
+    const double effect = uniform() - 0.5, x2 = k % 5;
+    for (int i = 0; i < 2 + k % 7; ++i) {
+      const double x1 = 1e6 + 0.5 * ((i * 37 + k) % 11), o = 0.25 * ((i + k) % 3);
+      csv << k << ',' << 2 + 0.3 * (x1 - 1e6) - 0.2 * x2 + o + effect + (uniform() - 0.5) << ',' << x1 << ',' << x2 << ','
+          << o << '\n';
+    }
+  }
+  return csv.str();
+}
+
+class ApplyCovariates : public Apply {
+ protected:
+  void SetUp() override
+  {
+    split = split_by_key(covariate_rows());
+    write_file(dir / "whole.csv", covariate_rows());
+    for (std::size_t p = 0; p < split.parts.size(); ++p) write_file(dir / ("part" + std::to_string(p) + ".csv"), split.parts[p]);
+  }
+};
+
+TEST_F(ApplyCovariates, RawPartsAndTheirSummariesGetTheWholeFitsRows)
+{
+  for (const std::string model : {" --covariates x1,x2", " --covariates x1,x2 --offset o --tau-method ml"}) {
+    const table whole = rows_by_key(fit_whole(quoted(dir / "whole.csv") + model));
+    const nlohmann::json fitted = nlohmann::json::parse(read_file(dir / "whole.json"));
+    const nlohmann::json& h = fitted.at("posterior_parameters");
+    EXPECT_EQ(h.at("covariates"), nlohmann::json({"x1", "x2"}));
+    EXPECT_EQ(h.at("tau2").get<double>(), fitted.at("tau2").get<double>());
+    EXPECT_EQ(h.at("sigma2").get<double>(), fitted.at("sigma2").get<double>());
+    EXPECT_NEAR(h.at("centres")[0].get<double>(), 1e6 + 2.5, 3);  // the row mean of x1
+    const bool offset = model.find("--offset") != std::string::npos;
+    EXPECT_EQ(h.at("value"), offset ? "y-o" : "y");
+    for (int p = 0; p < 3; ++p) {
+      const std::string name = "part" + std::to_string(p);
+      // The covariates and the offset come from the applied fit.
+      const table part = rows_by_key(apply_to(quoted(dir / (name + ".csv"))));
+      expect_rows_of(part, whole, 1e-14, model + ", " + name);
+      const nlohmann::json applied = nlohmann::json::parse(read_file(dir / "part.json"));
+      EXPECT_TRUE(applied.at("log_likelihood").is_null());
+      EXPECT_EQ(applied.at("tau_method"), "fixed");
+      EXPECT_EQ(applied.at("tau2").get<double>(), fitted.at("tau2").get<double>());
+      EXPECT_FALSE(applied.contains("structures"));
+      for (std::size_t c = 0; c < 3; ++c) {
+        const double given = fitted.at("coefficients")[c].at("estimate"), got = applied.at("coefficients")[c].at("estimate");
+        EXPECT_NEAR(got, given, 1e-14 * std::abs(given)) << c;
+        EXPECT_TRUE(applied.at("coefficients")[c].at("se").is_null());
+      }
+      // The same part from its mergeable summaries (the Dask path), the offset folded in by summarize.
+      ASSERT_EQ(run_shrink("summarize " + quoted(dir / (name + ".csv")) + " --covariates x1,x2" + (offset ? " --offset o" : "") +
+                             " -o " + quoted(dir / "s.csv"),
+                           dir)
+                  .status,
+                0);
+      expect_rows_of(rows_by_key(apply_to("--from-summaries " + quoted(dir / "s.csv"))), whole, 1e-14,
+                     model + ", " + name + " from its summaries");
+    }
+  }
+}
+
+TEST_F(ApplyCovariates, TheRowsAreTheClosedFormOfTheGivenParameters)
+{
+  fit_whole(quoted(dir / "whole.csv") + " --covariates x1,x2");
+  const nlohmann::json h = nlohmann::json::parse(read_file(dir / "whole.json")).at("posterior_parameters");
+  const double tau2 = h.at("tau2"), sigma2 = h.at("sigma2"), q = h.at("interval_quantile");
+  // group,n,mean,fitted,effect,effect_sd,estimate,lower,upper; x means of each group from the rows.
+  std::map<std::string, std::vector<double>> x_sum;
+  const auto rows = parse_csv(split.parts[1]);
+  for (std::size_t i = 1; i < rows.size(); ++i) {
+    auto& s = x_sum[rows[i][0]];
+    s.resize(3);
+    s[0] += 1, s[1] += std::stod(rows[i][2]) - 1e6, s[2] += std::stod(rows[i][3]);  // x1 - 1e6: halves, summed exactly
+  }
+  for (const auto& [key, c] : rows_by_key(apply_to(quoted(dir / "part1.csv")))) {
+    const std::vector<double>& s = x_sum.at(key);
+    ASSERT_EQ(c[0], s[0]) << key;
+    const double fitted = h.at("beta_at_centres")[0].get<double>() +
+                          ((1e6 - h.at("centres")[0].get<double>()) + s[1] / s[0]) * h.at("beta_at_centres")[1].get<double>() +
+                          (s[2] / s[0] - h.at("centres")[1].get<double>()) * h.at("beta_at_centres")[2].get<double>();
+    const double n = c[0], B = n * tau2 / (sigma2 + n * tau2), sd = std::sqrt(sigma2 * tau2 / (sigma2 + n * tau2));
+    EXPECT_NEAR(c[2], fitted, 1e-12) << key;
+    EXPECT_NEAR(c[3], B * (c[1] - c[2]), 1e-12) << key;
+    EXPECT_NEAR(c[4], sd, 1e-14 * sd) << key;
+    EXPECT_NEAR(c[5], c[2] + c[3], 1e-12) << key;
+    EXPECT_NEAR(c[6], c[5] - q * sd, 1e-12) << key;
+    EXPECT_NEAR(c[7], c[5] + q * sd, 1e-12) << key;
+  }
+}
+
+TEST_F(ApplyCovariates, BadInputIsAOneLineError)
+{
+  fit_whole(quoted(dir / "whole.csv") + " --covariates x1,x2 --offset o");
+  const std::string part = quoted(dir / "part0.csv"), apply = " --apply " + quoted(dir / "whole.json");
+  auto expect_error = [&](const std::string& args, const std::string& message) {
+    const run_result r = run_shrink("fit " + args + " -o " + quoted(dir / "x.csv") + " -q", dir);
+    EXPECT_NE(r.status, 0) << args;
+    EXPECT_NE(r.err.find(message), std::string::npos) << args << ": " << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  };
+  expect_error(part + apply + " --covariates x2,x1", "the applied fit's covariates are x1,x2, in that order");
+  expect_error(part + apply + " --offset x2", "the applied fit's y is 'y-o' (VALUE or VALUE-OFFSET); give --value and --offset");
+  expect_error(part + apply + " --value x1", "the applied fit's y is 'y-o'");
+  // Summaries of rows without the offset: their y is not the fit's.
+  ASSERT_EQ(run_shrink("summarize " + part + " --covariates x1,x2 -o " + quoted(dir / "s.csv"), dir).status, 0);
+  expect_error("--from-summaries " + quoted(dir / "s.csv") + apply, "the summaries' y is 'y', the applied fit's 'y-o'");
+  expect_error(part + apply + " --tau-method ml", "--tau-method and --apply");
+  expect_error(part + " --estimate y --se x2" + apply, "apply it to raw rows or their summaries");
+  write_file(dir / "less.csv", "group,y,x1,o\n1,2,3,0\n");
+  expect_error(quoted(dir / "less.csv") + apply, "x2");
+  // A fit without covariates applied with covariates, and the other way round.
+  ASSERT_EQ(run_shrink("fit " + part + " -o " + quoted(dir / "p.csv") + " --summary " + quoted(dir / "plain.json") + " -q", dir)
+              .status,
+            0);
+  expect_error(part + " --apply " + quoted(dir / "plain.json") + " --covariates x1", "--covariates and --apply");
 }
 
 }  // namespace
