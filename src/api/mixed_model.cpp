@@ -297,6 +297,8 @@ mixed_model_result fit_at(const prepared& s, bool reml, double level, double g, 
     r.coefficients.push_back(e);
   }
   const std::size_t w = d.width;
+  // Reserved: grown by doubling, the eight columns would fault in and copy twice their size.
+  for (auto* column : {&r.n, &r.mean, &r.fitted, &r.effect, &r.effect_sd, &r.estimate, &r.lower, &r.upper}) column->reserve(d.groups);
   for (std::size_t j = 0; j < d.groups; ++j) {
     const double n = d.n[j];
     const double* mean = &d.mean[j * w];
