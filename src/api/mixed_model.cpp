@@ -262,8 +262,8 @@ double sigma2_at_tau(const prepared& s, double tau, bool reml)
   return std::exp(detail::minimize(deviance, std::log(pooled) - 40, std::log(pooled) + 5, 1e-12));
 }
 
-/// The fit at g = tau2 / sigma2 with the given sigma2: coefficients and the per-group columns.
-mixed_model_result fit_at(const prepared& s, bool reml, double level, double g, double sigma2)
+/// The fit at g = tau2 / sigma2 with the given sigma2: coefficients and (per_group) the per-group columns.
+mixed_model_result fit_at(const prepared& s, bool reml, double level, double g, double sigma2, bool per_group = true)
 {
   const group_cross_products& d = s.d;
   const std::size_t p = s.p;
@@ -296,6 +296,7 @@ mixed_model_result fit_at(const prepared& s, bool reml, double level, double g, 
     e.upper = e.estimate + z * e.se;
     r.coefficients.push_back(e);
   }
+  if (!per_group) return r;
   const std::size_t w = d.width;
   // Reserved: grown by doubling, the eight columns would fault in and copy twice their size.
   for (auto* column : {&r.n, &r.mean, &r.fitted, &r.effect, &r.effect_sd, &r.estimate, &r.lower, &r.upper}) column->reserve(d.groups);
@@ -318,9 +319,7 @@ mixed_model_result fit_at(const prepared& s, bool reml, double level, double g, 
   return r;
 }
 
-}  // namespace
-
-mixed_model_result fit_mixed_model(const group_cross_products& raw, bool reml, double level, backend use, int threads)
+mixed_model_result fit_tau(const group_cross_products& raw, bool reml, double level, backend use, int threads, bool per_group)
 {
   const prepared s = prepare(raw, level, use, threads);
   // The deviance's derivative in g: negative at 0 unless the groups vary no more than noise does.
@@ -338,9 +337,16 @@ mixed_model_result fit_mixed_model(const group_cross_products& raw, bool reml, d
     SHRINK_EXPECTS(root.converged, "the random-intercept fit did not converge");
     g = root.x;
   }
-  mixed_model_result r = fit_at(s, reml, level, g, profile_at(s.sizes, s.within, g, reml).r / residual_df(s, reml));
+  mixed_model_result r = fit_at(s, reml, level, g, profile_at(s.sizes, s.within, g, reml).r / residual_df(s, reml), per_group);
   if (g == 0) r.notes.push_back("tau2 = 0: the groups vary no more than the rows' noise explains (complete pooling)");
   return r;
+}
+
+}  // namespace
+
+mixed_model_result fit_mixed_model(const group_cross_products& raw, bool reml, double level, backend use, int threads)
+{
+  return fit_tau(raw, reml, level, use, threads, true);
 }
 
 mixed_model_result fit_mixed_model_at_tau(const group_cross_products& raw, bool reml, double tau, double level)
@@ -498,7 +504,7 @@ structure_comparison compare_structures(const group_cross_products& raw, int thr
   structure_comparison c;
   const size_classes sizes = gather_sizes(d, use, threads);
   const double rss_pooled = profile_at(sizes, within, 0, false).r, pooled = ll(rss_pooled);
-  const mixed_model_result h = fit_mixed_model(d, false, 0.95, use, threads);
+  const mixed_model_result h = fit_tau(d, false, 0.95, use, threads, false);  // its likelihood: no per-group columns
   c.tau2_ml = h.tau2;
   detail::add_structure(c, "separate", ll(rss_separate), d.groups + within_rank + 1, N, std::nullopt);
   detail::add_structure(c, "pooled", pooled, d.width + 1, N, raw_logo_score(d, sizes, within, rss_pooled / N, 0, threads));
