@@ -319,6 +319,7 @@ mixed_model_result fit_at(const prepared& s, bool reml, double level, double g, 
   return r;
 }
 
+/// fit_mixed_model, with the per-group columns only where `per_group`.
 mixed_model_result fit_tau(const group_cross_products& raw, bool reml, double level, backend use, int threads, bool per_group)
 {
   const prepared s = prepare(raw, level, use, threads);
