@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # shrink fit vs Polars, DuckDB and R data.table on one generated CSV, in one run, best of REPS each.
-#   benchmarks/peer_fit.sh [DATA.csv]      (default /tmp/shrink-peer/data.csv, generated when absent:
-#                                           1e6 groups of 1..19 rows, ~1e7 rows, 264 MB)
+#   benchmarks/peer_fit.sh [DATA.csv]      (default: two files in /tmp/shrink-peer, generated when absent:
+#                                           1e6 groups of 1..19 rows, ~1e7 rows, 264 MB, first with the
+#                                           rows in random order (shuffled.csv), then grouped by key (grouped.csv))
 # Env: SHRINK (default build/shrink), REPS (default 3), PY (default benchmarks/.venv/bin/python).
 # The Python peers need polars, duckdb and numpy in PY; when benchmarks/.venv is missing it is made with
 # pip. R data.table is optional (Debian: r-cran-data.table) and is skipped with a note when absent.
@@ -11,13 +12,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 shrink=${SHRINK:-build/shrink}
 reps=${REPS:-3}
-data=${1:-/tmp/shrink-peer/data.csv}
 py=${PY:-benchmarks/.venv/bin/python}
 
-if [[ ! -s $data ]]; then
-  mkdir -p "$(dirname "$data")"
-  "$shrink" generate --groups 1000000 --obs 1:19 --mu 0 --tau 1 --sigma 1 --seed 1 -o "$data"
+if [[ $# -eq 0 ]]; then
+  mkdir -p /tmp/shrink-peer
+  for order in shuffled grouped; do
+    data=/tmp/shrink-peer/$order.csv
+    [[ -s $data ]] || "$shrink" generate --groups 1000000 --obs 1:19 --mu 0 --tau 1 --sigma 1 --seed 1 \
+      $([[ $order == shuffled ]] && echo --shuffle) -o "$data"
+    echo "== rows $order"
+    "$0" "$data"
+  done
+  exit
 fi
+data=$1
 if [[ $py == benchmarks/.venv/bin/python && ! -x $py ]]; then
   python3 -m venv benchmarks/.venv && printf '*\n' >benchmarks/.venv/.gitignore  # keep it out of git
   benchmarks/.venv/bin/pip install -q polars duckdb numpy

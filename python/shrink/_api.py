@@ -261,7 +261,7 @@ def merge_partials(partials):
 
 def generate(path=None, **options):
     """One data set from the two-level model, as `shrink generate` writes it (the same options:
-    groups, obs, mu, tau, sigma, seed, truth, group_npy, value_npy). Writes `path` when given (and
+    groups, obs, mu, tau, sigma, seed, shuffle, truth, group_npy, value_npy). Writes `path` when given (and
     returns None), else returns the rows as a DataFrame (columns group, y)."""
     if path is not None:
         run(["generate"] + _arguments(options) + ["-o", os.fspath(path)], None, "y")

@@ -281,8 +281,8 @@ Vector uncentring(const std::vector<double>& shift)
   return a;
 }
 
-/// The fit at g = tau2 / sigma2 with the given sigma2: coefficients and the per-group columns.
-mixed_model_result fit_at(const prepared& s, bool reml, double level, double g, double sigma2)
+/// The fit at g = tau2 / sigma2 with the given sigma2: coefficients and (per_group) the per-group columns.
+mixed_model_result fit_at(const prepared& s, bool reml, double level, double g, double sigma2, bool per_group = true)
 {
   const group_cross_products& d = s.d;
   const std::size_t p = s.p;
@@ -319,7 +319,7 @@ mixed_model_result fit_at(const prepared& s, bool reml, double level, double g, 
   r.posterior.sigma2 = r.sigma2;
   r.posterior.level = level;
   r.posterior.interval_quantile = z;
-  add_group_columns(r, d);
+  if (per_group) add_group_columns(r, d);
   return r;
 }
 
@@ -329,6 +329,8 @@ void add_group_columns(mixed_model_result& r, const group_cross_products& d)
   const random_intercept_parameters& h = r.posterior;
   const std::size_t w = d.width, p = h.beta.size();
   const double g = h.tau2 / h.sigma2, z = h.interval_quantile;
+  // Reserved: grown by doubling, the eight columns would fault in and copy twice their size.
+  for (auto* column : {&r.n, &r.mean, &r.fitted, &r.effect, &r.effect_sd, &r.estimate, &r.lower, &r.upper}) column->reserve(d.groups);
   for (std::size_t j = 0; j < d.groups; ++j) {
     const double n = d.n[j];
     const double* mean = &d.mean[j * w];
@@ -345,6 +347,30 @@ void add_group_columns(mixed_model_result& r, const group_cross_products& d)
     r.lower.push_back(fitted + b - z * sd);
     r.upper.push_back(fitted + b + z * sd);
   }
+}
+
+/// fit_mixed_model, with the per-group columns only where `per_group`.
+mixed_model_result fit_tau(const group_cross_products& raw, bool reml, double level, backend use, int threads, bool per_group)
+{
+  const prepared s = prepare(raw, level, use, threads);
+  // The deviance's derivative in g: negative at 0 unless the groups vary no more than noise does.
+  double g = 0;
+  const double at_zero = profile_at(s.sizes, s.within, 0, reml).derivative;
+  if (at_zero < 0) {
+    double hi = 1, at_hi = profile_at(s.sizes, s.within, hi, reml).derivative;
+    while (at_hi < 0) {
+      SHRINK_EXPECTS(hi < 1e15, "the between-group variance is unbounded (every row of a group identical?)");
+      hi *= 10;
+      at_hi = profile_at(s.sizes, s.within, hi, reml).derivative;
+    }
+    const detail::root_result root = detail::find_root(
+      [&](double x) { return profile_at(s.sizes, s.within, x, reml).derivative; }, 0.0, hi, at_zero, at_hi, 0.0, 2000);
+    SHRINK_EXPECTS(root.converged, "the random-intercept fit did not converge");
+    g = root.x;
+  }
+  mixed_model_result r = fit_at(s, reml, level, g, profile_at(s.sizes, s.within, g, reml).r / residual_df(s, reml), per_group);
+  if (g == 0) r.notes.push_back("tau2 = 0: the groups vary no more than the rows' noise explains (complete pooling)");
+  return r;
 }
 
 }  // namespace
@@ -377,25 +403,7 @@ mixed_model_result apply_mixed_model(const group_cross_products& raw, const rand
 
 mixed_model_result fit_mixed_model(const group_cross_products& raw, bool reml, double level, backend use, int threads)
 {
-  const prepared s = prepare(raw, level, use, threads);
-  // The deviance's derivative in g: negative at 0 unless the groups vary no more than noise does.
-  double g = 0;
-  const double at_zero = profile_at(s.sizes, s.within, 0, reml).derivative;
-  if (at_zero < 0) {
-    double hi = 1, at_hi = profile_at(s.sizes, s.within, hi, reml).derivative;
-    while (at_hi < 0) {
-      SHRINK_EXPECTS(hi < 1e15, "the between-group variance is unbounded (every row of a group identical?)");
-      hi *= 10;
-      at_hi = profile_at(s.sizes, s.within, hi, reml).derivative;
-    }
-    const detail::root_result root = detail::find_root(
-      [&](double x) { return profile_at(s.sizes, s.within, x, reml).derivative; }, 0.0, hi, at_zero, at_hi, 0.0, 2000);
-    SHRINK_EXPECTS(root.converged, "the random-intercept fit did not converge");
-    g = root.x;
-  }
-  mixed_model_result r = fit_at(s, reml, level, g, profile_at(s.sizes, s.within, g, reml).r / residual_df(s, reml));
-  if (g == 0) r.notes.push_back("tau2 = 0: the groups vary no more than the rows' noise explains (complete pooling)");
-  return r;
+  return fit_tau(raw, reml, level, use, threads, true);
 }
 
 mixed_model_result fit_mixed_model_at_tau(const group_cross_products& raw, bool reml, double tau, double level)
@@ -553,7 +561,7 @@ structure_comparison compare_structures(const group_cross_products& raw, int thr
   structure_comparison c;
   const size_classes sizes = gather_sizes(d, use, threads);
   const double rss_pooled = profile_at(sizes, within, 0, false).r, pooled = ll(rss_pooled);
-  const mixed_model_result h = fit_mixed_model(d, false, 0.95, use, threads);
+  const mixed_model_result h = fit_tau(d, false, 0.95, use, threads, false);  // its likelihood: no per-group columns
   c.tau2_ml = h.tau2;
   detail::add_structure(c, "separate", ll(rss_separate), d.groups + within_rank + 1, N, std::nullopt);
   detail::add_structure(c, "pooled", pooled, d.width + 1, N, raw_logo_score(d, sizes, within, rss_pooled / N, 0, threads));

@@ -41,17 +41,20 @@ std::int32_t group_fold::int_key_map::find_hashed(std::int64_t key) const
   }
 }
 
+void group_fold::int_key_map::entries(std::vector<std::int64_t>& keys, std::vector<std::int32_t>& ids) const
+{
+  for (std::size_t i = 0; i < id_.size(); ++i)
+    if (id_[i] != no_id) {
+      keys.push_back(dense_ ? static_cast<std::int64_t>(static_cast<std::uint64_t>(low_) + i) : slot_key_[i]);
+      ids.push_back(id_[i]);
+    }
+}
+
 void group_fold::int_key_map::rehash(std::size_t capacity)
 {
   std::vector<std::int64_t> keys;
   std::vector<std::int32_t> ids;
-  if (dense_) {
-    for (std::size_t i = 0; i < id_.size(); ++i)
-      if (id_[i] != no_id) keys.push_back(low_ + static_cast<std::int64_t>(i)), ids.push_back(id_[i]);
-  } else {
-    for (std::size_t i = 0; i < id_.size(); ++i)
-      if (id_[i] != no_id) keys.push_back(slot_key_[i]), ids.push_back(id_[i]);
-  }
+  entries(keys, ids);
   dense_ = false;
   id_.assign(capacity, no_id);
   slot_key_.assign(capacity, 0);
@@ -64,30 +67,43 @@ void group_fold::int_key_map::rehash(std::size_t capacity)
   }
 }
 
+void group_fold::int_key_map::make_dense(std::uint64_t size)
+{
+  std::vector<std::int64_t> keys;
+  std::vector<std::int32_t> ids;
+  entries(keys, ids);
+  // Keys are taken modulo 2^64 (slot = key - low_), so a low_ that wraps past the int64 range
+  // still lists the keys in order.
+  const std::uint64_t span = static_cast<std::uint64_t>(max_) - static_cast<std::uint64_t>(min_) + 1;
+  low_ = static_cast<std::int64_t>(static_cast<std::uint64_t>(min_) - (size - span) / 2);
+  dense_ = true;
+  id_.assign(static_cast<std::size_t>(size), no_id);
+  slot_key_ = {};
+  for (std::size_t k = 0; k < keys.size(); ++k)
+    id_[static_cast<std::size_t>(static_cast<std::uint64_t>(keys[k]) - static_cast<std::uint64_t>(low_))] = ids[k];
+}
+
 void group_fold::int_key_map::insert(std::int64_t key, std::int32_t id, std::size_t groups)
 {
+  if (groups == 1) min_ = max_ = key;
+  min_ = std::min(min_, key);
+  max_ = std::max(max_, key);
+  // A direct table while the keys inserted span at most a few slots per group (or 2^20), else
+  // open addressing; the table is sized by the keys' span, not by a previous table's slack, so
+  // keys 1..J in any order stay direct, and hashed keys become direct again once the groups fill
+  // their span.
+  const std::uint64_t span = static_cast<std::uint64_t>(max_) - static_cast<std::uint64_t>(min_) + 1;  // 0: all of int64
+  const std::uint64_t limit = std::max<std::uint64_t>(4 * (groups + 1), std::uint64_t{1} << 20);
+  const bool fits = span != 0 && span <= limit;
   if (dense_) {
-    if (id_.empty()) low_ = key;
-    const std::uint64_t i = static_cast<std::uint64_t>(key) - static_cast<std::uint64_t>(low_);
-    if (i < id_.size()) {
-      id_[static_cast<std::size_t>(i)] = id;
+    if (static_cast<std::uint64_t>(key) - static_cast<std::uint64_t>(low_) < id_.size()) {
+      id_[static_cast<std::size_t>(static_cast<std::uint64_t>(key) - static_cast<std::uint64_t>(low_))] = id;
       return;
     }
-    // Widen the range (doubling, so a run of descending keys costs amortised O(range)) while it
-    // stays within a few slots per group; beyond that the keys are sparse: hash them.
-    const std::int64_t high = id_.empty() ? key : low_ + static_cast<std::int64_t>(id_.size()) - 1;
-    const std::int64_t new_low = std::min(low_, key), new_high = std::max(high, key);
-    const std::uint64_t needed = static_cast<std::uint64_t>(new_high) - static_cast<std::uint64_t>(new_low) + 1;
-    const std::uint64_t limit = std::max<std::uint64_t>(4 * (groups + 1), std::uint64_t{1} << 20);
-    if (needed != 0 && needed <= limit) {
-      const std::uint64_t size = std::min<std::uint64_t>(limit, std::max<std::uint64_t>(needed, 2 * id_.size()));
-      // Grow towards the side the new key lies on.
-      const std::int64_t low = key < low_ ? static_cast<std::int64_t>(static_cast<std::uint64_t>(new_high) - (size - 1)) : new_low;
-      std::vector<std::int32_t> grown(static_cast<std::size_t>(size), no_id);
-      const std::uint64_t shift = static_cast<std::uint64_t>(low_) - static_cast<std::uint64_t>(low);
-      for (std::size_t j = 0; j < id_.size(); ++j) grown[static_cast<std::size_t>(shift + j)] = id_[j];
-      id_ = std::move(grown);
-      low_ = low;
+    // Doubling, so a run of descending keys costs amortised O(span); the spare slots split
+    // evenly, so keys widening the span on alternate sides cost O(limit log limit) at most.
+    if (fits) {
+      make_dense(std::min<std::uint64_t>(limit, std::max<std::uint64_t>(span, 2 * id_.size())));
       id_[static_cast<std::size_t>(static_cast<std::uint64_t>(key) - static_cast<std::uint64_t>(low_))] = id;
       return;
     }
@@ -95,6 +111,11 @@ void group_fold::int_key_map::insert(std::int64_t key, std::int32_t id, std::siz
     while (capacity < 2 * (groups + 1)) capacity *= 2;
     rehash(capacity);
   } else if (2 * (groups + 1) > id_.size()) {
+    if (fits) {
+      make_dense(std::min<std::uint64_t>(limit, 2 * span));
+      id_[static_cast<std::size_t>(static_cast<std::uint64_t>(key) - static_cast<std::uint64_t>(low_))] = id;
+      return;
+    }
     rehash(2 * id_.size());
   }
   const std::size_t mask = id_.size() - 1;

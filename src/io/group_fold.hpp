@@ -194,7 +194,12 @@ class group_fold {
    private:
     std::int32_t find_hashed(std::int64_t key) const;
     void rehash(std::size_t capacity);
+    /// A direct table of `size` slots over [min_, max_], its spare slots split evenly on both sides.
+    void make_dense(std::uint64_t size);
+    /// The (key, id) pairs held, in slot order.
+    void entries(std::vector<std::int64_t>& keys, std::vector<std::int32_t>& ids) const;
     bool dense_ = true;
+    std::int64_t min_ = 0, max_ = 0;      // the smallest and largest key inserted
     std::int64_t low_ = 0;                // dense: key of slot 0
     std::vector<std::int32_t> id_;        // dense: id of key low_ + i; hashed: id of slot i (-1 empty)
     std::vector<std::int64_t> slot_key_;  // hashed: key of slot i

@@ -150,6 +150,24 @@ TEST(GroupFold, SparseKeysInRandomOrder)
   check_all_ways(r);
 }
 
+TEST(GroupFold, KeysThatFillTheirSpanLater)
+{
+  // The first two keys span 2^20 + 3 (more than a direct table allows with two groups: the hashed
+  // map); the rest fill the span, so at 2^18 groups the map becomes a direct table again (~300,000
+  // groups in all). Two folds, not check_all_ways: the comparison of 3e5 groups is what costs.
+  rows_in r = random_rows(350000, (std::int64_t{1} << 20) + 3, 9);
+  r.keys[0] = 0;
+  r.keys[1] = (std::int64_t{1} << 20) + 2;
+  const group_table want = reference(r);
+  expect_same(want, fold(r, 1, 65536, 4093), r);
+  expect_same(want, fold(r, 2, r.hi.size(), r.hi.size()), r);
+  // Keys widening the span on alternate sides, each its own group: 5e6, 5e6 + 1, 5e6 - 1, ...
+  rows_in w = random_rows(100000, 1, 10);
+  for (std::size_t i = 0; i < w.keys.size(); ++i)
+    w.keys[i] = 5000000 + (i % 2 == 1 ? 1 : -1) * static_cast<std::int64_t>((i + 1) / 2);
+  check_all_ways(w);
+}
+
 TEST(GroupFold, EveryRowItsOwnGroup)
 {
   rows_in r = random_rows(40000, 1, 3);
