@@ -94,8 +94,8 @@ summary_table read_summary_table(const std::string& path, const summary_columns&
 /// Rows of one piece of the input: each row's key (a view into the input or `arena`) and numbers.
 struct keyed_rows {
   std::vector<std::string_view> keys;
-  std::vector<double> numbers;  ///< row-major: the numeric columns of each row, in order (the nearest doubles)
-  std::vector<double> lows;     ///< the same layout: what each number's text holds beyond it (exact_number's lo)
+  uninitialized_vector<double> numbers;  ///< row-major: the numeric columns of each row, in order (the nearest doubles)
+  uninitialized_vector<double> lows;     ///< the same layout: what each number's text holds beyond it (exact_number's lo)
   std::deque<std::string> arena;
   std::string failure;           // empty when the piece parsed
   std::size_t failure_line = 0;  // line within the piece, 0-based
