@@ -29,6 +29,7 @@
 #include <unistd.h>
 #include <deque>
 #include <limits>
+#include <memory>
 #include <string_view>
 #include <unordered_map>
 
@@ -1047,15 +1048,17 @@ class byte_stream {
  public:
   explicit byte_stream(const std::string& path) : path_(path)
   {
-    if (path == "-") {
+    if (path == "-" && stdin_input::spooled() < 0) {
       fd_ = STDIN_FILENO;
+      buf_ = stdin_input::take_peeked();  // read ahead by first_row
+      filled_ = buf_.size();
       // A pipe hands out at most its buffer (64 KiB by default) a read: a 1 MiB buffer (the
       // unprivileged maximum) means 16x fewer reads and wake-ups of the writer. Only a hint.
       struct stat st {};
       if (::fstat(fd_, &st) == 0 && S_ISFIFO(st.st_mode)) (void)::fcntl(fd_, F_SETPIPE_SZ, 1 << 20);
       return;
     }
-    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    fd_ = path == "-" ? ::dup(stdin_input::spooled()) : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd_ < 0) throw error("cannot open '" + shown(path) + "': " + std::strerror(errno));
     struct stat st {};
     if (::fstat(fd_, &st) == 0 && S_ISDIR(st.st_mode)) {
@@ -1658,6 +1661,56 @@ void visit_rows(const std::string& path, const std::vector<std::string>& columns
 {
   std::size_t chosen = 0;
   visit_rows(path, std::vector<std::vector<std::string>>{columns}, chosen, on_row);
+}
+
+std::vector<std::string> first_row(const std::string& path, const std::vector<std::string>& columns)
+{
+  // More of the head until it holds the header and the first row whole (a line end after it, or
+  // the end of the input); a problem in a part that may go on is no problem yet.
+  std::unique_ptr<byte_stream> file;
+  for (std::size_t want = std::size_t{1} << 16;; want *= 4) {
+    bool complete = false;
+    std::string_view head;
+    if (path == "-") {
+      head = stdin_input::peek(want, complete);
+    } else {
+      if (!file) file = std::make_unique<byte_stream>(path);
+      head = file->peek(want, complete);
+    }
+    const char* const end = head.data() + head.size();
+    layout l;
+    try {
+      l = read_layout(head, path, columns);
+    } catch (const error&) {
+      if (complete) throw;
+      continue;
+    }
+    if (!complete && l.data_begin == end) continue;
+    std::vector<std::size_t> at;
+    for (const std::string& c : columns) at.push_back(column_index(l, c, "data"));
+    row_scanner scan(l.data_begin, end, l.delimiter);
+    std::vector<std::string_view> fields;
+    std::deque<std::string> arena;
+    std::size_t count = 0;
+    bool more = false;
+    while (!scan.done() && !more) {
+      try {
+        scan.next(fields, count, l.columns, arena);
+      } catch (const error&) {
+        if (complete) return {};  // the readers report it, with its line
+        more = true;
+        break;
+      }
+      if (!complete && scan.position() == end) more = true;
+      else if (!blank_row(fields, count)) {
+        if (count != l.columns) return {};  // a ragged row: the readers report it
+        std::vector<std::string> out;
+        for (std::size_t c : at) out.emplace_back(fields[c]);
+        return out;
+      }
+    }
+    if (!more) return {};
+  }
 }
 
 count_table read_count_table(const std::string& path, const count_columns& columns)

@@ -143,6 +143,12 @@ std::size_t choose_column_set(const std::vector<std::string>& header, const std:
 void visit_rows(const std::string& path, const std::function<std::vector<std::string>(const std::vector<std::string>&)>& choose,
                 const std::function<void(const std::vector<std::string_view>&, std::size_t)>& on_row);
 
+/// The fields of `columns` in the first data row of `path` ("-": stdin), read from the head of the
+/// input alone; none where there is no data row, or the first is ragged or malformed (the readers
+/// report those, with the line). A missing column is a one-line error. Reading stdin, the bytes
+/// read stay for the next reader of it.
+std::vector<std::string> first_row(const std::string& path, const std::vector<std::string>& columns);
+
 /// A canonical integer key (an optional '-', no leading zeros, within int64), which prints back
 /// as the same text: keys that are all canonical integers sort numerically, any other bytewise.
 bool parse_int_key(std::string_view s, std::int64_t& out);
