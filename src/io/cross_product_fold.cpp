@@ -119,6 +119,11 @@ cross_product_table assemble(const key_ids& ids, const std::vector<double>& stat
   t.data.width = w;
   t.value = std::move(value);
   if (ids.size() == 0 && allow_empty) return t;
+  t.keys.reserve(ids.size());
+  t.data.n.reserve(ids.size());
+  t.data.mean.reserve(ids.size() * w);
+  t.data.mean_lo.reserve(ids.size() * w);
+  t.data.comoment.reserve(ids.size() * w * w);
   for (std::size_t j : ids.sorted()) {
     t.keys.push_back(ids.key(j));
     const double* g = &state[j * stride_g];
@@ -259,7 +264,7 @@ cross_product_table read_cross_products(const std::string& path, const std::stri
   key_ids ids;
   const std::unique_ptr<detail::cross_folder> folder = detail::make_cross_folder(use, w, threads);
   std::vector<std::uint32_t> row_group;
-  std::vector<double> z;
+  uninitialized_vector<double> z;  // every entry written before it is read
   std::vector<std::size_t> first_row;
   visit_keyed_rows(path, columns, workers, [&](const std::vector<keyed_rows>& pieces) {
     // Group ids in row order (serial: new groups are numbered as they first appear) ...

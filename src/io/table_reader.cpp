@@ -958,10 +958,11 @@ bool parse_keyed_fast(const char* const begin, const char* const end, const layo
   out.arena.clear();
   out.failure.clear();
   out.lines = 0;
-  // Room for the most rows the piece can hold (a row takes more bytes than it has fields: its
-  // delimiters, line end and a non-empty key and numbers), kept from block to block (not filled:
-  // every entry up to the last row is written).
-  const std::size_t most_rows = size / fields + 1;
+  // Room for the most rows the piece can hold, counted (its line ends), not guessed from its bytes:
+  // the arrays' pages follow the rows (a bound several times too large would have the kernel
+  // clear a 2 MiB page where a few hundred KiB are written). Kept from block to block, not
+  // filled: every entry up to the last row is written.
+  const std::size_t most_rows = row_bound(begin, end, fields);
   out.keys.reserve(most_rows);
   out.numbers.resize(most_rows * numbers);
   out.lows.resize(most_rows * numbers);
