@@ -29,6 +29,7 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <type_traits>
 #include <vector>
 
 namespace shrink {
@@ -443,37 +444,106 @@ std::pair<double, double> mixed_model_tau_interval(const group_cross_products& r
   return {lower, root.x};
 }
 
-/// Group j's term of raw_logo_score (NaN where M_{-j} is singular). Mat holds (p + 1) x (p + 1):
-/// a fixed-capacity type keeps the small matrices off the heap.
-template <class Mat>
-double logo_term(const group_cross_products& d, const Matrix& T, std::size_t j, double sigma2, double tau2)
+/// The Cholesky factor of the p x p symmetric matrix `a` (row-major, lower triangle read) in
+/// place, lower triangle; false unless it is positive definite. P: p when known at compile time
+/// (the loops then unroll), else 0.
+template <std::size_t P>
+bool cholesky(double* a, std::size_t p_run)
 {
-  using Vec = Eigen::Matrix<double, Eigen::Dynamic, 1, 0, Mat::MaxRowsAtCompileTime, 1>;
-  const auto p = static_cast<Eigen::Index>(d.width), w = p + 1;  // Z = (1, x, y)
-  const double n = d.n[j], g = tau2 / sigma2;
-  Mat C = Mat::Zero(w, w);
-  Vec m(w);
+  const std::size_t p = P != 0 ? P : p_run;
+  for (std::size_t j = 0; j < p; ++j) {
+    double d = a[j * p + j];
+    for (std::size_t k = 0; k < j; ++k) d -= a[j * p + k] * a[j * p + k];
+    if (!(d > 0)) return false;
+    d = std::sqrt(d);
+    a[j * p + j] = d;
+    for (std::size_t i = j + 1; i < p; ++i) {
+      double v = a[i * p + j];
+      for (std::size_t k = 0; k < j; ++k) v -= a[i * p + k] * a[j * p + k];
+      a[i * p + j] = v / d;
+    }
+  }
+  return true;
+}
+
+/// x = L^-1 x (L from cholesky), in place.
+template <std::size_t P>
+void forward(const double* l, double* x, std::size_t p_run)
+{
+  const std::size_t p = P != 0 ? P : p_run;
+  for (std::size_t i = 0; i < p; ++i) {
+    double v = x[i];
+    for (std::size_t k = 0; k < i; ++k) v -= l[i * p + k] * x[k];
+    x[i] = v / l[i * p + i];
+  }
+}
+
+/// x = L'^-1 x, in place.
+template <std::size_t P>
+void backward(const double* l, double* x, std::size_t p_run)
+{
+  const std::size_t p = P != 0 ? P : p_run;
+  for (std::size_t i = p; i-- > 0;) {
+    double v = x[i];
+    for (std::size_t k = i + 1; k < p; ++k) v -= l[k * p + i] * x[k];
+    x[i] = v / l[i * p + i];
+  }
+}
+
+/// Group j's term of raw_logo_score (NaN where M_{-j} is singular). `t`: T(g), w x w row-major
+/// (w = p + 1, Z = (1, x, y)); `work`: 2 p^2 + 3 w numbers. P: p when known at compile time, so
+/// that the small matrices' loops unroll (a third of the work of Eigen's dynamic-size routines),
+/// else 0.
+template <std::size_t P>
+double logo_term(const group_cross_products& d, const double* t, std::size_t j, double sigma2, double tau2,
+                 double log_two_pi_sigma2, double* work)
+{
+  const std::size_t p = P != 0 ? P : d.width, w = p + 1;
+  const double n = d.n[j], s = n / (1 + n * (tau2 / sigma2));
+  const double* const mean = &d.mean[j * p];
+  const double* const c = &d.comoment[j * p * p];  // C_j of (x, y): Z's co-moments less the intercept's zeros
+  double* const M = work;          // M_{-j}, then its factor
+  double* const A = work + p * p;  // sigma2 K^-1 + X_j'X_j, then its factor
+  double* const m = A + p * p;     // (1, xbar, ybar)
+  double* const a = m + w;         // (-beta_{-j}, 1)
+  double* const za = a + w;        // Z_j'Z_j a
+  auto cz = [&](std::size_t u, std::size_t v) { return u == 0 || v == 0 ? 0.0 : c[(u - 1) * p + v - 1]; };
   m[0] = 1;
-  for (Eigen::Index a = 1; a < w; ++a) m[a] = d.mean[j * d.width + static_cast<std::size_t>(a - 1)];
-  for (Eigen::Index a = 1; a < w; ++a)
-    for (Eigen::Index b = 1; b < w; ++b) C(a, b) = d.comoment[j * d.width * d.width + static_cast<std::size_t>((a - 1) * p + b - 1)];
-  const Mat rest = T - C - (n / (1 + n * g)) * m * m.transpose();
-  const Mat M = rest.topLeftCorner(p, p);  // M_{-j}
-  const Eigen::LLT<Mat> m_llt(M);
-  Vec a(w);
-  a.head(p) = -m_llt.solve(rest.topRightCorner(p, 1));
+  for (std::size_t u = 1; u < w; ++u) m[u] = mean[u - 1];
+  // The rest of T without group j: M_{-j} (its first p rows and columns) and b_{-j} (column p).
+  for (std::size_t u = 0; u < p; ++u) {
+    for (std::size_t v = 0; v <= u; ++v) M[u * p + v] = (t[u * w + v] - cz(u, v)) - (s * m[u]) * m[v];
+    a[u] = -((t[u * w + p] - cz(u, p)) - (s * m[u]) * m[p]);
+  }
   a[p] = 1;
-  const Vec za = C * a + (n * m.dot(a)) * m;  // Z_j'Z_j a
-  const Vec r = za.head(p);
-  const Mat U = C.topLeftCorner(p, p) + n * m.head(p) * m.head(p).transpose();
-  // sigma2 K^-1 by Sherman-Morrison (K = sigma2 M^-1 + tau2 e1 e1'), and log det K from log det M.
-  const Vec me = M.col(0);
-  const Eigen::LLT<Mat> a_llt(M - (tau2 / (sigma2 + tau2 * M(0, 0))) * me * me.transpose() + U);
-  if (m_llt.info() != Eigen::Success || a_llt.info() != Eigen::Success) return std::numeric_limits<double>::quiet_NaN();
-  auto log_det = [](const Eigen::LLT<Mat>& l) { return 2 * l.matrixLLT().diagonal().array().log().sum(); };
-  const double log_det_sigma =
-    n * std::log(sigma2) - log_det(m_llt) + std::log1p(tau2 * M(0, 0) / sigma2) + log_det(a_llt);
-  return -0.5 * (n * std::log(two_pi) + log_det_sigma + (a.dot(za) - r.dot(a_llt.solve(r))) / sigma2);
+  // A = M_{-j} - tau2 / (sigma2 + tau2 M_11) M e1 e1'M + U, U = X_j'X_j (sigma2 K^-1 by Sherman-Morrison).
+  const double m11 = M[0], shrink_m = tau2 / (sigma2 + tau2 * m11);
+  for (std::size_t u = 0; u < p; ++u)
+    for (std::size_t v = 0; v <= u; ++v)
+      A[u * p + v] = (M[u * p + v] - (shrink_m * M[u * p]) * M[v * p]) + (cz(u, v) + (n * m[u]) * m[v]);
+  if (!cholesky<P>(M, p) || !cholesky<P>(A, p)) return std::numeric_limits<double>::quiet_NaN();
+  forward<P>(M, a, p);
+  backward<P>(M, a, p);
+  double ma = 0;
+  for (std::size_t u = 0; u < w; ++u) ma += m[u] * a[u];
+  for (std::size_t u = 0; u < w; ++u) {
+    double v = (n * ma) * m[u];
+    for (std::size_t k = 1; k < w; ++k) v += cz(u, k) * a[k];
+    za[u] = v;
+  }
+  double e2 = 0;  // e'e
+  for (std::size_t u = 0; u < w; ++u) e2 += a[u] * za[u];
+  forward<P>(A, za, p);  // r = za's first p entries: r'A^-1 r = |L_A^-1 r|^2
+  double r_a_r = 0, det_ratio = 1;
+  for (std::size_t u = 0; u < p; ++u) r_a_r += za[u] * za[u], det_ratio *= A[u * p + u] / M[u * p + u];
+  // log det A - log det M_{-j} by one logarithm while the product stays in range.
+  double log_det_ratio = 2 * std::log(det_ratio);
+  if (!(det_ratio > 1e-150 && det_ratio < 1e150)) {
+    log_det_ratio = 0;
+    for (std::size_t u = 0; u < p; ++u) log_det_ratio += 2 * (std::log(A[u * p + u]) - std::log(M[u * p + u]));
+  }
+  const double log_det_sigma = n * log_two_pi_sigma2 + log_det_ratio + std::log1p(tau2 * m11 / sigma2);
+  return -0.5 * (log_det_sigma + (e2 - r_a_r) / sigma2);
 }
 
 /// logo_term of rows without covariates (width 1), where the matrices are 2 x 2 and M_{-j} is 1 x 1:
@@ -507,20 +577,31 @@ std::optional<double> raw_logo_score(const group_cross_products& d, const size_c
                                      double sigma2, double tau2, int threads)
 {
   const Matrix T = profile_at(sizes, within, tau2 / sigma2, false).T;
-  using Small = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, 0, 8, 8>;
-  if (d.width == 1) {
-    const double score = detail::reduce<double>(d.groups, detail::thread_count(threads), [&](std::size_t j) {
-      return logo_term_intercept(d, T, j, sigma2, tau2);
+  const auto sum = [&](auto term) { return detail::reduce<double>(d.groups, detail::thread_count(threads), term); };
+  const std::vector<double> t(T.data(), T.data() + T.size());  // symmetric: either storage order
+  const double log_two_pi_sigma2 = std::log(two_pi * sigma2);
+  const auto fixed = [&](auto width) {
+    constexpr std::size_t P = decltype(width)::value;
+    return sum([&](std::size_t j) {
+      double work[2 * P * P + 3 * (P + 1)];
+      return logo_term<P>(d, t.data(), j, sigma2, tau2, log_two_pi_sigma2, work);
     });
-    if (std::isnan(score)) return std::nullopt;
-    return score;
+  };
+  double score = 0;
+  switch (d.width) {
+    case 1: score = sum([&](std::size_t j) { return logo_term_intercept(d, T, j, sigma2, tau2); }); break;
+    case 2: score = fixed(std::integral_constant<std::size_t, 2>{}); break;
+    case 3: score = fixed(std::integral_constant<std::size_t, 3>{}); break;
+    case 4: score = fixed(std::integral_constant<std::size_t, 4>{}); break;
+    case 5: score = fixed(std::integral_constant<std::size_t, 5>{}); break;
+    case 6: score = fixed(std::integral_constant<std::size_t, 6>{}); break;
+    case 7: score = fixed(std::integral_constant<std::size_t, 7>{}); break;
+    default:
+      score = sum([&](std::size_t j) {
+        std::vector<double> work(2 * d.width * d.width + 3 * (d.width + 1));
+        return logo_term<0>(d, t.data(), j, sigma2, tau2, log_two_pi_sigma2, work.data());
+      });
   }
-  const double score = d.width + 1 <= 8 ? detail::reduce<double>(d.groups, detail::thread_count(threads), [&](std::size_t j) {
-    return logo_term<Small>(d, T, j, sigma2, tau2);
-  })
-                                        : detail::reduce<double>(d.groups, detail::thread_count(threads), [&](std::size_t j) {
-                                            return logo_term<Matrix>(d, T, j, sigma2, tau2);
-                                          });
   if (std::isnan(score)) return std::nullopt;
   return score;
 }

@@ -6,6 +6,7 @@
 #include "decimal.hpp"
 #include "output.hpp"
 #include "table_reader.hpp"
+#include "text_source.hpp"
 
 #include <shrink/error.hpp>
 
@@ -118,6 +119,11 @@ cross_product_table assemble(const key_ids& ids, const std::vector<double>& stat
   t.data.width = w;
   t.value = std::move(value);
   if (ids.size() == 0 && allow_empty) return t;
+  t.keys.reserve(ids.size());
+  t.data.n.reserve(ids.size());
+  t.data.mean.reserve(ids.size() * w);
+  t.data.mean_lo.reserve(ids.size() * w);
+  t.data.comoment.reserve(ids.size() * w * w);
   for (std::size_t j : ids.sorted()) {
     t.keys.push_back(ids.key(j));
     const double* g = &state[j * stride_g];
@@ -236,25 +242,21 @@ cross_product_table read_cross_products(const std::string& path, const std::stri
   columns.insert(columns.end(), covariates.begin(), covariates.end());
   if (!offset.empty()) columns.push_back(offset);
   const std::string value_name = offset.empty() ? value : value + "-" + offset;
-  // A covariate whose first field is text is a factor (a file only: stdin is read once), read by
-  // the two-pass path; numeric covariates take the parallel one-pass fold.
-  if (path != "-" && !covariates.empty()) {
+  // A covariate whose first field is text is a factor, read by the two-pass path (stdin copied to
+  // a temporary file for it); numeric covariates take the parallel one-pass fold.
+  if (!covariates.empty()) {
+    const std::vector<std::string> first = first_row(path, columns);
     std::vector<bool> factor(covariates.size(), false);
-    struct first_row_read {};
-    try {
-      visit_rows(path, columns, [&](const std::vector<std::string_view>& f, std::size_t) {
-        for (std::size_t c = 0; c < covariates.size(); ++c) factor[c] = is_text(f[2 + c]);
-        throw first_row_read{};
-      });
-    } catch (const first_row_read&) {
-    }
+    for (std::size_t c = 0; c < covariates.size() && !first.empty(); ++c) factor[c] = is_text(first[2 + c]);
     const auto first_factor = std::find(factor.begin(), factor.end(), true);
     if (first_factor != factor.end() && part)
       throw error("covariate '" + shown(covariates[static_cast<std::size_t>(first_factor - factor.begin())]) +
                   "' is text (a factor): summaries hold numeric covariates only, as a part does not know the other parts' "
                   "levels; give the factor as 0/1 columns, one per level but the first");
-    if (first_factor != factor.end())
+    if (first_factor != factor.end()) {
+      if (path == "-") stdin_input::spool();
       return read_with_factors(path, columns, covariates, factor, !offset.empty(), value_name, use);
+    }
   }
   const std::size_t w = covariates.size() + 1;  // covariates, then y
   const std::size_t stride = columns.size() - 1;  // numbers per row: y, covariates, offset
@@ -262,7 +264,7 @@ cross_product_table read_cross_products(const std::string& path, const std::stri
   key_ids ids;
   const std::unique_ptr<detail::cross_folder> folder = detail::make_cross_folder(use, w, threads);
   std::vector<std::uint32_t> row_group;
-  std::vector<double> z;
+  uninitialized_vector<double> z;  // every entry written before it is read
   std::vector<std::size_t> first_row;
   visit_keyed_rows(path, columns, workers, [&](const std::vector<keyed_rows>& pieces) {
     // Group ids in row order (serial: new groups are numbered as they first appear) ...

@@ -29,6 +29,7 @@
 #include <unistd.h>
 #include <deque>
 #include <limits>
+#include <memory>
 #include <string_view>
 #include <unordered_map>
 
@@ -638,6 +639,27 @@ inline std::uint64_t value_digits_sse2(const char* stop, std::size_t int_len, st
   const auto cd = static_cast<std::uint64_t>(_mm_cvtsi128_si64(_mm_unpackhi_epi64(eights, eights)));
   return ((ab >> 32) * 100000000ull + (cd & 0xFFFFFFFFull)) * 100000000ull + (cd >> 32);
 }
+
+/// value_digits_sse2 for a value of at most 16 digits and point (int_len + fraction + point <= 16;
+/// 16 bytes before `stop` readable): the same steps on the one vector that holds it, half the work.
+inline std::uint64_t value_digits_sse2_16(const char* stop, std::size_t int_len, std::size_t fraction, bool point)
+{
+  // Bytes [16 - c, 32 - c) of this table: c bytes of 0xFF, then zeros.
+  alignas(16) static constexpr unsigned char first_bytes[32] = {255, 255, 255, 255, 255, 255, 255, 255,
+                                                                255, 255, 255, 255, 255, 255, 255, 255};
+  auto first = [](std::size_t c) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(first_bytes + 16 - c)); };
+  const __m128i text = _mm_loadu_si128(reinterpret_cast<const __m128i*>(stop - 16));
+  const __m128i take = first(point ? 16 - fraction : 0);
+  __m128i d = _mm_or_si128(_mm_and_si128(take, _mm_slli_si128(text, 1)), _mm_andnot_si128(take, text));
+  d = _mm_andnot_si128(first(16 - int_len - fraction), _mm_sub_epi8(d, _mm_set1_epi8('0')));
+  const __m128i zero = _mm_setzero_si128();
+  const __m128i pairs = _mm_packs_epi32(_mm_madd_epi16(_mm_unpacklo_epi8(d, zero), _mm_set1_epi32(0x0001000A)),
+                                        _mm_madd_epi16(_mm_unpackhi_epi8(d, zero), _mm_set1_epi32(0x0001000A)));
+  const __m128i fours = _mm_madd_epi16(pairs, _mm_set1_epi32(0x00010064));
+  const __m128i eights = _mm_madd_epi16(_mm_packs_epi32(fours, fours), _mm_set1_epi32(0x00012710));
+  const auto ab = static_cast<std::uint64_t>(_mm_cvtsi128_si64(eights));  // two 8-digit groups a b
+  return (ab & 0xFFFFFFFFull) * 100000000ull + (ab >> 32);
+}
 #endif
 
 constexpr std::uint64_t pow10_u64[] = {1ull,
@@ -890,8 +912,8 @@ bool parse_fast_chunk(const char* const begin, const char* const end, const char
 
 /// The digits of a plain number `[-]digits[.digits]` (at most 19 digits, an integer part, 32 bytes
 /// or fewer) in [b, e) of a scanned batch (`non_digit` from offset `base`; 32 bytes before e
-/// readable) as mantissa and scale (make_numbers); false for any other text (and without SSE2,
-/// where parse_number reads every field).
+/// readable, or 16 where the digits and point take 16 or fewer) as mantissa and scale
+/// (make_numbers); false for any other text (and without SSE2, where parse_number reads every field).
 inline bool plain_number(const char* text, std::size_t base, const std::uint64_t* non_digit, std::size_t b,
                          std::size_t e, std::uint64_t& mantissa, std::uint8_t& scale)
 {
@@ -906,7 +928,12 @@ inline bool plain_number(const char* text, std::size_t base, const std::uint64_t
   const std::size_t int_len = dot - b - negative, fraction = dot < e ? e - dot - 1 : 0;
   if (int_len == 0 || int_len + fraction > 19) return false;
 #ifdef __SSE2__
-  mantissa = value_digits_sse2(text + e, int_len, fraction, dot < e);
+  if (e - b - negative <= 16 && e >= 16)
+    mantissa = value_digits_sse2_16(text + e, int_len, fraction, dot < e);
+  else if (e >= 32)
+    mantissa = value_digits_sse2(text + e, int_len, fraction, dot < e);
+  else
+    return false;
 #else
   return false;  // digits_value would read up to 8 bytes past a field, maybe past the input's end
 #endif
@@ -928,24 +955,23 @@ bool parse_keyed_fast(const char* const begin, const char* const end, const layo
   const auto size = static_cast<std::size_t>(end - begin);
   const std::size_t fields = l.columns, numbers = at.size() - 1;
   out.keys.clear();
-  out.numbers.clear();
-  out.lows.clear();
   out.arena.clear();
   out.failure.clear();
   out.lines = 0;
-  // Room for the most rows the piece can hold (a row takes 2 bytes a field or more), reserved
-  // once and kept from block to block, so that the arrays are never copied as they grow.
-  const std::size_t most_rows = size / (2 * fields) + 1;
+  // Room for the most rows the piece can hold, counted (its line ends), not guessed from its bytes:
+  // the arrays' pages follow the rows (a bound several times too large would have the kernel
+  // clear a 2 MiB page where a few hundred KiB are written). Kept from block to block, not
+  // filled: every entry up to the last row is written.
+  const std::size_t most_rows = row_bound(begin, end, fields);
   out.keys.reserve(most_rows);
-  out.numbers.reserve(most_rows * numbers);
-  out.lows.reserve(most_rows * numbers);
-  std::size_t pos = 0;
+  out.numbers.resize(most_rows * numbers);
+  out.lows.resize(most_rows * numbers);
+  std::size_t pos = 0, rows = 0;
   while (pos < size) {
+    const std::size_t base = pos, scanned = std::min(size, base + scan_batch), first_row = rows;
     // The batch's numbers are made at its end: the digits' scratch follows the batch, not the piece.
-    scratch.mantissa.clear();
-    scratch.scale.clear();
-    const std::size_t first_number = out.numbers.size();
-    const std::size_t base = pos, scanned = std::min(size, base + scan_batch);
+    scratch.mantissa.resize(((scanned - base) / fields + 1) * numbers);
+    scratch.scale.resize(scratch.mantissa.size());
     scan_bitmaps& scan = scratch.scan;
     scan_structure(begin + base, scanned - base, l.delimiter, scan);
     const std::uint32_t* const structural = scan.structural.data();
@@ -965,43 +991,44 @@ bool parse_keyed_fast(const char* const begin, const char* const end, const layo
         if (pos > base && scanned < size) break;  // the row continues past the batch: scan from it
         return false;
       }
-      const std::size_t row_end = base + structural[last];
+      const std::uint32_t* const ends = structural + next;  // base + ends[f]: field f's end
+      const std::size_t row_end = base + ends[fields - 1];
       if (row_end < size && begin[row_end] != '\n') return false;
-      for (std::size_t f = next; f < last; ++f)
-        if (begin[base + structural[f]] != l.delimiter) return false;
-      const auto field_begin = [&](std::size_t f) { return f == 0 ? pos : base + structural[next + f - 1] + 1; };
+      for (std::size_t f = 0; f + 1 < fields; ++f)
+        if (begin[base + ends[f]] != l.delimiter) return false;
+      const auto field_begin = [&](std::size_t f) { return f == 0 ? pos : base + ends[f - 1] + 1; };
       const auto field_end = [&](std::size_t f) {
-        std::size_t e = base + structural[next + f];
+        std::size_t e = base + ends[f];
         if (f + 1 == fields && e > field_begin(f) && begin[e - 1] == '\r') --e;
         return e;
       };
-      const std::string_view key =
-        trim({begin + field_begin(at[0]), field_end(at[0]) - field_begin(at[0])});
+      const std::string_view key = trim({begin + field_begin(at[0]), field_end(at[0]) - field_begin(at[0])});
       if (key.empty()) return false;
       out.keys.push_back(key);
-      for (std::size_t c = 1; c <= numbers; ++c) {
-        const std::size_t b = field_begin(at[c]), e = field_end(at[c]);
-        std::uint64_t m = 0;
-        std::uint8_t sc = read_by_bytes;
-        double hi = 0, lo = 0;
-        if (!(e >= 32 && plain_number(begin, base, non_digit, b, e, m, sc))) {
+      double* const hi = out.numbers.data() + rows * numbers;
+      double* const lo = out.lows.data() + rows * numbers;
+      const std::size_t digits_at = (rows - first_row) * numbers;
+      for (std::size_t c = 0; c < numbers; ++c) {
+        const std::size_t b = field_begin(at[c + 1]), e = field_end(at[c + 1]);
+        std::uint8_t& sc = scratch.scale[digits_at + c];
+        if (!plain_number(begin, base, non_digit, b, e, scratch.mantissa[digits_at + c], sc)) {
           exact_number v;
           if (!parse_number(trim({begin + b, e - b}), v)) return false;
-          hi = v.hi;
-          lo = v.lo;
+          sc = read_by_bytes;
+          hi[c] = v.hi;
+          lo[c] = v.lo;
         }
-        scratch.mantissa.push_back(m);
-        scratch.scale.push_back(sc);
-        out.numbers.push_back(hi);
-        out.lows.push_back(lo);
       }
+      ++rows;
       out.lines += row_end < size;
       pos = row_end + 1;
       next = last + 1;
     }
-    make_numbers(scratch, out.numbers.size() - first_number, out.numbers.data() + first_number,
-                 out.lows.data() + first_number);
+    make_numbers(scratch, (rows - first_row) * numbers, out.numbers.data() + first_row * numbers,
+                 out.lows.data() + first_row * numbers);
   }
+  out.numbers.resize(rows * numbers);
+  out.lows.resize(rows * numbers);
   return true;
 }
 
@@ -1022,15 +1049,17 @@ class byte_stream {
  public:
   explicit byte_stream(const std::string& path) : path_(path)
   {
-    if (path == "-") {
+    if (path == "-" && stdin_input::spooled() < 0) {
       fd_ = STDIN_FILENO;
+      buf_ = stdin_input::take_peeked();  // read ahead by first_row
+      filled_ = buf_.size();
       // A pipe hands out at most its buffer (64 KiB by default) a read: a 1 MiB buffer (the
       // unprivileged maximum) means 16x fewer reads and wake-ups of the writer. Only a hint.
       struct stat st {};
       if (::fstat(fd_, &st) == 0 && S_ISFIFO(st.st_mode)) (void)::fcntl(fd_, F_SETPIPE_SZ, 1 << 20);
       return;
     }
-    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    fd_ = path == "-" ? ::dup(stdin_input::spooled()) : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd_ < 0) throw error("cannot open '" + shown(path) + "': " + std::strerror(errno));
     struct stat st {};
     if (::fstat(fd_, &st) == 0 && S_ISDIR(st.st_mode)) {
@@ -1633,6 +1662,56 @@ void visit_rows(const std::string& path, const std::vector<std::string>& columns
 {
   std::size_t chosen = 0;
   visit_rows(path, std::vector<std::vector<std::string>>{columns}, chosen, on_row);
+}
+
+std::vector<std::string> first_row(const std::string& path, const std::vector<std::string>& columns)
+{
+  // More of the head until it holds the header and the first row whole (a line end after it, or
+  // the end of the input); a problem in a part that may go on is no problem yet.
+  std::unique_ptr<byte_stream> file;
+  for (std::size_t want = std::size_t{1} << 16;; want *= 4) {
+    bool complete = false;
+    std::string_view head;
+    if (path == "-") {
+      head = stdin_input::peek(want, complete);
+    } else {
+      if (!file) file = std::make_unique<byte_stream>(path);
+      head = file->peek(want, complete);
+    }
+    const char* const end = head.data() + head.size();
+    layout l;
+    try {
+      l = read_layout(head, path, columns);
+    } catch (const error&) {
+      if (complete) throw;
+      continue;
+    }
+    if (!complete && l.data_begin == end) continue;
+    std::vector<std::size_t> at;
+    for (const std::string& c : columns) at.push_back(column_index(l, c, "data"));
+    row_scanner scan(l.data_begin, end, l.delimiter);
+    std::vector<std::string_view> fields;
+    std::deque<std::string> arena;
+    std::size_t count = 0;
+    bool more = false;
+    while (!scan.done() && !more) {
+      try {
+        scan.next(fields, count, l.columns, arena);
+      } catch (const error&) {
+        if (complete) return {};  // the readers report it, with its line
+        more = true;
+        break;
+      }
+      if (!complete && scan.position() == end) more = true;
+      else if (!blank_row(fields, count)) {
+        if (count != l.columns) return {};  // a ragged row: the readers report it
+        std::vector<std::string> out;
+        for (std::size_t c : at) out.emplace_back(fields[c]);
+        return out;
+      }
+    }
+    if (!more) return {};
+  }
 }
 
 count_table read_count_table(const std::string& path, const count_columns& columns)

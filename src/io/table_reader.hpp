@@ -94,8 +94,8 @@ summary_table read_summary_table(const std::string& path, const summary_columns&
 /// Rows of one piece of the input: each row's key (a view into the input or `arena`) and numbers.
 struct keyed_rows {
   std::vector<std::string_view> keys;
-  std::vector<double> numbers;  ///< row-major: the numeric columns of each row, in order (the nearest doubles)
-  std::vector<double> lows;     ///< the same layout: what each number's text holds beyond it (exact_number's lo)
+  uninitialized_vector<double> numbers;  ///< row-major: the numeric columns of each row, in order (the nearest doubles)
+  uninitialized_vector<double> lows;     ///< the same layout: what each number's text holds beyond it (exact_number's lo)
   std::deque<std::string> arena;
   std::string failure;           // empty when the piece parsed
   std::size_t failure_line = 0;  // line within the piece, 0-based
@@ -142,6 +142,12 @@ std::size_t choose_column_set(const std::vector<std::string>& header, const std:
 /// missing or repeated one is the one-line error of visit_rows).
 void visit_rows(const std::string& path, const std::function<std::vector<std::string>(const std::vector<std::string>&)>& choose,
                 const std::function<void(const std::vector<std::string_view>&, std::size_t)>& on_row);
+
+/// The fields of `columns` in the first data row of `path` ("-": stdin), read from the head of the
+/// input alone; none where there is no data row, or the first is ragged or malformed (the readers
+/// report those, with the line). A missing column is a one-line error. Reading stdin, the bytes
+/// read stay for the next reader of it.
+std::vector<std::string> first_row(const std::string& path, const std::vector<std::string>& columns);
 
 /// A canonical integer key (an optional '-', no leading zeros, within int64), which prints back
 /// as the same text: keys that are all canonical integers sort numerically, any other bytewise.

@@ -3,6 +3,7 @@
 #include <shrink/error.hpp>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
 #include <iostream>
@@ -30,12 +31,88 @@ std::string read_all(int fd)
   return out;
 }
 
+std::string peeked;  // stdin's bytes read ahead, for the next reader
+int spool_fd = -1;
+
+/// Appends stdin's next bytes to `to` (at most `most`); false at its end.
+bool read_stdin(std::string& to, std::size_t most)
+{
+  const std::size_t had = to.size();
+  to.resize(had + most);
+  for (;;) {
+    const ssize_t got = ::read(STDIN_FILENO, &to[had], most);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) throw error(std::string("cannot read stdin: ") + std::strerror(errno));
+    to.resize(had + static_cast<std::size_t>(got));
+    return got > 0;
+  }
+}
+
 }  // namespace
+
+namespace stdin_input {
+
+std::string_view peek(std::size_t size, bool& complete)
+{
+  complete = false;
+  while (peeked.size() < size && !complete) complete = !read_stdin(peeked, size - peeked.size());
+  return peeked;
+}
+
+std::string take_peeked()
+{
+  std::string out;
+  out.swap(peeked);
+  return out;
+}
+
+void spool()
+{
+  if (spool_fd >= 0) return;
+  const char* tmp = std::getenv("TMPDIR");
+  const std::string dir = tmp != nullptr && *tmp != '\0' ? tmp : "/tmp";
+  std::string name = dir + "/shrink-stdin-XXXXXX";
+  const int fd = ::mkstemp(name.data());
+  const auto fail = [&] {
+    const std::string why = std::strerror(errno);
+    if (fd >= 0) ::close(fd);
+    throw error("cannot copy stdin to a temporary file in '" + dir + "' (set TMPDIR to a directory with room): " + why);
+  };
+  if (fd < 0) fail();
+  ::unlink(name.c_str());  // gone with the process, whatever ends it
+  std::string block = take_peeked();
+  do {
+    for (std::size_t done = 0; done < block.size();) {
+      const ssize_t put = ::write(fd, block.data() + done, block.size() - done);
+      if (put < 0 && errno == EINTR) continue;
+      if (put < 0) fail();
+      done += static_cast<std::size_t>(put);
+    }
+    block.clear();
+  } while (read_stdin(block, std::size_t{1} << 20));
+  spool_fd = fd;
+}
+
+int spooled() { return spool_fd; }
+
+}  // namespace stdin_input
 
 text_source::text_source(const std::string& path)
 {
+  if (path == "-" && stdin_input::spooled() >= 0) {
+    struct stat st {};
+    if (::fstat(stdin_input::spooled(), &st) == 0 && st.st_size > 0) {
+      void* m = ::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ, MAP_PRIVATE | MAP_POPULATE,
+                       stdin_input::spooled(), 0);
+      if (m == MAP_FAILED) throw error(std::string("cannot read stdin's copy: ") + std::strerror(errno));
+      mapping_ = m;
+      data_ = static_cast<const char*>(m);
+      size_ = static_cast<std::size_t>(st.st_size);
+    }
+    return;
+  }
   if (path == "-") {
-    owned_ = read_all(STDIN_FILENO);
+    owned_ = stdin_input::take_peeked() + read_all(STDIN_FILENO);
     data_ = owned_.data();
     size_ = owned_.size();
     return;

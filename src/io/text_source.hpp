@@ -27,4 +27,20 @@ class text_source {
   mapped_input_guard guard_;  // names the file to the SIGBUS handler
 };
 
+/// Stdin, which the process can read only once. Bytes read ahead (peek) are handed to the next
+/// reader of "-" (text_source, or the streaming readers through take_peeked); once spooled, every
+/// reader of "-" reads the whole input again from an unlinked temporary file.
+namespace stdin_input {
+/// At least the first `size` bytes of stdin (all of it where it is shorter: `complete` is then
+/// true), read and kept for the next reader.
+std::string_view peek(std::size_t size, bool& complete);
+/// The bytes peeked and not yet handed over (none after this call).
+std::string take_peeked();
+/// Copies stdin (the peeked bytes, then the rest) to an unlinked temporary file in $TMPDIR (else
+/// /tmp); a one-line error where it cannot be written (a full disk). The file goes with the process.
+void spool();
+/// The spool's descriptor, -1 before spool().
+int spooled();
+}  // namespace stdin_input
+
 }  // namespace shrink::io

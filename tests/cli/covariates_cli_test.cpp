@@ -7,9 +7,13 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <map>
 #include <sstream>
+
+#include <sys/wait.h>
 
 namespace {
 
@@ -403,6 +407,53 @@ TEST(CovariatesCli, RawRowsWithFactors)
   write_file(d / "one.csv", "g,y,f\na,1,u\na,2,u\nb,3,u\nb,5,u\n");
   expect_error(run_shrink("fit " + quoted(d / "one.csv") + " --group g --value y --covariates f -o " + quoted(d / "g.csv"), d),
                "covariate 'f' is constant (every row has level 'u')");
+}
+
+// Factors from stdin: read twice from a temporary copy, the same bytes as from the file, whether
+// stdin is a file or a pipe; rows of more than the first look (64 KiB) on it, so the copy holds
+// the bytes read ahead and the rest. Numeric covariates from a pipe still stream, the same too.
+TEST(CovariatesCli, RawRowsWithFactorsFromStdinAsFromTheFile)
+{
+  temp_dir d;
+  std::ostringstream text;
+  text << "g,y,x,kind\n";
+  unsigned state = 12;
+  for (int i = 0; i < 6000; ++i) {
+    state = state * 1664525u + 1013904223u;
+    const unsigned g = state % 97, k = (state >> 8) % 3;
+    text << g << ',' << (g % 7) * 0.25 + k * 0.5 + (state >> 12) % 1000 * 1e-3 << ',' << (state >> 20) % 100 * 0.01 << ','
+         << (k == 0 ? "low" : k == 1 ? "mid" : "high") << '\n';
+  }
+  ASSERT_GT(text.str().size(), std::size_t{1} << 16);
+  write_file(d / "f.csv", text.str());
+  const std::string shrink_binary = std::string("'") + SHRINK_BINARY + "'";
+  for (const std::string covariates : {"x", "x,kind"}) {
+    const std::string options = " --group g --value y --covariates " + covariates + " -q -o ";
+    const auto file = run_shrink("fit " + quoted(d / "f.csv") + options + quoted(d / "file.csv") + " --summary " + quoted(d / "file.json"), d);
+    ASSERT_EQ(file.status, 0) << file.err;
+    const auto redirected =
+      run_shrink("fit -" + options + quoted(d / "in.csv") + " --summary " + quoted(d / "in.json"), d, (d / "f.csv").string());
+    ASSERT_EQ(redirected.status, 0) << redirected.err;
+    const std::string pipe = "cat " + quoted(d / "f.csv") + " | " + shrink_binary + " fit -" + options + quoted(d / "pipe.csv") +
+                             " --summary " + quoted(d / "pipe.json");
+    ASSERT_EQ(std::system(pipe.c_str()), 0) << pipe;
+    EXPECT_EQ(read_file(d / "in.csv"), read_file(d / "file.csv")) << covariates;
+    EXPECT_EQ(read_file(d / "in.json"), read_file(d / "file.json")) << covariates;
+    EXPECT_EQ(read_file(d / "pipe.csv"), read_file(d / "file.csv")) << covariates;
+    EXPECT_EQ(read_file(d / "pipe.json"), read_file(d / "file.json")) << covariates;
+  }
+  const auto json = nlohmann::json::parse(read_file(d / "file.json"));
+  ASSERT_EQ(json["coefficients"].size(), 4u);  // the factor's: intercept, x, the levels but the first (high)
+  EXPECT_EQ(json["coefficients"][2]["name"], "kindlow");
+
+  // Where the copy cannot be written: a one-line error naming the directory.
+  const std::string nowhere = "cat " + quoted(d / "f.csv") + " | TMPDIR=/nonexistent/dir " + shrink_binary +
+                              " fit - --group g --value y --covariates x,kind -o /dev/null 2>" + quoted(d / "err.txt");
+  const int status = std::system(nowhere.c_str());
+  EXPECT_EQ(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 1);
+  const std::string err = read_file(d / "err.txt");
+  EXPECT_NE(err.find("cannot copy stdin to a temporary file in '/nonexistent/dir'"), std::string::npos) << err;
+  EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
 }
 
 }  // namespace

@@ -125,6 +125,38 @@ TEST(KeyedRows, EveryFormReadsAsStrtodOnBothPathsForAnyThreadCount)
   expect_rows(visit((dir / "quoted.csv").string(), 2), quoted_truth, "quoted");
 }
 
+// Plain numbers of up to 16 digits and point take the fast path's one-vector digit reading, longer
+// ones its two-vector reading, and the rest parse_number: texts on both sides of each boundary
+// (lengths 14 to 20, signs, leading and trailing zeros, points first and last) read as strtod.
+TEST(KeyedRows, NumbersAroundSixteenCharactersReadAsStrtod)
+{
+  const std::vector<std::string> texts{
+    "123456789012345",   "1234567890123456",   "12345678901234567",  "1234567890123456789", "-1234567890123456",
+    "-12345678901234567", "1.23456789012345",  "1.234567890123456",  "0.00000000000001",    "0000000000001.25",
+    "-0000000000001.25", "00000000000001.25",  "9999999999999999",   "99999999999999999",   "-9.999999999999999",
+    "123456789012345.",  ".5",                 "+1.5",               "-0.0",                "0",
+    "1234567890.123456789", "12345678901.23456789", "0.1234567890123456", "-0.000000000000001", "7.",
+    "100000000000000.0", "1000000000000000.0", "2.5e-7",             "-1.5E+3",             "00000000000000000001"};
+  std::string text = "key,y,a,b\n";
+  std::vector<expected_row> truth;
+  for (std::size_t row = 0; row < 40000; ++row) {
+    expected_row e{std::to_string(row % 50), {}, {}};
+    std::string line = e.key;
+    for (std::size_t c = 0; c < 3; ++c) {
+      const std::string& t = texts[(row * 7 + c * 11) % texts.size()];
+      e.numbers.push_back(std::strtod(t.c_str(), nullptr));
+      e.long_text.push_back(false);
+      line += "," + t;
+    }
+    text += line + "\n";
+    truth.push_back(e);
+  }
+  ASSERT_GT(text.size(), std::size_t{1} << 20);  // several pieces
+  test::temp_dir dir;
+  test::write_file(dir / "rows.csv", text);
+  for (int threads : {1, 3}) expect_rows(visit((dir / "rows.csv").string(), threads), truth, "boundaries");
+}
+
 TEST(KeyedRows, CountRowErrorsNameTheirLineInALaterPiece)
 {
   test::temp_dir dir;

@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <map>
 #include <sstream>
 
@@ -202,6 +203,92 @@ TEST(MixedModelRadon, LeaveOneCountyOutScoreByRefitting)
     EXPECT_NEAR(*c.structures[2].logo_score, score(ml.sigma2, ml.tau2), 1e-9) << covariates.size();
     EXPECT_NEAR(*c.structures[1].logo_score, score(rss / N, 0), 1e-9) << covariates.size();
     EXPECT_FALSE(c.structures[0].logo_score.has_value());
+  }
+}
+
+TEST(MixedModel, LeaveOneGroupOutScoreByRefittingForWideDesigns)
+{
+  // The score's unrolled widths (4 covariates) and its run-time width (8: p + 1 > 8) against the
+  // dense refit of LeaveOneCountyOutScoreByRefitting, on rows drawn here (3 to 8 a group).
+  using Eigen::MatrixXd;
+  using Eigen::VectorXd;
+  for (const std::size_t q : {std::size_t{4}, std::size_t{8}}) {
+    std::uint64_t state = 7 + q;
+    const auto uniform = [&] {
+      state = state * 6364136223846793005ull + 1442695040888963407ull;
+      return static_cast<double>(state >> 11) / 9007199254740992.0 - 0.5;
+    };
+    std::map<std::string, std::vector<std::vector<double>>> rows;  // per group: (x_1..x_q, y)
+    std::string text = "g";
+    for (std::size_t a = 0; a < q; ++a) text += ",x" + std::to_string(a);
+    text += ",y\n";
+    std::vector<std::string> covariates;
+    for (std::size_t a = 0; a < q; ++a) covariates.push_back("x" + std::to_string(a));
+    for (int j = 0; j < 24; ++j) {
+      const double effect = uniform();
+      for (int i = 0; i < 3 + j % 6; ++i) {
+        std::vector<double> r;
+        double y = effect + 0.3 * uniform();
+        for (std::size_t a = 0; a < q; ++a) r.push_back(uniform() + (a == 0 ? 0.1 * j : 0.0)), y += r.back() * (1.0 + a);
+        r.push_back(y);
+        std::ostringstream line;
+        line.precision(17);
+        line << j;
+        for (double v : r) line << ',' << v;
+        text += line.str() + "\n";
+        rows[std::to_string(j)].push_back(r);
+      }
+    }
+    test::temp_dir d;
+    test::write_file(d / "w.csv", text);
+    const io::cross_product_table t = io::read_cross_products((d / "w.csv").string(), "g", "y", covariates, "", 1);
+    const structure_comparison c = compare_structures(t.data);
+    const mixed_model_result ml = fit_mixed_model(t.data, false);
+    const auto p = static_cast<Eigen::Index>(q + 1);
+    auto design = [&](const std::vector<std::vector<double>>& r, MatrixXd& X, VectorXd& y) {
+      const auto n = static_cast<Eigen::Index>(r.size());
+      X.resize(n, p);
+      y.resize(n);
+      for (Eigen::Index i = 0; i < n; ++i) {
+        X(i, 0) = 1;
+        for (Eigen::Index a = 1; a < p; ++a) X(i, a) = r[static_cast<std::size_t>(i)][static_cast<std::size_t>(a - 1)];
+        y[i] = r[static_cast<std::size_t>(i)][q];
+      }
+    };
+    auto score = [&](double sigma2, double tau2) {
+      double total = 0;
+      for (const auto& [key, mine] : rows) {
+        MatrixXd G = MatrixXd::Zero(p, p), X;
+        VectorXd b = VectorXd::Zero(p), y;
+        for (const auto& [other, theirs] : rows) {
+          if (other == key) continue;
+          design(theirs, X, y);
+          const auto n = X.rows();
+          const Eigen::LLT<MatrixXd> h(sigma2 * MatrixXd::Identity(n, n) + tau2 * MatrixXd::Ones(n, n));
+          G += X.transpose() * h.solve(X);
+          b += X.transpose() * h.solve(y);
+        }
+        const MatrixXd V = G.inverse();
+        design(mine, X, y);
+        const auto n = X.rows();
+        const Eigen::LLT<MatrixXd> llt(sigma2 * MatrixXd::Identity(n, n) + tau2 * MatrixXd::Ones(n, n) + X * V * X.transpose());
+        const VectorXd e = y - X * (V * b);
+        const double log_det = 2 * llt.matrixL().toDenseMatrix().diagonal().array().log().sum();
+        total += -0.5 * (static_cast<double>(n) * std::log(6.283185307179586) + log_det + e.dot(llt.solve(e)));
+      }
+      return total;
+    };
+    double N = 0, rss = 0;
+    {
+      MatrixXd XtX = MatrixXd::Zero(p, p), X;
+      VectorXd Xty = VectorXd::Zero(p), y;
+      for (const auto& [key, r] : rows) design(r, X, y), XtX += X.transpose() * X, Xty += X.transpose() * y;
+      const VectorXd beta = XtX.ldlt().solve(Xty);
+      for (const auto& [key, r] : rows) design(r, X, y), rss += (y - X * beta).squaredNorm(), N += static_cast<double>(X.rows());
+    }
+    ASSERT_GT(ml.tau2, 0) << q;
+    EXPECT_NEAR(*c.structures[2].logo_score, score(ml.sigma2, ml.tau2), 1e-9 * std::fabs(*c.structures[2].logo_score)) << q;
+    EXPECT_NEAR(*c.structures[1].logo_score, score(rss / N, 0), 1e-9 * std::fabs(*c.structures[1].logo_score)) << q;
   }
 }
 
