@@ -3,6 +3,7 @@
 
 #include "simulate_lanes.hpp"
 
+#include "../common/count_samplers.hpp"
 #include "../common/simulate_formulas.hpp"
 
 #include <shrink/error.hpp>
@@ -124,8 +125,37 @@ void normals_scalar(const std::uint32_t* w0, const std::uint32_t* w1, const std:
   }
 }
 
+/// The streams of group first + i of a binomial block.
+philox_stream stream_of(const binomial_block_args& a, std::uint32_t i, std::uint32_t tag)
+{
+  return philox_stream{a.k0, a.k1, a.first + i, a.replicate, tag};
+}
+
+double trials_of(const binomial_block_args& a, std::uint32_t i)
+{
+  return a.n != nullptr ? static_cast<double>(a.n[i]) : a.n_equal;
+}
+
+/// Group first + i's draws by the samplers themselves.
+void binomial_scalar(const binomial_block_args& a, std::uint32_t i, double* theta, double* y)
+{
+  theta[i] = beta_draw(a.a, a.b, stream_of(a, i, a.tag_a), stream_of(a, i, a.tag_b));
+  y[i] = binomial_draw(trials_of(a, i), theta[i], stream_of(a, i, a.tag_y));
+}
+
+void binomial_block_scalar(const binomial_block_args& a, double* theta, double* y, redo_lanes& redo)
+{
+  redo.theta_count = redo.y_count = 0;
+  for (std::uint32_t i = 0; i < a.count; ++i) binomial_scalar(a, i, theta, y);
+}
+
+void logs_scalar(const double* x, std::uint32_t count, double* out)
+{
+  for (std::uint32_t i = 0; i < count; ++i) out[i] = portable_log(x[i]);
+}
+
 const lane_kernels scalar_kernels{draw_block_scalar, pass3_block_scalar, pass3_block_design_scalar, pass2_block_scalar,
-                                  normals_scalar};
+                                  normals_scalar, binomial_block_scalar, logs_scalar};
 
 // -1: not decided yet; else a simd_level. Deciding twice at once decides the same.
 std::atomic<int> chosen{-1};
@@ -156,6 +186,17 @@ const lane_kernels& kernels_of(simd_level level)
   if (level == simd_level::sse2) return sse2_kernels();
 #endif
   return scalar_kernels;
+}
+
+void draw_binomial_block(const lane_kernels& k, const binomial_block_args& a, double* theta, double* y,
+                         redo_lanes& redo)
+{
+  k.binomial_block(a, theta, y, redo);
+  for (std::uint32_t r = 0; r < redo.theta_count; ++r) binomial_scalar(a, redo.theta[r], theta, y);
+  for (std::uint32_t r = 0; r < redo.y_count; ++r) {
+    const std::uint32_t i = redo.y[r];
+    y[i] = binomial_draw(trials_of(a, i), theta[i], stream_of(a, i, a.tag_y));
+  }
 }
 
 }  // namespace shrink::detail::sim

@@ -3,6 +3,7 @@
 // normals_of(), the draws of draw_group(), the lane sums of the scalar kernels, and so the same CSV
 // of whole studies. Levels this machine lacks are reported as skipped.
 
+#include "common/count_samplers.hpp"
 #include "common/philox.hpp"
 #include "common/simulate_formulas.hpp"
 #include "cpu/simulate_lanes.hpp"
@@ -15,6 +16,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -246,6 +248,136 @@ TEST(SimulateSimd, UnequalSizePassesMatchConstantsOfGroupByGroup)
         EXPECT_EQ(std::memcmp(&sums3, &ref, sizeof ref), 0) << sim::simd_name(level) << " count " << count;
         EXPECT_EQ(std::memcmp(&sums2, &ref_w, sizeof ref_w), 0) << sim::simd_name(level) << " count " << count;
       }
+    }
+  }
+}
+
+TEST(SimulateSimd, LogarithmMatchesPortableLogOnEdgeAndRandomArguments)
+{
+  // Powers of two and their neighbours, fdlibm's formula switches (high mantissa words 0x6147a and
+  // 0x6b851) and normalisation carry (m ~ sqrt(2)), the ends of the normal range, random arguments.
+  std::vector<double> x = {1.0, 2.0, 0.5, std::nextafter(1.0, 0.0), std::nextafter(1.0, 2.0),
+                           std::numeric_limits<double>::min(), std::numeric_limits<double>::max(),
+                           std::sqrt(2.0), std::sqrt(0.5), 1e-300, 1e300, 3.0, 10.0, 0.07};
+  for (std::uint64_t hx : {0x6147aull, 0x6b851ull, 0x6a09cull, 0x6a09dull, 0x6a09eull})
+    for (std::uint64_t exponent : {0x3ffull, 0x3feull, 0x400ull, 0x001ull, 0x7feull})
+      for (std::int64_t delta : {-1, 0, 1}) {
+        const std::uint64_t b = (exponent << 52) | ((hx << 32) + static_cast<std::uint64_t>(delta));
+        double v;
+        std::memcpy(&v, &b, sizeof v);
+        x.push_back(v);
+      }
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<double> exponent(-700, 700);
+  for (int i = 0; i < 20000; ++i) x.push_back(std::exp(exponent(rng)));
+  const auto count = static_cast<std::uint32_t>(x.size());
+  std::vector<double> ref(x.size()), got(x.size());
+  for (std::size_t i = 0; i < x.size(); ++i) ref[i] = d::portable_log(x[i]);
+  for (sim::simd_level level : simd_levels) {
+    if (!sim::simd_supported(level)) continue;
+    sim::kernels_of(level).logs(x.data(), count, got.data());
+    for (std::size_t i = 0; i < x.size(); ++i) EXPECT_SAME_BITS(got[i], ref[i], sim::simd_name(level) << " log " << x[i]);
+  }
+}
+
+TEST(SimulateSimd, BinomialBlocksMatchDrawCountGroupOnEveryLevel)
+{
+  struct prior {
+    double a, b, trials;
+  };
+  // Shapes at 1 and above (the lanes' range); trials from few (inversion, the scalar sampler's) to a
+  // billion (BTRS throughout), 0 for the unequal design below.
+  const prior priors[] = {{3, 7, 50}, {1, 1, 20}, {1, 30, 1000}, {40, 2, 200}, {300, 700, 1e9}, {2.5, 2.5, 0}};
+  std::vector<std::int32_t> design(sim::count_block);
+  std::mt19937 rng(11);
+  for (std::int32_t& n : design) n = std::uniform_int_distribution<std::int32_t>(1, 3000)(rng);
+  std::vector<double> theta(sim::count_block), y(sim::count_block);
+  const auto redo = std::make_unique<sim::redo_lanes>();
+  for (const prior& p : priors) {
+    sim::count_scenario s;
+    s.index = 0xABCDE;
+    s.seed = 99;
+    s.a = p.a;
+    s.b = p.b;
+    s.equal_size = p.trials > 0;
+    s.size = p.trials;
+    for (std::uint64_t r : {0ull, 5ull, 4000000000ull}) {
+      for (std::uint32_t first : {0u, 8192u}) {
+        for (std::uint32_t count : {sim::count_block, 13u}) {
+          sim::binomial_block_args a{};
+          const d::philox_stream sa = d::make_stream(s.seed, s.index, r, first, d::purpose::prior_a);
+          a.k0 = sa.k0;
+          a.k1 = sa.k1;
+          a.replicate = sa.replicate;
+          a.tag_a = sa.tag;
+          a.tag_b = d::make_stream(s.seed, s.index, r, first, d::purpose::prior_b).tag;
+          a.tag_y = d::make_stream(s.seed, s.index, r, first, d::purpose::counts).tag;
+          a.first = first;
+          a.count = count;
+          a.a = p.a;
+          a.b = p.b;
+          a.inversion_limit = sim::inversion_limit;
+          a.n_equal = p.trials;
+          a.n = s.equal_size ? nullptr : design.data();
+          for (sim::simd_level level : {sim::simd_level::scalar, sim::simd_level::sse2, sim::simd_level::avx2,
+                                        sim::simd_level::avx512}) {
+            if (!sim::simd_supported(level)) continue;
+            sim::draw_binomial_block(sim::kernels_of(level), a, theta.data(), y.data(), *redo);
+            for (std::uint32_t i = 0; i < count; ++i) {
+              const double n = s.equal_size ? p.trials : design[i];
+              const sim::count_draw want = sim::draw_count_group(s, n, r, first + i);
+              EXPECT_SAME_BITS(theta[i], want.theta, sim::simd_name(level) << " theta " << i);
+              EXPECT_SAME_BITS(y[i], want.y, sim::simd_name(level) << " y " << i);
+            }
+            // The lanes settle most draws themselves (the kernel is not the scalar sampler in disguise).
+            if (level != sim::simd_level::scalar && count == sim::count_block && p.trials >= 50)
+              EXPECT_LT(redo->theta_count + redo->y_count, count / 2)
+                  << sim::simd_name(level) << " Beta(" << p.a << ", " << p.b << "), n = " << p.trials;
+          }
+        }
+      }
+    }
+  }
+}
+
+simulate_options binomial_study(std::int64_t J, std::int64_t trials_min, std::int64_t trials_max, double nu,
+                                std::uint64_t R)
+{
+  simulate_options o;
+  o.family = count_family::binomial;
+  o.groups = {J};
+  o.obs = {obs_range{trials_min, trials_max}};
+  o.prior_mean = 0.3;
+  o.concentration = {nu};
+  o.replicates = R;
+  o.seed = 5;
+  o.requested_backend = backend::cpu;
+  o.threads = 1;
+  return o;
+}
+
+TEST(SimulateSimd, BinomialStudiesAreBitwiseTheSameOnEveryLevel)
+{
+  const forced_level restore;
+  struct variant {
+    simulate_options o;
+    std::string what;
+  };
+  std::vector<variant> variants;
+  variants.push_back({binomial_study(4096 + 13, 50, 50, 10, 6), "50 trials, a partial block"});
+  variants.push_back({binomial_study(300, 1, 400, 10, 10), "unequal trials"});
+  variants.push_back({binomial_study(7, 20, 20, 1000, 30), "J = 7, concentration 1000"});
+  simulate_options mixed = binomial_study(2000, 30, 30, 1, 8);  // shapes below 1: the scalar samplers
+  mixed.concentration = {1, 10};
+  mixed.threads = 2;
+  variants.push_back({mixed, "shapes below and above 1, two threads"});
+  for (variant& v : variants) {
+    sim::force_simd_level(sim::simd_level::scalar);
+    const std::string ref = shrink::test::simulate_csv(simulate(v.o));
+    for (sim::simd_level level : simd_levels) {
+      if (!sim::simd_supported(level)) continue;
+      sim::force_simd_level(level);
+      EXPECT_EQ(shrink::test::simulate_csv(simulate(v.o)), ref) << v.what << " on " << sim::simd_name(level);
     }
   }
 }
