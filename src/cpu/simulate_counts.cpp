@@ -258,9 +258,10 @@ backend_run run_counts_cpu(const std::vector<count_job>& jobs, int threads, std:
   backend_run out;
   for (const count_job& job : jobs) {
     const auto groups = static_cast<std::uint64_t>(job.params.groups);
-    // Beta priors with both shapes >= 1 draw in SIMD lanes (simulate_lanes.hpp), the same bits.
-    const bool in_lanes = job.params.binomial && job.params.a >= 1 && job.params.b >= 1;
+    // Prior shapes >= 1 draw in SIMD lanes (simulate_lanes.hpp), the same bits.
+    const bool in_lanes = job.params.a >= 1 && (!job.params.binomial || job.params.b >= 1);
     const lane_kernels& kernels = kernels_of(simd_level_in_use());
+    const count_block_args args = count_block_args_of(job.params);
     // The chunk's draws, replicate by replicate on the threads: each a function of (r, j) alone.
     const auto draw = [&](std::uint64_t r0, std::uint64_t count, double* theta, double* y) {
       const int workers = static_cast<int>(std::min<std::uint64_t>(static_cast<std::uint64_t>(t), count));
@@ -269,23 +270,13 @@ backend_run run_counts_cpu(const std::vector<count_job>& jobs, int threads, std:
         for (std::uint64_t i = static_cast<std::uint64_t>(w); i < count; i += static_cast<std::uint64_t>(workers)) {
           const std::uint64_t r = r0 + i;
           if (in_lanes && (r >> 32) == 0) {  // groups are below 2^31: the key is the seed's
-            const philox_stream sa = make_stream(job.params.seed, job.params.index, r, 0, purpose::prior_a);
-            binomial_block_args a{};
-            a.k0 = sa.k0;
-            a.k1 = sa.k1;
-            a.replicate = sa.replicate;
-            a.tag_a = sa.tag;
-            a.tag_b = make_stream(job.params.seed, job.params.index, r, 0, purpose::prior_b).tag;
-            a.tag_y = make_stream(job.params.seed, job.params.index, r, 0, purpose::counts).tag;
-            a.a = job.params.a;
-            a.b = job.params.b;
-            a.inversion_limit = inversion_limit;
-            a.n_equal = job.params.size;
+            count_block_args a = args;
+            a.replicate = static_cast<std::uint32_t>(r);
             for (std::uint64_t j0 = 0; j0 < groups; j0 += count_block) {
               a.first = static_cast<std::uint32_t>(j0);
               a.count = static_cast<std::uint32_t>(std::min<std::uint64_t>(count_block, groups - j0));
               a.n = job.params.equal_size ? nullptr : job.size.data() + j0;
-              draw_binomial_block(kernels, a, theta + i * groups + j0, y + i * groups + j0, *redo);
+              draw_count_block(kernels, a, theta + i * groups + j0, y + i * groups + j0, *redo);
             }
             continue;
           }
