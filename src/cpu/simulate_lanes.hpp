@@ -76,11 +76,11 @@ struct pass3_lanes {
   double se2[5][sum_lanes], se[5][sum_lanes], covered_np[sum_lanes], covered_pp[sum_lanes], covered_or[sum_lanes];
 };
 
-/// Count families, a Beta(a, b) prior with a, b >= 1 or a Gamma(a, rate b) prior with a >= 1: the
-/// draws of groups [first, first + count) of one replicate (count <= count_block).
 /// Whole arguments below which the samplers' terms come from count_block_args::small.
 inline constexpr int small_terms = 9;
 
+/// Count families, a Beta(a, b) prior with a, b >= 1 or a Gamma(a, rate b) prior with a >= 1: the
+/// draws of groups [first, first + count) of one replicate (count <= count_block).
 struct count_block_args {
   bool binomial = true;              ///< else poisson
   std::uint32_t k0, k1;              ///< the Philox key (the seed: replicate and groups below 2^32)
@@ -105,8 +105,8 @@ count_block_args count_block_args_of(const count_scenario& s);
 /// Groups a count block holds at most.
 inline constexpr std::uint32_t count_block = 4096;
 
-/// The groups (offsets in the block) whose draws a SIMD level left to the scalar samplers: those
-/// whose first attempt did not settle them. `theta`: both draws; `y`: the count alone (theta is right).
+/// The groups (offsets in the block) whose draws a SIMD level left to the scalar samplers (rare: a
+/// sampler's ninth attempt, a logarithm of a subnormal). `theta`: both draws; `y`: the count alone.
 struct redo_lanes {
   std::uint32_t theta_count = 0, y_count = 0;
   std::uint32_t theta[count_block], y[count_block];
