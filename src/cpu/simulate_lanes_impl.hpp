@@ -4,8 +4,11 @@
 // so no function built for AVX-512 can stand in for a portable one at link time; and nothing here
 // calls outside it.
 //
-// Each step is the scalar formula of src/common/philox.hpp and simulate_formulas.hpp on V::width
-// groups at once, operation for operation (the comments name the scalar lines): same bits.
+// Each step is the scalar formula of src/common/philox.hpp and simulate_formulas.hpp (the count
+// families: count_samplers.hpp, portable_log.hpp and special.hpp's exp) on V::width groups at once,
+// operation for operation (the comments name the scalar lines): same bits. The count samplers'
+// rejection loops run per lane under masks, a lane that has accepted keeping its draw while the
+// others take their next Philox call, so each draw stays a function of its own stream.
 
 #include "simulate_lanes.hpp"
 
