@@ -89,8 +89,9 @@ SHRINK_HD inline double binomial_btrs(double n, double p, const philox_stream& s
   const double r = p / q;
   const double alpha = (2.83 + 5.1 / b) * spq;
   const double m = std::floor((n + 1) * p);
-  const double bound_m = (m + 0.5) * portable_log((m + 1) / (r * (n - m + 1))) + log_factorial_correction(m) +
-                         log_factorial_correction(n - m);
+  // The bound at the mode, taken at the first draw that the squeeze does not accept (most never need it).
+  double bound_m = 0;
+  bool have_bound_m = false;
   for (std::uint32_t call = 0;; ++call) {
     const philox_words x = s(call);
     const double u = uniform52(x.w[0], x.w[1]) - 0.5, v = uniform52(x.w[2], x.w[3]);
@@ -98,6 +99,11 @@ SHRINK_HD inline double binomial_btrs(double n, double p, const philox_stream& s
     const double k = std::floor((2 * a / us + b) * u + c);
     if (us >= 0.07 && v <= v_r) return k;
     if (k < 0 || k > n) continue;
+    if (!have_bound_m) {
+      bound_m = (m + 0.5) * portable_log((m + 1) / (r * (n - m + 1))) + log_factorial_correction(m) +
+                log_factorial_correction(n - m);
+      have_bound_m = true;
+    }
     const double log_v = portable_log(v * alpha / (a / (us * us) + b));
     const double bound = bound_m + (n + 1) * portable_log((n - m + 1) / (n - k + 1)) +
                          (k + 0.5) * portable_log((n - k + 1) * r / (k + 1)) - log_factorial_correction(k) -

@@ -40,14 +40,7 @@ SHRINK_HD inline double not_a_number() { return double_of(0x7ff8000000000000ull)
 /// degree-5 minimax polynomial for r; error < 1 ulp). +inf above 709.78, 0 below -745.13.
 SHRINK_HD inline double portable_exp(double x)
 {
-  using fdlibm::ln2_hi;
-  using fdlibm::ln2_lo;
-  constexpr double inv_ln2 = 1.44269504088896338700e+00;
-  constexpr double p1 = 1.66666666666666019037e-01;
-  constexpr double p2 = -2.77777777770155933842e-03;
-  constexpr double p3 = 6.61375632143793436117e-05;
-  constexpr double p4 = -1.65339022054652515390e-06;
-  constexpr double p5 = 4.13813679705723846039e-08;
+  using namespace fdlibm;
   if (x != x) return x;
   if (x > 7.09782712893383973096e+02) return HUGE_VAL;
   if (x < -7.45133219101941108420e+02) return 0.0;
@@ -63,7 +56,7 @@ SHRINK_HD inline double portable_exp(double x)
   }
   const double r = hi - lo;
   const double t = r * r;
-  const double c = r - t * (p1 + t * (p2 + t * (p3 + t * (p4 + t * p5))));
+  const double c = r - t * (exp_p1 + t * (exp_p2 + t * (exp_p3 + t * (exp_p4 + t * exp_p5))));
   if (k == 0) return 1.0 - ((r * c) / (c - 2.0) - r);
   const double y = 1.0 - ((lo - (r * c) / (2.0 - c)) - hi);
   // y * 2^k by the exponent bits; below 2^-1021 in two steps (the result is subnormal).
@@ -263,19 +256,46 @@ SHRINK_HD inline double trigamma(double x)
 ///   a log1p_minus(d1) + b log1p_minus(d2) + log(ab/(a+b))/2 - log(2 pi)/2 - Stirling corrections,
 /// each term without cancellation; t is taken from the exact a/(a+b) (its rounding error added back),
 /// or a and b of a million would cost the prefactor 1e-10 of its value.
-SHRINK_HD inline double log_beta_prefactor(double a, double b, double x)
+struct beta_prefactor {
+  double a = 0, b = 0;
+  bool around_mean = false;  ///< a, b >= 10: the form around the mean
+  double log_beta = 0;       ///< else log B(a, b)
+  double p0 = 0, q0 = 0, p0_err = 0, half_log = 0, corr = 0;  ///< the form around the mean's constants
+
+  /// log_beta_prefactor(a, b, x), to the bit.
+  SHRINK_HD double at(double x) const
+  {
+    if (!around_mean) return a * portable_log(x) + b * portable_log1p(-x) - log_beta;
+    const double t = (x - p0) - p0_err;
+    return a * log1p_minus(t / p0) + b * log1p_minus(-t / q0) + half_log - special_detail::half_log_two_pi - corr;
+  }
+};
+
+/// The terms of log_beta_prefactor that depend on (a, b) alone, worked out once for many x (the
+/// Halley steps of a quantile evaluate the prefactor at each step).
+SHRINK_HD inline beta_prefactor beta_prefactor_of(double a, double b)
 {
   using namespace special_detail;
-  if (a < 10 || b < 10) return a * portable_log(x) + b * portable_log1p(-x) - log_beta(a, b);
+  beta_prefactor f;
+  f.a = a;
+  f.b = b;
+  f.around_mean = !(a < 10 || b < 10);
+  if (!f.around_mean) {
+    f.log_beta = log_beta(a, b);
+    return f;
+  }
   double s, s_err, ps, ps_err;
   two_sum(a, b, s, s_err);
-  const double p0 = a / s, q0 = b / s;
-  two_prod(p0, s, ps, ps_err);
-  const double p0_err = ((a - ps) - ps_err - p0 * s_err) / s;  // a/(a+b) - p0, to ~1e-16 of itself
-  const double t = (x - p0) - p0_err;
-  const double corr = stirling_correction(a) + stirling_correction(b) - stirling_correction(s);
-  return a * log1p_minus(t / p0) + b * log1p_minus(-t / q0) + 0.5 * portable_log(a * (b / s)) - half_log_two_pi - corr;
+  f.p0 = a / s;
+  f.q0 = b / s;
+  two_prod(f.p0, s, ps, ps_err);
+  f.p0_err = ((a - ps) - ps_err - f.p0 * s_err) / s;  // a/(a+b) - p0, to ~1e-16 of itself
+  f.corr = stirling_correction(a) + stirling_correction(b) - stirling_correction(s);
+  f.half_log = 0.5 * portable_log(a * (b / s));
+  return f;
 }
+
+SHRINK_HD inline double log_beta_prefactor(double a, double b, double x) { return beta_prefactor_of(a, b).at(x); }
 
 /// log[x^a e^-x / Gamma(a)], the prefactor of the incomplete gamma function, for a, x > 0 (for
 /// a >= 10 through a log1p_minus((x - a)/a), as log_beta_prefactor).
@@ -329,8 +349,10 @@ SHRINK_HD inline double beta_fraction(double a, double b, double x, double y)
 /// The regularised incomplete beta function I_x(a, b) = P(X <= x) for X ~ Beta(a, b), a, b > 0;
 /// `upper` gives 1 - I_x(a, b) = I_(1-x)(b, a) without the cancellation of 1 - I. With `density`,
 /// also the Beta(a, b) density at x (from the same prefactor).
-SHRINK_HD inline double incomplete_beta(double a, double b, double x, bool upper = false, double* density = nullptr)
+/// `pf` is beta_prefactor_of(a, b) (for many x of one (a, b)).
+SHRINK_HD inline double incomplete_beta(const beta_prefactor& pf, double x, bool upper = false, double* density = nullptr)
 {
+  const double a = pf.a, b = pf.b;
   if (!(a > 0 && b > 0) || !(x >= 0 && x <= 1)) return not_a_number();
   if (x == 0 || x == 1) {
     if (density != nullptr) *density = 0;  // (only its sign is used at the ends: no step from there)
@@ -343,7 +365,7 @@ SHRINK_HD inline double incomplete_beta(double a, double b, double x, bool upper
     // Beta(3, 1e12) near x = 7e-12 would lose five digits): sum instead the series
     // I_x = prefactor / a * sum_n (a + b)_n / (a + 1)_n x^n (positive terms; about (a + b) x of
     // them before they fall) on x itself.
-    const double prefactor = portable_exp(log_beta_prefactor(a, b, x));
+    const double prefactor = portable_exp(pf.at(x));
     if (density != nullptr) *density = prefactor / (x * (1 - x));
     double term = 1, sum = 1;
     for (double n = 0; n < 4e5; n += 1) {
@@ -358,10 +380,15 @@ SHRINK_HD inline double incomplete_beta(double a, double b, double x, bool upper
     if (1 - lower > 100 / (a + b)) return 1 - lower;
   }
   const double aa = swap ? b : a, bb = swap ? a : b, xx = swap ? 1 - x : x, yy = swap ? x : 1 - x;
-  const double prefactor = portable_exp(log_beta_prefactor(a, b, x));
+  const double prefactor = portable_exp(pf.at(x));
   if (density != nullptr) *density = prefactor / (x * (1 - x));
   const double tail = prefactor * special_detail::beta_fraction(aa, bb, xx, yy) / aa;
   return (swap != upper) ? 1 - tail : tail;
+}
+
+SHRINK_HD inline double incomplete_beta(double a, double b, double x, bool upper = false, double* density = nullptr)
+{
+  return incomplete_beta(beta_prefactor_of(a, b), x, upper, density);
 }
 
 /// The regularised incomplete gamma functions P(a, x) = P(X <= x) for X ~ Gamma(a, 1) and, with
@@ -448,9 +475,11 @@ SHRINK_HD inline double bracketed_halley(double x, double lo, double hi, Eval&& 
 /// x with I_x(a, b) = p (or, with `upper`, 1 - I_x(a, b) = p): the Beta(a, b) quantile, 0 <= p <= 1.
 /// Starting points from Abramowitz and Stegun 26.5.22 (a, b >= 1) or the tails' power laws,
 /// polished by bracketed Halley steps on the incomplete beta function.
-SHRINK_HD inline double inverse_incomplete_beta(double a, double b, double p, bool upper = false)
+/// `pf` is beta_prefactor_of(a, b) (for both ends of an interval).
+SHRINK_HD inline double inverse_incomplete_beta(const beta_prefactor& pf, double p, bool upper = false)
 {
   using namespace special_detail;
+  const double a = pf.a, b = pf.b;
   if (!(a > 0 && b > 0) || !(p >= 0 && p <= 1)) return not_a_number();
   if (p == 0) return upper ? 1.0 : 0.0;
   if (p == 1) return upper ? 0.0 : 1.0;
@@ -475,9 +504,14 @@ SHRINK_HD inline double inverse_incomplete_beta(double a, double b, double p, bo
   const double sign = upper ? -1.0 : 1.0;  // the upper tail decreases in x
   return bracketed_halley(x, 0.0, 1.0, [&](double at, double& f, double& fprime, double& curvature) {
     // f = sign (I_at - p), increasing; f' = the density; f''/f' = (a - 1)/x - (b - 1)/(1 - x).
-    f = sign * (incomplete_beta(a, b, at, upper, &fprime) - p);
+    f = sign * (incomplete_beta(pf, at, upper, &fprime) - p);
     curvature = (a - 1) / at - (b - 1) / (1 - at);
   });
+}
+
+SHRINK_HD inline double inverse_incomplete_beta(double a, double b, double p, bool upper = false)
+{
+  return inverse_incomplete_beta(beta_prefactor_of(a, b), p, upper);
 }
 
 /// x with P(a, x) = p (or, with `upper`, Q(a, x) = p): the Gamma(a, 1) quantile, 0 <= p <= 1.

@@ -10,6 +10,7 @@
 #include "../api/count_fit.hpp"
 #include "../api/simulate_backend.hpp"
 #include "parallel.hpp"
+#include "simulate_lanes.hpp"
 
 #include <shrink/error.hpp>
 
@@ -18,6 +19,7 @@
 #include <exception>
 #include <limits>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -256,17 +258,35 @@ backend_run run_counts_cpu(const std::vector<count_job>& jobs, int threads, std:
   backend_run out;
   for (const count_job& job : jobs) {
     const auto groups = static_cast<std::uint64_t>(job.params.groups);
+    // Prior shapes >= 1 draw in SIMD lanes (simulate_lanes.hpp), the same bits.
+    const bool in_lanes = job.params.a >= 1 && (!job.params.binomial || job.params.b >= 1);
+    const lane_kernels& kernels = kernels_of(simd_level_in_use());
+    const count_block_args args = count_block_args_of(job.params);
     // The chunk's draws, replicate by replicate on the threads: each a function of (r, j) alone.
     const auto draw = [&](std::uint64_t r0, std::uint64_t count, double* theta, double* y) {
       const int workers = static_cast<int>(std::min<std::uint64_t>(static_cast<std::uint64_t>(t), count));
       run_workers_rethrow(workers, [&](int w) {
-        for (std::uint64_t i = static_cast<std::uint64_t>(w); i < count; i += static_cast<std::uint64_t>(workers))
+        const auto redo = in_lanes ? std::make_unique<redo_lanes>() : nullptr;
+        for (std::uint64_t i = static_cast<std::uint64_t>(w); i < count; i += static_cast<std::uint64_t>(workers)) {
+          const std::uint64_t r = r0 + i;
+          if (in_lanes && (r >> 32) == 0) {  // groups are below 2^31: the key is the seed's
+            count_block_args a = args;
+            a.replicate = static_cast<std::uint32_t>(r);
+            for (std::uint64_t j0 = 0; j0 < groups; j0 += count_block) {
+              a.first = static_cast<std::uint32_t>(j0);
+              a.count = static_cast<std::uint32_t>(std::min<std::uint64_t>(count_block, groups - j0));
+              a.n = job.params.equal_size ? nullptr : job.size.data() + j0;
+              draw_count_block(kernels, a, theta + i * groups + j0, y + i * groups + j0, *redo);
+            }
+            continue;
+          }
           for (std::uint64_t j = 0; j < groups; ++j) {
             const double size = job.params.equal_size ? job.params.size : static_cast<double>(job.size[j]);
             const count_draw d = draw_count_group(job.params, size, r0 + i, j);
             theta[i * groups + j] = d.theta;
             y[i * groups + j] = d.y;
           }
+        }
       });
     };
     out.moments.push_back(run_count_scenario(job, t, batch, std::uint64_t{1} << 16, progress, draw));

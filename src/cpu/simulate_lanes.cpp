@@ -3,6 +3,7 @@
 
 #include "simulate_lanes.hpp"
 
+#include "../common/count_samplers.hpp"
 #include "../common/simulate_formulas.hpp"
 
 #include <shrink/error.hpp>
@@ -124,8 +125,45 @@ void normals_scalar(const std::uint32_t* w0, const std::uint32_t* w1, const std:
   }
 }
 
+/// The streams of group first + i of a count block.
+philox_stream stream_of(const count_block_args& a, std::uint32_t i, std::uint32_t tag)
+{
+  return philox_stream{a.k0, a.k1, a.first + i, a.replicate, tag};
+}
+
+double size_of(const count_block_args& a, std::uint32_t i)
+{
+  return a.n != nullptr ? static_cast<double>(a.n[i]) : a.n_equal;
+}
+
+/// Group first + i's count given theta[i], by the sampler itself.
+void count_scalar(const count_block_args& a, std::uint32_t i, const double* theta, double* y)
+{
+  y[i] = a.binomial ? binomial_draw(size_of(a, i), theta[i], stream_of(a, i, a.tag_y))
+                    : poisson_draw(size_of(a, i) * theta[i], stream_of(a, i, a.tag_y));
+}
+
+/// Group first + i's draws by the samplers themselves (draw_count_group).
+void draws_scalar(const count_block_args& a, std::uint32_t i, double* theta, double* y)
+{
+  theta[i] = a.binomial ? beta_draw(a.a, a.b, stream_of(a, i, a.tag_a), stream_of(a, i, a.tag_b))
+                        : portable_exp(log_standard_gamma(a.a, stream_of(a, i, a.tag_a))) / a.b;
+  count_scalar(a, i, theta, y);
+}
+
+void count_block_scalar(const count_block_args& a, double* theta, double* y, redo_lanes& redo)
+{
+  redo.theta_count = redo.y_count = 0;
+  for (std::uint32_t i = 0; i < a.count; ++i) draws_scalar(a, i, theta, y);
+}
+
+void logs_scalar(const double* x, std::uint32_t count, double* out)
+{
+  for (std::uint32_t i = 0; i < count; ++i) out[i] = portable_log(x[i]);
+}
+
 const lane_kernels scalar_kernels{draw_block_scalar, pass3_block_scalar, pass3_block_design_scalar, pass2_block_scalar,
-                                  normals_scalar};
+                                  normals_scalar, count_block_scalar, logs_scalar};
 
 // -1: not decided yet; else a simd_level. Deciding twice at once decides the same.
 std::atomic<int> chosen{-1};
@@ -156,6 +194,32 @@ const lane_kernels& kernels_of(simd_level level)
   if (level == simd_level::sse2) return sse2_kernels();
 #endif
   return scalar_kernels;
+}
+
+count_block_args count_block_args_of(const count_scenario& s)
+{
+  count_block_args a{};
+  a.binomial = s.binomial;
+  const philox_stream prior = make_stream(s.seed, s.index, 0, 0, purpose::prior_a);
+  a.k0 = prior.k0;
+  a.k1 = prior.k1;
+  a.tag_a = prior.tag;
+  a.tag_b = make_stream(s.seed, s.index, 0, 0, purpose::prior_b).tag;
+  a.tag_y = make_stream(s.seed, s.index, 0, 0, purpose::counts).tag;
+  a.a = s.a;
+  a.b = s.b;
+  a.inversion_limit = inversion_limit;
+  a.n_equal = s.size;
+  for (int x = 0; x < small_terms; ++x)
+    a.small[x] = s.binomial ? log_factorial_correction(x) : log_gamma(x + 1.0);
+  return a;
+}
+
+void draw_count_block(const lane_kernels& k, const count_block_args& a, double* theta, double* y, redo_lanes& redo)
+{
+  k.count_block(a, theta, y, redo);
+  for (std::uint32_t r = 0; r < redo.theta_count; ++r) draws_scalar(a, redo.theta[r], theta, y);
+  for (std::uint32_t r = 0; r < redo.y_count; ++r) count_scalar(a, redo.y[r], theta, y);
 }
 
 }  // namespace shrink::detail::sim

@@ -76,6 +76,42 @@ struct pass3_lanes {
   double se2[5][sum_lanes], se[5][sum_lanes], covered_np[sum_lanes], covered_pp[sum_lanes], covered_or[sum_lanes];
 };
 
+/// Whole arguments below which the samplers' terms come from count_block_args::small.
+inline constexpr int small_terms = 9;
+
+/// Count families, a Beta(a, b) prior with a, b >= 1 or a Gamma(a, rate b) prior with a >= 1: the
+/// draws of groups [first, first + count) of one replicate (count <= count_block).
+struct count_block_args {
+  bool binomial = true;              ///< else poisson
+  std::uint32_t k0, k1;              ///< the Philox key (the seed: replicate and groups below 2^32)
+  std::uint32_t replicate;           ///< counter word 2: the replicate
+  std::uint32_t tag_a, tag_b, tag_y; ///< counter word 3 of the streams prior_a, prior_b (beta) and counts
+  std::uint32_t first, count;
+  double a, b;                       ///< the prior's shapes, or its shape and rate
+  double inversion_limit;            ///< sim::inversion_limit
+  double n_equal;                    ///< trials or exposure when n is null
+  const std::int32_t* n;             ///< the block's trials or exposures, or null for equal ones
+  /// The samplers' own terms at x = 0 .. small_terms - 1, where Stirling's series does not serve:
+  /// binomial log_factorial_correction(x), poisson log_gamma(x + 1).
+  double small[small_terms];
+};
+
+struct count_scenario;
+
+/// The arguments of scenario s's blocks (the seed's key: replicates and groups below 2^32), but for
+/// replicate, first, count and n.
+count_block_args count_block_args_of(const count_scenario& s);
+
+/// Groups a count block holds at most.
+inline constexpr std::uint32_t count_block = 4096;
+
+/// The groups (offsets in the block) whose draws a SIMD level left to the scalar samplers (rare: a
+/// sampler's ninth attempt, a logarithm of a subnormal). `theta`: both draws; `y`: the count alone.
+struct redo_lanes {
+  std::uint32_t theta_count = 0, y_count = 0;
+  std::uint32_t theta[count_block], y[count_block];
+};
+
 /// One level's kernels.
 struct lane_kernels {
   /// Draws t_j, d_j into t[0..count), d[0..count) and adds pass 1's terms into `sums` (zeroed by
@@ -93,7 +129,16 @@ struct lane_kernels {
   /// normals_of() of the words (w0[i], w1[i], w2[i], w3[i]), i < count: for tests of the arithmetic.
   void (*normals)(const std::uint32_t* w0, const std::uint32_t* w1, const std::uint32_t* w2,
                   const std::uint32_t* w3, std::uint32_t count, double* z0, double* z1);
+  /// theta_j from the prior and y_j given it into theta[0..count), y[0..count), the bits of
+  /// draw_count_group, except the groups listed in `redo` (reset here).
+  void (*count_block)(const count_block_args& a, double* theta, double* y, redo_lanes& redo);
+  /// portable_log(x[i]) of positive normal x[i], i < count: for tests of the lanes' logarithm.
+  void (*logs)(const double* x, std::uint32_t count, double* out);
 };
+
+/// The draws of a count block, every one draw_count_group's bits: the level's kernel, then its redo
+/// list by the scalar samplers.
+void draw_count_block(const lane_kernels& k, const count_block_args& a, double* theta, double* y, redo_lanes& redo);
 
 /// The kernels of `level` (which must be supported).
 const lane_kernels& kernels_of(simd_level level);

@@ -4,12 +4,16 @@
 // so no function built for AVX-512 can stand in for a portable one at link time; and nothing here
 // calls outside it.
 //
-// Each step is the scalar formula of src/common/philox.hpp and simulate_formulas.hpp on V::width
-// groups at once, operation for operation (the comments name the scalar lines): same bits.
+// Each step is the scalar formula of src/common/philox.hpp and simulate_formulas.hpp (the count
+// families: count_samplers.hpp, portable_log.hpp and special.hpp's exp) on V::width groups at once,
+// operation for operation (the comments name the scalar lines): same bits. The count samplers'
+// rejection loops run per lane under masks, a lane that has accepted keeping its draw while the
+// others take their next Philox call, so each draw stays a function of its own stream.
 
 #include "simulate_lanes.hpp"
 
-#include "../common/philox.hpp"  // constants only: no function of it is called here
+#include "../common/philox.hpp"   // constants only: no function of these headers is called here
+#include "../common/special.hpp"
 
 #include <immintrin.h>
 
@@ -56,6 +60,18 @@ struct avx512_ops {
   static d keep(mask m, d x) { return _mm512_maskz_mov_pd(m, x); }
   /// All lanes below `count` (count < width).
   static mask first(int count) { return static_cast<mask>((1u << count) - 1u); }
+  static mask less(d a, d b) { return _mm512_cmp_pd_mask(a, b, _CMP_LT_OQ); }
+  static mask equal(d a, d b) { return _mm512_cmp_pd_mask(a, b, _CMP_EQ_OQ); }
+  /// Bit l set where lane l of m is true.
+  static unsigned bits(mask m) { return m; }
+  /// where m: a, else b.
+  static d select(mask m, d a, d b) { return _mm512_mask_blend_pd(m, b, a); }
+  static d floor(d a) { return _mm512_roundscale_pd(a, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC); }
+  /// Truncation towards 0 of |a| < 2^31 (through int32, as static_cast<int>).
+  static d trunc_small(d a) { return _mm512_cvtepi32_pd(_mm512_cvttpd_epi32(a)); }
+  static mask both(mask a, mask b) { return static_cast<mask>(a & b); }
+  /// The mask of lanes l with bit l of b set.
+  static mask from_bits(unsigned b) { return static_cast<mask>(b); }
 };
 #endif
 
@@ -97,6 +113,18 @@ struct avx2_ops {
     const __m256i lanes = _mm256_set_epi64x(3, 2, 1, 0);
     return _mm256_castsi256_pd(_mm256_cmpgt_epi64(_mm256_set1_epi64x(count), lanes));
   }
+  static mask less(d a, d b) { return _mm256_cmp_pd(a, b, _CMP_LT_OQ); }
+  static mask equal(d a, d b) { return _mm256_cmp_pd(a, b, _CMP_EQ_OQ); }
+  static unsigned bits(mask m) { return static_cast<unsigned>(_mm256_movemask_pd(m)); }
+  static d select(mask m, d a, d b) { return _mm256_blendv_pd(b, a, m); }
+  static d floor(d a) { return _mm256_round_pd(a, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC); }
+  static d trunc_small(d a) { return _mm256_cvtepi32_pd(_mm256_cvttpd_epi32(a)); }
+  static mask both(mask a, mask b) { return _mm256_and_pd(a, b); }
+  static mask from_bits(unsigned b)
+  {
+    const __m256i lane = _mm256_set_epi64x(8, 4, 2, 1);
+    return _mm256_castsi256_pd(_mm256_cmpeq_epi64(_mm256_and_si256(_mm256_set1_epi64x(b), lane), lane));
+  }
 };
 #endif
 
@@ -111,12 +139,15 @@ struct philox_plan {
   std::uint64_t x2_3;        ///< round 3: x2 = x3 ^ x2_3
   std::uint64_t x2_4;        ///< round 4: x2 = hi(m0 x0) ^ x2_4
   std::uint64_t k0[10], k1[10];  ///< the round keys
+  std::uint32_t c2, c3;          ///< the counter's words 2 and 3
 };
 
 inline philox_plan plan_of(std::uint32_t c2, std::uint32_t c3, std::uint32_t k0, std::uint32_t k1)
 {
   using namespace philox_constants;
   philox_plan p{};
+  p.c2 = c2;
+  p.c3 = c3;
   for (int r = 0; r < 10; ++r) {
     p.k0[r] = k0 + static_cast<std::uint32_t>(r) * w0;
     p.k1[r] = k1 + static_cast<std::uint32_t>(r) * w1;
@@ -183,6 +214,28 @@ struct sse2_ops {
   static mask less_equal(d a, d b) { return _mm_cmple_pd(a, b); }
   static d keep(mask m, d x) { return _mm_and_pd(m, x); }
   static mask first(int count) { return _mm_castsi128_pd(_mm_set_epi64x(0, count > 0 ? -1 : 0)); }
+  static mask less(d a, d b) { return _mm_cmplt_pd(a, b); }
+  static mask equal(d a, d b) { return _mm_cmpeq_pd(a, b); }
+  static unsigned bits(mask m) { return static_cast<unsigned>(_mm_movemask_pd(m)); }
+  static d select(mask m, d a, d b) { return _mm_or_pd(_mm_and_pd(m, a), _mm_andnot_pd(m, b)); }
+  /// std::floor without SSE4.1: |a| rounded to a whole number by adding and taking away 2^52 (exact
+  /// below 2^52), given a's sign, less 1 where that rounded up; from 2^52 on a is whole already.
+  static d floor(d a)
+  {
+    const d sign = _mm_set1_pd(-0.0), big = _mm_set1_pd(0x1p52);
+    const d magnitude = _mm_andnot_pd(sign, a);
+    d t = _mm_sub_pd(_mm_add_pd(magnitude, big), big);
+    t = _mm_or_pd(t, _mm_and_pd(sign, a));
+    t = _mm_sub_pd(t, _mm_and_pd(_mm_cmpgt_pd(t, a), _mm_set1_pd(1.0)));
+    return select(_mm_cmplt_pd(magnitude, big), t, a);
+  }
+  static d trunc_small(d a) { return _mm_cvtepi32_pd(_mm_cvttpd_epi32(a)); }
+  static mask both(mask a, mask b) { return _mm_and_pd(a, b); }
+  static mask from_bits(unsigned b)
+  {
+    const __m128i lane = _mm_set_epi32(2, 2, 1, 1);  // both halves of each 64-bit lane
+    return _mm_castsi128_pd(_mm_cmpeq_epi32(_mm_and_si128(_mm_set1_epi32(static_cast<int>(b)), lane), lane));
+  }
 };
 #endif
 
@@ -262,6 +315,26 @@ struct draw_math {
     }
     // Rounds 5-10: ctr = {hi1 ^ w1 ^ k0, lo1, hi0 ^ w3 ^ k1, lo0}.
     for (int round = 4; round < 10; ++round) {
+      const u p0 = V::mul32(m0v, x0), p1 = V::mul32(m1v, x2);
+      x0 = V::xor3(V::template shr<32>(p1), x1, V::set(p.k0[round]));
+      x1 = p1;
+      x2 = V::xor3(V::template shr<32>(p0), x3, V::set(p.k1[round]));
+      x3 = p0;
+    }
+    const u low = V::set(std::uint64_t{0xFFFFFFFFu});
+    w[0] = V::bit_and(x0, low);
+    w[1] = V::bit_and(x1, low);
+    w[2] = V::bit_and(x2, low);
+    w[3] = V::bit_and(x3, low);
+  }
+
+  /// The words of call `call` (counter word 0) of the plan's streams: all ten rounds in the lanes.
+  static void philox_at(std::uint32_t call, u c1, const philox_plan& p, u (&w)[4])
+  {
+    using namespace philox_constants;
+    const u m0v = V::set(std::uint64_t{m0}), m1v = V::set(std::uint64_t{m1});
+    u x0 = V::set(std::uint64_t{call}), x1 = c1, x2 = V::set(std::uint64_t{p.c2}), x3 = V::set(std::uint64_t{p.c3});
+    for (int round = 0; round < 10; ++round) {
       const u p0 = V::mul32(m0v, x0), p1 = V::mul32(m1v, x2);
       x0 = V::xor3(V::template shr<32>(p1), x1, V::set(p.k0[round]));
       x1 = p1;
@@ -366,6 +439,52 @@ struct draw_math {
     u w[4];
     philox(V::add(V::set(std::uint64_t{first}), V::iota()), plan, w);
     normals(w, z0, z1);
+  }
+
+  /// portable_log_normal(x, 0) of portable_log.hpp for positive normal x, step for step (fdlibm's
+  /// wide and narrow formulas both, one selected by the bits as there).
+  static d log_normal(d x)
+  {
+    using namespace fdlibm;
+    const u b = V::as_bits(x);
+    const u top = V::template shr<32>(b);  // the high word (x > 0: no sign)
+    const u hx = V::bit_and(top, V::set(std::uint64_t{0x000fffff}));
+    const u i = V::bit_and(V::add(hx, V::set(std::uint64_t{0x95f64})), V::set(std::uint64_t{0x100000}));
+    // m = double_of(((hx | (i ^ 0x3ff00000)) << 32) | (bits & 0xffffffff))
+    const d m = V::as_double(
+        V::bit_or(V::template shl<32>(V::bit_or(hx, V::bit_xor(i, V::set(std::uint64_t{0x3ff00000})))),
+                  V::bit_and(b, V::set(std::uint64_t{0xffffffffu}))));
+    // k = (top >> 20) - 1023 + (i >> 20)
+    const d dk = double_of_small(
+        V::add(V::sub(V::template shr<20>(top), V::set(std::uint64_t{1023})), V::template shr<20>(i)));
+    const d f = V::sub(m, V::set(1.0));
+    const d s = V::div(f, V::add(V::set(2.0), f));
+    const d z = V::mul(s, s);
+    const d w = V::mul(z, z);
+    const d t1 = V::mul(w, V::add(V::set(lg2), V::mul(w, V::add(V::set(lg4), V::mul(w, V::set(lg6))))));
+    const d t2 = V::mul(z, V::add(V::set(lg1), V::mul(w, V::add(V::set(lg3), V::mul(w, V::add(V::set(lg5), V::mul(w, V::set(lg7))))))));
+    const d r = V::add(t2, t1);
+    const d hfsq = V::mul(V::mul(V::set(0.5), f), f);
+    const d hi = V::mul(dk, V::set(ln2_hi)), lo = V::mul(dk, V::set(ln2_lo));
+    // wide = k ln2_hi - ((hfsq - (s (hfsq + r) + k ln2_lo)) - f); narrow = k ln2_hi - ((s (f - r) - k ln2_lo) - f)
+    const d wide = V::sub(hi, V::sub(V::sub(hfsq, V::add(V::mul(s, V::add(hfsq, r)), lo)), f));
+    const d narrow = V::sub(hi, V::sub(V::sub(V::mul(s, V::sub(f, r)), lo), f));
+    // wide where (hx - 0x6147a) | (0x6b851 - hx) > 0 (it is never 0): where its sign bit is clear.
+    const u sel = V::bit_or(V::sub(hx, V::set(std::uint64_t{0x6147a})), V::sub(V::set(std::uint64_t{0x6b851}), hx));
+    return V::select_by_sign(sel, narrow, wide);
+  }
+
+  /// special_detail::stirling_correction(x), x >= 10.
+  static d stirling(d x)
+  {
+    const d r = V::div(V::set(1.0), x), r2 = V::mul(r, r);
+    d p = V::add(V::set(-691.0 / 360360), V::mul(r2, V::set(1.0 / 156)));
+    p = V::add(V::set(1.0 / 1188), V::mul(r2, p));
+    p = V::add(V::set(-1.0 / 1680), V::mul(r2, p));
+    p = V::add(V::set(1.0 / 1260), V::mul(r2, p));
+    p = V::add(V::set(-1.0 / 360), V::mul(r2, p));
+    p = V::add(V::set(1.0 / 12), V::mul(r2, p));
+    return V::mul(r, p);
   }
 };
 
@@ -636,9 +755,322 @@ struct lanes {
     }
   }
 
+  /// All lanes of a register, as bits.
+  static constexpr unsigned all = (1u << width) - 1u;
+  /// BTRS attempts the lanes make before leaving a draw to the scalar sampler.
+  static constexpr std::uint32_t max_attempts = 8;
+
+  /// terms[x] for whole x in [0, small_terms), else `other`.
+  static d small_or(d x, const double* terms, d other)
+  {
+    for (int j = 0; j < small_terms; ++j) other = V::select(V::equal(x, V::set(static_cast<double>(j))), V::set(terms[j]), other);
+    return other;
+  }
+
+  /// Lanes where !(a < b): a >= b for numbers.
+  static unsigned not_less(d a, d b) { return all & ~V::bits(V::less(a, b)); }
+
+  /// portable_exp(x) (special.hpp) for -708 < x < 709, step for step; `ok` gets the lanes in that range.
+  static d exp_lanes(d x, unsigned& ok)
+  {
+    using namespace fdlibm;
+    ok = not_less(x, V::set(-708.0)) & V::bits(V::less(x, V::set(709.0)));
+    const d zero = V::set(0.0), one = V::set(1.0);
+    const d ax = V::as_double(V::bit_and(V::as_bits(x), V::set(std::uint64_t{0x7FFFFFFFFFFFFFFFull})));
+    // k = int(inv_ln2 x +- 0.5) where |x| > ln2 / 2, else 0.
+    const d t = V::select(V::less(V::set(0.5 * 6.93147180559945286227e-01), ax),
+                          V::trunc_small(V::add(V::mul(V::set(inv_ln2), x),
+                                                V::select(V::less(x, zero), V::set(-0.5), V::set(0.5)))),
+                          zero);
+    const d hi = V::sub(x, V::mul(t, V::set(ln2_hi)));  // x itself where t = 0
+    const d lo = V::mul(t, V::set(ln2_lo));
+    const d r = V::sub(hi, lo);
+    const d tt = V::mul(r, r);
+    const d c = V::sub(r, V::mul(tt, V::add(V::set(exp_p1), V::mul(tt, V::add(V::set(exp_p2), V::mul(tt, V::add(V::set(exp_p3), V::mul(tt, V::add(V::set(exp_p4), V::mul(tt, V::set(exp_p5)))))))))));
+    const d rc = V::mul(r, c);
+    const d at_0 = V::sub(one, V::sub(V::div(rc, V::sub(c, V::set(2.0))), r));
+    const d y = V::sub(one, V::sub(V::sub(lo, V::div(rc, V::sub(V::set(2.0), c))), hi));
+    // y 2^k by the exponent bits: k's two's complement from t (double_of_small's inverse).
+    const u k = V::sub(V::as_bits(V::add(t, V::set(0x1.8p52))), V::set(std::uint64_t{0x4338000000000000ull}));
+    const d scaled = V::as_double(V::add(V::as_bits(y), V::template shl<52>(k)));
+    const d e = V::select(V::less(t, zero), scaled, V::select(V::less(zero, t), scaled, at_0));
+    return V::select(V::less(ax, V::set(0x1p-28)), V::add(one, x), e);
+  }
+
+  /// binomial_inversion(n, p, s) with u from call 0 (u0), where `lanes` (p <= 1/2); `ok` gets the
+  /// lanes whose logarithm and exponential stayed in the lanes' range.
+  static d binomial_inversion(d n, d p, d u0, typename V::mask lanes, unsigned& ok)
+  {
+    const d zero = V::set(0.0), one = V::set(1.0);
+    const d ratio = V::div(p, V::sub(one, p));
+    // portable_log1p(-p) = log(1 - p) (-p / ((1 - p) - 1)), 1 - p rounded (never 1 here: checked).
+    const d x = V::sub(zero, p);
+    const d u1 = V::add(one, x);
+    unsigned in_range = 0;
+    d f = exp_lanes(V::mul(n, V::mul(math::log_normal(u1), V::div(x, V::sub(u1, one)))), in_range);
+    ok = V::bits(V::less(u1, one)) & in_range;
+    d cdf = f, k = zero;
+    auto go = V::both(lanes, V::both(V::less(cdf, u0), V::both(V::less(k, n), V::less(zero, f))));
+    while (V::bits(go) != 0) {
+      // f *= (n - k) / (k + 1) * ratio; k += 1; cdf += f
+      f = V::select(go, V::mul(f, V::mul(V::div(V::sub(n, k), V::add(k, one)), ratio)), f);
+      k = V::select(go, V::add(k, one), k);
+      cdf = V::select(go, V::add(cdf, f), cdf);
+      go = V::both(go, V::both(V::less(cdf, u0), V::both(V::less(k, n), V::less(zero, f))));
+    }
+    return k;
+  }
+
+  /// marsaglia_tsang(shape, s, 0, portable_log) (shape >= 1), step for step, attempts at calls 0,
+  /// 1, ... while a lane is left: d v^3, and in `ok` the lanes settled (not those left after
+  /// max_attempts, or whose second test would take the logarithm of a subnormal v^3: the scalar
+  /// sampler's).
+  static d gamma_lanes(u c1, const philox_plan& plan, double shape, unsigned& ok)
+  {
+    const d dd = V::set(shape - 1.0 / 3.0);
+    const d c = V::div(V::set(1.0), V::sqrt(V::mul(V::set(9.0), dd)));
+    d out = V::set(0.0);
+    ok = 0;
+    unsigned left = all;
+    u w[4];
+    math::philox(c1, plan, w);
+    for (std::uint32_t call = 0; left != 0 && call < max_attempts; ++call) {
+      if (call > 0) math::philox_at(call, c1, plan, w);
+      // normal_of(): the radius from words 0-1, the angle from word 2 alone.
+      const d radius = V::sqrt(V::mul(V::set(-2.0), math::log_unit(math::uniform_of_bits(math::bits52(w[0], w[1])))));
+      d cosine, sine;
+      math::cos_sin_turn(V::template shl<20>(w[2]), cosine, sine);
+      const d z = V::mul(radius, cosine);
+      const d uu = V::mul(V::add(math::double_of_small(w[3]), V::set(0.5)), V::set(0x1p-32));  // uniform32
+      const d v1 = V::add(V::set(1.0), V::mul(c, z));
+      const d v = V::mul(V::mul(v1, v1), v1);
+      const d z2 = V::mul(z, z);
+      // v <= 0: the next attempt. Else u < 1 - 0.0331 z2 z2, or log_unit(u) < 0.5 z2 + d (1 - v + log(v)).
+      const unsigned positive = left & V::bits(V::less(V::set(0.0), v1));
+      unsigned accepted = positive & V::bits(V::less(uu, V::sub(V::set(1.0), V::mul(V::mul(V::set(0.0331), z2), z2))));
+      const unsigned second = positive & ~accepted;
+      if (second != 0) {
+        const unsigned normal = not_less(v, V::set(0x1p-1022));
+        left &= ~(second & ~normal);
+        const d rhs = V::add(V::mul(V::set(0.5), z2),
+                             V::mul(dd, V::add(V::sub(V::set(1.0), v), math::log_normal(v))));
+        accepted |= second & normal & V::bits(V::less(math::log_unit(uu), rhs));
+      }
+      out = V::select(V::from_bits(accepted), V::mul(dd, v), out);
+      ok |= accepted;
+      left &= ~accepted;
+    }
+    return out;
+  }
+
+  /// binomial_draw(n, p, s), step for step (terms[x] = log_factorial_correction(x)): the count, and
+  /// in `ok` the lanes it settled (not those with p at 0 or 1, or those BTRS has not settled in
+  /// max_attempts calls: the scalar sampler's).
+  static d binomial_lanes(u c1, const philox_plan& plan, d n, d p, double inversion_limit, const double* terms,
+                          unsigned& ok)
+  {
+    const d one = V::set(1.0), half = V::set(0.5);
+    const auto valid_mask = V::both(V::less(V::set(0.0), p), V::less(p, one));
+    const unsigned valid = V::bits(valid_mask);
+    const auto flip = V::less(half, p);
+    const d small = V::select(flip, V::sub(one, p), p);
+    const d np = V::mul(n, small);
+    const auto inversion = V::both(valid_mask, V::less(np, V::set(inversion_limit)));
+    const unsigned btrs = valid & ~V::bits(inversion);
+    u w[4];
+    math::philox(c1, plan, w);
+    const d u0 = math::uniform_of_bits(math::bits52(w[0], w[1]));
+    d k = V::set(0.0);
+    ok = 0;
+    if (V::bits(inversion) != 0) {
+      unsigned settled = 0;
+      k = binomial_inversion(n, small, u0, inversion, settled);
+      ok = V::bits(inversion) & settled;
+    }
+    if (btrs == 0) return V::select(flip, V::sub(n, k), k);
+    // binomial_btrs(n, small): its constants, then attempts at calls 0, 1, ... while a lane is left.
+    const d q = V::sub(one, small);
+    const d spq = V::sqrt(V::mul(np, q));
+    const d b = V::add(V::set(1.15), V::mul(V::set(2.53), spq));
+    const d a = V::add(V::add(V::set(-0.0873), V::mul(V::set(0.0248), b)), V::mul(V::set(0.01), small));
+    const d c = V::add(np, half);
+    const d v_r = V::sub(V::set(0.92), V::div(V::set(4.2), b));
+    const d r = V::div(small, q);
+    const d alpha = V::mul(V::add(V::set(2.83), V::div(V::set(5.1), b)), spq);
+    const d m = V::floor(V::mul(V::add(n, one), small));
+    const d n_m = V::sub(n, m);
+    // log_factorial_correction(x): Stirling's series from 9, below it the caller's table.
+    const auto lfc = [&](d x) { return small_or(x, terms, math::stirling(V::add(x, one))); };
+    d bound_m = V::set(0.0);
+    bool have_bound_m = false;
+    unsigned left = btrs;
+    for (std::uint32_t call = 0; left != 0 && call < max_attempts; ++call) {
+      if (call > 0) math::philox_at(call, c1, plan, w);
+      const d uu = V::sub(math::uniform_of_bits(math::bits52(w[0], w[1])), half);
+      const d v = math::uniform_of_bits(math::bits52(w[2], w[3]));
+      const d us = V::sub(half, V::as_double(V::bit_and(V::as_bits(uu), V::set(std::uint64_t{0x7FFFFFFFFFFFFFFFull}))));
+      const d kk = V::floor(V::add(V::mul(V::add(V::div(V::mul(V::set(2.0), a), us), b), uu), c));
+      // us >= 0.07 && v <= v_r: accepted.
+      unsigned accepted = left & not_less(us, V::set(0.07)) & not_less(v_r, v);
+      // k < 0 or k > n: the next attempt.
+      const unsigned in_range = left & ~accepted & not_less(kk, V::set(0.0)) & not_less(n, kk);
+      if (in_range != 0) {
+        const d n_k = V::sub(n, kk);
+        if (!have_bound_m) {
+          // bound_m = (m + 0.5) log((m + 1) / (r (n - m + 1))) + lfc(m) + lfc(n - m)
+          bound_m = V::add(
+              V::add(V::mul(V::add(m, half), math::log_normal(V::div(V::add(m, one), V::mul(r, V::add(n_m, one))))), lfc(m)),
+              lfc(n_m));
+          have_bound_m = true;
+        }
+        const d log_v = math::log_normal(V::div(V::mul(v, alpha), V::add(V::div(a, V::mul(us, us)), b)));
+        // bound = bound_m + (n + 1) log((n - m + 1) / (n - k + 1)) + (k + 0.5) log((n - k + 1) r / (k + 1))
+        //         - lfc(k) - lfc(n - k)
+        const d bound = V::sub(
+            V::sub(V::add(V::add(bound_m, V::mul(V::add(n, one), math::log_normal(V::div(V::add(n_m, one), V::add(n_k, one))))),
+                          V::mul(V::add(kk, half), math::log_normal(V::div(V::mul(V::add(n_k, one), r), V::add(kk, one))))),
+                   lfc(kk)),
+            lfc(n_k));
+        accepted |= in_range & not_less(bound, log_v);  // log_v <= bound
+      }
+      k = V::select(V::from_bits(accepted), kk, k);
+      ok |= accepted;
+      left &= ~accepted;
+    }
+    return V::select(flip, V::sub(n, k), k);
+  }
+
+  /// poisson_draw(mean, s), step for step (terms[k] = log_gamma(k + 1)): the count, and in `ok` the
+  /// lanes it settled (not those with mean <= 0, or those PTRS has not settled in max_attempts
+  /// calls: the scalar sampler's).
+  static d poisson_lanes(u c1, const philox_plan& plan, d mean, double inversion_limit, const double* terms,
+                         unsigned& ok)
+  {
+    const d zero = V::set(0.0), one = V::set(1.0), half = V::set(0.5);
+    const auto valid = V::less(zero, mean);
+    const auto inversion = V::both(valid, V::less(mean, V::set(inversion_limit)));
+    const unsigned ptrs = V::bits(valid) & ~V::bits(inversion);
+    u w[4];
+    math::philox(c1, plan, w);
+    const d u0 = math::uniform_of_bits(math::bits52(w[0], w[1]));
+    d k = zero;
+    ok = 0;
+    if (V::bits(inversion) != 0) {
+      // f = e^-mean, cdf = f; while (u > cdf && f > 0) { k += 1; f *= mean / k; cdf += f; }
+      unsigned in_range = 0;
+      d f = exp_lanes(V::sub(zero, mean), in_range);
+      d cdf = f;
+      auto go = V::both(inversion, V::both(V::less(cdf, u0), V::less(zero, f)));
+      while (V::bits(go) != 0) {
+        k = V::select(go, V::add(k, one), k);
+        f = V::select(go, V::mul(f, V::div(mean, k)), f);
+        cdf = V::select(go, V::add(cdf, f), cdf);
+        go = V::both(go, V::both(V::less(cdf, u0), V::less(zero, f)));
+      }
+      ok = V::bits(inversion) & in_range;
+    }
+    if (ptrs == 0) return k;
+    // PTRS: its constants, then attempts at calls 0, 1, ... while a lane is left.
+    const d log_mean = math::log_normal(mean);
+    const d b = V::add(V::set(0.931), V::mul(V::set(2.53), V::sqrt(mean)));
+    const d a = V::add(V::set(-0.059), V::mul(V::set(0.02483), b));
+    const d log_inv_alpha = math::log_normal(V::add(V::set(1.1239), V::div(V::set(1.1328), V::sub(b, V::set(3.4)))));
+    const d v_r = V::sub(V::set(0.9277), V::div(V::set(3.6224), V::sub(b, V::set(2.0))));
+    unsigned left = ptrs;
+    for (std::uint32_t call = 0; left != 0 && call < max_attempts; ++call) {
+      if (call > 0) math::philox_at(call, c1, plan, w);
+      const d uu = V::sub(math::uniform_of_bits(math::bits52(w[0], w[1])), half);
+      const d v = math::uniform_of_bits(math::bits52(w[2], w[3]));
+      const d us = V::sub(half, V::as_double(V::bit_and(V::as_bits(uu), V::set(std::uint64_t{0x7FFFFFFFFFFFFFFFull}))));
+      const d kk = V::floor(V::add(V::add(V::mul(V::add(V::div(V::mul(V::set(2.0), a), us), b), uu), mean), V::set(0.43)));
+      // us >= 0.07 && v <= v_r: accepted; k < 0 or (us < 0.013 && v > us): the next attempt.
+      unsigned accepted = left & not_less(us, V::set(0.07)) & not_less(v_r, v);
+      const unsigned rejected = V::bits(V::less(kk, zero)) | (V::bits(V::less(us, V::set(0.013))) & V::bits(V::less(us, v)));
+      unsigned test = left & ~accepted & ~rejected;
+      if (test != 0) {
+        const d x = V::add(kk, one);
+        // log v + log(1/alpha) - log(a / us^2 + b) <= -mean + k log(mean) - log_gamma(k + 1)
+        const d lhs = V::sub(V::add(math::log_normal(v), log_inv_alpha),
+                             math::log_normal(V::add(V::div(a, V::mul(us, us)), b)));
+        // log_gamma(k + 1): Stirling's series from 10, below it the caller's table.
+        const d log_gamma = small_or(kk, terms, V::add(V::add(V::sub(V::mul(V::sub(x, half), math::log_normal(x)), x),
+                                                              V::set(special_detail::half_log_two_pi)),
+                                                       math::stirling(x)));
+        const d rhs = V::sub(V::add(V::sub(zero, mean), V::mul(kk, log_mean)), log_gamma);
+        accepted |= test & not_less(rhs, lhs);
+      }
+      k = V::select(V::from_bits(accepted), kk, k);
+      ok |= accepted;
+      left &= ~accepted;
+    }
+    return k;
+  }
+
+  static void count_block(const count_block_args& a, double* theta, double* y, redo_lanes& redo)
+  {
+    const philox_plan plan_a = plan_of(a.replicate, a.tag_a, a.k0, a.k1);
+    const philox_plan plan_b = plan_of(a.replicate, a.tag_b, a.k0, a.k1);
+    const philox_plan plan_y = plan_of(a.replicate, a.tag_y, a.k0, a.k1);
+    redo.theta_count = redo.y_count = 0;
+    for (std::uint32_t i = 0; i < a.count; i += width) {
+      const std::uint32_t left = a.count - i;
+      const unsigned live = left >= static_cast<std::uint32_t>(width) ? all : (1u << left) - 1u;
+      const u c1 = V::add(V::set(std::uint64_t{a.first + i}), V::iota());
+      d n = V::set(a.n_equal);
+      if (a.n != nullptr) {
+        std::int32_t pad[width];
+        const std::int32_t* ni = a.n + i;
+        if (left < static_cast<std::uint32_t>(width)) {
+          for (int l = 0; l < width; ++l) pad[l] = l < static_cast<int>(left) ? ni[l] : 1;
+          ni = pad;
+        }
+        n = V::int32_to_double(ni);
+      }
+      unsigned theta_ok = 0, y_ok = 0;
+      d t, k;
+      if (a.binomial) {
+        unsigned ok_a = 0, ok_b = 0;
+        const d ga = gamma_lanes(c1, plan_a, a.a, ok_a);
+        const d gb = gamma_lanes(c1, plan_b, a.b, ok_b);
+        t = V::div(ga, V::add(ga, gb));  // beta_draw: G_a / (G_a + G_b)
+        theta_ok = ok_a & ok_b;
+        k = binomial_lanes(c1, plan_y, n, t, a.inversion_limit, a.small, y_ok);
+      } else {
+        // portable_exp(log_standard_gamma(a, s)) / b: log G + 0 (no boost at shape >= 1), G normal.
+        unsigned ok_g = 0, ok_e = 0;
+        const d g = gamma_lanes(c1, plan_a, a.a, ok_g);
+        const d e = exp_lanes(V::add(math::log_normal(g), V::set(0.0)), ok_e);
+        t = V::div(e, V::set(a.b));
+        theta_ok = ok_g & ok_e & not_less(g, V::set(0x1p-1022));
+        k = poisson_lanes(c1, plan_y, V::mul(n, t), a.inversion_limit, a.small, y_ok);
+      }
+      alignas(64) double ts[width], ks[width];
+      V::store(ts, t);
+      V::store(ks, k);
+      for (std::uint32_t l = 0; l < left && l < static_cast<std::uint32_t>(width); ++l) {
+        theta[i + l] = ts[l];
+        y[i + l] = ks[l];
+      }
+      for (unsigned bad = live & ~theta_ok; bad != 0; bad &= bad - 1)
+        redo.theta[redo.theta_count++] = i + static_cast<std::uint32_t>(__builtin_ctz(bad));
+      for (unsigned bad = live & theta_ok & ~y_ok; bad != 0; bad &= bad - 1)
+        redo.y[redo.y_count++] = i + static_cast<std::uint32_t>(__builtin_ctz(bad));
+    }
+  }
+
+  static void logs(const double* x, std::uint32_t count, double* out)
+  {
+    for (std::uint32_t i = 0; i < count; i += width) {
+      alignas(64) double in[width], res[width];
+      for (std::uint32_t l = 0; l < static_cast<std::uint32_t>(width); ++l) in[l] = i + l < count ? x[i + l] : 1.0;
+      V::store(res, math::log_normal(V::load(in)));
+      for (std::uint32_t l = 0; l < static_cast<std::uint32_t>(width) && i + l < count; ++l) out[i + l] = res[l];
+    }
+  }
+
   static const lane_kernels& table()
   {
-    static const lane_kernels k{draw_block, pass3_block, pass3_block_design, pass2_block, normals_of_words};
+    static const lane_kernels k{draw_block, pass3_block, pass3_block_design, pass2_block, normals_of_words, count_block, logs};
     return k;
   }
 };

@@ -3,6 +3,7 @@
 // normals_of(), the draws of draw_group(), the lane sums of the scalar kernels, and so the same CSV
 // of whole studies. Levels this machine lacks are reported as skipped.
 
+#include "common/count_samplers.hpp"
 #include "common/philox.hpp"
 #include "common/simulate_formulas.hpp"
 #include "cpu/simulate_lanes.hpp"
@@ -15,6 +16,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -246,6 +248,138 @@ TEST(SimulateSimd, UnequalSizePassesMatchConstantsOfGroupByGroup)
         EXPECT_EQ(std::memcmp(&sums3, &ref, sizeof ref), 0) << sim::simd_name(level) << " count " << count;
         EXPECT_EQ(std::memcmp(&sums2, &ref_w, sizeof ref_w), 0) << sim::simd_name(level) << " count " << count;
       }
+    }
+  }
+}
+
+TEST(SimulateSimd, LogarithmMatchesPortableLogOnEdgeAndRandomArguments)
+{
+  // Powers of two and their neighbours, fdlibm's formula switches (high mantissa words 0x6147a and
+  // 0x6b851) and normalisation carry (m ~ sqrt(2)), the ends of the normal range, random arguments.
+  std::vector<double> x = {1.0, 2.0, 0.5, std::nextafter(1.0, 0.0), std::nextafter(1.0, 2.0),
+                           std::numeric_limits<double>::min(), std::numeric_limits<double>::max(),
+                           std::sqrt(2.0), std::sqrt(0.5), 1e-300, 1e300, 3.0, 10.0, 0.07};
+  for (std::uint64_t hx : {0x6147aull, 0x6b851ull, 0x6a09cull, 0x6a09dull, 0x6a09eull})
+    for (std::uint64_t exponent : {0x3ffull, 0x3feull, 0x400ull, 0x001ull, 0x7feull})
+      for (std::int64_t delta : {-1, 0, 1}) {
+        const std::uint64_t b = (exponent << 52) | ((hx << 32) + static_cast<std::uint64_t>(delta));
+        double v;
+        std::memcpy(&v, &b, sizeof v);
+        x.push_back(v);
+      }
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<double> exponent(-700, 700);
+  for (int i = 0; i < 20000; ++i) x.push_back(std::exp(exponent(rng)));
+  const auto count = static_cast<std::uint32_t>(x.size());
+  std::vector<double> ref(x.size()), got(x.size());
+  for (std::size_t i = 0; i < x.size(); ++i) ref[i] = d::portable_log(x[i]);
+  for (sim::simd_level level : simd_levels) {
+    if (!sim::simd_supported(level)) continue;
+    sim::kernels_of(level).logs(x.data(), count, got.data());
+    for (std::size_t i = 0; i < x.size(); ++i) EXPECT_SAME_BITS(got[i], ref[i], sim::simd_name(level) << " log " << x[i]);
+  }
+}
+
+TEST(SimulateSimd, CountBlocksMatchDrawCountGroupOnEveryLevel)
+{
+  struct prior {
+    bool binomial;
+    double a, b, size;
+  };
+  // Shapes at 1 and above (the lanes' range). Binomial: trials from few (inversion) to a billion
+  // (BTRS throughout); Poisson: means from below 10 (inversion) to millions (PTRS). Size 0: the
+  // unequal design below.
+  const prior priors[] = {{true, 3, 7, 50},     {true, 1, 1, 20},   {true, 1, 30, 1000}, {true, 40, 2, 200},
+                          {true, 300, 700, 1e9}, {true, 2.5, 2.5, 0}, {false, 1, 1, 5},    {false, 10, 0.5, 20},
+                          {false, 2, 2, 1e6},    {false, 4, 20, 0}};
+  std::vector<std::int32_t> design(sim::count_block);
+  std::mt19937 rng(11);
+  for (std::int32_t& n : design) n = std::uniform_int_distribution<std::int32_t>(1, 3000)(rng);
+  std::vector<double> theta(sim::count_block), y(sim::count_block);
+  const auto redo = std::make_unique<sim::redo_lanes>();
+  for (const prior& p : priors) {
+    sim::count_scenario s;
+    s.index = 0xABCDE;
+    s.seed = 99;
+    s.binomial = p.binomial;
+    s.a = p.a;
+    s.b = p.b;
+    s.equal_size = p.size > 0;
+    s.size = p.size;
+    for (std::uint64_t r : {0ull, 5ull, 4000000000ull}) {
+      for (std::uint32_t first : {0u, 8192u}) {
+        for (std::uint32_t count : {sim::count_block, 13u}) {
+          sim::count_block_args a = sim::count_block_args_of(s);
+          a.replicate = static_cast<std::uint32_t>(r);
+          a.first = first;
+          a.count = count;
+          a.n = s.equal_size ? nullptr : design.data();
+          for (sim::simd_level level : {sim::simd_level::scalar, sim::simd_level::sse2, sim::simd_level::avx2,
+                                        sim::simd_level::avx512}) {
+            if (!sim::simd_supported(level)) continue;
+            sim::draw_count_block(sim::kernels_of(level), a, theta.data(), y.data(), *redo);
+            for (std::uint32_t i = 0; i < count; ++i) {
+              const double n = s.equal_size ? p.size : design[i];
+              const sim::count_draw want = sim::draw_count_group(s, n, r, first + i);
+              EXPECT_SAME_BITS(theta[i], want.theta, sim::simd_name(level) << " theta " << i);
+              EXPECT_SAME_BITS(y[i], want.y, sim::simd_name(level) << " y " << i);
+            }
+            // The lanes settle nearly every draw themselves (the kernel is not the scalar sampler in disguise):
+            // the rest are the gammas' rare rejections.
+            if (level != sim::simd_level::scalar && count == sim::count_block)
+              EXPECT_LT(redo->theta_count + redo->y_count, count / 25)
+                  << sim::simd_name(level) << (p.binomial ? " binomial " : " poisson ") << p.a << ", " << p.b
+                  << ", size " << p.size;
+          }
+        }
+      }
+    }
+  }
+}
+
+simulate_options binomial_study(std::int64_t J, std::int64_t trials_min, std::int64_t trials_max, double nu,
+                                std::uint64_t R)
+{
+  simulate_options o;
+  o.family = count_family::binomial;
+  o.groups = {J};
+  o.obs = {obs_range{trials_min, trials_max}};
+  o.prior_mean = 0.3;
+  o.concentration = {nu};
+  o.replicates = R;
+  o.seed = 5;
+  o.requested_backend = backend::cpu;
+  o.threads = 1;
+  return o;
+}
+
+TEST(SimulateSimd, CountStudiesAreBitwiseTheSameOnEveryLevel)
+{
+  const forced_level restore;
+  struct variant {
+    simulate_options o;
+    std::string what;
+  };
+  std::vector<variant> variants;
+  variants.push_back({binomial_study(4096 + 13, 50, 50, 10, 6), "50 trials, a partial block"});
+  variants.push_back({binomial_study(300, 1, 400, 10, 10), "unequal trials"});
+  variants.push_back({binomial_study(7, 20, 20, 1000, 30), "J = 7, concentration 1000"});
+  simulate_options mixed = binomial_study(2000, 30, 30, 1, 8);  // shapes below 1: the scalar samplers
+  mixed.concentration = {1, 10};
+  mixed.threads = 2;
+  variants.push_back({mixed, "shapes below and above 1, two threads"});
+  simulate_options poisson = binomial_study(3000, 1, 200, 2, 6);
+  poisson.family = count_family::poisson;
+  poisson.prior_mean = 4;
+  poisson.concentration = {0.5, 2, 50};
+  variants.push_back({poisson, "poisson, unequal exposures, shapes below and above 1"});
+  for (variant& v : variants) {
+    sim::force_simd_level(sim::simd_level::scalar);
+    const std::string ref = shrink::test::simulate_csv(simulate(v.o));
+    for (sim::simd_level level : simd_levels) {
+      if (!sim::simd_supported(level)) continue;
+      sim::force_simd_level(level);
+      EXPECT_EQ(shrink::test::simulate_csv(simulate(v.o)), ref) << v.what << " on " << sim::simd_name(level);
     }
   }
 }

@@ -162,8 +162,9 @@ struct beta_binomial {
   {
     const double a = alpha + g.count, b = beta + (g.size - g.count);
     count_posterior p = posterior_moments(g, alpha, beta);
-    p.lower = inverse_incomplete_beta(a, b, tail);
-    p.upper = inverse_incomplete_beta(a, b, tail, true);
+    const beta_prefactor pf = beta_prefactor_of(a, b);  // both ends, every Halley step
+    p.lower = inverse_incomplete_beta(pf, tail);
+    p.upper = inverse_incomplete_beta(pf, tail, true);
     return p;
   }
 };
