@@ -219,7 +219,7 @@ count_fit_result fit_glmm(const count_data_view& data, const count_options& o, b
   const detail::distinct_groups<Family> distinct = detail::gather_distinct<Family>(groups);
   const detail::hermite_nodes nodes = detail::gauss_hermite(o.quadrature_points);
   detail::glmm_groups<Likelihood> g{{distinct.groups.data(), distinct.groups.size(), o.threads, distinct.weights.data()},
-                                    nodes.rule()};
+                                    nodes.rule(), {}};
   std::unique_ptr<detail::glmm_device<Likelihood>> device;
   if (used == backend::cuda) {
     device = detail::make_cuda_glmm_device(g);
@@ -371,7 +371,7 @@ spread_profile profile_glmm(const count_data_view& data, const count_options& o,
   const detail::distinct_groups<Family> distinct = detail::gather_distinct<Family>(groups);
   const detail::hermite_nodes nodes = detail::gauss_hermite(o.quadrature_points);
   const detail::glmm_groups<Likelihood> g{
-    {distinct.groups.data(), distinct.groups.size(), o.threads, distinct.weights.data()}, nodes.rule()};
+    {distinct.groups.data(), distinct.groups.size(), o.threads, distinct.weights.data()}, nodes.rule(), {}};
   const detail::count_totals t =
     detail::count_summaries(detail::count_groups<Family>{distinct.groups.data(), distinct.groups.size(), o.threads,
                                                          distinct.weights.data()});

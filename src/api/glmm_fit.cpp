@@ -73,8 +73,14 @@ template <class Likelihood>
 marginal_sums glmm_marginal(const glmm_groups<Likelihood>& data, double mu, double tau)
 {
   if (data.device != nullptr) return data.device->marginal(mu, tau);
-  const aghq_term<Likelihood> term{data.groups, data.weights, mu, tau, data.rule};
-  return reduce<marginal_sums>(data.count, data.threads, [&](std::size_t j) { return term(j); });
+  glmm_mode_cache& c = data.cache;
+  if (c.modes.size() != data.count) c = {std::vector<mode_memory>(data.count), 0, 0, false};
+  const aghq_term<Likelihood> term{data.groups, data.weights, mu, tau, data.rule, c.modes.data(), c.warm, mu - c.mu, tau - c.tau};
+  const marginal_sums out = reduce<marginal_sums>(data.count, data.threads, [&](std::size_t j) { return term(j); });
+  c.mu = mu;
+  c.tau = tau;
+  c.warm = true;
+  return out;
 }
 
 namespace {

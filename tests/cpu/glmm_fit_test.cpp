@@ -70,7 +70,7 @@ template <class Likelihood>
 fitted<Likelihood> fit_ml(const std::vector<typename Likelihood::group>& groups, int K, int threads = 1)
 {
   const hermite_nodes nodes = gauss_hermite(K);
-  const glmm_groups<Likelihood> data{{groups.data(), groups.size(), threads, nullptr}, nodes.rule()};
+  const glmm_groups<Likelihood> data{{groups.data(), groups.size(), threads, nullptr}, nodes.rule(), {}};
   using conjugate = typename Likelihood::conjugate;
   const count_totals t = count_summaries(count_groups<conjugate>{groups.data(), groups.size(), threads});
   return {glmm_ml(data, t.count, t.size, t.log_constants, 200), t};
@@ -326,7 +326,7 @@ TEST(GlmmFit, ProfileIntervalsMatchR)
                                  log_normal>;
     const fitted<L> f = fit_ml<L>(groups, 10);
     const hermite_nodes nodes = gauss_hermite(10);
-    const glmm_groups<L> data{{groups.data(), groups.size(), 1, nullptr}, nodes.rule()};
+    const glmm_groups<L> data{{groups.data(), groups.size(), 1, nullptr}, nodes.rule(), {}};
     const glmm_intervals ci = glmm_profile_intervals(data, f.e, f.t.log_constants, 0.95);
     EXPECT_NEAR(ci.mu_lower, mu_lo, 1e-9);
     EXPECT_NEAR(ci.mu_upper, mu_hi, 1e-9);
