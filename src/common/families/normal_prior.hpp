@@ -33,6 +33,8 @@ struct logit_normal {
   static constexpr bool bounded_mean = true;
   using conjugate = beta_binomial;  ///< same groups, constants and no-spread limit
   using group = beta_binomial::group;
+  /// f and the inverse link are analytic for |Im eta| < smooth (log(1 + e^eta) and expit: pi).
+  static constexpr double smooth = 3.14159265358979323846;
 
   /// y eta - n log(1 + e^eta): f' = y - n p, f'' = -n p q, f''' = -n p q (q - p), f'''' = -n p q (1 - 6 p q).
   SHRINK_HD static eta_terms at(const group& g, double eta)
@@ -63,6 +65,8 @@ struct log_normal {
   static constexpr bool bounded_mean = false;
   using conjugate = gamma_poisson;
   using group = gamma_poisson::group;
+  /// e^(-E e^eta) stays bounded for |Im eta| < smooth = pi / 2 (logit_normal::smooth).
+  static constexpr double smooth = 1.57079632679489661923;
 
   /// y eta - E e^eta: every derivative from the second on is -E e^eta.
   SHRINK_HD static eta_terms at(const group& g, double eta)
@@ -255,15 +259,33 @@ namespace glmm_detail {
 
 /// Panels of the posterior integrals in z (u = u^ + s z), on each side of the mode: width 1 to
 /// |z| = 4, then each half as wide again as the last (the tails of a log-concave density whose
-/// curvature may fall far from the mode); a side ends where the density ratio falls below 1e-20.
-/// The 7-point Gauss rule is exact to degree 13: on such panels ~1e-12 of a normal's mass.
-SHRINK_HD inline double panel_edge(int i)
-{
-  if (i <= 4) return i;
-  double edge = 4, width = 1;
-  for (int k = 4; k < i; ++k) edge += (width *= 1.5);
-  return edge;
-}
+/// curvature may fall far from the mode); a side ends where the mass beyond is negligible. The
+/// 7-point Gauss rule is exact to degree 13: on such panels ~1e-14 of a normal's mass. `wide`: to
+/// |z| = 4 two panels of width 2 with the 10-point rule (exact to degree 19, 20 points instead of
+/// 28), where the posterior sd of eta, tau s, is at most Likelihood::smooth / (2 pi): the density
+/// and theta are then analytic for |Im z| < 2 pi, far enough for the wider panels to keep the
+/// accuracy (measured against brute force: tests/cpu/glmm_fit_test.cpp); else (a posterior wide
+/// on the link scale, whose theta bends within a panel) the narrow ones.
+struct panel_layout {
+  bool wide = false;
+  SHRINK_HD double edge(int i) const
+  {
+    if (wide) {
+      if (i <= 2) return 2.0 * i;
+      i += 2;
+    }
+    if (i <= 4) return i;
+    double edge = 4, width = 1;
+    for (int k = 4; k < i; ++k) edge += (width *= 1.5);
+    return edge;
+  }
+  SHRINK_HD int points(int i) const { return wide && i < 2 ? 10 : 7; }
+  /// Point k of panel [a, b] of `points` with weight w, in order.
+  SHRINK_HD static double point(double a, double b, int points, int k, double& w)
+  {
+    return points == 10 ? gauss10_point(a, b, k, w) : gauss7_point(a, b, k, w);
+  }
+};
 constexpr int max_panels = 80;
 constexpr double negligible = 1e-20;  // of the mode's density: beyond it, < 1e-20 of the mass
 
@@ -284,14 +306,14 @@ struct posterior_density {
   }
 };
 
-/// The integral of r over [a, b] by the 7-point Gauss rule.
+/// The integral of r over [a, b] by the Gauss rule of `points` (7 or 10).
 template <class Density>
-SHRINK_HD double panel_mass(const Density& r, double a, double b)
+SHRINK_HD double panel_mass(const Density& r, double a, double b, int points)
 {
   double sum = 0;
-  for (int k = 0; k < 7; ++k) {
+  for (int k = 0; k < points; ++k) {
     double w = 0;
-    const double z = gauss7_point(a, b, k, w);
+    const double z = panel_layout::point(a, b, points, k, w);
     sum += w * r(z);
   }
   return sum;
@@ -303,8 +325,8 @@ SHRINK_HD double panel_mass(const Density& r, double a, double b)
 /// method on the panel's partial integral (from `guess` where it lies in the panel; bisection where
 /// a step leaves the panel).
 template <class Density>
-SHRINK_HD double tail_point(const Density& r, int side, const double* here, int panels_here, const double* there,
-                            int panels_there, double target, double guess)
+SHRINK_HD double tail_point(const Density& r, panel_layout layout, int side, const double* here, int panels_here,
+                            const double* there, int panels_there, double target, double guess)
 {
   double cumulative = 0;
   for (int step = 0; step < panels_here + panels_there; ++step) {
@@ -316,8 +338,8 @@ SHRINK_HD double tail_point(const Density& r, int side, const double* here, int 
       continue;
     }
     // The panel in z, and phi(x) = +-(mass(outer end .. x) - needed), increasing in x, 0 inside it.
-    const double outer = side * (near_side ? panel_edge(i + 1) : -panel_edge(i));
-    const double inner = side * (near_side ? panel_edge(i) : -panel_edge(i + 1));
+    const double outer = side * (near_side ? layout.edge(i + 1) : -layout.edge(i));
+    const double inner = side * (near_side ? layout.edge(i) : -layout.edge(i + 1));
     const double a = outer < inner ? outer : inner, b = outer < inner ? inner : outer;
     const double needed = target - cumulative;
     double lo = a, hi = b;
@@ -337,7 +359,7 @@ SHRINK_HD double tail_point(const Density& r, int side, const double* here, int 
           L / 2 * (last[0] + here[0]) + L * L / 10 * (last[1] - here[1]) + L * L * L / 120 * (last[2] + here[2]);
         from_outer += side < 0 ? between : -between;
       } else {
-        from_outer = side < 0 ? panel_mass(r, a, x) : panel_mass(r, x, b);
+        from_outer = side < 0 ? panel_mass(r, a, x, layout.points(i)) : panel_mass(r, x, b, layout.points(i));
       }
       last_x = x;
       for (int k = 0; k < 3; ++k) last[k] = here[k];
@@ -362,7 +384,7 @@ SHRINK_HD double tail_point(const Density& r, int side, const double* here, int 
 
 /// The posterior of theta = inverse_link(mu + tau u) given (mu, tau) for one group: its mean and
 /// sd, and its `tail` and 1 - `tail` quantiles (those of u mapped through the increasing link), by
-/// 7-point Gauss panels over the exact posterior of u (not the K-point rule: at K = 1 that would
+/// Gauss panels (panel_layout) over the exact posterior of u (not the K-point rule: at K = 1 that would
 /// be a point mass). The shrinkage analogue is 1 / c = (conditional variance of b) / tau^2, the
 /// normal model's B_j with the likelihood's curvature at the mode in place of 1 / sigma_j^2.
 template <class Likelihood>
@@ -384,6 +406,7 @@ SHRINK_HD glmm_posterior glmm_posterior_of(const typename Likelihood::group& g, 
     return p;
   }
   const posterior_density<Likelihood> r{g, mu, tau, u0, s, at_mode.f0 - 0.5 * u0 * u0};
+  const panel_layout layout{tau * s <= Likelihood::smooth / (2 * 3.14159265358979323846)};
   // The moments of theta about its value at the mode (no cancellation), panel by panel outwards.
   double m0 = 0, m1 = 0, m2 = 0;
   double mass[2][max_panels];  // each panel's, kept for the quantiles
@@ -391,17 +414,19 @@ SHRINK_HD glmm_posterior glmm_posterior_of(const typename Likelihood::group& g, 
   double outermost = 1, outward_slope = 0;  // r and -d log r / d|z| at the last panel's outermost Gauss point
   for (int side = 0; side < 2; ++side)
     for (int i = 0; i < max_panels; ++i) {
-      const double a = panel_edge(i), b = panel_edge(i + 1);
+      const double a = layout.edge(i), b = layout.edge(i + 1);
+      const int points = layout.points(i);
       mass[side][i] = 0;
-      for (int k = 0; k < 7; ++k) {
+      for (int k = 0; k < points; ++k) {
         double w = 0;
-        const double z = (side == 0 ? -1.0 : 1.0) * gauss7_point(a, b, k, w);
+        const double z = (side == 0 ? -1.0 : 1.0) * panel_layout::point(a, b, points, k, w);
+        const bool last = k == points - 1;  // the outermost
         double theta = 0, slope = 0;
-        const double weight = w * r(z, &theta, k == 6 ? &slope : nullptr), d = theta - theta0;
+        const double weight = w * r(z, &theta, last ? &slope : nullptr), d = theta - theta0;
         mass[side][i] += weight;
         m1 += weight * d;
         m2 += weight * d * d;
-        if (k == 6) {
+        if (last) {
           outermost = weight / w;
           outward_slope = side == 0 ? slope : -slope;
         }
@@ -422,8 +447,8 @@ SHRINK_HD glmm_posterior glmm_posterior_of(const typename Likelihood::group& g, 
   // Both moved by the skewness at the mode (Cornish-Fisher: log r = -z^2/2 + k z^3/6 + ..., with
   // k = s^3 tau^3 f''' there, has its quantiles at z + k (z^2 + 2) / 6): a Halley step closer.
   const double skew = s * s * s * tau * tau * tau * at_mode.f3 / 6 * (z_normal * z_normal + 2);
-  const double z_lower = tail_point(r, -1, mass[0], panels[0], mass[1], panels[1], tail * m0, -z_normal + skew);
-  const double z_upper = tail_point(r, 1, mass[1], panels[1], mass[0], panels[0], tail * m0, z_normal + skew);
+  const double z_lower = tail_point(r, layout, -1, mass[0], panels[0], mass[1], panels[1], tail * m0, -z_normal + skew);
+  const double z_upper = tail_point(r, layout, 1, mass[1], panels[1], mass[0], panels[0], tail * m0, z_normal + skew);
   p.theta.lower = Likelihood::inverse_link(mu + tau * (u0 + s * z_lower));
   p.theta.upper = Likelihood::inverse_link(mu + tau * (u0 + s * z_upper));
   return p;
