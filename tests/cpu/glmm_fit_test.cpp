@@ -304,13 +304,13 @@ std::vector<double> brute_force_posterior(const typename Likelihood::group& g, d
 
 TEST(GlmmPosterior, MatchesBruteForceIntegration)
 {
-  // glmm_posterior_of's 7-point panels in z = (u - u^) sqrt(c) (their sides ended by the tangent
-  // bound on the tail, the quantiles' last Halley step by the two-point Hermite rule) against
-  // brute_force_posterior. Measured: mean and quantiles within 1.1e-13 relative and the sd within
-  // 4.2e-13 where tau <= 0.8 (the benchmark's groups: tau 0.5); where tau or the groups are larger
-  // (a wider posterior of theta) mean and quantiles within 1.2e-12, the sd within 4.4e-12. main's
-  // panels measured the same (0 of 5: its quantiles also 1.1e-13 off). Poisson (tau 0.7): mean
-  // within 6.5e-14, quantiles 3.2e-13, sd 3.3e-12.
+  // glmm_posterior_of's Gauss panels in z = (u - u^) sqrt(c) (their sides ended by the tangent
+  // bound on the tail, the quantiles' last Halley step by the two-point Hermite rule; the tau 0.5
+  // and 0.8 cases on the wide panels) against brute_force_posterior. Measured: mean and quantiles
+  // within 1.0e-13 relative and the sd within 4.3e-13 where tau <= 0.8 (the benchmark's groups: tau
+  // 0.5); where tau or the groups are larger (a wider posterior of theta) mean and quantiles within
+  // 1.2e-12, the sd within 5.3e-12. main's panels measured the same (0 of 5: its quantiles also
+  // 1.1e-13 off). Poisson (tau 0.7): mean within 6.5e-14, quantiles 3.2e-13, sd 3.3e-12.
   struct binomial_case {
     double y, n, mu, tau, tolerance, sd_tolerance;
   };
