@@ -351,10 +351,56 @@ double profile_over_mean(const count_groups<Family>& data, double v, double& u)
     .value;
 }
 
+namespace {
+
+/// gather_distinct where every size and count is a whole number and (max size + 1) (max count + 1)
+/// is at most 2 J + 65536 (binomial trials up to a few hundred): a table indexed by (size, count),
+/// whose order is the entries' sorted order, counts the groups and holds each pair's first group
+/// and then its rank: no hashing. The same entries, weights and ranks as the general path. False
+/// (and `out` untouched) where the pairs do not fit.
+template <class Family>
+bool gather_dense(const std::vector<typename Family::group>& groups, distinct_groups<Family>& out)
+{
+  double max_size = 0, max_count = 0;
+  for (const auto& g : groups) {
+    if (!(g.size >= 0 && g.count >= 0 && g.size <= 1e9 && g.count <= 1e9 && g.size == std::floor(g.size) &&
+          g.count == std::floor(g.count)))
+      return false;
+    max_size = std::max(max_size, g.size);
+    max_count = std::max(max_count, g.count);
+  }
+  const std::size_t counts = static_cast<std::size_t>(max_count) + 1;
+  const double cells = (max_size + 1) * static_cast<double>(counts);
+  if (cells > 2.0 * static_cast<double>(groups.size()) + 65536) return false;
+  const auto cell_of = [&](std::size_t j) {
+    return static_cast<std::size_t>(groups[j].size) * counts + static_cast<std::size_t>(groups[j].count);
+  };
+  std::vector<std::uint32_t> members(static_cast<std::size_t>(cells), 0), first(static_cast<std::size_t>(cells), 0);
+  for (std::size_t j = 0; j < groups.size(); ++j) {
+    const std::size_t c = cell_of(j);
+    if (members[c]++ == 0) first[c] = static_cast<std::uint32_t>(j);
+  }
+  for (std::size_t c = 0; c < members.size(); ++c)
+    if (members[c] > 0) {
+      out.groups.push_back(groups[first[c]]);
+      out.weights.push_back(members[c]);
+      first[c] = static_cast<std::uint32_t>(out.groups.size() - 1);  // now the rank
+    }
+  out.entry_of.resize(groups.size());
+  for (std::size_t j = 0; j < groups.size(); ++j) out.entry_of[j] = first[cell_of(j)];
+  return true;
+}
+
+}  // namespace
+
 template <class Family>
 distinct_groups<Family> gather_distinct(const std::vector<typename Family::group>& groups)
 {
   using group = typename Family::group;
+  {
+    distinct_groups<Family> out;
+    if (gather_dense<Family>(groups, out)) return out;
+  }
   const auto less = [](const group& x, const group& y) { return x.size < y.size || (x.size == y.size && x.count < y.count); };
   // The distinct pairs in the order first seen (one hash lookup a group), then sorted (few where
   // gathering pays; when most groups are distinct, a sort of them all): a group's entry is the rank

@@ -219,7 +219,7 @@ count_fit_result fit_glmm(const count_data_view& data, const count_options& o, b
   const detail::distinct_groups<Family> distinct = detail::gather_distinct<Family>(groups);
   const detail::hermite_nodes nodes = detail::gauss_hermite(o.quadrature_points);
   detail::glmm_groups<Likelihood> g{{distinct.groups.data(), distinct.groups.size(), o.threads, distinct.weights.data()},
-                                    nodes.rule()};
+                                    nodes.rule(), {}};
   std::unique_ptr<detail::glmm_device<Likelihood>> device;
   if (used == backend::cuda) {
     device = detail::make_cuda_glmm_device(g);
@@ -283,7 +283,7 @@ count_fit_result fit_glmm(const count_data_view& data, const count_options& o, b
   r.sizes.resize(J);
   for (std::size_t j = 0; j < J; ++j) r.sizes[j] = groups[j].size * unit;
   for (std::vector<double>* column : {&r.rate, &r.shrinkage, &r.estimate, &r.sd, &r.lower, &r.upper, &r.mode, &r.mode_sd})
-    column->resize(J);
+    *column = std::vector<double>(J);  // (value-initialised by memset; resize fills element by element)
   detail::for_each_block(J, 1 << 14, threads, [&](std::size_t begin, std::size_t end, std::size_t) {
     for (std::size_t j = begin; j < end; ++j) {
       const detail::glmm_posterior& p = posterior[distinct.entry_of[j]];
@@ -371,7 +371,7 @@ spread_profile profile_glmm(const count_data_view& data, const count_options& o,
   const detail::distinct_groups<Family> distinct = detail::gather_distinct<Family>(groups);
   const detail::hermite_nodes nodes = detail::gauss_hermite(o.quadrature_points);
   const detail::glmm_groups<Likelihood> g{
-    {distinct.groups.data(), distinct.groups.size(), o.threads, distinct.weights.data()}, nodes.rule()};
+    {distinct.groups.data(), distinct.groups.size(), o.threads, distinct.weights.data()}, nodes.rule(), {}};
   const detail::count_totals t =
     detail::count_summaries(detail::count_groups<Family>{distinct.groups.data(), distinct.groups.size(), o.threads,
                                                          distinct.weights.data()});

@@ -73,8 +73,14 @@ template <class Likelihood>
 marginal_sums glmm_marginal(const glmm_groups<Likelihood>& data, double mu, double tau)
 {
   if (data.device != nullptr) return data.device->marginal(mu, tau);
-  const aghq_term<Likelihood> term{data.groups, data.weights, mu, tau, data.rule};
-  return reduce<marginal_sums>(data.count, data.threads, [&](std::size_t j) { return term(j); });
+  glmm_mode_cache& c = data.cache;
+  if (c.modes.size() != data.count) c = {std::vector<mode_memory>(data.count), 0, 0, false};
+  const aghq_term<Likelihood> term{data.groups, data.weights, mu, tau, data.rule, c.modes.data(), c.warm, mu - c.mu, tau - c.tau};
+  const marginal_sums out = reduce<marginal_sums>(data.count, data.threads, [&](std::size_t j) { return term(j); });
+  c.mu = mu;
+  c.tau = tau;
+  c.warm = true;
+  return out;
 }
 
 namespace {
@@ -192,14 +198,31 @@ glmm_intervals glmm_profile_intervals(const glmm_groups<Likelihood>& data, const
   // quadratic approximation's end; where a step is not sound (it turns back past the estimate, or
   // leaves the range), the end is bracketed outwards by doubling steps on the profile and found by
   // Brent's method. An end the deficit never reaches before `limit` is `limit`.
-  const auto end = [&](bool of_mu, double direction, double limit) {
+  // `other`, where the parameter's other end was found by Newton's method, is that end and its
+  // free parameter: a cubic term of the profile moves both ends the same way, so the start moves
+  // by what the other end showed, and the free parameter's start takes the curvature the other
+  // end showed: second-order starts, one sum fewer an end.
+  struct found {
+    double p, f;
+    bool newton;
+  };
+  const auto end = [&](bool of_mu, double direction, double limit, const found* other) -> found {
     const double centre = of_mu ? e.mu : e.tau, se = of_mu ? e.mu_se : e.tau_se;
     const double scale = std::isfinite(se) && se > 0 ? se : 0.1;
     const double free_start = of_mu ? (e.boundary ? 0.5 : e.tau) : e.mu;
-    double p = centre + direction * std::sqrt(2 * half_crit) * scale;
+    const double reach = std::sqrt(2 * half_crit) * scale;
     // The free parameter starts where the quadratic approximation puts its maximiser at p: moved
     // from the estimate by p's regression on it (covariance / variance of p).
-    double f = free_start + (std::isfinite(se) && se > 0 ? e.mu_tau_covariance / (se * se) * (p - centre) : 0.0);
+    const double slope = std::isfinite(se) && se > 0 ? e.mu_tau_covariance / (se * se) : 0.0;
+    double p = centre + direction * reach, f = free_start + slope * (p - centre);
+    if (other != nullptr && other->newton) {
+      const double t = other->p - centre, shift = std::abs(t) - reach;
+      if (std::abs(shift) < 0.5 * reach) {
+        p = centre + direction * (reach - shift);
+        const double bend = (other->f - free_start - slope * t) / (t * t);
+        f = free_start + slope * (p - centre) + bend * (p - centre) * (p - centre);
+      }
+    }
     for (int iteration = 0; iteration < 30 && direction * (limit - p) > 0; ++iteration) {
       const marginal_sums s = of_mu ? glmm_marginal(data, p, f) : glmm_marginal(data, f, p);
       const double g_p = of_mu ? s.d_a : s.d_b, g_f = of_mu ? s.d_b : s.d_a, h_ff = of_mu ? s.d_bb : s.d_aa;
@@ -213,7 +236,7 @@ glmm_intervals glmm_profile_intervals(const glmm_groups<Likelihood>& data, const
           direction * (next - centre) <= 0 || direction * (limit - next) <= 0)
         break;
       // Newton's error is about the square of its step in units of the scale: ~1e-10 of it here.
-      if (std::abs(dp) <= 1e-5 * scale) return next;
+      if (std::abs(dp) <= 1e-5 * scale) return found{next, f + df, true};
       p = next;
       f += df;
     }
@@ -223,19 +246,20 @@ glmm_intervals glmm_profile_intervals(const glmm_groups<Likelihood>& data, const
     for (int k = 0; k < 60; ++k, step *= 2) {
       const double outside = direction > 0 ? std::min(centre + step, limit) : std::max(centre + step, limit);
       const double d_outside = value(outside);
-      if (d_outside >= 0) return find_root(value, inside, outside, d_inside, d_outside, 1e-12, 200).x;
-      if (outside == limit) return limit;
+      if (d_outside >= 0) return found{find_root(value, inside, outside, d_inside, d_outside, 1e-12, 200).x, 0, false};
+      if (outside == limit) return found{limit, 0, false};
       inside = outside;
       d_inside = d_outside;
     }
-    return limit;
+    return found{limit, 0, false};
   };
   glmm_intervals out;
-  out.mu_lower = end(true, -1, -infinity);
-  out.mu_upper = end(true, 1, infinity);
-  const double tau_lower = e.boundary ? 0.0 : end(false, -1, 0.0);
-  const double tau_upper = end(false, 1, infinity);
-  out.tau2_lower = tau_lower * tau_lower;
+  const found mu_lower = end(true, -1, -infinity, nullptr);
+  out.mu_lower = mu_lower.p;
+  out.mu_upper = end(true, 1, infinity, &mu_lower).p;
+  const found tau_lower = e.boundary ? found{0.0, 0, false} : end(false, -1, 0.0, nullptr);
+  const double tau_upper = end(false, 1, infinity, &tau_lower).p;
+  out.tau2_lower = tau_lower.p * tau_lower.p;
   out.tau2_upper = tau_upper * tau_upper;
   return out;
 }

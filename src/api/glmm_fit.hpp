@@ -17,10 +17,19 @@ namespace shrink::detail {
 template <class Likelihood>
 class glmm_device;
 
+/// The entries' conditional modes at the point of the last sum on the CPU (aghq_term's memory): the
+/// next sum's starts.
+struct glmm_mode_cache {
+  std::vector<mode_memory> modes;
+  double mu = 0, tau = 0;
+  bool warm = false;
+};
+
 /// The entries (groups gathered by equal counts, weighted) and the quadrature rule.
 template <class Likelihood>
 struct glmm_groups : weighted_entries<typename Likelihood::group, glmm_device<Likelihood>> {
   hermite_rule rule;
+  mutable glmm_mode_cache cache;  ///< a start for the mode searches, carried from sum to sum
 };
 
 /// The CUDA backend's side (src/cuda/glmm_engine.cu): entries, weights and the rule on the device,

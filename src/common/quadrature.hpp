@@ -1,5 +1,5 @@
 #pragma once
-// Gauss-Kronrod 7/15 rule (QUADPACK's qk15), host and device.
+// Gauss-Kronrod 7/15 rule (QUADPACK's qk15) and the 10-point Gauss rule, host and device.
 
 #include "macros.hpp"
 
@@ -50,6 +50,21 @@ SHRINK_HD inline double gauss7_point(double a, double b, int k, double& w)
   const double center = 0.5 * (a + b), half = 0.5 * (b - a);
   w = half * gk15_gauss_weight(i);
   return center + sign * half * gk15_node(i);
+}
+
+/// The 10 Gauss(-Legendre) points of [a, b]: point k (0..9, in order) with weight w.
+SHRINK_HD inline double gauss10_point(double a, double b, int k, double& w)
+{
+  constexpr double x[5] = {0.973906528517171720077964012084452053, 0.865063366688984510732096688423493049,
+                           0.679409568299024406234327365114873576, 0.433395394129247190799265943165784162,
+                           0.148874338981631210884826001129719985};
+  constexpr double weight[5] = {0.066671344308688137593568809893331793, 0.149451349150580593145776339657697332,
+                                0.219086362515982043995534934228163192, 0.269266719309996355091226921569469353,
+                                0.295524224714752870173892994651338329};
+  const int i = k < 5 ? k : 9 - k;
+  const double center = 0.5 * (a + b), half = 0.5 * (b - a);
+  w = half * weight[i];
+  return center + (k < 5 ? -1.0 : 1.0) * half * x[i];
 }
 
 }  // namespace shrink::detail

@@ -32,7 +32,7 @@ class cuda_glmm_device final : public glmm_device<Likelihood> {
   explicit cuda_glmm_device(const glmm_groups<Likelihood>& data)
     : n_(data.count), points_(data.rule.points), groups_(n_, stream_.get()),
       weights_(data.weights != nullptr ? n_ : 0, stream_.get()), z_(points_, stream_.get()), w_(points_, stream_.get()),
-      scratch_(n_, sizeof(marginal_sums), stream_.get())
+      modes_(n_, stream_.get()), scratch_(n_, sizeof(marginal_sums), stream_.get())
   {
     SHRINK_CUDA_TRY(cudaMemcpyAsync(groups_.data(), data.groups, n_ * sizeof(typename Likelihood::group),
                                     cudaMemcpyHostToDevice, stream_.get()));
@@ -44,11 +44,18 @@ class cuda_glmm_device final : public glmm_device<Likelihood> {
     stream_.synchronize();  // the host arrays may change once this returns
   }
 
+  /// The CPU's glmm_marginal: each entry's mode carried from sum to sum on the device (modes_),
+  /// the same starts from the same sequence of points.
   marginal_sums marginal(double mu, double tau) override
   {
     const aghq_term<Likelihood> term{groups_.data(), weights_.size() > 0 ? weights_.data() : nullptr, mu, tau,
-                                     hermite_rule{z_.data(), w_.data(), static_cast<int>(points_)}};
-    return reduce<marginal_sums>(scratch_, term, n_, stream_.get());
+                                     hermite_rule{z_.data(), w_.data(), static_cast<int>(points_)},
+                                     modes_.data(), warm_, mu - mu_, tau - tau_};
+    const marginal_sums out = reduce<marginal_sums>(scratch_, term, n_, stream_.get());
+    mu_ = mu;
+    tau_ = tau;
+    warm_ = true;
+    return out;
   }
 
   void posteriors(double mu, double tau, double tail, glmm_posterior* out) override
@@ -67,6 +74,9 @@ class cuda_glmm_device final : public glmm_device<Likelihood> {
   cuda_stream stream_;
   device_buffer<typename Likelihood::group> groups_;
   device_buffer<double> weights_, z_, w_;
+  device_buffer<mode_memory> modes_;
+  double mu_ = 0, tau_ = 0;  // where modes_ were found (once warm_)
+  bool warm_ = false;
   reduce_scratch scratch_;
 };
 

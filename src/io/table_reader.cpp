@@ -1374,6 +1374,64 @@ void read_text_columns(const layout& l, std::vector<text_column>& columns)
   }
 }
 
+/// Per-group rows whose every field is a plain whole number (digits only, no leading zero, up to
+/// 15 of them: exact in a double), `\n`-ended: count tables as `group,y,n`. Read here without the
+/// general scanner, into the same int keys and doubles (lo = 0) as parse_chunk gives them. Any
+/// other byte, a blank or short row, or a second number that must be positive and is 0: false,
+/// with `out` to be thrown away, and parse_chunk reads the input as before (and says what is wrong).
+bool parse_whole_number_rows(const layout& l, const row_spec& spec, chunk_rows& out)
+{
+  constexpr std::size_t max_fields = 8;
+  if (l.quoted || spec.fields > max_fields) return false;
+  const char* p = l.data_begin;
+  const char* const end = l.data_end;
+  // Locals: the stores below could alias `spec` and `l` for all the compiler knows.
+  const std::size_t fields = spec.fields, first = spec.numbers[0];
+  const bool two = spec.numbers.size() > 1, keyed = spec.key.has_value(), positive = spec.second_positive != nullptr;
+  const std::size_t second = two ? spec.numbers[1] : 0, key = keyed ? *spec.key : 0;
+  const char delimiter = l.delimiter;
+  // Sized once for the most rows there can be (written by index, cut to the rows read at the end).
+  const std::size_t bound = row_bound(p, end, fields);
+  out.rows.hi.resize(bound);
+  out.rows.lo.resize(bound);
+  if (two) out.second.resize(bound);
+  if (keyed) out.rows.int_keys.resize(bound);
+  double* const hi = out.rows.hi.data();
+  double* const lo = out.rows.lo.data();
+  double* const seconds = out.second.data();
+  std::int64_t* const keys = out.rows.int_keys.data();
+  std::uint64_t field[max_fields];
+  std::size_t rows = 0;
+  for (; p < end; ++rows) {
+    for (std::size_t f = 0; f < fields; ++f) {
+      const char* const start = p;
+      std::uint64_t v = 0;
+      while (p < end && static_cast<unsigned char>(*p - '0') < 10) v = v * 10 + static_cast<unsigned>(*p++ - '0');
+      const auto digits = static_cast<std::size_t>(p - start);
+      if (digits == 0 || digits > 15 || (digits > 1 && *start == '0')) return false;
+      field[f] = v;
+      if (p < end) {
+        if (*p++ != (f + 1 < fields ? delimiter : '\n')) return false;
+      } else if (f + 1 < fields) {
+        return false;
+      }
+    }
+    if (rows == bound) return false;  // not reached: row_bound bounds the rows
+    if (keyed) keys[rows] = static_cast<std::int64_t>(field[key]);
+    hi[rows] = static_cast<double>(field[first]);
+    lo[rows] = 0.0;
+    if (two) {
+      if (positive && field[second] == 0) return false;
+      seconds[rows] = static_cast<double>(field[second]);
+    }
+  }
+  out.rows.hi.resize(rows);
+  out.rows.lo.resize(rows);
+  if (two) out.second.resize(rows);
+  if (keyed) out.rows.int_keys.resize(rows);
+  return true;
+}
+
 /// One row per group, one or two numeric columns (`second` empty: one): what summary and count
 /// input share.
 struct per_group_rows {
@@ -1407,7 +1465,8 @@ per_group_rows read_per_group_rows(const std::string& path, const std::optional<
   }
 
   // Keys stay text here: per-group rows are reported in file order under their own names.
-  std::vector<chunk_rows> chunks = parse_summary_rows(l, spec);
+  std::vector<chunk_rows> chunks(1);
+  if (!parse_whole_number_rows(l, spec, chunks[0])) chunks = parse_summary_rows(l, spec);
   const std::size_t rows = chunks[0].rows.hi.size();
   if (rows == 0) throw error("no data rows: " + l.source + " has only a header");
 
@@ -1417,6 +1476,7 @@ per_group_rows read_per_group_rows(const std::string& path, const std::optional<
   out.first_low.assign(c.rows.lo.begin(), c.rows.lo.end());
   out.second.assign(c.second.begin(), c.second.end());
   out.source = l.source;
+  out.keys.reserve(rows);
   for (std::int64_t k : c.rows.int_keys) out.keys.push_back(std::to_string(k));
   for (std::string_view k : c.rows.text_keys) out.keys.emplace_back(k);
   if (out.keys.empty())

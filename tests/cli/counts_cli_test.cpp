@@ -81,6 +81,48 @@ TEST(BinomialCli, RatTumoursMaximumLikelihoodMatchesR)
   EXPECT_NE(r.run.err.find("over-dispersion"), std::string::npos);
 }
 
+TEST(BinomialCli, CountTablesOffThePlainPathReadAlike)
+{
+  // `group,y,n` rows of plain whole numbers take the reader's fast path; a leading zero, a CR, a
+  // quote, a blank line or a missing last line end send the whole table through the general
+  // scanner. Every form gives the same fit and per-group table, bit for bit.
+  std::vector<std::pair<double, double>> rows = rat_tumours();
+  rows.resize(70);
+  const auto table = [&](const std::string& line_end, const std::string& first_y, bool last_end) {
+    std::string out = "group,y,n" + line_end;
+    for (std::size_t j = 0; j < rows.size(); ++j) {
+      const std::string y = j == 0 ? first_y : std::to_string(static_cast<int>(rows[j].first));
+      out += std::to_string(j + 1) + "," + y + "," + std::to_string(static_cast<int>(rows[j].second));
+      if (j + 1 < rows.size() || last_end) out += line_end;
+    }
+    return out;
+  };
+  const std::string y0 = std::to_string(static_cast<int>(rows[0].first));
+  temp_dir dir;
+  const auto fitted = [&](const std::string& csv) {
+    binomial_run r = fit_counts(dir, csv, "--successes y --trials n --prior logit-normal");
+    EXPECT_EQ(r.run.status, 0) << r.run.err;
+    r.summary.erase("seconds");
+    r.summary.erase("stage_seconds");
+    return r;
+  };
+  const binomial_run plain = fitted(table("\n", y0, true));
+  ASSERT_EQ(plain.csv.size(), 71u);
+  EXPECT_EQ(plain.csv[70][0], "70");
+  for (const std::string& csv : {table("\r\n", y0, true), table("\n", "0" + y0, true), table("\n", "\"" + y0 + "\"", true),
+                                 table("\n", y0, true) + "\n", table("\n", y0, false)}) {
+    const binomial_run other = fitted(csv);
+    EXPECT_EQ(other.csv, plain.csv);
+    EXPECT_EQ(other.summary, plain.summary);
+  }
+  temp_dir bad;
+  write_file(bad / "in.csv", "group,y,n\n1,0,0\n2,1,2\n");
+  expect_error(run_shrink("fit --family binomial --successes y --trials n " + quoted(bad / "in.csv"), bad), "trials must be > 0");
+  write_file(bad / "in.csv", "group,y,n\n1,11,10\n2,1,2\n");
+  expect_error(run_shrink("fit --family binomial --successes y --trials n " + quoted(bad / "in.csv"), bad),
+               "group '1': more successes than trials (11 > 10)");
+}
+
 TEST(BinomialCli, MethodOfMomentsMatchesBda3)
 {
   temp_dir dir;

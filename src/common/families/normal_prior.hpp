@@ -33,6 +33,8 @@ struct logit_normal {
   static constexpr bool bounded_mean = true;
   using conjugate = beta_binomial;  ///< same groups, constants and no-spread limit
   using group = beta_binomial::group;
+  /// f and the inverse link are analytic for |Im eta| < smooth (log(1 + e^eta) and expit: pi).
+  static constexpr double smooth = 3.14159265358979323846;
 
   /// y eta - n log(1 + e^eta): f' = y - n p, f'' = -n p q, f''' = -n p q (q - p), f'''' = -n p q (1 - 6 p q).
   SHRINK_HD static eta_terms at(const group& g, double eta)
@@ -63,6 +65,8 @@ struct log_normal {
   static constexpr bool bounded_mean = false;
   using conjugate = gamma_poisson;
   using group = gamma_poisson::group;
+  /// e^(-E e^eta) stays bounded for |Im eta| < smooth = pi / 2 (logit_normal::smooth).
+  static constexpr double smooth = 1.57079632679489661923;
 
   /// y eta - E e^eta: every derivative from the second on is -E e^eta.
   SHRINK_HD static eta_terms at(const group& g, double eta)
@@ -86,36 +90,6 @@ struct hermite_rule {
   int points = 0;
 };
 
-namespace glmm_detail {
-
-/// Derivatives of h(u; mu, tau) = f(mu + tau u) - u^2/2 in the variables x = (u, mu, tau) (indices
-/// 0, 1, 2), from those of f: eta = mu + tau u has d eta = (tau, 1, u) and one second derivative,
-/// d2 eta / du dtau = 1, so the chain rule (Faa di Bruno) gives every order from f's.
-struct h_at {
-  eta_terms f;
-  double u = 0;
-  double e[3] = {0, 0, 0};
-
-  SHRINK_HD h_at(const eta_terms& terms, double u_, double tau) : f(terms), u(u_), e{tau, 1.0, u_} {}
-  SHRINK_HD static double ee(int a, int b) { return (a == 0 && b == 2) || (a == 2 && b == 0) ? 1.0 : 0.0; }
-  SHRINK_HD double value() const { return f.f0 - 0.5 * u * u; }
-  SHRINK_HD double d1(int a) const { return f.f1 * e[a] - (a == 0 ? u : 0.0); }
-  SHRINK_HD double d2(int a, int b) const { return f.f2 * e[a] * e[b] + f.f1 * ee(a, b) - (a == 0 && b == 0 ? 1.0 : 0.0); }
-  SHRINK_HD double d3(int a, int b, int c) const
-  {
-    return f.f3 * e[a] * e[b] * e[c] + f.f2 * (ee(a, b) * e[c] + ee(a, c) * e[b] + ee(b, c) * e[a]);
-  }
-  SHRINK_HD double d4(int a, int b, int c, int d) const
-  {
-    return f.f4 * e[a] * e[b] * e[c] * e[d] +
-           f.f3 * (ee(a, b) * e[c] * e[d] + ee(a, c) * e[b] * e[d] + ee(a, d) * e[b] * e[c] + ee(b, c) * e[a] * e[d] +
-                   ee(b, d) * e[a] * e[c] + ee(c, d) * e[a] * e[b]) +
-           f.f2 * (ee(a, b) * ee(c, d) + ee(a, c) * ee(b, d) + ee(a, d) * ee(b, c));
-  }
-};
-
-}  // namespace glmm_detail
-
 /// The conditional mode u^ of h and f's terms there.
 struct mode_terms {
   double u = 0;
@@ -125,14 +99,19 @@ struct mode_terms {
 /// The conditional mode u^ of h (strictly concave: h'' <= -1) by Halley's method (the third
 /// derivative is tau^3 f'''), each step halved while it lowers h; stopped after a step below 1e-7,
 /// which leaves an error of about its cube: the derivatives below assume h'(u^) = 0 to the last
-/// bits. The start is the mode with f replaced by its normal approximation about the group's own
-/// rate (Likelihood::saturated): about two fewer steps than from u = 0 where the groups are large.
+/// bits. The start is `start` where it is finite (mode_memory's), else the mode with f replaced by
+/// its normal approximation about the group's own rate (Likelihood::saturated): about two fewer
+/// steps than from u = 0 where the groups are large.
 template <class Likelihood>
-SHRINK_HD mode_terms conditional_mode_terms(const typename Likelihood::group& g, double mu, double tau)
+SHRINK_HD mode_terms conditional_mode_terms(const typename Likelihood::group& g, double mu, double tau,
+                                            double start = not_a_number())
 {
-  double eta_y = 0, information = 0;
-  Likelihood::saturated(g, eta_y, information);
-  double u = tau * information * (eta_y - mu) / (1 + tau * tau * information);
+  double u = start;
+  if (!(u - u == 0)) {
+    double eta_y = 0, information = 0;
+    Likelihood::saturated(g, eta_y, information);
+    u = tau * information * (eta_y - mu) / (1 + tau * tau * information);
+  }
   eta_terms here = Likelihood::at(g, mu + tau * u);
   for (int iteration = 0; iteration < 200; ++iteration) {
     const double h = here.f0 - 0.5 * u * u;
@@ -159,82 +138,112 @@ SHRINK_HD double conditional_mode(const typename Likelihood::group& g, double mu
   return conditional_mode_terms<Likelihood>(g, mu, tau).u;
 }
 
+/// An entry's conditional mode at the (mu, tau) of the last sum, with the mode's first and second
+/// derivatives in (mu, tau) there: the next sum's start by Taylor's formula. Newton's and the
+/// intervals' points move by about a standard error, so the start is close enough for Halley's
+/// first step to end the search (2 likelihood evaluations a mode instead of ~5).
+struct mode_memory {
+  double u = 0, du_mu = 0, du_tau = 0, du_mu_mu = 0, du_mu_tau = 0, du_tau_tau = 0;
+
+  /// The start at the remembered point moved by (d_mu, d_tau); NaN (none) for a move beyond 1/4 in
+  /// either, where the fresh start is the surer one.
+  SHRINK_HD double start(double d_mu, double d_tau) const
+  {
+    if (!(d_mu <= 0.25 && d_mu >= -0.25 && d_tau <= 0.25 && d_tau >= -0.25)) return not_a_number();
+    return u + (du_mu * d_mu + du_tau * d_tau) +
+           0.5 * (du_mu_mu * d_mu * d_mu + 2 * du_mu_tau * d_mu * d_tau + du_tau_tau * d_tau * d_tau);
+  }
+};
+
 /// A group's AGHQ log marginal likelihood (without constants) with its gradient and Hessian in
-/// (mu, tau), as marginal_sums with (a, b) = (mu, tau).
+/// (mu, tau), as marginal_sums with (a, b) = (mu, tau). With `memory`, the mode search starts from
+/// memory->start(d_mu, d_tau) (when `warm`), and the mode and its derivatives here replace it.
+///
+/// The derivatives of h(u; mu, tau) = f(mu + tau u) - u^2/2 by the chain rule (eta = mu + tau u:
+/// d eta = (tau, 1, u) in (u, mu, tau), d2 eta / du dtau = 1), written out; subscripts 1 = mu,
+/// 2 = tau. The mode's derivatives in (mu, tau) by implicit differentiation of h_u(u^) = 0.
 template <class Likelihood>
-SHRINK_HD marginal_sums aghq_terms(const typename Likelihood::group& g, double mu, double tau, hermite_rule rule)
+SHRINK_HD marginal_sums aghq_terms(const typename Likelihood::group& g, double mu, double tau, hermite_rule rule,
+                                   mode_memory* memory = nullptr, bool warm = false, double d_mu = 0, double d_tau = 0)
 {
-  using glmm_detail::h_at;
-  const mode_terms mode = conditional_mode_terms<Likelihood>(g, mu, tau);
-  const double u0 = mode.u;
-  const h_at m(mode.at, u0, tau);
-  // The mode's derivatives in theta = (mu, tau) (indices 1, 2): h_u(u^(theta), theta) = 0.
-  const double huu = m.d2(0, 0), c = -huu;
-  double du[3], dc[3], dls[3], ds[3], duu[3][3], dls2[3][3], ds2[3][3];
-  for (int i = 1; i < 3; ++i) {
-    du[i] = -m.d2(0, i) / huu;
-    dc[i] = -(m.d3(0, 0, 0) * du[i] + m.d3(0, 0, i));
-  }
-  for (int i = 1; i < 3; ++i)
-    for (int j = 1; j < 3; ++j)
-      duu[i][j] = -(m.d3(0, 0, 0) * du[i] * du[j] + m.d3(0, 0, i) * du[j] + m.d3(0, 0, j) * du[i] + m.d3(0, i, j)) / huu;
-  // log s = -log(c)/2, s = c^(-1/2): the nodes' scale.
-  const double s = 1 / std::sqrt(c);
-  for (int i = 1; i < 3; ++i) {
-    dls[i] = -0.5 * dc[i] / c;
-    ds[i] = s * dls[i];
-  }
-  for (int i = 1; i < 3; ++i)
-    for (int j = 1; j < 3; ++j) {
-      const double dcc = -(m.d4(0, 0, 0, 0) * du[i] * du[j] + m.d4(0, 0, 0, i) * du[j] + m.d4(0, 0, 0, j) * du[i] +
-                           m.d4(0, 0, i, j) + m.d3(0, 0, 0) * duu[i][j]);
-      dls2[i][j] = -0.5 * (dcc / c - dc[i] * dc[j] / (c * c));
-      ds2[i][j] = s * (dls2[i][j] + dls[i] * dls[j]);
-    }
+  const mode_terms mode =
+    conditional_mode_terms<Likelihood>(g, mu, tau, memory != nullptr && warm ? memory->start(d_mu, d_tau) : not_a_number());
+  const double u0 = mode.u, t2 = tau * tau;
+  const eta_terms& f = mode.at;
+  // At the mode: c = -h_uu >= 1, then h's third and fourth derivatives with two or more u's.
+  const double c = 1 - t2 * f.f2;
+  const double h_u1 = tau * f.f2, h_u2 = tau * u0 * f.f2 + f.f1;
+  const double h_uuu = t2 * tau * f.f3, h_uu1 = t2 * f.f3, h_uu2 = t2 * u0 * f.f3 + 2 * tau * f.f2;
+  const double h_u11 = tau * f.f3, h_u12 = tau * u0 * f.f3 + f.f2, h_u22 = tau * u0 * u0 * f.f3 + 2 * u0 * f.f2;
+  const double h_uuuu = t2 * t2 * f.f4, h_uuu1 = t2 * tau * f.f4, h_uuu2 = t2 * tau * u0 * f.f4 + 3 * t2 * f.f3;
+  const double h_uu11 = t2 * f.f4, h_uu12 = t2 * u0 * f.f4 + 2 * tau * f.f3;
+  const double h_uu22 = t2 * u0 * u0 * f.f4 + 4 * tau * u0 * f.f3 + 2 * f.f2;
+  // u^'s first and second derivatives, and c's.
+  const double du1 = h_u1 / c, du2 = h_u2 / c;
+  const double duu11 = (h_uuu * du1 * du1 + 2 * h_uu1 * du1 + h_u11) / c;
+  const double duu12 = (h_uuu * du1 * du2 + h_uu1 * du2 + h_uu2 * du1 + h_u12) / c;
+  const double duu22 = (h_uuu * du2 * du2 + 2 * h_uu2 * du2 + h_u22) / c;
+  const double dc1 = -(h_uuu * du1 + h_uu1), dc2 = -(h_uuu * du2 + h_uu2);
+  const double dcc11 = -(h_uuuu * du1 * du1 + 2 * h_uuu1 * du1 + h_uu11 + h_uuu * duu11);
+  const double dcc12 = -(h_uuuu * du1 * du2 + h_uuu1 * du2 + h_uuu2 * du1 + h_uu12 + h_uuu * duu12);
+  const double dcc22 = -(h_uuuu * du2 * du2 + 2 * h_uuu2 * du2 + h_uu22 + h_uuu * duu22);
+  if (memory != nullptr) *memory = {u0, du1, du2, duu11, duu12, duu22};
+  // log s = -log(c)/2, s = c^(-1/2): the nodes' scale, and its derivatives.
+  const double s = 1 / std::sqrt(c), c2 = c * c;
+  const double dls1 = -0.5 * dc1 / c, dls2 = -0.5 * dc2 / c;
+  const double dls11 = -0.5 * (dcc11 / c - dc1 * dc1 / c2), dls12 = -0.5 * (dcc12 / c - dc1 * dc2 / c2);
+  const double dls22 = -0.5 * (dcc22 / c - dc2 * dc2 / c2);
+  const double ds1 = s * dls1, ds2 = s * dls2;
+  const double ds11 = s * (dls11 + dls1 * dls1), ds12 = s * (dls12 + dls1 * dls2), ds22 = s * (dls22 + dls2 * dls2);
   // Node k: u_k = u^ + z_k s, h_k = h(u_k(theta), theta); l = log s + log sum_k w_k e^(h_k + z_k^2/2).
-  const double h0 = m.value();
-  double A = 0, G[3] = {0, 0, 0}, S[3][3] = {{0, 0, 0}, {0, 0, 0}, {0, 0, 0}};
+  const double h0 = f.f0 - 0.5 * u0 * u0;
+  double A = 0, G1 = 0, G2 = 0, S11 = 0, S12 = 0, S22 = 0;
   for (int k = 0; k < rule.points; ++k) {
     const double z = rule.z[k], uk = u0 + z * s;
-    const h_at n(z == 0 ? mode.at : Likelihood::at(g, mu + tau * uk), uk, tau);  // (K = 1: the mode itself)
-    const double a = rule.w[k] * portable_exp(n.value() - h0 + 0.5 * z * z);
-    double dh[3];
-    double duk[3];
-    for (int i = 1; i < 3; ++i) {
-      duk[i] = du[i] + z * ds[i];
-      dh[i] = n.d1(i) + n.d1(0) * duk[i];
-    }
+    const eta_terms n = z == 0 ? f : Likelihood::at(g, mu + tau * uk);  // (K = 1: the mode itself)
+    const double a = rule.w[k] * portable_exp(n.f0 - 0.5 * uk * uk - h0 + 0.5 * z * z);
+    // h's derivatives at the node, then the chain rule through u_k(mu, tau).
+    const double hu = tau * n.f1 - uk, huu = t2 * n.f2 - 1, hu1 = tau * n.f2, hu2 = tau * uk * n.f2 + n.f1;
+    const double duk1 = du1 + z * ds1, duk2 = du2 + z * ds2;
+    const double dh1 = n.f1 + hu * duk1, dh2 = n.f1 * uk + hu * duk2;
+    const double d2h11 = n.f2 + 2 * hu1 * duk1 + huu * duk1 * duk1 + hu * (duu11 + z * ds11);
+    const double d2h12 = uk * n.f2 + hu1 * duk2 + hu2 * duk1 + huu * duk1 * duk2 + hu * (duu12 + z * ds12);
+    const double d2h22 = uk * uk * n.f2 + 2 * hu2 * duk2 + huu * duk2 * duk2 + hu * (duu22 + z * ds22);
     A += a;
-    for (int i = 1; i < 3; ++i) {
-      G[i] += a * dh[i];
-      for (int j = 1; j < 3; ++j) {
-        const double d2h = n.d2(i, j) + n.d2(0, i) * duk[j] + n.d2(0, j) * duk[i] + n.d2(0, 0) * duk[i] * duk[j] +
-                           n.d1(0) * (duu[i][j] + z * ds2[i][j]);
-        S[i][j] += a * (d2h + dh[i] * dh[j]);
-      }
-    }
+    G1 += a * dh1;
+    G2 += a * dh2;
+    S11 += a * (d2h11 + dh1 * dh1);
+    S12 += a * (d2h12 + dh1 * dh2);
+    S22 += a * (d2h22 + dh2 * dh2);
   }
-  const double g1 = G[1] / A, g2 = G[2] / A;
+  const double g1 = G1 / A, g2 = G2 / A;
   marginal_sums out;
-  out.value = h0 + portable_log(s) + portable_log(A);
-  out.d_a = dls[1] + g1;
-  out.d_b = dls[2] + g2;
-  out.d_aa = dls2[1][1] + S[1][1] / A - g1 * g1;
-  out.d_ab = dls2[1][2] + S[1][2] / A - g1 * g2;
-  out.d_bb = dls2[2][2] + S[2][2] / A - g2 * g2;
+  out.value = h0 + portable_log(s) + (A == 1 ? 0.0 : portable_log(A));  // K = 1: A = 1
+  out.d_a = dls1 + g1;
+  out.d_b = dls2 + g2;
+  out.d_aa = dls11 + S11 / A - g1 * g1;
+  out.d_ab = dls12 + S12 / A - g1 * g2;
+  out.d_bb = dls22 + S22 / A - g2 * g2;
   return out;
 }
 
 /// The reduction term of entry i (weighted), as marginal_term is for the conjugate families.
+/// `memory` (one per entry, or null) carries the modes from sum to sum: `warm` once it holds those
+/// at (mu - d_mu, tau - d_tau). An entry's start depends only on the points summed before, so the
+/// bits are the same for any thread count and on either backend.
 template <class Likelihood>
 struct aghq_term {
   const typename Likelihood::group* groups;
   const double* weights;  ///< null: every entry one group
   double mu, tau;
   hermite_rule rule;
+  mode_memory* memory = nullptr;
+  bool warm = false;
+  double d_mu = 0, d_tau = 0;
   SHRINK_HD marginal_sums operator()(std::size_t i) const
   {
-    return scaled(aghq_terms<Likelihood>(groups[i], mu, tau, rule), weights != nullptr ? weights[i] : 1.0);
+    return scaled(aghq_terms<Likelihood>(groups[i], mu, tau, rule, memory != nullptr ? memory + i : nullptr, warm, d_mu, d_tau),
+                  weights != nullptr ? weights[i] : 1.0);
   }
 };
 
@@ -250,42 +259,61 @@ namespace glmm_detail {
 
 /// Panels of the posterior integrals in z (u = u^ + s z), on each side of the mode: width 1 to
 /// |z| = 4, then each half as wide again as the last (the tails of a log-concave density whose
-/// curvature may fall far from the mode); a side ends where the density ratio falls below 1e-20.
-/// The 7-point Gauss rule is exact to degree 13: on such panels ~1e-12 of a normal's mass.
-SHRINK_HD inline double panel_edge(int i)
-{
-  if (i <= 4) return i;
-  double edge = 4, width = 1;
-  for (int k = 4; k < i; ++k) edge += (width *= 1.5);
-  return edge;
-}
+/// curvature may fall far from the mode); a side ends where the mass beyond is negligible. The
+/// 7-point Gauss rule is exact to degree 13: on such panels ~1e-14 of a normal's mass. `wide`: to
+/// |z| = 4 two panels of width 2 with the 10-point rule (exact to degree 19, 20 points instead of
+/// 28), where the posterior sd of eta, tau s, is at most Likelihood::smooth / (2 pi): the density
+/// and theta are then analytic for |Im z| < 2 pi, far enough for the wider panels to keep the
+/// accuracy (measured against brute force: tests/cpu/glmm_fit_test.cpp); else (a posterior wide
+/// on the link scale, whose theta bends within a panel) the narrow ones.
+struct panel_layout {
+  bool wide = false;
+  SHRINK_HD double edge(int i) const
+  {
+    if (wide) {
+      if (i <= 2) return 2.0 * i;
+      i += 2;
+    }
+    if (i <= 4) return i;
+    double edge = 4, width = 1;
+    for (int k = 4; k < i; ++k) edge += (width *= 1.5);
+    return edge;
+  }
+  SHRINK_HD int points(int i) const { return wide && i < 2 ? 10 : 7; }
+  /// Point k of panel [a, b] of `points` with weight w, in order.
+  SHRINK_HD static double point(double a, double b, int points, int k, double& w)
+  {
+    return points == 10 ? gauss10_point(a, b, k, w) : gauss7_point(a, b, k, w);
+  }
+};
 constexpr int max_panels = 80;
 constexpr double negligible = 1e-20;  // of the mode's density: beyond it, < 1e-20 of the mass
 
-/// The density ratio r(z) = exp(h(u^ + s z) - h(u^)) <= 1 (log-concave), with theta at z and the
-/// slope of log r, s h'(u).
+/// The density ratio r(z) = exp(h(u^ + s z) - h(u^)) <= 1 (log-concave), with theta at z, the
+/// slope of log r, s h'(u), and its curvature, s^2 h''(u).
 template <class Likelihood>
 struct posterior_density {
   typename Likelihood::group g;
   double mu, tau, u0, s, h0;
-  SHRINK_HD double operator()(double z, double* theta = nullptr, double* slope = nullptr) const
+  SHRINK_HD double operator()(double z, double* theta = nullptr, double* slope = nullptr, double* curvature = nullptr) const
   {
     const double u = u0 + s * z;
     const eta_terms t = Likelihood::at(g, mu + tau * u);
     if (theta != nullptr) *theta = t.theta;
     if (slope != nullptr) *slope = s * (tau * t.f1 - u);
+    if (curvature != nullptr) *curvature = s * s * (tau * tau * t.f2 - 1);
     return portable_exp(t.f0 - 0.5 * u * u - h0);
   }
 };
 
-/// The integral of r over [a, b] by the 7-point Gauss rule.
+/// The integral of r over [a, b] by the Gauss rule of `points` (7 or 10).
 template <class Density>
-SHRINK_HD double panel_mass(const Density& r, double a, double b)
+SHRINK_HD double panel_mass(const Density& r, double a, double b, int points)
 {
   double sum = 0;
-  for (int k = 0; k < 7; ++k) {
+  for (int k = 0; k < points; ++k) {
     double w = 0;
-    const double z = gauss7_point(a, b, k, w);
+    const double z = panel_layout::point(a, b, points, k, w);
     sum += w * r(z);
   }
   return sum;
@@ -297,8 +325,8 @@ SHRINK_HD double panel_mass(const Density& r, double a, double b)
 /// method on the panel's partial integral (from `guess` where it lies in the panel; bisection where
 /// a step leaves the panel).
 template <class Density>
-SHRINK_HD double tail_point(const Density& r, int side, const double* here, int panels_here, const double* there,
-                            int panels_there, double target, double guess)
+SHRINK_HD double tail_point(const Density& r, panel_layout layout, int side, const double* here, int panels_here,
+                            const double* there, int panels_there, double target, double guess)
 {
   double cumulative = 0;
   for (int step = 0; step < panels_here + panels_there; ++step) {
@@ -310,19 +338,34 @@ SHRINK_HD double tail_point(const Density& r, int side, const double* here, int 
       continue;
     }
     // The panel in z, and phi(x) = +-(mass(outer end .. x) - needed), increasing in x, 0 inside it.
-    const double outer = side * (near_side ? panel_edge(i + 1) : -panel_edge(i));
-    const double inner = side * (near_side ? panel_edge(i) : -panel_edge(i + 1));
+    const double outer = side * (near_side ? layout.edge(i + 1) : -layout.edge(i));
+    const double inner = side * (near_side ? layout.edge(i) : -layout.edge(i + 1));
     const double a = outer < inner ? outer : inner, b = outer < inner ? inner : outer;
     const double needed = target - cumulative;
     double lo = a, hi = b;
     double x = guess > a && guess < b ? guess : outer + (inner - outer) * (mass > 0 ? needed / mass : 0.5);
+    // r and its first two derivatives at the last point.
+    double from_outer = 0, last_x = 0, last[3] = {0, 0, 0};
     for (int iteration = 0; iteration < 100; ++iteration) {
-      const double from_outer = side < 0 ? panel_mass(r, a, x) : panel_mass(r, x, b);
+      double slope = 0, curvature = 0;
+      const double density = r(x, nullptr, &slope, &curvature);
+      const double here[3] = {density, slope * density, (slope * slope + curvature) * density};
+      // The mass from the outer end to x: where the last Halley step was at most 0.03 long, the
+      // last point's plus the two-point Hermite rule on r, r', r'' between them (exact to degree 5,
+      // error L^7 max|r^(6)| / 100800: ~1e-15 here), else the Gauss rule over [outer end, x].
+      const double L = x - last_x;
+      if (iteration > 0 && L <= 0.03 && L >= -0.03) {
+        const double between =
+          L / 2 * (last[0] + here[0]) + L * L / 10 * (last[1] - here[1]) + L * L * L / 120 * (last[2] + here[2]);
+        from_outer += side < 0 ? between : -between;
+      } else {
+        from_outer = side < 0 ? panel_mass(r, a, x, layout.points(i)) : panel_mass(r, x, b, layout.points(i));
+      }
+      last_x = x;
+      for (int k = 0; k < 3; ++k) last[k] = here[k];
       const double phi = side < 0 ? from_outer - needed : needed - from_outer;
       if (phi > 0) hi = x;
       else lo = x;
-      double slope = 0;
-      const double density = r(x, nullptr, &slope);
       const double newton = phi / density, damp = 0.5 * newton * slope;  // phi'' / phi' = slope
       double next = x - (damp < 1 && damp > -1 ? newton / (1 - damp) : newton);
       const bool halley = next > lo && next < hi;
@@ -341,7 +384,7 @@ SHRINK_HD double tail_point(const Density& r, int side, const double* here, int 
 
 /// The posterior of theta = inverse_link(mu + tau u) given (mu, tau) for one group: its mean and
 /// sd, and its `tail` and 1 - `tail` quantiles (those of u mapped through the increasing link), by
-/// 7-point Gauss panels over the exact posterior of u (not the K-point rule: at K = 1 that would
+/// Gauss panels (panel_layout) over the exact posterior of u (not the K-point rule: at K = 1 that would
 /// be a point mass). The shrinkage analogue is 1 / c = (conditional variance of b) / tau^2, the
 /// normal model's B_j with the likelihood's curvature at the mode in place of 1 / sigma_j^2.
 template <class Likelihood>
@@ -363,29 +406,36 @@ SHRINK_HD glmm_posterior glmm_posterior_of(const typename Likelihood::group& g, 
     return p;
   }
   const posterior_density<Likelihood> r{g, mu, tau, u0, s, at_mode.f0 - 0.5 * u0 * u0};
+  const panel_layout layout{tau * s <= Likelihood::smooth / (2 * 3.14159265358979323846)};
   // The moments of theta about its value at the mode (no cancellation), panel by panel outwards.
   double m0 = 0, m1 = 0, m2 = 0;
   double mass[2][max_panels];  // each panel's, kept for the quantiles
   int panels[2] = {max_panels, max_panels};
-  double outermost = 1;  // r at the last panel's outermost Gauss point
+  double outermost = 1, outward_slope = 0;  // r and -d log r / d|z| at the last panel's outermost Gauss point
   for (int side = 0; side < 2; ++side)
     for (int i = 0; i < max_panels; ++i) {
-      const double a = panel_edge(i), b = panel_edge(i + 1);
+      const double a = layout.edge(i), b = layout.edge(i + 1);
+      const int points = layout.points(i);
       mass[side][i] = 0;
-      for (int k = 0; k < 7; ++k) {
+      for (int k = 0; k < points; ++k) {
         double w = 0;
-        const double z = (side == 0 ? -1.0 : 1.0) * gauss7_point(a, b, k, w);
-        double theta = 0;
-        const double weight = w * r(z, &theta), d = theta - theta0;
+        const double z = (side == 0 ? -1.0 : 1.0) * panel_layout::point(a, b, points, k, w);
+        const bool last = k == points - 1;  // the outermost
+        double theta = 0, slope = 0;
+        const double weight = w * r(z, &theta, last ? &slope : nullptr), d = theta - theta0;
         mass[side][i] += weight;
         m1 += weight * d;
         m2 += weight * d * d;
-        if (k == 6) outermost = weight / w;
+        if (last) {
+          outermost = weight / w;
+          outward_slope = side == 0 ? slope : -slope;
+        }
       }
       m0 += mass[side][i];
       // r falls outwards (log-concave): below `negligible` at the panel's outermost point, it is
-      // below it at the panel's end and beyond.
-      if (outermost < negligible) {
+      // below it at the panel's end and beyond; and log r lies below its tangent there, so the
+      // mass beyond is at most r / outward_slope: the side ends once that is below 1e-16 of m0.
+      if (outermost < negligible || outermost < 1e-16 * m0 * outward_slope) {
         panels[side] = i + 1;
         break;
       }
@@ -397,8 +447,8 @@ SHRINK_HD glmm_posterior glmm_posterior_of(const typename Likelihood::group& g, 
   // Both moved by the skewness at the mode (Cornish-Fisher: log r = -z^2/2 + k z^3/6 + ..., with
   // k = s^3 tau^3 f''' there, has its quantiles at z + k (z^2 + 2) / 6): a Halley step closer.
   const double skew = s * s * s * tau * tau * tau * at_mode.f3 / 6 * (z_normal * z_normal + 2);
-  const double z_lower = tail_point(r, -1, mass[0], panels[0], mass[1], panels[1], tail * m0, -z_normal + skew);
-  const double z_upper = tail_point(r, 1, mass[1], panels[1], mass[0], panels[0], tail * m0, z_normal + skew);
+  const double z_lower = tail_point(r, layout, -1, mass[0], panels[0], mass[1], panels[1], tail * m0, -z_normal + skew);
+  const double z_upper = tail_point(r, layout, 1, mass[1], panels[1], mass[0], panels[0], tail * m0, z_normal + skew);
   p.theta.lower = Likelihood::inverse_link(mu + tau * (u0 + s * z_lower));
   p.theta.upper = Likelihood::inverse_link(mu + tau * (u0 + s * z_upper));
   return p;
