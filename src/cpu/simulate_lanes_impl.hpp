@@ -314,18 +314,8 @@ struct draw_math {
       x3 = p0;
     }
     // Rounds 5-10: ctr = {hi1 ^ w1 ^ k0, lo1, hi0 ^ w3 ^ k1, lo0}.
-    for (int round = 4; round < 10; ++round) {
-      const u p0 = V::mul32(m0v, x0), p1 = V::mul32(m1v, x2);
-      x0 = V::xor3(V::template shr<32>(p1), x1, V::set(p.k0[round]));
-      x1 = p1;
-      x2 = V::xor3(V::template shr<32>(p0), x3, V::set(p.k1[round]));
-      x3 = p0;
-    }
-    const u low = V::set(std::uint64_t{0xFFFFFFFFu});
-    w[0] = V::bit_and(x0, low);
-    w[1] = V::bit_and(x1, low);
-    w[2] = V::bit_and(x2, low);
-    w[3] = V::bit_and(x3, low);
+    for (int round = 4; round < 10; ++round) philox_round(m0v, m1v, p.k0[round], p.k1[round], x0, x1, x2, x3);
+    low_words(x0, x1, x2, x3, w);
   }
 
   /// The words of call `call` (counter word 0) of the plan's streams: all ten rounds in the lanes.
@@ -334,13 +324,23 @@ struct draw_math {
     using namespace philox_constants;
     const u m0v = V::set(std::uint64_t{m0}), m1v = V::set(std::uint64_t{m1});
     u x0 = V::set(std::uint64_t{call}), x1 = c1, x2 = V::set(std::uint64_t{p.c2}), x3 = V::set(std::uint64_t{p.c3});
-    for (int round = 0; round < 10; ++round) {
-      const u p0 = V::mul32(m0v, x0), p1 = V::mul32(m1v, x2);
-      x0 = V::xor3(V::template shr<32>(p1), x1, V::set(p.k0[round]));
-      x1 = p1;
-      x2 = V::xor3(V::template shr<32>(p0), x3, V::set(p.k1[round]));
-      x3 = p0;
-    }
+    for (int round = 0; round < 10; ++round) philox_round(m0v, m1v, p.k0[round], p.k1[round], x0, x1, x2, x3);
+    low_words(x0, x1, x2, x3, w);
+  }
+
+  /// One Philox-4x32 round with keys (k0, k1): the products' high halves xored into the other words.
+  static void philox_round(u m0v, u m1v, std::uint64_t k0, std::uint64_t k1, u& x0, u& x1, u& x2, u& x3)
+  {
+    const u p0 = V::mul32(m0v, x0), p1 = V::mul32(m1v, x2);
+    x0 = V::xor3(V::template shr<32>(p1), x1, V::set(k0));
+    x1 = p1;
+    x2 = V::xor3(V::template shr<32>(p0), x3, V::set(k1));
+    x3 = p0;
+  }
+
+  /// The words' low 32 bits (the rounds leave garbage above them).
+  static void low_words(u x0, u x1, u x2, u x3, u (&w)[4])
+  {
     const u low = V::set(std::uint64_t{0xFFFFFFFFu});
     w[0] = V::bit_and(x0, low);
     w[1] = V::bit_and(x1, low);
