@@ -298,8 +298,10 @@ void run_count_fit(const fit_args& a, const CLI::App& app, io::summary_part* mer
   view.groups = t.keys.size();
   const count_fit_result r = fit(view, o);
   write_groups(a, csv, t.keys, io::groups_columns(r), r.entry_of.empty() ? nullptr : r.entry_of.data());
-  if (io::atomic_output* plot = outputs.get("--plot")) plot->write(io::count_fit_svg(r, view, o, t.keys));
-  if (io::atomic_output* html = outputs.get("--html")) html->write(io::count_fit_html(r, view, o, t.keys));
+  io::atomic_output *plot = outputs.get("--plot"), *html = outputs.get("--html");
+  const io::count_figures figures = io::count_fit_figures(r, view, o, t.keys, plot != nullptr, html != nullptr);
+  if (plot) plot->write(figures.svg);
+  if (html) html->write(figures.html);
   if (json) json->write(io::summary_json(r).dump(2) + "\n");
   outputs.commit();
   if (!a.quiet) print_count_report(r, t.keys, parse_seconds);

@@ -1162,12 +1162,6 @@ count_picture make_count_picture(const count_fit_result& r, const count_data_vie
 
 }  // namespace
 
-std::string count_fit_svg(const count_fit_result& r, const count_data_view& data, const count_options& o,
-                          const std::vector<std::string>& keys)
-{
-  return make_count_picture(r, data, o, keys).drawing.svg;
-}
-
 namespace {
 
 /// A page whose slider (id spread) steps over precomputed points, the last one the fit itself:
@@ -1314,10 +1308,11 @@ void add_groups(nlohmann::json& a, const fit_drawing& f, const per_drawn& est, c
 
 }  // namespace
 
-std::string count_fit_html(const count_fit_result& r, const count_data_view& data, const count_options& o,
-                           const std::vector<std::string>& keys)
+namespace {
+
+/// The page of a count fit's picture (count_fit_figures).
+std::string count_fit_page(const count_fit_result& r, const count_picture& c, const std::vector<std::string>& keys)
 {
-  const count_picture c = make_count_picture(r, data, o, keys);
   const fit_drawing& f = c.drawing;
   const std::size_t P = c.x.size(), n = f.drawn.size();
   const bool glmm = r.prior == count_prior::normal;
@@ -1358,6 +1353,19 @@ std::string count_fit_html(const count_fit_result& r, const count_data_view& dat
                           glmm ? "tau" : binomial ? "concentration" : "shape", to_string(r.method), "prior mean", r.groups,
                           "the prior mean maximised; at the fit: the fit's own, constants included",
                           glmm ? "tau on a linear scale from 0" : "log scale");
+}
+
+}  // namespace
+
+count_figures count_fit_figures(const count_fit_result& r, const count_data_view& data, const count_options& o,
+                                const std::vector<std::string>& keys, bool svg, bool html)
+{
+  count_figures out;
+  if (!svg && !html) return out;
+  const count_picture c = make_count_picture(r, data, o, keys);
+  if (svg) out.svg = c.drawing.svg;
+  if (html) out.html = count_fit_page(r, c, keys);
+  return out;
 }
 
 namespace {

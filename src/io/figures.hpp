@@ -69,18 +69,20 @@ std::string fit_html(const fit_result& r, const std::vector<std::string>& keys);
 /// mean (dashed) and the prior's central interval (shaded: where a new group's rate lies); the
 /// profile log-likelihood of the concentration (log10 axis; poisson: the gamma's shape) or, for the
 /// logit-normal / log-normal prior, of tau, with the estimate and its interval. `data` and `o` are
-/// the fit's (the profile is computed by profile_spread).
-std::string count_fit_svg(const count_fit_result& r, const count_data_view& data, const count_options& o,
-                          const std::vector<std::string>& keys);
-
-/// The same in a page: a slider (id spread) over 61 points of the likelihood panel's axis, the
+/// the fit's (the profile is computed by profile_spread): `svg`.
+///
+/// `--html`: the same in a page (`html`): a slider (id spread) over 61 points of the likelihood panel's axis, the
 /// prior mean maximised at each; every drawn posterior mean, interval, the centre and the band move
 /// to shrink's own values there (precomputed for the groups drawn; the page computes nothing).
 /// "fit from data" (id fit) returns to the fit's own numbers (the CSV's, and the JSON's
 /// log-likelihood). Readouts: spread-value, mean-value, loglik, loglik-relative, mean-shrinkage and
 /// the shrinkage table. A control (id sort) re-sorts the forest's rows, as on every page.
-std::string count_fit_html(const count_fit_result& r, const count_data_view& data, const count_options& o,
-                           const std::vector<std::string>& keys);
+/// Both come from one computation of the profile (the costly part); one not asked for is empty.
+struct count_figures {
+  std::string svg, html;
+};
+count_figures count_fit_figures(const count_fit_result& r, const count_data_view& data, const count_options& o,
+                                const std::vector<std::string>& keys, bool svg, bool html);
 
 /// `shrink fit --estimate ... --covariates ... --plot`: shrinkage towards the regression line.
 /// - id regression: metafor's regplot: each group's estimate y_j (blue x, larger with its weight)
