@@ -134,74 +134,80 @@ TEST(MixedModelRadon, TextKeysGiveTheSameFit)
   EXPECT_NEAR(a.coefficients[1].estimate, b.coefficients[1].estimate, 1e-12);
 }
 
+using Eigen::MatrixXd;
+using Eigen::VectorXd;
+using group_rows = std::map<std::string, std::vector<std::vector<double>>>;  // per group: its rows
+
+/// A group's design (an intercept, then each row's first q entries) and its values (entry `at`).
+void design_of(const std::vector<std::vector<double>>& r, std::size_t q, std::size_t at, MatrixXd& X, VectorXd& y)
+{
+  const auto n = static_cast<Eigen::Index>(r.size()), p = static_cast<Eigen::Index>(q + 1);
+  X.resize(n, p);
+  y.resize(n);
+  for (Eigen::Index i = 0; i < n; ++i) {
+    X(i, 0) = 1;
+    for (Eigen::Index a = 1; a < p; ++a) X(i, a) = r[static_cast<std::size_t>(i)][static_cast<std::size_t>(a - 1)];
+    y[i] = r[static_cast<std::size_t>(i)][at];
+  }
+}
+
+/// The leave-one-group-out log score by dense refits: each group's rows against
+/// N(X_j beta_{-j}, sigma2 I + tau2 11' + X_j V_{-j} X_j'), beta_{-j} and V_{-j} = (X'H^-1X)^-1 the GLS
+/// fit to the other groups with dense per-group covariances H_c = sigma2 I + tau2 11'.
+double dense_logo_score(const group_rows& rows, std::size_t q, std::size_t at, double sigma2, double tau2)
+{
+  const auto p = static_cast<Eigen::Index>(q + 1);
+  double total = 0;
+  for (const auto& [key, mine] : rows) {
+    MatrixXd G = MatrixXd::Zero(p, p), X;
+    VectorXd b = VectorXd::Zero(p), y;
+    for (const auto& [other, theirs] : rows) {
+      if (other == key) continue;
+      design_of(theirs, q, at, X, y);
+      const auto n = X.rows();
+      const Eigen::LLT<MatrixXd> h(sigma2 * MatrixXd::Identity(n, n) + tau2 * MatrixXd::Ones(n, n));
+      G += X.transpose() * h.solve(X);
+      b += X.transpose() * h.solve(y);
+    }
+    const MatrixXd V = G.inverse();
+    design_of(mine, q, at, X, y);
+    const auto n = X.rows();
+    const Eigen::LLT<MatrixXd> llt(sigma2 * MatrixXd::Identity(n, n) + tau2 * MatrixXd::Ones(n, n) + X * V * X.transpose());
+    const VectorXd e = y - X * (V * b);
+    const double log_det = 2 * llt.matrixL().toDenseMatrix().diagonal().array().log().sum();
+    total += -0.5 * (static_cast<double>(n) * std::log(6.283185307179586) + log_det + e.dot(llt.solve(e)));
+  }
+  return total;
+}
+
+/// The pooled structure's sigma2: the ML residual variance of lm(y ~ x), rss / N.
+double pooled_sigma2(const group_rows& rows, std::size_t q, std::size_t at)
+{
+  const auto p = static_cast<Eigen::Index>(q + 1);
+  MatrixXd XtX = MatrixXd::Zero(p, p), X;
+  VectorXd Xty = VectorXd::Zero(p), y;
+  double N = 0, rss = 0;
+  for (const auto& [key, r] : rows) design_of(r, q, at, X, y), XtX += X.transpose() * X, Xty += X.transpose() * y;
+  const VectorXd beta = XtX.ldlt().solve(Xty);
+  for (const auto& [key, r] : rows) design_of(r, q, at, X, y), rss += (y - X * beta).squaredNorm(), N += static_cast<double>(X.rows());
+  return rss / N;
+}
+
 TEST(MixedModelRadon, LeaveOneCountyOutScoreByRefitting)
 {
-  // Each county's rows against N(X_j beta_{-j}, sigma2 I + tau2 11' + X_j V_{-j} X_j'), beta_{-j}
-  // and V_{-j} = (X'H^-1X)^-1 the GLS fit to the other counties with dense per-county covariances
-  // H_c = sigma2 I + tau2 11', the density from a dense covariance; without and with covariates.
-  std::map<std::string, std::vector<std::vector<double>>> rows;  // per county: (floor, log_uranium, y)
+  // dense_logo_score on the radon rows, without and with covariates.
+  group_rows rows;  // per county: (floor, log_uranium, y)
   for (const auto& row : test::parse_csv(test::read_file(test::reference_data() / "radon" / "radon.csv")))
     if (row[0] != "county") rows[row[0]].push_back({std::stod(row[1]), std::stod(row[2]), std::stod(row[3])});
-  using Eigen::MatrixXd;
-  using Eigen::VectorXd;
   for (const std::vector<std::string>& covariates :
        {std::vector<std::string>{}, std::vector<std::string>{"floor"}, std::vector<std::string>{"floor", "log_uranium"}}) {
     const io::cross_product_table t = io::read_cross_products(
       (test::reference_data() / "radon" / "radon.csv").string(), "county", "log_radon", covariates, "", 1);
     const structure_comparison c = compare_structures(t.data);
     const mixed_model_result ml = fit_mixed_model(t.data, false);
-    const auto p = static_cast<Eigen::Index>(covariates.size() + 1);
-    auto design = [&](const std::vector<std::vector<double>>& r, MatrixXd& X, VectorXd& y) {
-      const auto n = static_cast<Eigen::Index>(r.size());
-      X.resize(n, p);
-      y.resize(n);
-      for (Eigen::Index i = 0; i < n; ++i) {
-        X(i, 0) = 1;
-        for (Eigen::Index a = 1; a < p; ++a) X(i, a) = r[static_cast<std::size_t>(i)][static_cast<std::size_t>(a - 1)];
-        y[i] = r[static_cast<std::size_t>(i)][2];
-      }
-    };
-    auto score = [&](double sigma2, double tau2) {
-      double total = 0;
-      for (const auto& [key, mine] : rows) {
-        MatrixXd G = MatrixXd::Zero(p, p), X;
-        VectorXd b = VectorXd::Zero(p), y;
-        for (const auto& [other, theirs] : rows) {
-          if (other == key) continue;
-          design(theirs, X, y);
-          const auto n = X.rows();
-          const MatrixXd H = sigma2 * MatrixXd::Identity(n, n) + tau2 * MatrixXd::Ones(n, n);
-          const Eigen::LLT<MatrixXd> h(H);
-          G += X.transpose() * h.solve(X);
-          b += X.transpose() * h.solve(y);
-        }
-        const MatrixXd V = G.inverse();
-        design(mine, X, y);
-        const auto n = X.rows();
-        const MatrixXd S = sigma2 * MatrixXd::Identity(n, n) + tau2 * MatrixXd::Ones(n, n) + X * V * X.transpose();
-        const VectorXd e = y - X * (V * b);
-        const Eigen::LLT<MatrixXd> llt(S);
-        const double log_det = 2 * llt.matrixL().toDenseMatrix().diagonal().array().log().sum();
-        total += -0.5 * (static_cast<double>(n) * std::log(6.283185307179586) + log_det + e.dot(llt.solve(e)));
-      }
-      return total;
-    };
-    // Pooled: tau2 = 0, sigma2 = the ML residual variance of lm(y ~ x).
-    double N = 0, rss = 0;
-    {
-      MatrixXd XtX = MatrixXd::Zero(p, p), X;
-      VectorXd Xty = VectorXd::Zero(p), y;
-      std::vector<std::pair<MatrixXd, VectorXd>> all;
-      for (const auto& [key, r] : rows) {
-        design(r, X, y);
-        XtX += X.transpose() * X, Xty += X.transpose() * y, N += static_cast<double>(X.rows());
-        all.emplace_back(X, y);
-      }
-      const VectorXd beta = XtX.ldlt().solve(Xty);
-      for (const auto& [Xc, yc] : all) rss += (yc - Xc * beta).squaredNorm();
-    }
-    EXPECT_NEAR(*c.structures[2].logo_score, score(ml.sigma2, ml.tau2), 1e-9) << covariates.size();
-    EXPECT_NEAR(*c.structures[1].logo_score, score(rss / N, 0), 1e-9) << covariates.size();
+    const std::size_t q = covariates.size();
+    EXPECT_NEAR(*c.structures[2].logo_score, dense_logo_score(rows, q, 2, ml.sigma2, ml.tau2), 1e-9) << q;
+    EXPECT_NEAR(*c.structures[1].logo_score, dense_logo_score(rows, q, 2, pooled_sigma2(rows, q, 2), 0), 1e-9) << q;
     EXPECT_FALSE(c.structures[0].logo_score.has_value());
   }
 }
@@ -209,16 +215,14 @@ TEST(MixedModelRadon, LeaveOneCountyOutScoreByRefitting)
 TEST(MixedModel, LeaveOneGroupOutScoreByRefittingForWideDesigns)
 {
   // The score's unrolled widths (4 covariates) and its run-time width (8: p + 1 > 8) against the
-  // dense refit of LeaveOneCountyOutScoreByRefitting, on rows drawn here (3 to 8 a group).
-  using Eigen::MatrixXd;
-  using Eigen::VectorXd;
+  // dense refit (dense_logo_score), on rows drawn here (3 to 8 a group).
   for (const std::size_t q : {std::size_t{4}, std::size_t{8}}) {
     std::uint64_t state = 7 + q;
     const auto uniform = [&] {
       state = state * 6364136223846793005ull + 1442695040888963407ull;
       return static_cast<double>(state >> 11) / 9007199254740992.0 - 0.5;
     };
-    std::map<std::string, std::vector<std::vector<double>>> rows;  // per group: (x_1..x_q, y)
+    group_rows rows;  // per group: (x_1..x_q, y)
     std::string text = "g";
     for (std::size_t a = 0; a < q; ++a) text += ",x" + std::to_string(a);
     text += ",y\n";
@@ -244,51 +248,10 @@ TEST(MixedModel, LeaveOneGroupOutScoreByRefittingForWideDesigns)
     const io::cross_product_table t = io::read_cross_products((d / "w.csv").string(), "g", "y", covariates, "", 1);
     const structure_comparison c = compare_structures(t.data);
     const mixed_model_result ml = fit_mixed_model(t.data, false);
-    const auto p = static_cast<Eigen::Index>(q + 1);
-    auto design = [&](const std::vector<std::vector<double>>& r, MatrixXd& X, VectorXd& y) {
-      const auto n = static_cast<Eigen::Index>(r.size());
-      X.resize(n, p);
-      y.resize(n);
-      for (Eigen::Index i = 0; i < n; ++i) {
-        X(i, 0) = 1;
-        for (Eigen::Index a = 1; a < p; ++a) X(i, a) = r[static_cast<std::size_t>(i)][static_cast<std::size_t>(a - 1)];
-        y[i] = r[static_cast<std::size_t>(i)][q];
-      }
-    };
-    auto score = [&](double sigma2, double tau2) {
-      double total = 0;
-      for (const auto& [key, mine] : rows) {
-        MatrixXd G = MatrixXd::Zero(p, p), X;
-        VectorXd b = VectorXd::Zero(p), y;
-        for (const auto& [other, theirs] : rows) {
-          if (other == key) continue;
-          design(theirs, X, y);
-          const auto n = X.rows();
-          const Eigen::LLT<MatrixXd> h(sigma2 * MatrixXd::Identity(n, n) + tau2 * MatrixXd::Ones(n, n));
-          G += X.transpose() * h.solve(X);
-          b += X.transpose() * h.solve(y);
-        }
-        const MatrixXd V = G.inverse();
-        design(mine, X, y);
-        const auto n = X.rows();
-        const Eigen::LLT<MatrixXd> llt(sigma2 * MatrixXd::Identity(n, n) + tau2 * MatrixXd::Ones(n, n) + X * V * X.transpose());
-        const VectorXd e = y - X * (V * b);
-        const double log_det = 2 * llt.matrixL().toDenseMatrix().diagonal().array().log().sum();
-        total += -0.5 * (static_cast<double>(n) * std::log(6.283185307179586) + log_det + e.dot(llt.solve(e)));
-      }
-      return total;
-    };
-    double N = 0, rss = 0;
-    {
-      MatrixXd XtX = MatrixXd::Zero(p, p), X;
-      VectorXd Xty = VectorXd::Zero(p), y;
-      for (const auto& [key, r] : rows) design(r, X, y), XtX += X.transpose() * X, Xty += X.transpose() * y;
-      const VectorXd beta = XtX.ldlt().solve(Xty);
-      for (const auto& [key, r] : rows) design(r, X, y), rss += (y - X * beta).squaredNorm(), N += static_cast<double>(X.rows());
-    }
     ASSERT_GT(ml.tau2, 0) << q;
-    EXPECT_NEAR(*c.structures[2].logo_score, score(ml.sigma2, ml.tau2), 1e-9 * std::fabs(*c.structures[2].logo_score)) << q;
-    EXPECT_NEAR(*c.structures[1].logo_score, score(rss / N, 0), 1e-9 * std::fabs(*c.structures[1].logo_score)) << q;
+    const double logo = *c.structures[2].logo_score, pooled = *c.structures[1].logo_score;
+    EXPECT_NEAR(logo, dense_logo_score(rows, q, q, ml.sigma2, ml.tau2), 1e-9 * std::fabs(logo)) << q;
+    EXPECT_NEAR(pooled, dense_logo_score(rows, q, q, pooled_sigma2(rows, q, q), 0), 1e-9 * std::fabs(pooled)) << q;
   }
 }
 
