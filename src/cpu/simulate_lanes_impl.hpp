@@ -328,6 +328,15 @@ struct draw_math {
     low_words(x0, x1, x2, x3, w);
   }
 
+  /// Hormann's transformed rejection (BTRS, PTRS) from one call's words: U - 1/2, V and 1/2 - |U - 1/2|.
+  static void transformed_rejection_uniforms(const u (&w)[4], d& uu, d& v, d& us)
+  {
+    const d half = V::set(0.5);
+    uu = V::sub(uniform_of_bits(bits52(w[0], w[1])), half);
+    v = uniform_of_bits(bits52(w[2], w[3]));
+    us = V::sub(half, V::as_double(V::bit_and(V::as_bits(uu), V::set(std::uint64_t{0x7FFFFFFFFFFFFFFFull}))));
+  }
+
   /// One Philox-4x32 round with keys (k0, k1): the products' high halves xored into the other words.
   static void philox_round(u m0v, u m1v, std::uint64_t k0, std::uint64_t k1, u& x0, u& x1, u& x2, u& x3)
   {
@@ -906,9 +915,8 @@ struct lanes {
     unsigned left = btrs;
     for (std::uint32_t call = 0; left != 0 && call < max_attempts; ++call) {
       if (call > 0) math::philox_at(call, c1, plan, w);
-      const d uu = V::sub(math::uniform_of_bits(math::bits52(w[0], w[1])), half);
-      const d v = math::uniform_of_bits(math::bits52(w[2], w[3]));
-      const d us = V::sub(half, V::as_double(V::bit_and(V::as_bits(uu), V::set(std::uint64_t{0x7FFFFFFFFFFFFFFFull}))));
+      d uu, v, us;
+      math::transformed_rejection_uniforms(w, uu, v, us);
       const d kk = V::floor(V::add(V::mul(V::add(V::div(V::mul(V::set(2.0), a), us), b), uu), c));
       // us >= 0.07 && v <= v_r: accepted.
       unsigned accepted = left & not_less(us, V::set(0.07)) & not_less(v_r, v);
@@ -979,9 +987,8 @@ struct lanes {
     unsigned left = ptrs;
     for (std::uint32_t call = 0; left != 0 && call < max_attempts; ++call) {
       if (call > 0) math::philox_at(call, c1, plan, w);
-      const d uu = V::sub(math::uniform_of_bits(math::bits52(w[0], w[1])), half);
-      const d v = math::uniform_of_bits(math::bits52(w[2], w[3]));
-      const d us = V::sub(half, V::as_double(V::bit_and(V::as_bits(uu), V::set(std::uint64_t{0x7FFFFFFFFFFFFFFFull}))));
+      d uu, v, us;
+      math::transformed_rejection_uniforms(w, uu, v, us);
       const d kk = V::floor(V::add(V::add(V::mul(V::add(V::div(V::mul(V::set(2.0), a), us), b), uu), mean), V::set(0.43)));
       // us >= 0.07 && v <= v_r: accepted; k < 0 or (us < 0.013 && v > us): the next attempt.
       unsigned accepted = left & not_less(us, V::set(0.07)) & not_less(v_r, v);
