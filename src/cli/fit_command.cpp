@@ -12,6 +12,7 @@
 #include "io/output.hpp"
 #include "io/summaries.hpp"
 #include "io/table_reader.hpp"
+#include "io/text_source.hpp"
 
 #include <shrink/counts.hpp>
 #include <shrink/error.hpp>
@@ -489,6 +490,7 @@ void run_fit(const fit_args& given, const CLI::App& app)
 {
   std::optional<io::summary_part> merged = merged_summaries(given, app);
   fit_args a = given;
+  a.input = io::stdin_input::adopt(a.input);
   if (merged) a.family = merged->family == io::summary_family::covariates ? "normal" : io::to_string(merged->family);
   if (a.family != "normal" && !a.apply.empty())
     throw error("--apply takes the normal family (the count families' fitted prior is given by --method fixed)");

@@ -5,6 +5,7 @@
 
 #include "io/output.hpp"
 #include "io/summaries.hpp"
+#include "io/text_source.hpp"
 
 #include <shrink/error.hpp>
 
@@ -39,6 +40,7 @@ void run_summarize(const summarize_args& a, const CLI::App& app)
   if (!a.input.exposure.empty() && family != io::summary_family::poisson)
     throw error("--exposure belongs to --family poisson (a per-row exposure column)");
   io::raw_input input = a.input;
+  input.path = io::stdin_input::adopt(input.path);
   if (app.count("--covariates") > 0) {
     input.covariates = covariate_names(a.covariates);
     if (input.covariates.empty()) throw error("--covariates: give at least one column name");

@@ -267,7 +267,7 @@ layout read_layout(std::string_view text, const std::string& path, const std::ve
                    std::vector<std::string>* header = nullptr)
 {
   layout l;
-  l.source = path == "-" ? "stdin" : "'" + shown(path) + "'";
+  l.source = path == "-" ? stdin_input::name() : "'" + shown(path) + "'";
   check_text(text, l.source);
   if (text.size() >= 3 && std::memcmp(text.data(), "\xEF\xBB\xBF", 3) == 0) text.remove_prefix(3);
   // Blank lines before the header are skipped, as blank lines are everywhere else.
@@ -1102,7 +1102,7 @@ class byte_stream {
       const ssize_t got = ::read(fd_, buf_.data() + filled_, size - filled_);
       if (got == 0) eof_ = true;
       if (got < 0 && errno != EINTR)
-        throw error("cannot read " + std::string(path_ == "-" ? "stdin" : "'" + shown(path_) + "'") + ": " +
+        throw error("cannot read " + (path_ == "-" ? stdin_input::name() : "'" + shown(path_) + "'") + ": " +
                     std::strerror(errno));
       if (got > 0) filled_ += static_cast<std::size_t>(got);
     }

@@ -1,5 +1,7 @@
 #include "text_source.hpp"
 
+#include "table_reader.hpp"
+
 #include <shrink/error.hpp>
 
 #include <cerrno>
@@ -33,6 +35,7 @@ std::string read_all(int fd)
 
 std::string peeked;  // stdin's bytes read ahead, for the next reader
 int spool_fd = -1;
+std::string adopted_name;  // the stream made stdin by adopt(), for messages
 
 /// Appends stdin's next bytes to `to` (at most `most`); false at its end.
 bool read_stdin(std::string& to, std::size_t most)
@@ -42,7 +45,7 @@ bool read_stdin(std::string& to, std::size_t most)
   for (;;) {
     const ssize_t got = ::read(STDIN_FILENO, &to[had], most);
     if (got < 0 && errno == EINTR) continue;
-    if (got < 0) throw error(std::string("cannot read stdin: ") + std::strerror(errno));
+    if (got < 0) throw error("cannot read " + stdin_input::name() + ": " + std::strerror(errno));
     to.resize(had + static_cast<std::size_t>(got));
     return got > 0;
   }
@@ -94,6 +97,25 @@ void spool()
 }
 
 int spooled() { return spool_fd; }
+
+std::string adopt(const std::string& path)
+{
+  struct stat st {};
+  if (path == "-" || ::stat(path.c_str(), &st) != 0 || S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))
+    return path;  // files are mapped; a missing one is the reader's error
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw error("cannot open '" + shown(path) + "': " + std::strerror(errno));
+  if (fd != STDIN_FILENO) {
+    const bool moved = ::dup2(fd, STDIN_FILENO) == STDIN_FILENO;
+    const int err = errno;
+    ::close(fd);
+    if (!moved) throw error("cannot read '" + shown(path) + "': " + std::strerror(err));
+  }
+  adopted_name = "'" + shown(path) + "'";
+  return "-";
+}
+
+std::string name() { return adopted_name.empty() ? "stdin" : adopted_name; }
 
 }  // namespace stdin_input
 

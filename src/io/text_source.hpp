@@ -41,6 +41,13 @@ std::string take_peeked();
 void spool();
 /// The spool's descriptor, -1 before spool().
 int spooled();
+/// `path` itself, or "-" where it names a stream (a pipe such as bash's `<(...)`, a FIFO, a
+/// terminal): that is then made stdin, as it too can be read only once, and the readers that look
+/// at an input's head before reading it (covariates, count tables) see it whole. Messages name it
+/// as given (name()).
+std::string adopt(const std::string& path);
+/// How messages name stdin: "stdin", or 'PATH' of the stream adopted as stdin.
+std::string name();
 }  // namespace stdin_input
 
 }  // namespace shrink::io
