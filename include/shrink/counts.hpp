@@ -102,7 +102,8 @@ struct count_bayes_summary {
 
 struct count_options {
   count_method method = count_method::ml;
-  /// method == fixed: the prior's natural parameters, Beta(alpha, beta) or Gamma(shape, rate).
+  /// method == fixed: the prior's natural parameters, Beta(alpha, beta) or Gamma(shape, rate);
+  /// prior == normal: the link-scale N(mu, tau^2)'s mu (poisson: per unit of exposure) and tau.
   double a = 0, b = 0;
   double level = 0.95;         ///< coverage of the per-group intervals and the profile intervals
   backend requested_backend = backend::automatic;
@@ -160,6 +161,7 @@ struct count_fit_result {
   count_prior prior = count_prior::conjugate;
   int quadrature_points = 0;
   double mu = 0, tau2 = 0;                ///< the link-scale mean and the variance of b_j
+  double tau = 0;                         ///< the sd of b_j as fitted or given (tau2 is its square)
   std::optional<double> mu_se, tau_se, tau2_se;  ///< observed information in (mu, tau); tau2: delta method
   std::optional<interval> mu_ci, tau2_ci;        ///< profile-likelihood intervals at `level`
   std::vector<double> mode, mode_sd;      ///< per group: lme4's ranef(condVar = TRUE) of b_j

@@ -43,8 +43,9 @@ def _applied(options, tmp):
     if given is None or _data.is_path(given):
         return options
     path = os.path.join(tmp, "applied.json")
+    summary = _applied_summary(given)
     with open(path, "w") as f:
-        json.dump({"posterior_parameters": _applied_summary(given).get("posterior_parameters")}, f)
+        json.dump({k: summary.get(k) for k in ("family", "posterior_parameters") if k in summary}, f)
     return dict(options, apply=path)
 
 
@@ -63,11 +64,15 @@ def _applied_summary(given):
 
 
 def _applied_covariates(options, value):
-    """options with the covariates and offset of an applied random-intercept fit, where not given:
-    the rows to score must bring those columns (its y is VALUE or VALUE-OFFSET)."""
+    """options with the family of an applied fit, and the covariates and offset of an applied
+    random-intercept fit, where not given: the rows to score must bring those columns (its y is
+    VALUE or VALUE-OFFSET)."""
     if options.get("apply") is None:
         return options
-    parameters = _applied_summary(options["apply"]).get("posterior_parameters") or {}
+    summary = _applied_summary(options["apply"])
+    if options.get("family") is None and summary.get("family") in ("binomial", "poisson"):
+        options = dict(options, family=summary["family"])
+    parameters = summary.get("posterior_parameters") or {}
     if "covariates" not in parameters:
         return options
     options = dict(options)

@@ -108,21 +108,13 @@ def _posteriors(part, fixed, threads):
 
 
 def _fixed_prior(summary, family, options):
-    """shrink.fit options that give every group the posterior the fitted hyperparameters give it."""
-    if family == "normal":
-        if summary.get("posterior_parameters") is None:
-            raise Error("shrink.dask.fit(output='dask'): the per-group posteriors of --tau-method bayes and of the "
-                        "t prior are not given by point hyperparameters; use output='pandas'")
-        return {"apply": summary}
-    prior = options.get("prior")
-    if options.get("method", "ml") == "bayes" or prior in ("logit-normal", "log-normal"):
-        raise Error("shrink.dask.fit(output='dask'): the per-group posteriors of --method bayes and of the "
-                    "logit-/log-normal prior are not given by point hyperparameters; use output='pandas'")
-    a, b = ("alpha", "beta") if family == "binomial" else ("shape", "rate")
-    if not (np.isfinite(summary[a]) and np.isfinite(summary[b])):
-        raise Error("shrink.dask.fit(output='dask'): the fitted prior is on the boundary (no over-dispersion: "
-                    "every group gets the complete-pooling rate); use output='pandas'")
-    return {"family": family, "method": "fixed", a: summary[a], b: summary[b], "level": summary["level"]}
+    """shrink.fit options that give every group the posterior the fitted hyperparameters give it:
+    the fit applied (`shrink fit --apply`), for every fit whose summary holds point hyperparameters."""
+    if summary.get("posterior_parameters") is None:
+        raise Error("shrink.dask.fit(output='dask'): the per-group posteriors of bayes fits and of the t prior mix over "
+                    "the hyperparameters, and a count prior on its boundary (no over-dispersion) is a point mass: "
+                    "neither is given by point hyperparameters; use output='pandas'")
+    return {"apply": summary} if family == "normal" else {"family": family, "apply": summary}
 
 
 def _fit_to_dask(data, group, value, family, split_every, threads, pieces, options, covariates, offset):

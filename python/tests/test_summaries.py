@@ -83,6 +83,22 @@ def test_apply_a_fit_to_some_groups(tmp_path, shrink_binary):
         shrink.fit(part, group="g", value="y", apply=shrink.fit(d, group="g", value="y", tau_method="bayes"))
 
 
+def test_apply_a_count_fit_to_some_groups():
+    """A logit-normal fit applied to some groups (per-group counts; the family taken from the fit):
+    their rows are the whole fit's, bit for bit (each depends on its (y, n) and (mu, tau) alone)."""
+    rng = np.random.default_rng(31)
+    n = rng.integers(5, 60, 200)
+    d = pd.DataFrame({"g": np.arange(200), "y": rng.binomial(n, rng.uniform(0.05, 0.4, 200)), "n": n})
+    whole = shrink.fit(d, group="g", family="binomial", successes="y", trials="n", prior="logit-normal")
+    part = d[d["g"] % 5 == 2]
+    got = shrink.fit(part, group="g", successes="y", trials="n", apply=whole)
+    assert got.summary["method"] == "fixed" and got.summary["tau"] == whole.summary["tau"]
+    expected = whole.groups[whole.groups["group"] % 5 == 2].reset_index(drop=True)
+    assert list(got.groups["group"]) == list(expected["group"])
+    for c in expected.columns[1:]:
+        assert (got.groups[c].to_numpy() == expected[c].to_numpy()).all(), c
+
+
 def test_apply_a_fit_with_covariates_to_some_groups(tmp_path, shrink_binary):
     """A random-intercept fit with covariates and an offset applied to some groups: their rows are
     the whole fit's (1e-14), the covariates and offset taken from the applied fit; the command on

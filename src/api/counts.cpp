@@ -201,6 +201,31 @@ count_fit_result fit_family(const count_data_view& data, const count_options& o,
   return r;
 }
 
+/// --method fixed for the normal prior on the link scale: the AGHQ log-likelihood at the given
+/// (mu, tau), and the test of tau2 = 0 at the maximum, as the conjugate priors' fixed fits report
+/// it (none where ml has no finite maximum, e.g. a single group).
+template <class Likelihood>
+detail::glmm_estimate glmm_fixed(const detail::glmm_groups<Likelihood>& g, const detail::count_totals& t, double mu,
+                                 double tau, int max_iterations)
+{
+  using Family = typename Likelihood::conjugate;
+  detail::glmm_estimate e;
+  e.mu = mu;
+  e.tau = tau;
+  e.mu_se = e.tau_se = std::numeric_limits<double>::quiet_NaN();
+  e.log_likelihood = (tau > 0 ? detail::glmm_marginal(g, mu, tau).value
+                              : Family::limit(t.count, t.size, Likelihood::inverse_link(mu))) +
+                     t.log_constants;
+  try {
+    const detail::glmm_estimate best = detail::glmm_ml(g, t.count, t.size, t.log_constants, max_iterations);
+    e.lrt_statistic = best.lrt_statistic;
+    e.lrt_p_value = best.lrt_p_value;
+  } catch (const error&) {
+    e.lrt_statistic = e.lrt_p_value = std::numeric_limits<double>::quiet_NaN();
+  }
+  return e;
+}
+
 /// The normal prior on the link scale: maximum likelihood by AGHQ (src/api/glmm_fit.cpp), the
 /// posteriors of the entries by the same SHRINK_HD formulas on the CPU threads or the GPU.
 template <class Likelihood>
@@ -209,9 +234,13 @@ count_fit_result fit_glmm(const count_data_view& data, const count_options& o, b
   using Family = typename Likelihood::conjugate;
   const auto t0 = clock::now();
   const std::size_t J = data.groups;
-  SHRINK_EXPECTS(o.method == count_method::ml, std::string("--prior ") + to_string(data.family, o.prior) +
-                                                 " is fitted by --method ml only (maximum likelihood, as glmer)");
-  SHRINK_EXPECTS(J >= 2, "ml needs at least 2 groups (tau2 is the variance between them)");
+  const bool fixed = o.method == count_method::fixed;
+  SHRINK_EXPECTS(o.method == count_method::ml || fixed,
+                 std::string("--prior ") + to_string(data.family, o.prior) +
+                   " is fitted by --method ml (maximum likelihood, as glmer) or given by --method fixed");
+  SHRINK_EXPECTS(fixed || J >= 2, "ml needs at least 2 groups (tau2 is the variance between them)");
+  SHRINK_EXPECTS(!fixed || (std::isfinite(o.a) && std::isfinite(o.b) && o.b >= 0),
+                 "--method fixed needs a finite mu and a finite tau >= 0");
   SHRINK_EXPECTS(o.quadrature_points >= 1 && o.quadrature_points <= 100,
                  "--quadrature-points must lie between 1 (Laplace) and 100");
   double unit = 1;
@@ -229,7 +258,10 @@ count_fit_result fit_glmm(const count_data_view& data, const count_options& o, b
   const detail::count_totals t =
     detail::count_summaries(detail::count_groups<Family>{distinct.groups.data(), distinct.groups.size(), o.threads,
                                                          distinct.weights.data()});
-  const detail::glmm_estimate e = detail::glmm_ml(g, t.count, t.size, t.log_constants, o.max_iterations);
+  // Poisson: eta = mu + b per exposure unit; per unit of the input's exposure, mu - log(unit).
+  const double shift = Likelihood::bounded_mean ? 0.0 : std::log(unit);
+  const detail::glmm_estimate e = fixed ? glmm_fixed(g, t, o.a + shift, o.b, o.max_iterations)
+                                        : detail::glmm_ml(g, t.count, t.size, t.log_constants, o.max_iterations);
 
   count_fit_result r;
   r.family = data.family;
@@ -242,10 +274,9 @@ count_fit_result fit_glmm(const count_data_view& data, const count_options& o, b
   r.total_count = t.count;
   r.total_size = t.size * unit;
   r.complete_pooling = t.count / t.size / unit;
-  // Poisson: eta = mu + b per exposure unit; per unit of the input's exposure, mu - log(unit).
-  const double shift = Likelihood::bounded_mean ? 0.0 : std::log(unit);
   r.mu = e.mu - shift;
   r.tau2 = e.tau * e.tau;
+  r.tau = e.tau;
   r.mean = Likelihood::inverse_link(e.mu) / unit;
   r.a = r.b = r.concentration = std::numeric_limits<double>::quiet_NaN();
   r.log_likelihood = e.log_likelihood;
@@ -253,7 +284,7 @@ count_fit_result fit_glmm(const count_data_view& data, const count_options& o, b
   r.iterations = e.iterations;
   r.overdispersion_statistic = e.lrt_statistic;
   r.overdispersion_p_value = e.lrt_p_value;
-  if (!e.boundary) {
+  if (!e.boundary && !fixed) {
     r.mu_se = e.mu_se;
     r.tau_se = e.tau_se;
     r.tau2_se = 2 * e.tau * e.tau_se;
@@ -261,9 +292,12 @@ count_fit_result fit_glmm(const count_data_view& data, const count_options& o, b
   if (e.boundary)
     r.notes.push_back("the tau2 estimate is 0 (no variation beyond " + std::string(Likelihood::name) +
                       " noise): partial pooling equals complete pooling");
-  const detail::glmm_intervals ci = detail::glmm_profile_intervals(g, e, t.log_constants, o.level);
-  r.mu_ci = interval{ci.mu_lower - shift, ci.mu_upper - shift};
-  r.tau2_ci = interval{ci.tau2_lower, ci.tau2_upper};
+  if (fixed && e.tau == 0) r.notes.push_back("tau = 0: every group's rate is the prior's, exp(mu) or expit(mu)");
+  if (!fixed) {
+    const detail::glmm_intervals ci = detail::glmm_profile_intervals(g, e, t.log_constants, o.level);
+    r.mu_ci = interval{ci.mu_lower - shift, ci.mu_upper - shift};
+    r.tau2_ci = interval{ci.tau2_lower, ci.tau2_upper};
+  }
   r.seconds_estimate = seconds_since(t0);
 
   const auto t_post = clock::now();

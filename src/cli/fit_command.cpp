@@ -57,6 +57,7 @@ struct fit_args {
   std::string successes, trials, counts, exposure;
   std::string count_method = "ml";
   std::optional<std::string> alpha, beta, shape, rate, mean, concentration;
+  std::optional<std::string> mu;  ///< --prior logit-normal|log-normal, --method fixed (with --tau)
   int quadrature_points = 10;  ///< --prior logit-normal|log-normal: Gauss-Hermite nodes per group
   // Shrinking towards predictors (summary mode): theta_j ~ N(x_j' beta + offset_j, tau2).
   std::string covariates, offset;
@@ -113,7 +114,7 @@ void print_count_report(const count_fit_result& r, const std::vector<std::string
     s << "shrink fit: J = " << r.groups << " groups, " << g(r.total_count, 15)
       << (binomial ? " successes of " : " counts over exposure ") << g(r.total_size, 15) << " ("
       << to_string(r.family, r.prior) << " prior, " << r.quadrature_points << "-point adaptive Gauss-Hermite)\n"
-      << "  mu = " << g(r.mu) << ", tau2 = " << g(r.tau2) << " (ml); log-likelihood " << g(r.log_likelihood, 10)
+      << "  mu = " << g(r.mu) << ", tau2 = " << g(r.tau2) << " (" << to_string(r.method) << "); log-likelihood " << g(r.log_likelihood, 10)
       << "; LR test of tau2 = 0: " << g(r.overdispersion_statistic) << ", p = " << g(r.overdispersion_p_value, 3) << '\n'
       << "  backend " << to_string(r.used) << ": read " << g(parse_seconds, 3) << " s, fit " << g(r.seconds_total, 3) << " s\n";
   } else {
@@ -186,8 +187,11 @@ void run_count_fit(const fit_args& a, const CLI::App& app, io::summary_part* mer
 {
   const bool binomial = a.family == "binomial";
   const std::string family = "--family " + a.family;
+  const char* link_normal = binomial ? "logit-normal" : "log-normal";
+  // --tau is also the link-normal prior's sd under --method fixed.
+  const bool link_normal_given = app.count("--prior") > 0 && a.prior == link_normal;
   for (const char* normal_only : {"--estimate", "--se", "--variance", "--tau-method", "--tau", "--tau-prior", "--sigma"})
-    if (app.count(normal_only) > 0)
+    if (app.count(normal_only) > 0 && !(link_normal_given && std::string(normal_only) == "--tau"))
       throw error(std::string(normal_only) + " belongs to --family normal; " + family + " reads " +
                   (binomial ? "--successes and --trials" : "--counts [and --exposure]"));
   for (const char* other : binomial ? std::vector<const char*>{"--counts", "--exposure", "--shape", "--rate"}
@@ -213,12 +217,25 @@ void run_count_fit(const fit_args& a, const CLI::App& app, io::summary_part* mer
   o.method = parse_count_method(a.count_method);
   // --prior: the family's conjugate prior (default) or the normal on the link scale (glmer's GLMM).
   if (app.count("--prior") > 0) {
-    const char* normal_name = binomial ? "logit-normal" : "log-normal";
-    if (a.prior == normal_name)
+    if (a.prior == link_normal)
       o.prior = count_prior::normal;
     else if (a.prior != (binomial ? "beta" : "gamma"))
       throw error("unknown --prior '" + a.prior + "' for " + family + " (choose " + (binomial ? "beta" : "gamma") + " or " +
-                  normal_name + ")");
+                  link_normal + ")");
+  }
+  // --apply: the applied fit's prior as --method fixed, at its level (and its rule).
+  std::optional<io::count_prior_parameters> applied;
+  if (!a.apply.empty()) {
+    for (const char* given : {"--prior", "--method", "--alpha", "--beta", "--shape", "--rate", "--mean", "--concentration",
+                              "--mu", "--tau", "--quadrature-points", "--hyperprior", "--level", "--plot", "--html"})
+      if (app.count(given) > 0)
+        throw error(std::string(given) + " and --apply: the applied fit gives the prior and the level (draw figures from that fit)");
+    applied = io::read_count_prior_parameters(a.apply, binomial ? count_family::binomial : count_family::poisson);
+    o.method = count_method::fixed;
+    o.prior = applied->prior;
+    o.a = applied->a;
+    o.b = applied->b;
+    o.quadrature_points = applied->quadrature_points;
   }
   if (app.count("--quadrature-points") > 0) {
     if (o.prior != count_prior::normal)
@@ -228,8 +245,20 @@ void run_count_fit(const fit_args& a, const CLI::App& app, io::summary_part* mer
       throw error("--quadrature-points must lie between 1 (Laplace) and 100");
     o.quadrature_points = a.quadrature_points;
   }
-  if (o.prior == count_prior::normal && o.method != count_method::ml)
-    throw error("--prior " + a.prior + " is fitted by --method ml only (maximum likelihood, as glmer)");
+  if (o.prior == count_prior::normal && !applied) {
+    if (o.method != count_method::ml && o.method != count_method::fixed)
+      throw error("--prior " + a.prior + " is fitted by --method ml (maximum likelihood, as glmer) or given by --method fixed");
+    if (o.method == count_method::fixed) {
+      if (!a.mu || !a.tau) throw error("--prior " + a.prior + " --method fixed needs the prior as --mu M --tau T (the link's mean and sd)");
+      o.a = parse_double(*a.mu, "--mu");
+      o.b = parse_double(*a.tau, "--tau");
+      if (!(o.b >= 0)) throw error("--tau must be >= 0");
+    } else if (a.mu || a.tau) {
+      throw error("--mu and --tau give the prior of --method fixed");
+    }
+  } else if (a.mu) {
+    throw error(std::string("--mu gives --prior ") + link_normal + " under --method fixed");
+  }
   // The fixed prior: natural parameters (alpha, beta or shape, rate), or the mean with the
   // concentration (binomial) or shape (poisson).
   const std::optional<std::string>& first = binomial ? a.alpha : a.shape;
@@ -240,7 +269,12 @@ void run_count_fit(const fit_args& a, const CLI::App& app, io::summary_part* mer
   const char* spread_name = binomial ? "--concentration" : "--shape";
   const bool natural = second.has_value() || (binomial && first.has_value());
   const bool by_mean = a.mean.has_value();
-  if (o.method == count_method::fixed) {
+  if (o.prior == count_prior::normal) {
+    if (natural || by_mean || spread)
+      throw error(std::string(first_name) + "/" + second_name + "/--mean/" + spread_name + " give the " +
+                  (binomial ? "beta" : "gamma") + " prior; --prior " + link_normal + " takes --mu and --tau");
+  } else if (applied) {
+  } else if (o.method == count_method::fixed) {
     if (natural == by_mean)
       throw error(std::string("--method fixed needs the prior as ") + first_name + " A " + second_name + " B or as --mean M " +
                   spread_name + " S (one of the two)");
@@ -264,7 +298,7 @@ void run_count_fit(const fit_args& a, const CLI::App& app, io::summary_part* mer
     if (o.method != count_method::bayes) throw error("--hyperprior gives the hyperprior of --method bayes");
     o.hyperprior = parse_count_hyperprior(*a.hyperprior, binomial ? count_family::binomial : count_family::poisson);
   }
-  o.level = parse_double(a.level, "--level");
+  o.level = applied ? applied->level : parse_double(a.level, "--level");
   if (app.count("--max-iterations") > 0) o.max_iterations = a.max_iterations;  // else the families' own default
   o.requested_backend = parse_backend(a.backend);
   o.threads = a.threads;
@@ -492,12 +526,10 @@ void run_fit(const fit_args& given, const CLI::App& app)
   fit_args a = given;
   a.input = io::stdin_input::adopt(a.input);
   if (merged) a.family = merged->family == io::summary_family::covariates ? "normal" : io::to_string(merged->family);
-  if (a.family != "normal" && !a.apply.empty())
-    throw error("--apply takes the normal family (the count families' fitted prior is given by --method fixed)");
   if (a.family == "binomial" || a.family == "poisson") return run_count_fit(a, app, merged ? &*merged : nullptr);
   if (a.family != "normal") throw error("unknown --family '" + a.family + "' (choose normal, binomial or poisson)");
   for (const char* count_only : {"--successes", "--trials", "--counts", "--exposure", "--method", "--alpha", "--beta",
-                                 "--shape", "--rate", "--mean", "--concentration", "--quadrature-points",
+                                 "--shape", "--rate", "--mean", "--concentration", "--mu", "--quadrature-points",
                                  "--hyperprior"})
     if (app.count(count_only) > 0)
       throw error(std::string(count_only) + " belongs to --family binomial or poisson (the normal family's estimator is --tau-method)");
@@ -664,7 +696,8 @@ command add_fit_command(CLI::App& app, fit_hooks hooks)
   sub->add_option("--se", a->se, "per-group standard error column (summary mode)");
   sub->add_option("--variance", a->variance, "per-group sampling variance column (summary mode)");
   sub->add_option("--tau-method", a->method, "tau^2 estimator: mom, dl, pm, sj, ml, reml, eb, fixed or bayes")->capture_default_str();
-  sub->add_option("--tau", a->tau, "known tau (implies --tau-method fixed)");
+  sub->add_option("--tau", a->tau,
+                  "known tau (implies --tau-method fixed); --prior logit-normal|log-normal, --method fixed: the sd of the link's normal prior");
   sub->add_option("--tau-prior", a->tau_prior, "bayes: prior on tau: uniform, half-cauchy:SCALE or inv-gamma:SHAPE,SCALE (on tau^2)")
     ->capture_default_str();
   sub->add_option("--prior", a->prior,
@@ -700,6 +733,9 @@ command add_fit_command(CLI::App& app, fit_hooks hooks)
   sub->add_option("--rate", a->rate, "poisson, --method fixed: ... and rate");
   sub->add_option("--mean", a->mean, "--method fixed: the prior's mean m (with --concentration, or poisson --shape)");
   sub->add_option("--concentration", a->concentration, "binomial, --method fixed: the concentration nu (alpha = m nu)");
+  sub->add_option("--mu", a->mu,
+                  "--prior logit-normal|log-normal, --method fixed: the mean of the link's normal prior (logit or log rate; "
+                  "poisson: per unit of exposure), with --tau");
   sub->add_option("--quadrature-points", a->quadrature_points,
                   "--prior logit-normal|log-normal: adaptive Gauss-Hermite nodes per group (1 = Laplace, as glmer's nAGQ; 1 to 100)")
     ->capture_default_str();
@@ -712,7 +748,7 @@ command add_fit_command(CLI::App& app, fit_hooks hooks)
     ->expected(1, -1);
   sub->add_option("--apply", a->apply,
                   "a fit's --summary JSON: every group's posterior under its mu (or coefficients and covariates), tau2, sigma2 "
-                  "and level (nothing estimated; scores new groups or one part of the data)");
+                  "and level, or a count fit's prior (nothing estimated; scores new groups or one part of the data)");
   return [a, sub] { run_fit(*a, *sub); };
 }
 

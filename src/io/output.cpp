@@ -980,7 +980,7 @@ struct applied_summary {
   }
 };
 
-applied_summary read_applied_summary(const std::string& path)
+applied_summary read_applied_summary(const std::string& path, const std::string& family = "normal")
 {
   using nlohmann::json;
   std::ifstream in(path, std::ios::binary);
@@ -994,9 +994,13 @@ applied_summary read_applied_summary(const std::string& path)
   } catch (const json::exception&) {
     throw error(what + "not a JSON file (give the --summary of a shrink fit)");
   }
-  SHRINK_EXPECTS(j.is_object() && j.contains("posterior_parameters") && j["posterior_parameters"].is_object(),
-                 what + "no \"posterior_parameters\" (the --summary of a normal-family fit with a point tau2: not bayes, "
-                        "--prior t, summary-mode --covariates or a count family)");
+  SHRINK_EXPECTS(j.is_object(), what + "not the --summary of a shrink fit");
+  // Normal-family summaries name no family.
+  const std::string fitted = j.contains("family") && j["family"].is_string() ? j["family"].get<std::string>() : "normal";
+  SHRINK_EXPECTS(fitted == family, what + "the summary of a " + fitted + " fit: apply it with --family " + fitted);
+  SHRINK_EXPECTS(j.contains("posterior_parameters") && j["posterior_parameters"].is_object(),
+                 what + "no \"posterior_parameters\" (the --summary of a fit with point hyperparameters: not bayes, "
+                        "--prior t, summary-mode --covariates, or a count prior on its boundary)");
   return {j["posterior_parameters"], what};
 }
 
@@ -1022,6 +1026,29 @@ posterior_parameters read_posterior_parameters(const std::string& path)
   h.james_stein_c = optional("james_stein_c");
   SHRINK_EXPECTS(h.tau2 >= 0 && h.level > 0 && h.level < 1 && h.interval_quantile > 0 && (!h.sigma2 || *h.sigma2 > 0),
                  a.what + "posterior_parameters: tau2 must be >= 0, sigma2 and interval_quantile > 0");
+  return h;
+}
+
+count_prior_parameters read_count_prior_parameters(const std::string& path, count_family family)
+{
+  const applied_summary a = read_applied_summary(path, to_string(family));
+  count_prior_parameters h;
+  h.level = a.number("level");
+  const bool binomial = family == count_family::binomial;
+  if (a.p.contains("mu")) {  // the normal prior on the link scale
+    h.prior = count_prior::normal;
+    h.a = a.number("mu");
+    h.b = a.number("tau");
+    const double k = a.number("quadrature_points");
+    SHRINK_EXPECTS(k >= 1 && k <= 100 && k == std::floor(k), a.what + "posterior_parameters.quadrature_points must be 1 to 100");
+    h.quadrature_points = static_cast<int>(k);
+    SHRINK_EXPECTS(h.b >= 0, a.what + "posterior_parameters.tau must be >= 0");
+  } else {
+    h.a = a.number(binomial ? "alpha" : "shape");
+    h.b = a.number(binomial ? "beta" : "rate");
+    SHRINK_EXPECTS(h.a > 0 && h.b > 0, a.what + "the prior's parameters must be positive");
+  }
+  SHRINK_EXPECTS(h.level > 0 && h.level < 1, a.what + "posterior_parameters.level must lie strictly between 0 and 1");
   return h;
 }
 
@@ -1082,7 +1109,7 @@ nlohmann::json glmm_summary_json(const count_fit_result& r)
   j["mu_se"] = optional(r.mu_se);
   j["tau2"] = r.tau2;
   j["tau2_se"] = optional(r.tau2_se);
-  j["tau"] = std::sqrt(r.tau2);
+  j["tau"] = r.tau;
   j["tau_se"] = optional(r.tau_se);
   j["mean"] = r.mean;  // the rate at b = 0: expit(mu) or exp(mu)
   auto range = [&](const std::optional<interval>& i) {
@@ -1097,6 +1124,8 @@ nlohmann::json glmm_summary_json(const count_fit_result& r)
                     {"null", "tau2 = 0; chi-bar-square(0, 1)"}};
   j["boundary"] = r.boundary;
   j["iterations"] = r.iterations;
+  // What --apply reads: every group's posterior follows from (mu, tau) and the rule.
+  j["posterior_parameters"] = {{"mu", r.mu}, {"tau", r.tau}, {"quadrature_points", r.quadrature_points}, {"level", r.level}};
   j["backend"] = to_string(r.used);
   j["seconds"] = r.seconds_total;
   j["stage_seconds"] = {{"estimate", r.seconds_estimate}, {"posterior", r.seconds_posterior}};
@@ -1163,6 +1192,10 @@ nlohmann::json summary_json(const count_fit_result& r)
                   {"mixture_points", s.mixture_points},
                   {"log_marginal_likelihood", optional(s.log_marginal_likelihood)}};
   }
+  // What --apply reads: a point prior gives every group's posterior (none under bayes, whose
+  // posteriors mix over the hyperparameters, or on the boundary, where the prior is a point mass).
+  j["posterior_parameters"] = nullptr;
+  if (!r.bayes && std::isfinite(r.a) && std::isfinite(r.b)) j["posterior_parameters"] = {{a, r.a}, {b, r.b}, {"level", r.level}};
   j["backend"] = to_string(r.used);
   j["seconds"] = r.seconds_total;
   j["stage_seconds"] = {{"estimate", r.seconds_estimate}, {"posterior", r.seconds_posterior}};

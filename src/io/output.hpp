@@ -159,6 +159,14 @@ posterior_parameters read_posterior_parameters(const std::string& path);
 /// The same for a random-intercept fit with covariates (whose summary lists its "covariates").
 random_intercept_parameters read_random_intercept_parameters(const std::string& path);
 bool applied_fit_has_covariates(const std::string& path);
+/// The same for a count fit of `family`: its prior as --method fixed takes it (count_options' a, b).
+struct count_prior_parameters {
+  count_prior prior = count_prior::conjugate;
+  double a = 0, b = 0;  ///< alpha, beta (shape, rate), or the link-scale mu and tau
+  int quadrature_points = 10;
+  double level = 0.95;
+};
+count_prior_parameters read_count_prior_parameters(const std::string& path, count_family family);
 
 /// The JSON summary of a count fit (both parameterisations, standard errors, profile intervals, the
 /// over-dispersion test, backend, timings).

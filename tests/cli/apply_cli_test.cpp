@@ -189,7 +189,7 @@ TEST_F(Apply, BadInputIsAOneLineError)
               .status,
             0);
   expect_error(part + " --apply " + quoted(dir / "est.json"), "the given fit is of per-group estimates");
-  expect_error(part + apply + " --family poisson --counts y", "--apply takes the normal family");
+  expect_error(part + apply + " --family poisson --counts y", "the summary of a normal fit: apply it with --family normal");
   // The applied file is an input: no output may overwrite it.
   const run_result r = run_shrink("fit " + part + apply + " -o " + quoted(dir / "x.csv") + " --summary " +
                                     quoted(dir / "whole.json") + " -q",
@@ -324,6 +324,130 @@ TEST_F(ApplyCovariates, BadInputIsAOneLineError)
               .status,
             0);
   expect_error(part + " --apply " + quoted(dir / "plain.json") + " --covariates x1", "--covariates and --apply");
+}
+
+// Count fits: a part's groups get the whole fit's rows under its prior (Beta, Gamma, or the link's
+// normal: --apply reads its "posterior_parameters"), bitwise where the prior's numbers are used as
+// they were (binomial); --method fixed with the same numbers gives the same rows.
+class ApplyCounts : public ::testing::Test {
+ protected:
+  void SetUp() override
+  {
+    std::ostringstream binomial, poisson;
+    binomial << "group,y,n\n";
+    poisson << "group,y,e\n";
+    std::uint32_t state = 7;
+    auto next = [&] { return state = state * 1664525u + 1013904223u; };
+    for (int j = 1; j <= 90; ++j) {
+      const unsigned n = 5 + next() % 40, rate = 5 + next() % 30;  // rates 5%..35%
+      binomial << j << ',' << n * rate / 100 + next() % 3 << ',' << n + 2 << '\n';
+      poisson << j << ',' << next() % 12 << ',' << 0.5 + (next() % 100) * 0.05 << '\n';
+    }
+    write_file(dir / "binomial.csv", binomial.str());
+    write_file(dir / "poisson.csv", poisson.str());
+    for (const std::string family : {"binomial", "poisson"}) {
+      const split_data split = split_by_key(read_file(dir / (family + ".csv")));
+      for (std::size_t p = 0; p < split.parts.size(); ++p)
+        write_file(dir / (family + std::to_string(p) + ".csv"), split.parts[p]);
+    }
+  }
+
+  std::string fit(const std::string& args, const std::string& out, const std::string& json)
+  {
+    const run_result r = run_shrink("fit " + args + " -o " + quoted(dir / out) + " --summary " + quoted(dir / json) + " -q", dir);
+    EXPECT_EQ(r.status, 0) << args << ": " << r.err;
+    return read_file(dir / out);
+  }
+
+  temp_dir dir;
+  const std::string binomial = " --family binomial --successes y --trials n";
+  const std::string poisson = " --family poisson --counts y --exposure e";
+};
+
+TEST_F(ApplyCounts, PartsGetTheWholeFitsRows)
+{
+  struct run_case {
+    std::string family, columns, prior;
+    double tol;
+  };
+  // Poisson's exposures are rescaled by each input's own unit: its rows agree to rounding.
+  for (const run_case& c : {run_case{"binomial", binomial, " --method ml", 0}, run_case{"binomial", binomial, " --method mom", 0},
+                            run_case{"binomial", binomial, " --prior logit-normal --quadrature-points 5", 0},
+                            run_case{"poisson", poisson, " --method ml", 1e-14}, run_case{"poisson", poisson, " --prior log-normal", 1e-13}}) {
+    const table whole = rows_by_key(fit(quoted(dir / (c.family + ".csv")) + c.columns + c.prior, "whole.csv", "whole.json"));
+    for (int p = 0; p < 3; ++p) {
+      const std::string part = quoted(dir / (c.family + std::to_string(p) + ".csv"));
+      expect_rows_of(rows_by_key(fit(part + c.columns + " --apply " + quoted(dir / "whole.json"), "part.csv", "part.json")), whole,
+                     c.tol, c.family + c.prior + ", part " + std::to_string(p));
+      const nlohmann::json applied = nlohmann::json::parse(read_file(dir / "part.json"));
+      EXPECT_EQ(applied.at("method"), "fixed") << c.prior;
+    }
+  }
+}
+
+TEST_F(ApplyCounts, TheBetaPriorsRowsAreItsClosedForm)
+{
+  fit(quoted(dir / "binomial.csv") + binomial, "whole.csv", "whole.json");
+  const nlohmann::json h = nlohmann::json::parse(read_file(dir / "whole.json")).at("posterior_parameters");
+  const double alpha = h.at("alpha"), beta = h.at("beta");
+  // group,trials,successes,rate,shrinkage,estimate,...: (alpha + y) / (alpha + beta + n), nu / (nu + n).
+  for (const auto& [key, c] : rows_by_key(fit(quoted(dir / "binomial1.csv") + binomial + " --apply " + quoted(dir / "whole.json"),
+                                              "part.csv", "part.json"))) {
+    const double n = c[0], y = c[1];
+    EXPECT_NEAR(c[3], (alpha + beta) / (alpha + beta + n), 1e-15) << key;
+    EXPECT_NEAR(c[4], (alpha + y) / (alpha + beta + n), 1e-15) << key;
+  }
+}
+
+TEST_F(ApplyCounts, LinkNormalFixedAtTheFittedPriorIsTheFit)
+{
+  const std::string data = quoted(dir / "binomial.csv") + binomial + " --prior logit-normal";
+  const std::string whole = fit(data, "ml.csv", "ml.json");
+  const nlohmann::json ml = nlohmann::json::parse(read_file(dir / "ml.json"));
+  std::ostringstream given;
+  given.precision(17);
+  given << " --method fixed --mu " << ml.at("mu").get<double>() << " --tau " << ml.at("tau").get<double>();
+  EXPECT_EQ(fit(data + given.str(), "fixed.csv", "fixed.json"), whole);
+  const nlohmann::json fixed = nlohmann::json::parse(read_file(dir / "fixed.json"));
+  EXPECT_EQ(fixed.at("method"), "fixed");
+  EXPECT_NEAR(fixed.at("log_likelihood").get<double>(), ml.at("log_likelihood").get<double>(),
+              1e-12 * std::abs(ml.at("log_likelihood").get<double>()));
+  EXPECT_EQ(fixed.at("tau2_test").at("statistic"), ml.at("tau2_test").at("statistic"));  // at the maximum, both
+  EXPECT_TRUE(fixed.at("mu_se").is_null());
+  EXPECT_TRUE(fixed.at("tau2_ci").at(0).is_null());
+  // tau = 0: every group's rate is expit(mu).
+  const table pooled = rows_by_key(fit(quoted(dir / "binomial.csv") + binomial + " --prior logit-normal --method fixed --mu -1 --tau 0",
+                                       "zero.csv", "zero.json"));
+  for (const auto& [key, c] : pooled) EXPECT_NEAR(c[4], 1 / (1 + std::exp(1.0)), 1e-15) << key;
+}
+
+TEST_F(ApplyCounts, BadInputIsAOneLineError)
+{
+  const std::string part = quoted(dir / "binomial0.csv") + binomial;
+  auto expect_error = [&](const std::string& args, const std::string& message) {
+    const run_result r = run_shrink("fit " + args + " -o " + quoted(dir / "x.csv") + " -q", dir);
+    EXPECT_NE(r.status, 0) << args;
+    EXPECT_NE(r.err.find(message), std::string::npos) << args << ": " << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  };
+  // (bayes on six over-dispersed groups: on the 90 groups' near-binomial rates its grid runs long)
+  write_file(dir / "spread.csv", "group,y,n\n1,2,20\n2,9,20\n3,1,20\n4,14,20\n5,5,20\n6,7,20\n");
+  fit(quoted(dir / "spread.csv") + binomial + " --method bayes", "b.csv", "bayes.json");
+  expect_error(part + " --apply " + quoted(dir / "bayes.json"), "no \"posterior_parameters\"");
+  fit(quoted(dir / "binomial.csv") + binomial, "w.csv", "whole.json");
+  const std::string apply = " --apply " + quoted(dir / "whole.json");
+  expect_error(quoted(dir / "poisson0.csv") + poisson + apply, "the summary of a binomial fit: apply it with --family binomial");
+  expect_error(part + apply + " --method ml", "--method and --apply");
+  expect_error(part + apply + " --prior logit-normal", "--prior and --apply");
+  expect_error(part + apply + " --level 0.9", "--level and --apply");
+  expect_error(part + " --prior logit-normal --method fixed --mu 0.1", "needs the prior as --mu M --tau T");
+  expect_error(part + " --prior logit-normal --method fixed --mu 0.1 --tau -1", "--tau must be >= 0");
+  expect_error(part + " --prior logit-normal --mu 0.1 --tau 1", "--mu and --tau give the prior of --method fixed");
+  expect_error(part + " --method fixed --mu 0.1", "--mu gives --prior logit-normal under --method fixed");
+  expect_error(part + " --prior logit-normal --method fixed --mu 0.1 --tau 1 --alpha 2",
+               "--prior logit-normal takes --mu and --tau");
+  expect_error(part + " --prior logit-normal --method mom", "fitted by --method ml (maximum likelihood, as glmer) or given by --method fixed");
+  expect_error(part + " --tau 1", "--tau belongs to --family normal");
 }
 
 }  // namespace

@@ -237,7 +237,7 @@ TEST(GlmmCli, BadInputIsOneLineError)
   expect_error(run(bin + "--quadrature-points 5"), "--quadrature-points applies to --prior logit-normal");
   expect_error(run(bin + "--prior logit-normal --quadrature-points 0"), "--quadrature-points must lie between 1 (Laplace) and 100");
   expect_error(run(bin + "--prior logit-normal --quadrature-points 101"), "--quadrature-points must lie between 1 (Laplace) and 100");
-  expect_error(run(bin + "--prior logit-normal --method mom"), "is fitted by --method ml only");
+  expect_error(run(bin + "--prior logit-normal --method mom"), "is fitted by --method ml (maximum likelihood, as glmer) or given by --method fixed");
   expect_error(run("--family normal --value y --quadrature-points 3"), "--quadrature-points belongs to --family binomial or poisson");
   write_file(dir / "one.csv", "y,n\n3,10\n");
   expect_error(run_shrink("fit " + quoted(dir / "one.csv") + " -o " + quoted(dir / "o.csv") + " " + bin + "--prior logit-normal", dir),
