@@ -360,12 +360,15 @@ SHRINK_HD inline double incomplete_beta(const beta_prefactor& pf, double x, bool
   }
   // The fraction for the tail it converges on; the other tail by symmetry.
   const bool swap = x * (a + b + 2) > a + 1;
-  if (swap && x < 0.5 && (a + b) * x <= 1e5) {
+  const double log_prefactor = pf.at(x);
+  // (Below e^-690 the series' sum, up to a / prefactor, could overflow, and I_x is 1 to the last bit
+  // beyond the fraction's tail: the fraction then.)
+  if (swap && x < 0.5 && (a + b) * x <= 1e5 && log_prefactor > -690) {
     // The fraction would run on 1 - x rounded, whose relative error is eps / x (a tail of
     // Beta(3, 1e12) near x = 7e-12 would lose five digits): sum instead the series
     // I_x = prefactor / a * sum_n (a + b)_n / (a + 1)_n x^n (positive terms; about (a + b) x of
     // them before they fall) on x itself.
-    const double prefactor = portable_exp(pf.at(x));
+    const double prefactor = portable_exp(log_prefactor);
     if (density != nullptr) *density = prefactor / (x * (1 - x));
     double term = 1, sum = 1;
     for (double n = 0; n < 4e5; n += 1) {
@@ -380,7 +383,7 @@ SHRINK_HD inline double incomplete_beta(const beta_prefactor& pf, double x, bool
     if (1 - lower > 100 / (a + b)) return 1 - lower;
   }
   const double aa = swap ? b : a, bb = swap ? a : b, xx = swap ? 1 - x : x, yy = swap ? x : 1 - x;
-  const double prefactor = portable_exp(pf.at(x));
+  const double prefactor = portable_exp(log_prefactor);
   if (density != nullptr) *density = prefactor / (x * (1 - x));
   const double tail = prefactor * special_detail::beta_fraction(aa, bb, xx, yy) / aa;
   return (swap != upper) ? 1 - tail : tail;

@@ -2,6 +2,7 @@
 // (tests/data/special_functions.csv, made by tests/data/special_functions.py), each with the
 // tolerance special.hpp states; the inverses are asked for the x at which mpmath gave p.
 
+#include "common/families/beta_binomial.hpp"
 #include "common/special.hpp"
 #include "test_support.hpp"
 
@@ -189,6 +190,56 @@ TEST(Special, IncompleteBetaClosedForms)
   EXPECT_EQ(incomplete_beta(2, 3, 1.0), 1.0);
   EXPECT_TRUE(std::isnan(incomplete_beta(2, 3, 1.5)));
   EXPECT_TRUE(std::isnan(incomplete_beta(-2, 3, 0.5)));
+}
+
+// Far from the mean, where the prefactor x^a (1 - x)^b / B(a, b) underflows, both tails are their
+// limits, never NaN or infinity (they were: the series of the lower tail overflowed first, e.g.
+// Beta(1.37, 1368) at x = 0.44, so --method bayes mixed NaN into its quantiles). Beta(a, b) is
+// sub-Gaussian with variance proxy 1 / (4 (a + b + 1)) (Marchal and Arbel 2017): beyond
+// d = sqrt(31.2 / (a + b + 1)) of the mean each tail is below 2^-90, so 0 and 1 within the
+// function's rounding (4 ulp sqrt(a + b)).
+TEST(Special, IncompleteBetaFarTailsAreTheirLimits)
+{
+  for (double s = 1e2; s <= 1e15; s *= 7.3)
+    for (double m : {0.001, 0.01, 0.1, 0.5, 0.95, 0.999})
+      for (double f : {-3000.0, -300.0, -30.0, -3.0, -1.0, 1.0, 3.0, 30.0, 300.0, 3000.0}) {
+        const double x = m + f * std::sqrt(31.2 / (s + 1));
+        if (x <= 0 || x >= 1) continue;
+        for (bool upper : {false, true}) {
+          double density = -1;
+          const double p = incomplete_beta(m * s, (1 - m) * s, x, upper, &density);
+          const double limit = (f > 0) != upper ? 1.0 : 0.0;
+          EXPECT_NEAR(p, limit, 1e-12 + 8 * eps * std::sqrt(s)) << "s " << s << " m " << m << " f " << f << " upper " << upper;
+          EXPECT_TRUE(std::isfinite(density) && density >= 0) << "s " << s << " m " << m << " f " << f;
+        }
+      }
+}
+
+// The binomial posterior's CDF cuts the same far tails short (the continued fraction would take
+// ~sqrt(a + b) terms): exactly 0 or 1 there, and the incomplete beta itself, bit for bit, inside.
+TEST(Special, BetaPosteriorCdfCutsOnlyTheFarTails)
+{
+  for (double s : {1e4, 3.3e5, 1e7, 1e10, 1e13})
+    for (double m : {0.003, 0.2, 0.5, 0.9})
+      for (double f : {-50.0, -1.0001, -0.9999, -0.3, 0.0, 0.4, 0.9999, 1.0001, 7.0}) {
+        const beta_binomial::group g{3, 10};  // 3 of 10 trials: a = alpha + 3, b = beta + 7
+        const double a = m * s - 3, b = (1 - m) * s - 7, x = m + f * std::sqrt(31.2 / (s + 1));
+        if (x <= 0 || x >= 1 || a <= 0 || b <= 0) continue;
+        for (bool upper : {false, true}) {
+          double d_cut = -1, d_exact = -1;
+          const double cut = beta_binomial::posterior_cdf(g, a, b, x, upper, &d_cut);
+          const double exact = incomplete_beta(a + 3, b + 7, x, upper, &d_exact);
+          const double mean = (a + 3) / (a + b + 10), d = x - mean;
+          if (d * d * (s + 1) >= 31.2) {
+            EXPECT_EQ(cut, (d > 0) != upper ? 1.0 : 0.0) << "s " << s << " m " << m << " f " << f;
+            EXPECT_EQ(d_cut, 0.0);
+            EXPECT_NEAR(exact, cut, 1e-12 + 8 * eps * std::sqrt(s)) << "s " << s << " m " << m << " f " << f;
+          } else {
+            EXPECT_EQ(cut, exact) << "s " << s << " m " << m << " f " << f;
+            EXPECT_EQ(d_cut, d_exact);
+          }
+        }
+      }
 }
 
 TEST(Special, IncompleteGammaBothTails)
