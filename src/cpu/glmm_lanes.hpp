@@ -1,12 +1,16 @@
 #pragma once
-// The posterior density of a normal-prior entry (normal_prior.hpp's posterior_density: r, theta and
-// the slope of log r) at the points of one Gauss panel in SIMD lanes, for the CPU's posteriors. The
-// lanes do the scalar formula's IEEE operations in the same order (logit_normal::at or
-// log_normal::at, portable_exp and portable_log1p by simulate_lanes_impl.hpp's fdlibm steps), so
-// every level gives the scalar bits; points whose exponential leaves the lanes' range (or NaN) are
-// left to the scalar formula. The level is simulate_lanes.hpp's (SHRINK_SIMD).
+// The normal prior's per-entry formulas (normal_prior.hpp) in SIMD lanes, for the CPU: the posterior
+// density (posterior_density: r, theta and the slope of log r) at the points of one Gauss panel,
+// and the AGHQ terms of 8 entries at once (aghq_term: the conditional mode's search masked lane by
+// lane, then the derivatives). The lanes do the scalar formulas' IEEE operations in the same order
+// (logit_normal::at or log_normal::at, portable_exp, portable_log and portable_log1p by
+// simulate_lanes_impl.hpp's fdlibm steps), so every level gives the scalar bits; a lane whose
+// exponential or logarithm leaves the lanes' range (or NaN) is left to the scalar formula. The
+// level is simulate_lanes.hpp's (SHRINK_SIMD).
 
 #include "common/families/normal_prior.hpp"
+
+#include <cstddef>
 
 namespace shrink::detail::glmm_lanes {
 
@@ -20,9 +24,26 @@ struct density_args {
 using density_kernel = unsigned (*)(const density_args& a, const double* z, int n, double* value, double* theta,
                                     double* slope);
 
+/// One AGHQ sum's arguments (aghq_term's), the groups as (count, size) pairs.
+struct aghq_args {
+  const double* groups;
+  const double* weights;  ///< null: every entry one group
+  double mu, tau;
+  const double* z;
+  const double* w;
+  int points;
+  mode_memory* memory;
+  bool warm;
+  double d_mu, d_tau;
+};
+
+/// aghq_term(first + k) into out[k], k < count <= 8, with its mode_memory; returns the mask of the
+/// entries left for the scalar formula (their memory untouched).
+using aghq_kernel = unsigned (*)(const aghq_args& a, std::size_t first, int count, marginal_sums* out);
+
 struct kernels {
-  density_kernel logit;  ///< logit_normal
-  density_kernel log;    ///< log_normal
+  density_kernel logit, log;  ///< logit_normal, log_normal
+  aghq_kernel aghq_logit, aghq_log;
 };
 
 /// The kernels of the level in use; null at the scalar level (or off x86-64).
