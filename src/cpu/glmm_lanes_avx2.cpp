@@ -3,6 +3,6 @@
 #include "glmm_lanes_impl.hpp"
 
 namespace shrink::detail {
-const glmm_lanes::kernels& glmm_lanes::avx2_kernels() { return sim::glmm_density<sim::avx2_ops>::table(); }
+const glmm_lanes::kernels& glmm_lanes::avx2_kernels() { return sim::glmm_lane_formulas<sim::avx2_ops>::table(); }
 }  // namespace shrink::detail
 #endif

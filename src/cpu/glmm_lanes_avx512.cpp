@@ -10,6 +10,6 @@
 #include "glmm_lanes_impl.hpp"
 
 namespace shrink::detail {
-const glmm_lanes::kernels& glmm_lanes::avx512_kernels() { return sim::glmm_density<sim::avx512_ops>::table(); }
+const glmm_lanes::kernels& glmm_lanes::avx512_kernels() { return sim::glmm_lane_formulas<sim::avx512_ops>::table(); }
 }  // namespace shrink::detail
 #endif

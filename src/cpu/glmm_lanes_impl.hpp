@@ -37,7 +37,7 @@ template <class V> num<V> operator-(num<V> a)
 }
 
 template <class V>
-struct glmm_density {
+struct glmm_lane_formulas {
   using d = typename V::d;
   using n = num<V>;
   static constexpr int width = V::width;

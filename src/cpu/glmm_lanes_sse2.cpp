@@ -3,6 +3,6 @@
 #include "glmm_lanes_impl.hpp"
 
 namespace shrink::detail {
-const glmm_lanes::kernels& glmm_lanes::sse2_kernels() { return sim::glmm_density<sim::sse2_ops>::table(); }
+const glmm_lanes::kernels& glmm_lanes::sse2_kernels() { return sim::glmm_lane_formulas<sim::sse2_ops>::table(); }
 }  // namespace shrink::detail
 #endif
