@@ -11,6 +11,7 @@
 #include "common/count_mixture.hpp"
 #include "api/numerics.hpp"
 #include "common/normal.hpp"
+#include "cpu/glmm_lanes.hpp"
 #include "cpu/parallel.hpp"
 
 #include <chrono>
@@ -307,11 +308,13 @@ count_fit_result fit_glmm(const count_data_view& data, const count_options& o, b
   const int threads = detail::thread_count(o.threads);
   if (device)
     device->posteriors(e.mu, e.tau, tail, posterior.data());
-  else
+  else {
+    const detail::glmm_lanes::batch<Likelihood> lanes;  // each panel's points in SIMD lanes: the same bits
     detail::for_each_block(entries, 1 << 6, threads, [&](std::size_t begin, std::size_t end, std::size_t) {
       for (std::size_t i = begin; i < end; ++i)
-        posterior[i] = detail::glmm_posterior_of<Likelihood>(distinct.groups[i], e.mu, e.tau, tail);
+        posterior[i] = detail::glmm_posterior_of<Likelihood>(distinct.groups[i], e.mu, e.tau, tail, lanes);
     });
+  }
   r.counts.assign(data.counts, data.counts + J);
   r.entry_of = distinct.entry_of;
   r.sizes.resize(J);

@@ -306,16 +306,26 @@ struct posterior_density {
   }
 };
 
-/// The integral of r over [a, b] by the Gauss rule of `points` (7 or 10).
-template <class Density>
-SHRINK_HD double panel_mass(const Density& r, double a, double b, int points)
-{
-  double sum = 0;
-  for (int k = 0; k < points; ++k) {
-    double w = 0;
-    const double z = panel_layout::point(a, b, points, k, w);
-    sum += w * r(z);
+/// r, theta and the slope of log r at the points z[0, n) of one panel (n <= 10), point by point.
+/// The CPU passes glmm_posterior_of one that computes them in SIMD lanes, the same bits
+/// (src/cpu/glmm_lanes.hpp).
+struct pointwise {
+  template <class Density>
+  SHRINK_HD void operator()(const Density& r, const double* z, int n, double* value, double* theta, double* slope) const
+  {
+    for (int k = 0; k < n; ++k) value[k] = r(z[k], theta + k, slope + k);
   }
+};
+
+/// The integral of r over [a, b] by the Gauss rule of `points` (7 or 10).
+template <class Density, class Batch>
+SHRINK_HD double panel_mass(const Density& r, double a, double b, int points, const Batch& batch)
+{
+  double z[10], w[10], value[10], theta[10], slope[10];
+  for (int k = 0; k < points; ++k) z[k] = panel_layout::point(a, b, points, k, w[k]);
+  batch(r, z, points, value, theta, slope);
+  double sum = 0;
+  for (int k = 0; k < points; ++k) sum += w[k] * value[k];
   return sum;
 }
 
@@ -324,9 +334,9 @@ SHRINK_HD double panel_mass(const Density& r, double a, double b, int points)
 /// summed inwards from the far end to the panel that holds the point, which is then found by Halley's
 /// method on the panel's partial integral (from `guess` where it lies in the panel; bisection where
 /// a step leaves the panel).
-template <class Density>
-SHRINK_HD double tail_point(const Density& r, panel_layout layout, int side, const double* here, int panels_here,
-                            const double* there, int panels_there, double target, double guess)
+template <class Density, class Batch>
+SHRINK_HD double tail_point(const Density& r, const Batch& batch, panel_layout layout, int side, const double* here,
+                            int panels_here, const double* there, int panels_there, double target, double guess)
 {
   double cumulative = 0;
   for (int step = 0; step < panels_here + panels_there; ++step) {
@@ -359,7 +369,8 @@ SHRINK_HD double tail_point(const Density& r, panel_layout layout, int side, con
           L / 2 * (last[0] + here[0]) + L * L / 10 * (last[1] - here[1]) + L * L * L / 120 * (last[2] + here[2]);
         from_outer += side < 0 ? between : -between;
       } else {
-        from_outer = side < 0 ? panel_mass(r, a, x, layout.points(i)) : panel_mass(r, x, b, layout.points(i));
+        from_outer =
+          side < 0 ? panel_mass(r, a, x, layout.points(i), batch) : panel_mass(r, x, b, layout.points(i), batch);
       }
       last_x = x;
       for (int k = 0; k < 3; ++k) last[k] = here[k];
@@ -387,8 +398,10 @@ SHRINK_HD double tail_point(const Density& r, panel_layout layout, int side, con
 /// Gauss panels (panel_layout) over the exact posterior of u (not the K-point rule: at K = 1 that would
 /// be a point mass). The shrinkage analogue is 1 / c = (conditional variance of b) / tau^2, the
 /// normal model's B_j with the likelihood's curvature at the mode in place of 1 / sigma_j^2.
-template <class Likelihood>
-SHRINK_HD glmm_posterior glmm_posterior_of(const typename Likelihood::group& g, double mu, double tau, double tail)
+/// `batch` evaluates the density at a panel's points (glmm_detail::pointwise's interface).
+template <class Likelihood, class Batch = glmm_detail::pointwise>
+SHRINK_HD glmm_posterior glmm_posterior_of(const typename Likelihood::group& g, double mu, double tau, double tail,
+                                           const Batch& batch = {})
 {
   using namespace glmm_detail;
   if (tau < 0) tau = -tau;
@@ -416,21 +429,19 @@ SHRINK_HD glmm_posterior glmm_posterior_of(const typename Likelihood::group& g, 
     for (int i = 0; i < max_panels; ++i) {
       const double a = layout.edge(i), b = layout.edge(i + 1);
       const int points = layout.points(i);
+      double z[10], w[10], value[10], theta[10], slope[10];
+      for (int k = 0; k < points; ++k) z[k] = (side == 0 ? -1.0 : 1.0) * panel_layout::point(a, b, points, k, w[k]);
+      batch(r, z, points, value, theta, slope);
       mass[side][i] = 0;
       for (int k = 0; k < points; ++k) {
-        double w = 0;
-        const double z = (side == 0 ? -1.0 : 1.0) * panel_layout::point(a, b, points, k, w);
-        const bool last = k == points - 1;  // the outermost
-        double theta = 0, slope = 0;
-        const double weight = w * r(z, &theta, last ? &slope : nullptr), d = theta - theta0;
+        const double weight = w[k] * value[k], d = theta[k] - theta0;
         mass[side][i] += weight;
         m1 += weight * d;
         m2 += weight * d * d;
-        if (last) {
-          outermost = weight / w;
-          outward_slope = side == 0 ? slope : -slope;
-        }
       }
+      const int last = points - 1;  // the outermost
+      outermost = w[last] * value[last] / w[last];
+      outward_slope = side == 0 ? slope[last] : -slope[last];
       m0 += mass[side][i];
       // r falls outwards (log-concave): below `negligible` at the panel's outermost point, it is
       // below it at the panel's end and beyond; and log r lies below its tangent there, so the
@@ -447,8 +458,8 @@ SHRINK_HD glmm_posterior glmm_posterior_of(const typename Likelihood::group& g, 
   // Both moved by the skewness at the mode (Cornish-Fisher: log r = -z^2/2 + k z^3/6 + ..., with
   // k = s^3 tau^3 f''' there, has its quantiles at z + k (z^2 + 2) / 6): a Halley step closer.
   const double skew = s * s * s * tau * tau * tau * at_mode.f3 / 6 * (z_normal * z_normal + 2);
-  const double z_lower = tail_point(r, layout, -1, mass[0], panels[0], mass[1], panels[1], tail * m0, -z_normal + skew);
-  const double z_upper = tail_point(r, layout, 1, mass[1], panels[1], mass[0], panels[0], tail * m0, z_normal + skew);
+  const double z_lower = tail_point(r, batch, layout, -1, mass[0], panels[0], mass[1], panels[1], tail * m0, -z_normal + skew);
+  const double z_upper = tail_point(r, batch, layout, 1, mass[1], panels[1], mass[0], panels[0], tail * m0, z_normal + skew);
   p.theta.lower = Likelihood::inverse_link(mu + tau * (u0 + s * z_lower));
   p.theta.upper = Likelihood::inverse_link(mu + tau * (u0 + s * z_upper));
   return p;
