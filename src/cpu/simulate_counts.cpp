@@ -21,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace shrink::detail::sim {
@@ -31,9 +32,19 @@ namespace {
 /// then its entries, one each.
 constexpr std::uint64_t max_table = std::uint64_t{1} << 22;
 
-/// A posterior reduced to what the metrics need.
+/// A posterior reduced to what the metrics need: its mean and bounds on its interval's ends
+/// (lower_lo <= lower <= lower_hi, upper_lo <= upper <= upper_hi), equal to the ends once computed.
 struct entry_posterior {
-  double mean = 0, lower = 0, upper = 0;
+  double mean = 0, lower_lo = 0, lower_hi = 0, upper_lo = 0, upper_hi = 0;
+
+  static entry_posterior exact(double mean, double lower, double upper) { return {mean, lower, lower, upper, upper}; }
+
+  /// Whether [lower, upper] holds t: 1 or 0, or -1 where the bounds cannot tell.
+  int covers(double t) const
+  {
+    if (t < lower_lo || t > upper_hi) return 0;
+    return t >= lower_hi && t <= upper_lo ? 1 : -1;
+  }
 };
 
 template <class Family>
@@ -75,16 +86,34 @@ class family_evaluator final : public count_evaluator {
     }
     const double tail = job_.tail;
     const auto posterior = [&](const count_estimate& e, const group& g, bool at_rate) {
-      if (at_rate) return entry_posterior{g.count / g.size, g.count / g.size, g.count / g.size};
-      if (e.boundary) return entry_posterior{e.mean, e.mean, e.mean};  // a point mass at the mean
+      if (at_rate) return entry_posterior::exact(g.count / g.size, g.count / g.size, g.count / g.size);
+      if (e.boundary) return entry_posterior::exact(e.mean, e.mean, e.mean);  // a point mass at the mean
       const count_posterior p = Family::posterior_of(g, e.a, e.b, tail);
-      return entry_posterior{p.mean, p.lower, p.upper};
+      return entry_posterior::exact(p.mean, p.lower, p.upper);
+    };
+    // The fits' intervals only as far as coverage needs them: bounds on each end from one incomplete
+    // beta (inverse_incomplete_beta_bounds), the ends themselves only for entries with a theta_j
+    // between the bounds (below). Coverage is a count: the same bits in any order.
+    const auto bounded = [&](const count_estimate& e, const group& g, bool at_rate) {
+      if constexpr (std::is_same_v<Family, beta_binomial>) {
+        if (!at_rate && !e.boundary) {
+          const double a = e.a + g.count, b = e.b + (g.size - g.count);
+          const beta_prefactor pf = beta_prefactor_of(a, b);
+          entry_posterior p;
+          p.mean = Family::posterior_moments(g, e.a, e.b).mean;
+          constexpr double inf = std::numeric_limits<double>::infinity();
+          if (!inverse_incomplete_beta_bounds(pf, tail, false, p.lower_lo, p.lower_hi)) p.lower_lo = -inf, p.lower_hi = inf;
+          if (!inverse_incomplete_beta_bounds(pf, tail, true, p.upper_lo, p.upper_hi)) p.upper_lo = -inf, p.upper_hi = inf;
+          return p;
+        }
+      }
+      return posterior(e, g, at_rate);
     };
     const count_estimate truth = true_prior();
     post_.resize(3 * entries_.size());
     for (std::size_t i = 0; i < entries_.size(); ++i) {
-      post_[3 * i] = posterior(ml, entries_[i], ml_no_pooling);
-      post_[3 * i + 1] = posterior(mom, entries_[i], mom_no_pooling);
+      post_[3 * i] = bounded(ml, entries_[i], ml_no_pooling);
+      post_[3 * i + 1] = bounded(mom, entries_[i], mom_no_pooling);
       post_[3 * i + 2] = oracle_of(entries_[i], [&] { return posterior(truth, entries_[i], false); });
     }
 
@@ -104,10 +133,23 @@ class family_evaluator final : public count_evaluator {
         se2[e] += err * err;
         se[e] += err;
       }
-      covered[partial_pool] += p[0].lower <= t && t <= p[0].upper ? 1.0 : 0.0;
-      covered[partial_pool_mom] += p[1].lower <= t && t <= p[1].upper ? 1.0 : 0.0;
-      covered[oracle] += p[2].lower <= t && t <= p[2].upper ? 1.0 : 0.0;
+      for (int fit = 0; fit < 2; ++fit) {
+        const int hit = p[fit].covers(t);
+        if (hit < 0) undecided_.push_back(2 * j + static_cast<std::size_t>(fit));
+        else covered[fit == 0 ? partial_pool : partial_pool_mom] += hit;
+      }
+      covered[oracle] += p[2].lower_lo <= t && t <= p[2].upper_hi ? 1.0 : 0.0;
     }
+    // The rare theta_j the bounds could not place: its entry's interval itself, once per entry and fit.
+    for (const std::size_t k : undecided_) {
+      const std::size_t j = k / 2, fit = k % 2, i = entry_of(j);
+      entry_posterior& p = post_[3 * i + fit];
+      const double t = theta[j];
+      if (p.covers(t) < 0)
+        p = fit == 0 ? posterior(ml, entries_[i], ml_no_pooling) : posterior(mom, entries_[i], mom_no_pooling);
+      covered[fit == 0 ? partial_pool : partial_pool_mom] += p.lower_lo <= t && t <= p.upper_hi ? 1.0 : 0.0;
+    }
+    undecided_.clear();
     const double groups = static_cast<double>(J);
     for (int e = 0; e < estimator_count; ++e) {
       metrics[metric_mse(e)] = se2[e] / groups;
@@ -193,6 +235,7 @@ class family_evaluator final : public count_evaluator {
   std::vector<double> weights_;
   std::vector<std::uint32_t> table_, touched_, entry_index_;
   std::vector<entry_posterior> post_;  ///< per entry: ml, mom, oracle
+  std::vector<std::size_t> undecided_;  ///< 2 j + fit (0 ml, 1 mom) whose coverage the bounds left open
   std::map<std::pair<double, double>, entry_posterior> oracle_;  ///< by (size, count)
 };
 
