@@ -297,6 +297,20 @@ SHRINK_HD inline beta_prefactor beta_prefactor_of(double a, double b)
 
 SHRINK_HD inline double log_beta_prefactor(double a, double b, double x) { return beta_prefactor_of(a, b).at(x); }
 
+/// The prefactor for inverse_incomplete_beta_bounds: for a + b up to 1e6 its plain form
+/// a log x + b log(1 - x) - log B(a, b), two logarithms where the form around the mean sums two
+/// series of ~40 terms, at the cost of the rounding of its terms (~ulp x their size, allowed for
+/// there); beyond, the form around the mean.
+SHRINK_HD inline beta_prefactor bounds_prefactor_of(double a, double b)
+{
+  if (a + b > 1e6) return beta_prefactor_of(a, b);
+  beta_prefactor f;
+  f.a = a;
+  f.b = b;
+  f.log_beta = log_beta(a, b);
+  return f;
+}
+
 /// log[x^a e^-x / Gamma(a)], the prefactor of the incomplete gamma function, for a, x > 0 (for
 /// a >= 10 through a log1p_minus((x - a)/a), as log_beta_prefactor).
 SHRINK_HD inline double log_gamma_prefactor(double a, double x)
@@ -522,8 +536,10 @@ SHRINK_HD inline double inverse_incomplete_beta(const beta_prefactor& pf, double
 /// segment from x0, bounds g between g(x0) e^(w min slope) and g(x0) e^(w max slope): the root lies
 /// D / g_max to D / g_min from x0 once the segment is wide enough to hold it. D is widened by the
 /// incomplete beta's error (special.hpp's header, with a 100x margin) and the bounds by 2^-30 of x0
-/// (the quantile's own rounding is a few ulp: ~10^6 times less). Returns false (no bounds) where
-/// a or b < 1 or the segment does not hold the root; a caller then takes the quantile itself.
+/// (the quantile's own rounding is a few ulp: ~10^6 times less); `pf` in the plain form
+/// (bounds_prefactor_of) adds its terms' rounding, 16 ulp of their sum, to D's error. Returns false
+/// (no bounds) where a or b < 1 or the segment does not hold the root; a caller then takes the
+/// quantile itself.
 SHRINK_HD inline bool inverse_incomplete_beta_bounds(const beta_prefactor& pf, double p, bool upper, double& lo,
                                                      double& hi)
 {
@@ -535,9 +551,13 @@ SHRINK_HD inline bool inverse_incomplete_beta_bounds(const beta_prefactor& pf, d
   const double tail = incomplete_beta(pf, x0, upper, &g0);
   // I(r) - I(x0) = D: p - I(x0) below, (1 - p) - (1 - Q(x0)) = Q(x0) - p above.
   const double d = upper ? tail - p : p - tail;
-  const double error = (tail > p ? tail : p) * (1e-12 + 1e-14 * std::sqrt(a + b));
+  if (!(g0 > 0)) return false;
+  // The plain form's terms a log x + b log(1 - x) = log prefactor + log B, each <= 0 (a, b >= 1).
+  const double terms = pf.around_mean ? 0.0 : -portable_log(g0 * x0 * (1 - x0)) - pf.log_beta;
+  const double rounding = pf.around_mean ? 0.0 : 0x1p-48 * ((terms < 0 ? -terms : terms) + (pf.log_beta < 0 ? -pf.log_beta : pf.log_beta));
+  const double error = (tail > p ? tail : p) * (1e-12 + 1e-14 * std::sqrt(a + b) + rounding);
   const double d_lo = (d < 0 ? -d : d) - error, d_hi = (d < 0 ? -d : d) + error;
-  if (!(d_lo > 0 && g0 > 0)) return false;  // x0 too near the root to tell its side
+  if (!(d_lo > 0)) return false;  // x0 too near the root to tell its side
   const double dir = d > 0 ? 1.0 : -1.0;
   const double w = 2 * d_hi / g0, x1 = x0 + dir * w;
   if (!(x1 > 0 && x1 < 1)) return false;
