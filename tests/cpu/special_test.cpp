@@ -10,7 +10,6 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
-#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -234,8 +233,8 @@ TEST(Special, InverseIncompleteGammaGivesBackX)
 TEST(Special, InverseIncompleteBetaBoundsHoldTheQuantile)
 {
   // The bounds from one incomplete beta must hold the quantile inverse_incomplete_beta returns, with
-  // a quarter of their 2^-30 margin to spare (the analysis holds without it), and be narrow enough
-  // to place a theta_j: on a grid and on random shapes >= 1 and tails.
+  // a quarter of their 2^-30 margin to spare (the analysis holds without it), on a grid and on
+  // random shapes >= 1 and tails; and exist nearly everywhere (98% of these).
   std::vector<std::array<double, 3>> cases;  // a, b, p
   for (double a : {1.0, 1.5, 3.0, 10.0, 37.3, 200.0, 1e3, 1e5, 1e7})
     for (double b : {1.0, 2.5, 11.0, 57.0, 1e4, 1e6})
@@ -249,7 +248,6 @@ TEST(Special, InverseIncompleteBetaBoundsHoldTheQuantile)
     cases.push_back({std::exp(uniform() * std::log(1e6)), std::exp(uniform() * std::log(1e6)),
                      std::exp(uniform() * std::log(1e-8) + std::log(0.5))});
   int bounded = 0, asked = 0;
-  double widest = 0;
   for (const auto& [a, b, p] : cases)
     for (bool upper : {false, true}) {
       const double x = inverse_incomplete_beta(a, b, p, upper);
@@ -261,10 +259,10 @@ TEST(Special, InverseIncompleteBetaBoundsHoldTheQuantile)
         ++bounded;
         EXPECT_LE(lo, x - 0x1p-32 * x) << "(" << a << ", " << b << ") p=" << p << " upper " << upper;
         EXPECT_GE(hi, x + 0x1p-32 * x) << "(" << a << ", " << b << ") p=" << p << " upper " << upper;
-        widest = std::max(widest, (hi - lo) / x);
       }
     }
-  std::printf("bounded %d of %d, widest %g\n", bounded, asked, widest);
+  EXPECT_GT(bounded, 0.97 * asked);
 }
+
 }  // namespace
 }  // namespace shrink::detail
