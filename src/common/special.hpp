@@ -534,10 +534,10 @@ SHRINK_HD inline double inverse_incomplete_beta(const beta_prefactor& pf, double
 /// change by D between x0 and the root r, D = the integral of the density g from x0 to r; g is
 /// log-concave for a, b >= 1, so its log-slope (a - 1)/x - (b - 1)/(1 - x) falls with x and, on a
 /// segment from x0, bounds g between g(x0) e^(w min slope) and g(x0) e^(w max slope): the root lies
-/// D / g_max to D / g_min from x0 once the segment is wide enough to hold it. D is widened by the
-/// incomplete beta's error (special.hpp's header, with a 100x margin) and the bounds by 2^-30 of x0
-/// (the quantile's own rounding is a few ulp: ~10^6 times less); `pf` in the plain form
-/// (bounds_prefactor_of) adds its terms' rounding, 16 ulp of their sum, to D's error. Returns false
+/// D / g_max to D / g_min from x0 once the segment is wide enough to hold it. D and g(x0) are widened
+/// by the incomplete beta's error (special.hpp's header, with a 100x margin; g by 2^-30 more) and the
+/// bounds by 2^-30 of x0 (the quantile's own rounding is a few ulp: ~10^6 times less); `pf` in the
+/// plain form (bounds_prefactor_of) adds its terms' rounding, 16 ulp of their sum, to both. Returns false
 /// (no bounds) where a or b < 1 or the segment does not hold the root; a caller then takes the
 /// quantile itself.
 SHRINK_HD inline bool inverse_incomplete_beta_bounds(const beta_prefactor& pf, double p, bool upper, double& lo,
@@ -555,7 +555,8 @@ SHRINK_HD inline bool inverse_incomplete_beta_bounds(const beta_prefactor& pf, d
   // The plain form's terms a log x + b log(1 - x) = log prefactor + log B, each <= 0 (a, b >= 1).
   const double terms = pf.around_mean ? 0.0 : -portable_log(g0 * x0 * (1 - x0)) - pf.log_beta;
   const double rounding = pf.around_mean ? 0.0 : 0x1p-48 * ((terms < 0 ? -terms : terms) + (pf.log_beta < 0 ? -pf.log_beta : pf.log_beta));
-  const double error = (tail > p ? tail : p) * (1e-12 + 1e-14 * std::sqrt(a + b) + rounding);
+  const double relative = 1e-12 + 1e-14 * std::sqrt(a + b) + rounding;  // of the tail and of g0
+  const double error = (tail > p ? tail : p) * relative;
   const double d_lo = (d < 0 ? -d : d) - error, d_hi = (d < 0 ? -d : d) + error;
   if (!(d_lo > 0)) return false;  // x0 too near the root to tell its side
   const double dir = d > 0 ? 1.0 : -1.0;
@@ -564,8 +565,8 @@ SHRINK_HD inline bool inverse_incomplete_beta_bounds(const beta_prefactor& pf, d
   // The log-slope of g along the direction to the root, at both ends of the segment.
   const double s0 = dir * ((a - 1) / x0 - (b - 1) / (1 - x0)), s1 = dir * ((a - 1) / x1 - (b - 1) / (1 - x1));
   const double slope_min = s0 < s1 ? s0 : s1, slope_max = s0 < s1 ? s1 : s0;
-  const double g_min = g0 * portable_exp(w * (slope_min < 0 ? slope_min : 0.0)) * (1 - 0x1p-30);
-  const double g_max = g0 * portable_exp(w * (slope_max > 0 ? slope_max : 0.0)) * (1 + 0x1p-30);
+  const double g_min = g0 * portable_exp(w * (slope_min < 0 ? slope_min : 0.0)) * (1 - 0x1p-30 - relative);
+  const double g_max = g0 * portable_exp(w * (slope_max > 0 ? slope_max : 0.0)) * (1 + 0x1p-30 + relative);
   const double far = d_hi / g_min, near = d_lo / g_max;
   if (!(far <= w)) return false;  // the segment might not reach the root
   const double margin = 0x1p-30 * (x0 + far);
