@@ -125,8 +125,9 @@ inline constexpr std::uint64_t count_chunk_target = std::uint64_t{1} << 22;
 using count_draw_fn = std::function<void(std::uint64_t r0, std::uint64_t count, double* theta, double* y)>;
 
 /// One scenario in chunks of replicates (`batch`, or automatic, at most `max_batch`): each chunk's
-/// draws by `draw` (either backend's), then its replicates evaluated on `threads` host threads and
-/// merged in fixed blocks (merge_replicates).
+/// draws by `draw` (the GPU backend's), then its replicates evaluated on `threads` host threads and
+/// merged in fixed blocks (merge_replicates). The CPU backend draws each replicate where it is
+/// evaluated (run_counts_cpu).
 replicate_fold run_count_scenario(const count_job& job, int threads, std::uint64_t batch, std::uint64_t max_batch,
                                   const progress_fn& progress, const count_draw_fn& draw);
 

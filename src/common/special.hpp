@@ -297,6 +297,20 @@ SHRINK_HD inline beta_prefactor beta_prefactor_of(double a, double b)
 
 SHRINK_HD inline double log_beta_prefactor(double a, double b, double x) { return beta_prefactor_of(a, b).at(x); }
 
+/// The prefactor for inverse_incomplete_beta_bounds: for a + b up to 1e6 its plain form
+/// a log x + b log(1 - x) - log B(a, b), two logarithms where the form around the mean sums two
+/// series of ~40 terms, at the cost of the rounding of its terms (~ulp x their size, allowed for
+/// there); beyond, the form around the mean.
+SHRINK_HD inline beta_prefactor bounds_prefactor_of(double a, double b)
+{
+  if (a + b > 1e6) return beta_prefactor_of(a, b);
+  beta_prefactor f;
+  f.a = a;
+  f.b = b;
+  f.log_beta = log_beta(a, b);
+  return f;
+}
+
 /// log[x^a e^-x / Gamma(a)], the prefactor of the incomplete gamma function, for a, x > 0 (for
 /// a >= 10 through a log1p_minus((x - a)/a), as log_beta_prefactor).
 SHRINK_HD inline double log_gamma_prefactor(double a, double x)
@@ -473,20 +487,11 @@ SHRINK_HD inline double bracketed_halley(double x, double lo, double hi, Eval&& 
   return x;
 }
 
-}  // namespace special_detail
-
-/// x with I_x(a, b) = p (or, with `upper`, 1 - I_x(a, b) = p): the Beta(a, b) quantile, 0 <= p <= 1.
-/// Starting points from Abramowitz and Stegun 26.5.22 (a, b >= 1) or the tails' power laws,
-/// polished by bracketed Halley steps on the incomplete beta function.
-/// `pf` is beta_prefactor_of(a, b) (for both ends of an interval).
-SHRINK_HD inline double inverse_incomplete_beta(const beta_prefactor& pf, double p, bool upper = false)
+/// The starting point of inverse_incomplete_beta in (0, 1): Abramowitz and Stegun 26.5.22 (a, b >= 1)
+/// or the tails' power laws; 0 < p < 1.
+SHRINK_HD inline double beta_quantile_start(double a, double b, double p, bool upper)
 {
-  using namespace special_detail;
-  const double a = pf.a, b = pf.b;
-  if (!(a > 0 && b > 0) || !(p >= 0 && p <= 1)) return not_a_number();
-  if (p == 0) return upper ? 1.0 : 0.0;
-  if (p == 1) return upper ? 0.0 : 1.0;
-  const double lower_p = upper ? 1 - p : p;  // for the starting point only
+  const double lower_p = upper ? 1 - p : p;
   double x;
   if (a >= 1 && b >= 1) {
     const double tail = lower_p < 0.5 ? lower_p : 1 - lower_p;
@@ -503,13 +508,74 @@ SHRINK_HD inline double inverse_incomplete_beta(const beta_prefactor& pf, double
     const double w = t + u;
     x = lower_p < t / w ? portable_exp(portable_log(a * w * lower_p) / a) : 1 - portable_exp(portable_log(b * w * (1 - lower_p)) / b);
   }
-  if (!(x > 0 && x < 1)) x = a / (a + b);
+  return x > 0 && x < 1 ? x : a / (a + b);
+}
+
+}  // namespace special_detail
+
+/// x with I_x(a, b) = p (or, with `upper`, 1 - I_x(a, b) = p): the Beta(a, b) quantile, 0 <= p <= 1.
+/// Bracketed Halley steps on the incomplete beta function from beta_quantile_start.
+/// `pf` is beta_prefactor_of(a, b) (for both ends of an interval).
+SHRINK_HD inline double inverse_incomplete_beta(const beta_prefactor& pf, double p, bool upper = false)
+{
+  using namespace special_detail;
+  const double a = pf.a, b = pf.b;
+  if (!(a > 0 && b > 0) || !(p >= 0 && p <= 1)) return not_a_number();
+  if (p == 0) return upper ? 1.0 : 0.0;
+  if (p == 1) return upper ? 0.0 : 1.0;
   const double sign = upper ? -1.0 : 1.0;  // the upper tail decreases in x
-  return bracketed_halley(x, 0.0, 1.0, [&](double at, double& f, double& fprime, double& curvature) {
-    // f = sign (I_at - p), increasing; f' = the density; f''/f' = (a - 1)/x - (b - 1)/(1 - x).
-    f = sign * (incomplete_beta(pf, at, upper, &fprime) - p);
-    curvature = (a - 1) / at - (b - 1) / (1 - at);
-  });
+  return bracketed_halley(beta_quantile_start(a, b, p, upper), 0.0, 1.0,
+                          [&](double at, double& f, double& fprime, double& curvature) {
+                            // f = sign (I_at - p), increasing; f' = the density; f''/f' = (a - 1)/x - (b - 1)/(1 - x).
+                            f = sign * (incomplete_beta(pf, at, upper, &fprime) - p);
+                            curvature = (a - 1) / at - (b - 1) / (1 - at);
+                          });
+}
+
+/// Bounds [lo, hi] that hold inverse_incomplete_beta(pf, p, upper) for a, b >= 1, from one evaluation
+/// of the incomplete beta at the starting point x0 instead of the ~4 of the quantile: where I must
+/// change by D between x0 and the root r, D = the integral of the density g from x0 to r; g is
+/// log-concave for a, b >= 1, so its log-slope (a - 1)/x - (b - 1)/(1 - x) falls with x and, on a
+/// segment from x0, bounds g between g(x0) e^(w min slope) and g(x0) e^(w max slope): the root lies
+/// D / g_max to D / g_min from x0 once the segment is wide enough to hold it. D and g(x0) are widened
+/// by the incomplete beta's error (special.hpp's header, with a 100x margin; g by 2^-30 more) and the
+/// bounds by 2^-30 of x0 (the quantile's own rounding is a few ulp: ~10^6 times less); `pf` in the
+/// plain form (bounds_prefactor_of) adds its terms' rounding, 16 ulp of their sum, to both. Returns false
+/// (no bounds) where a or b < 1 or the segment does not hold the root; a caller then takes the
+/// quantile itself.
+SHRINK_HD inline bool inverse_incomplete_beta_bounds(const beta_prefactor& pf, double p, bool upper, double& lo,
+                                                     double& hi)
+{
+  using namespace special_detail;
+  const double a = pf.a, b = pf.b;
+  if (!(a >= 1 && b >= 1) || !(p > 0 && p < 1)) return false;
+  const double x0 = beta_quantile_start(a, b, p, upper);
+  double g0 = 0;
+  const double tail = incomplete_beta(pf, x0, upper, &g0);
+  // I(r) - I(x0) = D: p - I(x0) below, (1 - p) - (1 - Q(x0)) = Q(x0) - p above.
+  const double d = upper ? tail - p : p - tail;
+  if (!(g0 > 0)) return false;
+  // The plain form's terms a log x + b log(1 - x) = log prefactor + log B, each <= 0 (a, b >= 1).
+  const double terms = pf.around_mean ? 0.0 : -portable_log(g0 * x0 * (1 - x0)) - pf.log_beta;
+  const double rounding = pf.around_mean ? 0.0 : 0x1p-48 * ((terms < 0 ? -terms : terms) + (pf.log_beta < 0 ? -pf.log_beta : pf.log_beta));
+  const double relative = 1e-12 + 1e-14 * std::sqrt(a + b) + rounding;  // of the tail and of g0
+  const double error = (tail > p ? tail : p) * relative;
+  const double d_lo = (d < 0 ? -d : d) - error, d_hi = (d < 0 ? -d : d) + error;
+  if (!(d_lo > 0)) return false;  // x0 too near the root to tell its side
+  const double dir = d > 0 ? 1.0 : -1.0;
+  const double w = 2 * d_hi / g0, x1 = x0 + dir * w;
+  if (!(x1 > 0 && x1 < 1)) return false;
+  // The log-slope of g along the direction to the root, at both ends of the segment.
+  const double s0 = dir * ((a - 1) / x0 - (b - 1) / (1 - x0)), s1 = dir * ((a - 1) / x1 - (b - 1) / (1 - x1));
+  const double slope_min = s0 < s1 ? s0 : s1, slope_max = s0 < s1 ? s1 : s0;
+  const double g_min = g0 * portable_exp(w * (slope_min < 0 ? slope_min : 0.0)) * (1 - 0x1p-30 - relative);
+  const double g_max = g0 * portable_exp(w * (slope_max > 0 ? slope_max : 0.0)) * (1 + 0x1p-30 + relative);
+  const double far = d_hi / g_min, near = d_lo / g_max;
+  if (!(far <= w)) return false;  // the segment might not reach the root
+  const double margin = 0x1p-30 * (x0 + far);
+  lo = dir > 0 ? x0 + near - margin : x0 - far - margin;
+  hi = dir > 0 ? x0 + far + margin : x0 - near + margin;
+  return true;
 }
 
 SHRINK_HD inline double inverse_incomplete_beta(double a, double b, double p, bool upper = false)

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <system_error>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace shrink::detail {
@@ -76,6 +77,15 @@ void for_each_block(std::size_t n, std::size_t block, int threads, Body&& body)
 /// Items per task of the per-group maps: fixed, though the results would not depend on it either.
 inline constexpr std::size_t reduce_block = 1 << 14;
 
+/// Room for a tile's nodes, left uninitialised: T's default member initialisers would zero all 256
+/// (12 KiB for the count fits' sums) where a small reduction writes and reads a few.
+template <class T>
+union tile_buffer {
+  static_assert(std::is_trivially_copyable_v<T> && std::is_trivially_destructible_v<T>, "nodes are plain values");
+  T node[fixed_tile];
+  tile_buffer() {}
+};
+
 /// The tile tree over load(i), i in [begin, end), end - begin <= fixed_tile, in `buffer`.
 template <class T, class Load>
 T reduce_tile(std::size_t begin, std::size_t end, Load&& load, T* buffer)
@@ -98,8 +108,8 @@ T reduce(std::size_t n, int threads, Term&& term)
 {
   if (n == 0) return T{};
   if (n <= fixed_tile) {
-    T terms[fixed_tile];
-    return reduce_tile(0, n, term, terms);
+    tile_buffer<T> terms;
+    return reduce_tile(0, n, term, terms.node);
   }
   const std::size_t tiles = fixed_tiles(n);
   const std::size_t nodes = fixed_tiles(tiles);
@@ -107,18 +117,18 @@ T reduce(std::size_t n, int threads, Term&& term)
   if (nodes >= 4 * static_cast<std::size_t>(std::max(threads, 1))) {
     level.resize(nodes);
     for_each_block(nodes, 1, threads, [&](std::size_t node, std::size_t, std::size_t) {
-      T terms[fixed_tile], roots[fixed_tile];
+      tile_buffer<T> terms, roots;
       const std::size_t first = node * fixed_tile, last = std::min(tiles, first + fixed_tile);
       for (std::size_t t = first; t < last; ++t)
-        roots[t - first] = reduce_tile(t * fixed_tile, std::min(n, (t + 1) * fixed_tile), term, terms);
-      level[node] = fixed_tile_tree(roots, last - first);
+        roots.node[t - first] = reduce_tile(t * fixed_tile, std::min(n, (t + 1) * fixed_tile), term, terms.node);
+      level[node] = fixed_tile_tree(roots.node, last - first);
     });
   } else {
     level.resize(tiles);
     for_each_block(tiles, 16, threads, [&](std::size_t first, std::size_t last, std::size_t) {
-      T terms[fixed_tile];
+      tile_buffer<T> terms;
       for (std::size_t t = first; t < last; ++t)
-        level[t] = reduce_tile(t * fixed_tile, std::min(n, (t + 1) * fixed_tile), term, terms);
+        level[t] = reduce_tile(t * fixed_tile, std::min(n, (t + 1) * fixed_tile), term, terms.node);
     });
   }
   // The levels above, in place: tile k's root goes to index k, which no later tile reads.

@@ -21,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace shrink::detail::sim {
@@ -31,9 +32,19 @@ namespace {
 /// then its entries, one each.
 constexpr std::uint64_t max_table = std::uint64_t{1} << 22;
 
-/// A posterior reduced to what the metrics need.
+/// A posterior reduced to what the metrics need: its mean and bounds on its interval's ends
+/// (lower_lo <= lower <= lower_hi, upper_lo <= upper <= upper_hi), equal to the ends once computed.
 struct entry_posterior {
-  double mean = 0, lower = 0, upper = 0;
+  double mean = 0, lower_lo = 0, lower_hi = 0, upper_lo = 0, upper_hi = 0;
+
+  static entry_posterior exact(double mean, double lower, double upper) { return {mean, lower, lower, upper, upper}; }
+
+  /// Whether [lower, upper] holds t: 1 or 0, or -1 where the bounds cannot tell.
+  int covers(double t) const
+  {
+    if (t < lower_lo || t > upper_hi) return 0;
+    return t >= lower_hi && t <= upper_lo ? 1 : -1;
+  }
 };
 
 template <class Family>
@@ -75,16 +86,34 @@ class family_evaluator final : public count_evaluator {
     }
     const double tail = job_.tail;
     const auto posterior = [&](const count_estimate& e, const group& g, bool at_rate) {
-      if (at_rate) return entry_posterior{g.count / g.size, g.count / g.size, g.count / g.size};
-      if (e.boundary) return entry_posterior{e.mean, e.mean, e.mean};  // a point mass at the mean
+      if (at_rate) return entry_posterior::exact(g.count / g.size, g.count / g.size, g.count / g.size);
+      if (e.boundary) return entry_posterior::exact(e.mean, e.mean, e.mean);  // a point mass at the mean
       const count_posterior p = Family::posterior_of(g, e.a, e.b, tail);
-      return entry_posterior{p.mean, p.lower, p.upper};
+      return entry_posterior::exact(p.mean, p.lower, p.upper);
+    };
+    // The fits' intervals only as far as coverage needs them: bounds on each end from one incomplete
+    // beta (inverse_incomplete_beta_bounds), the ends themselves only for entries with a theta_j
+    // between the bounds (below). Coverage is a count: the same bits in any order.
+    const auto bounded = [&](const count_estimate& e, const group& g, bool at_rate) {
+      if constexpr (std::is_same_v<Family, beta_binomial>) {
+        if (!at_rate && !e.boundary) {
+          const double a = e.a + g.count, b = e.b + (g.size - g.count);
+          const beta_prefactor pf = bounds_prefactor_of(a, b);
+          entry_posterior p;
+          p.mean = Family::posterior_moments(g, e.a, e.b).mean;
+          constexpr double inf = std::numeric_limits<double>::infinity();
+          if (!inverse_incomplete_beta_bounds(pf, tail, false, p.lower_lo, p.lower_hi)) p.lower_lo = -inf, p.lower_hi = inf;
+          if (!inverse_incomplete_beta_bounds(pf, tail, true, p.upper_lo, p.upper_hi)) p.upper_lo = -inf, p.upper_hi = inf;
+          return p;
+        }
+      }
+      return posterior(e, g, at_rate);
     };
     const count_estimate truth = true_prior();
     post_.resize(3 * entries_.size());
     for (std::size_t i = 0; i < entries_.size(); ++i) {
-      post_[3 * i] = posterior(ml, entries_[i], ml_no_pooling);
-      post_[3 * i + 1] = posterior(mom, entries_[i], mom_no_pooling);
+      post_[3 * i] = bounded(ml, entries_[i], ml_no_pooling);
+      post_[3 * i + 1] = bounded(mom, entries_[i], mom_no_pooling);
       post_[3 * i + 2] = oracle_of(entries_[i], [&] { return posterior(truth, entries_[i], false); });
     }
 
@@ -104,10 +133,23 @@ class family_evaluator final : public count_evaluator {
         se2[e] += err * err;
         se[e] += err;
       }
-      covered[partial_pool] += p[0].lower <= t && t <= p[0].upper ? 1.0 : 0.0;
-      covered[partial_pool_mom] += p[1].lower <= t && t <= p[1].upper ? 1.0 : 0.0;
-      covered[oracle] += p[2].lower <= t && t <= p[2].upper ? 1.0 : 0.0;
+      for (int fit = 0; fit < 2; ++fit) {
+        const int hit = p[fit].covers(t);
+        if (hit < 0) undecided_.push_back(2 * j + static_cast<std::size_t>(fit));
+        else covered[fit == 0 ? partial_pool : partial_pool_mom] += hit;
+      }
+      covered[oracle] += p[2].lower_lo <= t && t <= p[2].upper_hi ? 1.0 : 0.0;
     }
+    // The rare theta_j the bounds could not place: its entry's interval itself, once per entry and fit.
+    for (const std::size_t k : undecided_) {
+      const std::size_t j = k / 2, fit = k % 2, i = entry_of(j);
+      entry_posterior& p = post_[3 * i + fit];
+      const double t = theta[j];
+      if (p.covers(t) < 0)
+        p = fit == 0 ? posterior(ml, entries_[i], ml_no_pooling) : posterior(mom, entries_[i], mom_no_pooling);
+      covered[fit == 0 ? partial_pool : partial_pool_mom] += p.lower_lo <= t && t <= p.upper_hi ? 1.0 : 0.0;
+    }
+    undecided_.clear();
     const double groups = static_cast<double>(J);
     for (int e = 0; e < estimator_count; ++e) {
       metrics[metric_mse(e)] = se2[e] / groups;
@@ -193,6 +235,7 @@ class family_evaluator final : public count_evaluator {
   std::vector<double> weights_;
   std::vector<std::uint32_t> table_, touched_, entry_index_;
   std::vector<entry_posterior> post_;  ///< per entry: ml, mom, oracle
+  std::vector<std::size_t> undecided_;  ///< 2 j + fit (0 ml, 1 mom) whose coverage the bounds left open
   std::map<std::pair<double, double>, entry_posterior> oracle_;  ///< by (size, count)
 };
 
@@ -221,33 +264,59 @@ void run_workers_rethrow(int workers, Fn&& fn)
     if (e) std::rethrow_exception(e);
 }
 
-replicate_fold run_count_scenario(const count_job& job, int threads, std::uint64_t batch, std::uint64_t max_batch,
-                                  const progress_fn& progress, const count_draw_fn& draw)
+namespace {
+
+/// The scenario's replicates in chunks (`batch`, or automatic, at most `max_batch`):
+/// `evaluate_chunk(r0, count, metrics)` fills the metrics of replicates [r0, r0 + count), merged in
+/// fixed blocks (merge_replicates).
+template <class EvaluateChunk>
+replicate_fold run_chunks(const count_job& job, int threads, std::uint64_t batch, std::uint64_t max_batch,
+                          const progress_fn& progress, EvaluateChunk&& evaluate_chunk)
 {
   const std::uint64_t R = job.count;
-  const std::int64_t J = job.params.groups;
-  const auto groups = static_cast<std::size_t>(J);
-  const std::uint64_t chunk = batch_size(batch, J, count_chunk_target, max_batch, R);
-  const std::uint64_t per_chunk = std::min(chunk, R);
-  const int workers = static_cast<int>(std::min<std::uint64_t>(static_cast<std::uint64_t>(threads), per_chunk));
-  std::vector<double> metrics(static_cast<std::size_t>(per_chunk * metric_count));
-  std::vector<double> theta(static_cast<std::size_t>(per_chunk) * groups), y(theta.size());
-  std::vector<std::unique_ptr<count_evaluator>> evaluators;
-  for (int w = 0; w < workers; ++w) evaluators.push_back(make_count_evaluator(job));
+  const std::uint64_t chunk = batch_size(batch, job.params.groups, count_chunk_target, max_batch, R);
+  std::vector<double> metrics(static_cast<std::size_t>(std::min(chunk, R) * metric_count));
   std::vector<metric_moments> scratch;
   replicate_fold total = empty_fold(job.replicates);
   for (std::uint64_t r0 = job.first; r0 < job.first + R; r0 += chunk) {
     const std::uint64_t count = std::min(chunk, job.first + R - r0);
+    evaluate_chunk(r0, count, metrics.data());
+    merge_replicates(metrics.data(), r0, count, threads, scratch, total);
+    if (progress) progress(count * static_cast<std::uint64_t>(job.params.groups));
+  }
+  return total;
+}
+
+/// An evaluator per worker: `threads` of them, at most a chunk's replicates.
+std::vector<std::unique_ptr<count_evaluator>> evaluators_of(const count_job& job, int threads, std::uint64_t batch,
+                                                            std::uint64_t max_batch)
+{
+  const std::uint64_t chunk = batch_size(batch, job.params.groups, count_chunk_target, max_batch, job.count);
+  const auto workers = std::min<std::uint64_t>(static_cast<std::uint64_t>(threads), std::min(chunk, job.count));
+  std::vector<std::unique_ptr<count_evaluator>> evaluators;
+  for (std::uint64_t w = 0; w < workers; ++w) evaluators.push_back(make_count_evaluator(job));
+  return evaluators;
+}
+
+}  // namespace
+
+replicate_fold run_count_scenario(const count_job& job, int threads, std::uint64_t batch, std::uint64_t max_batch,
+                                  const progress_fn& progress, const count_draw_fn& draw)
+{
+  const auto groups = static_cast<std::size_t>(job.params.groups);
+  const auto evaluators = evaluators_of(job, threads, batch, max_batch);
+  const int workers = static_cast<int>(evaluators.size());
+  std::vector<double> theta, y;
+  return run_chunks(job, threads, batch, max_batch, progress, [&](std::uint64_t r0, std::uint64_t count, double* metrics) {
+    theta.resize(static_cast<std::size_t>(count) * groups);
+    y.resize(theta.size());
     draw(r0, count, theta.data(), y.data());
     run_workers_rethrow(workers, [&](int w) {
       for (std::uint64_t i = static_cast<std::uint64_t>(w); i < count; i += static_cast<std::uint64_t>(workers))
         evaluators[static_cast<std::size_t>(w)]->evaluate(r0 + i, theta.data() + i * groups, y.data() + i * groups,
-                                                          metrics.data() + i * metric_count);
+                                                          metrics + i * metric_count);
     });
-    merge_replicates(metrics.data(), r0, count, threads, scratch, total);
-    if (progress) progress(count * static_cast<std::uint64_t>(J));
-  }
-  return total;
+  });
 }
 
 backend_run run_counts_cpu(const std::vector<count_job>& jobs, int threads, std::uint64_t batch,
@@ -257,39 +326,47 @@ backend_run run_counts_cpu(const std::vector<count_job>& jobs, int threads, std:
   const int t = thread_count(threads);
   backend_run out;
   for (const count_job& job : jobs) {
-    const auto groups = static_cast<std::uint64_t>(job.params.groups);
+    const auto groups = static_cast<std::size_t>(job.params.groups);
     // Prior shapes >= 1 draw in SIMD lanes (simulate_lanes.hpp), the same bits.
     const bool in_lanes = job.params.a >= 1 && (!job.params.binomial || job.params.b >= 1);
     const lane_kernels& kernels = kernels_of(simd_level_in_use());
     const count_block_args args = count_block_args_of(job.params);
-    // The chunk's draws, replicate by replicate on the threads: each a function of (r, j) alone.
-    const auto draw = [&](std::uint64_t r0, std::uint64_t count, double* theta, double* y) {
-      const int workers = static_cast<int>(std::min<std::uint64_t>(static_cast<std::uint64_t>(t), count));
+    // Each worker draws its replicate and evaluates it at once, in buffers of one replicate that stay
+    // in cache (a chunk's draws first would pass them through memory): each draw a function of (r, j).
+    const auto evaluators = evaluators_of(job, t, batch, std::uint64_t{1} << 16);
+    const int workers = static_cast<int>(evaluators.size());
+    std::vector<std::vector<double>> theta(static_cast<std::size_t>(workers), std::vector<double>(groups)),
+      y = theta;
+    std::vector<redo_lanes> redo(in_lanes ? static_cast<std::size_t>(workers) : 0);
+    const auto draw = [&](std::uint64_t r, double* th, double* yy, int w) {
+      if (in_lanes && (r >> 32) == 0) {  // groups are below 2^31: the key is the seed's
+        count_block_args a = args;
+        a.replicate = static_cast<std::uint32_t>(r);
+        for (std::size_t j0 = 0; j0 < groups; j0 += count_block) {
+          a.first = static_cast<std::uint32_t>(j0);
+          a.count = static_cast<std::uint32_t>(std::min<std::size_t>(count_block, groups - j0));
+          a.n = job.params.equal_size ? nullptr : job.size.data() + j0;
+          draw_count_block(kernels, a, th + j0, yy + j0, redo[static_cast<std::size_t>(w)]);
+        }
+        return;
+      }
+      for (std::size_t j = 0; j < groups; ++j) {
+        const double size = job.params.equal_size ? job.params.size : static_cast<double>(job.size[j]);
+        const count_draw d = draw_count_group(job.params, size, r, j);
+        th[j] = d.theta;
+        yy[j] = d.y;
+      }
+    };
+    const auto evaluate_chunk = [&](std::uint64_t r0, std::uint64_t count, double* metrics) {
       run_workers_rethrow(workers, [&](int w) {
-        const auto redo = in_lanes ? std::make_unique<redo_lanes>() : nullptr;
-        for (std::uint64_t i = static_cast<std::uint64_t>(w); i < count; i += static_cast<std::uint64_t>(workers)) {
-          const std::uint64_t r = r0 + i;
-          if (in_lanes && (r >> 32) == 0) {  // groups are below 2^31: the key is the seed's
-            count_block_args a = args;
-            a.replicate = static_cast<std::uint32_t>(r);
-            for (std::uint64_t j0 = 0; j0 < groups; j0 += count_block) {
-              a.first = static_cast<std::uint32_t>(j0);
-              a.count = static_cast<std::uint32_t>(std::min<std::uint64_t>(count_block, groups - j0));
-              a.n = job.params.equal_size ? nullptr : job.size.data() + j0;
-              draw_count_block(kernels, a, theta + i * groups + j0, y + i * groups + j0, *redo);
-            }
-            continue;
-          }
-          for (std::uint64_t j = 0; j < groups; ++j) {
-            const double size = job.params.equal_size ? job.params.size : static_cast<double>(job.size[j]);
-            const count_draw d = draw_count_group(job.params, size, r0 + i, j);
-            theta[i * groups + j] = d.theta;
-            y[i * groups + j] = d.y;
-          }
+        const auto ww = static_cast<std::size_t>(w);
+        for (std::uint64_t i = ww; i < count; i += static_cast<std::uint64_t>(workers)) {
+          draw(r0 + i, theta[ww].data(), y[ww].data(), w);
+          evaluators[ww]->evaluate(r0 + i, theta[ww].data(), y[ww].data(), metrics + i * metric_count);
         }
       });
     };
-    out.moments.push_back(run_count_scenario(job, t, batch, std::uint64_t{1} << 16, progress, draw));
+    out.moments.push_back(run_chunks(job, t, batch, std::uint64_t{1} << 16, progress, evaluate_chunk));
   }
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return out;

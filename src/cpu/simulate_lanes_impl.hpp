@@ -1013,35 +1013,42 @@ struct lanes {
     return k;
   }
 
+  /// n of groups [i, i + width) of the block (`left` of them; 1 in the lanes past the end).
+  static d sizes_at(const count_block_args& a, const std::uint32_t* index, std::uint32_t left)
+  {
+    if (a.n == nullptr) return V::set(a.n_equal);
+    std::int32_t n[width];
+    for (int l = 0; l < width; ++l) n[l] = static_cast<std::uint32_t>(l) < left ? a.n[index[l]] : 1;
+    return V::int32_to_double(n);
+  }
+
   static void count_block(const count_block_args& a, double* theta, double* y, redo_lanes& redo)
   {
     const philox_plan plan_a = plan_of(a.replicate, a.tag_a, a.k0, a.k1);
     const philox_plan plan_b = plan_of(a.replicate, a.tag_b, a.k0, a.k1);
     const philox_plan plan_y = plan_of(a.replicate, a.tag_y, a.k0, a.k1);
     redo.theta_count = redo.y_count = 0;
+    // The priors' draws in group order; then the counts with the groups their sampler inverts first
+    // and the rest (BTRS, PTRS) after, so that a register seldom runs both samplers' loops for
+    // lanes of each. Each lane's draws are its group's: only the grouping into registers changes.
+    std::uint32_t order[sim::count_block + width];
+    std::uint64_t theta_redone[sim::count_block / 64] = {};  // a theta_j the scalar samplers redraw redraws its count too
+    std::uint32_t inverted = 0, other = a.count;
     for (std::uint32_t i = 0; i < a.count; i += width) {
       const std::uint32_t left = a.count - i;
       const unsigned live = left >= static_cast<std::uint32_t>(width) ? all : (1u << left) - 1u;
       const u c1 = V::add(V::set(std::uint64_t{a.first + i}), V::iota());
-      d n = V::set(a.n_equal);
-      if (a.n != nullptr) {
-        std::int32_t pad[width];
-        const std::int32_t* ni = a.n + i;
-        if (left < static_cast<std::uint32_t>(width)) {
-          for (int l = 0; l < width; ++l) pad[l] = l < static_cast<int>(left) ? ni[l] : 1;
-          ni = pad;
-        }
-        n = V::int32_to_double(ni);
-      }
-      unsigned theta_ok = 0, y_ok = 0;
-      d t, k;
+      std::uint32_t index[width];
+      for (int l = 0; l < width; ++l) index[l] = i + (static_cast<std::uint32_t>(l) < left ? static_cast<std::uint32_t>(l) : 0);
+      const d n = sizes_at(a, index, left);
+      unsigned theta_ok = 0;
+      d t;
       if (a.binomial) {
         unsigned ok_a = 0, ok_b = 0;
         const d ga = gamma_lanes(c1, plan_a, a.a, ok_a);
         const d gb = gamma_lanes(c1, plan_b, a.b, ok_b);
         t = V::div(ga, V::add(ga, gb));  // beta_draw: G_a / (G_a + G_b)
         theta_ok = ok_a & ok_b;
-        k = binomial_lanes(c1, plan_y, n, t, a.inversion_limit, a.small, y_ok);
       } else {
         // portable_exp(log_standard_gamma(a, s)) / b: log G + 0 (no boost at shape >= 1), G normal.
         unsigned ok_g = 0, ok_e = 0;
@@ -1049,19 +1056,40 @@ struct lanes {
         const d e = exp_lanes(V::add(math::log_normal(g), V::set(0.0)), ok_e);
         t = V::div(e, V::set(a.b));
         theta_ok = ok_g & ok_e & not_less(g, V::set(0x1p-1022));
-        k = poisson_lanes(c1, plan_y, V::mul(n, t), a.inversion_limit, a.small, y_ok);
       }
-      alignas(64) double ts[width], ks[width];
+      alignas(64) double ts[width], ns[width];
       V::store(ts, t);
-      V::store(ks, k);
+      V::store(ns, n);
       for (std::uint32_t l = 0; l < left && l < static_cast<std::uint32_t>(width); ++l) {
         theta[i + l] = ts[l];
-        y[i + l] = ks[l];
+        const double mean = ns[l] * (a.binomial && ts[l] > 0.5 ? 1 - ts[l] : ts[l]);
+        if (mean < a.inversion_limit) order[inverted++] = i + l;
+        else order[--other] = i + l;
       }
-      for (unsigned bad = live & ~theta_ok; bad != 0; bad &= bad - 1)
-        redo.theta[redo.theta_count++] = i + static_cast<std::uint32_t>(__builtin_ctz(bad));
-      for (unsigned bad = live & theta_ok & ~y_ok; bad != 0; bad &= bad - 1)
-        redo.y[redo.y_count++] = i + static_cast<std::uint32_t>(__builtin_ctz(bad));
+      for (unsigned bad = live & ~theta_ok; bad != 0; bad &= bad - 1) {
+        const std::uint32_t j = i + static_cast<std::uint32_t>(__builtin_ctz(bad));
+        redo.theta[redo.theta_count++] = j;
+        theta_redone[j / 64] |= std::uint64_t{1} << (j % 64);
+      }
+    }
+    for (std::uint32_t i = 0; i < a.count; i += width) {
+      const std::uint32_t left = a.count - i;
+      const std::uint32_t* index = order + i;
+      for (std::uint32_t l = left; l < static_cast<std::uint32_t>(width); ++l) order[i + l] = order[i];  // padding
+      const u c1 = V::add(V::set(std::uint64_t{a.first}), V::load32(index));
+      const d n = sizes_at(a, index, left);
+      alignas(64) double ts[width], ks[width];
+      for (int l = 0; l < width; ++l) ts[l] = theta[index[l]];
+      const d t = V::load(ts);
+      unsigned y_ok = 0;
+      const d k = a.binomial ? binomial_lanes(c1, plan_y, n, t, a.inversion_limit, a.small, y_ok)
+                             : poisson_lanes(c1, plan_y, V::mul(n, t), a.inversion_limit, a.small, y_ok);
+      V::store(ks, k);
+      for (std::uint32_t l = 0; l < left && l < static_cast<std::uint32_t>(width); ++l) {
+        y[index[l]] = ks[l];
+        const std::uint32_t j = index[l];
+        if (!(y_ok >> l & 1u) && !(theta_redone[j / 64] >> (j % 64) & 1u)) redo.y[redo.y_count++] = j;
+      }
     }
   }
 

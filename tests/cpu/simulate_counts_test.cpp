@@ -8,6 +8,7 @@
 //   - bitwise the same CSV for any thread count and batch; degenerate replicates (every count 0)
 //     give finite rows; invalid options are one-line errors.
 
+#include "api/count_fit.hpp"
 #include "api/simulate_backend.hpp"
 
 #include "test_support.hpp"
@@ -222,6 +223,62 @@ TEST(SimulateCounts, SameBitsForAnyThreadsAndBatch)
 // every row stays finite and p_tau_zero counts those replicates, at least P(no success) =
 // E[(1 - theta)^2]^2 = (1 - 2 m + m^2 + m (1 - m) / (nu + 1))^2 = 0.9606 for two groups of two trials
 // (4.4 of its Monte Carlo sds above 0.9 at 200 replicates).
+TEST(SimulateCounts, CoverageFromIntervalBoundsIsTheExactIntervalsCount)
+{
+  // One replicate whose theta_j sit on the ml and moment fits' interval ends, an ulp either side and
+  // at the posterior mean: the evaluator's coverage (bounds from one incomplete beta, the ends only
+  // where a theta_j lies between them) must count lower <= theta_j <= upper of posterior_of's ends.
+  using namespace shrink::detail;
+  constexpr double trials = 20;
+  std::vector<beta_binomial::group> entries;  // counts 2..12, 13 groups each (gather's entries)
+  std::vector<double> weights;
+  for (double k = 2; k <= 12; ++k) {
+    entries.push_back({k, trials});
+    weights.push_back(13);
+  }
+  const count_groups<beta_binomial> data{entries.data(), entries.size(), 1, weights.data(), nullptr};
+  const count_totals totals = count_summaries(data);
+  const count_estimate fits[2] = {count_ml(data, totals), count_moments(data, totals)};
+  std::vector<double> theta, y;
+  double expected[2] = {0, 0};
+  for (const beta_binomial::group& g : entries) {
+    count_posterior p[2];
+    for (int f = 0; f < 2; ++f) {
+      ASSERT_FALSE(fits[f].boundary);
+      ASSERT_GE(fits[f].a, 1);  // shapes >= 1: the bounds serve
+      ASSERT_GE(fits[f].b, 1);
+      p[f] = beta_binomial::posterior_of(g, fits[f].a, fits[f].b, 0.025);
+    }
+    std::vector<double> at = {p[0].mean};
+    for (const count_posterior& q : p)
+      for (double end : {q.lower, q.upper})
+        for (double t : {end, std::nextafter(end, 0.0), std::nextafter(end, 1.0)}) at.push_back(t);
+    for (double t : at) {
+      theta.push_back(t);
+      y.push_back(g.count);
+      for (int f = 0; f < 2; ++f) expected[f] += p[f].lower <= t && t <= p[f].upper ? 1 : 0;
+    }
+  }
+  ASSERT_EQ(theta.size(), 13 * entries.size());
+  sim::count_job job;
+  job.params.binomial = true;
+  job.params.groups = static_cast<std::int64_t>(theta.size());
+  job.params.a = 3;
+  job.params.b = 7;
+  job.params.equal_size = true;
+  job.params.size = trials;
+  job.size_min = job.size_max = static_cast<std::int64_t>(trials);
+  job.replicates = 2;
+  job.count = 1;
+  double metrics[sim::metric_count];
+  sim::make_count_evaluator(job)->evaluate(0, theta.data(), y.data(), metrics);
+  const double J = static_cast<double>(theta.size());
+  EXPECT_EQ(metrics[sim::metric_coverage(sim::partial_pool)], expected[0] / J);
+  EXPECT_EQ(metrics[sim::metric_coverage(sim::partial_pool_mom)], expected[1] / J);
+  EXPECT_GT(expected[0], 0);
+  EXPECT_LT(expected[0], J);
+}
+
 TEST(SimulateCounts, ReplicatesWithoutSuccessesAreTheBoundary)
 {
   const auto r = shrink::simulate(binomial_study(2, 2, 0.01, 1000, 200));
