@@ -376,12 +376,13 @@ void group_fold::fold_in_buckets(const std::vector<row_block>& parts, unsigned s
   // Buckets hold disjoint groups: threads take whole buckets.
   std::vector<std::size_t> fresh(buckets);  // each bucket's groups new in this block
   detail::for_each_block(buckets, 1, threads_, [&](std::size_t b, std::size_t, std::size_t) {
-    // The bucket's accumulators fetched in one sequential sweep, not a miss at a time.
-    const auto* line = reinterpret_cast<const char*>(acc_.data() + (b << shift));
-    const auto* end = reinterpret_cast<const char*>(acc_.data() + std::min(acc_.size(), (b + 1) << shift));
-    for (; line < end; line += 64) __builtin_prefetch(line, 1);
+    // The accumulator of the row 16 ahead is fetched now, so the misses overlap instead of
+    // stalling the fold one at a time (a sweep over the bucket's accumulators first left most
+    // of them stalling: 8% more CPU in all).
+    constexpr std::size_t ahead = 16;
     std::size_t added = 0;
     for (std::size_t k = first[b]; k < first[b + 1]; ++k) {
+      if (k + ahead < first[b + 1]) __builtin_prefetch(&acc_[static_cast<std::uint32_t>(bucketed_[k + ahead].id)], 1);
       const bucketed_row& r = bucketed_[k];
       added += fold_row(acc_[static_cast<std::uint32_t>(r.id)], r.hi, r.lo);
     }
