@@ -12,6 +12,11 @@
 // block's rows are first moved, stably, into buckets of 2^13 or more consecutive group ids (a
 // counting sort on the id's high bits) and each bucket is folded with its accumulators in cache.
 // A group's rows keep their input order, so the bits are those of the row-by-row fold.
+//
+// Integer keys that fill their span (the usual 1..J) need no map at all: group `key` is slot
+// key - low of the accumulators (an empty slot, n == 0, is a key not seen), so a row's group is a
+// subtraction and the table comes out in key order without a permutation. Keys too sparse for
+// that take group ids in order of first appearance and a key -> id map.
 
 #include "../common/moments.hpp"
 #include "huge_pages.hpp"
@@ -20,6 +25,7 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <deque>
 #include <string>
 #include <string_view>
@@ -115,11 +121,16 @@ class group_fold {
   /// overflows double.
   group_table finish(const std::string& value_name);
 
-  std::size_t groups() const { return acc_.size(); }
+  std::size_t groups() const { return groups_; }
 
  private:
   using accumulator = group_accumulator;
 
+  /// Slot mode: widens the slots to the keys of `parts` (`rows` rows); false where they would
+  /// be too sparse (then the caller leaves slot mode).
+  bool place_slots(const std::vector<row_block>& parts, std::size_t rows);
+  /// From slot mode to ids and a key -> id map: the groups seen get ids in key order.
+  void leave_slots();
   std::int32_t add_group();
   void map_keys(std::vector<row_block>& parts);
   /// One thread, rows grouped by key so far: each row's id and its fold in one pass (`rows` in all).
@@ -133,6 +144,10 @@ class group_fold {
 
   int threads_;
   bool text_ = false;
+  bool slots_ = true;     // integer keys in slot mode: the group of key k is acc_[k - low_]
+  std::int64_t low_ = 0;  // slot mode: the key of slot 0 (taken modulo 2^64, as int_key_map's)
+  std::int64_t min_ = 0, max_ = 0;  // slot mode, once a row is seen: the smallest and largest key
+  std::size_t groups_ = 0;          // groups with a row folded
   bool grouped_ = false;  // the last block's rows were grouped by key, or the groups few: no buckets
   std::uint64_t rows_ = 0;
   /// The accumulators, grown by std::realloc (they are trivially copyable): a large block is
@@ -161,6 +176,21 @@ class group_fold {
       new (data_ + size_) accumulator();
       ++size_;
     }
+    /// A zeroed array of `size` (an accumulator of zero bytes is an empty one) holding entries
+    /// [from, from + count) of this one at `to`: the slots' new layout.
+    void relayout(std::size_t size, std::size_t from, std::size_t count, std::size_t to)
+    {
+      // calloc: fresh pages come zeroed from the kernel, not written twice.
+      auto* grown = static_cast<accumulator*>(std::calloc(size, sizeof(accumulator)));
+      if (grown == nullptr) throw std::bad_alloc();
+      advise_huge_pages(grown, size * sizeof(accumulator));
+      if (count > 0) std::memcpy(static_cast<void*>(grown + to), data_ + from, count * sizeof(accumulator));
+      std::free(data_);
+      data_ = grown;
+      size_ = capacity_ = size;
+    }
+    /// Keeps the first `size` entries.
+    void truncate(std::size_t size) { size_ = size; }
     void release()
     {
       std::free(data_);

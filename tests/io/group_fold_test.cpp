@@ -219,6 +219,65 @@ TEST(GroupFold, SkewedBucketsAndGroupedRows)
   check_all_ways(both);
 }
 
+TEST(GroupFold, SlotsWidenedAndLeft)
+{
+  // Keys 1..J need no map: slot key - low. Keys ascending and descending (the slots widened a
+  // block at a time on one side), from the middle out, and in random order.
+  rows_in up = random_rows(60000, 1, 11);
+  for (std::size_t i = 0; i < up.keys.size(); ++i) up.keys[i] = 1000 + static_cast<std::int64_t>(i / 3);
+  check_all_ways(up);
+  rows_in down = up;
+  for (auto& k : down.keys) k = -k;
+  check_all_ways(down);
+  // Dense keys 0..9,999 for most of the rows, then one far key: the slots give way to ids (the
+  // groups seen keep their rows), and the dense keys go on mapping through the key -> id map.
+  rows_in far = random_rows(200000, 10000, 12);
+  far.keys[150000] = std::int64_t{1} << 50;
+  check_all_ways(far);
+  // A key that fills a gap far below, in a late block: the slots widen down, keeping their rows.
+  rows_in below = random_rows(200000, 10000, 13);
+  below.keys[190000] = -30000;
+  check_all_ways(below);
+}
+
+TEST(GroupFold, IntegerKeysThenText)
+{
+  // The reader turns to text keys at the first key that is not an integer: the groups folded so
+  // far (in slots, or with ids) become their decimal text. Against the map fold of all rows as text.
+  for (const std::int64_t spread : {std::int64_t{1}, std::int64_t{1} << 40}) {
+    rows_in r = random_rows(120000, 5000, 14);
+    std::vector<std::string> text;
+    for (std::size_t i = 0; i < r.keys.size(); ++i) {  // some keys of the last block are not integers
+      const std::int64_t k = r.keys[i];
+      text.push_back(i >= 80000 && k % 1000 == 7 ? "x" + std::to_string(k) : std::to_string(k * spread));
+      r.keys[i] = static_cast<std::int64_t>(i);
+    }
+    r.text = text;
+    const group_table want = reference(r);
+    for (int threads : {1, 2}) {
+      io::group_fold g(threads);
+      for (std::size_t b0 = 0; b0 < r.hi.size(); b0 += 40000) {
+        io::row_block rb;
+        const std::size_t b1 = std::min(r.hi.size(), b0 + 40000);
+        rb.hi.assign(r.hi.begin() + b0, r.hi.begin() + b1);
+        rb.lo.assign(r.lo.begin() + b0, r.lo.begin() + b1);
+        if (b0 == 80000) g.switch_to_text_keys();  // the last block: text
+        for (std::size_t i = b0; i < b1; ++i) {
+          const std::string& t = r.text[static_cast<std::size_t>(r.keys[i])];
+          if (g.text_keys())
+            rb.text_keys.push_back(t);
+          else
+            rb.int_keys.push_back(std::stoll(t));
+        }
+        std::vector<io::row_block> parts;
+        parts.push_back(std::move(rb));
+        g.fold(parts);
+      }
+      expect_same(want, g.finish("y"), r);
+    }
+  }
+}
+
 TEST(GroupFold, TextKeys)
 {
   rows_in r = random_rows(150000, 20000, 9);
