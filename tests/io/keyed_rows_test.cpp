@@ -9,6 +9,7 @@
 // count, and stdin gives the same table as the file.
 
 #include "io/cross_product_fold.hpp"
+#include "io/csv_scan.hpp"
 #include "io/decimal.hpp"
 #include "io/table_reader.hpp"
 #include "test_support.hpp"
@@ -200,7 +201,8 @@ std::uint64_t bits(double x)
 // scanner, whichever took its row) has the same hi and lo, bit for bit, as parse_number (the
 // general scanner's parser) on its text: rows
 // of four numbers of adversarial forms (above), CRLF line ends, and again with one field quoted (its
-// block goes to the general scanner), over several pieces, for 1 and 2 threads.
+// block goes to the general scanner), over several pieces, for 1 and 2 threads, on every SIMD
+// level this machine runs.
 TEST(KeyedRows, RandomNumbersHaveParseNumbersHiAndLo)
 {
   std::mt19937_64 rng(20261202);
@@ -227,22 +229,33 @@ TEST(KeyedRows, RandomNumbersHaveParseNumbersHiAndLo)
   const std::size_t quoted_end = text.find_first_of(",\r\n", quoted_at);
   test::write_file(dir / "quoted.csv", text.substr(0, quoted_at) + "\"" + text.substr(quoted_at, quoted_end - quoted_at) +
                                           "\"" + text.substr(quoted_end));
-  for (const char* file : {"rows.csv", "quoted.csv"})
-    for (int threads : {1, 2}) {
-      std::size_t i = 0;
-      io::visit_keyed_rows((dir / file).string(), {"g", "y", "x1", "x2", "x3"}, threads,
-                           [&](const std::vector<io::keyed_rows>& pieces) {
-                             for (const io::keyed_rows& p : pieces)
-                               for (std::size_t k = 0; k < p.numbers.size(); ++k, ++i) {
-                                 ASSERT_LT(i, fields.size());
-                                 io::exact_number want;
-                                 ASSERT_TRUE(io::parse_number(fields[i], want));
-                                 ASSERT_EQ(bits(p.numbers[k]), bits(want.hi)) << file << ": '" << fields[i] << "'";
-                                 ASSERT_EQ(bits(p.lows[k]), bits(want.lo)) << file << ": '" << fields[i] << "'";
-                               }
-                           });
-      EXPECT_EQ(i, fields.size()) << file << ", " << threads << " threads";
-    }
+  std::vector<io::simd_level> levels;  // the scan's and the batched numbers' instruction sets
+  for (io::simd_level l : {io::simd_level::scalar, io::simd_level::sse2, io::simd_level::avx2, io::simd_level::avx512})
+    if (detail::simd_supported(l)) levels.push_back(l);
+  struct restore {
+    io::simd_level best;
+    ~restore() { io::force_simd_level(best); }
+  } guard{levels.back()};
+  // Every (level, file, threads) in one loop: each number checked against parse_number.
+  for (std::size_t run = 0; run < levels.size() * 4; ++run) {
+    const io::simd_level level = levels[run / 4];
+    const char* file = run % 4 < 2 ? "rows.csv" : "quoted.csv";
+    const int threads = 1 + static_cast<int>(run % 2);
+    io::force_simd_level(level);
+    std::size_t i = 0;
+    io::visit_keyed_rows((dir / file).string(), {"g", "y", "x1", "x2", "x3"}, threads,
+                         [&](const std::vector<io::keyed_rows>& pieces) {
+                           for (const io::keyed_rows& p : pieces)
+                             for (std::size_t k = 0; k < p.numbers.size(); ++k, ++i) {
+                               ASSERT_LT(i, fields.size());
+                               io::exact_number want;
+                               ASSERT_TRUE(io::parse_number(fields[i], want));
+                               ASSERT_EQ(bits(p.numbers[k]), bits(want.hi)) << file << ": '" << fields[i] << "'";
+                               ASSERT_EQ(bits(p.lows[k]), bits(want.lo)) << file << ": '" << fields[i] << "'";
+                             }
+                         });
+    EXPECT_EQ(i, fields.size()) << file << ", " << threads << " threads, " << detail::simd_name(level);
+  }
 }
 
 TEST(KeyedRows, CountRowErrorsNameTheirLineInALaterPiece)
