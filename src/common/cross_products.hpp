@@ -28,8 +28,12 @@ SHRINK_HD inline void cross_product_update(double& n, double* shift, double* mea
     mean[a] += delta[a] / n;
   }
   // C += delta (z - mean_new)': symmetric in exact arithmetic; the upper triangle is mirrored.
-  for (std::size_t a = 0; a < w; ++a)
-    for (std::size_t b = a; b < w; ++b) comoment[a * w + b] += delta[a] * ((z[b] - shift[b]) - mean[b]);
+  // Column by column, each column's (z - mean_new) worked out once (a local: the stores into C
+  // cannot change it), the same operations as entry by entry.
+  for (std::size_t b = 0; b < w; ++b) {
+    const double e = (z[b] - shift[b]) - mean[b];
+    for (std::size_t a = 0; a <= b; ++a) comoment[a * w + b] += delta[a] * e;
+  }
   for (std::size_t a = 0; a < w; ++a)
     for (std::size_t b = 0; b < a; ++b) comoment[a * w + b] = comoment[b * w + a];
 }

@@ -41,11 +41,11 @@ namespace shrink::io {
 namespace {
 
 /// Spaces, tabs and carriage returns around a field are not part of it.
+inline bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r'; }
 std::string_view trim(std::string_view s)
 {
-  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r'; };
-  while (!s.empty() && space(s.back())) s.remove_suffix(1);
-  while (!s.empty() && space(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
+  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
   return s;
 }
 
@@ -910,35 +910,54 @@ bool parse_fast_chunk(const char* const begin, const char* const end, const char
   return true;
 }
 
-/// The digits of a plain number `[-]digits[.digits]` (at most 19 digits, an integer part, 32 bytes
-/// or fewer) in [b, e) of a scanned batch (`non_digit` from offset `base`; 32 bytes before e
-/// readable, or 16 where the digits and point take 16 or fewer) as mantissa and scale
-/// (make_numbers); false for any other text (and without SSE2, where parse_number reads every field).
-inline bool plain_number(const char* text, std::size_t base, const std::uint64_t* non_digit, std::size_t b,
-                         std::size_t e, std::uint64_t& mantissa, std::uint8_t& scale)
-{
-  if (e <= b || e - b > 32) return false;
-  const bool negative = text[b] == '-';
-  const std::uint64_t odd = bits_at(non_digit, b - base, e - b) & ~static_cast<std::uint64_t>(negative);
-  std::size_t dot = e;
-  if (odd != 0) {
-    dot = b + static_cast<std::size_t>(__builtin_ctzll(odd));
-    if ((odd & (odd - 1)) != 0 || text[dot] != '.' || dot + 1 == e) return false;
-  }
-  const std::size_t int_len = dot - b - negative, fraction = dot < e ? e - dot - 1 : 0;
-  if (int_len == 0 || int_len + fraction > 19) return false;
 #ifdef __SSE2__
-  if (e - b - negative <= 16 && e >= 16)
-    mantissa = value_digits_sse2_16(text + e, int_len, fraction, dot < e);
-  else if (e >= 32)
-    mantissa = value_digits_sse2(text + e, int_len, fraction, dot < e);
-  else
-    return false;
-#else
-  return false;  // digits_value would read up to 8 bytes past a field, maybe past the input's end
+/// Bits i of the 16 bytes of v that are digits, and that are '.'.
+inline std::uint32_t digit_bits(__m128i v)
+{
+  return static_cast<std::uint32_t>(
+    _mm_movemask_epi8(_mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('0' - 1)), _mm_cmplt_epi8(v, _mm_set1_epi8('9' + 1)))));
+}
+inline std::uint32_t point_bits(__m128i v)
+{
+  return static_cast<std::uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('.'))));
+}
 #endif
+
+/// The digits of a plain number `[-]digits[.digits]` (at most 19 digits, an integer part, not a
+/// point last; 32 bytes or fewer) in [b, e) of `text` as mantissa and scale (make_numbers); false
+/// for any other text, and where fewer than 32 bytes (16 for a field of 16 or fewer) of `text`
+/// lie before e (and without SSE2, where parse_number reads every field). Which bytes are digits,
+/// the sign and the point are told from the one or two vectors of text that end at e, loaded for
+/// the digits anyway: no bitmap, no branch per byte.
+inline bool plain_number(const char* text, std::size_t b, std::size_t e, std::uint64_t& mantissa, std::uint8_t& scale)
+{
+#ifdef __SSE2__
+  const std::size_t n = e - b;
+  if (n - 1 >= 32 || e < (n <= 16 ? 16 : 32)) return false;
+  const bool negative = text[b] == '-';
+  const __m128i last = _mm_loadu_si128(reinterpret_cast<const __m128i*>(text + e - 16));
+  // Bit i of these masks: byte i of the 32 before e (bit 31: the field's last byte).
+  std::uint32_t digit = digit_bits(last) << 16, point = point_bits(last) << 16;
+  if (n > 16) {
+    const __m128i first = _mm_loadu_si128(reinterpret_cast<const __m128i*>(text + e - 32));
+    digit |= digit_bits(first);
+    point |= point_bits(first);
+  }
+  const std::uint32_t sign = static_cast<std::uint32_t>(negative) << (32 - n);
+  const std::uint32_t odd = ~digit & (~std::uint32_t{0} << (32 - n)) & ~sign;  // the field's other bytes
+  // None, or one point that is not the last byte.
+  if ((odd & (odd - 1)) != 0 || (odd & ~point) != 0 || (odd >> 31) != 0) return false;
+  const std::size_t dot = odd != 0 ? static_cast<std::size_t>(__builtin_ctz(odd)) : 32;  // of the 32
+  const std::size_t fraction = odd != 0 ? 31 - dot : 0, int_len = dot - (32 - n) - negative;
+  if (int_len == 0 || int_len + fraction > 19) return false;
+  mantissa = n - negative <= 16 ? value_digits_sse2_16(text + e, int_len, fraction, odd != 0)
+                                : value_digits_sse2(text + e, int_len, fraction, odd != 0);
   scale = static_cast<std::uint8_t>(fraction + (negative ? 32 : 0));
   return true;
+#else
+  (void)text, (void)b, (void)e, (void)mantissa, (void)scale;
+  return false;  // digits_value would read up to 8 bytes past a field, maybe past the input's end
+#endif
 }
 
 /// Rows of keyed pieces (visit_keyed_rows) on a fast path: unquoted rows of exactly the header's
@@ -975,7 +994,14 @@ bool parse_keyed_fast(const char* const begin, const char* const end, const layo
     scan_bitmaps& scan = scratch.scan;
     scan_structure(begin + base, scanned - base, l.delimiter, scan);
     const std::uint32_t* const structural = scan.structural.data();
-    const std::uint64_t* const non_digit = scan.non_digit.data();
+    // Everything the row loop writes goes through these local pointers (the scale bytes, as
+    // chars, could alias any member read through `out` or `scratch`: none is read in the loop).
+    std::uint64_t* const mantissas = scratch.mantissa.data();
+    std::uint8_t* const scales = scratch.scale.data();
+    double* const hi_all = out.numbers.data();
+    double* const lo_all = out.lows.data();
+    const char delimiter = l.delimiter;
+    const std::size_t* const field_of = at.data();  // column of the key, then of each number
     std::size_t next = 0;  // base + structural[next]: the first delimiter or line end at or after pos
     while (pos < scanned) {
       if (begin[pos] == '\n') {  // a blank line
@@ -995,29 +1021,33 @@ bool parse_keyed_fast(const char* const begin, const char* const end, const layo
       const std::size_t row_end = base + ends[fields - 1];
       if (row_end < size && begin[row_end] != '\n') return false;
       for (std::size_t f = 0; f + 1 < fields; ++f)
-        if (begin[base + ends[f]] != l.delimiter) return false;
-      const auto field_begin = [&](std::size_t f) { return f == 0 ? pos : base + ends[f - 1] + 1; };
-      const auto field_end = [&](std::size_t f) {
-        std::size_t e = base + ends[f];
-        if (f + 1 == fields && e > field_begin(f) && begin[e - 1] == '\r') --e;
-        return e;
+        if (begin[base + ends[f]] != delimiter) return false;
+      // Field f is [start(f), base + ends[f]); the last field's end steps back over one CR.
+      const auto start = [&](std::size_t f) { return f == 0 ? pos : base + ends[f - 1] + 1; };
+      const auto stop = [&](std::size_t f) {
+        const std::size_t e = base + ends[f];
+        return e - (f + 1 == fields && e > start(f) && begin[e - 1] == '\r' ? 1 : 0);
       };
-      const std::string_view key = trim({begin + field_begin(at[0]), field_end(at[0]) - field_begin(at[0])});
-      if (key.empty()) return false;
+      std::string_view key(begin + start(field_of[0]), stop(field_of[0]) - start(field_of[0]));
+      if (key.empty() || is_space(key.front()) || is_space(key.back())) {
+        key = trim(key);
+        if (key.empty()) return false;
+      }
       out.keys.push_back(key);
-      double* const hi = out.numbers.data() + rows * numbers;
-      double* const lo = out.lows.data() + rows * numbers;
-      const std::size_t digits_at = (rows - first_row) * numbers;
+      const std::size_t at_row = rows * numbers, digits_at = (rows - first_row) * numbers;
       for (std::size_t c = 0; c < numbers; ++c) {
-        const std::size_t b = field_begin(at[c + 1]), e = field_end(at[c + 1]);
-        std::uint8_t& sc = scratch.scale[digits_at + c];
-        if (!plain_number(begin, base, non_digit, b, e, scratch.mantissa[digits_at + c], sc)) {
+        const std::size_t f = field_of[c + 1], b = start(f), e = stop(f);
+        std::uint64_t m = 0;
+        std::uint8_t sc;
+        if (!plain_number(begin, b, e, m, sc)) {
           exact_number v;
           if (!parse_number(trim({begin + b, e - b}), v)) return false;
+          hi_all[at_row + c] = v.hi;
+          lo_all[at_row + c] = v.lo;
           sc = read_by_bytes;
-          hi[c] = v.hi;
-          lo[c] = v.lo;
         }
+        mantissas[digits_at + c] = m;
+        scales[digits_at + c] = sc;
       }
       ++rows;
       out.lines += row_end < size;

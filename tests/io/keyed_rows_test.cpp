@@ -9,6 +9,8 @@
 // count, and stdin gives the same table as the file.
 
 #include "io/cross_product_fold.hpp"
+#include "io/csv_scan.hpp"
+#include "io/decimal.hpp"
 #include "io/table_reader.hpp"
 #include "test_support.hpp"
 
@@ -17,7 +19,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
+#include <random>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -155,6 +160,102 @@ TEST(KeyedRows, NumbersAroundSixteenCharactersReadAsStrtod)
   test::temp_dir dir;
   test::write_file(dir / "rows.csv", text);
   for (int threads : {1, 3}) expect_rows(visit((dir / "rows.csv").string(), threads), truth, "boundaries");
+}
+
+// A random number text of an adversarial form: signs, leading zeros, no integer or no fraction
+// digits, up to 24 digits on either side of the point, exponents from e-330 (subnormals) to
+// e+330 (too large: redrawn), spaces around.
+std::string adversarial_number(std::mt19937_64& rng)
+{
+  auto pick = [&](unsigned n) { return static_cast<unsigned>(rng() % n); };
+  auto digits = [&](unsigned n) {
+    std::string d;
+    for (unsigned i = 0; i < n; ++i) d += static_cast<char>('0' + (pick(4) == 0 ? 0 : pick(10)));
+    return d;
+  };
+  std::string t = pick(3) == 0 ? "-" : (pick(20) == 0 ? "+" : "");
+  if (pick(10) == 0) t += std::string(pick(12), '0');  // leading zeros
+  const unsigned kind = pick(8);
+  if (kind == 0) t += digits(1 + pick(24));                            // an integer
+  else if (kind == 1) t += "." + digits(1 + pick(20));                 // .5
+  else if (kind == 2) t += digits(1 + pick(20)) + ".";                 // 5.
+  else t += digits(1 + pick(kind < 6 ? 10 : 24)) + "." + digits(1 + pick(kind < 6 ? 12 : 24));
+  if (pick(6) == 0) {
+    t += pick(2) == 0 ? "e" : "E";
+    const unsigned size = pick(3);
+    const int e = static_cast<int>(size == 0 ? pick(23) : size == 1 ? pick(80) : 250 + pick(81));
+    t += (pick(2) == 0 ? "-" : (pick(3) == 0 ? "+" : "")) + std::to_string(e);
+  }
+  if (pick(40) == 0) t = " " + t + "\t";
+  return t;
+}
+
+std::uint64_t bits(double x)
+{
+  std::uint64_t b;
+  std::memcpy(&b, &x, sizeof b);
+  return b;
+}
+
+// Randomized differential test: every number the keyed reader returns (fast path or general
+// scanner, whichever took its row) has the same hi and lo, bit for bit, as parse_number (the
+// general scanner's parser) on its text: rows
+// of four numbers of adversarial forms (above), CRLF line ends, and again with one field quoted (its
+// block goes to the general scanner), over several pieces, for 1 and 2 threads, on every SIMD
+// level this machine runs.
+TEST(KeyedRows, RandomNumbersHaveParseNumbersHiAndLo)
+{
+  std::mt19937_64 rng(20261202);
+  std::string text = "g,y,x1,x2,x3\n";
+  std::vector<std::string> fields;
+  std::size_t quoted_at = 0;  // where the second file's quoted field starts
+  while (text.size() < (std::size_t{5} << 20)) {
+    std::string line = std::to_string(rng() % 100000);
+    for (int c = 0; c < 4; ++c) {
+      std::string t;
+      io::exact_number v;
+      do t = adversarial_number(rng);
+      while (!io::parse_number(trimmed(t), v));  // too large, or rounding to zero: redrawn
+      fields.push_back(trimmed(t));
+      if (fields.size() == 200001) quoted_at = text.size() + line.size() + 1;
+      line += "," + t;
+    }
+    text += line + (rng() % 5 == 0 ? "\r\n" : "\n");
+  }
+  ASSERT_GT(quoted_at, 0u);
+  test::temp_dir dir;
+  test::write_file(dir / "rows.csv", text);
+  // One field quoted: its block (here the whole file) goes to the general scanner.
+  const std::size_t quoted_end = text.find_first_of(",\r\n", quoted_at);
+  test::write_file(dir / "quoted.csv", text.substr(0, quoted_at) + "\"" + text.substr(quoted_at, quoted_end - quoted_at) +
+                                          "\"" + text.substr(quoted_end));
+  std::vector<io::simd_level> levels;  // the scan's and the batched numbers' instruction sets
+  for (io::simd_level l : {io::simd_level::scalar, io::simd_level::sse2, io::simd_level::avx2, io::simd_level::avx512})
+    if (detail::simd_supported(l)) levels.push_back(l);
+  struct restore {
+    io::simd_level best;
+    ~restore() { io::force_simd_level(best); }
+  } guard{levels.back()};
+  // Every (level, file, threads) in one loop: each number checked against parse_number.
+  for (std::size_t run = 0; run < levels.size() * 4; ++run) {
+    const io::simd_level level = levels[run / 4];
+    const char* file = run % 4 < 2 ? "rows.csv" : "quoted.csv";
+    const int threads = 1 + static_cast<int>(run % 2);
+    io::force_simd_level(level);
+    std::size_t i = 0;
+    io::visit_keyed_rows((dir / file).string(), {"g", "y", "x1", "x2", "x3"}, threads,
+                         [&](const std::vector<io::keyed_rows>& pieces) {
+                           for (const io::keyed_rows& p : pieces)
+                             for (std::size_t k = 0; k < p.numbers.size(); ++k, ++i) {
+                               ASSERT_LT(i, fields.size());
+                               io::exact_number want;
+                               ASSERT_TRUE(io::parse_number(fields[i], want));
+                               ASSERT_EQ(bits(p.numbers[k]), bits(want.hi)) << file << ": '" << fields[i] << "'";
+                               ASSERT_EQ(bits(p.lows[k]), bits(want.lo)) << file << ": '" << fields[i] << "'";
+                             }
+                         });
+    EXPECT_EQ(i, fields.size()) << file << ", " << threads << " threads, " << detail::simd_name(level);
+  }
 }
 
 TEST(KeyedRows, CountRowErrorsNameTheirLineInALaterPiece)
