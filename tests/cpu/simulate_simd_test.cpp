@@ -10,6 +10,7 @@
 
 #include <shrink/simulate.hpp>
 
+#include "simd_levels.hpp"
 #include "test_support.hpp"
 
 #include <gtest/gtest.h>
@@ -27,26 +28,9 @@ using namespace shrink;
 namespace d = shrink::detail;
 namespace sim = shrink::detail::sim;
 
-const sim::simd_level simd_levels[] = {sim::simd_level::sse2, sim::simd_level::avx2, sim::simd_level::avx512};
-
-std::uint64_t bits(double x)
-{
-  std::uint64_t b;
-  std::memcpy(&b, &x, sizeof b);
-  return b;
-}
-
-/// Restores the level in use when a test ends.
-class forced_level {
- public:
-  forced_level() : saved_(sim::simd_level_in_use()) {}
-  ~forced_level() { sim::force_simd_level(saved_); }
-
- private:
-  sim::simd_level saved_;
-};
-
-#define EXPECT_SAME_BITS(a, b, what) EXPECT_EQ(bits(a), bits(b)) << what << ": " << (a) << " vs " << (b)
+using shrink::test::bits;
+using shrink::test::forced_level;
+using shrink::test::simd_levels;
 
 TEST(SimulateSimd, ReportsWhichLevelsRun)
 {
