@@ -135,9 +135,9 @@ def fit(data, group=None, value=None, **options):
     options: the command's options, '-' written '_': estimate/se/variance (summary mode),
     tau_method, tau, tau_prior, prior, sigma, level, max_iterations, backend, threads, family,
     successes, trials, counts, exposure, method, hyperprior, alpha, beta, shape, rate, mean,
-    concentration, quadrature_points, covariates (a list), offset, no_intercept, plot, html,
+    concentration, mu, quadrature_points, covariates (a list), offset, no_intercept, plot, html,
     apply (a FitResult, its summary dict or a JSON path: every group's posterior under that fit's
-    hyperparameters, nothing estimated).
+    hyperparameters or prior, nothing estimated; a count fit's family comes with it).
     Returns a FitResult; bad input raises shrink.Error with the command's message.
     """
     for bad in ("output", "o", "summary", "group_npy", "value_npy", "quiet", "q", "digits"):
