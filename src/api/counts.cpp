@@ -218,6 +218,7 @@ detail::glmm_estimate glmm_fixed(const detail::glmm_groups<Likelihood>& g, const
                               : Family::limit(t.count, t.size, Likelihood::inverse_link(mu))) +
                      t.log_constants;
   try {
+    g.cache.warm = false;  // ml from its own start, as --method ml runs it (the modes at (mu, tau) aside)
     const detail::glmm_estimate best = detail::glmm_ml(g, t.count, t.size, t.log_constants, max_iterations);
     e.lrt_statistic = best.lrt_statistic;
     e.lrt_p_value = best.lrt_p_value;
@@ -294,6 +295,8 @@ count_fit_result fit_glmm(const count_data_view& data, const count_options& o, b
     r.notes.push_back("the tau2 estimate is 0 (no variation beyond " + std::string(Likelihood::name) +
                       " noise): partial pooling equals complete pooling");
   if (fixed && e.tau == 0) r.notes.push_back("tau = 0: every group's rate is the prior's, exp(mu) or expit(mu)");
+  if (fixed && std::isnan(e.lrt_statistic))
+    r.notes.push_back("no test of tau2 = 0: ml has no finite maximum on these groups");
   if (!fixed) {
     const detail::glmm_intervals ci = detail::glmm_profile_intervals(g, e, t.log_constants, o.level);
     r.mu_ci = interval{ci.mu_lower - shift, ci.mu_upper - shift};

@@ -189,7 +189,8 @@ void run_count_fit(const fit_args& a, const CLI::App& app, io::summary_part* mer
   const std::string family = "--family " + a.family;
   const char* link_normal = binomial ? "logit-normal" : "log-normal";
   // --tau is also the link-normal prior's sd under --method fixed.
-  const bool link_normal_given = app.count("--prior") > 0 && a.prior == link_normal;
+  // (With --apply, --tau is refused below as one of the prior's options.)
+  const bool link_normal_given = (app.count("--prior") > 0 && a.prior == link_normal) || !a.apply.empty();
   for (const char* normal_only : {"--estimate", "--se", "--variance", "--tau-method", "--tau", "--tau-prior", "--sigma"})
     if (app.count(normal_only) > 0 && !(link_normal_given && std::string(normal_only) == "--tau"))
       throw error(std::string(normal_only) + " belongs to --family normal; " + family + " reads " +
@@ -273,8 +274,7 @@ void run_count_fit(const fit_args& a, const CLI::App& app, io::summary_part* mer
     if (natural || by_mean || spread)
       throw error(std::string(first_name) + "/" + second_name + "/--mean/" + spread_name + " give the " +
                   (binomial ? "beta" : "gamma") + " prior; --prior " + link_normal + " takes --mu and --tau");
-  } else if (applied) {
-  } else if (o.method == count_method::fixed) {
+  } else if (!applied && o.method == count_method::fixed) {
     if (natural == by_mean)
       throw error(std::string("--method fixed needs the prior as ") + first_name + " A " + second_name + " B or as --mean M " +
                   spread_name + " S (one of the two)");

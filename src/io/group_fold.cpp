@@ -166,7 +166,8 @@ bool group_fold::place_slots(const std::vector<row_block>& parts, std::size_t ro
     hi = std::max(hi, h);
   }
   // Slots while the keys span at most about two per group (counting each row of this block as
-  // a possible new group), ids beyond: the slots' memory stays within a few times the groups'.
+  // a possible new group), ids beyond: the slots' memory stays within about twice the groups
+  // plus a block's rows.
   const std::uint64_t span = slot_of(hi, lo) + 1;  // 0: all of int64
   const std::uint64_t limit = std::min<std::uint64_t>(2 * (groups_ + rows) + (std::uint64_t{1} << 16),
                                                       std::numeric_limits<std::int32_t>::max());

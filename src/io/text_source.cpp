@@ -79,7 +79,7 @@ void spool()
   const auto fail = [&] {
     const std::string why = std::strerror(errno);
     if (fd >= 0) ::close(fd);
-    throw error("cannot copy stdin to a temporary file in '" + dir + "' (set TMPDIR to a directory with room): " + why);
+    throw error("cannot copy " + stdin_input::name() + " to a temporary file in '" + dir + "' (set TMPDIR to a directory with room): " + why);
   };
   if (fd < 0) fail();
   ::unlink(name.c_str());  // gone with the process, whatever ends it
@@ -126,7 +126,7 @@ text_source::text_source(const std::string& path)
     if (::fstat(stdin_input::spooled(), &st) == 0 && st.st_size > 0) {
       void* m = ::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ, MAP_PRIVATE | MAP_POPULATE,
                        stdin_input::spooled(), 0);
-      if (m == MAP_FAILED) throw error(std::string("cannot read stdin's copy: ") + std::strerror(errno));
+      if (m == MAP_FAILED) throw error("cannot read the copy of " + stdin_input::name() + ": " + std::strerror(errno));
       mapping_ = m;
       data_ = static_cast<const char*>(m);
       size_ = static_cast<std::size_t>(st.st_size);

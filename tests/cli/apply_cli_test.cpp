@@ -440,6 +440,7 @@ TEST_F(ApplyCounts, BadInputIsAOneLineError)
   expect_error(part + apply + " --method ml", "--method and --apply");
   expect_error(part + apply + " --prior logit-normal", "--prior and --apply");
   expect_error(part + apply + " --level 0.9", "--level and --apply");
+  expect_error(part + apply + " --tau 0.5", "--tau and --apply");
   expect_error(part + " --prior logit-normal --method fixed --mu 0.1", "needs the prior as --mu M --tau T");
   expect_error(part + " --prior logit-normal --method fixed --mu 0.1 --tau -1", "--tau must be >= 0");
   expect_error(part + " --prior logit-normal --mu 0.1 --tau 1", "--mu and --tau give the prior of --method fixed");
