@@ -188,11 +188,11 @@ void run_count_fit(const fit_args& a, const CLI::App& app, io::summary_part* mer
   const bool binomial = a.family == "binomial";
   const std::string family = "--family " + a.family;
   const char* link_normal = binomial ? "logit-normal" : "log-normal";
-  // --tau is also the link-normal prior's sd under --method fixed.
-  // (With --apply, --tau is refused below as one of the prior's options.)
-  const bool link_normal_given = (app.count("--prior") > 0 && a.prior == link_normal) || !a.apply.empty();
+  // --tau is also the link-normal prior's sd under --method fixed (and with --apply, refused below as
+  // one of the prior's options).
+  const bool tau_checked_later = (app.count("--prior") > 0 && a.prior == link_normal) || !a.apply.empty();
   for (const char* normal_only : {"--estimate", "--se", "--variance", "--tau-method", "--tau", "--tau-prior", "--sigma"})
-    if (app.count(normal_only) > 0 && !(link_normal_given && std::string(normal_only) == "--tau"))
+    if (app.count(normal_only) > 0 && !(tau_checked_later && std::string(normal_only) == "--tau"))
       throw error(std::string(normal_only) + " belongs to --family normal; " + family + " reads " +
                   (binomial ? "--successes and --trials" : "--counts [and --exposure]"));
   for (const char* other : binomial ? std::vector<const char*>{"--counts", "--exposure", "--shape", "--rate"}
