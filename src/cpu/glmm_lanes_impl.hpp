@@ -36,6 +36,8 @@ template <class V> num<V> operator-(num<V> a)
   return V::as_double(V::bit_xor(V::as_bits(a.v), V::set(std::uint64_t{0x8000000000000000ull})));
 }
 
+template <class V> num<V> sqrt_of(num<V> a) { return V::sqrt(a.v); }
+
 template <class V>
 struct glmm_lane_formulas {
   using d = typename V::d;
@@ -197,27 +199,10 @@ struct glmm_lane_formulas {
       terms f = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
       const n u0 = mode<logit>(V::load(y), V::load(size), mu, tau, u, f, ok);
       // aghq_terms from here on, expression for expression.
-      const n c = 1 - t2 * f.f2;
-      const n h_u1 = tau * f.f2, h_u2 = tau * u0 * f.f2 + f.f1;
-      const n h_uuu = t2 * tau * f.f3, h_uu1 = t2 * f.f3, h_uu2 = t2 * u0 * f.f3 + 2 * tau * f.f2;
-      const n h_u11 = tau * f.f3, h_u12 = tau * u0 * f.f3 + f.f2, h_u22 = tau * u0 * u0 * f.f3 + 2 * u0 * f.f2;
-      const n h_uuuu = t2 * t2 * f.f4, h_uuu1 = t2 * tau * f.f4, h_uuu2 = t2 * tau * u0 * f.f4 + 3 * t2 * f.f3;
-      const n h_uu11 = t2 * f.f4, h_uu12 = t2 * u0 * f.f4 + 2 * tau * f.f3;
-      const n h_uu22 = t2 * u0 * u0 * f.f4 + 4 * tau * u0 * f.f3 + 2 * f.f2;
-      const n du1 = h_u1 / c, du2 = h_u2 / c;
-      const n duu11 = (h_uuu * du1 * du1 + 2 * h_uu1 * du1 + h_u11) / c;
-      const n duu12 = (h_uuu * du1 * du2 + h_uu1 * du2 + h_uu2 * du1 + h_u12) / c;
-      const n duu22 = (h_uuu * du2 * du2 + 2 * h_uu2 * du2 + h_u22) / c;
-      const n dc1 = -(h_uuu * du1 + h_uu1), dc2 = -(h_uuu * du2 + h_uu2);
-      const n dcc11 = -(h_uuuu * du1 * du1 + 2 * h_uuu1 * du1 + h_uu11 + h_uuu * duu11);
-      const n dcc12 = -(h_uuuu * du1 * du2 + h_uuu1 * du2 + h_uuu2 * du1 + h_uu12 + h_uuu * duu12);
-      const n dcc22 = -(h_uuuu * du2 * du2 + 2 * h_uuu2 * du2 + h_uu22 + h_uuu * duu22);
-      const n s = 1 / n(V::sqrt(c.v)), c2 = c * c;
-      const n dls1 = -0.5 * dc1 / c, dls2 = -0.5 * dc2 / c;
-      const n dls11 = -0.5 * (dcc11 / c - dc1 * dc1 / c2), dls12 = -0.5 * (dcc12 / c - dc1 * dc2 / c2);
-      const n dls22 = -0.5 * (dcc22 / c - dc2 * dc2 / c2);
-      const n ds1 = s * dls1, ds2 = s * dls2;
-      const n ds11 = s * (dls11 + dls1 * dls1), ds12 = s * (dls12 + dls1 * dls2), ds22 = s * (dls22 + dls2 * dls2);
+      const mode_scale<n> m = mode_scale_at(tau, u0, f);
+      const n du1 = m.du1, du2 = m.du2, duu11 = m.duu11, duu12 = m.duu12, duu22 = m.duu22, s = m.s;
+      const n ds1 = m.ds1, ds2 = m.ds2, ds11 = m.ds11, ds12 = m.ds12, ds22 = m.ds22;
+      const n dls1 = m.dls1, dls2 = m.dls2, dls11 = m.dls11, dls12 = m.dls12, dls22 = m.dls22;
       const n h0 = f.f0 - 0.5 * u0 * u0;
       n A = 0.0, G1 = 0.0, G2 = 0.0, S11 = 0.0, S12 = 0.0, S22 = 0.0;
       for (int k = 0; k < a.points; ++k) {

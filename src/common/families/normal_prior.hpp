@@ -155,6 +155,50 @@ struct mode_memory {
   }
 };
 
+/// The conditional mode's part of the AGHQ terms, from eta's derivatives f (f0..f4) at the mode u0:
+/// u^'s first and second derivatives in (mu, tau) (subscripts 1 = mu, 2 = tau, by implicit
+/// differentiation of h_u(u^) = 0), and the nodes' scale s = c^(-1/2), c = -h_uu >= 1, with the
+/// derivatives of log s and of s. Written once over the value type T: double (here and on the GPU)
+/// or the CPU's SIMD lanes (src/cpu/glmm_lanes_impl.hpp), whose operators round as double's do, in
+/// the same order; sqrt_of(T) is found by overload.
+template <class T>
+struct mode_scale {
+  T du1, du2, duu11, duu12, duu22;
+  T s, dls1, dls2, dls11, dls12, dls22, ds1, ds2, ds11, ds12, ds22;
+};
+
+SHRINK_HD inline double sqrt_of(double x) { return std::sqrt(x); }
+
+template <class T, class Terms>
+SHRINK_HD mode_scale<T> mode_scale_at(double tau, T u0, const Terms& f)
+{
+  const double t2 = tau * tau;
+  // At the mode: c = -h_uu >= 1, then h's third and fourth derivatives with two or more u's.
+  const T c = 1 - t2 * f.f2;
+  const T h_u1 = tau * f.f2, h_u2 = tau * u0 * f.f2 + f.f1;
+  const T h_uuu = t2 * tau * f.f3, h_uu1 = t2 * f.f3, h_uu2 = t2 * u0 * f.f3 + 2 * tau * f.f2;
+  const T h_u11 = tau * f.f3, h_u12 = tau * u0 * f.f3 + f.f2, h_u22 = tau * u0 * u0 * f.f3 + 2 * u0 * f.f2;
+  const T h_uuuu = t2 * t2 * f.f4, h_uuu1 = t2 * tau * f.f4, h_uuu2 = t2 * tau * u0 * f.f4 + 3 * t2 * f.f3;
+  const T h_uu11 = t2 * f.f4, h_uu12 = t2 * u0 * f.f4 + 2 * tau * f.f3;
+  const T h_uu22 = t2 * u0 * u0 * f.f4 + 4 * tau * u0 * f.f3 + 2 * f.f2;
+  // u^'s first and second derivatives, and c's.
+  const T du1 = h_u1 / c, du2 = h_u2 / c;
+  const T duu11 = (h_uuu * du1 * du1 + 2 * h_uu1 * du1 + h_u11) / c;
+  const T duu12 = (h_uuu * du1 * du2 + h_uu1 * du2 + h_uu2 * du1 + h_u12) / c;
+  const T duu22 = (h_uuu * du2 * du2 + 2 * h_uu2 * du2 + h_u22) / c;
+  const T dc1 = -(h_uuu * du1 + h_uu1), dc2 = -(h_uuu * du2 + h_uu2);
+  const T dcc11 = -(h_uuuu * du1 * du1 + 2 * h_uuu1 * du1 + h_uu11 + h_uuu * duu11);
+  const T dcc12 = -(h_uuuu * du1 * du2 + h_uuu1 * du2 + h_uuu2 * du1 + h_uu12 + h_uuu * duu12);
+  const T dcc22 = -(h_uuuu * du2 * du2 + 2 * h_uuu2 * du2 + h_uu22 + h_uuu * duu22);
+  // log s = -log(c)/2, s = c^(-1/2): the nodes' scale, and its derivatives.
+  const T s = 1 / sqrt_of(c), c2 = c * c;
+  const T dls1 = -0.5 * dc1 / c, dls2 = -0.5 * dc2 / c;
+  const T dls11 = -0.5 * (dcc11 / c - dc1 * dc1 / c2), dls12 = -0.5 * (dcc12 / c - dc1 * dc2 / c2);
+  const T dls22 = -0.5 * (dcc22 / c - dc2 * dc2 / c2);
+  return {du1, du2, duu11, duu12, duu22, s, dls1, dls2, dls11, dls12, dls22, s * dls1, s * dls2,
+          s * (dls11 + dls1 * dls1), s * (dls12 + dls1 * dls2), s * (dls22 + dls2 * dls2)};
+}
+
 /// A group's AGHQ log marginal likelihood (without constants) with its gradient and Hessian in
 /// (mu, tau), as marginal_sums with (a, b) = (mu, tau). With `memory`, the mode search starts from
 /// memory->start(d_mu, d_tau) (when `warm`), and the mode and its derivatives here replace it.
@@ -170,31 +214,11 @@ SHRINK_HD marginal_sums aghq_terms(const typename Likelihood::group& g, double m
     conditional_mode_terms<Likelihood>(g, mu, tau, memory != nullptr && warm ? memory->start(d_mu, d_tau) : not_a_number());
   const double u0 = mode.u, t2 = tau * tau;
   const eta_terms& f = mode.at;
-  // At the mode: c = -h_uu >= 1, then h's third and fourth derivatives with two or more u's.
-  const double c = 1 - t2 * f.f2;
-  const double h_u1 = tau * f.f2, h_u2 = tau * u0 * f.f2 + f.f1;
-  const double h_uuu = t2 * tau * f.f3, h_uu1 = t2 * f.f3, h_uu2 = t2 * u0 * f.f3 + 2 * tau * f.f2;
-  const double h_u11 = tau * f.f3, h_u12 = tau * u0 * f.f3 + f.f2, h_u22 = tau * u0 * u0 * f.f3 + 2 * u0 * f.f2;
-  const double h_uuuu = t2 * t2 * f.f4, h_uuu1 = t2 * tau * f.f4, h_uuu2 = t2 * tau * u0 * f.f4 + 3 * t2 * f.f3;
-  const double h_uu11 = t2 * f.f4, h_uu12 = t2 * u0 * f.f4 + 2 * tau * f.f3;
-  const double h_uu22 = t2 * u0 * u0 * f.f4 + 4 * tau * u0 * f.f3 + 2 * f.f2;
-  // u^'s first and second derivatives, and c's.
-  const double du1 = h_u1 / c, du2 = h_u2 / c;
-  const double duu11 = (h_uuu * du1 * du1 + 2 * h_uu1 * du1 + h_u11) / c;
-  const double duu12 = (h_uuu * du1 * du2 + h_uu1 * du2 + h_uu2 * du1 + h_u12) / c;
-  const double duu22 = (h_uuu * du2 * du2 + 2 * h_uu2 * du2 + h_u22) / c;
-  const double dc1 = -(h_uuu * du1 + h_uu1), dc2 = -(h_uuu * du2 + h_uu2);
-  const double dcc11 = -(h_uuuu * du1 * du1 + 2 * h_uuu1 * du1 + h_uu11 + h_uuu * duu11);
-  const double dcc12 = -(h_uuuu * du1 * du2 + h_uuu1 * du2 + h_uuu2 * du1 + h_uu12 + h_uuu * duu12);
-  const double dcc22 = -(h_uuuu * du2 * du2 + 2 * h_uuu2 * du2 + h_uu22 + h_uuu * duu22);
+  const mode_scale<double> m = mode_scale_at(tau, u0, f);
+  const double du1 = m.du1, du2 = m.du2, duu11 = m.duu11, duu12 = m.duu12, duu22 = m.duu22;
   if (memory != nullptr) *memory = {u0, du1, du2, duu11, duu12, duu22};
-  // log s = -log(c)/2, s = c^(-1/2): the nodes' scale, and its derivatives.
-  const double s = 1 / std::sqrt(c), c2 = c * c;
-  const double dls1 = -0.5 * dc1 / c, dls2 = -0.5 * dc2 / c;
-  const double dls11 = -0.5 * (dcc11 / c - dc1 * dc1 / c2), dls12 = -0.5 * (dcc12 / c - dc1 * dc2 / c2);
-  const double dls22 = -0.5 * (dcc22 / c - dc2 * dc2 / c2);
-  const double ds1 = s * dls1, ds2 = s * dls2;
-  const double ds11 = s * (dls11 + dls1 * dls1), ds12 = s * (dls12 + dls1 * dls2), ds22 = s * (dls22 + dls2 * dls2);
+  const double s = m.s, ds1 = m.ds1, ds2 = m.ds2, ds11 = m.ds11, ds12 = m.ds12, ds22 = m.ds22;
+  const double dls1 = m.dls1, dls2 = m.dls2, dls11 = m.dls11, dls12 = m.dls12, dls22 = m.dls22;
   // Node k: u_k = u^ + z_k s, h_k = h(u_k(theta), theta); l = log s + log sum_k w_k e^(h_k + z_k^2/2).
   const double h0 = f.f0 - 0.5 * u0 * u0;
   double A = 0, G1 = 0, G2 = 0, S11 = 0, S12 = 0, S22 = 0;
