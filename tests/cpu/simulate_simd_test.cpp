@@ -321,6 +321,26 @@ TEST(SimulateSimd, CountBlocksMatchDrawCountGroupOnEveryLevel)
   }
 }
 
+struct study_variant {
+  simulate_options o;
+  std::string what;
+};
+
+/// Each study's CSV at every SIMD level this machine runs, bit for bit the scalar path's.
+void expect_same_csv_on_every_level(const std::vector<study_variant>& variants)
+{
+  const forced_level restore;
+  for (const study_variant& v : variants) {
+    sim::force_simd_level(sim::simd_level::scalar);
+    const std::string ref = shrink::test::simulate_csv(simulate(v.o));
+    for (sim::simd_level level : simd_levels) {
+      if (!sim::simd_supported(level)) continue;
+      sim::force_simd_level(level);
+      EXPECT_EQ(shrink::test::simulate_csv(simulate(v.o)), ref) << v.what << " on " << sim::simd_name(level);
+    }
+  }
+}
+
 simulate_options binomial_study(std::int64_t J, std::int64_t trials_min, std::int64_t trials_max, double nu,
                                 std::uint64_t R)
 {
@@ -339,12 +359,7 @@ simulate_options binomial_study(std::int64_t J, std::int64_t trials_min, std::in
 
 TEST(SimulateSimd, CountStudiesAreBitwiseTheSameOnEveryLevel)
 {
-  const forced_level restore;
-  struct variant {
-    simulate_options o;
-    std::string what;
-  };
-  std::vector<variant> variants;
+  std::vector<study_variant> variants;
   variants.push_back({binomial_study(4096 + 13, 50, 50, 10, 6), "50 trials, a partial block"});
   variants.push_back({binomial_study(300, 1, 400, 10, 10), "unequal trials"});
   variants.push_back({binomial_study(7, 20, 20, 1000, 30), "J = 7, concentration 1000"});
@@ -357,15 +372,7 @@ TEST(SimulateSimd, CountStudiesAreBitwiseTheSameOnEveryLevel)
   poisson.prior_mean = 4;
   poisson.concentration = {0.5, 2, 50};
   variants.push_back({poisson, "poisson, unequal exposures, shapes below and above 1"});
-  for (variant& v : variants) {
-    sim::force_simd_level(sim::simd_level::scalar);
-    const std::string ref = shrink::test::simulate_csv(simulate(v.o));
-    for (sim::simd_level level : simd_levels) {
-      if (!sim::simd_supported(level)) continue;
-      sim::force_simd_level(level);
-      EXPECT_EQ(shrink::test::simulate_csv(simulate(v.o)), ref) << v.what << " on " << sim::simd_name(level);
-    }
-  }
+  expect_same_csv_on_every_level(variants);
 }
 
 simulate_options study(std::int64_t J, obs_range n, std::uint64_t R)
@@ -385,12 +392,7 @@ simulate_options study(std::int64_t J, obs_range n, std::uint64_t R)
 
 TEST(SimulateSimd, StudiesAreBitwiseTheSameOnEveryLevel)
 {
-  const forced_level restore;
-  struct variant {
-    simulate_options o;
-    std::string what;
-  };
-  std::vector<variant> variants;
+  std::vector<study_variant> variants;
   variants.push_back({study(4096 + 13, {10, 10}, 40), "equal n, a partial block"});
   variants.push_back({study(5, {3, 3}, 400), "J = 5"});
   variants.push_back({study(9000, {1, 12}, 6), "unequal n"});
@@ -414,15 +416,7 @@ TEST(SimulateSimd, StudiesAreBitwiseTheSameOnEveryLevel)
   big_redraw.tau = {0.4};
   big_redraw.redraw_obs = true;
   variants.push_back({big_redraw, "regenerated passes, redrawn n"});
-  for (variant& v : variants) {
-    sim::force_simd_level(sim::simd_level::scalar);
-    const std::string ref = shrink::test::simulate_csv(simulate(v.o));
-    for (sim::simd_level level : simd_levels) {
-      if (!sim::simd_supported(level)) continue;
-      sim::force_simd_level(level);
-      EXPECT_EQ(shrink::test::simulate_csv(simulate(v.o)), ref) << v.what << " on " << sim::simd_name(level);
-    }
-  }
+  expect_same_csv_on_every_level(variants);
 }
 
 TEST(SimulateSimd, EnvironmentChoosesTheLevelAndRejectsUnknownOnes)
