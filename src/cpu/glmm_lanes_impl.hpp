@@ -172,7 +172,7 @@ struct glmm_lane_formulas {
     unsigned left = 0;
     for (int block = 0; block < count; block += width) {
       const int here = count - block < width ? count - block : width;
-      double y[width], size[width], weight[width], start[width], mem[6][width];
+      double y[width], size[width], weight[width], start[width], mem[5][width];
       for (int k = 0; k < width; ++k) {
         const std::size_t i = first + static_cast<std::size_t>(block + (k < here ? k : 0));
         y[k] = a.groups[2 * i];
