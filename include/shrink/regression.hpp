@@ -31,6 +31,8 @@ struct design_matrix {
   std::vector<double> x;           ///< rows x cols, row-major
   std::size_t rows = 0, cols = 0;
   bool intercept = true;
+  std::vector<std::string> covariates;           ///< the covariate columns it was built from
+  std::vector<std::vector<std::string>> levels;  ///< per covariate: a factor's levels, sorted (empty: numeric)
 };
 
 /// Builds X: an intercept column (unless `intercept` is false), each numeric covariate as it is,
@@ -40,10 +42,37 @@ struct design_matrix {
 /// a constant number, or the first factor with one level), collinear columns, or no columns at all.
 design_matrix make_design(const std::vector<covariate>& columns, std::size_t rows, bool intercept);
 
+/// The design of an applied fit (`--apply`) for new rows: each factor coded by the fit's levels
+/// (`levels`, one list per covariate, empty for a numeric one), so the columns are the fit's even
+/// where the rows hold fewer levels; a level the fit did not have, or a numeric column where the
+/// fit had a factor (or the reverse), throws shrink::error. No constancy or rank checks: the rows
+/// need not determine anything.
+design_matrix make_applied_design(const std::vector<covariate>& columns, std::size_t rows, bool intercept,
+                                  const std::vector<std::vector<std::string>>& levels);
+
 /// One row of the coefficient table (z tests and intervals at `level`, as metafor's rma).
 struct coefficient {
   std::string name;
   double estimate = 0, se = 0, z = 0, p = 0, lower = 0, upper = 0;
+};
+
+/// What every group's columns of a meta-regression depend on besides the group's own estimate,
+/// variance, covariates and offset: a fit's JSON writes it ("posterior_parameters") and
+/// `shrink fit --apply` reads it back, so new groups, or any part of the data, get the whole fit's
+/// rows bit for bit. beta and its covariance are kept as the fit holds them, in the design's
+/// columns less their centres.
+struct meta_regression_parameters {
+  std::vector<std::string> covariates;           ///< the covariate columns, in the fit's order
+  std::vector<std::vector<std::string>> levels;  ///< per covariate: a factor's levels (empty: numeric)
+  bool intercept = true;
+  std::string offset;                            ///< the offset column, or empty
+  std::vector<std::string> names;                ///< the p coefficients' names
+  std::vector<double> centres;                   ///< p: what each design column had subtracted
+  std::vector<double> beta;                      ///< p: the coefficients at the centres
+  std::vector<double> beta_covariance;           ///< p x p, row-major: (X'WX)^-1 at the centres
+  double tau2 = 0, level = 0.95, interval_quantile = 0;  ///< estimate +- interval_quantile * sd
+  /// The Fay-Herriot mse's fit-wide terms, Var(tau2_hat) and its bias (absent: no published form, dl and sj).
+  std::optional<double> mse_variance, mse_bias;
 };
 
 /// The fitted meta-regression (every statistic metafor's definition for models with moderators).
@@ -77,6 +106,9 @@ struct meta_regression_result {
   std::vector<double> mse;
   std::vector<std::string> notes;
   backend used = backend::cpu;  ///< where the sums over groups ran (options.requested_backend, resolved)
+  /// What the per-group columns were computed from (absent for bayes: a mixture over tau).
+  std::optional<meta_regression_parameters> posterior;
+  bool applied = false;  ///< apply_meta_regression: nothing estimated (QE, QM, R2, I2, H2 and the log-likelihoods NaN)
 };
 
 /// Fits y_j (estimates) with sampling variances v_j against the design; `offset` may be null.
@@ -86,6 +118,13 @@ struct meta_regression_result {
 meta_regression_result fit_meta_regression(const std::vector<double>& y, const std::vector<double>& v,
                                            const design_matrix& design, const std::vector<double>& offset,
                                            const fit_options& options = {});
+
+/// Every group's columns under a given fit's parameters (`shrink fit --apply`): nothing is
+/// estimated; the coefficient table is the fit's, and the statistics of the fit's data (QE, QM,
+/// R2, I2, H2, the log-likelihoods) are NaN. `design` from make_applied_design; `offset` may be empty.
+meta_regression_result apply_meta_regression(const std::vector<double>& y, const std::vector<double>& v,
+                                             const design_matrix& design, const std::vector<double>& offset,
+                                             const meta_regression_parameters& fit);
 
 /// One of the three structures of the founding text, fitted by maximum likelihood.
 struct structure_fit {

@@ -65,8 +65,8 @@ def _applied_summary(given):
 
 def _applied_covariates(options, value):
     """options with the family of an applied fit, and the covariates and offset of an applied
-    random-intercept fit, where not given: the rows to score must bring those columns (its y is
-    VALUE or VALUE-OFFSET)."""
+    random-intercept fit (its y is VALUE or VALUE-OFFSET) or meta-regression, where not given: the
+    rows to score must bring those columns."""
     if options.get("apply") is None:
         return options
     summary = _applied_summary(options["apply"])
@@ -77,6 +77,10 @@ def _applied_covariates(options, value):
         return options
     options = dict(options)
     options.setdefault("covariates", parameters["covariates"])
+    if "beta_covariance" in parameters:  # a meta-regression: its offset is named as it is
+        if options.get("offset") is None and parameters.get("offset"):
+            options["offset"] = parameters["offset"]
+        return options
     y, prefix = parameters.get("value", ""), (value or "y") + "-"
     if options.get("offset") is None and y.startswith(prefix) and len(y) > len(prefix):
         options["offset"] = y[len(prefix):]

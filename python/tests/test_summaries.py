@@ -130,6 +130,30 @@ def test_apply_a_fit_with_covariates_to_some_groups(tmp_path, shrink_binary):
         shrink.fit(part.rename(columns={"x1": "x"}), group="g", value="y", apply=whole, covariates=["x"])
 
 
+def test_apply_a_meta_regression_to_some_groups():
+    """A meta-regression (per-group estimates, a numeric covariate, a factor and an offset) applied
+    to some groups: their rows are the whole fit's, bit for bit, the covariates, the factor's levels
+    and the offset taken from the applied fit (this part lacks level 'c')."""
+    rng = np.random.default_rng(33)
+    k = 150
+    f = np.where(np.arange(k) % 10 == 0, "c", np.where(np.arange(k) % 2 == 0, "a", "b"))
+    x = 500 + rng.normal(0, 3, k)
+    o = rng.uniform(0, 1, k)
+    v = rng.uniform(0.05, 0.5, k)
+    yi = 0.2 * (x - 500) + (f == "b") * 0.4 + o + rng.normal(0, 0.3, k) + rng.normal(0, np.sqrt(v))
+    d = pd.DataFrame({"g": np.arange(k), "yi": yi, "vi": v, "x": x, "f": f, "o": o})
+    whole = shrink.fit(d, group="g", estimate="yi", variance="vi", covariates=["x", "f"], offset="o", tau_method="reml")
+    p = whole.summary["posterior_parameters"]
+    assert p["factor_levels"] == {"f": ["a", "b", "c"]} and p["offset"] == "o"
+    part = d[(d["g"] % 3 == 1) & (d["f"] != "c")]
+    got = shrink.fit(part, group="g", estimate="yi", variance="vi", apply=whole)
+    assert got.summary["tau_method"] == "fixed" and got.tau2 == whole.tau2
+    expected = whole.groups[whole.groups["group"].isin(part["g"])].reset_index(drop=True)
+    assert list(got.groups["group"]) == list(expected["group"])
+    for c in expected.columns[1:]:
+        assert (got.groups[c].to_numpy() == expected[c].to_numpy()).all(), c
+
+
 def test_binomial_summaries(tmp_path, shrink_binary):
     rng = np.random.default_rng(8)
     d = pd.DataFrame({"g": rng.integers(0, 30, 3000), "y": rng.binomial(1, 0.3, 3000).astype(float)})

@@ -224,6 +224,7 @@ tau2_fit estimate_tau2(const problem& d, const fit_options& o, double log_det_xt
     case tau_method::reml:
     case tau_method::eb: {
       double tau2 = std::max(0.0, he);
+      detail::scoring_steps steps;
       double change = o.threshold + 1;
       while (change > o.threshold) {
         ++r.iterations;
@@ -238,8 +239,7 @@ tau2_fit estimate_tau2(const problem& d, const fit_options& o, double log_det_xt
         if (o.method == tau_method::reml) adj = (ypp - trace_p(d, f, ones)) / trace_pp(d, f, ones, ones);
         if (o.method == tau_method::eb) adj = (f.rss * k / (k - p) - k) / f.w.sum();
         SHRINK_EXPECTS(std::isfinite(adj), "Fisher scoring produced a non-finite step (values too extreme?)");
-        while (tau2 + adj < 0) adj /= 2;  // step halving at tau2.min = 0
-        tau2 += adj;
+        tau2 = steps.next(tau2, adj);
         change = std::fabs(old - tau2);
       }
       if (o.method != tau_method::eb) {
@@ -298,37 +298,76 @@ void check_full_rank(const design_matrix& d, const RowMatrix& X)
 ///   reml (Datta and Lahiri 2000):     Var = 2 / sum w^2,                          b = 0
 ///   ml (Datta and Lahiri 2000):       Var = 2 / sum w^2,  b = -tr((X'WX)^-1 X'W^2X) / sum w^2
 ///   eb, pm (Datta, Rao and Smith 2005): Var = 2k / (sum w)^2,  b = 2 (k sum w^2 - (sum w)^2) / (sum w)^3
-/// mse = g1 + g2 + 2 g3 - B^2 b. Empty for the estimators without a published form (dl, sj).
-std::vector<double> fay_herriot_mse(const problem& d, const wls& f, double tau2, tau_method m)
+/// mse = g1 + g2 + 2 g3 - B^2 b. Var and b are the fit's (below); g1, g2, g3 the group's
+/// (add_group_columns). None for the estimators without a published form (dl, sj).
+struct mse_terms {
+  double variance = 0, bias = 0;
+};
+std::optional<mse_terms> fay_herriot_terms(const problem& d, const wls& f, double tau2, tau_method m)
 {
-  if (m == tau_method::dl || m == tau_method::sj || m == tau_method::bayes) return {};
+  if (m == tau_method::dl || m == tau_method::sj || m == tau_method::bayes) return std::nullopt;
   const double k = static_cast<double>(d.k);
   const double sw = f.w.sum(), sw2 = f.w.squaredNorm();
-  double var = 0, bias = 0;
+  mse_terms t;
   switch (m) {
-    case tau_method::mom: var = 2 * (d.v.array() + tau2).square().sum() / (k * k); break;
-    case tau_method::reml: var = 2 / sw2; break;
+    case tau_method::mom: t.variance = 2 * (d.v.array() + tau2).square().sum() / (k * k); break;
+    case tau_method::reml: t.variance = 2 / sw2; break;
     case tau_method::ml:
-      var = 2 / sw2;
-      bias = -(f.A * weighted_cross(d, f.w.cwiseProduct(f.w))).trace() / sw2;
+      t.variance = 2 / sw2;
+      t.bias = -(f.A * weighted_cross(d, f.w.cwiseProduct(f.w))).trace() / sw2;
       break;
     case tau_method::eb:
     case tau_method::pm:
-      var = 2 * k / (sw * sw);
-      bias = 2 * (k * sw2 - sw * sw) / (sw * sw * sw);
+      t.variance = 2 * k / (sw * sw);
+      t.bias = 2 * (k * sw2 - sw * sw) / (sw * sw * sw);
       break;
     default: break;  // fixed: tau2 is known
   }
-  std::vector<double> mse(d.k);
-  for (std::size_t j = 0; j < d.k; ++j) {
+  return t;
+}
+
+/// Every group's columns at beta (at the centres), its covariance A and tau2: metafor's blup
+/// shrinking towards x_j' beta + offset_j, its sd and interval, and the Fay-Herriot mse (when
+/// `mse`). A fit's and an applied fit's rows come from this one arithmetic.
+void add_group_columns(meta_regression_result& r, const problem& d, const std::vector<double>& offset, const Vector& beta,
+                       const Matrix& A, double tau2, double z_crit, const std::optional<mse_terms>& mse)
+{
+  const std::size_t k = d.k;
+  for (std::vector<double>* column : {&r.fitted, &r.shrinkage, &r.estimate, &r.sd, &r.lower, &r.upper}) column->resize(k);
+  if (mse) r.mse.resize(k);
+  for (std::size_t j = 0; j < k; ++j) {
     const auto i = static_cast<Eigen::Index>(j);
-    const double total = d.v[i] + tau2, b = d.v[i] / total;
-    const double g1 = d.v[i] * tau2 / total;
-    const double g2 = b * b * d.X.row(i).dot(f.A * d.X.row(i).transpose());
-    const double g3 = b * b * var / total;
-    mse[j] = g1 + g2 + 2 * g3 - b * b * bias;
+    const double off = offset.empty() ? 0.0 : offset[j];
+    const double xb = d.X.row(i).dot(beta);
+    const double b = d.v[i] / (d.v[i] + tau2);
+    const double x_var_x = d.X.row(i).dot(A * d.X.row(i).transpose());
+    r.fitted[j] = xb + off;
+    r.shrinkage[j] = b;
+    r.estimate[j] = (1 - b) * d.y[i] + b * xb + off;
+    r.sd[j] = std::sqrt((1 - b) * d.v[i] + b * b * x_var_x);
+    r.lower[j] = r.estimate[j] - z_crit * r.sd[j];
+    r.upper[j] = r.estimate[j] + z_crit * r.sd[j];
+    if (mse) {
+      const double total = d.v[i] + tau2;
+      const double g1 = d.v[i] * tau2 / total, g2 = b * b * x_var_x, g3 = b * b * mse->variance / total;
+      r.mse[j] = g1 + g2 + 2 * g3 - b * b * mse->bias;
+    }
   }
-  return mse;
+}
+
+/// d.y = y - offset and d.v = v, each checked: finite, v positive.
+void set_values(problem& d, const std::vector<double>& y, const std::vector<double>& v, const std::vector<double>& offset)
+{
+  const std::size_t k = y.size();
+  d.y.resize(static_cast<Eigen::Index>(k));
+  d.v.resize(static_cast<Eigen::Index>(k));
+  for (std::size_t j = 0; j < k; ++j) {
+    SHRINK_EXPECTS(std::isfinite(y[j]) && (offset.empty() || std::isfinite(offset[j])),
+                   "group " + std::to_string(j + 1) + ": the estimate or offset is not a finite number");
+    SHRINK_EXPECTS(v[j] > 0 && std::isfinite(v[j]), "group " + std::to_string(j + 1) + ": the sampling variance must be positive");
+    d.y[static_cast<Eigen::Index>(j)] = y[j] - (offset.empty() ? 0.0 : offset[j]);
+    d.v[static_cast<Eigen::Index>(j)] = v[j];
+  }
 }
 
 /// Checks the inputs and gathers them: y - offset, its centred copy, v and X (full rank).
@@ -355,17 +394,28 @@ problem make_problem(const std::vector<double>& y, const std::vector<double>& v,
       d.X.col(c).array() -= d.centres[c];
     }
   check_full_rank(design, d.X);
-  d.y.resize(static_cast<Eigen::Index>(k));
-  d.v.resize(static_cast<Eigen::Index>(k));
-  for (std::size_t j = 0; j < k; ++j) {
-    SHRINK_EXPECTS(std::isfinite(y[j]) && (offset.empty() || std::isfinite(offset[j])),
-                   "group " + std::to_string(j + 1) + ": the estimate or offset is not a finite number");
-    SHRINK_EXPECTS(v[j] > 0 && std::isfinite(v[j]), "group " + std::to_string(j + 1) + ": the sampling variance must be positive");
-    d.y[static_cast<Eigen::Index>(j)] = y[j] - (offset.empty() ? 0.0 : offset[j]);
-    d.v[static_cast<Eigen::Index>(j)] = v[j];
-  }
+  set_values(d, y, v, offset);
   d.y_centred = d.y.array() - d.y.mean();
   d.cross = detail::make_cross_reducer(use, d.X.data(), k, p, threads);
+  return d;
+}
+
+/// The rows of an applied fit: X less the fit's centres, y - offset and v (checked as a fit's).
+problem applied_problem(const std::vector<double>& y, const std::vector<double>& v, const design_matrix& design,
+                        const std::vector<double>& offset, const std::vector<double>& centres)
+{
+  const std::size_t k = y.size(), p = design.cols;
+  SHRINK_EXPECTS(v.size() == k && design.rows == k && design.x.size() == k * p && centres.size() == p &&
+                   (offset.empty() || offset.size() == k),
+                 "internal: the columns of the applied meta-regression differ in length");
+  problem d;
+  d.k = k;
+  d.p = p;
+  d.X = Eigen::Map<const RowMatrix>(design.x.data(), static_cast<Eigen::Index>(k), static_cast<Eigen::Index>(p));
+  d.centres = Eigen::Map<const Vector>(centres.data(), static_cast<Eigen::Index>(p));
+  for (Eigen::Index c = 0; c < static_cast<Eigen::Index>(p); ++c)
+    if (d.centres[c] != 0) d.X.col(c).array() -= d.centres[c];
+  set_values(d, y, v, offset);
   return d;
 }
 
@@ -579,8 +629,15 @@ void decide_structure(structure_comparison& c, bool covariates)
 
 }  // namespace detail
 
-design_matrix make_design(const std::vector<covariate>& columns, std::size_t rows, bool intercept)
+namespace {
+
+/// make_design and make_applied_design: `fit_levels` null for a fit (the levels are the rows'
+/// own, and a constant covariate is refused), else the applied fit's levels.
+design_matrix build_design(const std::vector<covariate>& columns, std::size_t rows, bool intercept,
+                           const std::vector<std::vector<std::string>>* fit_levels)
 {
+  const bool applied = fit_levels != nullptr;
+  SHRINK_EXPECTS(!applied || fit_levels->size() == columns.size(), "internal: one list of levels per covariate");
   design_matrix d;
   d.rows = rows;
   d.intercept = intercept;
@@ -590,13 +647,26 @@ design_matrix make_design(const std::vector<covariate>& columns, std::size_t row
     cols.emplace_back(rows, 1.0);
   }
   bool full_factor = !intercept;  // without an intercept, the first factor keeps every level
-  for (const covariate& c : columns) {
+  for (std::size_t i = 0; i < columns.size(); ++i) {
+    const covariate& c = columns[i];
     SHRINK_EXPECTS(c.numbers.size() == rows || c.labels.size() == rows, "covariate '" + c.name + "' has the wrong length");
-    if (!c.labels.empty()) {
-      const std::set<std::string> levels(c.labels.begin(), c.labels.end());
-      // Constant, it is the intercept where it keeps its one level (no intercept, first factor).
-      SHRINK_EXPECTS(levels.size() > 1 || full_factor, "covariate '" + c.name + "' is constant (every group has level '" +
-                                                         *levels.begin() + "'): drop it");
+    d.covariates.push_back(c.name);
+    const bool factor = applied ? !(*fit_levels)[i].empty() : !c.labels.empty();
+    if (applied && factor != !c.labels.empty())
+      throw error("covariate '" + c.name + "' is " + (factor ? "a factor" : "numeric") + " in the applied fit but " +
+                  (factor ? "numeric" : "text") + " here");
+    if (factor) {
+      const std::set<std::string> seen(c.labels.begin(), c.labels.end());
+      const std::vector<std::string> levels = applied ? (*fit_levels)[i] : std::vector<std::string>(seen.begin(), seen.end());
+      if (applied) {
+        for (const std::string& label : seen)
+          SHRINK_EXPECTS(std::binary_search(levels.begin(), levels.end(), label),
+                         "covariate '" + c.name + "': level '" + label + "' is not one of the applied fit's levels");
+      } else {
+        // Constant, it is the intercept where it keeps its one level (no intercept, first factor).
+        SHRINK_EXPECTS(levels.size() > 1 || full_factor, "covariate '" + c.name + "' is constant (every group has level '" +
+                                                           levels.front() + "'): drop it");
+      }
       auto level = levels.begin();
       if (!full_factor) ++level;  // treatment contrasts: the first level is the baseline
       full_factor = false;
@@ -606,15 +676,17 @@ design_matrix make_design(const std::vector<covariate>& columns, std::size_t row
         for (std::size_t j = 0; j < rows; ++j) x[j] = c.labels[j] == *level ? 1.0 : 0.0;
         cols.push_back(std::move(x));
       }
+      d.levels.push_back(levels);
     } else {
       for (double x : c.numbers) SHRINK_EXPECTS(std::isfinite(x), "covariate '" + c.name + "' has a value that is not a finite number");
       const bool constant =
         std::all_of(c.numbers.begin(), c.numbers.end(), [&](double x) { return x == c.numbers.front(); });
       // Without --no-intercept a constant is the intercept again; with it, it is the intercept.
-      SHRINK_EXPECTS(!constant || !intercept, "covariate '" + c.name + "' is constant (every group has " +
-                                                std::to_string(c.numbers.front()) + "): drop it");
+      SHRINK_EXPECTS(applied || !constant || !intercept, "covariate '" + c.name + "' is constant (every group has " +
+                                                           std::to_string(c.numbers.front()) + "): drop it");
       d.names.push_back(c.name);
       cols.push_back(c.numbers);
+      d.levels.emplace_back();
     }
   }
   SHRINK_EXPECTS(!cols.empty(), "--no-intercept without covariates leaves no coefficients");
@@ -623,6 +695,19 @@ design_matrix make_design(const std::vector<covariate>& columns, std::size_t row
   for (std::size_t j = 0; j < rows; ++j)
     for (std::size_t c = 0; c < d.cols; ++c) d.x[j * d.cols + c] = cols[c][j];
   return d;
+}
+
+}  // namespace
+
+design_matrix make_design(const std::vector<covariate>& columns, std::size_t rows, bool intercept)
+{
+  return build_design(columns, rows, intercept, nullptr);
+}
+
+design_matrix make_applied_design(const std::vector<covariate>& columns, std::size_t rows, bool intercept,
+                                  const std::vector<std::vector<std::string>>& levels)
+{
+  return build_design(columns, rows, intercept, &levels);
 }
 
 meta_regression_result fit_meta_regression(const std::vector<double>& y, const std::vector<double>& v,
@@ -705,28 +790,68 @@ meta_regression_result fit_meta_regression(const std::vector<double>& y, const s
     r.R2 = tau2_re == 0 ? 0.0 : std::max(0.0, 100 * (tau2_re - r.tau2) / tau2_re);
   }
 
-  // Per group: metafor's blup, shrinking towards x_j' beta + offset_j.
-  r.fitted.resize(k);
-  r.shrinkage.resize(k);
-  r.estimate.resize(k);
-  r.sd.resize(k);
-  r.lower.resize(k);
-  r.upper.resize(k);
-  for (std::size_t j = 0; j < k && !bayes; ++j) {
-    const auto i = static_cast<Eigen::Index>(j);
-    const double off = offset.empty() ? 0.0 : offset[j];
-    const double xb = d.X.row(i).dot(f.beta);
-    const double b = d.v[i] / (d.v[i] + r.tau2);
-    const double x_var_x = d.X.row(i).dot(f.A * d.X.row(i).transpose());
-    r.fitted[j] = xb + off;
-    r.shrinkage[j] = b;
-    r.estimate[j] = (1 - b) * d.y[i] + b * xb + off;
-    r.sd[j] = std::sqrt((1 - b) * d.v[i] + b * b * x_var_x);
-    r.lower[j] = r.estimate[j] - z_crit * r.sd[j];
-    r.upper[j] = r.estimate[j] + z_crit * r.sd[j];
+  // Per group, and what they were computed from (bayes: fit_bayes, a mixture over tau).
+  if (!bayes) {
+    const std::optional<mse_terms> mse = fay_herriot_terms(d, f, r.tau2, o.method);
+    add_group_columns(r, d, offset, f.beta, f.A, r.tau2, z_crit, mse);
+    meta_regression_parameters h;
+    h.covariates = design.covariates;
+    h.levels = design.levels;
+    h.intercept = design.intercept;
+    h.names = design.names;
+    h.centres.assign(d.centres.data(), d.centres.data() + p);
+    h.beta.assign(f.beta.data(), f.beta.data() + p);
+    const RowMatrix A = f.A;
+    h.beta_covariance.assign(A.data(), A.data() + p * p);
+    h.tau2 = r.tau2;
+    h.level = o.level;
+    h.interval_quantile = z_crit;
+    if (mse) {
+      h.mse_variance = mse->variance;
+      h.mse_bias = mse->bias;
+    }
+    r.posterior = std::move(h);
   }
-  r.mse = fay_herriot_mse(d, f, r.tau2, o.method);
   if (r.tau2 == 0 && !bayes) r.notes.push_back("tau2 = 0: the covariates explain the between-group variation; every group sits on its regression line");
+  return r;
+}
+
+meta_regression_result apply_meta_regression(const std::vector<double>& y, const std::vector<double>& v,
+                                             const design_matrix& design, const std::vector<double>& offset,
+                                             const meta_regression_parameters& fit)
+{
+  const std::size_t p = fit.names.size();
+  SHRINK_EXPECTS(design.names == fit.names, "internal: the applied design's columns are not the fit's");
+  SHRINK_EXPECTS(fit.beta.size() == p && fit.beta_covariance.size() == p * p, "internal: the applied fit's beta does not match its columns");
+  const problem d = applied_problem(y, v, design, offset, fit.centres);
+  const Vector beta = Eigen::Map<const Vector>(fit.beta.data(), static_cast<Eigen::Index>(p));
+  const Matrix A = Eigen::Map<const RowMatrix>(fit.beta_covariance.data(), static_cast<Eigen::Index>(p), static_cast<Eigen::Index>(p));
+
+  meta_regression_result r;
+  r.applied = true;
+  r.method = tau_method::fixed;
+  r.level = fit.level;
+  r.tau2 = fit.tau2;
+  // The fit's coefficient table, from its own numbers (as fit_meta_regression reports it).
+  const double z_crit = fit.interval_quantile;
+  for (std::size_t c = 0; c < p; ++c) {
+    coefficient e;
+    e.name = fit.names[c];
+    const Vector a = coefficient_row(d, fit.intercept, c);
+    e.estimate = a.dot(beta);
+    e.se = std::sqrt(a.dot(A * a));
+    e.z = e.estimate / e.se;
+    e.p = chi_square_upper(e.z * e.z, 1);
+    e.lower = e.estimate - z_crit * e.se;
+    e.upper = e.estimate + z_crit * e.se;
+    r.coefficients.push_back(e);
+  }
+  constexpr double nan = std::numeric_limits<double>::quiet_NaN();
+  r.QE = r.QE_p = r.QM = r.QM_p = r.I2 = r.H2 = r.log_likelihood_ml = r.log_likelihood_reml = nan;
+  std::optional<mse_terms> mse;
+  if (fit.mse_variance && fit.mse_bias) mse = mse_terms{*fit.mse_variance, *fit.mse_bias};
+  add_group_columns(r, d, offset, beta, A, r.tau2, z_crit, mse);
+  r.posterior = fit;
   return r;
 }
 

@@ -23,6 +23,26 @@ inline double seconds_since(std::chrono::steady_clock::time_point t0)
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+/// metafor's Fisher scoring step for tau2 (ML, REML, EB), safeguarded. The score's root lies
+/// between the last point where the step pointed up (lo) and the last where it pointed down (hi);
+/// a step that lands outside them overshoots (plain scoring can then cycle for ever, as metafor's
+/// does without its `stepadj` remedy), so it bisects the bracket instead. Converging fits never
+/// leave the bracket, so they keep metafor's path bit for bit.
+class scoring_steps {
+ public:
+  /// The next tau2 from tau2 and the scoring step adj (finite).
+  double next(double tau2, double adj)
+  {
+    (adj > 0 ? lo_ : hi_) = tau2;
+    while (tau2 + adj < 0) adj /= 2;  // metafor's step halving at tau2.min = 0
+    const double to = tau2 + adj;
+    return (to > lo_ && to < hi_) || adj == 0 ? to : lo_ + (hi_ - lo_) / 2;
+  }
+
+ private:
+  double lo_ = 0, hi_ = std::numeric_limits<double>::infinity();
+};
+
 struct root_result {
   double x = 0;
   int iterations = 0;

@@ -5,7 +5,8 @@
 //   DL:   (Q(0) - (J-1)) / tr P(0)
 //   SJ:   tau0^2 Q(tau0^2) / (J-1),  tau0^2 = var(y) (J-1) / J
 //   PM:   uniroot of Q(tau2) = J - 1 on [0, max(100, 10 mad(y)^2)], tol eps^0.25
-//   ML/REML/EB: Fisher scoring from max(0, HE), step halving at 0, threshold 1e-5, 100 steps,
+//   ML/REML/EB: Fisher scoring from max(0, HE), step halving at 0, threshold 1e-5, 100 steps
+//         (a step that overshoots the score's bracket bisects it: numerics.hpp's scoring_steps),
 //         then (ML/REML) metafor's check that the likelihood is not larger at tau2 = 0.
 // Estimates are truncated at 0 as metafor does. The iterations reduce the cheap newton_sums (no
 // logarithm); the weighted sums with their logarithm are reduced once, at the estimate.
@@ -187,6 +188,7 @@ tau2_estimate estimate_tau2(group_engine& engine, const fit_options& o, const un
       double center = fixed_effect.wy.mean;
       double change = o.threshold + 1;
       int iter = 0;
+      detail::scoring_steps steps;
       while (change > o.threshold) {
         ++iter;
         const double old = tau2;
@@ -196,8 +198,7 @@ tau2_estimate estimate_tau2(group_engine& engine, const fit_options& o, const un
         if (o.method == tau_method::reml) adj = (s.ypp() - s.trace_p()) / s.trace_pp();
         if (o.method == tau_method::eb) adj = (s.q() * k / (k - 1) - k) / s.sw;
         SHRINK_EXPECTS(std::isfinite(adj), "Fisher scoring produced a non-finite step (values too extreme?)");
-        while (tau2 + adj < 0) adj /= 2;  // metafor's step halving at tau2.min = 0
-        tau2 += adj;
+        tau2 = steps.next(tau2, adj);
         change = std::fabs(old - tau2);
         SHRINK_EXPECTS(iter <= o.max_iterations, not_converged("Fisher scoring", o.max_iterations));
       }

@@ -356,21 +356,22 @@ std::string structures_report(const structure_comparison& c, const char* title)
 }
 
 void print_regression_report(const meta_regression_result& r, const std::vector<std::string>& keys,
-                             const std::vector<double>& y, const structure_comparison& with,
-                             const structure_comparison& without)
+                             const std::vector<double>& y, const std::optional<structure_comparison>& with,
+                             const std::optional<structure_comparison>& without)
 {
   std::ostringstream s;
   s << "shrink fit: J = " << keys.size() << " groups (summary input), meta-regression on " << r.coefficients.size()
-    << " coefficients\n";
+    << " coefficients" << (r.applied ? " (applied fit: nothing estimated)" : "") << "\n";
   for (const coefficient& c : r.coefficients)
     if (r.tau_post)
       s << "  " << c.name << " = " << g(c.estimate) << " (posterior sd " << g(c.se) << ", interval " << g(c.lower) << " to "
         << g(c.upper) << ")\n";
     else
       s << "  " << c.name << " = " << g(c.estimate) << " (se " << g(c.se) << ", p = " << g(c.p, 3) << ")\n";
-  s << "  tau = " << g(std::sqrt(r.tau2)) << " (" << to_string(r.method) << (r.tau_post ? ": posterior median" : "") << "), residual I2 = " << g(r.I2, 4)
-    << "%, QE = " << g(r.QE) << " on " << r.QE_df << " df (p = " << g(r.QE_p, 3) << "), QM = " << g(r.QM) << " on "
-    << r.QM_df << " df (p = " << g(r.QM_p, 3) << ")";
+  s << "  tau = " << g(std::sqrt(r.tau2)) << " (" << to_string(r.method) << (r.tau_post ? ": posterior median" : "") << ")";
+  if (!r.applied)
+    s << ", residual I2 = " << g(r.I2, 4) << "%, QE = " << g(r.QE) << " on " << r.QE_df << " df (p = " << g(r.QE_p, 3)
+      << "), QM = " << g(r.QM) << " on " << r.QM_df << " df (p = " << g(r.QM_p, 3) << ")";
   if (r.R2) s << ", R2 = " << g(*r.R2, 4) << "%";
   s << '\n';
   const std::size_t shown = std::min<std::size_t>(keys.size(), 6);
@@ -378,7 +379,8 @@ void print_regression_report(const meta_regression_result& r, const std::vector<
   for (std::size_t j = 0; j < shown; ++j)
     s << "    " << keys[j] << "  " << g(y[j]) << "  " << g(r.fitted[j]) << "  " << g(r.estimate[j]) << '\n';
   for (const auto& note : r.notes) s << "  note: " << note << '\n';
-  s << structures_report(with, " with the covariates") << structures_report(without, " without them");
+  if (with) s << structures_report(*with, " with the covariates");
+  if (without) s << structures_report(*without, " without them");
   std::cerr << s.str();
 }
 
@@ -454,8 +456,10 @@ void run_mixed_model_fit(const fit_args& a, const CLI::App& app, const fit_optio
   std::cerr << s.str();
 }
 
-/// `shrink fit --estimate ... --covariates ...`: meta-regression (summary mode only, so far).
-void run_regression_fit(const fit_args& a, const CLI::App& app, const fit_options& o, io::summary_part* merged)
+/// `shrink fit --estimate ... --covariates ...`: meta-regression (raw rows: run_mixed_model_fit);
+/// `applied`: a meta-regression's parameters (--apply), every group's columns under them.
+void run_regression_fit(const fit_args& a, const CLI::App& app, const fit_options& o, io::summary_part* merged,
+                        const meta_regression_parameters* applied = nullptr)
 {
   if (a.digits < 0 || a.digits > 17) throw error("--digits must be 0 (the shortest exact text) or 1 to 17");
   if (a.estimate.empty()) return run_mixed_model_fit(a, app, o, merged);
@@ -472,14 +476,28 @@ void run_regression_fit(const fit_args& a, const CLI::App& app, const fit_option
   const io::summary_table t = io::read_summary_table(a.input, c, columns);
 
   std::vector<covariate> covariates;
-  for (std::size_t i = 0; i + (a.offset.empty() ? 0 : 1) < columns.size(); ++i) covariates.push_back(io::to_covariate(columns[i]));
+  for (std::size_t i = 0; i + (a.offset.empty() ? 0 : 1) < columns.size(); ++i) {
+    covariates.push_back(io::to_covariate(columns[i]));
+    // A factor of the applied fit is text here even where this part's labels read as numbers.
+    if (applied && !applied->levels[i].empty() && covariates.back().labels.empty()) {
+      covariates.back().numbers.clear();
+      covariates.back().labels = columns[i].fields;
+    }
+  }
   const std::vector<double> offset = a.offset.empty() ? std::vector<double>{} : io::to_numbers(columns.back());
-  const design_matrix x = make_design(covariates, t.keys.size(), !a.no_intercept);
+  const design_matrix x = applied ? make_applied_design(covariates, t.keys.size(), applied->intercept, applied->levels)
+                                  : make_design(covariates, t.keys.size(), !a.no_intercept);
   std::vector<double> v;
   for (double se : t.standard_errors) v.push_back(se * se);
-  const meta_regression_result r = fit_meta_regression(t.exact_estimates, v, x, offset, o);
-  const structure_comparison with = compare_structures(t.exact_estimates, v, x, offset);
-  const structure_comparison without = compare_structures(t.exact_estimates, v, intercept_design(v.size()), offset);
+  meta_regression_result r = applied ? apply_meta_regression(t.exact_estimates, v, x, offset, *applied)
+                                     : fit_meta_regression(t.exact_estimates, v, x, offset, o);
+  if (r.posterior) r.posterior->offset = a.offset;
+  // An applied fit estimates nothing to compare.
+  std::optional<structure_comparison> with, without;
+  if (!applied) {
+    with = compare_structures(t.exact_estimates, v, x, offset);
+    without = compare_structures(t.exact_estimates, v, intercept_design(v.size()), offset);
+  }
   write_groups(a, *outputs.get("-o"), t.keys, io::groups_columns(t.exact_estimates, t.standard_errors, r));
   if (io::atomic_output* plot = outputs.get("--plot"))
     plot->write(io::regression_fit_svg(r, t.exact_estimates, t.standard_errors, x, offset, t.keys));
@@ -487,19 +505,40 @@ void run_regression_fit(const fit_args& a, const CLI::App& app, const fit_option
     html->write(io::regression_fit_html(r, t.exact_estimates, t.standard_errors, x, offset, t.keys));
   if (io::atomic_output* json = outputs.get("--summary")) {
     nlohmann::json j = io::summary_json(r, t.keys.size());
-    j["structures"] = io::structures_json(with);
-    j["structures_without_covariates"] = io::structures_json(without);
+    if (with) j["structures"] = io::structures_json(*with);
+    if (without) j["structures_without_covariates"] = io::structures_json(*without);
     json->write(j.dump(2) + "\n");
   }
   outputs.commit();
   if (!a.quiet) print_regression_report(r, t.keys, t.exact_estimates, with, without);
 }
 
+/// --apply of a meta-regression (absent for any other --apply): its parameters, with `a`'s
+/// covariates and offset set to the fit's (given ones must name the same columns).
+std::optional<meta_regression_parameters> applied_meta_regression(fit_args& a, const CLI::App& app, bool merged)
+{
+  if (a.apply.empty() || io::applied_fit_model(a.apply) != io::applied_model::meta_regression) return std::nullopt;
+  meta_regression_parameters h = io::read_meta_regression_parameters(a.apply);
+  if (merged || a.estimate.empty())
+    throw error("--apply: the applied fit is a meta-regression of per-group estimates; apply it to per-group estimates "
+                "(--estimate with --se or --variance)");
+  std::string names;
+  for (const std::string& name : h.covariates) names += (names.empty() ? "" : ",") + name;
+  if (app.count("--covariates") > 0 && covariate_names(a.covariates) != h.covariates)
+    throw error("--covariates " + a.covariates + " and --apply: the applied fit's covariates are " + names + ", in that order");
+  if (app.count("--offset") > 0 && a.offset != h.offset)
+    throw error("--offset " + a.offset + " and --apply: the applied fit's offset is " +
+                (h.offset.empty() ? "none" : "'" + h.offset + "'"));
+  a.covariates = names;
+  a.offset = h.offset;
+  return h;
+}
+
 /// --apply of a random-intercept fit with covariates (absent for any other --apply): its parameters,
 /// with `a`'s covariates and offset set to the fit's (given ones must name the same columns).
 std::optional<random_intercept_parameters> applied_random_intercept(fit_args& a, const CLI::App& app, bool merged)
 {
-  if (a.apply.empty() || !io::applied_fit_has_covariates(a.apply)) return std::nullopt;
+  if (a.apply.empty() || io::applied_fit_model(a.apply) != io::applied_model::random_intercept) return std::nullopt;
   random_intercept_parameters h = io::read_random_intercept_parameters(a.apply);
   std::string names;
   for (const std::string& name : h.covariates) names += (names.empty() ? "" : ",") + name;
@@ -534,19 +573,26 @@ void run_fit(const fit_args& given, const CLI::App& app)
     if (app.count(count_only) > 0)
       throw error(std::string(count_only) + " belongs to --family binomial or poisson (the normal family's estimator is --tau-method)");
   const std::optional<random_intercept_parameters> applied_covariates = applied_random_intercept(a, app, merged.has_value());
+  const std::optional<meta_regression_parameters> applied_regression = applied_meta_regression(a, app, merged.has_value());
   if (!a.apply.empty() && !applied_covariates && merged && merged->family == io::summary_family::covariates)
     throw error("--apply: the summaries hold covariates, the applied fit has none");
+  // --covariates and --offset may repeat an applied fit's own (checked above).
+  const bool covariates_applied = applied_covariates || applied_regression;
   if (!a.apply.empty())
     for (const char* estimated : {"--tau-method", "--tau", "--tau-prior", "--prior", "--sigma", "--level", "--covariates",
                                   "--offset", "--no-intercept", "--plot", "--html"})
       if (app.count(estimated) > 0 &&
-          !(applied_covariates && (std::string(estimated) == "--covariates" || std::string(estimated) == "--offset")))
+          !(covariates_applied && (std::string(estimated) == "--covariates" || std::string(estimated) == "--offset")))
         throw error(std::string(estimated) + " and --apply: the applied fit gives the hyperparameters and the level "
                                              "(draw figures from that fit)");
-  if (applied_covariates) {
+  if (covariates_applied) {
     if (a.output.empty()) throw error("-o: give a file name, or - for stdout");
     fit_options o;
     o.requested_backend = parse_backend(a.backend);
+    if (applied_regression) {
+      if (a.se.empty() == a.variance.empty()) throw error("summary input needs exactly one of --se NAME or --variance NAME with --estimate");
+      return run_regression_fit(a, app, o, nullptr, &*applied_regression);
+    }
     return run_mixed_model_fit(a, app, o, merged ? &*merged : nullptr, &*applied_covariates);
   }
   const bool summary_mode = !a.estimate.empty();

@@ -838,17 +838,42 @@ nlohmann::json summary_json(const meta_regression_result& r, std::size_t groups)
   j["tau"] = std::sqrt(r.tau2);
   j["tau2_se"] = optional(r.tau2_se);
   j["tau2_ci"] = {optional(r.tau2_lower), optional(r.tau2_upper)};  // Q-profile
-  j["QE"] = r.QE;
-  j["QE_df"] = r.QE_df;
-  j["QE_p"] = r.QE_p;
-  j["QM"] = r.QM;
-  j["QM_df"] = r.QM_df;
-  j["QM_p"] = r.QM_p;
+  // An applied fit has none of its data's statistics: null.
+  auto number = [](double x) { return std::isfinite(x) ? json(x) : json(nullptr); };
+  j["QE"] = number(r.QE);
+  j["QE_df"] = r.applied ? json(nullptr) : json(r.QE_df);
+  j["QE_p"] = number(r.QE_p);
+  j["QM"] = number(r.QM);
+  j["QM_df"] = r.applied ? json(nullptr) : json(r.QM_df);
+  j["QM_p"] = number(r.QM_p);
   j["R2"] = optional(r.R2);
-  j["I2"] = r.I2;
-  j["H2"] = r.H2;
-  j["log_likelihood"] = {{"ml", r.log_likelihood_ml}, {"reml", r.log_likelihood_reml}};
+  j["I2"] = number(r.I2);
+  j["H2"] = number(r.H2);
+  j["log_likelihood"] = {{"ml", number(r.log_likelihood_ml)}, {"reml", number(r.log_likelihood_reml)}};
   if (r.tau_post) j["tau_posterior"] = tau_posterior_json(*r.tau_post);
+  if (r.posterior) {
+    const meta_regression_parameters& h = *r.posterior;
+    json levels = json::object();
+    for (std::size_t i = 0; i < h.covariates.size(); ++i)
+      if (!h.levels[i].empty()) levels[h.covariates[i]] = h.levels[i];
+    const std::size_t p = h.names.size();
+    json covariance = json::array();
+    for (std::size_t a = 0; a < p; ++a)
+      covariance.push_back(std::vector<double>(h.beta_covariance.begin() + a * p, h.beta_covariance.begin() + (a + 1) * p));
+    j["posterior_parameters"] = {{"covariates", h.covariates},
+                                 {"factor_levels", levels},
+                                 {"intercept", h.intercept},
+                                 {"offset", h.offset.empty() ? json(nullptr) : json(h.offset)},
+                                 {"coefficient_names", h.names},
+                                 {"centres", h.centres},
+                                 {"beta_at_centres", h.beta},
+                                 {"beta_covariance", covariance},
+                                 {"tau2", h.tau2},
+                                 {"level", h.level},
+                                 {"interval_quantile", h.interval_quantile},
+                                 {"mse_terms", h.mse_variance ? json({{"variance", *h.mse_variance}, {"bias", *h.mse_bias}})
+                                                              : json(nullptr)}};
+  }
   j["iterations"] = r.iterations;
   j["backend"] = to_string(r.used);
   j["notes"] = r.notes;
@@ -978,6 +1003,31 @@ struct applied_summary {
                    what + "posterior_parameters." + name + " is missing or not a finite number");
     return p[name].get<double>();
   }
+  std::vector<double> numbers(const char* name) const
+  {
+    SHRINK_EXPECTS(p.contains(name), what + "posterior_parameters." + name + " is missing or not a list");
+    return numbers_in(p[name], name);
+  }
+  std::vector<double> numbers_in(const nlohmann::json& list, const std::string& name) const
+  {
+    SHRINK_EXPECTS(list.is_array(), what + "posterior_parameters." + name + " is missing or not a list");
+    std::vector<double> out;
+    for (const nlohmann::json& e : list) {
+      SHRINK_EXPECTS(e.is_number() && std::isfinite(e.get<double>()), what + "posterior_parameters." + name + " holds a non-number");
+      out.push_back(e.get<double>());
+    }
+    return out;
+  }
+  std::vector<std::string> names(const nlohmann::json& list, const std::string& name) const
+  {
+    SHRINK_EXPECTS(list.is_array(), what + "posterior_parameters." + name + " is missing or not a list");
+    std::vector<std::string> out;
+    for (const nlohmann::json& e : list) {
+      SHRINK_EXPECTS(e.is_string(), what + "posterior_parameters." + name + " holds a non-name");
+      out.push_back(e.get<std::string>());
+    }
+    return out;
+  }
 };
 
 applied_summary read_applied_summary(const std::string& path, const std::string& family = "normal")
@@ -1000,13 +1050,19 @@ applied_summary read_applied_summary(const std::string& path, const std::string&
   SHRINK_EXPECTS(fitted == family, what + "the summary of a " + fitted + " fit: apply it with --family " + fitted);
   SHRINK_EXPECTS(j.contains("posterior_parameters") && j["posterior_parameters"].is_object(),
                  what + "no \"posterior_parameters\" (the --summary of a fit with point hyperparameters: not bayes, "
-                        "--prior t, summary-mode --covariates, or a count prior on its boundary)");
+                        "--prior t, or a count prior on its boundary)");
   return {j["posterior_parameters"], what};
 }
 
 }  // namespace
 
-bool applied_fit_has_covariates(const std::string& path) { return read_applied_summary(path).p.contains("covariates"); }
+applied_model applied_fit_model(const std::string& path)
+{
+  const nlohmann::json p = read_applied_summary(path).p;
+  return p.contains("beta_covariance") ? applied_model::meta_regression
+         : p.contains("covariates")    ? applied_model::random_intercept
+                                       : applied_model::plain;
+}
 
 posterior_parameters read_posterior_parameters(const std::string& path)
 {
@@ -1057,25 +1113,13 @@ random_intercept_parameters read_random_intercept_parameters(const std::string& 
   const applied_summary a = read_applied_summary(path);
   const nlohmann::json& p = a.p;
   random_intercept_parameters h;
-  auto numbers = [&](const char* name) {
-    SHRINK_EXPECTS(p.contains(name) && p[name].is_array(), a.what + "posterior_parameters." + name + " is missing or not a list");
-    std::vector<double> out;
-    for (const nlohmann::json& x : p[name]) {
-      SHRINK_EXPECTS(x.is_number() && std::isfinite(x.get<double>()), a.what + "posterior_parameters." + name + " holds a non-number");
-      out.push_back(x.get<double>());
-    }
-    return out;
-  };
   SHRINK_EXPECTS(p.contains("covariates") && p["covariates"].is_array(),
                  a.what + "no covariates in its posterior_parameters (a fit without covariates: give no --covariates)");
-  for (const nlohmann::json& name : p["covariates"]) {
-    SHRINK_EXPECTS(name.is_string(), a.what + "posterior_parameters.covariates holds a non-name");
-    h.covariates.push_back(name.get<std::string>());
-  }
+  h.covariates = a.names(p["covariates"], "covariates");
   SHRINK_EXPECTS(p.contains("value") && p["value"].is_string(), a.what + "posterior_parameters.value is missing");
   h.value = p["value"].get<std::string>();
-  h.centres = numbers("centres");
-  h.beta = numbers("beta_at_centres");
+  h.centres = a.numbers("centres");
+  h.beta = a.numbers("beta_at_centres");
   h.tau2 = a.number("tau2");
   h.sigma2 = a.number("sigma2");
   h.level = a.number("level");
@@ -1084,6 +1128,61 @@ random_intercept_parameters read_random_intercept_parameters(const std::string& 
                  a.what + "posterior_parameters: one centre per covariate and one more coefficient are needed");
   SHRINK_EXPECTS(h.tau2 >= 0 && h.sigma2 > 0 && h.level > 0 && h.level < 1 && h.interval_quantile > 0,
                  a.what + "posterior_parameters: tau2 must be >= 0, sigma2 and interval_quantile > 0");
+  return h;
+}
+
+meta_regression_parameters read_meta_regression_parameters(const std::string& path)
+{
+  const applied_summary a = read_applied_summary(path);
+  const nlohmann::json& p = a.p;
+  auto entry = [&](const char* name) -> const nlohmann::json& {
+    SHRINK_EXPECTS(p.contains(name), a.what + "posterior_parameters." + name + " is missing");
+    return p[name];
+  };
+  meta_regression_parameters h;
+  h.covariates = a.names(entry("covariates"), "covariates");
+  const nlohmann::json& levels = entry("factor_levels");
+  SHRINK_EXPECTS(levels.is_object(), a.what + "posterior_parameters.factor_levels is not an object");
+  for (const std::string& c : h.covariates) {
+    h.levels.push_back(levels.contains(c) ? a.names(levels[c], "factor_levels." + c) : std::vector<std::string>{});
+    SHRINK_EXPECTS(std::is_sorted(h.levels.back().begin(), h.levels.back().end()),
+                   a.what + "posterior_parameters.factor_levels." + c + " is not sorted");
+  }
+  SHRINK_EXPECTS(entry("intercept").is_boolean(), a.what + "posterior_parameters.intercept is not true or false");
+  h.intercept = p["intercept"].get<bool>();
+  const nlohmann::json& offset = entry("offset");
+  SHRINK_EXPECTS(offset.is_null() || offset.is_string(), a.what + "posterior_parameters.offset is not a name or null");
+  if (offset.is_string()) h.offset = offset.get<std::string>();
+  h.names = a.names(entry("coefficient_names"), "coefficient_names");
+  h.centres = a.numbers("centres");
+  h.beta = a.numbers("beta_at_centres");
+  const std::size_t q = h.names.size();
+  const nlohmann::json& covariance = entry("beta_covariance");
+  SHRINK_EXPECTS(covariance.is_array() && covariance.size() == q, a.what + "posterior_parameters.beta_covariance is not a " +
+                                                                     std::to_string(q) + " x " + std::to_string(q) + " matrix");
+  for (const nlohmann::json& row : covariance) {
+    const std::vector<double> r = a.numbers_in(row, "beta_covariance");
+    SHRINK_EXPECTS(r.size() == q, a.what + "posterior_parameters.beta_covariance is not a " + std::to_string(q) + " x " +
+                                    std::to_string(q) + " matrix");
+    h.beta_covariance.insert(h.beta_covariance.end(), r.begin(), r.end());
+  }
+  h.tau2 = a.number("tau2");
+  h.level = a.number("level");
+  h.interval_quantile = a.number("interval_quantile");
+  const nlohmann::json& mse = entry("mse_terms");
+  if (!mse.is_null()) {
+    auto term = [&](const char* name) {
+      SHRINK_EXPECTS(mse.is_object() && mse.contains(name) && mse[name].is_number() && std::isfinite(mse[name].get<double>()),
+                     a.what + "posterior_parameters.mse_terms." + name + " is missing or not a finite number");
+      return mse[name].get<double>();
+    };
+    h.mse_variance = term("variance");
+    h.mse_bias = term("bias");
+  }
+  SHRINK_EXPECTS(!h.names.empty() && h.centres.size() == q && h.beta.size() == q,
+                 a.what + "posterior_parameters: one centre and one coefficient per coefficient name are needed");
+  SHRINK_EXPECTS(h.tau2 >= 0 && h.level > 0 && h.level < 1 && h.interval_quantile > 0,
+                 a.what + "posterior_parameters: tau2 must be >= 0, level in (0, 1) and interval_quantile > 0");
   return h;
 }
 

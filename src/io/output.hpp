@@ -156,9 +156,12 @@ nlohmann::json summary_json(const fit_result& r);
 /// (`shrink fit --apply FILE`): one-line errors when the file is not such a summary.
 nlohmann::json posterior_parameters_json(const posterior_parameters& p);
 posterior_parameters read_posterior_parameters(const std::string& path);
-/// The same for a random-intercept fit with covariates (whose summary lists its "covariates").
+/// The same for a random-intercept fit with covariates, and for a meta-regression.
 random_intercept_parameters read_random_intercept_parameters(const std::string& path);
-bool applied_fit_has_covariates(const std::string& path);
+meta_regression_parameters read_meta_regression_parameters(const std::string& path);
+/// Which model a fit's JSON summary holds the parameters of (errors as read_posterior_parameters').
+enum class applied_model { plain, random_intercept, meta_regression };
+applied_model applied_fit_model(const std::string& path);
 /// The same for a count fit of `family`: its prior as --method fixed takes it (count_options' a, b).
 struct count_prior_parameters {
   count_prior prior = count_prior::conjugate;

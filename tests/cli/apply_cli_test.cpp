@@ -198,6 +198,16 @@ TEST_F(Apply, BadInputIsAOneLineError)
   EXPECT_NE(r.err.find("--apply"), std::string::npos) << r.err;
 }
 
+/// Uniform draws in [0, 1) from a 64-bit linear congruential hash: test data without a library.
+struct hashed_uniforms {
+  std::uint64_t h;
+  double operator()()
+  {
+    h = h * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<double>(h >> 11) / 9007199254740992.0;
+  }
+};
+
 /// Raw rows with covariates: key,y,x1,x2,o: x1 varies within groups (around 1e6, so the parts'
 /// centres differ from the whole's), x2 is constant in a group, o an offset; y from a hash.
 std::string covariate_rows()
@@ -205,11 +215,7 @@ std::string covariate_rows()
   std::ostringstream csv;
   csv.precision(17);
   csv << "group,y,x1,x2,o\n";
-  std::uint64_t h = 12345;
-  auto uniform = [&] {
-    h = h * 6364136223846793005ULL + 1442695040888963407ULL;
-    return static_cast<double>(h >> 11) / 9007199254740992.0;
-  };
+  hashed_uniforms uniform{12345};
   for (int k = 0; k < 60; ++k) {
     const double effect = uniform() - 0.5, x2 = k % 5;
     for (int i = 0; i < 2 + k % 7; ++i) {
@@ -449,6 +455,148 @@ TEST_F(ApplyCounts, BadInputIsAOneLineError)
                "--prior logit-normal takes --mu and --tau");
   expect_error(part + " --prior logit-normal --method mom", "fitted by --method ml (maximum likelihood, as glmer) or given by --method fixed");
   expect_error(part + " --tau 1", "--tau belongs to --family normal");
+}
+
+// Meta-regression (per-group estimates with covariates): a part's groups get the whole fit's rows
+// under its coefficients, their covariance and tau2, bit for bit, for every point method; the rows
+// are the closed forms of the JSON's numbers (metafor's blup and the Fay-Herriot mse).
+class ApplyMetaRegression : public Apply {
+ protected:
+  void SetUp() override
+  {
+    // key,yi,vi,x,f,o: x around 1e3 (the parts' centres differ from the whole's), f a factor whose
+    // level c appears in part 0 only (key % 3 == 0 and key % 7 == 0), o an offset.
+    std::ostringstream csv;
+    csv.precision(17);
+    csv << "key,yi,vi,x,f,o\n";
+    hashed_uniforms uniform{99};
+    for (int k = 0; k < 90; ++k) {
+      const double x = 1000 + (k * 13) % 17, o = 0.1 * (k % 4), vi = 0.02 + 0.3 * uniform();
+      const char* f = k % 21 == 0 ? "c" : k % 2 == 0 ? "a" : "b";
+      const double yi = 0.5 - 0.05 * (x - 1000) + (f[0] == 'b' ? 0.3 : 0.0) + o + 0.4 * (uniform() - 0.5) + std::sqrt(vi) * (uniform() - 0.5);
+      csv << k << ',' << yi << ',' << vi << ',' << x << ',' << f << ',' << o << '\n';
+    }
+    write_file(dir / "whole.csv", csv.str());
+    split = split_by_key(csv.str());
+    for (std::size_t p = 0; p < split.parts.size(); ++p) write_file(dir / ("part" + std::to_string(p) + ".csv"), split.parts[p]);
+  }
+  const std::string summary = " --group key --estimate yi --variance vi";
+};
+
+TEST_F(ApplyMetaRegression, PartsGetTheWholeFitsRowsForEveryPointMethod)
+{
+  for (const std::string model : {" --covariates x,f --tau-method reml", " --covariates x,f --offset o --tau-method ml",
+                                  " --covariates x --tau-method mom", " --covariates f,x --tau-method dl",
+                                  " --covariates x,f --tau-method pm", " --covariates x --offset o --tau-method eb",
+                                  " --covariates x,f --tau-method sj", " --covariates x,f --tau 0.3",
+                                  " --covariates f,x --no-intercept --tau-method reml"}) {
+    const table whole = rows_by_key(fit_whole(quoted(dir / "whole.csv") + summary + model));
+    const nlohmann::json fitted = nlohmann::json::parse(read_file(dir / "whole.json"));
+    const nlohmann::json& h = fitted.at("posterior_parameters");
+    EXPECT_EQ(h.at("tau2").get<double>(), fitted.at("tau2").get<double>()) << model;
+    EXPECT_EQ(h.at("offset").is_null(), model.find("--offset") == std::string::npos) << model;
+    for (int p = 0; p < 3; ++p) {
+      const std::string name = "part" + std::to_string(p);
+      // The covariates, factor levels and offset come from the applied fit (parts 1 and 2 lack level c).
+      expect_rows_of(rows_by_key(apply_to(quoted(dir / (name + ".csv")) + summary)), whole, 0, model + ", " + name);
+      const nlohmann::json applied = nlohmann::json::parse(read_file(dir / "part.json"));
+      EXPECT_EQ(applied.at("tau_method"), "fixed") << model;
+      EXPECT_EQ(applied.at("tau2").get<double>(), fitted.at("tau2").get<double>()) << model;
+      EXPECT_TRUE(applied.at("QE").is_null() && applied.at("QM").is_null() && applied.at("I2").is_null()) << model;
+      EXPECT_TRUE(applied.at("log_likelihood").at("reml").is_null()) << model;
+      EXPECT_FALSE(applied.contains("structures")) << model;
+      EXPECT_EQ(applied.at("coefficients"), fitted.at("coefficients")) << model;  // the fit's own table
+      EXPECT_EQ(applied.at("posterior_parameters"), h) << model;
+    }
+  }
+}
+
+TEST_F(ApplyMetaRegression, TheRowsAreTheClosedFormOfTheGivenParameters)
+{
+  fit_whole(quoted(dir / "whole.csv") + summary + " --covariates x,f --offset o --tau-method reml");
+  const nlohmann::json h = nlohmann::json::parse(read_file(dir / "whole.json")).at("posterior_parameters");
+  EXPECT_EQ(h.at("coefficient_names"), nlohmann::json({"intercept", "x", "fb", "fc"}));
+  EXPECT_EQ(h.at("factor_levels"), nlohmann::json({{"f", {"a", "b", "c"}}}));
+  const double tau2 = h.at("tau2"), q = h.at("interval_quantile");
+  const double variance = h.at("mse_terms").at("variance"), bias = h.at("mse_terms").at("bias");
+  EXPECT_EQ(bias, 0);  // REML: Datta and Lahiri's bias term is zero
+  std::map<std::string, std::vector<double>> inputs;  // key -> yi, vi, x, fb, fc, o
+  const auto rows = parse_csv(split.parts[0]);
+  for (std::size_t i = 1; i < rows.size(); ++i)
+    inputs[rows[i][0]] = {std::stod(rows[i][1]), std::stod(rows[i][2]), std::stod(rows[i][3]),
+                          rows[i][4] == "b" ? 1.0 : 0.0, rows[i][4] == "c" ? 1.0 : 0.0, std::stod(rows[i][5])};
+  // group,n,mean,se,shrinkage,fitted,estimate,sd,lower,upper,mse
+  for (const auto& [key, c] : rows_by_key(apply_to(quoted(dir / "part0.csv") + summary))) {
+    const std::vector<double>& in = inputs.at(key);
+    const double xc[4] = {1, in[2] - h.at("centres")[1].get<double>(), in[3] - h.at("centres")[2].get<double>(),
+                          in[4] - h.at("centres")[3].get<double>()};
+    double xb = 0, xax = 0;
+    for (int a = 0; a < 4; ++a) {
+      xb += xc[a] * h.at("beta_at_centres")[a].get<double>();
+      for (int b = 0; b < 4; ++b) xax += xc[a] * h.at("beta_covariance")[a][b].get<double>() * xc[b];
+    }
+    const double v = in[1], y = in[0] - in[5], B = v / (v + tau2);
+    const double estimate = (1 - B) * y + B * xb + in[5], sd = std::sqrt((1 - B) * v + B * B * xax);
+    EXPECT_NEAR(c[3], B, 1e-14) << key;
+    EXPECT_NEAR(c[4], xb + in[5], 1e-12) << key;
+    EXPECT_NEAR(c[5], estimate, 1e-12) << key;
+    EXPECT_NEAR(c[6], sd, 1e-12 * sd) << key;
+    EXPECT_NEAR(c[7], estimate - q * sd, 1e-12) << key;
+    EXPECT_NEAR(c[8], estimate + q * sd, 1e-12) << key;
+    const double mse = v * tau2 / (v + tau2) + B * B * xax + 2 * B * B * variance / (v + tau2) - B * B * bias;
+    EXPECT_NEAR(c[9], mse, 1e-12 * mse) << key;
+  }
+}
+
+// Not --apply itself, but these data: metafor's plain Fisher scoring cycles on them for ML and
+// REML with x alone (rma stops with "did not converge"); shrink's scoring bisects the overshooting
+// step. The references are rma(yi, vi, mods = ~ x, method = "ML" / "REML", control =
+// list(stepadj = 0.5, threshold = 1e-12)) in metafor 4.x on this CSV; scoring stops within its
+// threshold 1e-5, and the structures' ML (run to 1e-13) is the maximum itself.
+TEST_F(ApplyMetaRegression, ScoringThatOvershootsBisectsToTheMaximum)
+{
+  for (const auto& [method, reference] : {std::pair<std::string, double>{"ml", 0.00890215319549946}, {"reml", 0.0101966206699756}}) {
+    fit_whole(quoted(dir / "whole.csv") + summary + " --covariates x --tau-method " + method);
+    const nlohmann::json fitted = nlohmann::json::parse(read_file(dir / "whole.json"));
+    EXPECT_NEAR(fitted.at("tau2").get<double>(), reference, 1e-5) << method;
+    EXPECT_LE(fitted.at("iterations").get<int>(), 100) << method;
+    if (method == "ml") EXPECT_NEAR(fitted.at("structures").at("tau2_ml").get<double>(), reference, 1e-10 * reference);
+  }
+}
+
+TEST_F(ApplyMetaRegression, BadInputIsAOneLineError)
+{
+  fit_whole(quoted(dir / "whole.csv") + summary + " --covariates x,f");
+  const std::string part = quoted(dir / "part0.csv") + summary, apply = " --apply " + quoted(dir / "whole.json");
+  auto expect_error = [&](const std::string& args, const std::string& message) {
+    const run_result r = run_shrink("fit " + args + " -o " + quoted(dir / "x.csv") + " -q", dir);
+    EXPECT_NE(r.status, 0) << args;
+    EXPECT_NE(r.err.find(message), std::string::npos) << args << ": " << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  };
+  expect_error(part + apply + " --covariates f,x", "the applied fit's covariates are x,f, in that order");
+  expect_error(part + apply + " --offset o", "the applied fit's offset is none");
+  expect_error(part + apply + " --no-intercept", "--no-intercept and --apply");
+  expect_error(part + apply + " --tau-method reml", "--tau-method and --apply");
+  expect_error(quoted(dir / "part0.csv") + " --group key --value yi" + apply, "apply it to per-group estimates");
+  expect_error(quoted(dir / "part0.csv") + " --group key --estimate yi" + apply, "exactly one of --se NAME or --variance NAME");
+  write_file(dir / "level.csv", "key,yi,vi,x,f,o\n1,0.1,0.2,1001,d,0\n");
+  expect_error(quoted(dir / "level.csv") + summary + apply, "covariate 'f': level 'd' is not one of the applied fit's levels");
+  write_file(dir / "text.csv", "key,yi,vi,x,f,o\n1,0.1,0.2,high,a,0\n");
+  expect_error(quoted(dir / "text.csv") + summary + apply, "covariate 'x' is numeric in the applied fit but text here");
+  write_file(dir / "less.csv", "key,yi,vi,x,o\n1,0.1,0.2,1001,0\n");
+  expect_error(quoted(dir / "less.csv") + summary + apply, "no covariate column 'f'");
+  nlohmann::json broken = nlohmann::json::parse(read_file(dir / "whole.json"));
+  broken["posterior_parameters"]["beta_covariance"][1] = {1, 2};
+  write_file(dir / "broken.json", broken.dump());
+  expect_error(part + " --apply " + quoted(dir / "broken.json"), "posterior_parameters.beta_covariance is not a 4 x 4 matrix");
+  // bayes: a mixture over tau, no point parameters to apply.
+  ASSERT_EQ(run_shrink("fit " + quoted(dir / "whole.csv") + summary + " --covariates x --tau-method bayes -o " +
+                         quoted(dir / "b.csv") + " --summary " + quoted(dir / "bayes.json") + " -q",
+                       dir)
+              .status,
+            0);
+  expect_error(part + " --apply " + quoted(dir / "bayes.json"), "no \"posterior_parameters\"");
 }
 
 }  // namespace
