@@ -548,16 +548,34 @@ void backward(const double* l, double* x, std::size_t p_run)
   }
 }
 
+/// What a group's term of raw_logo_score needs of its size n alone (once per size class): M_{-j}'s
+/// first entry, (M_{-j})_11 = T_11 - s, is the same for every group of that size.
+struct logo_class {
+  double s = 0;         ///< n / (1 + n g)
+  double shrink_m = 0;  ///< tau2 / (sigma2 + tau2 (M_{-j})_11)
+  double log_sigma = 0, log_k = 0;  ///< n log(2 pi sigma2), log(1 + tau2 (M_{-j})_11 / sigma2)
+};
+
+logo_class logo_class_at(double n, const double* t, double sigma2, double tau2, double log_two_pi_sigma2)
+{
+  logo_class k;
+  k.s = n / (1 + n * (tau2 / sigma2));
+  const double m11 = t[0] - k.s;
+  k.shrink_m = tau2 / (sigma2 + tau2 * m11);
+  k.log_sigma = n * log_two_pi_sigma2;
+  k.log_k = std::log1p(tau2 * m11 / sigma2);
+  return k;
+}
+
 /// Group j's term of raw_logo_score (NaN where M_{-j} is singular). `t`: T(g), w x w row-major
-/// (w = p + 1, Z = (1, x, y)); `work`: 2 p^2 + 3 w numbers. P: p when known at compile time, so
-/// that the small matrices' loops unroll (a third of the work of Eigen's dynamic-size routines),
-/// else 0.
+/// (w = p + 1, Z = (1, x, y)); `k`: its size class's part; `work`: 2 p^2 + 3 w numbers. P: p when
+/// known at compile time, so that the small matrices' loops unroll (a third of the work of
+/// Eigen's dynamic-size routines), else 0.
 template <std::size_t P>
-double logo_term(const cross_view& d, const double* t, std::size_t j, double sigma2, double tau2,
-                 double log_two_pi_sigma2, double* work)
+double logo_term(const cross_view& d, const double* t, const logo_class& k, std::size_t j, double sigma2, double* work)
 {
   const std::size_t p = P != 0 ? P : d.width, w = p + 1;
-  const double n = d.n[j], s = n / (1 + n * (tau2 / sigma2));
+  const double n = d.n[j], s = k.s;
   const double* const mean = &d.mean[j * p];
   const double* const c = &d.comoment[j * p * p];  // C_j of (x, y): Z's co-moments less the intercept's zeros
   double* const M = work;          // M_{-j}, then its factor
@@ -575,7 +593,7 @@ double logo_term(const cross_view& d, const double* t, std::size_t j, double sig
   }
   a[p] = 1;
   // A = M_{-j} - tau2 / (sigma2 + tau2 M_11) M e1 e1'M + U, U = X_j'X_j (sigma2 K^-1 by Sherman-Morrison).
-  const double m11 = M[0], shrink_m = tau2 / (sigma2 + tau2 * m11);
+  const double shrink_m = k.shrink_m;
   for (std::size_t u = 0; u < p; ++u)
     for (std::size_t v = 0; v <= u; ++v)
       A[u * p + v] = (M[u * p + v] - (shrink_m * M[u * p]) * M[v * p]) + (cz(u, v) + (n * m[u]) * m[v]);
@@ -600,7 +618,7 @@ double logo_term(const cross_view& d, const double* t, std::size_t j, double sig
     log_det_ratio = 0;
     for (std::size_t u = 0; u < p; ++u) log_det_ratio += 2 * (std::log(A[u * p + u]) - std::log(M[u * p + u]));
   }
-  const double log_det_sigma = n * log_two_pi_sigma2 + log_det_ratio + std::log1p(tau2 * m11 / sigma2);
+  const double log_det_sigma = k.log_sigma + log_det_ratio + k.log_k;
   return -0.5 * (log_det_sigma + (e2 - r_a_r) / sigma2);
 }
 
@@ -658,11 +676,14 @@ std::optional<double> raw_logo_score(const prepared& s, double sigma2, double ta
   const auto sum = [&](auto term) { return detail::reduce<double>(d.groups, detail::thread_count(threads), term); };
   const std::vector<double> t(T.data(), T.data() + T.size());  // symmetric: either storage order
   const double log_two_pi_sigma2 = std::log(two_pi * sigma2);
+  std::vector<logo_class> classes;
+  if (d.width > 1)
+    for (double n : s.sizes.n) classes.push_back(logo_class_at(n, t.data(), sigma2, tau2, log_two_pi_sigma2));
   const auto fixed = [&](auto width) {
     constexpr std::size_t P = decltype(width)::value;
     return sum([&](std::size_t j) {
       double work[2 * P * P + 3 * (P + 1)];
-      return logo_term<P>(d, t.data(), j, sigma2, tau2, log_two_pi_sigma2, work);
+      return logo_term<P>(d, t.data(), classes[s.sizes.of_group[j]], j, sigma2, work);
     });
   };
   double score = 0;
@@ -686,7 +707,7 @@ std::optional<double> raw_logo_score(const prepared& s, double sigma2, double ta
     default:
       score = sum([&](std::size_t j) {
         std::vector<double> work(2 * d.width * d.width + 3 * (d.width + 1));
-        return logo_term<0>(d, t.data(), j, sigma2, tau2, log_two_pi_sigma2, work.data());
+        return logo_term<0>(d, t.data(), classes[s.sizes.of_group[j]], j, sigma2, work.data());
       });
   }
   if (std::isnan(score)) return std::nullopt;

@@ -73,6 +73,14 @@ class key_ids {
   std::vector<std::size_t> sorted() const
   {
     if (keys_.empty()) throw error("no data rows: the input has only a header");
+    if (ids_.empty() && direct_.size() <= 16 * keys_.size() + 4096) {
+      // Every key a small canonical integer: their numeric order is the direct table's (no sort).
+      std::vector<std::size_t> order;
+      order.reserve(keys_.size());
+      for (std::uint32_t id : direct_)
+        if (id != 0) order.push_back(id - 1);
+      return order;
+    }
     std::vector<std::int64_t> numeric(keys_.size());
     bool all_integer = true;
     for (std::size_t j = 0; j < keys_.size() && all_integer; ++j) all_integer = parse_int_key(keys_[j], numeric[j]);
