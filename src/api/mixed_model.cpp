@@ -23,8 +23,10 @@
 #include "structures.hpp"
 
 #include <Eigen/Dense>
+#include <emmintrin.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -502,47 +504,86 @@ std::pair<double, double> mixed_model_tau_interval(const group_cross_products& r
 
 namespace {
 
+/// Two groups' numbers side by side (SSE2, the x86-64 baseline): every lane takes the scalar
+/// code's operations in the scalar code's order (no fused multiply-adds: -ffp-contract=off), so
+/// each lane holds the bits the scalar code gives. V: double (one group) or double2.
+using double2 = __m128d;
+
+template <class V>
+constexpr std::size_t lane_count = std::is_same_v<V, double> ? 1 : 2;
+
+inline double square_root(double x) { return std::sqrt(x); }
+inline double2 square_root(double2 x) { return _mm_sqrt_pd(x); }
+
+/// x in every lane.
+template <class V>
+V splat(double x)
+{
+  if constexpr (std::is_same_v<V, double>)
+    return x;
+  else
+    return V{x, x};
+}
+
+/// Lane i holds at(i).
+template <class V, class At>
+V gather(At at)
+{
+  if constexpr (std::is_same_v<V, double>)
+    return at(0);
+  else
+    return V{at(0), at(1)};
+}
+
+template <class V>
+double lane(V x, std::size_t i)
+{
+  if constexpr (std::is_same_v<V, double>)
+    return i == 0 ? x : 0.0;
+  else
+    return x[i];
+}
+
 /// The Cholesky factor of the p x p symmetric matrix `a` (row-major, lower triangle read) in
-/// place, lower triangle; false unless it is positive definite. P: p when known at compile time
-/// (the loops then unroll), else 0.
-template <std::size_t P>
-bool cholesky(double* a, std::size_t p_run)
+/// place, lower triangle. A lane whose matrix is not positive definite is left with a diagonal
+/// entry not > 0 (0 or NaN: the square root of a pivot <= 0), which logo_terms checks. P: p when
+/// known at compile time (the loops then unroll), else 0.
+template <std::size_t P, class V>
+void cholesky(V* a, std::size_t p_run)
 {
   const std::size_t p = P != 0 ? P : p_run;
   for (std::size_t j = 0; j < p; ++j) {
-    double d = a[j * p + j];
+    V d = a[j * p + j];
     for (std::size_t k = 0; k < j; ++k) d -= a[j * p + k] * a[j * p + k];
-    if (!(d > 0)) return false;
-    d = std::sqrt(d);
+    d = square_root(d);
     a[j * p + j] = d;
     for (std::size_t i = j + 1; i < p; ++i) {
-      double v = a[i * p + j];
+      V v = a[i * p + j];
       for (std::size_t k = 0; k < j; ++k) v -= a[i * p + k] * a[j * p + k];
       a[i * p + j] = v / d;
     }
   }
-  return true;
 }
 
 /// x = L^-1 x (L from cholesky), in place.
-template <std::size_t P>
-void forward(const double* l, double* x, std::size_t p_run)
+template <std::size_t P, class V>
+void forward(const V* l, V* x, std::size_t p_run)
 {
   const std::size_t p = P != 0 ? P : p_run;
   for (std::size_t i = 0; i < p; ++i) {
-    double v = x[i];
+    V v = x[i];
     for (std::size_t k = 0; k < i; ++k) v -= l[i * p + k] * x[k];
     x[i] = v / l[i * p + i];
   }
 }
 
 /// x = L'^-1 x, in place.
-template <std::size_t P>
-void backward(const double* l, double* x, std::size_t p_run)
+template <std::size_t P, class V>
+void backward(const V* l, V* x, std::size_t p_run)
 {
   const std::size_t p = P != 0 ? P : p_run;
   for (std::size_t i = p; i-- > 0;) {
-    double v = x[i];
+    V v = x[i];
     for (std::size_t k = i + 1; k < p; ++k) v -= l[k * p + i] * x[k];
     x[i] = v / l[i * p + i];
   }
@@ -567,59 +608,74 @@ logo_class logo_class_at(double n, const double* t, double sigma2, double tau2, 
   return k;
 }
 
-/// Group j's term of raw_logo_score (NaN where M_{-j} is singular). `t`: T(g), w x w row-major
-/// (w = p + 1, Z = (1, x, y)); `k`: its size class's part; `work`: 2 p^2 + 3 w numbers. P: p when
-/// known at compile time, so that the small matrices' loops unroll (a third of the work of
-/// Eigen's dynamic-size routines), else 0.
-template <std::size_t P>
-double logo_term(const cross_view& d, const double* t, const logo_class& k, std::size_t j, double sigma2, double* work)
+/// The terms of raw_logo_score of groups j0 .. j0 + lanes - 1 into out[0 ..] (NaN where M_{-j} is
+/// singular). `t`: T(g), w x w row-major (w = p + 1, Z = (1, x, y)); `k`: each lane's size class's
+/// part. P: p when known at compile time, so that the small matrices' loops unroll (a third of the
+/// work of Eigen's dynamic-size routines) and the scratch lies on the stack, else 0.
+template <std::size_t P, class V>
+void logo_terms(const cross_view& d, const double* t, const logo_class* const* k, std::size_t j0, double sigma2, double* out)
 {
+  constexpr std::size_t lanes = lane_count<V>;
   const std::size_t p = P != 0 ? P : d.width, w = p + 1;
-  const double n = d.n[j], s = k.s;
-  const double* const mean = &d.mean[j * p];
-  const double* const c = &d.comoment[j * p * p];  // C_j of (x, y): Z's co-moments less the intercept's zeros
-  double* const M = work;          // M_{-j}, then its factor
-  double* const A = work + p * p;  // sigma2 K^-1 + X_j'X_j, then its factor
-  double* const m = A + p * p;     // (1, xbar, ybar)
-  double* const a = m + w;         // (-beta_{-j}, 1)
-  double* const za = a + w;        // Z_j'Z_j a
-  auto cz = [&](std::size_t u, std::size_t v) { return u == 0 || v == 0 ? 0.0 : c[(u - 1) * p + v - 1]; };
-  m[0] = 1;
-  for (std::size_t u = 1; u < w; ++u) m[u] = mean[u - 1];
+  std::conditional_t<P != 0, std::array<V, 3 * P * P + 3 * (P + 1)>, std::vector<V>> work;  // every entry written before it is read
+  if constexpr (P == 0) work.resize(3 * p * p + 3 * w);
+  V* const M = work.data();   // M_{-j}, then its factor
+  V* const A = M + p * p;     // sigma2 K^-1 + X_j'X_j, then its factor
+  V* const c = A + p * p;     // C_j of (x, y): Z's co-moments less the intercept's zeros
+  V* const m = c + p * p;     // (1, xbar, ybar)
+  V* const a = m + w;         // (-beta_{-j}, 1)
+  V* const za = a + w;        // Z_j'Z_j a
+  // The groups' numbers, read once into the lanes.
+  const V n = gather<V>([&](std::size_t i) { return d.n[j0 + i]; });
+  const V s = gather<V>([&](std::size_t i) { return k[i]->s; });
+  const V shrink_m = gather<V>([&](std::size_t i) { return k[i]->shrink_m; });
+  for (std::size_t e = 0; e < p * p; ++e) c[e] = gather<V>([&](std::size_t i) { return d.comoment[(j0 + i) * p * p + e]; });
+  m[0] = splat<V>(1);
+  for (std::size_t u = 1; u < w; ++u) m[u] = gather<V>([&](std::size_t i) { return d.mean[(j0 + i) * p + u - 1]; });
+  auto cz = [&](std::size_t u, std::size_t v) { return u == 0 || v == 0 ? splat<V>(0.0) : c[(u - 1) * p + v - 1]; };
   // The rest of T without group j: M_{-j} (its first p rows and columns) and b_{-j} (column p).
   for (std::size_t u = 0; u < p; ++u) {
-    for (std::size_t v = 0; v <= u; ++v) M[u * p + v] = (t[u * w + v] - cz(u, v)) - (s * m[u]) * m[v];
-    a[u] = -((t[u * w + p] - cz(u, p)) - (s * m[u]) * m[p]);
+    for (std::size_t v = 0; v <= u; ++v) M[u * p + v] = (splat<V>(t[u * w + v]) - cz(u, v)) - (s * m[u]) * m[v];
+    a[u] = -((splat<V>(t[u * w + p]) - cz(u, p)) - (s * m[u]) * m[p]);
   }
-  a[p] = 1;
+  a[p] = splat<V>(1);
   // A = M_{-j} - tau2 / (sigma2 + tau2 M_11) M e1 e1'M + U, U = X_j'X_j (sigma2 K^-1 by Sherman-Morrison).
-  const double shrink_m = k.shrink_m;
   for (std::size_t u = 0; u < p; ++u)
     for (std::size_t v = 0; v <= u; ++v)
       A[u * p + v] = (M[u * p + v] - (shrink_m * M[u * p]) * M[v * p]) + (cz(u, v) + (n * m[u]) * m[v]);
-  if (!cholesky<P>(M, p) || !cholesky<P>(A, p)) return std::numeric_limits<double>::quiet_NaN();
+  cholesky<P>(M, p);
+  cholesky<P>(A, p);
   forward<P>(M, a, p);
   backward<P>(M, a, p);
-  double ma = 0;
+  V ma = splat<V>(0);
   for (std::size_t u = 0; u < w; ++u) ma += m[u] * a[u];
   for (std::size_t u = 0; u < w; ++u) {
-    double v = (n * ma) * m[u];
-    for (std::size_t k = 1; k < w; ++k) v += cz(u, k) * a[k];
+    V v = (n * ma) * m[u];
+    for (std::size_t b = 1; b < w; ++b) v += cz(u, b) * a[b];
     za[u] = v;
   }
-  double e2 = 0;  // e'e
+  V e2 = splat<V>(0);  // e'e
   for (std::size_t u = 0; u < w; ++u) e2 += a[u] * za[u];
   forward<P>(A, za, p);  // r = za's first p entries: r'A^-1 r = |L_A^-1 r|^2
-  double r_a_r = 0, det_ratio = 1;
+  V r_a_r = splat<V>(0), det_ratio = splat<V>(1);
   for (std::size_t u = 0; u < p; ++u) r_a_r += za[u] * za[u], det_ratio *= A[u * p + u] / M[u * p + u];
-  // log det A - log det M_{-j} by one logarithm while the product stays in range.
-  double log_det_ratio = 2 * std::log(det_ratio);
-  if (!(det_ratio > 1e-150 && det_ratio < 1e150)) {
-    log_det_ratio = 0;
-    for (std::size_t u = 0; u < p; ++u) log_det_ratio += 2 * (std::log(A[u * p + u]) - std::log(M[u * p + u]));
+  for (std::size_t i = 0; i < lanes; ++i) {
+    bool definite = true;
+    for (std::size_t u = 0; u < p; ++u) definite = definite && lane(M[u * p + u], i) > 0 && lane(A[u * p + u], i) > 0;
+    if (!definite) {
+      out[i] = std::numeric_limits<double>::quiet_NaN();
+      continue;
+    }
+    // log det A - log det M_{-j} by one logarithm while the product stays in range.
+    const double ratio = lane(det_ratio, i);
+    double log_det_ratio = 2 * std::log(ratio);
+    if (!(ratio > 1e-150 && ratio < 1e150)) {
+      log_det_ratio = 0;
+      for (std::size_t u = 0; u < p; ++u) log_det_ratio += 2 * (std::log(lane(A[u * p + u], i)) - std::log(lane(M[u * p + u], i)));
+    }
+    const double log_det_sigma = k[i]->log_sigma + log_det_ratio + k[i]->log_k;
+    out[i] = -0.5 * (log_det_sigma + (lane(e2, i) - lane(r_a_r, i)) / sigma2);
   }
-  const double log_det_sigma = k.log_sigma + log_det_ratio + k.log_k;
-  return -0.5 * (log_det_sigma + (e2 - r_a_r) / sigma2);
 }
 
 /// What logo_term of rows without covariates (width 1) needs of a group's size n alone, where the
@@ -669,7 +725,8 @@ double logo_term_intercept(const cross_view& d, const intercept_class& k, double
 ///   e'Sigma^-1 e = (e'e - r' A^-1 r) / sigma2,   e = y_j - X_j beta_{-j},  r = X_j'e,
 /// e'e and r from the centred co-moments (a' C_j a + n (m'a)^2, a = (-beta_{-j}, 1)). Absent when
 /// leaving a group out leaves the covariates collinear.
-std::optional<double> raw_logo_score(const prepared& s, double sigma2, double tau2, int threads)
+/// `terms`: scratch for the groups' terms (kept between calls: fresh pages cost).
+std::optional<double> raw_logo_score(const prepared& s, double sigma2, double tau2, int threads, std::vector<double>& terms)
 {
   const cross_view& d = s.d;
   const Matrix T = profile_at(s.sizes, s.within, tau2 / sigma2, false).T;
@@ -679,12 +736,24 @@ std::optional<double> raw_logo_score(const prepared& s, double sigma2, double ta
   std::vector<logo_class> classes;
   if (d.width > 1)
     for (double n : s.sizes.n) classes.push_back(logo_class_at(n, t.data(), sigma2, tau2, log_two_pi_sigma2));
+  // The groups' terms (two at a time where p is known at compile time), then their sum.
   const auto fixed = [&](auto width) {
     constexpr std::size_t P = decltype(width)::value;
-    return sum([&](std::size_t j) {
-      double work[2 * P * P + 3 * (P + 1)];
-      return logo_term<P>(d, t.data(), classes[s.sizes.of_group[j]], j, sigma2, work);
+    terms.resize(d.groups);
+    detail::for_each_block(d.groups, detail::reduce_block, detail::thread_count(threads), [&](std::size_t first, std::size_t last, std::size_t) {
+      const auto run = [&](std::size_t j, auto lanes) {
+        using V = decltype(lanes);
+        constexpr std::size_t L = lane_count<V>;
+        const logo_class* k[L];
+        for (std::size_t i = 0; i < L; ++i) k[i] = &classes[s.sizes.of_group[j + i]];
+        logo_terms<P, V>(d, t.data(), k, j, sigma2, &terms[j]);
+      };
+      std::size_t j = first;
+      if constexpr (P != 0)
+        for (; j + 2 <= last; j += 2) run(j, double2{});
+      for (; j < last; ++j) run(j, 0.0);
     });
+    return sum([&](std::size_t j) { return terms[j]; });
   };
   double score = 0;
   switch (d.width) {
@@ -704,11 +773,7 @@ std::optional<double> raw_logo_score(const prepared& s, double sigma2, double ta
     case 5: score = fixed(std::integral_constant<std::size_t, 5>{}); break;
     case 6: score = fixed(std::integral_constant<std::size_t, 6>{}); break;
     case 7: score = fixed(std::integral_constant<std::size_t, 7>{}); break;
-    default:
-      score = sum([&](std::size_t j) {
-        std::vector<double> work(2 * d.width * d.width + 3 * (d.width + 1));
-        return logo_term<0>(d, t.data(), classes[s.sizes.of_group[j]], j, sigma2, work.data());
-      });
+    default: score = fixed(std::integral_constant<std::size_t, 0>{});
   }
   if (std::isnan(score)) return std::nullopt;
   return score;
@@ -751,9 +816,10 @@ structure_comparison compare_prepared(const prepared& s, int threads)
   const mixed_model_result h = fit_tau(s, false, 0.95, false);  // its likelihood: no per-group columns
   c.tau2_ml = h.tau2;
   detail::add_structure(c, "separate", ll(rss_separate), d.groups + within_rank + 1, N, std::nullopt);
-  detail::add_structure(c, "pooled", pooled, d.width + 1, N, raw_logo_score(s, rss_pooled / N, 0, threads));
+  std::vector<double> terms;
+  detail::add_structure(c, "pooled", pooled, d.width + 1, N, raw_logo_score(s, rss_pooled / N, 0, threads, terms));
   detail::add_structure(c, "hierarchical", h.tau2 == 0 ? pooled : h.log_likelihood, d.width + 2, N,
-                        raw_logo_score(s, h.sigma2, h.tau2, threads));
+                        raw_logo_score(s, h.sigma2, h.tau2, threads, terms));
   detail::decide_structure(c, q > 0);
   return c;
 }
