@@ -386,14 +386,15 @@ void print_regression_report(const meta_regression_result& r, const std::vector<
 /// absent where a structure fits the rows exactly (every group's rows identical), or where the
 /// random-intercept ML fit it needs fails: the plain fit does not use that fit, so any failure of
 /// it leaves out a diagnostic only.
-std::optional<structure_comparison> raw_structures(const io::group_table& t, int threads)
+/// The table's means and sums of squares are taken (no copies: fresh pages cost).
+std::optional<structure_comparison> raw_structures(io::group_table&& t, int threads)
 {
   group_cross_products d;
   d.groups = t.n.size();
   d.width = 1;
   d.n.assign(t.n.begin(), t.n.end());
-  d.mean = t.mean;
-  d.comoment = t.m2;
+  d.mean = std::move(t.mean);
+  d.comoment = std::move(t.m2);
   try {
     return compare_structures(d, threads);
   } catch (const error&) {
@@ -633,8 +634,8 @@ void run_fit(const fit_args& given, const CLI::App& app)
     if (a.hooks.device_resident)
       r.notes.push_back("device-resident input: the rows were folded on the GPU where they lie; only the per-group "
                         "table came to the host");
-    if (want_structures) structures = raw_structures(t, a.threads);
     keys = std::move(t.keys);
+    if (want_structures) structures = raw_structures(std::move(t), a.threads);
   }
   write_groups(a, csv, keys, io::groups_columns(r));
   if (io::atomic_output* plot = outputs.get("--plot")) plot->write(io::fit_svg(r, keys));
