@@ -678,7 +678,7 @@ void logo_terms(const cross_view& d, const double* t, const logo_class* const* k
   }
 }
 
-/// What logo_term of rows without covariates (width 1) needs of a group's size n alone, where the
+/// What a score term of rows without covariates (width 1) needs of a group's size n alone, where the
 /// matrices are 2 x 2 and M_{-j} is 1 x 1: worked out once per size class, so that a group's term
 /// takes no logarithm. The same operations in the same order as Eigen's (Cholesky factor sqrt(x);
 /// its matrix solve multiplies by 1 / sqrt(x) twice, its vector solve divides twice), as scalars:
