@@ -241,6 +241,18 @@ class exact_fit_error : public error {
 /// sum of squares of y), other shrink::errors as the fits do.
 structure_comparison compare_structures(const group_cross_products& data, int threads = 0, backend use = backend::cpu);
 
+/// A raw-mode fit with its structures comparison (absent where compare_structures would throw
+/// exact_fit_error).
+struct mixed_model_with_structures {
+  mixed_model_result fit;
+  std::optional<structure_comparison> structures;
+};
+
+/// fit_mixed_model then compare_structures of the same data, the data prepared once for both
+/// (centred, checked, summed per size): the results of the two calls.
+mixed_model_with_structures fit_mixed_model_with_structures(const group_cross_products& data, bool reml, double level,
+                                                            backend use, int threads);
+
 /// The design of the intercept alone for `rows` groups.
 design_matrix intercept_design(std::size_t rows);
 

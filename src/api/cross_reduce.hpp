@@ -31,6 +31,9 @@ class cross_reducer {
 /// computes), on `use` (cpu or cuda; resolve automatic first) with `threads` CPU threads (0: all).
 std::unique_ptr<cross_reducer> make_cross_reducer(backend use, const double* x, std::size_t rows, std::size_t width,
                                                   int threads);
+/// sum_j x_j over `rows` rows of `width` numbers at `x` into `out` (width entries): a reducer's
+/// weighted_rows with unit weights, the same bits, without the CPU reducer's copy of the rows.
+void sum_rows(backend use, const double* x, std::size_t rows, std::size_t width, int threads, double* out);
 /// The CUDA reducer (src/cuda/cross_products.cu; a clear error in a build without CUDA).
 std::unique_ptr<cross_reducer> make_cuda_cross_reducer(const double* x, std::size_t rows, std::size_t width);
 

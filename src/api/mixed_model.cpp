@@ -23,8 +23,10 @@
 #include "structures.hpp"
 
 #include <Eigen/Dense>
+#include <emmintrin.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -48,14 +50,24 @@ struct profile {
   double derivative = 0;  ///< of the profiled deviance in g
 };
 
+/// The cross products as the fits read them, pointing into the data where nothing changes: n and
+/// the co-moments are the data's; `mean` has the covariates centred (prepared::centred_mean) or,
+/// without covariates, is the data's.
+struct cross_view {
+  std::size_t groups = 0, width = 0;
+  const double* n = nullptr;
+  const double* mean = nullptr;      ///< groups x width
+  const double* comoment = nullptr;  ///< groups x width x width
+  const std::vector<std::string>* covariates = nullptr;
+};
+
 /// sum_j C_j, padded for the intercept: the part of T that does not depend on g (the fixed
 /// reduction on `use`).
-Matrix within_comoments(const group_cross_products& d, backend use, int threads)
+Matrix within_comoments(const cross_view& d, backend use, int threads)
 {
   const auto w = static_cast<Eigen::Index>(d.width);
-  const std::vector<double> ones(d.groups, 1.0);
   std::vector<double> sum(d.width * d.width);
-  detail::make_cross_reducer(use, d.comoment.data(), d.groups, sum.size(), threads)->weighted_rows(ones.data(), sum.data());
+  detail::sum_rows(use, d.comoment, d.groups, sum.size(), threads, sum.data());
   Matrix T = Matrix::Zero(w + 1, w + 1);
   for (Eigen::Index a = 0; a < w; ++a)
     for (Eigen::Index b = 0; b < w; ++b) T(a + 1, b + 1) = sum[static_cast<std::size_t>(a * w + b)];
@@ -71,10 +83,25 @@ struct size_classes {
   std::vector<double> n;     ///< each distinct n_j, ascending
   std::vector<double> count; ///< groups of that size
   std::vector<double> outer; ///< per size, sum of m_j m_j': lower triangles row by row, contiguous
+  std::vector<std::uint32_t> of_group;  ///< each group's size class
   std::shared_ptr<detail::cross_reducer> sums;  ///< weighted sums of the rows of `outer`
 };
 
-size_classes gather_sizes(const group_cross_products& d, backend use, int threads)
+/// Adds group j's m m' (m = (1, mean), W = its width when known at compile time, else 0) to a
+/// packed lower triangle.
+template <std::size_t W>
+void add_outer(const double* mean, std::size_t width_run, double* outer)
+{
+  const std::size_t width = W != 0 ? W : width_run;
+  outer[0] += 1.0 * 1.0;
+  std::size_t at = 1;
+  for (std::size_t a = 1; a < width; at += ++a) {
+    outer[at] += mean[a - 1] * 1.0;
+    for (std::size_t b = 1; b <= a; ++b) outer[at + b] += mean[a - 1] * mean[b - 1];
+  }
+}
+
+size_classes gather_sizes(const cross_view& d, backend use, int threads)
 {
   size_classes s;
   s.width = d.width + 1;
@@ -82,35 +109,45 @@ size_classes gather_sizes(const group_cross_products& d, backend use, int thread
   // the size serves where the largest is not far above the number of groups (else a sort).
   double largest = 0;
   bool whole = true;
-  for (double n : d.n) largest = std::max(largest, n), whole = whole && n == std::floor(n) && n >= 0;
-  std::vector<std::size_t> class_of;
+  for (std::size_t j = 0; j < d.groups; ++j) {
+    const double n = d.n[j];
+    largest = std::max(largest, n), whole = whole && n == std::floor(n) && n >= 0;
+  }
+  std::vector<std::uint32_t> class_of;
   if (whole && largest <= 4.0 * static_cast<double>(d.groups) + 1024) {
     class_of.assign(static_cast<std::size_t>(largest) + 1, 0);
-    for (double n : d.n) class_of[static_cast<std::size_t>(n)] = 1;
+    for (std::size_t j = 0; j < d.groups; ++j) class_of[static_cast<std::size_t>(d.n[j])] = 1;
     for (std::size_t v = 0; v < class_of.size(); ++v)
       if (class_of[v] != 0) {
-        class_of[v] = s.n.size();
+        class_of[v] = static_cast<std::uint32_t>(s.n.size());
         s.n.push_back(static_cast<double>(v));
       }
   } else {
-    s.n = d.n;
+    s.n.assign(d.n, d.n + d.groups);
     std::sort(s.n.begin(), s.n.end());
     s.n.erase(std::unique(s.n.begin(), s.n.end()), s.n.end());
   }
   const std::size_t packed = s.width * (s.width + 1) / 2;
   s.count.assign(s.n.size(), 0.0);
   s.outer.assign(s.n.size() * packed, 0.0);
-  std::vector<double> m(s.width);
-  m[0] = 1;
-  for (std::size_t j = 0; j < d.groups; ++j) {
-    const std::size_t k = !class_of.empty() ? class_of[static_cast<std::size_t>(d.n[j])]
-                                            : static_cast<std::size_t>(std::lower_bound(s.n.begin(), s.n.end(), d.n[j]) - s.n.begin());
-    s.count[k] += 1;
-    std::copy(&d.mean[j * d.width], &d.mean[(j + 1) * d.width], m.begin() + 1);
-    double* outer = &s.outer[k * packed];
-    std::size_t at = 0;
-    for (std::size_t a = 0; a < s.width; at += ++a)
-      for (std::size_t b = 0; b <= a; ++b) outer[at + b] += m[a] * m[b];
+  s.of_group.resize(d.groups);
+  for (std::size_t j = 0; j < d.groups; ++j)
+    s.of_group[j] = !class_of.empty() ? class_of[static_cast<std::size_t>(d.n[j])]
+                                      : static_cast<std::uint32_t>(std::lower_bound(s.n.begin(), s.n.end(), d.n[j]) - s.n.begin());
+  // The sums in group order; widths known at compile time unroll the loops (the same operations).
+  const auto sum = [&](auto width) {
+    for (std::size_t j = 0; j < d.groups; ++j) {
+      s.count[s.of_group[j]] += 1;
+      add_outer<decltype(width)::value>(&d.mean[j * d.width], s.width, &s.outer[s.of_group[j] * packed]);
+    }
+  };
+  switch (s.width) {
+    case 2: sum(std::integral_constant<std::size_t, 2>{}); break;
+    case 3: sum(std::integral_constant<std::size_t, 3>{}); break;
+    case 4: sum(std::integral_constant<std::size_t, 4>{}); break;
+    case 5: sum(std::integral_constant<std::size_t, 5>{}); break;
+    case 6: sum(std::integral_constant<std::size_t, 6>{}); break;
+    default: sum(std::integral_constant<std::size_t, 0>{});
   }
   s.sums = detail::make_cross_reducer(use, s.outer.data(), s.n.size(), packed, threads);
   return s;
@@ -164,90 +201,107 @@ profile profile_at(const size_classes& sizes, const Matrix& within, double g, bo
 }
 
 /// Names the first covariate that the intercept and the earlier ones explain: leading blocks of
-/// X'X (T at g = 0), scaled to unit diagonal, must stay positive definite.
-void check_design(const group_cross_products& d, const Matrix& within)
+/// X'X (T at g = 0, from the sizes' sums), scaled to unit diagonal, must stay positive definite.
+void check_design(const std::vector<std::string>& covariates, const size_classes& sizes, const Matrix& within)
 {
-  const auto p = static_cast<Eigen::Index>(d.width);
+  const auto p = static_cast<Eigen::Index>(sizes.width - 1);
   Matrix xtx = within.topLeftCorner(p, p);
-  for (std::size_t j = 0; j < d.groups; ++j)
-    for (Eigen::Index a = 0; a < p; ++a)
-      for (Eigen::Index b = 0; b < p; ++b)
-        xtx(a, b) += d.n[j] * (a ? d.mean[j * d.width + a - 1] : 1.0) * (b ? d.mean[j * d.width + b - 1] : 1.0);
+  const std::size_t packed = sizes.width * (sizes.width + 1) / 2;
+  for (std::size_t k = 0; k < sizes.n.size(); ++k) {
+    std::size_t at = 0;
+    for (Eigen::Index a = 0; a < p; at += static_cast<std::size_t>(++a))
+      for (Eigen::Index b = 0; b <= a; ++b) {
+        const double add = sizes.n[k] * sizes.outer[k * packed + at + static_cast<std::size_t>(b)];
+        xtx(a, b) += add;
+        if (b != a) xtx(b, a) += add;
+      }
+  }
   const Vector scale = xtx.diagonal().cwiseSqrt().cwiseInverse();
   const Matrix unit = scale.asDiagonal() * xtx * scale.asDiagonal();
   for (Eigen::Index c = 2; c <= p; ++c) {
     const Eigen::LDLT<Matrix> ldlt(unit.topLeftCorner(c, c));
     if (ldlt.info() == Eigen::Success && (ldlt.vectorD().array() > 1e-10).all()) continue;  // NaN: a zero column
     std::string earlier = "the intercept";
-    for (Eigen::Index e = 1; e + 1 < c; ++e) earlier += ", " + d.covariates[static_cast<std::size_t>(e - 1)];
-    throw error("covariates are collinear: '" + d.covariates[static_cast<std::size_t>(c - 2)] +
+    for (Eigen::Index e = 1; e + 1 < c; ++e) earlier += ", " + covariates[static_cast<std::size_t>(e - 1)];
+    throw error("covariates are collinear: '" + covariates[static_cast<std::size_t>(c - 2)] +
                 "' is a linear combination of " + earlier + "; drop one");
   }
 }
 
-/// `raw` with the covariates centred at their row means, which go to `shift` (in group order: the
-/// same bits for any --threads): uncentred cross products of a covariate like 1e6 + j lose its
-/// spread to rounding (refused as collinear, or a slope off in its sixth digit). The centring moves
-/// the intercept only. (y is left as it is: where the rows fit exactly, sigma2 -> 0, the fit's
-/// limit is reached more closely from y's own decimals than from y less its mean.)
-group_cross_products centred_at(const group_cross_products& raw, const std::vector<double>& shift);
-
-group_cross_products centred(const group_cross_products& raw, std::vector<double>& shift)
+/// The covariates' row means (in group order: the same bits for any --threads), where the fits
+/// centre them.
+std::vector<double> row_means(const group_cross_products& raw)
 {
-  shift.assign(raw.covariates.size(), 0.0);
+  std::vector<double> shift(raw.covariates.size(), 0.0);
   double rows = 0;
   for (std::size_t j = 0; j < raw.groups; ++j) {
     rows += raw.n[j];
     for (std::size_t k = 0; k < shift.size(); ++k) shift[k] += raw.n[j] * (raw.mean[j * raw.width + k] - shift[k]) / rows;
   }
-  return centred_at(raw, shift);
+  return shift;
 }
 
-/// `raw` with the covariates centred at `shift` (a fit's centres, for --apply).
-group_cross_products centred_at(const group_cross_products& raw, const std::vector<double>& shift)
+/// The means of `raw` with the covariates centred at `shift`, empty without covariates (the
+/// data's means serve). Each mean's digits beyond its double (a covariate like 1e9 + x) join it
+/// once it is small; y's stay apart (y is not centred: where the rows fit exactly, sigma2 -> 0,
+/// the fit's limit is reached more closely from y's own decimals than from y less its mean).
+std::vector<double> centred_means(const group_cross_products& raw, const std::vector<double>& shift)
 {
-  group_cross_products d = raw;
-  // Each mean's digits beyond its double (a covariate like 1e9 + x) join it once it is small.
-  for (std::size_t j = 0; j < d.groups; ++j)
+  if (shift.empty()) return {};
+  std::vector<double> mean(raw.mean);
+  for (std::size_t j = 0; j < raw.groups; ++j)
     for (std::size_t k = 0; k < shift.size(); ++k) {
-      const std::size_t at = j * d.width + k;
-      d.mean[at] = (d.mean[at] - shift[k]) + (d.mean_lo.empty() ? 0.0 : d.mean_lo[at]);
+      const std::size_t at = j * raw.width + k;
+      mean[at] = (mean[at] - shift[k]) + (raw.mean_lo.empty() ? 0.0 : raw.mean_lo[at]);
     }
-  d.mean_lo.clear();  // joined (y's stay apart: y is not centred)
-  return d;
+  return mean;
 }
 
-/// The data as every fit works on them: the covariates centred at their row means (in group order:
-/// the same bits for any --threads), since uncentred cross products of a covariate like 1e6 + j lose
-/// its spread to rounding (refused as collinear, or a slope off in its sixth digit); only the
-/// intercept moves back. Checked once: the design, the sizes' sums, the rows.
+/// `raw` seen with its means at `mean` (the data's own where that is empty).
+cross_view view_of(const group_cross_products& raw, const std::vector<double>& mean)
+{
+  return {raw.groups, raw.width, raw.n.data(), mean.empty() ? raw.mean.data() : mean.data(), raw.comoment.data(), &raw.covariates};
+}
+
+/// The data as every fit works on them, made once for the fit, the structures comparison and the
+/// interval: the covariates centred at their row means, since uncentred cross products of a
+/// covariate like 1e6 + j lose its spread to rounding (refused as collinear, or a slope off in its
+/// sixth digit; only the intercept moves back); the within-group co-moments and the sizes' sums.
+/// Checked once: the design, the rows. It points into the data, which must outlive it.
 struct prepared {
-  group_cross_products d;
+  cross_view d;
+  std::vector<double> centred_mean;  ///< what d.mean points to, with covariates
   std::vector<double> shift;
   Matrix within;
   size_classes sizes;
   double N = 0;
   std::size_t p = 0;  ///< intercept + covariates
   backend use = backend::cpu;  ///< where the sums over groups run
+
+  prepared(const group_cross_products& raw, backend on, int threads);
+  prepared(const prepared&) = delete;  // d points into centred_mean
+  prepared& operator=(const prepared&) = delete;
 };
 
-prepared prepare(const group_cross_products& raw, double level, backend use, int threads)
+prepared::prepared(const group_cross_products& raw, backend on, int threads) : p(raw.width), use(on)
 {
   SHRINK_EXPECTS(use != backend::automatic, "internal: resolve the backend before fitting");
-  prepared s{{}, {}, {}, {}, 0, raw.width, use};
-  s.d = centred(raw, s.shift);
-  const group_cross_products& d = s.d;
-  SHRINK_EXPECTS(d.width >= 1 && d.covariates.size() + 1 == d.width, "internal: cross products of the wrong width");
+  SHRINK_EXPECTS(raw.width >= 1 && raw.covariates.size() + 1 == raw.width && raw.n.size() == raw.groups &&
+                   raw.mean.size() == raw.groups * raw.width && raw.comoment.size() == raw.groups * raw.width * raw.width,
+                 "internal: cross products of the wrong width");
+  shift = row_means(raw);
+  centred_mean = centred_means(raw, shift);
+  d = view_of(raw, centred_mean);
   SHRINK_EXPECTS(d.groups >= 2, "the random-intercept model needs at least two groups");
-  SHRINK_EXPECTS(level > 0 && level < 1, "--level must lie strictly between 0 and 1");
-  for (double n : d.n) s.N += n;
-  SHRINK_EXPECTS(s.N > static_cast<double>(s.p) + 1, std::to_string(s.p) + " coefficients and two variances need more than " +
-                                                       std::to_string(s.p + 1) + " rows");
-  s.within = within_comoments(d, use, threads);
-  check_design(d, s.within);
-  s.sizes = gather_sizes(d, use, threads);
-  return s;
+  for (std::size_t j = 0; j < d.groups; ++j) N += d.n[j];
+  SHRINK_EXPECTS(N > static_cast<double>(p) + 1, std::to_string(p) + " coefficients and two variances need more than " +
+                                                   std::to_string(p + 1) + " rows");
+  within = within_comoments(d, use, threads);
+  sizes = gather_sizes(d, use, threads);
+  check_design(raw.covariates, sizes, within);
 }
+
+void check_level(double level) { SHRINK_EXPECTS(level > 0 && level < 1, "--level must lie strictly between 0 and 1"); }
 
 double residual_df(const prepared& s, bool reml) { return reml ? s.N - static_cast<double>(s.p) : s.N; }
 
@@ -271,7 +325,7 @@ double sigma2_at_tau(const prepared& s, double tau, bool reml)
   return std::exp(detail::minimize(deviance, std::log(pooled) - 40, std::log(pooled) + 5, 1e-12));
 }
 
-void add_group_columns(mixed_model_result& r, const group_cross_products& d);
+void add_group_columns(mixed_model_result& r, const cross_view& d);
 
 /// a = (1, -shift): the intercept at the covariates' zero is a' beta for beta at their centres.
 Vector uncentring(const std::vector<double>& shift)
@@ -285,7 +339,7 @@ Vector uncentring(const std::vector<double>& shift)
 /// The fit at g = tau2 / sigma2 with the given sigma2: coefficients and (per_group) the per-group columns.
 mixed_model_result fit_at(const prepared& s, bool reml, double level, double g, double sigma2, bool per_group = true)
 {
-  const group_cross_products& d = s.d;
+  const cross_view& d = s.d;
   const std::size_t p = s.p;
   const profile f = profile_at(s.sizes, s.within, g, reml, true);
   mixed_model_result r;
@@ -304,7 +358,7 @@ mixed_model_result fit_at(const prepared& s, bool reml, double level, double g, 
   for (std::size_t c = 0; c < p; ++c) {
     const auto i = static_cast<Eigen::Index>(c);
     coefficient e;
-    e.name = c == 0 ? "intercept" : d.covariates[c - 1];
+    e.name = c == 0 ? "intercept" : (*d.covariates)[c - 1];
     e.estimate = c == 0 ? intercept : f.beta[i];
     e.se = std::sqrt(c == 0 ? intercept_var : cov(i, i));
     e.z = e.estimate / e.se;
@@ -313,7 +367,7 @@ mixed_model_result fit_at(const prepared& s, bool reml, double level, double g, 
     e.upper = e.estimate + z * e.se;
     r.coefficients.push_back(e);
   }
-  r.posterior.covariates = d.covariates;
+  r.posterior.covariates = *d.covariates;
   r.posterior.centres = s.shift;
   r.posterior.beta.assign(f.beta.data(), f.beta.data() + f.beta.size());
   r.posterior.tau2 = r.tau2;
@@ -325,7 +379,7 @@ mixed_model_result fit_at(const prepared& s, bool reml, double level, double g, 
 }
 
 /// Every group's columns of `r` from r.posterior and the centred cross products `d`.
-void add_group_columns(mixed_model_result& r, const group_cross_products& d)
+void add_group_columns(mixed_model_result& r, const cross_view& d)
 {
   const random_intercept_parameters& h = r.posterior;
   const std::size_t w = d.width, p = h.beta.size();
@@ -351,9 +405,8 @@ void add_group_columns(mixed_model_result& r, const group_cross_products& d)
 }
 
 /// fit_mixed_model, with the per-group columns only where `per_group`.
-mixed_model_result fit_tau(const group_cross_products& raw, bool reml, double level, backend use, int threads, bool per_group)
+mixed_model_result fit_tau(const prepared& s, bool reml, double level, bool per_group)
 {
-  const prepared s = prepare(raw, level, use, threads);
   // The deviance's derivative in g: negative at 0 unless the groups vary no more than noise does.
   double g = 0;
   const double at_zero = profile_at(s.sizes, s.within, 0, reml).derivative;
@@ -381,12 +434,13 @@ mixed_model_result apply_mixed_model(const group_cross_products& raw, const rand
   SHRINK_EXPECTS(raw.covariates == fit.covariates && fit.centres.size() == fit.covariates.size() &&
                    fit.beta.size() == fit.covariates.size() + 1 && raw.width == fit.beta.size(),
                  "--apply: the data's covariates must be the applied fit's, in its order");
-  const group_cross_products d = centred_at(raw, fit.centres);
+  const std::vector<double> mean = centred_means(raw, fit.centres);
+  const cross_view d = view_of(raw, mean);
   mixed_model_result r;
   r.applied = true;
   r.level = fit.level;
   r.groups = d.groups;
-  for (double n : d.n) r.observations += n;
+  for (double n : raw.n) r.observations += n;
   r.tau2 = fit.tau2;
   r.sigma2 = fit.sigma2;
   r.log_likelihood = std::numeric_limits<double>::quiet_NaN();
@@ -404,20 +458,24 @@ mixed_model_result apply_mixed_model(const group_cross_products& raw, const rand
 
 mixed_model_result fit_mixed_model(const group_cross_products& raw, bool reml, double level, backend use, int threads)
 {
-  return fit_tau(raw, reml, level, use, threads, true);
+  check_level(level);
+  const prepared s(raw, use, threads);
+  return fit_tau(s, reml, level, true);
 }
 
 mixed_model_result fit_mixed_model_at_tau(const group_cross_products& raw, bool reml, double tau, double level)
 {
   SHRINK_EXPECTS(tau >= 0 && std::isfinite(tau), "tau must be a finite number >= 0");
-  const prepared s = prepare(raw, level, backend::cpu, 0);
+  check_level(level);
+  const prepared s(raw, backend::cpu, 0);
   const double sigma2 = sigma2_at_tau(s, tau, reml);
   return fit_at(s, reml, level, tau * tau / sigma2, sigma2);
 }
 
 std::pair<double, double> mixed_model_tau_interval(const group_cross_products& raw, const mixed_model_result& fit)
 {
-  const prepared s = prepare(raw, fit.level, backend::cpu, 0);
+  check_level(fit.level);
+  const prepared s(raw, backend::cpu, 0);
   const bool reml = fit.reml;
   const auto profile_ll = [&](double tau) {
     const double sigma2 = sigma2_at_tau(s, tau, reml);
@@ -444,124 +502,218 @@ std::pair<double, double> mixed_model_tau_interval(const group_cross_products& r
   return {lower, root.x};
 }
 
+namespace {
+
+/// Two groups' numbers side by side (SSE2, the x86-64 baseline): every lane takes the scalar
+/// code's operations in the scalar code's order (no fused multiply-adds: -ffp-contract=off), so
+/// each lane holds the bits the scalar code gives. V: double (one group) or double2.
+using double2 = __m128d;
+
+template <class V>
+constexpr std::size_t lane_count = std::is_same_v<V, double> ? 1 : 2;
+
+inline double square_root(double x) { return std::sqrt(x); }
+inline double2 square_root(double2 x) { return _mm_sqrt_pd(x); }
+
+/// x in every lane.
+template <class V>
+V splat(double x)
+{
+  if constexpr (std::is_same_v<V, double>)
+    return x;
+  else
+    return V{x, x};
+}
+
+/// Lane i holds at(i).
+template <class V, class At>
+V gather(At at)
+{
+  if constexpr (std::is_same_v<V, double>)
+    return at(0);
+  else
+    return V{at(0), at(1)};
+}
+
+template <class V>
+double lane(V x, std::size_t i)
+{
+  if constexpr (std::is_same_v<V, double>)
+    return i == 0 ? x : 0.0;
+  else
+    return x[i];
+}
+
 /// The Cholesky factor of the p x p symmetric matrix `a` (row-major, lower triangle read) in
-/// place, lower triangle; false unless it is positive definite. P: p when known at compile time
-/// (the loops then unroll), else 0.
-template <std::size_t P>
-bool cholesky(double* a, std::size_t p_run)
+/// place, lower triangle. A lane whose matrix is not positive definite is left with a diagonal
+/// entry not > 0 (0 or NaN: the square root of a pivot <= 0), which logo_terms checks. P: p when
+/// known at compile time (the loops then unroll), else 0.
+template <std::size_t P, class V>
+void cholesky(V* a, std::size_t p_run)
 {
   const std::size_t p = P != 0 ? P : p_run;
   for (std::size_t j = 0; j < p; ++j) {
-    double d = a[j * p + j];
+    V d = a[j * p + j];
     for (std::size_t k = 0; k < j; ++k) d -= a[j * p + k] * a[j * p + k];
-    if (!(d > 0)) return false;
-    d = std::sqrt(d);
+    d = square_root(d);
     a[j * p + j] = d;
     for (std::size_t i = j + 1; i < p; ++i) {
-      double v = a[i * p + j];
+      V v = a[i * p + j];
       for (std::size_t k = 0; k < j; ++k) v -= a[i * p + k] * a[j * p + k];
       a[i * p + j] = v / d;
     }
   }
-  return true;
 }
 
 /// x = L^-1 x (L from cholesky), in place.
-template <std::size_t P>
-void forward(const double* l, double* x, std::size_t p_run)
+template <std::size_t P, class V>
+void forward(const V* l, V* x, std::size_t p_run)
 {
   const std::size_t p = P != 0 ? P : p_run;
   for (std::size_t i = 0; i < p; ++i) {
-    double v = x[i];
+    V v = x[i];
     for (std::size_t k = 0; k < i; ++k) v -= l[i * p + k] * x[k];
     x[i] = v / l[i * p + i];
   }
 }
 
 /// x = L'^-1 x, in place.
-template <std::size_t P>
-void backward(const double* l, double* x, std::size_t p_run)
+template <std::size_t P, class V>
+void backward(const V* l, V* x, std::size_t p_run)
 {
   const std::size_t p = P != 0 ? P : p_run;
   for (std::size_t i = p; i-- > 0;) {
-    double v = x[i];
+    V v = x[i];
     for (std::size_t k = i + 1; k < p; ++k) v -= l[k * p + i] * x[k];
     x[i] = v / l[i * p + i];
   }
 }
 
-/// Group j's term of raw_logo_score (NaN where M_{-j} is singular). `t`: T(g), w x w row-major
-/// (w = p + 1, Z = (1, x, y)); `work`: 2 p^2 + 3 w numbers. P: p when known at compile time, so
-/// that the small matrices' loops unroll (a third of the work of Eigen's dynamic-size routines),
-/// else 0.
-template <std::size_t P>
-double logo_term(const group_cross_products& d, const double* t, std::size_t j, double sigma2, double tau2,
-                 double log_two_pi_sigma2, double* work)
+/// What a group's term of raw_logo_score needs of its size n alone (once per size class): M_{-j}'s
+/// first entry, (M_{-j})_11 = T_11 - s, is the same for every group of that size.
+struct logo_class {
+  double s = 0;         ///< n / (1 + n g)
+  double shrink_m = 0;  ///< tau2 / (sigma2 + tau2 (M_{-j})_11)
+  double log_sigma = 0, log_k = 0;  ///< n log(2 pi sigma2), log(1 + tau2 (M_{-j})_11 / sigma2)
+};
+
+logo_class logo_class_at(double n, const double* t, double sigma2, double tau2, double log_two_pi_sigma2)
 {
+  logo_class k;
+  k.s = n / (1 + n * (tau2 / sigma2));
+  const double m11 = t[0] - k.s;
+  k.shrink_m = tau2 / (sigma2 + tau2 * m11);
+  k.log_sigma = n * log_two_pi_sigma2;
+  k.log_k = std::log1p(tau2 * m11 / sigma2);
+  return k;
+}
+
+/// The terms of raw_logo_score of groups j0 .. j0 + lanes - 1 into out[0 ..] (NaN where M_{-j} is
+/// singular). `t`: T(g), w x w row-major (w = p + 1, Z = (1, x, y)); `k`: each lane's size class's
+/// part. P: p when known at compile time, so that the small matrices' loops unroll (a third of the
+/// work of Eigen's dynamic-size routines) and the scratch lies on the stack, else 0.
+template <std::size_t P, class V>
+void logo_terms(const cross_view& d, const double* t, const logo_class* const* k, std::size_t j0, double sigma2, double* out)
+{
+  constexpr std::size_t lanes = lane_count<V>;
   const std::size_t p = P != 0 ? P : d.width, w = p + 1;
-  const double n = d.n[j], s = n / (1 + n * (tau2 / sigma2));
-  const double* const mean = &d.mean[j * p];
-  const double* const c = &d.comoment[j * p * p];  // C_j of (x, y): Z's co-moments less the intercept's zeros
-  double* const M = work;          // M_{-j}, then its factor
-  double* const A = work + p * p;  // sigma2 K^-1 + X_j'X_j, then its factor
-  double* const m = A + p * p;     // (1, xbar, ybar)
-  double* const a = m + w;         // (-beta_{-j}, 1)
-  double* const za = a + w;        // Z_j'Z_j a
-  auto cz = [&](std::size_t u, std::size_t v) { return u == 0 || v == 0 ? 0.0 : c[(u - 1) * p + v - 1]; };
-  m[0] = 1;
-  for (std::size_t u = 1; u < w; ++u) m[u] = mean[u - 1];
+  std::conditional_t<P != 0, std::array<V, 3 * P * P + 3 * (P + 1)>, std::vector<V>> work;  // every entry written before it is read
+  if constexpr (P == 0) work.resize(3 * p * p + 3 * w);
+  V* const M = work.data();   // M_{-j}, then its factor
+  V* const A = M + p * p;     // sigma2 K^-1 + X_j'X_j, then its factor
+  V* const c = A + p * p;     // C_j of (x, y): Z's co-moments less the intercept's zeros
+  V* const m = c + p * p;     // (1, xbar, ybar)
+  V* const a = m + w;         // (-beta_{-j}, 1)
+  V* const za = a + w;        // Z_j'Z_j a
+  // The groups' numbers, read once into the lanes.
+  const V n = gather<V>([&](std::size_t i) { return d.n[j0 + i]; });
+  const V s = gather<V>([&](std::size_t i) { return k[i]->s; });
+  const V shrink_m = gather<V>([&](std::size_t i) { return k[i]->shrink_m; });
+  for (std::size_t e = 0; e < p * p; ++e) c[e] = gather<V>([&](std::size_t i) { return d.comoment[(j0 + i) * p * p + e]; });
+  m[0] = splat<V>(1);
+  for (std::size_t u = 1; u < w; ++u) m[u] = gather<V>([&](std::size_t i) { return d.mean[(j0 + i) * p + u - 1]; });
+  auto cz = [&](std::size_t u, std::size_t v) { return u == 0 || v == 0 ? splat<V>(0.0) : c[(u - 1) * p + v - 1]; };
   // The rest of T without group j: M_{-j} (its first p rows and columns) and b_{-j} (column p).
   for (std::size_t u = 0; u < p; ++u) {
-    for (std::size_t v = 0; v <= u; ++v) M[u * p + v] = (t[u * w + v] - cz(u, v)) - (s * m[u]) * m[v];
-    a[u] = -((t[u * w + p] - cz(u, p)) - (s * m[u]) * m[p]);
+    for (std::size_t v = 0; v <= u; ++v) M[u * p + v] = (splat<V>(t[u * w + v]) - cz(u, v)) - (s * m[u]) * m[v];
+    a[u] = -((splat<V>(t[u * w + p]) - cz(u, p)) - (s * m[u]) * m[p]);
   }
-  a[p] = 1;
+  a[p] = splat<V>(1);
   // A = M_{-j} - tau2 / (sigma2 + tau2 M_11) M e1 e1'M + U, U = X_j'X_j (sigma2 K^-1 by Sherman-Morrison).
-  const double m11 = M[0], shrink_m = tau2 / (sigma2 + tau2 * m11);
   for (std::size_t u = 0; u < p; ++u)
     for (std::size_t v = 0; v <= u; ++v)
       A[u * p + v] = (M[u * p + v] - (shrink_m * M[u * p]) * M[v * p]) + (cz(u, v) + (n * m[u]) * m[v]);
-  if (!cholesky<P>(M, p) || !cholesky<P>(A, p)) return std::numeric_limits<double>::quiet_NaN();
+  cholesky<P>(M, p);
+  cholesky<P>(A, p);
   forward<P>(M, a, p);
   backward<P>(M, a, p);
-  double ma = 0;
+  V ma = splat<V>(0);
   for (std::size_t u = 0; u < w; ++u) ma += m[u] * a[u];
   for (std::size_t u = 0; u < w; ++u) {
-    double v = (n * ma) * m[u];
-    for (std::size_t k = 1; k < w; ++k) v += cz(u, k) * a[k];
+    V v = (n * ma) * m[u];
+    for (std::size_t b = 1; b < w; ++b) v += cz(u, b) * a[b];
     za[u] = v;
   }
-  double e2 = 0;  // e'e
+  V e2 = splat<V>(0);  // e'e
   for (std::size_t u = 0; u < w; ++u) e2 += a[u] * za[u];
   forward<P>(A, za, p);  // r = za's first p entries: r'A^-1 r = |L_A^-1 r|^2
-  double r_a_r = 0, det_ratio = 1;
+  V r_a_r = splat<V>(0), det_ratio = splat<V>(1);
   for (std::size_t u = 0; u < p; ++u) r_a_r += za[u] * za[u], det_ratio *= A[u * p + u] / M[u * p + u];
-  // log det A - log det M_{-j} by one logarithm while the product stays in range.
-  double log_det_ratio = 2 * std::log(det_ratio);
-  if (!(det_ratio > 1e-150 && det_ratio < 1e150)) {
-    log_det_ratio = 0;
-    for (std::size_t u = 0; u < p; ++u) log_det_ratio += 2 * (std::log(A[u * p + u]) - std::log(M[u * p + u]));
+  for (std::size_t i = 0; i < lanes; ++i) {
+    bool definite = true;
+    for (std::size_t u = 0; u < p; ++u) definite = definite && lane(M[u * p + u], i) > 0 && lane(A[u * p + u], i) > 0;
+    if (!definite) {
+      out[i] = std::numeric_limits<double>::quiet_NaN();
+      continue;
+    }
+    // log det A - log det M_{-j} by one logarithm while the product stays in range.
+    const double ratio = lane(det_ratio, i);
+    double log_det_ratio = 2 * std::log(ratio);
+    if (!(ratio > 1e-150 && ratio < 1e150)) {
+      log_det_ratio = 0;
+      for (std::size_t u = 0; u < p; ++u) log_det_ratio += 2 * (std::log(lane(A[u * p + u], i)) - std::log(lane(M[u * p + u], i)));
+    }
+    const double log_det_sigma = k[i]->log_sigma + log_det_ratio + k[i]->log_k;
+    out[i] = -0.5 * (log_det_sigma + (lane(e2, i) - lane(r_a_r, i)) / sigma2);
   }
-  const double log_det_sigma = n * log_two_pi_sigma2 + log_det_ratio + std::log1p(tau2 * m11 / sigma2);
-  return -0.5 * (log_det_sigma + (e2 - r_a_r) / sigma2);
 }
 
-/// logo_term of rows without covariates (width 1), where the matrices are 2 x 2 and M_{-j} is 1 x 1:
-/// the same operations in the same order as Eigen's (Cholesky factor sqrt(x); its matrix solve
-/// multiplies by 1 / sqrt(x) twice, its vector solve divides twice), as scalars: the same bits at
-/// a fraction of the cost.
-double logo_term_intercept(const group_cross_products& d, const Matrix& T, std::size_t j, double sigma2, double tau2)
+/// What a score term of rows without covariates (width 1) needs of a group's size n alone, where the
+/// matrices are 2 x 2 and M_{-j} is 1 x 1: worked out once per size class, so that a group's term
+/// takes no logarithm. The same operations in the same order as Eigen's (Cholesky factor sqrt(x);
+/// its matrix solve multiplies by 1 / sqrt(x) twice, its vector solve divides twice), as scalars:
+/// the same bits at a fraction of the cost.
+struct intercept_class {
+  double s = 0;          ///< n / (1 + n g)
+  double inverse_l_m = 0, l_a = 0;  ///< 1 / sqrt(M_{-j}), sqrt(A)
+  double constant = 0;   ///< n log(2 pi) + log det Sigma
+  bool singular = false;  ///< where Eigen's LLT fails
+};
+
+intercept_class intercept_class_at(double n, const Matrix& T, double sigma2, double tau2)
 {
-  const double n = d.n[j], g = tau2 / sigma2, ybar = d.mean[j];
-  const double s = n / (1 + n * g);
-  const double M = T(0, 0) - s, rest_01 = T(0, 1) - s * ybar;
+  intercept_class k;
+  const double g = tau2 / sigma2;
+  k.s = n / (1 + n * g);
+  const double M = T(0, 0) - k.s;
   const double A = (M - (tau2 / (sigma2 + tau2 * M)) * M * M) + n;
-  if (M <= 0 || A <= 0) return std::numeric_limits<double>::quiet_NaN();  // where Eigen's LLT fails
-  const double l_m = std::sqrt(M), l_a = std::sqrt(A);
-  const double a = -((rest_01 * (1 / l_m)) * (1 / l_m));
+  k.singular = M <= 0 || A <= 0;
+  const double l_m = std::sqrt(M);
+  k.inverse_l_m = 1 / l_m;
+  k.l_a = std::sqrt(A);
+  const double log_det_sigma = n * std::log(sigma2) - 2 * std::log(l_m) + std::log1p(tau2 * M / sigma2) + 2 * std::log(k.l_a);
+  k.constant = n * std::log(two_pi) + log_det_sigma;
+  return k;
+}
+
+/// Group j's term of rows without covariates, its size class's part `k` given.
+double logo_term_intercept(const cross_view& d, const intercept_class& k, double T01, std::size_t j, double sigma2)
+{
+  const double n = d.n[j], ybar = d.mean[j];
+  const double rest_01 = T01 - k.s * ybar;
+  const double a = -((rest_01 * k.inverse_l_m) * k.inverse_l_m);
   const double r = n * (a + ybar), za = d.comoment[j] + r * ybar;
-  const double log_det_sigma = n * std::log(sigma2) - 2 * std::log(l_m) + std::log1p(tau2 * M / sigma2) + 2 * std::log(l_a);
-  return -0.5 * (n * std::log(two_pi) + log_det_sigma + (a * r + za - r * (r / l_a / l_a)) / sigma2);
+  return -0.5 * (k.constant + (a * r + za - r * (r / k.l_a / k.l_a)) / sigma2);
 }
 
 /// Leave-one-group-out log score of raw rows at (sigma2, tau2), g = tau2 / sigma2: without group j,
@@ -573,48 +725,68 @@ double logo_term_intercept(const group_cross_products& d, const Matrix& T, std::
 ///   e'Sigma^-1 e = (e'e - r' A^-1 r) / sigma2,   e = y_j - X_j beta_{-j},  r = X_j'e,
 /// e'e and r from the centred co-moments (a' C_j a + n (m'a)^2, a = (-beta_{-j}, 1)). Absent when
 /// leaving a group out leaves the covariates collinear.
-std::optional<double> raw_logo_score(const group_cross_products& d, const size_classes& sizes, const Matrix& within,
-                                     double sigma2, double tau2, int threads)
+/// `terms`: scratch for the groups' terms (kept between calls: fresh pages cost).
+std::optional<double> raw_logo_score(const prepared& s, double sigma2, double tau2, int threads, std::vector<double>& terms)
 {
-  const Matrix T = profile_at(sizes, within, tau2 / sigma2, false).T;
+  const cross_view& d = s.d;
+  const Matrix T = profile_at(s.sizes, s.within, tau2 / sigma2, false).T;
   const auto sum = [&](auto term) { return detail::reduce<double>(d.groups, detail::thread_count(threads), term); };
   const std::vector<double> t(T.data(), T.data() + T.size());  // symmetric: either storage order
   const double log_two_pi_sigma2 = std::log(two_pi * sigma2);
+  std::vector<logo_class> classes;
+  if (d.width > 1)
+    for (double n : s.sizes.n) classes.push_back(logo_class_at(n, t.data(), sigma2, tau2, log_two_pi_sigma2));
+  // The groups' terms (two at a time where p is known at compile time), then their sum.
   const auto fixed = [&](auto width) {
     constexpr std::size_t P = decltype(width)::value;
-    return sum([&](std::size_t j) {
-      double work[2 * P * P + 3 * (P + 1)];
-      return logo_term<P>(d, t.data(), j, sigma2, tau2, log_two_pi_sigma2, work);
+    terms.resize(d.groups);
+    detail::for_each_block(d.groups, detail::reduce_block, detail::thread_count(threads), [&](std::size_t first, std::size_t last, std::size_t) {
+      const auto run = [&](std::size_t j, auto lanes) {
+        using V = decltype(lanes);
+        constexpr std::size_t L = lane_count<V>;
+        const logo_class* k[L];
+        for (std::size_t i = 0; i < L; ++i) k[i] = &classes[s.sizes.of_group[j + i]];
+        logo_terms<P, V>(d, t.data(), k, j, sigma2, &terms[j]);
+      };
+      std::size_t j = first;
+      if constexpr (P != 0)
+        for (; j + 2 <= last; j += 2) run(j, double2{});
+      for (; j < last; ++j) run(j, 0.0);
     });
+    return sum([&](std::size_t j) { return terms[j]; });
   };
   double score = 0;
   switch (d.width) {
-    case 1: score = sum([&](std::size_t j) { return logo_term_intercept(d, T, j, sigma2, tau2); }); break;
+    case 1: {
+      std::vector<intercept_class> classes;
+      for (double n : s.sizes.n) {
+        classes.push_back(intercept_class_at(n, T, sigma2, tau2));
+        if (classes.back().singular) return std::nullopt;  // that class's groups' terms are NaN
+      }
+      const double T01 = T(0, 1);
+      score = sum([&](std::size_t j) { return logo_term_intercept(d, classes[s.sizes.of_group[j]], T01, j, sigma2); });
+      break;
+    }
     case 2: score = fixed(std::integral_constant<std::size_t, 2>{}); break;
     case 3: score = fixed(std::integral_constant<std::size_t, 3>{}); break;
     case 4: score = fixed(std::integral_constant<std::size_t, 4>{}); break;
     case 5: score = fixed(std::integral_constant<std::size_t, 5>{}); break;
     case 6: score = fixed(std::integral_constant<std::size_t, 6>{}); break;
     case 7: score = fixed(std::integral_constant<std::size_t, 7>{}); break;
-    default:
-      score = sum([&](std::size_t j) {
-        std::vector<double> work(2 * d.width * d.width + 3 * (d.width + 1));
-        return logo_term<0>(d, t.data(), j, sigma2, tau2, log_two_pi_sigma2, work.data());
-      });
+    default: score = fixed(std::integral_constant<std::size_t, 0>{});
   }
   if (std::isnan(score)) return std::nullopt;
   return score;
 }
 
-structure_comparison compare_structures(const group_cross_products& raw, int threads, backend use)
+/// compare_structures of prepared data (centred as the fit is: the likelihoods do not move with
+/// the covariates' levels).
+structure_comparison compare_prepared(const prepared& s, int threads)
 {
-  // Centred as the fit is (the likelihoods do not move with the covariates' levels).
-  std::vector<double> shift;
-  const group_cross_products d = centred(raw, shift);
-  double N = 0;
-  for (double n : d.n) N += n;
+  const cross_view& d = s.d;
+  const double N = s.N;
   const auto w = static_cast<Eigen::Index>(d.width), q = w - 1;  // covariates, then y
-  const Matrix within = within_comoments(d, use, threads);
+  const Matrix& within = s.within;
   // Maximised normal log-likelihood of a residual sum of squares over N rows.
   auto ll = [&](double rss) { return -0.5 * N * (1 + std::log(two_pi * rss / N)); };
   // Separate: within-group least squares, sum C_j's Schur complement; covariates constant within
@@ -640,16 +812,37 @@ structure_comparison compare_structures(const group_cross_products& raw, int thr
     throw exact_fit_error("the structures cannot be compared: a structure fits the rows exactly");
 
   structure_comparison c;
-  const size_classes sizes = gather_sizes(d, use, threads);
-  const double rss_pooled = profile_at(sizes, within, 0, false).r, pooled = ll(rss_pooled);
-  const mixed_model_result h = fit_tau(d, false, 0.95, use, threads, false);  // its likelihood: no per-group columns
+  const double rss_pooled = profile_at(s.sizes, within, 0, false).r, pooled = ll(rss_pooled);
+  const mixed_model_result h = fit_tau(s, false, 0.95, false);  // its likelihood: no per-group columns
   c.tau2_ml = h.tau2;
   detail::add_structure(c, "separate", ll(rss_separate), d.groups + within_rank + 1, N, std::nullopt);
-  detail::add_structure(c, "pooled", pooled, d.width + 1, N, raw_logo_score(d, sizes, within, rss_pooled / N, 0, threads));
+  std::vector<double> terms;
+  detail::add_structure(c, "pooled", pooled, d.width + 1, N, raw_logo_score(s, rss_pooled / N, 0, threads, terms));
   detail::add_structure(c, "hierarchical", h.tau2 == 0 ? pooled : h.log_likelihood, d.width + 2, N,
-                        raw_logo_score(d, sizes, within, h.sigma2, h.tau2, threads));
+                        raw_logo_score(s, h.sigma2, h.tau2, threads, terms));
   detail::decide_structure(c, q > 0);
   return c;
+}
+
+}  // namespace
+
+structure_comparison compare_structures(const group_cross_products& raw, int threads, backend use)
+{
+  const prepared s(raw, use, threads);
+  return compare_prepared(s, threads);
+}
+
+mixed_model_with_structures fit_mixed_model_with_structures(const group_cross_products& raw, bool reml, double level,
+                                                            backend use, int threads)
+{
+  check_level(level);
+  const prepared s(raw, use, threads);
+  mixed_model_with_structures out{fit_tau(s, reml, level, true), std::nullopt};
+  try {
+    out.structures = compare_prepared(s, threads);
+  } catch (const exact_fit_error&) {
+  }
+  return out;
 }
 
 }  // namespace shrink

@@ -388,14 +388,15 @@ void print_regression_report(const meta_regression_result& r, const std::vector<
 /// absent where a structure fits the rows exactly (every group's rows identical), or where the
 /// random-intercept ML fit it needs fails: the plain fit does not use that fit, so any failure of
 /// it leaves out a diagnostic only.
-std::optional<structure_comparison> raw_structures(const io::group_table& t, int threads)
+/// The table's means and sums of squares are taken (no copies: fresh pages cost).
+std::optional<structure_comparison> raw_structures(io::group_table&& t, int threads)
 {
   group_cross_products d;
   d.groups = t.n.size();
   d.width = 1;
   d.n.assign(t.n.begin(), t.n.end());
-  d.mean = t.mean;
-  d.comoment = t.m2;
+  d.mean = std::move(t.mean);
+  d.comoment = std::move(t.m2);
   try {
     return compare_structures(d, threads);
   } catch (const error&) {
@@ -423,18 +424,16 @@ void run_mixed_model_fit(const fit_args& a, const CLI::App& app, const fit_optio
            : io::read_cross_products(a.input, a.group, a.value, covariate_names(a.covariates), a.offset, a.threads,
                                      false, use);
   const double read_seconds = detail::seconds_since(t0);
-  mixed_model_result r = applied ? apply_mixed_model(t.data, *applied) : fit_mixed_model(t.data, reml, o.level, use, a.threads);
-  if (applied && merged && t.value != applied->value)
-    throw error("--apply: the summaries' y is '" + t.value + "', the applied fit's '" + applied->value + "'");
-  r.posterior.value = t.value;
   // The comparison is a diagnostic: where a structure fits the rows exactly (no within-group
   // residual degrees of freedom) it is left out, as for raw rows without covariates, not the fit.
   // An applied fit estimates nothing to compare.
-  std::optional<structure_comparison> structures;
-  try {
-    if (!applied) structures = compare_structures(t.data, a.threads, use);
-  } catch (const exact_fit_error&) {
-  }
+  mixed_model_with_structures fit = applied ? mixed_model_with_structures{apply_mixed_model(t.data, *applied), std::nullopt}
+                                            : fit_mixed_model_with_structures(t.data, reml, o.level, use, a.threads);
+  mixed_model_result& r = fit.fit;
+  const std::optional<structure_comparison>& structures = fit.structures;
+  if (applied && merged && t.value != applied->value)
+    throw error("--apply: the summaries' y is '" + t.value + "', the applied fit's '" + applied->value + "'");
+  r.posterior.value = t.value;
   write_groups(a, *outputs.get("-o"), t.keys, io::groups_columns(r));
   if (io::atomic_output* plot = outputs.get("--plot")) plot->write(io::mixed_model_fit_svg(r, t.data, !a.offset.empty(), t.keys));
   if (io::atomic_output* html = outputs.get("--html")) html->write(io::mixed_model_fit_html(r, t.data, !a.offset.empty(), t.keys));
@@ -681,8 +680,8 @@ void run_fit(const fit_args& given, const CLI::App& app)
     if (a.hooks.device_resident)
       r.notes.push_back("device-resident input: the rows were folded on the GPU where they lie; only the per-group "
                         "table came to the host");
-    if (want_structures) structures = raw_structures(t, a.threads);
     keys = std::move(t.keys);
+    if (want_structures) structures = raw_structures(std::move(t), a.threads);
   }
   write_groups(a, csv, keys, io::groups_columns(r));
   if (io::atomic_output* plot = outputs.get("--plot")) plot->write(io::fit_svg(r, keys));

@@ -33,13 +33,16 @@ class cpu_cross_reducer final : public cross_reducer {
     }
   }
 
-  void weighted_rows(const double* c, double* out) override
+  void weighted_rows(const double* c, double* out) override { sum_weighted_rows(c, x_.data(), rows_, width_, threads_, out); }
+
+  /// sum_j c_j x_j (c: nullptr for unit weights) over rows at `x`.
+  static void sum_weighted_rows(const double* c, const double* x, std::size_t rows, std::size_t width, int threads, double* out)
   {
-    for (std::size_t pack = 0; pack < cross_packs(width_); ++pack) {
-      const cross_pack s = reduce<cross_pack>(rows_, threads_, [&](std::size_t j) {
-        return weighted_row_pack(c[j], x_.data() + j * width_, width_, pack);
+    for (std::size_t pack = 0; pack < cross_packs(width); ++pack) {
+      const cross_pack s = reduce<cross_pack>(rows, threads, [&](std::size_t j) {
+        return weighted_row_pack(c != nullptr ? c[j] : 1.0, x + j * width, width, pack);
       });
-      copy_pack(s, pack, width_, out);
+      copy_pack(s, pack, width, out);
     }
   }
 
@@ -125,6 +128,17 @@ std::unique_ptr<cross_reducer> make_cross_reducer(backend use, const double* x, 
   SHRINK_EXPECTS(use != backend::automatic, "internal: resolve the backend before making a reducer");
   if (use == backend::cuda) return make_cuda_cross_reducer(x, rows, width);
   return std::make_unique<cpu_cross_reducer>(x, rows, width, threads);
+}
+
+void sum_rows(backend use, const double* x, std::size_t rows, std::size_t width, int threads, double* out)
+{
+  SHRINK_EXPECTS(use != backend::automatic, "internal: resolve the backend before summing");
+  if (use == backend::cuda) {
+    const std::vector<double> ones(rows, 1.0);
+    make_cuda_cross_reducer(x, rows, width)->weighted_rows(ones.data(), out);
+    return;
+  }
+  cpu_cross_reducer::sum_weighted_rows(nullptr, x, rows, width, thread_count(threads), out);
 }
 
 }  // namespace shrink::detail

@@ -73,6 +73,14 @@ class key_ids {
   std::vector<std::size_t> sorted() const
   {
     if (keys_.empty()) throw error("no data rows: the input has only a header");
+    if (ids_.empty() && direct_.size() <= 16 * keys_.size() + 4096) {
+      // Every key a small canonical integer: their numeric order is the direct table's (no sort).
+      std::vector<std::size_t> order;
+      order.reserve(keys_.size());
+      for (std::uint32_t id : direct_)
+        if (id != 0) order.push_back(id - 1);
+      return order;
+    }
     std::vector<std::int64_t> numeric(keys_.size());
     bool all_integer = true;
     for (std::size_t j = 0; j < keys_.size() && all_integer; ++j) all_integer = parse_int_key(keys_[j], numeric[j]);
@@ -108,9 +116,10 @@ bool is_text(std::string_view f)
 }
 
 /// The table of the groups in key order from each group's state (n, shift, means, co-moments of
-/// width w); no groups is an error unless `allow_empty`.
+/// width w); no groups is an error unless `allow_empty`. The groups are copied on `threads`
+/// threads (0: all): in key order the states are read at random, so the copy waits on memory.
 cross_product_table assemble(const key_ids& ids, const std::vector<double>& state, std::vector<std::string> names,
-                             std::string value, bool allow_empty)
+                             std::string value, bool allow_empty, int threads = 1)
 {
   const std::size_t w = names.size() + 1, stride_g = 1 + 2 * w + w * w;
   cross_product_table t;
@@ -119,23 +128,23 @@ cross_product_table assemble(const key_ids& ids, const std::vector<double>& stat
   t.data.width = w;
   t.value = std::move(value);
   if (ids.size() == 0 && allow_empty) return t;
-  t.keys.reserve(ids.size());
-  t.data.n.reserve(ids.size());
-  t.data.mean.reserve(ids.size() * w);
-  t.data.mean_lo.reserve(ids.size() * w);
-  t.data.comoment.reserve(ids.size() * w * w);
-  for (std::size_t j : ids.sorted()) {
-    t.keys.push_back(ids.key(j));
-    const double* g = &state[j * stride_g];
-    t.data.n.push_back(g[0]);
-    for (std::size_t a = 0; a < w; ++a) {
-      double hi, lo;
-      add_shift(g[1 + a], 0.0, g[1 + w + a], hi, lo);
-      t.data.mean.push_back(hi);
-      t.data.mean_lo.push_back(lo);
+  const std::vector<std::size_t> order = ids.sorted();
+  const std::size_t groups = order.size();
+  t.keys.resize(groups);
+  t.data.n.resize(groups);
+  t.data.mean.resize(groups * w);
+  t.data.mean_lo.resize(groups * w);
+  t.data.comoment.resize(groups * w * w);
+  detail::for_each_block(groups, detail::reduce_block, detail::thread_count(threads), [&](std::size_t first, std::size_t last, std::size_t) {
+    for (std::size_t i = first; i < last; ++i) {
+      const std::size_t j = order[i];
+      t.keys[i] = ids.key(j);
+      const double* g = &state[j * stride_g];
+      t.data.n[i] = g[0];
+      for (std::size_t a = 0; a < w; ++a) add_shift(g[1 + a], 0.0, g[1 + w + a], t.data.mean[i * w + a], t.data.mean_lo[i * w + a]);
+      std::copy(g + 1 + 2 * w, g + stride_g, &t.data.comoment[i * w * w]);
     }
-    t.data.comoment.insert(t.data.comoment.end(), g + 1 + 2 * w, g + stride_g);
-  }
+  });
   return t;
 }
 
@@ -283,7 +292,7 @@ cross_product_table read_cross_products(const std::string& path, const std::stri
     });
     folder->fold(row_group.data(), z.data(), row_group.size(), ids.size());
   });
-  return assemble(ids, folder->state(), covariates, value_name, part);
+  return assemble(ids, folder->state(), covariates, value_name, part, threads);
 }
 
 count_table read_count_rows(const std::string& path, const std::string& group, const std::string& value,

@@ -255,6 +255,41 @@ TEST(MixedModel, LeaveOneGroupOutScoreByRefittingForWideDesigns)
   }
 }
 
+TEST(MixedModelRadon, FitWithStructuresIsTheTwoCalls)
+{
+  // The data prepared once for the fit and the comparison (the CLI's path) give the bits of the two
+  // separate calls, for any thread count (85 counties: the two-group lanes and a lone group).
+  for (const std::vector<std::string>& covariates :
+       {std::vector<std::string>{}, std::vector<std::string>{"floor"}, std::vector<std::string>{"floor", "log_uranium"}})
+    for (const bool reml : {true, false})
+      for (const int threads : {1, 3}) {
+        const io::cross_product_table t = io::read_cross_products(
+          (test::reference_data() / "radon" / "radon.csv").string(), "county", "log_radon", covariates, "", 1);
+        const mixed_model_with_structures both = fit_mixed_model_with_structures(t.data, reml, 0.9, backend::cpu, threads);
+        const mixed_model_result fit = fit_mixed_model(t.data, reml, 0.9, backend::cpu, 1);
+        const structure_comparison c = compare_structures(t.data, 1);
+        const std::string tag = std::to_string(covariates.size()) + (reml ? " reml " : " ml ") + std::to_string(threads);
+        EXPECT_EQ(both.fit.tau2, fit.tau2) << tag;
+        EXPECT_EQ(both.fit.sigma2, fit.sigma2) << tag;
+        EXPECT_EQ(both.fit.log_likelihood, fit.log_likelihood) << tag;
+        ASSERT_EQ(both.fit.coefficients.size(), fit.coefficients.size()) << tag;
+        for (std::size_t k = 0; k < fit.coefficients.size(); ++k) {
+          EXPECT_EQ(both.fit.coefficients[k].estimate, fit.coefficients[k].estimate) << tag;
+          EXPECT_EQ(both.fit.coefficients[k].se, fit.coefficients[k].se) << tag;
+        }
+        EXPECT_EQ(both.fit.estimate, fit.estimate) << tag;
+        EXPECT_EQ(both.fit.upper, fit.upper) << tag;
+        ASSERT_TRUE(both.structures.has_value()) << tag;
+        EXPECT_EQ(both.structures->tau2_ml, c.tau2_ml) << tag;
+        ASSERT_EQ(both.structures->structures.size(), 3u) << tag;
+        for (std::size_t k = 0; k < 3; ++k) {
+          EXPECT_EQ(both.structures->structures[k].log_likelihood, c.structures[k].log_likelihood) << tag << k;
+          EXPECT_EQ(both.structures->structures[k].logo_score, c.structures[k].logo_score) << tag << k;
+        }
+        EXPECT_EQ(both.structures->favoured, c.favoured) << tag;
+      }
+}
+
 TEST(MixedModelRadon, StructuresAgainstLmAndLmer)
 {
   // tests/data/radon/radon_structures.R: lm's log-likelihoods (exact: 1e-12) and lmer's ML fit (its
