@@ -50,11 +50,15 @@ inline void put_sixteen_digits(char* out, std::uint64_t v)
   const __m128i low4 = _mm_sub_epi64(halves, _mm_mul_epu32(high4, _mm_set1_epi64x(10000)));
   // 16-bit lanes: the groups of 4 digits in order (hi's two, then lo's two).
   const __m128i fours = _mm_shuffle_epi32(_mm_or_si128(high4, _mm_slli_epi64(low4, 16)), _MM_SHUFFLE(3, 1, 2, 0));
+  // The multipliers 100 and 10 hidden from the optimiser: it would replace each pmullw by 4-5
+  // shifts and adds.
+  __m128i hundred = _mm_set1_epi16(100), ten = _mm_set1_epi16(10);
+  asm("" : "+x"(hundred), "+x"(ten));
   const __m128i high2 = _mm_srli_epi16(_mm_mulhi_epu16(fours, _mm_set1_epi16(5243)), 3);
-  const __m128i low2 = _mm_sub_epi16(fours, _mm_mullo_epi16(high2, _mm_set1_epi16(100)));
+  const __m128i low2 = _mm_sub_epi16(fours, _mm_mullo_epi16(high2, hundred));
   const __m128i twos = _mm_unpacklo_epi16(high2, low2);  // eight groups of 2 digits, in order
   const __m128i high1 = _mm_mulhi_epu16(twos, _mm_set1_epi16(6554));
-  const __m128i low1 = _mm_sub_epi16(twos, _mm_mullo_epi16(high1, _mm_set1_epi16(10)));
+  const __m128i low1 = _mm_sub_epi16(twos, _mm_mullo_epi16(high1, ten));
   const __m128i ones = _mm_or_si128(high1, _mm_slli_epi16(low1, 8));
   _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm_add_epi8(ones, _mm_set1_epi8('0')));
 #else
@@ -76,11 +80,16 @@ inline char* put_exponent(char* p, int e)
   return p + 2;
 }
 
-/// Writes the shortest text that reads back to exactly `x` (finite or not; not NaN) at `p` and
-/// returns its end; needs shortest_room bytes at `p`.
+/// Writes the shortest text that reads back to exactly `x` at `p` (nothing for NaN: the CSV's empty
+/// field) and returns its end; needs shortest_room bytes at `p`.
 inline char* put_shortest(char* p, double x)
 {
-  if (x == 0 || !std::isfinite(x)) return fmt::format_to(p, FMT_COMPILE("{}"), x);
+  std::uint64_t bits;
+  std::memcpy(&bits, &x, sizeof bits);
+  // One test for the rare values: 2 * bits - 1 wraps for +-0 and is at least 0xFFDF... for the
+  // infinities and NaNs (all exponent bits set).
+  if ((bits << 1) - 1 >= 0xFFDFFFFFFFFFFFFFull) [[unlikely]]
+    return std::isnan(x) ? p : fmt::format_to(p, FMT_COMPILE("{}"), x);
   const auto d = fmt::detail::dragonbox::to_decimal(x);
   *p = '-';
   p += std::signbit(x) ? 1 : 0;
