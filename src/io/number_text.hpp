@@ -146,7 +146,7 @@ inline char* put_decimal(char* p, std::uint64_t m17, int n, int e, int plain_fro
   const std::uint64_t t = m17 / 10000000000000000ull;
   const __m128i rest = sixteen_digits(m17 - t * 10000000000000000ull);  // digits 2 to 17
   const char first = static_cast<char>('0' + t);
-  if (e < plain_from || e >= plain_to) [[unlikely]] {
+  if (e < plain_from || e >= plain_to) {
     _mm_storeu_si128(reinterpret_cast<__m128i*>(p + 2), rest);
     p[0] = first;
     p[1] = '.';
@@ -184,7 +184,7 @@ inline char* put_shortest(char* p, double x)
   std::memcpy(&bits, &x, sizeof bits);
   // One test for the rare values: 2 * bits - 1 wraps for +-0 and is at least 0xFFDF... for the
   // infinities and NaNs (all exponent bits set).
-  if ((bits << 1) - 1 >= 0xFFDFFFFFFFFFFFFFull) [[unlikely]]
+  if ((bits << 1) - 1 >= 0xFFDFFFFFFFFFFFFFull)
     return std::isnan(x) ? p : fmt::format_to(p, FMT_COMPILE("{}"), x);
   const auto d = fmt::detail::dragonbox::to_decimal(x);
   *p = '-';
@@ -259,6 +259,16 @@ inline char* put_significant(char* p, double x, int digits)
   *p = '-';
   p += std::signbit(x) ? 1 : 0;
   return put_decimal(p, q * pow10.at[17 - n], n, e, -4, digits);
+}
+
+/// --digits N's text of x: put_significant, or {fmt} where that declines (zero, infinities,
+/// subnormals, extreme magnitudes); nothing for NaN. Not inlined, so that put_shortest, the
+/// default, stays inlined in the row loops.
+[[gnu::noinline]] inline char* put_digits(char* p, double x, int digits)
+{
+  if (std::isnan(x)) return p;
+  if (char* end = put_significant(p, x, digits)) return end;
+  return fmt::format_to(p, FMT_COMPILE("{:.{}g}"), x, digits);
 }
 
 }  // namespace shrink::io

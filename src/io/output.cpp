@@ -3,9 +3,6 @@
 #include "../cpu/parallel.hpp"
 #include "number_text.hpp"
 
-#include <fmt/compile.h>
-#include <fmt/format.h>
-
 #include <shrink/error.hpp>
 
 #include <algorithm>
@@ -589,15 +586,6 @@ char* put_key(char* p, const std::string& key)
   return p;
 }
 
-/// `digits` significant digits of `x` (nothing for NaN). Not inlined: put_shortest, the default,
-/// stays inlined in its row loop.
-[[gnu::noinline]] char* put_significant_digits(char* p, double x, int digits)
-{
-  if (std::isnan(x)) return p;
-  if (char* end = put_significant(p, x, digits)) return end;
-  return fmt::format_to(p, FMT_COMPILE("{:.{}g}"), x, digits);
-}
-
 /// A reusable text buffer that is never zero-filled.
 struct text_buffer {
   std::unique_ptr<char[]> data;
@@ -710,7 +698,7 @@ char* put_fields(char* p, const std::vector<result_column>& columns, std::size_t
       p = std::to_chars(p, p + 21, c.integers[j]).ptr;
     } else {
       const double x = c.values != nullptr ? c.values[j] : c.fill;
-      p = Shortest ? put_shortest(p, x) : put_significant_digits(p, x, digits);
+      p = Shortest ? put_shortest(p, x) : put_digits(p, x, digits);
     }
   }
   return p;
