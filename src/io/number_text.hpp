@@ -98,14 +98,14 @@ inline char* put_decimal_portable(char* p, std::uint64_t m17, int n, int e, int 
 }
 
 #if defined(__SSE2__)
-/// The sixteen decimal digits of v < 10^16, most significant first, as characters. All at once:
-/// v = hi * 10^8 + lo; hi and lo split into 4 + 4 digits in 64-bit lanes (x / 10^4 =
+/// The sixteen decimal digits of hi * 10^8 + lo (hi, lo < 10^8), most significant first, as
+/// characters. All at once: hi and lo split into 4 + 4 digits in 64-bit lanes (x / 10^4 =
 /// x * 109951163 >> 40, exact for x < 10^8), then the four 4-digit groups, in 16-bit lanes, into
 /// 2 + 2 and 1 + 1 digits as in eight_digits (x / 100 = x * 5243 >> 19 for x < 10^4, x / 10 =
 /// x * 6554 >> 16 for x < 100).
-inline __m128i sixteen_digits(std::uint64_t v)
+inline __m128i sixteen_digits(std::uint64_t hi, std::uint64_t lo)
 {
-  const __m128i halves = _mm_set_epi64x(static_cast<long long>(v % 100000000), static_cast<long long>(v / 100000000));
+  const __m128i halves = _mm_set_epi64x(static_cast<long long>(lo), static_cast<long long>(hi));
   const __m128i high4 = _mm_srli_epi64(_mm_mul_epu32(halves, _mm_set1_epi64x(109951163)), 40);
   const __m128i low4 = _mm_sub_epi64(halves, _mm_mul_epu32(high4, _mm_set1_epi64x(10000)));
   // 16-bit lanes: the groups of 4 digits in order (hi's two, then lo's two).
@@ -143,8 +143,10 @@ inline constexpr point_masks point_mask = make_point_masks();
 inline char* put_decimal(char* p, std::uint64_t m17, int n, int e, int plain_from, int plain_to)
 {
 #if defined(__SSE2__)
-  const std::uint64_t t = m17 / 10000000000000000ull;
-  const __m128i rest = sixteen_digits(m17 - t * 10000000000000000ull);  // digits 2 to 17
+  // m17 = (t * 10^8 + hi) * 10^8 + lo: the first digit t and two 8-digit halves, in two short steps.
+  const std::uint64_t upper = m17 / 100000000, lo = m17 - upper * 100000000;
+  const std::uint64_t t = upper / 100000000;
+  const __m128i rest = sixteen_digits(upper - t * 100000000, lo);  // digits 2 to 17
   const char first = static_cast<char>('0' + t);
   if (e < plain_from || e >= plain_to) {
     _mm_storeu_si128(reinterpret_cast<__m128i*>(p + 2), rest);
@@ -162,12 +164,11 @@ inline char* put_decimal(char* p, std::uint64_t m17, int n, int e, int plain_fro
   const int integer = e + 1;  // digits before the point
   const __m128i digits = _mm_or_si128(_mm_slli_si128(rest, 1), _mm_cvtsi32_si128(static_cast<unsigned char>(first)));
   const __m128i after = _mm_load_si128(reinterpret_cast<const __m128i*>(point_mask.after[integer]));
+  // Text bytes 16 and 17: digits 16 and 17 one place on, or digit 17 in place for a 17-digit
+  // integer; the blend then writes bytes 0 to 15 over the rest of this store.
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(p + (integer < 17 ? 2 : 1)), rest);
   _mm_storeu_si128(reinterpret_cast<__m128i*>(p),
                    _mm_or_si128(_mm_and_si128(after, _mm_slli_si128(digits, 1)), _mm_andnot_si128(after, digits)));
-  // Text bytes 16 and 17: digits 16 and 17 one place on, or digit 17 where the point is not before it.
-  const auto last = static_cast<std::uint16_t>(_mm_extract_epi16(rest, 7));
-  const std::uint16_t tail = integer < 16 ? last : static_cast<std::uint16_t>((last >> 8) | (last & 0xFF00));
-  std::memcpy(p + 16, &tail, sizeof tail);
   p[integer] = '.';  // past the end for an integer
   return p + (n > integer ? n + 1 : integer);
 #else
