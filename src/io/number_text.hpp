@@ -17,9 +17,9 @@
 
 namespace shrink::io {
 
-/// Room put_shortest may write into: it copies in fixed-size pieces (no variable-length copies,
-/// whose size branches mispredict), so it writes up to this many bytes past `p` although the
-/// text is at most 24 characters long. The returned end is what counts.
+/// Room put_shortest and put_digits may write into: they store in fixed-size pieces (no
+/// variable-length copies, whose size branches mispredict), up to 24 bytes past `p` whatever the
+/// text's length (at most 24 characters). The returned end is what counts.
 constexpr std::size_t shortest_room = 48;
 
 /// The eight decimal digits of v < 10^8, most significant first, as eight bytes in memory order
@@ -47,7 +47,7 @@ constexpr powers powers_of(std::uint64_t base)
   for (int i = 1; i < 28; ++i) p.at[i] = p.at[i - 1] * base;  // wraps past 10^19, unused there
   return p;
 }
-inline constexpr powers pow10 = powers_of(10), pow5 = powers_of(5);
+inline constexpr powers pow10_table = powers_of(10), pow5_table = powers_of(5);
 
 /// A decimal exponent as printf writes it: e+05, e-07, e+300.
 inline char* put_exponent(char* p, int e)
@@ -191,7 +191,7 @@ inline char* put_shortest(char* p, double x)
   *p = '-';
   p += bits >> 63;
   const int n = fmt::detail::count_digits(d.significand);
-  return put_decimal(p, d.significand * pow10.at[17 - n], n, d.exponent + n - 1, -5, 16);
+  return put_decimal(p, d.significand * pow10_table.at[17 - n], n, d.exponent + n - 1, -5, 16);
 }
 
 /// `digits` (1 to 17) significant digits of x, as printf's (and {fmt}'s) %.{digits}g write them,
@@ -214,7 +214,7 @@ inline char* put_significant(char* p, double x, int digits)
     u128 quotient, remainder, divisor;
     if (s >= 0) {
       if (s > 27) return false;  // 5^27 < 2^63: M 5^s < 2^116
-      const u128 product = u128{M} * pow5.at[s];
+      const u128 product = u128{M} * pow5_table.at[s];
       const int shift = E + s;
       if (shift >= 0) {
         if (shift > 10) return false;
@@ -227,7 +227,7 @@ inline char* put_significant(char* p, double x, int digits)
       remainder = product & (divisor - 1);
     } else {
       if (s < -19 || E > 60) return false;
-      const u128 scale = pow10.at[-s];
+      const u128 scale = pow10_table.at[-s];
       const u128 numerator = E >= 0 ? u128{M} << E : u128{M};
       divisor = E >= 0 ? scale : scale << -E;  // < 2^64 2^52
       quotient = numerator / divisor;
@@ -243,11 +243,11 @@ inline char* put_significant(char* p, double x, int digits)
   int e = ((biased - 1023) * 78913) >> 18;
   std::uint64_t floor = 0, q = 0;
   if (!scaled(digits - 1 - e, floor, q)) return nullptr;
-  if (floor >= pow10.at[digits]) {
+  if (floor >= pow10_table.at[digits]) {
     ++e;
     if (!scaled(digits - 1 - e, floor, q)) return nullptr;
   }
-  if (q == pow10.at[digits]) {  // rounded up to the next power of ten: 9.995 -> 10.0
+  if (q == pow10_table.at[digits]) {  // rounded up to the next power of ten: 9.995 -> 10.0
     q /= 10;
     ++e;
   }
@@ -259,7 +259,7 @@ inline char* put_significant(char* p, double x, int digits)
   }
   *p = '-';
   p += std::signbit(x) ? 1 : 0;
-  return put_decimal(p, q * pow10.at[17 - n], n, e, -4, digits);
+  return put_decimal(p, q * pow10_table.at[17 - n], n, e, -4, digits);
 }
 
 /// --digits N's text of x: put_significant, or {fmt} where that declines (zero, infinities,
