@@ -3,18 +3,23 @@
 //
 //   cmake --build build --target format_bench && build/format_bench [N] [FILE.csv]
 //
-// Rows: "digits" is Dragonbox alone (the shortest digits, no text: the floor of any exact
-// shortest formatter built on it), "fmt {}" {fmt}'s own shortest text (format_to, compiled format
-// string), "shrink" the CSV's formatter (src/io/number_text.hpp), "to_chars" libstdc++'s shortest,
-// and "--digits N" the fixed-precision text (%.Ng) by {fmt} and by shrink's exact integer path
-// (put_significant, {fmt} where it declines). Doubles: normal(0,1) and uniform(0,1)
-// draws (17 significant digits, like the fit's columns), random bit patterns, or every number of
-// FILE.csv (for instance a per-group CSV shrink wrote). Each row is the best of 7 passes.
+// Rows: "digits" is {fmt}'s Dragonbox alone (the shortest digits, no text: the floor of any exact
+// shortest formatter built on it; each number's digits move the write position, as a text's length
+// does), "jkj" the same for the reference Dragonbox (Debian's libdragonbox-dev, where CMake found
+// it: the fastest shortest-digits generator among Debian's packages), "fmt {}" {fmt}'s own shortest
+// text (format_to, compiled format string), "shrink" the CSV's formatter (src/io/number_text.hpp),
+// "to_chars" libstdc++'s shortest, and "--digits N" the fixed-precision text (%.Ng) by {fmt} and by
+// the CSV writer's put_digits. Doubles: normal(0,1) and uniform(0,1) draws (17 significant digits,
+// like the fit's columns), random bit patterns, or every number of FILE.csv (for instance a
+// per-group CSV shrink wrote). Each row is the best of 7 passes.
 
 #include "io/number_text.hpp"
 
 #include <fmt/compile.h>
 #include <fmt/format.h>
+#if defined(SHRINK_HAVE_DRAGONBOX)
+#include <dragonbox/dragonbox.h>
+#endif
 
 #include <algorithm>
 #include <charconv>
@@ -52,22 +57,26 @@ template <class Format>
 void report(const char* name, const std::vector<double>& xs)
 {
   std::vector<char> buf(xs.size() * 32 + 64);
-  volatile std::uint64_t sink = 0;
   std::printf("%-8s %9zu doubles:", name, xs.size());
-  const double digits = best_ns(xs, buf, [&](char* p, double x) {
-    if (x != 0 && std::isfinite(x)) sink = sink + fmt::detail::dragonbox::to_decimal(x).significand;
-    return p;
+  const double digits = best_ns(xs, buf, [](char* p, double x) {
+    return x != 0 && std::isfinite(x) ? p + (fmt::detail::dragonbox::to_decimal(x).significand & 1) : p;
   });
+#if defined(SHRINK_HAVE_DRAGONBOX)
+  const double jkj = best_ns(xs, buf, [](char* p, double x) {
+    namespace policy = jkj::dragonbox::policy;
+    return x != 0 && std::isfinite(x) ? p + (jkj::dragonbox::to_decimal(x, policy::sign::ignore).significand & 1) : p;
+  });
+  std::printf("  digits %5.1f  jkj %5.1f", digits, jkj);
+#else
+  std::printf("  digits %5.1f", digits);
+#endif
   const double fmt_ns = best_ns(xs, buf, [](char* p, double x) { return fmt::format_to(p, FMT_COMPILE("{}"), x); });
   const double ours = best_ns(xs, buf, [](char* p, double x) { return shrink::io::put_shortest(p, x); });
   const double to_chars = best_ns(xs, buf, [](char* p, double x) { return std::to_chars(p, p + 32, x).ptr; });
-  std::printf("  digits %5.1f  fmt {} %5.1f  shrink %5.1f  to_chars %5.1f ns |", digits, fmt_ns, ours, to_chars);
+  std::printf("  fmt {} %5.1f  shrink %5.1f  to_chars %5.1f ns |", fmt_ns, ours, to_chars);
   for (int n : {3, 6, 17}) {
     const double with_fmt = best_ns(xs, buf, [n](char* p, double x) { return fmt::format_to(p, FMT_COMPILE("{:.{}g}"), x, n); });
-    const double exact = best_ns(xs, buf, [n](char* p, double x) {
-      char* end = shrink::io::put_significant(p, x, n);
-      return end != nullptr ? end : fmt::format_to(p, FMT_COMPILE("{:.{}g}"), x, n);
-    });
+    const double exact = best_ns(xs, buf, [n](char* p, double x) { return shrink::io::put_digits(p, x, n); });
     std::printf("  --digits %d: fmt %5.1f shrink %5.1f", n, with_fmt, exact);
   }
   std::printf(" ns\n");

@@ -7,7 +7,6 @@
 #include <fmt/compile.h>
 #include <fmt/format.h>
 
-#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -18,9 +17,9 @@
 
 namespace shrink::io {
 
-/// Room put_shortest may write into: it copies in fixed-size pieces (no variable-length copies,
-/// whose size branches mispredict), so it writes up to this many bytes past `p` although the
-/// text is at most 24 characters long. The returned end is what counts.
+/// Room put_shortest and put_digits may write into: they store in fixed-size pieces (no
+/// variable-length copies, whose size branches mispredict), up to 24 bytes past `p` whatever the
+/// text's length (at most 24 characters). The returned end is what counts.
 constexpr std::size_t shortest_room = 48;
 
 /// The eight decimal digits of v < 10^8, most significant first, as eight bytes in memory order
@@ -37,32 +36,18 @@ inline std::uint64_t eight_digits(std::uint32_t v)
   return x | 0x3030303030303030ull;
 }
 
-/// The sixteen decimal digits of v < 10^16, most significant first, at `out`. With SSE2 (every
-/// x86-64) all at once: v = hi * 10^8 + lo; hi and lo split into 4 + 4 digits in 64-bit lanes
-/// (x / 10^4 = x * 109951163 >> 40, exact for x < 10^8), then the four 4-digit groups, in 16-bit
-/// lanes, into 2 + 2 and 1 + 1 digits as in eight_digits (x / 100 = x * 5243 >> 19 for x < 10^4,
-/// x / 10 = x * 6554 >> 16 for x < 100); elsewhere eight_digits twice.
-inline void put_sixteen_digits(char* out, std::uint64_t v)
+/// base^0 .. base^27 (5^27 and 10^19 are the largest used; 10^20 and above are not used).
+struct powers {
+  std::uint64_t at[28];
+};
+constexpr powers powers_of(std::uint64_t base)
 {
-#if defined(__SSE2__)
-  const __m128i halves = _mm_set_epi64x(static_cast<long long>(v % 100000000), static_cast<long long>(v / 100000000));
-  const __m128i high4 = _mm_srli_epi64(_mm_mul_epu32(halves, _mm_set1_epi64x(109951163)), 40);
-  const __m128i low4 = _mm_sub_epi64(halves, _mm_mul_epu32(high4, _mm_set1_epi64x(10000)));
-  // 16-bit lanes: the groups of 4 digits in order (hi's two, then lo's two).
-  const __m128i fours = _mm_shuffle_epi32(_mm_or_si128(high4, _mm_slli_epi64(low4, 16)), _MM_SHUFFLE(3, 1, 2, 0));
-  const __m128i high2 = _mm_srli_epi16(_mm_mulhi_epu16(fours, _mm_set1_epi16(5243)), 3);
-  const __m128i low2 = _mm_sub_epi16(fours, _mm_mullo_epi16(high2, _mm_set1_epi16(100)));
-  const __m128i twos = _mm_unpacklo_epi16(high2, low2);  // eight groups of 2 digits, in order
-  const __m128i high1 = _mm_mulhi_epu16(twos, _mm_set1_epi16(6554));
-  const __m128i low1 = _mm_sub_epi16(twos, _mm_mullo_epi16(high1, _mm_set1_epi16(10)));
-  const __m128i ones = _mm_or_si128(high1, _mm_slli_epi16(low1, 8));
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm_add_epi8(ones, _mm_set1_epi8('0')));
-#else
-  const std::uint64_t words[2] = {eight_digits(static_cast<std::uint32_t>(v / 100000000)),
-                                  eight_digits(static_cast<std::uint32_t>(v % 100000000))};
-  std::memcpy(out, words, sizeof words);
-#endif
+  powers p{};
+  p.at[0] = 1;
+  for (int i = 1; i < 28; ++i) p.at[i] = p.at[i - 1] * base;  // wraps past 10^19, unused there
+  return p;
 }
+inline constexpr powers pow10_table = powers_of(10), pow5_table = powers_of(5);
 
 /// A decimal exponent as printf writes it: e+05, e-07, e+300.
 inline char* put_exponent(char* p, int e)
@@ -76,57 +61,137 @@ inline char* put_exponent(char* p, int e)
   return p + 2;
 }
 
-/// Writes the shortest text that reads back to exactly `x` (finite or not; not NaN) at `p` and
-/// returns its end; needs shortest_room bytes at `p`.
-inline char* put_shortest(char* p, double x)
+// put_decimal(p, m17, n, e, plain_from, plain_to) writes a number from its digits: the n (1 to 17)
+// significant digits of m17, which has exactly 17 digits (the first significant one first, then
+// zeros after the n-th), and e, the decimal exponent of the first digit. Plain where
+// plain_from <= e < plain_to (-5 or -4 <= plain_from, plain_to <= 17): an integer (m17's zeros
+// where n <= e), I.F or 0.000F; else d.ddde+XX. Writes up to 24 bytes at `p`, in fixed-size
+// pieces, and returns the end of the text.
+
+/// put_decimal in plain C++: the layout elsewhere than x86-64, and the reference the SSE2 path is
+/// tested against.
+inline char* put_decimal_portable(char* p, std::uint64_t m17, int n, int e, int plain_from, int plain_to)
 {
-  if (x == 0 || !std::isfinite(x)) return fmt::format_to(p, FMT_COMPILE("{}"), x);
-  const auto d = fmt::detail::dragonbox::to_decimal(x);
-  *p = '-';
-  p += std::signbit(x) ? 1 : 0;
-  // The significand (at most 17 digits) right-aligned in 24 characters with leading '0's, then
-  // 24 bytes of slack for the fixed-size copies below.
-  const std::uint64_t m = d.significand;
-  char digits[48];
-  std::memset(digits + 24, '0', 24);  // defined bytes, though they never reach the text
-  const std::uint64_t first = 0x3030303030303030ull | (m / 10000000000000000ull) << 56;
-  std::memcpy(digits, &first, sizeof first);
-  put_sixteen_digits(digits + 8, m % 10000000000000000ull);
-  const int n = fmt::detail::count_digits(m);
-  const char* q = digits + 24 - n;
-  const int e = d.exponent + n - 1;  // the decimal exponent of the first digit
-  if (e >= -5 && e < 16) {
-    if (d.exponent >= 0) {  // an integer: its digits, then exponent zeros (n + exponent <= 16)
-      std::memcpy(p, q, 16);
-      std::memset(p + n, '0', 16);
-      return p + n + d.exponent;
-    }
-    // I integer digits ("0" below 1: a leading zero of the padding), '.', F fraction digits (the
-    // padding's zeros give 0.000ddd).
-    const int fraction = -d.exponent;
-    const int integer = e >= 0 ? e + 1 : 1;
-    std::memcpy(p, digits + 24 - fraction - integer, 16);
-    p[integer] = '.';
-    std::memcpy(p + integer + 1, digits + 24 - fraction, 24);
-    return p + integer + 1 + fraction;
+  char digits[32];  // m17's 17 digits, then zeros
+  const std::uint64_t t = m17 / 10000000000000000ull, v = m17 % 10000000000000000ull;
+  digits[0] = static_cast<char>('0' + t);
+  const std::uint64_t words[2] = {eight_digits(static_cast<std::uint32_t>(v / 100000000)),
+                                  eight_digits(static_cast<std::uint32_t>(v % 100000000))};
+  std::memcpy(digits + 1, words, sizeof words);
+  std::memset(digits + 17, '0', 15);
+  if (e < plain_from || e >= plain_to) {
+    p[0] = digits[0];
+    p[1] = '.';
+    std::memcpy(p + 2, digits + 1, 16);
+    return put_exponent(p + (n > 1 ? n + 1 : 1), e);
   }
-  p[0] = q[0];
-  p[1] = '.';
-  std::memcpy(p + 2, q + 1, 16);
-  p += n > 1 ? n + 1 : 1;
-  return put_exponent(p, e);
+  if (e < 0) {  // 0. and -e - 1 zeros (at most 4), then the digits
+    std::memcpy(p, "0.000000", 8);
+    std::memcpy(p + 1 - e, digits, 17);
+    return p + 1 - e + n;
+  }
+  const int integer = e + 1;  // digits before the point
+  std::memcpy(p, digits, 17);
+  p[integer] = '.';  // past the end for an integer
+  std::memcpy(p + integer + 1, digits + integer, static_cast<std::size_t>(17 - integer));
+  return p + (n > integer ? n + 1 : integer);
 }
 
-/// base^0 .. base^27 (5^27 and 10^19 are the largest used; 10^20 and above are not used).
-struct powers {
-  std::uint64_t at[28];
-};
-constexpr powers powers_of(std::uint64_t base)
+#if defined(__SSE2__)
+/// The sixteen decimal digits of hi * 10^8 + lo (hi, lo < 10^8), most significant first, as
+/// characters. All at once: hi and lo split into 4 + 4 digits in 64-bit lanes (x / 10^4 =
+/// x * 109951163 >> 40, exact for x < 10^8), then the four 4-digit groups, in 16-bit lanes, into
+/// 2 + 2 and 1 + 1 digits as in eight_digits (x / 100 = x * 5243 >> 19 for x < 10^4, x / 10 =
+/// x * 6554 >> 16 for x < 100).
+inline __m128i sixteen_digits(std::uint64_t hi, std::uint64_t lo)
 {
-  powers p{};
-  p.at[0] = 1;
-  for (int i = 1; i < 28; ++i) p.at[i] = p.at[i - 1] * base;  // wraps past 10^19, unused there
-  return p;
+  const __m128i halves = _mm_set_epi64x(static_cast<long long>(lo), static_cast<long long>(hi));
+  const __m128i high4 = _mm_srli_epi64(_mm_mul_epu32(halves, _mm_set1_epi64x(109951163)), 40);
+  const __m128i low4 = _mm_sub_epi64(halves, _mm_mul_epu32(high4, _mm_set1_epi64x(10000)));
+  // 16-bit lanes: the groups of 4 digits in order (hi's two, then lo's two).
+  const __m128i fours = _mm_shuffle_epi32(_mm_or_si128(high4, _mm_slli_epi64(low4, 16)), _MM_SHUFFLE(3, 1, 2, 0));
+  // The multipliers 100 and 10 hidden from the optimiser: it would replace each pmullw by 4-5
+  // shifts and adds.
+  __m128i hundred = _mm_set1_epi16(100), ten = _mm_set1_epi16(10);
+  asm("" : "+x"(hundred), "+x"(ten));
+  const __m128i high2 = _mm_srli_epi16(_mm_mulhi_epu16(fours, _mm_set1_epi16(5243)), 3);
+  const __m128i low2 = _mm_sub_epi16(fours, _mm_mullo_epi16(high2, hundred));
+  const __m128i twos = _mm_unpacklo_epi16(high2, low2);  // eight groups of 2 digits, in order
+  const __m128i high1 = _mm_mulhi_epu16(twos, _mm_set1_epi16(6554));
+  const __m128i low1 = _mm_sub_epi16(twos, _mm_mullo_epi16(high1, ten));
+  const __m128i ones = _mm_or_si128(high1, _mm_slli_epi16(low1, 8));
+  return _mm_add_epi8(ones, _mm_set1_epi8('0'));
+}
+
+/// Byte k is 0xFF where k > i, for i = 0..17: the bytes after a decimal point at i.
+struct point_masks {
+  alignas(16) unsigned char after[18][16];
+};
+constexpr point_masks make_point_masks()
+{
+  point_masks m{};
+  for (int i = 0; i < 18; ++i)
+    for (int k = 0; k < 16; ++k) m.after[i][k] = k > i ? 0xFF : 0;
+  return m;
+}
+inline constexpr point_masks point_mask = make_point_masks();
+#endif
+
+/// put_decimal (above): with SSE2 (every x86-64) the digits stay in a register and each piece of
+/// text is a store of it, never read back (a load of bytes just stored in other pieces waits for
+/// them to reach the cache). I.F is the digits blended with themselves one place on, at the point.
+inline char* put_decimal(char* p, std::uint64_t m17, int n, int e, int plain_from, int plain_to)
+{
+#if defined(__SSE2__)
+  // m17 = (t * 10^8 + hi) * 10^8 + lo: the first digit t and two 8-digit halves, in two short steps.
+  const std::uint64_t upper = m17 / 100000000, lo = m17 - upper * 100000000;
+  const std::uint64_t t = upper / 100000000;
+  const __m128i rest = sixteen_digits(upper - t * 100000000, lo);  // digits 2 to 17
+  const char first = static_cast<char>('0' + t);
+  if (e < plain_from || e >= plain_to) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p + 2), rest);
+    p[0] = first;
+    p[1] = '.';
+    return put_exponent(p + (n > 1 ? n + 1 : 1), e);
+  }
+  if (e < 0) {  // 0. and -e - 1 zeros (at most 4), then the digits
+    std::memcpy(p, "0.000000", 8);
+    char* q = p + 1 - e;
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(q + 1), rest);
+    *q = first;
+    return q + n;
+  }
+  const int integer = e + 1;  // digits before the point
+  const __m128i digits = _mm_or_si128(_mm_slli_si128(rest, 1), _mm_cvtsi32_si128(static_cast<unsigned char>(first)));
+  const __m128i after = _mm_load_si128(reinterpret_cast<const __m128i*>(point_mask.after[integer]));
+  // Text bytes 16 and 17: digits 16 and 17 one place on, or digit 17 in place for a 17-digit
+  // integer; the blend then writes bytes 0 to 15 over the rest of this store.
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(p + (integer < 17 ? 2 : 1)), rest);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(p),
+                   _mm_or_si128(_mm_and_si128(after, _mm_slli_si128(digits, 1)), _mm_andnot_si128(after, digits)));
+  p[integer] = '.';  // past the end for an integer
+  return p + (n > integer ? n + 1 : integer);
+#else
+  return put_decimal_portable(p, m17, n, e, plain_from, plain_to);
+#endif
+}
+
+/// Writes the shortest text that reads back to exactly `x` at `p` (nothing for NaN: the CSV's empty
+/// field) and returns its end; needs shortest_room bytes at `p`. Plain for decimal exponents
+/// -5..15, else d.ddde+XX.
+inline char* put_shortest(char* p, double x)
+{
+  std::uint64_t bits;
+  std::memcpy(&bits, &x, sizeof bits);
+  // One test for the rare values: 2 * bits - 1 wraps for +-0 and is at least 0xFFDF... for the
+  // infinities and NaNs (all exponent bits set).
+  if ((bits << 1) - 1 >= 0xFFDFFFFFFFFFFFFFull)
+    return std::isnan(x) ? p : fmt::format_to(p, FMT_COMPILE("{}"), x);
+  const auto d = fmt::detail::dragonbox::to_decimal(x);
+  *p = '-';
+  p += bits >> 63;
+  const int n = fmt::detail::count_digits(d.significand);
+  return put_decimal(p, d.significand * pow10_table.at[17 - n], n, d.exponent + n - 1, -5, 16);
 }
 
 /// `digits` (1 to 17) significant digits of x, as printf's (and {fmt}'s) %.{digits}g write them,
@@ -144,13 +209,12 @@ inline char* put_significant(char* p, double x, int digits)
   const std::uint64_t M = (bits & ((std::uint64_t{1} << 52) - 1)) | std::uint64_t{1} << 52;
   const int E = biased - 1075;
   using u128 = unsigned __int128;
-  static constexpr powers pow10 = powers_of(10), pow5 = powers_of(5);
   // x 10^s as floor and rounded; false where 128 bits do not hold the operands.
   auto scaled = [&](int s, std::uint64_t& floor, std::uint64_t& rounded) {
     u128 quotient, remainder, divisor;
     if (s >= 0) {
       if (s > 27) return false;  // 5^27 < 2^63: M 5^s < 2^116
-      const u128 product = u128{M} * pow5.at[s];
+      const u128 product = u128{M} * pow5_table.at[s];
       const int shift = E + s;
       if (shift >= 0) {
         if (shift > 10) return false;
@@ -163,7 +227,7 @@ inline char* put_significant(char* p, double x, int digits)
       remainder = product & (divisor - 1);
     } else {
       if (s < -19 || E > 60) return false;
-      const u128 scale = pow10.at[-s];
+      const u128 scale = pow10_table.at[-s];
       const u128 numerator = E >= 0 ? u128{M} << E : u128{M};
       divisor = E >= 0 ? scale : scale << -E;  // < 2^64 2^52
       quotient = numerator / divisor;
@@ -179,11 +243,11 @@ inline char* put_significant(char* p, double x, int digits)
   int e = ((biased - 1023) * 78913) >> 18;
   std::uint64_t floor = 0, q = 0;
   if (!scaled(digits - 1 - e, floor, q)) return nullptr;
-  if (floor >= pow10.at[digits]) {
+  if (floor >= pow10_table.at[digits]) {
     ++e;
     if (!scaled(digits - 1 - e, floor, q)) return nullptr;
   }
-  if (q == pow10.at[digits]) {  // rounded up to the next power of ten: 9.995 -> 10.0
+  if (q == pow10_table.at[digits]) {  // rounded up to the next power of ten: 9.995 -> 10.0
     q /= 10;
     ++e;
   }
@@ -193,33 +257,19 @@ inline char* put_significant(char* p, double x, int digits)
     q /= 10;
     --n;
   }
-  char text[24];
-  std::to_chars(text, text + sizeof text, q);
   *p = '-';
   p += std::signbit(x) ? 1 : 0;
-  if (e < -4 || e >= digits) {  // d.ddde+XX
-    *p++ = text[0];
-    if (n > 1) {
-      *p++ = '.';
-      std::memcpy(p, text + 1, static_cast<std::size_t>(n - 1));
-      p += n - 1;
-    }
-    return put_exponent(p, e);
-  }
-  if (e < 0) {  // 0.000ddd
-    *p++ = '0';
-    *p++ = '.';
-    for (int i = 0; i < -e - 1; ++i) *p++ = '0';
-    std::memcpy(p, text, static_cast<std::size_t>(n));
-    return p + n;
-  }
-  for (int i = 0; i <= e; ++i) *p++ = i < n ? text[i] : '0';  // the integer part
-  if (n > e + 1) {
-    *p++ = '.';
-    std::memcpy(p, text + e + 1, static_cast<std::size_t>(n - e - 1));
-    p += n - e - 1;
-  }
-  return p;
+  return put_decimal(p, q * pow10_table.at[17 - n], n, e, -4, digits);
+}
+
+/// --digits N's text of x: put_significant, or {fmt} where that declines (zero, infinities,
+/// subnormals, extreme magnitudes); nothing for NaN. Not inlined, so that put_shortest, the
+/// default, stays inlined in the row loops.
+[[gnu::noinline]] inline char* put_digits(char* p, double x, int digits)
+{
+  if (std::isnan(x)) return p;
+  if (char* end = put_significant(p, x, digits)) return end;
+  return fmt::format_to(p, FMT_COMPILE("{:.{}g}"), x, digits);
 }
 
 }  // namespace shrink::io

@@ -3,9 +3,6 @@
 #include "../cpu/parallel.hpp"
 #include "number_text.hpp"
 
-#include <fmt/compile.h>
-#include <fmt/format.h>
-
 #include <shrink/error.hpp>
 
 #include <algorithm>
@@ -556,7 +553,6 @@ void flush_stdout()
 
 void append_number(std::string& out, double x)
 {
-  if (std::isnan(x)) return;
   char buf[shortest_room];
   out.append(buf, put_shortest(buf, x));
 }
@@ -588,24 +584,6 @@ char* put_key(char* p, const std::string& key)
   }
   *p++ = '"';
   return p;
-}
-
-/// `digits` significant digits of a non-NaN `x`. Not inlined, so that put_number (and with it
-/// put_shortest, the default) stays inlined in the row loops: inlining this too made the compiler
-/// call both (11 more instructions a number).
-[[gnu::noinline]] char* put_significant_digits(char* p, double x, int digits)
-{
-  if (char* end = put_significant(p, x, digits)) return end;
-  return fmt::format_to(p, FMT_COMPILE("{:.{}g}"), x, digits);
-}
-
-/// The text of `x` at `p` (nothing for NaN): the shortest that reads back exactly when `digits`
-/// is 0, else `digits` significant digits (%g style); returns the end. Needs shortest_room bytes.
-inline char* put_number(char* p, double x, int digits)
-{
-  if (std::isnan(x)) return p;
-  if (digits == 0) return put_shortest(p, x);
-  return put_significant_digits(p, x, digits);
 }
 
 /// A reusable text buffer that is never zero-filled.
@@ -708,17 +686,27 @@ void write_row_blocks(atomic_output& file, const char* header, std::size_t J, in
 
 namespace {
 
-/// Row j's fields after its key (",x,y,..."); returns the end. Needs 25 bytes a column and shortest_room.
+/// Row j's fields after its key (",x,y,..."); returns the end. Needs 25 bytes a column and
+/// shortest_room. Each number is its shortest text when `digits` is 0, else `digits` significant
+/// digits (%g style); NaN is an empty field.
+template <bool Shortest>
 char* put_fields(char* p, const std::vector<result_column>& columns, std::size_t j, int digits)
 {
   for (const result_column& c : columns) {
     *p++ = ',';
-    if (c.integers != nullptr)
+    if (c.integers != nullptr) {
       p = std::to_chars(p, p + 21, c.integers[j]).ptr;
-    else
-      p = put_number(p, c.values != nullptr ? c.values[j] : c.fill, digits);
+    } else {
+      const double x = c.values != nullptr ? c.values[j] : c.fill;
+      p = Shortest ? put_shortest(p, x) : put_digits(p, x, digits);
+    }
   }
   return p;
+}
+
+char* put_fields(char* p, const std::vector<result_column>& columns, std::size_t j, int digits)
+{
+  return digits == 0 ? put_fields<true>(p, columns, j, 0) : put_fields<false>(p, columns, j, digits);
 }
 
 /// The text of each entry's fields (`entries` of them), from its first row: formatted once, not

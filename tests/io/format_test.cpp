@@ -13,6 +13,7 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -187,6 +188,91 @@ TEST(Format, SignificantDigitsMatchPrintf)
   EXPECT_GT(handled, tried * 9 / 10);  // the range the fit's columns live in is the exact path's
   for (double x : {0.0, -0.0, 5e-324, std::numeric_limits<double>::infinity()})
     EXPECT_EQ(significant_text(x, 6), "(not handled)") << x;
+}
+
+/// Doubles of every kind the formatters meet: normal draws at every scale, uniform(0,1) draws,
+/// random bit patterns (NaN and infinities among them), subnormals, integers, powers of ten and
+/// their neighbours, +-0, and short decimals.
+std::vector<double> every_kind_of_double(std::size_t per_kind, std::uint64_t seed)
+{
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> normal;
+  std::uniform_real_distribution<double> unit;
+  auto from_bits = [](std::uint64_t bits) {
+    double x;
+    std::memcpy(&x, &bits, sizeof x);
+    return x;
+  };
+  std::vector<double> xs = {0.0, -0.0, std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity(),
+                            std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::max(),
+                            std::numeric_limits<double>::min(), std::numeric_limits<double>::denorm_min()};
+  for (int k = -323; k <= 308; ++k) {
+    const double p = std::strtod(("1e" + std::to_string(k)).c_str(), nullptr);
+    for (double x : {p, std::nextafter(p, 0.0), std::nextafter(p, 1e308)}) xs.insert(xs.end(), {x, -x});
+  }
+  for (std::size_t i = 0; i < per_kind; ++i) {
+    xs.push_back(normal(rng) * std::pow(10.0, static_cast<int>(rng() % 61) - 30));
+    xs.push_back(unit(rng));
+    xs.push_back(from_bits(rng()));
+    xs.push_back(from_bits((rng() & 0x800FFFFFFFFFFFFFull)));  // subnormal (or +-0)
+    xs.push_back(static_cast<double>(static_cast<std::int64_t>(rng() >> (11 + rng() % 53)) * (rng() % 2 ? 1 : -1)));
+    xs.push_back(std::round(normal(rng) * 1e6) / 1000);
+  }
+  return xs;
+}
+
+// The shortest text against the documented layout of libstdc++'s shortest digits (expected_text),
+// character for character, for millions of doubles of every kind; zero and infinities as {fmt}
+// writes them, NaN as nothing.
+TEST(Format, ShortestMatchesTheRuleForMillionsOfDoubles)
+{
+  const std::vector<double> xs = every_kind_of_double(400000, 21);
+  ASSERT_GT(xs.size(), 2000000u);
+  for (double x : xs) {
+    std::string expected;
+    if (std::isnan(x)) expected = "";
+    else if (x == 0) expected = std::signbit(x) ? "-0" : "0";
+    else if (std::isinf(x)) expected = x < 0 ? "-inf" : "inf";
+    else expected = expected_text(x);
+    ASSERT_EQ(shrink::io::format_number(x), expected) << std::hexfloat << x;
+  }
+}
+
+// --digits N (the CSV writer's put_digits: the exact path, {fmt} where it declines) against
+// glibc's printf("%.Ng"), character for character, for every N from 1 to 17 on doubles of every kind.
+TEST(Format, DigitsMatchPrintfForEveryDigitCountOnEveryKindOfDouble)
+{
+  const std::vector<double> xs = every_kind_of_double(9000, 23);
+  for (int n = 1; n <= 17; ++n)
+    for (double x : xs) {
+      char got[64], expected[64];
+      const std::string text(got, shrink::io::put_digits(got, x, n));
+      std::snprintf(expected, sizeof expected, "%.*g", n, x);
+      ASSERT_EQ(text, std::isnan(x) ? "" : expected) << std::hexfloat << x << " at " << n << " digits";
+    }
+}
+
+// The SSE2 layout against the portable one (the path elsewhere than x86-64), byte for byte, for
+// every digit count at every decimal exponent either side of both notations' boundaries.
+TEST(Format, DecimalLayoutMatchesThePortableOne)
+{
+  std::mt19937_64 rng(29);
+  const std::uint64_t e16 = 10000000000000000ull;
+  for (int n = 1; n <= 17; ++n)
+    for (int e = -9; e <= 20; ++e)
+      for (int plain_to = 1; plain_to <= 17; ++plain_to)
+        for (int plain_from : {-5, -4})
+          for (int k = 0; k < 4; ++k) {
+            // n digits, the first and last not zero, left-aligned to 17.
+            std::uint64_t m = 1 + rng() % 9;
+            for (int i = 1; i < n; ++i) m = m * 10 + (i + 1 == n ? 1 + rng() % 9 : rng() % 10);
+            for (int i = n; i < 17; ++i) m *= 10;
+            ASSERT_LT(m, 10 * e16);
+            char a[64], b[64];
+            const std::string simd(a, shrink::io::put_decimal(a, m, n, e, plain_from, plain_to));
+            const std::string portable(b, shrink::io::put_decimal_portable(b, m, n, e, plain_from, plain_to));
+            ASSERT_EQ(simd, portable) << m << " n " << n << " e " << e << " plain " << plain_from << ".." << plain_to;
+          }
 }
 
 }  // namespace
