@@ -318,8 +318,12 @@ def summarize(data, group=None, value=None, family="normal", exposure=None, thre
             _data.write_csv(frame, csv)
             keys, columns = _summarize(None, family, csv, group, value, "", "", "", threads, covariates, offset or "")
         else:
-            rows = _data.raw_batches(data, group, value, kinds)
-            keys, columns = _summarize(rows, family, "-", group, value, "", "", "", threads)
+            device = _device.device_rows(data, group, value, kinds)  # GPU arrays: folded where they lie
+            if device is not None:
+                keys, columns = _summarize(None, family, "-", group, value, "", "", "", threads, device_rows=device.spec)
+            else:
+                rows = _data.raw_batches(data, group, value, kinds)
+                keys, columns = _summarize(rows, family, "-", group, value, "", "", "", threads)
     if kinds.kind is not None:
         keys = _typed_keys(keys, kinds)
     elif not isinstance(keys, np.ndarray):

@@ -25,9 +25,9 @@ def is_device_array(obj):
 
 
 def not_here():
-    """The error for GPU arrays where only shrink.fit's raw rows read them."""
-    return Error("GPU arrays are read in place by shrink.fit (raw rows, normal family) only: copy them to host "
-                 "memory here (cupy.asnumpy, tensor.cpu().numpy())")
+    """The error for GPU arrays where only the raw rows of shrink.fit and shrink.summarize read them."""
+    return Error("GPU arrays are read in place as raw rows only (shrink.fit and shrink.summarize of group and value "
+                 "columns, normal family): copy them to host memory here (cupy.asnumpy, tensor.cpu().numpy())")
 
 
 class DeviceColumn:
@@ -109,10 +109,20 @@ class DeviceRows:
                      keys.shape[0])
 
 
+def _is_cudf_frame(data):
+    """A cuDF DataFrame (a dask-cudf partition): its numeric columns without nulls expose
+    __cuda_array_interface__, so they are read where they lie."""
+    return type(data).__module__.split(".")[0] == "cudf" and hasattr(data, "columns")
+
+
 def device_rows(data, group, value, kinds):
-    """DeviceRows when `data` is a dict whose group and value columns are GPU arrays, else None.
-    A GPU column next to a host one, a malformed interface, a strided view, unsupported dtypes,
-    columns of different lengths or on different GPUs are each one-line errors."""
+    """DeviceRows when `data` is a dict or a cuDF DataFrame whose group and value columns are GPU
+    arrays, else None. A GPU column next to a host one, a malformed interface, a strided view,
+    unsupported dtypes, columns of different lengths or on different GPUs are each one-line errors."""
+    if _is_cudf_frame(data):
+        if group not in data.columns or value not in data.columns:
+            raise Error(f"the cuDF DataFrame has no column '{group if group not in data.columns else value}'")
+        data = {group: data[group], value: data[value]}
     if not isinstance(data, dict) or group not in data or value not in data:
         return None  # (a missing column: the host reader's message)
     on_device = [is_device_array(data[group]), is_device_array(data[value])]

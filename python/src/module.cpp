@@ -210,13 +210,14 @@ nb::tuple part_object(const io::summary_part& part)
                                                                                : count_family::poisson));
 }
 
-/// `shrink summarize` of raw rows: from memory (`rows`, as run's) or, when `rows` is None, from
-/// the file or .npy columns of `input` (with `covariates`: the file, its cross products, the value
-/// less `offset` when given). Returns (keys, {column: array}) of the summaries CSV.
+/// `shrink summarize` of raw rows: from memory (`rows`, as run's), from GPU memory (`device_rows`,
+/// as run's: folded where they lie) or, when both are None, from the file or .npy columns of
+/// `input` (with `covariates`: the file, its cross products, the value less `offset` when given).
+/// Returns (keys, {column: array}) of the summaries CSV.
 nb::tuple summarize(nb::object rows, const std::string& family_name, const std::string& path, const std::string& group,
                     const std::string& value, const std::string& exposure, const std::string& group_npy,
                     const std::string& value_npy, int threads, const std::vector<std::string>& covariates,
-                    const std::string& offset)
+                    const std::string& offset, nb::object device_rows)
 {
   io::summary_family family = io::summary_family::normal;
   if (family_name == "binomial")
@@ -226,7 +227,11 @@ nb::tuple summarize(nb::object rows, const std::string& family_name, const std::
   else if (family_name != "normal")
     throw error("unknown --family '" + family_name + "' (choose normal, binomial or poisson)");
   io::summary_part part;
-  if (rows.is_none() || !covariates.empty() || !offset.empty()) {
+  if (!device_rows.is_none()) {
+    part.family = family;
+    part.groups = fold_device_tuple(nb::cast<nb::tuple>(device_rows), value, threads,
+                                    family == io::summary_family::normal ? io::value_kind::any : io::value_kind::count);
+  } else if (rows.is_none() || !covariates.empty() || !offset.empty()) {
     part = io::read_raw_summaries({path, group, value, exposure, group_npy, value_npy, false, covariates, offset}, family, threads);
   } else {
     const io::value_kind kind = family == io::summary_family::normal     ? io::value_kind::any
@@ -296,7 +301,7 @@ NB_MODULE(_shrink, m)
   m.def("dlpack_column", &dlpack_column, nb::arg("array"));
   m.def("summarize", &summarize, nb::arg("rows").none(), nb::arg("family"), nb::arg("path"), nb::arg("group"),
         nb::arg("value"), nb::arg("exposure"), nb::arg("group_npy"), nb::arg("value_npy"), nb::arg("threads"),
-        nb::arg("covariates") = std::vector<std::string>{}, nb::arg("offset") = "");
+        nb::arg("covariates") = std::vector<std::string>{}, nb::arg("offset") = "", nb::arg("device_rows").none() = nb::none());
   m.def("merge_summaries", &merge_summaries, nb::arg("paths"), nb::arg("threads") = 0);
   m.def("split_replicates", &shrink::split_replicates, nb::arg("replicates"), nb::arg("parts"));
   m.attr("has_cuda") = bool(SHRINK_HAS_CUDA);

@@ -73,9 +73,11 @@ def test_mixed_and_mismatched_columns_are_one_line_errors():
 
 
 def test_only_the_normal_fit_of_raw_rows_reads_gpu_arrays():
-    rows = {"g": FakeDeviceArray(typestr="<i4"), "y": FakeDeviceArray()}
-    with pytest.raises(shrink.Error, match="^GPU arrays are read in place by shrink.fit"):
-        shrink.summarize(rows, group="g", value="y")
+    rows = {"g": FakeDeviceArray(typestr="<i4"), "y": FakeDeviceArray(), "x": FakeDeviceArray()}
+    with pytest.raises(shrink.Error, match="^GPU arrays are read in place as raw rows only"):
+        shrink.summarize(rows, group="g", value="y", covariates=["x"])
+    with pytest.raises(shrink.Error, match="^GPU arrays are read in place as raw rows only"):
+        shrink.fit(rows, group="g", estimate="y", variance="x")
     with pytest.raises(shrink.Error, match="^GPU arrays are folded for the normal family only"):
         shrink.fit(rows, group="g", value="y", family="binomial")
     with pytest.raises(shrink.Error, match="^--backend cpu: the rows are in GPU memory"):
@@ -118,6 +120,37 @@ def test_well_formed_arrays_without_a_gpu_or_in_host_memory_are_one_line_errors(
     expect_no_gpu_or_not_device_memory(fit_error(FakeDeviceArray(typestr="<i4"), FakeDeviceArray()))
     # The same through DLPack capsules (read by the extension module).
     expect_no_gpu_or_not_device_memory(fit_error(DLPackArray(0x1000, np.int16, 4), DLPackArray(0x2000, np.float32, 4)))
+
+
+class FakeCudfFrame:
+    """What shrink reads of a cuDF DataFrame (a dask-cudf partition): its columns, each with a
+    __cuda_array_interface__."""
+
+    __module__ = "cudf.core.dataframe"
+
+    def __init__(self, **columns):
+        self._columns = columns
+        self.columns = list(columns)
+
+    def __getitem__(self, name):
+        return self._columns[name]
+
+
+def test_summarize_and_cudf_frames_read_gpu_arrays_as_fit_does():
+    """shrink.summarize folds GPU columns where they lie, as shrink.fit does, and both take a cuDF
+    DataFrame's columns (dask-cudf partitions): the same messages here as for a dict of the arrays."""
+    def error(call, data):
+        with pytest.raises(shrink.Error) as e:
+            call(data, group="g", value="y")
+        return str(e.value)
+
+    rows = {"g": FakeDeviceArray(typestr="<i4"), "y": FakeDeviceArray()}
+    expect_no_gpu_or_not_device_memory(error(shrink.summarize, rows))
+    for call in (shrink.fit, shrink.summarize):
+        assert error(call, FakeCudfFrame(**rows)) == error(call, rows)
+    assert error(shrink.summarize, FakeCudfFrame(g=FakeDeviceArray(typestr="<f8"), y=FakeDeviceArray())).startswith(
+        "group keys in GPU memory must be int8, int16, int32 or int64")
+    assert error(shrink.fit, FakeCudfFrame(g=FakeDeviceArray(typestr="<i4"))) == "the cuDF DataFrame has no column 'y'"
 
 
 def test_dlpack_layouts_dtypes_and_devices_are_one_line_errors():
@@ -182,6 +215,20 @@ def test_dlpack_rows_fit_as_the_same_numpy_arrays():
     want = shrink.fit({"g": g, "y": y}, group="g", value="y", backend="cuda")
     assert_same_groups(got.groups, want.groups)
     assert got.summary["notes"] == want.summary["notes"] + [DEVICE_NOTE]
+
+
+@gpu
+def test_device_rows_summarize_as_the_same_numpy_arrays():
+    g, y = rows_of(np.int32, np.float64)
+    want = shrink.summarize({"g": g, "y": y}, group="g", value="y")
+    for data in ({"g": DeviceArray(g), "y": DeviceArray(y)}, FakeCudfFrame(g=DeviceArray(g), y=DeviceArray(y))):
+        got = shrink.summarize(data, group="g", value="y")
+        assert list(got.columns) == list(want.columns) and (got["group"] == want["group"]).all()
+        assert got["group"].dtype == g.dtype and (got["n"] == want["n"]).all()
+        # The GPU's fold (its own shifts and merge tree) and the host's agree to rounding.
+        exact = lambda t: t["mean"].to_numpy() + t["mean_lo"].to_numpy()
+        np.testing.assert_allclose(exact(got), exact(want), rtol=1e-15)
+        np.testing.assert_allclose(got["m2"], want["m2"], rtol=1e-12)
 
 
 @gpu
