@@ -81,14 +81,16 @@ io::group_table fold_batches(nb::handle rows, const std::string& value_name, int
   return fold.finish();
 }
 
-/// Keys as an int64 array when every key is a whole number written as int64 writes it (the
-/// command's integer keys), else a list of str.
-nb::object keys_object(const std::vector<std::string>& keys)
+/// Keys as an int64 array when they are integers, or text keys that are all whole numbers written
+/// as int64 writes them (as the command's integer keys), else a list of str.
+nb::object keys_object(io::key_view keys)
 {
   auto* ints = new std::vector<std::int64_t>(keys.size());
   bool integers = true;
-  for (std::size_t j = 0; j < keys.size() && integers; ++j) {
-    const std::string& k = keys[j];
+  if (keys.integer())
+    for (std::size_t j = 0; j < keys.size(); ++j) (*ints)[j] = keys.integer(j);
+  for (std::size_t j = 0; j < keys.size() && integers && !keys.integer(); ++j) {
+    const std::string& k = keys.text(j);
     const auto r = std::from_chars(k.data(), k.data() + k.size(), (*ints)[j]);
     integers = r.ec == std::errc() && r.ptr == k.data() + k.size() && !k.empty() && k[0] != '+' &&
                (k.size() == 1 || (k[0] != '0' && !(k[0] == '-' && k[1] == '0')));
@@ -96,7 +98,7 @@ nb::object keys_object(const std::vector<std::string>& keys)
   if (!integers) {
     delete ints;
     nb::list out;
-    for (const std::string& k : keys) out.append(nb::str(k.data(), k.size()));
+    for (std::size_t j = 0; j < keys.size(); ++j) out.append(nb::str(keys.text(j).data(), keys.text(j).size()));
     return out;
   }
   nb::capsule owner(ints, [](void* p) noexcept { delete static_cast<std::vector<std::int64_t>*>(p); });
@@ -117,7 +119,7 @@ nb::object column_object(const io::result_column& c, std::size_t n)
 }
 
 /// The columns of a table (keys, then {name: array}) as Python objects.
-nb::tuple table_object(const std::vector<std::string>& keys, const std::vector<io::result_column>& columns)
+nb::tuple table_object(io::key_view keys, const std::vector<io::result_column>& columns)
 {
   nb::dict out;
   for (const io::result_column& c : columns) out[c.name.c_str()] = column_object(c, keys.size());
@@ -170,7 +172,7 @@ nb::tuple run(const std::vector<std::string>& args, nb::object rows, const std::
       };
       hooks.device_resident = true;
     }
-    hooks.groups = [&](const std::vector<std::string>& k, const std::vector<io::result_column>& c) {
+    hooks.groups = [&](io::key_view k, const std::vector<io::result_column>& c) {
       const nb::tuple table = table_object(k, c);
       keys = table[0];
       columns = nb::cast<nb::dict>(table[1]);

@@ -25,7 +25,7 @@ struct fit_hooks {
   /// (--backend cpu is refused) and its notes say so.
   bool device_resident = false;
   /// Takes the per-group table instead of the CSV of -o.
-  std::function<void(const std::vector<std::string>& keys, const std::vector<io::result_column>& columns)> groups;
+  std::function<void(io::key_view keys, const std::vector<io::result_column>& columns)> groups;
 };
 
 command add_fit_command(CLI::App& app);

@@ -70,7 +70,7 @@ struct fit_args {
 
 /// The per-group table: to the hook when one takes it, else the CSV (`entry_of`: rows with equal
 /// fields, formatted once).
-void write_groups(const fit_args& a, io::atomic_output& csv, const std::vector<std::string>& keys,
+void write_groups(const fit_args& a, io::atomic_output& csv, io::key_view keys,
                   const std::vector<io::result_column>& columns, const std::uint32_t* entry_of = nullptr)
 {
   if (a.hooks.groups)
@@ -87,7 +87,7 @@ std::string g(double x, int digits = 6)
   return s.str();
 }
 
-void print_report(const fit_result& r, const std::vector<std::string>& keys, double parse_seconds, bool raw)
+void print_report(const fit_result& r, io::key_view keys, double parse_seconds, bool raw)
 {
   std::ostringstream s;
   s << "shrink fit: J = " << r.groups << " groups, N = " << r.observations << (raw ? " observations" : " (summary input)")
@@ -607,7 +607,7 @@ void run_fit(const fit_args& given, const CLI::App& app)
   const auto t0 = std::chrono::steady_clock::now();
   double parse_seconds = 0;
   fit_result r;
-  std::vector<std::string> keys;
+  io::group_keys keys;
   std::optional<structure_comparison> structures;
   // Only the JSON and the report show them; an applied fit estimates nothing to compare.
   const bool want_structures = (json != nullptr || !a.quiet) && !o.apply;

@@ -177,8 +177,11 @@ bool group_fold::place_slots(const std::vector<row_block>& parts, std::size_t ro
   max_ = hi;
   if (seen && slot_of(lo, low_) < acc_.size() && slot_of(hi, low_) < acc_.size()) return true;
   // At least doubled, so keys that widen the span a block at a time cost amortised O(span); the
-  // spare slots go to the side the keys grew to (both sides: split evenly).
-  const std::uint64_t size = std::min(limit, std::max<std::uint64_t>(span, 2 * acc_.size()));
+  // spare slots go to the side the keys grew to (both sides: split evenly). The first layout keeps
+  // a sixteenth of the span spare on each side: keys in random order reach the ends of their span
+  // over a few blocks, and a block that widens it by a key would otherwise copy every slot into a
+  // doubled array of fresh memory.
+  const std::uint64_t size = std::min(limit, seen ? std::max<std::uint64_t>(span, 2 * acc_.size()) : span + span / 8);
   const std::uint64_t spare = size - span;
   std::uint64_t low = static_cast<std::uint64_t>(lo) - spare / 2;
   if (seen && lo == old_min) low = static_cast<std::uint64_t>(lo);
@@ -449,23 +452,27 @@ group_table group_fold::finish(const std::string& value_name)
   }
   const std::size_t J = order.size();
 
-  std::vector<std::string> keys;
-  keys.reserve(J);
-  for (std::size_t j = 0; j < J; ++j) {
-    const auto id = static_cast<std::size_t>(order[j]);
-    if (slots_)
-      keys.push_back(std::to_string(static_cast<std::int64_t>(static_cast<std::uint64_t>(low_) + id)));
-    else if (text_)
-      keys.emplace_back(text_key_of_[id]);
-    else
-      keys.push_back(std::to_string(int_key_of_[id]));
+  group_keys keys;
+  if (text_) {
+    std::vector<std::string> text;
+    text.reserve(J);
+    for (std::size_t j = 0; j < J; ++j) text.emplace_back(text_key_of_[static_cast<std::size_t>(order[j])]);
+    keys = group_keys(std::move(text));
+  } else {
+    std::vector<std::int64_t> integers;
+    integers.reserve(J);
+    for (std::size_t j = 0; j < J; ++j) {
+      const auto id = static_cast<std::size_t>(order[j]);
+      integers.push_back(slots_ ? static_cast<std::int64_t>(static_cast<std::uint64_t>(low_) + id) : int_key_of_[id]);
+    }
+    keys = group_keys(std::move(integers));
   }
   group_table t = tabulate_groups(std::move(keys), acc_.data(), order.data(), rows_, value_name, threads_);
   acc_.release();
   return t;
 }
 
-group_table tabulate_groups(std::vector<std::string>&& keys, const group_accumulator* acc, const std::int32_t* order,
+group_table tabulate_groups(group_keys&& keys, const group_accumulator* acc, const std::int32_t* order,
                             std::uint64_t rows, const std::string& value_name, int threads)
 {
   const std::size_t J = keys.size();
