@@ -62,8 +62,9 @@ class key_view {
   bool empty() const { return size_ == 0; }
   /// Key j as text (a copy, as group_keys').
   const std::string operator[](std::size_t j) const { return integer() ? std::to_string(integers_[j]) : text_[j]; }
-  /// Integer keys: key j.
+  /// Integer keys: key j, and all of them.
   std::int64_t integer(std::size_t j) const { return integers_[j]; }
+  const std::int64_t* integers() const { return integers_; }
   /// Text keys: key j.
   const std::string& text(std::size_t j) const { return text_[j]; }
   /// Every key as text.
