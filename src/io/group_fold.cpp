@@ -368,6 +368,12 @@ void group_fold::fold_in_buckets(const std::vector<row_block>& parts, unsigned s
     for (auto& count : counts) at += std::exchange(count[b], at);
   }
   first[buckets] = at;
+  if (bucketed_.capacity() < at) {
+    // Emptied first, so the rows of the last block are not copied into the new array (all of
+    // them are overwritten), and sized with room for blocks a little longer than this one.
+    bucketed_ = {};
+    bucketed_.reserve(at + at / 8);
+  }
   bucketed_.resize(at);
   detail::for_each_block(parts.size(), 1, threads_, [&](std::size_t p, std::size_t, std::size_t) {
     std::size_t* const to = counts[p].data();
