@@ -27,7 +27,9 @@ struct fit_hooks {
   bool device_resident = false;
   /// Takes the per-group table instead of the CSV of -o. `owner`, where not null, holds the memory
   /// `keys` and `columns` point into: kept, it keeps them valid (a binding uses them without a copy).
-  std::function<void(io::key_view keys, const std::vector<io::result_column>& columns, std::shared_ptr<const void> owner)> groups;
+  std::function<void(io::key_view keys, const std::vector<io::result_column>& columns,
+                     std::shared_ptr<const void> owner)>
+    groups;
 };
 
 command add_fit_command(CLI::App& app);

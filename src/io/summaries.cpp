@@ -49,7 +49,8 @@ const char* normal_problem(double n, double hi, double lo, double m2)
 /// One row of one part, placed in the merged order.
 struct part_row {
   std::int64_t number;   // the key as an integer, when every key is one
-  std::string_view key;  // the key's text (into the part's keys or merged_keys::text); may be empty when every key is an integer
+  std::string_view key;  // its text (into the part's keys or merged_keys::text); empty for an integer key
+                         // where every key is one
   std::uint32_t part, row;
 };
 
@@ -59,8 +60,8 @@ struct part_row {
 /// keys. A key twice in one part is an error.
 struct merged_keys {
   std::vector<part_row> rows;
-  bool integers = true;       // rows compare by number, else by text
-  std::deque<std::string> text;  // integer keys of a part as text, where another part's are text
+  bool integers = true;          // rows compare by number, else by text
+  std::deque<std::string> text;  // a part's integer keys as text, where another part's are text
 
   explicit merged_keys(const std::vector<key_view>& part_keys)
   {
