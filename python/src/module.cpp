@@ -21,6 +21,7 @@
 #include <charconv>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <sstream>
 
 namespace nb = nanobind;
@@ -81,47 +82,60 @@ io::group_table fold_batches(nb::handle rows, const std::string& value_name, int
   return fold.finish();
 }
 
-/// Keys as an int64 array when every key is a whole number written as int64 writes it (the
-/// command's integer keys), else a list of str.
-nb::object keys_object(const std::vector<std::string>& keys)
+/// A capsule that keeps `owner` (not null) alive while an array viewing its memory lives.
+nb::capsule owner_capsule(const std::shared_ptr<const void>& owner)
 {
-  auto* ints = new std::vector<std::int64_t>(keys.size());
+  return nb::capsule(new std::shared_ptr<const void>(owner),
+                     [](void* p) noexcept { delete static_cast<std::shared_ptr<const void>*>(p); });
+}
+
+/// n numbers from `data` as a NumPy array: a view of them where `owner` holds them, else a copy.
+template <class T>
+nb::object array_object(const T* data, std::size_t n, const std::shared_ptr<const void>& owner)
+{
+  if (owner) return nb::cast(nb::ndarray<nb::numpy, T, nb::ndim<1>>(const_cast<T*>(data), {n}, owner_capsule(owner)));
+  auto* v = new std::vector<T>(data, data + n);
+  nb::capsule held(v, [](void* p) noexcept { delete static_cast<std::vector<T>*>(p); });
+  return nb::cast(nb::ndarray<nb::numpy, T, nb::ndim<1>>(v->data(), {n}, held));
+}
+
+/// Keys as an int64 array when they are integers, or text keys that are all whole numbers written
+/// as int64 writes them (as the command's integer keys), else a list of str.
+nb::object keys_object(io::key_view keys, const std::shared_ptr<const void>& owner)
+{
+  if (keys.integer()) return array_object(keys.integers(), keys.size(), owner);
+  std::vector<std::int64_t> ints(keys.size());
   bool integers = true;
   for (std::size_t j = 0; j < keys.size() && integers; ++j) {
-    const std::string& k = keys[j];
-    const auto r = std::from_chars(k.data(), k.data() + k.size(), (*ints)[j]);
+    const std::string& k = keys.text(j);
+    const auto r = std::from_chars(k.data(), k.data() + k.size(), ints[j]);
     integers = r.ec == std::errc() && r.ptr == k.data() + k.size() && !k.empty() && k[0] != '+' &&
                (k.size() == 1 || (k[0] != '0' && !(k[0] == '-' && k[1] == '0')));
   }
-  if (!integers) {
-    delete ints;
-    nb::list out;
-    for (const std::string& k : keys) out.append(nb::str(k.data(), k.size()));
-    return out;
-  }
-  nb::capsule owner(ints, [](void* p) noexcept { delete static_cast<std::vector<std::int64_t>*>(p); });
-  return nb::cast(nb::ndarray<nb::numpy, std::int64_t, nb::ndim<1>>(ints->data(), {ints->size()}, owner));
+  if (integers) return array_object(ints.data(), ints.size(), nullptr);
+  nb::list out;
+  for (std::size_t j = 0; j < keys.size(); ++j) out.append(nb::str(keys.text(j).data(), keys.text(j).size()));
+  return out;
 }
 
-/// A column as a NumPy array (a copy: the result it points into ends with the command).
-nb::object column_object(const io::result_column& c, std::size_t n)
+/// A column as a NumPy array (a view where `owner` holds the result it points into, else a copy:
+/// the result ends with the command).
+nb::object column_object(const io::result_column& c, std::size_t n, const std::shared_ptr<const void>& owner)
 {
-  if (c.integers != nullptr) {
-    auto* v = new std::vector<std::int64_t>(c.integers, c.integers + n);
-    nb::capsule owner(v, [](void* p) noexcept { delete static_cast<std::vector<std::int64_t>*>(p); });
-    return nb::cast(nb::ndarray<nb::numpy, std::int64_t, nb::ndim<1>>(v->data(), {n}, owner));
-  }
-  auto* v = c.values != nullptr ? new std::vector<double>(c.values, c.values + n) : new std::vector<double>(n, c.fill);
-  nb::capsule owner(v, [](void* p) noexcept { delete static_cast<std::vector<double>*>(p); });
-  return nb::cast(nb::ndarray<nb::numpy, double, nb::ndim<1>>(v->data(), {n}, owner));
+  if (c.integers != nullptr) return array_object(c.integers, n, owner);
+  if (c.values != nullptr) return array_object(c.values, n, owner);
+  auto* v = new std::vector<double>(n, c.fill);
+  nb::capsule held(v, [](void* p) noexcept { delete static_cast<std::vector<double>*>(p); });
+  return nb::cast(nb::ndarray<nb::numpy, double, nb::ndim<1>>(v->data(), {n}, held));
 }
 
 /// The columns of a table (keys, then {name: array}) as Python objects.
-nb::tuple table_object(const std::vector<std::string>& keys, const std::vector<io::result_column>& columns)
+nb::tuple table_object(io::key_view keys, const std::vector<io::result_column>& columns,
+                       const std::shared_ptr<const void>& owner = nullptr)
 {
   nb::dict out;
-  for (const io::result_column& c : columns) out[c.name.c_str()] = column_object(c, keys.size());
-  return nb::make_tuple(keys_object(keys), out);
+  for (const io::result_column& c : columns) out[c.name.c_str()] = column_object(c, keys.size(), owner);
+  return nb::make_tuple(keys_object(keys, owner), out);
 }
 
 /// std::cerr into a string while the command runs (its report becomes the result's repr).
@@ -170,8 +184,8 @@ nb::tuple run(const std::vector<std::string>& args, nb::object rows, const std::
       };
       hooks.device_resident = true;
     }
-    hooks.groups = [&](const std::vector<std::string>& k, const std::vector<io::result_column>& c) {
-      const nb::tuple table = table_object(k, c);
+    hooks.groups = [&](io::key_view k, const std::vector<io::result_column>& c, std::shared_ptr<const void> owner) {
+      const nb::tuple table = table_object(k, c, owner);
       keys = table[0];
       columns = nb::cast<nb::dict>(table[1]);
     };

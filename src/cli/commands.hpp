@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -24,8 +25,11 @@ struct fit_hooks {
   /// The rows of `raw_rows` are in GPU memory and folded there: the fit runs on the CUDA backend
   /// (--backend cpu is refused) and its notes say so.
   bool device_resident = false;
-  /// Takes the per-group table instead of the CSV of -o.
-  std::function<void(const std::vector<std::string>& keys, const std::vector<io::result_column>& columns)> groups;
+  /// Takes the per-group table instead of the CSV of -o. `owner`, where not null, holds the memory
+  /// `keys` and `columns` point into: kept, it keeps them valid (a binding uses them without a copy).
+  std::function<void(io::key_view keys, const std::vector<io::result_column>& columns,
+                     std::shared_ptr<const void> owner)>
+    groups;
 };
 
 command add_fit_command(CLI::App& app);

@@ -70,11 +70,12 @@ struct fit_args {
 
 /// The per-group table: to the hook when one takes it, else the CSV (`entry_of`: rows with equal
 /// fields, formatted once).
-void write_groups(const fit_args& a, io::atomic_output& csv, const std::vector<std::string>& keys,
-                  const std::vector<io::result_column>& columns, const std::uint32_t* entry_of = nullptr)
+void write_groups(const fit_args& a, io::atomic_output& csv, io::key_view keys,
+                  const std::vector<io::result_column>& columns, const std::uint32_t* entry_of = nullptr,
+                  std::shared_ptr<const void> owner = nullptr)
 {
   if (a.hooks.groups)
-    a.hooks.groups(keys, columns);
+    a.hooks.groups(keys, columns, std::move(owner));
   else
     io::write_table_csv(csv, keys, columns, a.threads, a.digits, entry_of);
 }
@@ -87,7 +88,7 @@ std::string g(double x, int digits = 6)
   return s.str();
 }
 
-void print_report(const fit_result& r, const std::vector<std::string>& keys, double parse_seconds, bool raw)
+void print_report(const fit_result& r, io::key_view keys, double parse_seconds, bool raw)
 {
   std::ostringstream s;
   s << "shrink fit: J = " << r.groups << " groups, N = " << r.observations << (raw ? " observations" : " (summary input)")
@@ -651,8 +652,14 @@ void run_fit(const fit_args& given, const CLI::App& app)
 
   const auto t0 = std::chrono::steady_clock::now();
   double parse_seconds = 0;
-  fit_result r;
-  std::vector<std::string> keys;
+  // The result and its keys, shared with a hook that keeps the per-group columns without a copy.
+  struct keyed_result {
+    fit_result r;
+    io::group_keys keys;
+  };
+  const auto held = std::make_shared<keyed_result>();
+  fit_result& r = held->r;
+  io::group_keys& keys = held->keys;
   std::optional<structure_comparison> structures;
   // Only the JSON and the report show them; an applied fit estimates nothing to compare.
   const bool want_structures = (json != nullptr || !a.quiet) && !o.apply;
@@ -683,7 +690,7 @@ void run_fit(const fit_args& given, const CLI::App& app)
     keys = std::move(t.keys);
     if (want_structures) structures = raw_structures(std::move(t), a.threads);
   }
-  write_groups(a, csv, keys, io::groups_columns(r));
+  write_groups(a, csv, keys, io::groups_columns(r), nullptr, held);
   if (io::atomic_output* plot = outputs.get("--plot")) plot->write(io::fit_svg(r, keys));
   if (io::atomic_output* html = outputs.get("--html")) html->write(io::fit_html(r, keys));
   if (json) {

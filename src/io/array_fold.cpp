@@ -135,19 +135,17 @@ group_table array_fold::finish()
 group_table fold_device_rows(const detail::device_column& keys, const detail::device_column& values, std::size_t rows,
                              const std::string& value_name, int threads, std::size_t chunk_rows)
 {
-  const detail::device_groups g = detail::fold_device_columns(keys, values, rows, chunk_rows);
+  detail::device_groups g = detail::fold_device_columns(keys, values, rows, chunk_rows);
   if (g.first_non_finite >= 0) throw non_finite_value(value_name, static_cast<std::uint64_t>(g.first_non_finite), g.non_finite_value);
   if (g.keys.empty()) throw no_rows(value_name);
   // What group_fold keeps per group: each value is one double (no low part), as array_fold reads it.
   std::vector<group_accumulator> acc(g.keys.size());
-  std::vector<std::string> names(g.keys.size());
   for (std::size_t j = 0; j < acc.size(); ++j) {
     acc[j].n = static_cast<std::int64_t>(g.d[j].weight);
     acc[j].shift_hi = g.shift[j];
     acc[j].d = g.d[j];
-    names[j] = std::to_string(g.keys[j]);
   }
-  return tabulate_groups(std::move(names), acc.data(), nullptr, rows, value_name, detail::thread_count(threads));
+  return tabulate_groups(group_keys(std::move(g.keys)), acc.data(), nullptr, rows, value_name, detail::thread_count(threads));
 }
 
 }  // namespace shrink::io

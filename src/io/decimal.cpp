@@ -207,15 +207,15 @@ double rebase_offset(const double* hi, std::size_t n, int threads)
   return 0;  // unreachable: the counts add up to n
 }
 
-bool rebase(double* hi, const double* lo, std::size_t n, double offset, int threads)
+bool rebase(const double* hi, const double* lo, double* out, std::size_t n, double offset, int threads)
 {
   bool finite = true;
   std::vector<char> block_finite((n + 65535) / 65536, 1);
   detail::for_each_block(n, 65536, threads, [&](std::size_t begin, std::size_t end, std::size_t b) {
     bool ok = true;
     for (std::size_t i = begin; i < end; ++i) {
-      hi[i] = difference(hi[i], lo != nullptr ? lo[i] : 0.0, offset, 0.0);
-      ok = ok && std::isfinite(hi[i]);
+      out[i] = difference(hi[i], lo != nullptr ? lo[i] : 0.0, offset, 0.0);
+      ok = ok && std::isfinite(out[i]);
     }
     block_finite[b] = ok;
   });

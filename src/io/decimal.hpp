@@ -100,8 +100,13 @@ const char* number_problem(std::string_view text);
 /// Deterministic for any thread count. 0 for an empty column.
 double rebase_offset(const double* hi, std::size_t n, int threads);
 
-/// Overwrites hi[i] with (hi[i] - offset) + lo[i], rounded once (lo may be null: zeros); false
-/// when a difference overflows double.
-bool rebase(double* hi, const double* lo, std::size_t n, double offset, int threads);
+/// Writes (hi[i] - offset) + lo[i], rounded once, to out[i] (lo may be null: zeros; out may be hi
+/// or lo); false when a difference overflows double.
+bool rebase(const double* hi, const double* lo, double* out, std::size_t n, double offset, int threads);
+/// The same, over hi.
+inline bool rebase(double* hi, const double* lo, std::size_t n, double offset, int threads)
+{
+  return rebase(hi, lo, hi, n, offset, threads);
+}
 
 }  // namespace shrink::io

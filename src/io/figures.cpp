@@ -862,7 +862,7 @@ struct normal_picture {
   double q = 0;         ///< the intervals' quantile
 };
 
-normal_picture normal_fit_picture(const fit_result& r, const std::vector<std::string>& keys)
+normal_picture normal_fit_picture(const fit_result& r, key_view keys)
 {
   const std::size_t J = r.mean.size();
   normal_picture n;
@@ -878,7 +878,7 @@ normal_picture normal_fit_picture(const fit_result& r, const std::vector<std::st
   p.estimate = &r.estimate;
   p.lower = &r.lower;
   p.upper = &r.upper;
-  p.keys = keys;
+  p.keys = keys.strings();
   p.size.assign(r.n.begin(), r.n.end());
   p.centre = r.mu;
   p.centre_name = "mu";
@@ -929,9 +929,9 @@ normal_picture normal_fit_picture(const fit_result& r, const std::vector<std::st
 
 }  // namespace
 
-std::string fit_svg(const fit_result& r, const std::vector<std::string>& keys) { return draw_fit(normal_fit_picture(r, keys).picture).svg; }
+std::string fit_svg(const fit_result& r, key_view keys) { return draw_fit(normal_fit_picture(r, keys).picture).svg; }
 
-std::string fit_html(const fit_result& r, const std::vector<std::string>& keys)
+std::string fit_html(const fit_result& r, key_view keys)
 {
   const normal_picture n = normal_fit_picture(r, keys);
   const fit_drawing f = draw_fit(n.picture);

@@ -2,6 +2,8 @@
 // Figures of one simulated replicate: the classic picture of shrinkage as SVG, and a
 // self-contained interactive HTML page (no network) where a slider moves tau.
 
+#include "group_keys.hpp"
+
 #include <shrink/counts.hpp>
 #include <shrink/fit.hpp>
 #include <shrink/regression.hpp>
@@ -54,7 +56,7 @@ constexpr std::size_t max_lines = 2000;
 ///   for bayes the posterior density of tau, its median (class estimate), mean (class
 ///   posterior-mean) and central interval (also with covariates; counts: of log10 concentration).
 /// Marks: class np, pp (data-j: the group's row in the CSV), interval, center, estimate, curve.
-std::string fit_svg(const fit_result& r, const std::vector<std::string>& keys);
+std::string fit_svg(const fit_result& r, key_view keys);
 
 /// `shrink fit --html`: the same figure in a self-contained page. A slider (id tau) steps over the
 /// likelihood panel's grid of tau and moves every drawn estimate, pull line, interval and the mu
@@ -62,7 +64,7 @@ std::string fit_svg(const fit_result& r, const std::vector<std::string>& keys);
 /// number): tau-value, mu-value, loglik (mu profiled out, constants included), loglik-relative,
 /// mean-shrinkage (over all groups, computed by shrink at each grid point), and a table of the
 /// forest rows' B_j (id shrinkage). Only the groups drawn are embedded: usable at 1e6 groups.
-std::string fit_html(const fit_result& r, const std::vector<std::string>& keys);
+std::string fit_html(const fit_result& r, key_view keys);
 
 /// `shrink fit --family binomial|poisson --plot`: the same three panels for rates: each group's raw
 /// rate y_j / n_j joined to its posterior mean; the forest of posterior intervals with the prior

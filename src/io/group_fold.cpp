@@ -177,8 +177,11 @@ bool group_fold::place_slots(const std::vector<row_block>& parts, std::size_t ro
   max_ = hi;
   if (seen && slot_of(lo, low_) < acc_.size() && slot_of(hi, low_) < acc_.size()) return true;
   // At least doubled, so keys that widen the span a block at a time cost amortised O(span); the
-  // spare slots go to the side the keys grew to (both sides: split evenly).
-  const std::uint64_t size = std::min(limit, std::max<std::uint64_t>(span, 2 * acc_.size()));
+  // spare slots go to the side the keys grew to (both sides: split evenly). The first layout keeps
+  // a sixteenth of the span spare on each side: keys in random order reach the ends of their span
+  // over a few blocks, and a block that widens it by a key would otherwise copy every slot into a
+  // doubled array of fresh memory.
+  const std::uint64_t size = std::min(limit, seen ? std::max<std::uint64_t>(span, 2 * acc_.size()) : span + span / 8);
   const std::uint64_t spare = size - span;
   std::uint64_t low = static_cast<std::uint64_t>(lo) - spare / 2;
   if (seen && lo == old_min) low = static_cast<std::uint64_t>(lo);
@@ -365,6 +368,12 @@ void group_fold::fold_in_buckets(const std::vector<row_block>& parts, unsigned s
     for (auto& count : counts) at += std::exchange(count[b], at);
   }
   first[buckets] = at;
+  if (bucketed_.capacity() < at) {
+    // Emptied first, so the rows of the last block are not copied into the new array (all of
+    // them are overwritten), and sized with room for blocks a little longer than this one.
+    bucketed_ = {};
+    bucketed_.reserve(at + at / 8);
+  }
   bucketed_.resize(at);
   detail::for_each_block(parts.size(), 1, threads_, [&](std::size_t p, std::size_t, std::size_t) {
     std::size_t* const to = counts[p].data();
@@ -425,59 +434,71 @@ void group_fold::fold_in_place(const std::vector<row_block>& parts)
 
 group_table group_fold::finish(const std::string& value_name)
 {
-  // Groups in key order: numerically for integer keys, bytewise for text.
+  // Groups in key order: numerically for integer keys, bytewise for text: the J accumulators from
+  // `first`, or those that `order` lists (left empty where they are in key order already).
   // (Keys are unique, so the order is unique: input already in key order is not sorted again.)
   std::vector<std::int32_t> order;
-  if (slots_) {  // the slots with rows, in order
-    order.reserve(groups_);
-    for (std::size_t s = 0; s < acc_.size(); ++s)
-      if (acc_[s].n != 0) order.push_back(static_cast<std::int32_t>(s));
-  } else {
-    const std::size_t J = acc_.size();
-    order.resize(J);
-    std::iota(order.begin(), order.end(), 0);
-    if (text_) {
-      if (!std::is_sorted(text_key_of_.begin(), text_key_of_.end()))
-        std::sort(order.begin(), order.end(), [&](std::int32_t a, std::int32_t b) { return text_key_of_[a] < text_key_of_[b]; });
-    } else if (!std::is_sorted(int_key_of_.begin(), int_key_of_.end()) && !int_id_.ids_in_key_order(order)) {
-      // Sorted as (key, id) pairs side by side: no key fetched from afar per comparison.
-      std::vector<std::pair<std::int64_t, std::int32_t>> by_key(J);
-      for (std::size_t j = 0; j < J; ++j) by_key[j] = {int_key_of_[j], static_cast<std::int32_t>(j)};
-      std::sort(by_key.begin(), by_key.end());
-      for (std::size_t j = 0; j < J; ++j) order[j] = by_key[j].second;
+  const accumulator* first = acc_.data();
+  std::size_t J = acc_.size();
+  if (slots_) {
+    if (groups_ > 0 && groups_ == slot_of(max_, min_) + 1) {  // every slot of the keys' span has rows (keys 1..J)
+      first += slot_of(min_, low_);
+      J = groups_;
+    } else {  // the slots with rows, in order
+      order.reserve(groups_);
+      for (std::size_t s = 0; s < acc_.size(); ++s)
+        if (acc_[s].n != 0) order.push_back(static_cast<std::int32_t>(s));
+      J = order.size();
     }
+  } else if (text_) {
+    if (!std::is_sorted(text_key_of_.begin(), text_key_of_.end())) {
+      order.resize(J);
+      std::iota(order.begin(), order.end(), 0);
+      std::sort(order.begin(), order.end(), [&](std::int32_t a, std::int32_t b) { return text_key_of_[a] < text_key_of_[b]; });
+    }
+  } else if (!std::is_sorted(int_key_of_.begin(), int_key_of_.end()) && !int_id_.ids_in_key_order(order)) {
+    // Sorted as (key, id) pairs side by side: no key fetched from afar per comparison.
+    std::vector<std::pair<std::int64_t, std::int32_t>> by_key(J);
+    for (std::size_t j = 0; j < J; ++j) by_key[j] = {int_key_of_[j], static_cast<std::int32_t>(j)};
+    std::sort(by_key.begin(), by_key.end());
+    order.resize(J);
+    for (std::size_t j = 0; j < J; ++j) order[j] = by_key[j].second;
   }
-  const std::size_t J = order.size();
+  const auto id_of = [&](std::size_t j) { return order.empty() ? j : static_cast<std::size_t>(order[j]); };
 
-  std::vector<std::string> keys;
-  keys.reserve(J);
-  for (std::size_t j = 0; j < J; ++j) {
-    const auto id = static_cast<std::size_t>(order[j]);
-    if (slots_)
-      keys.push_back(std::to_string(static_cast<std::int64_t>(static_cast<std::uint64_t>(low_) + id)));
-    else if (text_)
-      keys.emplace_back(text_key_of_[id]);
-    else
-      keys.push_back(std::to_string(int_key_of_[id]));
+  group_keys keys;
+  if (text_) {
+    std::vector<std::string> text;
+    text.reserve(J);
+    for (std::size_t j = 0; j < J; ++j) text.emplace_back(text_key_of_[id_of(j)]);
+    keys = group_keys(std::move(text));
+  } else {
+    // Slot mode: the key of the accumulator `id` after `first`.
+    const std::uint64_t key_of_first = static_cast<std::uint64_t>(low_) + static_cast<std::uint64_t>(first - acc_.data());
+    std::vector<std::int64_t> integers;
+    integers.reserve(J);
+    for (std::size_t j = 0; j < J; ++j)
+      integers.push_back(slots_ ? static_cast<std::int64_t>(key_of_first + id_of(j)) : int_key_of_[id_of(j)]);
+    keys = group_keys(std::move(integers));
   }
-  group_table t = tabulate_groups(std::move(keys), acc_.data(), order.data(), rows_, value_name, threads_);
+  group_table t = tabulate_groups(std::move(keys), first, order.empty() ? nullptr : order.data(), rows_, value_name, threads_);
   acc_.release();
   return t;
 }
 
-group_table tabulate_groups(std::vector<std::string>&& keys, const group_accumulator* acc, const std::int32_t* order,
+group_table tabulate_groups(group_keys&& keys, const group_accumulator* acc, const std::int32_t* order,
                             std::uint64_t rows, const std::string& value_name, int threads)
 {
   const std::size_t J = keys.size();
   group_table t;
   t.rows = rows;
   t.keys = std::move(keys);
-  // Filled by push_back, not resized first: no zero-filling of what is about to be written.
+  // Filled by push_back, not resized first: no zero-filling of what is about to be written. `mean`
+  // holds each exact mean's low part until it is rebased over it: four columns of fresh memory.
   t.n.reserve(J);
   t.m2.reserve(J);
   t.exact_mean.reserve(J);
-  std::vector<double> exact_lo;
-  exact_lo.reserve(J);
+  t.mean.reserve(J);
   for (std::size_t j = 0; j < J; ++j) {
     const group_accumulator& a = acc[order != nullptr ? static_cast<std::size_t>(order[j]) : j];
     t.n.push_back(a.n);
@@ -486,15 +507,14 @@ group_table tabulate_groups(std::vector<std::string>&& keys, const group_accumul
     double hi, lo;
     add_shift(a.shift_hi, a.shift_lo, a.d.mean, hi, lo);
     t.exact_mean.push_back(hi);
-    exact_lo.push_back(lo);
+    t.mean.push_back(lo);
     if (!std::isfinite(t.exact_mean[j]) || !std::isfinite(t.m2[j]))
       throw error("column '" + value_name + "': group '" + t.keys[j] +
                   "': its mean or sum of squares overflows double (values too large in magnitude)");
   }
   // The fit works relative to an offset among the bulk of the group means (see decimal.hpp).
-  t.mean = t.exact_mean;
-  t.offset = rebase_offset(t.mean.data(), J, threads);
-  if (!rebase(t.mean.data(), exact_lo.data(), J, t.offset, threads))
+  t.offset = rebase_offset(t.exact_mean.data(), J, threads);
+  if (!rebase(t.exact_mean.data(), t.mean.data(), t.mean.data(), J, t.offset, threads))
     throw error("column '" + value_name + "': the group means are too far apart: their differences overflow double");
   return t;
 }

@@ -19,6 +19,7 @@
 // that take group ids in order of first appearance and a key -> id map.
 
 #include "../common/moments.hpp"
+#include "group_keys.hpp"
 #include "huge_pages.hpp"
 
 #include <shrink/fit.hpp>
@@ -41,7 +42,7 @@ namespace shrink::io {
 /// Raw observations folded into one summary per group; ids follow the sorted keys (numerically
 /// for integer keys, bytewise for text).
 struct group_table {
-  std::vector<std::string> keys;
+  group_keys keys;
   std::vector<std::int64_t> n;
   std::vector<double> mean;        ///< ybar_j relative to `offset`
   std::vector<double> m2;          ///< sum of squared deviations from ybar_j
@@ -94,7 +95,7 @@ struct group_accumulator {
 /// The table of the groups `acc[order[j]]` (order null: `acc[j]`) named `keys[j]`: each mean as
 /// shift + the mean of the differences, to the last bit, then all of them relative to one offset
 /// among the bulk of the means. Throws shrink::error (naming `value_name`) on overflow.
-group_table tabulate_groups(std::vector<std::string>&& keys, const group_accumulator* acc, const std::int32_t* order,
+group_table tabulate_groups(group_keys&& keys, const group_accumulator* acc, const std::int32_t* order,
                             std::uint64_t rows, const std::string& value_name, int threads);
 
 /// Rows of one block of input, in input order: integer keys or text keys (views that stay valid

@@ -727,7 +727,7 @@ std::vector<std::string> entry_fields(const std::vector<result_column>& columns,
 
 }  // namespace
 
-void write_table_csv(atomic_output& file, const std::vector<std::string>& keys, const std::vector<result_column>& columns,
+void write_table_csv(atomic_output& file, key_view keys, const std::vector<result_column>& columns,
                      int threads, int digits, const std::uint32_t* entry_of)
 {
   if (digits < 0 || digits > 17) throw error("--digits must be 0 (the shortest exact text) or 1 to 17");
@@ -741,12 +741,12 @@ void write_table_csv(atomic_output& file, const std::vector<std::string>& keys, 
     entries > 0 && entries <= J / 2 ? entry_fields(columns, entry_of, J, entries, threads, digits) : std::vector<std::string>{};
   write_row_blocks(file, header.c_str(), J, threads, [&](text_buffer& out, std::size_t begin, std::size_t end) {
     // Per row at most: the key (2 * size + 2 quoted), the numbers (24 each + a comma), 1 more.
-    std::size_t bound = 0;
-    for (std::size_t j = begin; j < end; ++j) bound += 2 * keys[j].size() + 2 + columns.size() * 25 + 1;
+    std::size_t bound = (end - begin) * (columns.size() * 25 + 1);
+    for (std::size_t j = begin; j < end; ++j) bound += keys.integer() ? 20 : 2 * keys.text(j).size() + 2;
     out.ensure(bound + shortest_room);  // the last number's fixed-size copies reach past its text
     char* p = out.data.get();
     for (std::size_t j = begin; j < end; ++j) {
-      p = put_key(p, keys[j]);
+      p = keys.integer() ? std::to_chars(p, p + 20, keys.integer(j)).ptr : put_key(p, keys.text(j));
       if (shared.empty()) {
         p = put_fields(p, columns, j, digits);
       } else {

@@ -7,6 +7,8 @@
 // interrupted (SIGINT, SIGTERM, SIGHUP, SIGPIPE), and a memory-mapped input truncated under shrink
 // (SIGBUS) becomes a one-line error. SIGKILL cannot be caught: it can leave `*.tmp-*` files.
 
+#include "group_keys.hpp"
+
 #include <shrink/counts.hpp>
 #include <shrink/fit.hpp>
 #include <shrink/regression.hpp>
@@ -134,7 +136,7 @@ struct result_column {
 /// A per-group CSV: `group` then `columns`, one row per key. Numbers are the shortest text that
 /// reads back to the same double, or `digits` (1 to 17) significant digits. `entry_of`, when given,
 /// says which rows have equal fields (count_fit_result::entry_of): those are formatted once.
-void write_table_csv(atomic_output& out, const std::vector<std::string>& keys, const std::vector<result_column>& columns,
+void write_table_csv(atomic_output& out, key_view keys, const std::vector<result_column>& columns,
                      int threads, int digits = 0, const std::uint32_t* entry_of = nullptr);
 
 /// The columns of each per-group CSV, after `group`; they point into the result (write them with

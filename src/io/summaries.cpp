@@ -12,6 +12,7 @@
 #include <cmath>
 #include <deque>
 #include <numeric>
+#include <optional>
 #include <string_view>
 
 namespace shrink::io {
@@ -48,46 +49,65 @@ const char* normal_problem(double n, double hi, double lo, double m2)
 /// One row of one part, placed in the merged order.
 struct part_row {
   std::int64_t number;   // the key as an integer, when every key is one
-  std::string_view key;  // into the part's keys
+  std::string_view key;  // its text (into the part's keys or merged_keys::text); empty for an integer key
+                         // where every key is one
   std::uint32_t part, row;
 };
 
 /// The rows of all parts in the merged order: groups in the raw reader's key order (numerically
-/// when every key of every part is a canonical integer, else bytewise), each group's rows in part
-/// order. Sorted rather than hashed: the same order whatever the parts, and no hash table of
-/// millions of keys. A key twice in one part is an error.
-std::vector<part_row> merged_rows(const std::vector<const std::vector<std::string>*>& part_keys)
-{
+/// when every key of every part is an integer, else bytewise), each group's rows in part order.
+/// Sorted rather than hashed: the same order whatever the parts, and no hash table of millions of
+/// keys. A key twice in one part is an error.
+struct merged_keys {
   std::vector<part_row> rows;
-  bool integers = true;
-  for (std::size_t p = 0; p < part_keys.size(); ++p)
-    for (std::size_t j = 0; j < part_keys[p]->size(); ++j) {
-      const std::string& key = (*part_keys[p])[j];
-      part_row r{0, key, static_cast<std::uint32_t>(p), static_cast<std::uint32_t>(j)};
-      integers = integers && parse_int_key(key, r.number);
-      rows.push_back(r);
-    }
-  std::sort(rows.begin(), rows.end(), [integers](const part_row& a, const part_row& b) {
-    if (integers ? a.number != b.number : a.key != b.key) return integers ? a.number < b.number : a.key < b.key;
-    return a.part != b.part ? a.part < b.part : a.row < b.row;
-  });
-  for (std::size_t i = 1; i < rows.size(); ++i)
-    if (rows[i].part == rows[i - 1].part && rows[i].key == rows[i - 1].key)
-      throw error("group '" + shown(rows[i].key) + "' appears twice" +
-                  (part_keys.size() > 1 ? " in part " + std::to_string(rows[i].part + 1) : std::string()));
-  return rows;
-}
+  bool integers = true;          // rows compare by number, else by text
+  std::deque<std::string> text;  // a part's integer keys as text, where another part's are text
 
-/// Calls on_group(first, last) for each group's run [first, last) of merged_rows.
-template <class OnGroup>
-void for_each_group(const std::vector<part_row>& rows, OnGroup&& on_group)
-{
-  if (rows.empty()) throw error("no groups: every part of the summaries is empty");
-  for (std::size_t first = 0, last = 0; first < rows.size(); first = last) {
-    while (last < rows.size() && rows[last].key == rows[first].key) ++last;
-    on_group(first, last);
+  explicit merged_keys(const std::vector<key_view>& part_keys)
+  {
+    for (const key_view& k : part_keys)
+      for (std::size_t j = 0; j < k.size() && integers && !k.integer(); ++j) {
+        std::int64_t number;
+        integers = parse_int_key(k.text(j), number);
+      }
+    for (std::size_t p = 0; p < part_keys.size(); ++p) {
+      const key_view& k = part_keys[p];
+      for (std::size_t j = 0; j < k.size(); ++j) {
+        part_row r{0, {}, static_cast<std::uint32_t>(p), static_cast<std::uint32_t>(j)};
+        if (k.integer()) {
+          r.number = k.integer(j);
+          if (!integers) r.key = text.emplace_back(std::to_string(r.number));
+        } else {
+          r.key = k.text(j);
+          if (integers) parse_int_key(r.key, r.number);
+        }
+        rows.push_back(r);
+      }
+    }
+    std::sort(rows.begin(), rows.end(), [this](const part_row& a, const part_row& b) {
+      if (!same(a, b)) return integers ? a.number < b.number : a.key < b.key;
+      return a.part != b.part ? a.part < b.part : a.row < b.row;
+    });
+    for (std::size_t i = 1; i < rows.size(); ++i)
+      if (rows[i].part == rows[i - 1].part && same(rows[i], rows[i - 1]))
+        throw error("group '" + shown(key(i)) + "' appears twice" +
+                    (part_keys.size() > 1 ? " in part " + std::to_string(rows[i].part + 1) : std::string()));
   }
-}
+  bool same(const part_row& a, const part_row& b) const { return integers ? a.number == b.number : a.key == b.key; }
+  /// Row i's key as text.
+  std::string key(std::size_t i) const { return integers ? std::to_string(rows[i].number) : std::string(rows[i].key); }
+
+  /// Calls on_group(first, last) for each group's run [first, last) of the rows.
+  template <class OnGroup>
+  void for_each_group(OnGroup&& on_group) const
+  {
+    if (rows.empty()) throw error("no groups: every part of the summaries is empty");
+    for (std::size_t first = 0, last = 0; first < rows.size(); first = last) {
+      while (last < rows.size() && same(rows[last], rows[first])) ++last;
+      on_group(first, last);
+    }
+  }
+};
 
 /// A field as the double its shortest text was written from (from_chars rounds correctly); a
 /// one-line error names the column when it is not a finite number (parse_number says why).
@@ -136,19 +156,21 @@ const char* to_string(summary_family f)
 
 group_table merge_group_tables(std::vector<group_table>&& parts, int threads)
 {
-  std::vector<const std::vector<std::string>*> part_keys;
+  std::vector<key_view> part_keys;
   for (std::size_t p = 0; p < parts.size(); ++p) {
     const group_table& t = parts[p];
     const std::size_t J = t.keys.size();
     if (t.n.size() != J || t.mean.size() != J || t.m2.size() != J || (!t.exact_mean.empty() && t.exact_mean.size() != J))
       throw error("part " + std::to_string(p + 1) + ": its columns differ in length");
-    part_keys.push_back(&t.keys);
+    part_keys.push_back(t.keys);
   }
-  const std::vector<part_row> rows = merged_rows(part_keys);
-  std::vector<std::string> keys;
+  const merged_keys merged(part_keys);
+  const std::vector<part_row>& rows = merged.rows;
+  std::vector<std::int64_t> integer_keys;
+  std::vector<std::string> text_keys;
   std::vector<group_accumulator> acc;
   std::uint64_t total = 0;
-  for_each_group(rows, [&](std::size_t first, std::size_t last) {
+  merged.for_each_group([&](std::size_t first, std::size_t last) {
     group_accumulator a;
     for (std::size_t i = first; i < last; ++i) {
       const group_table& t = parts[rows[i].part];
@@ -163,24 +185,29 @@ group_table merge_group_tables(std::vector<group_table>&& parts, int threads)
       a.n += t.n[j];
       a.d = a.d + detail::moments{static_cast<double>(t.n[j]), difference(hi, lo, a.shift_hi, a.shift_lo), t.m2[j]};
     }
-    keys.emplace_back(rows[first].key);
+    if (merged.integers)
+      integer_keys.push_back(rows[first].number);
+    else
+      text_keys.emplace_back(rows[first].key);
     acc.push_back(a);
     total += static_cast<std::uint64_t>(a.n);
   });
+  group_keys keys = merged.integers ? group_keys(std::move(integer_keys)) : group_keys(std::move(text_keys));
   return tabulate_groups(std::move(keys), acc.data(), nullptr, total, "mean", threads);
 }
 
 count_table merge_count_tables(std::vector<count_table>&& parts)
 {
-  std::vector<const std::vector<std::string>*> part_keys;
+  std::vector<key_view> part_keys;
   for (std::size_t p = 0; p < parts.size(); ++p) {
     if (parts[p].counts.size() != parts[p].keys.size() || parts[p].sizes.size() != parts[p].keys.size())
       throw error("part " + std::to_string(p + 1) + ": its columns differ in length");
-    part_keys.push_back(&parts[p].keys);
+    part_keys.push_back(parts[p].keys);
   }
-  const std::vector<part_row> rows = merged_rows(part_keys);
+  const merged_keys merged(part_keys);
+  const std::vector<part_row>& rows = merged.rows;
   count_table out;
-  for_each_group(rows, [&](std::size_t first, std::size_t last) {
+  merged.for_each_group([&](std::size_t first, std::size_t last) {
     // Sums in part order: whole numbers below 2^53 add exactly.
     double count = 0, size = 0;
     for (std::size_t i = first; i < last; ++i) {
@@ -188,7 +215,7 @@ count_table merge_count_tables(std::vector<count_table>&& parts)
       size += parts[rows[i].part].sizes[rows[i].row];
     }
     if (!(count < exact_limit) || !std::isfinite(size))
-      throw error("group '" + shown(rows[first].key) + "': its total count or size reaches 2^53 or overflows");
+      throw error("group '" + shown(merged.key(first)) + "': its total count or size reaches 2^53 or overflows");
     out.keys.emplace_back(rows[first].key);
     out.counts.push_back(count);
     out.sizes.push_back(size);
@@ -203,7 +230,7 @@ cross_product_table merge_cross_product_tables(std::vector<cross_product_table>&
   out.data.covariates = parts[0].data.covariates;
   out.value = parts[0].value;
   const std::size_t w = out.data.width = out.data.covariates.size() + 1;
-  std::vector<const std::vector<std::string>*> part_keys;
+  std::vector<key_view> part_keys;
   for (std::size_t p = 0; p < parts.size(); ++p) {
     const cross_product_table& t = parts[p];
     if (t.data.covariates != out.data.covariates || t.value != out.value)
@@ -213,11 +240,12 @@ cross_product_table merge_cross_product_tables(std::vector<cross_product_table>&
     if (t.data.width != w || t.data.n.size() != J || t.data.mean.size() != J * w || t.data.mean_lo.size() != J * w ||
         t.data.comoment.size() != J * w * w)
       throw error("part " + std::to_string(p + 1) + ": its columns differ in length");
-    part_keys.push_back(&t.keys);
+    part_keys.push_back(t.keys);
   }
-  const std::vector<part_row> rows = merged_rows(part_keys);
+  const merged_keys merged(part_keys);
+  const std::vector<part_row>& rows = merged.rows;
   std::vector<double> shift_hi(w), shift_lo(w), mean(w), comoment(w * w), d(w), delta(w);
-  for_each_group(rows, [&](std::size_t first, std::size_t last) {
+  merged.for_each_group([&](std::size_t first, std::size_t last) {
     double n = 0;
     for (std::size_t i = first; i < last; ++i) {
       const cross_product_table& t = parts[rows[i].part];
@@ -241,7 +269,7 @@ cross_product_table merge_cross_product_tables(std::vector<cross_product_table>&
       out.data.mean_lo.push_back(lo);
     }
     for (const double c : comoment)
-      if (!std::isfinite(c)) throw error("group '" + shown(rows[first].key) + "': its co-moments overflow double");
+      if (!std::isfinite(c)) throw error("group '" + shown(merged.key(first)) + "': its co-moments overflow double");
     out.data.comoment.insert(out.data.comoment.end(), comoment.begin(), comoment.end());
   });
   out.data.groups = out.keys.size();
@@ -389,17 +417,26 @@ summary_part read_summaries(const std::string& path)
   }
   out.family = set <= 1 ? summary_family::normal : set == 2 ? summary_family::binomial : summary_family::poisson;
   // The raw reader's key order (and a key on two rows is an error).
-  std::vector<std::int32_t> order;
+  std::optional<merged_keys> merged;
   try {
-    for (const part_row& r : merged_rows({&keys})) order.push_back(static_cast<std::int32_t>(r.row));
+    merged.emplace(std::vector<key_view>{keys});
   } catch (const error& e) {
     throw error("'" + shown(path) + "': " + e.what());
   }
+  std::vector<std::int32_t> order;
+  for (const part_row& r : merged->rows) order.push_back(static_cast<std::int32_t>(r.row));
   if (out.family == summary_family::normal) {
     std::uint64_t rows = 0;
     for (const group_accumulator& a : acc) rows += static_cast<std::uint64_t>(a.n);
-    std::vector<std::string> sorted;
-    for (const std::int32_t id : order) sorted.push_back(std::move(keys[static_cast<std::size_t>(id)]));
+    std::vector<std::int64_t> integer_keys;
+    std::vector<std::string> text_keys;
+    for (const part_row& r : merged->rows) {
+      if (merged->integers)
+        integer_keys.push_back(r.number);
+      else
+        text_keys.push_back(std::move(keys[r.row]));
+    }
+    group_keys sorted = merged->integers ? group_keys(std::move(integer_keys)) : group_keys(std::move(text_keys));
     out.groups = tabulate_groups(std::move(sorted), acc.data(), order.data(), rows, "mean", 1);
   } else {
     for (const std::int32_t id : order) {
@@ -506,7 +543,7 @@ summary_part read_raw_summaries(const raw_input& in, summary_family family, int 
 count_table count_table_of(const group_table& rows)
 {
   count_table t;
-  t.keys = rows.keys;
+  t.keys = key_view(rows.keys).strings();
   for (std::size_t j = 0; j < rows.n.size(); ++j) {
     const double n = static_cast<double>(rows.n[j]);
     t.counts.push_back(std::round(n * rows.exact_mean[j]));

@@ -30,10 +30,14 @@ struct rows_in {
   std::vector<double> hi, lo;
 };
 
+io::group_keys keys_of(std::vector<std::int64_t> k) { return io::group_keys(std::move(k)); }
+io::group_keys keys_of(std::vector<std::string> k) { return io::group_keys(std::move(k)); }
+
 /// The reference: one accumulator per key in a std::map, rows added one by one in input order
-/// (the first value as the shift, Welford on the differences), then tabulated in key order.
+/// (the first value as the shift, Welford on the differences), then tabulated in key order; keys
+/// of the map's kind (integer keys stay integers).
 template <class Key>
-group_table map_fold(const rows_in& r, Key (*key_of)(const rows_in&, std::size_t), std::string (*text_of)(const Key&))
+group_table map_fold(const rows_in& r, Key (*key_of)(const rows_in&, std::size_t))
 {
   std::map<Key, group_accumulator> groups;
   for (std::size_t i = 0; i < r.hi.size(); ++i) {
@@ -41,20 +45,16 @@ group_table map_fold(const rows_in& r, Key (*key_of)(const rows_in&, std::size_t
     if (a.n++ == 0) a.shift_hi = r.hi[i], a.shift_lo = r.lo[i];
     a.d.add(io::difference(r.hi[i], r.lo[i], a.shift_hi, a.shift_lo));
   }
-  std::vector<std::string> keys;
+  std::vector<Key> keys;
   std::vector<group_accumulator> acc;
-  for (const auto& [k, a] : groups) keys.push_back(text_of(k)), acc.push_back(a);
-  return io::tabulate_groups(std::move(keys), acc.data(), nullptr, r.hi.size(), "y", 1);
+  for (const auto& [k, a] : groups) keys.push_back(k), acc.push_back(a);
+  return io::tabulate_groups(keys_of(std::move(keys)), acc.data(), nullptr, r.hi.size(), "y", 1);
 }
 
 group_table reference(const rows_in& r)
 {
-  if (r.text.empty())
-    return map_fold<std::int64_t>(
-      r, [](const rows_in& x, std::size_t i) { return x.keys[i]; }, [](const std::int64_t& k) { return std::to_string(k); });
-  return map_fold<std::string>(
-    r, [](const rows_in& x, std::size_t i) { return x.text[static_cast<std::size_t>(x.keys[i])]; },
-    [](const std::string& k) { return k; });
+  if (r.text.empty()) return map_fold<std::int64_t>(r, [](const rows_in& x, std::size_t i) { return x.keys[i]; });
+  return map_fold<std::string>(r, [](const rows_in& x, std::size_t i) { return x.text[static_cast<std::size_t>(x.keys[i])]; });
 }
 
 /// group_fold over the rows cut into blocks of `block` rows, each block into parts of `part` rows.
@@ -86,7 +86,8 @@ group_table fold(const rows_in& r, int threads, std::size_t block, std::size_t p
 /// Bitwise equal tables, and n_j equal to a plain count of each key's rows.
 void expect_same(const group_table& want, const group_table& got, const rows_in& r)
 {
-  ASSERT_EQ(want.keys, got.keys);
+  ASSERT_EQ(want.keys, got.keys);  // the same kind too: integer keys stay integers
+  ASSERT_EQ(got.keys.integer(), r.text.empty());
   EXPECT_EQ(want.rows, got.rows);
   EXPECT_EQ(want.n, got.n);
   std::map<std::string, std::int64_t> count;

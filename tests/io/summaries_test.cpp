@@ -248,7 +248,7 @@ TEST(Summaries, BadInputIsAOneLineError)
     "no groups: every part of the summaries is empty");
   // A table handed over by a binding with a key twice.
   io::group_table twice = read_part(dir, "a.csv", "1,1\n2,2\n");
-  twice.keys[1] = "1";
+  twice.keys = io::group_keys(std::vector<std::int64_t>{1, 1});
   std::vector<io::group_table> parts;
   parts.push_back(twice);
   expect_error_of([&] { io::merge_group_tables(std::move(parts)); }, "group '1' appears twice");
