@@ -821,7 +821,8 @@ meta_regression_result apply_meta_regression(const std::vector<double>& y, const
                                              const meta_regression_parameters& fit)
 {
   const std::size_t p = fit.names.size();
-  SHRINK_EXPECTS(design.names == fit.names, "internal: the applied design's columns are not the fit's");
+  SHRINK_EXPECTS(design.names == fit.names, "--apply: the applied fit's coefficient_names do not follow from its covariates, "
+                                            "factor_levels and intercept");
   SHRINK_EXPECTS(fit.beta.size() == p && fit.beta_covariance.size() == p * p, "internal: the applied fit's beta does not match its columns");
   const problem d = applied_problem(y, v, design, offset, fit.centres);
   const Vector beta = Eigen::Map<const Vector>(fit.beta.data(), static_cast<Eigen::Index>(p));

@@ -23,7 +23,9 @@
 #include "structures.hpp"
 
 #include <Eigen/Dense>
+#if defined(__SSE2__)
 #include <emmintrin.h>
+#endif
 
 #include <algorithm>
 #include <array>
@@ -263,8 +265,8 @@ cross_view view_of(const group_cross_products& raw, const std::vector<double>& m
   return {raw.groups, raw.width, raw.n.data(), mean.empty() ? raw.mean.data() : mean.data(), raw.comoment.data(), &raw.covariates};
 }
 
-/// The data as every fit works on them, made once for the fit, the structures comparison and the
-/// interval: the covariates centred at their row means, since uncentred cross products of a
+/// The data as every fit works on them, made once for the fit and the structures comparison (the
+/// profile interval of the figures makes its own): the covariates centred at their row means, since uncentred cross products of a
 /// covariate like 1e6 + j lose its spread to rounding (refused as collinear, or a slope off in its
 /// sixth digit; only the intercept moves back); the within-group co-moments and the sizes' sums.
 /// Checked once: the design, the rows. It points into the data, which must outlive it.
@@ -506,14 +508,19 @@ namespace {
 
 /// Two groups' numbers side by side (SSE2, the x86-64 baseline): every lane takes the scalar
 /// code's operations in the scalar code's order (no fused multiply-adds: -ffp-contract=off), so
-/// each lane holds the bits the scalar code gives. V: double (one group) or double2.
+/// each lane holds the bits the scalar code gives. V: double (one group) or double2. Off x86-64
+/// every group takes the one-group path (the same bits).
+#if defined(__SSE2__)
 using double2 = __m128d;
+#endif
 
 template <class V>
 constexpr std::size_t lane_count = std::is_same_v<V, double> ? 1 : 2;
 
 inline double square_root(double x) { return std::sqrt(x); }
+#if defined(__SSE2__)
 inline double2 square_root(double2 x) { return _mm_sqrt_pd(x); }
+#endif
 
 /// x in every lane.
 template <class V>
@@ -749,8 +756,10 @@ std::optional<double> raw_logo_score(const prepared& s, double sigma2, double ta
         logo_terms<P, V>(d, t.data(), k, j, sigma2, &terms[j]);
       };
       std::size_t j = first;
+#if defined(__SSE2__)
       if constexpr (P != 0)
         for (; j + 2 <= last; j += 2) run(j, double2{});
+#endif
       for (; j < last; ++j) run(j, 0.0);
     });
     return sum([&](std::size_t j) { return terms[j]; });

@@ -25,9 +25,10 @@ inline double seconds_since(std::chrono::steady_clock::time_point t0)
 
 /// metafor's Fisher scoring step for tau2 (ML, REML, EB), safeguarded. The score's root lies
 /// between the last point where the step pointed up (lo) and the last where it pointed down (hi);
-/// a step that lands outside them overshoots (plain scoring can then cycle for ever, as metafor's
-/// does without its `stepadj` remedy), so it bisects the bracket instead. Converging fits never
-/// leave the bracket, so they keep metafor's path bit for bit.
+/// a step that lands outside a closed bracket overshoots (plain scoring can then cycle for ever, as
+/// metafor's does without its `stepadj` remedy), so it bisects the bracket instead. A fit whose
+/// steps stay inside (monotone or shrinking oscillating steps, the usual case) keeps metafor's
+/// path bit for bit; a step too small to move tau2 ends the scoring as it does in metafor.
 class scoring_steps {
  public:
   /// The next tau2 from tau2 and the scoring step adj (finite).
@@ -36,7 +37,8 @@ class scoring_steps {
     (adj > 0 ? lo_ : hi_) = tau2;
     while (tau2 + adj < 0) adj /= 2;  // metafor's step halving at tau2.min = 0
     const double to = tau2 + adj;
-    return (to > lo_ && to < hi_) || adj == 0 ? to : lo_ + (hi_ - lo_) / 2;
+    const bool inside = to > lo_ && to < hi_;
+    return inside || to == tau2 ? to : lo_ + (hi_ - lo_) / 2;
   }
 
  private:

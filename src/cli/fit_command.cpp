@@ -591,6 +591,7 @@ void run_fit(const fit_args& given, const CLI::App& app)
     o.requested_backend = parse_backend(a.backend);
     if (applied_regression) {
       if (a.se.empty() == a.variance.empty()) throw error("summary input needs exactly one of --se NAME or --variance NAME with --estimate");
+      resolve_backend(o.requested_backend);  // nothing runs on it, but a backend this build lacks is refused as a fit refuses it
       return run_regression_fit(a, app, o, nullptr, &*applied_regression);
     }
     return run_mixed_model_fit(a, app, o, merged ? &*merged : nullptr, &*applied_covariates);

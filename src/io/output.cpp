@@ -1154,6 +1154,15 @@ meta_regression_parameters read_meta_regression_parameters(const std::string& pa
                                     std::to_string(q) + " matrix");
     h.beta_covariance.insert(h.beta_covariance.end(), r.begin(), r.end());
   }
+  // A covariance: symmetric (to the rounding of the inverse it was computed as), variances >= 0.
+  for (std::size_t r = 0; r < q; ++r)
+    SHRINK_EXPECTS(h.beta_covariance[r * q + r] >= 0, a.what + "posterior_parameters.beta_covariance has a negative variance");
+  for (std::size_t r = 0; r < q; ++r)
+    for (std::size_t c = 0; c < r; ++c) {
+      const double rc = h.beta_covariance[r * q + c], cr = h.beta_covariance[c * q + r];
+      SHRINK_EXPECTS(std::fabs(rc - cr) <= 1e-10 * std::sqrt(h.beta_covariance[r * q + r] * h.beta_covariance[c * q + c]),
+                     a.what + "posterior_parameters.beta_covariance is not symmetric");
+    }
   h.tau2 = a.number("tau2");
   h.level = a.number("level");
   h.interval_quantile = a.number("interval_quantile");

@@ -559,7 +559,6 @@ TEST_F(ApplyMetaRegression, ScoringThatOvershootsBisectsToTheMaximum)
     fit_whole(quoted(dir / "whole.csv") + summary + " --covariates x --tau-method " + method);
     const nlohmann::json fitted = nlohmann::json::parse(read_file(dir / "whole.json"));
     EXPECT_NEAR(fitted.at("tau2").get<double>(), reference, 1e-5) << method;
-    EXPECT_LE(fitted.at("iterations").get<int>(), 100) << method;
     if (method == "ml") EXPECT_NEAR(fitted.at("structures").at("tau2_ml").get<double>(), reference, 1e-10 * reference);
   }
 }
@@ -590,6 +589,18 @@ TEST_F(ApplyMetaRegression, BadInputIsAOneLineError)
   broken["posterior_parameters"]["beta_covariance"][1] = {1, 2};
   write_file(dir / "broken.json", broken.dump());
   expect_error(part + " --apply " + quoted(dir / "broken.json"), "posterior_parameters.beta_covariance is not a 4 x 4 matrix");
+  broken = nlohmann::json::parse(read_file(dir / "whole.json"));
+  broken["posterior_parameters"]["beta_covariance"][2][2] = -1;
+  write_file(dir / "broken.json", broken.dump());
+  expect_error(part + " --apply " + quoted(dir / "broken.json"), "posterior_parameters.beta_covariance has a negative variance");
+  broken = nlohmann::json::parse(read_file(dir / "whole.json"));
+  broken["posterior_parameters"]["beta_covariance"][1][0] = 1;
+  write_file(dir / "broken.json", broken.dump());
+  expect_error(part + " --apply " + quoted(dir / "broken.json"), "posterior_parameters.beta_covariance is not symmetric");
+  broken = nlohmann::json::parse(read_file(dir / "whole.json"));
+  broken["posterior_parameters"]["intercept"] = false;
+  write_file(dir / "broken.json", broken.dump());
+  expect_error(part + " --apply " + quoted(dir / "broken.json"), "coefficient_names do not follow from its covariates");
   // bayes: a mixture over tau, no point parameters to apply.
   ASSERT_EQ(run_shrink("fit " + quoted(dir / "whole.csv") + summary + " --covariates x --tau-method bayes -o " +
                          quoted(dir / "b.csv") + " --summary " + quoted(dir / "bayes.json") + " -q",

@@ -258,7 +258,8 @@ TEST(MixedModel, LeaveOneGroupOutScoreByRefittingForWideDesigns)
 TEST(MixedModelRadon, FitWithStructuresIsTheTwoCalls)
 {
   // The data prepared once for the fit and the comparison (the CLI's path) give the bits of the two
-  // separate calls, for any thread count (85 counties: the two-group lanes and a lone group).
+  // separate calls, at 1 and 3 threads (85 counties: one block of groups, scored in two-group lanes
+  // and a lone last group).
   for (const std::vector<std::string>& covariates :
        {std::vector<std::string>{}, std::vector<std::string>{"floor"}, std::vector<std::string>{"floor", "log_uranium"}})
     for (const bool reml : {true, false})
