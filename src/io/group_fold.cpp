@@ -401,8 +401,53 @@ void group_fold::fold_in_buckets(const std::vector<row_block>& parts, unsigned s
   groups_ += std::accumulate(fresh.begin(), fresh.end(), std::size_t{0});
 }
 
+bool group_fold::fold_in_ranges(const std::vector<row_block>& parts)
+{
+  // The block's rows as one sequence: part p's row i is row first[p] + i. Their ids must never
+  // decrease (checked: one sequential look at each id), so a cut where the id changes leaves every
+  // group's rows in one range.
+  std::vector<std::size_t> first(parts.size() + 1, 0);
+  std::int32_t last = std::numeric_limits<std::int32_t>::min();
+  for (std::size_t p = 0; p < parts.size(); ++p) {
+    first[p + 1] = first[p] + ids_[p].size();
+    for (const std::int32_t id : ids_[p]) {
+      if (id < last) return false;
+      last = id;
+    }
+  }
+  const std::size_t rows = first.back();
+  const auto id_at = [&](std::size_t r) {
+    const std::size_t p = static_cast<std::size_t>(std::upper_bound(first.begin(), first.end(), r) - first.begin()) - 1;
+    return ids_[p][r - first[p]];
+  };
+  const auto workers = static_cast<std::size_t>(threads_);
+  std::vector<std::size_t> cut(workers + 1, rows);
+  cut[0] = 0;
+  for (std::size_t t = 1; t < workers; ++t) {
+    std::size_t r = std::max(cut[t - 1], rows / workers * t);
+    while (r > 0 && r < rows && id_at(r) == id_at(r - 1)) ++r;
+    cut[t] = r;
+  }
+  std::vector<std::size_t> fresh(workers);  // each thread's groups new in this block
+  detail::for_each_block(workers, 1, threads_, [&](std::size_t t, std::size_t, std::size_t) {
+    std::size_t added = 0;
+    for (std::size_t p = 0; p < parts.size(); ++p) {
+      const std::size_t from = std::max(cut[t], first[p]), to = std::min(cut[t + 1], first[p + 1]);
+      const std::int32_t* id = ids_[p].data();
+      const double* hi = parts[p].hi.data();
+      const double* lo = parts[p].lo.data();
+      for (std::size_t i = from - first[p]; from < to && i < to - first[p]; ++i)
+        added += fold_row(acc_[static_cast<std::uint32_t>(id[i])], hi[i], lo[i]);
+    }
+    fresh[t] = added;
+  });
+  groups_ += std::accumulate(fresh.begin(), fresh.end(), std::size_t{0});
+  return true;
+}
+
 void group_fold::fold_in_place(const std::vector<row_block>& parts)
 {
+  if (threads_ > 1 && fold_in_ranges(parts)) return;
   // Threads split the groups in stripes of 64 (no two threads write one cache line); each walks
   // all rows in input order and folds those of its own groups. Stripe s belongs to thread
   // owner[s % 256]: a table lookup, not a division per row.

@@ -139,6 +139,9 @@ class group_fold {
   /// Folds the rows of `parts` (their ids in ids_) straight into the accumulators, threads taking
   /// stripes of groups: for few groups, or rows already grouped.
   void fold_in_place(const std::vector<row_block>& parts);
+  /// fold_in_place's folds where the ids never decrease (rows in key order): each thread takes one
+  /// contiguous range of rows, cut where the id changes; false (nothing folded) where an id decreases.
+  bool fold_in_ranges(const std::vector<row_block>& parts);
   /// The same folds, the rows first moved into buckets of 2^`shift` consecutive ids; `counts`:
   /// each part's rows in each bucket (overwritten).
   void fold_in_buckets(const std::vector<row_block>& parts, unsigned shift, std::vector<std::vector<std::size_t>>& counts);

@@ -220,6 +220,25 @@ TEST(GroupFold, SkewedBucketsAndGroupedRows)
   check_all_ways(both);
 }
 
+TEST(GroupFold, GroupedRowsSplitBetweenThreadsWhereTheGroupChanges)
+{
+  // Rows grouped by key, ids never decreasing: each thread folds one range of rows, cut where the
+  // group changes. A group of 1,500 rows straddles the even cut and many parts; text keys in
+  // unsorted order are grouped too (their ids follow first appearance).
+  std::mt19937_64 rng(21);
+  rows_in r;
+  for (std::int64_t g = 0; g < 200; ++g)
+    for (std::size_t i = 0, n = g == 100 ? 1500 : 1 + rng() % 9; i < n; ++i) {
+      r.keys.push_back(3 * g);
+      add_value(r, rng);
+    }
+  check_all_ways(r, true);
+  rows_in text = r;
+  for (std::int64_t g = 0; g < 200; ++g) text.text.push_back(std::to_string((g * 7919) % 200) + "k");
+  for (std::int64_t& k : text.keys) k /= 3;
+  check_all_ways(text, true);
+}
+
 TEST(GroupFold, SlotsWidenedAndLeft)
 {
   // Keys 1..J need no map: slot key - low. Keys ascending and descending (the slots widened a
