@@ -91,18 +91,23 @@ def test_per_group_results_as_a_dask_dataframe(dataset, spread_fit):
         assert_close(groups[column], spread_fit.groups[column])
 
 
+def assert_pieces_fit_as_one(frame, npartitions, hyperparameter, **options):
+    """shrink.dask.fit(output="dask", 3 key pieces) of `frame` in `npartitions` partitions equals
+    shrink.fit of the same rows to 1e-12: the groups, their keys and the prior's `hyperparameter`."""
+    whole = shrink.fit({c: frame[c].to_numpy() for c in frame.columns}, value="y", **options)
+    spread = shrink.dask.fit(dd.from_pandas(frame, npartitions=npartitions), value="y", output="dask", pieces=3, **options)
+    groups = spread.groups.compute().sort_values("group").reset_index(drop=True)
+    assert (groups["group"].to_numpy() == whole.groups["group"].to_numpy()).all()
+    assert_close(spread.summary[hyperparameter], whole.summary[hyperparameter])
+    for column in whole.groups.columns[1:]:
+        assert_close(groups[column], whole.groups[column])
+
+
 def test_count_family_as_a_dask_dataframe(client):
     rng = np.random.default_rng(4)
     g = rng.integers(0, 800, size=100_000)
     y = rng.poisson(1 + (g % 5)).astype(np.int64)
-    ddf = dd.from_pandas(pd.DataFrame({"group": g, "y": y}), npartitions=5)
-    whole = shrink.fit({"group": g, "y": y}, value="y", family="poisson", method="ml")
-    spread = shrink.dask.fit(ddf, value="y", family="poisson", method="ml", output="dask", pieces=3)
-    groups = spread.groups.compute().sort_values("group").reset_index(drop=True)
-    assert (groups["group"].to_numpy() == whole.groups["group"].to_numpy()).all()
-    assert_close(spread.summary["shape"], whole.summary["shape"])
-    for column in whole.groups.columns[1:]:
-        assert_close(groups[column], whole.groups[column])
+    assert_pieces_fit_as_one(pd.DataFrame({"group": g, "y": y}), 5, "shape", family="poisson", method="ml")
 
 
 def test_logit_normal_as_a_dask_dataframe(client):
@@ -111,14 +116,7 @@ def test_logit_normal_as_a_dask_dataframe(client):
     rng = np.random.default_rng(5)
     g = rng.integers(0, 600, size=60_000)
     y = (rng.random(60_000) < 0.1 + 0.02 * (g % 7)).astype(np.int64)
-    ddf = dd.from_pandas(pd.DataFrame({"group": g, "y": y}), npartitions=4)
-    whole = shrink.fit({"group": g, "y": y}, value="y", family="binomial", prior="logit-normal")
-    spread = shrink.dask.fit(ddf, value="y", family="binomial", prior="logit-normal", output="dask", pieces=3)
-    groups = spread.groups.compute().sort_values("group").reset_index(drop=True)
-    assert (groups["group"].to_numpy() == whole.groups["group"].to_numpy()).all()
-    assert_close(spread.summary["tau"], whole.summary["tau"])
-    for column in whole.groups.columns[1:]:
-        assert_close(groups[column], whole.groups[column])
+    assert_pieces_fit_as_one(pd.DataFrame({"group": g, "y": y}), 4, "tau", family="binomial", prior="logit-normal")
 
 
 def test_tree_merge_equals_one_merge_of_every_partition(client, tmp_path):

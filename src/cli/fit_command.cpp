@@ -515,9 +515,10 @@ void run_regression_fit(const fit_args& a, const CLI::App& app, const fit_option
 
 /// --apply of a meta-regression (absent for any other --apply): its parameters, with `a`'s
 /// covariates and offset set to the fit's (given ones must name the same columns).
-std::optional<meta_regression_parameters> applied_meta_regression(fit_args& a, const CLI::App& app, bool merged)
+std::optional<meta_regression_parameters> applied_meta_regression(fit_args& a, const CLI::App& app, bool merged,
+                                                                  io::applied_model model)
 {
-  if (a.apply.empty() || io::applied_fit_model(a.apply) != io::applied_model::meta_regression) return std::nullopt;
+  if (model != io::applied_model::meta_regression) return std::nullopt;
   meta_regression_parameters h = io::read_meta_regression_parameters(a.apply);
   if (merged || a.estimate.empty())
     throw error("--apply: the applied fit is a meta-regression of per-group estimates; apply it to per-group estimates "
@@ -536,9 +537,10 @@ std::optional<meta_regression_parameters> applied_meta_regression(fit_args& a, c
 
 /// --apply of a random-intercept fit with covariates (absent for any other --apply): its parameters,
 /// with `a`'s covariates and offset set to the fit's (given ones must name the same columns).
-std::optional<random_intercept_parameters> applied_random_intercept(fit_args& a, const CLI::App& app, bool merged)
+std::optional<random_intercept_parameters> applied_random_intercept(fit_args& a, const CLI::App& app, bool merged,
+                                                                    io::applied_model model)
 {
-  if (a.apply.empty() || io::applied_fit_model(a.apply) != io::applied_model::random_intercept) return std::nullopt;
+  if (model != io::applied_model::random_intercept) return std::nullopt;
   random_intercept_parameters h = io::read_random_intercept_parameters(a.apply);
   std::string names;
   for (const std::string& name : h.covariates) names += (names.empty() ? "" : ",") + name;
@@ -572,8 +574,12 @@ void run_fit(const fit_args& given, const CLI::App& app)
                                  "--hyperprior"})
     if (app.count(count_only) > 0)
       throw error(std::string(count_only) + " belongs to --family binomial or poisson (the normal family's estimator is --tau-method)");
-  const std::optional<random_intercept_parameters> applied_covariates = applied_random_intercept(a, app, merged.has_value());
-  const std::optional<meta_regression_parameters> applied_regression = applied_meta_regression(a, app, merged.has_value());
+  // --apply: which model the applied fit is of, found once; that model's reader then takes its parameters.
+  const io::applied_model applied_model = a.apply.empty() ? io::applied_model::plain : io::applied_fit_model(a.apply);
+  const std::optional<random_intercept_parameters> applied_covariates =
+    applied_random_intercept(a, app, merged.has_value(), applied_model);
+  const std::optional<meta_regression_parameters> applied_regression =
+    applied_meta_regression(a, app, merged.has_value(), applied_model);
   if (!a.apply.empty() && !applied_covariates && merged && merged->family == io::summary_family::covariates)
     throw error("--apply: the summaries hold covariates, the applied fit has none");
   // --covariates and --offset may repeat an applied fit's own (checked above).

@@ -167,7 +167,7 @@ struct glmm_lane_formulas {
   template <bool logit>
   static unsigned aghq(const glmm_lanes::aghq_args& a, std::size_t first, int count, marginal_sums* out)
   {
-    const double mu = a.mu, tau = a.tau, t2 = tau * tau;
+    const double mu = a.mu, tau = a.tau;
     const bool remembered = a.warm && a.d_mu <= 0.25 && a.d_mu >= -0.25 && a.d_tau <= 0.25 && a.d_tau >= -0.25;
     unsigned left = 0;
     for (int block = 0; block < count; block += width) {
@@ -200,30 +200,17 @@ struct glmm_lane_formulas {
       const n u0 = mode<logit>(V::load(y), V::load(size), mu, tau, u, f, ok);
       // aghq_terms from here on, expression for expression.
       const mode_scale<n> m = mode_scale_at(tau, u0, f);
-      const n du1 = m.du1, du2 = m.du2, duu11 = m.duu11, duu12 = m.duu12, duu22 = m.duu22, s = m.s;
-      const n ds1 = m.ds1, ds2 = m.ds2, ds11 = m.ds11, ds12 = m.ds12, ds22 = m.ds22;
-      const n dls1 = m.dls1, dls2 = m.dls2, dls11 = m.dls11, dls12 = m.dls12, dls22 = m.dls22;
+      const n s = m.s, dls1 = m.dls1, dls2 = m.dls2, dls11 = m.dls11, dls12 = m.dls12, dls22 = m.dls22;
       const n h0 = f.f0 - 0.5 * u0 * u0;
-      n A = 0.0, G1 = 0.0, G2 = 0.0, S11 = 0.0, S12 = 0.0, S22 = 0.0;
+      node_sums<n> nodes;
       for (int k = 0; k < a.points; ++k) {
         const double z = a.z[k];
         const n uk = u0 + z * s;
         const terms t = z == 0 ? f : at<logit>(V::load(y), V::load(size), mu + tau * uk, ok);
-        const n w = a.w[k] * exp(t.f0 - 0.5 * uk * uk - h0 + 0.5 * z * z, ok);
-        const n hu = tau * t.f1 - uk, huu = t2 * t.f2 - 1, hu1 = tau * t.f2, hu2 = tau * uk * t.f2 + t.f1;
-        const n duk1 = du1 + z * ds1, duk2 = du2 + z * ds2;
-        const n dh1 = t.f1 + hu * duk1, dh2 = t.f1 * uk + hu * duk2;
-        const n d2h11 = t.f2 + 2 * hu1 * duk1 + huu * duk1 * duk1 + hu * (duu11 + z * ds11);
-        const n d2h12 = uk * t.f2 + hu1 * duk2 + hu2 * duk1 + huu * duk1 * duk2 + hu * (duu12 + z * ds12);
-        const n d2h22 = uk * uk * t.f2 + 2 * hu2 * duk2 + huu * duk2 * duk2 + hu * (duu22 + z * ds22);
-        A = A + w;
-        G1 = G1 + w * dh1;
-        G2 = G2 + w * dh2;
-        S11 = S11 + w * (d2h11 + dh1 * dh1);
-        S12 = S12 + w * (d2h12 + dh1 * dh2);
-        S22 = S22 + w * (d2h22 + dh2 * dh2);
+        nodes.add(z, uk, a.w[k] * exp(t.f0 - 0.5 * uk * uk - h0 + 0.5 * z * z, ok), t, tau, m);
       }
-      const n g1 = G1 / A, g2 = G2 / A;
+      const n A = nodes.A, S11 = nodes.S11, S12 = nodes.S12, S22 = nodes.S22;
+      const n g1 = nodes.G1 / A, g2 = nodes.G2 / A;
       const unsigned one = equal(A, 1.0);
       unsigned ok_log = all;
       const n log_a = log(A, ok_log);
@@ -240,7 +227,7 @@ struct glmm_lane_formulas {
                          dls22 + S22 / A - g2 * g2};
       double lanes_out[6][width], memory_out[6][width];
       for (int j = 0; j < 6; ++j) V::store(lanes_out[j], select(unit, sums[j], sums[j] * wt).v);
-      const n memory[6] = {u0, du1, du2, duu11, duu12, duu22};
+      const n memory[6] = {u0, m.du1, m.du2, m.duu11, m.duu12, m.duu22};
       for (int j = 0; j < 6; ++j) V::store(memory_out[j], memory[j].v);
       for (int k = 0; k < here; ++k) {
         if (!(ok >> k & 1u)) continue;  // left to the scalar formula, its memory untouched

@@ -199,6 +199,35 @@ SHRINK_HD mode_scale<T> mode_scale_at(double tau, T u0, const Terms& f)
           s * (dls11 + dls1 * dls1), s * (dls12 + dls1 * dls2), s * (dls22 + dls2 * dls2)};
 }
 
+/// The sums over the AGHQ nodes: A = sum_k a_k, G = sum_k a_k dh_k and S = sum_k a_k (d2h_k +
+/// dh_k dh_k'), with a_k node k's weight times e^(h_k - h0 + z_k^2/2) and dh_k, d2h_k h's gradient
+/// and Hessian in (mu, tau) at u_k = u^ + z_k s, by the chain rule through u_k(mu, tau). Written
+/// once over T, as mode_scale_at is.
+template <class T>
+struct node_sums {
+  T A = 0.0, G1 = 0.0, G2 = 0.0, S11 = 0.0, S12 = 0.0, S22 = 0.0;
+
+  /// Adds node z at u_k = uk, its a_k = a and eta's derivatives n (f1, f2) there.
+  template <class Terms>
+  SHRINK_HD void add(double z, T uk, T a, const Terms& n, double tau, const mode_scale<T>& m)
+  {
+    const double t2 = tau * tau;
+    // h's derivatives at the node, then the chain rule through u_k(mu, tau).
+    const T hu = tau * n.f1 - uk, huu = t2 * n.f2 - 1, hu1 = tau * n.f2, hu2 = tau * uk * n.f2 + n.f1;
+    const T duk1 = m.du1 + z * m.ds1, duk2 = m.du2 + z * m.ds2;
+    const T dh1 = n.f1 + hu * duk1, dh2 = n.f1 * uk + hu * duk2;
+    const T d2h11 = n.f2 + 2 * hu1 * duk1 + huu * duk1 * duk1 + hu * (m.duu11 + z * m.ds11);
+    const T d2h12 = uk * n.f2 + hu1 * duk2 + hu2 * duk1 + huu * duk1 * duk2 + hu * (m.duu12 + z * m.ds12);
+    const T d2h22 = uk * uk * n.f2 + 2 * hu2 * duk2 + huu * duk2 * duk2 + hu * (m.duu22 + z * m.ds22);
+    A = A + a;
+    G1 = G1 + a * dh1;
+    G2 = G2 + a * dh2;
+    S11 = S11 + a * (d2h11 + dh1 * dh1);
+    S12 = S12 + a * (d2h12 + dh1 * dh2);
+    S22 = S22 + a * (d2h22 + dh2 * dh2);
+  }
+};
+
 /// A group's AGHQ log marginal likelihood (without constants) with its gradient and Hessian in
 /// (mu, tau), as marginal_sums with (a, b) = (mu, tau). With `memory`, the mode search starts from
 /// memory->start(d_mu, d_tau) (when `warm`), and the mode and its derivatives here replace it.
@@ -212,35 +241,21 @@ SHRINK_HD marginal_sums aghq_terms(const typename Likelihood::group& g, double m
 {
   const mode_terms mode =
     conditional_mode_terms<Likelihood>(g, mu, tau, memory != nullptr && warm ? memory->start(d_mu, d_tau) : not_a_number());
-  const double u0 = mode.u, t2 = tau * tau;
+  const double u0 = mode.u;
   const eta_terms& f = mode.at;
   const mode_scale<double> m = mode_scale_at(tau, u0, f);
-  const double du1 = m.du1, du2 = m.du2, duu11 = m.duu11, duu12 = m.duu12, duu22 = m.duu22;
-  if (memory != nullptr) *memory = {u0, du1, du2, duu11, duu12, duu22};
-  const double s = m.s, ds1 = m.ds1, ds2 = m.ds2, ds11 = m.ds11, ds12 = m.ds12, ds22 = m.ds22;
-  const double dls1 = m.dls1, dls2 = m.dls2, dls11 = m.dls11, dls12 = m.dls12, dls22 = m.dls22;
+  if (memory != nullptr) *memory = {u0, m.du1, m.du2, m.duu11, m.duu12, m.duu22};
+  const double s = m.s, dls1 = m.dls1, dls2 = m.dls2, dls11 = m.dls11, dls12 = m.dls12, dls22 = m.dls22;
   // Node k: u_k = u^ + z_k s, h_k = h(u_k(theta), theta); l = log s + log sum_k w_k e^(h_k + z_k^2/2).
   const double h0 = f.f0 - 0.5 * u0 * u0;
-  double A = 0, G1 = 0, G2 = 0, S11 = 0, S12 = 0, S22 = 0;
+  node_sums<double> nodes;
   for (int k = 0; k < rule.points; ++k) {
     const double z = rule.z[k], uk = u0 + z * s;
     const eta_terms n = z == 0 ? f : Likelihood::at(g, mu + tau * uk);  // (K = 1: the mode itself)
-    const double a = rule.w[k] * portable_exp(n.f0 - 0.5 * uk * uk - h0 + 0.5 * z * z);
-    // h's derivatives at the node, then the chain rule through u_k(mu, tau).
-    const double hu = tau * n.f1 - uk, huu = t2 * n.f2 - 1, hu1 = tau * n.f2, hu2 = tau * uk * n.f2 + n.f1;
-    const double duk1 = du1 + z * ds1, duk2 = du2 + z * ds2;
-    const double dh1 = n.f1 + hu * duk1, dh2 = n.f1 * uk + hu * duk2;
-    const double d2h11 = n.f2 + 2 * hu1 * duk1 + huu * duk1 * duk1 + hu * (duu11 + z * ds11);
-    const double d2h12 = uk * n.f2 + hu1 * duk2 + hu2 * duk1 + huu * duk1 * duk2 + hu * (duu12 + z * ds12);
-    const double d2h22 = uk * uk * n.f2 + 2 * hu2 * duk2 + huu * duk2 * duk2 + hu * (duu22 + z * ds22);
-    A += a;
-    G1 += a * dh1;
-    G2 += a * dh2;
-    S11 += a * (d2h11 + dh1 * dh1);
-    S12 += a * (d2h12 + dh1 * dh2);
-    S22 += a * (d2h22 + dh2 * dh2);
+    nodes.add(z, uk, rule.w[k] * portable_exp(n.f0 - 0.5 * uk * uk - h0 + 0.5 * z * z), n, tau, m);
   }
-  const double g1 = G1 / A, g2 = G2 / A;
+  const double A = nodes.A, S11 = nodes.S11, S12 = nodes.S12, S22 = nodes.S22;
+  const double g1 = nodes.G1 / A, g2 = nodes.G2 / A;
   marginal_sums out;
   out.value = h0 + portable_log(s) + (A == 1 ? 0.0 : portable_log(A));  // K = 1: A = 1
   out.d_a = dls1 + g1;
