@@ -69,6 +69,15 @@ split_data split_by_key(const std::string& csv)
   return s;
 }
 
+/// `shrink fit ARGS` fails with one line naming `message`.
+void expect_fit_error(const temp_dir& dir, const std::string& args, const std::string& message)
+{
+  const run_result r = run_shrink("fit " + args + " -o " + quoted(dir / "x.csv") + " -q", dir);
+  EXPECT_NE(r.status, 0) << args;
+  EXPECT_NE(r.err.find(message), std::string::npos) << args << ": " << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
 class Apply : public ::testing::Test {
  protected:
   void SetUp() override
@@ -161,35 +170,29 @@ TEST_F(Apply, BadInputIsAOneLineError)
 {
   fit_whole(quoted(dir / "whole.csv"));
   const std::string part = quoted(dir / "part0.csv");
-  auto expect_error = [&](const std::string& args, const std::string& message) {
-    const run_result r = run_shrink("fit " + args + " -o " + quoted(dir / "x.csv") + " -q", dir);
-    EXPECT_NE(r.status, 0) << args;
-    EXPECT_NE(r.err.find(message), std::string::npos) << args << ": " << r.err;
-    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-  };
   const std::string apply = " --apply " + quoted(dir / "whole.json");
-  expect_error(part + apply + " --tau-method reml", "--tau-method and --apply");
-  expect_error(part + apply + " --level 0.8", "--level and --apply");
-  expect_error(part + " --apply " + quoted(dir / "missing.json"), "cannot open");
+  expect_fit_error(dir, part + apply + " --tau-method reml", "--tau-method and --apply");
+  expect_fit_error(dir, part + apply + " --level 0.8", "--level and --apply");
+  expect_fit_error(dir, part + " --apply " + quoted(dir / "missing.json"), "cannot open");
   write_file(dir / "bad.json", "{not json");
-  expect_error(part + " --apply " + quoted(dir / "bad.json"), "not a JSON file");
+  expect_fit_error(dir, part + " --apply " + quoted(dir / "bad.json"), "not a JSON file");
   // A bayes fit has no point tau2: no posterior_parameters.
   ASSERT_EQ(run_shrink("fit " + quoted(dir / "whole.csv") + " --tau-method bayes -o " + quoted(dir / "b.csv") + " --summary " +
                          quoted(dir / "bayes.json") + " -q",
                        dir)
               .status,
             0);
-  expect_error(part + " --apply " + quoted(dir / "bayes.json"), "no \"posterior_parameters\"");
+  expect_fit_error(dir, part + " --apply " + quoted(dir / "bayes.json"), "no \"posterior_parameters\"");
   // A raw-rows fit (it has sigma2) applied to per-group estimates.
   write_file(dir / "est.csv", "group,yi,sei\n1,2,1\n2,3,1\n");
-  expect_error(quoted(dir / "est.csv") + " --estimate yi --se sei" + apply, "it has sigma2");
+  expect_fit_error(dir, quoted(dir / "est.csv") + " --estimate yi --se sei" + apply, "it has sigma2");
   ASSERT_EQ(run_shrink("fit " + quoted(dir / "est.csv") + " --estimate yi --se sei -o " + quoted(dir / "e.csv") +
                          " --summary " + quoted(dir / "est.json") + " -q",
                        dir)
               .status,
             0);
-  expect_error(part + " --apply " + quoted(dir / "est.json"), "the given fit is of per-group estimates");
-  expect_error(part + apply + " --family poisson --counts y", "the summary of a normal fit: apply it with --family normal");
+  expect_fit_error(dir, part + " --apply " + quoted(dir / "est.json"), "the given fit is of per-group estimates");
+  expect_fit_error(dir, part + apply + " --family poisson --counts y", "the summary of a normal fit: apply it with --family normal");
   // The applied file is an input: no output may overwrite it.
   const run_result r = run_shrink("fit " + part + apply + " -o " + quoted(dir / "x.csv") + " --summary " +
                                     quoted(dir / "whole.json") + " -q",
@@ -309,27 +312,21 @@ TEST_F(ApplyCovariates, BadInputIsAOneLineError)
 {
   fit_whole(quoted(dir / "whole.csv") + " --covariates x1,x2 --offset o");
   const std::string part = quoted(dir / "part0.csv"), apply = " --apply " + quoted(dir / "whole.json");
-  auto expect_error = [&](const std::string& args, const std::string& message) {
-    const run_result r = run_shrink("fit " + args + " -o " + quoted(dir / "x.csv") + " -q", dir);
-    EXPECT_NE(r.status, 0) << args;
-    EXPECT_NE(r.err.find(message), std::string::npos) << args << ": " << r.err;
-    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-  };
-  expect_error(part + apply + " --covariates x2,x1", "the applied fit's covariates are x1,x2, in that order");
-  expect_error(part + apply + " --offset x2", "the applied fit's y is 'y-o' (VALUE or VALUE-OFFSET); give --value and --offset");
-  expect_error(part + apply + " --value x1", "the applied fit's y is 'y-o'");
+  expect_fit_error(dir, part + apply + " --covariates x2,x1", "the applied fit's covariates are x1,x2, in that order");
+  expect_fit_error(dir, part + apply + " --offset x2", "the applied fit's y is 'y-o' (VALUE or VALUE-OFFSET); give --value and --offset");
+  expect_fit_error(dir, part + apply + " --value x1", "the applied fit's y is 'y-o'");
   // Summaries of rows without the offset: their y is not the fit's.
   ASSERT_EQ(run_shrink("summarize " + part + " --covariates x1,x2 -o " + quoted(dir / "s.csv"), dir).status, 0);
-  expect_error("--from-summaries " + quoted(dir / "s.csv") + apply, "the summaries' y is 'y', the applied fit's 'y-o'");
-  expect_error(part + apply + " --tau-method ml", "--tau-method and --apply");
-  expect_error(part + " --estimate y --se x2" + apply, "apply it to raw rows or their summaries");
+  expect_fit_error(dir, "--from-summaries " + quoted(dir / "s.csv") + apply, "the summaries' y is 'y', the applied fit's 'y-o'");
+  expect_fit_error(dir, part + apply + " --tau-method ml", "--tau-method and --apply");
+  expect_fit_error(dir, part + " --estimate y --se x2" + apply, "apply it to raw rows or their summaries");
   write_file(dir / "less.csv", "group,y,x1,o\n1,2,3,0\n");
-  expect_error(quoted(dir / "less.csv") + apply, "x2");
+  expect_fit_error(dir, quoted(dir / "less.csv") + apply, "x2");
   // A fit without covariates applied with covariates, and the other way round.
   ASSERT_EQ(run_shrink("fit " + part + " -o " + quoted(dir / "p.csv") + " --summary " + quoted(dir / "plain.json") + " -q", dir)
               .status,
             0);
-  expect_error(part + " --apply " + quoted(dir / "plain.json") + " --covariates x1", "--covariates and --apply");
+  expect_fit_error(dir, part + " --apply " + quoted(dir / "plain.json") + " --covariates x1", "--covariates and --apply");
 }
 
 // Count fits: a part's groups get the whole fit's rows under its prior (Beta, Gamma, or the link's
@@ -430,31 +427,25 @@ TEST_F(ApplyCounts, LinkNormalFixedAtTheFittedPriorIsTheFit)
 TEST_F(ApplyCounts, BadInputIsAOneLineError)
 {
   const std::string part = quoted(dir / "binomial0.csv") + binomial;
-  auto expect_error = [&](const std::string& args, const std::string& message) {
-    const run_result r = run_shrink("fit " + args + " -o " + quoted(dir / "x.csv") + " -q", dir);
-    EXPECT_NE(r.status, 0) << args;
-    EXPECT_NE(r.err.find(message), std::string::npos) << args << ": " << r.err;
-    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-  };
   // (bayes on six over-dispersed groups: on the 90 groups' near-binomial rates its grid runs long)
   write_file(dir / "spread.csv", "group,y,n\n1,2,20\n2,9,20\n3,1,20\n4,14,20\n5,5,20\n6,7,20\n");
   fit(quoted(dir / "spread.csv") + binomial + " --method bayes", "b.csv", "bayes.json");
-  expect_error(part + " --apply " + quoted(dir / "bayes.json"), "no \"posterior_parameters\"");
+  expect_fit_error(dir, part + " --apply " + quoted(dir / "bayes.json"), "no \"posterior_parameters\"");
   fit(quoted(dir / "binomial.csv") + binomial, "w.csv", "whole.json");
   const std::string apply = " --apply " + quoted(dir / "whole.json");
-  expect_error(quoted(dir / "poisson0.csv") + poisson + apply, "the summary of a binomial fit: apply it with --family binomial");
-  expect_error(part + apply + " --method ml", "--method and --apply");
-  expect_error(part + apply + " --prior logit-normal", "--prior and --apply");
-  expect_error(part + apply + " --level 0.9", "--level and --apply");
-  expect_error(part + apply + " --tau 0.5", "--tau and --apply");
-  expect_error(part + " --prior logit-normal --method fixed --mu 0.1", "needs the prior as --mu M --tau T");
-  expect_error(part + " --prior logit-normal --method fixed --mu 0.1 --tau -1", "--tau must be >= 0");
-  expect_error(part + " --prior logit-normal --mu 0.1 --tau 1", "--mu and --tau give the prior of --method fixed");
-  expect_error(part + " --method fixed --mu 0.1", "--mu gives --prior logit-normal under --method fixed");
-  expect_error(part + " --prior logit-normal --method fixed --mu 0.1 --tau 1 --alpha 2",
+  expect_fit_error(dir, quoted(dir / "poisson0.csv") + poisson + apply, "the summary of a binomial fit: apply it with --family binomial");
+  expect_fit_error(dir, part + apply + " --method ml", "--method and --apply");
+  expect_fit_error(dir, part + apply + " --prior logit-normal", "--prior and --apply");
+  expect_fit_error(dir, part + apply + " --level 0.9", "--level and --apply");
+  expect_fit_error(dir, part + apply + " --tau 0.5", "--tau and --apply");
+  expect_fit_error(dir, part + " --prior logit-normal --method fixed --mu 0.1", "needs the prior as --mu M --tau T");
+  expect_fit_error(dir, part + " --prior logit-normal --method fixed --mu 0.1 --tau -1", "--tau must be >= 0");
+  expect_fit_error(dir, part + " --prior logit-normal --mu 0.1 --tau 1", "--mu and --tau give the prior of --method fixed");
+  expect_fit_error(dir, part + " --method fixed --mu 0.1", "--mu gives --prior logit-normal under --method fixed");
+  expect_fit_error(dir, part + " --prior logit-normal --method fixed --mu 0.1 --tau 1 --alpha 2",
                "--prior logit-normal takes --mu and --tau");
-  expect_error(part + " --prior logit-normal --method mom", "fitted by --method ml (maximum likelihood, as glmer) or given by --method fixed");
-  expect_error(part + " --tau 1", "--tau belongs to --family normal");
+  expect_fit_error(dir, part + " --prior logit-normal --method mom", "fitted by --method ml (maximum likelihood, as glmer) or given by --method fixed");
+  expect_fit_error(dir, part + " --tau 1", "--tau belongs to --family normal");
 }
 
 // Meta-regression (per-group estimates with covariates): a part's groups get the whole fit's rows
@@ -567,47 +558,41 @@ TEST_F(ApplyMetaRegression, BadInputIsAOneLineError)
 {
   fit_whole(quoted(dir / "whole.csv") + summary + " --covariates x,f");
   const std::string part = quoted(dir / "part0.csv") + summary, apply = " --apply " + quoted(dir / "whole.json");
-  auto expect_error = [&](const std::string& args, const std::string& message) {
-    const run_result r = run_shrink("fit " + args + " -o " + quoted(dir / "x.csv") + " -q", dir);
-    EXPECT_NE(r.status, 0) << args;
-    EXPECT_NE(r.err.find(message), std::string::npos) << args << ": " << r.err;
-    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-  };
-  expect_error(part + apply + " --covariates f,x", "the applied fit's covariates are x,f, in that order");
-  expect_error(part + apply + " --offset o", "the applied fit's offset is none");
-  expect_error(part + apply + " --no-intercept", "--no-intercept and --apply");
-  expect_error(part + apply + " --tau-method reml", "--tau-method and --apply");
-  expect_error(quoted(dir / "part0.csv") + " --group key --value yi" + apply, "apply it to per-group estimates");
-  expect_error(quoted(dir / "part0.csv") + " --group key --estimate yi" + apply, "exactly one of --se NAME or --variance NAME");
+  expect_fit_error(dir, part + apply + " --covariates f,x", "the applied fit's covariates are x,f, in that order");
+  expect_fit_error(dir, part + apply + " --offset o", "the applied fit's offset is none");
+  expect_fit_error(dir, part + apply + " --no-intercept", "--no-intercept and --apply");
+  expect_fit_error(dir, part + apply + " --tau-method reml", "--tau-method and --apply");
+  expect_fit_error(dir, quoted(dir / "part0.csv") + " --group key --value yi" + apply, "apply it to per-group estimates");
+  expect_fit_error(dir, quoted(dir / "part0.csv") + " --group key --estimate yi" + apply, "exactly one of --se NAME or --variance NAME");
   write_file(dir / "level.csv", "key,yi,vi,x,f,o\n1,0.1,0.2,1001,d,0\n");
-  expect_error(quoted(dir / "level.csv") + summary + apply, "covariate 'f': level 'd' is not one of the applied fit's levels");
+  expect_fit_error(dir, quoted(dir / "level.csv") + summary + apply, "covariate 'f': level 'd' is not one of the applied fit's levels");
   write_file(dir / "text.csv", "key,yi,vi,x,f,o\n1,0.1,0.2,high,a,0\n");
-  expect_error(quoted(dir / "text.csv") + summary + apply, "covariate 'x' is numeric in the applied fit but text here");
+  expect_fit_error(dir, quoted(dir / "text.csv") + summary + apply, "covariate 'x' is numeric in the applied fit but text here");
   write_file(dir / "less.csv", "key,yi,vi,x,o\n1,0.1,0.2,1001,0\n");
-  expect_error(quoted(dir / "less.csv") + summary + apply, "no covariate column 'f'");
+  expect_fit_error(dir, quoted(dir / "less.csv") + summary + apply, "no covariate column 'f'");
   nlohmann::json broken = nlohmann::json::parse(read_file(dir / "whole.json"));
   broken["posterior_parameters"]["beta_covariance"][1] = {1, 2};
   write_file(dir / "broken.json", broken.dump());
-  expect_error(part + " --apply " + quoted(dir / "broken.json"), "posterior_parameters.beta_covariance is not a 4 x 4 matrix");
+  expect_fit_error(dir, part + " --apply " + quoted(dir / "broken.json"), "posterior_parameters.beta_covariance is not a 4 x 4 matrix");
   broken = nlohmann::json::parse(read_file(dir / "whole.json"));
   broken["posterior_parameters"]["beta_covariance"][2][2] = -1;
   write_file(dir / "broken.json", broken.dump());
-  expect_error(part + " --apply " + quoted(dir / "broken.json"), "posterior_parameters.beta_covariance has a negative variance");
+  expect_fit_error(dir, part + " --apply " + quoted(dir / "broken.json"), "posterior_parameters.beta_covariance has a negative variance");
   broken = nlohmann::json::parse(read_file(dir / "whole.json"));
   broken["posterior_parameters"]["beta_covariance"][1][0] = 1;
   write_file(dir / "broken.json", broken.dump());
-  expect_error(part + " --apply " + quoted(dir / "broken.json"), "posterior_parameters.beta_covariance is not symmetric");
+  expect_fit_error(dir, part + " --apply " + quoted(dir / "broken.json"), "posterior_parameters.beta_covariance is not symmetric");
   broken = nlohmann::json::parse(read_file(dir / "whole.json"));
   broken["posterior_parameters"]["intercept"] = false;
   write_file(dir / "broken.json", broken.dump());
-  expect_error(part + " --apply " + quoted(dir / "broken.json"), "coefficient_names do not follow from its covariates");
+  expect_fit_error(dir, part + " --apply " + quoted(dir / "broken.json"), "coefficient_names do not follow from its covariates");
   // bayes: a mixture over tau, no point parameters to apply.
   ASSERT_EQ(run_shrink("fit " + quoted(dir / "whole.csv") + summary + " --covariates x --tau-method bayes -o " +
                          quoted(dir / "b.csv") + " --summary " + quoted(dir / "bayes.json") + " -q",
                        dir)
               .status,
             0);
-  expect_error(part + " --apply " + quoted(dir / "bayes.json"), "no \"posterior_parameters\"");
+  expect_fit_error(dir, part + " --apply " + quoted(dir / "bayes.json"), "no \"posterior_parameters\"");
 }
 
 }  // namespace
